@@ -1,0 +1,241 @@
+//! The built-in actions, as data.
+//!
+//! Each action is defined once, as an [`ActionDef`]: its name, a typed parameter struct (serde
+//! with `deny_unknown_fields`, and a JSON Schema derived from it), its outputs, its effect and
+//! what its undo does. Validation, `plan`, `actions`, `schema` and (later) execution all read
+//! these definitions, so they cannot drift apart.
+
+pub mod aws;
+pub mod check;
+pub mod core;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::de::DeserializeOwned;
+
+use crate::runbook::decode::{self, DecodeError};
+use crate::runbook::yaml::Node;
+
+/// What an action does to the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Creates,
+    Changes,
+    Deletes,
+    Reads,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Creates => "creates",
+            Effect::Changes => "changes",
+            Effect::Deletes => "deletes",
+            Effect::Reads => "reads",
+        }
+    }
+}
+
+/// One output of an action: `steps.<id>.<name>` in templates.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct OutputDef {
+    pub name: &'static str,
+    /// `string`, `list`, `integer`, `boolean`, `mapping`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub description: &'static str,
+}
+
+/// Which outputs an action has.
+#[derive(Clone, Copy, Debug)]
+pub enum Outputs {
+    Fixed(&'static [OutputDef]),
+    /// The keys of the step's `with:` (`core.set`).
+    FromParams,
+}
+
+/// How the parameters are checked and described; built from the parameter struct's type.
+#[derive(Clone, Copy)]
+pub struct Params {
+    /// Decode `with:` with templates standing in for any value (validation before rendering).
+    pub check: fn(&Node) -> Result<(), DecodeError>,
+    /// The JSON Schema of `with:`.
+    pub schema: fn(&mut SchemaGenerator) -> Schema,
+    /// The serde name of the struct, which error messages use as context.
+    pub type_name: fn() -> std::borrow::Cow<'static, str>,
+}
+
+impl Params {
+    pub const fn of<P: DeserializeOwned + JsonSchema>() -> Params {
+        Params {
+            check: check_with::<P>,
+            schema: schema_of::<P>,
+            type_name: P::schema_name,
+        }
+    }
+}
+
+fn check_with<P: DeserializeOwned>(node: &Node) -> Result<(), DecodeError> {
+    decode::check_lenient::<P>(node)
+}
+
+fn schema_of<P: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    generator.subschema_for::<P>()
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Params")
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ActionDef {
+    /// `service.verb`, e.g. `aws.ec2.create_vpc`.
+    pub name: &'static str,
+    /// One line: what it does.
+    pub summary: &'static str,
+    /// More: how it behaves, what it waits for, where it lives in the AWS console.
+    pub docs: &'static str,
+    pub effect: Effect,
+    pub params: Params,
+    pub outputs: Outputs,
+    /// What the automatic rollback does, or `None` when there is nothing to undo.
+    pub undo: Option<&'static str>,
+}
+
+impl ActionDef {
+    pub fn output_names(&self) -> Vec<&'static str> {
+        match self.outputs {
+            Outputs::Fixed(outputs) => outputs.iter().map(|o| o.name).collect(),
+            Outputs::FromParams => Vec::new(),
+        }
+    }
+
+    /// The JSON Schema of this action's parameters, standing alone.
+    pub fn params_schema(&self) -> Schema {
+        let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let mut schema = (self.params.schema)(&mut generator);
+        let defs = generator.take_definitions(true);
+        if let Some(object) = schema.as_object_mut() {
+            if !defs.is_empty() {
+                object.insert("$defs".into(), serde_json::Value::Object(defs));
+            }
+        }
+        inline_refs(schema)
+    }
+}
+
+/// Resolve `$ref`s into the schema itself, so that `actions` can walk properties directly.
+fn inline_refs(schema: Schema) -> Schema {
+    fn walk(v: &mut serde_json::Value, defs: &serde_json::Value, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        if let Some(reference) = v.get("$ref").and_then(|r| r.as_str()).map(str::to_owned) {
+            if let Some(target) = reference
+                .strip_prefix("#/$defs/")
+                .and_then(|name| defs.get(name))
+            {
+                let mut target = target.clone();
+                walk(&mut target, defs, depth + 1);
+                if let (Some(obj), Some(t)) = (v.as_object_mut(), target.as_object()) {
+                    obj.remove("$ref");
+                    for (k, val) in t {
+                        obj.entry(k.clone()).or_insert_with(|| val.clone());
+                    }
+                }
+            }
+        }
+        match v {
+            serde_json::Value::Object(map) => {
+                map.remove("$defs");
+                map.values_mut().for_each(|c| walk(c, defs, depth));
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|c| walk(c, defs, depth)),
+            _ => {}
+        }
+    }
+    let mut value = schema.to_value();
+    let defs = value.get("$defs").cloned().unwrap_or_default();
+    walk(&mut value, &defs, 0);
+    Schema::try_from(value).unwrap_or_default()
+}
+
+/// Every built-in action, in the order `runbook actions` lists them.
+pub fn all() -> impl Iterator<Item = &'static ActionDef> {
+    core::ACTIONS
+        .iter()
+        .chain(check::ACTIONS)
+        .chain(aws::ec2::ACTIONS)
+        .chain(aws::elbv2::ACTIONS)
+        .chain(aws::route53::ACTIONS)
+}
+
+pub fn find(name: &str) -> Option<&'static ActionDef> {
+    all().find(|a| a.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    all().map(|a| a.name).collect()
+}
+
+/// Shorthand for the output tables of the definitions.
+pub(crate) const fn out(
+    name: &'static str,
+    kind: &'static str,
+    description: &'static str,
+) -> OutputDef {
+    OutputDef {
+        name,
+        kind,
+        description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_well_formed() {
+        let names = names();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate action names");
+        for n in names {
+            assert!(n.split('.').count() >= 2, "{n} has no service prefix");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_' || c.is_ascii_digit()),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_parameter_schema_is_an_object_with_properties() {
+        for a in all() {
+            let schema = a.params_schema().to_value();
+            assert_eq!(schema["type"], "object", "{}", a.name);
+            let open = matches!(a.outputs, Outputs::FromParams);
+            assert!(
+                open || schema["properties"].is_object(),
+                "{} has no properties",
+                a.name
+            );
+        }
+    }
+
+    #[test]
+    fn creating_actions_say_how_they_are_undone() {
+        for a in all().filter(|a| a.effect == Effect::Creates) {
+            assert!(
+                a.undo.is_some(),
+                "{} creates something but has no undo",
+                a.name
+            );
+        }
+    }
+}

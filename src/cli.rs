@@ -1,0 +1,471 @@
+//! The command line: arguments (clap), and one function per subcommand that runs the pipeline
+//! and hands the result to `ui`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::actions;
+use crate::error::{Error, Exit};
+use crate::plan::{self, render::Known};
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::source::Sources;
+use crate::runbook::suggest;
+use crate::runbook::validate::{self, Checked};
+use crate::runbook::vars::{self, Inputs};
+use crate::ui::{self, Format};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runbook",
+    version,
+    about = "Execute declarative YAML runbooks step by step, with a plan, prompts, progress and rollback."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Where runs are recorded.
+    #[arg(
+        long,
+        global = true,
+        env = "RUNBOOK_STATE_DIR",
+        default_value = ".runbook",
+        value_name = "DIR"
+    )]
+    pub state_dir: PathBuf,
+    /// AWS region (default: the runbook's `region` var, then the AWS configuration).
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+    /// AWS profile from the shared configuration files.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Send AWS calls to this endpoint (an emulator); `aws.emulated` is then true.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// No colours (`NO_COLOR` does the same).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// More detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a var: `--var domain=example.com` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Read vars from a YAML file of `name: value` pairs.
+    #[arg(long, value_name = "FILE")]
+    pub vars_file: Option<PathBuf>,
+}
+
+impl VarArgs {
+    fn inputs(&self) -> Inputs {
+        Inputs {
+            flags: self.vars.clone(),
+            vars_file: self.vars_file.clone(),
+        }
+    }
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got `{s}`")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnFailure {
+    Ask,
+    Rollback,
+    Keep,
+}
+
+/// Options of the commands that execute (`run`, `resume`, `rollback`).
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Answer yes to every question; never prompt.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// What to do when a step fails (default: ask on a terminal, rollback with --yes).
+    #[arg(long, value_enum)]
+    pub on_failure: Option<OnFailure>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub output: Format,
+    /// Write a `JUnit` XML report here.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks without calling anything: exit 0 when valid, 2 when not.
+    Validate {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+    },
+    /// Show the steps in execution order with their parameters, without calling anything.
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+    },
+    /// Run a runbook.
+    Run {
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Steps that may run at the same time.
+        #[arg(long, default_value_t = 8)]
+        parallelism: usize,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Continue an unfinished run (default: the latest).
+    Resume {
+        run_id: Option<String>,
+        /// Resume even though the runbook changed since the run started.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Undo what a run created (default: the latest run).
+    Rollback {
+        run_id: Option<String>,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// List the runs in the state directory.
+    Runs {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+    },
+    /// Show one run: its steps, outputs and live resources.
+    Show {
+        run_id: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+    },
+    /// List the built-in actions, or describe one.
+    Actions {
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+    },
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+}
+
+/// Parse the command line, run, print any error once, and return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Invalid.code()
+            } else {
+                Exit::Success.code()
+            };
+        }
+    };
+    let color = ui::use_color(cli.global.no_color, ui::stderr_is_terminal());
+    match run(&cli) {
+        Ok(exit) => exit.code(),
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::Success.code(),
+        Err(e) => {
+            report(&e, color);
+            e.exit().code()
+        }
+    }
+}
+
+fn report(e: &Error, color: bool) {
+    let mut stderr = std::io::stderr().lock();
+    let text = match e {
+        Error::Invalid {
+            diagnostics,
+            sources,
+        } => {
+            let mut s = String::new();
+            for d in diagnostics {
+                s.push_str(&ui::diagnostics::render(d, sources, color));
+                s.push_str("\n\n");
+            }
+            s
+        }
+        Error::Usage { message, help } => {
+            let d = Diagnostic::error("usage", message.clone()).help_opt(help.clone());
+            format!(
+                "{}\n",
+                ui::diagnostics::render(&d, &Sources::default(), color)
+            )
+        }
+        Error::NotBuilt {
+            command,
+            comes_with,
+        } => {
+            let d = Diagnostic::error("not-built", format!("`runbook {command}` is not built yet"))
+                .note(format!("it comes with {comes_with}"))
+                .help("`runbook validate` and `runbook plan` check a runbook without running it");
+            format!(
+                "{}\n",
+                ui::diagnostics::render(&d, &Sources::default(), color)
+            )
+        }
+        Error::Io(e) => format!("error: {e}\n"),
+    };
+    let _ = stderr.write_all(text.as_bytes());
+}
+
+pub fn run(cli: &Cli) -> Result<Exit, Error> {
+    match &cli.command {
+        Command::Validate {
+            files,
+            vars,
+            output,
+        } => validate_files(cli, files, vars, *output),
+        Command::Plan { file, vars, output } => plan_file(cli, file, vars, *output),
+        Command::Actions { name, output } => list_actions(name.as_deref(), *output),
+        Command::Schema => {
+            let schema = crate::runbook::schema::runbook_schema();
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("JSON")
+            )?;
+            Ok(Exit::Success)
+        }
+        Command::Run { .. } => Err(Error::NotBuilt {
+            command: "run",
+            comes_with: "the execution engine",
+        }),
+        Command::Resume { .. } => Err(Error::NotBuilt {
+            command: "resume",
+            comes_with: "the execution engine",
+        }),
+        Command::Rollback { .. } => Err(Error::NotBuilt {
+            command: "rollback",
+            comes_with: "the execution engine",
+        }),
+        Command::Runs { .. } => Err(Error::NotBuilt {
+            command: "runs",
+            comes_with: "the execution engine",
+        }),
+        Command::Show { .. } => Err(Error::NotBuilt {
+            command: "show",
+            comes_with: "the execution engine",
+        }),
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// What templates know about AWS before a run.
+fn known(global: &Global, checked_region: Option<String>) -> Known {
+    Known {
+        region: global
+            .region
+            .clone()
+            .or(checked_region)
+            .or_else(|| env_var("AWS_REGION"))
+            .or_else(|| env_var("AWS_DEFAULT_REGION")),
+        emulated: global
+            .endpoint_url
+            .as_deref()
+            .is_some_and(|u| !u.is_empty()),
+    }
+}
+
+/// The runbook's own `region` var, when it has a value.
+fn region_var(checked: &Checked) -> Option<String> {
+    checked
+        .vars
+        .values
+        .get("region")
+        .and_then(|(v, _)| v.as_str().map(str::to_owned))
+}
+
+fn check_file(cli: &Cli, file: &Path, vars: &VarArgs) -> Checked {
+    let first = validate::check(file, &vars.inputs(), &known(&cli.global, None), &env_var);
+    // Lints may read `aws.region`; when the runbook sets it through a var, check again with it.
+    match region_var(&first) {
+        Some(region) if cli.global.region.is_none() => validate::check(
+            file,
+            &vars.inputs(),
+            &known(&cli.global, Some(region)),
+            &env_var,
+        ),
+        _ => first,
+    }
+}
+
+fn validate_files(
+    cli: &Cli,
+    files: &[PathBuf],
+    vars: &VarArgs,
+    output: Format,
+) -> Result<Exit, Error> {
+    let color = ui::use_color(cli.global.no_color, ui::stderr_is_terminal());
+    let mut invalid = false;
+    let mut reports = Vec::new();
+    let mut stderr = std::io::stderr().lock();
+    for file in files {
+        let checked = check_file(cli, file, vars);
+        let shown = file.display().to_string();
+        invalid |= checked.diags.has_errors();
+        match output {
+            Format::Json => reports.push(serde_json::json!({
+                "file": shown,
+                "valid": !checked.diags.has_errors(),
+                "steps": checked.flow.steps.len(),
+                "diagnostics": checked.diags.0.iter().map(|d| ui::diagnostics::to_json(d, &checked.project.sources)).collect::<Vec<_>>(),
+            })),
+            Format::Human | Format::Plain => {
+                if !cli.global.quiet || checked.diags.has_errors() {
+                    for d in &checked.diags.0 {
+                        writeln!(stderr, "{}\n", ui::diagnostics::render(d, &checked.project.sources, color))?;
+                    }
+                }
+                if !cli.global.quiet {
+                    writeln!(stderr, "{}", validate::summary(&shown, &checked))?;
+                }
+            }
+        }
+    }
+    if output == Format::Json {
+        let report = serde_json::json!({ "valid": !invalid, "files": reports });
+        writeln!(
+            std::io::stdout().lock(),
+            "{}",
+            serde_json::to_string_pretty(&report).expect("JSON")
+        )?;
+    }
+    Ok(if invalid {
+        Exit::Invalid
+    } else {
+        Exit::Success
+    })
+}
+
+fn plan_file(cli: &Cli, file: &Path, vars: &VarArgs, output: Format) -> Result<Exit, Error> {
+    let checked = check_file(cli, file, vars);
+    let warnings: Vec<Diagnostic> = checked
+        .diags
+        .0
+        .iter()
+        .filter(|d| !d.is_error())
+        .cloned()
+        .collect();
+    if checked.diags.has_errors() {
+        return Err(Error::Invalid {
+            diagnostics: checked.diags.0,
+            sources: checked.project.sources,
+        });
+    }
+    if !checked.vars.missing.is_empty() {
+        return Err(missing_vars(&checked));
+    }
+    let color = ui::use_color(cli.global.no_color, ui::stderr_is_terminal());
+    let mut stderr = std::io::stderr().lock();
+    for d in &warnings {
+        writeln!(
+            stderr,
+            "{}\n",
+            ui::diagnostics::render(d, &checked.project.sources, color)
+        )?;
+    }
+    let region = region_var(&checked);
+    let plan = plan::build(&checked, &known(&cli.global, region));
+    let text = match output {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&plan).expect("JSON")),
+        Format::Human | Format::Plain => ui::plan::human(&plan),
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(Exit::Success)
+}
+
+/// Exit 2 naming each var without a value and every way to give one.
+fn missing_vars(checked: &Checked) -> Error {
+    let root = checked.project.root();
+    let diagnostics = checked
+        .vars
+        .missing
+        .iter()
+        .map(|name| {
+            let var = &root.vars[name];
+            let mut d = Diagnostic::error("missing-var", format!("the var `{name}` has no value"))
+                .at(var.name.span)
+                .label("declared here without a default")
+                .help(format!("set it with `--var {name}=VALUE`, in a `--vars-file`, or in the environment as `{}`", vars::env_name(name)));
+            if let Some(desc) = &var.def.description {
+                d = d.note(format!("`{name}`: {desc}"));
+            }
+            d
+        })
+        .collect();
+    Error::Invalid {
+        diagnostics,
+        sources: checked.project.sources.clone(),
+    }
+}
+
+fn list_actions(name: Option<&str>, output: Format) -> Result<Exit, Error> {
+    let mut stdout = std::io::stdout().lock();
+    match name {
+        None => {
+            let all: Vec<_> = actions::all().collect();
+            match output {
+                Format::Json => writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &all.iter()
+                            .map(|a| ui::actions::to_json(a))
+                            .collect::<Vec<_>>()
+                    )
+                    .expect("JSON")
+                )?,
+                _ => stdout.write_all(ui::actions::list(&all).as_bytes())?,
+            }
+        }
+        Some(name) => {
+            let Some(def) = actions::find(name) else {
+                let help = suggest::did_you_mean(name, &actions::names())
+                    .unwrap_or_else(|| "`runbook actions` lists them".into());
+                return Err(Error::usage(format!("there is no action `{name}`"), help));
+            };
+            match output {
+                Format::Json => writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&ui::actions::to_json(def)).expect("JSON")
+                )?,
+                _ => stdout.write_all(ui::actions::detail(def).as_bytes())?,
+            }
+        }
+    }
+    Ok(Exit::Success)
+}

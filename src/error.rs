@@ -1,0 +1,77 @@
+//! The one error type users see, and the exit codes.
+//!
+//! Commands return `Result<Exit, Error>`; `cli::main` renders an error once, at the top, and
+//! exits with its code.
+
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::source::Sources;
+
+/// Documented exit codes (README, "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Success,
+    /// 1: a step or a verification failed.
+    Failed,
+    /// 2: invalid runbook, usage error or missing input.
+    Invalid,
+    /// 3: rollback incomplete: something could not be removed.
+    RollbackIncomplete,
+    /// 130: interrupted.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failed => 1,
+            Exit::Invalid => 2,
+            Exit::RollbackIncomplete => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// The runbook or its inputs have problems; the sources render their excerpts.
+    Invalid {
+        diagnostics: Vec<Diagnostic>,
+        sources: Sources,
+    },
+    /// The command line asks for something that cannot be done.
+    Usage {
+        message: String,
+        help: Option<String>,
+    },
+    /// A subcommand that a later release builds.
+    NotBuilt {
+        command: &'static str,
+        comes_with: &'static str,
+    },
+    /// Writing output failed (a closed pipe is not an error: see `cli::main`).
+    Io(std::io::Error),
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Invalid { .. } | Error::Usage { .. } | Error::NotBuilt { .. } => Exit::Invalid,
+            Error::Io(_) => Exit::Failed,
+        }
+    }
+
+    pub fn usage(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Error::Usage {
+            message: message.into(),
+            help: Some(help.into()),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(e)
+    }
+}

@@ -1,0 +1,175 @@
+//! Planning: the step graph in execution order, with each step's parameters rendered as far as
+//! they can be before anything runs. [`Plan`] is data; `ui::plan` prints it.
+
+pub mod graph;
+pub mod render;
+
+use serde::Serialize;
+use serde_json::Value as Json;
+
+use crate::actions::Effect;
+use crate::runbook::load::{StepKind, StepRollback};
+use crate::runbook::validate::Checked;
+use render::{Known, Renderer};
+
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    pub runbook: String,
+    pub file: String,
+    pub steps: Vec<PlannedStep>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlannedStep {
+    pub number: usize,
+    pub id: String,
+    pub title: String,
+    pub action: &'static str,
+    pub effect: Effect,
+    /// Steps this one waits for.
+    pub needs: Vec<String>,
+    /// `runs`, `skipped`, or `decided at run time`.
+    pub condition: Condition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+    /// Parameters; values known only after the run read `(known after run: …)`.
+    pub params: Json,
+    /// The outputs and values those parameters wait for.
+    pub known_after_run: Vec<String>,
+    /// What rolling this step back does.
+    pub rollback: String,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    Runs,
+    Skipped,
+    AtRunTime,
+}
+
+/// Replace every secret value inside strings with `***`.
+pub fn mask(value: &mut Json, secrets: &[String]) {
+    match value {
+        Json::String(s) => {
+            for secret in secrets {
+                if s.contains(secret.as_str()) {
+                    *s = s.replace(secret.as_str(), "***");
+                }
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(|v| mask(v, secrets)),
+        Json::Object(map) => map.values_mut().for_each(|v| mask(v, secrets)),
+        _ => {}
+    }
+}
+
+/// What a step waits for, with a whole module written `primary.*` rather than step by step.
+fn needs_display(flow: &crate::runbook::resolve::Flow, i: usize) -> Vec<String> {
+    let deps: Vec<usize> = flow.steps[i].deps.iter().map(|&(d, _)| d).collect();
+    let mut covered = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    // Outermost scopes first, so a module inside a module collapses into its parent's.
+    let mut scopes: Vec<usize> = (1..flow.scopes.len()).collect();
+    scopes.sort_by_key(|&s| flow.scopes[s].prefix.matches('.').count());
+    for s in scopes {
+        let under = flow.steps_under(s);
+        if !under.is_empty()
+            && under
+                .iter()
+                .all(|u| deps.contains(u) && !covered.contains(u))
+        {
+            covered.extend(under.iter().copied());
+            out.push((
+                under[0],
+                format!(
+                    "{}* ({})",
+                    flow.scopes[s].prefix,
+                    crate::runbook::suggest::count(under.len(), "step")
+                ),
+            ));
+        }
+    }
+    out.extend(
+        deps.iter()
+            .filter(|d| !covered.contains(*d))
+            .map(|&d| (d, flow.steps[d].id.clone())),
+    );
+    out.sort_by_key(|(d, _)| *d);
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// Build the plan of a checked runbook (which must have an order, i.e. no cycle).
+pub fn build(checked: &Checked, known: &Known) -> Plan {
+    let project = &checked.project;
+    let flow = &checked.flow;
+    let renderer = Renderer::new(project, flow, &checked.vars, known.clone());
+    let secrets = renderer.secret_values();
+    let steps = checked
+        .order
+        .iter()
+        .enumerate()
+        .map(|(n, &i)| {
+            let step = flow.step(project, i);
+            let StepKind::Action(def) = step.kind else {
+                unreachable!("the flow holds action steps only")
+            };
+            let with = renderer.params(i);
+            let mut params = with.value.clone();
+            mask(&mut params, &secrets);
+            let mut title = Json::String(renderer.title(i));
+            mask(&mut title, &secrets);
+            let condition = match renderer.condition(i) {
+                None if step.when.is_none() => Condition::Runs,
+                Some(Ok(true)) => Condition::Runs,
+                Some(Ok(false)) => Condition::Skipped,
+                None | Some(Err(_)) => Condition::AtRunTime,
+            };
+            let rollback = match &step.rollback {
+                StepRollback::Skip => "nothing (rollback: skip)".to_owned(),
+                StepRollback::Steps(steps) => {
+                    let names: Vec<&str> = steps.iter().map(|s| s.action.as_str()).collect();
+                    format!("runs {}", names.join(", then "))
+                }
+                StepRollback::Auto => def
+                    .undo
+                    .map_or_else(|| "nothing to undo".to_owned(), str::to_owned),
+            };
+            PlannedStep {
+                number: n + 1,
+                id: flow.steps[i].id.clone(),
+                title: title.as_str().unwrap_or_default().to_owned(),
+                action: def.name,
+                effect: def.effect,
+                needs: needs_display(flow, i),
+                condition,
+                confirm: step.confirm.as_ref().map(|c| c.value.clone()),
+                timeout: step.timeout.as_ref().map(|t| t.value.to_string()),
+                retry: step.retry.as_ref().map(|r| {
+                    format!(
+                        "{} attempts, first wait {}",
+                        r.attempts,
+                        r.delay.map_or_else(|| "5s".to_owned(), |d| d.to_string())
+                    )
+                }),
+                params,
+                known_after_run: with.waits_for(),
+                rollback,
+            }
+        })
+        .collect();
+    Plan {
+        runbook: project
+            .root()
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default(),
+        file: project.display(0).to_owned(),
+        steps,
+    }
+}

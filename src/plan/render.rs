@@ -1,0 +1,370 @@
+//! Rendering before a run: every value that depends only on vars is computed; a value that
+//! depends on a step's outputs (or on the run id) is "known after run", with what it waits for.
+
+use std::collections::BTreeSet;
+
+use indexmap::IndexMap;
+use serde_json::{Value as Json, json};
+
+use crate::runbook::load::Project;
+use crate::runbook::resolve::{Flow, Local, ScopeId, Site};
+use crate::runbook::source::Span;
+use crate::runbook::template;
+use crate::runbook::vars::Resolved;
+use crate::runbook::yaml::{Node, Value};
+
+/// What is known before the run besides vars.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    pub region: Option<String>,
+    pub emulated: bool,
+}
+
+/// A rendered value: the JSON, the places in it that are known only after the run, and the
+/// template errors met on the way.
+#[derive(Clone, Debug, Default)]
+pub struct Rendered {
+    pub value: Json,
+    /// JSON pointer (`/alias/dns_name`) → what it waits for (`primary.lb.dns_name`).
+    pub unknown: Vec<(String, Vec<String>)>,
+    pub errors: Vec<(Span, String)>,
+}
+
+impl Rendered {
+    pub fn is_known(&self, pointer: &str) -> bool {
+        !self.unknown.iter().any(|(p, _)| {
+            p == pointer
+                || p.starts_with(&format!("{pointer}/"))
+                || pointer.starts_with(&format!("{p}/"))
+        })
+    }
+
+    /// The value at a pointer, if it is fully known.
+    pub fn get(&self, pointer: &str) -> Option<&Json> {
+        if self.is_known(pointer) {
+            self.value.pointer(pointer)
+        } else {
+            None
+        }
+    }
+
+    pub fn waits_for(&self) -> Vec<String> {
+        let set: BTreeSet<String> = self
+            .unknown
+            .iter()
+            .flat_map(|(_, r)| r.iter().cloned())
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+/// A scope's vars: known values, or what they wait for.
+#[derive(Clone, Debug)]
+enum VarValue {
+    Known(Json),
+    Unknown(Vec<String>),
+}
+
+pub struct Renderer<'a> {
+    project: &'a Project,
+    flow: &'a Flow,
+    known: Known,
+    scopes: Vec<IndexMap<String, VarValue>>,
+}
+
+impl<'a> Renderer<'a> {
+    pub fn new(project: &'a Project, flow: &'a Flow, vars: &Resolved, known: Known) -> Self {
+        let mut r = Renderer {
+            project,
+            flow,
+            known,
+            scopes: Vec::new(),
+        };
+        for scope in 0..flow.scopes.len() {
+            let values = r.scope_vars(scope, vars);
+            r.scopes.push(values);
+        }
+        r
+    }
+
+    fn scope_vars(&self, scope: ScopeId, root: &Resolved) -> IndexMap<String, VarValue> {
+        let s = &self.flow.scopes[scope];
+        let module = &self.project.modules[s.module];
+        let mut out = IndexMap::new();
+        match s.parent {
+            None => {
+                for name in module.vars.keys() {
+                    let v = match root.values.get(name) {
+                        Some((value, _)) => VarValue::Known(value.clone()),
+                        None => VarValue::Unknown(vec![format!("vars.{name} (not set)")]),
+                    };
+                    out.insert(name.clone(), v);
+                }
+            }
+            Some((parent, index)) => {
+                let using = &self.project.modules[self.flow.scopes[parent].module].steps[index];
+                for (name, var) in &module.vars {
+                    let given = using.with.as_ref().and_then(|w| w.get(name));
+                    let v = match given {
+                        Some(node) => {
+                            // Parent scopes come first, so their vars are ready.
+                            let r = self.render_node(parent, node);
+                            if r.unknown.is_empty() {
+                                VarValue::Known(r.value)
+                            } else {
+                                VarValue::Unknown(r.waits_for())
+                            }
+                        }
+                        None => match &var.def.default {
+                            Some(d) => VarValue::Known(d.to_json()),
+                            None => VarValue::Unknown(vec![format!("vars.{name} (not set)")]),
+                        },
+                    };
+                    out.insert(name.clone(), v);
+                }
+            }
+        }
+        out
+    }
+
+    /// The values of every var marked `secret`, in any scope, to mask them wherever they appear.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (scope, values) in self.scopes.iter().enumerate() {
+            let module = &self.project.modules[self.flow.scopes[scope].module];
+            for (name, var) in &module.vars {
+                if let (true, Some(VarValue::Known(v))) = (var.def.secret, values.get(name)) {
+                    let text = crate::runbook::vars::json_text(v);
+                    if !text.is_empty() {
+                        out.push(text);
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.dedup();
+        out
+    }
+
+    fn context(&self, scope: ScopeId) -> Json {
+        let vars: serde_json::Map<String, Json> = self.scopes[scope]
+            .iter()
+            .filter_map(|(k, v)| match v {
+                VarValue::Known(j) => Some((k.clone(), j.clone())),
+                VarValue::Unknown(_) => None,
+            })
+            .collect();
+        let name = self
+            .project
+            .root()
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default();
+        let mut aws = serde_json::Map::new();
+        aws.insert("emulated".into(), Json::Bool(self.known.emulated));
+        if let Some(region) = &self.known.region {
+            aws.insert("region".into(), Json::String(region.clone()));
+        }
+        json!({ "vars": vars, "steps": {}, "run": { "name": name }, "aws": aws })
+    }
+
+    /// What a reference waits for, if it is not known before the run.
+    fn waits(&self, scope: ScopeId, reference: &str) -> Option<Vec<String>> {
+        let parts: Vec<&str> = reference.split('.').collect();
+        match parts.as_slice() {
+            ["vars", name, ..] => match self.scopes[scope].get(*name) {
+                Some(VarValue::Unknown(w)) => Some(w.clone()),
+                Some(VarValue::Known(_)) => None,
+                // Not declared: validation reports it; here it is simply not known.
+                None => Some(vec![format!("vars.{name} (not declared)")]),
+            },
+            ["steps", id, rest @ ..] => {
+                let prefix = &self.flow.scopes[scope].prefix;
+                let full = match self.flow.scopes[scope].locals.get(*id) {
+                    Some(Local::Action(i)) => self.flow.steps[*i].id.clone(),
+                    _ => format!("{prefix}{id}"),
+                };
+                Some(vec![match rest.first() {
+                    Some(output) => format!("{full}.{output}"),
+                    None => full,
+                }])
+            }
+            ["run", "id", ..] => Some(vec!["run.id".into()]),
+            ["aws", "region", ..] if self.known.region.is_none() => Some(vec!["aws.region".into()]),
+            _ => None,
+        }
+    }
+
+    pub fn render_site(&self, scope: ScopeId, site: &Site<'_>) -> Result<Json, Vec<String>> {
+        let refs = site.references().unwrap_or_default();
+        let mut waits: Vec<String> = refs
+            .iter()
+            .filter_map(|r| self.waits(scope, r))
+            .flatten()
+            .collect();
+        if !waits.is_empty() {
+            waits.dedup();
+            return Err(waits);
+        }
+        let ctx = self.context(scope);
+        let result = if site.expression {
+            template::eval_expression(site.text, &ctx)
+        } else {
+            template::render_str(site.text, &ctx)
+        };
+        result.map_err(|e| vec![format!("!{}", e.message)])
+    }
+
+    /// Render a node (a step's `with:`, a module output) in a scope.
+    pub fn render_node(&self, scope: ScopeId, node: &Node) -> Rendered {
+        let mut out = Rendered::default();
+        out.value = self.walk(scope, node, String::new(), &mut out);
+        out
+    }
+
+    fn walk(&self, scope: ScopeId, node: &Node, pointer: String, out: &mut Rendered) -> Json {
+        match &node.value {
+            Value::String(s) => {
+                let site = Site {
+                    text: s,
+                    span: node.span,
+                    expression: false,
+                };
+                match self.render_site(scope, &site) {
+                    Ok(v) => v,
+                    Err(waits) => {
+                        let (errors, waits): (Vec<String>, Vec<String>) =
+                            waits.into_iter().partition(|w| w.starts_with('!'));
+                        for e in errors {
+                            out.errors.push((node.span, e[1..].to_owned()));
+                        }
+                        let shown = if waits.is_empty() {
+                            "(invalid)".to_owned()
+                        } else {
+                            format!("(known after run: {})", waits.join(", "))
+                        };
+                        out.unknown.push((pointer, waits));
+                        Json::String(shown)
+                    }
+                }
+            }
+            Value::Seq(items) => Json::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| self.walk(scope, n, format!("{pointer}/{i}"), out))
+                    .collect(),
+            ),
+            Value::Map(entries) => Json::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = k.scalar_text().unwrap_or_default();
+                        let p = format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1"));
+                        (key, self.walk(scope, v, p, out))
+                    })
+                    .collect(),
+            ),
+            _ => node.to_json(),
+        }
+    }
+
+    /// The parameters of a flow step.
+    pub fn params(&self, step: usize) -> Rendered {
+        let fs = &self.flow.steps[step];
+        match &self.flow.step(self.project, step).with {
+            Some(with) => self.render_node(fs.scope, with),
+            None => Rendered {
+                value: Json::Object(serde_json::Map::new()),
+                ..Rendered::default()
+            },
+        }
+    }
+
+    /// A step's title, rendered where possible.
+    pub fn title(&self, step: usize) -> String {
+        let s = self.flow.step(self.project, step);
+        match &s.name {
+            Some(name) => match self.render_site(
+                self.flow.steps[step].scope,
+                &Site {
+                    text: name,
+                    span: name.span,
+                    expression: false,
+                },
+            ) {
+                Ok(Json::String(t)) => t,
+                Ok(other) => other.to_string(),
+                Err(_) => name.value.clone(),
+            },
+            None => s.id.value.clone(),
+        }
+    }
+
+    /// A step's `when:`: Some(true/false) when known, None when it depends on the run.
+    pub fn condition(&self, step: usize) -> Option<Result<bool, String>> {
+        let s = self.flow.step(self.project, step);
+        let when = s.when.as_ref()?;
+        if let Value::Bool(b) = &when.value {
+            return Some(Ok(*b));
+        }
+        let site = crate::runbook::resolve::when_site(when)?;
+        match self.render_site(self.flow.steps[step].scope, &site) {
+            Ok(v) => Some(Ok(truthy(&v))),
+            Err(w) if w.iter().any(|x| x.starts_with('!')) => Some(Err(w.join(", "))),
+            Err(_) => None,
+        }
+    }
+
+    /// Where a value really comes from: a module var's value is written in the `with:` of the
+    /// step that uses the module, and a root var's in its default or the vars file.
+    pub fn origin(&self, scope: ScopeId, node: &Node, root: &Resolved) -> Span {
+        let Some(text) = node.as_str() else {
+            return node.span;
+        };
+        let template::Kind::Expression(expr) = template::kind(text) else {
+            return node.span;
+        };
+        let Some(name) = expr
+            .trim()
+            .strip_prefix("vars.")
+            .filter(|n| crate::runbook::vars::is_valid_name(n))
+        else {
+            return node.span;
+        };
+        match self.flow.scopes[scope].parent {
+            Some((parent, index)) => {
+                let using = &self.project.modules[self.flow.scopes[parent].module].steps[index];
+                match using.with.as_ref().and_then(|w| w.get(name)) {
+                    Some(given) => self.origin(parent, given, root),
+                    None => self.project.modules[self.flow.scopes[scope].module]
+                        .vars
+                        .get(name)
+                        .and_then(|v| v.def.default.as_ref())
+                        .map_or(node.span, |d| d.span),
+                }
+            }
+            None => match root.values.get(name) {
+                Some((
+                    _,
+                    crate::runbook::vars::Source::Default(span)
+                    | crate::runbook::vars::Source::File(span),
+                )) => *span,
+                _ => node.span,
+            },
+        }
+    }
+}
+
+/// Jinja truthiness for a rendered value.
+pub fn truthy(v: &Json) -> bool {
+    match v {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Json::String(s) => !s.is_empty() && s != "false" && s != "False",
+        Json::Array(a) => !a.is_empty(),
+        Json::Object(o) => !o.is_empty(),
+    }
+}

@@ -1,0 +1,324 @@
+//! Lints that need values: Route 53 failover pairs, overlapping VPC ranges, AWS name rules.
+//!
+//! They run on the expanded step graph with every value that is known before the run (vars and
+//! defaults); a value known only after the run is not judged.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as Json;
+
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::format::parse_cidr;
+use super::load::{Project, StepKind};
+use super::resolve::Flow;
+use super::source::Span;
+use super::vars::Resolved;
+use super::yaml::Node;
+use crate::plan::render::{Rendered, Renderer};
+
+struct Instance<'a> {
+    flow_index: usize,
+    id: &'a str,
+    with: Option<&'a Node>,
+    params: Rendered,
+}
+
+impl Instance<'_> {
+    /// The span of a parameter's value (or the step's `with:`) in the file.
+    fn span(&self, path: &[&str], fallback: Span) -> Span {
+        let mut node = self.with;
+        for key in path {
+            node = node.and_then(|n| n.get(key));
+        }
+        node.or(self.with).map_or(fallback, |n| n.span)
+    }
+
+    fn text(&self, key: &str) -> Option<String> {
+        match self.params.get(&format!("/{key}"))? {
+            Json::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// A grouping key for a parameter: its value, or (unknown) the template text in its scope.
+    fn key(&self, key: &str, scope: usize) -> String {
+        self.text(key).unwrap_or_else(|| {
+            let raw = self
+                .with
+                .and_then(|w| w.get(key))
+                .and_then(Node::scalar_text)
+                .unwrap_or_default();
+            format!("{raw}@{scope}")
+        })
+    }
+}
+
+pub fn run(
+    project: &Project,
+    flow: &Flow,
+    renderer: &Renderer<'_>,
+    vars: &Resolved,
+) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let instances = |name: &str| -> Vec<Instance<'_>> {
+        (0..flow.steps.len())
+            .filter(
+                |&i| matches!(flow.step(project, i).kind, StepKind::Action(d) if d.name == name),
+            )
+            .map(|i| Instance {
+                flow_index: i,
+                id: &flow.steps[i].id,
+                with: flow.step(project, i).with.as_ref(),
+                params: renderer.params(i),
+            })
+            .collect()
+    };
+    failover(flow, &instances("aws.route53.failover_record"), &mut diags);
+    weighted(flow, &instances("aws.route53.weighted_record"), &mut diags);
+    vpc_overlap(
+        project,
+        flow,
+        renderer,
+        vars,
+        &instances("aws.ec2.create_vpc"),
+        &mut diags,
+    );
+    for (action, kind) in [
+        ("aws.elbv2.create_load_balancer", "load balancer"),
+        ("aws.elbv2.create_target_group", "target group"),
+    ] {
+        for inst in instances(action) {
+            if let Some(name) = inst.text("name") {
+                if let Err(problem) = check_elb_name(&name, kind == "load balancer") {
+                    diags.push(
+                        Diagnostic::error("aws-name", format!("`{name}` is not a valid {kind} name: {problem}"))
+                            .at(inst.span(&["name"], project_span(project, flow, inst.flow_index)))
+                            .help("AWS allows at most 32 letters, digits and hyphens, without a hyphen at either end"),
+                    );
+                }
+            }
+        }
+    }
+    for inst in instances("aws.elbv2.create_load_balancer") {
+        let internet_facing = inst.text("scheme").is_none_or(|s| s == "internet-facing");
+        if let (true, Some(Json::Array(subnets))) =
+            (internet_facing, inst.params.value.get("subnet_ids"))
+        {
+            if subnets.len() < 2 {
+                diags.push(
+                    Diagnostic::error("alb-subnets", format!("load balancer `{}` has {} subnet; an application load balancer needs subnets in at least two availability zones", inst.id, subnets.len()))
+                        .at(inst.span(&["subnet_ids"], project_span(project, flow, inst.flow_index)))
+                        .help("create a second subnet in another availability zone and list both"),
+                );
+            }
+        }
+    }
+    for (span, message) in (0..flow.steps.len()).flat_map(|i| renderer.params(i).errors) {
+        diags.push(
+            Diagnostic::error(
+                "template-error",
+                format!("cannot render this value: {message}"),
+            )
+            .at(span),
+        );
+    }
+    diags
+}
+
+fn project_span(project: &Project, flow: &Flow, i: usize) -> Span {
+    flow.step(project, i).id.span
+}
+
+fn failover(flow: &Flow, records: &[Instance<'_>], diags: &mut Diagnostics) {
+    let mut groups: BTreeMap<(String, String, String), Vec<&Instance<'_>>> = BTreeMap::new();
+    for r in records {
+        let scope = flow.steps[r.flow_index].scope;
+        let kind = r.text("type").unwrap_or_else(|| "A".into());
+        groups
+            .entry((r.key("zone_id", scope), r.key("name", scope), kind))
+            .or_default()
+            .push(r);
+    }
+    for ((_, name, kind), members) in groups {
+        let shown = name.split('@').next().unwrap_or(&name).to_owned();
+        let mut first_of_role: BTreeMap<String, &Instance<'_>> = BTreeMap::new();
+        for m in &members {
+            let Some(role) = m.text("role").map(|r| r.to_lowercase()) else {
+                continue;
+            };
+            if let Some(first) = first_of_role.get(&role) {
+                diags.push(
+                    Diagnostic::error("failover-duplicate-role", format!("two {} failover records for `{shown}` {kind}", role.to_uppercase()))
+                        .at(m.span(&["role"], Span::default()))
+                        .label(format!("step `{}`", m.id))
+                        .related(first.span(&["role"], Span::default()), format!("step `{}` is already the {}", first.id, role.to_uppercase()))
+                        .help("a failover pair has one PRIMARY and one SECONDARY record for each name and type"),
+                );
+            } else {
+                first_of_role.insert(role.clone(), m);
+            }
+            if role == "primary" {
+                let evaluates = m
+                    .params
+                    .get("/alias/evaluate_target_health")
+                    .is_none_or(|v| v != &Json::Bool(false));
+                let has_check = m.with.and_then(|w| w.get("health_check_id")).is_some();
+                if !evaluates && !has_check {
+                    diags.push(
+                        Diagnostic::error("failover-no-health", format!("the PRIMARY record `{shown}` never fails over"))
+                            .at(m.span(&["alias", "evaluate_target_health"], Span::default()))
+                            .label("Route 53 treats the primary as always healthy")
+                            .help("set `evaluate_target_health: true` on the alias, or give it a `health_check_id`"),
+                    );
+                }
+            }
+        }
+        let mut ids: BTreeMap<String, &Instance<'_>> = BTreeMap::new();
+        for m in &members {
+            let Some(set_id) = m.text("set_identifier") else {
+                continue;
+            };
+            if let Some(first) = ids.get(&set_id) {
+                diags.push(
+                    Diagnostic::error(
+                        "failover-set-identifier",
+                        format!(
+                            "two failover records for `{shown}` share the set identifier `{set_id}`"
+                        ),
+                    )
+                    .at(m.span(&["set_identifier"], Span::default()))
+                    .related(
+                        first.span(&["set_identifier"], Span::default()),
+                        format!("also used by step `{}`", first.id),
+                    )
+                    .help("give the PRIMARY and the SECONDARY record different set identifiers"),
+                );
+            } else {
+                ids.insert(set_id, m);
+            }
+        }
+        let roles: Vec<&String> = first_of_role.keys().collect();
+        if roles.len() == 1 {
+            let (role, only) = first_of_role.iter().next().expect("one role");
+            let missing = if role == "primary" {
+                "SECONDARY"
+            } else {
+                "PRIMARY"
+            };
+            diags.push(
+                Diagnostic::warning("failover-unpaired", format!("the failover record `{shown}` has no {missing} partner"))
+                    .at(only.span(&["role"], Span::default()))
+                    .help(format!("add a {missing} record with the same name and type, or Route 53 has nothing to fail over to")),
+            );
+        }
+    }
+}
+
+fn weighted(flow: &Flow, records: &[Instance<'_>], diags: &mut Diagnostics) {
+    let mut seen: BTreeMap<(String, String, String, String), &Instance<'_>> = BTreeMap::new();
+    for r in records {
+        let scope = flow.steps[r.flow_index].scope;
+        let Some(set_id) = r.text("set_identifier") else {
+            continue;
+        };
+        let key = (
+            r.key("zone_id", scope),
+            r.key("name", scope),
+            r.text("type").unwrap_or_else(|| "A".into()),
+            set_id.clone(),
+        );
+        if let Some(first) = seen.get(&key) {
+            diags.push(
+                Diagnostic::error(
+                    "weighted-set-identifier",
+                    format!("two weighted records share the set identifier `{set_id}`"),
+                )
+                .at(r.span(&["set_identifier"], Span::default()))
+                .related(
+                    first.span(&["set_identifier"], Span::default()),
+                    format!("also used by step `{}`", first.id),
+                ),
+            );
+        } else {
+            seen.insert(key, r);
+        }
+    }
+}
+
+fn vpc_overlap(
+    project: &Project,
+    flow: &Flow,
+    renderer: &Renderer<'_>,
+    vars: &Resolved,
+    vpcs: &[Instance<'_>],
+    diags: &mut Diagnostics,
+) {
+    let mut known: Vec<(ipnet::IpNet, &Instance<'_>, Span)> = Vec::new();
+    for v in vpcs {
+        let Some(text) = v.text("cidr") else { continue };
+        let Ok(net) = parse_cidr(&text) else { continue };
+        let scope = flow.steps[v.flow_index].scope;
+        let origin = v
+            .with
+            .and_then(|w| w.get("cidr"))
+            .map_or(project_span(project, flow, v.flow_index), |n| {
+                renderer.origin(scope, n, vars)
+            });
+        if let Some((other, first, first_origin)) = known
+            .iter()
+            .find(|(n, _, _)| n.contains(&net.network()) || net.contains(&n.network()))
+        {
+            diags.push(
+                Diagnostic::error(
+                    "cidr-overlap",
+                    format!(
+                        "the VPCs of `{}` ({net}) and `{}` ({other}) overlap",
+                        v.id, first.id
+                    ),
+                )
+                .at(origin)
+                .related(*first_origin, format!("`{}` gets {other} here", first.id))
+                .help("give each stack its own range, for example 10.0.0.0/16 and 11.0.0.0/16"),
+            );
+        }
+        known.push((net, v, origin));
+    }
+}
+
+/// AWS's rules for load balancer and target group names.
+pub fn check_elb_name(name: &str, load_balancer: bool) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 32 {
+        return Err(format!("it has {} characters, more than 32", name.len()));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!("`{bad}` is not a letter, digit or hyphen"));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("it starts or ends with a hyphen".into());
+    }
+    if load_balancer && name.starts_with("internal-") {
+        return Err("a load balancer name cannot start with `internal-`".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elb_names_follow_aws_rules() {
+        assert!(check_elb_name("lab-primary-alb", true).is_ok());
+        assert!(check_elb_name(&"a".repeat(33), true).is_err());
+        assert!(check_elb_name("lab_primary", true).is_err());
+        assert!(check_elb_name("-lab", false).is_err());
+        assert!(check_elb_name("internal-lab", true).is_err());
+        assert!(check_elb_name("internal-lab", false).is_ok());
+    }
+}

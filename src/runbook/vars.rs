@@ -1,0 +1,426 @@
+//! Vars: checking their definitions, typing their values, and finding those values.
+//!
+//! A value comes from, first match wins: `--var NAME=VALUE`, `--vars-file FILE`, the environment
+//! variable `RUNBOOK_VAR_<NAME>` (upper case), the var's `default`, or an interactive prompt
+//! (done by the caller, only on a terminal without `--yes`). Every value is checked against the
+//! var's type, choices and pattern before anything runs.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde_json::Value as Json;
+
+use super::decode::Spanned;
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::format::{VarDef, VarType, parse_cidr};
+use super::load::{Module, Project};
+use super::source::{SourceFile, Span};
+use super::suggest;
+use super::yaml::{self, Node, Value};
+
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The environment variable that sets a var.
+pub fn env_name(var: &str) -> String {
+    format!("RUNBOOK_VAR_{}", var.to_ascii_uppercase())
+}
+
+fn kind(def: &VarDef) -> VarType {
+    def.kind.as_ref().map_or(VarType::String, |k| k.value)
+}
+
+/// Problems in one var's definition.
+pub fn check_definition(name: &Spanned<String>, def: &VarDef) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    if !is_valid_name(name) {
+        out.push(
+            Diagnostic::error("invalid-var-name", format!("`{}` is not a valid var name", name.value))
+                .at(name.span)
+                .label("var names are letters, digits and `_`, starting with a letter or `_`")
+                .help("templates read it as `vars.NAME` and the environment as `RUNBOOK_VAR_NAME`, so it must be an identifier"),
+        );
+    }
+    let ty = kind(def);
+    if let Some(pattern) = &def.pattern {
+        if ty != VarType::String {
+            out.push(
+                Diagnostic::error(
+                    "invalid-pattern",
+                    format!(
+                        "`pattern` applies to string vars, and `{}` is a {}",
+                        name.value,
+                        ty.name()
+                    ),
+                )
+                .at(pattern.span),
+            );
+        } else if let Err(e) = regex::Regex::new(pattern) {
+            out.push(
+                Diagnostic::error(
+                    "invalid-pattern",
+                    format!(
+                        "the pattern of var `{}` is not a valid regular expression",
+                        name.value
+                    ),
+                )
+                .at(pattern.span)
+                .note(first_line(&e.to_string())),
+            );
+        }
+    }
+    if let Some(choices) = &def.choices {
+        for choice in &choices.value {
+            if let Err(e) = typed(ty, choice) {
+                out.push(
+                    Diagnostic::error(
+                        "invalid-choice",
+                        format!(
+                            "a choice of var `{}` is not a {}: {e}",
+                            name.value,
+                            ty.name()
+                        ),
+                    )
+                    .at(choice.span),
+                );
+            }
+        }
+    }
+    if let Some(default) = &def.default {
+        let problem = typed(ty, default).and_then(|v| check_constraints(def, &v));
+        if let Err(e) = problem {
+            out.push(
+                Diagnostic::error(
+                    "invalid-default",
+                    format!("the default of var `{}` is not valid: {e}", name.value),
+                )
+                .at(default.span),
+            );
+        }
+    }
+    out
+}
+
+fn first_line(s: &str) -> String {
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or(s)
+        .trim()
+        .to_owned()
+}
+
+/// A YAML value as a value of the var's type.
+pub fn typed(ty: VarType, node: &Node) -> Result<Json, String> {
+    match (ty, &node.value) {
+        (VarType::String, Value::String(s)) => Ok(Json::String(s.clone())),
+        (VarType::String, Value::Int(_) | Value::Float(_) | Value::Bool(_)) => {
+            Ok(Json::String(node.scalar_text().unwrap_or_default()))
+        }
+        (VarType::Integer, Value::Int(i)) => Ok(Json::from(*i)),
+        (VarType::Boolean, Value::Bool(b)) => Ok(Json::Bool(*b)),
+        (VarType::List, Value::Seq(_)) => Ok(node.to_json()),
+        (VarType::Cidr, Value::String(s)) => parse_cidr(s).map(|n| Json::String(n.to_string())),
+        (ty, Value::String(s)) if ty != VarType::List => parse_text(ty, s),
+        (ty, _) => Err(format!(
+            "expected {}, found {}",
+            article(ty),
+            node.describe()
+        )),
+    }
+}
+
+fn article(ty: VarType) -> &'static str {
+    match ty {
+        VarType::String => "a string",
+        VarType::Integer => "an integer",
+        VarType::Boolean => "a boolean",
+        VarType::List => "a list",
+        VarType::Cidr => "a network in CIDR notation",
+    }
+}
+
+/// A value typed on the command line or in the environment.
+pub fn parse_text(ty: VarType, text: &str) -> Result<Json, String> {
+    match ty {
+        VarType::String => Ok(Json::String(text.to_owned())),
+        VarType::Integer => text
+            .trim()
+            .parse::<i64>()
+            .map(Json::from)
+            .map_err(|_| format!("`{text}` is not an integer")),
+        VarType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" | "on" => Ok(Json::Bool(true)),
+            "false" | "no" | "0" | "off" => Ok(Json::Bool(false)),
+            _ => Err(format!("`{text}` is not a boolean (use true or false)")),
+        },
+        VarType::List => {
+            let t = text.trim();
+            if t.starts_with('[') {
+                let node = yaml::parse(t, super::source::FileId::default())
+                    .map_err(|_| format!("`{text}` is not a list"))?;
+                match node.value {
+                    Value::Seq(_) => Ok(node.to_json()),
+                    _ => Err(format!("`{text}` is not a list")),
+                }
+            } else if t.is_empty() {
+                Ok(Json::Array(Vec::new()))
+            } else {
+                Ok(Json::Array(
+                    t.split(',')
+                        .map(|s| Json::String(s.trim().to_owned()))
+                        .collect(),
+                ))
+            }
+        }
+        VarType::Cidr => parse_cidr(text).map(|n| Json::String(n.to_string())),
+    }
+}
+
+/// Choices and pattern.
+pub fn check_constraints(def: &VarDef, value: &Json) -> Result<(), String> {
+    if let Some(choices) = &def.choices {
+        let allowed: Vec<Json> = choices
+            .iter()
+            .filter_map(|c| typed(kind(def), c).ok())
+            .collect();
+        if !allowed.contains(value) {
+            let shown: Vec<String> = allowed.iter().map(json_text).collect();
+            return Err(format!(
+                "{} is not one of {}",
+                quote(value),
+                suggest::list(&shown)
+            ));
+        }
+    }
+    if let (Some(pattern), Json::String(s)) = (&def.pattern, value) {
+        if let Ok(re) = regex::Regex::new(&format!("^(?:{})$", pattern.value)) {
+            if !re.is_match(s) {
+                return Err(format!(
+                    "`{s}` does not match the pattern `{}`",
+                    pattern.value
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn json_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn quote(v: &Json) -> String {
+    format!("`{}`", json_text(v))
+}
+
+/// Where a var's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag,
+    File(Span),
+    Env,
+    Default(Span),
+    Prompt,
+}
+
+/// What the user gave on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Inputs {
+    /// `--var NAME=VALUE`, in order.
+    pub flags: Vec<(String, String)>,
+    pub vars_file: Option<std::path::PathBuf>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    pub values: IndexMap<String, (Json, Source)>,
+    /// Required vars without a value (in definition order).
+    pub missing: Vec<String>,
+}
+
+/// Find every root var's value. Errors are for values given but wrong, and for names that the
+/// runbook does not declare; a var with no value at all is listed in `missing`.
+pub fn resolve(
+    project: &mut Project,
+    inputs: &Inputs,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> (Resolved, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let file_values = inputs
+        .vars_file
+        .as_deref()
+        .map(|p| read_vars_file(project, p, &mut diags))
+        .unwrap_or_default();
+    let root: &Module = project.root();
+    let names: Vec<&str> = root.vars.keys().map(String::as_str).collect();
+    for (name, _) in &inputs.flags {
+        if !root.vars.contains_key(name) {
+            diags.push(unknown_var(name, &names, &format!("--var {name}=…")));
+        }
+    }
+    for (key, _) in &file_values {
+        if !root.vars.contains_key(key.as_str()) {
+            let d = unknown_var(key, &names, "the vars file").at(key.span);
+            diags.push(d);
+        }
+    }
+    let mut resolved = Resolved::default();
+    for (name, var) in &root.vars {
+        let ty = kind(&var.def);
+        let found: Option<(Result<Json, String>, Source, String)> =
+            if let Some((_, text)) = inputs.flags.iter().rev().find(|(n, _)| n == name) {
+                Some((parse_text(ty, text), Source::Flag, format!("--var {name}")))
+            } else if let Some((key, node)) = file_values.iter().find(|(k, _)| k.value == *name) {
+                Some((
+                    typed(ty, node),
+                    Source::File(node.span),
+                    format!("`{}` in the vars file", key.value),
+                ))
+            } else if let Some(text) = env(&env_name(name)) {
+                Some((parse_text(ty, &text), Source::Env, env_name(name)))
+            } else {
+                var.def.default.as_ref().map(|d| {
+                    (
+                        typed(ty, d),
+                        Source::Default(d.span),
+                        "the default".to_owned(),
+                    )
+                })
+            };
+        match found {
+            None => resolved.missing.push(name.clone()),
+            Some((value, source, origin)) => {
+                match value.and_then(|v| check_constraints(&var.def, &v).map(|()| v)) {
+                    Ok(v) => {
+                        resolved.values.insert(name.clone(), (v, source));
+                    }
+                    Err(e) => {
+                        let mut d = Diagnostic::error(
+                            "invalid-var-value",
+                            format!("invalid value for var `{name}` from {origin}: {e}"),
+                        );
+                        if let Source::File(span) | Source::Default(span) = source {
+                            d = d.at(span);
+                        }
+                        diags.push(
+                            d.related(var.name.span, "declared here").help_opt(
+                                var.def
+                                    .description
+                                    .clone()
+                                    .map(|t| format!("`{name}`: {t}")),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    (resolved, diags)
+}
+
+fn unknown_var(name: &str, names: &[&str], origin: &str) -> Diagnostic {
+    let help = suggest::did_you_mean(name, names.iter().copied()).unwrap_or_else(|| {
+        if names.is_empty() {
+            "this runbook declares no vars".to_owned()
+        } else {
+            format!("its vars are {}", suggest::list(names))
+        }
+    });
+    Diagnostic::error(
+        "unknown-var",
+        format!("the runbook has no var `{name}` (set by {origin})"),
+    )
+    .help(help)
+}
+
+fn read_vars_file(
+    project: &mut Project,
+    path: &Path,
+    diags: &mut Diagnostics,
+) -> Vec<(Spanned<String>, Node)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                "file-unreadable",
+                format!("cannot read the vars file `{}`: {e}", path.display()),
+            ));
+            return Vec::new();
+        }
+    };
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let file = project.sources.add(SourceFile::new(
+        path.display().to_string(),
+        canonical,
+        text.clone(),
+    ));
+    let node = match yaml::parse(&text, file) {
+        Ok(n) => n,
+        Err(errors) => {
+            diags.extend(errors);
+            return Vec::new();
+        }
+    };
+    let Some(entries) = node.as_map() else {
+        diags.push(
+            Diagnostic::error(
+                "wrong-type",
+                "a vars file is a mapping of var names to values",
+            )
+            .at(node.span),
+        );
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .map(|(k, v)| {
+            (
+                Spanned::new(k.span, k.scalar_text().unwrap_or_default()),
+                v.clone(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_line_text_is_typed() {
+        assert_eq!(parse_text(VarType::Integer, "3").unwrap(), Json::from(3));
+        assert_eq!(
+            parse_text(VarType::Boolean, "yes").unwrap(),
+            Json::Bool(true)
+        );
+        assert_eq!(
+            parse_text(VarType::List, "a, b").unwrap(),
+            serde_json::json!(["a", "b"])
+        );
+        assert_eq!(
+            parse_text(VarType::List, "[1, x]").unwrap(),
+            serde_json::json!([1, "x"])
+        );
+        assert_eq!(
+            parse_text(VarType::Cidr, "10.0.0.0/16").unwrap(),
+            Json::String("10.0.0.0/16".into())
+        );
+        assert!(parse_text(VarType::Cidr, "10.0.0.0/33").is_err());
+        assert!(parse_text(VarType::Integer, "three").is_err());
+    }
+
+    #[test]
+    fn env_names_are_upper_case() {
+        assert_eq!(env_name("domain"), "RUNBOOK_VAR_DOMAIN");
+        assert!(is_valid_name("primary_cidr"));
+        assert!(!is_valid_name("primary-cidr"));
+    }
+}

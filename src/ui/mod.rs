@@ -1,0 +1,78 @@
+//! Everything that prints. Other modules produce data (diagnostics, plans, action definitions);
+//! the functions here turn it into text for people or JSON for tools, written to a writer so
+//! tests can capture it.
+
+pub mod actions;
+pub mod diagnostics;
+pub mod plan;
+
+use std::io::IsTerminal;
+
+/// How output should look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// For people: on a terminal with colour, otherwise plain text.
+    #[default]
+    Human,
+    /// One line per event, no escape codes.
+    Plain,
+    /// JSON for tools.
+    Json,
+}
+
+/// Colour is used only on a terminal, and never with `NO_COLOR` or `--no-color`.
+pub fn use_color(no_color_flag: bool, stream_is_terminal: bool) -> bool {
+    let no_color_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color_flag && !no_color_env && stream_is_terminal
+}
+
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Wrap text to a width, keeping paragraphs and indenting continuation lines.
+pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let mut out = String::new();
+    for line in text.trim_end().lines() {
+        if line.trim().is_empty() {
+            out.push('\n');
+            continue;
+        }
+        let lead: String = line.chars().take_while(|c| c.is_whitespace()).collect();
+        let mut current = format!("{indent}{lead}");
+        let base = current.len();
+        for word in line.split_whitespace() {
+            if current.len() > base && current.len() + 1 + word.len() > width {
+                out.push_str(current.trim_end());
+                out.push('\n');
+                current = format!("{indent}{lead}");
+            }
+            if current.len() > base {
+                current.push(' ');
+            }
+            current.push_str(word);
+        }
+        out.push_str(current.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wraps_words_and_keeps_indentation() {
+        assert_eq!(
+            wrap("one two three four", 9, "  "),
+            "  one two\n  three\n  four\n"
+        );
+        assert_eq!(wrap("a\n\n  b", 80, ""), "a\n\n  b\n");
+    }
+}
