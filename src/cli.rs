@@ -207,12 +207,11 @@ fn report(e: &Error, color: bool) {
             diagnostics,
             sources,
         } => {
-            let mut s = String::new();
-            for d in diagnostics {
-                s.push_str(&ui::diagnostics::render(d, sources, color));
-                s.push_str("\n\n");
-            }
-            s
+            let rendered: Vec<String> = diagnostics
+                .iter()
+                .map(|d| ui::diagnostics::render(d, sources, color))
+                .collect();
+            format!("{}\n", rendered.join("\n\n"))
         }
         Error::Usage { message, help } => {
             let d = Diagnostic::error("usage", message.clone()).help_opt(help.clone());

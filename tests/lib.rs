@@ -1,1 +1,11 @@
-//! placeholder
+//! Integration tests: each runs the real `runbook` binary and checks its exact output and exit
+//! code. Modules are named after the feature they test.
+
+mod actions;
+mod cli;
+mod corpus;
+mod examples;
+mod plan;
+mod schema;
+mod test;
+mod validate;

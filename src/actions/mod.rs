@@ -133,10 +133,13 @@ fn inline_refs(schema: Schema) -> Schema {
             return;
         }
         if let Some(reference) = v.get("$ref").and_then(|r| r.as_str()).map(str::to_owned) {
-            if let Some(target) = reference
-                .strip_prefix("#/$defs/")
-                .and_then(|name| defs.get(name))
-            {
+            // A `$ref` is a URI fragment: names with spaces arrive percent-encoded.
+            let name = reference.strip_prefix("#/$defs/").map(|n| {
+                percent_encoding::percent_decode_str(n)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            });
+            if let Some(target) = name.and_then(|name| defs.get(&name)) {
                 let mut target = target.clone();
                 walk(&mut target, defs, depth + 1);
                 if let (Some(obj), Some(t)) = (v.as_object_mut(), target.as_object()) {

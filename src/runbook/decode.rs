@@ -45,6 +45,8 @@ pub struct DecodeError {
     pub help: Option<String>,
     /// The serde name of the innermost struct being decoded (`step`, `var`, …).
     pub context: Option<&'static str>,
+    /// The innermost key whose value was wrong.
+    pub key: Option<String>,
 }
 
 impl DecodeError {
@@ -55,7 +57,21 @@ impl DecodeError {
             span: None,
             help: None,
             context: None,
+            key: None,
         }
+    }
+
+    fn or_key(mut self, key: &Node) -> Self {
+        if self.key.is_none() && matches!(self.kind, ErrorKind::WrongType | ErrorKind::WrongValue) {
+            self.key = key.scalar_text();
+        }
+        self
+    }
+
+    fn for_key(&self) -> String {
+        self.key
+            .as_ref()
+            .map_or_else(|| "in ".to_owned(), |k| format!("for `{k}` in "))
     }
 
     fn or_span(mut self, span: Span) -> Self {
@@ -97,16 +113,18 @@ impl DecodeError {
             )
             .at_opt(self.span)
             .label(format!("add `{key}:` here")),
-            ErrorKind::WrongType => {
-                Diagnostic::error("wrong-type", format!("{} in {what}", self.message))
-                    .at_opt(self.span)
-                    .help_opt(self.help)
-            }
-            ErrorKind::WrongValue => {
-                Diagnostic::error("wrong-value", format!("{} in {what}", self.message))
-                    .at_opt(self.span)
-                    .help_opt(self.help)
-            }
+            ErrorKind::WrongType => Diagnostic::error(
+                "wrong-type",
+                format!("wrong type {}{what}: {}", self.for_key(), self.message),
+            )
+            .at_opt(self.span)
+            .help_opt(self.help),
+            ErrorKind::WrongValue => Diagnostic::error(
+                "wrong-value",
+                format!("invalid value {}{what}: {}", self.for_key(), self.message),
+            )
+            .at_opt(self.span)
+            .help_opt(self.help),
         }
     }
 }
@@ -705,7 +723,8 @@ impl<'de> SeqAccess<'de> for SeqDe<'de> {
 
 struct MapDe<'a> {
     iter: std::slice::Iter<'a, (Node, Node)>,
-    value: Option<&'a Node>,
+    /// The current entry: its key (for messages) and value.
+    value: Option<(&'a Node, &'a Node)>,
 }
 
 impl<'de> MapAccess<'de> for MapDe<'de> {
@@ -717,7 +736,7 @@ impl<'de> MapAccess<'de> for MapDe<'de> {
     ) -> Result<Option<K::Value>, DecodeError> {
         match self.iter.next() {
             Some((k, v)) => {
-                self.value = Some(v);
+                self.value = Some((k, v));
                 seed.deserialize(NodeDe(k))
                     .map(Some)
                     .map_err(|e| e.or_span(k.span))
@@ -730,12 +749,12 @@ impl<'de> MapAccess<'de> for MapDe<'de> {
         &mut self,
         seed: S,
     ) -> Result<S::Value, DecodeError> {
-        let node = self
+        let (key, node) = self
             .value
             .take()
             .expect("serde asks for a value after its key");
         seed.deserialize(NodeDe(node))
-            .map_err(|e| e.or_span(node.span))
+            .map_err(|e| e.or_span(node.span).or_key(key))
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -197,9 +197,9 @@ impl<'de> Deserialize<'de> for DurationText {
         }
         humantime::parse_duration(&text)
             .map(DurationText)
-            .map_err(|e| {
+            .map_err(|_| {
                 serde::de::Error::custom(format_args!(
-                    "`{text}` is not a duration ({e}); write it like `90s`, `5m` or `1h 30m`"
+                    "`{text}` is not a duration; write it like `90s`, `5m` or `1h 30m`"
                 ))
             })
     }

@@ -197,8 +197,8 @@ fn failover(flow: &Flow, records: &[Instance<'_>], diags: &mut Diagnostics) {
                 ids.insert(set_id, m);
             }
         }
-        let roles: Vec<&String> = first_of_role.keys().collect();
-        if roles.len() == 1 {
+        let duplicated = members.len() > first_of_role.len();
+        if first_of_role.len() == 1 && !duplicated {
             let (role, only) = first_of_role.iter().next().expect("one role");
             let missing = if role == "primary" {
                 "SECONDARY"

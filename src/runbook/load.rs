@@ -54,6 +54,8 @@ pub struct Module {
     /// Ids of steps that exist but could not be decoded: references to them are not reported
     /// again as unknown.
     pub broken_ids: Vec<String>,
+    /// Names of vars that exist but could not be decoded.
+    pub broken_vars: Vec<String>,
     /// The file decoded without any error.
     pub complete: bool,
 }
@@ -225,6 +227,7 @@ impl Loader {
             steps: Vec::new(),
             outputs: IndexMap::new(),
             broken_ids: Vec::new(),
+            broken_vars: Vec::new(),
             complete: false,
         });
         self.by_path.insert(canonical.clone(), id);
@@ -255,9 +258,12 @@ impl Loader {
             );
             return;
         };
+        // A required key that is missing because it was misspelt is reported once, as the typo.
+        let mut misspelt: Vec<&str> = Vec::new();
         for (key, _) in entries {
             let name = key.scalar_text().unwrap_or_default();
             if !TOP.contains(&name.as_str()) {
+                misspelt.extend(suggest::closest(&name, TOP.iter().copied()));
                 let help = suggest::did_you_mean(&name, TOP.iter().copied()).unwrap_or_else(|| {
                     format!("a runbook's top-level keys are {}", suggest::list(TOP))
                 });
@@ -274,6 +280,7 @@ impl Loader {
         self.check_version(root);
         let m = &mut self.project.modules[id];
         match root.get("name") {
+            None if misspelt.contains(&"name") => {}
             None => self.diags.push(missing_top(
                 root,
                 "name",
@@ -298,6 +305,7 @@ impl Loader {
             self.decode_vars(id, vars);
         }
         match root.get("steps") {
+            None if misspelt.contains(&"steps") => {}
             None => self.diags.push(missing_top(
                 root,
                 "steps",
@@ -397,9 +405,13 @@ impl Loader {
                         .vars
                         .insert(name.value.clone(), Var { name, def });
                 }
-                Err(e) => self
-                    .diags
-                    .push(e.into_diagnostic(&format!("var `{}`", name.value), "key")),
+                Err(e) => {
+                    self.diags
+                        .push(e.into_diagnostic(&format!("var `{}`", name.value), "key"));
+                    self.project.modules[id]
+                        .broken_vars
+                        .push(name.value.clone());
+                }
             }
         }
     }
@@ -654,7 +666,8 @@ impl Loader {
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            let candidates: Vec<String> = std::fs::read_dir(dir)
+            // Suggest by file name: whole paths share their folder and look alike.
+            let names: Vec<String> = std::fs::read_dir(dir)
                 .into_iter()
                 .flatten()
                 .flatten()
@@ -663,16 +676,16 @@ impl Loader {
                         .extension()
                         .is_some_and(|x| x == "yaml" || x == "yml")
                 })
-                .map(|e| {
-                    written_dir
-                        .join(e.file_name())
-                        .to_string_lossy()
-                        .into_owned()
-                })
+                .map(|e| e.file_name().to_string_lossy().into_owned())
                 .collect();
-            let help = suggest::did_you_mean(uses, &candidates).unwrap_or_else(|| {
-                "the path is relative to the file that uses the module".to_owned()
-            });
+            let written_name = Path::new(uses.as_str())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let help = suggest::closest(&written_name, &names).map_or_else(
+                || "the path is relative to the file that uses the module".to_owned(),
+                |name| format!("did you mean `{}`?", written_dir.join(name).display()),
+            );
             self.diags.push(
                 Diagnostic::error(
                     "module-not-found",

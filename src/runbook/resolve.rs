@@ -450,7 +450,10 @@ fn check_site(
         let span = site.locate(&project.sources, &r);
         let parts: Vec<&str> = r.split('.').collect();
         let d = match parts.as_slice() {
-            ["vars", name, ..] if !module.vars.contains_key(*name) => {
+            ["vars", name, ..]
+                if !module.vars.contains_key(*name)
+                    && !module.broken_vars.iter().any(|b| b == name) =>
+            {
                 let names: Vec<&str> = module.vars.keys().map(String::as_str).collect();
                 Some(
                     Diagnostic::error("unknown-var", format!("there is no var `{name}`"))
@@ -600,6 +603,13 @@ fn check_module_inputs(
             );
         }
     }
+    // A var left out because its name was misspelt is reported once, as the misspelling.
+    let misspelt: Vec<&str> = given
+        .iter()
+        .filter_map(|(k, _)| k.as_str())
+        .filter(|k| !module.vars.contains_key(*k))
+        .filter_map(|k| suggest::closest(k, names.iter().copied()))
+        .collect();
     for (key, value) in given {
         let name = key.scalar_text().unwrap_or_default();
         match module.vars.get(&name) {
@@ -647,7 +657,8 @@ fn check_module_inputs(
         }
     }
     for (name, var) in &module.vars {
-        let present = given.iter().any(|(k, _)| k.as_str() == Some(name));
+        let present = given.iter().any(|(k, _)| k.as_str() == Some(name))
+            || misspelt.contains(&name.as_str());
         if !present && var.def.default.is_none() {
             diags.push(
                 Diagnostic::error(

@@ -125,6 +125,22 @@ fn sort_and_dedup(diags: &mut Diagnostics, project: &Project) {
     diags
         .0
         .retain(|d| seen.insert((d.code, d.span, d.message.clone())));
+    // A value that cannot be rendered because of a problem already reported inside it (a syntax
+    // error, an unknown name) needs no second message.
+    let explained: Vec<super::source::Span> = diags
+        .0
+        .iter()
+        .filter(|d| d.is_error() && d.code != "template-error")
+        .filter_map(|d| d.span)
+        .collect();
+    diags.0.retain(|d| {
+        d.code != "template-error"
+            || !d.span.is_some_and(|s| {
+                explained
+                    .iter()
+                    .any(|e| e.file == s.file && e.start >= s.start && e.end <= s.end)
+            })
+    });
 }
 
 /// The summary line of `validate`.

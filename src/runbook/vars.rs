@@ -302,6 +302,10 @@ pub fn resolve(
                     Ok(v) => {
                         resolved.values.insert(name.clone(), (v, source));
                     }
+                    // A bad default is reported with the var's definition.
+                    Err(_) if matches!(source, Source::Default(_)) => {
+                        resolved.missing.push(name.clone());
+                    }
                     Err(e) => {
                         let mut d = Diagnostic::error(
                             "invalid-var-value",

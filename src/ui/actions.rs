@@ -37,18 +37,24 @@ pub struct Param {
 }
 
 pub fn params(def: &ActionDef) -> Vec<Param> {
-    let schema = def.params_schema().to_value();
+    let mut out = Vec::new();
+    collect(&def.params_schema().to_value(), "", &mut out);
+    out
+}
+
+/// The properties of an object schema, and those of nested objects as `outer.inner` (or
+/// `outer[].inner` inside lists).
+fn collect(schema: &Json, prefix: &str, out: &mut Vec<Param>) {
     let required: Vec<&str> = schema["required"]
         .as_array()
         .map(|r| r.iter().filter_map(Json::as_str).collect())
         .unwrap_or_default();
     let Some(props) = schema["properties"].as_object() else {
-        return Vec::new();
+        return;
     };
-    props
-        .iter()
-        .map(|(name, p)| Param {
-            name: name.clone(),
+    for (name, p) in props {
+        out.push(Param {
+            name: format!("{prefix}{name}"),
             kind: type_of(p),
             required: required.contains(&name.as_str()),
             default: p
@@ -63,8 +69,25 @@ pub fn params(def: &ActionDef) -> Vec<Param> {
                 .and_then(Json::as_str)
                 .unwrap_or_default()
                 .replace('\n', " "),
-        })
-        .collect()
+        });
+        let object = object_of(p);
+        if let Some(inner) = object.filter(|o| o.get("properties").is_some()) {
+            collect(inner, &format!("{prefix}{name}."), out);
+        } else if let Some(items) = p.get("items").filter(|i| i.get("properties").is_some()) {
+            collect(items, &format!("{prefix}{name}[]."), out);
+        }
+    }
+}
+
+/// The object schema inside an optional (`anyOf: [X, null]`) or direct property.
+fn object_of(p: &Json) -> Option<&Json> {
+    if p.get("properties").is_some() {
+        return Some(p);
+    }
+    p.get("anyOf")
+        .or_else(|| p.get("oneOf"))
+        .and_then(Json::as_array)
+        .and_then(|v| v.iter().find(|s| s.get("properties").is_some()))
 }
 
 /// A short type name from a JSON Schema.

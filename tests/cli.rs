@@ -1,0 +1,99 @@
+//! The command-line contract: subcommands, global options on either side, exit codes.
+
+use crate::test::{Test, text};
+
+const OK: &str =
+    "runbook: 1\nname: Fine\nsteps:\n  - {id: a, action: core.note, with: {text: hi}}\n";
+
+#[test]
+fn global_options_are_accepted_before_and_after_the_subcommand() {
+    Test::new()
+        .file("ok.yaml", OK)
+        .args(["--region", "eu-west-1", "--no-color", "validate", "ok.yaml"])
+        .run();
+    Test::new()
+        .file("ok.yaml", OK)
+        .args([
+            "validate",
+            "ok.yaml",
+            "--state-dir",
+            "st",
+            "--endpoint-url",
+            "http://127.0.0.1:1",
+            "-v",
+        ])
+        .run();
+    Test::new()
+        .file("ok.yaml", OK)
+        .args(["validate", "--profile", "lab", "ok.yaml", "-q"])
+        .stderr("")
+        .run();
+}
+
+#[test]
+fn commands_of_later_releases_say_so_and_exit_2() {
+    for args in [
+        vec!["run", "ok.yaml", "--yes"],
+        vec!["resume"],
+        vec!["rollback", "--yes"],
+        vec!["runs"],
+        vec!["show", "some-run"],
+    ] {
+        let out = Test::new()
+            .file("ok.yaml", OK)
+            .args(args.clone())
+            .status(2)
+            .run();
+        let (_, stderr) = text(&out);
+        assert!(
+            stderr.starts_with(&format!(
+                "error[not-built]: `runbook {}` is not built yet",
+                args[0]
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_usage_error_is_exit_2() {
+    let out = Test::new().args(["validate"]).status(2).run();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("FILE"), "{stderr}");
+    Test::new()
+        .args(["plan", "x.yaml", "--var", "novalue"])
+        .status(2)
+        .run();
+    Test::new().args(["frobnicate"]).status(2).run();
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = Test::new().args(["--help"]).run();
+    let (stdout, _) = text(&out);
+    for cmd in [
+        "validate", "plan", "run", "resume", "rollback", "runs", "show", "actions", "schema",
+    ] {
+        assert!(
+            stdout.contains(&format!("  {cmd} ")),
+            "{cmd} missing from --help:\n{stdout}"
+        );
+    }
+    Test::new()
+        .args(["--version"])
+        .stdout(&format!("runbook {}\n", env!("CARGO_PKG_VERSION")))
+        .run();
+}
+
+#[test]
+fn output_without_a_terminal_has_no_escape_codes() {
+    let out = Test::new()
+        .file(
+            "bad.yaml",
+            "runbook: 1\nname: B\nsteps:\n  - {id: a, action: core.nop}\n",
+        )
+        .args(["validate", "bad.yaml"])
+        .status(2)
+        .run();
+    assert!(!out.stderr.contains(&0x1b), "escape codes on a pipe");
+}

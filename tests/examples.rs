@@ -1,0 +1,67 @@
+//! Every runbook shipped under `runbooks/` is valid, with no warning.
+
+use crate::test::{Test, root, text};
+
+pub fn shipped() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|x| x == "yaml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("runbooks"), &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_runbook_validates_cleanly() {
+    let files = shipped();
+    assert!(files.len() >= 3, "runbooks/ holds {files:?}");
+    for file in files {
+        let rel = file
+            .strip_prefix(root())
+            .expect("under the root")
+            .to_string_lossy()
+            .into_owned();
+        let out = Test::new()
+            .current_dir(root())
+            .args(["validate", rel.as_str()])
+            .run();
+        let (_, stderr) = text(&out);
+        assert!(
+            stderr.starts_with(&format!("{rel}: valid (")),
+            "{rel}:\n{stderr}"
+        );
+        assert!(!stderr.contains("warning"), "{rel}:\n{stderr}");
+    }
+}
+
+#[test]
+fn the_failover_runbook_plans_with_only_a_domain() {
+    let out = Test::new()
+        .current_dir(root())
+        .args([
+            "plan",
+            "runbooks/route53-failover.yaml",
+            "--var",
+            "domain=example.com",
+        ])
+        .run();
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("cidr: 10.0.0.0/16"), "{stdout}");
+    assert!(stdout.contains("cidr: 11.0.0.0/16"), "{stdout}");
+    assert!(
+        stdout.contains("cidr: 10.0.2.0/24"),
+        "cidrsubnet is computed before the run:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("availability_zone: ap-south-1b"),
+        "aws.region comes from the region var:\n{stdout}"
+    );
+}

@@ -1,0 +1,285 @@
+//! `runbook plan`: steps in dependency order, module steps prefixed, values rendered as far as
+//! they are known before the run.
+
+use crate::test::{Test, text};
+
+const SITE: &str = "
+    runbook: 1
+    name: Two sites
+    vars:
+      prefix: {default: demo}
+    steps:
+      - id: blue
+        uses: mods/site.yaml
+        with: {name: blue, cidr: 10.1.0.0/16, prefix: \"{{ vars.prefix }}\"}
+      - id: green
+        uses: mods/site.yaml
+        with: {name: green, cidr: 10.2.0.0/16, prefix: \"{{ vars.prefix }}\"}
+      - id: report
+        name: Report both networks
+        action: core.note
+        with:
+          text: \"{{ steps.blue.vpc_id }} and {{ steps.green.vpc_id }}\"
+    ";
+
+const MODULE: &str = "
+    runbook: 1
+    name: A site
+    vars:
+      name: {}
+      cidr: {type: cidr}
+      prefix: {default: lab}
+    steps:
+      - id: subnet
+        name: \"Subnet of {{ vars.name }}\"
+        action: aws.ec2.create_subnet
+        with:
+          vpc_id: \"{{ steps.vpc.vpc_id }}\"
+          cidr: \"{{ cidrsubnet(vars.cidr, 8, 0) }}\"
+          availability_zone: eu-west-1a
+      - id: vpc
+        name: \"VPC of {{ vars.name }}\"
+        action: aws.ec2.create_vpc
+        with:
+          cidr: \"{{ vars.cidr }}\"
+          name: \"{{ vars.prefix }}-{{ vars.name }}\"
+    outputs:
+      vpc_id: \"{{ steps.vpc.vpc_id }}\"
+    ";
+
+#[test]
+fn a_module_used_twice_plans_prefixed_steps_in_dependency_order() {
+    Test::new()
+        .file("site.yaml", SITE)
+        .file("mods/site.yaml", MODULE)
+        .args(["plan", "site.yaml"])
+        .stdout(
+            "
+            Plan: Two sites (site.yaml)
+            5 steps: 4 create, 0 change, 0 delete, 1 only read
+
+              1. blue.vpc — VPC of blue
+                 aws.ec2.create_vpc (creates)
+                 with:
+                   cidr: 10.1.0.0/16
+                   name: demo-blue
+                 rollback: deletes the VPC
+
+              2. blue.subnet — Subnet of blue
+                 aws.ec2.create_subnet (creates)
+                 after: blue.vpc
+                 with:
+                   vpc_id: (known after run: blue.vpc.vpc_id)
+                   cidr: 10.1.0.0/24
+                   availability_zone: eu-west-1a
+                 rollback: deletes the subnet, retrying while AWS still releases network interfaces
+
+              3. green.vpc — VPC of green
+                 aws.ec2.create_vpc (creates)
+                 with:
+                   cidr: 10.2.0.0/16
+                   name: demo-green
+                 rollback: deletes the VPC
+
+              4. green.subnet — Subnet of green
+                 aws.ec2.create_subnet (creates)
+                 after: green.vpc
+                 with:
+                   vpc_id: (known after run: green.vpc.vpc_id)
+                   cidr: 10.2.0.0/24
+                   availability_zone: eu-west-1a
+                 rollback: deletes the subnet, retrying while AWS still releases network interfaces
+
+              5. report — Report both networks
+                 core.note (reads)
+                 after: blue.vpc, green.vpc
+                 with:
+                   text: (known after run: blue.vpc_id, green.vpc_id)
+                 rollback: nothing to undo
+
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn json_plan_lists_order_needs_and_unknowns() {
+    let out = Test::new()
+        .file("site.yaml", SITE)
+        .file("mods/site.yaml", MODULE)
+        .args(["plan", "site.yaml", "--var", "prefix=x", "--output", "json"])
+        .run();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let ids: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "blue.vpc",
+            "blue.subnet",
+            "green.vpc",
+            "green.subnet",
+            "report"
+        ]
+    );
+    assert_eq!(plan["steps"][0]["params"]["name"], "x-blue");
+    assert_eq!(plan["steps"][0]["effect"], "creates");
+    assert_eq!(
+        plan["steps"][1]["known_after_run"],
+        serde_json::json!(["blue.vpc.vpc_id"])
+    );
+    assert_eq!(
+        plan["steps"][4]["needs"],
+        serde_json::json!(["blue.vpc", "green.vpc"])
+    );
+}
+
+#[test]
+fn a_missing_required_var_is_exit_2_naming_every_way_to_set_it() {
+    Test::new()
+        .file(
+            "r.yaml",
+            "
+            runbook: 1
+            name: Needs a domain
+            vars:
+              domain:
+                description: The site's domain.
+            steps:
+              - {id: zone, action: aws.route53.hosted_zone, with: {name: \"{{ vars.domain }}\"}}
+            ",
+        )
+        .args(["plan", "r.yaml"])
+        .status(2)
+        .stdout("")
+        .stderr(
+            "
+            error[missing-var]: the var `domain` has no value
+             --> r.yaml:4:3
+              |
+            4 |   domain:
+              |   ^^^^^^ declared here without a default
+              |
+              = help: set it with `--var domain=VALUE`, in a `--vars-file`, or in the environment as `RUNBOOK_VAR_DOMAIN`
+              = note: `domain`: The site's domain.
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn vars_come_from_flags_then_file_then_environment_then_default() {
+    let runbook = "
+        runbook: 1
+        name: Sources
+        vars:
+          a: {default: from-default}
+          b: {default: from-default}
+          c: {default: from-default}
+          d: {default: from-default}
+        steps:
+          - id: show
+            action: core.note
+            with: {text: \"{{ vars.a }} {{ vars.b }} {{ vars.c }} {{ vars.d }}\"}
+        ";
+    let out = Test::new()
+        .file("r.yaml", runbook)
+        .file("vars.yaml", "a: from-file\nb: from-file\n")
+        .env("RUNBOOK_VAR_A", "from-env")
+        .env("RUNBOOK_VAR_B", "from-env")
+        .env("RUNBOOK_VAR_C", "from-env")
+        .args([
+            "plan",
+            "r.yaml",
+            "--var",
+            "a=from-flag",
+            "--vars-file",
+            "vars.yaml",
+            "--output",
+            "json",
+        ])
+        .run();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        plan["steps"][0]["params"]["text"],
+        "from-flag from-file from-env from-default"
+    );
+}
+
+#[test]
+fn a_secret_var_never_appears_in_the_plan() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "
+            runbook: 1
+            name: Secret
+            vars:
+              token: {secret: true}
+            steps:
+              - id: call
+                name: \"Use {{ vars.token }}\"
+                action: check.http
+                with: {url: \"https://example.com/?t={{ vars.token }}\"}
+            ",
+        )
+        .args(["plan", "r.yaml", "--var", "token=hunter2-s3cret"])
+        .run();
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !stdout.contains("hunter2-s3cret") && !stderr.contains("hunter2-s3cret"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("url: https://example.com/?t=***"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("call — Use ***"), "{stdout}");
+}
+
+#[test]
+fn a_when_known_before_the_run_is_shown() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "
+            runbook: 1
+            name: Conditions
+            steps:
+              - {id: real, action: core.note, when: \"{{ not aws.emulated }}\", with: {text: real AWS}}
+              - {id: emulated, action: core.note, when: aws.emulated, with: {text: emulator}}
+            ",
+        )
+        .args(["plan", "r.yaml", "--endpoint-url", "http://127.0.0.1:5000"])
+        .run();
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout
+            .contains("1. real — real\n     core.note (reads)\n     skipped: its `when` is false"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("2. emulated — emulated\n     core.note (reads)\n     skipped"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_var_on_the_command_line_is_exit_2_with_a_suggestion() {
+    Test::new()
+        .file("r.yaml", "runbook: 1\nname: R\nvars:\n  domain: {default: x}\nsteps:\n  - {id: a, action: core.note, with: {text: hi}}\n")
+        .args(["plan", "r.yaml", "--var", "domian=example.com"])
+        .status(2)
+        .stderr(
+            "
+            error[unknown-var]: the runbook has no var `domian` (set by --var domian=…)
+              |
+              = help: did you mean `domain`?
+            ",
+        )
+        .run();
+}

@@ -1,0 +1,226 @@
+//! `runbook validate`: every error collected, each with its file, line, column and excerpt.
+
+use crate::test::{Test, text};
+
+#[test]
+fn three_different_errors_are_all_reported_with_their_lines() {
+    Test::new()
+        .file(
+            "three.yaml",
+            "
+            runbook: 1
+            name: Three mistakes
+            vars:
+              domain: {}
+            steps:
+              - id: vpc
+                action: aws.ec2.create_vcp
+                with:
+                  cidr: 10.0.0.0/16
+              - id: note
+                action: core.note
+                with:
+                  text: \"{{ vars.domian }}\"
+              - id: wait
+                action: core.sleep
+                neds: [vpc]
+            ",
+        )
+        .args(["validate", "three.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error[unknown-action]: unknown action `aws.ec2.create_vcp`
+             --> three.yaml:7:13
+              |
+            7 |     action: aws.ec2.create_vcp
+              |             ^^^^^^^^^^^^^^^^^^ not a built-in action
+              |
+              = help: did you mean `aws.ec2.create_vpc`?
+
+            error[unknown-var]: there is no var `domian`
+              --> three.yaml:13:17
+               |
+            13 |       text: \"{{ vars.domian }}\"
+               |                 ^^^^^^^^^^^
+               |
+               = help: did you mean `domain`?
+
+            error[unknown-key]: unknown key `neds` in step `wait`
+              --> three.yaml:16:5
+               |
+            16 |     neds: [vpc]
+               |     ^^^^
+               |
+               = help: did you mean `needs`?
+
+            three.yaml: 3 errors
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_valid_runbook_exits_zero_and_says_so() {
+    Test::new()
+        .file(
+            "ok.yaml",
+            "
+            runbook: 1
+            name: Fine
+            steps:
+              - id: hello
+                action: core.note
+                with: {text: hi}
+            ",
+        )
+        .args(["validate", "ok.yaml"])
+        .stderr("ok.yaml: valid (1 step)\n")
+        .run();
+}
+
+#[test]
+fn several_files_are_checked_and_any_invalid_one_fails_the_command() {
+    let out = Test::new()
+        .file(
+            "good.yaml",
+            "runbook: 1\nname: Good\nsteps:\n  - {id: a, action: core.note, with: {text: x}}\n",
+        )
+        .file(
+            "bad.yaml",
+            "runbook: 1\nname: Bad\nsteps:\n  - {id: a, action: core.nope}\n",
+        )
+        .args(["validate", "good.yaml", "bad.yaml"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("good.yaml: valid (1 step)"), "{stderr}");
+    assert!(stderr.contains("bad.yaml: 1 error"), "{stderr}");
+}
+
+#[test]
+fn json_output_gives_positions_codes_and_help() {
+    let out = Test::new()
+        .file(
+            "bad.yaml",
+            "runbook: 1\nname: Bad\nsteps:\n  - id: a\n    action: core.nte\n    with: {text: x}\n",
+        )
+        .args(["validate", "bad.yaml", "--output", "json"])
+        .status(2)
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["valid"], false);
+    let d = &report["files"][0]["diagnostics"][0];
+    assert_eq!(d["code"], "unknown-action");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], "bad.yaml");
+    assert_eq!(d["line"], 5);
+    assert_eq!(d["column"], 13);
+    assert_eq!(d["end_column"], 21);
+    assert_eq!(d["help"], "did you mean `core.note`?");
+    assert!(out.stderr.is_empty(), "JSON mode writes nothing on stderr");
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_before_parsing() {
+    let big = format!(
+        "runbook: 1\nname: Big\ndescription: \"{}\"\nsteps: []\n",
+        "x".repeat(1024 * 1024)
+    );
+    Test::new()
+        .file("big.yaml", &big)
+        .args(["validate", "big.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error[file-too-large]: `big.yaml` is 1048623 bytes; runbook files are limited to 1048576 bytes (1 MiB)
+              |
+              = help: split it into modules with `uses:`
+
+            big.yaml: 1 error
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    Test::new()
+        .args(["validate", "nowhere.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error[file-unreadable]: cannot read `nowhere.yaml`: no such file
+              |
+              = help: check the path; it is relative to the current directory
+
+            nowhere.yaml: 1 error
+            ",
+        )
+        .run();
+}
+
+#[test]
+fn errors_inside_a_module_point_into_the_module_file() {
+    let out = Test::new()
+        .file("main.yaml", "runbook: 1\nname: Main\nsteps:\n  - id: stack\n    uses: mods/stack.yaml\n")
+        .file("mods/stack.yaml", "runbook: 1\nname: Stack\nsteps:\n  - id: vpc\n    action: aws.ec2.create_vpc\n    with: {cidr: 10.0.0.0/16, nme: x}\n")
+        .args(["validate", "main.yaml"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("--> mods/stack.yaml:6:31"), "{stderr}");
+    assert!(
+        stderr.contains("unknown parameter `nme` in `aws.ec2.create_vpc`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("did you mean `name`?"), "{stderr}");
+}
+
+#[test]
+fn a_module_used_twice_reports_its_errors_once() {
+    let out = Test::new()
+        .file(
+            "main.yaml",
+            "runbook: 1\nname: Main\nsteps:\n  - {id: a, uses: m.yaml}\n  - {id: b, uses: m.yaml}\n",
+        )
+        .file("m.yaml", "runbook: 1\nname: M\nsteps:\n  - {id: x, action: core.note, with: {text: \"{{ vars.nope }}\"}}\n")
+        .args(["validate", "main.yaml"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert_eq!(
+        stderr.matches("there is no var `nope`").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn vars_given_on_the_command_line_feed_the_lints() {
+    // The defaults are fine; the overlap only exists with the value given here.
+    let out = Test::new()
+        .file(
+            "two.yaml",
+            "
+            runbook: 1
+            name: Two VPCs
+            vars:
+              a: {type: cidr, default: 10.0.0.0/16}
+              b: {type: cidr, default: 11.0.0.0/16}
+            steps:
+              - {id: one, action: aws.ec2.create_vpc, with: {cidr: \"{{ vars.a }}\", name: one}}
+              - {id: two, action: aws.ec2.create_vpc, with: {cidr: \"{{ vars.b }}\", name: two}}
+            ",
+        )
+        .args(["validate", "two.yaml", "--var", "b=10.0.128.0/17"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(
+            "error[cidr-overlap]: the VPCs of `two` (10.0.128.0/17) and `one` (10.0.0.0/16) overlap"
+        ),
+        "{stderr}"
+    );
+}
