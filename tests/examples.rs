@@ -65,3 +65,27 @@ fn the_failover_runbook_plans_with_only_a_domain() {
         "aws.region comes from the region var:\n{stdout}"
     );
 }
+
+/// The YAML blocks of a Markdown file, in order.
+fn yaml_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_complete_example_in_the_format_documentation_is_valid() {
+    let doc =
+        std::fs::read_to_string(root().join("docs/runbook-format.md")).expect("the format docs");
+    let blocks = yaml_blocks(&doc);
+    assert_eq!(blocks.len(), 2, "the example and its module");
+    let out = Test::new()
+        .file("example.yaml", &blocks[0])
+        .file("modules/site.yaml", &blocks[1])
+        .args(["validate", "example.yaml"])
+        .run();
+    let (_, stderr) = text(&out);
+    assert_eq!(stderr, "example.yaml: valid (5 steps from 2 files)\n");
+}

@@ -69,7 +69,7 @@ fn a_module_used_twice_plans_prefixed_steps_in_dependency_order() {
                  aws.ec2.create_subnet (creates)
                  after: blue.vpc
                  with:
-                   vpc_id: (known after run: blue.vpc.vpc_id)
+                   vpc_id: (known after run: steps.blue.vpc.vpc_id)
                    cidr: 10.1.0.0/24
                    availability_zone: eu-west-1a
                  rollback: deletes the subnet, retrying while AWS still releases network interfaces
@@ -85,7 +85,7 @@ fn a_module_used_twice_plans_prefixed_steps_in_dependency_order() {
                  aws.ec2.create_subnet (creates)
                  after: green.vpc
                  with:
-                   vpc_id: (known after run: green.vpc.vpc_id)
+                   vpc_id: (known after run: steps.green.vpc.vpc_id)
                    cidr: 10.2.0.0/24
                    availability_zone: eu-west-1a
                  rollback: deletes the subnet, retrying while AWS still releases network interfaces
@@ -94,7 +94,7 @@ fn a_module_used_twice_plans_prefixed_steps_in_dependency_order() {
                  core.note (reads)
                  after: blue.vpc, green.vpc
                  with:
-                   text: (known after run: blue.vpc_id, green.vpc_id)
+                   text: (known after run: steps.blue.vpc_id, steps.green.vpc_id)
                  rollback: nothing to undo
 
             ",
@@ -130,7 +130,7 @@ fn json_plan_lists_order_needs_and_unknowns() {
     assert_eq!(plan["steps"][0]["effect"], "creates");
     assert_eq!(
         plan["steps"][1]["known_after_run"],
-        serde_json::json!(["blue.vpc.vpc_id"])
+        serde_json::json!(["steps.blue.vpc.vpc_id"])
     );
     assert_eq!(
         plan["steps"][4]["needs"],

@@ -186,8 +186,8 @@ impl<'a> Renderer<'a> {
                     _ => format!("{prefix}{id}"),
                 };
                 Some(vec![match rest.first() {
-                    Some(output) => format!("{full}.{output}"),
-                    None => full,
+                    Some(output) => format!("steps.{full}.{output}"),
+                    None => format!("steps.{full}"),
                 }])
             }
             ["run", "id", ..] => Some(vec!["run.id".into()]),
