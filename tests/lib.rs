@@ -6,6 +6,7 @@ mod cli;
 mod corpus;
 mod examples;
 mod plan;
+mod robustness;
 mod schema;
 mod test;
 mod validate;

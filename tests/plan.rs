@@ -283,3 +283,86 @@ fn an_unknown_var_on_the_command_line_is_exit_2_with_a_suggestion() {
         )
         .run();
 }
+
+#[test]
+fn nested_modules_get_nested_prefixes_and_exact_dependencies() {
+    let out = Test::new()
+        .file(
+            "top.yaml",
+            "
+            runbook: 1
+            name: Top
+            steps:
+              - {id: zone, action: aws.route53.hosted_zone, with: {name: example.com}}
+              - id: east
+                uses: mods/region.yaml
+                with: {zone_id: \"{{ steps.zone.zone_id }}\"}
+            ",
+        )
+        .file(
+            "mods/region.yaml",
+            "
+            runbook: 1
+            name: Region
+            vars:
+              zone_id: {}
+            steps:
+              - {id: web, uses: site.yaml, with: {label: web}}
+              - id: record
+                action: aws.route53.weighted_record
+                with:
+                  zone_id: \"{{ vars.zone_id }}\"
+                  name: example.com
+                  weight: 10
+                  set_identifier: east
+                  alias: {dns_name: \"{{ steps.web.host }}\", hosted_zone_id: Z1}
+            ",
+        )
+        .file(
+            "mods/site.yaml",
+            "
+            runbook: 1
+            name: Site
+            vars:
+              label: {}
+            steps:
+              - {id: host, action: core.set, with: {name: \"{{ vars.label }}.example.net\"}}
+            outputs:
+              host: \"{{ steps.host.name }}\"
+            ",
+        )
+        .args(["plan", "top.yaml", "--output", "json"])
+        .run();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let steps = plan["steps"].as_array().unwrap();
+    let ids: Vec<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["zone", "east.web.host", "east.record"]);
+    // The innermost step waits for nothing: the zone is only read by the record.
+    assert_eq!(steps[1]["needs"], serde_json::json!([]));
+    assert_eq!(steps[1]["params"]["name"], "web.example.net");
+    assert_eq!(
+        steps[2]["needs"],
+        serde_json::json!(["zone", "east.web.host"])
+    );
+}
+
+#[test]
+fn an_unknown_name_in_a_vars_file_is_located_in_that_file() {
+    Test::new()
+        .file("r.yaml", "runbook: 1\nname: R\nvars:\n  domain: {}\nsteps:\n  - {id: a, action: core.note, with: {text: hi}}\n")
+        .file("vars.yaml", "domain: example.com\ndomian: example.org\n")
+        .args(["plan", "r.yaml", "--vars-file", "vars.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error[unknown-var]: the runbook has no var `domian` (set by the vars file)
+             --> vars.yaml:2:1
+              |
+            2 | domian: example.org
+              | ^^^^^^
+              |
+              = help: did you mean `domain`?
+            ",
+        )
+        .run();
+}

@@ -78,7 +78,7 @@ fn needs_display(flow: &crate::runbook::resolve::Flow, i: usize) -> Vec<String> 
     scopes.sort_by_key(|&s| flow.scopes[s].prefix.matches('.').count());
     for s in scopes {
         let under = flow.steps_under(s);
-        if !under.is_empty()
+        if under.len() > 1
             && under
                 .iter()
                 .all(|u| deps.contains(u) && !covered.contains(u))

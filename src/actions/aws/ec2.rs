@@ -7,9 +7,6 @@ use super::Tags;
 use crate::actions::{ActionDef, Effect, Outputs, Params, out};
 use crate::runbook::format::Cidr;
 
-fn yes() -> bool {
-    true
-}
 
 /// Create a VPC (DNS hostnames and DNS support on).
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -167,7 +164,7 @@ pub struct RunInstancesParams {
     /// The `Name` tag.
     pub name: String,
     /// Wait until the instances are running.
-    #[serde(default = "yes")]
+    #[serde(default = "super::defaults::yes")]
     pub wait: bool,
     #[serde(default)]
     pub tags: Tags,
@@ -196,7 +193,7 @@ pub struct WaitInstancesParams {
 pub struct InstancesParams {
     pub instance_ids: Vec<String>,
     /// Wait until they are stopped (or running).
-    #[serde(default = "yes")]
+    #[serde(default = "super::defaults::yes")]
     pub wait: bool,
 }
 

@@ -6,28 +6,16 @@ use serde::{Deserialize, Serialize};
 use super::Tags;
 use crate::actions::{ActionDef, Effect, Outputs, Params, out};
 
-fn yes() -> bool {
-    true
-}
 
-fn port_80() -> u16 {
-    80
-}
 
-fn http() -> String {
-    "HTTP".into()
-}
 
-fn slash() -> String {
-    "/".into()
-}
 
 /// How the load balancer checks a target's health.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "health check")]
 pub struct HealthCheck {
     /// The path to GET.
-    #[serde(default = "slash")]
+    #[serde(default = "super::defaults::slash")]
     pub path: String,
     /// Seconds between checks (AWS default 30).
     #[serde(default)]
@@ -53,9 +41,9 @@ pub struct CreateTargetGroupParams {
     /// At most 32 letters, digits and hyphens.
     pub name: String,
     pub vpc_id: String,
-    #[serde(default = "port_80")]
+    #[serde(default = "super::defaults::port_80")]
     pub port: u16,
-    #[serde(default = "http")]
+    #[serde(default = "super::defaults::http")]
     pub protocol: String,
     #[serde(default)]
     pub health_check: Option<HealthCheck>,
@@ -97,7 +85,7 @@ pub struct CreateLoadBalancerParams {
     #[serde(default)]
     pub scheme: Scheme,
     /// Wait until the load balancer is active.
-    #[serde(default = "yes")]
+    #[serde(default = "super::defaults::yes")]
     pub wait: bool,
     #[serde(default)]
     pub tags: Tags,
@@ -116,9 +104,9 @@ pub struct WaitLoadBalancerParams {
 pub struct CreateListenerParams {
     pub load_balancer_arn: String,
     pub target_group_arn: String,
-    #[serde(default = "port_80")]
+    #[serde(default = "super::defaults::port_80")]
     pub port: u16,
-    #[serde(default = "http")]
+    #[serde(default = "super::defaults::http")]
     pub protocol: String,
 }
 

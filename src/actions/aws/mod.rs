@@ -11,3 +11,22 @@ use indexmap::IndexMap;
 
 /// Extra tags to put on what an action creates (besides `Name` and the `runbook:*` tags).
 pub type Tags = IndexMap<String, String>;
+
+/// Default values shared by the parameter structs (serde's `default = "…"` needs functions).
+pub(crate) mod defaults {
+    pub fn yes() -> bool {
+        true
+    }
+
+    pub fn port_80() -> u16 {
+        80
+    }
+
+    pub fn http() -> String {
+        "HTTP".into()
+    }
+
+    pub fn slash() -> String {
+        "/".into()
+    }
+}

@@ -5,9 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::actions::{ActionDef, Effect, Outputs, Params, out};
 
-fn yes() -> bool {
-    true
-}
 
 fn record_a() -> String {
     "A".into()
@@ -32,7 +29,7 @@ pub struct Alias {
     /// The load balancer's canonical hosted zone id (not the zone of the record).
     pub hosted_zone_id: String,
     /// Answer with this record only while the target is healthy.
-    #[serde(default = "yes")]
+    #[serde(default = "super::defaults::yes")]
     pub evaluate_target_health: bool,
 }
 
@@ -79,13 +76,7 @@ pub struct WeightedRecordParams {
     pub health_check_id: Option<String>,
 }
 
-fn port_80() -> u16 {
-    80
-}
 
-fn slash() -> String {
-    "/".into()
-}
 
 fn thirty() -> u32 {
     30
@@ -101,9 +92,9 @@ fn three() -> u32 {
 pub struct HealthCheckParams {
     /// The host name to check.
     pub fqdn: String,
-    #[serde(default = "port_80")]
+    #[serde(default = "super::defaults::port_80")]
     pub port: u16,
-    #[serde(default = "slash")]
+    #[serde(default = "super::defaults::slash")]
     pub path: String,
     /// 10 or 30 seconds.
     #[serde(default = "thirty")]
