@@ -7,7 +7,6 @@ use super::Tags;
 use crate::actions::{ActionDef, Effect, Outputs, Params, out};
 use crate::runbook::format::Cidr;
 
-
 /// Create a VPC (DNS hostnames and DNS support on).
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "aws.ec2.create_vpc")]

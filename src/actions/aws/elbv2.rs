@@ -6,10 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::Tags;
 use crate::actions::{ActionDef, Effect, Outputs, Params, out};
 
-
-
-
-
 /// How the load balancer checks a target's health.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "health check")]

@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::actions::{ActionDef, Effect, Outputs, Params, out};
 
-
 fn record_a() -> String {
     "A".into()
 }
@@ -75,8 +74,6 @@ pub struct WeightedRecordParams {
     #[serde(default)]
     pub health_check_id: Option<String>,
 }
-
-
 
 fn thirty() -> u32 {
     30
