@@ -28,16 +28,8 @@ fn broken_variants_of_the_shipped_runbooks_never_panic() {
         for i in (0..lines.len()).step_by(3) {
             let mut dropped: Vec<&str> = lines.clone();
             dropped.remove(i);
-            let dropped = dropped.join(
-                "
-",
-            ) + "
-";
-            let cut = lines[..i].join(
-                "
-",
-            ) + "
-";
+            let dropped = dropped.join("\n") + "\n";
+            let cut = lines[..i].join("\n") + "\n";
             for (kind, variant) in [("dropped", dropped), ("cut", cut)] {
                 let path = dir.path().join("variant.yaml");
                 std::fs::write(&path, &variant).expect("write");
