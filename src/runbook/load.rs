@@ -437,6 +437,25 @@ impl Loader {
         }
         let mut seen: HashMap<String, Span> = HashMap::new();
         for item in items {
+            if item.as_map().is_none() {
+                self.diags.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        format!("a step is a mapping of keys, found {}", item.describe()),
+                    )
+                    .at(item.span)
+                    .help(match item.as_str() {
+                        Some(word) => format!(
+                            "write it as `- id: my_step` with `action: {word}` on the next line"
+                        ),
+                        None => {
+                            "write each step as `- id: my_step` followed by `action:` and `with:`"
+                                .to_owned()
+                        }
+                    }),
+                );
+                continue;
+            }
             let step_id = item.get("id").and_then(Node::as_str).map(str::to_owned);
             let def = match decode::from_node::<StepDef>(item) {
                 Ok(def) => def,

@@ -13,7 +13,11 @@ where
         .map(AsRef::as_ref)
         .filter(|c| !c.is_empty() && *c != word)
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= limit || c.to_lowercase() == lower)
+        // A close spelling, the same word in other case, or an abbreviation (`int` for `integer`).
+        .filter(|(d, c)| {
+            let c = c.to_lowercase();
+            *d <= limit || c == lower || (lower.chars().count() >= 3 && c.starts_with(&lower))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -60,6 +64,11 @@ mod tests {
         assert_eq!(closest("core.nte", &names), Some("core.note"));
         assert_eq!(closest("completely.different", &names), None);
         assert_eq!(closest("NEEDS", &["needs"]), Some("needs"));
+        assert_eq!(
+            closest("int", &["string", "integer", "boolean"]),
+            Some("integer")
+        );
+        assert_eq!(closest("in", &["string", "integer"]), None);
     }
 
     #[test]

@@ -384,7 +384,11 @@ pub fn parse(text: &str, file: FileId) -> Result<Node, Vec<Diagnostic>> {
                 return Err(vec![
                     Diagnostic::error("yaml-syntax", format!("invalid YAML: {info}"))
                         .at(Span::new(file, at, at + usize::from(at < text.len())))
-                        .help("check the indentation and quoting around here"),
+                        .help(if info.contains("tab") {
+                            "YAML indents with spaces only; replace the tab with spaces"
+                        } else {
+                            "check the indentation and quoting around here"
+                        }),
                 ]);
             }
         };
