@@ -7,6 +7,7 @@
 
 pub mod actions;
 pub mod cli;
+pub mod engine;
 pub mod error;
 pub mod plan;
 pub mod runbook;

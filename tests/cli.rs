@@ -31,28 +31,36 @@ fn global_options_are_accepted_before_and_after_the_subcommand() {
 }
 
 #[test]
-fn commands_of_later_releases_say_so_and_exit_2() {
+fn a_runbook_with_actions_not_built_yet_is_refused_before_anything_runs() {
+    let out = Test::new()
+        .file(
+            "aws.yaml",
+            "runbook: 1\nname: AWS\nsteps:\n  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: x}}\n",
+        )
+        .args(["run", "aws.yaml", "--yes"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.starts_with("error[not-built]: `runbook run` cannot run `aws.ec2.create_vpc` yet"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--> aws.yaml:4:23"), "{stderr}");
+}
+
+#[test]
+fn engine_commands_without_runs_say_so_and_exit_2() {
     for args in [
-        vec!["run", "ok.yaml", "--yes"],
-        vec!["resume"],
+        vec!["resume", "--yes"],
         vec!["rollback", "--yes"],
-        vec!["runs"],
         vec!["show", "some-run"],
     ] {
-        let out = Test::new()
-            .file("ok.yaml", OK)
-            .args(args.clone())
-            .status(2)
-            .run();
+        let out = Test::new().args(args.clone()).status(2).run();
         let (_, stderr) = text(&out);
-        assert!(
-            stderr.starts_with(&format!(
-                "error[not-built]: `runbook {}` is not built yet",
-                args[0]
-            )),
-            "{stderr}"
-        );
+        assert!(stderr.starts_with("error[usage]: "), "{args:?}: {stderr}");
     }
+    let out = Test::new().args(["runs"]).run();
+    assert_eq!(text(&out).0, "No runs in `.runbook`.\n");
 }
 
 #[test]

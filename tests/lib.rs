@@ -4,6 +4,7 @@
 mod actions;
 mod cli;
 mod corpus;
+mod engine;
 mod examples;
 mod plan;
 mod robustness;

@@ -57,4 +57,5 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
         ),
     ]),
     undo: None,
+    executor: &crate::engine::action::NotBuilt,
 }];

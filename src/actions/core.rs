@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionDef, Effect, Outputs, Params, out};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 use crate::runbook::format::DurationText;
 
 /// Print a note.
@@ -60,6 +61,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<NoteParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
+        executor: &Note,
     },
     ActionDef {
         name: "core.sleep",
@@ -69,6 +71,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<SleepParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
+        executor: &Sleep,
     },
     ActionDef {
         name: "core.assert",
@@ -79,6 +82,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<AssertParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
+        executor: &Assert,
     },
     ActionDef {
         name: "core.set",
@@ -89,6 +93,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<SetParams>(),
         outputs: Outputs::FromParams,
         undo: None,
+        executor: &Set,
     },
     ActionDef {
         name: "core.manual",
@@ -105,5 +110,115 @@ pub static ACTIONS: &[ActionDef] = &[
             "Whether a person confirmed the step.",
         )]),
         undo: Some("prints `undo_instructions`, if any, for a person to carry out"),
+        executor: &Manual,
     },
 ];
+
+struct Note;
+
+impl Executor for Note {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: NoteParams = ctx.params()?;
+            ctx.progress.message(&p.text);
+            Ok(Outcome::default())
+        })
+    }
+}
+
+struct Sleep;
+
+impl Executor for Sleep {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: SleepParams = ctx.params()?;
+            ctx.progress.status(&format!("sleeping for {}", p.duration));
+            ctx.sleep(p.duration.0).await?;
+            Ok(Outcome::default())
+        })
+    }
+}
+
+struct Assert;
+
+impl Executor for Assert {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: AssertParams = ctx.params()?;
+            if crate::plan::render::truthy(&p.that) {
+                Ok(Outcome::default())
+            } else {
+                Err(ActionError::new(p.message))
+            }
+        })
+    }
+}
+
+struct Set;
+
+impl Executor for Set {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: SetParams = ctx.params()?;
+            Ok(Outcome {
+                outputs: p.into_iter().collect(),
+                ..Outcome::default()
+            })
+        })
+    }
+}
+
+struct Manual;
+
+impl Executor for Manual {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: ManualParams = ctx.params()?;
+            ctx.progress.message(&p.instructions);
+            let answer = if ctx.yes {
+                None
+            } else {
+                ctx.ask.confirm("Done?", true)
+            };
+            let mut outcome = Outcome::default();
+            if let Some(undo) = &p.undo_instructions {
+                outcome.resources.push(Resource {
+                    kind: "manual step".into(),
+                    id: ctx.step_id.to_owned(),
+                    undo: serde_json::json!({ "instructions": undo }),
+                });
+            }
+            match answer {
+                Some(true) => {
+                    outcome.outputs.insert("confirmed".into(), true.into());
+                    Ok(outcome)
+                }
+                Some(false) => Err(ActionError::new("the manual step was not done")
+                    .hint("do it and resume the run, or roll it back")),
+                None if p.required => Err(ActionError::new(
+                    "this manual step is required, and nobody can confirm it without a terminal or with --yes",
+                )
+                .hint("run on a terminal without --yes to confirm it by hand")
+                .invalid_input()),
+                None => {
+                    outcome.skipped = Some("a manual step, and nobody can confirm it with --yes or without a terminal".into());
+                    outcome.outputs.insert("confirmed".into(), false.into());
+                    Ok(outcome)
+                }
+            }
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        resource: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            if let Some(text) = resource.undo.get("instructions").and_then(|v| v.as_str()) {
+                ctx.progress.message(&format!("by hand: {text}"));
+            }
+            Ok(())
+        })
+    }
+}

@@ -8,10 +8,13 @@
 pub mod aws;
 pub mod check;
 pub mod core;
+#[cfg(feature = "test-actions")]
+pub mod testing;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
+use crate::engine::action::Executor;
 use crate::runbook::decode::{self, DecodeError};
 use crate::runbook::yaml::Node;
 
@@ -89,7 +92,7 @@ impl std::fmt::Debug for Params {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct ActionDef {
     /// `service.verb`, e.g. `aws.ec2.create_vpc`.
     pub name: &'static str,
@@ -102,6 +105,16 @@ pub struct ActionDef {
     pub outputs: Outputs,
     /// What the automatic rollback does, or `None` when there is nothing to undo.
     pub undo: Option<&'static str>,
+    /// What runs it, reconciles it after a crash, and undoes it.
+    pub executor: &'static dyn Executor,
+}
+
+impl std::fmt::Debug for ActionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActionDef")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ActionDef {
@@ -173,6 +186,17 @@ pub fn all() -> impl Iterator<Item = &'static ActionDef> {
         .chain(aws::ec2::ACTIONS)
         .chain(aws::elbv2::ACTIONS)
         .chain(aws::route53::ACTIONS)
+        .chain(testing_actions())
+}
+
+#[cfg(feature = "test-actions")]
+fn testing_actions() -> &'static [ActionDef] {
+    testing::ACTIONS
+}
+
+#[cfg(not(feature = "test-actions"))]
+fn testing_actions() -> &'static [ActionDef] {
+    &[]
 }
 
 pub fn find(name: &str) -> Option<&'static ActionDef> {

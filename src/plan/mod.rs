@@ -3,6 +3,7 @@
 
 pub mod graph;
 pub mod render;
+pub mod workflow;
 
 use serde::Serialize;
 use serde_json::Value as Json;

@@ -18,6 +18,8 @@ use crate::runbook::yaml::{Node, Value};
 pub struct Known {
     pub region: Option<String>,
     pub emulated: bool,
+    /// Known once the run exists.
+    pub run_id: Option<String>,
 }
 
 /// A rendered value: the JSON, the places in it that are known only after the run, and the
@@ -69,15 +71,38 @@ pub struct Renderer<'a> {
     project: &'a Project,
     flow: &'a Flow,
     known: Known,
+    /// The outputs of the steps done so far (empty when planning).
+    done: &'a Outputs,
     scopes: Vec<IndexMap<String, VarValue>>,
 }
 
+/// Outputs by flow step index.
+pub type Outputs = std::collections::HashMap<usize, serde_json::Map<String, Json>>;
+
+fn no_outputs() -> &'static Outputs {
+    static EMPTY: std::sync::OnceLock<Outputs> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Outputs::new)
+}
+
 impl<'a> Renderer<'a> {
+    /// A renderer for planning: nothing has run.
     pub fn new(project: &'a Project, flow: &'a Flow, vars: &Resolved, known: Known) -> Self {
+        Renderer::at(project, flow, vars, known, no_outputs())
+    }
+
+    /// A renderer during a run, with the outputs of the steps done so far.
+    pub fn at(
+        project: &'a Project,
+        flow: &'a Flow,
+        vars: &Resolved,
+        known: Known,
+        done: &'a Outputs,
+    ) -> Self {
         let mut r = Renderer {
             project,
             flow,
             known,
+            done,
             scopes: Vec::new(),
         };
         for scope in 0..flow.scopes.len() {
@@ -166,7 +191,49 @@ impl<'a> Renderer<'a> {
         if let Some(region) = &self.known.region {
             aws.insert("region".into(), Json::String(region.clone()));
         }
-        json!({ "vars": vars, "steps": {}, "run": { "name": name }, "aws": aws })
+        let mut run = serde_json::Map::new();
+        run.insert("name".into(), Json::String(name));
+        if let Some(id) = &self.known.run_id {
+            run.insert("id".into(), Json::String(id.clone()));
+        }
+        let mut steps = serde_json::Map::new();
+        for (id, local) in &self.flow.scopes[scope].locals {
+            if let Some(outputs) = self.local_outputs(*local) {
+                steps.insert(id.clone(), Json::Object(outputs));
+            }
+        }
+        json!({ "vars": vars, "steps": steps, "run": run, "aws": aws })
+    }
+
+    /// The outputs of a step of a scope, once they are all known: an action's from the run, a
+    /// module's by rendering its `outputs`.
+    fn local_outputs(&self, local: Local) -> Option<serde_json::Map<String, Json>> {
+        match local {
+            Local::Action(i) => self.done.get(&i).cloned(),
+            Local::Module(child) => {
+                let module = &self.project.modules[self.flow.scopes[child].module];
+                let mut out = serde_json::Map::new();
+                for (name, output) in &module.outputs {
+                    let r = self.render_node(child, &output.value);
+                    if !r.unknown.is_empty() {
+                        return None;
+                    }
+                    out.insert(name.clone(), r.value);
+                }
+                Some(out)
+            }
+            Local::Broken => None,
+        }
+    }
+
+    /// The runbook's own `outputs`, rendered with what is known.
+    pub fn root_outputs(&self) -> serde_json::Map<String, Json> {
+        self.project
+            .root()
+            .outputs
+            .iter()
+            .map(|(name, output)| (name.clone(), self.render_node(0, &output.value).value))
+            .collect()
     }
 
     /// What a reference waits for, if it is not known before the run.
@@ -179,6 +246,14 @@ impl<'a> Renderer<'a> {
                 // Not declared: validation reports it; here it is simply not known.
                 None => Some(vec![format!("vars.{name} (not declared)")]),
             },
+            ["steps", id, ..]
+                if self.flow.scopes[scope]
+                    .locals
+                    .get(*id)
+                    .is_some_and(|l| self.local_outputs(*l).is_some()) =>
+            {
+                None
+            }
             ["steps", id, rest @ ..] => {
                 let prefix = &self.flow.scopes[scope].prefix;
                 let full = match self.flow.scopes[scope].locals.get(*id) {
@@ -190,7 +265,7 @@ impl<'a> Renderer<'a> {
                     None => format!("steps.{full}"),
                 }])
             }
-            ["run", "id", ..] => Some(vec!["run.id".into()]),
+            ["run", "id", ..] if self.known.run_id.is_none() => Some(vec!["run.id".into()]),
             ["aws", "region", ..] if self.known.region.is_none() => Some(vec!["aws.region".into()]),
             _ => None,
         }

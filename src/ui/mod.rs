@@ -3,8 +3,11 @@
 //! tests can capture it.
 
 pub mod actions;
+pub mod ask;
 pub mod diagnostics;
+pub mod junit;
 pub mod plan;
+pub mod report;
 
 use std::io::IsTerminal;
 

@@ -209,6 +209,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the VPC"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.create_subnet",
@@ -223,6 +224,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.create_internet_gateway",
@@ -233,6 +235,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateInternetGatewayParams>(),
         outputs: Outputs::Fixed(&[out("internet_gateway_id", "string", "The gateway's id.")]),
         undo: Some("detaches the gateway from the VPC and deletes it"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.create_route_table",
@@ -243,6 +246,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateRouteTableParams>(),
         outputs: Outputs::Fixed(&[out("route_table_id", "string", "The table's id.")]),
         undo: Some("disassociates the table from its subnets and deletes it"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.create_security_group",
@@ -253,6 +257,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateSecurityGroupParams>(),
         outputs: Outputs::Fixed(&[out("security_group_id", "string", "The group's id.")]),
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.find_image",
@@ -267,6 +272,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("creation_date", "string", "When it was made."),
         ]),
         undo: None,
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.run_instances",
@@ -285,6 +291,7 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("terminates the instances and waits until they are terminated"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.wait_instances",
@@ -294,6 +301,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitInstancesParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.stop_instances",
@@ -308,6 +316,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "When the stop was requested (RFC 3339).",
         )]),
         undo: Some("starts the instances again"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.ec2.start_instances",
@@ -321,5 +330,6 @@ pub static ACTIONS: &[ActionDef] = &[
             "When the start was requested (RFC 3339).",
         )]),
         undo: Some("stops the instances again"),
+        executor: &crate::engine::action::NotBuilt,
     },
 ];

@@ -142,6 +142,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("name", "string", "Its name."),
         ]),
         undo: Some("deletes the target group"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.elbv2.register_targets",
@@ -151,6 +152,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<RegisterTargetsParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: Some("deregisters the targets"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.elbv2.create_load_balancer",
@@ -171,6 +173,7 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("deletes the load balancer and waits until it is gone"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.elbv2.wait_load_balancer",
@@ -180,6 +183,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitLoadBalancerParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.elbv2.create_listener",
@@ -190,6 +194,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateListenerParams>(),
         outputs: Outputs::Fixed(&[out("arn", "string", "The listener's ARN.")]),
         undo: Some("deletes the listener"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.elbv2.wait_target_health",
@@ -200,5 +205,6 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitTargetHealthParams>(),
         outputs: Outputs::Fixed(&[out("states", "mapping", "Each target's state.")]),
         undo: None,
+        executor: &crate::engine::action::NotBuilt,
     },
 ];

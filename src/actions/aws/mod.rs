@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 pub type Tags = IndexMap<String, String>;
 
 /// Default values shared by the parameter structs (serde's `default = "…"` needs functions).
-pub(crate) mod defaults {
+pub mod defaults {
     pub fn yes() -> bool {
         true
     }

@@ -136,6 +136,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some(
             "deletes the zone, only if this run created it, after removing the records this run added",
         ),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.route53.failover_record",
@@ -148,6 +149,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<FailoverRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.route53.weighted_record",
@@ -158,6 +160,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WeightedRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.route53.health_check",
@@ -168,6 +171,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<HealthCheckParams>(),
         outputs: Outputs::Fixed(&[out("health_check_id", "string", "The health check's id.")]),
         undo: Some("deletes the health check"),
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.route53.wait_change",
@@ -177,6 +181,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitChangeParams>(),
         outputs: Outputs::Fixed(&[out("status", "string", "The last status seen.")]),
         undo: None,
+        executor: &crate::engine::action::NotBuilt,
     },
     ActionDef {
         name: "aws.route53.check_failover",
@@ -191,5 +196,6 @@ pub static ACTIONS: &[ActionDef] = &[
             out("reason", "string", "Why."),
         ]),
         undo: None,
+        executor: &crate::engine::action::NotBuilt,
     },
 ];

@@ -1,5 +1,8 @@
 //! The command line: arguments (clap), and one function per subcommand that runs the pipeline
-//! and hands the result to `ui`.
+//! and hands the result to `ui`. Running lives in `execute`, run listings in `runs`.
+
+mod execute;
+mod runs;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -146,6 +149,9 @@ pub enum Command {
         /// Resume even though the runbook changed since the run started.
         #[arg(long)]
         force: bool,
+        /// Values for secret vars (never stored), or to override the run's.
+        #[command(flatten)]
+        vars: VarArgs,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -255,35 +261,30 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             )?;
             Ok(Exit::Success)
         }
-        Command::Run { .. } => Err(Error::NotBuilt {
-            command: "run",
-            comes_with: "the execution engine",
-        }),
-        Command::Resume { .. } => Err(Error::NotBuilt {
-            command: "resume",
-            comes_with: "the execution engine",
-        }),
-        Command::Rollback { .. } => Err(Error::NotBuilt {
-            command: "rollback",
-            comes_with: "the execution engine",
-        }),
-        Command::Runs { .. } => Err(Error::NotBuilt {
-            command: "runs",
-            comes_with: "the execution engine",
-        }),
-        Command::Show { .. } => Err(Error::NotBuilt {
-            command: "show",
-            comes_with: "the execution engine",
-        }),
+        Command::Run {
+            file,
+            vars,
+            parallelism,
+            exec,
+        } => execute::run(cli, file, vars, *parallelism, exec),
+        Command::Resume {
+            run_id,
+            force,
+            vars,
+            exec,
+        } => execute::resume(cli, run_id.as_deref(), *force, vars, exec),
+        Command::Rollback { run_id, exec } => execute::rollback(cli, run_id.as_deref(), exec),
+        Command::Runs { output } => runs::list(cli, *output),
+        Command::Show { run_id, output } => runs::show(cli, run_id, *output),
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
+pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
 /// What templates know about AWS before a run.
-fn known(global: &Global, checked_region: Option<String>) -> Known {
+pub(crate) fn known(global: &Global, checked_region: Option<String>) -> Known {
     Known {
         region: global
             .region
@@ -295,11 +296,12 @@ fn known(global: &Global, checked_region: Option<String>) -> Known {
             .endpoint_url
             .as_deref()
             .is_some_and(|u| !u.is_empty()),
+        run_id: None,
     }
 }
 
 /// The runbook's own `region` var, when it has a value.
-fn region_var(checked: &Checked) -> Option<String> {
+pub(crate) fn region_var(checked: &Checked) -> Option<String> {
     checked
         .vars
         .values
@@ -307,7 +309,7 @@ fn region_var(checked: &Checked) -> Option<String> {
         .and_then(|(v, _)| v.as_str().map(str::to_owned))
 }
 
-fn check_file(cli: &Cli, file: &Path, vars: &VarArgs) -> Checked {
+pub(crate) fn check_file(cli: &Cli, file: &Path, vars: &VarArgs) -> Checked {
     let first = validate::check(file, &vars.inputs(), &known(&cli.global, None), &env_var);
     // Lints may read `aws.region`; when the runbook sets it through a var, check again with it.
     match region_var(&first) {
@@ -407,7 +409,7 @@ fn plan_file(cli: &Cli, file: &Path, vars: &VarArgs, output: Format) -> Result<E
 }
 
 /// Exit 2 naming each var without a value and every way to give one.
-fn missing_vars(checked: &Checked) -> Error {
+pub(crate) fn missing_vars(checked: &Checked) -> Error {
     let root = checked.project.root();
     let diagnostics = checked
         .vars

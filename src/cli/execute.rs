@@ -1,0 +1,632 @@
+//! `run`, `resume` and `rollback`: check the runbook, open the run's journal, drive the engine,
+//! and decide what a failure or an interrupt leads to.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+
+use super::{Cli, ExecArgs, OnFailure, VarArgs, check_file, known, missing_vars, region_var};
+use crate::engine::action::Ask;
+use crate::engine::journal::{self, Journal, JournalError, Record};
+use crate::engine::rollback::Rollback;
+use crate::engine::runs;
+use crate::engine::schedule::{Finish, Options, Run};
+use crate::engine::state::RunState;
+use crate::engine::{Event, Reporter};
+use crate::error::{Error, Exit};
+use crate::plan::render::Renderer;
+use crate::plan::workflow::RunbookWorkflow;
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::load::StepKind;
+use crate::runbook::validate::Checked;
+use crate::runbook::vars::{self, Source};
+use crate::ui::ask::TerminalAsk;
+use crate::ui::junit::Junit;
+use crate::ui::report::{JsonLines, Lines, Tee};
+use crate::ui::{self, Format};
+
+/// Attempts and first wait for undos that fail in a retryable way.
+const UNDO_RETRIES: (u32, std::time::Duration) = (5, std::time::Duration::from_secs(2));
+
+fn journal_error(e: JournalError) -> Error {
+    match e {
+        JournalError::Locked { .. } => Error::usage(
+            e.to_string(),
+            "wait for it to finish, or stop that process first",
+        ),
+        other => Error::usage(
+            other.to_string(),
+            "check the state directory (`--state-dir`)",
+        ),
+    }
+}
+
+/// The reporter for the chosen output, plus the `JUnit` collector when asked for.
+fn reporters(
+    cli: &Cli,
+    exec: &ExecArgs,
+    name: &str,
+    steps: Vec<String>,
+    secrets: &[String],
+) -> (Box<dyn Reporter>, Option<Arc<Junit>>) {
+    let stderr_tty = std::io::stderr().is_terminal();
+    let main: Box<dyn Reporter> = match exec.output {
+        Format::Json => Box::new(JsonLines::new(
+            Box::new(std::io::stdout()),
+            secrets.to_vec(),
+        )),
+        Format::Human if stderr_tty => Box::new(Lines::human(
+            Box::new(std::io::stderr()),
+            ui::use_color(cli.global.no_color, true),
+            secrets.to_vec(),
+        )),
+        Format::Human | Format::Plain => {
+            Box::new(Lines::plain(Box::new(std::io::stderr()), secrets.to_vec()))
+        }
+    };
+    if exec.junit.is_none() {
+        return (main, None);
+    }
+    let junit = Arc::new(Junit::new(name, steps, secrets.to_vec()));
+    (
+        Box::new(Tee(vec![main, Box::new(SharedJunit(junit.clone()))])),
+        Some(junit),
+    )
+}
+
+struct SharedJunit(Arc<Junit>);
+
+impl Reporter for SharedJunit {
+    fn event(&self, event: &Event) {
+        self.0.event(event);
+    }
+}
+
+/// A runtime whose first Ctrl-C (or SIGTERM) cancels `interrupt`, and whose second exits at once.
+fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime");
+    let token = interrupt.clone();
+    rt.spawn(async move {
+        wait_for_signal().await;
+        token.cancel();
+        eprintln!("Interrupted: stopping; steps in flight end at their next wait. Press Ctrl-C again to exit at once.");
+        wait_for_signal().await;
+        // The journal is written ahead, so it stays consistent: `resume` or `rollback` go on.
+        std::process::exit(Exit::Interrupted.code());
+    });
+    rt
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The exact command that undoes a run.
+fn rollback_command(cli: &Cli, run_id: &str) -> String {
+    let dir = &cli.global.state_dir;
+    if dir == Path::new(".runbook") {
+        format!("runbook rollback {run_id}")
+    } else {
+        format!("runbook rollback {run_id} --state-dir {}", dir.display())
+    }
+}
+
+/// Steps whose action cannot run yet: refused before anything runs.
+fn unbuilt(checked: &Checked) -> Vec<Diagnostic> {
+    let project = &checked.project;
+    (0..checked.flow.steps.len())
+        .filter_map(|i| {
+            let step = checked.flow.step(project, i);
+            match step.kind {
+                StepKind::Action(def) if !def.executor.built() => Some(
+                    Diagnostic::error("not-built", format!("`runbook run` cannot run `{}` yet", def.name))
+                        .at_opt(step.target.as_ref().map(|t| t.span))
+                        .label(format!("used by step `{}`", checked.flow.steps[i].id))
+                        .help("`runbook plan` shows what it would do; the AWS actions come in a later release"),
+                ),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Ask for vars without a value, on a terminal and without `--yes`; otherwise exit 2.
+fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
+    if checked.vars.missing.is_empty() {
+        return Ok(());
+    }
+    if !ask.interactive() {
+        return Err(missing_vars(checked));
+    }
+    for name in checked.vars.missing.clone() {
+        let var = &checked.project.root().vars[&name];
+        let kind = var
+            .def
+            .kind
+            .as_ref()
+            .map_or(crate::runbook::format::VarType::String, |k| k.value);
+        if let Some(d) = &var.def.description {
+            eprintln!("{name}: {d}");
+        }
+        let question = var
+            .def
+            .prompt
+            .clone()
+            .unwrap_or_else(|| format!("Value for `{name}`?"));
+        loop {
+            let Some(text) = ask.line(&question) else {
+                return Err(missing_vars(checked));
+            };
+            match vars::parse_text(kind, &text)
+                .and_then(|v| vars::check_constraints(&var.def, &v).map(|()| v))
+            {
+                Ok(value) => {
+                    checked
+                        .vars
+                        .values
+                        .insert(name.clone(), (value, Source::Prompt));
+                    break;
+                }
+                Err(e) => eprintln!("{e}; try again."),
+            }
+        }
+    }
+    checked.vars.missing.clear();
+    Ok(())
+}
+
+/// Secret var values, to mask everywhere.
+fn secrets(checked: &Checked, known: &crate::plan::render::Known) -> Vec<String> {
+    Renderer::new(
+        &checked.project,
+        &checked.flow,
+        &checked.vars,
+        known.clone(),
+    )
+    .secret_values()
+}
+
+fn masked_vars(checked: &Checked) -> (serde_json::Map<String, Json>, Vec<String>) {
+    let root = checked.project.root();
+    let mut out = serde_json::Map::new();
+    let mut secret_names = Vec::new();
+    for (name, (value, _)) in &checked.vars.values {
+        if root.vars.get(name).is_some_and(|v| v.def.secret) {
+            secret_names.push(name.clone());
+            out.insert(name.clone(), Json::String("***".into()));
+        } else {
+            out.insert(name.clone(), value.clone());
+        }
+    }
+    (out, secret_names)
+}
+
+pub fn run(
+    cli: &Cli,
+    file: &Path,
+    vars: &VarArgs,
+    parallelism: usize,
+    exec: &ExecArgs,
+) -> Result<Exit, Error> {
+    let mut checked = check_file(cli, file, vars);
+    if checked.diags.has_errors() {
+        return Err(Error::Invalid {
+            diagnostics: checked.diags.0,
+            sources: checked.project.sources,
+        });
+    }
+    let refused = unbuilt(&checked);
+    if !refused.is_empty() {
+        return Err(Error::Invalid {
+            diagnostics: refused,
+            sources: checked.project.sources,
+        });
+    }
+    let ask = if exec.yes {
+        TerminalAsk::never()
+    } else {
+        TerminalAsk::new()
+    };
+    fill_missing(&mut checked, &ask)?;
+    let run_id = runs::new_id(file);
+    let dir = runs::run_dir(&cli.global.state_dir, &run_id);
+    let journal = Journal::open(&dir).map_err(journal_error)?;
+    let mut known = known(&cli.global, region_var(&checked));
+    known.run_id = Some(run_id.clone());
+    let workflow = RunbookWorkflow::new(&checked, known.clone());
+    let secrets = secrets(&checked, &known);
+    let (vars_json, secret_vars) = masked_vars(&checked);
+    let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let name = checked
+        .project
+        .root()
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
+    let mut journal = journal;
+    journal.set_secrets(&secrets);
+    let journal = Mutex::new(journal);
+    journal
+        .lock()
+        .expect("never poisoned")
+        .append(Record::RunStarted {
+            run_id: run_id.clone(),
+            runbook: runbook.display().to_string(),
+            name: name.clone(),
+            hash: workflow.source_hash(),
+            step_hashes: workflow.step_hashes(),
+            vars: vars_json,
+            secret_vars,
+            region: known.region.clone(),
+            emulated: known.emulated,
+            graph: workflow.graph(),
+        })
+        .map_err(journal_error)?;
+    let step_ids: Vec<String> = checked.flow.steps.iter().map(|s| s.id.clone()).collect();
+    let (reporter, junit) = reporters(cli, exec, &name, step_ids.clone(), &secrets);
+    reporter.event(&Event::RunStarted {
+        run_id: run_id.clone(),
+        name,
+        steps: step_ids.len(),
+        resumed: false,
+    });
+    let interrupt = CancellationToken::new();
+    let rt = runtime(&interrupt);
+    let engine = Run {
+        run_id: &run_id,
+        workflow: &workflow,
+        journal: &journal,
+        reporter: reporter.as_ref(),
+        ask: &ask,
+        options: Options {
+            parallelism,
+            yes: exec.yes,
+            secrets: secrets.clone(),
+        },
+        interrupt: interrupt.clone(),
+    };
+    let finish = rt
+        .block_on(engine.execute(&RunState::default()))
+        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+    let exit = conclude(
+        cli,
+        exec,
+        &run_id,
+        &dir,
+        &journal,
+        &finish,
+        reporter.as_ref(),
+        &ask,
+        &rt,
+    );
+    write_junit(exec.junit.as_deref(), junit.as_deref())?;
+    exit
+}
+
+fn write_junit(path: Option<&Path>, junit: Option<&Junit>) -> Result<(), Error> {
+    if let (Some(path), Some(junit)) = (path, junit) {
+        junit.write(path).map_err(|e| {
+            Error::usage(
+                format!("cannot write the JUnit report `{}`: {e}", path.display()),
+                "check the path",
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// After the engine stops: success, or a failure/interrupt handled per `--on-failure`.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    cli: &Cli,
+    exec: &ExecArgs,
+    run_id: &str,
+    dir: &Path,
+    journal: &Mutex<Journal>,
+    finish: &Finish,
+    reporter: &dyn Reporter,
+    ask: &TerminalAsk,
+    rt: &tokio::runtime::Runtime,
+) -> Result<Exit, Error> {
+    let base = match finish {
+        Finish::Succeeded => return Ok(Exit::Success),
+        Finish::Interrupted => Exit::Interrupted,
+        Finish::Failed { error, .. } if error.invalid_input => Exit::Invalid,
+        Finish::Failed { .. } => Exit::Failed,
+    };
+    let state = RunState::from_entries(&journal::read(dir).map_err(journal_error)?);
+    let started_without_outcome = state
+        .steps
+        .values()
+        .any(|s| matches!(s, crate::engine::state::StepState::Started { .. }));
+    if state.alive().is_empty() && !started_without_outcome {
+        return Ok(base);
+    }
+    let policy = exec.on_failure.unwrap_or(if ask.interactive() {
+        OnFailure::Ask
+    } else {
+        OnFailure::Rollback
+    });
+    let undo = match policy {
+        OnFailure::Rollback => true,
+        OnFailure::Keep => false,
+        OnFailure::Ask => {
+            let alive = state.alive();
+            eprintln!(
+                "This run created {}:",
+                crate::runbook::suggest::count(alive.len(), "resource")
+            );
+            for (step, r) in &alive {
+                eprintln!("  {} {} (step {step})", r.kind, r.id);
+            }
+            ask.confirm("Roll it back now?", true).unwrap_or(true)
+        }
+    };
+    if !undo {
+        eprintln!(
+            "Kept everything this run created. To undo it later:\n  {}",
+            rollback_command(cli, run_id)
+        );
+        return Ok(base);
+    }
+    // A second interrupt during rollback exits at once; the journal lets `rollback` go on.
+    let outcome = rt
+        .block_on(
+            Rollback {
+                state: &state,
+                journal,
+                reporter,
+                ask,
+                yes: exec.yes,
+                parallelism: 8,
+                retries: UNDO_RETRIES,
+                interrupt: CancellationToken::new(),
+            }
+            .execute(),
+        )
+        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+    if !outcome.complete {
+        eprintln!("To try again: {}", rollback_command(cli, run_id));
+        return Ok(Exit::RollbackIncomplete);
+    }
+    Ok(base)
+}
+
+/// The run to act on: the one named, or the latest one that `pred` accepts.
+fn pick(
+    cli: &Cli,
+    run_id: Option<&str>,
+    pred: impl Fn(&RunState) -> bool,
+    what: &str,
+) -> Result<(String, PathBuf), Error> {
+    let state_dir = &cli.global.state_dir;
+    let id = match run_id {
+        Some(id) => id.to_owned(),
+        None => runs::latest(state_dir, pred).ok_or_else(|| {
+            Error::usage(
+                format!("no {what} run in `{}`", state_dir.display()),
+                "`runbook runs` lists the runs; name one, or set --state-dir",
+            )
+        })?,
+    };
+    let dir = runs::run_dir(state_dir, &id);
+    if !dir.join(journal::JOURNAL).is_file() {
+        let known: Vec<String> = runs::list(state_dir)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let help = crate::runbook::suggest::did_you_mean(&id, &known)
+            .unwrap_or_else(|| "`runbook runs` lists the runs".into());
+        return Err(Error::usage(
+            format!("there is no run `{id}` in `{}`", state_dir.display()),
+            help,
+        ));
+    }
+    Ok((id, dir))
+}
+
+pub fn resume(
+    cli: &Cli,
+    run_id: Option<&str>,
+    force: bool,
+    vars: &VarArgs,
+    exec: &ExecArgs,
+) -> Result<Exit, Error> {
+    let (run_id, dir) = pick(cli, run_id, RunState::resumable, "unfinished")?;
+    let journal = Journal::open(&dir).map_err(journal_error)?;
+    let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
+    if !state.resumable() {
+        return Err(Error::usage(
+            format!("run `{run_id}` cannot be resumed: it {}", state.summary()),
+            format!(
+                "undo it with `{}`, or start a new run",
+                rollback_command(cli, &run_id)
+            ),
+        ));
+    }
+    // The run's own vars, then what the command line adds (secrets, which are never stored).
+    let mut inputs = VarArgs::default();
+    for (name, value) in &state.vars {
+        if !state.secret_vars.contains(name) {
+            inputs.vars.push((name.clone(), vars::json_text(value)));
+        }
+    }
+    inputs.vars.extend(vars.vars.iter().cloned());
+    inputs.vars_file.clone_from(&vars.vars_file);
+    let runbook = PathBuf::from(&state.runbook);
+    let mut checked = check_file(cli, &runbook, &inputs);
+    if checked.diags.has_errors() {
+        return Err(Error::Invalid {
+            diagnostics: checked.diags.0,
+            sources: checked.project.sources,
+        });
+    }
+    let ask = if exec.yes {
+        TerminalAsk::never()
+    } else {
+        TerminalAsk::new()
+    };
+    fill_missing(&mut checked, &ask)?;
+    let mut known = known(&cli.global, region_var(&checked).or(state.region.clone()));
+    known.run_id = Some(run_id.clone());
+    known.emulated = known.emulated || state.emulated;
+    let workflow = RunbookWorkflow::new(&checked, known.clone());
+    let mut journal = journal;
+    journal.set_secrets(&secrets(&checked, &known));
+    let journal = Mutex::new(journal);
+    if workflow.source_hash() != state.hash {
+        let now = workflow.step_hashes();
+        let mut changed: Vec<String> = now
+            .iter()
+            .filter(|(id, h)| state.step_hashes.get(*id) != Some(h))
+            .map(|(id, _)| id.clone())
+            .collect();
+        changed.extend(
+            state
+                .step_hashes
+                .keys()
+                .filter(|id| !now.contains_key(*id))
+                .map(|id| format!("{id} (removed)")),
+        );
+        if !force {
+            let list = if changed.is_empty() {
+                "no step changed, but the files did".to_owned()
+            } else {
+                format!("changed steps: {}", changed.join(", "))
+            };
+            return Err(Error::usage(
+                format!(
+                    "`{}` changed since run `{run_id}` started ({list})",
+                    runbook.display()
+                ),
+                "resume with --force to run the changed runbook, or roll the run back",
+            ));
+        }
+        let (vars_json, secret_vars) = masked_vars(&checked);
+        journal
+            .lock()
+            .expect("never poisoned")
+            .append(Record::RunStarted {
+                run_id: run_id.clone(),
+                runbook: state.runbook.clone(),
+                name: state.name.clone(),
+                hash: workflow.source_hash(),
+                step_hashes: now,
+                vars: vars_json,
+                secret_vars,
+                region: known.region.clone(),
+                emulated: known.emulated,
+                graph: workflow.graph(),
+            })
+            .map_err(journal_error)?;
+    }
+    let secrets = secrets(&checked, &known);
+    let step_ids: Vec<String> = checked.flow.steps.iter().map(|s| s.id.clone()).collect();
+    let (reporter, junit) = reporters(cli, exec, &state.name, step_ids.clone(), &secrets);
+    reporter.event(&Event::RunStarted {
+        run_id: run_id.clone(),
+        name: state.name.clone(),
+        steps: step_ids.len(),
+        resumed: true,
+    });
+    let interrupt = CancellationToken::new();
+    let rt = runtime(&interrupt);
+    let engine = Run {
+        run_id: &run_id,
+        workflow: &workflow,
+        journal: &journal,
+        reporter: reporter.as_ref(),
+        ask: &ask,
+        options: Options {
+            parallelism: 8,
+            yes: exec.yes,
+            secrets,
+        },
+        interrupt,
+    };
+    let finish = rt
+        .block_on(engine.execute(&state))
+        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+    let exit = conclude(
+        cli,
+        exec,
+        &run_id,
+        &dir,
+        &journal,
+        &finish,
+        reporter.as_ref(),
+        &ask,
+        &rt,
+    );
+    write_junit(exec.junit.as_deref(), junit.as_deref())?;
+    exit
+}
+
+pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit, Error> {
+    let (run_id, dir) = pick(cli, run_id, |s| s.rollback_complete != Some(true), "")?;
+    let journal = Journal::open(&dir).map_err(journal_error)?;
+    let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
+    let ask = if exec.yes {
+        TerminalAsk::never()
+    } else {
+        TerminalAsk::new()
+    };
+    let (reporter, _) = reporters(cli, exec, &state.name, Vec::new(), &[]);
+    if !exec.yes && ask.interactive() {
+        let alive = state.alive();
+        eprintln!(
+            "Run {run_id} has {} alive.",
+            crate::runbook::suggest::count(alive.len(), "resource")
+        );
+        if ask.confirm("Roll it back?", true) != Some(true) {
+            return Ok(Exit::Success);
+        }
+    }
+    let interrupt = CancellationToken::new();
+    let rt = runtime(&interrupt);
+    let journal = Mutex::new(journal);
+    let outcome = rt
+        .block_on(
+            Rollback {
+                state: &state,
+                journal: &journal,
+                reporter: reporter.as_ref(),
+                ask: &ask,
+                yes: exec.yes,
+                parallelism: 8,
+                retries: UNDO_RETRIES,
+                interrupt: interrupt.clone(),
+            }
+            .execute(),
+        )
+        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+    let _ = std::io::stdout().flush();
+    if interrupt.is_cancelled() {
+        return Ok(Exit::Interrupted);
+    }
+    Ok(if outcome.complete {
+        Exit::Success
+    } else {
+        Exit::RollbackIncomplete
+    })
+}

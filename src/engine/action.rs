@@ -1,0 +1,180 @@
+//! The one interface between the engine and the actions.
+//!
+//! The engine hands an action its rendered parameters, an idempotency key, a way to report
+//! progress, a way to ask a person, and a cancellation token; it gets back outputs, the
+//! resources created (with what their undo needs), and, on failure, whether trying again may help.
+//! The engine knows nothing about AWS: AWS actions are just other implementations of
+//! [`Executor`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use tokio_util::sync::CancellationToken;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Something an action created, and what its undo needs to remove it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resource {
+    /// What it is, for people: `vpc`, `load balancer`, `test resource`.
+    pub kind: String,
+    /// Its id, for people and for undo.
+    pub id: String,
+    /// Anything else the undo needs.
+    #[serde(default, skip_serializing_if = "Json::is_null")]
+    pub undo: Json,
+}
+
+/// What a successful action returns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub outputs: Map<String, Json>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Resource>,
+    /// The action decided not to act, and why (a manual step under `--yes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+}
+
+/// How an action failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionError {
+    pub message: String,
+    /// Trying again may succeed (throttling, a resource still settling).
+    #[serde(default)]
+    pub retryable: bool,
+    /// How to fix it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The failure is the input's fault (exit 2), not the world's (exit 1).
+    #[serde(default)]
+    pub invalid_input: bool,
+}
+
+impl ActionError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ActionError {
+            message: message.into(),
+            retryable: false,
+            hint: None,
+            invalid_input: false,
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ActionError {
+            retryable: true,
+            ..ActionError::new(message)
+        }
+    }
+
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    #[must_use]
+    pub fn invalid_input(mut self) -> Self {
+        self.invalid_input = true;
+        self
+    }
+
+    pub fn cancelled() -> Self {
+        ActionError::new("cancelled")
+    }
+}
+
+impl std::fmt::Display for ActionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Live status from a running action ("waiting for change C123 to be INSYNC: PENDING").
+pub trait Progress: Send + Sync {
+    fn status(&self, text: &str);
+    /// A line worth keeping in the log (a note, an instruction).
+    fn message(&self, text: &str);
+}
+
+/// Questions to a person. Without a terminal nothing can answer: `confirm` returns `None`.
+pub trait Ask: Send + Sync {
+    fn confirm(&self, question: &str, default: bool) -> Option<bool>;
+}
+
+/// Everything an action gets for one attempt.
+pub struct Context<'a> {
+    pub run_id: &'a str,
+    pub step_id: &'a str,
+    /// The same for every attempt of this step in this run, across crashes and resumes: an
+    /// action tags what it creates with it so that `reconcile` can find it again.
+    pub key: &'a str,
+    pub params: &'a Json,
+    pub progress: &'a dyn Progress,
+    pub ask: &'a dyn Ask,
+    /// `--yes`: nobody will answer questions.
+    pub yes: bool,
+    pub cancel: &'a CancellationToken,
+}
+
+impl Context<'_> {
+    /// Decode the parameters into the action's own struct.
+    pub fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, ActionError> {
+        serde_json::from_value(self.params.clone())
+            .map_err(|e| ActionError::new(format!("invalid parameters: {e}")).invalid_input())
+    }
+
+    /// Wait, unless the run is cancelled first.
+    pub async fn sleep(&self, duration: Duration) -> Result<(), ActionError> {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => Ok(()),
+            () = self.cancel.cancelled() => Err(ActionError::cancelled()),
+        }
+    }
+}
+
+/// What runs an action: defined once per action, next to its parameter struct.
+pub trait Executor: Sync {
+    /// Do it.
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>>;
+
+    /// After a crash between "started" and an outcome: find what an earlier attempt with the same
+    /// key already created. `Some` adopts it instead of running again.
+    fn reconcile<'a>(
+        &'a self,
+        _ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Remove one resource this action created. A resource that is already gone is removed.
+    fn undo<'a>(
+        &'a self,
+        _ctx: &'a Context<'a>,
+        _resource: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// False for actions whose execution a later release builds; `run` refuses them up front.
+    fn built(&self) -> bool {
+        true
+    }
+}
+
+/// The executor of actions that are defined (validated, planned) but not executable yet.
+pub struct NotBuilt;
+
+impl Executor for NotBuilt {
+    fn run<'a>(&'a self, _ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async { Err(ActionError::new("this action is not built yet").invalid_input()) })
+    }
+
+    fn built(&self) -> bool {
+        false
+    }
+}

@@ -1,0 +1,328 @@
+//! The run's memory: an append-only JSON-lines journal, written ahead.
+//!
+//! Every record is written and flushed to disk (`fsync`) before the engine goes on, and a step's
+//! `step_started` is on disk before its action's first call, so after a crash the journal tells
+//! exactly which steps may have done something. A torn last line (a crash mid-write) is ignored
+//! on read; a damaged line anywhere else is an error. A lock file stops a second process from
+//! driving the same run.
+//!
+//! The journal holds everything rollback needs (each step's action, resources, dependencies and
+//! rendered rollback steps), so a run can be undone even if its runbook file changed or is gone.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use super::action::{ActionError, Resource};
+
+pub const JOURNAL: &str = "journal.jsonl";
+pub const LOCK: &str = "lock";
+
+/// How a run ended (or `Running` while it has no end record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Succeeded,
+    Failed,
+    Interrupted,
+}
+
+/// A step undone by running other steps instead of its action's own undo.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UndoStep {
+    pub action: String,
+    pub params: Json,
+}
+
+/// One line of the journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Record {
+    RunStarted {
+        run_id: String,
+        /// Absolute path of the runbook file.
+        runbook: String,
+        name: String,
+        /// Hash of every source file of the runbook, to notice edits before a resume.
+        hash: String,
+        /// Hash of each step's definition, to say which steps changed.
+        step_hashes: BTreeMap<String, String>,
+        /// Resolved vars; secret ones are `***` and must be given again to resume.
+        vars: Map<String, Json>,
+        secret_vars: Vec<String>,
+        region: Option<String>,
+        emulated: bool,
+        /// Each step's direct dependencies (step ids), for rollback order.
+        graph: BTreeMap<String, Vec<String>>,
+    },
+    StepStarted {
+        step: String,
+        action: String,
+        key: String,
+        attempt: u32,
+        /// The rendered parameters (secrets masked), for reconcile after a crash.
+        params: Json,
+    },
+    StepSucceeded {
+        step: String,
+        action: String,
+        outputs: Map<String, Json>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resources: Vec<Resource>,
+        /// Found by reconcile after a crash rather than created by this attempt.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        adopted: bool,
+        /// `rollback: skip`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        keep: bool,
+        /// The step's own `rollback:` steps, rendered, when it has them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        undo_steps: Option<Vec<UndoStep>>,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    StepFailed {
+        step: String,
+        error: ActionError,
+    },
+    RunFinished {
+        status: RunStatus,
+    },
+    RollbackStarted,
+    UndoSucceeded {
+        step: String,
+    },
+    UndoFailed {
+        step: String,
+        error: ActionError,
+        remaining: Vec<Resource>,
+    },
+    RollbackFinished {
+        complete: bool,
+    },
+}
+
+/// A record with its time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// RFC 3339, milliseconds.
+    pub at: String,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}
+
+/// Why a journal could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot use the journal `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the journal `{path}` is damaged at line {line}: {reason}")]
+    Damaged {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("run `{run}` is being driven by another runbook process{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { run: String, pid: Option<u32> },
+}
+
+/// The open journal of one run, held with its lock.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    _lock: File,
+    /// Values replaced by `***` in every record written.
+    secrets: Vec<String>,
+}
+
+impl Journal {
+    /// Take the run's lock and open its journal for appending (creating both if needed).
+    pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+        let io = |source| JournalError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let lock_path = dir.join(LOCK);
+        let mut lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        if lock.try_lock().is_err() {
+            let pid = std::fs::read_to_string(&lock_path)
+                .ok()
+                .and_then(|t| t.trim().parse().ok());
+            let run = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(JournalError::Locked { run, pid });
+        }
+        lock.set_len(0).map_err(io)?;
+        write!(lock, "{}", std::process::id()).map_err(io)?;
+        let path = dir.join(JOURNAL);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let mut journal = Journal {
+            file,
+            path,
+            _lock: lock,
+            secrets: Vec::new(),
+        };
+        journal.drop_torn_tail()?;
+        Ok(journal)
+    }
+
+    /// A crash mid-write can leave a last line without its newline: cut it off before appending,
+    /// so the next record starts on a line of its own.
+    fn drop_torn_tail(&mut self) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let text = std::fs::read(&self.path).map_err(io)?;
+        if text.is_empty() || text.ends_with(b"\n") {
+            return Ok(());
+        }
+        let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        self.file.set_len(keep as u64).map_err(io)?;
+        self.file.sync_all().map_err(io)
+    }
+
+    /// Never write these values: whatever record carries them (an error message, an output),
+    /// they are stored as `***`.
+    pub fn set_secrets(&mut self, secrets: &[String]) {
+        self.secrets = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
+    }
+
+    /// Write one record and flush it to disk before returning.
+    pub fn append(&mut self, record: Record) -> Result<Entry, JournalError> {
+        let entry = Entry { at: now(), record };
+        let mut value = serde_json::to_value(&entry).expect("records serialize");
+        crate::plan::mask(&mut value, &self.secrets);
+        let entry: Entry =
+            serde_json::from_value(value).expect("a masked record is still a record");
+        let mut line = serde_json::to_string(&entry).expect("records serialize");
+        line.push('\n');
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        self.file.write_all(line.as_bytes()).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        Ok(entry)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Read a run's journal. The last line may be torn by a crash and is then ignored.
+pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
+    let path = dir.join(JOURNAL);
+    let text = std::fs::read_to_string(&path).map_err(|source| JournalError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut entries = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let last = i + 1 == lines.len();
+        match serde_json::from_str::<Entry>(line.trim_end()) {
+            Ok(entry) => entries.push(entry),
+            Err(_) if last && !line.ends_with('\n') => break,
+            Err(e) => {
+                return Err(JournalError::Damaged {
+                    path,
+                    line: i + 1,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(step: &str) -> Record {
+        Record::StepStarted {
+            step: step.into(),
+            action: "core.note".into(),
+            key: format!("r/{step}"),
+            attempt: 1,
+            params: Json::Null,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_and_a_torn_last_line_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut j = Journal::open(dir.path()).unwrap();
+            j.append(started("a")).unwrap();
+            j.append(started("b")).unwrap();
+        }
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(JOURNAL))
+            .unwrap();
+        f.write_all(b"{\"at\":\"2026-01-01T00:00:00Z\",\"event\":\"step_sta")
+            .unwrap();
+        let entries = read(dir.path()).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].record, started("b"));
+        // Appending after a torn line starts cleanly on a new line.
+        Journal::open(dir.path())
+            .unwrap()
+            .append(started("c"))
+            .unwrap();
+        assert_eq!(read(dir.path()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_damaged_line_in_the_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(JOURNAL),
+            "not json\n{\"at\":\"x\",\"event\":\"rollback_started\"}\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            read(dir.path()),
+            Err(JournalError::Damaged { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_second_opener_is_refused_while_the_first_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Journal::open(dir.path()).unwrap();
+        match Journal::open(dir.path()) {
+            Err(JournalError::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("expected Locked, got {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! Rollback: undo what a run created, in reverse dependency order.
+//!
+//! A step's undo runs only after the undos of every step that depended on it (directly or not);
+//! independent undos run side by side. Everything comes from the journal: each step's action,
+//! resources, rendered `rollback:` steps and dependencies, so a run can be undone even when its
+//! runbook changed. A step that started but has no outcome (a crash, an interrupt) is first
+//! reconciled to find what it may have created. Undos are idempotent (gone counts as removed);
+//! retryable failures are retried with backoff; what still cannot be removed is reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::{FutureExt, LocalBoxFuture};
+use futures::stream::FuturesUnordered;
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+
+use super::action::{ActionError, Ask, Context, Progress, Resource};
+use super::journal::{Journal, Record};
+use super::state::{Done, RunState, StepState};
+use super::{EngineError, Event, Reporter};
+use crate::actions;
+
+pub struct Rollback<'a> {
+    pub state: &'a RunState,
+    pub journal: &'a Mutex<Journal>,
+    pub reporter: &'a dyn Reporter,
+    pub ask: &'a dyn Ask,
+    pub yes: bool,
+    pub parallelism: usize,
+    /// Attempts per undo for retryable errors, and the first wait.
+    pub retries: (u32, Duration),
+    pub interrupt: CancellationToken,
+}
+
+/// One step's undo: done, or failed with what is left.
+type UndoResult = Result<(), (ActionError, Vec<Resource>)>;
+
+/// How a rollback ended: `remaining` lists what could not be removed, by step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub complete: bool,
+    pub remaining: Vec<(String, Resource)>,
+}
+
+struct StepProgress<'a> {
+    step: &'a str,
+    reporter: &'a dyn Reporter,
+}
+
+impl Progress for StepProgress<'_> {
+    fn status(&self, text: &str) {
+        self.reporter.event(&Event::StepStatus {
+            step: self.step.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+
+    fn message(&self, text: &str) {
+        self.reporter.event(&Event::StepMessage {
+            step: self.step.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+}
+
+/// Every step that depends on `step`, directly or through others.
+fn dependents(graph: &BTreeMap<String, Vec<String>>, step: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut frontier = vec![step.to_owned()];
+    while let Some(s) = frontier.pop() {
+        for (other, deps) in graph {
+            if deps.contains(&s) && out.insert(other.clone()) {
+                frontier.push(other.clone());
+            }
+        }
+    }
+    out
+}
+
+impl Rollback<'_> {
+    fn journal(&self, record: Record) -> Result<(), EngineError> {
+        self.journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .append(record)?;
+        Ok(())
+    }
+
+    fn context<'c>(
+        &'c self,
+        step: &'c str,
+        key: &'c str,
+        params: &'c Json,
+        progress: &'c dyn Progress,
+        cancel: &'c CancellationToken,
+    ) -> Context<'c> {
+        Context {
+            run_id: &self.state.run_id,
+            step_id: step,
+            key,
+            params,
+            progress,
+            ask: self.ask,
+            yes: self.yes,
+            cancel,
+        }
+    }
+
+    /// What each step left to undo: journaled outcomes, plus what reconcile finds for steps that
+    /// started without an outcome.
+    async fn work(&self) -> BTreeMap<String, Done> {
+        let mut work = BTreeMap::new();
+        for (step, state) in &self.state.steps {
+            match state {
+                StepState::Succeeded(done) if done.needs_undo() => {
+                    let mut done = done.clone();
+                    if let Some(remaining) = done.remaining.take() {
+                        done.resources = remaining;
+                    }
+                    work.insert(step.clone(), done);
+                }
+                StepState::Started {
+                    action,
+                    key,
+                    params,
+                    ..
+                } => {
+                    let Some(def) = actions::find(action) else {
+                        continue;
+                    };
+                    let progress = StepProgress {
+                        step,
+                        reporter: self.reporter,
+                    };
+                    let cancel = self.interrupt.child_token();
+                    let ctx = self.context(step, key, params, &progress, &cancel);
+                    if let Ok(Some(found)) = def.executor.reconcile(&ctx).await {
+                        if !found.resources.is_empty() {
+                            work.insert(
+                                step.clone(),
+                                Done {
+                                    action: action.clone(),
+                                    outputs: found.outputs,
+                                    resources: found.resources,
+                                    keep: false,
+                                    undo_steps: None,
+                                    undone: false,
+                                    remaining: None,
+                                },
+                            );
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        work
+    }
+
+    /// Undo everything the run left, in reverse dependency order.
+    pub async fn execute(&self) -> Result<Outcome, EngineError> {
+        let work = self.work().await;
+        self.journal(Record::RollbackStarted)?;
+        self.reporter.event(&Event::RollbackStarted {
+            run_id: self.state.run_id.clone(),
+            steps: work.len(),
+        });
+        // A step's undo waits for the undos of every step in the work that depends on it.
+        let blockers: BTreeMap<&String, BTreeSet<String>> = work
+            .keys()
+            .map(|s| {
+                (
+                    s,
+                    dependents(&self.state.graph, s)
+                        .into_iter()
+                        .filter(|d| work.contains_key(d))
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut pending: BTreeSet<&String> = work.keys().collect();
+        let mut finished: BTreeSet<String> = BTreeSet::new();
+        let mut failed: BTreeSet<String> = BTreeSet::new();
+        let mut remaining: Vec<(String, Resource)> = Vec::new();
+        let mut running: FuturesUnordered<LocalBoxFuture<'_, (String, UndoResult)>> =
+            FuturesUnordered::new();
+        loop {
+            if !self.interrupt.is_cancelled() {
+                let ready: Vec<&String> = pending
+                    .iter()
+                    .copied()
+                    .filter(|s| {
+                        blockers[s]
+                            .iter()
+                            .all(|b| finished.contains(b) || failed.contains(b))
+                    })
+                    .take(self.parallelism.max(1).saturating_sub(running.len()))
+                    .collect();
+                for step in ready {
+                    pending.remove(step);
+                    // A dependent that could not be removed keeps this one alive too.
+                    if let Some(b) = blockers[step].iter().find(|b| failed.contains(*b)) {
+                        let done = &work[step];
+                        remaining.extend(done.resources.iter().cloned().map(|r| (step.clone(), r)));
+                        failed.insert(step.clone());
+                        let error = ActionError::new(format!(
+                            "not undone: `{b}`, which depends on it, could not be undone"
+                        ));
+                        self.journal(Record::UndoFailed {
+                            step: step.clone(),
+                            error: error.clone(),
+                            remaining: done.resources.clone(),
+                        })?;
+                        self.reporter.event(&Event::UndoFailed {
+                            step: step.clone(),
+                            error,
+                            remaining: done.resources.clone(),
+                        });
+                        continue;
+                    }
+                    let done = &work[step];
+                    running.push(
+                        async move { (step.clone(), self.undo_step(step, done).await) }
+                            .boxed_local(),
+                    );
+                }
+            }
+            if running.is_empty() {
+                // Nothing runs and nothing can start: interrupted, or all done.
+                for step in pending {
+                    remaining.extend(
+                        work[step]
+                            .resources
+                            .iter()
+                            .cloned()
+                            .map(|r| (step.clone(), r)),
+                    );
+                }
+                break;
+            }
+            if let Some((step, result)) = running.next().await {
+                match result {
+                    Ok(()) => {
+                        self.journal(Record::UndoSucceeded { step: step.clone() })?;
+                        self.reporter.event(&Event::UndoSucceeded {
+                            step: step.clone(),
+                            resources: work[&step].resources.clone(),
+                        });
+                        finished.insert(step);
+                    }
+                    Err((error, left)) => {
+                        self.journal(Record::UndoFailed {
+                            step: step.clone(),
+                            error: error.clone(),
+                            remaining: left.clone(),
+                        })?;
+                        self.reporter.event(&Event::UndoFailed {
+                            step: step.clone(),
+                            error,
+                            remaining: left.clone(),
+                        });
+                        remaining.extend(left.into_iter().map(|r| (step.clone(), r)));
+                        failed.insert(step);
+                    }
+                }
+            }
+        }
+        let complete = remaining.is_empty() && !self.interrupt.is_cancelled();
+        self.journal(Record::RollbackFinished { complete })?;
+        self.reporter.event(&Event::RollbackFinished {
+            run_id: self.state.run_id.clone(),
+            complete,
+            remaining: remaining.clone(),
+        });
+        Ok(Outcome {
+            complete,
+            remaining,
+        })
+    }
+
+    /// Undo one step: its own rollback steps, or its action's undo for each resource (newest
+    /// first), retrying retryable errors.
+    async fn undo_step(&self, step: &str, done: &Done) -> Result<(), (ActionError, Vec<Resource>)> {
+        self.reporter.event(&Event::UndoStarted {
+            step: step.to_owned(),
+        });
+        let progress = StepProgress {
+            step,
+            reporter: self.reporter,
+        };
+        let cancel = self.interrupt.child_token();
+        let key = format!("{}/{step}", self.state.run_id);
+        if let Some(undo_steps) = &done.undo_steps {
+            for u in undo_steps {
+                let Some(def) = actions::find(&u.action) else {
+                    return Err((
+                        ActionError::new(format!("unknown action `{}`", u.action)),
+                        done.resources.clone(),
+                    ));
+                };
+                let ctx = self.context(step, &key, &u.params, &progress, &cancel);
+                self.retrying(|| def.executor.run(&ctx))
+                    .await
+                    .map_err(|e| (e, done.resources.clone()))?;
+            }
+            return Ok(());
+        }
+        let Some(def) = actions::find(&done.action) else {
+            return Err((
+                ActionError::new(format!("unknown action `{}`", done.action)),
+                done.resources.clone(),
+            ));
+        };
+        let params = Json::Null;
+        let ctx = self.context(step, &key, &params, &progress, &cancel);
+        let mut left: Vec<Resource> = done.resources.clone();
+        while let Some(resource) = left.last().cloned() {
+            progress.status(&format!("removing {} {}", resource.kind, resource.id));
+            match self.retrying(|| def.executor.undo(&ctx, &resource)).await {
+                Ok(()) => {
+                    left.pop();
+                }
+                Err(e) => return Err((e, left)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn retrying<'f, T, F>(&self, mut call: F) -> Result<T, ActionError>
+    where
+        F: FnMut() -> super::action::BoxFuture<'f, Result<T, ActionError>>,
+    {
+        let (attempts, first) = self.retries;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(e) if e.retryable && attempt < attempts && !self.interrupt.is_cancelled() => {
+                    let wait = first
+                        .saturating_mul(2u32.saturating_pow(attempt - 1))
+                        .mul_f64(0.5 + fastrand::f64());
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.interrupt.cancelled() => return Err(e),
+                    }
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Running the step graph: a step starts when everything it depends on is done; independent
+//! steps run side by side up to the parallelism; after a failure or an interrupt no new step
+//! starts and the running ones are cancelled at their next wait.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::future::{FutureExt, LocalBoxFuture};
+use futures::stream::FuturesUnordered;
+use serde_json::Value as Json;
+use tokio_util::sync::CancellationToken;
+
+use super::action::{ActionError, Ask, Context, Outcome, Progress};
+use super::journal::{Journal, Record, RunStatus};
+use super::state::{RunState, StepState};
+use super::{EngineError, Event, Outputs, Prepared, Reporter, Workflow};
+
+pub struct Options {
+    pub parallelism: usize,
+    /// `--yes`: answer every question yes, never prompt.
+    pub yes: bool,
+    /// Values never to write or show (secret vars).
+    pub secrets: Vec<String>,
+}
+
+/// One run being driven.
+pub struct Run<'a> {
+    pub run_id: &'a str,
+    pub workflow: &'a dyn Workflow,
+    pub journal: &'a Mutex<Journal>,
+    pub reporter: &'a dyn Reporter,
+    pub ask: &'a dyn Ask,
+    pub options: Options,
+    /// Cancelled by an interrupt.
+    pub interrupt: CancellationToken,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Finish {
+    Succeeded,
+    Failed { step: String, error: ActionError },
+    Interrupted,
+}
+
+enum Status {
+    Pending,
+    Running,
+    Done,
+    Skipped,
+    Failed,
+}
+
+enum StepResult {
+    Succeeded {
+        outcome: Outcome,
+        adopted: bool,
+        elapsed: Duration,
+    },
+    Skipped(String),
+    Failed {
+        error: ActionError,
+        elapsed: Duration,
+    },
+    /// Cancelled mid-way: no outcome is journaled, so a resume reconciles it.
+    Cancelled,
+}
+
+/// Replace every secret value inside strings with `***`.
+pub fn mask(value: &mut Json, secrets: &[String]) {
+    crate::plan::mask(value, secrets);
+}
+
+fn masked_map(
+    map: &serde_json::Map<String, Json>,
+    secrets: &[String],
+) -> serde_json::Map<String, Json> {
+    let mut v = Json::Object(map.clone());
+    mask(&mut v, secrets);
+    match v {
+        Json::Object(m) => m,
+        _ => unreachable!("a map stays a map"),
+    }
+}
+
+struct StepProgress<'a> {
+    step: &'a str,
+    reporter: &'a dyn Reporter,
+}
+
+impl Progress for StepProgress<'_> {
+    fn status(&self, text: &str) {
+        self.reporter.event(&Event::StepStatus {
+            step: self.step.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+
+    fn message(&self, text: &str) {
+        self.reporter.event(&Event::StepMessage {
+            step: self.step.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+}
+
+impl Run<'_> {
+    fn journal(&self, record: Record) -> Result<(), EngineError> {
+        self.journal
+            .lock()
+            .expect("the journal lock is never poisoned")
+            .append(record)?;
+        Ok(())
+    }
+
+    /// Run every step not done yet. `prior` is the state from the journal (empty for a new run).
+    pub async fn execute(&self, prior: &RunState) -> Result<Finish, EngineError> {
+        let steps = self.workflow.steps();
+        let mut status: Vec<Status> = Vec::with_capacity(steps.len());
+        let mut outputs = Outputs::new();
+        for (i, step) in steps.iter().enumerate() {
+            status.push(match prior.steps.get(&step.id) {
+                Some(StepState::Succeeded(done)) => {
+                    outputs.insert(i, done.outputs.clone());
+                    Status::Done
+                }
+                Some(StepState::Skipped(_)) => Status::Skipped,
+                _ => Status::Pending,
+            });
+        }
+        let cancel = self.interrupt.child_token();
+        let mut running: FuturesUnordered<LocalBoxFuture<'_, (usize, StepResult)>> =
+            FuturesUnordered::new();
+        let mut failure: Option<(String, ActionError)> = None;
+        loop {
+            let stopping = failure.is_some() || cancel.is_cancelled();
+            if !stopping {
+                for i in 0..steps.len() {
+                    if running.len() >= self.options.parallelism.max(1) {
+                        break;
+                    }
+                    let ready = matches!(status[i], Status::Pending)
+                        && steps[i]
+                            .deps
+                            .iter()
+                            .all(|&d| matches!(status[d], Status::Done | Status::Skipped));
+                    if !ready {
+                        continue;
+                    }
+                    match self.prepare(i, &outputs, &status) {
+                        Err(result) => {
+                            status[i] = Status::Running;
+                            running.push(async move { (i, result) }.boxed_local());
+                        }
+                        Ok(prepared) => {
+                            status[i] = Status::Running;
+                            let prior_key = matches!(
+                                prior.steps.get(&steps[i].id),
+                                Some(StepState::Started { .. })
+                            );
+                            let cancel = cancel.clone();
+                            running.push(
+                                async move {
+                                    let result =
+                                        self.attempt(i, prepared, prior_key, &cancel).await;
+                                    (i, result)
+                                }
+                                .boxed_local(),
+                            );
+                        }
+                    }
+                }
+            }
+            if running.is_empty() {
+                break;
+            }
+            tokio::select! {
+                Some((i, result)) = running.next() => {
+                    if let Some(error) = self.finish_step(i, result, &mut status, &mut outputs)? {
+                        if failure.is_none() {
+                            failure = Some((steps[i].id.clone(), error));
+                            cancel.cancel();
+                        }
+                    }
+                }
+                () = cancel.cancelled(), if !cancel.is_cancelled() => {}
+            }
+        }
+        let (finish, run_status) = match failure {
+            Some((step, error)) => (Finish::Failed { step, error }, RunStatus::Failed),
+            None if self.interrupt.is_cancelled() => (Finish::Interrupted, RunStatus::Interrupted),
+            None if status
+                .iter()
+                .any(|s| matches!(s, Status::Pending | Status::Failed)) =>
+            {
+                (Finish::Interrupted, RunStatus::Interrupted)
+            }
+            None => (Finish::Succeeded, RunStatus::Succeeded),
+        };
+        self.journal(Record::RunFinished { status: run_status })?;
+        let mut final_outputs = Json::Object(if finish == Finish::Succeeded {
+            self.workflow.outputs(&outputs)
+        } else {
+            serde_json::Map::new()
+        });
+        mask(&mut final_outputs, &self.options.secrets);
+        self.reporter.event(&Event::RunFinished {
+            run_id: self.run_id.to_owned(),
+            status: run_status,
+            outputs: final_outputs.as_object().cloned().unwrap_or_default(),
+        });
+        Ok(finish)
+    }
+
+    /// Render a step and settle `when` and `confirm`; `Err` is an immediate result.
+    fn prepare(
+        &self,
+        i: usize,
+        outputs: &Outputs,
+        status: &[Status],
+    ) -> Result<Prepared, StepResult> {
+        let steps = self.workflow.steps();
+        let prepared = match self.workflow.prepare(i, outputs) {
+            Ok(p) => p,
+            Err(e) => {
+                let skipped: Vec<&str> = steps[i]
+                    .deps
+                    .iter()
+                    .filter(|&&d| matches!(status[d], Status::Skipped))
+                    .map(|&d| steps[d].id.as_str())
+                    .collect();
+                return Err(if skipped.is_empty() {
+                    StepResult::Failed {
+                        error: ActionError::new(format!("cannot render its parameters: {e}"))
+                            .invalid_input(),
+                        elapsed: Duration::ZERO,
+                    }
+                } else {
+                    StepResult::Skipped(format!(
+                        "it reads the outputs of skipped step `{}`",
+                        skipped.join("`, `")
+                    ))
+                });
+            }
+        };
+        if prepared.skip {
+            return Err(StepResult::Skipped("its `when` is false".into()));
+        }
+        if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
+            match self.ask.confirm(question, true) {
+                Some(true) => {}
+                Some(false) => return Err(StepResult::Skipped("declined at its question".into())),
+                None => {
+                    return Err(StepResult::Failed {
+                        error: ActionError::new(format!(
+                            "the step asks \"{question}\" and nobody can answer without a terminal"
+                        ))
+                        .hint("run with --yes to answer yes")
+                        .invalid_input(),
+                        elapsed: Duration::ZERO,
+                    });
+                }
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// Reconcile (after a crash), then run with timeout and retries.
+    async fn attempt(
+        &self,
+        i: usize,
+        prepared: Prepared,
+        reconcile_first: bool,
+        cancel: &CancellationToken,
+    ) -> StepResult {
+        let step = &self.workflow.steps()[i];
+        let key = format!("{}/{}", self.run_id, step.id);
+        let progress = StepProgress {
+            step: &step.id,
+            reporter: self.reporter,
+        };
+        let ctx = Context {
+            run_id: self.run_id,
+            step_id: &step.id,
+            key: &key,
+            params: &prepared.params,
+            progress: &progress,
+            ask: self.ask,
+            yes: self.options.yes,
+            cancel,
+        };
+        let executor = step.action.executor;
+        let started = Instant::now();
+        if reconcile_first {
+            progress.status("checking what an interrupted attempt left");
+            match executor.reconcile(&ctx).await {
+                Ok(Some(outcome)) => {
+                    return StepResult::Succeeded {
+                        outcome,
+                        adopted: true,
+                        elapsed: started.elapsed(),
+                    };
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    return StepResult::Failed {
+                        error,
+                        elapsed: started.elapsed(),
+                    };
+                }
+            }
+        }
+        let (attempts, first_wait) = step.retry.unwrap_or((1, Duration::ZERO));
+        let mut params = prepared.params.clone();
+        mask(&mut params, &self.options.secrets);
+        for attempt in 1..=attempts.max(1) {
+            let record = Record::StepStarted {
+                step: step.id.clone(),
+                action: step.action.name.into(),
+                key: key.clone(),
+                attempt,
+                params: params.clone(),
+            };
+            if let Err(e) = self.journal(record) {
+                return StepResult::Failed {
+                    error: ActionError::new(e.to_string()),
+                    elapsed: started.elapsed(),
+                };
+            }
+            self.reporter.event(&Event::StepStarted {
+                step: step.id.clone(),
+                title: prepared.title.clone(),
+                attempt,
+            });
+            let run = executor.run(&ctx);
+            let result = match step.timeout {
+                Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                    Err(ActionError::new(format!(
+                        "timed out after {}",
+                        humantime::format_duration(limit)
+                    ))
+                    .hint("raise the step's `timeout:` if it needs longer"))
+                }),
+                None => run.await,
+            };
+            match result {
+                Ok(outcome) => {
+                    return StepResult::Succeeded {
+                        outcome,
+                        adopted: false,
+                        elapsed: started.elapsed(),
+                    };
+                }
+                Err(_) if cancel.is_cancelled() => return StepResult::Cancelled,
+                Err(error) if error.retryable && attempt < attempts => {
+                    let factor = 2u32.saturating_pow(attempt - 1);
+                    let wait = first_wait
+                        .saturating_mul(factor)
+                        .mul_f64(0.5 + fastrand::f64());
+                    self.reporter.event(&Event::StepRetry {
+                        step: step.id.clone(),
+                        attempt,
+                        wait,
+                        error,
+                    });
+                    if ctx.sleep(wait).await.is_err() {
+                        return StepResult::Cancelled;
+                    }
+                }
+                Err(error) => {
+                    return StepResult::Failed {
+                        error,
+                        elapsed: started.elapsed(),
+                    };
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Journal and report a step's end; return its error if it failed.
+    fn finish_step(
+        &self,
+        i: usize,
+        result: StepResult,
+        status: &mut [Status],
+        outputs: &mut Outputs,
+    ) -> Result<Option<ActionError>, EngineError> {
+        let step = &self.workflow.steps()[i];
+        let id = step.id.clone();
+        match result {
+            StepResult::Succeeded {
+                outcome,
+                adopted,
+                elapsed,
+            } => {
+                if let Some(reason) = outcome.skipped.clone() {
+                    self.journal(Record::StepSkipped {
+                        step: id.clone(),
+                        reason: reason.clone(),
+                    })?;
+                    status[i] = Status::Skipped;
+                    self.reporter.event(&Event::StepSkipped {
+                        step: id,
+                        title: step.title.clone(),
+                        reason,
+                    });
+                    return Ok(None);
+                }
+                outputs.insert(i, outcome.outputs.clone());
+                let undo_steps = self.workflow.undo_steps(i, outputs).unwrap_or(None);
+                let masked = masked_map(&outcome.outputs, &self.options.secrets);
+                self.journal(Record::StepSucceeded {
+                    step: id.clone(),
+                    action: step.action.name.into(),
+                    outputs: masked.clone(),
+                    resources: outcome.resources.clone(),
+                    adopted,
+                    keep: step.keep,
+                    undo_steps,
+                })?;
+                status[i] = Status::Done;
+                self.reporter.event(&Event::StepSucceeded {
+                    step: id,
+                    title: step.title.clone(),
+                    outputs: masked,
+                    resources: outcome.resources,
+                    elapsed,
+                    adopted,
+                });
+                Ok(None)
+            }
+            StepResult::Skipped(reason) => {
+                self.journal(Record::StepSkipped {
+                    step: id.clone(),
+                    reason: reason.clone(),
+                })?;
+                status[i] = Status::Skipped;
+                self.reporter.event(&Event::StepSkipped {
+                    step: id,
+                    title: step.title.clone(),
+                    reason,
+                });
+                Ok(None)
+            }
+            StepResult::Failed { error, elapsed } => {
+                self.journal(Record::StepFailed {
+                    step: id.clone(),
+                    error: error.clone(),
+                })?;
+                status[i] = Status::Failed;
+                self.reporter.event(&Event::StepFailed {
+                    step: id,
+                    title: step.title.clone(),
+                    error: error.clone(),
+                    elapsed,
+                });
+                Ok(Some(error))
+            }
+            StepResult::Cancelled => {
+                status[i] = Status::Pending;
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! A checked runbook as the engine's [`Workflow`]: the step graph, and rendering of each step's
+//! parameters, conditions and rollback steps from vars and the outputs so far.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+
+use super::render::{Known, Renderer};
+use crate::engine::journal::UndoStep;
+use crate::engine::{Outputs, Prepared, Step, Workflow};
+use crate::runbook::load::{StepKind, StepRollback};
+use crate::runbook::resolve::Site;
+use crate::runbook::validate::Checked;
+
+pub struct RunbookWorkflow<'a> {
+    checked: &'a Checked,
+    known: Known,
+    steps: Vec<Step>,
+}
+
+fn hash(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().take(12).fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+impl<'a> RunbookWorkflow<'a> {
+    /// `known.run_id` must be set: templates may read `run.id`.
+    pub fn new(checked: &'a Checked, known: Known) -> Self {
+        let project = &checked.project;
+        let flow = &checked.flow;
+        let plan_renderer = Renderer::new(project, flow, &checked.vars, known.clone());
+        let steps = (0..flow.steps.len())
+            .map(|i| {
+                let step = flow.step(project, i);
+                let StepKind::Action(action) = step.kind else {
+                    unreachable!("the flow holds action steps only")
+                };
+                Step {
+                    id: flow.steps[i].id.clone(),
+                    title: plan_renderer.title(i),
+                    deps: flow.steps[i].deps.iter().map(|&(d, _)| d).collect(),
+                    action,
+                    timeout: step.timeout.as_ref().map(|t| t.value.0),
+                    retry: step
+                        .retry
+                        .as_ref()
+                        .map(|r| (r.attempts, r.delay.map_or(Duration::from_secs(5), |d| d.0))),
+                    keep: matches!(step.rollback, StepRollback::Skip),
+                    hash: hash(&format!(
+                        "{}\n{}",
+                        flow.steps[i].id,
+                        project.sources.text(step.span)
+                    )),
+                }
+            })
+            .collect();
+        RunbookWorkflow {
+            checked,
+            known,
+            steps,
+        }
+    }
+
+    fn renderer<'r>(&'r self, done: &'r Outputs) -> Renderer<'r> {
+        Renderer::at(
+            &self.checked.project,
+            &self.checked.flow,
+            &self.checked.vars,
+            self.known.clone(),
+            done,
+        )
+    }
+
+    /// A hash of every source file, to notice an edit between a run and its resume.
+    pub fn source_hash(&self) -> String {
+        let project = &self.checked.project;
+        let all: String = project
+            .modules
+            .iter()
+            .map(|m| project.sources.get(m.file).text.as_str())
+            .collect::<Vec<_>>()
+            .join("\u{0}");
+        hash(&all)
+    }
+
+    pub fn step_hashes(&self) -> BTreeMap<String, String> {
+        self.steps
+            .iter()
+            .map(|s| (s.id.clone(), s.hash.clone()))
+            .collect()
+    }
+
+    pub fn graph(&self) -> BTreeMap<String, Vec<String>> {
+        self.steps
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    s.deps.iter().map(|&d| self.steps[d].id.clone()).collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A readable list of what could not be rendered.
+fn problems(r: &super::render::Rendered) -> Option<String> {
+    if !r.errors.is_empty() {
+        return Some(
+            r.errors
+                .iter()
+                .map(|(_, m)| m.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
+    }
+    (!r.unknown.is_empty()).then(|| format!("no value yet for {}", r.waits_for().join(", ")))
+}
+
+impl Workflow for RunbookWorkflow<'_> {
+    fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    fn prepare(&self, i: usize, done: &Outputs) -> Result<Prepared, String> {
+        let r = self.renderer(done);
+        let params = r.params(i);
+        if let Some(p) = problems(&params) {
+            return Err(p);
+        }
+        let skip = match r.condition(i) {
+            None if self
+                .checked
+                .flow
+                .step(&self.checked.project, i)
+                .when
+                .is_none() =>
+            {
+                false
+            }
+            Some(Ok(value)) => !value,
+            Some(Err(e)) => return Err(format!("cannot evaluate `when`: {e}")),
+            None => return Err("cannot evaluate `when` yet".into()),
+        };
+        let step = self.checked.flow.step(&self.checked.project, i);
+        let scope = self.checked.flow.steps[i].scope;
+        let confirm = match &step.confirm {
+            None => None,
+            Some(c) => match r.render_site(
+                scope,
+                &Site {
+                    text: c,
+                    span: c.span,
+                    expression: false,
+                },
+            ) {
+                Ok(Json::String(q)) => Some(q),
+                Ok(other) => Some(other.to_string()),
+                Err(e) => return Err(format!("cannot render `confirm`: {}", e.join(", "))),
+            },
+        };
+        Ok(Prepared {
+            title: r.title(i),
+            params: params.value,
+            skip,
+            confirm,
+        })
+    }
+
+    fn undo_steps(&self, i: usize, done: &Outputs) -> Result<Option<Vec<UndoStep>>, String> {
+        let step = self.checked.flow.step(&self.checked.project, i);
+        let StepRollback::Steps(list) = &step.rollback else {
+            return Ok(None);
+        };
+        let r = self.renderer(done);
+        let scope = self.checked.flow.steps[i].scope;
+        let mut out = Vec::new();
+        for u in list {
+            let params = match &u.with {
+                Some(with) => {
+                    let rendered = r.render_node(scope, with);
+                    if let Some(p) = problems(&rendered) {
+                        return Err(p);
+                    }
+                    rendered.value
+                }
+                None => Json::Object(Map::new()),
+            };
+            out.push(UndoStep {
+                action: u.action.value.clone(),
+                params,
+            });
+        }
+        Ok(Some(out))
+    }
+
+    fn outputs(&self, done: &Outputs) -> Map<String, Json> {
+        self.renderer(done).root_outputs()
+    }
+}

@@ -1,0 +1,417 @@
+//! Reporters: how a run's events reach people and tools.
+//!
+//! [`Lines`] writes one line per event: on a terminal with colours and symbols (human), or
+//! timestamped with no escape codes (plain, for logs). [`JsonLines`] writes one JSON object per
+//! event on stdout (schema in docs/events.md). Secrets are masked before anything is written.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use crate::engine::action::Resource;
+use crate::engine::journal::{RunStatus, now};
+use crate::engine::{Event, Reporter};
+
+fn seconds(d: Duration) -> String {
+    if d.as_secs() >= 60 {
+        humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+fn value_text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn resources_text(resources: &[Resource]) -> String {
+    resources
+        .iter()
+        .map(|r| format!("{} {}", r.kind, r.id))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line per event.
+pub struct Lines {
+    out: Mutex<Box<dyn Write + Send>>,
+    color: bool,
+    timestamps: bool,
+    secrets: Vec<String>,
+    last_status: Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl Lines {
+    /// For people on a terminal: symbols and (optionally) colour, no timestamps.
+    pub fn human(out: Box<dyn Write + Send>, color: bool, secrets: Vec<String>) -> Self {
+        Lines {
+            out: Mutex::new(out),
+            color,
+            timestamps: false,
+            secrets,
+            last_status: Mutex::default(),
+        }
+    }
+
+    /// For logs: a timestamp on every line, no escape codes.
+    pub fn plain(out: Box<dyn Write + Send>, secrets: Vec<String>) -> Self {
+        Lines {
+            out: Mutex::new(out),
+            color: false,
+            timestamps: true,
+            secrets,
+            last_status: Mutex::default(),
+        }
+    }
+
+    /// A mark for an event: a symbol for people, a word in logs.
+    fn mark(&self, code: &str, symbol: &str, word: &str) -> String {
+        if self.timestamps {
+            word.to_owned()
+        } else {
+            self.paint(code, symbol)
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn line(&self, text: &str) {
+        let mut text = Json::String(text.to_owned());
+        crate::plan::mask(&mut text, &self.secrets);
+        let text = text.as_str().unwrap_or_default().to_owned();
+        let mut out = self.out.lock().expect("the output lock is never poisoned");
+        for l in text.lines() {
+            let _ = if self.timestamps {
+                writeln!(out, "{} {l}", now())
+            } else {
+                writeln!(out, "{l}")
+            };
+        }
+        let _ = out.flush();
+    }
+}
+
+impl Reporter for Lines {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                run_id,
+                name,
+                steps,
+                resumed,
+            } => {
+                let verb = if *resumed { "Resuming" } else { "Running" };
+                self.line(&format!("{verb} {name} ({steps} steps), run {run_id}"));
+            }
+            Event::StepStarted {
+                step,
+                title,
+                attempt,
+            } => {
+                let again = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                self.line(&format!(
+                    "{} {step}: {title}{again}",
+                    self.mark("36", "▶", "start")
+                ));
+            }
+            Event::StepStatus { step, text } => {
+                let mut last = self.last_status.lock().expect("never poisoned");
+                if last.get(step) != Some(text) {
+                    last.insert(step.clone(), text.clone());
+                    drop(last);
+                    self.line(&format!("  {step}: {text}"));
+                }
+            }
+            Event::StepMessage { step, text } => {
+                self.line(&format!("  {step}:"));
+                for l in text.lines() {
+                    self.line(&format!("    {l}"));
+                }
+            }
+            Event::StepRetry {
+                step,
+                attempt,
+                wait,
+                error,
+            } => {
+                self.line(&format!(
+                    "  {step}: attempt {attempt} failed ({error}); trying again in {}",
+                    seconds(*wait)
+                ));
+            }
+            Event::StepSucceeded {
+                step,
+                title,
+                outputs,
+                resources,
+                elapsed,
+                adopted,
+            } => {
+                let how = if *adopted {
+                    ", adopted what an interrupted attempt created"
+                } else {
+                    ""
+                };
+                self.line(&format!(
+                    "{} {step}: {title} ({}{how})",
+                    self.mark("32", "✓", "done "),
+                    seconds(*elapsed)
+                ));
+                if !resources.is_empty() {
+                    self.line(&format!("  created {}", resources_text(resources)));
+                }
+                for (k, v) in outputs {
+                    self.line(&format!("  {k} = {}", value_text(v)));
+                }
+            }
+            Event::StepSkipped {
+                step,
+                title,
+                reason,
+            } => {
+                self.line(&format!(
+                    "{} {step}: {title} (skipped: {reason})",
+                    self.mark("33", "-", "skip ")
+                ));
+            }
+            Event::StepFailed {
+                step,
+                title,
+                error,
+                elapsed,
+            } => {
+                self.line(&format!(
+                    "{} {step}: {title} failed after {}: {}",
+                    self.mark("31", "✗", "FAIL "),
+                    seconds(*elapsed),
+                    error.message
+                ));
+                if let Some(hint) = &error.hint {
+                    self.line(&format!("  hint: {hint}"));
+                }
+            }
+            Event::RunFinished {
+                run_id,
+                status,
+                outputs,
+            } => {
+                let text = match status {
+                    RunStatus::Succeeded => self.paint("32", "Run succeeded"),
+                    RunStatus::Failed => self.paint("31", "Run failed"),
+                    RunStatus::Interrupted => self.paint("33", "Run interrupted"),
+                };
+                self.line(&format!("{text}: {run_id}"));
+                if !outputs.is_empty() {
+                    self.line("Outputs:");
+                    for (k, v) in outputs {
+                        self.line(&format!("  {k}: {}", value_text(v)));
+                    }
+                }
+            }
+            Event::RollbackStarted { run_id, steps } => {
+                self.line(&format!("Rolling back {run_id}: {steps} steps to undo"));
+            }
+            Event::UndoStarted { step } => {
+                self.line(&format!("{} undo {step}", self.mark("36", "▶", "start")));
+            }
+            Event::UndoSucceeded { step, resources } => {
+                let what = if resources.is_empty() {
+                    String::new()
+                } else {
+                    format!(": removed {}", resources_text(resources))
+                };
+                self.line(&format!(
+                    "{} undo {step}{what}",
+                    self.mark("32", "✓", "done ")
+                ));
+            }
+            Event::UndoFailed {
+                step,
+                error,
+                remaining,
+            } => {
+                self.line(&format!(
+                    "{} undo {step}: {}",
+                    self.mark("31", "✗", "FAIL "),
+                    error.message
+                ));
+                if !remaining.is_empty() {
+                    self.line(&format!("  left: {}", resources_text(remaining)));
+                }
+            }
+            Event::RollbackFinished {
+                run_id,
+                complete,
+                remaining,
+            } => {
+                if *complete {
+                    self.line(&format!("Rollback complete: {run_id} left nothing behind"));
+                } else {
+                    self.line(&self.paint(
+                        "31",
+                        &format!("Rollback incomplete: {} resources remain", remaining.len()),
+                    ));
+                    for (step, r) in remaining {
+                        self.line(&format!("  {} {} (step {step})", r.kind, r.id));
+                    }
+                    self.line(&format!(
+                        "Run `runbook rollback {run_id}` again once the cause is fixed."
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One JSON object per event, on its own line.
+pub struct JsonLines {
+    out: Mutex<Box<dyn Write + Send>>,
+    secrets: Vec<String>,
+}
+
+impl JsonLines {
+    pub fn new(out: Box<dyn Write + Send>, secrets: Vec<String>) -> Self {
+        JsonLines {
+            out: Mutex::new(out),
+            secrets,
+        }
+    }
+}
+
+/// An event as JSON (`event` names it; `at` is RFC 3339 with milliseconds).
+pub fn event_json(event: &Event) -> Json {
+    let (name, body) = match event {
+        Event::RunStarted {
+            run_id,
+            name,
+            steps,
+            resumed,
+        } => (
+            "run_started",
+            json!({"run_id": run_id, "runbook": name, "steps": steps, "resumed": resumed}),
+        ),
+        Event::StepStarted {
+            step,
+            title,
+            attempt,
+        } => (
+            "step_started",
+            json!({"step": step, "title": title, "attempt": attempt}),
+        ),
+        Event::StepStatus { step, text } => ("step_status", json!({"step": step, "status": text})),
+        Event::StepMessage { step, text } => {
+            ("step_message", json!({"step": step, "message": text}))
+        }
+        Event::StepRetry {
+            step,
+            attempt,
+            wait,
+            error,
+        } => (
+            "step_retry",
+            json!({"step": step, "attempt": attempt, "wait_seconds": wait.as_secs_f64(), "error": error}),
+        ),
+        Event::StepSucceeded {
+            step,
+            title,
+            outputs,
+            resources,
+            elapsed,
+            adopted,
+        } => (
+            "step_succeeded",
+            json!({"step": step, "title": title, "outputs": outputs, "resources": resources, "seconds": elapsed.as_secs_f64(), "adopted": adopted}),
+        ),
+        Event::StepSkipped {
+            step,
+            title,
+            reason,
+        } => (
+            "step_skipped",
+            json!({"step": step, "title": title, "reason": reason}),
+        ),
+        Event::StepFailed {
+            step,
+            title,
+            error,
+            elapsed,
+        } => (
+            "step_failed",
+            json!({"step": step, "title": title, "error": error, "seconds": elapsed.as_secs_f64()}),
+        ),
+        Event::RunFinished {
+            run_id,
+            status,
+            outputs,
+        } => (
+            "run_finished",
+            json!({"run_id": run_id, "status": status, "outputs": outputs}),
+        ),
+        Event::RollbackStarted { run_id, steps } => (
+            "rollback_started",
+            json!({"run_id": run_id, "steps": steps}),
+        ),
+        Event::UndoStarted { step } => ("undo_started", json!({"step": step})),
+        Event::UndoSucceeded { step, resources } => (
+            "undo_succeeded",
+            json!({"step": step, "resources": resources}),
+        ),
+        Event::UndoFailed {
+            step,
+            error,
+            remaining,
+        } => (
+            "undo_failed",
+            json!({"step": step, "error": error, "remaining": remaining}),
+        ),
+        Event::RollbackFinished {
+            run_id,
+            complete,
+            remaining,
+        } => (
+            "rollback_finished",
+            json!({"run_id": run_id, "complete": complete, "remaining": remaining.iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>()}),
+        ),
+    };
+    let mut v = json!({"event": name, "at": now()});
+    if let (Some(obj), Json::Object(b)) = (v.as_object_mut(), body) {
+        obj.extend(b);
+    }
+    v
+}
+
+impl Reporter for JsonLines {
+    fn event(&self, event: &Event) {
+        let mut v = event_json(event);
+        crate::plan::mask(&mut v, &self.secrets);
+        let mut out = self.out.lock().expect("the output lock is never poisoned");
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
+}
+
+/// Several reporters at once (a terminal and a `JUnit` collector).
+pub struct Tee(pub Vec<Box<dyn Reporter>>);
+
+impl Reporter for Tee {
+    fn event(&self, event: &Event) {
+        for r in &self.0 {
+            r.event(event);
+        }
+    }
+}

@@ -1,0 +1,685 @@
+//! The execution engine, driven through the real binary with the test actions (`test.create`
+//! makes a file in a store folder and logs every call with a millisecond timestamp).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::test::{BIN, text, unindent};
+
+/// A folder with a runbook, a state directory and a resource store.
+struct Lab {
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(runbook: &str) -> Lab {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::write(dir.path().join("rb.yaml"), unindent(runbook)).expect("write the runbook");
+        std::fs::create_dir_all(dir.path().join("store")).expect("the store");
+        Lab { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("RUNBOOK_TEST_STORE", self.path().join("store"))
+            .env_remove("NO_COLOR")
+            .env_remove("AWS_ENDPOINT_URL")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run the binary")
+    }
+
+    /// Names of the resources in the store.
+    fn resources(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path().join("store"))
+            .expect("the store")
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".resource"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The call log: (milliseconds, words).
+    fn calls(&self) -> Vec<(u128, Vec<String>)> {
+        std::fs::read_to_string(self.path().join("store/calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let mut words = l.split_whitespace().map(str::to_owned);
+                let ms = words.next().and_then(|w| w.parse().ok()).unwrap_or(0);
+                (ms, words.collect())
+            })
+            .collect()
+    }
+
+    fn first(&self, what: &str, step: &str) -> u128 {
+        self.calls()
+            .iter()
+            .find(|(_, w)| w[0] == what && w[1] == step)
+            .unwrap_or_else(|| panic!("no `{what} {step}` in {:?}", self.calls()))
+            .0
+    }
+
+    fn run_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.path().join(".runbook/runs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    fn journal(&self, run_id: &str) -> String {
+        std::fs::read_to_string(
+            self.path()
+                .join(".runbook/runs")
+                .join(run_id)
+                .join("journal.jsonl"),
+        )
+        .expect("a journal")
+    }
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+#[test]
+fn independent_steps_overlap_and_dependents_wait() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Fan out
+        steps:
+          - {id: a, action: test.create, with: {name: a, sleep: 400ms}}
+          - {id: b, action: test.create, with: {name: b, sleep: 400ms}}
+          - {id: c, action: test.create, with: {name: c, sleep: 400ms}}
+          - {id: d, action: test.create, needs: [a, b, c], with: {name: d}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let (a, b, c) = (
+        lab.first("start", "a"),
+        lab.first("start", "b"),
+        lab.first("start", "c"),
+    );
+    let ends = [
+        lab.first("end", "a"),
+        lab.first("end", "b"),
+        lab.first("end", "c"),
+    ];
+    // All three started before any of them ended: they ran at the same time.
+    assert!(
+        a.max(b).max(c) < *ends.iter().min().unwrap(),
+        "{:?}",
+        lab.calls()
+    );
+    // d started only after the last of them ended.
+    assert!(
+        lab.first("start", "d") >= *ends.iter().max().unwrap(),
+        "{:?}",
+        lab.calls()
+    );
+    assert_eq!(lab.resources(), ["a", "b", "c", "d"]);
+}
+
+#[test]
+fn parallelism_limits_how_many_steps_run_at_once() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Two at a time
+        steps:
+          - {id: a, action: test.create, with: {name: a, sleep: 300ms}}
+          - {id: b, action: test.create, with: {name: b, sleep: 300ms}}
+          - {id: c, action: test.create, with: {name: c, sleep: 300ms}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--parallelism", "2"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    // c waits for a free slot: it starts after a or b ended.
+    assert!(
+        lab.first("start", "c") >= lab.first("end", "a").min(lab.first("end", "b")),
+        "{:?}",
+        lab.calls()
+    );
+}
+
+#[test]
+fn a_failure_rolls_back_in_reverse_dependency_order() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Fails at the end
+        steps:
+          - {id: vpc, action: test.create, with: {name: vpc}}
+          - {id: subnet_a, action: test.create, needs: [vpc], with: {name: subnet-a}}
+          - {id: subnet_b, action: test.create, needs: [vpc], with: {name: subnet-b}}
+          - {id: instance, action: test.create, needs: [subnet_a], with: {name: instance}}
+          - {id: check, action: test.fail, needs: [instance, subnet_b], with: {message: the check failed}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("FAIL  check: check failed after"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Rollback complete"), "{stderr}");
+    assert!(lab.resources().is_empty(), "left: {:?}", lab.resources());
+    let undo: Vec<String> = lab
+        .calls()
+        .into_iter()
+        .filter(|(_, w)| w[0] == "undo")
+        .map(|(_, w)| w[1].clone())
+        .collect();
+    let pos = |s: &str| {
+        undo.iter()
+            .position(|u| u == s)
+            .unwrap_or_else(|| panic!("{s} not undone: {undo:?}"))
+    };
+    assert!(pos("instance") < pos("subnet_a"), "{undo:?}");
+    assert!(
+        pos("subnet_a") < pos("vpc") && pos("subnet_b") < pos("vpc"),
+        "{undo:?}"
+    );
+}
+
+#[test]
+fn keep_leaves_everything_and_prints_the_rollback_command() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Keep
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: boom, action: test.fail, needs: [made]}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--on-failure", "keep"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert_eq!(lab.resources(), ["made"]);
+    let id = &lab.run_ids()[0];
+    assert!(
+        stderr.contains(&format!("To undo it later:\n  runbook rollback {id}\n")),
+        "{stderr}"
+    );
+    let out = lab.run(&["rollback", id, "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert!(lab.resources().is_empty());
+}
+
+#[test]
+fn an_undo_that_keeps_failing_is_exit_3_listing_what_remains() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Stuck
+        steps:
+          - {id: stuck, action: test.create, with: {name: stuck, undo_fails: true}}
+          - {id: other, action: test.create, with: {name: other}}
+          - {id: boom, action: test.fail, needs: [stuck, other]}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("Rollback incomplete: 1 resources remain"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("test resource stuck (step stuck)"),
+        "{stderr}"
+    );
+    assert_eq!(lab.resources(), ["stuck"]);
+}
+
+#[test]
+fn retries_only_retryable_errors_with_backoff() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Flaky
+        steps:
+          - {id: flaky, action: test.create, retry: {attempts: 3, delay: 50ms}, with: {name: flaky, fail_attempts: 2}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let fails = lab.calls().iter().filter(|(_, w)| w[0] == "fail").count();
+    assert_eq!(fails, 2);
+    assert_eq!(lab.resources(), ["flaky"]);
+}
+
+#[test]
+fn a_timeout_cancels_the_action() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Slow
+        steps:
+          - {id: slow, action: test.create, timeout: 200ms, with: {name: slow, sleep: 10s}}
+        ",
+    );
+    let started = Instant::now();
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the timeout did not cancel the wait"
+    );
+    assert!(stderr.contains("timed out after 200ms"), "{stderr}");
+}
+
+const TEN_STEPS: usize = 10;
+
+fn ten_step_chain() -> String {
+    let mut rb = String::from("runbook: 1\nname: Ten steps\nsteps:\n");
+    for i in 1..=TEN_STEPS {
+        let needs = if i > 1 {
+            format!(", needs: [s{}]", i - 1)
+        } else {
+            String::new()
+        };
+        rb.push_str(&format!("  - {{id: s{i}, action: test.create{needs}, with: {{name: r{i}, sleep_after: 150ms}}}}\n"));
+    }
+    rb
+}
+
+/// Run until `marker` appears in the call log, then SIGKILL the process.
+fn kill_at(lab: &Lab, marker: &[&str]) {
+    let mut child = lab
+        .command(&["run", "rb.yaml", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if lab
+            .calls()
+            .iter()
+            .any(|(_, w)| w.iter().map(String::as_str).eq(marker.iter().copied()))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never saw {marker:?}: {:?}",
+            lab.calls()
+        );
+        if let Ok(Some(_)) = child.try_wait() {
+            panic!("the run ended before {marker:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+}
+
+#[test]
+fn killed_at_any_point_then_resumed_every_resource_exists_exactly_once_and_rollback_removes_all() {
+    // Killed mid-step (created, not yet journaled as done) and at each step boundary.
+    let mut points: Vec<Vec<String>> = Vec::new();
+    for i in 1..=TEN_STEPS {
+        points.push(vec!["create".into(), format!("s{i}"), format!("r{i}")]);
+        // Between this step and the next (after the last there is nothing left to resume).
+        if i < TEN_STEPS {
+            points.push(vec!["end".into(), format!("s{i}")]);
+        }
+    }
+    points.push(vec!["start".into(), "s1".into()]);
+    for point in points {
+        let lab = Lab::new(&ten_step_chain());
+        let marker: Vec<&str> = point.iter().map(String::as_str).collect();
+        kill_at(&lab, &marker);
+        let out = lab.run(&["resume", "--yes"]);
+        assert_eq!(
+            code(&out),
+            Some(0),
+            "resume after {point:?}: {:?}",
+            text(&out)
+        );
+        let expected: Vec<String> = (1..=TEN_STEPS)
+            .map(|i| format!("r{i}"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(lab.resources(), expected, "after {point:?}");
+        let creates = lab.calls().iter().filter(|(_, w)| w[0] == "create").count();
+        assert_eq!(
+            creates,
+            TEN_STEPS,
+            "something was created twice after {point:?}: {:?}",
+            lab.calls()
+        );
+        let out = lab.run(&["rollback", "--yes"]);
+        assert_eq!(
+            code(&out),
+            Some(0),
+            "rollback after {point:?}: {:?}",
+            text(&out)
+        );
+        assert!(
+            lab.resources().is_empty(),
+            "left after {point:?}: {:?}",
+            lab.resources()
+        );
+    }
+}
+
+#[test]
+fn a_run_killed_mid_step_can_be_rolled_back_without_resuming() {
+    let lab = Lab::new(&ten_step_chain());
+    kill_at(&lab, &["create", "s3", "r3"]);
+    let out = lab.run(&["rollback", "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    // r3 was created but never journaled as done: rollback found it by its key.
+    assert!(lab.resources().is_empty(), "left: {:?}", lab.resources());
+}
+
+#[test]
+fn a_torn_journal_line_is_tolerated() {
+    let lab = Lab::new(&ten_step_chain());
+    kill_at(&lab, &["end", "s2"]);
+    let id = lab.run_ids()[0].clone();
+    let path = lab
+        .path()
+        .join(".runbook/runs")
+        .join(&id)
+        .join("journal.jsonl");
+    let mut journal = std::fs::read_to_string(&path).unwrap();
+    journal.push_str("{\"at\":\"2026-11-25T00:00:00Z\",\"event\":\"step_suc");
+    std::fs::write(&path, journal).unwrap();
+    let out = lab.run(&["resume", &id, "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert_eq!(lab.resources().len(), TEN_STEPS);
+}
+
+#[test]
+fn a_second_process_on_the_same_run_is_refused() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Long
+        steps:
+          - {id: long, action: test.create, with: {name: long, sleep: 3s}}
+        ",
+    );
+    let mut child = lab
+        .command(&["run", "rb.yaml", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lab.calls().is_empty() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let id = lab.run_ids()[0].clone();
+    let out = lab.run(&["resume", &id, "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "run `{id}` is being driven by another runbook process (pid {})",
+            child.id()
+        )),
+        "{stderr}"
+    );
+    let out = lab.run(&["rollback", &id, "--yes"]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(child.wait().expect("the run ends").success());
+}
+
+#[test]
+fn a_missing_var_under_yes_is_exit_2_before_anything_happens() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Needs a name
+        vars:
+          who: {description: Whom to create for.}
+        steps:
+          - {id: a, action: test.create, with: {name: \"{{ vars.who }}\"}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error[missing-var]: the var `who` has no value"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`--var who=VALUE`"), "{stderr}");
+    assert!(lab.calls().is_empty());
+    assert!(lab.run_ids().is_empty(), "no run was recorded");
+}
+
+#[test]
+fn a_required_manual_step_under_yes_is_exit_2() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Manual
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: registrar, action: core.manual, needs: [made], with: {instructions: Point the domain at Route 53., required: true}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("this manual step is required, and nobody can confirm it"),
+        "{stderr}"
+    );
+    assert!(
+        lab.resources().is_empty(),
+        "rolled back: {:?}",
+        lab.resources()
+    );
+}
+
+#[test]
+fn a_question_without_a_terminal_and_without_yes_fails_instead_of_waiting() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Asks
+        steps:
+          - {id: risky, action: test.create, confirm: Really?, with: {name: risky}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hint: run with --yes to answer yes"),
+        "{stderr}"
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+}
+
+#[test]
+fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Report
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: skipped, action: core.note, when: false, with: {text: no}}
+          - {id: boom, action: test.fail, needs: [made], with: {message: it broke}}
+        ",
+    );
+    let out = lab.run(&[
+        "run",
+        "rb.yaml",
+        "--yes",
+        "--output",
+        "json",
+        "--junit",
+        "report.xml",
+    ]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    let (stdout, _) = text(&out);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "run_started",
+        "step_started",
+        "step_succeeded",
+        "step_skipped",
+        "step_failed",
+        "run_finished",
+        "rollback_started",
+        "undo_succeeded",
+        "rollback_finished",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let xml = std::fs::read_to_string(lab.path().join("report.xml")).expect("the JUnit report");
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    let suite = &report.test_suites[0];
+    assert_eq!(suite.test_cases.len(), 3);
+    assert_eq!(suite.failures, 1);
+    assert!(xml.contains("it broke"), "{xml}");
+}
+
+#[test]
+fn a_secret_appears_nowhere() {
+    let secret = "s3cr3t-T0KEN-value";
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Secret
+        vars:
+          token: {secret: true}
+        steps:
+          - {id: use, action: core.set, with: {header: \"Bearer {{ vars.token }}\"}}
+          - {id: say, action: core.note, with: {text: \"token is {{ vars.token }}\"}}
+          - {id: boom, action: test.fail, needs: [use, say], with: {message: \"failed with {{ vars.token }}\"}}
+        outputs:
+          header: \"{{ steps.use.header }}\"
+        ",
+    );
+    for output in ["plain", "json"] {
+        let out = lab
+            .command(&[
+                "run",
+                "rb.yaml",
+                "--yes",
+                "--output",
+                output,
+                "--junit",
+                "report.xml",
+            ])
+            .env("RUNBOOK_VAR_TOKEN", secret)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "{output}: {stdout}{stderr}"
+        );
+        assert!(
+            stderr.contains("***") || stdout.contains("***"),
+            "masked values are shown as ***"
+        );
+        let xml = std::fs::read_to_string(lab.path().join("report.xml")).unwrap();
+        assert!(!xml.contains(secret), "{xml}");
+    }
+    for id in lab.run_ids() {
+        assert!(
+            !lab.journal(&id).contains(secret),
+            "the journal holds the secret"
+        );
+    }
+}
+
+#[test]
+fn runs_and_show_list_what_the_state_directory_remembers() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Remembered
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+        ",
+    );
+    assert_eq!(code(&lab.run(&["run", "rb.yaml", "--yes"])), Some(0));
+    let id = lab.run_ids()[0].clone();
+    let (stdout, _) = text(&lab.run(&["runs"]));
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains("succeeded") && line.ends_with("Remembered"),
+        "{line}"
+    );
+    let (stdout, _) = text(&lab.run(&["show", &id]));
+    assert!(
+        stdout.contains("made: succeeded\n    id = made"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Alive: \n  test resource made (step made)"),
+        "{stdout}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_slice(&lab.run(&["show", &id, "--output", "json"]).stdout).unwrap();
+    assert_eq!(shown["alive"][0]["id"], "made");
+    let out = lab.run(&["show", "nope"]);
+    assert_eq!(code(&out), Some(2));
+}
+
+#[test]
+fn resume_refuses_a_changed_runbook_unless_forced() {
+    let lab = Lab::new(&ten_step_chain());
+    kill_at(&lab, &["end", "s2"]);
+    let changed = ten_step_chain().replace("name: r5,", "name: r5-renamed,");
+    std::fs::write(lab.path().join("rb.yaml"), changed).unwrap();
+    let out = lab.run(&["resume", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(stderr.contains("changed steps: s5"), "{stderr}");
+    let out = lab.run(&["resume", "--yes", "--force"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert!(lab.resources().contains(&"r5-renamed".to_owned()));
+}
