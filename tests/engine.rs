@@ -181,10 +181,7 @@ fn a_failure_rolls_back_in_reverse_dependency_order() {
     let out = lab.run(&["run", "rb.yaml", "--yes"]);
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("FAIL  check: check failed after"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("FAIL  check failed after"), "{stderr}");
     assert!(stderr.contains("Rollback complete"), "{stderr}");
     assert!(lab.resources().is_empty(), "left: {:?}", lab.resources());
     let undo: Vec<String> = lab
@@ -682,4 +679,198 @@ fn resume_refuses_a_changed_runbook_unless_forced() {
     let out = lab.run(&["resume", "--yes", "--force"]);
     assert_eq!(code(&out), Some(0), "{:?}", text(&out));
     assert!(lab.resources().contains(&"r5-renamed".to_owned()));
+}
+
+fn interrupt(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "could not signal {pid}");
+}
+
+fn wait_for(lab: &Lab, what: &str, step: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lab
+        .calls()
+        .iter()
+        .any(|(_, w)| w[0] == what && w[1] == step)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "never saw `{what} {step}`: {:?}",
+            lab.calls()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_cancels_the_wait_applies_on_failure_and_exits_130() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Interrupt me
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: slow, action: test.create, needs: [made], with: {name: slow, sleep: 60s}}
+          - {id: after, action: test.create, needs: [slow], with: {name: after}}
+        ",
+    );
+    let child = lab
+        .command(&["run", "rb.yaml", "--yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(&lab, "start", "slow");
+    let started = Instant::now();
+    interrupt(child.id());
+    let out = child.wait_with_output().expect("the run ends");
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(130), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the 60 s wait was not cancelled"
+    );
+    assert!(stderr.contains("Run interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("Rollback complete"),
+        "--yes rolls back: {stderr}"
+    );
+    assert!(lab.resources().is_empty(), "{:?}", lab.resources());
+    assert!(
+        !lab.calls().iter().any(|(_, w)| w[1] == "after"),
+        "no step starts after an interrupt"
+    );
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Slow to undo
+        steps:
+          - {id: made, action: test.create, with: {name: made, undo_sleep: 60s}}
+          - {id: boom, action: test.fail, needs: [made]}
+        ",
+    );
+    let child = lab
+        .command(&["run", "rb.yaml", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    wait_for(&lab, "undo-wait", "made");
+    let started = Instant::now();
+    interrupt(child.id());
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt(child.id());
+    let out = child.wait_with_output().expect("the run ends");
+    assert_eq!(code(&out), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second Ctrl-C did not exit at once"
+    );
+    // The journal is whole: `runs` reads it, and a rollback can be resumed (the resource is
+    // still there; its slow undo is simply started again).
+    let (stdout, _) = text(&lab.run(&["runs"]));
+    assert!(stdout.contains("rolling back"), "{stdout}");
+    assert_eq!(lab.resources(), ["made"]);
+}
+
+/// A loopback HTTP server answering `answers` in turn (then the last one forever), recording the
+/// Host header of each request.
+fn serve(
+    answers: Vec<(u16, &'static str)>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    let hosts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = hosts.clone();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|r| r > 2) {
+                if let Some(host) = line.to_ascii_lowercase().strip_prefix("host:") {
+                    seen.lock().unwrap().push(host.trim().to_owned());
+                }
+                line.clear();
+            }
+            let (status, body) = answers[n.min(answers.len() - 1)];
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (port, hosts)
+}
+
+#[test]
+fn check_http_waits_for_the_expected_answer_and_can_resolve_elsewhere() {
+    let (port, hosts) = serve(vec![
+        (503, "warming up"),
+        (200, "<h1>secondary</h1>"),
+        (200, "<h1>primary</h1>"),
+    ]);
+    let lab = Lab::new(&format!(
+        "
+        runbook: 1
+        name: HTTP
+        steps:
+          - id: page
+            action: check.http
+            with: {{url: \"http://site.example:{port}/\", resolve: 127.0.0.1, expect_body: primary, timeout: 20s}}
+        "
+    ));
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let (stdout, _) = text(&out);
+    let done: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step_succeeded")
+        .unwrap();
+    assert_eq!(done["outputs"]["status"], 200);
+    assert_eq!(done["outputs"]["body"], "<h1>primary</h1>");
+    assert!(
+        stdout.contains("waiting for 200 containing `primary`"),
+        "progress shows what it waits for: {stdout}"
+    );
+    let hosts = hosts.lock().unwrap().clone();
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert!(
+        hosts.iter().all(|h| h == &format!("site.example:{port}")),
+        "the URL's host name is sent: {hosts:?}"
+    );
+}
+
+#[test]
+fn check_http_fails_with_what_it_saw_when_time_runs_out() {
+    let (port, _) = serve(vec![(200, "<h1>primary</h1>")]);
+    let lab = Lab::new(&format!(
+        "
+        runbook: 1
+        name: HTTP
+        steps:
+          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: secondary, timeout: 1s}}}}
+        "
+    ));
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("GET http://127.0.0.1:{port}/ did not answer 200 containing `secondary` within 1s; last: status 200")), "{stderr}");
+    assert!(
+        stderr.contains(
+            "hint: the body did not contain the expected text; it began: <h1>primary</h1>"
+        ),
+        "{stderr}"
+    );
 }

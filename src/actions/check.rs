@@ -3,7 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use std::time::{Duration, Instant};
+
 use super::{ActionDef, Effect, Outputs, Params, out};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome};
 use crate::runbook::format::DurationText;
 
 fn status_ok() -> u16 {
@@ -11,7 +14,7 @@ fn status_ok() -> u16 {
 }
 
 fn one_minute() -> DurationText {
-    DurationText(std::time::Duration::from_secs(60))
+    DurationText(Duration::from_secs(60))
 }
 
 /// GET a URL until it answers as expected.
@@ -57,5 +60,129 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
         ),
     ]),
     undo: None,
-    executor: &crate::engine::action::NotBuilt,
+    executor: &Http,
 }];
+
+/// Longest wait between two requests.
+const MAX_INTERVAL: Duration = Duration::from_secs(10);
+/// Most of a body kept in the `body` output.
+const BODY_OUTPUT: usize = 4096;
+
+struct Http;
+
+/// What one request got.
+enum Seen {
+    Answer { status: u16, body: String },
+    Error(String),
+}
+
+impl Seen {
+    fn describe(&self) -> String {
+        match self {
+            Seen::Answer { status, .. } => format!("status {status}"),
+            Seen::Error(e) => e.clone(),
+        }
+    }
+}
+
+async fn client(p: &HttpParams, url: &reqwest::Url) -> Result<reqwest::Client, ActionError> {
+    let mut builder = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")));
+    if let Some(target) = &p.resolve {
+        let host = url
+            .host_str()
+            .ok_or_else(|| ActionError::new(format!("`{url}` has no host name")).invalid_input())?;
+        let port = url.port_or_known_default().unwrap_or(80);
+        let addr = tokio::net::lookup_host((target.as_str(), port))
+            .await
+            .map_err(|e| ActionError::retryable(format!("cannot resolve `{target}`: {e}")))?
+            .next()
+            .ok_or_else(|| ActionError::retryable(format!("`{target}` has no address")))?;
+        builder = builder.resolve(host, addr);
+    }
+    builder
+        .build()
+        .map_err(|e| ActionError::new(format!("cannot make an HTTP client: {e}")))
+}
+
+async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Seen {
+    match client.get(url.clone()).send().await {
+        Err(e) => Seen::Error(if e.is_timeout() {
+            "no answer within 10s".into()
+        } else if e.is_connect() {
+            "cannot connect".into()
+        } else {
+            e.to_string()
+        }),
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            Seen::Answer { status, body }
+        }
+    }
+}
+
+impl Executor for Http {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: HttpParams = ctx.params()?;
+            let url = reqwest::Url::parse(&p.url).map_err(|e| {
+                ActionError::new(format!("`{}` is not a URL: {e}", p.url)).invalid_input()
+            })?;
+            let client = client(&p, &url).await?;
+            let started = Instant::now();
+            let mut interval = Duration::from_secs(1);
+            let want = match &p.expect_body {
+                Some(text) => format!("{} containing `{text}`", p.expect_status),
+                None => p.expect_status.to_string(),
+            };
+            loop {
+                let seen = fetch(&client, &url).await;
+                if let Seen::Answer { status, body } = &seen {
+                    let body_ok = p
+                        .expect_body
+                        .as_ref()
+                        .is_none_or(|t| body.contains(t.as_str()));
+                    if *status == p.expect_status && body_ok {
+                        let mut outcome = Outcome::default();
+                        outcome.outputs.insert("status".into(), (*status).into());
+                        let excerpt: String = body.chars().take(BODY_OUTPUT).collect();
+                        outcome.outputs.insert("body".into(), excerpt.into());
+                        outcome
+                            .outputs
+                            .insert("elapsed_seconds".into(), started.elapsed().as_secs().into());
+                        return Ok(outcome);
+                    }
+                }
+                let elapsed = started.elapsed();
+                if elapsed >= p.timeout.0 {
+                    let mut error = ActionError::new(format!(
+                        "GET {url} did not answer {want} within {}; last: {}",
+                        p.timeout,
+                        seen.describe()
+                    ));
+                    if let Seen::Answer { status, body } = &seen {
+                        if *status == p.expect_status {
+                            let excerpt: String = body.chars().take(200).collect();
+                            error = error.hint(format!(
+                                "the body did not contain the expected text; it began: {excerpt}"
+                            ));
+                        }
+                    }
+                    return Err(error);
+                }
+                ctx.progress.status(&format!(
+                    "GET {url}: {}, waiting for {want} ({}s of {})",
+                    seen.describe(),
+                    elapsed.as_secs(),
+                    p.timeout
+                ));
+                ctx.sleep(interval.min(p.timeout.0.saturating_sub(elapsed)))
+                    .await?;
+                interval = (interval * 2).min(MAX_INTERVAL);
+            }
+        })
+    }
+}

@@ -34,6 +34,9 @@ pub struct CreateParams {
     /// Make the undo of this resource fail.
     #[serde(default)]
     pub undo_fails: bool,
+    /// Make the undo of this resource take this long.
+    #[serde(default)]
+    pub undo_sleep: Option<DurationText>,
 }
 
 /// Fail.
@@ -137,8 +140,12 @@ impl Executor for Create {
                 )));
             }
             let file = resource_file(&p.name)?;
-            let body =
-                serde_json::json!({ "key": ctx.key, "name": p.name, "undo_fails": p.undo_fails });
+            let body = serde_json::json!({
+                "key": ctx.key,
+                "name": p.name,
+                "undo_fails": p.undo_fails,
+                "undo_sleep_ms": p.undo_sleep.map_or(0, |d| d.0.as_millis()),
+            });
             std::fs::write(&file, body.to_string()).map_err(|e| ActionError::new(e.to_string()))?;
             log(&format!("create {} {}", ctx.step_id, p.name))?;
             if let Some(d) = p.sleep_after {
@@ -176,6 +183,11 @@ impl Executor for Create {
         Box::pin(async move {
             let file = resource_file(&resource.id)?;
             let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if let Some(ms) = body["undo_sleep_ms"].as_u64().filter(|ms| *ms > 0) {
+                log(&format!("undo-wait {} {}", ctx.step_id, resource.id))?;
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
             if text.contains("\"undo_fails\":true") {
                 log(&format!("undo-fail {} {}", ctx.step_id, resource.id))?;
                 return Err(ActionError::new(format!(

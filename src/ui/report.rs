@@ -22,6 +22,15 @@ fn seconds(d: Duration) -> String {
     }
 }
 
+/// `id: title`, or just the id when the step has no title of its own.
+fn named(step: &str, title: &str) -> String {
+    if title == step {
+        step.to_owned()
+    } else {
+        format!("{step}: {title}")
+    }
+}
+
 fn value_text(v: &Json) -> String {
     match v {
         Json::String(s) => s.clone(),
@@ -125,8 +134,9 @@ impl Reporter for Lines {
                     String::new()
                 };
                 self.line(&format!(
-                    "{} {step}: {title}{again}",
-                    self.mark("36", "▶", "start")
+                    "{} {}{again}",
+                    self.mark("36", "▶", "start"),
+                    named(step, title)
                 ));
             }
             Event::StepStatus { step, text } => {
@@ -168,8 +178,9 @@ impl Reporter for Lines {
                     ""
                 };
                 self.line(&format!(
-                    "{} {step}: {title} ({}{how})",
+                    "{} {} ({}{how})",
                     self.mark("32", "✓", "done "),
+                    named(step, title),
                     seconds(*elapsed)
                 ));
                 if !resources.is_empty() {
@@ -185,8 +196,9 @@ impl Reporter for Lines {
                 reason,
             } => {
                 self.line(&format!(
-                    "{} {step}: {title} (skipped: {reason})",
-                    self.mark("33", "-", "skip ")
+                    "{} {} (skipped: {reason})",
+                    self.mark("33", "-", "skip "),
+                    named(step, title)
                 ));
             }
             Event::StepFailed {
@@ -196,8 +208,9 @@ impl Reporter for Lines {
                 elapsed,
             } => {
                 self.line(&format!(
-                    "{} {step}: {title} failed after {}: {}",
+                    "{} {} failed after {}: {}",
                     self.mark("31", "✗", "FAIL "),
+                    named(step, title),
                     seconds(*elapsed),
                     error.message
                 ));
