@@ -89,3 +89,49 @@ fn the_complete_example_in_the_format_documentation_is_valid() {
     let (_, stderr) = text(&out);
     assert_eq!(stderr, "example.yaml: valid (5 steps from 2 files)\n");
 }
+
+#[test]
+fn the_readme_run_resume_rollback_example_works_as_written() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let block = readme
+        .split("## Running, resuming, rolling back")
+        .nth(1)
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the example");
+    let state = tempfile::tempdir().unwrap();
+    let mut codes = Vec::new();
+    for line in block
+        .lines()
+        .filter(|l| l.starts_with("./target/debug/runbook "))
+    {
+        let args: Vec<&str> = line
+            .trim_start_matches("./target/debug/runbook ")
+            .split_whitespace()
+            .collect();
+        let out = std::process::Command::new(crate::test::BIN)
+            .args(&args)
+            .current_dir(root())
+            .env("RUNBOOK_STATE_DIR", state.path())
+            .env_remove("RUNBOOK_VAR_READY")
+            .output()
+            .unwrap();
+        codes.push((
+            line.to_owned(),
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+    }
+    let expected = [Some(1), Some(0), Some(0), Some(0)];
+    for ((line, code, stderr), want) in codes.iter().zip(expected) {
+        assert_eq!(*code, want, "{line}\n{stderr}");
+    }
+    assert_eq!(codes.len(), 4);
+    assert!(
+        codes[1]
+            .2
+            .contains("prepared at the first attempt, finished after the check"),
+        "{}",
+        codes[1].2
+    );
+}
