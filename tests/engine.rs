@@ -874,3 +874,26 @@ fn check_http_fails_with_what_it_saw_when_time_runs_out() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_successful_run_ends_with_the_command_that_undoes_it() {
+    let lab = Lab::new(
+        "runbook: 1\nname: Made\nsteps:\n  - {id: made, action: test.create, with: {name: made}}\n",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--state-dir", "st"]);
+    let (_, stderr) = text(&out);
+    let id = std::fs::read_dir(lab.path().join("st/runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .into_string()
+        .unwrap();
+    assert!(
+        stderr.ends_with(&format!(
+            "It created 1 resource. To remove them: runbook rollback {id} --state-dir st\n"
+        )),
+        "{stderr}"
+    );
+}

@@ -25,8 +25,9 @@ use crate::runbook::validate::Checked;
 use crate::runbook::vars::{self, Source};
 use crate::ui::ask::TerminalAsk;
 use crate::ui::junit::Junit;
-use crate::ui::report::{JsonLines, Lines, Tee};
+use crate::ui::report::{JsonLines, Lines, Live, Tee};
 use crate::ui::{self, Format};
+use indicatif::{MultiProgress, ProgressDrawTarget};
 
 /// Attempts and first wait for undos that fail in a retryable way.
 const UNDO_RETRIES: (u32, std::time::Duration) = (5, std::time::Duration::from_secs(2));
@@ -51,6 +52,7 @@ fn reporters(
     name: &str,
     steps: Vec<String>,
     secrets: &[String],
+    ask: &TerminalAsk,
 ) -> (Box<dyn Reporter>, Option<Arc<Junit>>) {
     let stderr_tty = std::io::stderr().is_terminal();
     let main: Box<dyn Reporter> = match exec.output {
@@ -58,11 +60,15 @@ fn reporters(
             Box::new(std::io::stdout()),
             secrets.to_vec(),
         )),
-        Format::Human if stderr_tty => Box::new(Lines::human(
-            Box::new(std::io::stderr()),
-            ui::use_color(cli.global.no_color, true),
-            secrets.to_vec(),
-        )),
+        Format::Human if stderr_tty => {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            ask.attach(multi.clone());
+            Box::new(Live::new(
+                multi,
+                ui::use_color(cli.global.no_color, true),
+                secrets.to_vec(),
+            ))
+        }
         Format::Human | Format::Plain => {
             Box::new(Lines::plain(Box::new(std::io::stderr()), secrets.to_vec()))
         }
@@ -172,23 +178,18 @@ fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
             .prompt
             .clone()
             .unwrap_or_else(|| format!("Value for `{name}`?"));
-        loop {
-            let Some(text) = ask.line(&question) else {
-                return Err(missing_vars(checked));
-            };
-            match vars::parse_text(kind, &text)
+        let parse = |text: &str| {
+            vars::parse_text(kind, text)
                 .and_then(|v| vars::check_constraints(&var.def, &v).map(|()| v))
-            {
-                Ok(value) => {
-                    checked
-                        .vars
-                        .values
-                        .insert(name.clone(), (value, Source::Prompt));
-                    break;
-                }
-                Err(e) => eprintln!("{e}; try again."),
-            }
-        }
+        };
+        let Some(text) = ask.input(&question, None, var.def.secret, &|t| parse(t).map(drop)) else {
+            return Err(missing_vars(checked));
+        };
+        let value = parse(&text).map_err(|e| Error::usage(e, "give the value with --var"))?;
+        checked
+            .vars
+            .values
+            .insert(name.clone(), (value, Source::Prompt));
     }
     checked.vars.missing.clear();
     Ok(())
@@ -283,7 +284,7 @@ pub fn run(
         })
         .map_err(journal_error)?;
     let step_ids: Vec<String> = checked.flow.steps.iter().map(|s| s.id.clone()).collect();
-    let (reporter, junit) = reporters(cli, exec, &name, step_ids.clone(), &secrets);
+    let (reporter, junit) = reporters(cli, exec, &name, step_ids.clone(), &secrets, &ask);
     reporter.event(&Event::RunStarted {
         run_id: run_id.clone(),
         name,
@@ -349,7 +350,18 @@ fn conclude(
     rt: &tokio::runtime::Runtime,
 ) -> Result<Exit, Error> {
     let base = match finish {
-        Finish::Succeeded => return Ok(Exit::Success),
+        Finish::Succeeded => {
+            let state = RunState::from_entries(&journal::read(dir).map_err(journal_error)?);
+            let alive = state.alive().len();
+            if alive > 0 && !cli.global.quiet {
+                eprintln!(
+                    "It created {}. To remove them: {}",
+                    crate::runbook::suggest::count(alive, "resource"),
+                    rollback_command(cli, run_id)
+                );
+            }
+            return Ok(Exit::Success);
+        }
         Finish::Interrupted => Exit::Interrupted,
         Finish::Failed { error, .. } if error.invalid_input => Exit::Invalid,
         Finish::Failed { .. } => Exit::Failed,
@@ -542,7 +554,7 @@ pub fn resume(
     }
     let secrets = secrets(&checked, &known);
     let step_ids: Vec<String> = checked.flow.steps.iter().map(|s| s.id.clone()).collect();
-    let (reporter, junit) = reporters(cli, exec, &state.name, step_ids.clone(), &secrets);
+    let (reporter, junit) = reporters(cli, exec, &state.name, step_ids.clone(), &secrets, &ask);
     reporter.event(&Event::RunStarted {
         run_id: run_id.clone(),
         name: state.name.clone(),
@@ -591,7 +603,7 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     } else {
         TerminalAsk::new()
     };
-    let (reporter, _) = reporters(cli, exec, &state.name, Vec::new(), &[]);
+    let (reporter, _) = reporters(cli, exec, &state.name, Vec::new(), &[], &ask);
     if !exec.yes && ask.interactive() {
         let alive = state.alive();
         eprintln!(

@@ -1,12 +1,20 @@
-//! Questions to a person, only ever on a terminal. Without one (or with `--yes`) nothing is asked
-//! and the caller decides what no answer means: nothing waits for input that cannot come.
+//! Questions to a person, only ever on a terminal (dialoguer, on stderr). Without one, or with
+//! `--yes`, nothing is asked and the caller decides what no answer means: nothing waits for
+//! input that cannot come. While a question is open, live spinners are paused.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use dialoguer::console::Term;
+use dialoguer::{Confirm, Input, Password};
+use indicatif::MultiProgress;
 
 use crate::engine::action::Ask;
 
 pub struct TerminalAsk {
     interactive: bool,
+    /// Spinners to pause while asking.
+    progress: Mutex<Option<MultiProgress>>,
 }
 
 impl TerminalAsk {
@@ -14,31 +22,71 @@ impl TerminalAsk {
     pub fn new() -> Self {
         TerminalAsk {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            progress: Mutex::new(None),
         }
     }
 
     /// Never asks.
     pub fn never() -> Self {
-        TerminalAsk { interactive: false }
+        TerminalAsk {
+            interactive: false,
+            progress: Mutex::new(None),
+        }
     }
 
     pub fn interactive(&self) -> bool {
         self.interactive
     }
 
-    /// A line of text, or `None` without a terminal (or at end of input).
-    pub fn line(&self, prompt: &str) -> Option<String> {
+    /// Pause these spinners while a question is open.
+    pub fn attach(&self, multi: MultiProgress) {
+        *self.progress.lock().expect("never poisoned") = Some(multi);
+    }
+
+    fn paused<R>(&self, f: impl FnOnce() -> R) -> R {
+        let progress = self.progress.lock().expect("never poisoned").clone();
+        match progress {
+            Some(multi) => multi.suspend(f),
+            None => f(),
+        }
+    }
+
+    /// A value typed by the person, checked by `check` as they go (a bad value is asked again);
+    /// `secret` hides what is typed. `None` without a terminal, or when input ends.
+    pub fn input(
+        &self,
+        prompt: &str,
+        default: Option<&str>,
+        secret: bool,
+        check: &dyn Fn(&str) -> Result<(), String>,
+    ) -> Option<String> {
         if !self.interactive {
             return None;
         }
-        let mut err = std::io::stderr().lock();
-        let _ = write!(err, "{prompt} ");
-        let _ = err.flush();
-        let mut answer = String::new();
-        match std::io::stdin().lock().read_line(&mut answer) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(answer.trim().to_owned()),
-        }
+        self.paused(|| {
+            let term = Term::stderr();
+            if secret {
+                loop {
+                    let value = Password::new()
+                        .with_prompt(prompt)
+                        .interact_on(&term)
+                        .ok()?;
+                    match check(&value) {
+                        Ok(()) => return Some(value),
+                        Err(e) => {
+                            let _ = term.write_line(&format!("{e}; try again."));
+                        }
+                    }
+                }
+            }
+            let mut input = Input::<String>::new()
+                .with_prompt(prompt)
+                .validate_with(|v: &String| check(v));
+            if let Some(d) = default {
+                input = input.default(d.to_owned());
+            }
+            input.interact_text_on(&term).ok()
+        })
     }
 }
 
@@ -50,15 +98,15 @@ impl Default for TerminalAsk {
 
 impl Ask for TerminalAsk {
     fn confirm(&self, question: &str, default: bool) -> Option<bool> {
-        let choices = if default { "[Y/n]" } else { "[y/N]" };
-        loop {
-            let answer = self.line(&format!("{question} {choices}"))?;
-            match answer.to_lowercase().as_str() {
-                "" => return Some(default),
-                "y" | "yes" => return Some(true),
-                "n" | "no" => return Some(false),
-                _ => eprintln!("Please answer yes or no."),
-            }
+        if !self.interactive {
+            return None;
         }
+        self.paused(|| {
+            Confirm::new()
+                .with_prompt(question)
+                .default(default)
+                .interact_on(&Term::stderr())
+                .ok()
+        })
     }
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+
 use crate::engine::action::Resource;
 use crate::engine::journal::{RunStatus, now};
 use crate::engine::{Event, Reporter};
@@ -46,9 +48,15 @@ fn resources_text(resources: &[Resource]) -> String {
         .join(", ")
 }
 
+/// Where lines go: a writer, or above live spinners.
+enum Sink {
+    Write(Box<dyn Write + Send>),
+    Above(MultiProgress),
+}
+
 /// One line per event.
 pub struct Lines {
-    out: Mutex<Box<dyn Write + Send>>,
+    out: Mutex<Sink>,
     color: bool,
     timestamps: bool,
     secrets: Vec<String>,
@@ -59,7 +67,7 @@ impl Lines {
     /// For people on a terminal: symbols and (optionally) colour, no timestamps.
     pub fn human(out: Box<dyn Write + Send>, color: bool, secrets: Vec<String>) -> Self {
         Lines {
-            out: Mutex::new(out),
+            out: Mutex::new(Sink::Write(out)),
             color,
             timestamps: false,
             secrets,
@@ -70,7 +78,7 @@ impl Lines {
     /// For logs: a timestamp on every line, no escape codes.
     pub fn plain(out: Box<dyn Write + Send>, secrets: Vec<String>) -> Self {
         Lines {
-            out: Mutex::new(out),
+            out: Mutex::new(Sink::Write(out)),
             color: false,
             timestamps: true,
             secrets,
@@ -95,19 +103,33 @@ impl Lines {
         }
     }
 
-    fn line(&self, text: &str) {
+    fn mask(&self, text: &str) -> String {
         let mut text = Json::String(text.to_owned());
         crate::plan::mask(&mut text, &self.secrets);
-        let text = text.as_str().unwrap_or_default().to_owned();
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
+    fn line(&self, text: &str) {
+        let text = self.mask(text);
         let mut out = self.out.lock().expect("the output lock is never poisoned");
         for l in text.lines() {
-            let _ = if self.timestamps {
-                writeln!(out, "{} {l}", now())
+            let l = if self.timestamps {
+                format!("{} {l}", now())
             } else {
-                writeln!(out, "{l}")
+                l.to_owned()
             };
+            match &mut *out {
+                Sink::Write(w) => {
+                    let _ = writeln!(w, "{l}");
+                }
+                Sink::Above(multi) => {
+                    let _ = multi.println(l);
+                }
+            }
         }
-        let _ = out.flush();
+        if let Sink::Write(w) = &mut *out {
+            let _ = w.flush();
+        }
     }
 }
 
@@ -425,6 +447,92 @@ impl Reporter for Tee {
     fn event(&self, event: &Event) {
         for r in &self.0 {
             r.event(event);
+        }
+    }
+}
+
+/// For people on a terminal: a spinner per running step with its live status and elapsed time,
+/// and a line above the spinners as each step ends.
+pub struct Live {
+    multi: MultiProgress,
+    lines: Lines,
+    bars: Mutex<std::collections::HashMap<String, ProgressBar>>,
+}
+
+impl Live {
+    pub fn new(multi: MultiProgress, color: bool, secrets: Vec<String>) -> Self {
+        let lines = Lines {
+            out: Mutex::new(Sink::Above(multi.clone())),
+            color,
+            timestamps: false,
+            secrets,
+            last_status: Mutex::default(),
+        };
+        Live {
+            multi,
+            lines,
+            bars: Mutex::default(),
+        }
+    }
+
+    fn spin(&self, key: &str, label: &str) {
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        let style = ProgressStyle::with_template("{spinner} {prefix} {wide_msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(self.lines.mask(label));
+        bar.enable_steady_tick(Duration::from_millis(120));
+        self.bars
+            .lock()
+            .expect("never poisoned")
+            .insert(key.to_owned(), bar);
+    }
+
+    fn stop(&self, key: &str) {
+        if let Some(bar) = self.bars.lock().expect("never poisoned").remove(key) {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for Live {
+    fn event(&self, event: &Event) {
+        match event {
+            Event::StepStarted {
+                step,
+                title,
+                attempt,
+            } => {
+                self.stop(step);
+                let again = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                self.spin(step, &format!("{}{again}", named(step, title)));
+            }
+            Event::StepStatus { step, text } => {
+                if let Some(bar) = self.bars.lock().expect("never poisoned").get(step) {
+                    bar.set_message(self.lines.mask(text));
+                }
+            }
+            Event::UndoStarted { step } => {
+                self.spin(&format!("undo {step}"), &format!("undo {step}"));
+            }
+            Event::UndoSucceeded { step, .. } | Event::UndoFailed { step, .. } => {
+                self.stop(&format!("undo {step}"));
+                self.lines.event(event);
+            }
+            Event::StepSucceeded { step, .. }
+            | Event::StepSkipped { step, .. }
+            | Event::StepFailed { step, .. }
+            | Event::StepRetry { step, .. } => {
+                if !matches!(event, Event::StepRetry { .. }) {
+                    self.stop(step);
+                }
+                self.lines.event(event);
+            }
+            _ => self.lines.event(event),
         }
     }
 }
