@@ -253,9 +253,6 @@ pub fn run(
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let mut known = known(&cli.global, region_var(&checked));
     known.run_id = Some(run_id.clone());
-    let workflow = RunbookWorkflow::new(&checked, known.clone());
-    let secrets = secrets(&checked, &known);
-    let (vars_json, secret_vars) = masked_vars(&checked);
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let name = checked
         .project
@@ -264,64 +261,137 @@ pub fn run(
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_default();
-    let mut journal = journal;
-    journal.set_secrets(&secrets);
-    let journal = Mutex::new(journal);
-    journal
-        .lock()
-        .expect("never poisoned")
-        .append(Record::RunStarted {
-            run_id: run_id.clone(),
-            runbook: runbook.display().to_string(),
-            name: name.clone(),
-            hash: workflow.source_hash(),
-            step_hashes: workflow.step_hashes(),
-            vars: vars_json,
-            secret_vars,
-            region: known.region.clone(),
-            emulated: known.emulated,
-            graph: workflow.graph(),
-        })
-        .map_err(journal_error)?;
-    let step_ids: Vec<String> = checked.flow.steps.iter().map(|s| s.id.clone()).collect();
-    let (reporter, junit) = reporters(cli, exec, &name, step_ids.clone(), &secrets, &ask);
-    reporter.event(&Event::RunStarted {
-        run_id: run_id.clone(),
-        name,
-        steps: step_ids.len(),
-        resumed: false,
-    });
-    let interrupt = CancellationToken::new();
-    let rt = runtime(&interrupt);
-    let engine = Run {
-        run_id: &run_id,
-        workflow: &workflow,
-        journal: &journal,
-        reporter: reporter.as_ref(),
-        ask: &ask,
-        options: Options {
-            parallelism,
-            yes: exec.yes,
-            secrets: secrets.clone(),
-        },
-        interrupt: interrupt.clone(),
-    };
-    let finish = rt
-        .block_on(engine.execute(&RunState::default()))
-        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
-    let exit = conclude(
-        cli,
-        exec,
-        &run_id,
-        &dir,
-        &journal,
-        &finish,
-        reporter.as_ref(),
-        &ask,
-        &rt,
-    );
-    write_junit(exec.junit.as_deref(), junit.as_deref())?;
-    exit
+    let session = Session::new(cli, exec, &checked, run_id, dir, journal, known, ask);
+    session.record_start(&runbook.display().to_string(), &name)?;
+    session.drive(&name, &RunState::default(), parallelism, false)
+}
+
+/// One run driven by this process: its journal, its workflow, how it reports and asks.
+struct Session<'a> {
+    cli: &'a Cli,
+    exec: &'a ExecArgs,
+    checked: &'a Checked,
+    run_id: String,
+    dir: PathBuf,
+    journal: Mutex<Journal>,
+    known: crate::plan::render::Known,
+    workflow: RunbookWorkflow<'a>,
+    secrets: Vec<String>,
+    ask: TerminalAsk,
+}
+
+impl<'a> Session<'a> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        cli: &'a Cli,
+        exec: &'a ExecArgs,
+        checked: &'a Checked,
+        run_id: String,
+        dir: PathBuf,
+        mut journal: Journal,
+        known: crate::plan::render::Known,
+        ask: TerminalAsk,
+    ) -> Self {
+        let workflow = RunbookWorkflow::new(checked, known.clone());
+        let secrets = secrets(checked, &known);
+        journal.set_secrets(&secrets);
+        Session {
+            cli,
+            exec,
+            checked,
+            run_id,
+            dir,
+            journal: Mutex::new(journal),
+            known,
+            workflow,
+            secrets,
+            ask,
+        }
+    }
+
+    /// Journal what the run is: its file, hashes, vars (secrets masked) and graph.
+    fn record_start(&self, runbook: &str, name: &str) -> Result<(), Error> {
+        let (vars_json, secret_vars) = masked_vars(self.checked);
+        self.journal
+            .lock()
+            .expect("never poisoned")
+            .append(Record::RunStarted {
+                run_id: self.run_id.clone(),
+                runbook: runbook.to_owned(),
+                name: name.to_owned(),
+                hash: self.workflow.source_hash(),
+                step_hashes: self.workflow.step_hashes(),
+                vars: vars_json,
+                secret_vars,
+                region: self.known.region.clone(),
+                emulated: self.known.emulated,
+                graph: self.workflow.graph(),
+            })
+            .map_err(journal_error)?;
+        Ok(())
+    }
+
+    /// Run every step not done in `prior`, then handle a failure or an interrupt.
+    fn drive(
+        &self,
+        name: &str,
+        prior: &RunState,
+        parallelism: usize,
+        resumed: bool,
+    ) -> Result<Exit, Error> {
+        let step_ids: Vec<String> = self
+            .checked
+            .flow
+            .steps
+            .iter()
+            .map(|s| s.id.clone())
+            .collect();
+        let (reporter, junit) = reporters(
+            self.cli,
+            self.exec,
+            name,
+            step_ids.clone(),
+            &self.secrets,
+            &self.ask,
+        );
+        reporter.event(&Event::RunStarted {
+            run_id: self.run_id.clone(),
+            name: name.to_owned(),
+            steps: step_ids.len(),
+            resumed,
+        });
+        let interrupt = CancellationToken::new();
+        let rt = runtime(&interrupt);
+        let engine = Run {
+            run_id: &self.run_id,
+            workflow: &self.workflow,
+            journal: &self.journal,
+            reporter: reporter.as_ref(),
+            ask: &self.ask,
+            options: Options {
+                parallelism,
+                yes: self.exec.yes,
+                secrets: self.secrets.clone(),
+            },
+            interrupt,
+        };
+        let finish = rt
+            .block_on(engine.execute(prior))
+            .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+        let exit = conclude(
+            self.cli,
+            self.exec,
+            &self.run_id,
+            &self.dir,
+            &self.journal,
+            &finish,
+            reporter.as_ref(),
+            &self.ask,
+            &rt,
+        );
+        write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
+        exit
+    }
 }
 
 fn write_junit(path: Option<&Path>, junit: Option<&Junit>) -> Result<(), Error> {
@@ -502,12 +572,18 @@ pub fn resume(
     let mut known = known(&cli.global, region_var(&checked).or(state.region.clone()));
     known.run_id = Some(run_id.clone());
     known.emulated = known.emulated || state.emulated;
-    let workflow = RunbookWorkflow::new(&checked, known.clone());
-    let mut journal = journal;
-    journal.set_secrets(&secrets(&checked, &known));
-    let journal = Mutex::new(journal);
-    if workflow.source_hash() != state.hash {
-        let now = workflow.step_hashes();
+    let session = Session::new(
+        cli,
+        exec,
+        &checked,
+        run_id.clone(),
+        dir,
+        journal,
+        known,
+        ask,
+    );
+    if session.workflow.source_hash() != state.hash {
+        let now = session.workflow.step_hashes();
         let mut changed: Vec<String> = now
             .iter()
             .filter(|(id, h)| state.step_hashes.get(*id) != Some(h))
@@ -534,64 +610,9 @@ pub fn resume(
                 "resume with --force to run the changed runbook, or roll the run back",
             ));
         }
-        let (vars_json, secret_vars) = masked_vars(&checked);
-        journal
-            .lock()
-            .expect("never poisoned")
-            .append(Record::RunStarted {
-                run_id: run_id.clone(),
-                runbook: state.runbook.clone(),
-                name: state.name.clone(),
-                hash: workflow.source_hash(),
-                step_hashes: now,
-                vars: vars_json,
-                secret_vars,
-                region: known.region.clone(),
-                emulated: known.emulated,
-                graph: workflow.graph(),
-            })
-            .map_err(journal_error)?;
+        session.record_start(&state.runbook, &state.name)?;
     }
-    let secrets = secrets(&checked, &known);
-    let step_ids: Vec<String> = checked.flow.steps.iter().map(|s| s.id.clone()).collect();
-    let (reporter, junit) = reporters(cli, exec, &state.name, step_ids.clone(), &secrets, &ask);
-    reporter.event(&Event::RunStarted {
-        run_id: run_id.clone(),
-        name: state.name.clone(),
-        steps: step_ids.len(),
-        resumed: true,
-    });
-    let interrupt = CancellationToken::new();
-    let rt = runtime(&interrupt);
-    let engine = Run {
-        run_id: &run_id,
-        workflow: &workflow,
-        journal: &journal,
-        reporter: reporter.as_ref(),
-        ask: &ask,
-        options: Options {
-            parallelism: 8,
-            yes: exec.yes,
-            secrets,
-        },
-        interrupt,
-    };
-    let finish = rt
-        .block_on(engine.execute(&state))
-        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
-    let exit = conclude(
-        cli,
-        exec,
-        &run_id,
-        &dir,
-        &journal,
-        &finish,
-        reporter.as_ref(),
-        &ask,
-        &rt,
-    );
-    write_junit(exec.junit.as_deref(), junit.as_deref())?;
-    exit
+    session.drive(&state.name, &state, 8, true)
 }
 
 pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit, Error> {

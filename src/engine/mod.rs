@@ -148,3 +148,25 @@ pub enum EngineError {
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
 }
+
+/// Progress from one step's action, sent to the reporter as that step's events.
+pub(crate) struct StepProgress<'a> {
+    pub step: &'a str,
+    pub reporter: &'a dyn Reporter,
+}
+
+impl action::Progress for StepProgress<'_> {
+    fn status(&self, text: &str) {
+        self.reporter.event(&Event::StepStatus {
+            step: self.step.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+
+    fn message(&self, text: &str) {
+        self.reporter.event(&Event::StepMessage {
+            step: self.step.to_owned(),
+            text: text.to_owned(),
+        });
+    }
+}

@@ -45,27 +45,6 @@ pub struct Outcome {
     pub remaining: Vec<(String, Resource)>,
 }
 
-struct StepProgress<'a> {
-    step: &'a str,
-    reporter: &'a dyn Reporter,
-}
-
-impl Progress for StepProgress<'_> {
-    fn status(&self, text: &str) {
-        self.reporter.event(&Event::StepStatus {
-            step: self.step.to_owned(),
-            text: text.to_owned(),
-        });
-    }
-
-    fn message(&self, text: &str) {
-        self.reporter.event(&Event::StepMessage {
-            step: self.step.to_owned(),
-            text: text.to_owned(),
-        });
-    }
-}
-
 /// Every step that depends on `step`, directly or through others.
 fn dependents(graph: &BTreeMap<String, Vec<String>>, step: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -131,7 +110,7 @@ impl Rollback<'_> {
                     let Some(def) = actions::find(action) else {
                         continue;
                     };
-                    let progress = StepProgress {
+                    let progress = super::StepProgress {
                         step,
                         reporter: self.reporter,
                     };
@@ -287,7 +266,7 @@ impl Rollback<'_> {
         self.reporter.event(&Event::UndoStarted {
             step: step.to_owned(),
         });
-        let progress = StepProgress {
+        let progress = super::StepProgress {
             step,
             reporter: self.reporter,
         };

@@ -84,27 +84,6 @@ fn masked_map(
     }
 }
 
-struct StepProgress<'a> {
-    step: &'a str,
-    reporter: &'a dyn Reporter,
-}
-
-impl Progress for StepProgress<'_> {
-    fn status(&self, text: &str) {
-        self.reporter.event(&Event::StepStatus {
-            step: self.step.to_owned(),
-            text: text.to_owned(),
-        });
-    }
-
-    fn message(&self, text: &str) {
-        self.reporter.event(&Event::StepMessage {
-            step: self.step.to_owned(),
-            text: text.to_owned(),
-        });
-    }
-}
-
 impl Run<'_> {
     fn journal(&self, record: Record) -> Result<(), EngineError> {
         self.journal
@@ -276,7 +255,7 @@ impl Run<'_> {
     ) -> StepResult {
         let step = &self.workflow.steps()[i];
         let key = format!("{}/{}", self.run_id, step.id);
-        let progress = StepProgress {
+        let progress = super::StepProgress {
             step: &step.id,
             reporter: self.reporter,
         };
