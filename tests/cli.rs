@@ -35,14 +35,16 @@ fn a_runbook_with_actions_not_built_yet_is_refused_before_anything_runs() {
     let out = Test::new()
         .file(
             "aws.yaml",
-            "runbook: 1\nname: AWS\nsteps:\n  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: x}}\n",
+            "runbook: 1\nname: AWS\nsteps:\n  - {id: alb, action: aws.elbv2.create_load_balancer, with: {name: x, subnet_ids: [a, b]}}\n",
         )
         .args(["run", "aws.yaml", "--yes"])
         .status(2)
         .run();
     let (_, stderr) = text(&out);
     assert!(
-        stderr.starts_with("error[not-built]: `runbook run` cannot run `aws.ec2.create_vpc` yet"),
+        stderr.starts_with(
+            "error[not-built]: `runbook run` cannot run `aws.elbv2.create_load_balancer` yet"
+        ),
         "{stderr}"
     );
     assert!(stderr.contains("--> aws.yaml:4:23"), "{stderr}");

@@ -2,8 +2,10 @@
 //! code. Modules are named after the feature they test.
 
 mod actions;
+mod aws;
 mod cli;
 mod corpus;
+mod emulator;
 mod engine;
 mod examples;
 mod plan;

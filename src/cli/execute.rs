@@ -249,10 +249,13 @@ pub fn run(
     };
     fill_missing(&mut checked, &ask)?;
     let run_id = runs::new_id(file);
-    let dir = runs::run_dir(&cli.global.state_dir, &run_id);
-    let journal = Journal::open(&dir).map_err(journal_error)?;
     let mut known = known(&cli.global, region_var(&checked));
     known.run_id = Some(run_id.clone());
+    let interrupt = CancellationToken::new();
+    let rt = runtime(&interrupt);
+    aws_setup(cli, &checked, &known, cli.global.endpoint_url.clone(), &rt)?;
+    let dir = runs::run_dir(&cli.global.state_dir, &run_id);
+    let journal = Journal::open(&dir).map_err(journal_error)?;
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let name = checked
         .project
@@ -261,7 +264,9 @@ pub fn run(
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_default();
-    let session = Session::new(cli, exec, &checked, run_id, dir, journal, known, ask);
+    let session = Session::new(
+        cli, exec, &checked, run_id, dir, journal, known, ask, rt, interrupt,
+    );
     session.record_start(&runbook.display().to_string(), &name)?;
     session.drive(&name, &RunState::default(), parallelism, false)
 }
@@ -278,6 +283,9 @@ struct Session<'a> {
     workflow: RunbookWorkflow<'a>,
     secrets: Vec<String>,
     ask: TerminalAsk,
+    rt: tokio::runtime::Runtime,
+    interrupt: CancellationToken,
+    endpoint_url: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -291,6 +299,8 @@ impl<'a> Session<'a> {
         mut journal: Journal,
         known: crate::plan::render::Known,
         ask: TerminalAsk,
+        rt: tokio::runtime::Runtime,
+        interrupt: CancellationToken,
     ) -> Self {
         let workflow = RunbookWorkflow::new(checked, known.clone());
         let secrets = secrets(checked, &known);
@@ -306,6 +316,9 @@ impl<'a> Session<'a> {
             workflow,
             secrets,
             ask,
+            rt,
+            interrupt,
+            endpoint_url: cli.global.endpoint_url.clone(),
         }
     }
 
@@ -325,6 +338,7 @@ impl<'a> Session<'a> {
                 secret_vars,
                 region: self.known.region.clone(),
                 emulated: self.known.emulated,
+                endpoint_url: self.endpoint_url.clone(),
                 graph: self.workflow.graph(),
             })
             .map_err(journal_error)?;
@@ -360,8 +374,8 @@ impl<'a> Session<'a> {
             steps: step_ids.len(),
             resumed,
         });
-        let interrupt = CancellationToken::new();
-        let rt = runtime(&interrupt);
+        let rt = &self.rt;
+        let interrupt = self.interrupt.clone();
         let engine = Run {
             run_id: &self.run_id,
             workflow: &self.workflow,
@@ -387,7 +401,7 @@ impl<'a> Session<'a> {
             &finish,
             reporter.as_ref(),
             &self.ask,
-            &rt,
+            rt,
         );
         write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
         exit
@@ -494,6 +508,33 @@ fn conclude(
     Ok(base)
 }
 
+/// For a runbook with AWS actions: configure the process's clients and check, before anything
+/// is recorded, that a region and credentials are there.
+fn aws_setup(
+    cli: &Cli,
+    checked: &Checked,
+    known: &crate::plan::render::Known,
+    endpoint_url: Option<String>,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(), Error> {
+    let uses_aws = (0..checked.flow.steps.len())
+        .any(|i| matches!(checked.flow.step(&checked.project, i).kind, StepKind::Action(d) if d.name.starts_with("aws.")));
+    if !uses_aws {
+        return Ok(());
+    }
+    crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
+        region: known.region.clone(),
+        profile: cli.global.profile.clone(),
+        endpoint_url,
+    });
+    rt.block_on(crate::actions::aws::client::preflight())
+        .map(drop)
+        .map_err(|e| Error::Usage {
+            message: e.message,
+            help: e.hint,
+        })
+}
+
 /// The run to act on: the one named, or the latest one that `pred` accepts.
 fn pick(
     cli: &Cli,
@@ -571,8 +612,16 @@ pub fn resume(
     fill_missing(&mut checked, &ask)?;
     let mut known = known(&cli.global, region_var(&checked).or(state.region.clone()));
     known.run_id = Some(run_id.clone());
-    known.emulated = known.emulated || state.emulated;
-    let session = Session::new(
+    let endpoint = cli
+        .global
+        .endpoint_url
+        .clone()
+        .or(state.endpoint_url.clone());
+    known.emulated = endpoint.as_deref().is_some_and(|u| !u.is_empty());
+    let interrupt = CancellationToken::new();
+    let rt = runtime(&interrupt);
+    aws_setup(cli, &checked, &known, endpoint.clone(), &rt)?;
+    let mut session = Session::new(
         cli,
         exec,
         &checked,
@@ -581,7 +630,10 @@ pub fn resume(
         journal,
         known,
         ask,
+        rt,
+        interrupt,
     );
+    session.endpoint_url = endpoint;
     if session.workflow.source_hash() != state.hash {
         let now = session.workflow.step_hashes();
         let mut changed: Vec<String> = now
@@ -637,6 +689,27 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
+    let uses_aws = state.steps.values().any(|s| match s {
+        crate::engine::state::StepState::Started { action, .. } => action.starts_with("aws."),
+        crate::engine::state::StepState::Succeeded(d) => d.action.starts_with("aws."),
+        _ => false,
+    });
+    if uses_aws {
+        crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
+            region: cli.global.region.clone().or(state.region.clone()),
+            profile: cli.global.profile.clone(),
+            endpoint_url: cli
+                .global
+                .endpoint_url
+                .clone()
+                .or(state.endpoint_url.clone()),
+        });
+        rt.block_on(crate::actions::aws::client::preflight())
+            .map_err(|e| Error::Usage {
+                message: e.message,
+                help: e.hint,
+            })?;
+    }
     let journal = Mutex::new(journal);
     let outcome = rt
         .block_on(

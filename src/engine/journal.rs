@@ -56,6 +56,9 @@ pub enum Record {
         secret_vars: Vec<String>,
         region: Option<String>,
         emulated: bool,
+        /// The AWS endpoint given for the run (an emulator), reused by resume and rollback.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint_url: Option<String>,
         /// Each step's direct dependencies (step ids), for rollback order.
         graph: BTreeMap<String, Vec<String>>,
     },

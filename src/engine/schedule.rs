@@ -325,6 +325,7 @@ impl Run<'_> {
             };
             match result {
                 Ok(outcome) => {
+                    crash_point(&step.id);
                     return StepResult::Succeeded {
                         outcome,
                         adopted: false,
@@ -444,3 +445,15 @@ impl Run<'_> {
         }
     }
 }
+
+/// Tests only: die right after this step's action returned and before its outcome is journaled,
+/// the window that `reconcile` exists for (`RUNBOOK_TEST_CRASH_AFTER=step-id`).
+#[cfg(feature = "test-actions")]
+fn crash_point(step: &str) {
+    if std::env::var("RUNBOOK_TEST_CRASH_AFTER").is_ok_and(|s| s == step) {
+        std::process::abort();
+    }
+}
+
+#[cfg(not(feature = "test-actions"))]
+fn crash_point(_: &str) {}

@@ -64,6 +64,7 @@ pub struct RunState {
     pub secret_vars: Vec<String>,
     pub region: Option<String>,
     pub emulated: bool,
+    pub endpoint_url: Option<String>,
     pub graph: BTreeMap<String, Vec<String>>,
     pub started_at: String,
     pub steps: BTreeMap<String, StepState>,
@@ -95,6 +96,7 @@ impl RunState {
                 secret_vars,
                 region,
                 emulated,
+                endpoint_url,
                 graph,
             } => {
                 self.run_id.clone_from(run_id);
@@ -106,6 +108,7 @@ impl RunState {
                 self.secret_vars.clone_from(secret_vars);
                 self.region.clone_from(region);
                 self.emulated = *emulated;
+                self.endpoint_url.clone_from(endpoint_url);
                 self.graph.clone_from(graph);
                 self.started_at.clone_from(&entry.at);
             }

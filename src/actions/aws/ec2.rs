@@ -209,7 +209,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the VPC"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateVpc,
     },
     ActionDef {
         name: "aws.ec2.create_subnet",
@@ -224,7 +224,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateSubnet,
     },
     ActionDef {
         name: "aws.ec2.create_internet_gateway",
@@ -235,7 +235,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateInternetGatewayParams>(),
         outputs: Outputs::Fixed(&[out("internet_gateway_id", "string", "The gateway's id.")]),
         undo: Some("detaches the gateway from the VPC and deletes it"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateInternetGateway,
     },
     ActionDef {
         name: "aws.ec2.create_route_table",
@@ -246,7 +246,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateRouteTableParams>(),
         outputs: Outputs::Fixed(&[out("route_table_id", "string", "The table's id.")]),
         undo: Some("disassociates the table from its subnets and deletes it"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateRouteTable,
     },
     ActionDef {
         name: "aws.ec2.create_security_group",
@@ -257,7 +257,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateSecurityGroupParams>(),
         outputs: Outputs::Fixed(&[out("security_group_id", "string", "The group's id.")]),
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateSecurityGroup,
     },
     ActionDef {
         name: "aws.ec2.find_image",
@@ -272,7 +272,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("creation_date", "string", "When it was made."),
         ]),
         undo: None,
-        executor: &crate::engine::action::NotBuilt,
+        executor: &FindImage,
     },
     ActionDef {
         name: "aws.ec2.run_instances",
@@ -333,3 +333,787 @@ pub static ACTIONS: &[ActionDef] = &[
         executor: &crate::engine::action::NotBuilt,
     },
 ];
+
+// ---- Execution -------------------------------------------------------------------------------
+//
+// Every create tags what it makes with `runbook:key` (the step's idempotency key) before anything
+// else can happen to it, so `reconcile` finds it after a crash by that tag alone (ClientToken is
+// not relied on: emulators ignore it). Undo treats "not found" as removed and `DependencyViolation`
+// (network interfaces still being released) as retryable.
+
+use aws_sdk_ec2::types::{
+    AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification,
+    UserIdGroupPair,
+};
+
+use super::client::clients;
+use super::{code, sdk_error, standard_tags};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+
+fn tag_spec(
+    kind: ResourceType,
+    ctx: &Context<'_>,
+    name: Option<&str>,
+    extra: &Tags,
+) -> TagSpecification {
+    let tags = standard_tags(ctx, name, extra)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build());
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(tags.collect()))
+        .build()
+}
+
+fn by_key(ctx: &Context<'_>) -> Filter {
+    Filter::builder()
+        .name("tag:runbook:key")
+        .values(ctx.key)
+        .build()
+}
+
+fn cidr_text(c: Cidr, what: &str) -> Result<String, ActionError> {
+    c.0.map(|n| n.to_string())
+        .ok_or_else(|| ActionError::new(format!("{what} has no value")).invalid_input())
+}
+
+fn missing(what: &str) -> ActionError {
+    ActionError::new(format!("AWS answered without the {what}"))
+}
+
+fn created(kind: &str, id: &str, outputs: &[(&str, serde_json::Value)]) -> Outcome {
+    let mut o = Outcome::default();
+    for (k, v) in outputs {
+        o.outputs.insert((*k).to_owned(), v.clone());
+    }
+    o.resources.push(Resource {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        undo: serde_json::Value::Null,
+    });
+    o
+}
+
+/// Run a delete; "not found" (any of `gone`) counts as deleted.
+fn deleted<T, E, R>(
+    op: &str,
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    gone: &[&str],
+) -> Result<(), ActionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(()),
+        Err(e) => Err(sdk_error(op, &e)),
+    }
+}
+
+pub(super) struct CreateVpc;
+
+impl Executor for CreateVpc {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateVpcParams = ctx.params()?;
+            let cidr = cidr_text(p.cidr, "cidr")?;
+            let c = clients().await?;
+            ctx.progress.status(&format!("creating VPC {cidr}"));
+            let out = c
+                .ec2
+                .create_vpc()
+                .cidr_block(&cidr)
+                .tag_specifications(tag_spec(ResourceType::Vpc, ctx, Some(&p.name), &p.tags))
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateVpc", &e))?;
+            let id = out
+                .vpc()
+                .and_then(|v| v.vpc_id())
+                .ok_or_else(|| missing("VPC id"))?
+                .to_owned();
+            enable_dns(c, &id).await?;
+            Ok(created(
+                "vpc",
+                &id,
+                &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
+            ))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            let out = c
+                .ec2
+                .describe_vpcs()
+                .filters(by_key(ctx))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeVpcs", &e))?;
+            let Some(vpc) = out.vpcs().first() else {
+                return Ok(None);
+            };
+            let id = vpc.vpc_id().ok_or_else(|| missing("VPC id"))?.to_owned();
+            enable_dns(c, &id).await?;
+            let cidr = vpc.cidr_block().unwrap_or_default().to_owned();
+            Ok(Some(created(
+                "vpc",
+                &id,
+                &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
+            )))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress.status(&format!("deleting VPC {}", r.id));
+            deleted(
+                "DeleteVpc",
+                c.ec2.delete_vpc().vpc_id(&r.id).send().await,
+                &["InvalidVpcID.NotFound"],
+            )
+        })
+    }
+}
+
+async fn enable_dns(c: &super::client::Clients, vpc_id: &str) -> Result<(), ActionError> {
+    c.ec2
+        .modify_vpc_attribute()
+        .vpc_id(vpc_id)
+        .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error("ModifyVpcAttribute", &e))?;
+    Ok(())
+}
+
+pub(super) struct CreateSubnet;
+
+impl Executor for CreateSubnet {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateSubnetParams = ctx.params()?;
+            let cidr = cidr_text(p.cidr, "cidr")?;
+            let c = clients().await?;
+            ctx.progress.status(&format!(
+                "creating subnet {cidr} in {}",
+                p.availability_zone
+            ));
+            let out = c
+                .ec2
+                .create_subnet()
+                .vpc_id(&p.vpc_id)
+                .cidr_block(&cidr)
+                .availability_zone(&p.availability_zone)
+                .tag_specifications(tag_spec(
+                    ResourceType::Subnet,
+                    ctx,
+                    p.name.as_deref(),
+                    &p.tags,
+                ))
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateSubnet", &e))?;
+            let id = out
+                .subnet()
+                .and_then(|s| s.subnet_id())
+                .ok_or_else(|| missing("subnet id"))?
+                .to_owned();
+            finish_subnet(c, &id, p.public).await?;
+            Ok(created(
+                "subnet",
+                &id,
+                &[
+                    ("subnet_id", id.clone().into()),
+                    ("availability_zone", p.availability_zone.into()),
+                    ("cidr", cidr.into()),
+                ],
+            ))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateSubnetParams = ctx.params()?;
+            let c = clients().await?;
+            let out = c
+                .ec2
+                .describe_subnets()
+                .filters(by_key(ctx))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeSubnets", &e))?;
+            let Some(subnet) = out.subnets().first() else {
+                return Ok(None);
+            };
+            let id = subnet
+                .subnet_id()
+                .ok_or_else(|| missing("subnet id"))?
+                .to_owned();
+            finish_subnet(c, &id, p.public).await?;
+            let az = subnet.availability_zone().unwrap_or_default().to_owned();
+            let cidr = subnet.cidr_block().unwrap_or_default().to_owned();
+            Ok(Some(created(
+                "subnet",
+                &id,
+                &[
+                    ("subnet_id", id.clone().into()),
+                    ("availability_zone", az.into()),
+                    ("cidr", cidr.into()),
+                ],
+            )))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress.status(&format!("deleting subnet {}", r.id));
+            deleted(
+                "DeleteSubnet",
+                c.ec2.delete_subnet().subnet_id(&r.id).send().await,
+                &["InvalidSubnetID.NotFound"],
+            )
+        })
+    }
+}
+
+async fn finish_subnet(
+    c: &super::client::Clients,
+    id: &str,
+    public: bool,
+) -> Result<(), ActionError> {
+    if public {
+        c.ec2
+            .modify_subnet_attribute()
+            .subnet_id(id)
+            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+            .send()
+            .await
+            .map_err(|e| sdk_error("ModifySubnetAttribute", &e))?;
+    }
+    Ok(())
+}
+
+pub(super) struct CreateInternetGateway;
+
+/// Attach the gateway unless it already is (a reconciled gateway may have been created but not
+/// attached before a crash).
+async fn attach(c: &super::client::Clients, igw: &str, vpc: &str) -> Result<(), ActionError> {
+    match c
+        .ec2
+        .attach_internet_gateway()
+        .internet_gateway_id(igw)
+        .vpc_id(vpc)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e).as_deref() == Some("Resource.AlreadyAssociated") => Ok(()),
+        Err(e) => Err(sdk_error("AttachInternetGateway", &e)),
+    }
+}
+
+fn gateway_outcome(id: &str, vpc: &str) -> Outcome {
+    let mut o = created(
+        "internet gateway",
+        id,
+        &[("internet_gateway_id", id.into())],
+    );
+    o.resources[0].undo = serde_json::json!({ "vpc_id": vpc });
+    o
+}
+
+impl Executor for CreateInternetGateway {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateInternetGatewayParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress.status("creating an internet gateway");
+            let out = c
+                .ec2
+                .create_internet_gateway()
+                .tag_specifications(tag_spec(
+                    ResourceType::InternetGateway,
+                    ctx,
+                    p.name.as_deref(),
+                    &p.tags,
+                ))
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateInternetGateway", &e))?;
+            let id = out
+                .internet_gateway()
+                .and_then(|g| g.internet_gateway_id())
+                .ok_or_else(|| missing("gateway id"))?
+                .to_owned();
+            ctx.progress
+                .status(&format!("attaching {id} to {}", p.vpc_id));
+            attach(c, &id, &p.vpc_id).await?;
+            Ok(gateway_outcome(&id, &p.vpc_id))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateInternetGatewayParams = ctx.params()?;
+            let c = clients().await?;
+            let out = c
+                .ec2
+                .describe_internet_gateways()
+                .filters(by_key(ctx))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+            let Some(id) = out
+                .internet_gateways()
+                .first()
+                .and_then(|g| g.internet_gateway_id())
+            else {
+                return Ok(None);
+            };
+            attach(c, id, &p.vpc_id).await?;
+            Ok(Some(gateway_outcome(id, &p.vpc_id)))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            if let Some(vpc) = r.undo.get("vpc_id").and_then(|v| v.as_str()) {
+                ctx.progress
+                    .status(&format!("detaching {} from {vpc}", r.id));
+                deleted(
+                    "DetachInternetGateway",
+                    c.ec2
+                        .detach_internet_gateway()
+                        .internet_gateway_id(&r.id)
+                        .vpc_id(vpc)
+                        .send()
+                        .await,
+                    &[
+                        "Gateway.NotAttached",
+                        "InvalidInternetGatewayID.NotFound",
+                        "InvalidVpcID.NotFound",
+                    ],
+                )?;
+            }
+            ctx.progress
+                .status(&format!("deleting internet gateway {}", r.id));
+            deleted(
+                "DeleteInternetGateway",
+                c.ec2
+                    .delete_internet_gateway()
+                    .internet_gateway_id(&r.id)
+                    .send()
+                    .await,
+                &["InvalidInternetGatewayID.NotFound"],
+            )
+        })
+    }
+}
+
+pub(super) struct CreateRouteTable;
+
+/// Add the routes and associations a table should have (idempotent: what exists is kept).
+async fn furnish_route_table(
+    c: &super::client::Clients,
+    id: &str,
+    p: &CreateRouteTableParams,
+) -> Result<(), ActionError> {
+    let current = c
+        .ec2
+        .describe_route_tables()
+        .route_table_ids(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeRouteTables", &e))?;
+    let table = current.route_tables().first();
+    for route in &p.routes {
+        let dest = cidr_text(route.destination, "destination")?;
+        if table.is_some_and(|t| {
+            t.routes()
+                .iter()
+                .any(|r| r.destination_cidr_block() == Some(dest.as_str()))
+        }) {
+            continue;
+        }
+        c.ec2
+            .create_route()
+            .route_table_id(id)
+            .destination_cidr_block(&dest)
+            .gateway_id(&route.gateway_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("CreateRoute", &e))?;
+    }
+    for subnet in &p.subnet_ids {
+        if table.is_some_and(|t| {
+            t.associations()
+                .iter()
+                .any(|a| a.subnet_id() == Some(subnet.as_str()))
+        }) {
+            continue;
+        }
+        c.ec2
+            .associate_route_table()
+            .route_table_id(id)
+            .subnet_id(subnet)
+            .send()
+            .await
+            .map_err(|e| sdk_error("AssociateRouteTable", &e))?;
+    }
+    Ok(())
+}
+
+impl Executor for CreateRouteTable {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateRouteTableParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("creating a route table in {}", p.vpc_id));
+            let out = c
+                .ec2
+                .create_route_table()
+                .vpc_id(&p.vpc_id)
+                .tag_specifications(tag_spec(
+                    ResourceType::RouteTable,
+                    ctx,
+                    p.name.as_deref(),
+                    &p.tags,
+                ))
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateRouteTable", &e))?;
+            let id = out
+                .route_table()
+                .and_then(|t| t.route_table_id())
+                .ok_or_else(|| missing("route table id"))?
+                .to_owned();
+            furnish_route_table(c, &id, &p).await?;
+            Ok(created(
+                "route table",
+                &id,
+                &[("route_table_id", id.clone().into())],
+            ))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateRouteTableParams = ctx.params()?;
+            let c = clients().await?;
+            let out = c
+                .ec2
+                .describe_route_tables()
+                .filters(by_key(ctx))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeRouteTables", &e))?;
+            let Some(id) = out
+                .route_tables()
+                .first()
+                .and_then(|t| t.route_table_id())
+                .map(str::to_owned)
+            else {
+                return Ok(None);
+            };
+            furnish_route_table(c, &id, &p).await?;
+            Ok(Some(created(
+                "route table",
+                &id,
+                &[("route_table_id", id.clone().into())],
+            )))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            let out = match c
+                .ec2
+                .describe_route_tables()
+                .route_table_ids(&r.id)
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if code(&e).as_deref() == Some("InvalidRouteTableID.NotFound") => {
+                    return Ok(());
+                }
+                Err(e) => return Err(sdk_error("DescribeRouteTables", &e)),
+            };
+            for assoc in out
+                .route_tables()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::RouteTable::associations)
+            {
+                if assoc.main() == Some(true) {
+                    continue;
+                }
+                if let Some(a) = assoc.route_table_association_id() {
+                    ctx.progress.status(&format!(
+                        "disassociating {} from {}",
+                        r.id,
+                        assoc.subnet_id().unwrap_or("?")
+                    ));
+                    deleted(
+                        "DisassociateRouteTable",
+                        c.ec2
+                            .disassociate_route_table()
+                            .association_id(a)
+                            .send()
+                            .await,
+                        &["InvalidAssociationID.NotFound"],
+                    )?;
+                }
+            }
+            ctx.progress
+                .status(&format!("deleting route table {}", r.id));
+            deleted(
+                "DeleteRouteTable",
+                c.ec2
+                    .delete_route_table()
+                    .route_table_id(&r.id)
+                    .send()
+                    .await,
+                &["InvalidRouteTableID.NotFound"],
+            )
+        })
+    }
+}
+
+pub(super) struct CreateSecurityGroup;
+
+fn permission(rule: &IngressRule) -> Result<IpPermission, ActionError> {
+    let mut b = IpPermission::builder()
+        .ip_protocol(&rule.protocol)
+        .from_port(i32::from(rule.port))
+        .to_port(i32::from(rule.to_port.unwrap_or(rule.port)));
+    match (&rule.cidr, &rule.source_security_group_id) {
+        (Some(cidr), None) => {
+            let mut range = IpRange::builder().cidr_ip(cidr_text(*cidr, "cidr")?);
+            if let Some(d) = &rule.description {
+                range = range.description(d);
+            }
+            b = b.ip_ranges(range.build());
+        }
+        (None, Some(group)) => {
+            let mut pair = UserIdGroupPair::builder().group_id(group);
+            if let Some(d) = &rule.description {
+                pair = pair.description(d);
+            }
+            b = b.user_id_group_pairs(pair.build());
+        }
+        _ => {
+            return Err(ActionError::new(format!(
+                "the rule for port {} needs exactly one of `cidr` and `source_security_group_id`",
+                rule.port
+            ))
+            .invalid_input());
+        }
+    }
+    Ok(b.build())
+}
+
+async fn authorize(
+    c: &super::client::Clients,
+    id: &str,
+    p: &CreateSecurityGroupParams,
+) -> Result<(), ActionError> {
+    if p.ingress.is_empty() {
+        return Ok(());
+    }
+    let permissions = p
+        .ingress
+        .iter()
+        .map(permission)
+        .collect::<Result<Vec<_>, _>>()?;
+    match c
+        .ec2
+        .authorize_security_group_ingress()
+        .group_id(id)
+        .set_ip_permissions(Some(permissions))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e).as_deref() == Some("InvalidPermission.Duplicate") => Ok(()),
+        Err(e) => Err(sdk_error("AuthorizeSecurityGroupIngress", &e)),
+    }
+}
+
+impl Executor for CreateSecurityGroup {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateSecurityGroupParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("creating security group {}", p.name));
+            let out = c
+                .ec2
+                .create_security_group()
+                .group_name(&p.name)
+                .description(&p.description)
+                .vpc_id(&p.vpc_id)
+                .tag_specifications(tag_spec(
+                    ResourceType::SecurityGroup,
+                    ctx,
+                    Some(&p.name),
+                    &p.tags,
+                ))
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateSecurityGroup", &e))?;
+            let id = out
+                .group_id()
+                .ok_or_else(|| missing("group id"))?
+                .to_owned();
+            authorize(c, &id, &p).await?;
+            Ok(created(
+                "security group",
+                &id,
+                &[("security_group_id", id.clone().into())],
+            ))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateSecurityGroupParams = ctx.params()?;
+            let c = clients().await?;
+            let out = c
+                .ec2
+                .describe_security_groups()
+                .filters(by_key(ctx))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
+            let Some(id) = out
+                .security_groups()
+                .first()
+                .and_then(|g| g.group_id())
+                .map(str::to_owned)
+            else {
+                return Ok(None);
+            };
+            authorize(c, &id, &p).await?;
+            Ok(Some(created(
+                "security group",
+                &id,
+                &[("security_group_id", id.clone().into())],
+            )))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deleting security group {}", r.id));
+            deleted(
+                "DeleteSecurityGroup",
+                c.ec2.delete_security_group().group_id(&r.id).send().await,
+                &["InvalidGroup.NotFound"],
+            )
+        })
+    }
+}
+
+pub(super) struct FindImage;
+
+impl Executor for FindImage {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: FindImageParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress.status(&format!(
+                "looking for the newest image named {}",
+                p.name_pattern
+            ));
+            let out = c
+                .ec2
+                .describe_images()
+                .owners(&p.owner)
+                .filters(
+                    Filter::builder()
+                        .name("name")
+                        .values(&p.name_pattern)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("architecture")
+                        .values(&p.architecture)
+                        .build(),
+                )
+                .filters(Filter::builder().name("state").values("available").build())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeImages", &e))?;
+            // Newest by creation date, then by name (images of one release share a date).
+            let newest = out
+                .images()
+                .iter()
+                .max_by(|a, b| (a.creation_date(), a.name()).cmp(&(b.creation_date(), b.name())))
+                .ok_or_else(|| {
+                    ActionError::new(format!(
+                        "no {} image named `{}` owned by {} in {}",
+                        p.architecture, p.name_pattern, p.owner, c.region
+                    ))
+                    .hint("check the name pattern and owner; image names and ids differ per region")
+                })?;
+            let mut o = Outcome::default();
+            o.outputs.insert(
+                "image_id".into(),
+                newest.image_id().unwrap_or_default().into(),
+            );
+            o.outputs
+                .insert("name".into(), newest.name().unwrap_or_default().into());
+            o.outputs.insert(
+                "creation_date".into(),
+                newest.creation_date().unwrap_or_default().into(),
+            );
+            Ok(o)
+        })
+    }
+}

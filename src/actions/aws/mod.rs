@@ -3,11 +3,14 @@
 //! This module holds their definitions (parameters, outputs, effect, undo); the calls to AWS are
 //! made by the execution layer.
 
+pub mod client;
 pub mod ec2;
 pub mod elbv2;
 pub mod route53;
 
 use indexmap::IndexMap;
+
+use crate::engine::action::{ActionError, Context};
 
 /// Extra tags to put on what an action creates (besides `Name` and the `runbook:*` tags).
 pub type Tags = IndexMap<String, String>;
@@ -29,4 +32,77 @@ pub mod defaults {
     pub fn slash() -> String {
         "/".into()
     }
+}
+
+/// The tags every created resource carries: `Name`, and what ties it to its run and step
+/// (`runbook:key` is the step's idempotency key, which reconcile searches for).
+pub fn standard_tags(ctx: &Context<'_>, name: Option<&str>, extra: &Tags) -> Vec<(String, String)> {
+    let mut tags = vec![
+        ("runbook:run".to_owned(), ctx.run_id.to_owned()),
+        ("runbook:step".to_owned(), ctx.step_id.to_owned()),
+        ("runbook:key".to_owned(), ctx.key.to_owned()),
+    ];
+    if let Some(name) = name {
+        tags.push(("Name".to_owned(), name.to_owned()));
+    }
+    tags.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    tags
+}
+
+/// An SDK error as the engine's error: the operation, the AWS error code and message, whether
+/// trying again may help, and a hint where one helps. Classified by the error's code accessor.
+pub fn sdk_error<E, R>(
+    operation: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> ActionError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    let code = err.code().unwrap_or_default().to_owned();
+    let message = err.message().unwrap_or_default().to_owned();
+    let detail = match (&code, err) {
+        (c, _) if !c.is_empty() => format!("{c}: {message}"),
+        (_, SdkError::DispatchFailure(_)) => "could not reach the AWS endpoint".to_owned(),
+        (_, SdkError::TimeoutError(_)) => "the request timed out".to_owned(),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+    };
+    let mut e = ActionError::new(format!("{operation} failed: {detail}"));
+    e.retryable = matches!(
+        code.as_str(),
+        "RequestLimitExceeded"
+            | "Throttling"
+            | "ThrottlingException"
+            | "PriorRequestNotComplete"
+            | "DependencyViolation"
+            | "InvalidTarget"
+    ) || matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
+    );
+    match code.as_str() {
+        "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
+            e = e.hint(format!("the credentials are not allowed to call {operation}; grant that permission to the IAM user or role"));
+        }
+        "AuthFailure" | "InvalidClientTokenId" | "ExpiredToken" | "UnrecognizedClientException" => {
+            e = e.hint("the credentials are invalid or expired; refresh them (`aws sso login`, new keys)").invalid_input();
+        }
+        "InvalidVpcRange" | "InvalidSubnet.Conflict" | "InvalidSubnet.Range" => {
+            e = e.hint("the address ranges conflict; check the CIDR blocks of the VPC and its subnets");
+        }
+        "VpcLimitExceeded" => e = e.hint("the account's VPC quota (5 per region by default) is used up; delete unused VPCs or ask for more (quota L-F678F1CE)"),
+        _ => {}
+    }
+    e
+}
+
+/// The error's code, if AWS sent one.
+pub fn code<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<String>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    err.code().map(str::to_owned)
 }

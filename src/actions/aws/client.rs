@@ -1,0 +1,93 @@
+//! AWS clients for the whole process, configured once from the command line.
+//!
+//! aws-config's default chain finds credentials and the region (environment, shared files, SSO,
+//! instance metadata); `--profile`, `--region` and `--endpoint-url` (or `AWS_ENDPOINT_URL`) take
+//! precedence. One set of clients serves every step of every run in the process, so their
+//! connection pools and (later) rate limits are shared.
+
+use std::sync::OnceLock;
+
+use aws_config::BehaviorVersion;
+use aws_config::meta::region::RegionProviderChain;
+use aws_credential_types::provider::ProvideCredentials;
+use tokio::sync::OnceCell;
+
+use crate::engine::action::ActionError;
+
+/// What the command line says about AWS.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+static CLIENTS: OnceCell<Clients> = OnceCell::const_new();
+
+/// Set once, before the first AWS call.
+pub fn configure(settings: Settings) {
+    let _ = SETTINGS.set(settings);
+}
+
+pub struct Clients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
+    pub region: String,
+    pub config: aws_config::SdkConfig,
+}
+
+async fn load() -> Result<Clients, ActionError> {
+    let settings = SETTINGS.get().cloned().unwrap_or_default();
+    let region =
+        RegionProviderChain::first_try(settings.region.clone().map(aws_config::Region::new))
+            .or_default_provider();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    if let Some(profile) = &settings.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = settings.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
+        loader = loader.endpoint_url(url);
+    }
+    let config = loader.load().await;
+    let region = config.region().map(ToString::to_string).ok_or_else(|| {
+        ActionError::new("no AWS region is set")
+            .hint("pass --region (for example --region ap-south-1), set AWS_REGION, or set a region in the profile")
+            .invalid_input()
+    })?;
+    Ok(Clients {
+        ec2: aws_sdk_ec2::Client::new(&config),
+        elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+        route53: aws_sdk_route53::Client::new(&config),
+        region,
+        config,
+    })
+}
+
+/// The process's clients, made on first use.
+pub async fn clients() -> Result<&'static Clients, ActionError> {
+    CLIENTS.get_or_try_init(load).await
+}
+
+/// Before the first step: a region and usable credentials, or a message saying how to get them.
+pub async fn preflight() -> Result<String, ActionError> {
+    let clients = clients().await?;
+    let Some(provider) = clients.config.credentials_provider() else {
+        return Err(no_credentials("no credentials provider is configured"));
+    };
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|e| no_credentials(&e.to_string()))?;
+    Ok(clients.region.clone())
+}
+
+fn no_credentials(detail: &str) -> ActionError {
+    ActionError::new(format!("no usable AWS credentials: {detail}"))
+        .hint(
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, pass --profile NAME for a profile in ~/.aws, \
+             or run `aws sso login --profile NAME` if the SSO session expired",
+        )
+        .invalid_input()
+}

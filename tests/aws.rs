@@ -1,0 +1,378 @@
+//! AWS actions against the emulator, checked through the SDK directly (not the tool's output).
+
+use std::process::{Command, Output, Stdio};
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::emulator::{Emulator, REGION, isolate};
+use crate::test::{BIN, text};
+
+const NETWORK: &str = r#"runbook: 1
+name: Network
+vars:
+  region: {default: ap-south-1}
+steps:
+  - {id: image, action: aws.ec2.find_image}
+  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: lab-primary}}
+  - {id: subnet_a, action: aws.ec2.create_subnet, with: {vpc_id: "{{ steps.vpc.vpc_id }}", cidr: 10.0.1.0/24, availability_zone: "{{ aws.region }}a", public: true}}
+  - {id: subnet_b, action: aws.ec2.create_subnet, with: {vpc_id: "{{ steps.vpc.vpc_id }}", cidr: 10.0.2.0/24, availability_zone: "{{ aws.region }}b", public: true}}
+  - {id: igw, action: aws.ec2.create_internet_gateway, with: {vpc_id: "{{ steps.vpc.vpc_id }}"}}
+  - id: routes
+    action: aws.ec2.create_route_table
+    with:
+      vpc_id: "{{ steps.vpc.vpc_id }}"
+      routes: [{destination: 0.0.0.0/0, gateway_id: "{{ steps.igw.internet_gateway_id }}"}]
+      subnet_ids: ["{{ steps.subnet_a.subnet_id }}", "{{ steps.subnet_b.subnet_id }}"]
+  - {id: alb_sg, action: aws.ec2.create_security_group, with: {vpc_id: "{{ steps.vpc.vpc_id }}", name: alb, description: HTTP in, ingress: [{port: 80, cidr: 0.0.0.0/0}]}}
+  - {id: web_sg, action: aws.ec2.create_security_group, with: {vpc_id: "{{ steps.vpc.vpc_id }}", name: web, description: from the ALB, ingress: [{port: 80, source_security_group_id: "{{ steps.alb_sg.security_group_id }}"}]}}
+"#;
+
+struct Lab {
+    dir: tempfile::TempDir,
+    emulator: Emulator,
+    rt: tokio::runtime::Runtime,
+}
+
+/// How many of each kind of resource exist (all of them, or those of one run).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+struct Counts {
+    vpcs: usize,
+    subnets: usize,
+    gateways: usize,
+    route_tables: usize,
+    groups: usize,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("net.yaml"), NETWORK).unwrap();
+        Lab {
+            dir,
+            emulator: Emulator::start(),
+            rt: tokio::runtime::Runtime::new().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        isolate(&mut cmd, self.dir.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_id(&self) -> String {
+        std::fs::read_dir(self.dir.path().join(".runbook/runs"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .file_name()
+            .into_string()
+            .unwrap()
+    }
+
+    fn counts(&self, run: Option<&str>) -> Counts {
+        let ec2 = self.emulator.ec2();
+        let filters: Vec<Filter> = run
+            .map(|r| Filter::builder().name("tag:runbook:run").values(r).build())
+            .into_iter()
+            .collect();
+        self.rt.block_on(async {
+            Counts {
+                vpcs: ec2
+                    .describe_vpcs()
+                    .set_filters(Some(filters.clone()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .vpcs()
+                    .len(),
+                subnets: ec2
+                    .describe_subnets()
+                    .set_filters(Some(filters.clone()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .subnets()
+                    .len(),
+                gateways: ec2
+                    .describe_internet_gateways()
+                    .set_filters(Some(filters.clone()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .internet_gateways()
+                    .len(),
+                route_tables: ec2
+                    .describe_route_tables()
+                    .set_filters(Some(filters.clone()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .route_tables()
+                    .len(),
+                groups: ec2
+                    .describe_security_groups()
+                    .set_filters(Some(filters.clone()))
+                    .send()
+                    .await
+                    .unwrap()
+                    .security_groups()
+                    .len(),
+            }
+        })
+    }
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
+}
+
+#[test]
+fn the_network_is_built_as_asked_and_rollback_leaves_what_was_there_before() {
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    assert_eq!(
+        lab.counts(Some(&id)),
+        Counts {
+            vpcs: 1,
+            subnets: 2,
+            gateways: 1,
+            route_tables: 1,
+            groups: 2
+        }
+    );
+    let ec2 = lab.emulator.ec2();
+    lab.rt.block_on(async {
+        let by_run = Filter::builder()
+            .name("tag:runbook:run")
+            .values(&id)
+            .build();
+        let vpc = ec2
+            .describe_vpcs()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()[0]
+            .clone();
+        assert_eq!(vpc.cidr_block(), Some("10.0.0.0/16"));
+        let vpc_id = vpc.vpc_id().unwrap();
+        let tags: Vec<(String, String)> = vpc
+            .tags()
+            .iter()
+            .map(|t| (t.key().unwrap().into(), t.value().unwrap().into()))
+            .collect();
+        assert!(
+            tags.contains(&("Name".into(), "lab-primary".into())),
+            "{tags:?}"
+        );
+        assert!(
+            tags.contains(&("runbook:step".into(), "vpc".into())),
+            "{tags:?}"
+        );
+        let dns = ec2
+            .describe_vpc_attribute()
+            .vpc_id(vpc_id)
+            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            dns.enable_dns_hostnames()
+                .and_then(aws_sdk_ec2::types::AttributeBooleanValue::value),
+            Some(true)
+        );
+        let subnets = ec2
+            .describe_subnets()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap();
+        let mut zones: Vec<&str> = subnets
+            .subnets()
+            .iter()
+            .map(|s| s.availability_zone().unwrap())
+            .collect();
+        zones.sort_unstable();
+        assert_eq!(zones, [format!("{REGION}a"), format!("{REGION}b")]);
+        assert!(
+            subnets
+                .subnets()
+                .iter()
+                .all(|s| s.map_public_ip_on_launch() == Some(true) && s.vpc_id() == Some(vpc_id))
+        );
+        let igw = ec2
+            .describe_internet_gateways()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap()
+            .internet_gateways()[0]
+            .clone();
+        assert_eq!(igw.attachments()[0].vpc_id(), Some(vpc_id));
+        let table = ec2
+            .describe_route_tables()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap()
+            .route_tables()[0]
+            .clone();
+        assert!(
+            table
+                .routes()
+                .iter()
+                .any(|r| r.destination_cidr_block() == Some("0.0.0.0/0")
+                    && r.gateway_id() == igw.internet_gateway_id())
+        );
+        assert_eq!(
+            table
+                .associations()
+                .iter()
+                .filter(|a| a.subnet_id().is_some())
+                .count(),
+            2
+        );
+        let groups = ec2
+            .describe_security_groups()
+            .filters(by_run)
+            .send()
+            .await
+            .unwrap();
+        let alb = groups
+            .security_groups()
+            .iter()
+            .find(|g| g.group_name() == Some("alb"))
+            .unwrap();
+        let web = groups
+            .security_groups()
+            .iter()
+            .find(|g| g.group_name() == Some("web"))
+            .unwrap();
+        assert_eq!(
+            alb.ip_permissions()[0].ip_ranges()[0].cidr_ip(),
+            Some("0.0.0.0/0")
+        );
+        assert_eq!(
+            web.ip_permissions()[0].user_id_group_pairs()[0].group_id(),
+            alb.group_id()
+        );
+    });
+    // The endpoint was recorded with the run: rollback needs no flags.
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(
+        lab.counts(None),
+        before,
+        "the emulator holds exactly what it held before"
+    );
+}
+
+#[test]
+fn a_crash_after_any_create_then_resume_creates_nothing_twice() {
+    let lab = Lab::new();
+    for step in ["vpc", "subnet_a", "igw", "routes", "web_sg"] {
+        let out = lab
+            .command(&[
+                "run",
+                "net.yaml",
+                "--yes",
+                "--endpoint-url",
+                &lab.emulator.url,
+            ])
+            .env("RUNBOOK_TEST_CRASH_AFTER", step)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "the crash hook fired at {step}");
+        let id = lab.run_id();
+        ok(&lab.run(&["resume", "--yes"]));
+        assert_eq!(
+            lab.counts(Some(&id)),
+            Counts {
+                vpcs: 1,
+                subnets: 2,
+                gateways: 1,
+                route_tables: 1,
+                groups: 2
+            },
+            "after a crash at {step}"
+        );
+        ok(&lab.run(&["rollback", "--yes"]));
+        assert_eq!(
+            lab.counts(Some(&id)),
+            Counts {
+                vpcs: 0,
+                subnets: 0,
+                gateways: 0,
+                route_tables: 0,
+                groups: 0
+            },
+            "rollback after a crash at {step}"
+        );
+        std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
+    }
+}
+
+#[test]
+fn missing_credentials_fail_before_anything_with_how_to_fix_it() {
+    let lab = Lab::new();
+    let out = lab
+        .command(&[
+            "run",
+            "net.yaml",
+            "--yes",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no usable AWS credentials"), "{stderr}");
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID") && stderr.contains("aws sso login"),
+        "{stderr}"
+    );
+    assert!(
+        !lab.dir.path().join(".runbook").exists(),
+        "no run was recorded"
+    );
+}
+
+#[test]
+fn a_missing_region_fails_before_anything_with_how_to_fix_it() {
+    let lab = Lab::new();
+    std::fs::write(
+        lab.dir.path().join("noregion.yaml"),
+        NETWORK.replace("vars:\n  region: {default: ap-south-1}\n", ""),
+    )
+    .unwrap();
+    let out = lab.run(&[
+        "run",
+        "noregion.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no AWS region is set"), "{stderr}");
+    assert!(stderr.contains("--region"), "{stderr}");
+}
