@@ -376,3 +376,162 @@ fn a_missing_region_fails_before_anything_with_how_to_fix_it() {
     assert!(stderr.contains("no AWS region is set"), "{stderr}");
     assert!(stderr.contains("--region"), "{stderr}");
 }
+
+const INSTANCES: &str = r##"runbook: 1
+name: Web servers
+vars:
+  region: {default: ap-south-1}
+steps:
+  - {id: image, action: aws.ec2.find_image}
+  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: lab}}
+  - {id: subnet, action: aws.ec2.create_subnet, with: {vpc_id: "{{ steps.vpc.vpc_id }}", cidr: 10.0.1.0/24, availability_zone: "{{ aws.region }}a", public: true}}
+  - {id: sg, action: aws.ec2.create_security_group, with: {vpc_id: "{{ steps.vpc.vpc_id }}", name: web, description: web, ingress: [{port: 80, cidr: 0.0.0.0/0}]}}
+  - id: web
+    action: aws.ec2.run_instances
+    with:
+      image_id: "{{ steps.image.image_id }}"
+      subnet_id: "{{ steps.subnet.subnet_id }}"
+      security_group_ids: ["{{ steps.sg.security_group_id }}"]
+      count: 2
+      name: lab-web
+      user_data: "#!/bin/bash\necho hello\n"
+  - {id: stop, action: aws.ec2.stop_instances, with: {instance_ids: "{{ steps.web.instance_ids }}"}}
+"##;
+
+impl Lab {
+    /// Instances of a run by state name.
+    fn instance_states(&self, run: &str) -> Vec<String> {
+        let ec2 = self.emulator.ec2();
+        self.rt.block_on(async {
+            let out = ec2
+                .describe_instances()
+                .filters(
+                    Filter::builder()
+                        .name("tag:runbook:run")
+                        .values(run)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let mut states: Vec<String> = out
+                .reservations()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                .map(|i| {
+                    i.state()
+                        .and_then(|s| s.name())
+                        .map(|n| n.as_str().to_owned())
+                        .unwrap_or_default()
+                })
+                .collect();
+            states.sort();
+            states
+        })
+    }
+}
+
+#[test]
+fn instances_launch_from_the_found_image_stop_and_are_terminated_by_rollback() {
+    let lab = Lab::new();
+    std::fs::write(lab.dir.path().join("web.yaml"), INSTANCES).unwrap();
+    ok(&lab.run(&[
+        "run",
+        "web.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    assert_eq!(lab.instance_states(&id), ["stopped", "stopped"]);
+    let ec2 = lab.emulator.ec2();
+    lab.rt.block_on(async {
+        let out = ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("tag:runbook:run")
+                    .values(&id)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let instance = out.reservations()[0].instances()[0].clone();
+        // The newest Amazon Linux 2023 x86_64 image of the region: latest creation date, then
+        // name (the emulator lists one release with three kernels; the name decides).
+        let images = ec2
+            .describe_images()
+            .owners("amazon")
+            .filters(
+                Filter::builder()
+                    .name("name")
+                    .values("al2023-ami-2023.*-x86_64")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let newest = images
+            .images()
+            .iter()
+            .max_by(|a, b| (a.creation_date(), a.name()).cmp(&(b.creation_date(), b.name())))
+            .unwrap();
+        assert!(
+            images.images().len() > 1,
+            "the choice is tested among several images"
+        );
+        assert_eq!(instance.image_id(), newest.image_id());
+        let data = ec2
+            .describe_instance_attribute()
+            .instance_id(instance.instance_id().unwrap())
+            .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+            .send()
+            .await
+            .unwrap();
+        let encoded = data.user_data().and_then(|u| u.value()).unwrap().to_owned();
+        assert_eq!(
+            aws_smithy_types::base64::decode(encoded).unwrap(),
+            b"#!/bin/bash\necho hello\n"
+        );
+    });
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(lab.instance_states(&id), ["terminated", "terminated"]);
+    assert_eq!(
+        lab.counts(Some(&id)),
+        Counts {
+            vpcs: 0,
+            subnets: 0,
+            gateways: 0,
+            route_tables: 0,
+            groups: 0
+        }
+    );
+}
+
+#[test]
+fn a_crash_right_after_launching_then_resume_launches_nothing_more() {
+    let lab = Lab::new();
+    std::fs::write(lab.dir.path().join("web.yaml"), INSTANCES).unwrap();
+    let out = lab
+        .command(&[
+            "run",
+            "web.yaml",
+            "--yes",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ])
+        .env("RUNBOOK_TEST_CRASH_AFTER", "web")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let id = lab.run_id();
+    ok(&lab.run(&["resume", "--yes"]));
+    assert_eq!(
+        lab.instance_states(&id),
+        ["stopped", "stopped"],
+        "two instances, not four"
+    );
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(lab.instance_states(&id), ["terminated", "terminated"]);
+}

@@ -291,7 +291,7 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("terminates the instances and waits until they are terminated"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &RunInstances,
     },
     ActionDef {
         name: "aws.ec2.wait_instances",
@@ -301,7 +301,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitInstancesParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
-        executor: &crate::engine::action::NotBuilt,
+        executor: &WaitInstances,
     },
     ActionDef {
         name: "aws.ec2.stop_instances",
@@ -316,7 +316,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "When the stop was requested (RFC 3339).",
         )]),
         undo: Some("starts the instances again"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &Power { start: false },
     },
     ActionDef {
         name: "aws.ec2.start_instances",
@@ -330,7 +330,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "When the start was requested (RFC 3339).",
         )]),
         undo: Some("stops the instances again"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &Power { start: true },
     },
 ];
 
@@ -1114,6 +1114,338 @@ impl Executor for FindImage {
                 newest.creation_date().unwrap_or_default().into(),
             );
             Ok(o)
+        })
+    }
+}
+
+// ---- Instances --------------------------------------------------------------------------------
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{Instance, InstanceStateName, InstanceType};
+
+/// The first wait between polls, and the longest.
+const POLL_FIRST: Duration = Duration::from_secs(2);
+const POLL_MAX: Duration = Duration::from_secs(15);
+
+/// At most 64 characters, the same for every attempt of a step (AWS keeps it for 24 hours).
+fn client_token(key: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    digest.iter().take(24).fold(String::new(), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+async fn describe(
+    c: &super::client::Clients,
+    ids: &[String],
+) -> Result<Vec<Instance>, ActionError> {
+    let out = c
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeInstances", &e))?;
+    Ok(out
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .cloned()
+        .collect())
+}
+
+fn state_of(i: &Instance) -> &str {
+    i.state()
+        .and_then(|s| s.name())
+        .map_or("unknown", InstanceStateName::as_str)
+}
+
+/// Poll until every instance is in `target`, showing what is seen and for how long.
+async fn wait_for(
+    ctx: &Context<'_>,
+    c: &super::client::Clients,
+    ids: &[String],
+    target: &str,
+) -> Result<Vec<Instance>, ActionError> {
+    let started = Instant::now();
+    let mut interval = POLL_FIRST;
+    loop {
+        let instances = describe(c, ids).await?;
+        let states: Vec<&str> = instances.iter().map(state_of).collect();
+        if instances.len() == ids.len() && states.iter().all(|s| *s == target) {
+            return Ok(instances);
+        }
+        let doomed = ["terminated", "shutting-down"];
+        if target != "terminated" && states.iter().any(|s| doomed.contains(s)) {
+            return Err(ActionError::new(format!("instances {} are {} instead of becoming {target}", ids.join(", "), states.join(", ")))
+                .hint("look at the instance's state reason in the EC2 console (EC2 › Instances › the instance › Status)"));
+        }
+        ctx.progress.status(&format!(
+            "waiting for {} to be {target}: {} ({}s)",
+            ids.join(", "),
+            states.join(", "),
+            started.elapsed().as_secs()
+        ));
+        ctx.sleep(interval).await?;
+        interval = (interval * 2).min(POLL_MAX);
+    }
+}
+
+fn instances_outcome(instances: &[Instance]) -> Outcome {
+    let ids: Vec<String> = instances
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_owned))
+        .collect();
+    let private: Vec<String> = instances
+        .iter()
+        .filter_map(|i| i.private_ip_address().map(str::to_owned))
+        .collect();
+    let public: Vec<String> = instances
+        .iter()
+        .filter_map(|i| i.public_ip_address().map(str::to_owned))
+        .collect();
+    let mut o = Outcome::default();
+    o.outputs.insert("instance_ids".into(), ids.clone().into());
+    o.outputs.insert("private_ips".into(), private.into());
+    o.outputs.insert("public_ips".into(), public.into());
+    o.resources = ids
+        .into_iter()
+        .map(|id| Resource {
+            kind: "instance".into(),
+            id,
+            undo: serde_json::Value::Null,
+        })
+        .collect();
+    o
+}
+
+pub(super) struct RunInstances;
+
+impl Executor for RunInstances {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: RunInstancesParams = ctx.params()?;
+            if p.count == 0 {
+                return Err(
+                    ActionError::new("`count` is 0: there is nothing to launch").invalid_input()
+                );
+            }
+            let c = clients().await?;
+            ctx.progress.status(&format!(
+                "launching {} {} instance(s) from {}",
+                p.count, p.instance_type, p.image_id
+            ));
+            let count = i32::try_from(p.count)
+                .map_err(|_| ActionError::new("`count` is too large").invalid_input())?;
+            let mut req = c
+                .ec2
+                .run_instances()
+                .image_id(&p.image_id)
+                .instance_type(InstanceType::from(p.instance_type.as_str()))
+                .min_count(count)
+                .max_count(count)
+                .subnet_id(&p.subnet_id)
+                .set_security_group_ids(Some(p.security_group_ids.clone()))
+                .client_token(client_token(ctx.key))
+                .tag_specifications(tag_spec(
+                    ResourceType::Instance,
+                    ctx,
+                    Some(&p.name),
+                    &p.tags,
+                ));
+            if let Some(script) = &p.user_data {
+                req = req.user_data(aws_smithy_types::base64::encode(script.as_bytes()));
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| sdk_error("RunInstances", &e))?;
+            let ids: Vec<String> = out
+                .instances()
+                .iter()
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect();
+            let instances = if p.wait {
+                wait_for(ctx, c, &ids, "running").await?
+            } else {
+                out.instances().to_vec()
+            };
+            Ok(instances_outcome(&instances))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: RunInstancesParams = ctx.params()?;
+            let c = clients().await?;
+            let out = c
+                .ec2
+                .describe_instances()
+                .filters(by_key(ctx))
+                .filters(
+                    Filter::builder()
+                        .name("instance-state-name")
+                        .values("pending")
+                        .values("running")
+                        .values("stopping")
+                        .values("stopped")
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeInstances", &e))?;
+            let ids: Vec<String> = out
+                .reservations()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect();
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            let instances = if p.wait {
+                wait_for(ctx, c, &ids, "running").await?
+            } else {
+                describe(c, &ids).await?
+            };
+            Ok(Some(instances_outcome(&instances)))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress.status(&format!("terminating {}", r.id));
+            match c.ec2.terminate_instances().instance_ids(&r.id).send().await {
+                Ok(_) => {}
+                Err(e) if code(&e).as_deref() == Some("InvalidInstanceID.NotFound") => {
+                    return Ok(());
+                }
+                Err(e) => return Err(sdk_error("TerminateInstances", &e)),
+            }
+            wait_for(ctx, c, std::slice::from_ref(&r.id), "terminated")
+                .await
+                .map(drop)
+        })
+    }
+}
+
+pub(super) struct WaitInstances;
+
+impl Executor for WaitInstances {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: WaitInstancesParams = ctx.params()?;
+            let c = clients().await?;
+            let target = match p.state {
+                InstanceState::Running => "running",
+                InstanceState::Stopped => "stopped",
+                InstanceState::Terminated => "terminated",
+            };
+            wait_for(ctx, c, &p.instance_ids, target).await?;
+            Ok(Outcome::default())
+        })
+    }
+}
+
+/// Stop or start instances; the undo of one is the other.
+pub(super) struct Power {
+    pub start: bool,
+}
+
+async fn power(
+    ctx: &Context<'_>,
+    c: &super::client::Clients,
+    ids: &[String],
+    start: bool,
+    wait: bool,
+) -> Result<(), ActionError> {
+    if start {
+        ctx.progress.status(&format!("starting {}", ids.join(", ")));
+        c.ec2
+            .start_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("StartInstances", &e))?;
+    } else {
+        ctx.progress.status(&format!("stopping {}", ids.join(", ")));
+        c.ec2
+            .stop_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("StopInstances", &e))?;
+    }
+    if wait {
+        wait_for(ctx, c, ids, if start { "running" } else { "stopped" }).await?;
+    }
+    Ok(())
+}
+
+impl Executor for Power {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: InstancesParams = ctx.params()?;
+            let c = clients().await?;
+            let at = crate::engine::journal::now();
+            power(ctx, c, &p.instance_ids, self.start, p.wait).await?;
+            let mut o = Outcome::default();
+            o.outputs.insert(
+                if self.start {
+                    "started_at"
+                } else {
+                    "stopped_at"
+                }
+                .into(),
+                at.into(),
+            );
+            o.resources.push(Resource {
+                kind: if self.start {
+                    "started instances"
+                } else {
+                    "stopped instances"
+                }
+                .into(),
+                id: p.instance_ids.join(","),
+                undo: serde_json::json!({ "instance_ids": p.instance_ids }),
+            });
+            Ok(o)
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let ids: Vec<String> =
+                serde_json::from_value(r.undo["instance_ids"].clone()).unwrap_or_default();
+            let c = clients().await?;
+            // Instances terminated meanwhile (by the rollback of their own step) need nothing.
+            let live: Vec<String> = describe(c, &ids)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter(|i| !["terminated", "shutting-down"].contains(&state_of(i)))
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect();
+            if live.is_empty() {
+                return Ok(());
+            }
+            power(ctx, c, &live, !self.start, true).await
         })
     }
 }
