@@ -535,3 +535,105 @@ fn a_crash_right_after_launching_then_resume_launches_nothing_more() {
     ok(&lab.run(&["rollback", "--yes"]));
     assert_eq!(lab.instance_states(&id), ["terminated", "terminated"]);
 }
+
+#[test]
+fn the_shipped_web_stack_module_builds_a_load_balanced_stack_and_rolls_back_to_nothing() {
+    let lab = Lab::new();
+    let module = crate::test::root().join("runbooks/modules/web-stack.yaml");
+    let wrapper = format!(
+        "runbook: 1\nname: One stack\nvars:\n  region: {{default: {REGION}}}\nsteps:\n  - id: primary\n    uses: {}\n    with: {{name: primary, cidr: 10.0.0.0/16}}\noutputs:\n  dns: \"{{{{ steps.primary.alb_dns_name }}}}\"\n",
+        module.display()
+    );
+    std::fs::write(lab.dir.path().join("one.yaml"), wrapper).unwrap();
+    let elb = lab.emulator.elbv2();
+    let balancers = |elb: &aws_sdk_elasticloadbalancingv2::Client| {
+        lab.rt.block_on(async {
+            elb.describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+                .len()
+        })
+    };
+    let (ec2_before, lbs_before) = (lab.counts(None), balancers(&elb));
+    let out = lab.run(&[
+        "run",
+        "one.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    let id = lab.run_id();
+    assert_eq!(
+        lab.counts(Some(&id)),
+        Counts {
+            vpcs: 1,
+            subnets: 2,
+            gateways: 1,
+            route_tables: 1,
+            groups: 2
+        }
+    );
+    lab.rt.block_on(async {
+        let lb = elb
+            .describe_load_balancers()
+            .names("lab-primary-alb")
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .clone();
+        assert_eq!(lb.availability_zones().len(), 2);
+        assert_eq!(
+            lb.scheme()
+                .map(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::as_str),
+            Some("internet-facing")
+        );
+        let listeners = elb
+            .describe_listeners()
+            .load_balancer_arn(lb.load_balancer_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let listener = &listeners.listeners()[0];
+        assert_eq!(listener.port(), Some(80));
+        let tg_arn = listener.default_actions()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_owned();
+        let tg = elb
+            .describe_target_groups()
+            .target_group_arns(&tg_arn)
+            .send()
+            .await
+            .unwrap()
+            .target_groups()[0]
+            .clone();
+        assert_eq!(tg.target_group_name(), Some("lab-primary-tg"));
+        assert_eq!(tg.health_check_path(), Some("/"));
+        let health = elb
+            .describe_target_health()
+            .target_group_arn(&tg_arn)
+            .send()
+            .await
+            .unwrap();
+        let states: Vec<&str> = health
+            .target_health_descriptions()
+            .iter()
+            .filter_map(|d| d.target_health()?.state())
+            .map(aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum::as_str)
+            .collect();
+        assert_eq!(states, ["healthy"]);
+    });
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stderr.contains("dns: lab-primary-alb-1.ap-south-1.elb.amazonaws.com")
+            || stdout.contains("lab-primary-alb"),
+        "{stderr}"
+    );
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(lab.counts(None), ec2_before);
+    assert_eq!(balancers(&elb), lbs_before);
+}

@@ -35,7 +35,7 @@ fn a_runbook_with_actions_not_built_yet_is_refused_before_anything_runs() {
     let out = Test::new()
         .file(
             "aws.yaml",
-            "runbook: 1\nname: AWS\nsteps:\n  - {id: alb, action: aws.elbv2.create_load_balancer, with: {name: x, subnet_ids: [a, b]}}\n",
+            "runbook: 1\nname: AWS\nsteps:\n  - {id: check, action: aws.route53.health_check, with: {fqdn: example.com}}\n",
         )
         .args(["run", "aws.yaml", "--yes"])
         .status(2)
@@ -43,11 +43,11 @@ fn a_runbook_with_actions_not_built_yet_is_refused_before_anything_runs() {
     let (_, stderr) = text(&out);
     assert!(
         stderr.starts_with(
-            "error[not-built]: `runbook run` cannot run `aws.elbv2.create_load_balancer` yet"
+            "error[not-built]: `runbook run` cannot run `aws.route53.health_check` yet"
         ),
         "{stderr}"
     );
-    assert!(stderr.contains("--> aws.yaml:4:23"), "{stderr}");
+    assert!(stderr.contains("--> aws.yaml:4:25"), "{stderr}");
 }
 
 #[test]

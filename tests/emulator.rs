@@ -60,6 +60,21 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        let creds = aws_sdk_elasticloadbalancingv2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        );
+        let config = aws_sdk_elasticloadbalancingv2::Config::builder()
+            .behavior_version(aws_sdk_elasticloadbalancingv2::config::BehaviorVersion::latest())
+            .region(aws_sdk_elasticloadbalancingv2::config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .build();
+        aws_sdk_elasticloadbalancingv2::Client::from_conf(config)
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();

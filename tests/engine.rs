@@ -897,3 +897,39 @@ fn a_successful_run_ends_with_the_command_that_undoes_it() {
         "{stderr}"
     );
 }
+
+#[test]
+fn module_outputs_and_vars_flow_between_steps_at_run_time() {
+    // Regression: rendering a module's vars from the parent while the parent's other module
+    // outputs were being rendered once indexed a scope that did not exist yet (a panic).
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Modules
+        steps:
+          - {id: base, action: test.create, with: {name: base}}
+          - id: first
+            uses: mod.yaml
+            with: {label: \"one-{{ steps.base.id }}\"}
+          - id: second
+            uses: mod.yaml
+            with: {label: \"two-{{ steps.first.made }}\"}
+          - {id: last, action: test.create, with: {name: \"last-{{ steps.second.made }}\"}}
+        outputs:
+          chain: \"{{ steps.last.id }}\"
+        ",
+    );
+    std::fs::write(
+        lab.path().join("mod.yaml"),
+        "runbook: 1\nname: M\nvars:\n  label: {}\nsteps:\n  - {id: item, action: test.create, with: {name: \"{{ vars.label }}\"}}\noutputs:\n  made: \"{{ steps.item.id }}\"\n",
+    )
+    .unwrap();
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert_eq!(
+        lab.resources(),
+        ["base", "last-two-one-base", "one-base", "two-one-base"]
+    );
+    assert!(stderr.contains("chain: last-two-one-base"), "{stderr}");
+}

@@ -210,6 +210,9 @@ impl<'a> Renderer<'a> {
     fn local_outputs(&self, local: Local) -> Option<serde_json::Map<String, Json>> {
         match local {
             Local::Action(i) => self.done.get(&i).cloned(),
+            // A module's outputs need its vars, which are computed scope by scope, parents first:
+            // while a module's own vars are being computed, its outputs are not known yet.
+            Local::Module(child) if child >= self.scopes.len() => None,
             Local::Module(child) => {
                 let module = &self.project.modules[self.flow.scopes[child].module];
                 let mut out = serde_json::Map::new();

@@ -142,7 +142,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("name", "string", "Its name."),
         ]),
         undo: Some("deletes the target group"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateTargetGroup,
     },
     ActionDef {
         name: "aws.elbv2.register_targets",
@@ -152,7 +152,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<RegisterTargetsParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: Some("deregisters the targets"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &RegisterTargets,
     },
     ActionDef {
         name: "aws.elbv2.create_load_balancer",
@@ -173,7 +173,7 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("deletes the load balancer and waits until it is gone"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateLoadBalancer,
     },
     ActionDef {
         name: "aws.elbv2.wait_load_balancer",
@@ -183,7 +183,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitLoadBalancerParams>(),
         outputs: Outputs::Fixed(&[]),
         undo: None,
-        executor: &crate::engine::action::NotBuilt,
+        executor: &WaitLoadBalancer,
     },
     ActionDef {
         name: "aws.elbv2.create_listener",
@@ -194,7 +194,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateListenerParams>(),
         outputs: Outputs::Fixed(&[out("arn", "string", "The listener's ARN.")]),
         undo: Some("deletes the listener"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CreateListener,
     },
     ActionDef {
         name: "aws.elbv2.wait_target_health",
@@ -205,6 +205,632 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitTargetHealthParams>(),
         outputs: Outputs::Fixed(&[out("states", "mapping", "Each target's state.")]),
         undo: None,
-        executor: &crate::engine::action::NotBuilt,
+        executor: &WaitTargetHealth,
     },
 ];
+
+// ---- Execution -------------------------------------------------------------------------------
+//
+// ELBv2 cannot filter by tag, and names are unique per region: reconcile looks a resource up by
+// its name and adopts it only if its `runbook:key` tag is this step's; a same-named resource of
+// someone else is reported, never adopted or deleted.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
+    Matcher, ProtocolEnum, Tag, TargetDescription, TargetTypeEnum,
+};
+
+use super::client::{Clients, clients};
+use super::{code, sdk_error, standard_tags};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+use crate::runbook::lint::check_elb_name;
+
+const POLL_FIRST: Duration = Duration::from_secs(2);
+const POLL_MAX: Duration = Duration::from_secs(15);
+
+fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
+    standard_tags(ctx, Some(name), extra)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+fn valid_name(name: &str, load_balancer: bool) -> Result<(), ActionError> {
+    check_elb_name(name, load_balancer).map_err(|problem| {
+        ActionError::new(format!(
+            "`{name}` is not a valid {} name: {problem}",
+            if load_balancer {
+                "load balancer"
+            } else {
+                "target group"
+            }
+        ))
+        .hint("AWS allows at most 32 letters, digits and hyphens, without a hyphen at either end")
+        .invalid_input()
+    })
+}
+
+/// Whether the resource `arn` carries this step's key; `Err` when it belongs to someone else.
+async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<(), ActionError> {
+    let out = c
+        .elbv2
+        .describe_tags()
+        .resource_arns(arn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeTags", &e))?;
+    let mine = out
+        .tag_descriptions()
+        .iter()
+        .flat_map(aws_sdk_elasticloadbalancingv2::types::TagDescription::tags)
+        .any(|t| t.key() == Some("runbook:key") && t.value() == Some(ctx.key));
+    if mine {
+        Ok(())
+    } else {
+        Err(ActionError::new(format!(
+            "{what} already exists and was not created by this step"
+        ))
+        .hint("choose another name (a different `prefix` var), or delete the existing one"))
+    }
+}
+
+fn protocol(p: &str) -> ProtocolEnum {
+    ProtocolEnum::from(p.to_ascii_uppercase().as_str())
+}
+
+pub(super) struct CreateTargetGroup;
+
+fn group_outcome(arn: &str, name: &str) -> Outcome {
+    let mut o = Outcome::default();
+    o.outputs.insert("arn".into(), arn.into());
+    o.outputs.insert("name".into(), name.into());
+    o.resources.push(Resource {
+        kind: "target group".into(),
+        id: arn.to_owned(),
+        undo: serde_json::Value::Null,
+    });
+    o
+}
+
+impl Executor for CreateTargetGroup {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateTargetGroupParams = ctx.params()?;
+            valid_name(&p.name, false)?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("creating target group {}", p.name));
+            let mut req = c
+                .elbv2
+                .create_target_group()
+                .name(&p.name)
+                .protocol(protocol(&p.protocol))
+                .port(i32::from(p.port))
+                .vpc_id(&p.vpc_id)
+                .target_type(TargetTypeEnum::Instance)
+                .set_tags(Some(tags(ctx, &p.name, &p.tags)));
+            if let Some(h) = &p.health_check {
+                req = req
+                    .health_check_path(&h.path)
+                    .set_health_check_interval_seconds(
+                        h.interval_seconds
+                            .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                    )
+                    .set_health_check_timeout_seconds(
+                        h.timeout_seconds
+                            .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                    )
+                    .set_healthy_threshold_count(
+                        h.healthy_threshold
+                            .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                    )
+                    .set_unhealthy_threshold_count(
+                        h.unhealthy_threshold
+                            .map(|v| i32::try_from(v).unwrap_or(i32::MAX)),
+                    );
+                if let Some(m) = &h.matcher {
+                    req = req.matcher(Matcher::builder().http_code(m).build());
+                }
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateTargetGroup", &e))?;
+            let arn = out
+                .target_groups()
+                .first()
+                .and_then(|g| g.target_group_arn())
+                .ok_or_else(|| ActionError::new("AWS answered without the target group ARN"))?;
+            Ok(group_outcome(arn, &p.name))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateTargetGroupParams = ctx.params()?;
+            let c = clients().await?;
+            let out = match c.elbv2.describe_target_groups().names(&p.name).send().await {
+                Ok(out) => out,
+                Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => return Ok(None),
+                Err(e) => return Err(sdk_error("DescribeTargetGroups", &e)),
+            };
+            let Some(arn) = out
+                .target_groups()
+                .first()
+                .and_then(|g| g.target_group_arn())
+            else {
+                return Ok(None);
+            };
+            owned(c, ctx, arn, &format!("target group `{}`", p.name)).await?;
+            Ok(Some(group_outcome(arn, &p.name)))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deleting target group {}", r.id));
+            match c
+                .elbv2
+                .delete_target_group()
+                .target_group_arn(&r.id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("ResourceInUse") => {
+                    Err(ActionError::retryable(format!(
+                        "target group {} is still used by a listener",
+                        r.id
+                    )))
+                }
+                Err(e) => Err(sdk_error("DeleteTargetGroup", &e)),
+            }
+        })
+    }
+}
+
+pub(super) struct RegisterTargets;
+
+fn targets(ids: &[String], port: Option<u16>) -> Vec<TargetDescription> {
+    ids.iter()
+        .map(|id| {
+            TargetDescription::builder()
+                .id(id)
+                .set_port(port.map(i32::from))
+                .build()
+        })
+        .collect()
+}
+
+impl Executor for RegisterTargets {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: RegisterTargetsParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("registering {}", p.targets.join(", ")));
+            // Registering is idempotent: a resume simply registers again.
+            c.elbv2
+                .register_targets()
+                .target_group_arn(&p.target_group_arn)
+                .set_targets(Some(targets(&p.targets, p.port)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("RegisterTargets", &e))?;
+            let mut o = Outcome::default();
+            o.resources.push(Resource {
+                kind: "registered targets".into(),
+                id: p.target_group_arn.clone(),
+                undo: serde_json::json!({ "targets": p.targets, "port": p.port }),
+            });
+            Ok(o)
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let ids: Vec<String> =
+                serde_json::from_value(r.undo["targets"].clone()).unwrap_or_default();
+            let port: Option<u16> = serde_json::from_value(r.undo["port"].clone()).unwrap_or(None);
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deregistering {}", ids.join(", ")));
+            match c
+                .elbv2
+                .deregister_targets()
+                .target_group_arn(&r.id)
+                .set_targets(Some(targets(&ids, port)))
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if matches!(
+                        code(&e).as_deref(),
+                        Some("TargetGroupNotFound" | "InvalidTarget")
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(sdk_error("DeregisterTargets", &e)),
+            }
+        })
+    }
+}
+
+pub(super) struct CreateLoadBalancer;
+
+fn balancer_outcome(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> Outcome {
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    let mut o = Outcome::default();
+    o.outputs.insert("arn".into(), arn.into());
+    o.outputs.insert(
+        "name".into(),
+        lb.load_balancer_name().unwrap_or_default().into(),
+    );
+    o.outputs
+        .insert("dns_name".into(), lb.dns_name().unwrap_or_default().into());
+    o.outputs.insert(
+        "canonical_hosted_zone_id".into(),
+        lb.canonical_hosted_zone_id().unwrap_or_default().into(),
+    );
+    o.resources.push(Resource {
+        kind: "load balancer".into(),
+        id: arn.to_owned(),
+        undo: serde_json::Value::Null,
+    });
+    o
+}
+
+/// Poll until the load balancer is active, showing its state and the time.
+async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), ActionError> {
+    let started = Instant::now();
+    let mut interval = POLL_FIRST;
+    loop {
+        let out = c
+            .elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+        let state = out
+            .load_balancers()
+            .first()
+            .and_then(|lb| lb.state())
+            .and_then(|s| s.code())
+            .cloned();
+        match state {
+            Some(LoadBalancerStateEnum::Active) => return Ok(()),
+            Some(LoadBalancerStateEnum::Failed) => {
+                return Err(
+                    ActionError::new(format!("load balancer {arn} failed to provision"))
+                        .hint("see its state reason in the EC2 console (EC2 › Load Balancers)"),
+                );
+            }
+            other => {
+                let seen = other
+                    .as_ref()
+                    .map_or("unknown", LoadBalancerStateEnum::as_str);
+                let name = arn.rsplit('/').nth(1).unwrap_or(arn);
+                ctx.progress.status(&format!(
+                    "waiting for load balancer {name} to be active: {seen} ({}s)",
+                    started.elapsed().as_secs()
+                ));
+            }
+        }
+        ctx.sleep(interval).await?;
+        interval = (interval * 2).min(POLL_MAX);
+    }
+}
+
+impl Executor for CreateLoadBalancer {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateLoadBalancerParams = ctx.params()?;
+            valid_name(&p.name, true)?;
+            if p.scheme == Scheme::InternetFacing && p.subnet_ids.len() < 2 {
+                return Err(ActionError::new("an internet-facing application load balancer needs subnets in at least two availability zones").invalid_input());
+            }
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("creating load balancer {}", p.name));
+            let scheme = match p.scheme {
+                Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
+                Scheme::Internal => LoadBalancerSchemeEnum::Internal,
+            };
+            let out = c
+                .elbv2
+                .create_load_balancer()
+                .name(&p.name)
+                .r#type(LoadBalancerTypeEnum::Application)
+                .scheme(scheme)
+                .set_subnets(Some(p.subnet_ids.clone()))
+                .set_security_groups(Some(p.security_group_ids.clone()))
+                .set_tags(Some(tags(ctx, &p.name, &p.tags)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateLoadBalancer", &e))?;
+            let lb = out
+                .load_balancers()
+                .first()
+                .ok_or_else(|| ActionError::new("AWS answered without the load balancer"))?;
+            if p.wait {
+                wait_active(ctx, c, lb.load_balancer_arn().unwrap_or_default()).await?;
+            }
+            Ok(balancer_outcome(lb))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateLoadBalancerParams = ctx.params()?;
+            let c = clients().await?;
+            let out = match c
+                .elbv2
+                .describe_load_balancers()
+                .names(&p.name)
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(None),
+                Err(e) => return Err(sdk_error("DescribeLoadBalancers", &e)),
+            };
+            let Some(lb) = out.load_balancers().first() else {
+                return Ok(None);
+            };
+            let arn = lb.load_balancer_arn().unwrap_or_default();
+            owned(c, ctx, arn, &format!("load balancer `{}`", p.name)).await?;
+            if p.wait {
+                wait_active(ctx, c, arn).await?;
+            }
+            Ok(Some(balancer_outcome(lb)))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deleting load balancer {}", r.id));
+            match c
+                .elbv2
+                .delete_load_balancer()
+                .load_balancer_arn(&r.id)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(()),
+                Err(e) => return Err(sdk_error("DeleteLoadBalancer", &e)),
+            }
+            // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
+            let started = Instant::now();
+            let mut interval = POLL_FIRST;
+            loop {
+                match c
+                    .elbv2
+                    .describe_load_balancers()
+                    .load_balancer_arns(&r.id)
+                    .send()
+                    .await
+                {
+                    Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(()),
+                    Ok(out) if out.load_balancers().is_empty() => return Ok(()),
+                    Ok(_) => ctx.progress.status(&format!(
+                        "waiting for the load balancer to be gone ({}s)",
+                        started.elapsed().as_secs()
+                    )),
+                    Err(e) => return Err(sdk_error("DescribeLoadBalancers", &e)),
+                }
+                ctx.sleep(interval).await?;
+                interval = (interval * 2).min(POLL_MAX);
+            }
+        })
+    }
+}
+
+pub(super) struct WaitLoadBalancer;
+
+impl Executor for WaitLoadBalancer {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: WaitLoadBalancerParams = ctx.params()?;
+            let c = clients().await?;
+            wait_active(ctx, c, &p.arn).await?;
+            Ok(Outcome::default())
+        })
+    }
+}
+
+pub(super) struct CreateListener;
+
+fn listener_outcome(arn: &str) -> Outcome {
+    let mut o = Outcome::default();
+    o.outputs.insert("arn".into(), arn.into());
+    o.resources.push(Resource {
+        kind: "listener".into(),
+        id: arn.to_owned(),
+        undo: serde_json::Value::Null,
+    });
+    o
+}
+
+impl Executor for CreateListener {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CreateListenerParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("creating a listener on port {}", p.port));
+            let forward = Action::builder()
+                .r#type(ActionTypeEnum::Forward)
+                .target_group_arn(&p.target_group_arn)
+                .build();
+            let out = c
+                .elbv2
+                .create_listener()
+                .load_balancer_arn(&p.load_balancer_arn)
+                .protocol(protocol(&p.protocol))
+                .port(i32::from(p.port))
+                .default_actions(forward)
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateListener", &e))?;
+            let arn = out
+                .listeners()
+                .first()
+                .and_then(|l| l.listener_arn())
+                .ok_or_else(|| ActionError::new("AWS answered without the listener ARN"))?;
+            Ok(listener_outcome(arn))
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: CreateListenerParams = ctx.params()?;
+            let c = clients().await?;
+            let out = match c
+                .elbv2
+                .describe_listeners()
+                .load_balancer_arn(&p.load_balancer_arn)
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(None),
+                Err(e) => return Err(sdk_error("DescribeListeners", &e)),
+            };
+            // A load balancer has one listener per port.
+            let found = out
+                .listeners()
+                .iter()
+                .find(|l| l.port() == Some(i32::from(p.port)))
+                .and_then(|l| l.listener_arn());
+            Ok(found.map(listener_outcome))
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress.status(&format!("deleting listener {}", r.id));
+            match c.elbv2.delete_listener().listener_arn(&r.id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("ListenerNotFound") => Ok(()),
+                Err(e) => Err(sdk_error("DeleteListener", &e)),
+            }
+        })
+    }
+}
+
+pub(super) struct WaitTargetHealth;
+
+impl Executor for WaitTargetHealth {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: WaitTargetHealthParams = ctx.params()?;
+            let c = clients().await?;
+            let want = match p.state {
+                TargetState::Healthy => "healthy",
+                TargetState::Unhealthy => "unhealthy",
+                TargetState::Unused => "unused",
+                TargetState::NotHealthy => "not healthy",
+            };
+            let started = Instant::now();
+            let mut interval = POLL_FIRST;
+            loop {
+                let out = c
+                    .elbv2
+                    .describe_target_health()
+                    .target_group_arn(&p.target_group_arn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
+                let seen: Vec<(String, String, String)> = out
+                    .target_health_descriptions()
+                    .iter()
+                    .filter_map(|d| {
+                        let id = d.target()?.id()?.to_owned();
+                        let health = d.target_health();
+                        let state = health
+                            .and_then(|h| h.state())
+                            .map_or("unknown", |s| s.as_str())
+                            .to_owned();
+                        let reason = health
+                            .and_then(|h| h.reason())
+                            .map_or(String::new(), |r| r.as_str().to_owned());
+                        Some((id, state, reason))
+                    })
+                    .filter(|(id, _, _)| p.targets.as_ref().is_none_or(|t| t.contains(id)))
+                    .collect();
+                let done = !seen.is_empty()
+                    && seen.iter().all(|(_, state, _)| match p.state {
+                        TargetState::NotHealthy => state != "healthy",
+                        _ => state == want,
+                    });
+                if done {
+                    let mut o = Outcome::default();
+                    let states: serde_json::Map<String, serde_json::Value> = seen
+                        .iter()
+                        .map(|(id, s, _)| (id.clone(), s.clone().into()))
+                        .collect();
+                    o.outputs.insert("states".into(), states.into());
+                    return Ok(o);
+                }
+                let shown: Vec<String> = seen
+                    .iter()
+                    .map(|(id, s, r)| {
+                        if r.is_empty() {
+                            format!("{id} {s}")
+                        } else {
+                            format!("{id} {s} ({r})")
+                        }
+                    })
+                    .collect();
+                let shown = if shown.is_empty() {
+                    "no targets registered".to_owned()
+                } else {
+                    shown.join(", ")
+                };
+                ctx.progress.status(&format!(
+                    "waiting for targets to be {want}: {shown} ({}s)",
+                    started.elapsed().as_secs()
+                ));
+                ctx.sleep(interval).await?;
+                interval = (interval * 2).min(POLL_MAX);
+            }
+        })
+    }
+}
