@@ -637,3 +637,232 @@ fn the_shipped_web_stack_module_builds_a_load_balanced_stack_and_rolls_back_to_n
     assert_eq!(lab.counts(None), ec2_before);
     assert_eq!(balancers(&elb), lbs_before);
 }
+
+/// Everything of every kind the failover lab makes, for before/after comparisons.
+fn inventory(lab: &Lab) -> Vec<usize> {
+    let (ec2, elb, r53) = (
+        lab.emulator.ec2(),
+        lab.emulator.elbv2(),
+        lab.emulator.route53(),
+    );
+    let c = lab.counts(None);
+    lab.rt.block_on(async {
+        let zones = r53.list_hosted_zones().send().await.unwrap();
+        let mut records = 0;
+        for z in zones.hosted_zones() {
+            records += r53
+                .list_resource_record_sets()
+                .hosted_zone_id(z.id())
+                .send()
+                .await
+                .unwrap()
+                .resource_record_sets()
+                .len();
+        }
+        let running = ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopped")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .len();
+        vec![
+            c.vpcs,
+            c.subnets,
+            c.gateways,
+            c.route_tables,
+            c.groups,
+            running,
+            elb.describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+                .len(),
+            elb.describe_target_groups()
+                .send()
+                .await
+                .unwrap()
+                .target_groups()
+                .len(),
+            zones.hosted_zones().len(),
+            records,
+        ]
+    })
+}
+
+#[test]
+fn the_failover_lab_builds_the_whole_topology_fails_over_and_rolls_back_to_exactly_what_was_there()
+{
+    let lab = Lab::new();
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let before = inventory(&lab);
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--var",
+        "domain=lab.example.com",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    let id = lab.run_id();
+    let (ec2, elb, r53) = (
+        lab.emulator.ec2(),
+        lab.emulator.elbv2(),
+        lab.emulator.route53(),
+    );
+    lab.rt.block_on(async {
+        let by_run = Filter::builder()
+            .name("tag:runbook:run")
+            .values(&id)
+            .build();
+        let vpcs = ec2
+            .describe_vpcs()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap();
+        let mut cidrs: Vec<&str> = vpcs.vpcs().iter().filter_map(|v| v.cidr_block()).collect();
+        cidrs.sort_unstable();
+        assert_eq!(cidrs, ["10.0.0.0/16", "11.0.0.0/16"]);
+        let subnets = ec2
+            .describe_subnets()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(subnets.subnets().len(), 4);
+        let gateways = ec2
+            .describe_internet_gateways()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gateways.internet_gateways().len(), 2);
+        // The load balancers, each with a port 80 listener and a registered target.
+        let mut lb_by_name = std::collections::HashMap::new();
+        for name in ["lab-primary-alb", "lab-secondary-alb"] {
+            let lb = elb
+                .describe_load_balancers()
+                .names(name)
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()[0]
+                .clone();
+            let listeners = elb
+                .describe_listeners()
+                .load_balancer_arn(lb.load_balancer_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(listeners.listeners()[0].port(), Some(80), "{name}");
+            let tg = listeners.listeners()[0].default_actions()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_owned();
+            let health = elb
+                .describe_target_health()
+                .target_group_arn(tg)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(health.target_health_descriptions().len(), 1, "{name}");
+            lb_by_name.insert(name, lb);
+        }
+        // The zone and its failover pair, pointing at the right load balancers.
+        let zones = r53
+            .list_hosted_zones_by_name()
+            .dns_name("lab.example.com.")
+            .send()
+            .await
+            .unwrap();
+        let zone = zones
+            .hosted_zones()
+            .iter()
+            .find(|z| z.name() == "lab.example.com.")
+            .expect("the zone");
+        let sets = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .unwrap();
+        for (role, lb) in [
+            ("PRIMARY", "lab-primary-alb"),
+            ("SECONDARY", "lab-secondary-alb"),
+        ] {
+            let set = sets
+                .resource_record_sets()
+                .iter()
+                .find(|s| {
+                    s.failover()
+                        .map(aws_sdk_route53::types::ResourceRecordSetFailover::as_str)
+                        == Some(role)
+                })
+                .unwrap_or_else(|| panic!("no {role} record"));
+            assert_eq!(set.name(), "lab.example.com.");
+            assert_eq!(set.r#type().as_str(), "A");
+            let alias = set.alias_target().unwrap();
+            let lb = &lb_by_name[lb];
+            assert_eq!(
+                alias.dns_name().trim_end_matches('.'),
+                lb.dns_name().unwrap()
+            );
+            assert_eq!(
+                alias.hosted_zone_id(),
+                lb.canonical_hosted_zone_id().unwrap()
+            );
+            assert!(alias.evaluate_target_health());
+        }
+    });
+    // After the drill the primary's instance is stopped and the secondary's runs.
+    let state_of = |name: &str| {
+        lab.rt.block_on(async {
+            let out = ec2
+                .describe_instances()
+                .filters(Filter::builder().name("tag:Name").values(name).build())
+                .filters(
+                    Filter::builder()
+                        .name("tag:runbook:run")
+                        .values(&id)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            out.reservations()[0].instances()[0]
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_owned())
+                .unwrap()
+        })
+    };
+    assert_eq!(state_of("lab-primary-web"), "stopped");
+    assert_eq!(state_of("lab-secondary-web"), "running");
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("answer = secondary"),
+        "check_failover answers secondary: {stderr}"
+    );
+    assert!(
+        stderr.contains("skipped: its `when` is false"),
+        "the data-plane checks are skipped on the emulator: {stderr}"
+    );
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(
+        inventory(&lab),
+        before,
+        "the emulator holds exactly what it held before"
+    );
+}

@@ -35,16 +35,14 @@ fn a_runbook_with_actions_not_built_yet_is_refused_before_anything_runs() {
     let out = Test::new()
         .file(
             "aws.yaml",
-            "runbook: 1\nname: AWS\nsteps:\n  - {id: check, action: aws.route53.health_check, with: {fqdn: example.com}}\n",
+            "runbook: 1\nname: AWS\nsteps:\n  - {id: check, action: test.unbuilt}\n",
         )
         .args(["run", "aws.yaml", "--yes"])
         .status(2)
         .run();
     let (_, stderr) = text(&out);
     assert!(
-        stderr.starts_with(
-            "error[not-built]: `runbook run` cannot run `aws.route53.health_check` yet"
-        ),
+        stderr.starts_with("error[not-built]: `runbook run` cannot run `test.unbuilt` yet"),
         "{stderr}"
     );
     assert!(stderr.contains("--> aws.yaml:4:25"), "{stderr}");

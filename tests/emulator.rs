@@ -75,6 +75,20 @@ impl Emulator {
     }
 }
 
+impl Emulator {
+    pub fn route53(&self) -> aws_sdk_route53::Client {
+        let creds =
+            aws_sdk_route53::config::Credentials::new("testing", "testing", None, None, "tests");
+        let config = aws_sdk_route53::Config::builder()
+            .behavior_version(aws_sdk_route53::config::BehaviorVersion::latest())
+            .region(aws_sdk_route53::config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .build();
+        aws_sdk_route53::Client::from_conf(config)
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -52,7 +52,25 @@ pub struct FailParams {
     pub sleep: Option<DurationText>,
 }
 
+/// An action defined but not executable (tests the refusal of such actions up front).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "test.unbuilt")]
+pub struct UnbuiltParams {
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
 pub static ACTIONS: &[ActionDef] = &[
+    ActionDef {
+        name: "test.unbuilt",
+        summary: "Not executable (tests only).",
+        docs: "Validates and plans, but `run` refuses it.",
+        effect: Effect::Creates,
+        params: Params::of::<UnbuiltParams>(),
+        outputs: Outputs::Fixed(&[]),
+        undo: Some("nothing"),
+        executor: &crate::engine::action::NotBuilt,
+    },
     ActionDef {
         name: "test.create",
         summary: "Create a resource in the test store (tests only).",

@@ -136,7 +136,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some(
             "deletes the zone, only if this run created it, after removing the records this run added",
         ),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &HostedZone,
     },
     ActionDef {
         name: "aws.route53.failover_record",
@@ -149,7 +149,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<FailoverRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &Record { weighted: false },
     },
     ActionDef {
         name: "aws.route53.weighted_record",
@@ -160,7 +160,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WeightedRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &Record { weighted: true },
     },
     ActionDef {
         name: "aws.route53.health_check",
@@ -171,7 +171,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<HealthCheckParams>(),
         outputs: Outputs::Fixed(&[out("health_check_id", "string", "The health check's id.")]),
         undo: Some("deletes the health check"),
-        executor: &crate::engine::action::NotBuilt,
+        executor: &HealthCheck,
     },
     ActionDef {
         name: "aws.route53.wait_change",
@@ -181,7 +181,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WaitChangeParams>(),
         outputs: Outputs::Fixed(&[out("status", "string", "The last status seen.")]),
         undo: None,
-        executor: &crate::engine::action::NotBuilt,
+        executor: &WaitChange,
     },
     ActionDef {
         name: "aws.route53.check_failover",
@@ -196,6 +196,714 @@ pub static ACTIONS: &[ActionDef] = &[
             out("reason", "string", "Why."),
         ]),
         undo: None,
-        executor: &crate::engine::action::NotBuilt,
+        executor: &CheckFailover,
     },
 ];
+
+// ---- Execution -------------------------------------------------------------------------------
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_route53::types::{
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, HealthCheckConfig,
+    HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover, RrType, Tag, TagResourceType,
+};
+
+use super::client::{Clients, clients};
+use super::{code, sdk_error, standard_tags};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+
+const POLL_MAX: Duration = Duration::from_secs(15);
+
+fn built<T>(
+    r: Result<T, aws_smithy_types::error::operation::BuildError>,
+) -> Result<T, ActionError> {
+    r.map_err(|e| ActionError::new(format!("incomplete Route 53 request: {e}")).invalid_input())
+}
+
+/// `example.com.` for `example.com`, and the zone id without its `/hostedzone/` prefix.
+fn fqdn(name: &str) -> String {
+    if name.ends_with('.') {
+        name.to_owned()
+    } else {
+        format!("{name}.")
+    }
+}
+
+fn bare_id(id: &str) -> String {
+    id.rsplit('/').next().unwrap_or(id).to_owned()
+}
+
+/// Find-or-create of one zone name is serialized within the process, so concurrent runs never
+/// create the same zone twice.
+static ZONE_LOCKS: LazyLock<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+fn zone_lock(name: &str) -> Arc<tokio::sync::Mutex<()>> {
+    ZONE_LOCKS
+        .lock()
+        .expect("never poisoned")
+        .entry(fqdn(name).to_lowercase())
+        .or_default()
+        .clone()
+}
+
+async fn find_zone(c: &Clients, name: &str) -> Result<Option<String>, ActionError> {
+    let wanted = fqdn(name).to_lowercase();
+    let out = c
+        .route53
+        .list_hosted_zones_by_name()
+        .dns_name(&wanted)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ListHostedZonesByName", &e))?;
+    Ok(out
+        .hosted_zones()
+        .iter()
+        .find(|z| {
+            z.name().to_lowercase() == wanted
+                && !z
+                    .config()
+                    .is_some_and(aws_sdk_route53::types::HostedZoneConfig::private_zone)
+        })
+        .map(|z| bare_id(z.id())))
+}
+
+async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, ActionError> {
+    let zone = c
+        .route53
+        .get_hosted_zone()
+        .id(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetHostedZone", &e))?;
+    let servers: Vec<String> = zone
+        .delegation_set()
+        .map(|d| d.name_servers().to_vec())
+        .unwrap_or_default();
+    let mut o = Outcome::default();
+    o.outputs.insert("zone_id".into(), id.into());
+    o.outputs.insert("name_servers".into(), servers.into());
+    o.outputs.insert("created".into(), created.into());
+    if created {
+        o.resources.push(Resource {
+            kind: "hosted zone".into(),
+            id: id.to_owned(),
+            undo: serde_json::Value::Null,
+        });
+    }
+    Ok(o)
+}
+
+async fn tagged_with_key(
+    c: &Clients,
+    kind: TagResourceType,
+    id: &str,
+    key: &str,
+) -> Result<bool, ActionError> {
+    let out = c
+        .route53
+        .list_tags_for_resource()
+        .resource_type(kind)
+        .resource_id(id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ListTagsForResource", &e))?;
+    Ok(out.resource_tag_set().is_some_and(|s| {
+        s.tags()
+            .iter()
+            .any(|t| t.key() == Some("runbook:key") && t.value() == Some(key))
+    }))
+}
+
+fn route53_tags(ctx: &Context<'_>, name: &str) -> Vec<Tag> {
+    standard_tags(ctx, Some(name), &super::Tags::new())
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
+pub(super) struct HostedZone;
+
+impl Executor for HostedZone {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: HostedZoneParams = ctx.params()?;
+            let c = clients().await?;
+            let lock = zone_lock(&p.name);
+            let _held = lock.lock().await;
+            ctx.progress
+                .status(&format!("looking for the hosted zone {}", p.name));
+            if let Some(id) = find_zone(c, &p.name).await? {
+                let mine = tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
+                return zone_outcome(c, &id, mine).await;
+            }
+            ctx.progress
+                .status(&format!("creating the hosted zone {}", p.name));
+            let mut req = c
+                .route53
+                .create_hosted_zone()
+                .name(&p.name)
+                .caller_reference(format!("{}-{}", ctx.key, crate::engine::journal::now()));
+            if let Some(comment) = &p.comment {
+                req = req.hosted_zone_config(
+                    aws_sdk_route53::types::HostedZoneConfig::builder()
+                        .comment(comment)
+                        .build(),
+                );
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateHostedZone", &e))?;
+            let id = bare_id(
+                out.hosted_zone()
+                    .map(aws_sdk_route53::types::HostedZone::id)
+                    .unwrap_or_default(),
+            );
+            c.route53
+                .change_tags_for_resource()
+                .resource_type(TagResourceType::Hostedzone)
+                .resource_id(&id)
+                .set_add_tags(Some(route53_tags(ctx, &p.name)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
+            zone_outcome(c, &id, true).await
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let p: HostedZoneParams = ctx.params()?;
+            let c = clients().await?;
+            let Some(id) = find_zone(c, &p.name).await? else {
+                return Ok(None);
+            };
+            let mine = tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
+            zone_outcome(c, &id, mine).await.map(Some)
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deleting the hosted zone {}", r.id));
+            match c.route53.delete_hosted_zone().id(&r.id).send().await {
+                Ok(_) => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("HostedZoneNotEmpty") => Err(ActionError::new(format!(
+                    "hosted zone {} still holds records this run did not add",
+                    r.id
+                ))
+                .hint("delete those records (Route 53 › Hosted zones › the zone) or keep the zone")),
+                Err(e) => Err(sdk_error("DeleteHostedZone", &e)),
+            }
+        })
+    }
+}
+
+/// The record set a record action writes, from its parameters.
+fn record_set(
+    name: &str,
+    kind: &str,
+    set_id: &str,
+    alias: &Alias,
+    health_check: Option<&String>,
+    role: Option<Role>,
+    weight: Option<u8>,
+) -> Result<ResourceRecordSet, ActionError> {
+    let target = built(
+        AliasTarget::builder()
+            .hosted_zone_id(&alias.hosted_zone_id)
+            .dns_name(&alias.dns_name)
+            .evaluate_target_health(alias.evaluate_target_health)
+            .build(),
+    )?;
+    let mut b = ResourceRecordSet::builder()
+        .name(fqdn(name))
+        .r#type(RrType::from(kind))
+        .set_identifier(set_id)
+        .alias_target(target);
+    if let Some(role) = role {
+        b = b.failover(match role {
+            Role::Primary => ResourceRecordSetFailover::Primary,
+            Role::Secondary => ResourceRecordSetFailover::Secondary,
+        });
+    }
+    if let Some(w) = weight {
+        b = b.weight(i64::from(w));
+    }
+    if let Some(h) = health_check {
+        b = b.health_check_id(h);
+    }
+    built(b.build())
+}
+
+async fn change(
+    c: &Clients,
+    zone: &str,
+    action: ChangeAction,
+    set: ResourceRecordSet,
+) -> Result<
+    String,
+    aws_smithy_runtime_api::client::result::SdkError<
+        aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+> {
+    let change = Change::builder()
+        .action(action)
+        .resource_record_set(set)
+        .build()
+        .expect("action and record set are set");
+    let batch = ChangeBatch::builder()
+        .changes(change)
+        .build()
+        .expect("changes are set");
+    let out = c
+        .route53
+        .change_resource_record_sets()
+        .hosted_zone_id(zone)
+        .change_batch(batch)
+        .send()
+        .await?;
+    Ok(out
+        .change_info()
+        .map(|i| bare_id(i.id()))
+        .unwrap_or_default())
+}
+
+/// Failover or weighted record: UPSERT, undo DELETEs exactly that record.
+pub(super) struct Record {
+    pub weighted: bool,
+}
+
+impl Record {
+    fn set(&self, ctx: &Context<'_>) -> Result<(String, ResourceRecordSet, String), ActionError> {
+        if self.weighted {
+            let p: WeightedRecordParams = ctx.params()?;
+            let set = record_set(
+                &p.name,
+                &p.kind,
+                &p.set_identifier,
+                &p.alias,
+                p.health_check_id.as_ref(),
+                None,
+                Some(p.weight),
+            )?;
+            Ok((
+                p.zone_id,
+                set,
+                format!("{} {} weight {}", p.name, p.kind, p.weight),
+            ))
+        } else {
+            let p: FailoverRecordParams = ctx.params()?;
+            let role = if p.role == Role::Primary {
+                "PRIMARY"
+            } else {
+                "SECONDARY"
+            };
+            let set = record_set(
+                &p.name,
+                &p.kind,
+                &p.set_identifier,
+                &p.alias,
+                p.health_check_id.as_ref(),
+                Some(p.role),
+                None,
+            )?;
+            Ok((p.zone_id, set, format!("{} {} {role}", p.name, p.kind)))
+        }
+    }
+}
+
+impl Executor for Record {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let (zone, set, label) = self.set(ctx)?;
+            let c = clients().await?;
+            ctx.progress.status(&format!(
+                "writing the record {label} → {}",
+                set.alias_target().map_or("", |a| a.dns_name())
+            ));
+            let id = change(c, &zone, ChangeAction::Upsert, set.clone()).await.map_err(|e| {
+                let mut err = sdk_error("ChangeResourceRecordSets", &e);
+                if err.message.contains("not found") || err.message.contains("does not lie within") {
+                    err.retryable = true;
+                    err = err.hint("the alias target must exist and use the load balancer's own CanonicalHostedZoneId");
+                }
+                err
+            })?;
+            let mut o = Outcome::default();
+            o.outputs.insert("change_id".into(), id.into());
+            o.resources.push(Resource {
+                kind: "record".into(),
+                id: label,
+                undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
+            });
+            Ok(o)
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let params = r.undo["params"].clone();
+            let key_ctx = Context {
+                params: &params,
+                ..*ctx
+            };
+            let (zone, set, _) = self.set(&key_ctx)?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deleting the record {}", r.id));
+            match change(c, &zone, ChangeAction::Delete, set).await {
+                Ok(_) => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => Ok(()),
+                Err(e)
+                    if code(&e).as_deref() == Some("InvalidChangeBatch")
+                        && format!("{e:?}").contains("not found") =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(sdk_error("ChangeResourceRecordSets", &e)),
+            }
+        })
+    }
+}
+
+pub(super) struct WaitChange;
+
+impl Executor for WaitChange {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: WaitChangeParams = ctx.params()?;
+            let c = clients().await?;
+            let id = bare_id(&p.change_id);
+            let started = Instant::now();
+            // Poll at once, then back off: changes usually take under a minute.
+            let mut interval = Duration::from_secs(1);
+            loop {
+                let out = c
+                    .route53
+                    .get_change()
+                    .id(&id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("GetChange", &e))?;
+                let status = out.change_info().map(|i| i.status().clone());
+                if status == Some(ChangeStatus::Insync) {
+                    let mut o = Outcome::default();
+                    o.outputs.insert("status".into(), "INSYNC".into());
+                    return Ok(o);
+                }
+                let seen = status.as_ref().map_or("unknown", ChangeStatus::as_str);
+                ctx.progress.status(&format!(
+                    "waiting for change {id} to be INSYNC: {seen}, {}s",
+                    started.elapsed().as_secs()
+                ));
+                ctx.sleep(interval).await?;
+                interval = (interval * 2).min(POLL_MAX);
+            }
+        })
+    }
+}
+
+pub(super) struct HealthCheck;
+
+impl Executor for HealthCheck {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: HealthCheckParams = ctx.params()?;
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("creating an HTTP health check of {}", p.fqdn));
+            let config = built(
+                HealthCheckConfig::builder()
+                    .r#type(HealthCheckType::Http)
+                    .fully_qualified_domain_name(&p.fqdn)
+                    .port(i32::from(p.port))
+                    .resource_path(&p.path)
+                    .request_interval(i32::try_from(p.interval_seconds).unwrap_or(30))
+                    .failure_threshold(i32::try_from(p.failure_threshold).unwrap_or(3))
+                    .build(),
+            )?;
+            let out = c
+                .route53
+                .create_health_check()
+                .caller_reference(format!("{}-{}", ctx.key, crate::engine::journal::now()))
+                .health_check_config(config)
+                .send()
+                .await
+                .map_err(|e| sdk_error("CreateHealthCheck", &e))?;
+            let id = out
+                .health_check()
+                .map(|h| h.id().to_owned())
+                .unwrap_or_default();
+            c.route53
+                .change_tags_for_resource()
+                .resource_type(TagResourceType::Healthcheck)
+                .resource_id(&id)
+                .set_add_tags(Some(route53_tags(ctx, &p.fqdn)))
+                .send()
+                .await
+                .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
+            let mut o = Outcome::default();
+            o.outputs
+                .insert("health_check_id".into(), id.clone().into());
+            o.resources.push(Resource {
+                kind: "health check".into(),
+                id,
+                undo: serde_json::Value::Null,
+            });
+            Ok(o)
+        })
+    }
+
+    fn reconcile<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            let out = c
+                .route53
+                .list_health_checks()
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListHealthChecks", &e))?;
+            for check in out.health_checks() {
+                if tagged_with_key(c, TagResourceType::Healthcheck, check.id(), ctx.key).await? {
+                    let mut o = Outcome::default();
+                    o.outputs
+                        .insert("health_check_id".into(), check.id().into());
+                    o.resources.push(Resource {
+                        kind: "health check".into(),
+                        id: check.id().to_owned(),
+                        undo: serde_json::Value::Null,
+                    });
+                    return Ok(Some(o));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    fn undo<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        r: &'a Resource,
+    ) -> BoxFuture<'a, Result<(), ActionError>> {
+        Box::pin(async move {
+            let c = clients().await?;
+            ctx.progress
+                .status(&format!("deleting health check {}", r.id));
+            match c
+                .route53
+                .delete_health_check()
+                .health_check_id(&r.id)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if code(&e).as_deref() == Some("NoSuchHealthCheck") => Ok(()),
+                Err(e) => Err(sdk_error("DeleteHealthCheck", &e)),
+            }
+        })
+    }
+}
+
+pub(super) struct CheckFailover;
+
+/// Whether Route 53 would consider one failover record healthy, and why.
+async fn record_health(
+    c: &Clients,
+    set: &ResourceRecordSet,
+) -> Result<(bool, String), ActionError> {
+    if let Some(id) = set.health_check_id() {
+        let out = c
+            .route53
+            .get_health_check_status()
+            .health_check_id(id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetHealthCheckStatus", &e))?;
+        let observations = out.health_check_observations();
+        let ok = observations
+            .iter()
+            .filter(|o| {
+                o.status_report()
+                    .and_then(|r| r.status())
+                    .is_some_and(|s| s.starts_with("Success"))
+            })
+            .count();
+        // Route 53 considers an endpoint healthy when more than 18% of its checkers do.
+        let healthy = !observations.is_empty() && ok * 100 > observations.len() * 18;
+        return Ok((
+            healthy,
+            format!(
+                "health check {id}: {ok} of {} checkers see it healthy",
+                observations.len()
+            ),
+        ));
+    }
+    let Some(alias) = set.alias_target() else {
+        return Ok((true, "no health check and no alias: always healthy".into()));
+    };
+    if !alias.evaluate_target_health() {
+        return Ok((
+            true,
+            "the alias does not evaluate target health: always healthy".into(),
+        ));
+    }
+    let dns = alias.dns_name().trim_end_matches('.').to_lowercase();
+    let lbs = c
+        .elbv2
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+    let Some(lb) = lbs
+        .load_balancers()
+        .iter()
+        .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns))
+    else {
+        return Ok((false, format!("no load balancer has the DNS name {dns}")));
+    };
+    let name = lb.load_balancer_name().unwrap_or_default().to_owned();
+    let groups = c
+        .elbv2
+        .describe_target_groups()
+        .load_balancer_arn(lb.load_balancer_arn().unwrap_or_default())
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeTargetGroups", &e))?;
+    let mut healthy_targets = 0;
+    let mut described = Vec::new();
+    for group in groups.target_groups() {
+        let health = c
+            .elbv2
+            .describe_target_health()
+            .target_group_arn(group.target_group_arn().unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
+        for d in health.target_health_descriptions() {
+            let state = d
+                .target_health()
+                .and_then(|h| h.state())
+                .map_or("unknown", |s| s.as_str());
+            healthy_targets += usize::from(state == "healthy");
+            described.push(format!(
+                "{} {state}",
+                d.target().and_then(|t| t.id()).unwrap_or("?")
+            ));
+        }
+    }
+    // A load balancer is healthy for Route 53 while a target group has a healthy target; an
+    // empty target group counts as unhealthy.
+    let list = if described.is_empty() {
+        "no targets".to_owned()
+    } else {
+        described.join(", ")
+    };
+    Ok((healthy_targets > 0, format!("load balancer {name}: {list}")))
+}
+
+impl Executor for CheckFailover {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: CheckFailoverParams = ctx.params()?;
+            let c = clients().await?;
+            let name = fqdn(&p.name).to_lowercase();
+            ctx.progress
+                .status(&format!("reading the failover records of {}", p.name));
+            let out = c
+                .route53
+                .list_resource_record_sets()
+                .hosted_zone_id(bare_id(&p.zone_id))
+                .start_record_name(&name)
+                .start_record_type(RrType::from(p.kind.as_str()))
+                .send()
+                .await
+                .map_err(|e| sdk_error("ListResourceRecordSets", &e))?;
+            let pick = |role: &ResourceRecordSetFailover| {
+                out.resource_record_sets()
+                    .iter()
+                    .find(|s| {
+                        s.name().to_lowercase() == name
+                            && s.r#type().as_str() == p.kind
+                            && s.failover() == Some(role)
+                    })
+                    .cloned()
+            };
+            let (Some(primary), Some(secondary)) = (
+                pick(&ResourceRecordSetFailover::Primary),
+                pick(&ResourceRecordSetFailover::Secondary),
+            ) else {
+                return Err(ActionError::new(format!(
+                    "{} {} has no PRIMARY and SECONDARY failover pair",
+                    p.name, p.kind
+                )));
+            };
+            let (primary_ok, primary_why) = record_health(c, &primary).await?;
+            let (secondary_ok, secondary_why) = record_health(c, &secondary).await?;
+            // Route 53 answers with the primary while it is healthy; with the secondary when only
+            // the secondary is; with the primary again when neither is.
+            let (answer, reason) = if primary_ok {
+                ("primary", format!("the primary is healthy ({primary_why})"))
+            } else if secondary_ok {
+                (
+                    "secondary",
+                    format!(
+                        "the primary is unhealthy ({primary_why}) and the secondary is healthy ({secondary_why})"
+                    ),
+                )
+            } else {
+                (
+                    "primary",
+                    format!(
+                        "both are unhealthy ({primary_why}; {secondary_why}), so Route 53 answers with the primary"
+                    ),
+                )
+            };
+            ctx.progress.message(&format!(
+                "Route 53 answers {} with the {} record: {reason}",
+                p.name,
+                answer.to_uppercase()
+            ));
+            if let Some(expected) = p.expect {
+                let want = if expected == Role::Primary {
+                    "primary"
+                } else {
+                    "secondary"
+                };
+                if want != answer {
+                    return Err(ActionError::new(format!(
+                        "Route 53 would answer with the {} record, not the {}: {reason}",
+                        answer.to_uppercase(),
+                        want.to_uppercase()
+                    )));
+                }
+            }
+            let mut o = Outcome::default();
+            o.outputs.insert("answer".into(), answer.into());
+            o.outputs.insert("reason".into(), reason.into());
+            Ok(o)
+        })
+    }
+}
