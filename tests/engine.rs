@@ -933,3 +933,52 @@ fn module_outputs_and_vars_flow_between_steps_at_run_time() {
     );
     assert!(stderr.contains("chain: last-two-one-base"), "{stderr}");
 }
+
+#[test]
+fn an_undo_that_fails_retryably_is_retried_until_it_succeeds_within_the_window() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Busy
+        steps:
+          - {id: busy, action: test.create, with: {name: busy, undo_fail_attempts: 2}}
+          - {id: boom, action: test.fail, needs: [busy]}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    let retries = lab
+        .calls()
+        .iter()
+        .filter(|(_, w)| w[0] == "undo-retry")
+        .count();
+    assert_eq!(retries, 2);
+    assert!(lab.resources().is_empty());
+}
+
+#[test]
+fn an_undo_still_failing_when_the_window_closes_is_exit_3() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Busy for long
+        steps:
+          - {id: busy, action: test.create, with: {name: busy, undo_fail_attempts: 1000}}
+          - {id: boom, action: test.fail, needs: [busy]}
+        ",
+    );
+    let out = lab
+        .command(&["run", "rb.yaml", "--yes"])
+        .env("RUNBOOK_UNDO_WINDOW", "3s")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "busy is still in use (DependencyViolation, on purpose) (still failing after"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(lab.resources(), ["busy"]);
+}

@@ -34,6 +34,9 @@ pub struct CreateParams {
     /// Make the undo of this resource fail.
     #[serde(default)]
     pub undo_fails: bool,
+    /// Make the undo of this resource fail (retryably) this many times first.
+    #[serde(default)]
+    pub undo_fail_attempts: u32,
     /// Make the undo of this resource take this long.
     #[serde(default)]
     pub undo_sleep: Option<DurationText>,
@@ -162,6 +165,7 @@ impl Executor for Create {
                 "key": ctx.key,
                 "name": p.name,
                 "undo_fails": p.undo_fails,
+                "undo_fail_attempts": p.undo_fail_attempts,
                 "undo_sleep_ms": p.undo_sleep.map_or(0, |d| d.0.as_millis()),
             });
             std::fs::write(&file, body.to_string()).map_err(|e| ActionError::new(e.to_string()))?;
@@ -202,6 +206,20 @@ impl Executor for Create {
             let file = resource_file(&resource.id)?;
             let text = std::fs::read_to_string(&file).unwrap_or_default();
             let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            let tries = store()?.join(format!("{}.undo-attempts", resource.id));
+            let n: u64 = std::fs::read_to_string(&tries)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0)
+                + 1;
+            std::fs::write(&tries, n.to_string()).map_err(|e| ActionError::new(e.to_string()))?;
+            if n <= body["undo_fail_attempts"].as_u64().unwrap_or(0) {
+                log(&format!("undo-retry {} {}", ctx.step_id, resource.id))?;
+                return Err(ActionError::retryable(format!(
+                    "{} is still in use (DependencyViolation, on purpose)",
+                    resource.id
+                )));
+            }
             if let Some(ms) = body["undo_sleep_ms"].as_u64().filter(|ms| *ms > 0) {
                 log(&format!("undo-wait {} {}", ctx.step_id, resource.id))?;
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;

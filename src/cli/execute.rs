@@ -30,7 +30,16 @@ use crate::ui::{self, Format};
 use indicatif::{MultiProgress, ProgressDrawTarget};
 
 /// Attempts and first wait for undos that fail in a retryable way.
-const UNDO_RETRIES: (u32, std::time::Duration) = (5, std::time::Duration::from_secs(2));
+/// How long undos retry retryable errors, and the first wait. AWS releases a deleted load
+/// balancer's network interfaces in minutes (Terraform waits up to 20 for a subnet); 20 minutes
+/// by default, `RUNBOOK_UNDO_WINDOW` (`90s`, `30m`) changes it.
+fn undo_retries() -> (std::time::Duration, std::time::Duration) {
+    let window = std::env::var("RUNBOOK_UNDO_WINDOW")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .unwrap_or(std::time::Duration::from_secs(20 * 60));
+    (window, std::time::Duration::from_secs(1))
+}
 
 fn journal_error(e: JournalError) -> Error {
     match e {
@@ -495,7 +504,7 @@ fn conclude(
                 ask,
                 yes: exec.yes,
                 parallelism: 8,
-                retries: UNDO_RETRIES,
+                retries: undo_retries(),
                 interrupt: CancellationToken::new(),
             }
             .execute(),
@@ -720,7 +729,7 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
                 ask: &ask,
                 yes: exec.yes,
                 parallelism: 8,
-                retries: UNDO_RETRIES,
+                retries: undo_retries(),
                 interrupt: interrupt.clone(),
             }
             .execute(),

@@ -30,8 +30,9 @@ pub struct Rollback<'a> {
     pub ask: &'a dyn Ask,
     pub yes: bool,
     pub parallelism: usize,
-    /// Attempts per undo for retryable errors, and the first wait.
-    pub retries: (u32, Duration),
+    /// How long an undo keeps retrying retryable errors (AWS keeps subnets and security groups
+    /// busy for minutes after a load balancer or instance is deleted), and the first wait.
+    pub retries: (Duration, Duration),
     pub interrupt: CancellationToken,
 }
 
@@ -312,19 +313,34 @@ impl Rollback<'_> {
     where
         F: FnMut() -> super::action::BoxFuture<'f, Result<T, ActionError>>,
     {
-        let (attempts, first) = self.retries;
-        let mut attempt = 1;
+        /// Longest wait between two tries.
+        const MAX_WAIT: Duration = Duration::from_secs(30);
+        let (window, first) = self.retries;
+        let started = std::time::Instant::now();
+        let mut wait = first;
         loop {
             match call().await {
-                Err(e) if e.retryable && attempt < attempts && !self.interrupt.is_cancelled() => {
-                    let wait = first
-                        .saturating_mul(2u32.saturating_pow(attempt - 1))
-                        .mul_f64(0.5 + fastrand::f64());
+                Err(e)
+                    if e.retryable
+                        && started.elapsed() + wait < window
+                        && !self.interrupt.is_cancelled() =>
+                {
+                    let jittered = wait.mul_f64(0.5 + fastrand::f64());
                     tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
+                        () = tokio::time::sleep(jittered) => {}
                         () = self.interrupt.cancelled() => return Err(e),
                     }
-                    attempt += 1;
+                    wait = (wait * 2).min(MAX_WAIT);
+                }
+                Err(mut e) if e.retryable => {
+                    e.message = format!(
+                        "{} (still failing after {})",
+                        e.message,
+                        humantime::format_duration(Duration::from_secs(
+                            started.elapsed().as_secs()
+                        ))
+                    );
+                    return Err(e);
                 }
                 other => return other,
             }

@@ -43,7 +43,12 @@ async fn load() -> Result<Clients, ActionError> {
     let region =
         RegionProviderChain::first_try(settings.region.clone().map(aws_config::Region::new))
             .or_default_provider();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    // Adaptive retries: throttling errors are retried with backoff, and a client-side rate
+    // limiter (shared by every step, since the clients are) slows down when AWS throttles.
+    let retry = aws_config::retry::RetryConfig::adaptive().with_max_attempts(10);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .retry_config(retry);
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
