@@ -866,3 +866,51 @@ fn the_failover_lab_builds_the_whole_topology_fails_over_and_rolls_back_to_exact
         "the emulator holds exactly what it held before"
     );
 }
+
+#[test]
+fn with_a_third_of_calls_throttled_and_slow_transitions_the_whole_lab_still_comes_up_and_goes() {
+    use std::sync::atomic::Ordering;
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            throttle_percent: 30,
+            slow_polls: 3,
+        },
+    );
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let before = inventory(&lab);
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--output",
+        "json",
+        "--var",
+        "domain=lab.example.com",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    ok(&out);
+    let (stdout, _) = text(&out);
+    assert!(
+        proxy.stats.throttled.load(Ordering::Relaxed) > 20,
+        "throttled {}",
+        proxy.stats.throttled.load(Ordering::Relaxed)
+    );
+    assert!(
+        proxy.stats.held.load(Ordering::Relaxed) >= 3,
+        "slow transitions were shown"
+    );
+    // The waits report what they see while they poll.
+    assert!(
+        stdout.contains("to be active: provisioning"),
+        "a load balancer wait shows its state"
+    );
+    assert!(
+        stdout.contains("to be INSYNC: PENDING"),
+        "a change wait shows its status"
+    );
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(inventory(&lab), before);
+}

@@ -9,6 +9,7 @@ mod emulator;
 mod engine;
 mod examples;
 mod plan;
+mod proxy;
 mod robustness;
 mod schema;
 mod test;

@@ -1,0 +1,215 @@
+//! A proxy in front of the emulator that makes it behave more like AWS: it throttles a share of
+//! calls (each service answering in its own error format), and holds slow transitions for a
+//! number of polls (a load balancer `provisioning`, a Route 53 change `PENDING`, an instance
+//! `pending`), which the emulator otherwise finishes at once. Loopback only.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+
+/// What the proxy does to traffic.
+#[derive(Default)]
+pub struct Faults {
+    /// Percent of calls answered with the service's throttling error instead of being forwarded.
+    pub throttle_percent: u64,
+    /// Polls that still show the old state: load balancers, changes, instances.
+    pub slow_polls: u32,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub forwarded: AtomicU64,
+    pub throttled: AtomicU64,
+    pub held: AtomicU64,
+}
+
+pub struct Proxy {
+    pub url: String,
+    pub stats: Arc<Stats>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+struct State {
+    upstream: String,
+    faults: Faults,
+    stats: Arc<Stats>,
+    client: reqwest::Client,
+    polls: [AtomicU32; 3],
+    seed: AtomicU64,
+}
+
+/// Which service a signed request is for, from its credential scope.
+fn service(req: &Request<Incoming>) -> &'static str {
+    let auth = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if auth.contains("/ec2/") {
+        "ec2"
+    } else if auth.contains("/elasticloadbalancing/") {
+        "elbv2"
+    } else if auth.contains("/route53/") {
+        "route53"
+    } else {
+        "other"
+    }
+}
+
+fn throttling(service: &str) -> Response<Full<Bytes>> {
+    let (status, body) = match service {
+        "ec2" => (
+            503,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>proxy</RequestID></Response>",
+        ),
+        "route53" => (
+            400,
+            "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"https://route53.amazonaws.com/doc/2013-04-01/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
+        ),
+        _ => (
+            400,
+            "<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\"><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>proxy</RequestId></ErrorResponse>",
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/xml")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response")
+}
+
+impl State {
+    /// A cheap deterministic pseudo-random number per call (xorshift).
+    fn roll(&self) -> u64 {
+        let mut x = self
+            .seed
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            | 1;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % 100
+    }
+
+    /// Rewrite a finished state into the one before it for the first polls.
+    fn hold(&self, body: String) -> String {
+        let rules: [(&str, &str); 3] = [
+            ("<Code>active</Code>", "<Code>provisioning</Code>"),
+            ("<Status>INSYNC</Status>", "<Status>PENDING</Status>"),
+            ("<name>running</name>", "<name>pending</name>"),
+        ];
+        for (i, (done, before)) in rules.iter().enumerate() {
+            if body.contains(done)
+                && self.polls[i].fetch_add(1, Ordering::Relaxed) < self.faults.slow_polls
+            {
+                self.stats.held.fetch_add(1, Ordering::Relaxed);
+                let held = body.replace(done, before);
+                return if i == 2 {
+                    held.replace("<code>16</code>", "<code>0</code>")
+                } else {
+                    held
+                };
+            }
+        }
+        body
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, Infallible> {
+        let service = service(&req);
+        if self.faults.throttle_percent > 0 && self.roll() < self.faults.throttle_percent {
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            return Ok(throttling(service));
+        }
+        let (parts, body) = req.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes)
+            .unwrap_or_default();
+        let url = format!(
+            "{}{}",
+            self.upstream,
+            parts.uri.path_and_query().map_or("/", |p| p.as_str())
+        );
+        let mut forward = self.client.request(parts.method.clone(), url).body(body);
+        for (name, value) in &parts.headers {
+            if name != "host" && name != "content-length" {
+                forward = forward.header(name, value);
+            }
+        }
+        let Ok(answer) = forward.send().await else {
+            return Ok(Response::builder()
+                .status(502)
+                .body(Full::new(Bytes::new()))
+                .expect("a response"));
+        };
+        self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+        let status = answer.status().as_u16();
+        let content_type = answer.headers().get("content-type").cloned();
+        let text = answer.text().await.unwrap_or_default();
+        let text = if self.faults.slow_polls > 0 {
+            self.hold(text)
+        } else {
+            text
+        };
+        let mut out = Response::builder().status(status);
+        if let Some(ct) = content_type {
+            out = out.header("content-type", ct);
+        }
+        Ok(out.body(Full::new(Bytes::from(text))).expect("a response"))
+    }
+}
+
+impl Proxy {
+    pub fn start(upstream: &str, faults: Faults) -> Proxy {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let counters = Arc::new(Stats::default());
+        let state = Arc::new(State {
+            upstream: upstream.to_owned(),
+            faults,
+            stats: counters.clone(),
+            client: reqwest::Client::new(),
+            polls: Default::default(),
+            seed: AtomicU64::new(0x2545_F491_4F6C_DD1D),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(SocketAddr::from((
+                [127, 0, 0, 1],
+                0,
+            ))))
+            .expect("a loopback port");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
+        runtime.spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| state.clone().handle(req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Proxy {
+            url,
+            stats: counters,
+            _runtime: runtime,
+        }
+    }
+}
