@@ -347,7 +347,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
-use super::{code, sdk_error, standard_tags};
+use super::{code, deleted, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 
 fn tag_spec(
@@ -392,23 +392,6 @@ fn created(kind: &str, id: &str, outputs: &[(&str, serde_json::Value)]) -> Outco
         undo: serde_json::Value::Null,
     });
     o
-}
-
-/// Run a delete; "not found" (any of `gone`) counts as deleted.
-fn deleted<T, E, R>(
-    op: &str,
-    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-    gone: &[&str],
-) -> Result<(), ActionError>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(()),
-        Err(e) => Err(sdk_error(op, &e)),
-    }
 }
 
 pub(super) struct CreateVpc;

@@ -223,7 +223,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{code, sdk_error, standard_tags};
+use super::{code, deleted, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 use crate::runbook::lint::check_elb_name;
 
@@ -746,11 +746,11 @@ impl Executor for CreateListener {
         Box::pin(async move {
             let c = clients().await?;
             ctx.progress.status(&format!("deleting listener {}", r.id));
-            match c.elbv2.delete_listener().listener_arn(&r.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if code(&e).as_deref() == Some("ListenerNotFound") => Ok(()),
-                Err(e) => Err(sdk_error("DeleteListener", &e)),
-            }
+            deleted(
+                "DeleteListener",
+                c.elbv2.delete_listener().listener_arn(&r.id).send().await,
+                &["ListenerNotFound"],
+            )
         })
     }
 }

@@ -106,3 +106,20 @@ where
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     err.code().map(str::to_owned)
 }
+
+/// Run a delete; "not found" (any of `gone`) counts as deleted.
+pub fn deleted<T, E, R>(
+    op: &str,
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    gone: &[&str],
+) -> Result<(), ActionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(()),
+        Err(e) => Err(sdk_error(op, &e)),
+    }
+}

@@ -212,7 +212,7 @@ use aws_sdk_route53::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{code, sdk_error, standard_tags};
+use super::{code, deleted, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 
 const POLL_MAX: Duration = Duration::from_secs(15);
@@ -712,17 +712,15 @@ impl Executor for HealthCheck {
             let c = clients().await?;
             ctx.progress
                 .status(&format!("deleting health check {}", r.id));
-            match c
-                .route53
-                .delete_health_check()
-                .health_check_id(&r.id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if code(&e).as_deref() == Some("NoSuchHealthCheck") => Ok(()),
-                Err(e) => Err(sdk_error("DeleteHealthCheck", &e)),
-            }
+            deleted(
+                "DeleteHealthCheck",
+                c.route53
+                    .delete_health_check()
+                    .health_check_id(&r.id)
+                    .send()
+                    .await,
+                &["NoSuchHealthCheck"],
+            )
         })
     }
 }
