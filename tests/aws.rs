@@ -876,6 +876,7 @@ fn with_a_third_of_calls_throttled_and_slow_transitions_the_whole_lab_still_come
         crate::proxy::Faults {
             throttle_percent: 30,
             slow_polls: 3,
+            fail_first: Vec::new(),
         },
     );
     let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
@@ -913,4 +914,44 @@ fn with_a_third_of_calls_throttled_and_slow_transitions_the_whole_lab_still_come
     );
     ok(&lab.run(&["rollback", "--yes"]));
     assert_eq!(inventory(&lab), before);
+}
+
+/// `InvalidTarget` (an instance not running yet) and an alias target Route 53 cannot see yet are
+/// waited out by the actions. (`PriorRequestNotComplete` the Route 53 SDK already retries.)
+#[test]
+fn errors_that_settle_by_themselves_are_waited_out_inside_the_action() {
+    use std::sync::atomic::Ordering;
+    let lab = Lab::new();
+    let faults = crate::proxy::Faults {
+        fail_first: vec![
+            ("RegisterTargets", 2, "InvalidTarget"),
+            ("ChangeResourceRecordSets", 2, "InvalidChangeBatch"),
+        ],
+        ..crate::proxy::Faults::default()
+    };
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, faults);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--output",
+        "json",
+        "--var",
+        "domain=lab.example.com",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    ok(&out);
+    assert_eq!(proxy.stats.injected.load(Ordering::Relaxed), 4);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("RegisterTargets: InvalidTarget"),
+        "the wait says why: {stdout}"
+    );
+    assert!(
+        stdout.contains("ChangeResourceRecordSets: InvalidChangeBatch"),
+        "{stdout}"
+    );
+    ok(&lab.run(&["rollback", "--yes"]));
 }

@@ -23,10 +23,13 @@ pub struct Faults {
     pub throttle_percent: u64,
     /// Polls that still show the old state: load balancers, changes, instances.
     pub slow_polls: u32,
+    /// Answer the first `n` calls of an operation with this error code: (operation, n, code).
+    pub fail_first: Vec<(&'static str, u32, &'static str)>,
 }
 
 #[derive(Default)]
 pub struct Stats {
+    pub injected: AtomicU64,
     pub forwarded: AtomicU64,
     pub throttled: AtomicU64,
     pub held: AtomicU64,
@@ -44,6 +47,7 @@ struct State {
     stats: Arc<Stats>,
     client: reqwest::Client,
     polls: [AtomicU32; 3],
+    failed: std::sync::Mutex<std::collections::HashMap<&'static str, u32>>,
     seed: AtomicU64,
 }
 
@@ -63,6 +67,37 @@ fn service(req: &Request<Incoming>) -> &'static str {
     } else {
         "other"
     }
+}
+
+/// The operation of a request: `Action=` of the query protocols (EC2, `ELBv2`), or Route 53's
+/// REST path.
+fn operation(path: &str, body: &[u8]) -> String {
+    let body = String::from_utf8_lossy(body);
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return action.to_owned();
+    }
+    if path.trim_end_matches('/').ends_with("/rrset") {
+        return "ChangeResourceRecordSets".to_owned();
+    }
+    path.to_owned()
+}
+
+/// An AWS error in the service's own format.
+fn error(service: &str, code: &str, message: &str) -> Response<Full<Bytes>> {
+    let body = if service == "ec2" {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>{message}</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+        )
+    } else {
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+        )
+    };
+    Response::builder()
+        .status(400)
+        .header("content-type", "text/xml")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response")
 }
 
 fn throttling(service: &str) -> Response<Full<Bytes>> {
@@ -138,6 +173,25 @@ impl State {
             .await
             .map(http_body_util::Collected::to_bytes)
             .unwrap_or_default();
+        let op = operation(parts.uri.path(), &body);
+        if let Some(&(name, n, code)) = self
+            .faults
+            .fail_first
+            .iter()
+            .find(|(name, _, _)| *name == op)
+        {
+            let mut failed = self.failed.lock().expect("never poisoned");
+            let count = failed.entry(name).or_insert(0);
+            if *count < n {
+                *count += 1;
+                self.stats.injected.fetch_add(1, Ordering::Relaxed);
+                return Ok(error(
+                    service,
+                    code,
+                    "injected by the test proxy: not found yet",
+                ));
+            }
+        }
         let url = format!(
             "{}{}",
             self.upstream,
@@ -186,6 +240,7 @@ impl Proxy {
             stats: counters.clone(),
             client: reqwest::Client::new(),
             polls: Default::default(),
+            failed: std::sync::Mutex::default(),
             seed: AtomicU64::new(0x2545_F491_4F6C_DD1D),
         });
         let listener = runtime

@@ -421,14 +421,22 @@ impl Executor for RegisterTargets {
             let c = clients().await?;
             ctx.progress
                 .status(&format!("registering {}", p.targets.join(", ")));
-            // Registering is idempotent: a resume simply registers again.
-            c.elbv2
-                .register_targets()
-                .target_group_arn(&p.target_group_arn)
-                .set_targets(Some(targets(&p.targets, p.port)))
-                .send()
-                .await
-                .map_err(|e| sdk_error("RegisterTargets", &e))?;
+            // Registering is idempotent: a resume simply registers again. AWS accepts only
+            // running instances: `InvalidTarget` settles within a couple of minutes.
+            super::settle(
+                ctx,
+                "RegisterTargets",
+                Duration::from_secs(180),
+                |code, _| code == "InvalidTarget",
+                || {
+                    c.elbv2
+                        .register_targets()
+                        .target_group_arn(&p.target_group_arn)
+                        .set_targets(Some(targets(&p.targets, p.port)))
+                        .send()
+                },
+            )
+            .await?;
             let mut o = Outcome::default();
             o.resources.push(Resource {
                 kind: "registered targets".into(),

@@ -123,3 +123,46 @@ where
         Err(e) => Err(sdk_error(op, &e)),
     }
 }
+
+/// Retry one AWS call while AWS says "not yet" (`retry_if` on its code and message), with waits
+/// from 1 s doubling to 10 s, for at most `window`, showing why on the step's status line.
+/// For errors that settle by themselves: `RegisterTargets`' `InvalidTarget` while an instance
+/// starts, Route 53's `PriorRequestNotComplete`, an alias target AWS cannot see yet.
+pub async fn settle<T, E, R, F, Fut>(
+    ctx: &Context<'_>,
+    operation: &str,
+    window: std::time::Duration,
+    retry_if: impl Fn(&str, &str) -> bool,
+    mut call: F,
+) -> Result<T, ActionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+{
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => {
+                let (code, message) = (
+                    e.code().unwrap_or_default().to_owned(),
+                    e.message().unwrap_or_default().to_owned(),
+                );
+                if !retry_if(&code, &message) || started.elapsed() + wait > window {
+                    return Err(sdk_error(operation, &e));
+                }
+                ctx.progress.status(&format!(
+                    "{operation}: {code} ({message}); trying again in {}s ({}s so far)",
+                    wait.as_secs(),
+                    started.elapsed().as_secs()
+                ));
+                ctx.sleep(wait).await?;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    }
+}

@@ -537,10 +537,18 @@ impl Executor for Record {
                 "writing the record {label} → {}",
                 set.alias_target().map_or("", |a| a.dns_name())
             ));
-            let id = change(c, &zone, ChangeAction::Upsert, set.clone()).await.map_err(|e| {
-                let mut err = sdk_error("ChangeResourceRecordSets", &e);
+            // An earlier change to the zone still in progress, or an alias target AWS cannot see
+            // yet (a load balancer just created), settle by themselves.
+            let settles = |code: &str, message: &str| {
+                code == "PriorRequestNotComplete"
+                    || (code == "InvalidChangeBatch" && message.contains("not found"))
+            };
+            let id = super::settle(ctx, "ChangeResourceRecordSets", Duration::from_secs(300), settles, || {
+                change(c, &zone, ChangeAction::Upsert, set.clone())
+            })
+            .await
+            .map_err(|mut err| {
                 if err.message.contains("not found") || err.message.contains("does not lie within") {
-                    err.retryable = true;
                     err = err.hint("the alias target must exist and use the load balancer's own CanonicalHostedZoneId");
                 }
                 err
