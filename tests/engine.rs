@@ -576,6 +576,20 @@ fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
     assert_eq!(suite.test_cases.len(), 3);
     assert_eq!(suite.failures, 1);
     assert!(xml.contains("it broke"), "{xml}");
+    // The attributes the JUnit schema requires (Ant/Jenkins): a suite's name and counts, a case's
+    // name and class, a failure's or skip's message.
+    for line in [
+        "<testsuite name=\"Report\" tests=\"3\" skipped=\"1\" errors=\"0\" failures=\"1\">",
+        "<testcase name=\"skipped\" classname=\"Report\">",
+        "<skipped message=\"its `when` is false\"/>",
+        "<failure message=\"it broke\"/>",
+    ] {
+        assert!(xml.contains(line), "{line} missing from:\n{xml}");
+    }
+    assert!(
+        xml.contains("<testcase name=\"made\" classname=\"Report\" time=\""),
+        "{xml}"
+    );
 }
 
 #[test]

@@ -136,14 +136,29 @@ impl State {
     }
 
     /// Rewrite a finished state into the one before it for the first polls.
-    fn hold(&self, body: String) -> String {
-        let rules: [(&str, &str); 3] = [
-            ("<Code>active</Code>", "<Code>provisioning</Code>"),
-            ("<Status>INSYNC</Status>", "<Status>PENDING</Status>"),
-            ("<name>running</name>", "<name>pending</name>"),
+    /// Only the responses of the polls (`op`) are held: a change's own answer also says INSYNC
+    /// on the emulator, and holding it would use up the holds meant for `GetChange`.
+    fn hold(&self, op: &str, body: String) -> String {
+        let rules: [(&str, &str, &str); 3] = [
+            (
+                "DescribeLoadBalancers",
+                "<Code>active</Code>",
+                "<Code>provisioning</Code>",
+            ),
+            (
+                "/change/",
+                "<Status>INSYNC</Status>",
+                "<Status>PENDING</Status>",
+            ),
+            (
+                "DescribeInstances",
+                "<name>running</name>",
+                "<name>pending</name>",
+            ),
         ];
-        for (i, (done, before)) in rules.iter().enumerate() {
-            if body.contains(done)
+        for (i, (poll, done, before)) in rules.iter().enumerate() {
+            if op.contains(poll)
+                && body.contains(done)
                 && self.polls[i].fetch_add(1, Ordering::Relaxed) < self.faults.slow_polls
             {
                 self.stats.held.fetch_add(1, Ordering::Relaxed);
@@ -214,7 +229,7 @@ impl State {
         let content_type = answer.headers().get("content-type").cloned();
         let text = answer.text().await.unwrap_or_default();
         let text = if self.faults.slow_polls > 0 {
-            self.hold(text)
+            self.hold(&op, text)
         } else {
             text
         };
