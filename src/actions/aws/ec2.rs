@@ -347,7 +347,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
-use super::{code, deleted, sdk_error, standard_tags};
+use super::{POLL_FIRST, POLL_MAX, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 
 fn tag_spec(
@@ -845,18 +845,17 @@ impl Executor for CreateRouteTable {
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
             let c = clients().await?;
-            let out = match c
-                .ec2
-                .describe_route_tables()
-                .route_table_ids(&r.id)
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if code(&e).as_deref() == Some("InvalidRouteTableID.NotFound") => {
-                    return Ok(());
-                }
-                Err(e) => return Err(sdk_error("DescribeRouteTables", &e)),
+            let Some(out) = found(
+                "DescribeRouteTables",
+                c.ec2
+                    .describe_route_tables()
+                    .route_table_ids(&r.id)
+                    .send()
+                    .await,
+                &["InvalidRouteTableID.NotFound"],
+            )?
+            else {
+                return Ok(());
             };
             for assoc in out
                 .route_tables()
@@ -1103,13 +1102,9 @@ impl Executor for FindImage {
 
 // ---- Instances --------------------------------------------------------------------------------
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_ec2::types::{Instance, InstanceStateName, InstanceType};
-
-/// The first wait between polls, and the longest.
-const POLL_FIRST: Duration = Duration::from_secs(2);
-const POLL_MAX: Duration = Duration::from_secs(15);
 
 /// At most 64 characters, the same for every attempt of a step (AWS keeps it for 24 hours).
 fn client_token(key: &str) -> String {

@@ -223,12 +223,9 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{code, deleted, sdk_error, standard_tags};
+use super::{POLL_FIRST, POLL_MAX, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 use crate::runbook::lint::check_elb_name;
-
-const POLL_FIRST: Duration = Duration::from_secs(2);
-const POLL_MAX: Duration = Duration::from_secs(15);
 
 fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
     standard_tags(ctx, Some(name), extra)
@@ -354,10 +351,13 @@ impl Executor for CreateTargetGroup {
         Box::pin(async move {
             let p: CreateTargetGroupParams = ctx.params()?;
             let c = clients().await?;
-            let out = match c.elbv2.describe_target_groups().names(&p.name).send().await {
-                Ok(out) => out,
-                Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => return Ok(None),
-                Err(e) => return Err(sdk_error("DescribeTargetGroups", &e)),
+            let Some(out) = found(
+                "DescribeTargetGroups",
+                c.elbv2.describe_target_groups().names(&p.name).send().await,
+                &["TargetGroupNotFound"],
+            )?
+            else {
+                return Ok(None);
             };
             let Some(arn) = out
                 .target_groups()
@@ -593,16 +593,17 @@ impl Executor for CreateLoadBalancer {
         Box::pin(async move {
             let p: CreateLoadBalancerParams = ctx.params()?;
             let c = clients().await?;
-            let out = match c
-                .elbv2
-                .describe_load_balancers()
-                .names(&p.name)
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(None),
-                Err(e) => return Err(sdk_error("DescribeLoadBalancers", &e)),
+            let Some(out) = found(
+                "DescribeLoadBalancers",
+                c.elbv2
+                    .describe_load_balancers()
+                    .names(&p.name)
+                    .send()
+                    .await,
+                &["LoadBalancerNotFound"],
+            )?
+            else {
+                return Ok(None);
             };
             let Some(lb) = out.load_balancers().first() else {
                 return Ok(None);
@@ -725,16 +726,17 @@ impl Executor for CreateListener {
         Box::pin(async move {
             let p: CreateListenerParams = ctx.params()?;
             let c = clients().await?;
-            let out = match c
-                .elbv2
-                .describe_listeners()
-                .load_balancer_arn(&p.load_balancer_arn)
-                .send()
-                .await
-            {
-                Ok(out) => out,
-                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(None),
-                Err(e) => return Err(sdk_error("DescribeListeners", &e)),
+            let Some(out) = found(
+                "DescribeListeners",
+                c.elbv2
+                    .describe_listeners()
+                    .load_balancer_arn(&p.load_balancer_arn)
+                    .send()
+                    .await,
+                &["LoadBalancerNotFound"],
+            )?
+            else {
+                return Ok(None);
             };
             // A load balancer has one listener per port.
             let found = out

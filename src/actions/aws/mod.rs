@@ -166,3 +166,24 @@ where
         }
     }
 }
+
+/// First and longest wait between two polls of an AWS wait.
+pub const POLL_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+pub const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A describe call for something that may not exist: "not found" (any of `gone`) is `None`.
+pub fn found<T, E, R>(
+    op: &str,
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    gone: &[&str],
+) -> Result<Option<T>, ActionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(None),
+        Err(e) => Err(sdk_error(op, &e)),
+    }
+}

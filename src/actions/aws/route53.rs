@@ -212,10 +212,8 @@ use aws_sdk_route53::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{code, deleted, sdk_error, standard_tags};
+use super::{POLL_MAX, code, deleted, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
-
-const POLL_MAX: Duration = Duration::from_secs(15);
 
 fn built<T>(
     r: Result<T, aws_smithy_types::error::operation::BuildError>,
