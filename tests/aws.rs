@@ -659,6 +659,13 @@ fn inventory(lab: &Lab) -> Vec<usize> {
                 .resource_record_sets()
                 .len();
         }
+        let health_checks = r53
+            .list_health_checks()
+            .send()
+            .await
+            .unwrap()
+            .health_checks()
+            .len();
         let running = ec2
             .describe_instances()
             .filters(
@@ -695,25 +702,35 @@ fn inventory(lab: &Lab) -> Vec<usize> {
                 .len(),
             zones.hosted_zones().len(),
             records,
+            health_checks,
         ]
     })
 }
 
-#[test]
-fn the_failover_lab_builds_the_whole_topology_fails_over_and_rolls_back_to_exactly_what_was_there()
-{
-    let lab = Lab::new();
+/// Run the shipped failover runbook unattended against `endpoint`.
+fn failover(lab: &Lab, endpoint: &str, json: bool) -> Output {
     let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    let before = inventory(&lab);
-    let out = lab.run(&[
+    let mut args = vec![
         "run",
         runbook.to_str().unwrap(),
         "--yes",
         "--var",
         "domain=lab.example.com",
         "--endpoint-url",
-        &lab.emulator.url,
-    ]);
+        endpoint,
+    ];
+    if json {
+        args.extend(["--output", "json"]);
+    }
+    lab.run(&args)
+}
+
+#[test]
+fn the_failover_lab_builds_the_whole_topology_fails_over_and_rolls_back_to_exactly_what_was_there()
+{
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let out = failover(&lab, &lab.emulator.url, false);
     ok(&out);
     let id = lab.run_id();
     let (ec2, elb, r53) = (
@@ -876,22 +893,11 @@ fn with_a_third_of_calls_throttled_and_slow_transitions_the_whole_lab_still_come
         crate::proxy::Faults {
             throttle_percent: 30,
             slow_polls: 3,
-            fail_first: Vec::new(),
+            ..crate::proxy::Faults::default()
         },
     );
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
     let before = inventory(&lab);
-    let out = lab.run(&[
-        "run",
-        runbook.to_str().unwrap(),
-        "--yes",
-        "--output",
-        "json",
-        "--var",
-        "domain=lab.example.com",
-        "--endpoint-url",
-        &proxy.url,
-    ]);
+    let out = failover(&lab, &proxy.url, true);
     ok(&out);
     let (stdout, _) = text(&out);
     assert!(
@@ -930,18 +936,7 @@ fn errors_that_settle_by_themselves_are_waited_out_inside_the_action() {
         ..crate::proxy::Faults::default()
     };
     let proxy = crate::proxy::Proxy::start(&lab.emulator.url, faults);
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    let out = lab.run(&[
-        "run",
-        runbook.to_str().unwrap(),
-        "--yes",
-        "--output",
-        "json",
-        "--var",
-        "domain=lab.example.com",
-        "--endpoint-url",
-        &proxy.url,
-    ]);
+    let out = failover(&lab, &proxy.url, true);
     ok(&out);
     assert_eq!(proxy.stats.injected.load(Ordering::Relaxed), 4);
     let (stdout, _) = text(&out);
@@ -954,4 +949,156 @@ fn errors_that_settle_by_themselves_are_waited_out_inside_the_action() {
         "{stdout}"
     );
     ok(&lab.run(&["rollback", "--yes"]));
+}
+
+/// A zone with weighted records and health checks, all at once: many Route 53 calls in a moment.
+fn busy_zone() -> String {
+    let mut doc = String::from(
+        "runbook: 1\nname: Busy zone\nvars:\n  region: {default: ap-south-1}\nsteps:\n  - {id: zone, action: aws.route53.hosted_zone, with: {name: busy.example.com}}\n",
+    );
+    for i in 0..8 {
+        doc += &format!(
+            "  - id: w{i}\n    action: aws.route53.weighted_record\n    with:\n      zone_id: \"{{{{ steps.zone.zone_id }}}}\"\n      name: busy.example.com\n      weight: {i}\n      set_identifier: w{i}\n      alias: {{dns_name: web-{i}.ap-south-1.elb.amazonaws.com, hosted_zone_id: ZP97RAFLXTNZK}}\n  - {{id: sync{i}, action: aws.route53.wait_change, with: {{change_id: \"{{{{ steps.w{i}.change_id }}}}\"}}}}\n"
+        );
+    }
+    for i in 0..2 {
+        doc += &format!(
+            "  - {{id: check{i}, action: aws.route53.health_check, with: {{fqdn: web-{i}.busy.example.com, path: /health}}}}\n"
+        );
+    }
+    doc
+}
+
+/// Route 53 throttles an account above a few requests per second. The tool's own per-service
+/// limit keeps a burst of concurrent steps under it: not one request is throttled, where the same
+/// runbook without the limit is.
+#[test]
+fn concurrent_route53_steps_stay_under_the_client_side_rate_limit() {
+    use std::sync::atomic::Ordering;
+    let lab = Lab::new();
+    std::fs::write(lab.dir.path().join("busy.yaml"), busy_zone()).unwrap();
+    let before = inventory(&lab);
+    let aws_like = || crate::proxy::Faults {
+        route53_per_second: Some(5),
+        ..crate::proxy::Faults::default()
+    };
+
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, aws_like());
+    let args = [
+        "run",
+        "busy.yaml",
+        "--yes",
+        "--parallelism",
+        "20",
+        "--endpoint-url",
+        &proxy.url,
+    ];
+    ok(&lab.run(&[&args[..], &["--aws-rate", "route53=4"]].concat()));
+    let zones = lab.rt.block_on(async {
+        let r53 = lab.emulator.route53();
+        let zone = r53
+            .list_hosted_zones_by_name()
+            .dns_name("busy.example.com")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()[0]
+            .id()
+            .to_owned();
+        let records = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .send()
+            .await
+            .unwrap();
+        let weighted = records
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.weight().is_some())
+            .count();
+        let checks = r53.list_health_checks().send().await.unwrap();
+        (weighted, checks.health_checks().len())
+    });
+    assert_eq!(
+        zones,
+        (8, 2),
+        "eight weighted records and two health checks"
+    );
+    ok(&lab.run(&[
+        "rollback",
+        "--yes",
+        "--endpoint-url",
+        &proxy.url,
+        "--aws-rate",
+        "route53=4",
+    ]));
+    assert_eq!(
+        inventory(&lab),
+        before,
+        "rollback removed records, checks and zone"
+    );
+    let requests = proxy.stats.route53.load(Ordering::Relaxed);
+    assert!(
+        requests >= 30,
+        "a busy runbook: {requests} Route 53 requests"
+    );
+    assert_eq!(
+        proxy.stats.over_rate.load(Ordering::Relaxed),
+        0,
+        "no request went over Route 53's rate"
+    );
+
+    // The same without the limit: the burst is throttled (and the SDK's retries carry it through).
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, aws_like());
+    let _ = lab.run(&[
+        "run",
+        "busy.yaml",
+        "--yes",
+        "--parallelism",
+        "20",
+        "--endpoint-url",
+        &proxy.url,
+        "--aws-rate",
+        "route53=off",
+    ]);
+    assert!(
+        proxy.stats.over_rate.load(Ordering::Relaxed) > 0,
+        "without the limit the same burst goes over the rate"
+    );
+    let _ = lab.run(&["rollback", "--yes", "--endpoint-url", &lab.emulator.url]);
+}
+
+/// 5xx answers and dropped connections are retried; deletes refused with `DependencyViolation`
+/// while AWS releases network interfaces are retried until the window passes; nothing is left.
+#[test]
+fn server_errors_dropped_connections_and_dependency_windows_are_survived() {
+    use std::sync::atomic::Ordering;
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            server_error_percent: 8,
+            reset_percent: 4,
+            dependency_violations: 2,
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let before = inventory(&lab);
+    ok(&failover(&lab, &proxy.url, false));
+    let out = lab.run(&["rollback", "--yes", "--output", "json"]);
+    ok(&out);
+    assert_eq!(inventory(&lab), before, "nothing is left");
+    let stats = &proxy.stats;
+    assert!(stats.server_errors.load(Ordering::Relaxed) > 5);
+    assert!(stats.resets.load(Ordering::Relaxed) > 2);
+    assert!(
+        stats.violations.load(Ordering::Relaxed) >= 4,
+        "deletes met dependency windows: {}",
+        stats.violations.load(Ordering::Relaxed)
+    );
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("DependencyViolation"),
+        "the retries are shown: {stdout}"
+    );
 }

@@ -1,9 +1,10 @@
 //! A proxy in front of the emulator that makes it behave more like AWS: it throttles a share of
-//! calls (each service answering in its own error format), and holds slow transitions for a
+//! calls (each service answering in its own error format) or everything above a Route 53 token
+//! bucket, answers a share with 5xx errors or a dropped connection, answers `DependencyViolation`
+//! for a while after a load balancer or an instance is deleted, and holds slow transitions for a
 //! number of polls (a load balancer `provisioning`, a Route 53 change `PENDING`, an instance
 //! `pending`), which the emulator otherwise finishes at once. Loopback only.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -25,7 +26,25 @@ pub struct Faults {
     pub slow_polls: u32,
     /// Answer the first `n` calls of an operation with this error code: (operation, n, code).
     pub fail_first: Vec<(&'static str, u32, &'static str)>,
+    /// Route 53 as AWS throttles it: a token bucket holding this many requests, refilled at this
+    /// many per second; a request that finds it empty gets `Throttling`.
+    pub route53_per_second: Option<u32>,
+    /// Percent of calls answered with a 5xx error (`InternalError`, `ServiceUnavailable`).
+    pub server_error_percent: u64,
+    /// Percent of calls whose connection is dropped without an answer (before forwarding).
+    pub reset_percent: u64,
+    /// After a load balancer is deleted or instances are terminated, the next `n` calls of each
+    /// network delete answer `DependencyViolation`, as AWS does while interfaces are released.
+    pub dependency_violations: u32,
 }
+
+/// The deletes AWS refuses while network interfaces are being released.
+const NETWORK_DELETES: [&str; 4] = [
+    "DeleteSecurityGroup",
+    "DeleteSubnet",
+    "DetachInternetGateway",
+    "DeleteVpc",
+];
 
 #[derive(Default)]
 pub struct Stats {
@@ -33,6 +52,12 @@ pub struct Stats {
     pub forwarded: AtomicU64,
     pub throttled: AtomicU64,
     pub held: AtomicU64,
+    /// Route 53 requests, and those over its bucket.
+    pub route53: AtomicU64,
+    pub over_rate: AtomicU64,
+    pub server_errors: AtomicU64,
+    pub resets: AtomicU64,
+    pub violations: AtomicU64,
 }
 
 pub struct Proxy {
@@ -49,6 +74,10 @@ struct State {
     polls: [AtomicU32; 3],
     failed: std::sync::Mutex<std::collections::HashMap<&'static str, u32>>,
     seed: AtomicU64,
+    /// Route 53's bucket: tokens left and when it was last refilled.
+    bucket: std::sync::Mutex<(f64, std::time::Instant)>,
+    /// Network deletes refused so far in the current window, by operation.
+    violated: std::sync::Mutex<Option<std::collections::HashMap<String, u32>>>,
 }
 
 /// Which service a signed request is for, from its credential scope.
@@ -95,6 +124,19 @@ fn error(service: &str, code: &str, message: &str) -> Response<Full<Bytes>> {
     };
     Response::builder()
         .status(400)
+        .header("content-type", "text/xml")
+        .body(Full::new(Bytes::from(body)))
+        .expect("a response")
+}
+
+fn server_error(service: &str) -> Response<Full<Bytes>> {
+    let body = if service == "ec2" {
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>InternalError</Code><Message>An internal error has occurred</Message></Error></Errors><RequestID>proxy</RequestID></Response>"
+    } else {
+        "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>Service is unavailable</Message></Error><RequestId>proxy</RequestId></ErrorResponse>"
+    };
+    Response::builder()
+        .status(if service == "ec2" { 500 } else { 503 })
         .header("content-type", "text/xml")
         .body(Full::new(Bytes::from(body)))
         .expect("a response")
@@ -173,14 +215,68 @@ impl State {
         body
     }
 
+    /// Take a token from Route 53's bucket; `false` when it is empty.
+    fn take_token(&self, per_second: u32) -> bool {
+        let mut bucket = self.bucket.lock().expect("never poisoned");
+        let now = std::time::Instant::now();
+        let capacity = f64::from(per_second);
+        bucket.0 = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * capacity).min(capacity);
+        bucket.1 = now;
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether this network delete falls in a `DependencyViolation` window (and counts it).
+    fn violates(&self, op: &str) -> bool {
+        if self.faults.dependency_violations == 0 || !NETWORK_DELETES.contains(&op) {
+            return false;
+        }
+        let mut violated = self.violated.lock().expect("never poisoned");
+        let Some(window) = violated.as_mut() else {
+            return false;
+        };
+        let count = window.entry(op.to_owned()).or_insert(0);
+        if *count < self.faults.dependency_violations {
+            *count += 1;
+            true
+        } else {
+            false
+        }
+    }
+
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-    ) -> Result<Response<Full<Bytes>>, Infallible> {
+    ) -> Result<Response<Full<Bytes>>, std::io::Error> {
         let service = service(&req);
+        if service == "route53" {
+            self.stats.route53.fetch_add(1, Ordering::Relaxed);
+            if let Some(rate) = self.faults.route53_per_second {
+                if !self.take_token(rate) {
+                    self.stats.over_rate.fetch_add(1, Ordering::Relaxed);
+                    return Ok(throttling(service));
+                }
+            }
+        }
         if self.faults.throttle_percent > 0 && self.roll() < self.faults.throttle_percent {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             return Ok(throttling(service));
+        }
+        if self.faults.server_error_percent > 0 && self.roll() < self.faults.server_error_percent {
+            self.stats.server_errors.fetch_add(1, Ordering::Relaxed);
+            return Ok(server_error(service));
+        }
+        if self.faults.reset_percent > 0 && self.roll() < self.faults.reset_percent {
+            // An error from the service makes hyper close the connection without an answer.
+            self.stats.resets.fetch_add(1, Ordering::Relaxed);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "dropped by the test proxy",
+            ));
         }
         let (parts, body) = req.into_parts();
         let body = body
@@ -207,6 +303,14 @@ impl State {
                 ));
             }
         }
+        if self.violates(&op) {
+            self.stats.violations.fetch_add(1, Ordering::Relaxed);
+            return Ok(error(
+                service,
+                "DependencyViolation",
+                "injected by the test proxy: network interfaces are still being released",
+            ));
+        }
         let url = format!(
             "{}{}",
             self.upstream,
@@ -226,6 +330,11 @@ impl State {
         };
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         let status = answer.status().as_u16();
+        if status == 200 && matches!(op.as_str(), "DeleteLoadBalancer" | "TerminateInstances") {
+            // A new window: each network delete is refused again for a while.
+            *self.violated.lock().expect("never poisoned") =
+                Some(std::collections::HashMap::default());
+        }
         let content_type = answer.headers().get("content-type").cloned();
         let text = answer.text().await.unwrap_or_default();
         let text = if self.faults.slow_polls > 0 {
@@ -249,6 +358,7 @@ impl Proxy {
             .build()
             .expect("a runtime");
         let counters = Arc::new(Stats::default());
+        let full = f64::from(faults.route53_per_second.unwrap_or(0));
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
             faults,
@@ -257,6 +367,8 @@ impl Proxy {
             polls: Default::default(),
             failed: std::sync::Mutex::default(),
             seed: AtomicU64::new(0x2545_F491_4F6C_DD1D),
+            bucket: std::sync::Mutex::new((full, std::time::Instant::now())),
+            violated: std::sync::Mutex::new(None),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(SocketAddr::from((

@@ -535,6 +535,7 @@ fn aws_setup(
         region: known.region.clone(),
         profile: cli.global.profile.clone(),
         endpoint_url,
+        rates: cli.global.aws_rate,
     });
     rt.block_on(crate::actions::aws::client::preflight())
         .map(drop)
@@ -712,6 +713,7 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
                 .endpoint_url
                 .clone()
                 .or(state.endpoint_url.clone()),
+            rates: cli.global.aws_rate,
         });
         rt.block_on(crate::actions::aws::client::preflight())
             .map_err(|e| Error::Usage {

@@ -53,6 +53,17 @@ pub struct Global {
     /// Send AWS calls to this endpoint (an emulator); `aws.emulated` is then true.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
+    /// Client-side AWS request rates, shared by all steps: `route53=5,ec2=20,elbv2=10` (the
+    /// defaults); a service not named keeps its default, `off` removes a limit.
+    #[arg(
+        long,
+        global = true,
+        env = "RUNBOOK_AWS_RATE",
+        value_name = "SERVICE=N,…",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub aws_rate: actions::aws::limit::Rates,
     /// No colours (`NO_COLOR` does the same).
     #[arg(long, global = true)]
     pub no_color: bool,

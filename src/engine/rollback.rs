@@ -282,7 +282,7 @@ impl Rollback<'_> {
                     ));
                 };
                 let ctx = self.context(step, &key, &u.params, &progress, &cancel);
-                self.retrying(|| def.executor.run(&ctx))
+                self.retrying(&progress, || def.executor.run(&ctx))
                     .await
                     .map_err(|e| (e, done.resources.clone()))?;
             }
@@ -299,7 +299,10 @@ impl Rollback<'_> {
         let mut left: Vec<Resource> = done.resources.clone();
         while let Some(resource) = left.last().cloned() {
             progress.status(&format!("removing {} {}", resource.kind, resource.id));
-            match self.retrying(|| def.executor.undo(&ctx, &resource)).await {
+            match self
+                .retrying(&progress, || def.executor.undo(&ctx, &resource))
+                .await
+            {
                 Ok(()) => {
                     left.pop();
                 }
@@ -309,7 +312,13 @@ impl Rollback<'_> {
         Ok(())
     }
 
-    async fn retrying<'f, T, F>(&self, mut call: F) -> Result<T, ActionError>
+    /// Call until it succeeds, fails for good, or the retry window closes; each retry is shown on
+    /// the step's status line (`DependencyViolation` can last minutes on AWS: say why we wait).
+    async fn retrying<'f, T, F>(
+        &self,
+        progress: &dyn Progress,
+        mut call: F,
+    ) -> Result<T, ActionError>
     where
         F: FnMut() -> super::action::BoxFuture<'f, Result<T, ActionError>>,
     {
@@ -326,6 +335,13 @@ impl Rollback<'_> {
                         && !self.interrupt.is_cancelled() =>
                 {
                     let jittered = wait.mul_f64(0.5 + fastrand::f64());
+                    progress.status(&format!(
+                        "{}; trying again in {}s ({}s so far, giving up after {})",
+                        e.message,
+                        jittered.as_secs().max(1),
+                        started.elapsed().as_secs(),
+                        humantime::format_duration(window)
+                    ));
                     tokio::select! {
                         () = tokio::time::sleep(jittered) => {}
                         () = self.interrupt.cancelled() => return Err(e),

@@ -3,7 +3,8 @@
 //! aws-config's default chain finds credentials and the region (environment, shared files, SSO,
 //! instance metadata); `--profile`, `--region` and `--endpoint-url` (or `AWS_ENDPOINT_URL`) take
 //! precedence. One set of clients serves every step of every run in the process, so their
-//! connection pools and (later) rate limits are shared.
+//! connection pools and rate limits (`limit`) are shared. Unit tests put scripted clients in
+//! their place for one task (`with_clients`).
 
 use std::sync::OnceLock;
 
@@ -12,6 +13,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
+use super::limit::{Limit, Rates};
 use crate::engine::action::ActionError;
 
 /// What the command line says about AWS.
@@ -20,6 +22,8 @@ pub struct Settings {
     pub region: Option<String>,
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
+    /// Requests per second per service.
+    pub rates: Rates,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -36,6 +40,8 @@ pub struct Clients {
     pub route53: aws_sdk_route53::Client,
     pub region: String,
     pub config: aws_config::SdkConfig,
+    /// Calls go to an emulator (`--endpoint-url`): it has no data plane and no `TestDNSAnswer`.
+    pub emulated: bool,
 }
 
 async fn load() -> Result<Clients, ActionError> {
@@ -46,7 +52,7 @@ async fn load() -> Result<Clients, ActionError> {
     // Standard retries with more attempts: throttling and transient errors back off and retry.
     // Not the SDK's adaptive mode: with 30% of calls throttled (tests/aws.rs, through the test
     // proxy), its client-side limiter kept slowing down and the failover lab took 565 s instead
-    // of 21 s. A per-service rate limit of our own is still to come.
+    // of 21 s. The per-service rate limits of `limit` keep the process under AWS's limits.
     let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(10);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
@@ -63,17 +69,54 @@ async fn load() -> Result<Clients, ActionError> {
             .hint("pass --region (for example --region ap-south-1), set AWS_REGION, or set a region in the profile")
             .invalid_input()
     })?;
-    Ok(Clients {
-        ec2: aws_sdk_ec2::Client::new(&config),
-        elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
-        route53: aws_sdk_route53::Client::new(&config),
-        region,
-        config,
-    })
+    let mut clients = Clients::new(config, region, &settings.rates);
+    clients.emulated = settings.endpoint_url.is_some_and(|u| !u.is_empty());
+    Ok(clients)
+}
+
+impl Clients {
+    /// One client per service from `config`, each behind its service's rate limit.
+    pub fn new(config: aws_config::SdkConfig, region: String, rates: &Rates) -> Clients {
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&config);
+        if let Some(limit) = Limit::ec2(rates) {
+            ec2 = ec2.http_client(limit.http_client());
+        }
+        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config);
+        if let Some(limit) = Limit::elbv2(rates) {
+            elbv2 = elbv2.http_client(limit.http_client());
+        }
+        let mut route53 = aws_sdk_route53::config::Builder::from(&config);
+        if let Some(limit) = Limit::route53(rates) {
+            route53 = route53.http_client(limit.http_client());
+        }
+        Clients {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+            route53: aws_sdk_route53::Client::from_conf(route53.build()),
+            region,
+            config,
+            emulated: false,
+        }
+    }
+}
+
+#[cfg(test)]
+tokio::task_local! {
+    static SCRIPTED: &'static Clients;
+}
+
+/// Run `f` with `clients` in place of the process's (unit tests with scripted responses).
+#[cfg(test)]
+pub async fn with_clients<F: Future>(clients: Clients, f: F) -> F::Output {
+    SCRIPTED.scope(Box::leak(Box::new(clients)), f).await
 }
 
 /// The process's clients, made on first use.
 pub async fn clients() -> Result<&'static Clients, ActionError> {
+    #[cfg(test)]
+    if let Ok(scripted) = SCRIPTED.try_with(|c| *c) {
+        return Ok(scripted);
+    }
     CLIENTS.get_or_try_init(load).await
 }
 

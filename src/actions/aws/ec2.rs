@@ -347,7 +347,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
-use super::{POLL_FIRST, POLL_MAX, code, deleted, found, sdk_error, standard_tags};
+use super::{POLL_FIRST, Seen, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 
 fn tag_spec(
@@ -482,6 +482,42 @@ async fn enable_dns(c: &super::client::Clients, vpc_id: &str) -> Result<(), Acti
 
 pub(super) struct CreateSubnet;
 
+/// Why AWS refused a subnet's range, naming both ranges: the VPC's when the subnet lies outside
+/// it, or the existing subnet it overlaps. `None` when the describes do not tell.
+async fn subnet_conflict(c: &super::client::Clients, vpc_id: &str, cidr: &str) -> Option<String> {
+    let wanted: ipnet::Ipv4Net = cidr.parse().ok()?;
+    let vpcs = c.ec2.describe_vpcs().vpc_ids(vpc_id).send().await.ok()?;
+    let ranges: Vec<ipnet::Ipv4Net> = vpcs
+        .vpcs()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Vpc::cidr_block_association_set)
+        .filter_map(|a| a.cidr_block()?.parse().ok())
+        .collect();
+    if !ranges.is_empty() && !ranges.iter().any(|r| r.contains(&wanted)) {
+        let shown: Vec<String> = ranges.iter().map(ToString::to_string).collect();
+        return Some(format!(
+            "{cidr} is not inside {vpc_id}'s range {}: pick a subnet range within it (for example with cidrsubnet(vpc_cidr, 8, N))",
+            shown.join(", ")
+        ));
+    }
+    let subnets = c
+        .ec2
+        .describe_subnets()
+        .filters(Filter::builder().name("vpc-id").values(vpc_id).build())
+        .send()
+        .await
+        .ok()?;
+    subnets.subnets().iter().find_map(|s| {
+        let theirs: ipnet::Ipv4Net = s.cidr_block()?.parse().ok()?;
+        (theirs.contains(&wanted) || wanted.contains(&theirs)).then(|| {
+            format!(
+                "{cidr} overlaps {theirs} of subnet {} in {vpc_id}: give each subnet its own range (cidrsubnet(vpc_cidr, 8, N) with a different N)",
+                s.subnet_id().unwrap_or("?")
+            )
+        })
+    })
+}
+
 impl Executor for CreateSubnet {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
@@ -505,8 +541,22 @@ impl Executor for CreateSubnet {
                     &p.tags,
                 ))
                 .send()
-                .await
-                .map_err(|e| sdk_error("CreateSubnet", &e))?;
+                .await;
+            let out = match out {
+                Ok(out) => out,
+                Err(e) => {
+                    let mut err = sdk_error("CreateSubnet", &e);
+                    if matches!(
+                        code(&e).as_deref(),
+                        Some("InvalidSubnet.Conflict" | "InvalidSubnet.Range")
+                    ) {
+                        if let Some(why) = subnet_conflict(c, &p.vpc_id, &cidr).await {
+                            err = err.hint(why);
+                        }
+                    }
+                    return Err(err);
+                }
+            };
             let id = out
                 .subnet()
                 .and_then(|s| s.subnet_id())
@@ -1102,8 +1152,6 @@ impl Executor for FindImage {
 
 // ---- Instances --------------------------------------------------------------------------------
 
-use std::time::Instant;
-
 use aws_sdk_ec2::types::{Instance, InstanceStateName, InstanceType};
 
 /// At most 64 characters, the same for every attempt of a step (AWS keeps it for 24 hours).
@@ -1149,28 +1197,21 @@ async fn wait_for(
     ids: &[String],
     target: &str,
 ) -> Result<Vec<Instance>, ActionError> {
-    let started = Instant::now();
-    let mut interval = POLL_FIRST;
-    loop {
+    let what = ids.join(", ");
+    super::poll(ctx, &what, target, POLL_FIRST, || async {
         let instances = describe(c, ids).await?;
         let states: Vec<&str> = instances.iter().map(state_of).collect();
         if instances.len() == ids.len() && states.iter().all(|s| *s == target) {
-            return Ok(instances);
+            return Ok(Seen::Done(instances));
         }
         let doomed = ["terminated", "shutting-down"];
         if target != "terminated" && states.iter().any(|s| doomed.contains(s)) {
-            return Err(ActionError::new(format!("instances {} are {} instead of becoming {target}", ids.join(", "), states.join(", ")))
+            return Err(ActionError::new(format!("instances {what} are {} instead of becoming {target}", states.join(", ")))
                 .hint("look at the instance's state reason in the EC2 console (EC2 › Instances › the instance › Status)"));
         }
-        ctx.progress.status(&format!(
-            "waiting for {} to be {target}: {} ({}s)",
-            ids.join(", "),
-            states.join(", "),
-            started.elapsed().as_secs()
-        ));
-        ctx.sleep(interval).await?;
-        interval = (interval * 2).min(POLL_MAX);
-    }
+        Ok(Seen::Waiting(states.join(", ")))
+    })
+    .await
 }
 
 fn instances_outcome(instances: &[Instance]) -> Outcome {
@@ -1238,10 +1279,22 @@ impl Executor for RunInstances {
             if let Some(script) = &p.user_data {
                 req = req.user_data(aws_smithy_types::base64::encode(script.as_bytes()));
             }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| sdk_error("RunInstances", &e))?;
+            let out = match req.send().await {
+                Ok(out) => out,
+                // The token was used by an earlier attempt of this step with other parameters
+                // (the runbook changed between a crash and the resume): AWS remembers it for
+                // 24 hours. What that attempt launched carries the step's key: adopt it.
+                Err(e) if code(&e).as_deref() == Some("IdempotentParameterMismatch") => {
+                    return match self.reconcile(ctx).await? {
+                        Some(adopted) => Ok(adopted),
+                        None => Err(sdk_error("RunInstances", &e).hint(
+                            "an earlier attempt of this step asked for other instances with the same client token; \
+                             roll this run back and start a new one (`runbook rollback`, then `runbook run`)",
+                        )),
+                    };
+                }
+                Err(e) => return Err(sdk_error("RunInstances", &e)),
+            };
             let ids: Vec<String> = out
                 .instances()
                 .iter()

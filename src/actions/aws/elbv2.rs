@@ -215,7 +215,7 @@ pub static ACTIONS: &[ActionDef] = &[
 // its name and adopts it only if its `runbook:key` tag is this step's; a same-named resource of
 // someone else is reported, never adopted or deleted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_elasticloadbalancingv2::types::{
     Action, ActionTypeEnum, LoadBalancerSchemeEnum, LoadBalancerStateEnum, LoadBalancerTypeEnum,
@@ -223,7 +223,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{POLL_FIRST, POLL_MAX, code, deleted, found, sdk_error, standard_tags};
+use super::{POLL_FIRST, Seen, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 use crate::runbook::lint::check_elb_name;
 
@@ -506,11 +506,71 @@ fn balancer_outcome(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) ->
     o
 }
 
+/// What AWS checks before it creates an internet-facing load balancer, asked first so that the
+/// message can say what to change: subnets in at least two availability zones, and an internet
+/// gateway attached to their VPC (AWS: `ValidationError`, `InvalidSubnet` "VPC … has no internet
+/// gateway").
+async fn internet_ready(c: &Clients, subnet_ids: &[String]) -> Result<(), ActionError> {
+    let out = c
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(subnet_ids.to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeSubnets", &e))?;
+    let mut zones: Vec<&str> = out
+        .subnets()
+        .iter()
+        .filter_map(|s| s.availability_zone())
+        .collect();
+    zones.sort_unstable();
+    zones.dedup();
+    if zones.len() < 2 {
+        return Err(ActionError::new(format!(
+            "an internet-facing load balancer needs subnets in at least two availability zones; {} {} in {}",
+            subnet_ids.join(", "),
+            if subnet_ids.len() == 1 { "is" } else { "are all" },
+            zones.first().copied().unwrap_or("one zone")
+        ))
+        .hint("create a second subnet in another zone (for example `{{ aws.region }}b`) and list both in `subnet_ids`")
+        .invalid_input());
+    }
+    let mut vpcs: Vec<&str> = out.subnets().iter().filter_map(|s| s.vpc_id()).collect();
+    vpcs.sort_unstable();
+    vpcs.dedup();
+    for vpc in vpcs {
+        let gateways = c
+            .ec2
+            .describe_internet_gateways()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.vpc-id")
+                    .values(vpc)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+        if gateways.internet_gateways().is_empty() {
+            return Err(ActionError::new(format!(
+                "VPC {vpc} has no internet gateway, and an internet-facing load balancer needs one"
+            ))
+            .hint("add an aws.ec2.create_internet_gateway step for the VPC and make this step use one of its outputs so that it runs after it")
+            .invalid_input());
+        }
+    }
+    Ok(())
+}
+
+/// A load balancer's name, from its ARN (`…:loadbalancer/app/NAME/ID`).
+fn short_name(arn: &str) -> &str {
+    arn.rsplit('/').nth(1).unwrap_or(arn)
+}
+
 /// Poll until the load balancer is active, showing its state and the time.
 async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), ActionError> {
-    let started = Instant::now();
-    let mut interval = POLL_FIRST;
-    loop {
+    let what = format!("load balancer {}", short_name(arn));
+    super::poll(ctx, &what, "active", POLL_FIRST, || async {
         let out = c
             .elbv2
             .describe_load_balancers()
@@ -525,27 +585,20 @@ async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), Ac
             .and_then(|s| s.code())
             .cloned();
         match state {
-            Some(LoadBalancerStateEnum::Active) => return Ok(()),
-            Some(LoadBalancerStateEnum::Failed) => {
-                return Err(
-                    ActionError::new(format!("load balancer {arn} failed to provision"))
-                        .hint("see its state reason in the EC2 console (EC2 › Load Balancers)"),
-                );
-            }
-            other => {
-                let seen = other
+            Some(LoadBalancerStateEnum::Active) => Ok(Seen::Done(())),
+            Some(LoadBalancerStateEnum::Failed) => Err(ActionError::new(format!(
+                "load balancer {arn} failed to provision"
+            ))
+            .hint("see its state reason in the EC2 console (EC2 › Load Balancers)")),
+            other => Ok(Seen::Waiting(
+                other
                     .as_ref()
-                    .map_or("unknown", LoadBalancerStateEnum::as_str);
-                let name = arn.rsplit('/').nth(1).unwrap_or(arn);
-                ctx.progress.status(&format!(
-                    "waiting for load balancer {name} to be active: {seen} ({}s)",
-                    started.elapsed().as_secs()
-                ));
-            }
+                    .map_or("unknown", LoadBalancerStateEnum::as_str)
+                    .to_owned(),
+            )),
         }
-        ctx.sleep(interval).await?;
-        interval = (interval * 2).min(POLL_MAX);
-    }
+    })
+    .await
 }
 
 impl Executor for CreateLoadBalancer {
@@ -557,6 +610,11 @@ impl Executor for CreateLoadBalancer {
                 return Err(ActionError::new("an internet-facing application load balancer needs subnets in at least two availability zones").invalid_input());
             }
             let c = clients().await?;
+            if p.scheme == Scheme::InternetFacing {
+                ctx.progress
+                    .status("checking the subnets' zones and the VPC's internet gateway");
+                internet_ready(c, &p.subnet_ids).await?;
+            }
             ctx.progress
                 .status(&format!("creating load balancer {}", p.name));
             let scheme = match p.scheme {
@@ -638,9 +696,8 @@ impl Executor for CreateLoadBalancer {
                 Err(e) => return Err(sdk_error("DeleteLoadBalancer", &e)),
             }
             // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
-            let started = Instant::now();
-            let mut interval = POLL_FIRST;
-            loop {
+            let what = format!("load balancer {}", short_name(&r.id));
+            super::poll(ctx, &what, "gone", POLL_FIRST, || async {
                 match c
                     .elbv2
                     .describe_load_balancers()
@@ -648,17 +705,15 @@ impl Executor for CreateLoadBalancer {
                     .send()
                     .await
                 {
-                    Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(()),
-                    Ok(out) if out.load_balancers().is_empty() => return Ok(()),
-                    Ok(_) => ctx.progress.status(&format!(
-                        "waiting for the load balancer to be gone ({}s)",
-                        started.elapsed().as_secs()
-                    )),
-                    Err(e) => return Err(sdk_error("DescribeLoadBalancers", &e)),
+                    Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
+                        Ok(Seen::Done(()))
+                    }
+                    Ok(out) if out.load_balancers().is_empty() => Ok(Seen::Done(())),
+                    Ok(_) => Ok(Seen::Waiting("still there".to_owned())),
+                    Err(e) => Err(sdk_error("DescribeLoadBalancers", &e)),
                 }
-                ctx.sleep(interval).await?;
-                interval = (interval * 2).min(POLL_MAX);
-            }
+            })
+            .await
         })
     }
 }
@@ -778,69 +833,69 @@ impl Executor for WaitTargetHealth {
                 TargetState::Unused => "unused",
                 TargetState::NotHealthy => "not healthy",
             };
-            let started = Instant::now();
-            let mut interval = POLL_FIRST;
-            loop {
-                let out = c
-                    .elbv2
-                    .describe_target_health()
-                    .target_group_arn(&p.target_group_arn)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
-                let seen: Vec<(String, String, String)> = out
-                    .target_health_descriptions()
-                    .iter()
-                    .filter_map(|d| {
-                        let id = d.target()?.id()?.to_owned();
-                        let health = d.target_health();
-                        let state = health
-                            .and_then(|h| h.state())
-                            .map_or("unknown", |s| s.as_str())
-                            .to_owned();
-                        let reason = health
-                            .and_then(|h| h.reason())
-                            .map_or(String::new(), |r| r.as_str().to_owned());
-                        Some((id, state, reason))
-                    })
-                    .filter(|(id, _, _)| p.targets.as_ref().is_none_or(|t| t.contains(id)))
-                    .collect();
-                let done = !seen.is_empty()
-                    && seen.iter().all(|(_, state, _)| match p.state {
-                        TargetState::NotHealthy => state != "healthy",
-                        _ => state == want,
-                    });
-                if done {
-                    let mut o = Outcome::default();
-                    let states: serde_json::Map<String, serde_json::Value> = seen
+            let group = short_name(&p.target_group_arn).to_owned();
+            super::poll(
+                ctx,
+                &format!("targets of {group}"),
+                want,
+                POLL_FIRST,
+                || async {
+                    let out = c
+                        .elbv2
+                        .describe_target_health()
+                        .target_group_arn(&p.target_group_arn)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
+                    let seen: Vec<(String, String, String)> = out
+                        .target_health_descriptions()
                         .iter()
-                        .map(|(id, s, _)| (id.clone(), s.clone().into()))
+                        .filter_map(|d| {
+                            let id = d.target()?.id()?.to_owned();
+                            let health = d.target_health();
+                            let state = health
+                                .and_then(|h| h.state())
+                                .map_or("unknown", |s| s.as_str())
+                                .to_owned();
+                            let reason = health
+                                .and_then(|h| h.reason())
+                                .map_or(String::new(), |r| r.as_str().to_owned());
+                            Some((id, state, reason))
+                        })
+                        .filter(|(id, _, _)| p.targets.as_ref().is_none_or(|t| t.contains(id)))
                         .collect();
-                    o.outputs.insert("states".into(), states.into());
-                    return Ok(o);
-                }
-                let shown: Vec<String> = seen
-                    .iter()
-                    .map(|(id, s, r)| {
-                        if r.is_empty() {
-                            format!("{id} {s}")
-                        } else {
-                            format!("{id} {s} ({r})")
-                        }
-                    })
-                    .collect();
-                let shown = if shown.is_empty() {
-                    "no targets registered".to_owned()
-                } else {
-                    shown.join(", ")
-                };
-                ctx.progress.status(&format!(
-                    "waiting for targets to be {want}: {shown} ({}s)",
-                    started.elapsed().as_secs()
-                ));
-                ctx.sleep(interval).await?;
-                interval = (interval * 2).min(POLL_MAX);
-            }
+                    let done = !seen.is_empty()
+                        && seen.iter().all(|(_, state, _)| match p.state {
+                            TargetState::NotHealthy => state != "healthy",
+                            _ => state == want,
+                        });
+                    if done {
+                        let mut o = Outcome::default();
+                        let states: serde_json::Map<String, serde_json::Value> = seen
+                            .iter()
+                            .map(|(id, s, _)| (id.clone(), s.clone().into()))
+                            .collect();
+                        o.outputs.insert("states".into(), states.into());
+                        return Ok(Seen::Done(o));
+                    }
+                    let shown: Vec<String> = seen
+                        .iter()
+                        .map(|(id, s, r)| {
+                            if r.is_empty() {
+                                format!("{id} {s}")
+                            } else {
+                                format!("{id} {s} ({r})")
+                            }
+                        })
+                        .collect();
+                    Ok(Seen::Waiting(if shown.is_empty() {
+                        "no targets registered".to_owned()
+                    } else {
+                        shown.join(", ")
+                    }))
+                },
+            )
+            .await
         })
     }
 }

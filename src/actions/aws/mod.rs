@@ -6,7 +6,10 @@
 pub mod client;
 pub mod ec2;
 pub mod elbv2;
+pub mod limit;
 pub mod route53;
+#[cfg(test)]
+mod scripted;
 
 use indexmap::IndexMap;
 
@@ -84,18 +87,37 @@ where
     );
     match code.as_str() {
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
-            e = e.hint(format!("the credentials are not allowed to call {operation}; grant that permission to the IAM user or role"));
+            let action = format!("{}:{operation}", iam_service::<E>());
+            e = e.hint(format!(
+                "the credentials are not allowed to call {operation}: allow `{action}` in the policy of the IAM user or role (README › Real AWS lists every permission the shipped runbooks need)"
+            ));
         }
         "AuthFailure" | "InvalidClientTokenId" | "ExpiredToken" | "UnrecognizedClientException" => {
             e = e.hint("the credentials are invalid or expired; refresh them (`aws sso login`, new keys)").invalid_input();
         }
-        "InvalidVpcRange" | "InvalidSubnet.Conflict" | "InvalidSubnet.Range" => {
-            e = e.hint("the address ranges conflict; check the CIDR blocks of the VPC and its subnets");
+        "InvalidVpc.Range" | "InvalidVpcRange" => {
+            e = e.hint("a VPC's range must be between /16 and /28 (for example 10.0.0.0/16)");
+        }
+        "InvalidSubnet.Conflict" | "InvalidSubnet.Range" => {
+            e = e.hint("the subnet's range must lie inside the VPC's and overlap no other subnet of the VPC");
         }
         "VpcLimitExceeded" => e = e.hint("the account's VPC quota (5 per region by default) is used up; delete unused VPCs or ask for more (quota L-F678F1CE)"),
         _ => {}
     }
     e
+}
+
+/// The IAM service prefix of the operation whose error type is `E` (`ec2`, `elasticloadbalancing`,
+/// `route53`), read from the SDK crate that defines the type.
+fn iam_service<E>() -> &'static str {
+    let path = std::any::type_name::<E>();
+    if path.starts_with("aws_sdk_elasticloadbalancingv2::") {
+        "elasticloadbalancing"
+    } else if path.starts_with("aws_sdk_route53::") {
+        "route53"
+    } else {
+        "ec2"
+    }
 }
 
 /// The error's code, if AWS sent one.
@@ -142,7 +164,7 @@ where
     Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
 {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let mut wait = std::time::Duration::from_secs(1);
     loop {
         match call().await {
@@ -170,6 +192,43 @@ where
 /// First and longest wait between two polls of an AWS wait.
 pub const POLL_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
 pub const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// What one poll of a wait saw.
+pub enum Seen<T> {
+    /// The wait is over.
+    Done(T),
+    /// Not yet: what was seen, in words (`provisioning`, `i-1 pending, i-2 running`).
+    Waiting(String),
+}
+
+/// Poll at once, then after `first`, doubling up to [`POLL_MAX`], until `check` says done; each
+/// poll shows `waiting for {what} to be {target}: {seen} ({n}s)` on the step's status line, so a
+/// wait always says what it waits for, what it sees and for how long. Cancelled with the run.
+pub async fn poll<T, F, Fut>(
+    ctx: &Context<'_>,
+    what: &str,
+    target: &str,
+    first: std::time::Duration,
+    mut check: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Seen<T>, ActionError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut interval = first;
+    loop {
+        match check().await? {
+            Seen::Done(v) => return Ok(v),
+            Seen::Waiting(seen) => ctx.progress.status(&format!(
+                "waiting for {what} to be {target}: {seen} ({}s)",
+                started.elapsed().as_secs()
+            )),
+        }
+        ctx.sleep(interval).await?;
+        interval = (interval * 2).min(POLL_MAX);
+    }
+}
 
 /// A describe call for something that may not exist: "not found" (any of `gone`) is `None`.
 pub fn found<T, E, R>(

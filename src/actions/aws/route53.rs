@@ -204,7 +204,7 @@ pub static ACTIONS: &[ActionDef] = &[
 
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, HealthCheckConfig,
@@ -212,7 +212,7 @@ use aws_sdk_route53::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{POLL_MAX, code, deleted, sdk_error, standard_tags};
+use super::{Seen, code, deleted, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 
 fn built<T>(
@@ -600,31 +600,35 @@ impl Executor for WaitChange {
             let p: WaitChangeParams = ctx.params()?;
             let c = clients().await?;
             let id = bare_id(&p.change_id);
-            let started = Instant::now();
             // Poll at once, then back off: changes usually take under a minute.
-            let mut interval = Duration::from_secs(1);
-            loop {
-                let out = c
-                    .route53
-                    .get_change()
-                    .id(&id)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("GetChange", &e))?;
-                let status = out.change_info().map(|i| i.status().clone());
-                if status == Some(ChangeStatus::Insync) {
-                    let mut o = Outcome::default();
-                    o.outputs.insert("status".into(), "INSYNC".into());
-                    return Ok(o);
-                }
-                let seen = status.as_ref().map_or("unknown", ChangeStatus::as_str);
-                ctx.progress.status(&format!(
-                    "waiting for change {id} to be INSYNC: {seen}, {}s",
-                    started.elapsed().as_secs()
-                ));
-                ctx.sleep(interval).await?;
-                interval = (interval * 2).min(POLL_MAX);
-            }
+            super::poll(
+                ctx,
+                &format!("change {id}"),
+                "INSYNC",
+                Duration::from_secs(1),
+                || async {
+                    let out = c
+                        .route53
+                        .get_change()
+                        .id(&id)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("GetChange", &e))?;
+                    let status = out.change_info().map(|i| i.status().clone());
+                    if status == Some(ChangeStatus::Insync) {
+                        let mut o = Outcome::default();
+                        o.outputs.insert("status".into(), "INSYNC".into());
+                        return Ok(Seen::Done(o));
+                    }
+                    Ok(Seen::Waiting(
+                        status
+                            .as_ref()
+                            .map_or("unknown", ChangeStatus::as_str)
+                            .to_owned(),
+                    ))
+                },
+            )
+            .await
         })
     }
 }
@@ -733,6 +737,98 @@ impl Executor for HealthCheck {
 
 pub(super) struct CheckFailover;
 
+/// An alias target's DNS name as load balancers spell theirs (`dualstack.` and the final dot
+/// are Route 53's).
+fn alias_dns(alias: &AliasTarget) -> String {
+    let dns = alias.dns_name().trim_end_matches('.').to_lowercase();
+    dns.strip_prefix("dualstack.")
+        .map_or(dns.clone(), str::to_owned)
+}
+
+/// The load balancer with this DNS name.
+async fn balancer(
+    c: &Clients,
+    dns: &str,
+) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
+    let lbs = c
+        .elbv2
+        .describe_load_balancers()
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+    Ok(lbs
+        .load_balancers()
+        .iter()
+        .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns))
+        .cloned())
+}
+
+/// The public addresses of a load balancer: those of its network interfaces, which EC2 describes
+/// as `ELB app/NAME/ID`.
+async fn balancer_addresses(
+    c: &Clients,
+    set: &ResourceRecordSet,
+) -> Result<Vec<String>, ActionError> {
+    let Some(alias) = set.alias_target() else {
+        return Ok(Vec::new());
+    };
+    let Some(lb) = balancer(c, &alias_dns(alias)).await? else {
+        return Ok(Vec::new());
+    };
+    let arn = lb.load_balancer_arn().unwrap_or_default();
+    let Some((_, path)) = arn.split_once(":loadbalancer/") else {
+        return Ok(Vec::new());
+    };
+    let out = c
+        .ec2
+        .describe_network_interfaces()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("description")
+                .values(format!("ELB {path}"))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeNetworkInterfaces", &e))?;
+    Ok(out
+        .network_interfaces()
+        .iter()
+        .filter_map(|n| n.association()?.public_ip().map(str::to_owned))
+        .collect())
+}
+
+/// Ask Route 53 what it answers for the name (real AWS only) and which record's load balancer
+/// those addresses belong to: the role, if one matches, and the answer in words.
+async fn dns_answer(
+    c: &Clients,
+    p: &CheckFailoverParams,
+    records: &[(&'static str, &ResourceRecordSet)],
+) -> Result<(Option<&'static str>, String), ActionError> {
+    let out = c
+        .route53
+        .test_dns_answer()
+        .hosted_zone_id(bare_id(&p.zone_id))
+        .record_name(fqdn(&p.name))
+        .record_type(RrType::from(p.kind.as_str()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("TestDNSAnswer", &e))?;
+    let data = out.record_data();
+    let seen = if data.is_empty() {
+        format!("{} with no records", out.response_code())
+    } else {
+        data.join(", ")
+    };
+    for (role, set) in records {
+        let addresses = balancer_addresses(c, set).await?;
+        if data.iter().any(|d| addresses.contains(d)) {
+            return Ok((Some(role), seen));
+        }
+    }
+    Ok((None, seen))
+}
+
 /// Whether Route 53 would consider one failover record healthy, and why.
 async fn record_health(
     c: &Clients,
@@ -774,18 +870,8 @@ async fn record_health(
             "the alias does not evaluate target health: always healthy".into(),
         ));
     }
-    let dns = alias.dns_name().trim_end_matches('.').to_lowercase();
-    let lbs = c
-        .elbv2
-        .describe_load_balancers()
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
-    let Some(lb) = lbs
-        .load_balancers()
-        .iter()
-        .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns))
-    else {
+    let dns = alias_dns(alias);
+    let Some(lb) = balancer(c, &dns).await? else {
         return Ok((false, format!("no load balancer has the DNS name {dns}")));
     };
     let name = lb.load_balancer_name().unwrap_or_default().to_owned();
@@ -884,6 +970,24 @@ impl Executor for CheckFailover {
                         "both are unhealthy ({primary_why}; {secondary_why}), so Route 53 answers with the primary"
                     ),
                 )
+            };
+            // On AWS, Route 53 can say itself what it answers.
+            let (answer, reason) = if c.emulated {
+                (answer, reason)
+            } else {
+                match dns_answer(c, &p, &[("primary", &primary), ("secondary", &secondary)]).await {
+                    Ok((Some(role), seen)) => (
+                        role,
+                        format!(
+                            "Route 53's TestDNSAnswer returns {seen}, the {role} load balancer's addresses (its health evaluation: {reason})"
+                        ),
+                    ),
+                    Ok((None, seen)) => (answer, format!("{reason}; TestDNSAnswer returns {seen}")),
+                    Err(e) => (
+                        answer,
+                        format!("{reason}; TestDNSAnswer could not be asked: {}", e.message),
+                    ),
+                }
             };
             ctx.progress.message(&format!(
                 "Route 53 answers {} with the {} record: {reason}",

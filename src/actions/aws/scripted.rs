@@ -1,0 +1,1041 @@
+//! Real AWS behaviours the emulator does not show, as scripted SDK responses (aws-smithy-mocks):
+//! each test gives the actions the answers AWS gives and checks what they make of them.
+//! Time is paused, so waits and retry windows pass at once.
+
+use std::sync::Mutex;
+
+use aws_config::BehaviorVersion;
+use aws_credential_types::Credentials;
+use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_types::error::ErrorMetadata;
+use serde_json::{Value as Json, json};
+use tokio_util::sync::CancellationToken;
+
+use super::client::{Clients, with_clients};
+use crate::engine::action::{ActionError, Ask, Context, Outcome, Progress, Resource};
+
+const REGION: &str = "ap-south-1";
+
+/// Status lines and messages an action showed.
+#[derive(Default)]
+struct Shown(Mutex<Vec<String>>);
+
+impl Progress for Shown {
+    fn status(&self, text: &str) {
+        self.0.lock().unwrap().push(text.to_owned());
+    }
+
+    fn message(&self, text: &str) {
+        self.0.lock().unwrap().push(text.to_owned());
+    }
+}
+
+impl Shown {
+    fn any(&self, part: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|l| l.contains(part))
+    }
+
+    fn all(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+}
+
+struct Nobody;
+
+impl Ask for Nobody {
+    fn confirm(&self, _: &str, _: bool) -> Option<bool> {
+        None
+    }
+}
+
+/// Rules for each service; every call without a rule fails the test's action.
+#[derive(Default)]
+struct Script {
+    ec2: Vec<Rule>,
+    elbv2: Vec<Rule>,
+    route53: Vec<Rule>,
+    real_aws: bool,
+}
+
+fn interceptor(rules: &[Rule]) -> MockResponseInterceptor {
+    rules.iter().fold(
+        MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny),
+        MockResponseInterceptor::with_rule,
+    )
+}
+
+impl Script {
+    /// Clients that answer from the rules; the SDK's own retries are off, so what is retried is
+    /// what the actions retry.
+    fn clients(&self) -> Clients {
+        let retry = aws_config::retry::RetryConfig::disabled();
+        let creds = Credentials::new("AKIDTEST", "secret", None, None, "scripted");
+        let region = aws_config::Region::new(REGION);
+        let ec2 = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .credentials_provider(creds.clone())
+            .retry_config(retry.clone())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor(&self.ec2))
+            .build();
+        let elbv2 = aws_sdk_elasticloadbalancingv2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .credentials_provider(creds.clone())
+            .retry_config(retry.clone())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor(&self.elbv2))
+            .build();
+        let route53 = aws_sdk_route53::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(region.clone())
+            .credentials_provider(creds)
+            .retry_config(retry)
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor(&self.route53))
+            .build();
+        Clients {
+            ec2: aws_sdk_ec2::Client::from_conf(ec2),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2),
+            route53: aws_sdk_route53::Client::from_conf(route53),
+            region: REGION.to_owned(),
+            config: aws_config::SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(region)
+                .build(),
+            emulated: !self.real_aws,
+        }
+    }
+}
+
+/// How an action was called: run, reconcile or undo of a resource.
+enum Call<'r> {
+    Run,
+    Undo(&'r Resource),
+}
+
+/// Call the action `name` with `params` against the script.
+async fn call(
+    script: &Script,
+    name: &str,
+    params: Json,
+    how: Call<'_>,
+) -> (Result<Outcome, ActionError>, Shown) {
+    let def = crate::actions::find(name).expect("a known action");
+    let shown = Shown::default();
+    let cancel = CancellationToken::new();
+    let ctx = Context {
+        run_id: "run-1",
+        step_id: "step",
+        key: "run-1/step",
+        params: &params,
+        progress: &shown,
+        ask: &Nobody,
+        yes: true,
+        cancel: &cancel,
+    };
+    let result = with_clients(script.clients(), async {
+        match how {
+            Call::Run => def.executor.run(&ctx).await,
+            Call::Undo(r) => def
+                .executor
+                .undo(&ctx, r)
+                .await
+                .map(|()| Outcome::default()),
+        }
+    })
+    .await;
+    (result, shown)
+}
+
+fn resource(kind: &str, id: &str) -> Resource {
+    Resource {
+        kind: kind.to_owned(),
+        id: id.to_owned(),
+        undo: Json::Null,
+    }
+}
+
+fn aws_error(code: &str, message: &str) -> ErrorMetadata {
+    ErrorMetadata::builder().code(code).message(message).build()
+}
+
+// ---- EC2 --------------------------------------------------------------------------------------
+
+mod ec2 {
+    pub use aws_sdk_ec2::Client;
+    pub use aws_sdk_ec2::operation::create_subnet::CreateSubnetError;
+    pub use aws_sdk_ec2::operation::create_vpc::CreateVpcError;
+    pub use aws_sdk_ec2::operation::delete_security_group::{
+        DeleteSecurityGroupError, DeleteSecurityGroupOutput,
+    };
+    pub use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    pub use aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput;
+    pub use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
+    pub use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    pub use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
+    pub use aws_sdk_ec2::operation::run_instances::RunInstancesError;
+    pub use aws_sdk_ec2::types::*;
+}
+
+/// AWS keeps a security group busy while the network interfaces of a deleted load balancer or
+/// instance are released: the undo says so and is retryable (the engine's rollback retries it
+/// for the undo window, tests/engine.rs).
+#[tokio::test(start_paused = true)]
+async fn a_security_group_in_use_is_a_retryable_undo_error() {
+    let busy = mock!(ec2::Client::delete_security_group).then_error(|| {
+        ec2::DeleteSecurityGroupError::generic(aws_error(
+            "DependencyViolation",
+            "resource sg-1 has a dependent object",
+        ))
+    });
+    let script = Script {
+        ec2: vec![busy],
+        ..Script::default()
+    };
+    let sg = resource("security group", "sg-1");
+    let (result, _) = call(
+        &script,
+        "aws.ec2.create_security_group",
+        Json::Null,
+        Call::Undo(&sg),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert!(err.retryable, "{err:?}");
+    assert!(
+        err.message.contains("DependencyViolation"),
+        "{}",
+        err.message
+    );
+
+    // Once AWS lets go, the same undo succeeds; "not found" also counts as deleted.
+    let gone = mock!(ec2::Client::delete_security_group).then_error(|| {
+        ec2::DeleteSecurityGroupError::generic(aws_error("InvalidGroup.NotFound", "no sg-1"))
+    });
+    let script = Script {
+        ec2: vec![gone],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.ec2.create_security_group",
+        Json::Null,
+        Call::Undo(&sg),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    let freed = mock!(ec2::Client::delete_security_group)
+        .then_output(|| ec2::DeleteSecurityGroupOutput::builder().build());
+    let script = Script {
+        ec2: vec![freed],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.ec2.create_security_group",
+        Json::Null,
+        Call::Undo(&sg),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+}
+
+/// A subnet whose range AWS refuses: the message names both ranges.
+#[tokio::test(start_paused = true)]
+async fn a_subnet_conflict_names_both_ranges() {
+    let refused = mock!(ec2::Client::create_subnet).then_error(|| {
+        ec2::CreateSubnetError::generic(aws_error(
+            "InvalidSubnet.Conflict",
+            "The CIDR '10.0.1.0/24' conflicts with another subnet",
+        ))
+    });
+    let vpc = mock!(ec2::Client::describe_vpcs).then_output(|| {
+        ec2::DescribeVpcsOutput::builder()
+            .vpcs(
+                ec2::Vpc::builder()
+                    .vpc_id("vpc-1")
+                    .cidr_block_association_set(
+                        ec2::VpcCidrBlockAssociation::builder()
+                            .cidr_block("10.0.0.0/16")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let existing = mock!(ec2::Client::describe_subnets).then_output(|| {
+        ec2::DescribeSubnetsOutput::builder()
+            .subnets(
+                ec2::Subnet::builder()
+                    .subnet_id("subnet-old")
+                    .cidr_block("10.0.0.0/23")
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        ec2: vec![refused, vpc, existing],
+        ..Script::default()
+    };
+    let params =
+        json!({"vpc_id": "vpc-1", "cidr": "10.0.1.0/24", "availability_zone": "ap-south-1a"});
+    let (result, _) = call(&script, "aws.ec2.create_subnet", params, Call::Run).await;
+    let err = result.unwrap_err();
+    assert!(
+        err.message.contains("InvalidSubnet.Conflict"),
+        "{}",
+        err.message
+    );
+    let hint = err.hint.unwrap_or_default();
+    assert!(
+        hint.contains("10.0.1.0/24 overlaps 10.0.0.0/23 of subnet subnet-old in vpc-1"),
+        "{hint}"
+    );
+
+    // Outside the VPC: the VPC's range is named.
+    let outside = mock!(ec2::Client::create_subnet).then_error(|| {
+        ec2::CreateSubnetError::generic(aws_error(
+            "InvalidSubnet.Range",
+            "The CIDR '11.0.1.0/24' is invalid.",
+        ))
+    });
+    let vpc = mock!(ec2::Client::describe_vpcs).then_output(|| {
+        ec2::DescribeVpcsOutput::builder()
+            .vpcs(
+                ec2::Vpc::builder()
+                    .cidr_block_association_set(
+                        ec2::VpcCidrBlockAssociation::builder()
+                            .cidr_block("10.0.0.0/16")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        ec2: vec![outside, vpc],
+        ..Script::default()
+    };
+    let params =
+        json!({"vpc_id": "vpc-1", "cidr": "11.0.1.0/24", "availability_zone": "ap-south-1a"});
+    let (result, _) = call(&script, "aws.ec2.create_subnet", params, Call::Run).await;
+    let hint = result.unwrap_err().hint.unwrap_or_default();
+    assert!(
+        hint.contains("11.0.1.0/24 is not inside vpc-1's range 10.0.0.0/16"),
+        "{hint}"
+    );
+}
+
+/// Errors are classified by their code: throttling retries; a denied call names the IAM action.
+#[tokio::test(start_paused = true)]
+async fn throttling_is_retryable_and_a_denied_call_names_the_iam_action() {
+    for (code, retryable) in [
+        ("RequestLimitExceeded", true),
+        ("UnauthorizedOperation", false),
+    ] {
+        let rule = mock!(ec2::Client::create_vpc).then_error(move || {
+            ec2::CreateVpcError::generic(aws_error(code, "You are not authorized / slow down"))
+        });
+        let script = Script {
+            ec2: vec![rule],
+            ..Script::default()
+        };
+        let params = json!({"cidr": "10.0.0.0/16", "name": "lab"});
+        let (result, _) = call(&script, "aws.ec2.create_vpc", params, Call::Run).await;
+        let err = result.unwrap_err();
+        assert_eq!(err.retryable, retryable, "{code}");
+        if code == "UnauthorizedOperation" {
+            assert!(
+                err.hint
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("`ec2:CreateVpc`"),
+                "{err:?}"
+            );
+        }
+    }
+}
+
+/// A resume after the runbook changed: AWS refuses the old client token with other parameters;
+/// what the earlier attempt launched carries the step's key and is adopted.
+#[tokio::test(start_paused = true)]
+async fn idempotent_parameter_mismatch_adopts_what_the_earlier_attempt_launched() {
+    let mismatch = mock!(ec2::Client::run_instances).then_error(|| {
+        ec2::RunInstancesError::generic(aws_error(
+            "IdempotentParameterMismatch",
+            "The client token you have provided is associated with a resource that is already deleted or has different parameters",
+        ))
+    });
+    let running = || {
+        ec2::DescribeInstancesOutput::builder()
+            .reservations(
+                ec2::Reservation::builder()
+                    .instances(
+                        ec2::Instance::builder()
+                            .instance_id("i-earlier")
+                            .private_ip_address("10.0.1.5")
+                            .state(
+                                ec2::InstanceState::builder()
+                                    .name(ec2::InstanceStateName::Running)
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    };
+    let found = mock!(ec2::Client::describe_instances).then_output(running);
+    let script = Script {
+        ec2: vec![mismatch, found],
+        ..Script::default()
+    };
+    let params = json!({
+        "image_id": "ami-1", "instance_type": "t3.micro", "subnet_id": "subnet-1",
+        "security_group_ids": ["sg-1"], "name": "web", "count": 1
+    });
+    let (result, _) = call(&script, "aws.ec2.run_instances", params, Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["instance_ids"], json!(["i-earlier"]));
+    assert_eq!(outcome.resources.len(), 1);
+}
+
+// ---- ELBv2 ------------------------------------------------------------------------------------
+
+mod elb {
+    pub use aws_sdk_elasticloadbalancingv2::Client;
+    pub use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::CreateLoadBalancerOutput;
+    pub use aws_sdk_elasticloadbalancingv2::operation::delete_load_balancer::DeleteLoadBalancerOutput;
+    pub use aws_sdk_elasticloadbalancingv2::operation::delete_target_group::DeleteTargetGroupError;
+    pub use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::{
+        DescribeLoadBalancersError, DescribeLoadBalancersOutput,
+    };
+    pub use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
+    pub use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
+    pub use aws_sdk_elasticloadbalancingv2::operation::register_targets::{
+        RegisterTargetsError, RegisterTargetsOutput,
+    };
+    pub use aws_sdk_elasticloadbalancingv2::types::*;
+}
+
+const LB_ARN: &str = "arn:aws:elasticloadbalancing:ap-south-1:123456789012:loadbalancer/app/lab-primary-alb/50dc6c495c0c9188";
+
+fn balancer(name: &str, dns: &str, state: elb::LoadBalancerStateEnum) -> elb::LoadBalancer {
+    elb::LoadBalancer::builder()
+        .load_balancer_arn(LB_ARN.replace("lab-primary-alb", name))
+        .load_balancer_name(name)
+        .dns_name(dns)
+        .canonical_hosted_zone_id("ZP97RAFLXTNZK")
+        .state(elb::LoadBalancerState::builder().code(state).build())
+        .build()
+}
+
+/// Deleting a load balancer is asynchronous: the undo waits until it is gone, showing so.
+#[tokio::test(start_paused = true)]
+async fn a_load_balancer_undo_waits_until_it_is_gone() {
+    let delete = mock!(elb::Client::delete_load_balancer)
+        .then_output(|| elb::DeleteLoadBalancerOutput::builder().build());
+    let describe = mock!(elb::Client::describe_load_balancers)
+        .sequence()
+        .output(|| {
+            elb::DescribeLoadBalancersOutput::builder()
+                .load_balancers(balancer(
+                    "lab-primary-alb",
+                    "lab.elb.amazonaws.com",
+                    elb::LoadBalancerStateEnum::Active,
+                ))
+                .build()
+        })
+        .times(2)
+        .error(|| {
+            elb::DescribeLoadBalancersError::generic(aws_error("LoadBalancerNotFound", "gone"))
+        })
+        .build();
+    let script = Script {
+        elbv2: vec![delete, describe.clone()],
+        ..Script::default()
+    };
+    let lb = resource("load balancer", LB_ARN);
+    let (result, shown) = call(
+        &script,
+        "aws.elbv2.create_load_balancer",
+        Json::Null,
+        Call::Undo(&lb),
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(describe.num_calls(), 3, "polled until it was gone");
+    assert!(
+        shown.any("waiting for load balancer lab-primary-alb to be gone: still there"),
+        "{}",
+        shown.all()
+    );
+}
+
+/// A target group still used by a listener cannot be deleted yet: retryable.
+#[tokio::test(start_paused = true)]
+async fn a_target_group_in_use_is_a_retryable_undo_error() {
+    let in_use = mock!(elb::Client::delete_target_group).then_error(|| {
+        elb::DeleteTargetGroupError::generic(aws_error("ResourceInUse", "in use by a listener"))
+    });
+    let script = Script {
+        elbv2: vec![in_use],
+        ..Script::default()
+    };
+    let tg = resource("target group", "arn:tg/lab-tg/1");
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.create_target_group",
+        Json::Null,
+        Call::Undo(&tg),
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert!(err.retryable);
+    assert!(
+        err.message.contains("still used by a listener"),
+        "{}",
+        err.message
+    );
+}
+
+/// `RegisterTargets` accepts only running instances: `InvalidTarget` is waited out for a while,
+/// then reported.
+#[tokio::test(start_paused = true)]
+async fn register_targets_waits_out_instances_that_are_not_running_yet() {
+    let params = json!({"target_group_arn": "arn:tg", "targets": ["i-1"]});
+    let settling = mock!(elb::Client::register_targets)
+        .sequence()
+        .error(|| {
+            elb::RegisterTargetsError::generic(aws_error(
+                "InvalidTarget",
+                "The following targets are not in a running state",
+            ))
+        })
+        .times(3)
+        .output(|| elb::RegisterTargetsOutput::builder().build())
+        .build();
+    let script = Script {
+        elbv2: vec![settling.clone()],
+        ..Script::default()
+    };
+    let (result, shown) = call(
+        &script,
+        "aws.elbv2.register_targets",
+        params.clone(),
+        Call::Run,
+    )
+    .await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(settling.num_calls(), 4);
+    assert!(
+        shown.any("RegisterTargets: InvalidTarget"),
+        "{}",
+        shown.all()
+    );
+
+    let never = mock!(elb::Client::register_targets).then_error(|| {
+        elb::RegisterTargetsError::generic(aws_error("InvalidTarget", "not running"))
+    });
+    let script = Script {
+        elbv2: vec![never],
+        ..Script::default()
+    };
+    let started = tokio::time::Instant::now();
+    let (result, _) = call(&script, "aws.elbv2.register_targets", params, Call::Run).await;
+    assert!(result.unwrap_err().message.contains("InvalidTarget"));
+    let waited = started.elapsed().as_secs();
+    assert!(
+        (150..=180).contains(&waited),
+        "gave up after the 3-minute window: {waited}s"
+    );
+}
+
+fn subnets_in(zones: &[&str]) -> ec2::DescribeSubnetsOutput {
+    let mut out = ec2::DescribeSubnetsOutput::builder();
+    for (i, z) in zones.iter().enumerate() {
+        out = out.subnets(
+            ec2::Subnet::builder()
+                .subnet_id(format!("subnet-{i}"))
+                .vpc_id("vpc-1")
+                .availability_zone(*z)
+                .build(),
+        );
+    }
+    out.build()
+}
+
+/// Before `CreateLoadBalancer`: subnets in two zones and an internet gateway on their VPC, or a
+/// message that says what to add (and no call to create anything).
+#[tokio::test(start_paused = true)]
+async fn an_internet_facing_load_balancer_is_checked_before_it_is_created() {
+    let params = json!({"name": "lab-alb", "subnet_ids": ["subnet-0", "subnet-1"], "wait": false});
+    let create = mock!(elb::Client::create_load_balancer).then_output(|| {
+        elb::CreateLoadBalancerOutput::builder()
+            .load_balancers(balancer(
+                "lab-alb",
+                "lab-alb.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Provisioning,
+            ))
+            .build()
+    });
+
+    let one_zone = mock!(ec2::Client::describe_subnets)
+        .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1a"]));
+    let script = Script {
+        ec2: vec![one_zone],
+        elbv2: vec![create.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.create_load_balancer",
+        params.clone(),
+        Call::Run,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert!(
+        err.message.contains("at least two availability zones"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("ap-south-1a"), "{}", err.message);
+
+    let two_zones = mock!(ec2::Client::describe_subnets)
+        .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]));
+    let no_gateway = mock!(ec2::Client::describe_internet_gateways)
+        .then_output(|| ec2::DescribeInternetGatewaysOutput::builder().build());
+    let script = Script {
+        ec2: vec![two_zones, no_gateway],
+        elbv2: vec![create.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.create_load_balancer",
+        params.clone(),
+        Call::Run,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert!(
+        err.message.contains("VPC vpc-1 has no internet gateway"),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.hint
+            .unwrap_or_default()
+            .contains("aws.ec2.create_internet_gateway")
+    );
+    assert_eq!(create.num_calls(), 0, "nothing was created");
+
+    let two_zones = mock!(ec2::Client::describe_subnets)
+        .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]));
+    let gateway = mock!(ec2::Client::describe_internet_gateways).then_output(|| {
+        ec2::DescribeInternetGatewaysOutput::builder()
+            .internet_gateways(
+                ec2::InternetGateway::builder()
+                    .internet_gateway_id("igw-1")
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        ec2: vec![two_zones, gateway],
+        elbv2: vec![create.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params, Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(create.num_calls(), 1);
+    // Known as soon as it is created, while AWS still provisions it.
+    assert_eq!(
+        outcome.outputs["dns_name"],
+        json!("lab-alb.elb.amazonaws.com")
+    );
+    assert_eq!(
+        outcome.outputs["canonical_hosted_zone_id"],
+        json!("ZP97RAFLXTNZK")
+    );
+}
+
+// ---- Route 53 ---------------------------------------------------------------------------------
+
+mod r53 {
+    pub use aws_sdk_route53::Client;
+    pub use aws_sdk_route53::operation::change_resource_record_sets::{
+        ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
+    };
+    pub use aws_sdk_route53::operation::get_change::GetChangeOutput;
+    pub use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
+    pub use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
+    pub use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
+    pub use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
+    pub use aws_sdk_route53::operation::test_dns_answer::TestDnsAnswerOutput;
+    pub use aws_sdk_route53::types::*;
+}
+
+fn change_info(status: r53::ChangeStatus) -> r53::ChangeInfo {
+    r53::ChangeInfo::builder()
+        .id("/change/C1")
+        .status(status)
+        .submitted_at(aws_smithy_types::DateTime::from_secs(0))
+        .build()
+        .unwrap()
+}
+
+fn record_params() -> Json {
+    json!({
+        "zone_id": "Z1", "name": "lab.example.com", "role": "primary", "set_identifier": "primary",
+        "alias": {"dns_name": "lab-primary-alb.elb.amazonaws.com", "hosted_zone_id": "ZP97RAFLXTNZK"}
+    })
+}
+
+/// Route 53 refuses an alias to a load balancer it cannot see yet, and a change while an earlier
+/// one to the zone is still processed: both settle, and are waited out. A wrong zone id does not
+/// settle: it fails at once with a hint.
+#[tokio::test(start_paused = true)]
+async fn record_changes_wait_out_what_settles_and_explain_what_does_not() {
+    let settling = mock!(r53::Client::change_resource_record_sets)
+        .sequence()
+        .error(|| {
+            r53::ChangeResourceRecordSetsError::generic(aws_error(
+                "InvalidChangeBatch",
+                "Tried to create an alias that targets lab-primary-alb.elb.amazonaws.com., type A in zone ZP97RAFLXTNZK, but the alias target name was not found",
+            ))
+        })
+        .error(|| {
+            r53::ChangeResourceRecordSetsError::generic(aws_error(
+                "PriorRequestNotComplete",
+                "The request was rejected because Route 53 was still processing a prior request.",
+            ))
+        })
+        .output(|| {
+            r53::ChangeResourceRecordSetsOutput::builder()
+                .change_info(change_info(r53::ChangeStatus::Pending))
+                .build()
+        })
+        .build();
+    let script = Script {
+        route53: vec![settling.clone()],
+        ..Script::default()
+    };
+    let (result, shown) = call(
+        &script,
+        "aws.route53.failover_record",
+        record_params(),
+        Call::Run,
+    )
+    .await;
+    assert_eq!(result.unwrap().outputs["change_id"], json!("C1"));
+    assert_eq!(settling.num_calls(), 3);
+    assert!(shown.any("InvalidChangeBatch"), "{}", shown.all());
+    assert!(shown.any("PriorRequestNotComplete"), "{}", shown.all());
+
+    let wrong_zone = mock!(r53::Client::change_resource_record_sets).then_error(|| {
+        r53::ChangeResourceRecordSetsError::generic(aws_error(
+            "InvalidChangeBatch",
+            "Tried to create an alias that targets x., type A in zone Z2, but the alias target name does not lie within the target zone",
+        ))
+    });
+    let script = Script {
+        route53: vec![wrong_zone.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.route53.failover_record",
+        record_params(),
+        Call::Run,
+    )
+    .await;
+    let err = result.unwrap_err();
+    assert_eq!(wrong_zone.num_calls(), 1, "not retried");
+    assert!(
+        err.hint
+            .unwrap_or_default()
+            .contains("CanonicalHostedZoneId")
+    );
+}
+
+/// A change is PENDING for a while: the wait polls at once, then backs off, and shows the status.
+#[tokio::test(start_paused = true)]
+async fn a_change_wait_polls_until_insync_and_shows_the_status() {
+    let polls = mock!(r53::Client::get_change)
+        .sequence()
+        .output(|| {
+            r53::GetChangeOutput::builder()
+                .change_info(change_info(r53::ChangeStatus::Pending))
+                .build()
+        })
+        .times(3)
+        .output(|| {
+            r53::GetChangeOutput::builder()
+                .change_info(change_info(r53::ChangeStatus::Insync))
+                .build()
+        })
+        .build();
+    let script = Script {
+        route53: vec![polls.clone()],
+        ..Script::default()
+    };
+    let started = tokio::time::Instant::now();
+    let (result, shown) = call(
+        &script,
+        "aws.route53.wait_change",
+        json!({"change_id": "/change/C1"}),
+        Call::Run,
+    )
+    .await;
+    assert_eq!(result.unwrap().outputs["status"], json!("INSYNC"));
+    assert_eq!(polls.num_calls(), 4);
+    // At once, then after 1, 2 and 4 seconds.
+    assert_eq!(started.elapsed().as_secs(), 7);
+    assert!(
+        shown.any("waiting for change C1 to be INSYNC: PENDING (3s)"),
+        "{}",
+        shown.all()
+    );
+}
+
+/// An existing zone of the same name is used, not created again; one this run did not create
+/// (no tag with the step's key) is not the run's to delete.
+#[tokio::test(start_paused = true)]
+async fn an_existing_zone_is_used_and_only_a_zone_this_run_created_is_undone() {
+    let zone = || {
+        r53::HostedZone::builder()
+            .id("/hostedzone/Z1")
+            .name("lab.example.com.")
+            .caller_reference("someone")
+            .build()
+            .unwrap()
+    };
+    let listed = mock!(r53::Client::list_hosted_zones_by_name).then_output(move || {
+        r53::ListHostedZonesByNameOutput::builder()
+            .hosted_zones(zone())
+            .is_truncated(false)
+            .max_items(100)
+            .build()
+            .unwrap()
+    });
+    let tags = mock!(r53::Client::list_tags_for_resource)
+        .then_output(|| r53::ListTagsForResourceOutput::builder().build());
+    let got = mock!(r53::Client::get_hosted_zone).then_output(move || {
+        r53::GetHostedZoneOutput::builder()
+            .hosted_zone(zone())
+            .delegation_set(
+                r53::DelegationSet::builder()
+                    .name_servers("ns-1.awsdns-01.org")
+                    .name_servers("ns-2.awsdns-02.com")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let create = mock!(r53::Client::create_hosted_zone).then_error(|| {
+        aws_sdk_route53::operation::create_hosted_zone::CreateHostedZoneError::generic(aws_error(
+            "HostedZoneAlreadyExists",
+            "must not be called",
+        ))
+    });
+    let script = Script {
+        route53: vec![listed, tags, got, create.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.route53.hosted_zone",
+        json!({"name": "lab.example.com"}),
+        Call::Run,
+    )
+    .await;
+    let outcome = result.unwrap();
+    assert_eq!(create.num_calls(), 0);
+    assert_eq!(outcome.outputs["zone_id"], json!("Z1"));
+    assert_eq!(outcome.outputs["created"], json!(false));
+    assert_eq!(outcome.outputs["name_servers"].as_array().unwrap().len(), 2);
+    assert!(
+        outcome.resources.is_empty(),
+        "nothing for rollback to delete"
+    );
+}
+
+fn failover_pair() -> r53::ListResourceRecordSetsOutput {
+    let record = |role: r53::ResourceRecordSetFailover, dns: &str| {
+        r53::ResourceRecordSet::builder()
+            .name("lab.example.com.")
+            .r#type(r53::RrType::A)
+            .set_identifier(role.as_str())
+            .failover(role)
+            .alias_target(
+                r53::AliasTarget::builder()
+                    .dns_name(format!("dualstack.{dns}."))
+                    .hosted_zone_id("ZP97RAFLXTNZK")
+                    .evaluate_target_health(true)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    r53::ListResourceRecordSetsOutput::builder()
+        .resource_record_sets(record(
+            r53::ResourceRecordSetFailover::Primary,
+            "primary.elb.amazonaws.com",
+        ))
+        .resource_record_sets(record(
+            r53::ResourceRecordSetFailover::Secondary,
+            "secondary.elb.amazonaws.com",
+        ))
+        .is_truncated(false)
+        .max_items(100)
+        .build()
+        .unwrap()
+}
+
+/// The `ELBv2` side of a failover pair: the primary's only target is stopped (`unused`), the
+/// secondary's is healthy.
+fn drill_elbv2() -> Vec<Rule> {
+    let lbs = mock!(elb::Client::describe_load_balancers).then_output(|| {
+        elb::DescribeLoadBalancersOutput::builder()
+            .load_balancers(balancer(
+                "primary",
+                "primary.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Active,
+            ))
+            .load_balancers(balancer(
+                "secondary",
+                "secondary.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Active,
+            ))
+            .build()
+    });
+    let groups = mock!(elb::Client::describe_target_groups).then_compute_output(|req| {
+        let lb = req.load_balancer_arn().unwrap_or_default();
+        let name = if lb.contains("/primary/") {
+            "primary-tg"
+        } else {
+            "secondary-tg"
+        };
+        elb::DescribeTargetGroupsOutput::builder()
+            .target_groups(elb::TargetGroup::builder().target_group_arn(name).build())
+            .build()
+    });
+    let health = mock!(elb::Client::describe_target_health).then_compute_output(|req| {
+        let (state, reason) = if req.target_group_arn() == Some("primary-tg") {
+            (
+                elb::TargetHealthStateEnum::Unused,
+                Some(elb::TargetHealthReasonEnum::InvalidState),
+            )
+        } else {
+            (elb::TargetHealthStateEnum::Healthy, None)
+        };
+        elb::DescribeTargetHealthOutput::builder()
+            .target_health_descriptions(
+                elb::TargetHealthDescription::builder()
+                    .target(elb::TargetDescription::builder().id("i-1").build())
+                    .target_health(
+                        elb::TargetHealth::builder()
+                            .state(state)
+                            .set_reason(reason)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    vec![lbs, groups, health]
+}
+
+/// A stopped instance's target is `unused`, not `unhealthy`; Route 53 treats a load balancer
+/// whose target groups have no healthy target as unhealthy, so the answer is the secondary.
+#[tokio::test(start_paused = true)]
+async fn check_failover_counts_stopped_targets_as_unhealthy() {
+    let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
+    let script = Script {
+        route53: vec![records],
+        elbv2: drill_elbv2(),
+        ..Script::default()
+    };
+    let params = json!({"zone_id": "Z1", "name": "lab.example.com", "expect": "secondary"});
+    let (result, shown) = call(&script, "aws.route53.check_failover", params, Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["answer"], json!("secondary"));
+    assert!(shown.any("i-1 unused"), "{}", shown.all());
+
+    let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
+    let script = Script {
+        route53: vec![records],
+        elbv2: drill_elbv2(),
+        ..Script::default()
+    };
+    let params = json!({"zone_id": "Z1", "name": "lab.example.com", "expect": "primary"});
+    let (result, _) = call(&script, "aws.route53.check_failover", params, Call::Run).await;
+    assert!(
+        result
+            .unwrap_err()
+            .message
+            .contains("would answer with the SECONDARY record")
+    );
+}
+
+/// On AWS, `check_failover` also asks Route 53 what it answers (`TestDNSAnswer`) and matches the
+/// addresses to a load balancer's network interfaces; that answer wins over the evaluation.
+#[tokio::test(start_paused = true)]
+async fn on_aws_check_failover_asks_route53_what_it_answers() {
+    let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
+    let answer = mock!(r53::Client::test_dns_answer).then_output(|| {
+        r53::TestDnsAnswerOutput::builder()
+            .nameserver("ns-1.awsdns-01.org")
+            .record_name("lab.example.com.")
+            .record_type(r53::RrType::A)
+            .record_data("13.200.1.1")
+            .record_data("13.200.1.2")
+            .response_code("NOERROR")
+            .protocol("UDP")
+            .build()
+            .unwrap()
+    });
+    // The primary's interfaces have the answered addresses: DNS still answers primary (the
+    // health checks have not caught up), whatever the targets say.
+    let interfaces = mock!(ec2::Client::describe_network_interfaces).then_compute_output(|req| {
+        let wanted = req.filters()[0].values()[0].clone();
+        let ip = if wanted == "ELB app/primary/50dc6c495c0c9188" {
+            "13.200.1.1"
+        } else {
+            "15.1.1.1"
+        };
+        ec2::DescribeNetworkInterfacesOutput::builder()
+            .network_interfaces(
+                ec2::NetworkInterface::builder()
+                    .association(
+                        ec2::NetworkInterfaceAssociation::builder()
+                            .public_ip(ip)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        route53: vec![records, answer],
+        elbv2: drill_elbv2(),
+        ec2: vec![interfaces],
+        real_aws: true,
+    };
+    let params = json!({"zone_id": "Z1", "name": "lab.example.com"});
+    let (result, shown) = call(&script, "aws.route53.check_failover", params, Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["answer"], json!("primary"));
+    assert!(
+        shown.any(
+            "TestDNSAnswer returns 13.200.1.1, 13.200.1.2, the primary load balancer's addresses"
+        ),
+        "{}",
+        shown.all()
+    );
+}
