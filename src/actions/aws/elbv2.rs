@@ -340,6 +340,9 @@ impl Executor for CreateTargetGroup {
                 .first()
                 .and_then(|g| g.target_group_arn())
                 .ok_or_else(|| ActionError::new("AWS answered without the target group ARN"))?;
+            // AWS answers a create with an existing group's name and settings with that group:
+            // never adopt (and later delete) one that another run or person made.
+            owned(c, ctx, arn, &format!("target group `{}`", p.name)).await?;
             Ok(group_outcome(arn, &p.name))
         })
     }
@@ -637,6 +640,14 @@ impl Executor for CreateLoadBalancer {
                 .load_balancers()
                 .first()
                 .ok_or_else(|| ActionError::new("AWS answered without the load balancer"))?;
+            // As for target groups: the same name and settings give the existing one on AWS.
+            owned(
+                c,
+                ctx,
+                lb.load_balancer_arn().unwrap_or_default(),
+                &format!("load balancer `{}`", p.name),
+            )
+            .await?;
             if p.wait {
                 wait_active(ctx, c, lb.load_balancer_arn().unwrap_or_default()).await?;
             }

@@ -101,6 +101,9 @@ where
         "InvalidSubnet.Conflict" | "InvalidSubnet.Range" => {
             e = e.hint("the subnet's range must lie inside the VPC's and overlap no other subnet of the VPC");
         }
+        "DuplicateLoadBalancerName" | "DuplicateTargetGroupName" | "InvalidGroup.Duplicate" => {
+            e = e.hint("the name is taken in this account and region: choose another `prefix` var, or delete the existing resource");
+        }
         "VpcLimitExceeded" => e = e.hint("the account's VPC quota (5 per region by default) is used up; delete unused VPCs or ask for more (quota L-F678F1CE)"),
         _ => {}
     }

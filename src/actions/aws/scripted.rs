@@ -412,6 +412,7 @@ mod elb {
     pub use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::{
         DescribeLoadBalancersError, DescribeLoadBalancersOutput,
     };
+    pub use aws_sdk_elasticloadbalancingv2::operation::describe_tags::DescribeTagsOutput;
     pub use aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsOutput;
     pub use aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput;
     pub use aws_sdk_elasticloadbalancingv2::operation::register_targets::{
@@ -644,9 +645,23 @@ async fn an_internet_facing_load_balancer_is_checked_before_it_is_created() {
             )
             .build()
     });
+    let ours = mock!(elb::Client::describe_tags).then_output(|| {
+        elb::DescribeTagsOutput::builder()
+            .tag_descriptions(
+                elb::TagDescription::builder()
+                    .tags(
+                        elb::Tag::builder()
+                            .key("runbook:key")
+                            .value("run-1/step")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
     let script = Script {
         ec2: vec![two_zones, gateway],
-        elbv2: vec![create.clone()],
+        elbv2: vec![create.clone(), ours],
         ..Script::default()
     };
     let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params, Call::Run).await;
@@ -661,6 +676,61 @@ async fn an_internet_facing_load_balancer_is_checked_before_it_is_created() {
         outcome.outputs["canonical_hosted_zone_id"],
         json!("ZP97RAFLXTNZK")
     );
+}
+
+/// On AWS, creating a load balancer with the name and settings of an existing one returns that
+/// one. Another run's (or person's) load balancer is never adopted, so rollback cannot delete it.
+#[tokio::test(start_paused = true)]
+async fn a_load_balancer_that_aws_returns_for_an_existing_name_is_not_adopted() {
+    let params = json!({"name": "lab-alb", "subnet_ids": ["subnet-0", "subnet-1"], "wait": false});
+    let subnets = mock!(ec2::Client::describe_subnets)
+        .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]));
+    let gateway = mock!(ec2::Client::describe_internet_gateways).then_output(|| {
+        ec2::DescribeInternetGatewaysOutput::builder()
+            .internet_gateways(
+                ec2::InternetGateway::builder()
+                    .internet_gateway_id("igw-1")
+                    .build(),
+            )
+            .build()
+    });
+    let existing = mock!(elb::Client::create_load_balancer).then_output(|| {
+        elb::CreateLoadBalancerOutput::builder()
+            .load_balancers(balancer(
+                "lab-alb",
+                "lab-alb.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Active,
+            ))
+            .build()
+    });
+    let theirs = mock!(elb::Client::describe_tags).then_output(|| {
+        elb::DescribeTagsOutput::builder()
+            .tag_descriptions(
+                elb::TagDescription::builder()
+                    .tags(
+                        elb::Tag::builder()
+                            .key("runbook:key")
+                            .value("other-run/alb")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        ec2: vec![subnets, gateway],
+        elbv2: vec![existing, theirs],
+        ..Script::default()
+    };
+    let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params, Call::Run).await;
+    let err = result.unwrap_err();
+    assert!(
+        err.message
+            .contains("load balancer `lab-alb` already exists and was not created by this step"),
+        "{}",
+        err.message
+    );
+    assert!(err.hint.unwrap_or_default().contains("prefix"));
 }
 
 // ---- Route 53 ---------------------------------------------------------------------------------
