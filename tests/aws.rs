@@ -1102,3 +1102,147 @@ fn server_errors_dropped_connections_and_dependency_windows_are_survived() {
         "the retries are shown: {stdout}"
     );
 }
+
+/// Killed right after a load balancer, target group, listener, zone or record was created (the
+/// journal says started, the resource exists; steps running alongside are cut off too), then
+/// resumed: every resource exists exactly once, and rollback leaves what was there before.
+#[test]
+fn killed_after_an_elbv2_or_route53_create_then_resumed_nothing_exists_twice() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    for step in [
+        "primary.tg",
+        "primary.alb",
+        "secondary.listener",
+        "zone",
+        "primary_record",
+        "primary.register",
+    ] {
+        let out = lab
+            .command(&[
+                "run",
+                runbook.to_str().unwrap(),
+                "--yes",
+                "--var",
+                "domain=lab.example.com",
+                "--endpoint-url",
+                &lab.emulator.url,
+            ])
+            .env("RUNBOOK_TEST_CRASH_AFTER", step)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "the crash hook fired at {step}");
+        ok(&lab.run(&["resume", "--yes"]));
+        let (elb, r53) = (lab.emulator.elbv2(), lab.emulator.route53());
+        lab.rt.block_on(async {
+            let lbs = elb.describe_load_balancers().send().await.unwrap();
+            let mut names: Vec<&str> = lbs
+                .load_balancers()
+                .iter()
+                .filter_map(|l| l.load_balancer_name())
+                .collect();
+            names.sort_unstable();
+            assert_eq!(names, ["lab-primary-alb", "lab-secondary-alb"], "{step}");
+            for lb in lbs.load_balancers() {
+                let listeners = elb
+                    .describe_listeners()
+                    .load_balancer_arn(lb.load_balancer_arn().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(listeners.listeners().len(), 1, "one listener each: {step}");
+            }
+            let groups = elb.describe_target_groups().send().await.unwrap();
+            assert_eq!(groups.target_groups().len(), 2, "{step}");
+            let zones = r53.list_hosted_zones().send().await.unwrap();
+            assert_eq!(zones.hosted_zones().len(), 1, "one zone: {step}");
+            let records = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(zones.hosted_zones()[0].id())
+                .send()
+                .await
+                .unwrap();
+            let failover = records
+                .resource_record_sets()
+                .iter()
+                .filter(|r| r.failover().is_some())
+                .count();
+            assert_eq!(failover, 2, "one PRIMARY and one SECONDARY record: {step}");
+        });
+        ok(&lab.run(&["rollback", "--yes"]));
+        assert_eq!(inventory(&lab), before, "rollback after a crash at {step}");
+        std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
+    }
+}
+
+/// The weighted-routing runbook reuses the stack module: two stacks, one zone, two weighted alias
+/// records (70/30 by default) pointing at the right load balancers; rollback leaves nothing.
+#[test]
+fn the_weighted_routing_lab_splits_traffic_70_30_and_rolls_back_to_nothing() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let runbook = crate::test::root().join("runbooks/weighted-routing.yaml");
+    ok(&lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--var",
+        "domain=weighted.example.com",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let (elb, r53) = (lab.emulator.elbv2(), lab.emulator.route53());
+    lab.rt.block_on(async {
+        let zones = r53
+            .list_hosted_zones_by_name()
+            .dns_name("weighted.example.com")
+            .send()
+            .await
+            .unwrap();
+        let zone = zones.hosted_zones()[0].id().to_owned();
+        let records = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .send()
+            .await
+            .unwrap();
+        let mut weighted: Vec<(String, i64, String, String)> = records
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.weight().is_some())
+            .map(|r| {
+                let alias = r.alias_target().unwrap();
+                (
+                    r.set_identifier().unwrap().to_owned(),
+                    r.weight().unwrap(),
+                    alias.dns_name().trim_end_matches('.').to_owned(),
+                    alias.hosted_zone_id().to_owned(),
+                )
+            })
+            .collect();
+        weighted.sort();
+        assert_eq!(weighted.len(), 2);
+        for ((set, weight, dns, zone_id), (want_set, want_weight)) in
+            weighted.iter().zip([("blue", 70), ("green", 30)])
+        {
+            assert_eq!((set.as_str(), *weight), (want_set, want_weight));
+            let lb = elb
+                .describe_load_balancers()
+                .names(format!("wlab-{set}-alb"))
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()[0]
+                .clone();
+            assert_eq!(
+                Some(dns.as_str()),
+                lb.dns_name(),
+                "{set} points at its own load balancer"
+            );
+            assert_eq!(Some(zone_id.as_str()), lb.canonical_hosted_zone_id());
+        }
+    });
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(inventory(&lab), before);
+}

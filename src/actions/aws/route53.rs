@@ -115,9 +115,20 @@ pub struct CheckFailoverParams {
     pub name: String,
     #[serde(default = "record_a", rename = "type")]
     pub kind: String,
-    /// Fail unless Route 53 would answer with this record.
+    /// Wait until Route 53 would answer with this record; fail if it does not within `within`.
     #[serde(default)]
     pub expect: Option<Role>,
+    /// How long to wait for the `expect`ed answer (on AWS a failover takes minutes: two failed
+    /// health checks 30 s apart, then the records' TTL).
+    #[serde(default = "six_minutes")]
+    pub within: crate::runbook::format::DurationText,
+    /// A time (RFC 3339, for example a stop step's `stopped_at`) to measure the answer from.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+fn six_minutes() -> crate::runbook::format::DurationText {
+    crate::runbook::format::DurationText(Duration::from_secs(360))
 }
 
 pub static ACTIONS: &[ActionDef] = &[
@@ -188,12 +199,18 @@ pub static ACTIONS: &[ActionDef] = &[
         summary: "Tell which record of a failover pair Route 53 would answer with, and why.",
         docs: "Reads the PRIMARY and SECONDARY records for a name, evaluates each alias target through its \
                load balancer's target health (or each health check) and reports which one Route 53 would \
-               answer with; `expect` makes the step fail otherwise.",
+               answer with; on AWS it also asks Route 53 itself (TestDNSAnswer). With `expect` it waits until \
+               that is the answer (up to `within`), and `since` reports how long after a given time it came.",
         effect: Effect::Reads,
         params: Params::of::<CheckFailoverParams>(),
         outputs: Outputs::Fixed(&[
             out("answer", "string", "`primary` or `secondary`."),
             out("reason", "string", "Why."),
+            out(
+                "seconds_since",
+                "number",
+                "Seconds from `since` to the answer (with `since`).",
+            ),
         ]),
         undo: None,
         executor: &CheckFailover,
@@ -914,101 +931,136 @@ async fn record_health(
     Ok((healthy_targets > 0, format!("load balancer {name}: {list}")))
 }
 
+/// Which record Route 53 would answer with now, and why.
+async fn evaluate(
+    c: &Clients,
+    p: &CheckFailoverParams,
+) -> Result<(&'static str, String), ActionError> {
+    let name = fqdn(&p.name).to_lowercase();
+    let out = c
+        .route53
+        .list_resource_record_sets()
+        .hosted_zone_id(bare_id(&p.zone_id))
+        .start_record_name(&name)
+        .start_record_type(RrType::from(p.kind.as_str()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ListResourceRecordSets", &e))?;
+    let pick = |role: &ResourceRecordSetFailover| {
+        out.resource_record_sets()
+            .iter()
+            .find(|s| {
+                s.name().to_lowercase() == name
+                    && s.r#type().as_str() == p.kind
+                    && s.failover() == Some(role)
+            })
+            .cloned()
+    };
+    let (Some(primary), Some(secondary)) = (
+        pick(&ResourceRecordSetFailover::Primary),
+        pick(&ResourceRecordSetFailover::Secondary),
+    ) else {
+        return Err(ActionError::new(format!(
+            "{} {} has no PRIMARY and SECONDARY failover pair",
+            p.name, p.kind
+        )));
+    };
+    let (primary_ok, primary_why) = record_health(c, &primary).await?;
+    let (secondary_ok, secondary_why) = record_health(c, &secondary).await?;
+    // Route 53 answers with the primary while it is healthy; with the secondary when only
+    // the secondary is; with the primary again when neither is.
+    let (answer, reason) = if primary_ok {
+        ("primary", format!("the primary is healthy ({primary_why})"))
+    } else if secondary_ok {
+        (
+            "secondary",
+            format!(
+                "the primary is unhealthy ({primary_why}) and the secondary is healthy ({secondary_why})"
+            ),
+        )
+    } else {
+        (
+            "primary",
+            format!(
+                "both are unhealthy ({primary_why}; {secondary_why}), so Route 53 answers with the primary"
+            ),
+        )
+    };
+    // On AWS, Route 53 can say itself what it answers.
+    let (answer, reason) = if c.emulated {
+        (answer, reason)
+    } else {
+        match dns_answer(c, p, &[("primary", &primary), ("secondary", &secondary)]).await {
+            Ok((Some(role), seen)) => (
+                role,
+                format!(
+                    "Route 53's TestDNSAnswer returns {seen}, the {role} load balancer's addresses (its health evaluation: {reason})"
+                ),
+            ),
+            Ok((None, seen)) => (answer, format!("{reason}; TestDNSAnswer returns {seen}")),
+            Err(e) => (
+                answer,
+                format!("{reason}; TestDNSAnswer could not be asked: {}", e.message),
+            ),
+        }
+    };
+    Ok((answer, reason))
+}
+
 impl Executor for CheckFailover {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: CheckFailoverParams = ctx.params()?;
             let c = clients().await?;
-            let name = fqdn(&p.name).to_lowercase();
             ctx.progress
                 .status(&format!("reading the failover records of {}", p.name));
-            let out = c
-                .route53
-                .list_resource_record_sets()
-                .hosted_zone_id(bare_id(&p.zone_id))
-                .start_record_name(&name)
-                .start_record_type(RrType::from(p.kind.as_str()))
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListResourceRecordSets", &e))?;
-            let pick = |role: &ResourceRecordSetFailover| {
-                out.resource_record_sets()
-                    .iter()
-                    .find(|s| {
-                        s.name().to_lowercase() == name
-                            && s.r#type().as_str() == p.kind
-                            && s.failover() == Some(role)
+            let (answer, reason) = match p.expect {
+                None => evaluate(c, &p).await?,
+                Some(expected) => {
+                    let want = if expected == Role::Primary {
+                        "primary"
+                    } else {
+                        "secondary"
+                    };
+                    let started = tokio::time::Instant::now();
+                    let what = format!("Route 53's answer for {}", p.name);
+                    super::poll(ctx, &what, &want.to_uppercase(), super::POLL_FIRST, || async {
+                        let (answer, reason) = evaluate(c, &p).await?;
+                        if answer == want {
+                            Ok(Seen::Done((answer, reason)))
+                        } else if started.elapsed() >= p.within.0 {
+                            Err(ActionError::new(format!(
+                                "Route 53 would answer with the {} record, not the {} (after waiting {}): {reason}",
+                                answer.to_uppercase(),
+                                want.to_uppercase(),
+                                humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+                            )))
+                        } else {
+                            Ok(Seen::Waiting(format!("{} ({reason})", answer.to_uppercase())))
+                        }
                     })
-                    .cloned()
-            };
-            let (Some(primary), Some(secondary)) = (
-                pick(&ResourceRecordSetFailover::Primary),
-                pick(&ResourceRecordSetFailover::Secondary),
-            ) else {
-                return Err(ActionError::new(format!(
-                    "{} {} has no PRIMARY and SECONDARY failover pair",
-                    p.name, p.kind
-                )));
-            };
-            let (primary_ok, primary_why) = record_health(c, &primary).await?;
-            let (secondary_ok, secondary_why) = record_health(c, &secondary).await?;
-            // Route 53 answers with the primary while it is healthy; with the secondary when only
-            // the secondary is; with the primary again when neither is.
-            let (answer, reason) = if primary_ok {
-                ("primary", format!("the primary is healthy ({primary_why})"))
-            } else if secondary_ok {
-                (
-                    "secondary",
-                    format!(
-                        "the primary is unhealthy ({primary_why}) and the secondary is healthy ({secondary_why})"
-                    ),
-                )
-            } else {
-                (
-                    "primary",
-                    format!(
-                        "both are unhealthy ({primary_why}; {secondary_why}), so Route 53 answers with the primary"
-                    ),
-                )
-            };
-            // On AWS, Route 53 can say itself what it answers.
-            let (answer, reason) = if c.emulated {
-                (answer, reason)
-            } else {
-                match dns_answer(c, &p, &[("primary", &primary), ("secondary", &secondary)]).await {
-                    Ok((Some(role), seen)) => (
-                        role,
-                        format!(
-                            "Route 53's TestDNSAnswer returns {seen}, the {role} load balancer's addresses (its health evaluation: {reason})"
-                        ),
-                    ),
-                    Ok((None, seen)) => (answer, format!("{reason}; TestDNSAnswer returns {seen}")),
-                    Err(e) => (
-                        answer,
-                        format!("{reason}; TestDNSAnswer could not be asked: {}", e.message),
-                    ),
+                    .await?
                 }
             };
+            let mut o = Outcome::default();
+            let mut when = String::new();
+            if let Some(since) = &p.since {
+                let at = humantime::parse_rfc3339_weak(since).map_err(|e| {
+                    ActionError::new(format!("`since` is not an RFC 3339 time ({e}): {since}"))
+                        .invalid_input()
+                })?;
+                let seconds = std::time::SystemTime::now()
+                    .duration_since(at)
+                    .unwrap_or_default()
+                    .as_secs();
+                when = format!(" {seconds} s after {since}");
+                o.outputs.insert("seconds_since".into(), seconds.into());
+            }
             ctx.progress.message(&format!(
-                "Route 53 answers {} with the {} record: {reason}",
+                "Route 53 answers {} with the {} record{when}: {reason}",
                 p.name,
                 answer.to_uppercase()
             ));
-            if let Some(expected) = p.expect {
-                let want = if expected == Role::Primary {
-                    "primary"
-                } else {
-                    "secondary"
-                };
-                if want != answer {
-                    return Err(ActionError::new(format!(
-                        "Route 53 would answer with the {} record, not the {}: {reason}",
-                        answer.to_uppercase(),
-                        want.to_uppercase()
-                    )));
-                }
-            }
-            let mut o = Outcome::default();
             o.outputs.insert("answer".into(), answer.into());
             o.outputs.insert("reason".into(), reason.into());
             Ok(o)

@@ -1109,3 +1109,68 @@ async fn on_aws_check_failover_asks_route53_what_it_answers() {
         shown.all()
     );
 }
+
+/// With `expect`, the check waits until Route 53 gives that answer: on AWS, DNS goes on answering
+/// with the primary for a while after its targets stop.
+#[tokio::test(start_paused = true)]
+async fn check_failover_waits_for_the_expected_answer() {
+    let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
+    let answer = |ip: &'static str| {
+        move || {
+            r53::TestDnsAnswerOutput::builder()
+                .nameserver("ns-1.awsdns-01.org")
+                .record_name("lab.example.com.")
+                .record_type(r53::RrType::A)
+                .record_data(ip)
+                .response_code("NOERROR")
+                .protocol("UDP")
+                .build()
+                .unwrap()
+        }
+    };
+    let answers = mock!(r53::Client::test_dns_answer)
+        .sequence()
+        .output(answer("13.200.1.1"))
+        .times(2)
+        .output(answer("15.1.1.1"))
+        .build();
+    let interfaces = mock!(ec2::Client::describe_network_interfaces).then_compute_output(|req| {
+        let wanted = req.filters()[0].values()[0].clone();
+        let ip = if wanted == "ELB app/primary/50dc6c495c0c9188" {
+            "13.200.1.1"
+        } else {
+            "15.1.1.1"
+        };
+        ec2::DescribeNetworkInterfacesOutput::builder()
+            .network_interfaces(
+                ec2::NetworkInterface::builder()
+                    .association(
+                        ec2::NetworkInterfaceAssociation::builder()
+                            .public_ip(ip)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        route53: vec![records, answers.clone()],
+        elbv2: drill_elbv2(),
+        ec2: vec![interfaces],
+        real_aws: true,
+    };
+    let since = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let params =
+        json!({"zone_id": "Z1", "name": "lab.example.com", "expect": "secondary", "since": since});
+    let (result, shown) = call(&script, "aws.route53.check_failover", params, Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["answer"], json!("secondary"));
+    assert_eq!(answers.num_calls(), 3, "asked until the answer changed");
+    assert!(
+        shown.any("waiting for Route 53's answer for lab.example.com to be SECONDARY: PRIMARY"),
+        "{}",
+        shown.all()
+    );
+    assert!(outcome.outputs["seconds_since"].is_u64());
+    assert!(shown.any("with the SECONDARY record "), "{}", shown.all());
+}
