@@ -135,3 +135,55 @@ fn the_readme_run_resume_rollback_example_works_as_written() {
         codes[1].2
     );
 }
+
+/// docs/iam-policy.json allows every AWS call the actions make: each `.ec2.x()`, `.elbv2.x()`
+/// and `.route53.x()` in src/actions/aws, as its IAM action.
+#[test]
+fn the_documented_iam_policy_allows_every_call_the_actions_make() {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/iam-policy.json")).expect("the policy"),
+    )
+    .expect("JSON");
+    let allowed: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            serde_json::Value::Array(a) => {
+                a.iter().map(|v| v.as_str().unwrap().to_owned()).collect()
+            }
+            v => vec![v.as_str().unwrap().to_owned()],
+        })
+        .collect();
+    let call = regex::Regex::new(r"\.(ec2|elbv2|route53)\s*\.\s*([a-z_0-9]+)\(\)").unwrap();
+    let mut checked = 0;
+    for file in ["ec2.rs", "elbv2.rs", "route53.rs"] {
+        let code = std::fs::read_to_string(root().join("src/actions/aws").join(file)).unwrap();
+        for m in call.captures_iter(&code) {
+            let prefix = match &m[1] {
+                "elbv2" => "elasticloadbalancing",
+                other => other,
+            };
+            let name: String = if &m[2] == "test_dns_answer" {
+                "TestDNSAnswer".into()
+            } else {
+                m[2].split('_')
+                    .map(|w| w[..1].to_uppercase() + &w[1..])
+                    .collect()
+            };
+            let action = format!("{prefix}:{name}");
+            assert!(
+                allowed.contains(&action),
+                "docs/iam-policy.json lacks {action} ({file})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "found the calls: {checked}");
+    for tagging in ["ec2:CreateTags", "elasticloadbalancing:AddTags"] {
+        assert!(
+            allowed.iter().any(|a| a == tagging),
+            "tags on create need {tagging}"
+        );
+    }
+}

@@ -8,6 +8,7 @@ mod corpus;
 mod emulator;
 mod engine;
 mod examples;
+mod lab;
 mod plan;
 mod proxy;
 mod robustness;

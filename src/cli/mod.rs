@@ -179,7 +179,8 @@ pub enum Command {
     },
     /// Show one run: its steps, outputs and live resources.
     Show {
-        run_id: String,
+        /// The run (default: the latest).
+        run_id: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
@@ -286,7 +287,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         } => execute::resume(cli, run_id.as_deref(), *force, vars, exec),
         Command::Rollback { run_id, exec } => execute::rollback(cli, run_id.as_deref(), exec),
         Command::Runs { output } => runs::list(cli, *output),
-        Command::Show { run_id, output } => runs::show(cli, run_id, *output),
+        Command::Show { run_id, output } => runs::show(cli, run_id.as_deref(), *output),
     }
 }
 

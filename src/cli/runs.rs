@@ -55,7 +55,19 @@ pub fn list(cli: &Cli, output: Format) -> Result<Exit, Error> {
     Ok(Exit::Success)
 }
 
-pub fn show(cli: &Cli, run_id: &str, output: Format) -> Result<Exit, Error> {
+pub fn show(cli: &Cli, run_id: Option<&str>, output: Format) -> Result<Exit, Error> {
+    let latest;
+    let run_id = if let Some(id) = run_id {
+        id
+    } else {
+        latest = runs::latest(&cli.global.state_dir, |_| true).ok_or_else(|| {
+            Error::usage(
+                format!("there are no runs in `{}`", cli.global.state_dir.display()),
+                "`runbook run FILE` starts one; --state-dir (or RUNBOOK_STATE_DIR) says where runs are recorded",
+            )
+        })?;
+        latest.as_str()
+    };
     let dir = runs::run_dir(&cli.global.state_dir, run_id);
     if !dir.join(journal::JOURNAL).is_file() {
         let known: Vec<String> = runs::list(&cli.global.state_dir)

@@ -9,6 +9,7 @@
 //! The journal holds everything rollback needs (each step's action, resources, dependencies and
 //! rendered rollback steps), so a run can be undone even if its runbook file changed or is gone.
 
+use indexmap::IndexMap;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -60,7 +61,7 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint_url: Option<String>,
         /// Each step's direct dependencies (step ids), for rollback order.
-        graph: BTreeMap<String, Vec<String>>,
+        graph: IndexMap<String, Vec<String>>,
     },
     StepStarted {
         step: String,

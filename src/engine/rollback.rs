@@ -7,6 +7,7 @@
 //! reconciled to find what it may have created. Undos are idempotent (gone counts as removed);
 //! retryable failures are retried with backoff; what still cannot be removed is reported.
 
+use indexmap::IndexMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -47,7 +48,7 @@ pub struct Outcome {
 }
 
 /// Every step that depends on `step`, directly or through others.
-fn dependents(graph: &BTreeMap<String, Vec<String>>, step: &str) -> BTreeSet<String> {
+fn dependents(graph: &IndexMap<String, Vec<String>>, step: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut frontier = vec![step.to_owned()];
     while let Some(s) = frontier.pop() {

@@ -1,5 +1,6 @@
 //! A run's state, folded from its journal.
 
+use indexmap::IndexMap;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value as Json};
@@ -65,7 +66,7 @@ pub struct RunState {
     pub region: Option<String>,
     pub emulated: bool,
     pub endpoint_url: Option<String>,
-    pub graph: BTreeMap<String, Vec<String>>,
+    pub graph: IndexMap<String, Vec<String>>,
     pub started_at: String,
     pub steps: BTreeMap<String, StepState>,
     /// Steps in the order they succeeded.

@@ -1,6 +1,7 @@
 //! A checked runbook as the engine's [`Workflow`]: the step graph, and rendering of each step's
 //! parameters, conditions and rollback steps from vars and the outputs so far.
 
+use indexmap::IndexMap;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -96,7 +97,7 @@ impl<'a> RunbookWorkflow<'a> {
             .collect()
     }
 
-    pub fn graph(&self) -> BTreeMap<String, Vec<String>> {
+    pub fn graph(&self) -> IndexMap<String, Vec<String>> {
         self.steps
             .iter()
             .map(|s| {
