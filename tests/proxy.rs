@@ -36,7 +36,17 @@ pub struct Faults {
     /// After a load balancer is deleted or instances are terminated, the next `n` calls of each
     /// network delete answer `DependencyViolation`, as AWS does while interfaces are released.
     pub dependency_violations: u32,
+    /// Real AWS's durations, multiplied by this scale: a load balancer provisions for 180 s, an
+    /// instance is pending for 30 s and stopping for 20 s, a Route 53 change is PENDING for 45 s
+    /// (timed from the call that started each; the benchmark in bench/ uses this).
+    pub aws_timings: Option<f64>,
 }
+
+/// Seconds of real AWS, before scaling: (what, seconds).
+pub const LB_PROVISIONING: f64 = 180.0;
+pub const INSTANCE_PENDING: f64 = 30.0;
+pub const INSTANCE_STOPPING: f64 = 20.0;
+pub const CHANGE_PENDING: f64 = 45.0;
 
 /// The deletes AWS refuses while network interfaces are being released.
 const NETWORK_DELETES: [&str; 4] = [
@@ -58,6 +68,8 @@ pub struct Stats {
     pub server_errors: AtomicU64,
     pub resets: AtomicU64,
     pub violations: AtomicU64,
+    /// Calls forwarded, by operation.
+    pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
 
 pub struct Proxy {
@@ -78,6 +90,31 @@ struct State {
     bucket: std::sync::Mutex<(f64, std::time::Instant)>,
     /// Network deletes refused so far in the current window, by operation.
     violated: std::sync::Mutex<Option<std::collections::HashMap<String, u32>>>,
+    /// When each load balancer, instance launch, instance stop and change started.
+    born: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+/// Every `<tag>value</tag>` of an XML text.
+fn values<'t>(text: &'t str, tag: &str) -> Vec<&'t str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    text.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split(&close).next())
+        .collect()
+}
+
+/// The values of a query-protocol list parameter (`InstanceId.1=…&InstanceId.2=…`).
+fn params(body: &str, prefix: &str) -> Vec<String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// Which service a signed request is for, from its credential scope.
@@ -215,6 +252,81 @@ impl State {
         body
     }
 
+    /// Real AWS's timings: note when things start, and show the state before the final one until
+    /// their time has passed.
+    fn as_aws_takes_time(&self, op: &str, request: &str, text: String, scale: f64) -> String {
+        let now = std::time::Instant::now();
+        let mut born = self.born.lock().expect("never poisoned");
+        let young =
+            |key: &str,
+             seconds: f64,
+             born: &std::collections::HashMap<String, std::time::Instant>| {
+                born.get(key)
+                    .is_some_and(|t| now.duration_since(*t).as_secs_f64() < seconds * scale)
+            };
+        match op {
+            "CreateLoadBalancer" => {
+                for arn in values(&text, "LoadBalancerArn") {
+                    born.entry(arn.to_owned()).or_insert(now);
+                }
+                text
+            }
+            "RunInstances" => {
+                for id in values(&text, "instanceId") {
+                    born.entry(format!("launch {id}")).or_insert(now);
+                }
+                text
+            }
+            "StopInstances" => {
+                for id in params(request, "InstanceId.") {
+                    born.insert(format!("stop {id}"), now);
+                }
+                text
+            }
+            "ChangeResourceRecordSets" => {
+                for id in values(&text, "Id") {
+                    born.insert(id.rsplit('/').next().unwrap_or(id).to_owned(), now);
+                }
+                text
+            }
+            "DescribeLoadBalancers" => {
+                let arns = params(request, "LoadBalancerArns.member.");
+                if arns.iter().any(|a| young(a, LB_PROVISIONING, &born)) {
+                    text.replace("<Code>active</Code>", "<Code>provisioning</Code>")
+                } else {
+                    text
+                }
+            }
+            "DescribeInstances" => {
+                let ids = params(request, "InstanceId.");
+                if ids
+                    .iter()
+                    .any(|i| young(&format!("launch {i}"), INSTANCE_PENDING, &born))
+                {
+                    text.replace("<name>running</name>", "<name>pending</name>")
+                        .replace("<code>16</code>", "<code>0</code>")
+                } else if ids
+                    .iter()
+                    .any(|i| young(&format!("stop {i}"), INSTANCE_STOPPING, &born))
+                {
+                    text.replace("<name>stopped</name>", "<name>stopping</name>")
+                        .replace("<code>80</code>", "<code>64</code>")
+                } else {
+                    text
+                }
+            }
+            change if change.contains("/change/") => {
+                let id = change.rsplit('/').next().unwrap_or_default();
+                if young(id, CHANGE_PENDING, &born) {
+                    text.replace("<Status>INSYNC</Status>", "<Status>PENDING</Status>")
+                } else {
+                    text
+                }
+            }
+            _ => text,
+        }
+    }
+
     /// Take a token from Route 53's bucket; `false` when it is empty.
     fn take_token(&self, per_second: u32) -> bool {
         let mut bucket = self.bucket.lock().expect("never poisoned");
@@ -316,7 +428,10 @@ impl State {
             self.upstream,
             parts.uri.path_and_query().map_or("/", |p| p.as_str())
         );
-        let mut forward = self.client.request(parts.method.clone(), url).body(body);
+        let mut forward = self
+            .client
+            .request(parts.method.clone(), url)
+            .body(body.clone());
         for (name, value) in &parts.headers {
             if name != "host" && name != "content-length" {
                 forward = forward.header(name, value);
@@ -341,6 +456,23 @@ impl State {
             self.hold(&op, text)
         } else {
             text
+        };
+        *self
+            .stats
+            .by_operation
+            .lock()
+            .expect("never poisoned")
+            .entry(if op.contains("/change/") {
+                "GetChange".to_owned()
+            } else {
+                op.clone()
+            })
+            .or_insert(0) += 1;
+        let text = match self.faults.aws_timings {
+            Some(scale) => {
+                self.as_aws_takes_time(&op, &String::from_utf8_lossy(&body), text, scale)
+            }
+            None => text,
         };
         let mut out = Response::builder().status(status);
         if let Some(ct) = content_type {
@@ -369,6 +501,7 @@ impl Proxy {
             seed: AtomicU64::new(0x2545_F491_4F6C_DD1D),
             bucket: std::sync::Mutex::new((full, std::time::Instant::now())),
             violated: std::sync::Mutex::new(None),
+            born: std::sync::Mutex::default(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(SocketAddr::from((

@@ -36,6 +36,11 @@ pub struct HttpParams {
     /// the host name), to check a site before DNS points at it.
     #[serde(default)]
     pub resolve: Option<String>,
+    /// Ask these name servers for the URL's host name on every attempt (a hosted zone's own
+    /// `name_servers`, `host` or `host:port`), instead of the system's resolver: what the domain
+    /// answers before the registrar points at them, and with no resolver cache in the way.
+    #[serde(default)]
+    pub nameservers: Vec<String>,
 }
 
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
@@ -43,7 +48,8 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
     summary: "GET a URL until it answers with the expected status and body.",
     docs: "Sends GET requests to `url` until the response has `expect_status` and, if given, contains \
            `expect_body`, or until `timeout` passes. `resolve` sends the request to another address with \
-           the URL's host name, like `curl --resolve`.",
+           the URL's host name, like `curl --resolve`; `nameservers` looks the host name up at those \
+           name servers on every attempt (a zone's own, so a DNS change is seen at once).",
     effect: Effect::Reads,
     params: Params::of::<HttpParams>(),
     outputs: Outputs::Fixed(&[
@@ -52,6 +58,11 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
             "body",
             "string",
             "The start of the last body seen (at most 4 KiB).",
+        ),
+        out(
+            "address",
+            "string",
+            "The address the last request went to (with `resolve` or `nameservers`).",
         ),
         out(
             "elapsed_seconds",
@@ -85,26 +96,95 @@ impl Seen {
     }
 }
 
-async fn client(p: &HttpParams, url: &reqwest::Url) -> Result<reqwest::Client, ActionError> {
+/// An HTTP client that sends the URL's host name to `address`, if given.
+fn client(
+    url: &reqwest::Url,
+    address: Option<std::net::SocketAddr>,
+) -> Result<reqwest::Client, ActionError> {
     let mut builder = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(5))
         .user_agent(concat!("runbook/", env!("CARGO_PKG_VERSION")));
-    if let Some(target) = &p.resolve {
-        let host = url
-            .host_str()
-            .ok_or_else(|| ActionError::new(format!("`{url}` has no host name")).invalid_input())?;
-        let port = url.port_or_known_default().unwrap_or(80);
-        let addr = tokio::net::lookup_host((target.as_str(), port))
-            .await
-            .map_err(|e| ActionError::retryable(format!("cannot resolve `{target}`: {e}")))?
-            .next()
-            .ok_or_else(|| ActionError::retryable(format!("`{target}` has no address")))?;
+    if let (Some(addr), Some(host)) = (address, url.host_str()) {
         builder = builder.resolve(host, addr);
     }
     builder
         .build()
         .map_err(|e| ActionError::new(format!("cannot make an HTTP client: {e}")))
+}
+
+/// Where this attempt's request goes: `resolve`'s address, the address `nameservers` give now,
+/// or `None` for the system's resolver.
+async fn address(
+    p: &HttpParams,
+    url: &reqwest::Url,
+) -> Result<Option<std::net::SocketAddr>, String> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    if let Some(target) = &p.resolve {
+        let addr = tokio::net::lookup_host((target.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve `{target}`: {e}"))?
+            .next()
+            .ok_or_else(|| format!("`{target}` has no address"))?;
+        return Ok(Some(addr));
+    }
+    if p.nameservers.is_empty() {
+        return Ok(None);
+    }
+    let host = url.host_str().unwrap_or_default();
+    let ip = ask_nameservers(&p.nameservers, host).await?;
+    Ok(Some(std::net::SocketAddr::new(ip, port)))
+}
+
+/// Look `host` up at these name servers only, without a cache.
+async fn ask_nameservers(nameservers: &[String], host: &str) -> Result<std::net::IpAddr, String> {
+    use hickory_resolver::config::{
+        ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts,
+    };
+    let mut servers = Vec::new();
+    for ns in nameservers {
+        let (name, port) = match ns.rsplit_once(':') {
+            Some((name, port)) if port.parse::<u16>().is_ok() => (name, port.parse().unwrap_or(53)),
+            _ => (ns.as_str(), 53),
+        };
+        let name = name.trim_end_matches('.');
+        let Ok(addrs) = tokio::net::lookup_host((name, port)).await else {
+            continue;
+        };
+        for addr in addrs {
+            let mut udp = ConnectionConfig::udp();
+            udp.port = addr.port();
+            servers.push(NameServerConfig::new(addr.ip(), true, vec![udp]));
+        }
+    }
+    if servers.is_empty() {
+        return Err(format!(
+            "cannot resolve the name servers {}",
+            nameservers.join(", ")
+        ));
+    }
+    let mut options = ResolverOpts::default();
+    options.cache_size = 0;
+    // IPv4 only: one query per attempt, and every load balancer has IPv4 addresses.
+    options.ip_strategy = hickory_resolver::config::LookupIpStrategy::Ipv4Only;
+    options.attempts = 2;
+    options.timeout = Duration::from_secs(3);
+    let resolver = hickory_resolver::Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(servers),
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    )
+    .with_options(options)
+    .build()
+    .map_err(|e| format!("cannot ask the name servers: {e}"))?;
+    let answer = resolver
+        .lookup_ip(format!("{}.", host.trim_end_matches('.')))
+        .await
+        .map_err(|e| format!("the name servers do not answer for {host}: {e}"))?;
+    answer
+        .iter()
+        .find(std::net::IpAddr::is_ipv4)
+        .or_else(|| answer.iter().next())
+        .ok_or_else(|| format!("the name servers have no address for {host}"))
 }
 
 async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Seen {
@@ -131,7 +211,14 @@ impl Executor for Http {
             let url = reqwest::Url::parse(&p.url).map_err(|e| {
                 ActionError::new(format!("`{}` is not a URL: {e}", p.url)).invalid_input()
             })?;
-            let client = client(&p, &url).await?;
+            if p.resolve.is_some() && !p.nameservers.is_empty() {
+                return Err(
+                    ActionError::new("give `resolve` or `nameservers`, not both").invalid_input(),
+                );
+            }
+            if url.host_str().is_none() {
+                return Err(ActionError::new(format!("`{url}` has no host name")).invalid_input());
+            }
             let started = Instant::now();
             let mut interval = Duration::from_secs(1);
             let want = match &p.expect_body {
@@ -139,7 +226,15 @@ impl Executor for Http {
                 None => p.expect_status.to_string(),
             };
             loop {
-                let seen = fetch(&client, &url).await;
+                let target = address(&p, &url).await;
+                let seen = match &target {
+                    Ok(addr) => fetch(&client(&url, *addr)?, &url).await,
+                    Err(e) => Seen::Error(e.clone()),
+                };
+                let via = match &target {
+                    Ok(Some(addr)) => format!(" via {}", addr.ip()),
+                    _ => String::new(),
+                };
                 if let Seen::Answer { status, body } = &seen {
                     let body_ok = p
                         .expect_body
@@ -150,6 +245,11 @@ impl Executor for Http {
                         outcome.outputs.insert("status".into(), (*status).into());
                         let excerpt: String = body.chars().take(BODY_OUTPUT).collect();
                         outcome.outputs.insert("body".into(), excerpt.into());
+                        if let Ok(Some(addr)) = &target {
+                            outcome
+                                .outputs
+                                .insert("address".into(), addr.ip().to_string().into());
+                        }
                         outcome
                             .outputs
                             .insert("elapsed_seconds".into(), started.elapsed().as_secs().into());
@@ -159,7 +259,7 @@ impl Executor for Http {
                 let elapsed = started.elapsed();
                 if elapsed >= p.timeout.0 {
                     let mut error = ActionError::new(format!(
-                        "GET {url} did not answer {want} within {}; last: {}",
+                        "GET {url}{via} did not answer {want} within {}; last: {}",
                         p.timeout,
                         seen.describe()
                     ));
@@ -174,7 +274,7 @@ impl Executor for Http {
                     return Err(error);
                 }
                 ctx.progress.status(&format!(
-                    "GET {url}: {}, waiting for {want} ({}s of {})",
+                    "GET {url}{via}: {}, waiting for {want} ({}s of {})",
                     seen.describe(),
                     elapsed.as_secs(),
                     p.timeout

@@ -161,7 +161,16 @@ impl Executor for Create {
                 )));
             }
             let file = resource_file(&p.name)?;
+            // How many times this resource was created, in the same write as the resource itself:
+            // a kill between the write and the log line cannot hide a second creation.
+            let created = std::fs::read_to_string(&file)
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v["created"].as_u64())
+                .unwrap_or(0)
+                + 1;
             let body = serde_json::json!({
+                "created": created,
                 "key": ctx.key,
                 "name": p.name,
                 "undo_fails": p.undo_fails,

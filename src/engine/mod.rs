@@ -42,8 +42,8 @@ pub struct Step {
 pub struct Prepared {
     pub title: String,
     pub params: Json,
-    /// `when:` was false.
-    pub skip: bool,
+    /// `when:` was false: why the step is skipped.
+    pub skip: Option<String>,
     /// The question to ask first.
     pub confirm: Option<String>,
 }

@@ -223,8 +223,8 @@ impl Run<'_> {
                 });
             }
         };
-        if prepared.skip {
-            return Err(StepResult::Skipped("its `when` is false".into()));
+        if let Some(reason) = prepared.skip {
+            return Err(StepResult::Skipped(reason));
         }
         if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
             match self.ask.confirm(question, true) {

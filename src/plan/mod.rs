@@ -31,6 +31,9 @@ pub struct PlannedStep {
     pub needs: Vec<String>,
     /// `runs`, `skipped`, or `decided at run time`.
     pub condition: Condition,
+    /// Why it is skipped, when `condition` is `skipped`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip_reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +150,7 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                 action: def.name,
                 effect: def.effect,
                 needs: needs_display(flow, i),
+                skip_reason: (condition == Condition::Skipped).then(|| workflow::skip_reason(step)),
                 condition,
                 confirm: step.confirm.as_ref().map(|c| c.value.clone()),
                 timeout: step.timeout.as_ref().map(|t| t.value.to_string()),

@@ -110,6 +110,14 @@ impl<'a> RunbookWorkflow<'a> {
     }
 }
 
+/// Why a step whose `when` is false is skipped: its `skip_reason`, or that its `when` is false.
+pub fn skip_reason(step: &crate::runbook::load::Step) -> String {
+    step.skip_reason.as_ref().map_or_else(
+        || "its `when` is false".to_owned(),
+        |r| r.as_str().to_owned(),
+    )
+}
+
 /// A readable list of what could not be rendered.
 fn problems(r: &super::render::Rendered) -> Option<String> {
     if !r.errors.is_empty() {
@@ -150,6 +158,7 @@ impl Workflow for RunbookWorkflow<'_> {
             None => return Err("cannot evaluate `when` yet".into()),
         };
         let step = self.checked.flow.step(&self.checked.project, i);
+        let skip = skip.then(|| skip_reason(step));
         let scope = self.checked.flow.steps[i].scope;
         let confirm = match &step.confirm {
             None => None,

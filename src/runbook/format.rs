@@ -130,6 +130,10 @@ pub struct StepDef {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub when: Option<Node>,
+    /// Why the step is skipped when `when` is false, shown in the plan and the run
+    /// ("the emulator has no data plane").
+    #[serde(default)]
+    pub skip_reason: Option<Spanned<String>>,
     /// A question asked before the step runs; `--yes` answers yes.
     #[serde(default)]
     pub confirm: Option<Spanned<String>>,

@@ -33,7 +33,8 @@ pub fn human(plan: &Plan) -> String {
         match step.condition {
             Condition::Runs => {}
             Condition::Skipped => {
-                let _ = writeln!(out, "     skipped: its `when` is false");
+                let reason = step.skip_reason.as_deref().unwrap_or("its `when` is false");
+                let _ = writeln!(out, "     skipped: {reason}");
             }
             Condition::AtRunTime => {
                 let _ = writeln!(out, "     when: decided at run time");

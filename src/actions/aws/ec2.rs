@@ -347,7 +347,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
-use super::{POLL_FIRST, Seen, code, deleted, found, sdk_error, standard_tags};
+use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 
 fn tag_spec(
@@ -1198,7 +1198,7 @@ async fn wait_for(
     target: &str,
 ) -> Result<Vec<Instance>, ActionError> {
     let what = ids.join(", ");
-    super::poll(ctx, &what, target, POLL_FIRST, || async {
+    super::poll(ctx, &what, target, Typical::INSTANCE, || async {
         let instances = describe(c, ids).await?;
         let states: Vec<&str> = instances.iter().map(state_of).collect();
         if instances.len() == ids.len() && states.iter().all(|s| *s == target) {

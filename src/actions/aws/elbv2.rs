@@ -223,7 +223,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 };
 
 use super::client::{Clients, clients};
-use super::{POLL_FIRST, Seen, code, deleted, found, sdk_error, standard_tags};
+use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
 use crate::runbook::lint::check_elb_name;
 
@@ -573,7 +573,7 @@ fn short_name(arn: &str) -> &str {
 /// Poll until the load balancer is active, showing its state and the time.
 async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), ActionError> {
     let what = format!("load balancer {}", short_name(arn));
-    super::poll(ctx, &what, "active", POLL_FIRST, || async {
+    super::poll(ctx, &what, "active", Typical::LOAD_BALANCER, || async {
         let out = c
             .elbv2
             .describe_load_balancers()
@@ -708,7 +708,7 @@ impl Executor for CreateLoadBalancer {
             }
             // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
             let what = format!("load balancer {}", short_name(&r.id));
-            super::poll(ctx, &what, "gone", POLL_FIRST, || async {
+            super::poll(ctx, &what, "gone", Typical::DELETION, || async {
                 match c
                     .elbv2
                     .describe_load_balancers()
@@ -849,7 +849,7 @@ impl Executor for WaitTargetHealth {
                 ctx,
                 &format!("targets of {group}"),
                 want,
-                POLL_FIRST,
+                Typical::TARGETS,
                 || async {
                     let out = c
                         .elbv2

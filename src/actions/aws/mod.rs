@@ -192,9 +192,44 @@ where
     }
 }
 
-/// First and longest wait between two polls of an AWS wait.
-pub const POLL_FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest wait between two polls.
 pub const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long what a wait waits for usually takes on AWS: polls are sparse before that and dense
+/// around it, so a wait ends soon after the change and a long wait still costs few calls
+/// (bench/failover measures both).
+#[derive(Clone, Copy, Debug)]
+pub struct Typical(pub std::time::Duration);
+
+impl Typical {
+    /// A load balancer provisioning, a Route 53 change, an instance starting or stopping.
+    pub const LOAD_BALANCER: Typical = Typical(std::time::Duration::from_secs(180));
+    pub const CHANGE: Typical = Typical(std::time::Duration::from_secs(45));
+    pub const INSTANCE: Typical = Typical(std::time::Duration::from_secs(30));
+    /// Target health: a few health checks (30 s apart by default).
+    pub const TARGETS: Typical = Typical(std::time::Duration::from_secs(90));
+    /// Load balancer deletion.
+    pub const DELETION: Typical = Typical(std::time::Duration::from_secs(30));
+
+    /// The wait before the next poll, `elapsed` into the wait: a sixth of the typical time (at
+    /// least 2 s, at most [`POLL_MAX`]) until three quarters of it, then a fortieth (at least
+    /// 1 s) until twice it, then doubling up to [`POLL_MAX`].
+    pub fn next(
+        self,
+        elapsed: std::time::Duration,
+        last: std::time::Duration,
+    ) -> std::time::Duration {
+        use std::time::Duration;
+        let typical = self.0;
+        if elapsed < typical.mul_f64(0.75) {
+            (typical / 6).clamp(Duration::from_secs(2), POLL_MAX)
+        } else if elapsed < typical * 2 {
+            (typical / 40).max(Duration::from_secs(1))
+        } else {
+            (last * 2).clamp(Duration::from_secs(2), POLL_MAX)
+        }
+    }
+}
 
 /// What one poll of a wait saw.
 pub enum Seen<T> {
@@ -204,14 +239,14 @@ pub enum Seen<T> {
     Waiting(String),
 }
 
-/// Poll at once, then after `first`, doubling up to [`POLL_MAX`], until `check` says done; each
-/// poll shows `waiting for {what} to be {target}: {seen} ({n}s)` on the step's status line, so a
-/// wait always says what it waits for, what it sees and for how long. Cancelled with the run.
+/// Poll at once, then on the schedule of `typical`, until `check` says done; each poll shows
+/// `waiting for {what} to be {target}: {seen} ({n}s)` on the step's status line, so a wait
+/// always says what it waits for, what it sees and for how long. Cancelled with the run.
 pub async fn poll<T, F, Fut>(
     ctx: &Context<'_>,
     what: &str,
     target: &str,
-    first: std::time::Duration,
+    typical: Typical,
     mut check: F,
 ) -> Result<T, ActionError>
 where
@@ -219,7 +254,7 @@ where
     Fut: Future<Output = Result<Seen<T>, ActionError>>,
 {
     let started = tokio::time::Instant::now();
-    let mut interval = first;
+    let mut interval = std::time::Duration::ZERO;
     loop {
         match check().await? {
             Seen::Done(v) => return Ok(v),
@@ -228,8 +263,8 @@ where
                 started.elapsed().as_secs()
             )),
         }
+        interval = typical.next(started.elapsed(), interval);
         ctx.sleep(interval).await?;
-        interval = (interval * 2).min(POLL_MAX);
     }
 }
 
@@ -247,5 +282,41 @@ where
         Ok(v) => Ok(Some(v)),
         Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(None),
         Err(e) => Err(sdk_error(op, &e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Typical;
+    use std::time::Duration;
+
+    /// Sparse before the typical time, dense around it, backing off long after.
+    #[test]
+    fn polls_are_dense_around_the_typical_time() {
+        let lb = Typical::LOAD_BALANCER;
+        let s = Duration::from_secs;
+        assert_eq!(lb.next(s(0), s(0)), s(15));
+        assert_eq!(lb.next(s(140), s(15)), s(4) + Duration::from_millis(500));
+        assert_eq!(lb.next(s(400), s(4)), s(8));
+        assert_eq!(lb.next(s(500), s(8)), s(15));
+        assert_eq!(
+            Typical::CHANGE.next(s(0), s(0)),
+            s(7) + Duration::from_millis(500)
+        );
+        assert_eq!(
+            Typical::CHANGE.next(s(40), s(7)),
+            s(1) + Duration::from_millis(125)
+        );
+        // A 3-minute wait costs about 20 polls and ends within 5 s of the change.
+        let mut t = Duration::ZERO;
+        let mut last = Duration::ZERO;
+        let mut polls = 1;
+        while t < s(180) {
+            last = lb.next(t, last);
+            t += last;
+            polls += 1;
+        }
+        assert!(polls <= 22, "{polls} polls");
+        assert!(t.saturating_sub(s(180)) <= s(5), "seen {t:?}, after 180 s");
     }
 }

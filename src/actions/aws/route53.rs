@@ -617,12 +617,12 @@ impl Executor for WaitChange {
             let p: WaitChangeParams = ctx.params()?;
             let c = clients().await?;
             let id = bare_id(&p.change_id);
-            // Poll at once, then back off: changes usually take under a minute.
+            // Poll at once, then densely around the usual time: changes take under a minute.
             super::poll(
                 ctx,
                 &format!("change {id}"),
                 "INSYNC",
-                Duration::from_secs(1),
+                super::Typical::CHANGE,
                 || async {
                     let out = c
                         .route53
@@ -1024,7 +1024,7 @@ impl Executor for CheckFailover {
                     };
                     let started = tokio::time::Instant::now();
                     let what = format!("Route 53's answer for {}", p.name);
-                    super::poll(ctx, &what, &want.to_uppercase(), super::POLL_FIRST, || async {
+                    super::poll(ctx, &what, &want.to_uppercase(), super::Typical::TARGETS, || async {
                         let (answer, reason) = evaluate(c, &p).await?;
                         if answer == want {
                             Ok(Seen::Done((answer, reason)))
