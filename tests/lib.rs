@@ -8,6 +8,7 @@ mod corpus;
 mod emulator;
 mod engine;
 mod examples;
+mod guided;
 mod lab;
 mod plan;
 mod proxy;

@@ -72,6 +72,7 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
     ]),
     undo: None,
     executor: &Http,
+    cli: None,
 }];
 
 /// Longest wait between two requests.

@@ -62,6 +62,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: None,
         executor: &Note,
+        cli: None,
     },
     ActionDef {
         name: "core.sleep",
@@ -72,6 +73,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: None,
         executor: &Sleep,
+        cli: None,
     },
     ActionDef {
         name: "core.assert",
@@ -83,6 +85,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: None,
         executor: &Assert,
+        cli: None,
     },
     ActionDef {
         name: "core.set",
@@ -94,6 +97,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::FromParams,
         undo: None,
         executor: &Set,
+        cli: None,
     },
     ActionDef {
         name: "core.manual",
@@ -111,6 +115,7 @@ pub static ACTIONS: &[ActionDef] = &[
         )]),
         undo: Some("prints `undo_instructions`, if any, for a person to carry out"),
         executor: &Manual,
+        cli: None,
     },
 ];
 

@@ -107,6 +107,9 @@ pub struct ActionDef {
     pub undo: Option<&'static str>,
     /// What runs it, reconciles it after a crash, and undoes it.
     pub executor: &'static dyn Executor,
+    /// The AWS CLI commands that do the same by hand, from the rendered parameters (shown by the
+    /// walkthrough before the step runs).
+    pub cli: Option<fn(&serde_json::Value) -> Vec<String>>,
 }
 
 impl std::fmt::Debug for ActionDef {

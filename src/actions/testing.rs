@@ -73,6 +73,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: Some("nothing"),
         executor: &crate::engine::action::NotBuilt,
+        cli: None,
     },
     ActionDef {
         name: "test.create",
@@ -83,6 +84,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("id", "string", "The resource's id.")]),
         undo: Some("deletes the file"),
         executor: &Create,
+        cli: None,
     },
     ActionDef {
         name: "test.fail",
@@ -93,6 +95,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: None,
         executor: &Fail,
+        cli: None,
     },
 ];
 

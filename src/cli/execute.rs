@@ -62,6 +62,7 @@ fn reporters(
     steps: Vec<String>,
     secrets: &[String],
     ask: &TerminalAsk,
+    console: Option<String>,
 ) -> (Box<dyn Reporter>, Option<Arc<Junit>>) {
     let stderr_tty = std::io::stderr().is_terminal();
     let main: Box<dyn Reporter> = match exec.output {
@@ -72,15 +73,18 @@ fn reporters(
         Format::Human if stderr_tty => {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             ask.attach(multi.clone());
-            Box::new(Live::new(
-                multi,
-                ui::use_color(cli.global.no_color, true),
-                secrets.to_vec(),
-            ))
+            Box::new(
+                Live::new(
+                    multi,
+                    ui::use_color(cli.global.no_color, true),
+                    secrets.to_vec(),
+                )
+                .with_console(console),
+            )
         }
-        Format::Human | Format::Plain => {
-            Box::new(Lines::plain(Box::new(std::io::stderr()), secrets.to_vec()))
-        }
+        Format::Human | Format::Plain => Box::new(
+            Lines::plain(Box::new(std::io::stderr()), secrets.to_vec()).with_console(console),
+        ),
     };
     if exec.junit.is_none() {
         return (main, None);
@@ -254,18 +258,27 @@ pub fn run(
     let ask = if exec.yes {
         TerminalAsk::never()
     } else {
-        TerminalAsk::new()
+        TerminalAsk::new().guided(!exec.no_guide && exec.output == Format::Human)
     };
+    let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    if ask.is_guided() {
+        if let Some(id) = offer_resume(cli, &runbook, &ask) {
+            return resume(cli, Some(&id), false, vars, exec);
+        }
+    }
     fill_missing(&mut checked, &ask)?;
     let run_id = runs::new_id(file);
     let mut known = known(&cli.global, region_var(&checked));
     known.run_id = Some(run_id.clone());
+    if ask.is_guided() && !start_walkthrough(&checked, &known, &ask) {
+        eprintln!("Nothing was run.");
+        return Ok(Exit::Success);
+    }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     aws_setup(cli, &checked, &known, cli.global.endpoint_url.clone(), &rt)?;
     let dir = runs::run_dir(&cli.global.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
-    let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let name = checked
         .project
         .root()
@@ -278,6 +291,52 @@ pub fn run(
     );
     session.record_start(&runbook.display().to_string(), &name)?;
     session.drive(&name, &RunState::default(), parallelism, false)
+}
+
+/// An unfinished run of the same runbook file: offer to resume it instead of starting over.
+fn offer_resume(cli: &Cli, runbook: &Path, ask: &TerminalAsk) -> Option<String> {
+    let path = runbook.display().to_string();
+    let id = runs::latest(&cli.global.state_dir, |s| {
+        s.resumable() && s.runbook == path
+    })?;
+    let state =
+        RunState::from_entries(&journal::read(&runs::run_dir(&cli.global.state_dir, &id)).ok()?);
+    let done = state
+        .steps
+        .values()
+        .filter(|s| matches!(s, crate::engine::state::StepState::Succeeded(_)))
+        .count();
+    let question = format!(
+        "Run {id} of this runbook is unfinished ({}, {done} of {} steps done, started {}). Resume it instead of starting a new run?",
+        state.summary(),
+        state.graph.len(),
+        state.started_at
+    );
+    (ask.confirm(&question, true) == Some(true)).then_some(id)
+}
+
+/// The walkthrough's introduction (what the runbook does, creates and costs), then "start?".
+fn start_walkthrough(
+    checked: &Checked,
+    known: &crate::plan::render::Known,
+    ask: &TerminalAsk,
+) -> bool {
+    let plan = crate::plan::build(checked, known);
+    let (vars, _) = masked_vars(checked);
+    let width = dialoguer::console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, w)| usize::from(w))
+        .clamp(40, 100);
+    eprint!(
+        "{}",
+        ui::guide::intro(
+            &plan,
+            checked.project.root().description.as_deref(),
+            &vars,
+            width
+        )
+    );
+    ask.confirm("Start?", true) == Some(true)
 }
 
 /// One run driven by this process: its journal, its workflow, how it reports and asks.
@@ -369,6 +428,7 @@ impl<'a> Session<'a> {
             .iter()
             .map(|s| s.id.clone())
             .collect();
+        let console = self.known.region.clone().filter(|_| !self.known.emulated);
         let (reporter, junit) = reporters(
             self.cli,
             self.exec,
@@ -376,6 +436,7 @@ impl<'a> Session<'a> {
             step_ids.clone(),
             &self.secrets,
             &self.ask,
+            console,
         );
         reporter.event(&Event::RunStarted {
             run_id: self.run_id.clone(),
@@ -392,18 +453,35 @@ impl<'a> Session<'a> {
             reporter: reporter.as_ref(),
             ask: &self.ask,
             options: Options {
-                parallelism,
+                // The walkthrough goes one step at a time, in the runbook's order.
+                parallelism: if self.ask.is_guided() { 1 } else { parallelism },
                 yes: self.exec.yes,
                 secrets: self.secrets.clone(),
             },
             interrupt,
         };
-        let finish = rt
+        let mut finish = rt
             .block_on(engine.execute(prior))
             .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+        // In the walkthrough a failed step can be tried again (after fixing its cause), before
+        // the usual question of rolling back or keeping what exists.
+        while let Finish::Failed { step, error } = &finish {
+            if !self.ask.is_guided() || error.invalid_input {
+                break;
+            }
+            let question = format!("Step {step} failed. Try it again (after fixing the cause)?");
+            if self.ask.confirm(&question, true) != Some(true) {
+                break;
+            }
+            let state = RunState::from_entries(&journal::read(&self.dir).map_err(journal_error)?);
+            finish = rt
+                .block_on(engine.execute(&state))
+                .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+        }
         let exit = conclude(
             self.cli,
             self.exec,
+            self.checked.project.root().next.as_deref(),
             &self.run_id,
             &self.dir,
             &self.journal,
@@ -434,6 +512,7 @@ fn write_junit(path: Option<&Path>, junit: Option<&Junit>) -> Result<(), Error> 
 fn conclude(
     cli: &Cli,
     exec: &ExecArgs,
+    next: Option<&str>,
     run_id: &str,
     dir: &Path,
     journal: &Mutex<Journal>,
@@ -446,6 +525,14 @@ fn conclude(
         Finish::Succeeded => {
             let state = RunState::from_entries(&journal::read(dir).map_err(journal_error)?);
             let alive = state.alive().len();
+            if ask.is_guided() {
+                let width = 80;
+                let region = state.region.clone().filter(|_| !state.emulated);
+                eprint!(
+                    "{}",
+                    ui::guide::summary(&state, region.as_deref(), next, width)
+                );
+            }
             if alive > 0 && !cli.global.quiet {
                 eprintln!(
                     "It created {}. To remove them: {}",
@@ -686,7 +773,7 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     } else {
         TerminalAsk::new()
     };
-    let (reporter, _) = reporters(cli, exec, &state.name, Vec::new(), &[], &ask);
+    let (reporter, _) = reporters(cli, exec, &state.name, Vec::new(), &[], &ask, None);
     if !exec.yes && ask.interactive() {
         let alive = state.alive();
         eprintln!(

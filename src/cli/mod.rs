@@ -122,6 +122,9 @@ pub struct ExecArgs {
     /// Write a `JUnit` XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// On a terminal, run without the step-by-step walkthrough (still asking what must be asked).
+    #[arg(long)]
+    pub no_guide: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -104,6 +104,38 @@ pub trait Progress: Send + Sync {
 /// Questions to a person. Without a terminal nothing can answer: `confirm` returns `None`.
 pub trait Ask: Send + Sync {
     fn confirm(&self, question: &str, default: bool) -> Option<bool>;
+
+    /// Before a step runs: the walkthrough's question (run, skip or quit). `None` when nobody
+    /// is guided (the default): the step runs, after its own `confirm:` question if it has one.
+    fn before_step(&self, _step: &StepIntro<'_>) -> Option<Choice> {
+        None
+    }
+}
+
+/// What the walkthrough shows about a step before it runs.
+pub struct StepIntro<'a> {
+    /// From 1, in the order of the runbook (modules expanded).
+    pub number: usize,
+    pub total: usize,
+    pub id: &'a str,
+    pub title: &'a str,
+    pub guide: Option<&'a str>,
+    pub action: &'static crate::actions::ActionDef,
+    /// Rendered, secrets masked.
+    pub params: &'a Json,
+    /// The step's own question, answered by choosing to run it.
+    pub confirm: Option<&'a str>,
+    /// No other step depends on it, so it can be skipped.
+    pub skippable: bool,
+}
+
+/// The walkthrough's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    Run,
+    Skip,
+    /// Stop the run here (as an interrupt: keep or roll back, resume later).
+    Quit,
 }
 
 /// Everything an action gets for one attempt.

@@ -46,6 +46,8 @@ pub struct Prepared {
     pub skip: Option<String>,
     /// The question to ask first.
     pub confirm: Option<String>,
+    /// The step's `guide:` text, rendered.
+    pub guide: Option<String>,
 }
 
 /// The outputs of the steps done so far, by step index.

@@ -11,7 +11,7 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use super::action::{ActionError, Ask, Context, Outcome, Progress};
+use super::action::{ActionError, Ask, Choice, Context, Outcome, Progress};
 use super::journal::{Journal, Record, RunStatus};
 use super::state::{RunState, StepState};
 use super::{EngineError, Event, Outputs, Prepared, Reporter, Workflow};
@@ -65,6 +65,8 @@ enum StepResult {
     },
     /// Cancelled mid-way: no outcome is journaled, so a resume reconciles it.
     Cancelled,
+    /// The person chose to stop before this step: nothing ran, the run stops as if interrupted.
+    Quit,
 }
 
 /// Replace every secret value inside strings with `***`.
@@ -225,6 +227,30 @@ impl Run<'_> {
         };
         if let Some(reason) = prepared.skip {
             return Err(StepResult::Skipped(reason));
+        }
+        let guided = if self.options.yes {
+            None
+        } else {
+            let mut params = prepared.params.clone();
+            mask(&mut params, &self.options.secrets);
+            let intro = super::action::StepIntro {
+                number: i + 1,
+                total: steps.len(),
+                id: &steps[i].id,
+                title: &prepared.title,
+                guide: prepared.guide.as_deref(),
+                action: steps[i].action,
+                params: &params,
+                confirm: prepared.confirm.as_deref(),
+                skippable: !steps.iter().any(|s| s.deps.contains(&i)),
+            };
+            self.ask.before_step(&intro)
+        };
+        match guided {
+            Some(Choice::Skip) => return Err(StepResult::Skipped("skipped at your choice".into())),
+            Some(Choice::Quit) => return Err(StepResult::Quit),
+            Some(Choice::Run) => return Ok(prepared),
+            None => {}
         }
         if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
             match self.ask.confirm(question, true) {
@@ -440,6 +466,11 @@ impl Run<'_> {
             }
             StepResult::Cancelled => {
                 status[i] = Status::Pending;
+                Ok(None)
+            }
+            StepResult::Quit => {
+                status[i] = Status::Pending;
+                self.interrupt.cancel();
                 Ok(None)
             }
         }

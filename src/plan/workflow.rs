@@ -175,11 +175,26 @@ impl Workflow for RunbookWorkflow<'_> {
                 Err(e) => return Err(format!("cannot render `confirm`: {}", e.join(", "))),
             },
         };
+        // The guide may use templates ("{{ vars.domain }}"); if one cannot render, the text as written.
+        let guide = step.guide.as_ref().map(|g| {
+            match r.render_site(
+                scope,
+                &Site {
+                    text: g,
+                    span: step.span,
+                    expression: false,
+                },
+            ) {
+                Ok(Json::String(text)) => text,
+                _ => g.clone(),
+            }
+        });
         Ok(Prepared {
             title: r.title(i),
             params: params.value,
             skip,
             confirm,
+            guide,
         })
     }
 

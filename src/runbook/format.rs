@@ -33,6 +33,9 @@ pub struct RunbookDoc {
     /// What the runbook does and for whom; shown before the first step.
     #[serde(default)]
     pub description: Option<String>,
+    /// What to try after a successful run; shown at the end of the walkthrough.
+    #[serde(default)]
+    pub next: Option<String>,
     /// Inputs. A value comes from `--var`, `--vars-file`, `RUNBOOK_VAR_<NAME>`, the default, or
     /// a prompt, first match wins.
     #[serde(default)]

@@ -24,7 +24,15 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 pub type ModuleId = usize;
 
 /// The keys a runbook file may have at the top.
-const TOP: &[&str] = &["runbook", "name", "description", "vars", "steps", "outputs"];
+const TOP: &[&str] = &[
+    "runbook",
+    "name",
+    "description",
+    "next",
+    "vars",
+    "steps",
+    "outputs",
+];
 
 /// All files of one runbook: `modules[0]` is the file given on the command line.
 #[derive(Debug, Default)]
@@ -48,6 +56,7 @@ pub struct Module {
     pub file: super::source::FileId,
     pub name: Option<Spanned<String>>,
     pub description: Option<String>,
+    pub next: Option<String>,
     pub vars: IndexMap<String, Var>,
     pub steps: Vec<Step>,
     pub outputs: IndexMap<String, Output>,
@@ -224,6 +233,7 @@ impl Loader {
             file,
             name: None,
             description: None,
+            next: None,
             vars: IndexMap::new(),
             steps: Vec::new(),
             outputs: IndexMap::new(),
@@ -300,6 +310,14 @@ impl Loader {
                 Err(e) => self
                     .diags
                     .push(e.into_diagnostic("the runbook's `description`", "key")),
+            }
+        }
+        if let Some(d) = root.get("next") {
+            match decode::from_node::<String>(d) {
+                Ok(text) => m.next = Some(text),
+                Err(e) => self
+                    .diags
+                    .push(e.into_diagnostic("the runbook's `next`", "key")),
             }
         }
         if let Some(vars) = root.get("vars") {

@@ -9,10 +9,14 @@ use dialoguer::console::Term;
 use dialoguer::{Confirm, Input, Password};
 use indicatif::MultiProgress;
 
-use crate::engine::action::Ask;
+use dialoguer::console::style;
+
+use crate::engine::action::{Ask, Choice, StepIntro};
 
 pub struct TerminalAsk {
     interactive: bool,
+    /// The walkthrough: before each step, show what it does and ask run, skip, explain or quit.
+    guided: bool,
     /// Spinners to pause while asking.
     progress: Mutex<Option<MultiProgress>>,
 }
@@ -22,6 +26,7 @@ impl TerminalAsk {
     pub fn new() -> Self {
         TerminalAsk {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
+            guided: false,
             progress: Mutex::new(None),
         }
     }
@@ -30,12 +35,24 @@ impl TerminalAsk {
     pub fn never() -> Self {
         TerminalAsk {
             interactive: false,
+            guided: false,
             progress: Mutex::new(None),
         }
     }
 
     pub fn interactive(&self) -> bool {
         self.interactive
+    }
+
+    /// Walk through the steps one by one (only on a terminal).
+    #[must_use]
+    pub fn guided(mut self, on: bool) -> Self {
+        self.guided = on && self.interactive;
+        self
+    }
+
+    pub fn is_guided(&self) -> bool {
+        self.guided
     }
 
     /// Pause these spinners while a question is open.
@@ -96,7 +113,129 @@ impl Default for TerminalAsk {
     }
 }
 
+/// Terminal width for wrapping (80 when unknown), at most 100 for readability.
+fn width() -> usize {
+    Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, w)| usize::from(w))
+        .clamp(40, 100)
+}
+
+/// What the walkthrough shows before a step: header, guide, parameters, the AWS CLI commands.
+pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
+    use std::fmt::Write as _;
+    let bold = |t: &str| {
+        if color {
+            style(t).bold().to_string()
+        } else {
+            t.to_owned()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{}",
+        bold(&format!(
+            "Step {} of {}: {}",
+            step.number, step.total, step.title
+        ))
+    );
+    let _ = writeln!(
+        out,
+        "  ({}, {} — {})",
+        step.id,
+        step.action.name,
+        step.action.effect.as_str()
+    );
+    if let Some(guide) = step.guide {
+        let _ = write!(out, "\n{}", super::wrap(&super::reflow(guide), width, "  "));
+    }
+    if let Some(map) = step.params.as_object().filter(|m| !m.is_empty()) {
+        let _ = writeln!(out, "\n  {}", bold("Parameters:"));
+        for (k, v) in map {
+            super::plan::value(&mut out, k, v, 4);
+        }
+    }
+    if let Some(cli) = step.action.cli {
+        let _ = writeln!(out, "\n  {}", bold("By hand, with the AWS CLI:"));
+        for line in cli(step.params) {
+            let _ = writeln!(out, "    $ {line}");
+        }
+    }
+    if let Some(undo) = step.action.undo {
+        let _ = writeln!(out, "\n  Rollback {undo}.");
+    }
+    if let Some(question) = step.confirm {
+        let _ = writeln!(out, "\n  {}", bold(question));
+    }
+    out
+}
+
+/// What "explain" shows: the action's documentation.
+pub fn explain(step: &StepIntro<'_>, width: usize) -> String {
+    let mut out = format!("\n  {}: {}\n", step.action.name, step.action.summary);
+    out.push_str(&super::wrap(&super::reflow(step.action.docs), width, "  "));
+    let outputs = step.action.output_names();
+    if !outputs.is_empty() {
+        out.push_str(&format!(
+            "  Later steps can read its outputs: {}.\n",
+            outputs.join(", ")
+        ));
+    }
+    out.push_str(&format!(
+        "  `runbook actions {}` lists its parameters.\n",
+        step.action.name
+    ));
+    out
+}
+
+/// Parse an answer to the walkthrough's question.
+fn choice(answer: &str, skippable: bool) -> Result<Option<Choice>, String> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "" | "r" | "run" | "y" | "yes" => Ok(Some(Choice::Run)),
+        "s" | "skip" if skippable => Ok(Some(Choice::Skip)),
+        "s" | "skip" => Err("later steps need this one, so it cannot be skipped".into()),
+        "e" | "explain" | "?" => Ok(None),
+        "q" | "quit" => Ok(Some(Choice::Quit)),
+        other => Err(format!("`{other}` is not a choice: answer r, s, e or q")),
+    }
+}
+
 impl Ask for TerminalAsk {
+    fn before_step(&self, step: &StepIntro<'_>) -> Option<Choice> {
+        if !self.guided {
+            return None;
+        }
+        let color = super::use_color(false, true);
+        self.paused(|| {
+            let term = Term::stderr();
+            let width = width();
+            let _ = term.write_str(&step_intro(step, width, color));
+            let prompt = if step.skippable {
+                "[R]un it, [s]kip it, [e]xplain the action, or [q]uit?"
+            } else {
+                "[R]un it, [e]xplain the action, or [q]uit?"
+            };
+            loop {
+                let answer = Input::<String>::new()
+                    .with_prompt(prompt)
+                    .allow_empty(true)
+                    .report(false)
+                    .validate_with(|v: &String| choice(v, step.skippable).map(drop))
+                    .interact_text_on(&term)
+                    .ok()?;
+                match choice(&answer, step.skippable) {
+                    Ok(Some(c)) => return Some(c),
+                    Ok(None) => {
+                        let _ = term.write_str(&explain(step, width));
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .or(Some(Choice::Quit))
+    }
+
     fn confirm(&self, question: &str, default: bool) -> Option<bool> {
         if !self.interactive {
             return None;

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod ask;
 pub mod diagnostics;
+pub mod guide;
 pub mod junit;
 pub mod plan;
 pub mod report;
@@ -36,6 +37,33 @@ pub fn stderr_is_terminal() -> bool {
 
 pub fn stdout_is_terminal() -> bool {
     std::io::stdout().is_terminal()
+}
+
+/// Join the hard-wrapped lines of prose into paragraphs, so that `wrap` can fill the terminal:
+/// blank lines, and lines that start a list item (`- `, `* `), are indented, or start with
+/// `Console:`, keep their line break.
+pub fn reflow(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.trim_end().lines() {
+        let keeps_break = line.trim().is_empty()
+            || line.starts_with(char::is_whitespace)
+            || line.starts_with("- ")
+            || line.starts_with("* ")
+            || line.starts_with("Console:");
+        if out.is_empty() || out.ends_with('\n') || keeps_break {
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(line);
+            if line.trim().is_empty() {
+                out.push('\n');
+            }
+        } else {
+            out.push(' ');
+            out.push_str(line.trim());
+        }
+    }
+    out
 }
 
 /// Wrap text to a width, keeping paragraphs and indenting continuation lines.
@@ -77,5 +105,13 @@ mod tests {
             "  one two\n  three\n  four\n"
         );
         assert_eq!(wrap("a\n\n  b", 80, ""), "a\n\n  b\n");
+    }
+
+    #[test]
+    fn reflow_joins_prose_and_keeps_paragraphs_lists_and_console_lines() {
+        assert_eq!(
+            reflow("One two\nthree.\n\nFour\nConsole: X › Y\n- a\n- b"),
+            "One two three.\n\nFour\nConsole: X › Y\n- a\n- b"
+        );
     }
 }

@@ -63,7 +63,8 @@ pub fn human(plan: &Plan) -> String {
     out
 }
 
-fn value(out: &mut String, key: &str, v: &Json, indent: usize) {
+/// One parameter as YAML-like lines (`key: value`, nested mappings indented).
+pub(crate) fn value(out: &mut String, key: &str, v: &Json, indent: usize) {
     let pad = " ".repeat(indent);
     match v {
         Json::Object(map) if !map.is_empty() => {

@@ -61,6 +61,8 @@ pub struct Lines {
     timestamps: bool,
     secrets: Vec<String>,
     last_status: Mutex<std::collections::HashMap<String, String>>,
+    /// The region whose AWS console created resources link to (not against an emulator).
+    console: Option<String>,
 }
 
 impl Lines {
@@ -72,6 +74,7 @@ impl Lines {
             timestamps: false,
             secrets,
             last_status: Mutex::default(),
+            console: None,
         }
     }
 
@@ -83,7 +86,15 @@ impl Lines {
             timestamps: true,
             secrets,
             last_status: Mutex::default(),
+            console: None,
         }
+    }
+
+    /// Link created resources to the AWS console of this region.
+    #[must_use]
+    pub fn with_console(mut self, region: Option<String>) -> Self {
+        self.console = region;
+        self
     }
 
     /// A mark for an event: a symbol for people, a word in logs.
@@ -207,6 +218,14 @@ impl Reporter for Lines {
                 ));
                 if !resources.is_empty() {
                     self.line(&format!("  created {}", resources_text(resources)));
+                }
+                if let Some(region) = &self.console {
+                    for r in resources {
+                        if let Some(url) = crate::actions::aws::console_url(&r.kind, &r.id, region)
+                        {
+                            self.line(&format!("  console: {url}"));
+                        }
+                    }
                 }
                 for (k, v) in outputs {
                     self.line(&format!("  {k} = {}", value_text(v)));
@@ -467,12 +486,20 @@ impl Live {
             timestamps: false,
             secrets,
             last_status: Mutex::default(),
+            console: None,
         };
         Live {
             multi,
             lines,
             bars: Mutex::default(),
         }
+    }
+
+    /// Link created resources to the AWS console of this region.
+    #[must_use]
+    pub fn with_console(mut self, region: Option<String>) -> Self {
+        self.lines.console = region;
+        self
     }
 
     fn spin(&self, key: &str, label: &str) {

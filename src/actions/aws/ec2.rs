@@ -210,6 +210,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: Some("deletes the VPC"),
         executor: &CreateVpc,
+        cli: Some(super::aws_cli::create_vpc),
     },
     ActionDef {
         name: "aws.ec2.create_subnet",
@@ -225,6 +226,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
         executor: &CreateSubnet,
+        cli: Some(super::aws_cli::create_subnet),
     },
     ActionDef {
         name: "aws.ec2.create_internet_gateway",
@@ -236,6 +238,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("internet_gateway_id", "string", "The gateway's id.")]),
         undo: Some("detaches the gateway from the VPC and deletes it"),
         executor: &CreateInternetGateway,
+        cli: Some(super::aws_cli::create_internet_gateway),
     },
     ActionDef {
         name: "aws.ec2.create_route_table",
@@ -247,6 +250,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("route_table_id", "string", "The table's id.")]),
         undo: Some("disassociates the table from its subnets and deletes it"),
         executor: &CreateRouteTable,
+        cli: Some(super::aws_cli::create_route_table),
     },
     ActionDef {
         name: "aws.ec2.create_security_group",
@@ -258,6 +262,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("security_group_id", "string", "The group's id.")]),
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
         executor: &CreateSecurityGroup,
+        cli: Some(super::aws_cli::create_security_group),
     },
     ActionDef {
         name: "aws.ec2.find_image",
@@ -273,6 +278,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: None,
         executor: &FindImage,
+        cli: Some(super::aws_cli::find_image),
     },
     ActionDef {
         name: "aws.ec2.run_instances",
@@ -292,6 +298,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: Some("terminates the instances and waits until they are terminated"),
         executor: &RunInstances,
+        cli: Some(super::aws_cli::run_instances),
     },
     ActionDef {
         name: "aws.ec2.wait_instances",
@@ -302,6 +309,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: None,
         executor: &WaitInstances,
+        cli: Some(super::aws_cli::wait_instances),
     },
     ActionDef {
         name: "aws.ec2.stop_instances",
@@ -317,6 +325,7 @@ pub static ACTIONS: &[ActionDef] = &[
         )]),
         undo: Some("starts the instances again"),
         executor: &Power { start: false },
+        cli: Some(super::aws_cli::stop_instances),
     },
     ActionDef {
         name: "aws.ec2.start_instances",
@@ -331,6 +340,7 @@ pub static ACTIONS: &[ActionDef] = &[
         )]),
         undo: Some("stops the instances again"),
         executor: &Power { start: true },
+        cli: Some(super::aws_cli::start_instances),
     },
 ];
 

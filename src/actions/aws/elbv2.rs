@@ -143,6 +143,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: Some("deletes the target group"),
         executor: &CreateTargetGroup,
+        cli: Some(super::aws_cli::create_target_group),
     },
     ActionDef {
         name: "aws.elbv2.register_targets",
@@ -153,6 +154,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: Some("deregisters the targets"),
         executor: &RegisterTargets,
+        cli: Some(super::aws_cli::register_targets),
     },
     ActionDef {
         name: "aws.elbv2.create_load_balancer",
@@ -174,6 +176,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: Some("deletes the load balancer and waits until it is gone"),
         executor: &CreateLoadBalancer,
+        cli: Some(super::aws_cli::create_load_balancer),
     },
     ActionDef {
         name: "aws.elbv2.wait_load_balancer",
@@ -184,6 +187,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[]),
         undo: None,
         executor: &WaitLoadBalancer,
+        cli: Some(super::aws_cli::wait_load_balancer),
     },
     ActionDef {
         name: "aws.elbv2.create_listener",
@@ -195,6 +199,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("arn", "string", "The listener's ARN.")]),
         undo: Some("deletes the listener"),
         executor: &CreateListener,
+        cli: Some(super::aws_cli::create_listener),
     },
     ActionDef {
         name: "aws.elbv2.wait_target_health",
@@ -206,6 +211,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("states", "mapping", "Each target's state.")]),
         undo: None,
         executor: &WaitTargetHealth,
+        cli: Some(super::aws_cli::wait_target_health),
     },
 ];
 

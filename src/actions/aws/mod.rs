@@ -3,7 +3,9 @@
 //! This module holds their definitions (parameters, outputs, effect, undo); the calls to AWS are
 //! made by the execution layer.
 
+pub mod aws_cli;
 pub mod client;
+pub mod cost;
 pub mod ec2;
 pub mod elbv2;
 pub mod limit;
@@ -35,6 +37,30 @@ pub mod defaults {
     pub fn slash() -> String {
         "/".into()
     }
+}
+
+/// A link to a created resource in the AWS console of `region`, by the resource's kind (as the
+/// actions record it); `None` for kinds without a page of their own.
+pub fn console_url(kind: &str, id: &str, region: &str) -> Option<String> {
+    let vpc = format!("https://{region}.console.aws.amazon.com/vpcconsole/home?region={region}");
+    let ec2 = format!("https://{region}.console.aws.amazon.com/ec2/home?region={region}");
+    Some(match kind {
+        "vpc" => format!("{vpc}#VpcDetails:VpcId={id}"),
+        "subnet" => format!("{vpc}#SubnetDetails:subnetId={id}"),
+        "internet gateway" => format!("{vpc}#InternetGateway:internetGatewayId={id}"),
+        "route table" => format!("{vpc}#RouteTableDetails:RouteTableId={id}"),
+        "security group" => format!("{ec2}#SecurityGroup:groupId={id}"),
+        "instance" => format!("{ec2}#InstanceDetails:instanceId={id}"),
+        "target group" => format!("{ec2}#TargetGroup:targetGroupArn={id}"),
+        "load balancer" => format!("{ec2}#LoadBalancer:loadBalancerArn={id}"),
+        "hosted zone" => {
+            format!("https://console.aws.amazon.com/route53/v2/hostedzones#ListRecordSets/{id}")
+        }
+        "health check" => {
+            format!("https://console.aws.amazon.com/route53/healthchecks/home#/details/{id}")
+        }
+        _ => return None,
+    })
 }
 
 /// The tags every created resource carries: `Name`, and what ties it to its run and step

@@ -148,6 +148,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "deletes the zone, only if this run created it, after removing the records this run added",
         ),
         executor: &HostedZone,
+        cli: Some(super::aws_cli::hosted_zone),
     },
     ActionDef {
         name: "aws.route53.failover_record",
@@ -161,6 +162,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record"),
         executor: &Record { weighted: false },
+        cli: Some(super::aws_cli::failover_record),
     },
     ActionDef {
         name: "aws.route53.weighted_record",
@@ -172,6 +174,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record"),
         executor: &Record { weighted: true },
+        cli: Some(super::aws_cli::weighted_record),
     },
     ActionDef {
         name: "aws.route53.health_check",
@@ -183,6 +186,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("health_check_id", "string", "The health check's id.")]),
         undo: Some("deletes the health check"),
         executor: &HealthCheck,
+        cli: Some(super::aws_cli::health_check),
     },
     ActionDef {
         name: "aws.route53.wait_change",
@@ -193,6 +197,7 @@ pub static ACTIONS: &[ActionDef] = &[
         outputs: Outputs::Fixed(&[out("status", "string", "The last status seen.")]),
         undo: None,
         executor: &WaitChange,
+        cli: Some(super::aws_cli::wait_change),
     },
     ActionDef {
         name: "aws.route53.check_failover",
@@ -214,6 +219,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: None,
         executor: &CheckFailover,
+        cli: Some(super::aws_cli::check_failover),
     },
 ];
 

@@ -1,0 +1,73 @@
+//! What the resources a step creates cost per hour on AWS, roughly: a small price table for the
+//! resource types the labs use, at us-east-1 On-Demand list prices (other regions cost up to about
+//! 20% more). It is an estimate for the walkthrough's "what this costs" line, not a bill.
+
+use serde_json::Value as Json;
+
+/// Public IPv4 addresses, per address and hour.
+const PUBLIC_IPV4: f64 = 0.005;
+
+/// Linux On-Demand per hour, us-east-1.
+fn instance_price(kind: &str) -> Option<f64> {
+    Some(match kind {
+        "t3.nano" => 0.0052,
+        "t3.micro" => 0.0104,
+        "t3.small" => 0.0208,
+        "t3.medium" => 0.0416,
+        "t2.micro" => 0.0116,
+        "t2.small" => 0.023,
+        "t4g.micro" => 0.0084,
+        "t4g.small" => 0.0168,
+        "m5.large" => 0.096,
+        _ => return None,
+    })
+}
+
+/// What one step costs per hour once it has run, and what for; `None` when it creates nothing
+/// that is billed by the hour (VPCs, subnets, security groups, records are free).
+pub fn hourly(action: &str, params: &Json) -> Option<(f64, String)> {
+    match action {
+        "aws.ec2.run_instances" => {
+            let kind = params["instance_type"].as_str().unwrap_or("t3.micro");
+            let count = params["count"].as_u64().unwrap_or(1);
+            #[allow(clippy::cast_precision_loss)]
+            let n = count as f64;
+            match instance_price(kind) {
+                Some(price) => Some((
+                    n * (price + PUBLIC_IPV4),
+                    format!("{count} × {kind} with a public IPv4 address"),
+                )),
+                None => Some((
+                    n * PUBLIC_IPV4,
+                    format!("{count} × {kind} (not in the price table: add its hourly price)"),
+                )),
+            }
+        }
+        // $0.0225 an hour, one capacity unit at $0.008, a public IPv4 address in each of two zones.
+        "aws.elbv2.create_load_balancer" => Some((
+            0.0225 + 0.008 + 2.0 * PUBLIC_IPV4,
+            "an Application Load Balancer".to_owned(),
+        )),
+        // $0.50 a month (not charged if deleted within 12 hours).
+        "aws.route53.hosted_zone" => Some((0.50 / 730.0, "a hosted zone, if created".to_owned())),
+        "aws.route53.health_check" => Some((0.50 / 730.0, "a health check".to_owned())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn instances_count_their_type_and_address() {
+        let (price, what) = super::hourly(
+            "aws.ec2.run_instances",
+            &json!({"instance_type": "t3.micro", "count": 2}),
+        )
+        .unwrap();
+        assert!((price - 2.0 * 0.0154).abs() < 1e-9, "{price}");
+        assert_eq!(what, "2 × t3.micro with a public IPv4 address");
+        assert!(super::hourly("aws.ec2.create_vpc", &json!({})).is_none());
+    }
+}

@@ -1,0 +1,353 @@
+//! The guided walkthrough, driven as a person would: the real binary on a pseudo-terminal
+//! (expectrl), answering its questions, against the emulator. What the screen shows is checked at
+//! each point, and the emulator is checked through the SDK at the end.
+
+use std::process::Command;
+use std::time::Duration;
+
+use expectrl::{Eof, Expect, Regex, Session};
+
+use crate::emulator::{Emulator, isolate};
+use crate::test::{BIN, root};
+
+/// The screen so far, as text (escape codes and carriage returns left in).
+struct Screen {
+    session: expectrl::session::OsSession,
+    seen: String,
+}
+
+impl Screen {
+    fn start(dir: &std::path::Path, args: &[&str]) -> Screen {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).current_dir(dir).env("COLUMNS", "120");
+        isolate(&mut cmd, dir);
+        let mut session = Session::spawn(cmd).expect("a pseudo-terminal");
+        session.set_expect_timeout(Some(Duration::from_secs(90)));
+        Screen {
+            session,
+            seen: String::new(),
+        }
+    }
+
+    /// Wait for `text`; what came before it is kept in `seen`.
+    fn expect(&mut self, text: &str) -> String {
+        match self.session.expect(text) {
+            Ok(found) => {
+                let before = String::from_utf8_lossy(found.before()).into_owned();
+                self.seen.push_str(&before);
+                self.seen.push_str(text);
+                before
+            }
+            Err(e) => panic!(
+                "waiting for {text:?}: {e}\n--- the screen so far ---\n{}",
+                self.seen
+            ),
+        }
+    }
+
+    /// Wait for the next step header; its number and title.
+    fn next_step(&mut self) -> (usize, String) {
+        let found = self
+            .session
+            .expect(Regex(r"Step (\d+) of \d+: ([^\r\n]+)"))
+            .unwrap_or_else(|e| panic!("waiting for a step: {e}\n{}", self.seen));
+        self.seen.push_str(&String::from_utf8_lossy(found.before()));
+        let all = String::from_utf8_lossy(found.get(0).unwrap()).into_owned();
+        self.seen.push_str(&all);
+        let number = String::from_utf8_lossy(found.get(1).unwrap())
+            .parse()
+            .unwrap();
+        let title = strip(&String::from_utf8_lossy(found.get(2).unwrap()));
+        (number, title)
+    }
+
+    /// Wait for the walkthrough's question, then answer it.
+    fn choose(&mut self, answer: &str) {
+        self.expect("[q]uit?");
+        self.session.send_line(answer).unwrap();
+    }
+
+    fn key(&mut self, key: &str) {
+        self.session.send(key).unwrap();
+    }
+
+    fn line(&mut self, text: &str) {
+        self.session.send_line(text).unwrap();
+    }
+
+    /// Everything up to the end of the output (the pty reports EIO when the child is gone).
+    fn finish(mut self) -> String {
+        if let Ok(found) = self.session.expect(Eof) {
+            self.seen.push_str(&String::from_utf8_lossy(found.before()));
+        } else {
+            use std::io::Read as _;
+            let mut rest = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = self.session.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                rest.extend_from_slice(&buf[..n]);
+            }
+            self.seen.push_str(&String::from_utf8_lossy(&rest));
+        }
+        self.seen
+    }
+}
+
+/// Without escape codes.
+fn strip(text: &str) -> String {
+    let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
+    re.replace_all(text, "").into_owned()
+}
+
+/// Everything the emulator holds that a lab creates.
+fn leftovers(emulator: &Emulator) -> (usize, usize, usize) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let vpcs = emulator
+            .ec2()
+            .describe_vpcs()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag-key")
+                    .values("runbook:run")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len();
+        let lbs = emulator
+            .elbv2()
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()
+            .len();
+        let zones = emulator
+            .route53()
+            .list_hosted_zones()
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()
+            .len();
+        (vpcs, lbs, zones)
+    })
+}
+
+fn failover_args(emulator: &Emulator) -> Vec<String> {
+    vec![
+        "run".into(),
+        root()
+            .join("runbooks/route53-failover.yaml")
+            .display()
+            .to_string(),
+        "--endpoint-url".into(),
+        emulator.url.clone(),
+    ]
+}
+
+/// A newcomer's session: a wrong domain then a right one, the introduction with its cost, a few
+/// steps with their guide, parameters and AWS CLI commands, an explanation, a skipped step, then
+/// quit and roll back: the emulator ends as it began.
+#[test]
+fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let args = failover_args(&emulator);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut screen = Screen::start(dir.path(), &args);
+
+    screen.expect("Which domain should the failover site answer on?");
+    screen.line("Not A Domain");
+    screen.expect("does not match the pattern");
+    screen.line("lab.example.com");
+    let intro = strip(&screen.expect("Start?"));
+    assert!(
+        intro.contains("Route 53 failover between two load-balanced web stacks"),
+        "{intro}"
+    );
+    assert!(intro.contains("domain: lab.example.com"), "{intro}");
+    assert!(
+        intro.contains("It creates: 2 × aws.ec2.create_vpc"),
+        "{intro}"
+    );
+    assert!(intro.contains("costs about US$"), "{intro}");
+    screen.key("y");
+
+    // Step 1: read its explanation, then run it.
+    let (n, title) = screen.next_step();
+    assert_eq!(
+        (n, title.as_str()),
+        (1, "Find the latest Amazon Linux 2023 image")
+    );
+    let shown = strip(&screen.expect("[q]uit?"));
+    assert!(
+        shown.contains("Every EC2 instance starts from an Amazon Machine Image"),
+        "guide: {shown}"
+    );
+    assert!(
+        shown.contains("$ aws ec2 describe-images --owners amazon"),
+        "CLI: {shown}"
+    );
+    screen.line("e");
+    let explained = strip(&screen.expect("[q]uit?"));
+    assert!(
+        explained.contains("runbook actions aws.ec2.find_image"),
+        "{explained}"
+    );
+    screen.line("");
+
+    // Step 2: the VPC, its parameters and commands; it runs and says what it created.
+    let (n, title) = screen.next_step();
+    assert_eq!(
+        (n, title.as_str()),
+        (2, "Create the primary VPC (10.0.0.0/16)")
+    );
+    let shown = strip(&screen.expect("[q]uit?"));
+    assert!(shown.contains("cidr: 10.0.0.0/16"), "{shown}");
+    assert!(
+        shown.contains("$ VPC_ID=$(aws ec2 create-vpc --cidr-block 10.0.0.0/16"),
+        "{shown}"
+    );
+    assert!(shown.contains("Rollback deletes the VPC."), "{shown}");
+    screen.line("r");
+    screen.expect("created vpc vpc-");
+
+    // On through the stacks; skip the registrar step (nothing depends on it); quit before the
+    // first record.
+    loop {
+        let (_, title) = screen.next_step();
+        if title == "Point the domain at Route 53" {
+            let shown = strip(&screen.expect("[q]uit?"));
+            assert!(
+                shown.contains("[s]kip it"),
+                "nothing depends on it: {shown}"
+            );
+            screen.line("s");
+            screen.expect("skipped at your choice");
+        } else if title.starts_with("Create the PRIMARY failover record") {
+            screen.choose("q");
+            break;
+        } else {
+            screen.choose("");
+        }
+    }
+    screen.expect("Roll it back now?");
+    screen.key("y");
+    screen.expect("Rollback complete");
+    let all = strip(&screen.finish());
+    assert!(
+        all.contains("Step 31 of 42"),
+        "one step at a time, in order"
+    );
+    assert_eq!(leftovers(&emulator), (0, 0, 0), "nothing is left:\n{all}");
+}
+
+/// Answering every question runs the whole failover lab, one step at a time, and ends with what
+/// exists, what to try next and how to roll back.
+#[test]
+fn a_guided_run_answered_throughout_completes_the_failover_lab() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = failover_args(&emulator);
+    args.extend(["--var".into(), "domain=lab.example.com".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut screen = Screen::start(dir.path(), &args);
+    screen.expect("Start?");
+    screen.key("y");
+    let mut last = 0;
+    let mut offered = 0;
+    loop {
+        let found = screen
+            .session
+            .expect(Regex(
+                r"Step (\d+) of 42: ([^\r\n]+)|To remove them: runbook rollback",
+            ))
+            .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
+        let text = String::from_utf8_lossy(found.get(0).unwrap()).into_owned();
+        screen
+            .seen
+            .push_str(&String::from_utf8_lossy(found.before()));
+        screen.seen.push_str(&text);
+        if text.starts_with("To remove them") {
+            break;
+        }
+        let n: usize = String::from_utf8_lossy(found.get(1).unwrap())
+            .parse()
+            .unwrap();
+        let title = strip(&String::from_utf8_lossy(found.get(2).unwrap()));
+        assert!(
+            n > last,
+            "steps come one at a time, in order: {n} after {last}"
+        );
+        last = n;
+        offered += 1;
+        let shown = strip(&screen.expect("[q]uit?"));
+        if title.starts_with("Failover drill") {
+            assert!(
+                shown.contains("Stop the primary web servers to test failover?"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("$ aws ec2 stop-instances --instance-ids i-"),
+                "{shown}"
+            );
+        }
+        screen.line("");
+        if title == "Point the domain at Route 53" {
+            // The manual step shows the zone's name servers and asks whether it is done.
+            screen.expect("ns-");
+            screen.expect("Done?");
+            screen.key("y");
+        }
+    }
+    let end = strip(&screen.seen);
+    assert!(end.contains("Run succeeded"), "{end}");
+    assert!(
+        end.contains("Route 53 answers lab.example.com with the SECONDARY record"),
+        "{end}"
+    );
+    assert!(end.contains("What exists now"), "{end}");
+    assert!(end.contains("What to try next"), "{end}");
+    assert!(end.contains("To remove them: runbook rollback"), "{end}");
+    assert_eq!(
+        offered,
+        42 - 2,
+        "all steps but the two skipped on the emulator were offered"
+    );
+    assert!(
+        end.contains("skipped: the emulator has no data plane"),
+        "{end}"
+    );
+}
+
+/// Without a terminal the same run never asks and writes no escape codes.
+#[test]
+fn without_a_terminal_nothing_is_asked_and_no_escape_codes_are_written() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(failover_args(&emulator))
+        .args(["--var", "domain=lab.example.com", "--yes"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null());
+    isolate(&mut cmd, dir.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let all = [out.stdout, out.stderr].concat();
+    assert!(!all.contains(&0x1b), "no escape codes");
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        !text.contains("[q]uit?"),
+        "no walkthrough without a terminal"
+    );
+    assert!(
+        text.contains("start primary.vpc: Create the primary VPC (10.0.0.0/16)"),
+        "{text}"
+    );
+}
