@@ -172,10 +172,7 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
         "{intro}"
     );
     assert!(intro.contains("domain: lab.example.com"), "{intro}");
-    assert!(
-        intro.contains("It creates: 2 × aws.ec2.create_vpc"),
-        "{intro}"
-    );
+    assert!(intro.contains("It creates: 2 × VPC, 4 × subnet"), "{intro}");
     assert!(intro.contains("costs about US$"), "{intro}");
     screen.key("y");
 
@@ -313,6 +310,10 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
         "{end}"
     );
     assert!(end.contains("What exists now"), "{end}");
+    assert!(
+        end.contains("stop_primary: Failover drill: stop the primary web servers stopping i-"),
+        "the spinner shows the running step's status: {end}"
+    );
     assert!(end.contains("What to try next"), "{end}");
     assert!(end.contains("To remove them: runbook rollback"), "{end}");
     assert_eq!(
@@ -350,4 +351,42 @@ fn without_a_terminal_nothing_is_asked_and_no_escape_codes_are_written() {
         text.contains("start primary.vpc: Create the primary VPC (10.0.0.0/16)"),
         "{text}"
     );
+}
+
+/// An unfinished run of the same runbook is offered for resume before a new one starts.
+#[test]
+fn a_guided_run_offers_to_resume_an_unfinished_run_of_the_same_runbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = root().join("runbooks/examples/resume.yaml");
+    let runbook = runbook.to_str().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "run",
+        runbook,
+        "--yes",
+        "--var",
+        "ready=false",
+        "--on-failure",
+        "keep",
+    ])
+    .current_dir(dir.path())
+    .stdin(std::process::Stdio::null());
+    isolate(&mut cmd, dir.path());
+    assert_eq!(
+        cmd.output().unwrap().status.code(),
+        Some(1),
+        "the first run stops at its check"
+    );
+
+    let mut screen = Screen::start(dir.path(), &["run", runbook, "--var", "ready=true"]);
+    let question = strip(&screen.expect("Resume it instead of starting a new run?"));
+    assert!(
+        question.contains("is unfinished (failed, 1 of 3 steps done"),
+        "{question}"
+    );
+    screen.key("y");
+    screen.expect("Resuming");
+    screen.choose("");
+    screen.choose("");
+    screen.expect("Run succeeded");
 }

@@ -255,11 +255,7 @@ pub fn run(
             sources: checked.project.sources,
         });
     }
-    let ask = if exec.yes {
-        TerminalAsk::never()
-    } else {
-        TerminalAsk::new().guided(!exec.no_guide && exec.output == Format::Human)
-    };
+    let ask = asker(cli, exec);
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if ask.is_guided() {
         if let Some(id) = offer_resume(cli, &runbook, &ask) {
@@ -291,6 +287,18 @@ pub fn run(
     );
     session.record_start(&runbook.display().to_string(), &name)?;
     session.drive(&name, &RunState::default(), parallelism, false)
+}
+
+/// Who answers questions: nobody with `--yes`; on a terminal, the walkthrough unless
+/// `--no-guide` or another output than human is asked for.
+fn asker(cli: &Cli, exec: &ExecArgs) -> TerminalAsk {
+    if exec.yes {
+        TerminalAsk::never()
+    } else {
+        TerminalAsk::new()
+            .guided(!exec.no_guide && exec.output == Format::Human)
+            .color(ui::use_color(cli.global.no_color, true))
+    }
 }
 
 /// An unfinished run of the same runbook file: offer to resume it instead of starting over.
@@ -525,12 +533,16 @@ fn conclude(
         Finish::Succeeded => {
             let state = RunState::from_entries(&journal::read(dir).map_err(journal_error)?);
             let alive = state.alive().len();
-            if ask.is_guided() {
-                let width = 80;
+            // The walkthrough ends with what exists and what to try next; a log (plain output)
+            // keeps what exists too.
+            let log = exec.output == Format::Plain
+                || (exec.output == Format::Human && !std::io::stderr().is_terminal());
+            if (ask.is_guided() || log) && !cli.global.quiet {
                 let region = state.region.clone().filter(|_| !state.emulated);
+                let next = next.filter(|_| ask.is_guided());
                 eprint!(
                     "{}",
-                    ui::guide::summary(&state, region.as_deref(), next, width)
+                    ui::guide::summary(&state, region.as_deref(), next, 100)
                 );
             }
             if alive > 0 && !cli.global.quiet {
@@ -701,11 +713,7 @@ pub fn resume(
             sources: checked.project.sources,
         });
     }
-    let ask = if exec.yes {
-        TerminalAsk::never()
-    } else {
-        TerminalAsk::new()
-    };
+    let ask = asker(cli, exec);
     fill_missing(&mut checked, &ask)?;
     let mut known = known(&cli.global, region_var(&checked).or(state.region.clone()));
     known.run_id = Some(run_id.clone());

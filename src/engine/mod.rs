@@ -77,6 +77,8 @@ pub enum Event {
         step: String,
         title: String,
         attempt: u32,
+        /// Rendered, secrets masked.
+        params: Json,
     },
     StepStatus {
         step: String,

@@ -337,6 +337,7 @@ impl Run<'_> {
                 step: step.id.clone(),
                 title: prepared.title.clone(),
                 attempt,
+                params: params.clone(),
             });
             let run = executor.run(&ctx);
             let result = match step.timeout {

@@ -17,6 +17,8 @@ pub struct TerminalAsk {
     interactive: bool,
     /// The walkthrough: before each step, show what it does and ask run, skip, explain or quit.
     guided: bool,
+    /// Bold headers (not with `NO_COLOR` or `--no-color`).
+    color: bool,
     /// Spinners to pause while asking.
     progress: Mutex<Option<MultiProgress>>,
 }
@@ -27,6 +29,7 @@ impl TerminalAsk {
         TerminalAsk {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             guided: false,
+            color: false,
             progress: Mutex::new(None),
         }
     }
@@ -36,6 +39,7 @@ impl TerminalAsk {
         TerminalAsk {
             interactive: false,
             guided: false,
+            color: false,
             progress: Mutex::new(None),
         }
     }
@@ -48,6 +52,13 @@ impl TerminalAsk {
     #[must_use]
     pub fn guided(mut self, on: bool) -> Self {
         self.guided = on && self.interactive;
+        self
+    }
+
+    /// Whether headers may be bold.
+    #[must_use]
+    pub fn color(mut self, on: bool) -> Self {
+        self.color = on;
         self
     }
 
@@ -206,7 +217,7 @@ impl Ask for TerminalAsk {
         if !self.guided {
             return None;
         }
-        let color = super::use_color(false, true);
+        let color = self.color;
         self.paused(|| {
             let term = Term::stderr();
             let width = width();

@@ -47,7 +47,10 @@ pub fn intro(
         runs.len()
     );
     if !creates.is_empty() {
-        let listed: Vec<String> = creates.iter().map(|(a, n)| format!("{n} × {a}")).collect();
+        let listed: Vec<String> = creates
+            .iter()
+            .map(|(a, n)| format!("{n} × {}", noun(a)))
+            .collect();
         let _ = write!(
             out,
             "\n{}",
@@ -72,10 +75,30 @@ pub fn intro(
     out
 }
 
-/// The estimated hourly cost of what the plan creates, and its parts.
+/// What an action creates, in words, for the introduction.
+fn noun(action: &str) -> &str {
+    match action {
+        "aws.ec2.create_vpc" => "VPC",
+        "aws.ec2.create_subnet" => "subnet",
+        "aws.ec2.create_internet_gateway" => "internet gateway",
+        "aws.ec2.create_route_table" => "route table",
+        "aws.ec2.create_security_group" => "security group",
+        "aws.ec2.run_instances" => "EC2 instance launch",
+        "aws.elbv2.create_target_group" => "target group",
+        "aws.elbv2.create_load_balancer" => "Application Load Balancer",
+        "aws.elbv2.create_listener" => "listener",
+        "aws.route53.hosted_zone" => "hosted zone (unless it exists)",
+        "aws.route53.failover_record" => "failover record",
+        "aws.route53.weighted_record" => "weighted record",
+        "aws.route53.health_check" => "health check",
+        other => other,
+    }
+}
+
+/// The estimated hourly cost of what the plan creates, and its parts (alike parts counted).
 pub fn cost(plan: &Plan) -> (f64, Vec<String>) {
     let mut total = 0.0;
-    let mut items = Vec::new();
+    let mut parts: Vec<(String, usize, f64)> = Vec::new();
     for s in plan
         .steps
         .iter()
@@ -83,9 +106,25 @@ pub fn cost(plan: &Plan) -> (f64, Vec<String>) {
     {
         if let Some((price, what)) = crate::actions::aws::cost::hourly(s.action, &s.params) {
             total += price;
-            items.push(format!("{what} ${price:.4}"));
+            match parts
+                .iter_mut()
+                .find(|(w, _, p)| *w == what && (*p - price).abs() < 1e-12)
+            {
+                Some((_, n, _)) => *n += 1,
+                None => parts.push((what, 1, price)),
+            }
         }
     }
+    let items = parts
+        .into_iter()
+        .map(|(what, n, price)| {
+            if n == 1 {
+                format!("{what} ${price:.4}")
+            } else {
+                format!("{n} × ({what}) ${price:.4} each")
+            }
+        })
+        .collect();
     (total, items)
 }
 

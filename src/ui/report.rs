@@ -160,6 +160,7 @@ impl Reporter for Lines {
                 step,
                 title,
                 attempt,
+                params,
             } => {
                 let again = if *attempt > 1 {
                     format!(" (attempt {attempt})")
@@ -171,6 +172,17 @@ impl Reporter for Lines {
                     self.mark("36", "▶", "start"),
                     named(step, title)
                 ));
+                // A log keeps what each step was given; people on a terminal see it in the plan
+                // or the walkthrough.
+                if self.timestamps {
+                    if let Some(map) = params.as_object().filter(|m| !m.is_empty()) {
+                        let mut text = String::new();
+                        for (k, v) in map {
+                            super::plan::value(&mut text, k, v, 4);
+                        }
+                        self.line(&format!("  with:\n{}", text.trim_end()));
+                    }
+                }
             }
             Event::StepStatus { step, text } => {
                 let mut last = self.last_status.lock().expect("never poisoned");
@@ -363,9 +375,10 @@ pub fn event_json(event: &Event) -> Json {
             step,
             title,
             attempt,
+            params,
         } => (
             "step_started",
-            json!({"step": step, "title": title, "attempt": attempt}),
+            json!({"step": step, "title": title, "attempt": attempt, "params": params}),
         ),
         Event::StepStatus { step, text } => ("step_status", json!({"step": step, "status": text})),
         Event::StepMessage { step, text } => {
@@ -529,6 +542,7 @@ impl Reporter for Live {
                 step,
                 title,
                 attempt,
+                ..
             } => {
                 self.stop(step);
                 let again = if *attempt > 1 {

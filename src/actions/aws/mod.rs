@@ -314,6 +314,20 @@ where
 #[cfg(test)]
 mod tests {
     use super::Typical;
+
+    #[test]
+    fn created_resources_link_to_their_console_page_in_the_region() {
+        assert_eq!(
+            super::console_url("vpc", "vpc-1", "ap-south-1").unwrap(),
+            "https://ap-south-1.console.aws.amazon.com/vpcconsole/home?region=ap-south-1#VpcDetails:VpcId=vpc-1"
+        );
+        assert!(
+            super::console_url("hosted zone", "Z1", "eu-west-1")
+                .unwrap()
+                .ends_with("#ListRecordSets/Z1")
+        );
+        assert_eq!(super::console_url("record", "x", "eu-west-1"), None);
+    }
     use std::time::Duration;
 
     /// Sparse before the typical time, dense around it, backing off long after.
