@@ -390,3 +390,40 @@ fn a_guided_run_offers_to_resume_an_unfinished_run_of_the_same_runbook() {
     screen.choose("");
     screen.expect("Run succeeded");
 }
+
+/// A step that fails in the walkthrough shows the error and offers to try it again; trying again
+/// (the cause gone) finishes the run.
+#[test]
+fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        "runbook: 1\nname: Flaky\nsteps:\n  - {id: flaky, name: Make the flaky thing, action: test.create, with: {name: flaky, fail_attempts: 1}}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "rb.yaml"])
+        .current_dir(dir.path())
+        .env("COLUMNS", "120")
+        .env("RUNBOOK_TEST_STORE", dir.path().join("store"));
+    isolate(&mut cmd, dir.path());
+    let mut screen = Screen {
+        session: Session::spawn(cmd).expect("a pseudo-terminal"),
+        seen: String::new(),
+    };
+    screen
+        .session
+        .set_expect_timeout(Some(Duration::from_secs(60)));
+    screen.expect("Start?");
+    screen.key("y");
+    screen.choose("");
+    let failed = strip(&screen.expect("Try it again (after fixing the cause)?"));
+    assert!(
+        failed.contains("attempt 1 failed on purpose"),
+        "the error is shown: {failed}"
+    );
+    screen.key("y");
+    screen.expect("Run succeeded");
+    assert!(dir.path().join("store/flaky.resource").exists());
+}

@@ -481,6 +481,7 @@ impl<'a> Session<'a> {
             if self.ask.confirm(&question, true) != Some(true) {
                 break;
             }
+            self.ask.run_again(step);
             let state = RunState::from_entries(&journal::read(&self.dir).map_err(journal_error)?);
             finish = rt
                 .block_on(engine.execute(&state))

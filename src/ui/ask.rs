@@ -19,6 +19,8 @@ pub struct TerminalAsk {
     guided: bool,
     /// Bold headers (not with `NO_COLOR` or `--no-color`).
     color: bool,
+    /// A step the person already chose to run again (after it failed): not asked again.
+    again: Mutex<Option<String>>,
     /// Spinners to pause while asking.
     progress: Mutex<Option<MultiProgress>>,
 }
@@ -30,6 +32,7 @@ impl TerminalAsk {
             interactive: std::io::stdin().is_terminal() && std::io::stderr().is_terminal(),
             guided: false,
             color: false,
+            again: Mutex::new(None),
             progress: Mutex::new(None),
         }
     }
@@ -40,6 +43,7 @@ impl TerminalAsk {
             interactive: false,
             guided: false,
             color: false,
+            again: Mutex::new(None),
             progress: Mutex::new(None),
         }
     }
@@ -60,6 +64,11 @@ impl TerminalAsk {
     pub fn color(mut self, on: bool) -> Self {
         self.color = on;
         self
+    }
+
+    /// The person chose to try `step` again: run it without asking once more.
+    pub fn run_again(&self, step: &str) {
+        *self.again.lock().expect("never poisoned") = Some(step.to_owned());
     }
 
     pub fn is_guided(&self) -> bool {
@@ -217,6 +226,12 @@ impl Ask for TerminalAsk {
         if !self.guided {
             return None;
         }
+        let mut again = self.again.lock().expect("never poisoned");
+        if again.as_deref() == Some(step.id) {
+            *again = None;
+            return Some(Choice::Run);
+        }
+        drop(again);
         let color = self.color;
         self.paused(|| {
             let term = Term::stderr();

@@ -577,3 +577,64 @@ impl Reporter for Live {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::Lines;
+    use crate::engine::action::Resource;
+    use crate::engine::{Event, Reporter};
+
+    /// A writer whose text the test can read afterwards.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn created(lines: &Lines) {
+        lines.event(&Event::StepSucceeded {
+            step: "vpc".into(),
+            title: "Create the VPC".into(),
+            outputs: serde_json::Map::new(),
+            resources: vec![Resource {
+                kind: "vpc".into(),
+                id: "vpc-1".into(),
+                undo: serde_json::Value::Null,
+            }],
+            elapsed: Duration::from_millis(300),
+            adopted: false,
+        });
+    }
+
+    /// On real AWS a created resource links to its console page; against an emulator (no
+    /// region given) it does not.
+    #[test]
+    fn created_resources_link_to_the_console_only_when_one_is_given() {
+        let out = Shared::default();
+        created(
+            &Lines::plain(Box::new(out.clone()), Vec::new()).with_console(Some("eu-west-1".into())),
+        );
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(text.contains("created vpc vpc-1"), "{text}");
+        assert!(
+            text.contains("console: https://eu-west-1.console.aws.amazon.com/vpcconsole/home?region=eu-west-1#VpcDetails:VpcId=vpc-1"),
+            "{text}"
+        );
+        let out = Shared::default();
+        created(&Lines::plain(Box::new(out.clone()), Vec::new()));
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("console:"), "{text}");
+    }
+}
