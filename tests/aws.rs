@@ -1246,3 +1246,95 @@ fn the_weighted_routing_lab_splits_traffic_70_30_and_rolls_back_to_nothing() {
     ok(&lab.run(&["rollback", "--yes"]));
     assert_eq!(inventory(&lab), before);
 }
+
+/// With the state directory lost, `sweep` finds a run's resources by their tag and deletes them
+/// in dependency order; `--dry-run` only lists them; nothing is deleted without --yes or a person.
+#[test]
+fn sweep_removes_a_lost_run_by_its_tag_without_the_journal() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    ok(&failover(&lab, &lab.emulator.url, false));
+    let run = lab.run_id();
+    std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
+    let tag = format!("runbook:run={run}");
+    let url = lab.emulator.url.clone();
+
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        &tag,
+        "--dry-run",
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    ok(&out);
+    let (_, listed) = text(&out);
+    assert!(
+        listed.contains("21 resources in ap-south-1 carry the tag"),
+        "{listed}"
+    );
+    for kind in [
+        "instance i-",
+        "load balancer arn:",
+        "target group arn:",
+        "security group sg-",
+        "internet gateway igw-",
+        "route table rtb-",
+        "subnet subnet-",
+        "vpc vpc-",
+        "hosted zone ",
+    ] {
+        assert!(listed.contains(kind), "{kind} listed: {listed}");
+    }
+    assert!(listed.contains("Dry run: nothing was deleted."));
+    assert_ne!(inventory(&lab), before, "a dry run deletes nothing");
+
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        &tag,
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no terminal and no --yes: {:?}",
+        text(&out)
+    );
+
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        "Name=lab-primary",
+        "--yes",
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "only runbook's own tags");
+
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        &tag,
+        "--yes",
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    ok(&out);
+    let (_, swept) = text(&out);
+    assert!(swept.contains("Sweep complete"), "{swept}");
+    assert_eq!(
+        inventory(&lab),
+        before,
+        "the emulator holds exactly what it held before"
+    );
+}

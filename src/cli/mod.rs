@@ -3,6 +3,7 @@
 
 mod execute;
 mod runs;
+mod sweep;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -180,6 +181,20 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
+    /// Delete every resource that carries a runbook tag, found in AWS (no journal needed):
+    /// instances, load balancers, target groups, security groups, internet gateways, route
+    /// tables, subnets, VPCs, health checks and hosted zones, in that order.
+    Sweep {
+        /// The tag, `runbook:run=RUN_ID` for example.
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_var)]
+        tag: (String, String),
+        /// List what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete without asking.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Show one run: its steps, outputs and live resources.
     Show {
         /// The run (default: the latest).
@@ -290,6 +305,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         } => execute::resume(cli, run_id.as_deref(), *force, vars, exec),
         Command::Rollback { run_id, exec } => execute::rollback(cli, run_id.as_deref(), exec),
         Command::Runs { output } => runs::list(cli, *output),
+        Command::Sweep { tag, dry_run, yes } => sweep::sweep(cli, tag, *dry_run, *yes),
         Command::Show { run_id, output } => runs::show(cli, run_id.as_deref(), *output),
     }
 }

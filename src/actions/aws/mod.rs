@@ -12,6 +12,7 @@ pub mod limit;
 pub mod route53;
 #[cfg(test)]
 mod scripted;
+pub mod sweep;
 
 use indexmap::IndexMap;
 
