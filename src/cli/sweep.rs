@@ -2,9 +2,13 @@
 
 use std::io::IsTerminal;
 
+use tokio_util::sync::CancellationToken;
+
 use super::Cli;
 use crate::actions::aws::{client, sweep};
+use crate::engine::action::{ActionError, Context, Progress, Resource};
 use crate::error::{Error, Exit};
+use crate::ui::ask::TerminalAsk;
 
 pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Result<Exit, Error> {
     let (key, value) = tag;
@@ -79,14 +83,11 @@ pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Res
         .ok()
         .and_then(|t| humantime::parse_duration(&t).ok())
         .unwrap_or(std::time::Duration::from_secs(20 * 60));
-    let progress = |text: &str| eprintln!("  {text}");
     let mut remaining = Vec::new();
     for kind in sweep::ORDER {
         let batch: Vec<&sweep::Found> = found.iter().filter(|r| r.kind == kind).collect();
         let results = rt.block_on(futures::future::join_all(
-            batch
-                .iter()
-                .map(|r| sweep::delete(clients, r, window, &progress)),
+            batch.iter().map(|r| delete(clients, r, window)),
         ));
         for (r, result) in batch.into_iter().zip(results) {
             match result {
@@ -107,5 +108,64 @@ pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Res
             crate::runbook::suggest::count(remaining.len(), "resource")
         );
         Ok(Exit::RollbackIncomplete)
+    }
+}
+
+/// Status lines of a sweep's deletes, on stderr.
+struct Lines<'a>(&'a str);
+
+impl Progress for Lines<'_> {
+    fn status(&self, text: &str) {
+        eprintln!("  {}: {text}", self.0);
+    }
+
+    fn message(&self, text: &str) {
+        eprintln!("  {}: {text}", self.0);
+    }
+}
+
+/// Delete one resource with the undo of the action that creates its kind, retrying what AWS
+/// refuses for now (a group or subnet still in use while interfaces are released) for `window`.
+async fn delete(
+    clients: &client::Clients,
+    r: &sweep::Found,
+    window: std::time::Duration,
+) -> Result<(), ActionError> {
+    let (action, undo) = sweep::undo_of(clients, r).await?;
+    let def = crate::actions::find(action).expect("sweep names built-in actions");
+    let what = format!("{} {}", r.kind, r.id);
+    let progress = Lines(&what);
+    let cancel = CancellationToken::new();
+    let params = serde_json::Value::Null;
+    let ctx = Context {
+        run_id: "sweep",
+        step_id: "sweep",
+        key: "sweep",
+        params: &params,
+        progress: &progress,
+        ask: &TerminalAsk::never(),
+        yes: true,
+        cancel: &cancel,
+    };
+    let resource = Resource {
+        kind: r.kind.to_owned(),
+        id: r.id.clone(),
+        undo,
+    };
+    let started = tokio::time::Instant::now();
+    let mut wait = std::time::Duration::from_secs(1);
+    loop {
+        match def.executor.undo(&ctx, &resource).await {
+            Err(e) if e.retryable && started.elapsed() + wait < window => {
+                progress.status(&format!(
+                    "{}; trying again in {}s",
+                    e.message,
+                    wait.as_secs()
+                ));
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+            other => return other,
+        }
     }
 }

@@ -5,10 +5,9 @@
 //! Order: instances (terminated, waited for), load balancers (waited until gone), target groups,
 //! security groups (their rules first, since groups refer to each other), internet gateways
 //! (detached), route tables (disassociated), subnets, VPCs, Route 53 health checks, then hosted
-//! zones (their records first). `DependencyViolation` and `ResourceInUse`, which AWS answers
-//! while network interfaces are released, are retried within a window.
-
-use std::time::Duration;
+//! zones (their records first). Each is deleted by the undo of the action that creates its kind,
+//! so a sweep deletes exactly as a rollback does (the caller retries what AWS refuses while it
+//! releases network interfaces).
 
 use aws_sdk_ec2::types::Filter;
 
@@ -280,226 +279,56 @@ async fn tagged_route53(c: &Clients, key: &str, value: &str) -> Result<Vec<Found
     Ok(found)
 }
 
-/// Retry a delete while AWS says something still depends on the resource, for up to `window`.
-async fn settled<F, Fut>(
-    what: &str,
-    window: Duration,
-    progress: &dyn Fn(&str),
-    mut call: F,
-) -> Result<(), ActionError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<(), ActionError>>,
-{
-    let started = tokio::time::Instant::now();
-    let mut wait = Duration::from_secs(1);
-    loop {
-        match call().await {
-            Ok(()) => return Ok(()),
-            Err(e) if e.retryable && started.elapsed() + wait < window => {
-                progress(&format!(
-                    "{what}: {}; trying again in {}s",
-                    e.message,
-                    wait.as_secs()
-                ));
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(30));
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-fn in_use(mut e: ActionError, codes: &[&str], actual: Option<&str>) -> ActionError {
-    e.retryable = e.retryable || actual.is_some_and(|c| codes.contains(&c));
-    e
-}
-
-/// Delete one resource (with what must go first: rules, attachments, associations, records),
-/// retrying while something still depends on it; "not found" counts as deleted.
-pub async fn delete(
+/// The action whose undo deletes a resource of this kind, and what that undo needs besides the
+/// id (an internet gateway's VPC, to detach it first).
+pub async fn undo_of(
     c: &Clients,
     r: &Found,
-    window: Duration,
-    progress: &dyn Fn(&str),
-) -> Result<(), ActionError> {
-    let what = format!("{} {}", r.kind, r.id);
-    settled(&what, window, progress, || delete_once(c, r)).await?;
-    match r.kind {
-        "instance" | "load balancer" => wait_gone(c, r, progress).await,
-        _ => Ok(()),
+) -> Result<(&'static str, serde_json::Value), ActionError> {
+    let action = match r.kind {
+        "instance" => "aws.ec2.run_instances",
+        "load balancer" => "aws.elbv2.create_load_balancer",
+        "target group" => "aws.elbv2.create_target_group",
+        "security group" => "aws.ec2.create_security_group",
+        "internet gateway" => "aws.ec2.create_internet_gateway",
+        "route table" => "aws.ec2.create_route_table",
+        "subnet" => "aws.ec2.create_subnet",
+        "vpc" => "aws.ec2.create_vpc",
+        "health check" => "aws.route53.health_check",
+        "hosted zone" => "aws.route53.hosted_zone",
+        other => {
+            return Err(ActionError::new(format!(
+                "sweep does not know how to delete a {other}"
+            )));
+        }
+    };
+    let mut undo = serde_json::Value::Null;
+    if r.kind == "internet gateway" {
+        let out = c
+            .ec2
+            .describe_internet_gateways()
+            .internet_gateway_ids(&r.id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+        if let Some(vpc) = out
+            .internet_gateways()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::InternetGateway::attachments)
+            .find_map(aws_sdk_ec2::types::InternetGatewayAttachment::vpc_id)
+        {
+            undo = serde_json::json!({ "vpc_id": vpc });
+        }
     }
+    if r.kind == "hosted zone" {
+        clear_zone(c, &r.id).await?;
+    }
+    Ok((action, undo))
 }
 
-async fn delete_once(c: &Clients, r: &Found) -> Result<(), ActionError> {
-    let gone =
-        |e: &Option<String>, codes: &[&str]| e.as_deref().is_some_and(|c| codes.contains(&c));
-    match r.kind {
-        "instance" => match c.ec2.terminate_instances().instance_ids(&r.id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&code(&e), &["InvalidInstanceID.NotFound"]) => Ok(()),
-            Err(e) => Err(sdk_error("TerminateInstances", &e)),
-        },
-        "load balancer" => match c
-            .elbv2
-            .delete_load_balancer()
-            .load_balancer_arn(&r.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&code(&e), &["LoadBalancerNotFound"]) => Ok(()),
-            Err(e) => Err(sdk_error("DeleteLoadBalancer", &e)),
-        },
-        "target group" => match c
-            .elbv2
-            .delete_target_group()
-            .target_group_arn(&r.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&code(&e), &["TargetGroupNotFound"]) => Ok(()),
-            Err(e) => Err(in_use(
-                sdk_error("DeleteTargetGroup", &e),
-                &["ResourceInUse"],
-                code(&e).as_deref(),
-            )),
-        },
-        "security group" => {
-            // Groups of a lab refer to each other (web servers accept the load balancer's
-            // group): drop the group's rules first so that the order of deletes does not matter.
-            if let Ok(out) = c
-                .ec2
-                .describe_security_groups()
-                .group_ids(&r.id)
-                .send()
-                .await
-            {
-                for g in out.security_groups() {
-                    if !g.ip_permissions().is_empty() {
-                        let _ = c
-                            .ec2
-                            .revoke_security_group_ingress()
-                            .group_id(&r.id)
-                            .set_ip_permissions(Some(g.ip_permissions().to_vec()))
-                            .send()
-                            .await;
-                    }
-                }
-            }
-            match c.ec2.delete_security_group().group_id(&r.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if gone(&code(&e), &["InvalidGroup.NotFound"]) => Ok(()),
-                Err(e) => Err(sdk_error("DeleteSecurityGroup", &e)),
-            }
-        }
-        "internet gateway" => {
-            if let Ok(out) = c
-                .ec2
-                .describe_internet_gateways()
-                .internet_gateway_ids(&r.id)
-                .send()
-                .await
-            {
-                for g in out.internet_gateways() {
-                    for a in g.attachments() {
-                        if let Some(vpc) = a.vpc_id() {
-                            if let Err(e) = c
-                                .ec2
-                                .detach_internet_gateway()
-                                .internet_gateway_id(&r.id)
-                                .vpc_id(vpc)
-                                .send()
-                                .await
-                            {
-                                if !gone(&code(&e), &["Gateway.NotAttached"]) {
-                                    return Err(sdk_error("DetachInternetGateway", &e));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            match c
-                .ec2
-                .delete_internet_gateway()
-                .internet_gateway_id(&r.id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if gone(&code(&e), &["InvalidInternetGatewayID.NotFound"]) => Ok(()),
-                Err(e) => Err(sdk_error("DeleteInternetGateway", &e)),
-            }
-        }
-        "route table" => {
-            if let Ok(out) = c
-                .ec2
-                .describe_route_tables()
-                .route_table_ids(&r.id)
-                .send()
-                .await
-            {
-                for t in out.route_tables() {
-                    for a in t.associations().iter().filter(|a| a.main() != Some(true)) {
-                        if let Some(id) = a.route_table_association_id() {
-                            let _ = c
-                                .ec2
-                                .disassociate_route_table()
-                                .association_id(id)
-                                .send()
-                                .await;
-                        }
-                    }
-                }
-            }
-            match c
-                .ec2
-                .delete_route_table()
-                .route_table_id(&r.id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if gone(&code(&e), &["InvalidRouteTableID.NotFound"]) => Ok(()),
-                Err(e) => Err(sdk_error("DeleteRouteTable", &e)),
-            }
-        }
-        "subnet" => match c.ec2.delete_subnet().subnet_id(&r.id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&code(&e), &["InvalidSubnetID.NotFound"]) => Ok(()),
-            Err(e) => Err(sdk_error("DeleteSubnet", &e)),
-        },
-        "vpc" => match c.ec2.delete_vpc().vpc_id(&r.id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&code(&e), &["InvalidVpcID.NotFound"]) => Ok(()),
-            Err(e) => Err(sdk_error("DeleteVpc", &e)),
-        },
-        "health check" => match c
-            .route53
-            .delete_health_check()
-            .health_check_id(&r.id)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if gone(&code(&e), &["NoSuchHealthCheck"]) => Ok(()),
-            Err(e) => Err(in_use(
-                sdk_error("DeleteHealthCheck", &e),
-                &["HealthCheckInUse"],
-                code(&e).as_deref(),
-            )),
-        },
-        "hosted zone" => delete_zone(c, &r.id).await,
-        other => Err(ActionError::new(format!(
-            "sweep does not know how to delete a {other}"
-        ))),
-    }
-}
-
-/// A hosted zone: its records (all but the zone's own NS and SOA) first, then the zone.
-async fn delete_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
+/// A hosted zone's records, all but its own NS and SOA: nobody's undo removes them when the
+/// journal is gone, and a zone with records cannot be deleted.
+async fn clear_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
     use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
     let records = match c
         .route53
@@ -524,71 +353,19 @@ async fn delete_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
                 .ok()
         })
         .collect();
-    if !changes.is_empty() {
-        let batch = ChangeBatch::builder()
-            .set_changes(Some(changes))
-            .build()
-            .map_err(|e| ActionError::new(e.to_string()))?;
-        c.route53
-            .change_resource_record_sets()
-            .hosted_zone_id(id)
-            .change_batch(batch)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ChangeResourceRecordSets", &e))?;
+    if changes.is_empty() {
+        return Ok(());
     }
-    match c.route53.delete_hosted_zone().id(id).send().await {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => Ok(()),
-        Err(e) => Err(sdk_error("DeleteHostedZone", &e)),
-    }
-}
-
-/// Instances until terminated, load balancers until gone: what depends on them is busy till then.
-async fn wait_gone(c: &Clients, r: &Found, progress: &dyn Fn(&str)) -> Result<(), ActionError> {
-    let started = tokio::time::Instant::now();
-    let mut wait = Duration::from_secs(2);
-    loop {
-        let gone = if r.kind == "instance" {
-            let out = c
-                .ec2
-                .describe_instances()
-                .instance_ids(&r.id)
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeInstances", &e))?;
-            out.reservations()
-                .iter()
-                .flat_map(aws_sdk_ec2::types::Reservation::instances)
-                .all(|i| {
-                    i.state()
-                        .and_then(aws_sdk_ec2::types::InstanceState::name)
-                        .map(aws_sdk_ec2::types::InstanceStateName::as_str)
-                        == Some("terminated")
-                })
-        } else {
-            match c
-                .elbv2
-                .describe_load_balancers()
-                .load_balancer_arns(&r.id)
-                .send()
-                .await
-            {
-                Ok(out) => out.load_balancers().is_empty(),
-                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => true,
-                Err(e) => return Err(sdk_error("DescribeLoadBalancers", &e)),
-            }
-        };
-        if gone {
-            return Ok(());
-        }
-        progress(&format!(
-            "waiting for {} {} to be gone ({}s)",
-            r.kind,
-            r.id,
-            started.elapsed().as_secs()
-        ));
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(super::POLL_MAX);
-    }
+    let batch = ChangeBatch::builder()
+        .set_changes(Some(changes))
+        .build()
+        .map_err(|e| ActionError::new(e.to_string()))?;
+    c.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ChangeResourceRecordSets", &e))?;
+    Ok(())
 }
