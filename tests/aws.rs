@@ -1338,3 +1338,72 @@ fn sweep_removes_a_lost_run_by_its_tag_without_the_journal() {
         "the emulator holds exactly what it held before"
     );
 }
+
+/// `run --ttl` tags everything a run creates with its expiry; `sweep --expired` removes the
+/// runs whose time has passed and leaves the others.
+#[test]
+fn sweep_expired_removes_only_labs_whose_time_has_passed() {
+    let lab = Lab::new();
+    let url = lab.emulator.url.clone();
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--ttl",
+        "1s",
+        "--endpoint-url",
+        &url,
+    ]));
+    let short = lab.run_id();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--ttl",
+        "3h",
+        "--endpoint-url",
+        &url,
+    ]));
+    let runs: Vec<String> = std::fs::read_dir(lab.dir.path().join(".runbook/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let long = runs.into_iter().find(|r| *r != short).unwrap();
+    let both = Counts {
+        vpcs: 1,
+        subnets: 2,
+        gateways: 1,
+        route_tables: 1,
+        groups: 2,
+    };
+    assert_eq!(lab.counts(Some(&short)), both);
+    assert_eq!(lab.counts(Some(&long)), both);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+
+    let out = lab.run(&[
+        "sweep",
+        "--expired",
+        "--yes",
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    ok(&out);
+    let (_, swept) = text(&out);
+    assert!(
+        swept.contains("7 resources in ap-south-1 carry an expired runbook:expires tag"),
+        "{swept}"
+    );
+    let none = Counts {
+        vpcs: 0,
+        subnets: 0,
+        gateways: 0,
+        route_tables: 0,
+        groups: 0,
+    };
+    assert_eq!(lab.counts(Some(&short)), none, "the expired lab is gone");
+    assert_eq!(lab.counts(Some(&long)), both, "the other is untouched");
+    ok(&lab.run(&["rollback", &long, "--yes"]));
+}

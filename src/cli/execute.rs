@@ -239,6 +239,7 @@ pub fn run(
     file: &Path,
     vars: &VarArgs,
     parallelism: usize,
+    ttl: Option<std::time::Duration>,
     exec: &ExecArgs,
 ) -> Result<Exit, Error> {
     let mut checked = check_file(cli, file, vars);
@@ -282,9 +283,16 @@ pub fn run(
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_default();
-    let session = Session::new(
+    let mut session = Session::new(
         cli, exec, &checked, run_id, dir, journal, known, ask, rt, interrupt,
     );
+    if let Some(ttl) = ttl {
+        let expires = std::time::SystemTime::now() + ttl;
+        session.labels.push((
+            "runbook:expires".to_owned(),
+            humantime::format_rfc3339_seconds(expires).to_string(),
+        ));
+    }
     session.record_start(&runbook.display().to_string(), &name)?;
     session.drive(&name, &RunState::default(), parallelism, false)
 }
@@ -362,6 +370,8 @@ struct Session<'a> {
     rt: tokio::runtime::Runtime,
     interrupt: CancellationToken,
     endpoint_url: Option<String>,
+    /// Labels for what the run creates (`runbook:expires` with `--ttl`).
+    labels: Vec<(String, String)>,
 }
 
 impl<'a> Session<'a> {
@@ -395,6 +405,7 @@ impl<'a> Session<'a> {
             rt,
             interrupt,
             endpoint_url: cli.global.endpoint_url.clone(),
+            labels: Vec::new(),
         }
     }
 
@@ -416,6 +427,7 @@ impl<'a> Session<'a> {
                 emulated: self.known.emulated,
                 endpoint_url: self.endpoint_url.clone(),
                 graph: self.workflow.graph(),
+                labels: self.labels.clone(),
             })
             .map_err(journal_error)?;
         Ok(())
@@ -465,6 +477,7 @@ impl<'a> Session<'a> {
                 parallelism: if self.ask.is_guided() { 1 } else { parallelism },
                 yes: self.exec.yes,
                 secrets: self.secrets.clone(),
+                labels: self.labels.clone(),
             },
             interrupt,
         };
@@ -740,6 +753,7 @@ pub fn resume(
         interrupt,
     );
     session.endpoint_url = endpoint;
+    session.labels.clone_from(&state.labels);
     if session.workflow.source_hash() != state.hash {
         let now = session.workflow.step_hashes();
         let mut changed: Vec<String> = now

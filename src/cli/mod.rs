@@ -95,6 +95,11 @@ impl VarArgs {
     }
 }
 
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); for example 3h, 90m, 1h30m"))
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
@@ -155,6 +160,10 @@ pub enum Command {
         /// Steps that may run at the same time.
         #[arg(long, default_value_t = 8)]
         parallelism: usize,
+        /// Tag everything the run creates as expiring after this long (`3h`, `90m`), so that
+        /// `runbook sweep --expired` removes it even if nobody rolls it back.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        ttl: Option<std::time::Duration>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -186,8 +195,11 @@ pub enum Command {
     /// tables, subnets, VPCs, health checks and hosted zones, in that order.
     Sweep {
         /// The tag, `runbook:run=RUN_ID` for example.
-        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_var)]
-        tag: (String, String),
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_var, conflicts_with = "expired")]
+        tag: Option<(String, String)>,
+        /// What `run --ttl` marked as expiring, whose time has passed (for cron or CI).
+        #[arg(long)]
+        expired: bool,
         /// List what would be deleted; delete nothing.
         #[arg(long)]
         dry_run: bool,
@@ -295,8 +307,9 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             file,
             vars,
             parallelism,
+            ttl,
             exec,
-        } => execute::run(cli, file, vars, *parallelism, exec),
+        } => execute::run(cli, file, vars, *parallelism, *ttl, exec),
         Command::Resume {
             run_id,
             force,
@@ -305,7 +318,12 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         } => execute::resume(cli, run_id.as_deref(), *force, vars, exec),
         Command::Rollback { run_id, exec } => execute::rollback(cli, run_id.as_deref(), exec),
         Command::Runs { output } => runs::list(cli, *output),
-        Command::Sweep { tag, dry_run, yes } => sweep::sweep(cli, tag, *dry_run, *yes),
+        Command::Sweep {
+            tag,
+            expired,
+            dry_run,
+            yes,
+        } => sweep::sweep(cli, tag.as_ref(), *expired, *dry_run, *yes),
         Command::Show { run_id, output } => runs::show(cli, run_id.as_deref(), *output),
     }
 }

@@ -10,14 +10,32 @@ use crate::engine::action::{ActionError, Context, Progress, Resource};
 use crate::error::{Error, Exit};
 use crate::ui::ask::TerminalAsk;
 
-pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Result<Exit, Error> {
-    let (key, value) = tag;
-    if !key.starts_with("runbook:") {
-        return Err(Error::usage(
-            format!("sweep deletes only what runbook tagged, and `{key}` is not one of its tags"),
-            "use runbook:run=RUN_ID, runbook:step=…, or the tags your runs put on resources (`runbook show` lists them)",
-        ));
-    }
+pub fn sweep(
+    cli: &Cli,
+    tag: Option<&(String, String)>,
+    expired: bool,
+    dry_run: bool,
+    yes: bool,
+) -> Result<Exit, Error> {
+    let select = match (tag, expired) {
+        (Some((key, _)), _) if !key.starts_with("runbook:") => {
+            return Err(Error::usage(
+                format!(
+                    "sweep deletes only what runbook tagged, and `{key}` is not one of its tags"
+                ),
+                "use runbook:run=RUN_ID, runbook:step=…, or the tags your runs put on resources (`runbook show` lists them)",
+            ));
+        }
+        (Some((key, value)), _) => sweep::Select::Tag(key.clone(), value.clone()),
+        (None, true) => sweep::Select::ExpiredBefore(std::time::SystemTime::now()),
+        (None, false) => {
+            return Err(Error::usage(
+                "say what to sweep",
+                "--tag runbook:run=RUN_ID, or --expired for what `run --ttl` marked and whose time has passed",
+            ));
+        }
+    };
+    let what = select.describe();
     client::configure(client::Settings {
         region: cli.global.region.clone(),
         profile: cli.global.profile.clone(),
@@ -36,7 +54,7 @@ pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Res
         message: e.message,
         help: e.hint,
     })?;
-    let found = rt.block_on(sweep::find(clients, key, value)).map_err(|e| {
+    let found = rt.block_on(sweep::find(clients, &select)).map_err(|e| {
         Error::usage(
             e.message,
             e.hint
@@ -44,11 +62,11 @@ pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Res
         )
     })?;
     if found.is_empty() {
-        eprintln!("Nothing in {region} carries the tag {key}={value}.");
+        eprintln!("Nothing in {region} carries {what}.");
         return Ok(Exit::Success);
     }
     eprintln!(
-        "{} in {region} carry the tag {key}={value}:",
+        "{} in {region} carry {what}:",
         crate::runbook::suggest::count(found.len(), "resource")
     );
     for r in &found {
@@ -100,7 +118,7 @@ pub fn sweep(cli: &Cli, tag: &(String, String), dry_run: bool, yes: bool) -> Res
         }
     }
     if remaining.is_empty() {
-        eprintln!("Sweep complete: nothing in {region} carries {key}={value} any more.");
+        eprintln!("Sweep complete: nothing in {region} carries {what} any more.");
         Ok(Exit::Success)
     } else {
         eprintln!(
@@ -146,6 +164,7 @@ async fn delete(
         ask: &TerminalAsk::never(),
         yes: true,
         cancel: &cancel,
+        labels: &[],
     };
     let resource = Resource {
         kind: r.kind.to_owned(),

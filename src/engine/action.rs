@@ -151,6 +151,8 @@ pub struct Context<'a> {
     /// `--yes`: nobody will answer questions.
     pub yes: bool,
     pub cancel: &'a CancellationToken,
+    /// Labels the run puts on everything it creates (as tags, for AWS), besides its own.
+    pub labels: &'a [(String, String)],
 }
 
 impl Context<'_> {

@@ -62,6 +62,9 @@ pub enum Record {
         endpoint_url: Option<String>,
         /// Each step's direct dependencies (step ids), for rollback order.
         graph: IndexMap<String, Vec<String>>,
+        /// Labels the run's actions put on what they create (`runbook:expires`), kept for resume.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        labels: Vec<(String, String)>,
     },
     StepStarted {
         step: String,

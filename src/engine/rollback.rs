@@ -87,6 +87,7 @@ impl Rollback<'_> {
             ask: self.ask,
             yes: self.yes,
             cancel,
+            labels: &self.state.labels,
         }
     }
 

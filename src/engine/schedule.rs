@@ -22,6 +22,8 @@ pub struct Options {
     pub yes: bool,
     /// Values never to write or show (secret vars).
     pub secrets: Vec<String>,
+    /// Labels for everything the run creates.
+    pub labels: Vec<(String, String)>,
 }
 
 /// One run being driven.
@@ -294,6 +296,7 @@ impl Run<'_> {
             ask: self.ask,
             yes: self.options.yes,
             cancel,
+            labels: &self.options.labels,
         };
         let executor = step.action.executor;
         let started = Instant::now();

@@ -67,6 +67,7 @@ pub struct RunState {
     pub emulated: bool,
     pub endpoint_url: Option<String>,
     pub graph: IndexMap<String, Vec<String>>,
+    pub labels: Vec<(String, String)>,
     pub started_at: String,
     pub steps: BTreeMap<String, StepState>,
     /// Steps in the order they succeeded.
@@ -99,6 +100,7 @@ impl RunState {
                 emulated,
                 endpoint_url,
                 graph,
+                labels,
             } => {
                 self.run_id.clone_from(run_id);
                 self.runbook.clone_from(runbook);
@@ -111,6 +113,7 @@ impl RunState {
                 self.emulated = *emulated;
                 self.endpoint_url.clone_from(endpoint_url);
                 self.graph.clone_from(graph);
+                self.labels.clone_from(labels);
                 self.started_at.clone_from(&entry.at);
             }
             Record::StepStarted {

@@ -75,6 +75,7 @@ pub fn standard_tags(ctx: &Context<'_>, name: Option<&str>, extra: &Tags) -> Vec
     if let Some(name) = name {
         tags.push(("Name".to_owned(), name.to_owned()));
     }
+    tags.extend(ctx.labels.iter().cloned());
     tags.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     tags
 }

@@ -134,6 +134,7 @@ async fn call(
         ask: &Nobody,
         yes: true,
         cancel: &cancel,
+        labels: &[],
     };
     let result = with_clients(script.clients(), async {
         match how {

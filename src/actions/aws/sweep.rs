@@ -38,11 +38,58 @@ pub const ORDER: [&str; 10] = [
     "hosted zone",
 ];
 
-fn tag_filter(key: &str, value: &str) -> Filter {
-    Filter::builder()
-        .name(format!("tag:{key}"))
-        .values(value)
-        .build()
+/// Which resources a sweep takes.
+#[derive(Clone, Debug)]
+pub enum Select {
+    /// Those carrying this tag.
+    Tag(String, String),
+    /// Those whose `runbook:expires` tag (set by `run --ttl`) is before this time.
+    ExpiredBefore(std::time::SystemTime),
+}
+
+/// The tag `run --ttl` sets.
+pub const EXPIRES: &str = "runbook:expires";
+
+impl Select {
+    /// EC2's own filter for it (exact for a tag; the expiry's key for expiry).
+    fn filter(&self) -> Filter {
+        match self {
+            Select::Tag(key, value) => Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build(),
+            Select::ExpiredBefore(_) => Filter::builder().name("tag-key").values(EXPIRES).build(),
+        }
+    }
+
+    /// Whether a resource with these tags is taken.
+    fn matches<'t>(
+        &self,
+        tags: impl IntoIterator<Item = (Option<&'t str>, Option<&'t str>)>,
+    ) -> bool {
+        tags.into_iter().any(|(k, v)| match self {
+            Select::Tag(key, value) => k == Some(key.as_str()) && v == Some(value.as_str()),
+            Select::ExpiredBefore(now) => {
+                k == Some(EXPIRES)
+                    && v.and_then(|v| humantime::parse_rfc3339_weak(v).ok())
+                        .is_some_and(|at| at < *now)
+            }
+        })
+    }
+
+    /// In words, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Select::Tag(key, value) => format!("the tag {key}={value}"),
+            Select::ExpiredBefore(_) => format!("an expired {EXPIRES} tag"),
+        }
+    }
+}
+
+fn ec2_tags(
+    tags: &[aws_sdk_ec2::types::Tag],
+) -> impl Iterator<Item = (Option<&str>, Option<&str>)> {
+    tags.iter().map(|t| (t.key(), t.value()))
 }
 
 fn name_of(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
@@ -51,10 +98,10 @@ fn name_of(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
         .and_then(|t| t.value().map(str::to_owned))
 }
 
-/// Everything carrying `key=value`, in deletion order.
-pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, ActionError> {
+/// Everything `select` takes, in deletion order.
+pub async fn find(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
     let mut found = Vec::new();
-    let f = || tag_filter(key, value);
+    let f = || select.filter();
     let instances = c
         .ec2
         .describe_instances()
@@ -75,6 +122,7 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .reservations()
         .iter()
         .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .filter(|i| select.matches(ec2_tags(i.tags())))
     {
         found.push(Found {
             kind: "instance",
@@ -94,7 +142,7 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .iter()
         .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
         .collect();
-    found.extend(tagged_elb(c, &arns, "load balancer", key, value).await?);
+    found.extend(tagged_elb(c, &arns, "load balancer", select).await?);
     let groups = c
         .elbv2
         .describe_target_groups()
@@ -106,7 +154,7 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .iter()
         .filter_map(|g| g.target_group_arn().map(str::to_owned))
         .collect();
-    found.extend(tagged_elb(c, &arns, "target group", key, value).await?);
+    found.extend(tagged_elb(c, &arns, "target group", select).await?);
     let sgs = c
         .ec2
         .describe_security_groups()
@@ -114,7 +162,11 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .send()
         .await
         .map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
-    for g in sgs.security_groups() {
+    for g in sgs
+        .security_groups()
+        .iter()
+        .filter(|g| select.matches(ec2_tags(g.tags())))
+    {
         found.push(Found {
             kind: "security group",
             id: g.group_id().unwrap_or_default().to_owned(),
@@ -128,7 +180,11 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .send()
         .await
         .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
-    for g in igws.internet_gateways() {
+    for g in igws
+        .internet_gateways()
+        .iter()
+        .filter(|g| select.matches(ec2_tags(g.tags())))
+    {
         found.push(Found {
             kind: "internet gateway",
             id: g.internet_gateway_id().unwrap_or_default().to_owned(),
@@ -142,7 +198,11 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .send()
         .await
         .map_err(|e| sdk_error("DescribeRouteTables", &e))?;
-    for t in tables.route_tables() {
+    for t in tables
+        .route_tables()
+        .iter()
+        .filter(|t| select.matches(ec2_tags(t.tags())))
+    {
         found.push(Found {
             kind: "route table",
             id: t.route_table_id().unwrap_or_default().to_owned(),
@@ -156,7 +216,11 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .send()
         .await
         .map_err(|e| sdk_error("DescribeSubnets", &e))?;
-    for s in subnets.subnets() {
+    for s in subnets
+        .subnets()
+        .iter()
+        .filter(|s| select.matches(ec2_tags(s.tags())))
+    {
         found.push(Found {
             kind: "subnet",
             id: s.subnet_id().unwrap_or_default().to_owned(),
@@ -170,14 +234,18 @@ pub async fn find(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, Act
         .send()
         .await
         .map_err(|e| sdk_error("DescribeVpcs", &e))?;
-    for v in vpcs.vpcs() {
+    for v in vpcs
+        .vpcs()
+        .iter()
+        .filter(|v| select.matches(ec2_tags(v.tags())))
+    {
         found.push(Found {
             kind: "vpc",
             id: v.vpc_id().unwrap_or_default().to_owned(),
             name: name_of(v.tags()),
         });
     }
-    found.extend(tagged_route53(c, key, value).await?);
+    found.extend(tagged_route53(c, select).await?);
     Ok(found)
 }
 
@@ -185,8 +253,7 @@ async fn tagged_elb(
     c: &Clients,
     arns: &[String],
     kind: &'static str,
-    key: &str,
-    value: &str,
+    select: &Select,
 ) -> Result<Vec<Found>, ActionError> {
     let mut found = Vec::new();
     for chunk in arns.chunks(20) {
@@ -198,10 +265,7 @@ async fn tagged_elb(
             .await
             .map_err(|e| sdk_error("DescribeTags", &e))?;
         for d in tags.tag_descriptions() {
-            let has = d
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some(key) && t.value() == Some(value));
+            let has = select.matches(d.tags().iter().map(|t| (t.key(), t.value())));
             if has {
                 let name = d
                     .tags()
@@ -219,7 +283,7 @@ async fn tagged_elb(
     Ok(found)
 }
 
-async fn tagged_route53(c: &Clients, key: &str, value: &str) -> Result<Vec<Found>, ActionError> {
+async fn tagged_route53(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
     use aws_sdk_route53::types::TagResourceType;
     let mut found = Vec::new();
     let checks = c
@@ -261,11 +325,8 @@ async fn tagged_route53(c: &Clients, key: &str, value: &str) -> Result<Vec<Found
             .await
             .map_err(|e| sdk_error("ListTagsForResource", &e))?;
         let set = tags.resource_tag_set();
-        let has = set.is_some_and(|s| {
-            s.tags()
-                .iter()
-                .any(|t| t.key() == Some(key) && t.value() == Some(value))
-        });
+        let has =
+            set.is_some_and(|s| select.matches(s.tags().iter().map(|t| (t.key(), t.value()))));
         if has {
             let name = set.and_then(|s| {
                 s.tags()
