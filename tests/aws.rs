@@ -1407,3 +1407,77 @@ fn sweep_expired_removes_only_labs_whose_time_has_passed() {
     assert_eq!(lab.counts(Some(&long)), both, "the other is untouched");
     ok(&lab.run(&["rollback", &long, "--yes"]));
 }
+
+/// A class's labs carry the class's label; when the teacher's state directory is lost, one sweep
+/// by that label removes every lab of the class and no other.
+#[test]
+fn a_class_label_lets_one_sweep_remove_every_lab_of_the_class() {
+    let lab = Lab::new();
+    let url = lab.emulator.url.clone();
+    for (class, student) in [("spring", "alice"), ("spring", "bob"), ("autumn", "carol")] {
+        let class = format!("runbook:class={class}");
+        let student = format!("runbook:student={student}");
+        ok(&lab.run(&[
+            "run",
+            "net.yaml",
+            "--yes",
+            "--label",
+            &class,
+            "--label",
+            &student,
+            "--endpoint-url",
+            &url,
+        ]));
+    }
+    let out = lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--label",
+        "Name=x",
+        "--endpoint-url",
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "labels are runbook: tags");
+    let vpcs = |key: &str, value: &str| {
+        let ec2 = lab.emulator.ec2();
+        lab.rt.block_on(async {
+            ec2.describe_vpcs()
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{key}"))
+                        .values(value)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .len()
+        })
+    };
+    assert_eq!(vpcs("runbook:class", "spring"), 2);
+    assert_eq!(vpcs("runbook:student", "carol"), 1);
+    std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        "runbook:class=spring",
+        "--yes",
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    ok(&out);
+    assert_eq!(
+        vpcs("runbook:class", "spring"),
+        0,
+        "the spring class is gone"
+    );
+    assert_eq!(
+        vpcs("runbook:class", "autumn"),
+        1,
+        "the autumn class is untouched"
+    );
+}

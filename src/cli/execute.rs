@@ -240,6 +240,7 @@ pub fn run(
     vars: &VarArgs,
     parallelism: usize,
     ttl: Option<std::time::Duration>,
+    labels: &[(String, String)],
     exec: &ExecArgs,
 ) -> Result<Exit, Error> {
     let mut checked = check_file(cli, file, vars);
@@ -286,6 +287,7 @@ pub fn run(
     let mut session = Session::new(
         cli, exec, &checked, run_id, dir, journal, known, ask, rt, interrupt,
     );
+    session.labels.extend(labels.iter().cloned());
     if let Some(ttl) = ttl {
         let expires = std::time::SystemTime::now() + ttl;
         session.labels.push((

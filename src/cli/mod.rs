@@ -100,6 +100,31 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration ({e}); for example 3h, 90m, 1h30m"))
 }
 
+/// A run label: a `runbook:` tag other than the ones runbook sets itself.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    let (key, value) = parse_var(s)?;
+    let reserved = [
+        "runbook:run",
+        "runbook:step",
+        "runbook:key",
+        "runbook:expires",
+    ];
+    if !key.starts_with("runbook:") || key == "runbook:" {
+        return Err(format!(
+            "labels are runbook: tags, such as runbook:class=spring; `{key}` is not"
+        ));
+    }
+    if reserved.contains(&key.as_str()) {
+        return Err(format!(
+            "`{key}` is set by runbook itself (use --ttl for runbook:expires)"
+        ));
+    }
+    if value.is_empty() || value.len() > 200 {
+        return Err(format!("the value of `{key}` must be 1 to 200 characters"));
+    }
+    Ok((key, value))
+}
+
 fn parse_var(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
@@ -164,6 +189,10 @@ pub enum Command {
         /// `runbook sweep --expired` removes it even if nobody rolls it back.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         ttl: Option<std::time::Duration>,
+        /// Tag everything the run creates with this `runbook:` tag too (repeatable), for example
+        /// `--label runbook:class=spring --label runbook:student=alice`; `sweep --tag` finds it.
+        #[arg(long = "label", value_name = "runbook:KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -308,8 +337,9 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             vars,
             parallelism,
             ttl,
+            labels,
             exec,
-        } => execute::run(cli, file, vars, *parallelism, *ttl, exec),
+        } => execute::run(cli, file, vars, *parallelism, *ttl, labels, exec),
         Command::Resume {
             run_id,
             force,
