@@ -783,7 +783,7 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
         name: Slow to undo
         steps:
           - {id: made, action: test.create, with: {name: made, undo_sleep: 60s}}
-          - {id: boom, action: test.fail, needs: [made]}
+          - {id: slow, action: test.create, needs: [made], with: {name: slow, sleep: 60s}}
         ",
     );
     let child = lab
@@ -792,10 +792,11 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
+    // The first Ctrl-C stops the run, which then rolls back (slowly); the second exits at once.
+    wait_for(&lab, "start", "slow");
+    interrupt(child.id());
     wait_for(&lab, "undo-wait", "made");
     let started = Instant::now();
-    interrupt(child.id());
-    std::thread::sleep(Duration::from_millis(200));
     interrupt(child.id());
     let out = child.wait_with_output().expect("the run ends");
     assert_eq!(code(&out), Some(130));
@@ -808,6 +809,42 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
     let (stdout, _) = text(&lab.run(&["runs"]));
     assert!(stdout.contains("rolling back"), "{stdout}");
     assert_eq!(lab.resources(), ["made"]);
+}
+
+/// After a failure the run rolls back by itself; a Ctrl-C then stops that rollback at its next
+/// wait (exit 130) and says how to go on with it.
+#[test]
+fn ctrl_c_during_the_rollback_after_a_failure_stops_it_and_says_how_to_go_on() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Slow to undo
+        steps:
+          - {id: made, action: test.create, with: {name: made, undo_sleep: 60s}}
+          - {id: boom, action: test.fail, needs: [made]}
+        ",
+    );
+    let child = lab
+        .command(&["run", "rb.yaml", "--yes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(&lab, "undo-wait", "made");
+    let started = Instant::now();
+    interrupt(child.id());
+    let out = child.wait_with_output().expect("the run ends");
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(130), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the rollback's wait was not cancelled"
+    );
+    assert!(
+        stderr.contains("Rollback interrupted. To go on with it: runbook rollback"),
+        "{stderr}"
+    );
+    assert_eq!(lab.resources(), ["made"], "nothing was half-removed");
 }
 
 /// A loopback HTTP server answering `answers` in turn (then the last one forever), recording the

@@ -234,7 +234,8 @@ impl Executor for Create {
             }
             if let Some(ms) = body["undo_sleep_ms"].as_u64().filter(|ms| *ms > 0) {
                 log(&format!("undo-wait {} {}", ctx.step_id, resource.id))?;
-                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                // A wait, as an AWS undo's wait for deletion: cancelled with the rollback.
+                ctx.sleep(std::time::Duration::from_millis(ms)).await?;
             }
             if text.contains("\"undo_fails\":true") {
                 log(&format!("undo-fail {} {}", ctx.step_id, resource.id))?;

@@ -513,6 +513,7 @@ impl<'a> Session<'a> {
             reporter.as_ref(),
             &self.ask,
             rt,
+            &self.interrupt,
         );
         write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
         exit
@@ -544,6 +545,7 @@ fn conclude(
     reporter: &dyn Reporter,
     ask: &TerminalAsk,
     rt: &tokio::runtime::Runtime,
+    interrupt: &CancellationToken,
 ) -> Result<Exit, Error> {
     let base = match finish {
         Finish::Succeeded => {
@@ -609,7 +611,13 @@ fn conclude(
         );
         return Ok(base);
     }
-    // A second interrupt during rollback exits at once; the journal lets `rollback` go on.
+    // After a failure, a first Ctrl-C stops the rollback at its next wait; after an interrupt
+    // (the Ctrl-C already came), the next one exits at once. The journal lets `rollback` go on.
+    let stop = if interrupt.is_cancelled() {
+        CancellationToken::new()
+    } else {
+        interrupt.clone()
+    };
     let outcome = rt
         .block_on(
             Rollback {
@@ -620,12 +628,19 @@ fn conclude(
                 yes: exec.yes,
                 parallelism: 8,
                 retries: undo_retries(),
-                interrupt: CancellationToken::new(),
+                interrupt: stop.clone(),
             }
             .execute(),
         )
         .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
     if !outcome.complete {
+        if stop.is_cancelled() {
+            eprintln!(
+                "Rollback interrupted. To go on with it: {}",
+                rollback_command(cli, run_id)
+            );
+            return Ok(Exit::Interrupted);
+        }
         eprintln!("To try again: {}", rollback_command(cli, run_id));
         return Ok(Exit::RollbackIncomplete);
     }
