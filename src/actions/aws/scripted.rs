@@ -1055,26 +1055,25 @@ async fn check_failover_counts_stopped_targets_as_unhealthy() {
     );
 }
 
-/// On AWS, `check_failover` also asks Route 53 what it answers (`TestDNSAnswer`) and matches the
-/// addresses to a load balancer's network interfaces; that answer wins over the evaluation.
-#[tokio::test(start_paused = true)]
-async fn on_aws_check_failover_asks_route53_what_it_answers() {
-    let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
-    let answer = mock!(r53::Client::test_dns_answer).then_output(|| {
-        r53::TestDnsAnswerOutput::builder()
-            .nameserver("ns-1.awsdns-01.org")
-            .record_name("lab.example.com.")
-            .record_type(r53::RrType::A)
-            .record_data("13.200.1.1")
-            .record_data("13.200.1.2")
-            .response_code("NOERROR")
-            .protocol("UDP")
-            .build()
-            .unwrap()
-    });
-    // The primary's interfaces have the answered addresses: DNS still answers primary (the
-    // health checks have not caught up), whatever the targets say.
-    let interfaces = mock!(ec2::Client::describe_network_interfaces).then_compute_output(|req| {
+/// What `TestDNSAnswer` says: these addresses for lab.example.com.
+fn dns_answer(addresses: &[&str]) -> r53::TestDnsAnswerOutput {
+    addresses
+        .iter()
+        .fold(r53::TestDnsAnswerOutput::builder(), |b, ip| {
+            b.record_data(*ip)
+        })
+        .nameserver("ns-1.awsdns-01.org")
+        .record_name("lab.example.com.")
+        .record_type(r53::RrType::A)
+        .response_code("NOERROR")
+        .protocol("UDP")
+        .build()
+        .unwrap()
+}
+
+/// The load balancers' network interfaces: the primary's has 13.200.1.1, the secondary's 15.1.1.1.
+fn balancer_interfaces() -> Rule {
+    mock!(ec2::Client::describe_network_interfaces).then_compute_output(|req| {
         let wanted = req.filters()[0].values()[0].clone();
         let ip = if wanted == "ELB app/primary/50dc6c495c0c9188" {
             "13.200.1.1"
@@ -1092,7 +1091,19 @@ async fn on_aws_check_failover_asks_route53_what_it_answers() {
                     .build(),
             )
             .build()
-    });
+    })
+}
+
+/// On AWS, `check_failover` also asks Route 53 what it answers (`TestDNSAnswer`) and matches the
+/// addresses to a load balancer's network interfaces; that answer wins over the evaluation.
+#[tokio::test(start_paused = true)]
+async fn on_aws_check_failover_asks_route53_what_it_answers() {
+    let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
+    let answer = mock!(r53::Client::test_dns_answer)
+        .then_output(|| dns_answer(&["13.200.1.1", "13.200.1.2"]));
+    // The primary's interfaces have the answered addresses: DNS still answers primary (the
+    // health checks have not caught up), whatever the targets say.
+    let interfaces = balancer_interfaces();
     let script = Script {
         route53: vec![records, answer],
         elbv2: drill_elbv2(),
@@ -1117,44 +1128,14 @@ async fn on_aws_check_failover_asks_route53_what_it_answers() {
 #[tokio::test(start_paused = true)]
 async fn check_failover_waits_for_the_expected_answer() {
     let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
-    let answer = |ip: &'static str| {
-        move || {
-            r53::TestDnsAnswerOutput::builder()
-                .nameserver("ns-1.awsdns-01.org")
-                .record_name("lab.example.com.")
-                .record_type(r53::RrType::A)
-                .record_data(ip)
-                .response_code("NOERROR")
-                .protocol("UDP")
-                .build()
-                .unwrap()
-        }
-    };
+    let answer = |ip: &'static str| move || dns_answer(&[ip]);
     let answers = mock!(r53::Client::test_dns_answer)
         .sequence()
         .output(answer("13.200.1.1"))
         .times(2)
         .output(answer("15.1.1.1"))
         .build();
-    let interfaces = mock!(ec2::Client::describe_network_interfaces).then_compute_output(|req| {
-        let wanted = req.filters()[0].values()[0].clone();
-        let ip = if wanted == "ELB app/primary/50dc6c495c0c9188" {
-            "13.200.1.1"
-        } else {
-            "15.1.1.1"
-        };
-        ec2::DescribeNetworkInterfacesOutput::builder()
-            .network_interfaces(
-                ec2::NetworkInterface::builder()
-                    .association(
-                        ec2::NetworkInterfaceAssociation::builder()
-                            .public_ip(ip)
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
+    let interfaces = balancer_interfaces();
     let script = Script {
         route53: vec![records, answers.clone()],
         elbv2: drill_elbv2(),
