@@ -27,10 +27,10 @@ steps:
   - {id: web_sg, action: aws.ec2.create_security_group, with: {vpc_id: "{{ steps.vpc.vpc_id }}", name: web, description: from the ALB, ingress: [{port: 80, source_security_group_id: "{{ steps.alb_sg.security_group_id }}"}]}}
 "#;
 
-struct Lab {
-    dir: tempfile::TempDir,
-    emulator: Emulator,
-    rt: tokio::runtime::Runtime,
+pub(crate) struct Lab {
+    pub dir: tempfile::TempDir,
+    pub emulator: Emulator,
+    pub rt: tokio::runtime::Runtime,
 }
 
 /// How many of each kind of resource exist (all of them, or those of one run).
@@ -44,7 +44,7 @@ struct Counts {
 }
 
 impl Lab {
-    fn new() -> Lab {
+    pub fn new() -> Lab {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("net.yaml"), NETWORK).unwrap();
         Lab {
@@ -54,7 +54,7 @@ impl Lab {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .current_dir(self.dir.path())
@@ -63,7 +63,7 @@ impl Lab {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 
@@ -131,7 +131,7 @@ impl Lab {
     }
 }
 
-fn ok(out: &Output) {
+pub(crate) fn ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
 }
 
@@ -639,7 +639,7 @@ fn the_shipped_web_stack_module_builds_a_load_balanced_stack_and_rolls_back_to_n
 }
 
 /// Everything of every kind the failover lab makes, for before/after comparisons.
-fn inventory(lab: &Lab) -> Vec<usize> {
+pub(crate) fn inventory(lab: &Lab) -> Vec<usize> {
     let (ec2, elb, r53) = (
         lab.emulator.ec2(),
         lab.emulator.elbv2(),

@@ -427,3 +427,75 @@ fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
     screen.expect("Run succeeded");
     assert!(dir.path().join("store/flaky.resource").exists());
 }
+
+/// A class on a terminal: one question for the whole class, a live line per student while the
+/// labs run, the table at the end; `rollback --class` asks once and leaves nothing.
+#[test]
+fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("students.csv"),
+        "student,domain\nalice,alice.class.example\nbob,bob.class.example\n",
+    )
+    .unwrap();
+    let runbook = root().join("runbooks/route53-failover.yaml");
+    let mut screen = Screen::start(
+        dir.path(),
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--class",
+            "pty",
+            "--each",
+            "students.csv",
+            "--var",
+            "zone=class.example",
+            "--endpoint-url",
+            &emulator.url,
+        ],
+    );
+    screen.expect("Quotas in ap-south-1 (the emulator: it enforces none) for 2 new labs:");
+    screen.expect("Set up 2 labs for class pty?");
+    screen.key("y");
+    screen.expect("STUDENT");
+    screen.expect("To remove every lab of the class: runbook rollback --class pty");
+    let seen = strip(&screen.finish());
+    let lines: Vec<&str> = seen.lines().collect();
+    for s in ["alice", "bob"] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("{s} "))
+                && l.contains("running")
+                && l.contains("/42 done")),
+            "a live line for {s} while it runs:\n{seen}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with(s)
+                && l.contains("succeeded")
+                && l.contains(".class.example/")),
+            "{s} in the final table:\n{seen}"
+        );
+    }
+    assert!(seen.contains("STUDENT"), "{seen}");
+    assert!(seen.contains("runbook rollback --class pty"), "{seen}");
+    assert!(
+        !seen.contains("[alice]"),
+        "a terminal gets live lines, not log lines"
+    );
+
+    let mut screen = Screen::start(
+        dir.path(),
+        &[
+            "rollback",
+            "--class",
+            "pty",
+            "--endpoint-url",
+            &emulator.url,
+        ],
+    );
+    screen.expect("Class pty: roll back 2 labs");
+    screen.key("y");
+    screen.expect("Class pty is rolled back");
+    let seen = strip(&screen.finish());
+    assert_eq!(leftovers(&emulator), (0, 0, 0), "nothing left:\n{seen}");
+}

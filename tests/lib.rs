@@ -3,6 +3,7 @@
 
 mod actions;
 mod aws;
+mod class;
 mod cli;
 mod corpus;
 mod emulator;

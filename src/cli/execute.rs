@@ -33,7 +33,7 @@ use indicatif::{MultiProgress, ProgressDrawTarget};
 /// How long undos retry retryable errors, and the first wait. AWS releases a deleted load
 /// balancer's network interfaces in minutes (Terraform waits up to 20 for a subnet); 20 minutes
 /// by default, `RUNBOOK_UNDO_WINDOW` (`90s`, `30m`) changes it.
-fn undo_retries() -> (std::time::Duration, std::time::Duration) {
+pub(crate) fn undo_retries() -> (std::time::Duration, std::time::Duration) {
     let window = std::env::var("RUNBOOK_UNDO_WINDOW")
         .ok()
         .and_then(|t| humantime::parse_duration(&t).ok())
@@ -41,7 +41,7 @@ fn undo_retries() -> (std::time::Duration, std::time::Duration) {
     (window, std::time::Duration::from_secs(1))
 }
 
-fn journal_error(e: JournalError) -> Error {
+pub(crate) fn journal_error(e: JournalError) -> Error {
     match e {
         JournalError::Locked { .. } => Error::usage(
             e.to_string(),
@@ -105,7 +105,7 @@ impl Reporter for SharedJunit {
 }
 
 /// A runtime whose first Ctrl-C (or SIGTERM) cancels `interrupt`, and whose second exits at once.
-fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime {
+pub(crate) fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -150,7 +150,7 @@ fn rollback_command(cli: &Cli, run_id: &str) -> String {
 }
 
 /// Steps whose action cannot run yet: refused before anything runs.
-fn unbuilt(checked: &Checked) -> Vec<Diagnostic> {
+pub(crate) fn unbuilt(checked: &Checked) -> Vec<Diagnostic> {
     let project = &checked.project;
     (0..checked.flow.steps.len())
         .filter_map(|i| {
@@ -274,7 +274,12 @@ pub fn run(
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    aws_setup(cli, &checked, &known, cli.global.endpoint_url.clone(), &rt)?;
+    let access = Access {
+        endpoint_url: cli.global.endpoint_url.clone(),
+        profile: cli.global.profile.clone(),
+        role_arn: None,
+    };
+    aws_setup(cli, &checked, &known, access, &rt)?;
     let dir = runs::run_dir(&cli.global.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let name = checked
@@ -357,6 +362,43 @@ fn start_walkthrough(
     ask.confirm("Start?", true) == Some(true)
 }
 
+/// Where a run's AWS calls go, beyond its region: kept in its journal for resume and rollback.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Access {
+    pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+/// The journal's first record: what the run is (file, hashes, vars with secrets masked, graph).
+pub(crate) fn start_record(
+    checked: &Checked,
+    workflow: &RunbookWorkflow<'_>,
+    run_id: &str,
+    (runbook, name): (&str, &str),
+    known: &crate::plan::render::Known,
+    access: Access,
+    labels: &[(String, String)],
+) -> Record {
+    let (vars, secret_vars) = masked_vars(checked);
+    Record::RunStarted {
+        run_id: run_id.to_owned(),
+        runbook: runbook.to_owned(),
+        name: name.to_owned(),
+        hash: workflow.source_hash(),
+        step_hashes: workflow.step_hashes(),
+        vars,
+        secret_vars,
+        region: known.region.clone(),
+        emulated: known.emulated,
+        endpoint_url: access.endpoint_url,
+        profile: access.profile,
+        role_arn: access.role_arn,
+        graph: workflow.graph(),
+        labels: labels.to_vec(),
+    }
+}
+
 /// One run driven by this process: its journal, its workflow, how it reports and asks.
 struct Session<'a> {
     cli: &'a Cli,
@@ -372,6 +414,8 @@ struct Session<'a> {
     rt: tokio::runtime::Runtime,
     interrupt: CancellationToken,
     endpoint_url: Option<String>,
+    profile: Option<String>,
+    role_arn: Option<String>,
     /// Labels for what the run creates (`runbook:expires` with `--ttl`).
     labels: Vec<(String, String)>,
 }
@@ -407,30 +451,31 @@ impl<'a> Session<'a> {
             rt,
             interrupt,
             endpoint_url: cli.global.endpoint_url.clone(),
+            profile: cli.global.profile.clone(),
+            role_arn: None,
             labels: Vec::new(),
         }
     }
 
     /// Journal what the run is: its file, hashes, vars (secrets masked) and graph.
     fn record_start(&self, runbook: &str, name: &str) -> Result<(), Error> {
-        let (vars_json, secret_vars) = masked_vars(self.checked);
+        let access = Access {
+            endpoint_url: self.endpoint_url.clone(),
+            profile: self.profile.clone(),
+            role_arn: self.role_arn.clone(),
+        };
         self.journal
             .lock()
             .expect("never poisoned")
-            .append(Record::RunStarted {
-                run_id: self.run_id.clone(),
-                runbook: runbook.to_owned(),
-                name: name.to_owned(),
-                hash: self.workflow.source_hash(),
-                step_hashes: self.workflow.step_hashes(),
-                vars: vars_json,
-                secret_vars,
-                region: self.known.region.clone(),
-                emulated: self.known.emulated,
-                endpoint_url: self.endpoint_url.clone(),
-                graph: self.workflow.graph(),
-                labels: self.labels.clone(),
-            })
+            .append(start_record(
+                self.checked,
+                &self.workflow,
+                &self.run_id,
+                (runbook, name),
+                &self.known,
+                access,
+                &self.labels,
+            ))
             .map_err(journal_error)?;
         Ok(())
     }
@@ -647,25 +692,36 @@ fn conclude(
     Ok(base)
 }
 
+/// Whether any step of the runbook calls AWS.
+pub(crate) fn uses_aws(checked: &Checked) -> bool {
+    (0..checked.flow.steps.len()).any(|i| {
+        matches!(checked.flow.step(&checked.project, i).kind, StepKind::Action(d) if d.name.starts_with("aws."))
+    })
+}
+
+/// The values of the runbook's secret vars, to mask everywhere.
+pub(crate) fn secrets_of(checked: &Checked) -> Vec<String> {
+    secrets(checked, &crate::plan::render::Known::default())
+}
+
 /// For a runbook with AWS actions: configure the process's clients and check, before anything
 /// is recorded, that a region and credentials are there.
 fn aws_setup(
     cli: &Cli,
     checked: &Checked,
     known: &crate::plan::render::Known,
-    endpoint_url: Option<String>,
+    access: Access,
     rt: &tokio::runtime::Runtime,
 ) -> Result<(), Error> {
-    let uses_aws = (0..checked.flow.steps.len())
-        .any(|i| matches!(checked.flow.step(&checked.project, i).kind, StepKind::Action(d) if d.name.starts_with("aws.")));
-    if !uses_aws {
+    if !uses_aws(checked) {
         return Ok(());
     }
     crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
         region: known.region.clone(),
-        profile: cli.global.profile.clone(),
-        endpoint_url,
+        profile: access.profile,
+        endpoint_url: access.endpoint_url,
         rates: cli.global.aws_rate,
+        role_arn: access.role_arn,
     });
     rt.block_on(crate::actions::aws::client::preflight())
         .map(drop)
@@ -756,7 +812,12 @@ pub fn resume(
     known.emulated = endpoint.as_deref().is_some_and(|u| !u.is_empty());
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    aws_setup(cli, &checked, &known, endpoint.clone(), &rt)?;
+    let access = Access {
+        endpoint_url: endpoint.clone(),
+        profile: cli.global.profile.clone().or(state.profile.clone()),
+        role_arn: state.role_arn.clone(),
+    };
+    aws_setup(cli, &checked, &known, access.clone(), &rt)?;
     let mut session = Session::new(
         cli,
         exec,
@@ -770,6 +831,8 @@ pub fn resume(
         interrupt,
     );
     session.endpoint_url = endpoint;
+    session.profile = access.profile;
+    session.role_arn = access.role_arn;
     session.labels.clone_from(&state.labels);
     if session.workflow.source_hash() != state.hash {
         let now = session.workflow.step_hashes();
@@ -834,13 +897,14 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     if uses_aws {
         crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
             region: cli.global.region.clone().or(state.region.clone()),
-            profile: cli.global.profile.clone(),
+            profile: cli.global.profile.clone().or(state.profile.clone()),
             endpoint_url: cli
                 .global
                 .endpoint_url
                 .clone()
                 .or(state.endpoint_url.clone()),
             rates: cli.global.aws_rate,
+            role_arn: state.role_arn.clone(),
         });
         rt.block_on(crate::actions::aws::client::preflight())
             .map_err(|e| Error::Usage {

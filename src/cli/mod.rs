@@ -1,6 +1,7 @@
 //! The command line: arguments (clap), and one function per subcommand that runs the pipeline
 //! and hands the result to `ui`. Running lives in `execute`, run listings in `runs`.
 
+mod class;
 mod execute;
 mod runs;
 mod sweep;
@@ -193,6 +194,18 @@ pub enum Command {
         /// `--label runbook:class=spring --label runbook:student=alice`; `sweep --tag` finds it.
         #[arg(long = "label", value_name = "runbook:KEY=VALUE", value_parser = parse_label)]
         labels: Vec<(String, String)>,
+        /// Run one lab per student of this class (with --each): each run labelled
+        /// `runbook:class=NAME` and `runbook:student=…`; `--parallelism` is then labs at once.
+        #[arg(long, value_name = "NAME", requires = "each", value_parser = class::parse_class)]
+        class: Option<String>,
+        /// The class's roster: a CSV file with a `student` column, optional `region`, `profile`
+        /// and `role_arn` columns, and the runbook's vars as other columns.
+        #[arg(long, value_name = "CSV", requires = "class")]
+        each: Option<PathBuf>,
+        /// With --class: assume this quota instead of asking Service Quotas (repeatable):
+        /// `vpcs=20`, `internet-gateways=20`, `load-balancers=50`, `vcpus=64`, or a quota code.
+        #[arg(long = "quota", value_name = "NAME=N", requires = "class", value_parser = actions::aws::quota::parse_override)]
+        quotas: Vec<(String, f64)>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -211,6 +224,9 @@ pub enum Command {
     /// Undo what a run created (default: the latest run).
     Rollback {
         run_id: Option<String>,
+        /// Every run of this class, then the class's shared resources (its hosted zone).
+        #[arg(long, value_name = "NAME", conflicts_with = "run_id")]
+        class: Option<String>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -229,6 +245,9 @@ pub enum Command {
         /// What `run --ttl` marked as expiring, whose time has passed (for cron or CI).
         #[arg(long)]
         expired: bool,
+        /// Look in every region, profile and account (`role_arn`) this class roster names.
+        #[arg(long, value_name = "CSV")]
+        each: Option<PathBuf>,
         /// List what would be deleted; delete nothing.
         #[arg(long)]
         dry_run: bool,
@@ -338,7 +357,32 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             parallelism,
             ttl,
             labels,
+            class: Some(class),
+            each: Some(each),
+            quotas,
             exec,
+        } => class::run(
+            cli,
+            file,
+            vars,
+            &class::ClassArgs {
+                class,
+                each,
+                parallelism: *parallelism,
+                ttl: *ttl,
+                labels,
+                quotas,
+            },
+            exec,
+        ),
+        Command::Run {
+            file,
+            vars,
+            parallelism,
+            ttl,
+            labels,
+            exec,
+            ..
         } => execute::run(cli, file, vars, *parallelism, *ttl, labels, exec),
         Command::Resume {
             run_id,
@@ -346,14 +390,20 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             vars,
             exec,
         } => execute::resume(cli, run_id.as_deref(), *force, vars, exec),
-        Command::Rollback { run_id, exec } => execute::rollback(cli, run_id.as_deref(), exec),
+        Command::Rollback {
+            class: Some(class),
+            exec,
+            ..
+        } => class::rollback(cli, class, exec),
+        Command::Rollback { run_id, exec, .. } => execute::rollback(cli, run_id.as_deref(), exec),
         Command::Runs { output } => runs::list(cli, *output),
         Command::Sweep {
             tag,
             expired,
+            each,
             dry_run,
             yes,
-        } => sweep::sweep(cli, tag.as_ref(), *expired, *dry_run, *yes),
+        } => sweep::sweep(cli, tag.as_ref(), *expired, each.as_deref(), *dry_run, *yes),
         Command::Show { run_id, output } => runs::show(cli, run_id.as_deref(), *output),
     }
 }

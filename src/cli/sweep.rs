@@ -14,6 +14,7 @@ pub fn sweep(
     cli: &Cli,
     tag: Option<&(String, String)>,
     expired: bool,
+    each: Option<&std::path::Path>,
     dry_run: bool,
     yes: bool,
 ) -> Result<Exit, Error> {
@@ -35,26 +36,69 @@ pub fn sweep(
             ));
         }
     };
-    let what = select.describe();
-    client::configure(client::Settings {
+    // Where to look: the command line's region and profile, or each place a class's roster names.
+    let mut places = vec![client::Settings {
         region: cli.global.region.clone(),
         profile: cli.global.profile.clone(),
         endpoint_url: cli.global.endpoint_url.clone(),
         rates: cli.global.aws_rate,
-    });
+        role_arn: None,
+    }];
+    if let Some(csv) = each {
+        places.clear();
+        for s in super::class::read_places(csv)? {
+            let place = client::Settings {
+                region: cli.global.region.clone().or(s.region),
+                profile: s.profile.or(cli.global.profile.clone()),
+                endpoint_url: cli.global.endpoint_url.clone(),
+                rates: cli.global.aws_rate,
+                role_arn: s.role_arn,
+            };
+            if !places.iter().any(|p| {
+                p.region == place.region
+                    && p.profile == place.profile
+                    && p.role_arn == place.role_arn
+            }) {
+                places.push(place);
+            }
+        }
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::usage(format!("cannot start: {e}"), "try again"))?;
-    let region = rt.block_on(client::preflight()).map_err(|e| Error::Usage {
+    let mut exit = Exit::Success;
+    for place in &places {
+        let found = sweep_place(&rt, place, &select, dry_run, yes)?;
+        if found == Exit::RollbackIncomplete {
+            exit = found;
+        }
+    }
+    Ok(exit)
+}
+
+/// Sweep one account and region.
+fn sweep_place(
+    rt: &tokio::runtime::Runtime,
+    place: &client::Settings,
+    select: &sweep::Select,
+    dry_run: bool,
+    yes: bool,
+) -> Result<Exit, Error> {
+    let what = select.describe();
+    let usage = |e: ActionError| Error::Usage {
         message: e.message,
         help: e.hint,
-    })?;
-    let clients = rt.block_on(client::clients()).map_err(|e| Error::Usage {
-        message: e.message,
-        help: e.hint,
-    })?;
-    let found = rt.block_on(sweep::find(clients, &select)).map_err(|e| {
+    };
+    let clients = rt.block_on(client::for_settings(place)).map_err(usage)?;
+    let region = rt
+        .block_on(client::check_credentials(clients))
+        .map_err(usage)?;
+    let region = match &place.role_arn {
+        Some(role) => format!("{region} (as {role})"),
+        None => region,
+    };
+    let found = rt.block_on(sweep::find(clients, select)).map_err(|e| {
         Error::usage(
             e.message,
             e.hint
@@ -97,26 +141,7 @@ pub fn sweep(
             return Ok(Exit::Success);
         }
     }
-    let window = std::env::var("RUNBOOK_UNDO_WINDOW")
-        .ok()
-        .and_then(|t| humantime::parse_duration(&t).ok())
-        .unwrap_or(std::time::Duration::from_secs(20 * 60));
-    let mut remaining = Vec::new();
-    for kind in sweep::ORDER {
-        let batch: Vec<&sweep::Found> = found.iter().filter(|r| r.kind == kind).collect();
-        let results = rt.block_on(futures::future::join_all(
-            batch.iter().map(|r| delete(clients, r, window)),
-        ));
-        for (r, result) in batch.into_iter().zip(results) {
-            match result {
-                Ok(()) => eprintln!("deleted {} {}", r.kind, r.id),
-                Err(e) => {
-                    eprintln!("could not delete {} {}: {}", r.kind, r.id, e.message);
-                    remaining.push(r);
-                }
-            }
-        }
-    }
+    let remaining = rt.block_on(client::scoped(clients, delete_all(clients, &found)));
     if remaining.is_empty() {
         eprintln!("Sweep complete: nothing in {region} carries {what} any more.");
         Ok(Exit::Success)
@@ -127,6 +152,40 @@ pub fn sweep(
         );
         Ok(Exit::RollbackIncomplete)
     }
+}
+
+/// Delete what was found, kind by kind in dependency order; what could not be deleted.
+async fn delete_all<'f>(
+    clients: &client::Clients,
+    found: &'f [sweep::Found],
+) -> Vec<&'f sweep::Found> {
+    let window = super::execute::undo_retries().0;
+    let mut remaining = Vec::new();
+    for kind in sweep::ORDER {
+        let batch: Vec<&sweep::Found> = found.iter().filter(|r| r.kind == kind).collect();
+        let results =
+            futures::future::join_all(batch.iter().map(|r| delete(clients, r, window))).await;
+        for (r, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(()) => eprintln!("deleted {} {}", r.kind, r.id),
+                Err(e) => {
+                    eprintln!("could not delete {} {}: {}", r.kind, r.id, e.message);
+                    remaining.push(r);
+                }
+            }
+        }
+    }
+    remaining
+}
+
+/// Find what `select` selects and delete it without asking (`rollback --class` after its
+/// runs): how many resources remain.
+pub(crate) async fn sweep_in(
+    clients: &client::Clients,
+    select: &sweep::Select,
+) -> Result<usize, ActionError> {
+    let found = sweep::find(clients, select).await?;
+    Ok(delete_all(clients, &found).await.len())
 }
 
 /// Status lines of a sweep's deletes, on stderr.

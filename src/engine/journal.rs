@@ -42,6 +42,8 @@ pub struct UndoStep {
 /// One line of the journal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+// One `RunStarted` per journal, read once: boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     RunStarted {
         run_id: String,
@@ -60,6 +62,12 @@ pub enum Record {
         /// The AWS endpoint given for the run (an emulator), reused by resume and rollback.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint_url: Option<String>,
+        /// The AWS profile and role the run used (a class spread over accounts), reused by
+        /// resume and rollback.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        profile: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role_arn: Option<String>,
         /// Each step's direct dependencies (step ids), for rollback order.
         graph: IndexMap<String, Vec<String>>,
         /// Labels the run's actions put on what they create (`runbook:expires`), kept for resume.

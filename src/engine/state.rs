@@ -66,6 +66,8 @@ pub struct RunState {
     pub region: Option<String>,
     pub emulated: bool,
     pub endpoint_url: Option<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
     pub graph: IndexMap<String, Vec<String>>,
     pub labels: Vec<(String, String)>,
     pub started_at: String,
@@ -99,9 +101,13 @@ impl RunState {
                 region,
                 emulated,
                 endpoint_url,
+                profile,
+                role_arn,
                 graph,
                 labels,
             } => {
+                self.profile.clone_from(profile);
+                self.role_arn.clone_from(role_arn);
                 self.run_id.clone_from(run_id);
                 self.runbook.clone_from(runbook);
                 self.name.clone_from(name);

@@ -63,6 +63,8 @@ pub struct Lines {
     last_status: Mutex<std::collections::HashMap<String, String>>,
     /// The region whose AWS console created resources link to (not against an emulator).
     console: Option<String>,
+    /// Put before every line: whose run it is, when a class runs many at once.
+    prefix: String,
 }
 
 impl Lines {
@@ -75,6 +77,7 @@ impl Lines {
             secrets,
             last_status: Mutex::default(),
             console: None,
+            prefix: String::new(),
         }
     }
 
@@ -87,6 +90,7 @@ impl Lines {
             secrets,
             last_status: Mutex::default(),
             console: None,
+            prefix: String::new(),
         }
     }
 
@@ -94,6 +98,13 @@ impl Lines {
     #[must_use]
     pub fn with_console(mut self, region: Option<String>) -> Self {
         self.console = region;
+        self
+    }
+
+    /// Start every line with `[who] `: one student's lab among a class's.
+    #[must_use]
+    pub fn with_prefix(mut self, who: &str) -> Self {
+        self.prefix = format!("[{who}] ");
         self
     }
 
@@ -125,9 +136,9 @@ impl Lines {
         let mut out = self.out.lock().expect("the output lock is never poisoned");
         for l in text.lines() {
             let l = if self.timestamps {
-                format!("{} {l}", now())
+                format!("{} {}{l}", now(), self.prefix)
             } else {
-                l.to_owned()
+                format!("{}{l}", self.prefix)
             };
             match &mut *out {
                 Sink::Write(w) => {
@@ -348,6 +359,8 @@ impl Reporter for Lines {
 pub struct JsonLines {
     out: Mutex<Box<dyn Write + Send>>,
     secrets: Vec<String>,
+    /// Added to every object: `student` in a class.
+    fields: serde_json::Map<String, Json>,
 }
 
 impl JsonLines {
@@ -355,7 +368,15 @@ impl JsonLines {
         JsonLines {
             out: Mutex::new(out),
             secrets,
+            fields: serde_json::Map::new(),
         }
+    }
+
+    /// Add `name: value` to every object.
+    #[must_use]
+    pub fn with_field(mut self, name: &str, value: &str) -> Self {
+        self.fields.insert(name.to_owned(), Json::from(value));
+        self
     }
 }
 
@@ -465,6 +486,9 @@ pub fn event_json(event: &Event) -> Json {
 impl Reporter for JsonLines {
     fn event(&self, event: &Event) {
         let mut v = event_json(event);
+        if let Some(obj) = v.as_object_mut() {
+            obj.extend(self.fields.clone());
+        }
         crate::plan::mask(&mut v, &self.secrets);
         let mut out = self.out.lock().expect("the output lock is never poisoned");
         let _ = writeln!(out, "{v}");
@@ -500,6 +524,7 @@ impl Live {
             secrets,
             last_status: Mutex::default(),
             console: None,
+            prefix: String::new(),
         };
         Live {
             multi,

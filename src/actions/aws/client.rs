@@ -3,10 +3,14 @@
 //! aws-config's default chain finds credentials and the region (environment, shared files, SSO,
 //! instance metadata); `--profile`, `--region` and `--endpoint-url` (or `AWS_ENDPOINT_URL`) take
 //! precedence. One set of clients serves every step of every run in the process, so their
-//! connection pools and rate limits (`limit`) are shared. Unit tests put scripted clients in
-//! their place for one task (`with_clients`).
+//! connection pools and rate limits (`limit`) are shared. A class (`run --class`) whose students
+//! are spread over regions, profiles or accounts (`role_arn`) runs each student's lab with the
+//! clients of its own [`Settings`] (`for_settings`, `scoped`): one set per distinct settings, so
+//! students in the same account and region share them. Unit tests put scripted clients in their
+//! place for one task (`with_clients`).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
@@ -24,6 +28,8 @@ pub struct Settings {
     pub endpoint_url: Option<String>,
     /// Requests per second per service.
     pub rates: Rates,
+    /// A role to assume with the credentials found (one account per student).
+    pub role_arn: Option<String>,
 }
 
 static SETTINGS: OnceLock<Settings> = OnceLock::new();
@@ -45,7 +51,10 @@ pub struct Clients {
 }
 
 async fn load() -> Result<Clients, ActionError> {
-    let settings = SETTINGS.get().cloned().unwrap_or_default();
+    load_with(&SETTINGS.get().cloned().unwrap_or_default()).await
+}
+
+async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
     let region =
         RegionProviderChain::first_try(settings.region.clone().map(aws_config::Region::new))
             .or_default_provider();
@@ -63,14 +72,30 @@ async fn load() -> Result<Clients, ActionError> {
     if let Some(url) = settings.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
         loader = loader.endpoint_url(url);
     }
-    let config = loader.load().await;
+    let mut config = loader.load().await;
+    if let Some(role) = &settings.role_arn {
+        let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name("runbook")
+            .configure(&config)
+            .build()
+            .await;
+        config = config
+            .into_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+            )
+            .build();
+    }
     let region = config.region().map(ToString::to_string).ok_or_else(|| {
         ActionError::new("no AWS region is set")
             .hint("pass --region (for example --region ap-south-1), set AWS_REGION, or set a region in the profile")
             .invalid_input()
     })?;
     let mut clients = Clients::new(config, region, &settings.rates);
-    clients.emulated = settings.endpoint_url.is_some_and(|u| !u.is_empty());
+    clients.emulated = settings
+        .endpoint_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty());
     Ok(clients)
 }
 
@@ -100,29 +125,63 @@ impl Clients {
     }
 }
 
-#[cfg(test)]
 tokio::task_local! {
-    static SCRIPTED: &'static Clients;
+    /// The clients of the run being polled, when it has its own.
+    static SCOPED: &'static Clients;
+}
+
+/// Run `f` (a run, or a unit test's step) with `clients` in place of the process's.
+pub async fn scoped<F: Future>(clients: &'static Clients, f: F) -> F::Output {
+    SCOPED.scope(clients, f).await
 }
 
 /// Run `f` with `clients` in place of the process's (unit tests with scripted responses).
 #[cfg(test)]
 pub async fn with_clients<F: Future>(clients: Clients, f: F) -> F::Output {
-    SCRIPTED.scope(Box::leak(Box::new(clients)), f).await
+    scoped(Box::leak(Box::new(clients)), f).await
 }
 
-/// The process's clients, made on first use.
+/// Clients for `settings`, made once per distinct settings and kept for the process.
+pub async fn for_settings(settings: &Settings) -> Result<&'static Clients, ActionError> {
+    type Key = (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    static MADE: LazyLock<Mutex<HashMap<Key, &'static Clients>>> = LazyLock::new(Default::default);
+    let key = (
+        settings.region.clone(),
+        settings.profile.clone(),
+        settings.endpoint_url.clone(),
+        settings.role_arn.clone(),
+    );
+    if let Some(c) = MADE.lock().expect("never poisoned").get(&key) {
+        return Ok(c);
+    }
+    let made: &'static Clients = Box::leak(Box::new(load_with(settings).await?));
+    Ok(*MADE
+        .lock()
+        .expect("never poisoned")
+        .entry(key)
+        .or_insert(made))
+}
+
+/// The clients of the current run: its own (`scoped`), or the process's, made on first use.
 pub async fn clients() -> Result<&'static Clients, ActionError> {
-    #[cfg(test)]
-    if let Ok(scripted) = SCRIPTED.try_with(|c| *c) {
-        return Ok(scripted);
+    if let Ok(scoped) = SCOPED.try_with(|c| *c) {
+        return Ok(scoped);
     }
     CLIENTS.get_or_try_init(load).await
 }
 
 /// Before the first step: a region and usable credentials, or a message saying how to get them.
 pub async fn preflight() -> Result<String, ActionError> {
-    let clients = clients().await?;
+    check_credentials(clients().await?).await
+}
+
+/// `clients` have a region and credentials that work (a role is assumed here, once).
+pub async fn check_credentials(clients: &Clients) -> Result<String, ActionError> {
     let Some(provider) = clients.config.credentials_provider() else {
         return Err(no_credentials("no credentials provider is configured"));
     };

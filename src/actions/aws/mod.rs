@@ -9,6 +9,7 @@ pub mod cost;
 pub mod ec2;
 pub mod elbv2;
 pub mod limit;
+pub mod quota;
 pub mod route53;
 #[cfg(test)]
 mod scripted;

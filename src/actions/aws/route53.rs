@@ -17,6 +17,13 @@ pub struct HostedZoneParams {
     pub name: String,
     #[serde(default)]
     pub comment: Option<String>,
+    /// In a class (a run labelled `runbook:class`), the zone belongs to the class rather than to
+    /// this run: found or created once for every student, tagged with the class only, and never
+    /// deleted by one run's rollback; `runbook rollback --class` or `runbook sweep --tag
+    /// runbook:class=NAME` removes it after the students' records. Outside a class it changes
+    /// nothing.
+    #[serde(default)]
+    pub shared: bool,
 }
 
 /// The target of an alias record.
@@ -136,7 +143,8 @@ pub static ACTIONS: &[ActionDef] = &[
         name: "aws.route53.hosted_zone",
         summary: "Find a public hosted zone by exact name, or create it.",
         docs: "A hosted zone holds a domain's DNS records; Route 53 gives it four name servers, which the \
-               registrar must point at. Console: Route 53 › Hosted zones.",
+               registrar must point at. With `shared: true` in a class run the zone is the class's: \
+               created once for all students, removed by `rollback --class`. Console: Route 53 › Hosted zones.",
         effect: Effect::Creates,
         params: Params::of::<HostedZoneParams>(),
         outputs: Outputs::Fixed(&[
@@ -145,7 +153,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("created", "boolean", "Whether this run created it."),
         ]),
         undo: Some(
-            "deletes the zone, only if this run created it, after removing the records this run added",
+            "deletes the zone, only if this run created it (and it is not a class's shared zone), after removing the records this run added",
         ),
         executor: &HostedZone,
         cli: Some(super::aws_cli::hosted_zone),
@@ -346,6 +354,32 @@ fn route53_tags(ctx: &Context<'_>, name: &str) -> Vec<Tag> {
         .collect()
 }
 
+/// The class whose shared zone this is: `shared: true` in a run labelled `runbook:class`.
+fn class_of<'c>(ctx: &'c Context<'_>, p: &HostedZoneParams) -> Option<&'c str> {
+    if !p.shared {
+        return None;
+    }
+    ctx.labels
+        .iter()
+        .find(|(k, _)| k == "runbook:class")
+        .map(|(_, v)| v.as_str())
+}
+
+/// A class's zone carries the class (and its expiry), not the run or student that happened to
+/// create it: `sweep --tag runbook:student=…` must not take the whole class's zone.
+fn class_zone_tags(ctx: &Context<'_>, name: &str) -> Vec<Tag> {
+    let mut tags = vec![("Name".to_owned(), name.to_owned())];
+    tags.extend(
+        ctx.labels
+            .iter()
+            .filter(|(k, _)| k == "runbook:class" || k == "runbook:expires")
+            .cloned(),
+    );
+    tags.into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect()
+}
+
 pub(super) struct HostedZone;
 
 impl Executor for HostedZone {
@@ -357,8 +391,10 @@ impl Executor for HostedZone {
             let _held = lock.lock().await;
             ctx.progress
                 .status(&format!("looking for the hosted zone {}", p.name));
+            let class = class_of(ctx, &p);
             if let Some(id) = find_zone(c, &p.name).await? {
-                let mine = tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
+                let mine = class.is_none()
+                    && tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
                 return zone_outcome(c, &id, mine).await;
             }
             ctx.progress
@@ -388,11 +424,22 @@ impl Executor for HostedZone {
                 .change_tags_for_resource()
                 .resource_type(TagResourceType::Hostedzone)
                 .resource_id(&id)
-                .set_add_tags(Some(route53_tags(ctx, &p.name)))
+                .set_add_tags(Some(match class {
+                    Some(_) => class_zone_tags(ctx, &p.name),
+                    None => route53_tags(ctx, &p.name),
+                }))
                 .send()
                 .await
                 .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
-            zone_outcome(c, &id, true).await
+            let mut outcome = zone_outcome(c, &id, class.is_none()).await?;
+            if class.is_some() {
+                outcome.outputs.insert("created".into(), true.into());
+                ctx.progress.message(&format!(
+                    "created {} for the class: `runbook rollback --class` removes it",
+                    p.name
+                ));
+            }
+            Ok(outcome)
         })
     }
 
@@ -406,7 +453,8 @@ impl Executor for HostedZone {
             let Some(id) = find_zone(c, &p.name).await? else {
                 return Ok(None);
             };
-            let mine = tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
+            let mine = class_of(ctx, &p).is_none()
+                && tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
             zone_outcome(c, &id, mine).await.map(Some)
         })
     }

@@ -1,0 +1,1186 @@
+//! Classroom mode: `run FILE --class NAME --each students.csv` runs one lab per student in this
+//! process (so every lab shares the AWS rate limits), and `rollback --class NAME` removes them
+//! all, then the class's shared resources (its hosted zone).
+//!
+//! The roster is a CSV file with a header line: a `student` column, optional `region`, `profile`
+//! and `role_arn` columns (where that student's lab goes), and any of the runbook's vars. Each
+//! lab is an ordinary run with its own journal, labelled `runbook:class` and `runbook:student`;
+//! running the same command again skips the labs that are done and resumes the unfinished ones.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::sync::Mutex;
+
+use futures::StreamExt;
+use serde_json::{Map, Value as Json};
+use tokio_util::sync::CancellationToken;
+
+use super::execute::{self as ex, Access};
+use super::{Cli, ExecArgs, OnFailure, VarArgs, check_file, known, region_var};
+use crate::actions::aws::{client, quota};
+use crate::engine::action::Ask;
+use crate::engine::journal::{self, Journal};
+use crate::engine::rollback::Rollback;
+use crate::engine::runs;
+use crate::engine::schedule::{Finish, Options, Run};
+use crate::engine::state::RunState;
+use crate::engine::{Event, Reporter};
+use crate::error::{Error, Exit};
+use crate::plan::workflow::RunbookWorkflow;
+use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::suggest;
+use crate::runbook::validate::Checked;
+use crate::ui::Format;
+use crate::ui::ask::TerminalAsk;
+use crate::ui::class::{Board, LabResult, table};
+use crate::ui::report::{JsonLines, Lines};
+
+/// Columns that say where a lab goes rather than set a var.
+const ACCESS_COLUMNS: [&str; 3] = ["region", "profile", "role_arn"];
+
+/// One row of the roster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Student {
+    pub name: String,
+    /// The line of the CSV file it is on.
+    pub line: u64,
+    /// Vars from the row's other columns (empty cells are left out).
+    pub vars: Vec<(String, String)>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub role_arn: Option<String>,
+}
+
+fn roster_error(path: &Path, message: impl Into<String>, help: impl Into<String>) -> Error {
+    Error::usage(
+        format!("{}: {}", path.display(), message.into()),
+        help.into(),
+    )
+}
+
+/// A name for tags and run ids: letters, digits, `.`, `_`, `-` and `@`, 1 to 64 of them.
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a usable {what} name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
+        ))
+    }
+}
+
+/// Check a class name (it becomes the `runbook:class` tag).
+pub fn parse_class(name: &str) -> Result<String, String> {
+    check_name("class", name).map(|()| name.to_owned())
+}
+
+/// A `prefix` for names in AWS from a student's name in a class: the name's start (lowercase
+/// letters, digits and `-`, from a letter) and 4 hex digits of a hash of class and student, at
+/// most 12 characters, so a load balancer's `PREFIX-secondary-alb` stays within AWS's 32, and two
+/// classes in one account (or two long names) never share a name.
+pub fn prefix_for(class: &str, student: &str) -> String {
+    let mut slug: String = student
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    slug = slug.trim_matches('-').to_owned();
+    if !slug.starts_with(|c: char| c.is_ascii_lowercase()) {
+        slug = format!("s{slug}");
+    }
+    slug.truncate(7);
+    let hash = <sha2::Sha256 as sha2::Digest>::digest(format!("{class}/{student}").as_bytes());
+    format!(
+        "{}-{:02x}{:02x}",
+        slug.trim_end_matches('-'),
+        hash[0],
+        hash[1]
+    )
+}
+
+/// Read the roster: a header line with a `student` column, then a row per student.
+/// `declared` are the runbook's vars; other columns are refused with a suggestion.
+pub fn read_roster(path: &Path, class: &str, declared: &[String]) -> Result<Vec<Student>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        roster_error(
+            path,
+            format!("cannot read it: {e}"),
+            "give the path of a CSV file with a `student` column, one row per student",
+        )
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            roster_error(
+                path,
+                format!("not a CSV file: {e}"),
+                "the first line names the columns, for example `student,domain`",
+            )
+        })?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let Some(student_col) = headers.iter().position(|h| h == "student") else {
+        let help = suggest::did_you_mean("student", &headers).map_or_else(
+            || {
+                "add a `student` column: the first line reads for example `student,domain`"
+                    .to_owned()
+            },
+            |s| format!("name the students' column `student` ({s})"),
+        );
+        return Err(roster_error(
+            path,
+            format!("no `student` column (its columns: {})", headers.join(", ")),
+            help,
+        ));
+    };
+    for (i, h) in headers.iter().enumerate() {
+        if i == student_col || ACCESS_COLUMNS.contains(&h.as_str()) || declared.contains(h) {
+            continue;
+        }
+        if headers[..i].contains(h) {
+            return Err(roster_error(
+                path,
+                format!("the column `{h}` appears twice"),
+                "keep one",
+            ));
+        }
+        let mut known: Vec<String> = declared.to_vec();
+        known.extend(ACCESS_COLUMNS.iter().map(|c| (*c).to_owned()));
+        let help = suggest::did_you_mean(h, &known).unwrap_or_else(|| {
+            format!(
+                "columns are `student`, `region`, `profile`, `role_arn` and the runbook's vars: {}",
+                declared.join(", ")
+            )
+        });
+        return Err(roster_error(
+            path,
+            format!(
+                "the column `{h}` is neither a var of the runbook nor one of student, region, profile, role_arn"
+            ),
+            help,
+        ));
+    }
+    let derive_prefix =
+        declared.iter().any(|v| v == "prefix") && !headers.iter().any(|h| h == "prefix");
+    let mut students = Vec::new();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut prefixes: HashMap<String, String> = HashMap::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            roster_error(
+                path,
+                e.to_string(),
+                "every row has as many cells as the header line",
+            )
+        })?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let name = record.get(student_col).unwrap_or_default().to_owned();
+        check_name("student", &name).map_err(|m| {
+            roster_error(path, format!("line {line}: {m}"), "fix the student's name")
+        })?;
+        if let Some(first) = seen.insert(name.to_lowercase(), line) {
+            return Err(roster_error(
+                path,
+                format!("line {line}: the student `{name}` is already on line {first}"),
+                "give each student one row and a name of their own",
+            ));
+        }
+        let mut student = Student {
+            name: name.clone(),
+            line,
+            vars: Vec::new(),
+            region: None,
+            profile: None,
+            role_arn: None,
+        };
+        for (h, cell) in headers.iter().zip(record.iter()) {
+            if h == "student" || cell.is_empty() {
+                continue;
+            }
+            match h.as_str() {
+                "region" => student.region = Some(cell.to_owned()),
+                "profile" => student.profile = Some(cell.to_owned()),
+                "role_arn" => student.role_arn = Some(cell.to_owned()),
+                _ => {}
+            }
+            if declared.contains(h) {
+                student.vars.push((h.clone(), cell.to_owned()));
+            }
+        }
+        if derive_prefix {
+            let prefix = prefix_for(class, &name);
+            if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
+                return Err(roster_error(
+                    path,
+                    format!(
+                        "line {line}: `{name}` and `{other}` would both name their resources `{prefix}-…`"
+                    ),
+                    "add a `prefix` column with a different prefix for each of them",
+                ));
+            }
+            student.vars.push(("prefix".into(), prefix));
+        }
+        students.push(student);
+    }
+    if students.is_empty() {
+        return Err(roster_error(
+            path,
+            "no students",
+            "add a row per student under the header line",
+        ));
+    }
+    Ok(students)
+}
+
+/// The roster's rows for `sweep --each`: only where each lab went (its other columns are not
+/// checked against a runbook).
+pub fn read_places(path: &Path) -> Result<Vec<Student>, Error> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_path(path)
+        .map_err(|e| {
+            roster_error(
+                path,
+                format!("cannot read it: {e}"),
+                "give the class's CSV file",
+            )
+        })?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| {
+            roster_error(
+                path,
+                format!("not a CSV file: {e}"),
+                "give the class's CSV file",
+            )
+        })?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    read_roster(path, "", &headers)
+}
+
+/// One student's lab: its checked runbook (with the row's vars) and its run.
+struct Lab {
+    student: Student,
+    checked: Checked,
+    run_id: String,
+    /// What an earlier run of this class did for the student, when it is resumed.
+    prior: Option<RunState>,
+}
+
+/// What the class's earlier runs did for each student: the latest run that is not rolled back.
+fn earlier_labs(state_dir: &Path, class: &str) -> HashMap<String, RunState> {
+    let mut latest = HashMap::new();
+    for (_, state) in runs::list(state_dir) {
+        let Ok(state) = state else { continue };
+        if label(&state, "runbook:class") != Some(class) || state.rollback_complete == Some(true) {
+            continue;
+        }
+        if let Some(student) = label(&state, "runbook:student") {
+            latest.insert(student.to_owned(), state);
+        }
+    }
+    latest
+}
+
+fn label<'s>(state: &'s RunState, key: &str) -> Option<&'s str> {
+    state
+        .labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Options of `run --class`.
+pub struct ClassArgs<'a> {
+    pub class: &'a str,
+    pub each: &'a Path,
+    pub parallelism: usize,
+    pub ttl: Option<std::time::Duration>,
+    pub labels: &'a [(String, String)],
+    pub quotas: &'a [(String, f64)],
+}
+
+fn settings(cli: &Cli, student: &Student, region: Option<String>) -> client::Settings {
+    client::Settings {
+        region: region.or_else(|| cli.global.region.clone()),
+        profile: student
+            .profile
+            .clone()
+            .or_else(|| cli.global.profile.clone()),
+        endpoint_url: cli.global.endpoint_url.clone(),
+        rates: cli.global.aws_rate,
+        role_arn: student.role_arn.clone(),
+    }
+}
+
+pub fn run(
+    cli: &Cli,
+    file: &Path,
+    vars: &VarArgs,
+    args: &ClassArgs<'_>,
+    exec: &ExecArgs,
+) -> Result<Exit, Error> {
+    let base = check_file(cli, file, vars);
+    if base.diags.has_errors() {
+        return Err(Error::Invalid {
+            diagnostics: base.diags.0,
+            sources: base.project.sources,
+        });
+    }
+    let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
+    let students = read_roster(args.each, args.class, &declared)?;
+    let earlier = earlier_labs(&cli.global.state_dir, args.class);
+
+    // Each row checked like a run of its own, before anything is created.
+    let mut labs = Vec::new();
+    let mut diagnostics = Vec::new();
+    let mut sources = None;
+    let mut done_already = Vec::new();
+    for student in students {
+        let mut inputs = vars.clone();
+        inputs.vars.extend(student.vars.iter().cloned());
+        let checked = check_file(cli, file, &inputs);
+        let row = format!(
+            "in line {} of {} (student `{}`)",
+            student.line,
+            args.each.display(),
+            student.name
+        );
+        if checked.diags.has_errors() || !checked.vars.missing.is_empty() {
+            let mut found: Vec<Diagnostic> = checked
+                .diags
+                .0
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect();
+            if found.is_empty() {
+                if let Error::Invalid { diagnostics: d, .. } = super::missing_vars(&checked) {
+                    found = d
+                        .into_iter()
+                        .map(|d| d.help("add a column of that name to the CSV file, or give it to every student with --var"))
+                        .collect();
+                }
+            }
+            diagnostics.extend(found.into_iter().map(|d| d.note(row.clone())));
+            sources.get_or_insert(checked.project.sources.clone());
+            continue;
+        }
+        let prior = earlier.get(&student.name).cloned();
+        if let Some(state) = &prior {
+            if state.status == Some(journal::RunStatus::Succeeded) {
+                done_already.push((student.name.clone(), state.run_id.clone()));
+                continue;
+            }
+        }
+        let run_id = prior.as_ref().map_or_else(
+            || runs::new_id(Path::new(&format!("{}-{}", args.class, student.name))),
+            |s| s.run_id.clone(),
+        );
+        labs.push(Lab {
+            student,
+            checked,
+            run_id,
+            prior,
+        });
+    }
+    if !diagnostics.is_empty() {
+        return Err(Error::Invalid {
+            diagnostics,
+            sources: sources.unwrap_or_default(),
+        });
+    }
+    let refused = ex::unbuilt(&base);
+    if !refused.is_empty() {
+        return Err(Error::Invalid {
+            diagnostics: refused,
+            sources: base.project.sources,
+        });
+    }
+    for (student, run_id) in &done_already {
+        eprintln!("{student}: lab already set up (run {run_id}); skipped");
+    }
+    if labs.is_empty() {
+        eprintln!("Every student's lab of class {} is set up.", args.class);
+        return Ok(Exit::Success);
+    }
+
+    let interrupt = CancellationToken::new();
+    let rt = ex::runtime(&interrupt);
+    let uses_aws = ex::uses_aws(&base);
+    // Every lab's clients: one set per region, profile and role, shared by the labs using it.
+    let mut clients = Vec::new();
+    for lab in &labs {
+        let region = cli
+            .global
+            .region
+            .clone()
+            .or(lab.student.region.clone())
+            .or(region_var(&lab.checked));
+        let s = settings(cli, &lab.student, region);
+        if uses_aws {
+            let c = rt
+                .block_on(client::for_settings(&s))
+                .map_err(|e| Error::Usage {
+                    message: format!("{}: {}", lab.student.name, e.message),
+                    help: e.hint,
+                })?;
+            clients.push(Some((c, s)));
+        } else {
+            clients.push(None);
+        }
+    }
+    if uses_aws {
+        let mut checked_once = HashSet::new();
+        for (lab, c) in labs.iter().zip(&clients) {
+            let Some((c, s)) = c else { continue };
+            if !checked_once.insert((s.region.clone(), s.profile.clone(), s.role_arn.clone())) {
+                continue;
+            }
+            rt.block_on(client::check_credentials(c))
+                .map_err(|e| Error::Usage {
+                    message: format!("the lab of `{}`: {}", lab.student.name, e.message),
+                    help: e.hint,
+                })?;
+        }
+        let new_labs: Vec<(quota::Need, &client::Clients)> = labs
+            .iter()
+            .zip(&clients)
+            .filter(|(lab, _)| lab.prior.is_none())
+            .filter_map(|(lab, c)| {
+                let (c, _) = c.as_ref()?;
+                let plan =
+                    crate::plan::build(&lab.checked, &known(&cli.global, Some(c.region.clone())));
+                Some((quota::need(&plan), *c))
+            })
+            .collect();
+        let report = rt
+            .block_on(quota::preflight(&new_labs, args.quotas))
+            .map_err(|e| Error::usage(e.message, e.hint.unwrap_or_default()))?;
+        eprint!("{}", report.text);
+        if !report.fits {
+            return Err(Error::usage(
+                format!(
+                    "class {} does not fit the account's quotas: nothing was created",
+                    args.class
+                ),
+                report.advice,
+            ));
+        }
+    }
+
+    let ask = if exec.yes {
+        TerminalAsk::never()
+    } else {
+        TerminalAsk::new()
+    };
+    if ask.interactive() {
+        let resumed = labs.iter().filter(|l| l.prior.is_some()).count();
+        let question = format!(
+            "Set up {} for class {}{}?",
+            suggest::count(labs.len(), "lab"),
+            args.class,
+            if resumed > 0 {
+                format!(" ({resumed} resumed)")
+            } else {
+                String::new()
+            }
+        );
+        if ask.confirm(&question, true) != Some(true) {
+            eprintln!("Nothing was run.");
+            return Ok(Exit::Success);
+        }
+    }
+    let policy = exec.on_failure.unwrap_or(if ask.interactive() {
+        OnFailure::Ask
+    } else {
+        OnFailure::Rollback
+    });
+
+    let mut labels = vec![("runbook:class".to_owned(), args.class.to_owned())];
+    labels.extend(
+        args.labels
+            .iter()
+            .filter(|(k, _)| k != "runbook:class" && k != "runbook:student")
+            .cloned(),
+    );
+    if let Some(ttl) = args.ttl {
+        let expires = std::time::SystemTime::now() + ttl;
+        labels.push((
+            "runbook:expires".to_owned(),
+            humantime::format_rfc3339_seconds(expires).to_string(),
+        ));
+    }
+    let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let name = base
+        .project
+        .root()
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_default();
+
+    let live = exec.output == Format::Human && std::io::stderr().is_terminal() && !cli.global.quiet;
+    let board = live.then(|| {
+        Board::new(
+            &labs
+                .iter()
+                .map(|l| (l.student.name.clone(), l.checked.flow.steps.len()))
+                .collect::<Vec<_>>(),
+            Vec::new(),
+        )
+    });
+    let class_run = ClassRun {
+        cli,
+        exec,
+        runbook: runbook.display().to_string(),
+        name,
+        labels,
+        policy,
+        interrupt: interrupt.clone(),
+    };
+    let results: Vec<LabResult> = rt.block_on(async {
+        futures::stream::iter(labs.iter().zip(clients).enumerate())
+            .map(|(i, (lab, c))| {
+                let reporter = match &board {
+                    Some(b) => b.student(i),
+                    None => class_run.reporter(lab),
+                };
+                class_run.lab(lab, c, reporter)
+            })
+            .buffered(args.parallelism.max(1))
+            .collect()
+            .await
+    });
+    if let Some(b) = &board {
+        b.finish();
+    }
+    class_run.finish(&labs, results, &ask, &rt)
+}
+
+/// What every lab of a class run shares.
+struct ClassRun<'a> {
+    cli: &'a Cli,
+    exec: &'a ExecArgs,
+    runbook: String,
+    name: String,
+    labels: Vec<(String, String)>,
+    policy: OnFailure,
+    interrupt: CancellationToken,
+}
+
+/// A reporter that remembers the run's outputs.
+struct Capture {
+    inner: Box<dyn Reporter>,
+    outputs: Mutex<Map<String, Json>>,
+}
+
+impl Reporter for Capture {
+    fn event(&self, event: &Event) {
+        if let Event::RunFinished { outputs, .. } = event {
+            outputs.clone_into(&mut self.outputs.lock().expect("never poisoned"));
+        }
+        self.inner.event(event);
+    }
+}
+
+impl ClassRun<'_> {
+    /// In logs and JSON, each student's events marked with the student.
+    fn reporter(&self, lab: &Lab) -> Box<dyn Reporter> {
+        let secrets = ex::secrets_of(&lab.checked);
+        if self.exec.output == Format::Json {
+            Box::new(
+                JsonLines::new(Box::new(std::io::stdout()), secrets)
+                    .with_field("student", &lab.student.name),
+            )
+        } else if self.cli.global.quiet {
+            Box::new(crate::ui::report::Tee(Vec::new()))
+        } else {
+            Box::new(
+                Lines::plain(Box::new(std::io::stderr()), secrets).with_prefix(&lab.student.name),
+            )
+        }
+    }
+
+    /// One student's lab: run it (or resume it), then roll it back or keep it if it failed.
+    async fn lab(
+        &self,
+        lab: &Lab,
+        clients: Option<(&'static client::Clients, client::Settings)>,
+        reporter: Box<dyn Reporter>,
+    ) -> LabResult {
+        let result = |status: &str, failure: Option<String>| LabResult {
+            student: lab.student.name.clone(),
+            run_id: lab.run_id.clone(),
+            status: status.to_owned(),
+            url: None,
+            failure,
+        };
+        let Some((c, s)) = clients else {
+            return self
+                .drive(lab, None, reporter)
+                .await
+                .unwrap_or_else(|e| result("error", Some(e)));
+        };
+        let access = (c, s);
+        client::scoped(access.0, self.drive(lab, Some(access.1), reporter))
+            .await
+            .unwrap_or_else(|e| result("error", Some(e)))
+    }
+
+    async fn drive(
+        &self,
+        lab: &Lab,
+        access: Option<client::Settings>,
+        reporter: Box<dyn Reporter>,
+    ) -> Result<LabResult, String> {
+        let dir = runs::run_dir(&self.cli.global.state_dir, &lab.run_id);
+        let mut journal = Journal::open(&dir).map_err(|e| e.to_string())?;
+        let region = access.as_ref().and_then(|s| s.region.clone());
+        let mut known = known(&self.cli.global, region.or(region_var(&lab.checked)));
+        if let Some(c) = &access {
+            if let Some(r) = &c.region {
+                known.region = Some(r.clone());
+            }
+        }
+        known.run_id = Some(lab.run_id.clone());
+        let secrets = ex::secrets_of(&lab.checked);
+        journal.set_secrets(&secrets);
+        let workflow = RunbookWorkflow::new(&lab.checked, known.clone());
+        let mut labels = self.labels.clone();
+        labels.push(("runbook:student".to_owned(), lab.student.name.clone()));
+        let journal = Mutex::new(journal);
+        let changed = lab
+            .prior
+            .as_ref()
+            .is_some_and(|p| p.hash != workflow.source_hash());
+        if lab.prior.is_none() || changed {
+            let access = access.clone().unwrap_or_default();
+            let record = ex::start_record(
+                &lab.checked,
+                &workflow,
+                &lab.run_id,
+                (&self.runbook, &self.name),
+                &known,
+                Access {
+                    endpoint_url: access.endpoint_url,
+                    profile: access.profile,
+                    role_arn: access.role_arn,
+                },
+                &labels,
+            );
+            journal
+                .lock()
+                .expect("never poisoned")
+                .append(record)
+                .map_err(|e| e.to_string())?;
+        }
+        let reporter = Capture {
+            inner: reporter,
+            outputs: Mutex::default(),
+        };
+        reporter.event(&Event::RunStarted {
+            run_id: lab.run_id.clone(),
+            name: self.name.clone(),
+            steps: lab.checked.flow.steps.len(),
+            resumed: lab.prior.is_some(),
+        });
+        let never = TerminalAsk::never();
+        let prior = lab.prior.clone().unwrap_or_default();
+        let finish = Run {
+            run_id: &lab.run_id,
+            workflow: &workflow,
+            journal: &journal,
+            reporter: &reporter,
+            ask: &never,
+            options: Options {
+                parallelism: 8,
+                yes: true,
+                secrets,
+                labels,
+            },
+            interrupt: self.interrupt.clone(),
+        }
+        .execute(&prior)
+        .await
+        .map_err(|e| e.to_string())?;
+        let url = reporter
+            .outputs
+            .lock()
+            .expect("never poisoned")
+            .get("url")
+            .and_then(Json::as_str)
+            .map(str::to_owned);
+        let (what, failure) = match &finish {
+            Finish::Succeeded => {
+                return Ok(LabResult {
+                    student: lab.student.name.clone(),
+                    run_id: lab.run_id.clone(),
+                    status: "succeeded".into(),
+                    url,
+                    failure: None,
+                });
+            }
+            Finish::Failed { step, error } => {
+                ("failed", Some(format!("{step}: {}", error.message)))
+            }
+            Finish::Interrupted => ("interrupted", None),
+        };
+        let status = if self.policy == OnFailure::Rollback {
+            let state = RunState::from_entries(&journal::read(&dir).map_err(|e| e.to_string())?);
+            let outcome = Rollback {
+                state: &state,
+                journal: &journal,
+                reporter: &reporter,
+                ask: &never,
+                yes: true,
+                parallelism: 8,
+                retries: ex::undo_retries(),
+                interrupt: CancellationToken::new(),
+            }
+            .execute()
+            .await
+            .map_err(|e| e.to_string())?;
+            if outcome.complete {
+                format!("{what}, rolled back")
+            } else {
+                format!("{what}, rollback incomplete")
+            }
+        } else {
+            format!("{what}, kept")
+        };
+        Ok(LabResult {
+            student: lab.student.name.clone(),
+            run_id: lab.run_id.clone(),
+            status,
+            url,
+            failure,
+        })
+    }
+
+    /// The table of every lab, the question for kept failures (`--on-failure ask`), the exit.
+    fn finish(
+        &self,
+        labs: &[Lab],
+        mut results: Vec<LabResult>,
+        ask: &TerminalAsk,
+        rt: &tokio::runtime::Runtime,
+    ) -> Result<Exit, Error> {
+        let kept: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.status.ends_with(", kept"))
+            .map(|(i, _)| i)
+            .collect();
+        if self.policy == OnFailure::Ask && !kept.is_empty() {
+            let question = format!(
+                "{} did not finish. Roll {} back now?",
+                suggest::count(kept.len(), "lab"),
+                if kept.len() == 1 { "it" } else { "them" }
+            );
+            if ask.confirm(&question, true).unwrap_or(true) {
+                for i in kept {
+                    let lab = &labs[i];
+                    let outcome = rollback_one(
+                        self.cli,
+                        &lab.run_id,
+                        &Lines::plain(Box::new(std::io::stderr()), Vec::new())
+                            .with_prefix(&lab.student.name),
+                        rt,
+                    );
+                    results[i].status = results[i].status.replace(
+                        ", kept",
+                        match outcome {
+                            Ok(true) => ", rolled back",
+                            _ => ", rollback incomplete",
+                        },
+                    );
+                }
+            }
+        }
+        let interrupted = self.interrupt.is_cancelled();
+        match self.exec.output {
+            Format::Json => {
+                let summary = serde_json::json!({"event": "class_finished", "labs": results});
+                writeln!(std::io::stdout().lock(), "{summary}")?;
+            }
+            _ if self.cli.global.quiet => {}
+            _ => eprint!("\n{}", table(&results)),
+        }
+        let failed = results.iter().filter(|r| r.status != "succeeded").count();
+        if !self.cli.global.quiet {
+            eprintln!(
+                "{} of {} set up. To remove every lab of the class: {}",
+                suggest::count(results.len() - failed, "lab"),
+                results.len(),
+                rollback_class_command(self.cli, self.labels[0].1.as_str())
+            );
+        }
+        Ok(if interrupted {
+            Exit::Interrupted
+        } else if results
+            .iter()
+            .any(|r| r.status.contains("incomplete") || r.status == "error")
+        {
+            Exit::RollbackIncomplete
+        } else if failed > 0 {
+            Exit::Failed
+        } else {
+            Exit::Success
+        })
+    }
+}
+
+fn rollback_class_command(cli: &Cli, class: &str) -> String {
+    let dir = &cli.global.state_dir;
+    if dir == Path::new(".runbook") {
+        format!("runbook rollback --class {class}")
+    } else {
+        format!(
+            "runbook rollback --class {class} --state-dir {}",
+            dir.display()
+        )
+    }
+}
+
+/// Roll one run back with its own clients; `Ok(complete)`.
+fn rollback_one(
+    cli: &Cli,
+    run_id: &str,
+    reporter: &dyn Reporter,
+    rt: &tokio::runtime::Runtime,
+) -> Result<bool, Error> {
+    let dir = runs::run_dir(&cli.global.state_dir, run_id);
+    let journal = Journal::open(&dir).map_err(ex::journal_error)?;
+    let state = RunState::from_entries(&journal::read(&dir).map_err(ex::journal_error)?);
+    let journal = Mutex::new(journal);
+    let never = TerminalAsk::never();
+    let rollback = Rollback {
+        state: &state,
+        journal: &journal,
+        reporter,
+        ask: &never,
+        yes: true,
+        parallelism: 8,
+        retries: ex::undo_retries(),
+        interrupt: CancellationToken::new(),
+    };
+    let settings = state_settings(cli, &state);
+    let outcome = rt.block_on(async {
+        let c = client::for_settings(&settings).await?;
+        Ok::<_, crate::engine::action::ActionError>(client::scoped(c, rollback.execute()).await)
+    });
+    match outcome {
+        Ok(Ok(o)) => Ok(o.complete),
+        Ok(Err(e)) => Err(Error::usage(e.to_string(), "check the state directory")),
+        Err(e) => Err(Error::Usage {
+            message: e.message,
+            help: e.hint,
+        }),
+    }
+}
+
+/// The AWS settings a run was made with (the command line's win).
+fn state_settings(cli: &Cli, state: &RunState) -> client::Settings {
+    client::Settings {
+        region: cli.global.region.clone().or(state.region.clone()),
+        profile: cli.global.profile.clone().or(state.profile.clone()),
+        endpoint_url: cli
+            .global
+            .endpoint_url
+            .clone()
+            .or(state.endpoint_url.clone()),
+        rates: cli.global.aws_rate,
+        role_arn: state.role_arn.clone(),
+    }
+}
+
+/// `rollback --class NAME`: every run of the class, then what the class shares (its zone),
+/// found by the `runbook:class` tag in every account and region the runs used.
+pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> {
+    let runs: Vec<RunState> = runs::list(&cli.global.state_dir)
+        .into_iter()
+        .filter_map(|(_, s)| s.ok())
+        .filter(|s| label(s, "runbook:class") == Some(class))
+        .collect();
+    if runs.is_empty() {
+        let classes: BTreeSet<String> = runs::list(&cli.global.state_dir)
+            .into_iter()
+            .filter_map(|(_, s)| s.ok())
+            .filter_map(|s| label(&s, "runbook:class").map(str::to_owned))
+            .collect();
+        let names: Vec<String> = classes.into_iter().collect();
+        let help = suggest::did_you_mean(class, &names).unwrap_or_else(|| {
+            "`runbook runs` lists the runs; without the state directory, `runbook sweep --tag runbook:class=NAME` finds a class's resources in AWS".to_owned()
+        });
+        return Err(Error::usage(
+            format!(
+                "no run of class `{class}` in `{}`",
+                cli.global.state_dir.display()
+            ),
+            help,
+        ));
+    }
+    let pending: Vec<&RunState> = runs
+        .iter()
+        .filter(|s| s.rollback_complete != Some(true))
+        .collect();
+    let ask = if exec.yes {
+        TerminalAsk::never()
+    } else {
+        TerminalAsk::new()
+    };
+    if ask.interactive() {
+        let alive: usize = pending.iter().map(|s| s.alive().len()).sum();
+        let question = format!(
+            "Class {class}: roll back {} ({} alive) and delete the class's shared resources?",
+            suggest::count(pending.len(), "lab"),
+            suggest::count(alive, "resource")
+        );
+        if ask.confirm(&question, true) != Some(true) {
+            return Ok(Exit::Success);
+        }
+    } else if !exec.yes && !std::io::stdin().is_terminal() {
+        // Same rule as sweep: deleting a whole class needs a yes.
+        return Err(Error::usage(
+            format!(
+                "rolling back class {class} deletes {} and nobody can confirm it without a terminal",
+                suggest::count(pending.len(), "lab")
+            ),
+            "add --yes",
+        ));
+    }
+    let interrupt = CancellationToken::new();
+    let rt = ex::runtime(&interrupt);
+    let reporters: Vec<Box<dyn Reporter>> = pending
+        .iter()
+        .map(|s| -> Box<dyn Reporter> {
+            let who = label(s, "runbook:student").unwrap_or(&s.run_id).to_owned();
+            if exec.output == Format::Json {
+                Box::new(
+                    JsonLines::new(Box::new(std::io::stdout()), Vec::new())
+                        .with_field("student", &who),
+                )
+            } else {
+                Box::new(Lines::plain(Box::new(std::io::stderr()), Vec::new()).with_prefix(&who))
+            }
+        })
+        .collect();
+    let mut incomplete = Vec::new();
+    // The labs one account and region at a time share the rate limits; rolled back 8 at a time.
+    let outcomes: Vec<Result<bool, String>> = rt.block_on(
+        futures::stream::iter(pending.iter().zip(&reporters))
+            .map(|(state, reporter)| undo_run(cli, state, reporter.as_ref(), &interrupt))
+            .buffered(8)
+            .collect(),
+    );
+    for (state, outcome) in pending.iter().zip(outcomes) {
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => incomplete.push(state.run_id.clone()),
+            Err(e) => {
+                eprintln!("{}: {e}", state.run_id);
+                incomplete.push(state.run_id.clone());
+            }
+        }
+    }
+    if interrupt.is_cancelled() {
+        eprintln!(
+            "Rollback interrupted. To go on with it: {}",
+            rollback_class_command(cli, class)
+        );
+        return Ok(Exit::Interrupted);
+    }
+    if !incomplete.is_empty() {
+        eprintln!(
+            "{} could not be rolled back completely ({}). To try again: {}",
+            suggest::count(incomplete.len(), "lab"),
+            incomplete.join(", "),
+            rollback_class_command(cli, class)
+        );
+        return Ok(Exit::RollbackIncomplete);
+    }
+    // What the class shares, once every lab is gone: in each account and region used.
+    let mut places: Vec<client::Settings> = Vec::new();
+    for state in &runs {
+        let s = state_settings(cli, state);
+        if !places.iter().any(|p| {
+            p.region == s.region
+                && p.profile == s.profile
+                && p.role_arn == s.role_arn
+                && p.endpoint_url == s.endpoint_url
+        }) {
+            places.push(s);
+        }
+    }
+    let select = crate::actions::aws::sweep::Select::Tag("runbook:class".into(), class.to_owned());
+    let mut remaining = 0;
+    for place in &places {
+        remaining += rt
+            .block_on(async {
+                let c = client::for_settings(place).await?;
+                client::scoped(c, super::sweep::sweep_in(c, &select)).await
+            })
+            .map_err(|e| Error::Usage {
+                message: e.message,
+                help: e.hint,
+            })?;
+    }
+    if remaining > 0 {
+        eprintln!("To try again: {}", rollback_class_command(cli, class));
+        return Ok(Exit::RollbackIncomplete);
+    }
+    eprintln!(
+        "Class {class} is rolled back: {} and the class's shared resources are gone.",
+        suggest::count(pending.len(), "lab")
+    );
+    Ok(Exit::Success)
+}
+
+async fn undo_run(
+    cli: &Cli,
+    state: &RunState,
+    reporter: &dyn Reporter,
+    interrupt: &CancellationToken,
+) -> Result<bool, String> {
+    let dir = runs::run_dir(&cli.global.state_dir, &state.run_id);
+    let journal = Mutex::new(Journal::open(&dir).map_err(|e| e.to_string())?);
+    let never = TerminalAsk::never();
+    let settings = state_settings(cli, state);
+    let c = client::for_settings(&settings)
+        .await
+        .map_err(|e| e.message)?;
+    let outcome = client::scoped(
+        c,
+        Rollback {
+            state,
+            journal: &journal,
+            reporter,
+            ask: &never,
+            yes: true,
+            parallelism: 8,
+            retries: ex::undo_retries(),
+            interrupt: interrupt.clone(),
+        }
+        .execute(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(outcome.complete)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roster(text: &str, declared: &[&str]) -> Result<Vec<Student>, String> {
+        let dir = std::env::temp_dir().join(format!("roster-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("students.csv");
+        std::fs::write(&path, text).unwrap();
+        let declared: Vec<String> = declared.iter().map(|s| (*s).to_owned()).collect();
+        read_roster(&path, "spring", &declared).map_err(|e| match e {
+            Error::Usage { message, help } => format!("{message} | {}", help.unwrap_or_default()),
+            other => format!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn a_roster_gives_each_student_vars_access_and_a_prefix() {
+        let students = roster(
+            "# class of spring\nstudent,domain,region,role_arn\nalice,alice.class.example,eu-west-1,\nbob, bob.class.example ,,arn:aws:iam::123456789012:role/lab\n",
+            &["domain", "prefix", "region"],
+        )
+        .unwrap();
+        assert_eq!(students.len(), 2);
+        assert_eq!(students[0].name, "alice");
+        assert_eq!(students[0].region.as_deref(), Some("eu-west-1"));
+        assert!(
+            students[0]
+                .vars
+                .contains(&("region".into(), "eu-west-1".into()))
+        );
+        assert!(
+            students[0]
+                .vars
+                .contains(&("prefix".into(), prefix_for("spring", "alice")))
+        );
+        assert_eq!(
+            students[1].vars[0],
+            ("domain".into(), "bob.class.example".into())
+        );
+        assert_eq!(
+            students[1].role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/lab")
+        );
+        assert_eq!(students[1].region, None);
+        assert_eq!(students[1].line, 4);
+    }
+
+    #[test]
+    fn roster_mistakes_are_named_with_their_line_and_a_fix() {
+        let e = roster("name,domain\nalice,a.example\n", &["domain"]).unwrap_err();
+        assert!(
+            e.contains("no `student` column (its columns: name, domain)"),
+            "{e}"
+        );
+        let e = roster("student,domian\nalice,a.example\n", &["domain"]).unwrap_err();
+        assert!(e.contains("`domian` is neither a var"), "{e}");
+        assert!(e.contains("did you mean `domain`"), "{e}");
+        let e = roster("student\nalice\nAlice\n", &[]).unwrap_err();
+        assert!(
+            e.contains("line 3: the student `Alice` is already on line 2"),
+            "{e}"
+        );
+        let e = roster("student\nal ice\n", &[]).unwrap_err();
+        assert!(
+            e.contains("line 2: `al ice` is not a usable student name"),
+            "{e}"
+        );
+        let e = roster("student,domain\nalice\n", &["domain"]).unwrap_err();
+        assert!(e.contains("as many cells"), "{e}");
+        let e = roster("student\n", &[]).unwrap_err();
+        assert!(e.contains("no students"), "{e}");
+    }
+
+    #[test]
+    fn prefixes_fit_aws_names_and_stay_unique() {
+        let alice = prefix_for("spring", "alice");
+        assert!(alice.starts_with("alice-") && alice.len() == 10, "{alice}");
+        assert_eq!(prefix_for("spring", "alice"), alice, "the same every time");
+        assert_ne!(
+            prefix_for("autumn", "alice"),
+            alice,
+            "another class, other names"
+        );
+        assert!(prefix_for("spring", "Bob.Smith").starts_with("bob-smi"));
+        assert!(prefix_for("spring", "42").starts_with("s42-"));
+        let a = prefix_for("spring", "alexander-the-great");
+        let b = prefix_for("spring", "alexander-the-small");
+        assert!(a.len() <= 12 && b.len() <= 12, "{a} {b}");
+        assert_ne!(a, b);
+        // `PREFIX-secondary-alb`, the longest name the shipped runbook makes, fits in 32.
+        assert!(format!("{a}-secondary-alb").len() <= 32);
+        let pattern = regex::Regex::new("^[a-z][a-z0-9-]{0,11}$").unwrap();
+        for p in [alice, a, b, prefix_for("x", "-")] {
+            assert!(
+                pattern.is_match(&p),
+                "the shipped runbook's prefix pattern: {p}"
+            );
+        }
+    }
+}

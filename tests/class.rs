@@ -1,0 +1,463 @@
+//! Classroom mode against the emulator: a lab per student from a CSV file, the class's shared
+//! zone, the quota preflight, `rollback --class`, and `sweep` of a class whose state dir is lost.
+//! Checked through the SDK, not the tool's output.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::Filter;
+
+use crate::aws::{Lab, inventory, ok};
+use crate::test::text;
+
+fn roster(lab: &Lab, name: &str, students: &[&str]) -> String {
+    let mut csv = String::from("student,domain\n");
+    for s in students {
+        csv.push_str(&format!("{s},{s}.class.example\n"));
+    }
+    let path = lab.dir.path().join(name);
+    std::fs::write(&path, csv).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn class_args<'a>(
+    class: &'a str,
+    csv: &'a str,
+    endpoint: &'a str,
+    runbook: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "run",
+        runbook,
+        "--class",
+        class,
+        "--each",
+        csv,
+        "--var",
+        "zone=class.example",
+        "--yes",
+        "--output",
+        "plain",
+        "--endpoint-url",
+        endpoint,
+    ]
+}
+
+/// Each lab's resources by `runbook:student`, for one class: (VPCs, load balancer names, instances).
+fn by_student(lab: &Lab, class: &str) -> BTreeMap<String, (usize, Vec<String>, usize)> {
+    let (ec2, elb) = (lab.emulator.ec2(), lab.emulator.elbv2());
+    lab.rt.block_on(async {
+        let mut out: BTreeMap<String, (usize, Vec<String>, usize)> = BTreeMap::new();
+        let class_filter = Filter::builder()
+            .name("tag:runbook:class")
+            .values(class)
+            .build();
+        let student = |tags: &[aws_sdk_ec2::types::Tag]| {
+            tags.iter()
+                .find(|t| t.key() == Some("runbook:student"))
+                .and_then(|t| t.value())
+                .unwrap_or("(none)")
+                .to_owned()
+        };
+        for vpc in ec2
+            .describe_vpcs()
+            .filters(class_filter.clone())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+        {
+            out.entry(student(vpc.tags())).or_default().0 += 1;
+        }
+        for r in ec2
+            .describe_instances()
+            .filters(class_filter.clone())
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopped")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+        {
+            for i in r.instances() {
+                out.entry(student(i.tags())).or_default().2 += 1;
+            }
+        }
+        let lbs = elb.describe_load_balancers().send().await.unwrap();
+        for lb in lbs.load_balancers() {
+            let tags = elb
+                .describe_tags()
+                .resource_arns(lb.load_balancer_arn().unwrap())
+                .send()
+                .await
+                .unwrap();
+            let tags: Vec<_> = tags.tag_descriptions()[0].tags().to_vec();
+            let tag = |k: &str| {
+                tags.iter()
+                    .find(|t| t.key() == Some(k))
+                    .and_then(|t| t.value())
+                    .map(str::to_owned)
+            };
+            if tag("runbook:class").as_deref() == Some(class) {
+                let who = tag("runbook:student").unwrap_or_else(|| "(none)".into());
+                out.entry(who)
+                    .or_default()
+                    .1
+                    .push(lb.load_balancer_name().unwrap().to_owned());
+            }
+        }
+        out
+    })
+}
+
+/// The hosted zones named `class.example.`, with their tags.
+fn class_zones(lab: &Lab) -> Vec<Vec<(String, String)>> {
+    let r53 = lab.emulator.route53();
+    lab.rt.block_on(async {
+        let mut out = Vec::new();
+        for z in r53.list_hosted_zones().send().await.unwrap().hosted_zones() {
+            if z.name() != "class.example." {
+                continue;
+            }
+            let id = z.id().rsplit('/').next().unwrap();
+            let tags = r53
+                .list_tags_for_resource()
+                .resource_type(aws_sdk_route53::types::TagResourceType::Hostedzone)
+                .resource_id(id)
+                .send()
+                .await
+                .unwrap();
+            out.push(
+                tags.resource_tag_set()
+                    .map(|s| {
+                        s.tags()
+                            .iter()
+                            .map(|t| {
+                                (
+                                    t.key().unwrap_or_default().to_owned(),
+                                    t.value().unwrap_or_default().to_owned(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            );
+        }
+        out
+    })
+}
+
+/// Ten labs at once through a proxy that throttles Route 53 above 5 requests per second, as
+/// AWS does: every lab completes without one throttled request, each with its own names and
+/// tags, in one shared zone made once; `rollback --class` then leaves what was there before.
+#[test]
+fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_class() {
+    use std::sync::atomic::Ordering;
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let students = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
+    ];
+    let csv = roster(&lab, "spring.csv", &students);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            route53_per_second: Some(5),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let mut args = class_args("spring", &csv, &proxy.url, runbook.to_str().unwrap());
+    args.extend(["--parallelism", "10", "--aws-rate", "route53=4"]);
+    let out = lab.run(&args);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    for s in students {
+        assert!(
+            stderr.lines().any(|l| l.starts_with(s)
+                && l.contains("succeeded")
+                && l.contains(&format!("http://{s}.class.example/"))),
+            "the table has {s}'s lab: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("[{s}] ")),
+            "{s}'s lines are marked"
+        );
+    }
+    assert!(
+        stderr.contains("runbook rollback --class spring"),
+        "{stderr}"
+    );
+    assert_eq!(
+        proxy.stats.over_rate.load(Ordering::Relaxed),
+        0,
+        "no Route 53 request went over the rate"
+    );
+    let requests = proxy.stats.route53.load(Ordering::Relaxed);
+    assert!(requests >= 80, "ten labs' Route 53 requests: {requests}");
+
+    let labs = by_student(&lab, "spring");
+    assert_eq!(
+        labs.len(),
+        10,
+        "every resource carries its student: {labs:?}"
+    );
+    let mut names = Vec::new();
+    for s in students {
+        let (vpcs, balancers, instances) = &labs[s];
+        assert_eq!(*vpcs, 2, "{s}: two VPCs");
+        assert_eq!(balancers.len(), 2, "{s}: two load balancers");
+        assert!(*instances >= 2, "{s}: web servers");
+        assert!(
+            balancers.iter().all(|n| n.len() <= 32 && n.starts_with(s)),
+            "{balancers:?}"
+        );
+        names.extend(balancers.clone());
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 20, "no two labs share a load balancer name");
+    let zones = class_zones(&lab);
+    assert_eq!(zones.len(), 1, "the class's zone was made once: {zones:?}");
+    let tags = &zones[0];
+    assert!(
+        tags.contains(&("runbook:class".into(), "spring".into())),
+        "{tags:?}"
+    );
+    assert!(
+        !tags
+            .iter()
+            .any(|(k, _)| k == "runbook:student" || k == "runbook:run"),
+        "the zone is the class's, not one student's: {tags:?}"
+    );
+
+    // Running the class again creates nothing: every lab is already set up.
+    let again = lab.run(&class_args(
+        "spring",
+        &csv,
+        &lab.emulator.url,
+        runbook.to_str().unwrap(),
+    ));
+    ok(&again);
+    assert!(
+        text(&again).1.contains("alice: lab already set up"),
+        "{:?}",
+        text(&again)
+    );
+    assert_eq!(by_student(&lab, "spring"), labs);
+
+    // One student's rollback leaves the class's zone; the class's rollback removes it last.
+    let out = lab.run(&[
+        "rollback",
+        "--class",
+        "spring",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    assert!(
+        text(&out).1.contains("Class spring is rolled back"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(inventory(&lab), before, "rollback --class left nothing");
+    let out = lab.run(&["rollback", "--class", "sprung", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("did you mean `spring`"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+/// A class that needs more VPCs than the quota leaves is refused before anything is created,
+/// saying how many students fit, which quota to raise and the alternatives.
+#[test]
+fn a_class_over_a_quota_is_refused_before_anything_is_created() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let csv = roster(&lab, "big.csv", &["alice", "bob", "carol"]);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let url = lab.emulator.url.clone();
+    let mut args = class_args("big", &csv, &url, runbook.to_str().unwrap());
+    // The emulator's default VPC is in use, so 4 leaves room for one lab of two VPCs.
+    args.extend(["--quota", "vpcs=4"]);
+    let out = lab.run(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("class big does not fit the account's quotas: nothing was created"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 of 3 students fit in ap-south-1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "VPCs per Region (L-F678F1CE): 6 needed, 1 in use, quota 4 (--quota): room for 1 lab"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--quota-code L-F678F1CE --desired-value 7"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("a `region` column"), "{stderr}");
+    assert_eq!(inventory(&lab), before, "nothing was created");
+    assert!(
+        !lab.dir.path().join(".runbook/runs").exists()
+            || std::fs::read_dir(lab.dir.path().join(".runbook/runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    let out = lab.run(&[&args[..args.len() - 2], &["--quota", "vpc=4"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("did you mean `vpcs`"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+/// A class killed half way: running it again resumes each lab without duplicates; with the
+/// state dir lost, `sweep --tag runbook:class=…` removes every lab and the class's zone.
+#[test]
+fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_the_state_dir() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let csv = roster(&lab, "autumn.csv", &["kim", "lee", "max"]);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let url = lab.emulator.url.clone();
+    let args = class_args("autumn", &csv, &url, runbook.to_str().unwrap());
+    let out = lab
+        .command(&args)
+        .env("RUNBOOK_TEST_CRASH_AFTER", "primary.alb")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "the class was killed");
+    let half = by_student(&lab, "autumn");
+    assert!(!half.is_empty(), "labs were half way: {half:?}");
+
+    let out = lab.run(&args);
+    ok(&out);
+    let labs = by_student(&lab, "autumn");
+    for s in ["kim", "lee", "max"] {
+        assert_eq!(labs[s].0, 2, "{s}: two VPCs, none twice: {labs:?}");
+        assert_eq!(labs[s].1.len(), 2, "{s}: two load balancers: {labs:?}");
+    }
+    assert_eq!(class_zones(&lab).len(), 1);
+
+    std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        "runbook:class=autumn",
+        "--yes",
+        "--endpoint-url",
+        &url,
+        "--region",
+        "ap-south-1",
+    ]);
+    ok(&out);
+    assert_eq!(
+        inventory(&lab),
+        before,
+        "sweep removed the labs and the class's zone"
+    );
+}
+
+/// One account per student: a `role_arn` column runs each lab with that role assumed (the
+/// emulator keeps each account apart), the journal remembers it for `rollback --class`, and
+/// `sweep --each` looks in every student's account.
+#[test]
+fn a_role_arn_column_puts_each_lab_in_its_own_account_and_sweep_each_follows_it() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let csv = lab.dir.path().join("accounts.csv");
+    std::fs::write(
+        &csv,
+        "student,domain,role_arn\n\
+         kim,kim.class.example,arn:aws:iam::111111111111:role/lab\n\
+         lee,lee.class.example,arn:aws:iam::222222222222:role/lab\n",
+    )
+    .unwrap();
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let url = lab.emulator.url.clone();
+    let args = class_args(
+        "orgs",
+        csv.to_str().unwrap(),
+        &url,
+        runbook.to_str().unwrap(),
+    );
+    ok(&lab.run(&args));
+    assert_eq!(
+        inventory(&lab),
+        before,
+        "the labs are in the students' accounts, not the teacher's"
+    );
+    let journals: String = std::fs::read_dir(lab.dir.path().join(".runbook/runs"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path().join("journal.jsonl")).unwrap())
+        .collect();
+    assert!(journals.contains("arn:aws:iam::111111111111:role/lab"));
+    assert!(journals.contains("arn:aws:iam::222222222222:role/lab"));
+    let out = lab.run(&["rollback", "--class", "orgs", "--yes"]);
+    ok(&out);
+    assert!(
+        text(&out).1.contains("Class orgs is rolled back"),
+        "{:?}",
+        text(&out)
+    );
+
+    // Again, then lose the state dir: sweep --each finds both accounts' labs by tag.
+    ok(&lab.run(&args));
+    std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
+    let sweep = |extra: &[&str]| {
+        lab.run(
+            &[
+                &[
+                    "sweep",
+                    "--tag",
+                    "runbook:class=orgs",
+                    "--each",
+                    csv.to_str().unwrap(),
+                    "--endpoint-url",
+                    &url,
+                    "--region",
+                    "ap-south-1",
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let out = sweep(&["--yes"]);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("(as arn:aws:iam::111111111111:role/lab)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("(as arn:aws:iam::222222222222:role/lab)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("deleted load balancer"), "{stderr}");
+    let out = sweep(&["--dry-run"]);
+    ok(&out);
+    assert_eq!(
+        text(&out).1.matches("Nothing in ap-south-1").count(),
+        2,
+        "both accounts are empty: {:?}",
+        text(&out)
+    );
+}
