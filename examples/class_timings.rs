@@ -27,8 +27,9 @@ mod test {
     }
 }
 
-/// The tool's default Route 53 rate, and the proxy's.
-const ROUTE53_PER_SECOND: f64 = 5.0;
+/// The tool's default rates per service (Route 53's is also the proxy's).
+const RATES: [(&str, f64); 3] = [("route53", 5.0), ("ec2", 20.0), ("elbv2", 10.0)];
+const ROUTE53_PER_SECOND: f64 = RATES[0].1;
 
 fn main() {
     let mut bin = PathBuf::from("target/debug/runbook");
@@ -62,7 +63,9 @@ fn main() {
     println!(
         "a class of failover labs against the emulator, Route 53 limited to {ROUTE53_PER_SECOND}/s"
     );
-    println!("  labs   wall s   Route 53 requests   lower bound s   wall / bound   throttled");
+    println!(
+        "  labs   wall s   Route 53 requests   lower bound s   wall / bound   throttled   EC2 / ELBv2 requests (at 20/s, 10/s)"
+    );
     for n in sizes {
         let csv = home.path().join(format!("class-{n}.csv"));
         let mut text = String::from("student,domain\n");
@@ -106,10 +109,26 @@ fn main() {
         let requests = proxy.stats.route53.load(Ordering::Relaxed);
         #[allow(clippy::cast_precision_loss)]
         let bound = requests as f64 / ROUTE53_PER_SECOND;
+        let by_service = proxy
+            .stats
+            .by_service
+            .lock()
+            .expect("never poisoned")
+            .clone();
+        let other: Vec<String> = RATES[1..]
+            .iter()
+            .map(|(service, rate)| {
+                let n = by_service.get(service).copied().unwrap_or(0);
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = n as f64 / rate;
+                format!("{n} ({seconds:.1} s)")
+            })
+            .collect();
         println!(
-            "  {n:4}   {wall:6.1}   {requests:17}   {bound:13.1}   {:12.2}   {:9}",
+            "  {n:4}   {wall:6.1}   {requests:17}   {bound:13.1}   {:12.2}   {:9}   {}",
             wall / bound,
-            proxy.stats.over_rate.load(Ordering::Relaxed)
+            proxy.stats.over_rate.load(Ordering::Relaxed),
+            other.join(" / ")
         );
         let out = run(&[
             "rollback",

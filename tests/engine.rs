@@ -1125,3 +1125,114 @@ fn check_http_asks_the_given_name_servers_on_every_attempt() {
         [format!("site.example:{port}")]
     );
 }
+
+/// In a class, one student's failing lab does not stop the others: it is rolled back (or kept
+/// with `--on-failure keep`) while the rest finish, and the table and exit code say so.
+#[test]
+fn a_failing_lab_in_a_class_is_rolled_back_or_kept_and_the_others_finish() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Class lab
+        vars:
+          prefix: {default: x}
+          broken: {type: boolean, default: false}
+        outputs:
+          url: \"http://{{ vars.prefix }}.example/\"
+        steps:
+          - {id: made, action: test.create, with: {name: \"{{ vars.prefix }}\", sleep: 200ms}}
+          - {id: check, action: test.fail, when: \"{{ vars.broken }}\", needs: [made], with: {message: the check failed}}
+        ",
+    );
+    std::fs::write(
+        lab.path().join("students.csv"),
+        "student,prefix,broken\nann,ann,false\nben,ben,true\ncid,cid,false\n",
+    )
+    .unwrap();
+    let args = [
+        "run",
+        "rb.yaml",
+        "--class",
+        "c1",
+        "--each",
+        "students.csv",
+        "--yes",
+        "--output",
+        "plain",
+    ];
+    let out = lab.run(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    let row = |who: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("{who} ")))
+            .unwrap_or_else(|| panic!("no row for {who}:\n{stderr}"))
+            .to_owned()
+    };
+    assert!(
+        row("ann").contains("succeeded") && row("ann").contains("http://ann.example/"),
+        "{stderr}"
+    );
+    assert!(row("ben").contains("failed, rolled back"), "{stderr}");
+    assert!(row("ben").contains("check: the check failed"), "{stderr}");
+    assert!(row("cid").contains("succeeded"), "{stderr}");
+    assert!(stderr.contains("2 labs of 3 set up"), "{stderr}");
+    assert_eq!(lab.resources(), ["ann", "cid"], "ben's lab was rolled back");
+
+    // Again: the labs that are set up are skipped; ben's is kept this time.
+    let out = lab.run(&[&args[..], &["--on-failure", "keep"]].concat());
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(stderr.contains("ann: lab already set up"), "{stderr}");
+    assert!(stderr.contains("failed, kept"), "{stderr}");
+    assert_eq!(lab.resources(), ["ann", "ben", "cid"]);
+
+    // JSON: every event names its student, and the class ends with the table as an object.
+    let out = lab.run(&["rollback", "--class", "c1", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["student"].is_string()),
+        "{stdout}"
+    );
+    assert!(
+        lab.resources().is_empty(),
+        "rollback --class removed every lab"
+    );
+}
+
+/// A create whose answer is lost (a dropped connection after the work was done) is found by
+/// reconcile and adopted: not created again by a retry, not left behind by a rollback.
+#[test]
+fn a_create_whose_answer_was_lost_is_adopted_not_repeated_or_leaked() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Lost answer
+        steps:
+          - {id: made, action: test.create, retry: {attempts: 3, delay: 10ms}, with: {name: made, lose_answer: true}}
+          - {id: after, action: test.create, needs: [made], with: {name: after}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "plain"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("found what it had created all the same"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lab.creations(),
+        [("after".to_owned(), 1), ("made".to_owned(), 1)],
+        "created once, not once per attempt"
+    );
+    let out = lab.run(&["rollback", "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert!(
+        lab.resources().is_empty(),
+        "the adopted resource was rolled back"
+    );
+}

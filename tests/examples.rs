@@ -136,8 +136,9 @@ fn the_readme_run_resume_rollback_example_works_as_written() {
     );
 }
 
-/// docs/iam-policy.json allows every AWS call the actions make: each `.ec2.x()`, `.elbv2.x()`
-/// and `.route53.x()` in src/actions/aws, as its IAM action.
+/// docs/iam-policy.json allows every AWS call the actions make: each `.ec2.x()`, `.elbv2.x()`,
+/// `.route53.x()` and Service Quotas `sq.x()` in src/actions/aws (the actions, the class's quota
+/// preflight and sweep), as its IAM action.
 #[test]
 fn the_documented_iam_policy_allows_every_call_the_actions_make() {
     let policy: serde_json::Value = serde_json::from_str(
@@ -155,17 +156,21 @@ fn the_documented_iam_policy_allows_every_call_the_actions_make() {
             v => vec![v.as_str().unwrap().to_owned()],
         })
         .collect();
-    let call = regex::Regex::new(r"\.(ec2|elbv2|route53)\s*\.\s*([a-z_0-9]+)\(\)").unwrap();
+    let call =
+        regex::Regex::new(r"(?:\.|\b)(ec2|elbv2|route53|sq)\s*\.\s*([a-z_0-9]+)\(\)").unwrap();
     let mut checked = 0;
-    for file in ["ec2.rs", "elbv2.rs", "route53.rs"] {
+    for file in ["ec2.rs", "elbv2.rs", "route53.rs", "quota.rs", "sweep.rs"] {
         let code = std::fs::read_to_string(root().join("src/actions/aws").join(file)).unwrap();
         for m in call.captures_iter(&code) {
             let prefix = match &m[1] {
                 "elbv2" => "elasticloadbalancing",
+                "sq" => "servicequotas",
                 other => other,
             };
             let name: String = if &m[2] == "test_dns_answer" {
                 "TestDNSAnswer".into()
+            } else if &m[2] == "get_aws_default_service_quota" {
+                "GetAWSDefaultServiceQuota".into()
             } else {
                 m[2].split('_')
                     .map(|w| w[..1].to_uppercase() + &w[1..])

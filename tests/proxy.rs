@@ -70,6 +70,8 @@ pub struct Stats {
     pub violations: AtomicU64,
     /// Calls forwarded, by operation.
     pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Requests received (throttled ones too), by service: `ec2`, `elbv2`, `route53`.
+    pub by_service: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 pub struct Proxy {
@@ -365,6 +367,13 @@ impl State {
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, std::io::Error> {
         let service = service(&req);
+        *self
+            .stats
+            .by_service
+            .lock()
+            .expect("never poisoned")
+            .entry(service)
+            .or_insert(0) += 1;
         if service == "route53" {
             self.stats.route53.fetch_add(1, Ordering::Relaxed);
             if let Some(rate) = self.faults.route53_per_second {

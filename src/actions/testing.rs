@@ -40,6 +40,9 @@ pub struct CreateParams {
     /// Make the undo of this resource take this long.
     #[serde(default)]
     pub undo_sleep: Option<DurationText>,
+    /// Create, then fail retryably as if the answer was lost on the way back.
+    #[serde(default)]
+    pub lose_answer: bool,
 }
 
 /// Fail.
@@ -182,6 +185,11 @@ impl Executor for Create {
             });
             std::fs::write(&file, body.to_string()).map_err(|e| ActionError::new(e.to_string()))?;
             log(&format!("create {} {}", ctx.step_id, p.name))?;
+            if p.lose_answer {
+                return Err(ActionError::retryable(
+                    "could not reach the endpoint (the answer was lost)",
+                ));
+            }
             if let Some(d) = p.sleep_after {
                 ctx.sleep(d.0).await?;
             }

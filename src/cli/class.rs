@@ -865,33 +865,9 @@ fn rollback_one(
     rt: &tokio::runtime::Runtime,
 ) -> Result<bool, Error> {
     let dir = runs::run_dir(&cli.global.state_dir, run_id);
-    let journal = Journal::open(&dir).map_err(ex::journal_error)?;
     let state = RunState::from_entries(&journal::read(&dir).map_err(ex::journal_error)?);
-    let journal = Mutex::new(journal);
-    let never = TerminalAsk::never();
-    let rollback = Rollback {
-        state: &state,
-        journal: &journal,
-        reporter,
-        ask: &never,
-        yes: true,
-        parallelism: 8,
-        retries: ex::undo_retries(),
-        interrupt: CancellationToken::new(),
-    };
-    let settings = state_settings(cli, &state);
-    let outcome = rt.block_on(async {
-        let c = client::for_settings(&settings).await?;
-        Ok::<_, crate::engine::action::ActionError>(client::scoped(c, rollback.execute()).await)
-    });
-    match outcome {
-        Ok(Ok(o)) => Ok(o.complete),
-        Ok(Err(e)) => Err(Error::usage(e.to_string(), "check the state directory")),
-        Err(e) => Err(Error::Usage {
-            message: e.message,
-            help: e.hint,
-        }),
-    }
+    rt.block_on(undo_run(cli, &state, reporter, &CancellationToken::new()))
+        .map_err(|e| Error::usage(e, "check the state directory"))
 }
 
 /// The AWS settings a run was made with (the command line's win).
@@ -954,15 +930,6 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
         if ask.confirm(&question, true) != Some(true) {
             return Ok(Exit::Success);
         }
-    } else if !exec.yes && !std::io::stdin().is_terminal() {
-        // Same rule as sweep: deleting a whole class needs a yes.
-        return Err(Error::usage(
-            format!(
-                "rolling back class {class} deletes {} and nobody can confirm it without a terminal",
-                suggest::count(pending.len(), "lab")
-            ),
-            "add --yes",
-        ));
     }
     let interrupt = CancellationToken::new();
     let rt = ex::runtime(&interrupt);
@@ -1016,7 +983,7 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
     }
     // What the class shares, once every lab is gone: in each account and region used.
     let mut places: Vec<client::Settings> = Vec::new();
-    for state in &runs {
+    for state in runs.iter().filter(|s| ex::state_uses_aws(s)) {
         let s = state_settings(cli, state);
         if !places.iter().any(|p| {
             p.region == s.region
@@ -1060,27 +1027,26 @@ async fn undo_run(
     let dir = runs::run_dir(&cli.global.state_dir, &state.run_id);
     let journal = Mutex::new(Journal::open(&dir).map_err(|e| e.to_string())?);
     let never = TerminalAsk::never();
-    let settings = state_settings(cli, state);
-    let c = client::for_settings(&settings)
-        .await
-        .map_err(|e| e.message)?;
-    let outcome = client::scoped(
-        c,
-        Rollback {
-            state,
-            journal: &journal,
-            reporter,
-            ask: &never,
-            yes: true,
-            parallelism: 8,
-            retries: ex::undo_retries(),
-            interrupt: interrupt.clone(),
-        }
-        .execute(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(outcome.complete)
+    let rollback = Rollback {
+        state,
+        journal: &journal,
+        reporter,
+        ask: &never,
+        yes: true,
+        parallelism: 8,
+        retries: ex::undo_retries(),
+        interrupt: interrupt.clone(),
+    };
+    let outcome = if ex::state_uses_aws(state) {
+        let settings = state_settings(cli, state);
+        let c = client::for_settings(&settings)
+            .await
+            .map_err(|e| e.message)?;
+        client::scoped(c, rollback.execute()).await
+    } else {
+        rollback.execute().await
+    };
+    Ok(outcome.map_err(|e| e.to_string())?.complete)
 }
 
 #[cfg(test)]

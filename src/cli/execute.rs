@@ -692,6 +692,15 @@ fn conclude(
     Ok(base)
 }
 
+/// Whether a run has AWS resources to undo (or steps that may have made some).
+pub(crate) fn state_uses_aws(state: &RunState) -> bool {
+    state.steps.values().any(|s| match s {
+        crate::engine::state::StepState::Started { action, .. } => action.starts_with("aws."),
+        crate::engine::state::StepState::Succeeded(d) => d.action.starts_with("aws."),
+        _ => false,
+    })
+}
+
 /// Whether any step of the runbook calls AWS.
 pub(crate) fn uses_aws(checked: &Checked) -> bool {
     (0..checked.flow.steps.len()).any(|i| {
@@ -889,12 +898,7 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    let uses_aws = state.steps.values().any(|s| match s {
-        crate::engine::state::StepState::Started { action, .. } => action.starts_with("aws."),
-        crate::engine::state::StepState::Succeeded(d) => d.action.starts_with("aws."),
-        _ => false,
-    });
-    if uses_aws {
+    if state_uses_aws(&state) {
         crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
             region: cli.global.region.clone().or(state.region.clone()),
             profile: cli.global.profile.clone().or(state.profile.clone()),

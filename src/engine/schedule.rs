@@ -363,18 +363,42 @@ impl Run<'_> {
                     };
                 }
                 Err(_) if cancel.is_cancelled() => return StepResult::Cancelled,
+                // A create that failed in a way that may come back (a dropped connection, a 5xx)
+                // may have been done before the answer was lost: what reconcile finds by the
+                // step's key is adopted, never created again nor left behind.
+                Err(error)
+                    if error.retryable && step.action.effect == crate::actions::Effect::Creates =>
+                {
+                    if let Ok(Some(outcome)) = executor.reconcile(&ctx).await {
+                        progress.status(&format!(
+                            "{}; found what it had created all the same",
+                            error.message
+                        ));
+                        crash_point(&step.id);
+                        return StepResult::Succeeded {
+                            outcome,
+                            adopted: true,
+                            elapsed: started.elapsed(),
+                        };
+                    }
+                    if attempt >= attempts {
+                        return StepResult::Failed {
+                            error,
+                            elapsed: started.elapsed(),
+                        };
+                    }
+                    if self
+                        .wait_to_retry(step, attempt, first_wait, error, &ctx)
+                        .await
+                    {
+                        return StepResult::Cancelled;
+                    }
+                }
                 Err(error) if error.retryable && attempt < attempts => {
-                    let factor = 2u32.saturating_pow(attempt - 1);
-                    let wait = first_wait
-                        .saturating_mul(factor)
-                        .mul_f64(0.5 + fastrand::f64());
-                    self.reporter.event(&Event::StepRetry {
-                        step: step.id.clone(),
-                        attempt,
-                        wait,
-                        error,
-                    });
-                    if ctx.sleep(wait).await.is_err() {
+                    if self
+                        .wait_to_retry(step, attempt, first_wait, error, &ctx)
+                        .await
+                    {
                         return StepResult::Cancelled;
                     }
                 }
@@ -387,6 +411,28 @@ impl Run<'_> {
             }
         }
         unreachable!("the last attempt returns")
+    }
+
+    /// Report a retry and wait before it (backing off, with jitter); true when cancelled.
+    async fn wait_to_retry(
+        &self,
+        step: &super::Step,
+        attempt: u32,
+        first_wait: Duration,
+        error: ActionError,
+        ctx: &Context<'_>,
+    ) -> bool {
+        let factor = 2u32.saturating_pow(attempt - 1);
+        let wait = first_wait
+            .saturating_mul(factor)
+            .mul_f64(0.5 + fastrand::f64());
+        self.reporter.event(&Event::StepRetry {
+            step: step.id.clone(),
+            attempt,
+            wait,
+            error,
+        });
+        ctx.sleep(wait).await.is_err()
     }
 
     /// Journal and report a step's end; return its error if it failed.
