@@ -1224,12 +1224,12 @@ fn the_weighted_routing_lab_splits_traffic_70_30_and_rolls_back_to_nothing() {
         weighted.sort();
         assert_eq!(weighted.len(), 2);
         for ((set, weight, dns, zone_id), (want_set, want_weight)) in
-            weighted.iter().zip([("blue", 70), ("green", 30)])
+            weighted.iter().zip([("wlab-blue", 70), ("wlab-green", 30)])
         {
             assert_eq!((set.as_str(), *weight), (want_set, want_weight));
             let lb = elb
                 .describe_load_balancers()
-                .names(format!("wlab-{set}-alb"))
+                .names(format!("{set}-alb"))
                 .send()
                 .await
                 .unwrap()

@@ -173,7 +173,7 @@ fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_
         },
     );
     let mut args = class_args("spring", &csv, &proxy.url, runbook.to_str().unwrap());
-    args.extend(["--parallelism", "10", "--aws-rate", "route53=4"]);
+    args.extend(["--parallelism", "10"]);
     let out = lab.run(&args);
     ok(&out);
     let (_, stderr) = text(&out);

@@ -821,17 +821,19 @@ async fn balancer(
     c: &Clients,
     dns: &str,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
+    // Every page: an account (a class) can have more load balancers than one page holds.
     let lbs = c
         .elbv2
         .describe_load_balancers()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
     Ok(lbs
-        .load_balancers()
-        .iter()
-        .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns))
-        .cloned())
+        .into_iter()
+        .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns)))
 }
 
 /// The public addresses of a load balancer: those of its network interfaces, which EC2 describes
@@ -985,24 +987,64 @@ async fn record_health(
     Ok((healthy_targets > 0, format!("load balancer {name}: {list}")))
 }
 
+/// A zone's record sets, page after page: all of them, or from `(name, type)` on until past them
+/// (a class's zone holds every student's records).
+pub(super) async fn record_sets(
+    c: &Clients,
+    zone_id: &str,
+    from: Option<(&str, &str)>,
+) -> Result<Vec<ResourceRecordSet>, ActionError> {
+    let mut sets = Vec::new();
+    let mut next = from.map(|(n, t)| (n.to_owned(), RrType::from(t), None::<String>));
+    // Bounded: Route 53 pages hold up to 300 records, and a zone up to 10,000 by default.
+    for _ in 0..100 {
+        let mut req = c
+            .route53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone_id);
+        if let Some((name, kind, id)) = next.take() {
+            req = req
+                .start_record_name(name)
+                .start_record_type(kind)
+                .set_start_record_identifier(id);
+        }
+        let page = req
+            .send()
+            .await
+            .map_err(|e| sdk_error("ListResourceRecordSets", &e))?;
+        sets.extend(page.resource_record_sets().iter().cloned());
+        // Records of one name come together: once the page has gone past them, stop.
+        let past = from.is_some_and(|(name, _)| {
+            sets.iter().any(|s| s.name().to_lowercase() == name)
+                && sets.last().is_some_and(|s| s.name().to_lowercase() != name)
+        });
+        match (
+            page.is_truncated(),
+            page.next_record_name(),
+            page.next_record_type(),
+        ) {
+            (true, Some(name), Some(kind)) if !past => {
+                next = Some((
+                    name.to_owned(),
+                    kind.clone(),
+                    page.next_record_identifier().map(str::to_owned),
+                ));
+            }
+            _ => break,
+        }
+    }
+    Ok(sets)
+}
+
 /// Which record Route 53 would answer with now, and why.
 async fn evaluate(
     c: &Clients,
     p: &CheckFailoverParams,
 ) -> Result<(&'static str, String), ActionError> {
     let name = fqdn(&p.name).to_lowercase();
-    let out = c
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(bare_id(&p.zone_id))
-        .start_record_name(&name)
-        .start_record_type(RrType::from(p.kind.as_str()))
-        .send()
-        .await
-        .map_err(|e| sdk_error("ListResourceRecordSets", &e))?;
+    let sets = record_sets(c, &bare_id(&p.zone_id), Some((&name, &p.kind))).await?;
     let pick = |role: &ResourceRecordSetFailover| {
-        out.resource_record_sets()
-            .iter()
+        sets.iter()
             .find(|s| {
                 s.name().to_lowercase() == name
                     && s.r#type().as_str() == p.kind

@@ -12,7 +12,7 @@
 use aws_sdk_ec2::types::Filter;
 
 use super::client::Clients;
-use super::{code, sdk_error};
+use super::sdk_error;
 use crate::engine::action::ActionError;
 
 /// One resource found by its tag.
@@ -134,11 +134,13 @@ pub async fn find(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionErro
     let lbs = c
         .elbv2
         .describe_load_balancers()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
     let arns: Vec<String> = lbs
-        .load_balancers()
         .iter()
         .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
         .collect();
@@ -146,11 +148,13 @@ pub async fn find(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionErro
     let groups = c
         .elbv2
         .describe_target_groups()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_error("DescribeTargetGroups", &e))?;
     let arns: Vec<String> = groups
-        .target_groups()
         .iter()
         .filter_map(|g| g.target_group_arn().map(str::to_owned))
         .collect();
@@ -391,19 +395,12 @@ pub async fn undo_of(
 /// journal is gone, and a zone with records cannot be deleted.
 async fn clear_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
     use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
-    let records = match c
-        .route53
-        .list_resource_record_sets()
-        .hosted_zone_id(id)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => return Ok(()),
-        Err(e) => return Err(sdk_error("ListResourceRecordSets", &e)),
+    let records = match super::route53::record_sets(c, id, None).await {
+        Ok(sets) => sets,
+        Err(e) if e.message.contains("NoSuchHostedZone") => return Ok(()),
+        Err(e) => return Err(e),
     };
     let changes: Vec<Change> = records
-        .resource_record_sets()
         .iter()
         .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
         .filter_map(|r| {
