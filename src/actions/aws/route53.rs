@@ -279,7 +279,13 @@ fn zone_lock(name: &str) -> Arc<tokio::sync::Mutex<()>> {
         .clone()
 }
 
-async fn find_zone(c: &Clients, name: &str) -> Result<Option<String>, ActionError> {
+/// The public zone of that name: its id, and whether the step with `key` created it (its caller
+/// reference starts with the key, which holds even when a crash came before it was tagged).
+async fn find_zone(
+    c: &Clients,
+    name: &str,
+    key: &str,
+) -> Result<Option<(String, bool)>, ActionError> {
     let wanted = fqdn(name).to_lowercase();
     let out = c
         .route53
@@ -297,7 +303,12 @@ async fn find_zone(c: &Clients, name: &str) -> Result<Option<String>, ActionErro
                     .config()
                     .is_some_and(aws_sdk_route53::types::HostedZoneConfig::private_zone)
         })
-        .map(|z| bare_id(z.id())))
+        .map(|z| {
+            (
+                bare_id(z.id()),
+                z.caller_reference().starts_with(&format!("{key}-")),
+            )
+        }))
 }
 
 async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, ActionError> {
@@ -392,9 +403,10 @@ impl Executor for HostedZone {
             ctx.progress
                 .status(&format!("looking for the hosted zone {}", p.name));
             let class = class_of(ctx, &p);
-            if let Some(id) = find_zone(c, &p.name).await? {
+            if let Some((id, made_here)) = find_zone(c, &p.name, ctx.key).await? {
                 let mine = class.is_none()
-                    && tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
+                    && (made_here
+                        || tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?);
                 return zone_outcome(c, &id, mine).await;
             }
             ctx.progress
@@ -450,11 +462,26 @@ impl Executor for HostedZone {
         Box::pin(async move {
             let p: HostedZoneParams = ctx.params()?;
             let c = clients().await?;
-            let Some(id) = find_zone(c, &p.name).await? else {
+            let Some((id, made_here)) = find_zone(c, &p.name, ctx.key).await? else {
                 return Ok(None);
             };
             let mine = class_of(ctx, &p).is_none()
-                && tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?;
+                && (made_here
+                    || tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?);
+            if made_here {
+                // A crash between creating and tagging: tag it now, as the create would have.
+                c.route53
+                    .change_tags_for_resource()
+                    .resource_type(TagResourceType::Hostedzone)
+                    .resource_id(&id)
+                    .set_add_tags(Some(match class_of(ctx, &p) {
+                        Some(_) => class_zone_tags(ctx, &p.name),
+                        None => route53_tags(ctx, &p.name),
+                    }))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
+            }
             zone_outcome(c, &id, mine).await.map(Some)
         })
     }

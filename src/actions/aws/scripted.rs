@@ -936,6 +936,50 @@ async fn an_existing_zone_is_used_and_only_a_zone_this_run_created_is_undone() {
     );
 }
 
+/// A zone this step created before a crash cut it off from its tags is still known as this
+/// step's by its caller reference, and rollback deletes it.
+#[tokio::test(start_paused = true)]
+async fn a_zone_created_before_its_tags_is_known_by_its_caller_reference() {
+    let zone = || {
+        r53::HostedZone::builder()
+            .id("/hostedzone/Z9")
+            .name("lab.example.com.")
+            .caller_reference("run-1/step-2026-11-25T18:00:00.000Z")
+            .build()
+            .unwrap()
+    };
+    let listed = mock!(r53::Client::list_hosted_zones_by_name).then_output(move || {
+        r53::ListHostedZonesByNameOutput::builder()
+            .hosted_zones(zone())
+            .is_truncated(false)
+            .max_items(100)
+            .build()
+            .unwrap()
+    });
+    let tags = mock!(r53::Client::list_tags_for_resource)
+        .then_output(|| r53::ListTagsForResourceOutput::builder().build());
+    let got = mock!(r53::Client::get_hosted_zone).then_output(move || {
+        r53::GetHostedZoneOutput::builder()
+            .hosted_zone(zone())
+            .build()
+    });
+    let script = Script {
+        route53: vec![listed, tags.clone(), got],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.route53.hosted_zone",
+        json!({"name": "lab.example.com"}),
+        Call::Run,
+    )
+    .await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["created"], json!(true));
+    assert_eq!(outcome.resources.len(), 1, "rollback deletes it");
+    assert_eq!(tags.num_calls(), 0, "the caller reference was proof enough");
+}
+
 fn failover_pair() -> r53::ListResourceRecordSetsOutput {
     let record = |role: r53::ResourceRecordSetFailover, dns: &str| {
         r53::ResourceRecordSet::builder()
