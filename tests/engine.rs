@@ -1202,6 +1202,17 @@ fn a_failing_lab_in_a_class_is_rolled_back_or_kept_and_the_others_finish() {
         lab.resources().is_empty(),
         "rollback --class removed every lab"
     );
+
+    let out = lab.run(&[&args[..], &["--junit", "report.xml"]].concat());
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("--junit does not work with --class yet"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(lab.resources().is_empty(), "refused before anything ran");
 }
 
 /// A create whose answer is lost (a dropped connection after the work was done) is found by
@@ -1235,4 +1246,45 @@ fn a_create_whose_answer_was_lost_is_adopted_not_repeated_or_leaked() {
         lab.resources().is_empty(),
         "the adopted resource was rolled back"
     );
+}
+
+/// A lab whose rollback could not finish is reported (exit 3), and the class is not run again
+/// over it: a new lab would meet the old one's names.
+#[test]
+fn a_class_lab_whose_rollback_did_not_finish_blocks_a_rerun_until_it_is_rolled_back() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Class lab
+        vars:
+          prefix: {default: x}
+        steps:
+          - {id: made, action: test.create, with: {name: \"{{ vars.prefix }}\", undo_fails: true}}
+          - {id: check, action: test.fail, needs: [made]}
+        ",
+    );
+    std::fs::write(lab.path().join("students.csv"), "student\nann\n").unwrap();
+    let args = [
+        "run",
+        "rb.yaml",
+        "--class",
+        "c3",
+        "--each",
+        "students.csv",
+        "--yes",
+        "--output",
+        "plain",
+    ];
+    let out = lab.run(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(3), "{stderr}");
+    assert!(stderr.contains("failed, rollback incomplete"), "{stderr}");
+    let out = lab.run(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("was being rolled back and that did not finish"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("runbook rollback --class c3"), "{stderr}");
 }

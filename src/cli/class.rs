@@ -341,6 +341,12 @@ pub fn run(
             sources: base.project.sources,
         });
     }
+    if exec.junit.is_some() {
+        return Err(Error::usage(
+            "--junit does not work with --class yet: a class is many runs",
+            "use --output json (each event names its student, and `class_finished` lists every lab), or run one lab with --junit",
+        ));
+    }
     let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
     let students = read_roster(args.each, args.class, &declared)?;
     let earlier = earlier_labs(&cli.global.state_dir, args.class);
@@ -385,6 +391,20 @@ pub fn run(
             if state.status == Some(journal::RunStatus::Succeeded) {
                 done_already.push((student.name.clone(), state.run_id.clone()));
                 continue;
+            }
+            if !state.resumable() {
+                // A rollback that did not finish: a new lab would meet the old one's names.
+                return Err(Error::usage(
+                    format!(
+                        "the lab of `{}` (run {}) was being rolled back and that did not finish",
+                        student.name, state.run_id
+                    ),
+                    format!(
+                        "finish it with `runbook rollback {}` (or `{}`), then run the class again",
+                        state.run_id,
+                        rollback_class_command(cli, args.class)
+                    ),
+                ));
             }
         }
         let run_id = prior.as_ref().map_or_else(
@@ -636,8 +656,13 @@ impl ClassRun<'_> {
                 .await
                 .unwrap_or_else(|e| result("error", Some(e)));
         };
-        let access = (c, s);
-        client::scoped(access.0, self.drive(lab, Some(access.1), reporter))
+        // The region the clients found (from --region, the roster, the runbook's `region` var or
+        // the AWS configuration) is the lab's: its templates' `aws.region` and its journal's.
+        let settings = client::Settings {
+            region: Some(c.region.clone()),
+            ..s
+        };
+        client::scoped(c, self.drive(lab, Some(settings), reporter))
             .await
             .unwrap_or_else(|e| result("error", Some(e)))
     }
@@ -650,19 +675,23 @@ impl ClassRun<'_> {
     ) -> Result<LabResult, String> {
         let dir = runs::run_dir(&self.cli.global.state_dir, &lab.run_id);
         let mut journal = Journal::open(&dir).map_err(|e| e.to_string())?;
-        let region = access.as_ref().and_then(|s| s.region.clone());
-        let mut known = known(&self.cli.global, region.or(region_var(&lab.checked)));
-        if let Some(c) = &access {
-            if let Some(r) = &c.region {
-                known.region = Some(r.clone());
-            }
+        let mut known = known(&self.cli.global, region_var(&lab.checked));
+        if let Some(region) = access.as_ref().and_then(|s| s.region.clone()) {
+            known.region = Some(region);
         }
         known.run_id = Some(lab.run_id.clone());
         let secrets = ex::secrets_of(&lab.checked);
         journal.set_secrets(&secrets);
         let workflow = RunbookWorkflow::new(&lab.checked, known.clone());
-        let mut labels = self.labels.clone();
-        labels.push(("runbook:student".to_owned(), lab.student.name.clone()));
+        // A resumed lab keeps the labels it started with (its expiry among them).
+        let labels = lab.prior.as_ref().map_or_else(
+            || {
+                let mut labels = self.labels.clone();
+                labels.push(("runbook:student".to_owned(), lab.student.name.clone()));
+                labels
+            },
+            |p| p.labels.clone(),
+        );
         let journal = Mutex::new(journal);
         let changed = lab
             .prior
@@ -786,6 +815,10 @@ impl ClassRun<'_> {
             .filter(|(_, r)| r.status.ends_with(", kept"))
             .map(|(i, _)| i)
             .collect();
+        let human = self.exec.output != Format::Json && !self.cli.global.quiet;
+        if human {
+            eprint!("\n{}", table(&results));
+        }
         if self.policy == OnFailure::Ask && !kept.is_empty() {
             let question = format!(
                 "{} did not finish. Roll {} back now?",
@@ -809,17 +842,16 @@ impl ClassRun<'_> {
                             _ => ", rollback incomplete",
                         },
                     );
+                    if human {
+                        eprintln!("{}: {}", lab.student.name, results[i].status);
+                    }
                 }
             }
         }
         let interrupted = self.interrupt.is_cancelled();
-        match self.exec.output {
-            Format::Json => {
-                let summary = serde_json::json!({"event": "class_finished", "labs": results});
-                writeln!(std::io::stdout().lock(), "{summary}")?;
-            }
-            _ if self.cli.global.quiet => {}
-            _ => eprint!("\n{}", table(&results)),
+        if self.exec.output == Format::Json {
+            let summary = serde_json::json!({"event": "class_finished", "labs": results});
+            writeln!(std::io::stdout().lock(), "{summary}")?;
         }
         let failed = results.iter().filter(|r| r.status != "succeeded").count();
         if !self.cli.global.quiet {
