@@ -337,12 +337,12 @@ async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, A
     Ok(o)
 }
 
-async fn tagged_with_key(
+/// A zone's or health check's tags, as (key, value) pairs.
+pub(super) async fn tags_of(
     c: &Clients,
     kind: TagResourceType,
     id: &str,
-    key: &str,
-) -> Result<bool, ActionError> {
+) -> Result<Vec<(String, String)>, ActionError> {
     let out = c
         .route53
         .list_tags_for_resource()
@@ -351,11 +351,32 @@ async fn tagged_with_key(
         .send()
         .await
         .map_err(|e| sdk_error("ListTagsForResource", &e))?;
-    Ok(out.resource_tag_set().is_some_and(|s| {
-        s.tags()
-            .iter()
-            .any(|t| t.key() == Some("runbook:key") && t.value() == Some(key))
-    }))
+    Ok(out
+        .resource_tag_set()
+        .map(|s| {
+            s.tags()
+                .iter()
+                .map(|t| {
+                    (
+                        t.key().unwrap_or_default().to_owned(),
+                        t.value().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+async fn tagged_with_key(
+    c: &Clients,
+    kind: TagResourceType,
+    id: &str,
+    key: &str,
+) -> Result<bool, ActionError> {
+    Ok(tags_of(c, kind, id)
+        .await?
+        .iter()
+        .any(|(k, v)| k == "runbook:key" && v == key))
 }
 
 fn route53_tags(ctx: &Context<'_>, name: &str) -> Vec<Tag> {

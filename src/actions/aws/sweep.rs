@@ -290,20 +290,26 @@ async fn tagged_elb(
 async fn tagged_route53(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
     use aws_sdk_route53::types::TagResourceType;
     let mut found = Vec::new();
+    // Every page: a class's account can hold more than one page (100) of either.
     let checks = c
         .route53
         .list_health_checks()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_error("ListHealthChecks", &e))?;
     let zones = c
         .route53
         .list_hosted_zones()
+        .into_paginator()
+        .items()
         .send()
+        .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(|e| sdk_error("ListHostedZones", &e))?;
     let candidates = checks
-        .health_checks()
         .iter()
         .map(|h| {
             (
@@ -312,7 +318,7 @@ async fn tagged_route53(c: &Clients, select: &Select) -> Result<Vec<Found>, Acti
                 h.id().to_owned(),
             )
         })
-        .chain(zones.hosted_zones().iter().map(|z| {
+        .chain(zones.iter().map(|z| {
             (
                 "hosted zone",
                 TagResourceType::Hostedzone,
@@ -320,24 +326,15 @@ async fn tagged_route53(c: &Clients, select: &Select) -> Result<Vec<Found>, Acti
             )
         }));
     for (kind, tag_kind, id) in candidates {
-        let tags = c
-            .route53
-            .list_tags_for_resource()
-            .resource_type(tag_kind)
-            .resource_id(&id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("ListTagsForResource", &e))?;
-        let set = tags.resource_tag_set();
-        let has =
-            set.is_some_and(|s| select.matches(s.tags().iter().map(|t| (t.key(), t.value()))));
-        if has {
-            let name = set.and_then(|s| {
-                s.tags()
-                    .iter()
-                    .find(|t| t.key() == Some("Name"))
-                    .and_then(|t| t.value().map(str::to_owned))
-            });
+        let tags = super::route53::tags_of(c, tag_kind, &id).await?;
+        if select.matches(
+            tags.iter()
+                .map(|(k, v)| (Some(k.as_str()), Some(v.as_str()))),
+        ) {
+            let name = tags
+                .iter()
+                .find(|(k, _)| k == "Name")
+                .map(|(_, v)| v.clone());
             found.push(Found { kind, id, name });
         }
     }
