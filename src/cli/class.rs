@@ -105,8 +105,16 @@ pub fn prefix_for(class: &str, student: &str) -> String {
 }
 
 /// Read the roster: a header line with a `student` column, then a row per student.
-/// `declared` are the runbook's vars; other columns are refused with a suggestion.
-pub fn read_roster(path: &Path, class: &str, declared: &[String]) -> Result<Vec<Student>, Error> {
+/// `declared` are the runbook's vars (other columns are refused with a suggestion, and a
+/// `prefix` is made for each student when the runbook has one); `None` takes every column and
+/// only reads where each lab goes (`sweep --each`).
+pub fn read_roster(
+    path: &Path,
+    class: &str,
+    declared: Option<&[String]>,
+) -> Result<Vec<Student>, Error> {
+    let strict = declared.is_some();
+    let declared = declared.unwrap_or_default();
     let text = std::fs::read_to_string(path).map_err(|e| {
         roster_error(
             path,
@@ -145,7 +153,11 @@ pub fn read_roster(path: &Path, class: &str, declared: &[String]) -> Result<Vec<
         ));
     };
     for (i, h) in headers.iter().enumerate() {
-        if i == student_col || ACCESS_COLUMNS.contains(&h.as_str()) || declared.contains(h) {
+        if !strict
+            || i == student_col
+            || ACCESS_COLUMNS.contains(&h.as_str())
+            || declared.contains(h)
+        {
             continue;
         }
         if headers[..i].contains(h) {
@@ -243,33 +255,9 @@ pub fn read_roster(path: &Path, class: &str, declared: &[String]) -> Result<Vec<
     Ok(students)
 }
 
-/// The roster's rows for `sweep --each`: only where each lab went (its other columns are not
-/// checked against a runbook).
+/// The roster's rows for `sweep --each`: only where each lab went.
 pub fn read_places(path: &Path) -> Result<Vec<Student>, Error> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_path(path)
-        .map_err(|e| {
-            roster_error(
-                path,
-                format!("cannot read it: {e}"),
-                "give the class's CSV file",
-            )
-        })?;
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| {
-            roster_error(
-                path,
-                format!("not a CSV file: {e}"),
-                "give the class's CSV file",
-            )
-        })?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    read_roster(path, "", &headers)
+    read_roster(path, "", None)
 }
 
 /// One student's lab: its checked runbook (with the row's vars) and its run.
@@ -348,7 +336,7 @@ pub fn run(
         ));
     }
     let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
-    let students = read_roster(args.each, args.class, &declared)?;
+    let students = read_roster(args.each, args.class, Some(&declared))?;
     let earlier = earlier_labs(&cli.global.state_dir, args.class);
 
     // Each row checked like a run of its own, before anything is created.
@@ -902,21 +890,6 @@ fn rollback_one(
         .map_err(|e| Error::usage(e, "check the state directory"))
 }
 
-/// The AWS settings a run was made with (the command line's win).
-fn state_settings(cli: &Cli, state: &RunState) -> client::Settings {
-    client::Settings {
-        region: cli.global.region.clone().or(state.region.clone()),
-        profile: cli.global.profile.clone().or(state.profile.clone()),
-        endpoint_url: cli
-            .global
-            .endpoint_url
-            .clone()
-            .or(state.endpoint_url.clone()),
-        rates: cli.global.aws_rate,
-        role_arn: state.role_arn.clone(),
-    }
-}
-
 /// `rollback --class NAME`: every run of the class, then what the class shares (its zone),
 /// found by the `runbook:class` tag in every account and region the runs used.
 pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> {
@@ -1016,7 +989,7 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
     // What the class shares, once every lab is gone: in each account and region used.
     let mut places: Vec<client::Settings> = Vec::new();
     for state in runs.iter().filter(|s| ex::state_uses_aws(s)) {
-        let s = state_settings(cli, state);
+        let s = ex::run_settings(cli, state);
         if !places.iter().any(|p| {
             p.region == s.region
                 && p.profile == s.profile
@@ -1070,7 +1043,7 @@ async fn undo_run(
         interrupt: interrupt.clone(),
     };
     let outcome = if ex::state_uses_aws(state) {
-        let settings = state_settings(cli, state);
+        let settings = ex::run_settings(cli, state);
         let c = client::for_settings(&settings)
             .await
             .map_err(|e| e.message)?;
@@ -1091,7 +1064,7 @@ mod tests {
         let path = dir.join("students.csv");
         std::fs::write(&path, text).unwrap();
         let declared: Vec<String> = declared.iter().map(|s| (*s).to_owned()).collect();
-        read_roster(&path, "spring", &declared).map_err(|e| match e {
+        read_roster(&path, "spring", Some(&declared)).map_err(|e| match e {
             Error::Usage { message, help } => format!("{message} | {}", help.unwrap_or_default()),
             other => format!("{other:?}"),
         })

@@ -692,6 +692,21 @@ fn conclude(
     Ok(base)
 }
 
+/// The AWS settings a run was made with (the command line's win): where its rollback goes.
+pub(crate) fn run_settings(cli: &Cli, state: &RunState) -> crate::actions::aws::client::Settings {
+    crate::actions::aws::client::Settings {
+        region: cli.global.region.clone().or(state.region.clone()),
+        profile: cli.global.profile.clone().or(state.profile.clone()),
+        endpoint_url: cli
+            .global
+            .endpoint_url
+            .clone()
+            .or(state.endpoint_url.clone()),
+        rates: cli.global.aws_rate,
+        role_arn: state.role_arn.clone(),
+    }
+}
+
 /// Whether a run has AWS resources to undo (or steps that may have made some).
 pub(crate) fn state_uses_aws(state: &RunState) -> bool {
     state.steps.values().any(|s| match s {
@@ -899,17 +914,7 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     if state_uses_aws(&state) {
-        crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
-            region: cli.global.region.clone().or(state.region.clone()),
-            profile: cli.global.profile.clone().or(state.profile.clone()),
-            endpoint_url: cli
-                .global
-                .endpoint_url
-                .clone()
-                .or(state.endpoint_url.clone()),
-            rates: cli.global.aws_rate,
-            role_arn: state.role_arn.clone(),
-        });
+        crate::actions::aws::client::configure(run_settings(cli, &state));
         rt.block_on(crate::actions::aws::client::preflight())
             .map_err(|e| Error::Usage {
                 message: e.message,

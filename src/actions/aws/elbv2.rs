@@ -572,6 +572,21 @@ async fn internet_ready(c: &Clients, subnet_ids: &[String]) -> Result<(), Action
 }
 
 /// A load balancer's name, from its ARN (`…:loadbalancer/app/NAME/ID`).
+/// Every load balancer of the account and region, page after page (a class's account holds more
+/// than one page: 400 on AWS, 50 on the emulator).
+pub(super) async fn all_load_balancers(
+    c: &Clients,
+) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
+    c.elbv2
+        .describe_load_balancers()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))
+}
+
 fn short_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)
 }

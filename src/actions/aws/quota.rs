@@ -303,15 +303,7 @@ async fn in_use(
         .await
         .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
     used.insert(Kind::InternetGateways, count(igws.len()));
-    let lbs = c
-        .elbv2
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+    let lbs = super::elbv2::all_load_balancers(c).await?;
     let albs = lbs
         .iter()
         .filter(|lb| {

@@ -869,16 +869,7 @@ async fn balancer(
     c: &Clients,
     dns: &str,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
-    // Every page: an account (a class) can have more load balancers than one page holds.
-    let lbs = c
-        .elbv2
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+    let lbs = super::elbv2::all_load_balancers(c).await?;
     Ok(lbs
         .into_iter()
         .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns)))

@@ -131,15 +131,7 @@ pub async fn find(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionErro
         });
     }
     // ELBv2 has no tag filter: describe all, then their tags, 20 at a time.
-    let lbs = c
-        .elbv2
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+    let lbs = super::elbv2::all_load_balancers(c).await?;
     let arns: Vec<String> = lbs
         .iter()
         .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
