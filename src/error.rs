@@ -45,11 +45,6 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
-    /// A subcommand that a later release builds.
-    NotBuilt {
-        command: &'static str,
-        comes_with: &'static str,
-    },
     /// Writing output failed (a closed pipe is not an error: see `cli::main`).
     Io(std::io::Error),
 }
@@ -57,7 +52,7 @@ pub enum Error {
 impl Error {
     pub fn exit(&self) -> Exit {
         match self {
-            Error::Invalid { .. } | Error::Usage { .. } | Error::NotBuilt { .. } => Exit::Invalid,
+            Error::Invalid { .. } | Error::Usage { .. } => Exit::Invalid,
             Error::Io(_) => Exit::Failed,
         }
     }

@@ -31,24 +31,6 @@ fn global_options_are_accepted_before_and_after_the_subcommand() {
 }
 
 #[test]
-fn a_runbook_with_actions_not_built_yet_is_refused_before_anything_runs() {
-    let out = Test::new()
-        .file(
-            "aws.yaml",
-            "runbook: 1\nname: AWS\nsteps:\n  - {id: check, action: test.unbuilt}\n",
-        )
-        .args(["run", "aws.yaml", "--yes"])
-        .status(2)
-        .run();
-    let (_, stderr) = text(&out);
-    assert!(
-        stderr.starts_with("error[not-built]: `runbook run` cannot run `test.unbuilt` yet"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("--> aws.yaml:4:25"), "{stderr}");
-}
-
-#[test]
 fn engine_commands_without_runs_say_so_and_exit_2() {
     for args in [
         vec!["resume", "--yes"],

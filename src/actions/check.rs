@@ -73,6 +73,9 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
     undo: None,
     executor: &Http,
     cli: None,
+    creates: &[],
+    noun: None,
+    usage: None,
 }];
 
 /// Longest wait between two requests.

@@ -63,6 +63,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &Note,
         cli: None,
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "core.sleep",
@@ -74,6 +77,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &Sleep,
         cli: None,
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "core.assert",
@@ -86,6 +92,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &Assert,
         cli: None,
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "core.set",
@@ -98,6 +107,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &Set,
         cli: None,
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "core.manual",
@@ -116,6 +128,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("prints `undo_instructions`, if any, for a person to carry out"),
         executor: &Manual,
         cli: None,
+        creates: &[],
+        noun: None,
+        usage: None,
     },
 ];
 
@@ -150,7 +165,7 @@ impl Executor for Assert {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: AssertParams = ctx.params()?;
-            if crate::plan::render::truthy(&p.that) {
+            if crate::runbook::render::truthy(&p.that) {
                 Ok(Outcome::default())
             } else {
                 Err(ActionError::new(p.message))

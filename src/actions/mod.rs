@@ -1,9 +1,10 @@
 //! The built-in actions, as data.
 //!
 //! Each action is defined once, as an [`ActionDef`]: its name, a typed parameter struct (serde
-//! with `deny_unknown_fields`, and a JSON Schema derived from it), its outputs, its effect and
-//! what its undo does. Validation, `plan`, `actions`, `schema` and (later) execution all read
-//! these definitions, so they cannot drift apart.
+//! with `deny_unknown_fields`, and a JSON Schema derived from it), its outputs, its effect, what
+//! its undo does, the kinds of resource it creates and what it costs and counts against quotas.
+//! Validation, `plan`, `actions`, `schema`, the walkthrough, sweep and execution all read these
+//! definitions, so they cannot drift apart. The engine sees them through [`Builtin`].
 
 pub mod aws;
 pub mod check;
@@ -14,30 +15,11 @@ pub mod testing;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::de::DeserializeOwned;
 
-use crate::engine::action::Executor;
+use crate::engine::action::{Action, Executor, Registry};
 use crate::runbook::decode::{self, DecodeError};
 use crate::runbook::yaml::Node;
 
-/// What an action does to the world.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Effect {
-    Creates,
-    Changes,
-    Deletes,
-    Reads,
-}
-
-impl Effect {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Effect::Creates => "creates",
-            Effect::Changes => "changes",
-            Effect::Deletes => "deletes",
-            Effect::Reads => "reads",
-        }
-    }
-}
+pub use crate::engine::action::Effect;
 
 /// One output of an action: `steps.<id>.<name>` in templates.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -110,6 +92,23 @@ pub struct ActionDef {
     /// The AWS CLI commands that do the same by hand, from the rendered parameters (shown by the
     /// walkthrough before the step runs).
     pub cli: Option<fn(&serde_json::Value) -> Vec<String>>,
+    /// The kinds of resource it creates, as its resources name them (`vpc`, `load balancer`);
+    /// each AWS kind has an entry in [`aws::kinds`] (console page, how sweep deletes it).
+    pub creates: &'static [&'static str],
+    /// What it creates, in words, for the walkthrough's introduction ("Application Load Balancer").
+    pub noun: Option<&'static str>,
+    /// What a step of it costs by the hour and counts against quotas, from its planned parameters.
+    pub usage: Option<fn(&serde_json::Value) -> Usage>,
+}
+
+/// What a step uses once it has run: the walkthrough's cost estimate and a class's quota
+/// preflight add these up over a plan.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Usage {
+    /// US$ per hour, roughly, and what for.
+    pub hourly: Option<(f64, String)>,
+    /// What a quota counts.
+    pub quota: aws::quota::Need,
 }
 
 impl std::fmt::Debug for ActionDef {
@@ -186,9 +185,7 @@ pub fn all() -> impl Iterator<Item = &'static ActionDef> {
     core::ACTIONS
         .iter()
         .chain(check::ACTIONS)
-        .chain(aws::ec2::ACTIONS)
-        .chain(aws::elbv2::ACTIONS)
-        .chain(aws::route53::ACTIONS)
+        .chain(aws::all())
         .chain(testing_actions())
 }
 
@@ -204,6 +201,29 @@ fn testing_actions() -> &'static [ActionDef] {
 
 pub fn find(name: &str) -> Option<&'static ActionDef> {
     all().find(|a| a.name == name)
+}
+
+impl Action for ActionDef {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn effect(&self) -> Effect {
+        self.effect
+    }
+
+    fn executor(&self) -> &'static dyn Executor {
+        self.executor
+    }
+}
+
+/// The built-in actions, as the engine looks them up by name.
+pub struct Builtin;
+
+impl Registry for Builtin {
+    fn find(&self, name: &str) -> Option<&'static dyn Action> {
+        find(name).map(|def| def as &'static dyn Action)
+    }
 }
 
 pub fn names() -> Vec<&'static str> {

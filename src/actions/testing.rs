@@ -58,26 +58,7 @@ pub struct FailParams {
     pub sleep: Option<DurationText>,
 }
 
-/// An action defined but not executable (tests the refusal of such actions up front).
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename = "test.unbuilt")]
-pub struct UnbuiltParams {
-    #[serde(default)]
-    pub note: Option<String>,
-}
-
 pub static ACTIONS: &[ActionDef] = &[
-    ActionDef {
-        name: "test.unbuilt",
-        summary: "Not executable (tests only).",
-        docs: "Validates and plans, but `run` refuses it.",
-        effect: Effect::Creates,
-        params: Params::of::<UnbuiltParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: Some("nothing"),
-        executor: &crate::engine::action::NotBuilt,
-        cli: None,
-    },
     ActionDef {
         name: "test.create",
         summary: "Create a resource in the test store (tests only).",
@@ -88,6 +69,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the file"),
         executor: &Create,
         cli: None,
+        creates: &["test resource"],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "test.fail",
@@ -99,6 +83,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &Fail,
         cli: None,
+        creates: &[],
+        noun: None,
+        usage: None,
     },
 ];
 

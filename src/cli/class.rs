@@ -19,9 +19,9 @@ use tokio_util::sync::CancellationToken;
 use super::execute::{self as ex, Access};
 use super::{Cli, ExecArgs, OnFailure, VarArgs, check_file, known, region_var};
 use crate::actions::aws::{client, quota};
+use crate::app::roster::{Student, read_roster};
 use crate::engine::action::Ask;
 use crate::engine::journal::{self, Journal};
-use crate::engine::rollback::Rollback;
 use crate::engine::runs;
 use crate::engine::schedule::{Finish, Options, Run};
 use crate::engine::state::RunState;
@@ -33,232 +33,8 @@ use crate::runbook::suggest;
 use crate::runbook::validate::Checked;
 use crate::ui::Format;
 use crate::ui::ask::TerminalAsk;
-use crate::ui::class::{Board, LabResult, table};
+use crate::ui::class::{Board, LabResult, LabStatus, Left, Stop, table};
 use crate::ui::report::{JsonLines, Lines};
-
-/// Columns that say where a lab goes rather than set a var.
-const ACCESS_COLUMNS: [&str; 3] = ["region", "profile", "role_arn"];
-
-/// One row of the roster.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Student {
-    pub name: String,
-    /// The line of the CSV file it is on.
-    pub line: u64,
-    /// Vars from the row's other columns (empty cells are left out).
-    pub vars: Vec<(String, String)>,
-    pub region: Option<String>,
-    pub profile: Option<String>,
-    pub role_arn: Option<String>,
-}
-
-fn roster_error(path: &Path, message: impl Into<String>, help: impl Into<String>) -> Error {
-    Error::usage(
-        format!("{}: {}", path.display(), message.into()),
-        help.into(),
-    )
-}
-
-/// A name for tags and run ids: letters, digits, `.`, `_`, `-` and `@`, 1 to 64 of them.
-fn check_name(what: &str, name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{name}` is not a usable {what} name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
-        ))
-    }
-}
-
-/// Check a class name (it becomes the `runbook:class` tag).
-pub fn parse_class(name: &str) -> Result<String, String> {
-    check_name("class", name).map(|()| name.to_owned())
-}
-
-/// A `prefix` for names in AWS from a student's name in a class: the name's start (lowercase
-/// letters, digits and `-`, from a letter) and 4 hex digits of a hash of class and student, at
-/// most 12 characters, so a load balancer's `PREFIX-secondary-alb` stays within AWS's 32, and two
-/// classes in one account (or two long names) never share a name.
-pub fn prefix_for(class: &str, student: &str) -> String {
-    let mut slug: String = student
-        .to_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    slug = slug.trim_matches('-').to_owned();
-    if !slug.starts_with(|c: char| c.is_ascii_lowercase()) {
-        slug = format!("s{slug}");
-    }
-    slug.truncate(7);
-    let hash = <sha2::Sha256 as sha2::Digest>::digest(format!("{class}/{student}").as_bytes());
-    format!(
-        "{}-{:02x}{:02x}",
-        slug.trim_end_matches('-'),
-        hash[0],
-        hash[1]
-    )
-}
-
-/// Read the roster: a header line with a `student` column, then a row per student.
-/// `declared` are the runbook's vars (other columns are refused with a suggestion, and a
-/// `prefix` is made for each student when the runbook has one); `None` takes every column and
-/// only reads where each lab goes (`sweep --each`).
-pub fn read_roster(
-    path: &Path,
-    class: &str,
-    declared: Option<&[String]>,
-) -> Result<Vec<Student>, Error> {
-    let strict = declared.is_some();
-    let declared = declared.unwrap_or_default();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        roster_error(
-            path,
-            format!("cannot read it: {e}"),
-            "give the path of a CSV file with a `student` column, one row per student",
-        )
-    })?;
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .comment(Some(b'#'))
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|e| {
-            roster_error(
-                path,
-                format!("not a CSV file: {e}"),
-                "the first line names the columns, for example `student,domain`",
-            )
-        })?
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let Some(student_col) = headers.iter().position(|h| h == "student") else {
-        let help = suggest::did_you_mean("student", &headers).map_or_else(
-            || {
-                "add a `student` column: the first line reads for example `student,domain`"
-                    .to_owned()
-            },
-            |s| format!("name the students' column `student` ({s})"),
-        );
-        return Err(roster_error(
-            path,
-            format!("no `student` column (its columns: {})", headers.join(", ")),
-            help,
-        ));
-    };
-    for (i, h) in headers.iter().enumerate() {
-        if !strict
-            || i == student_col
-            || ACCESS_COLUMNS.contains(&h.as_str())
-            || declared.contains(h)
-        {
-            continue;
-        }
-        if headers[..i].contains(h) {
-            return Err(roster_error(
-                path,
-                format!("the column `{h}` appears twice"),
-                "keep one",
-            ));
-        }
-        let mut known: Vec<String> = declared.to_vec();
-        known.extend(ACCESS_COLUMNS.iter().map(|c| (*c).to_owned()));
-        let help = suggest::did_you_mean(h, &known).unwrap_or_else(|| {
-            format!(
-                "columns are `student`, `region`, `profile`, `role_arn` and the runbook's vars: {}",
-                declared.join(", ")
-            )
-        });
-        return Err(roster_error(
-            path,
-            format!(
-                "the column `{h}` is neither a var of the runbook nor one of student, region, profile, role_arn"
-            ),
-            help,
-        ));
-    }
-    let derive_prefix =
-        declared.iter().any(|v| v == "prefix") && !headers.iter().any(|h| h == "prefix");
-    let mut students = Vec::new();
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut prefixes: HashMap<String, String> = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            roster_error(
-                path,
-                e.to_string(),
-                "every row has as many cells as the header line",
-            )
-        })?;
-        let line = record.position().map_or(0, csv::Position::line);
-        let name = record.get(student_col).unwrap_or_default().to_owned();
-        check_name("student", &name).map_err(|m| {
-            roster_error(path, format!("line {line}: {m}"), "fix the student's name")
-        })?;
-        if let Some(first) = seen.insert(name.to_lowercase(), line) {
-            return Err(roster_error(
-                path,
-                format!("line {line}: the student `{name}` is already on line {first}"),
-                "give each student one row and a name of their own",
-            ));
-        }
-        let mut student = Student {
-            name: name.clone(),
-            line,
-            vars: Vec::new(),
-            region: None,
-            profile: None,
-            role_arn: None,
-        };
-        for (h, cell) in headers.iter().zip(record.iter()) {
-            if h == "student" || cell.is_empty() {
-                continue;
-            }
-            match h.as_str() {
-                "region" => student.region = Some(cell.to_owned()),
-                "profile" => student.profile = Some(cell.to_owned()),
-                "role_arn" => student.role_arn = Some(cell.to_owned()),
-                _ => {}
-            }
-            if declared.contains(h) {
-                student.vars.push((h.clone(), cell.to_owned()));
-            }
-        }
-        if derive_prefix {
-            let prefix = prefix_for(class, &name);
-            if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
-                return Err(roster_error(
-                    path,
-                    format!(
-                        "line {line}: `{name}` and `{other}` would both name their resources `{prefix}-…`"
-                    ),
-                    "add a `prefix` column with a different prefix for each of them",
-                ));
-            }
-            student.vars.push(("prefix".into(), prefix));
-        }
-        students.push(student);
-    }
-    if students.is_empty() {
-        return Err(roster_error(
-            path,
-            "no students",
-            "add a row per student under the header line",
-        ));
-    }
-    Ok(students)
-}
-
-/// The roster's rows for `sweep --each`: only where each lab went.
-pub fn read_places(path: &Path) -> Result<Vec<Student>, Error> {
-    read_roster(path, "", None)
-}
 
 /// One student's lab: its checked runbook (with the row's vars) and its run.
 struct Lab {
@@ -410,13 +186,6 @@ pub fn run(
         return Err(Error::Invalid {
             diagnostics,
             sources: sources.unwrap_or_default(),
-        });
-    }
-    let refused = ex::unbuilt(&base);
-    if !refused.is_empty() {
-        return Err(Error::Invalid {
-            diagnostics: refused,
-            sources: base.project.sources,
         });
     }
     for (student, run_id) in &done_already {
@@ -631,10 +400,10 @@ impl ClassRun<'_> {
         clients: Option<(&'static client::Clients, client::Settings)>,
         reporter: Box<dyn Reporter>,
     ) -> LabResult {
-        let result = |status: &str, failure: Option<String>| LabResult {
+        let result = |status: LabStatus, failure: Option<String>| LabResult {
             student: lab.student.name.clone(),
             run_id: lab.run_id.clone(),
-            status: status.to_owned(),
+            status,
             url: None,
             failure,
         };
@@ -642,7 +411,7 @@ impl ClassRun<'_> {
             return self
                 .drive(lab, None, reporter)
                 .await
-                .unwrap_or_else(|e| result("error", Some(e)));
+                .unwrap_or_else(|e| result(LabStatus::Error, Some(e)));
         };
         // The region the clients found (from --region, the roster, the runbook's `region` var or
         // the AWS configuration) is the lab's: its templates' `aws.region` and its journal's.
@@ -652,7 +421,7 @@ impl ClassRun<'_> {
         };
         client::scoped(c, self.drive(lab, Some(settings), reporter))
             .await
-            .unwrap_or_else(|e| result("error", Some(e)))
+            .unwrap_or_else(|e| result(LabStatus::Error, Some(e)))
     }
 
     async fn drive(
@@ -747,38 +516,36 @@ impl ClassRun<'_> {
                 return Ok(LabResult {
                     student: lab.student.name.clone(),
                     run_id: lab.run_id.clone(),
-                    status: "succeeded".into(),
+                    status: LabStatus::Succeeded,
                     url,
                     failure: None,
                 });
             }
             Finish::Failed { step, error } => {
-                ("failed", Some(format!("{step}: {}", error.message)))
+                (Stop::Failed, Some(format!("{step}: {}", error.message)))
             }
-            Finish::Interrupted => ("interrupted", None),
+            Finish::Interrupted => (Stop::Interrupted, None),
         };
         let status = if self.policy == OnFailure::Rollback {
             let state = RunState::from_entries(&journal::read(&dir).map_err(|e| e.to_string())?);
-            let outcome = Rollback {
-                state: &state,
-                journal: &journal,
-                reporter: &reporter,
-                ask: &never,
-                yes: true,
-                parallelism: 8,
-                retries: ex::undo_retries(),
-                interrupt: CancellationToken::new(),
-            }
+            let outcome = ex::rollback_of(
+                &state,
+                &journal,
+                &reporter,
+                &never,
+                true,
+                CancellationToken::new(),
+            )
             .execute()
             .await
             .map_err(|e| e.to_string())?;
             if outcome.complete {
-                format!("{what}, rolled back")
+                LabStatus::Stopped(what, Left::RolledBack)
             } else {
-                format!("{what}, rollback incomplete")
+                LabStatus::Stopped(what, Left::RollbackIncomplete)
             }
         } else {
-            format!("{what}, kept")
+            LabStatus::Stopped(what, Left::Kept)
         };
         Ok(LabResult {
             student: lab.student.name.clone(),
@@ -800,7 +567,7 @@ impl ClassRun<'_> {
         let kept: Vec<usize> = results
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.status.ends_with(", kept"))
+            .filter(|(_, r)| matches!(r.status, LabStatus::Stopped(_, Left::Kept)))
             .map(|(i, _)| i)
             .collect();
         let human = self.exec.output != Format::Json && !self.cli.global.quiet;
@@ -823,13 +590,13 @@ impl ClassRun<'_> {
                             .with_prefix(&lab.student.name),
                         rt,
                     );
-                    results[i].status = results[i].status.replace(
-                        ", kept",
-                        match outcome {
-                            Ok(true) => ", rolled back",
-                            _ => ", rollback incomplete",
-                        },
-                    );
+                    if let LabStatus::Stopped(stop, _) = results[i].status {
+                        let left = match outcome {
+                            Ok(true) => Left::RolledBack,
+                            _ => Left::RollbackIncomplete,
+                        };
+                        results[i].status = LabStatus::Stopped(stop, left);
+                    }
                     if human {
                         eprintln!("{}: {}", lab.student.name, results[i].status);
                     }
@@ -841,7 +608,10 @@ impl ClassRun<'_> {
             let summary = serde_json::json!({"event": "class_finished", "labs": results});
             writeln!(std::io::stdout().lock(), "{summary}")?;
         }
-        let failed = results.iter().filter(|r| r.status != "succeeded").count();
+        let failed = results
+            .iter()
+            .filter(|r| r.status != LabStatus::Succeeded)
+            .count();
         if !self.cli.global.quiet {
             eprintln!(
                 "{} of {} set up. To remove every lab of the class: {}",
@@ -852,10 +622,7 @@ impl ClassRun<'_> {
         }
         Ok(if interrupted {
             Exit::Interrupted
-        } else if results
-            .iter()
-            .any(|r| r.status.contains("incomplete") || r.status == "error")
-        {
+        } else if results.iter().any(|r| r.status.incomplete()) {
             Exit::RollbackIncomplete
         } else if failed > 0 {
             Exit::Failed
@@ -1032,16 +799,7 @@ async fn undo_run(
     let dir = runs::run_dir(&cli.global.state_dir, &state.run_id);
     let journal = Mutex::new(Journal::open(&dir).map_err(|e| e.to_string())?);
     let never = TerminalAsk::never();
-    let rollback = Rollback {
-        state,
-        journal: &journal,
-        reporter,
-        ask: &never,
-        yes: true,
-        parallelism: 8,
-        retries: ex::undo_retries(),
-        interrupt: interrupt.clone(),
-    };
+    let rollback = ex::rollback_of(state, &journal, reporter, &never, true, interrupt.clone());
     let outcome = if ex::state_uses_aws(state) {
         let settings = ex::run_settings(cli, state);
         let c = client::for_settings(&settings)
@@ -1052,106 +810,4 @@ async fn undo_run(
         rollback.execute().await
     };
     Ok(outcome.map_err(|e| e.to_string())?.complete)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn roster(text: &str, declared: &[&str]) -> Result<Vec<Student>, String> {
-        let dir = std::env::temp_dir().join(format!("roster-{}", fastrand::u64(..)));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("students.csv");
-        std::fs::write(&path, text).unwrap();
-        let declared: Vec<String> = declared.iter().map(|s| (*s).to_owned()).collect();
-        read_roster(&path, "spring", Some(&declared)).map_err(|e| match e {
-            Error::Usage { message, help } => format!("{message} | {}", help.unwrap_or_default()),
-            other => format!("{other:?}"),
-        })
-    }
-
-    #[test]
-    fn a_roster_gives_each_student_vars_access_and_a_prefix() {
-        let students = roster(
-            "# class of spring\nstudent,domain,region,role_arn\nalice,alice.class.example,eu-west-1,\nbob, bob.class.example ,,arn:aws:iam::123456789012:role/lab\n",
-            &["domain", "prefix", "region"],
-        )
-        .unwrap();
-        assert_eq!(students.len(), 2);
-        assert_eq!(students[0].name, "alice");
-        assert_eq!(students[0].region.as_deref(), Some("eu-west-1"));
-        assert!(
-            students[0]
-                .vars
-                .contains(&("region".into(), "eu-west-1".into()))
-        );
-        assert!(
-            students[0]
-                .vars
-                .contains(&("prefix".into(), prefix_for("spring", "alice")))
-        );
-        assert_eq!(
-            students[1].vars[0],
-            ("domain".into(), "bob.class.example".into())
-        );
-        assert_eq!(
-            students[1].role_arn.as_deref(),
-            Some("arn:aws:iam::123456789012:role/lab")
-        );
-        assert_eq!(students[1].region, None);
-        assert_eq!(students[1].line, 4);
-    }
-
-    #[test]
-    fn roster_mistakes_are_named_with_their_line_and_a_fix() {
-        let e = roster("name,domain\nalice,a.example\n", &["domain"]).unwrap_err();
-        assert!(
-            e.contains("no `student` column (its columns: name, domain)"),
-            "{e}"
-        );
-        let e = roster("student,domian\nalice,a.example\n", &["domain"]).unwrap_err();
-        assert!(e.contains("`domian` is neither a var"), "{e}");
-        assert!(e.contains("did you mean `domain`"), "{e}");
-        let e = roster("student\nalice\nAlice\n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 3: the student `Alice` is already on line 2"),
-            "{e}"
-        );
-        let e = roster("student\nal ice\n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 2: `al ice` is not a usable student name"),
-            "{e}"
-        );
-        let e = roster("student,domain\nalice\n", &["domain"]).unwrap_err();
-        assert!(e.contains("as many cells"), "{e}");
-        let e = roster("student\n", &[]).unwrap_err();
-        assert!(e.contains("no students"), "{e}");
-    }
-
-    #[test]
-    fn prefixes_fit_aws_names_and_stay_unique() {
-        let alice = prefix_for("spring", "alice");
-        assert!(alice.starts_with("alice-") && alice.len() == 10, "{alice}");
-        assert_eq!(prefix_for("spring", "alice"), alice, "the same every time");
-        assert_ne!(
-            prefix_for("autumn", "alice"),
-            alice,
-            "another class, other names"
-        );
-        assert!(prefix_for("spring", "Bob.Smith").starts_with("bob-smi"));
-        assert!(prefix_for("spring", "42").starts_with("s42-"));
-        let a = prefix_for("spring", "alexander-the-great");
-        let b = prefix_for("spring", "alexander-the-small");
-        assert!(a.len() <= 12 && b.len() <= 12, "{a} {b}");
-        assert_ne!(a, b);
-        // `PREFIX-secondary-alb`, the longest name the shipped runbook makes, fits in 32.
-        assert!(format!("{a}-secondary-alb").len() <= 32);
-        let pattern = regex::Regex::new("^[a-z][a-z0-9-]{0,11}$").unwrap();
-        for p in [alice, a, b, prefix_for("x", "-")] {
-            assert!(
-                pattern.is_match(&p),
-                "the shipped runbook's prefix pattern: {p}"
-            );
-        }
-    }
 }

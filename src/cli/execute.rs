@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Cli, ExecArgs, OnFailure, VarArgs, check_file, known, missing_vars, region_var};
+use crate::actions::aws::calls_aws;
 use crate::engine::action::Ask;
 use crate::engine::journal::{self, Journal, JournalError, Record};
 use crate::engine::rollback::Rollback;
@@ -17,10 +18,9 @@ use crate::engine::schedule::{Finish, Options, Run};
 use crate::engine::state::RunState;
 use crate::engine::{Event, Reporter};
 use crate::error::{Error, Exit};
-use crate::plan::render::Renderer;
 use crate::plan::workflow::RunbookWorkflow;
-use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::load::StepKind;
+use crate::runbook::render::Renderer;
 use crate::runbook::validate::Checked;
 use crate::runbook::vars::{self, Source};
 use crate::ui::ask::TerminalAsk;
@@ -39,6 +39,29 @@ pub(crate) fn undo_retries() -> (std::time::Duration, std::time::Duration) {
         .and_then(|t| humantime::parse_duration(&t).ok())
         .unwrap_or(std::time::Duration::from_secs(20 * 60));
     (window, std::time::Duration::from_secs(1))
+}
+
+/// The one way this application rolls a run back: every built-in action, eight undos at a time,
+/// each retrying for [`undo_retries`].
+pub(crate) fn rollback_of<'a>(
+    state: &'a RunState,
+    journal: &'a Mutex<Journal>,
+    reporter: &'a dyn Reporter,
+    ask: &'a dyn Ask,
+    yes: bool,
+    interrupt: CancellationToken,
+) -> Rollback<'a> {
+    Rollback {
+        registry: &crate::actions::Builtin,
+        state,
+        journal,
+        reporter,
+        ask,
+        yes,
+        parallelism: 8,
+        retries: undo_retries(),
+        interrupt,
+    }
 }
 
 pub(crate) fn journal_error(e: JournalError) -> Error {
@@ -149,25 +172,6 @@ fn rollback_command(cli: &Cli, run_id: &str) -> String {
     }
 }
 
-/// Steps whose action cannot run yet: refused before anything runs.
-pub(crate) fn unbuilt(checked: &Checked) -> Vec<Diagnostic> {
-    let project = &checked.project;
-    (0..checked.flow.steps.len())
-        .filter_map(|i| {
-            let step = checked.flow.step(project, i);
-            match step.kind {
-                StepKind::Action(def) if !def.executor.built() => Some(
-                    Diagnostic::error("not-built", format!("`runbook run` cannot run `{}` yet", def.name))
-                        .at_opt(step.target.as_ref().map(|t| t.span))
-                        .label(format!("used by step `{}`", checked.flow.steps[i].id))
-                        .help("`runbook plan` shows what it would do; the AWS actions come in a later release"),
-                ),
-                _ => None,
-            }
-        })
-        .collect()
-}
-
 /// Ask for vars without a value, on a terminal and without `--yes`; otherwise exit 2.
 fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
     if checked.vars.missing.is_empty() {
@@ -209,7 +213,7 @@ fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
 }
 
 /// Secret var values, to mask everywhere.
-fn secrets(checked: &Checked, known: &crate::plan::render::Known) -> Vec<String> {
+fn secrets(checked: &Checked, known: &crate::runbook::render::Known) -> Vec<String> {
     Renderer::new(
         &checked.project,
         &checked.flow,
@@ -247,13 +251,6 @@ pub fn run(
     if checked.diags.has_errors() {
         return Err(Error::Invalid {
             diagnostics: checked.diags.0,
-            sources: checked.project.sources,
-        });
-    }
-    let refused = unbuilt(&checked);
-    if !refused.is_empty() {
-        return Err(Error::Invalid {
-            diagnostics: refused,
             sources: checked.project.sources,
         });
     }
@@ -341,7 +338,7 @@ fn offer_resume(cli: &Cli, runbook: &Path, ask: &TerminalAsk) -> Option<String> 
 /// The walkthrough's introduction (what the runbook does, creates and costs), then "start?".
 fn start_walkthrough(
     checked: &Checked,
-    known: &crate::plan::render::Known,
+    known: &crate::runbook::render::Known,
     ask: &TerminalAsk,
 ) -> bool {
     let plan = crate::plan::build(checked, known);
@@ -376,7 +373,7 @@ pub(crate) fn start_record(
     workflow: &RunbookWorkflow<'_>,
     run_id: &str,
     (runbook, name): (&str, &str),
-    known: &crate::plan::render::Known,
+    known: &crate::runbook::render::Known,
     access: Access,
     labels: &[(String, String)],
 ) -> Record {
@@ -407,7 +404,7 @@ struct Session<'a> {
     run_id: String,
     dir: PathBuf,
     journal: Mutex<Journal>,
-    known: crate::plan::render::Known,
+    known: crate::runbook::render::Known,
     workflow: RunbookWorkflow<'a>,
     secrets: Vec<String>,
     ask: TerminalAsk,
@@ -429,7 +426,7 @@ impl<'a> Session<'a> {
         run_id: String,
         dir: PathBuf,
         mut journal: Journal,
-        known: crate::plan::render::Known,
+        known: crate::runbook::render::Known,
         ask: TerminalAsk,
         rt: tokio::runtime::Runtime,
         interrupt: CancellationToken,
@@ -664,19 +661,7 @@ fn conclude(
         interrupt.clone()
     };
     let outcome = rt
-        .block_on(
-            Rollback {
-                state: &state,
-                journal,
-                reporter,
-                ask,
-                yes: exec.yes,
-                parallelism: 8,
-                retries: undo_retries(),
-                interrupt: stop.clone(),
-            }
-            .execute(),
-        )
+        .block_on(rollback_of(&state, journal, reporter, ask, exec.yes, stop.clone()).execute())
         .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
     if !outcome.complete {
         if stop.is_cancelled() {
@@ -710,8 +695,8 @@ pub(crate) fn run_settings(cli: &Cli, state: &RunState) -> crate::actions::aws::
 /// Whether a run has AWS resources to undo (or steps that may have made some).
 pub(crate) fn state_uses_aws(state: &RunState) -> bool {
     state.steps.values().any(|s| match s {
-        crate::engine::state::StepState::Started { action, .. } => action.starts_with("aws."),
-        crate::engine::state::StepState::Succeeded(d) => d.action.starts_with("aws."),
+        crate::engine::state::StepState::Started { action, .. } => calls_aws(action),
+        crate::engine::state::StepState::Succeeded(d) => calls_aws(&d.action),
         _ => false,
     })
 }
@@ -719,13 +704,13 @@ pub(crate) fn state_uses_aws(state: &RunState) -> bool {
 /// Whether any step of the runbook calls AWS.
 pub(crate) fn uses_aws(checked: &Checked) -> bool {
     (0..checked.flow.steps.len()).any(|i| {
-        matches!(checked.flow.step(&checked.project, i).kind, StepKind::Action(d) if d.name.starts_with("aws."))
+        matches!(checked.flow.step(&checked.project, i).kind, StepKind::Action(d) if calls_aws(d.name))
     })
 }
 
 /// The values of the runbook's secret vars, to mask everywhere.
 pub(crate) fn secrets_of(checked: &Checked) -> Vec<String> {
-    secrets(checked, &crate::plan::render::Known::default())
+    secrets(checked, &crate::runbook::render::Known::default())
 }
 
 /// For a runbook with AWS actions: configure the process's clients and check, before anything
@@ -733,7 +718,7 @@ pub(crate) fn secrets_of(checked: &Checked) -> Vec<String> {
 fn aws_setup(
     cli: &Cli,
     checked: &Checked,
-    known: &crate::plan::render::Known,
+    known: &crate::runbook::render::Known,
     access: Access,
     rt: &tokio::runtime::Runtime,
 ) -> Result<(), Error> {
@@ -924,16 +909,14 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     let journal = Mutex::new(journal);
     let outcome = rt
         .block_on(
-            Rollback {
-                state: &state,
-                journal: &journal,
-                reporter: reporter.as_ref(),
-                ask: &ask,
-                yes: exec.yes,
-                parallelism: 8,
-                retries: undo_retries(),
-                interrupt: interrupt.clone(),
-            }
+            rollback_of(
+                &state,
+                &journal,
+                reporter.as_ref(),
+                &ask,
+                exec.yes,
+                interrupt.clone(),
+            )
             .execute(),
         )
         .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;

@@ -13,8 +13,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::actions;
 use crate::error::{Error, Exit};
-use crate::plan::{self, render::Known};
+use crate::plan;
 use crate::runbook::diagnostic::Diagnostic;
+use crate::runbook::render::Known;
 use crate::runbook::source::Sources;
 use crate::runbook::suggest;
 use crate::runbook::validate::{self, Checked};
@@ -196,7 +197,7 @@ pub enum Command {
         labels: Vec<(String, String)>,
         /// Run one lab per student of this class (with --each): each run labelled
         /// `runbook:class=NAME` and `runbook:student=…`; `--parallelism` is then labs at once.
-        #[arg(long, value_name = "NAME", requires = "each", value_parser = class::parse_class)]
+        #[arg(long, value_name = "NAME", requires = "each", value_parser = crate::app::roster::parse_class)]
         class: Option<String>,
         /// The class's roster: a CSV file with a `student` column, optional `region`, `profile`
         /// and `role_arn` columns, and the runbook's vars as other columns.
@@ -311,18 +312,6 @@ fn report(e: &Error, color: bool) {
         }
         Error::Usage { message, help } => {
             let d = Diagnostic::error("usage", message.clone()).help_opt(help.clone());
-            format!(
-                "{}\n",
-                ui::diagnostics::render(&d, &Sources::default(), color)
-            )
-        }
-        Error::NotBuilt {
-            command,
-            comes_with,
-        } => {
-            let d = Diagnostic::error("not-built", format!("`runbook {command}` is not built yet"))
-                .note(format!("it comes with {comes_with}"))
-                .help("`runbook validate` and `runbook plan` check a runbook without running it");
             format!(
                 "{}\n",
                 ui::diagnostics::render(&d, &Sources::default(), color)

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 use super::Cli;
 use crate::actions::aws::{client, sweep};
 use crate::engine::action::{ActionError, Context, Progress, Resource};
+use crate::engine::retry::Backoff;
 use crate::error::{Error, Exit};
 use crate::ui::ask::TerminalAsk;
 
@@ -46,7 +47,7 @@ pub fn sweep(
     }];
     if let Some(csv) = each {
         places.clear();
-        for s in super::class::read_places(csv)? {
+        for s in crate::app::roster::read_places(csv)? {
             let place = client::Settings {
                 region: cli.global.region.clone().or(s.region),
                 profile: s.profile.or(cli.global.profile.clone()),
@@ -161,7 +162,7 @@ async fn delete_all<'f>(
 ) -> Vec<&'f sweep::Found> {
     let window = super::execute::undo_retries().0;
     let mut remaining = Vec::new();
-    for kind in sweep::ORDER {
+    for kind in sweep::order() {
         let batch: Vec<&sweep::Found> = found.iter().filter(|r| r.kind == kind).collect();
         let results =
             futures::future::join_all(batch.iter().map(|r| delete(clients, r, window))).await;
@@ -230,20 +231,21 @@ async fn delete(
         id: r.id.clone(),
         undo,
     };
-    let started = tokio::time::Instant::now();
-    let mut wait = std::time::Duration::from_secs(1);
-    loop {
-        match def.executor.undo(&ctx, &resource).await {
-            Err(e) if e.retryable && started.elapsed() + wait < window => {
-                progress.status(&format!(
-                    "{}; trying again in {}s",
-                    e.message,
-                    wait.as_secs()
-                ));
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(30));
-            }
-            other => return other,
-        }
-    }
+    crate::engine::retry::within(
+        window,
+        Backoff::new(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(30),
+        ),
+        &cancel,
+        |r| {
+            progress.status(&format!(
+                "{}; trying again in {}s",
+                r.error.message,
+                r.wait.as_secs().max(1)
+            ));
+        },
+        || def.executor.undo(&ctx, &resource),
+    )
+    .await
 }

@@ -16,6 +16,46 @@ use tokio_util::sync::CancellationToken;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What an action does to the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    Creates,
+    Changes,
+    Deletes,
+    Reads,
+}
+
+impl Effect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Creates => "creates",
+            Effect::Changes => "changes",
+            Effect::Deletes => "deletes",
+            Effect::Reads => "reads",
+        }
+    }
+}
+
+/// An action as the engine sees it: a name for the journal, an effect, and what runs it. The
+/// definitions themselves (parameters, docs, AWS facts) live above the engine.
+pub trait Action: Sync {
+    fn name(&self) -> &'static str;
+    fn effect(&self) -> Effect;
+    fn executor(&self) -> &'static dyn Executor;
+}
+
+impl std::fmt::Debug for dyn Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Finds an action by the name a journal recorded (rollback runs from the journal alone).
+pub trait Registry: Sync {
+    fn find(&self, name: &str) -> Option<&'static dyn Action>;
+}
+
 /// Something an action created, and what its undo needs to remove it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
@@ -52,6 +92,9 @@ pub struct ActionError {
     /// The failure is the input's fault (exit 2), not the world's (exit 1).
     #[serde(default)]
     pub invalid_input: bool,
+    /// The service's own error code (`DependencyViolation`, `NoSuchHostedZone`), where it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl ActionError {
@@ -61,6 +104,7 @@ impl ActionError {
             retryable: false,
             hint: None,
             invalid_input: false,
+            code: None,
         }
     }
 
@@ -120,7 +164,7 @@ pub struct StepIntro<'a> {
     pub id: &'a str,
     pub title: &'a str,
     pub guide: Option<&'a str>,
-    pub action: &'static crate::actions::ActionDef,
+    pub action: &'static dyn Action,
     /// Rendered, secrets masked.
     pub params: &'a Json,
     /// The step's own question, answered by choosing to run it.
@@ -192,23 +236,5 @@ pub trait Executor: Sync {
         _resource: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async { Ok(()) })
-    }
-
-    /// False for actions whose execution a later release builds; `run` refuses them up front.
-    fn built(&self) -> bool {
-        true
-    }
-}
-
-/// The executor of actions that are defined (validated, planned) but not executable yet.
-pub struct NotBuilt;
-
-impl Executor for NotBuilt {
-    fn run<'a>(&'a self, _ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
-        Box::pin(async { Err(ActionError::new("this action is not built yet").invalid_input()) })
-    }
-
-    fn built(&self) -> bool {
-        false
     }
 }

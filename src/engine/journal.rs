@@ -233,7 +233,7 @@ impl Journal {
     pub fn append(&mut self, record: Record) -> Result<Entry, JournalError> {
         let entry = Entry { at: now(), record };
         let mut value = serde_json::to_value(&entry).expect("records serialize");
-        crate::plan::mask(&mut value, &self.secrets);
+        crate::mask::mask(&mut value, &self.secrets);
         let entry: Entry =
             serde_json::from_value(value).expect("a masked record is still a record");
         let mut line = serde_json::to_string(&entry).expect("records serialize");

@@ -7,6 +7,7 @@
 
 pub mod action;
 pub mod journal;
+pub mod retry;
 pub mod rollback;
 pub mod runs;
 pub mod schedule;
@@ -16,7 +17,6 @@ use std::time::Duration;
 
 use serde_json::{Map, Value as Json};
 
-use crate::actions::ActionDef;
 use action::ActionError;
 use journal::UndoStep;
 
@@ -27,7 +27,7 @@ pub struct Step {
     pub title: String,
     /// Indices of the steps this one waits for.
     pub deps: Vec<usize>,
-    pub action: &'static ActionDef,
+    pub action: &'static dyn action::Action,
     pub timeout: Option<Duration>,
     /// Attempts in all, and the first wait between them.
     pub retry: Option<(u32, Duration)>,

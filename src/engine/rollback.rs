@@ -18,14 +18,16 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use super::action::{ActionError, Ask, Context, Progress, Resource};
+use super::action::{ActionError, Ask, Context, Progress, Registry, Resource};
 use super::journal::{Journal, Record};
+use super::retry::Backoff;
 use super::state::{Done, RunState, StepState};
 use super::{EngineError, Event, Reporter};
-use crate::actions;
 
 pub struct Rollback<'a> {
     pub state: &'a RunState,
+    /// Where the journal's action names are looked up.
+    pub registry: &'a dyn Registry,
     pub journal: &'a Mutex<Journal>,
     pub reporter: &'a dyn Reporter,
     pub ask: &'a dyn Ask,
@@ -110,7 +112,7 @@ impl Rollback<'_> {
                     params,
                     ..
                 } => {
-                    let Some(def) = actions::find(action) else {
+                    let Some(def) = self.registry.find(action) else {
                         continue;
                     };
                     let progress = super::StepProgress {
@@ -119,7 +121,7 @@ impl Rollback<'_> {
                     };
                     let cancel = self.interrupt.child_token();
                     let ctx = self.context(step, key, params, &progress, &cancel);
-                    if let Ok(Some(found)) = def.executor.reconcile(&ctx).await {
+                    if let Ok(Some(found)) = def.executor().reconcile(&ctx).await {
                         if !found.resources.is_empty() {
                             work.insert(
                                 step.clone(),
@@ -277,20 +279,20 @@ impl Rollback<'_> {
         let key = format!("{}/{step}", self.state.run_id);
         if let Some(undo_steps) = &done.undo_steps {
             for u in undo_steps {
-                let Some(def) = actions::find(&u.action) else {
+                let Some(def) = self.registry.find(&u.action) else {
                     return Err((
                         ActionError::new(format!("unknown action `{}`", u.action)),
                         done.resources.clone(),
                     ));
                 };
                 let ctx = self.context(step, &key, &u.params, &progress, &cancel);
-                self.retrying(&progress, || def.executor.run(&ctx))
+                self.retrying(&progress, || def.executor().run(&ctx))
                     .await
                     .map_err(|e| (e, done.resources.clone()))?;
             }
             return Ok(());
         }
-        let Some(def) = actions::find(&done.action) else {
+        let Some(def) = self.registry.find(&done.action) else {
             return Err((
                 ActionError::new(format!("unknown action `{}`", done.action)),
                 done.resources.clone(),
@@ -302,7 +304,7 @@ impl Rollback<'_> {
         while let Some(resource) = left.last().cloned() {
             progress.status(&format!("removing {} {}", resource.kind, resource.id));
             match self
-                .retrying(&progress, || def.executor.undo(&ctx, &resource))
+                .retrying(&progress, || def.executor().undo(&ctx, &resource))
                 .await
             {
                 Ok(()) => {
@@ -316,52 +318,28 @@ impl Rollback<'_> {
 
     /// Call until it succeeds, fails for good, or the retry window closes; each retry is shown on
     /// the step's status line (`DependencyViolation` can last minutes on AWS: say why we wait).
-    async fn retrying<'f, T, F>(
-        &self,
-        progress: &dyn Progress,
-        mut call: F,
-    ) -> Result<T, ActionError>
+    async fn retrying<'f, T, F>(&self, progress: &dyn Progress, call: F) -> Result<T, ActionError>
     where
         F: FnMut() -> super::action::BoxFuture<'f, Result<T, ActionError>>,
     {
         /// Longest wait between two tries.
         const MAX_WAIT: Duration = Duration::from_secs(30);
         let (window, first) = self.retries;
-        let started = std::time::Instant::now();
-        let mut wait = first;
-        loop {
-            match call().await {
-                Err(e)
-                    if e.retryable
-                        && started.elapsed() + wait < window
-                        && !self.interrupt.is_cancelled() =>
-                {
-                    let jittered = wait.mul_f64(0.5 + fastrand::f64());
-                    progress.status(&format!(
-                        "{}; trying again in {}s ({}s so far, giving up after {})",
-                        e.message,
-                        jittered.as_secs().max(1),
-                        started.elapsed().as_secs(),
-                        humantime::format_duration(window)
-                    ));
-                    tokio::select! {
-                        () = tokio::time::sleep(jittered) => {}
-                        () = self.interrupt.cancelled() => return Err(e),
-                    }
-                    wait = (wait * 2).min(MAX_WAIT);
-                }
-                Err(mut e) if e.retryable => {
-                    e.message = format!(
-                        "{} (still failing after {})",
-                        e.message,
-                        humantime::format_duration(Duration::from_secs(
-                            started.elapsed().as_secs()
-                        ))
-                    );
-                    return Err(e);
-                }
-                other => return other,
-            }
-        }
+        super::retry::within(
+            window,
+            Backoff::new(first, MAX_WAIT),
+            &self.interrupt,
+            |r| {
+                progress.status(&format!(
+                    "{}; trying again in {}s ({}s so far, giving up after {})",
+                    r.error.message,
+                    r.wait.as_secs().max(1),
+                    r.elapsed.as_secs(),
+                    humantime::format_duration(window)
+                ));
+            },
+            call,
+        )
+        .await
     }
 }

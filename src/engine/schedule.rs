@@ -15,6 +15,7 @@ use super::action::{ActionError, Ask, Choice, Context, Outcome, Progress};
 use super::journal::{Journal, Record, RunStatus};
 use super::state::{RunState, StepState};
 use super::{EngineError, Event, Outputs, Prepared, Reporter, Workflow};
+use crate::mask::mask;
 
 pub struct Options {
     pub parallelism: usize,
@@ -69,11 +70,6 @@ enum StepResult {
     Cancelled,
     /// The person chose to stop before this step: nothing ran, the run stops as if interrupted.
     Quit,
-}
-
-/// Replace every secret value inside strings with `***`.
-pub fn mask(value: &mut Json, secrets: &[String]) {
-    crate::plan::mask(value, secrets);
 }
 
 fn masked_map(
@@ -298,7 +294,7 @@ impl Run<'_> {
             cancel,
             labels: &self.options.labels,
         };
-        let executor = step.action.executor;
+        let executor = step.action.executor();
         let started = Instant::now();
         if reconcile_first {
             progress.status("checking what an interrupted attempt left");
@@ -325,7 +321,7 @@ impl Run<'_> {
         for attempt in 1..=attempts.max(1) {
             let record = Record::StepStarted {
                 step: step.id.clone(),
-                action: step.action.name.into(),
+                action: step.action.name().into(),
                 key: key.clone(),
                 attempt,
                 params: params.clone(),
@@ -367,7 +363,8 @@ impl Run<'_> {
                 // may have been done before the answer was lost: what reconcile finds by the
                 // step's key is adopted, never created again nor left behind.
                 Err(error)
-                    if error.retryable && step.action.effect == crate::actions::Effect::Creates =>
+                    if error.retryable
+                        && step.action.effect() == super::action::Effect::Creates =>
                 {
                     if let Ok(Some(outcome)) = executor.reconcile(&ctx).await {
                         progress.status(&format!(
@@ -469,7 +466,7 @@ impl Run<'_> {
                 let masked = masked_map(&outcome.outputs, &self.options.secrets);
                 self.journal(Record::StepSucceeded {
                     step: id.clone(),
-                    action: step.action.name.into(),
+                    action: step.action.name().into(),
                     outputs: masked.clone(),
                     resources: outcome.resources.clone(),
                     adopted,

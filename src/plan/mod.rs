@@ -1,17 +1,16 @@
 //! Planning: the step graph in execution order, with each step's parameters rendered as far as
 //! they can be before anything runs. [`Plan`] is data; `ui::plan` prints it.
 
-pub mod graph;
-pub mod render;
 pub mod workflow;
 
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::actions::Effect;
+use crate::mask::mask;
 use crate::runbook::load::{StepKind, StepRollback};
+use crate::runbook::render::{Known, Renderer};
 use crate::runbook::validate::Checked;
-use render::{Known, Renderer};
 
 #[derive(Debug, Serialize)]
 pub struct Plan {
@@ -54,22 +53,6 @@ pub enum Condition {
     Runs,
     Skipped,
     AtRunTime,
-}
-
-/// Replace every secret value inside strings with `***`.
-pub fn mask(value: &mut Json, secrets: &[String]) {
-    match value {
-        Json::String(s) => {
-            for secret in secrets {
-                if s.contains(secret.as_str()) {
-                    *s = s.replace(secret.as_str(), "***");
-                }
-            }
-        }
-        Json::Array(items) => items.iter_mut().for_each(|v| mask(v, secrets)),
-        Json::Object(map) => map.values_mut().for_each(|v| mask(v, secrets)),
-        _ => {}
-    }
 }
 
 /// What a step waits for, with a whole module written `primary.*` rather than step by step.

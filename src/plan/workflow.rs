@@ -8,10 +8,10 @@ use std::time::Duration;
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
-use super::render::{Known, Renderer};
 use crate::engine::journal::UndoStep;
 use crate::engine::{Outputs, Prepared, Step, Workflow};
 use crate::runbook::load::{StepKind, StepRollback};
+use crate::runbook::render::{Known, Renderer};
 use crate::runbook::resolve::Site;
 use crate::runbook::validate::Checked;
 
@@ -119,7 +119,7 @@ pub fn skip_reason(step: &crate::runbook::load::Step) -> String {
 }
 
 /// A readable list of what could not be rendered.
-fn problems(r: &super::render::Rendered) -> Option<String> {
+fn problems(r: &crate::runbook::render::Rendered) -> Option<String> {
     if !r.errors.is_empty() {
         return Some(
             r.errors

@@ -14,7 +14,8 @@ use super::resolve::Flow;
 use super::source::Span;
 use super::vars::Resolved;
 use super::yaml::Node;
-use crate::plan::render::{Rendered, Renderer};
+use crate::actions::aws::elbv2::check_elb_name;
+use crate::runbook::render::{Rendered, Renderer};
 
 struct Instance<'a> {
     flow_index: usize,
@@ -282,43 +283,5 @@ fn vpc_overlap(
             );
         }
         known.push((net, v, origin));
-    }
-}
-
-/// AWS's rules for load balancer and target group names.
-pub fn check_elb_name(name: &str, load_balancer: bool) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("it is empty".into());
-    }
-    if name.len() > 32 {
-        return Err(format!("it has {} characters, more than 32", name.len()));
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-    {
-        return Err(format!("`{bad}` is not a letter, digit or hyphen"));
-    }
-    if name.starts_with('-') || name.ends_with('-') {
-        return Err("it starts or ends with a hyphen".into());
-    }
-    if load_balancer && name.starts_with("internal-") {
-        return Err("a load balancer name cannot start with `internal-`".into());
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn elb_names_follow_aws_rules() {
-        assert!(check_elb_name("lab-primary-alb", true).is_ok());
-        assert!(check_elb_name(&"a".repeat(33), true).is_err());
-        assert!(check_elb_name("lab_primary", true).is_err());
-        assert!(check_elb_name("-lab", false).is_err());
-        assert!(check_elb_name("internal-lab", true).is_err());
-        assert!(check_elb_name("internal-lab", false).is_ok());
     }
 }

@@ -8,8 +8,8 @@ use super::load::{self, Project};
 use super::resolve::{self, Flow};
 use super::vars::{self, Inputs, Resolved};
 use super::{lint, suggest};
-use crate::plan::graph;
-use crate::plan::render::{Known, Renderer};
+use crate::runbook::graph;
+use crate::runbook::render::{Known, Renderer};
 
 /// A runbook after every check: what was loaded, the step graph, the vars found, the order of
 /// the steps (empty when the graph has a cycle) and the problems.

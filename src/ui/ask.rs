@@ -164,9 +164,10 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
         out,
         "  ({}, {} — {})",
         step.id,
-        step.action.name,
-        step.action.effect.as_str()
+        step.action.name(),
+        step.action.effect().as_str()
     );
+    let def = crate::actions::find(step.action.name());
     if let Some(guide) = step.guide {
         let _ = write!(out, "\n{}", super::wrap(&super::reflow(guide), width, "  "));
     }
@@ -176,13 +177,13 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
             super::plan::value(&mut out, k, v, 4);
         }
     }
-    if let Some(cli) = step.action.cli {
+    if let Some(cli) = def.and_then(|d| d.cli) {
         let _ = writeln!(out, "\n  {}", bold("By hand, with the AWS CLI:"));
         for line in cli(step.params) {
             let _ = writeln!(out, "    $ {line}");
         }
     }
-    if let Some(undo) = step.action.undo {
+    if let Some(undo) = def.and_then(|d| d.undo) {
         let _ = writeln!(out, "\n  Rollback {undo}.");
     }
     if let Some(question) = step.confirm {
@@ -193,9 +194,13 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
 
 /// What "explain" shows: the action's documentation.
 pub fn explain(step: &StepIntro<'_>, width: usize) -> String {
-    let mut out = format!("\n  {}: {}\n", step.action.name, step.action.summary);
-    out.push_str(&super::wrap(&super::reflow(step.action.docs), width, "  "));
-    let outputs = step.action.output_names();
+    let name = step.action.name();
+    let Some(def) = crate::actions::find(name) else {
+        return format!("\n  {name}\n");
+    };
+    let mut out = format!("\n  {}: {}\n", def.name, def.summary);
+    out.push_str(&super::wrap(&super::reflow(def.docs), width, "  "));
+    let outputs = def.output_names();
     if !outputs.is_empty() {
         out.push_str(&format!(
             "  Later steps can read its outputs: {}.\n",
@@ -203,8 +208,7 @@ pub fn explain(step: &StepIntro<'_>, width: usize) -> String {
         ));
     }
     out.push_str(&format!(
-        "  `runbook actions {}` lists its parameters.\n",
-        step.action.name
+        "  `runbook actions {name}` lists its parameters.\n"
     ));
     out
 }

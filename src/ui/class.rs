@@ -100,7 +100,7 @@ impl Board {
             }
         }
         let mut masked = serde_json::Value::String(text);
-        crate::plan::mask(&mut masked, &self.secrets);
+        crate::mask::mask(&mut masked, &self.secrets);
         self.bars[i].set_message(masked.as_str().unwrap_or_default().to_owned());
     }
 
@@ -177,13 +177,75 @@ impl Reporter for StudentLine {
     }
 }
 
+/// How a lab ended: shown as `succeeded`, `failed, rolled back`, `interrupted, kept`, `error`…
+/// (in the table and in `--output json`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabStatus {
+    Succeeded,
+    /// It stopped before the end, and what became of what it had created.
+    Stopped(Stop, Left),
+    /// It could not be run at all (a journal or AWS setup error).
+    Error,
+}
+
+/// Why a lab stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    Failed,
+    Interrupted,
+}
+
+/// What became of a stopped lab's resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Left {
+    RolledBack,
+    RollbackIncomplete,
+    Kept,
+}
+
+impl LabStatus {
+    /// Something may still exist that nobody will remove without being told.
+    pub fn incomplete(self) -> bool {
+        matches!(
+            self,
+            LabStatus::Error | LabStatus::Stopped(_, Left::RollbackIncomplete)
+        )
+    }
+}
+
+impl std::fmt::Display for LabStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LabStatus::Succeeded => f.write_str("succeeded"),
+            LabStatus::Error => f.write_str("error"),
+            LabStatus::Stopped(stop, left) => {
+                let stop = match stop {
+                    Stop::Failed => "failed",
+                    Stop::Interrupted => "interrupted",
+                };
+                let left = match left {
+                    Left::RolledBack => "rolled back",
+                    Left::RollbackIncomplete => "rollback incomplete",
+                    Left::Kept => "kept",
+                };
+                write!(f, "{stop}, {left}")
+            }
+        }
+    }
+}
+
+impl serde::Serialize for LabStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 /// One lab at the end of a class run.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct LabResult {
     pub student: String,
     pub run_id: String,
-    /// `succeeded`, `failed, rolled back`, `failed, kept`, `interrupted, rolled back`, …
-    pub status: String,
+    pub status: LabStatus,
     pub url: Option<String>,
     /// The failed step and its error.
     pub failure: Option<String>,
@@ -197,7 +259,7 @@ pub fn table(labs: &[LabResult]) -> String {
         .map(|l| {
             [
                 l.student.clone(),
-                l.status.clone(),
+                l.status.to_string(),
                 l.url.clone().unwrap_or_else(|| "-".into()),
                 l.failure.clone().unwrap_or_else(|| "-".into()),
             ]
@@ -237,14 +299,14 @@ mod tests {
             LabResult {
                 student: "alice".into(),
                 run_id: "r1".into(),
-                status: "succeeded".into(),
+                status: LabStatus::Succeeded,
                 url: Some("http://alice.class.example/".into()),
                 failure: None,
             },
             LabResult {
                 student: "bartholomew".into(),
                 run_id: "r2".into(),
-                status: "failed, rolled back".into(),
+                status: LabStatus::Stopped(Stop::Failed, Left::RolledBack),
                 url: None,
                 failure: Some("primary.vpc: VpcLimitExceeded".into()),
             },

@@ -77,22 +77,9 @@ pub fn intro(
 
 /// What an action creates, in words, for the introduction.
 fn noun(action: &str) -> &str {
-    match action {
-        "aws.ec2.create_vpc" => "VPC",
-        "aws.ec2.create_subnet" => "subnet",
-        "aws.ec2.create_internet_gateway" => "internet gateway",
-        "aws.ec2.create_route_table" => "route table",
-        "aws.ec2.create_security_group" => "security group",
-        "aws.ec2.run_instances" => "EC2 instance launch",
-        "aws.elbv2.create_target_group" => "target group",
-        "aws.elbv2.create_load_balancer" => "Application Load Balancer",
-        "aws.elbv2.create_listener" => "listener",
-        "aws.route53.hosted_zone" => "hosted zone (unless it exists)",
-        "aws.route53.failover_record" => "failover record",
-        "aws.route53.weighted_record" => "weighted record",
-        "aws.route53.health_check" => "health check",
-        other => other,
-    }
+    crate::actions::find(action)
+        .and_then(|a| a.noun)
+        .unwrap_or(action)
 }
 
 /// The estimated hourly cost of what the plan creates, and its parts (alike parts counted).

@@ -40,7 +40,7 @@ impl Junit {
 
     fn mask(&self, text: &str) -> String {
         let mut v = serde_json::Value::String(text.to_owned());
-        crate::plan::mask(&mut v, &self.secrets);
+        crate::mask::mask(&mut v, &self.secrets);
         v.as_str().unwrap_or_default().to_owned()
     }
 

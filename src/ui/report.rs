@@ -127,7 +127,7 @@ impl Lines {
 
     fn mask(&self, text: &str) -> String {
         let mut text = Json::String(text.to_owned());
-        crate::plan::mask(&mut text, &self.secrets);
+        crate::mask::mask(&mut text, &self.secrets);
         text.as_str().unwrap_or_default().to_owned()
     }
 
@@ -489,7 +489,7 @@ impl Reporter for JsonLines {
         if let Some(obj) = v.as_object_mut() {
             obj.extend(self.fields.clone());
         }
-        crate::plan::mask(&mut v, &self.secrets);
+        crate::mask::mask(&mut v, &self.secrets);
         let mut out = self.out.lock().expect("the output lock is never poisoned");
         let _ = writeln!(out, "{v}");
         let _ = out.flush();

@@ -23,36 +23,34 @@ fn instance_price(kind: &str) -> Option<f64> {
     })
 }
 
-/// What one step costs per hour once it has run, and what for; `None` when it creates nothing
-/// that is billed by the hour (VPCs, subnets, security groups, records are free).
-pub fn hourly(action: &str, params: &Json) -> Option<(f64, String)> {
-    match action {
-        "aws.ec2.run_instances" => {
-            let kind = params["instance_type"].as_str().unwrap_or("t3.micro");
-            let count = params["count"].as_u64().unwrap_or(1);
-            #[allow(clippy::cast_precision_loss)]
-            let n = count as f64;
-            match instance_price(kind) {
-                Some(price) => Some((
-                    n * (price + PUBLIC_IPV4),
-                    format!("{count} × {kind} with a public IPv4 address"),
-                )),
-                None => Some((
-                    n * PUBLIC_IPV4,
-                    format!("{count} × {kind} (not in the price table: add its hourly price)"),
-                )),
-            }
-        }
-        // $0.0225 an hour, one capacity unit at $0.008, a public IPv4 address in each of two zones.
-        "aws.elbv2.create_load_balancer" => Some((
-            0.0225 + 0.008 + 2.0 * PUBLIC_IPV4,
-            "an Application Load Balancer".to_owned(),
-        )),
-        // $0.50 a month (not charged if deleted within 12 hours).
-        "aws.route53.hosted_zone" => Some((0.50 / 730.0, "a hosted zone, if created".to_owned())),
-        "aws.route53.health_check" => Some((0.50 / 730.0, "a health check".to_owned())),
-        _ => None,
+/// What `count` instances of a type cost per hour, each with a public IPv4 address.
+pub fn instances(kind: &str, count: u32) -> (f64, String) {
+    let n = f64::from(count);
+    match instance_price(kind) {
+        Some(price) => (
+            n * (price + PUBLIC_IPV4),
+            format!("{count} × {kind} with a public IPv4 address"),
+        ),
+        None => (
+            n * PUBLIC_IPV4,
+            format!("{count} × {kind} (not in the price table: add its hourly price)"),
+        ),
     }
+}
+
+/// An Application Load Balancer: $0.0225 an hour, one capacity unit at $0.008, a public IPv4
+/// address in each of two zones.
+pub const LOAD_BALANCER: f64 = 0.0225 + 0.008 + 2.0 * PUBLIC_IPV4;
+
+/// A hosted zone or a health check: $0.50 a month (a zone is not charged if deleted within 12
+/// hours).
+pub const MONTHLY_HALF_DOLLAR: f64 = 0.50 / 730.0;
+
+/// What one step costs per hour once it has run, and what for, from its action's `usage`; `None`
+/// when it creates nothing that is billed by the hour (VPCs, subnets, security groups, records).
+pub fn hourly(action: &str, params: &Json) -> Option<(f64, String)> {
+    let usage = crate::actions::find(action)?.usage?;
+    usage(params).hourly
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Outputs, Params, out};
+use super::quota::Need;
+use crate::actions::{ActionDef, Effect, Outputs, Params, Usage, out};
 use crate::runbook::format::Cidr;
 
 /// Create a VPC (DNS hostnames and DNS support on).
@@ -196,6 +197,44 @@ pub struct InstancesParams {
     pub wait: bool,
 }
 
+fn vpc_usage(_: &serde_json::Value) -> Usage {
+    Usage {
+        quota: Need {
+            vpcs: 1,
+            ..Need::default()
+        },
+        ..Usage::default()
+    }
+}
+
+fn internet_gateway_usage(_: &serde_json::Value) -> Usage {
+    Usage {
+        quota: Need {
+            internet_gateways: 1,
+            ..Need::default()
+        },
+        ..Usage::default()
+    }
+}
+
+/// Instances by type and count, with the parameter struct's defaults.
+fn run_instances_usage(params: &serde_json::Value) -> Usage {
+    let kind = params["instance_type"]
+        .as_str()
+        .map_or_else(t3_micro, str::to_owned);
+    let count = params["count"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or_else(one);
+    Usage {
+        hourly: Some(super::cost::instances(&kind, count)),
+        quota: Need {
+            instances: vec![(kind, count)],
+            ..Need::default()
+        },
+    }
+}
+
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "aws.ec2.create_vpc",
@@ -211,6 +250,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the VPC"),
         executor: &CreateVpc,
         cli: Some(super::aws_cli::create_vpc),
+        creates: &["vpc"],
+        noun: Some("VPC"),
+        usage: Some(vpc_usage),
     },
     ActionDef {
         name: "aws.ec2.create_subnet",
@@ -227,6 +269,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
         executor: &CreateSubnet,
         cli: Some(super::aws_cli::create_subnet),
+        creates: &["subnet"],
+        noun: Some("subnet"),
+        usage: None,
     },
     ActionDef {
         name: "aws.ec2.create_internet_gateway",
@@ -239,6 +284,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("detaches the gateway from the VPC and deletes it"),
         executor: &CreateInternetGateway,
         cli: Some(super::aws_cli::create_internet_gateway),
+        creates: &["internet gateway"],
+        noun: Some("internet gateway"),
+        usage: Some(internet_gateway_usage),
     },
     ActionDef {
         name: "aws.ec2.create_route_table",
@@ -251,6 +299,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("disassociates the table from its subnets and deletes it"),
         executor: &CreateRouteTable,
         cli: Some(super::aws_cli::create_route_table),
+        creates: &["route table"],
+        noun: Some("route table"),
+        usage: None,
     },
     ActionDef {
         name: "aws.ec2.create_security_group",
@@ -263,6 +314,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
         executor: &CreateSecurityGroup,
         cli: Some(super::aws_cli::create_security_group),
+        creates: &["security group"],
+        noun: Some("security group"),
+        usage: None,
     },
     ActionDef {
         name: "aws.ec2.find_image",
@@ -279,6 +333,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &FindImage,
         cli: Some(super::aws_cli::find_image),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "aws.ec2.run_instances",
@@ -299,6 +356,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("terminates the instances and waits until they are terminated"),
         executor: &RunInstances,
         cli: Some(super::aws_cli::run_instances),
+        creates: &["instance"],
+        noun: Some("EC2 instance launch"),
+        usage: Some(run_instances_usage),
     },
     ActionDef {
         name: "aws.ec2.wait_instances",
@@ -310,6 +370,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &WaitInstances,
         cli: Some(super::aws_cli::wait_instances),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "aws.ec2.stop_instances",
@@ -326,6 +389,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("starts the instances again"),
         executor: &Power { start: false },
         cli: Some(super::aws_cli::stop_instances),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "aws.ec2.start_instances",
@@ -341,6 +407,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("stops the instances again"),
         executor: &Power { start: true },
         cli: Some(super::aws_cli::start_instances),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
 ];
 

@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Outputs, Params, out};
+use super::quota::Need;
+use crate::actions::{ActionDef, Effect, Outputs, Params, Usage, out};
 
 /// How the load balancer checks a target's health.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -129,6 +130,42 @@ pub struct WaitTargetHealthParams {
     pub targets: Option<Vec<String>>,
 }
 
+fn load_balancer_usage(_: &serde_json::Value) -> Usage {
+    Usage {
+        hourly: Some((
+            super::cost::LOAD_BALANCER,
+            "an Application Load Balancer".to_owned(),
+        )),
+        quota: Need {
+            load_balancers: 1,
+            ..Need::default()
+        },
+    }
+}
+
+/// AWS's rules for load balancer and target group names.
+pub fn check_elb_name(name: &str, load_balancer: bool) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".into());
+    }
+    if name.len() > 32 {
+        return Err(format!("it has {} characters, more than 32", name.len()));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!("`{bad}` is not a letter, digit or hyphen"));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("it starts or ends with a hyphen".into());
+    }
+    if load_balancer && name.starts_with("internal-") {
+        return Err("a load balancer name cannot start with `internal-`".into());
+    }
+    Ok(())
+}
+
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "aws.elbv2.create_target_group",
@@ -144,6 +181,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the target group"),
         executor: &CreateTargetGroup,
         cli: Some(super::aws_cli::create_target_group),
+        creates: &["target group"],
+        noun: Some("target group"),
+        usage: None,
     },
     ActionDef {
         name: "aws.elbv2.register_targets",
@@ -155,6 +195,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deregisters the targets"),
         executor: &RegisterTargets,
         cli: Some(super::aws_cli::register_targets),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "aws.elbv2.create_load_balancer",
@@ -177,6 +220,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the load balancer and waits until it is gone"),
         executor: &CreateLoadBalancer,
         cli: Some(super::aws_cli::create_load_balancer),
+        creates: &["load balancer"],
+        noun: Some("Application Load Balancer"),
+        usage: Some(load_balancer_usage),
     },
     ActionDef {
         name: "aws.elbv2.wait_load_balancer",
@@ -188,6 +234,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &WaitLoadBalancer,
         cli: Some(super::aws_cli::wait_load_balancer),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "aws.elbv2.create_listener",
@@ -200,6 +249,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the listener"),
         executor: &CreateListener,
         cli: Some(super::aws_cli::create_listener),
+        creates: &["listener"],
+        noun: Some("listener"),
+        usage: None,
     },
     ActionDef {
         name: "aws.elbv2.wait_target_health",
@@ -212,6 +264,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &WaitTargetHealth,
         cli: Some(super::aws_cli::wait_target_health),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
 ];
 
@@ -231,7 +286,6 @@ use aws_sdk_elasticloadbalancingv2::types::{
 use super::client::{Clients, clients};
 use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
-use crate::runbook::lint::check_elb_name;
 
 fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
     standard_tags(ctx, Some(name), extra)
@@ -267,8 +321,7 @@ async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<
     let mine = out
         .tag_descriptions()
         .iter()
-        .flat_map(aws_sdk_elasticloadbalancingv2::types::TagDescription::tags)
-        .any(|t| t.key() == Some("runbook:key") && t.value() == Some(ctx.key));
+        .any(|d| super::tags::has(super::tags::elbv2(d.tags()), super::tags::KEY, ctx.key));
     if mine {
         Ok(())
     } else {
@@ -577,14 +630,10 @@ async fn internet_ready(c: &Clients, subnet_ids: &[String]) -> Result<(), Action
 pub(super) async fn all_load_balancers(
     c: &Clients,
 ) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
-    c.elbv2
-        .describe_load_balancers()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeLoadBalancers", &e))
+    Ok(pages!(
+        c.elbv2.describe_load_balancers(),
+        "DescribeLoadBalancers"
+    ))
 }
 
 fn short_name(arn: &str) -> &str {
@@ -929,5 +978,18 @@ impl Executor for WaitTargetHealth {
             )
             .await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn elb_names_follow_aws_rules() {
+        assert!(super::check_elb_name("lab-primary-alb", true).is_ok());
+        assert!(super::check_elb_name(&"a".repeat(33), true).is_err());
+        assert!(super::check_elb_name("lab_primary", true).is_err());
+        assert!(super::check_elb_name("-lab", false).is_err());
+        assert!(super::check_elb_name("internal-lab", true).is_err());
+        assert!(super::check_elb_name("internal-lab", false).is_ok());
     }
 }

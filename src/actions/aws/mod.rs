@@ -1,19 +1,36 @@
 //! AWS actions: EC2, Elastic Load Balancing v2 and Route 53.
 //!
-//! This module holds their definitions (parameters, outputs, effect, undo); the calls to AWS are
-//! made by the execution layer.
+//! Each service file holds its actions' definitions and the code that runs, reconciles and undoes
+//! them; [`kinds`] has one entry per kind of resource they create (console page, how sweep finds
+//! and deletes it). Beside them: the SDK clients and rate limits ([`client`], [`limit`]), tags
+//! ([`tags`]), prices ([`cost`]), a class's quota preflight ([`quota`]) and sweep ([`sweep`]).
+
+/// Every item of every page of a paginated SDK call, or the call's error as an `ActionError`.
+macro_rules! pages {
+    ($request:expr, $operation:literal) => {
+        $request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| sdk_error($operation, &e))?
+    };
+}
 
 pub mod aws_cli;
 pub mod client;
 pub mod cost;
 pub mod ec2;
 pub mod elbv2;
+pub mod kinds;
 pub mod limit;
 pub mod quota;
 pub mod route53;
 #[cfg(test)]
 mod scripted;
 pub mod sweep;
+pub mod tags;
 
 use indexmap::IndexMap;
 
@@ -23,6 +40,21 @@ use crate::engine::action::{ActionError, Context};
 pub type Tags = IndexMap<String, String>;
 
 /// Default values shared by the parameter structs (serde's `default = "…"` needs functions).
+pub use kinds::console_url;
+
+/// The AWS actions, in the order `runbook actions` lists them.
+pub fn all() -> impl Iterator<Item = &'static crate::actions::ActionDef> {
+    ec2::ACTIONS
+        .iter()
+        .chain(elbv2::ACTIONS)
+        .chain(route53::ACTIONS)
+}
+
+/// Whether the action of this name calls AWS (and so needs a region and credentials).
+pub fn calls_aws(action: &str) -> bool {
+    all().any(|a| a.name == action)
+}
+
 pub mod defaults {
     pub fn yes() -> bool {
         true
@@ -39,30 +71,6 @@ pub mod defaults {
     pub fn slash() -> String {
         "/".into()
     }
-}
-
-/// A link to a created resource in the AWS console of `region`, by the resource's kind (as the
-/// actions record it); `None` for kinds without a page of their own.
-pub fn console_url(kind: &str, id: &str, region: &str) -> Option<String> {
-    let vpc = format!("https://{region}.console.aws.amazon.com/vpcconsole/home?region={region}");
-    let ec2 = format!("https://{region}.console.aws.amazon.com/ec2/home?region={region}");
-    Some(match kind {
-        "vpc" => format!("{vpc}#VpcDetails:VpcId={id}"),
-        "subnet" => format!("{vpc}#SubnetDetails:subnetId={id}"),
-        "internet gateway" => format!("{vpc}#InternetGateway:internetGatewayId={id}"),
-        "route table" => format!("{vpc}#RouteTableDetails:RouteTableId={id}"),
-        "security group" => format!("{ec2}#SecurityGroup:groupId={id}"),
-        "instance" => format!("{ec2}#InstanceDetails:instanceId={id}"),
-        "target group" => format!("{ec2}#TargetGroup:targetGroupArn={id}"),
-        "load balancer" => format!("{ec2}#LoadBalancer:loadBalancerArn={id}"),
-        "hosted zone" => {
-            format!("https://console.aws.amazon.com/route53/v2/hostedzones#ListRecordSets/{id}")
-        }
-        "health check" => {
-            format!("https://console.aws.amazon.com/route53/healthchecks/home#/details/{id}")
-        }
-        _ => return None,
-    })
 }
 
 /// The tags every created resource carries: `Name`, and what ties it to its run and step
@@ -135,6 +143,9 @@ where
         }
         "VpcLimitExceeded" => e = e.hint("the account's VPC quota (5 per region by default) is used up; delete unused VPCs or ask for more (quota L-F678F1CE)"),
         _ => {}
+    }
+    if !code.is_empty() {
+        e.code = Some(code);
     }
     e
 }

@@ -25,27 +25,18 @@ pub struct Need {
     pub instances: Vec<(String, u32)>,
 }
 
-/// Count the creating steps of a lab's plan.
+/// Add up what the steps of a lab's plan count, from each action's `usage`.
 pub fn need(plan: &Plan) -> Need {
     let mut need = Need::default();
     for step in &plan.steps {
-        match step.action {
-            "aws.ec2.create_vpc" => need.vpcs += 1,
-            "aws.ec2.create_internet_gateway" => need.internet_gateways += 1,
-            "aws.elbv2.create_load_balancer" => need.load_balancers += 1,
-            "aws.ec2.run_instances" => {
-                let kind = step.params["instance_type"]
-                    .as_str()
-                    .unwrap_or("t3.micro")
-                    .to_owned();
-                let count = step.params["count"]
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(1);
-                need.instances.push((kind, count));
-            }
-            _ => {}
-        }
+        let Some(usage) = crate::actions::find(step.action).and_then(|a| a.usage) else {
+            continue;
+        };
+        let counts = usage(&step.params).quota;
+        need.vpcs += counts.vpcs;
+        need.internet_gateways += counts.internet_gateways;
+        need.load_balancers += counts.load_balancers;
+        need.instances.extend(counts.instances);
     }
     need
 }
@@ -283,25 +274,12 @@ async fn in_use(
 ) -> Result<HashMap<Kind, u32>, ActionError> {
     let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
     let mut used = HashMap::new();
-    let vpcs = c
-        .ec2
-        .describe_vpcs()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeVpcs", &e))?;
+    let vpcs = pages!(c.ec2.describe_vpcs(), "DescribeVpcs");
     used.insert(Kind::Vpcs, count(vpcs.len()));
-    let igws = c
-        .ec2
-        .describe_internet_gateways()
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+    let igws = pages!(
+        c.ec2.describe_internet_gateways(),
+        "DescribeInternetGateways"
+    );
     used.insert(Kind::InternetGateways, count(igws.len()));
     let lbs = super::elbv2::all_load_balancers(c).await?;
     let albs = lbs
@@ -312,22 +290,15 @@ async fn in_use(
         })
         .count();
     used.insert(Kind::LoadBalancers, count(albs));
-    let reservations = c
-        .ec2
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("instance-state-name")
-                .values("pending")
-                .values("running")
-                .build(),
-        )
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(|e| sdk_error("DescribeInstances", &e))?;
+    let running_now = aws_sdk_ec2::types::Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .build();
+    let reservations = pages!(
+        c.ec2.describe_instances().filters(running_now),
+        "DescribeInstances"
+    );
     let running: u32 = reservations
         .iter()
         .flat_map(aws_sdk_ec2::types::Reservation::instances)

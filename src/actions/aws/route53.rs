@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{ActionDef, Effect, Outputs, Params, out};
+use crate::actions::{ActionDef, Effect, Outputs, Params, Usage, out};
 
 fn record_a() -> String {
     "A".into()
@@ -138,6 +138,26 @@ fn six_minutes() -> crate::runbook::format::DurationText {
     crate::runbook::format::DurationText(Duration::from_secs(360))
 }
 
+fn hosted_zone_usage(_: &serde_json::Value) -> Usage {
+    Usage {
+        hourly: Some((
+            super::cost::MONTHLY_HALF_DOLLAR,
+            "a hosted zone, if created".to_owned(),
+        )),
+        ..Usage::default()
+    }
+}
+
+fn health_check_usage(_: &serde_json::Value) -> Usage {
+    Usage {
+        hourly: Some((
+            super::cost::MONTHLY_HALF_DOLLAR,
+            "a health check".to_owned(),
+        )),
+        ..Usage::default()
+    }
+}
+
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "aws.route53.hosted_zone",
@@ -157,6 +177,9 @@ pub static ACTIONS: &[ActionDef] = &[
         ),
         executor: &HostedZone,
         cli: Some(super::aws_cli::hosted_zone),
+        creates: &["hosted zone"],
+        noun: Some("hosted zone (unless it exists)"),
+        usage: Some(hosted_zone_usage),
     },
     ActionDef {
         name: "aws.route53.failover_record",
@@ -171,6 +194,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes exactly this record"),
         executor: &Record { weighted: false },
         cli: Some(super::aws_cli::failover_record),
+        creates: &["record"],
+        noun: Some("failover record"),
+        usage: None,
     },
     ActionDef {
         name: "aws.route53.weighted_record",
@@ -183,6 +209,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes exactly this record"),
         executor: &Record { weighted: true },
         cli: Some(super::aws_cli::weighted_record),
+        creates: &["record"],
+        noun: Some("weighted record"),
+        usage: None,
     },
     ActionDef {
         name: "aws.route53.health_check",
@@ -195,6 +224,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the health check"),
         executor: &HealthCheck,
         cli: Some(super::aws_cli::health_check),
+        creates: &["health check"],
+        noun: Some("health check"),
+        usage: Some(health_check_usage),
     },
     ActionDef {
         name: "aws.route53.wait_change",
@@ -206,6 +238,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &WaitChange,
         cli: Some(super::aws_cli::wait_change),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
     ActionDef {
         name: "aws.route53.check_failover",
@@ -228,6 +263,9 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: None,
         executor: &CheckFailover,
         cli: Some(super::aws_cli::check_failover),
+        creates: &[],
+        noun: None,
+        usage: None,
     },
 ];
 
@@ -337,12 +375,12 @@ async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, A
     Ok(o)
 }
 
-/// A zone's or health check's tags, as (key, value) pairs.
+/// A zone's or health check's tags.
 pub(super) async fn tags_of(
     c: &Clients,
     kind: TagResourceType,
     id: &str,
-) -> Result<Vec<(String, String)>, ActionError> {
+) -> Result<Vec<Tag>, ActionError> {
     let out = c
         .route53
         .list_tags_for_resource()
@@ -353,17 +391,7 @@ pub(super) async fn tags_of(
         .map_err(|e| sdk_error("ListTagsForResource", &e))?;
     Ok(out
         .resource_tag_set()
-        .map(|s| {
-            s.tags()
-                .iter()
-                .map(|t| {
-                    (
-                        t.key().unwrap_or_default().to_owned(),
-                        t.value().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
+        .map(|s| s.tags().to_vec())
         .unwrap_or_default())
 }
 
@@ -373,10 +401,12 @@ async fn tagged_with_key(
     id: &str,
     key: &str,
 ) -> Result<bool, ActionError> {
-    Ok(tags_of(c, kind, id)
-        .await?
-        .iter()
-        .any(|(k, v)| k == "runbook:key" && v == key))
+    let tags = tags_of(c, kind, id).await?;
+    Ok(super::tags::has(
+        super::tags::route53(&tags),
+        super::tags::KEY,
+        key,
+    ))
 }
 
 fn route53_tags(ctx: &Context<'_>, name: &str) -> Vec<Tag> {

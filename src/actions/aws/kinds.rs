@@ -1,0 +1,553 @@
+//! Every kind of AWS resource the actions create, one entry each: its page in the console, and
+//! how `sweep` finds it by tag (every page) and deletes it without a journal. The table's order is
+//! the order sweep deletes in: instances before the groups and subnets they use, load balancers
+//! before their target groups, VPCs after everything in them, a hosted zone after its records.
+//!
+//! An action names the kinds it creates on its definition (`ActionDef::creates`); a unit test
+//! below fails when one of them has no entry here, so a new kind cannot reach a user's sweep
+//! without a way to delete it.
+
+use aws_sdk_ec2::types::Filter;
+use serde_json::{Value as Json, json};
+
+use super::client::Clients;
+use super::sdk_error;
+use crate::engine::action::{ActionError, BoxFuture};
+
+/// Finds every resource of a kind that a selection takes.
+pub type List =
+    for<'a> fn(&'a Clients, &'a Select) -> BoxFuture<'a, Result<Vec<Found>, ActionError>>;
+
+/// Finds what the deleting undo needs besides the id (an internet gateway's VPC), and clears what
+/// must go first (a hosted zone's records).
+pub type Prepare = for<'a> fn(&'a Clients, &'a Found) -> BoxFuture<'a, Result<Json, ActionError>>;
+
+/// How sweep treats a kind.
+#[derive(Clone, Copy)]
+pub enum Sweep {
+    /// Found by its tags with `list`, deleted by the undo of the action `deleted_by`.
+    Tagged {
+        list: List,
+        deleted_by: &'static str,
+        prepare: Option<Prepare>,
+    },
+    /// Removed with a resource of another kind (a listener with its load balancer, a record with
+    /// its hosted zone).
+    With(&'static str),
+}
+
+/// One kind of resource.
+#[derive(Clone, Copy)]
+pub struct Kind {
+    /// As `Resource::kind` and sweep name it: `vpc`, `load balancer`.
+    pub name: &'static str,
+    /// Its page in the AWS console, from its id and the region.
+    pub console: Option<fn(&str, &str) -> String>,
+    pub sweep: Sweep,
+}
+
+/// Every kind, in the order sweep deletes them.
+pub static KINDS: &[Kind] = &[
+    Kind {
+        name: "instance",
+        console: Some(|id, region| format!("{}#InstanceDetails:instanceId={id}", ec2(region))),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(instances(c, s)),
+            deleted_by: "aws.ec2.run_instances",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "listener",
+        console: None,
+        sweep: Sweep::With("load balancer"),
+    },
+    Kind {
+        name: "load balancer",
+        console: Some(|id, region| format!("{}#LoadBalancer:loadBalancerArn={id}", ec2(region))),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(load_balancers(c, s)),
+            deleted_by: "aws.elbv2.create_load_balancer",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "target group",
+        console: Some(|id, region| format!("{}#TargetGroup:targetGroupArn={id}", ec2(region))),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(target_groups(c, s)),
+            deleted_by: "aws.elbv2.create_target_group",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "security group",
+        console: Some(|id, region| format!("{}#SecurityGroup:groupId={id}", ec2(region))),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(security_groups(c, s)),
+            deleted_by: "aws.ec2.create_security_group",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "internet gateway",
+        console: Some(|id, region| {
+            format!(
+                "{}#InternetGateway:internetGatewayId={id}",
+                vpc_console(region)
+            )
+        }),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(internet_gateways(c, s)),
+            deleted_by: "aws.ec2.create_internet_gateway",
+            prepare: Some(|c, r| Box::pin(attached_vpc(c, r))),
+        },
+    },
+    Kind {
+        name: "route table",
+        console: Some(|id, region| {
+            format!(
+                "{}#RouteTableDetails:RouteTableId={id}",
+                vpc_console(region)
+            )
+        }),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(route_tables(c, s)),
+            deleted_by: "aws.ec2.create_route_table",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "subnet",
+        console: Some(|id, region| format!("{}#SubnetDetails:subnetId={id}", vpc_console(region))),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(subnets(c, s)),
+            deleted_by: "aws.ec2.create_subnet",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "vpc",
+        console: Some(|id, region| format!("{}#VpcDetails:VpcId={id}", vpc_console(region))),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(vpcs(c, s)),
+            deleted_by: "aws.ec2.create_vpc",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "health check",
+        console: Some(|id, _| {
+            format!("https://console.aws.amazon.com/route53/healthchecks/home#/details/{id}")
+        }),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(health_checks(c, s)),
+            deleted_by: "aws.route53.health_check",
+            prepare: None,
+        },
+    },
+    Kind {
+        name: "record",
+        console: None,
+        sweep: Sweep::With("hosted zone"),
+    },
+    Kind {
+        name: "hosted zone",
+        console: Some(|id, _| {
+            format!("https://console.aws.amazon.com/route53/v2/hostedzones#ListRecordSets/{id}")
+        }),
+        sweep: Sweep::Tagged {
+            list: |c, s| Box::pin(hosted_zones(c, s)),
+            deleted_by: "aws.route53.hosted_zone",
+            prepare: Some(|c, r| {
+                Box::pin(async move {
+                    clear_zone(c, &r.id).await?;
+                    Ok(Json::Null)
+                })
+            }),
+        },
+    },
+];
+
+/// The entry of a kind.
+pub fn find(name: &str) -> Option<&'static Kind> {
+    KINDS.iter().find(|k| k.name == name)
+}
+
+/// A resource's page in the AWS console, where its kind has one.
+pub fn console_url(kind: &str, id: &str, region: &str) -> Option<String> {
+    find(kind)
+        .and_then(|k| k.console)
+        .map(|url| url(id, region))
+}
+
+fn ec2(region: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/ec2/home?region={region}")
+}
+
+fn vpc_console(region: &str) -> String {
+    format!("https://{region}.console.aws.amazon.com/vpcconsole/home?region={region}")
+}
+
+/// Each EC2 resource a selection takes, with its `Name` tag (or `fallback`) as its name.
+fn ec2_found<'t>(
+    kind: &'static str,
+    select: &Select,
+    items: impl IntoIterator<
+        Item = (
+            Option<&'t str>,
+            &'t [aws_sdk_ec2::types::Tag],
+            Option<&'t str>,
+        ),
+    >,
+) -> Vec<Found> {
+    items
+        .into_iter()
+        .filter(|(_, tags, _)| select.matches(super::tags::ec2(tags)))
+        .map(|(id, tags, fallback)| Found {
+            kind,
+            id: id.unwrap_or_default().to_owned(),
+            name: super::tags::name(super::tags::ec2(tags)).or(fallback.map(str::to_owned)),
+        })
+        .collect()
+}
+
+async fn instances(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let live = Filter::builder()
+        .name("instance-state-name")
+        .values("pending")
+        .values("running")
+        .values("stopping")
+        .values("stopped")
+        .build();
+    let reservations = pages!(
+        c.ec2
+            .describe_instances()
+            .filters(select.filter())
+            .filters(live),
+        "DescribeInstances"
+    );
+    Ok(ec2_found(
+        "instance",
+        select,
+        reservations
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .map(|i| (i.instance_id(), i.tags(), None)),
+    ))
+}
+
+async fn security_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let groups = pages!(
+        c.ec2.describe_security_groups().filters(select.filter()),
+        "DescribeSecurityGroups"
+    );
+    Ok(ec2_found(
+        "security group",
+        select,
+        groups
+            .iter()
+            .map(|g| (g.group_id(), g.tags(), g.group_name())),
+    ))
+}
+
+async fn internet_gateways(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let gateways = pages!(
+        c.ec2.describe_internet_gateways().filters(select.filter()),
+        "DescribeInternetGateways"
+    );
+    Ok(ec2_found(
+        "internet gateway",
+        select,
+        gateways
+            .iter()
+            .map(|g| (g.internet_gateway_id(), g.tags(), None)),
+    ))
+}
+
+async fn route_tables(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let tables = pages!(
+        c.ec2.describe_route_tables().filters(select.filter()),
+        "DescribeRouteTables"
+    );
+    Ok(ec2_found(
+        "route table",
+        select,
+        tables.iter().map(|t| (t.route_table_id(), t.tags(), None)),
+    ))
+}
+
+async fn subnets(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let subnets = pages!(
+        c.ec2.describe_subnets().filters(select.filter()),
+        "DescribeSubnets"
+    );
+    Ok(ec2_found(
+        "subnet",
+        select,
+        subnets.iter().map(|s| (s.subnet_id(), s.tags(), None)),
+    ))
+}
+
+async fn vpcs(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let vpcs = pages!(
+        c.ec2.describe_vpcs().filters(select.filter()),
+        "DescribeVpcs"
+    );
+    Ok(ec2_found(
+        "vpc",
+        select,
+        vpcs.iter().map(|v| (v.vpc_id(), v.tags(), None)),
+    ))
+}
+
+async fn load_balancers(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let arns: Vec<String> = super::elbv2::all_load_balancers(c)
+        .await?
+        .iter()
+        .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
+        .collect();
+    tagged_elb(c, &arns, "load balancer", select).await
+}
+
+async fn target_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let groups = pages!(c.elbv2.describe_target_groups(), "DescribeTargetGroups");
+    let arns: Vec<String> = groups
+        .iter()
+        .filter_map(|g| g.target_group_arn().map(str::to_owned))
+        .collect();
+    tagged_elb(c, &arns, "target group", select).await
+}
+
+/// The VPC an internet gateway is attached to, which its undo detaches it from first.
+async fn attached_vpc(c: &Clients, r: &Found) -> Result<Json, ActionError> {
+    let out = c
+        .ec2
+        .describe_internet_gateways()
+        .internet_gateway_ids(&r.id)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+    Ok(out
+        .internet_gateways()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::InternetGateway::attachments)
+        .find_map(aws_sdk_ec2::types::InternetGatewayAttachment::vpc_id)
+        .map_or(Json::Null, |vpc| json!({ "vpc_id": vpc })))
+}
+
+/// One resource found by its tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub kind: &'static str,
+    pub id: String,
+    /// Its `Name` tag, when it has one.
+    pub name: Option<String>,
+}
+
+/// Which resources a sweep takes.
+#[derive(Clone, Debug)]
+pub enum Select {
+    /// Those carrying this tag.
+    Tag(String, String),
+    /// Those whose `runbook:expires` tag (set by `run --ttl`) is before this time.
+    ExpiredBefore(std::time::SystemTime),
+}
+
+/// The tag `run --ttl` sets.
+pub const EXPIRES: &str = super::tags::EXPIRES;
+
+impl Select {
+    /// EC2's own filter for it (exact for a tag; the expiry's key for expiry).
+    fn filter(&self) -> Filter {
+        match self {
+            Select::Tag(key, value) => Filter::builder()
+                .name(format!("tag:{key}"))
+                .values(value)
+                .build(),
+            Select::ExpiredBefore(_) => Filter::builder().name("tag-key").values(EXPIRES).build(),
+        }
+    }
+
+    /// Whether a resource with these tags is taken.
+    fn matches<'t>(
+        &self,
+        tags: impl IntoIterator<Item = (Option<&'t str>, Option<&'t str>)>,
+    ) -> bool {
+        tags.into_iter().any(|(k, v)| match self {
+            Select::Tag(key, value) => k == Some(key.as_str()) && v == Some(value.as_str()),
+            Select::ExpiredBefore(now) => {
+                k == Some(EXPIRES)
+                    && v.and_then(|v| humantime::parse_rfc3339_weak(v).ok())
+                        .is_some_and(|at| at < *now)
+            }
+        })
+    }
+
+    /// In words, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Select::Tag(key, value) => format!("the tag {key}={value}"),
+            Select::ExpiredBefore(_) => format!("an expired {EXPIRES} tag"),
+        }
+    }
+}
+
+/// Which of these load balancers or target groups `select` takes, read 20 at a time (they have
+/// no tag filter).
+async fn tagged_elb(
+    c: &Clients,
+    arns: &[String],
+    kind: &'static str,
+    select: &Select,
+) -> Result<Vec<Found>, ActionError> {
+    let mut found = Vec::new();
+    for chunk in arns.chunks(20) {
+        let described = c
+            .elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeTags", &e))?;
+        for d in described.tag_descriptions() {
+            if select.matches(super::tags::elbv2(d.tags())) {
+                found.push(Found {
+                    kind,
+                    id: d.resource_arn().unwrap_or_default().to_owned(),
+                    name: super::tags::name(super::tags::elbv2(d.tags())),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The Route 53 health checks `select` takes (every page).
+async fn health_checks(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let checks = pages!(c.route53.list_health_checks(), "ListHealthChecks");
+    let ids = checks.iter().map(|h| h.id().to_owned());
+    tagged_route53(c, select, "health check", ids).await
+}
+
+/// The hosted zones `select` takes (every page).
+async fn hosted_zones(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+    let zones = pages!(c.route53.list_hosted_zones(), "ListHostedZones");
+    let ids = zones
+        .iter()
+        .map(|z| z.id().rsplit('/').next().unwrap_or_default().to_owned());
+    tagged_route53(c, select, "hosted zone", ids).await
+}
+
+/// Which of these Route 53 resources `select` takes, by their tags (one request each).
+async fn tagged_route53(
+    c: &Clients,
+    select: &Select,
+    kind: &'static str,
+    ids: impl Iterator<Item = String>,
+) -> Result<Vec<Found>, ActionError> {
+    use aws_sdk_route53::types::TagResourceType;
+    let tag_kind = if kind == "hosted zone" {
+        TagResourceType::Hostedzone
+    } else {
+        TagResourceType::Healthcheck
+    };
+    let mut found = Vec::new();
+    for id in ids {
+        let tags = super::route53::tags_of(c, tag_kind.clone(), &id).await?;
+        if select.matches(super::tags::route53(&tags)) {
+            found.push(Found {
+                kind,
+                name: super::tags::name(super::tags::route53(&tags)),
+                id,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// A hosted zone's records, all but its own NS and SOA: nobody's undo removes them when the
+/// journal is gone, and a zone with records cannot be deleted.
+async fn clear_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
+    use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
+    let records = match super::route53::record_sets(c, id, None).await {
+        Ok(sets) => sets,
+        Err(e) if e.code.as_deref() == Some("NoSuchHostedZone") => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let changes: Vec<Change> = records
+        .iter()
+        .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
+        .filter_map(|r| {
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(r.clone())
+                .build()
+                .ok()
+        })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let batch = ChangeBatch::builder()
+        .set_changes(Some(changes))
+        .build()
+        .map_err(|e| ActionError::new(e.to_string()))?;
+    c.route53
+        .change_resource_record_sets()
+        .hosted_zone_id(id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| sdk_error("ChangeResourceRecordSets", &e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KINDS, Sweep};
+    use crate::actions::{self, Effect};
+
+    /// Every kind an AWS action creates has an entry, and every kind sweep deletes on its own is
+    /// deleted by an action that creates it: forgetting either fails here, not in a user's sweep.
+    #[test]
+    fn every_kind_an_aws_action_creates_has_an_entry() {
+        for def in actions::all().filter(|a| a.name.starts_with("aws.")) {
+            if def.effect == Effect::Creates {
+                assert!(
+                    !def.creates.is_empty(),
+                    "{} creates something but names no kind in `creates`",
+                    def.name
+                );
+            }
+            for kind in def.creates {
+                assert!(
+                    super::find(kind).is_some(),
+                    "{} creates a {kind}, which has no entry in actions/aws/kinds.rs",
+                    def.name
+                );
+            }
+        }
+        for kind in KINDS {
+            match kind.sweep {
+                Sweep::Tagged { deleted_by, .. } => {
+                    let def = actions::find(deleted_by).expect("a known action");
+                    assert!(
+                        def.creates.contains(&kind.name),
+                        "{} is deleted by {deleted_by}, which does not create it",
+                        kind.name
+                    );
+                }
+                Sweep::With(parent) => {
+                    let parent = super::find(parent).expect("a known kind");
+                    assert!(
+                        matches!(parent.sweep, Sweep::Tagged { .. }),
+                        "{} goes with {}, which sweep does not delete itself",
+                        kind.name,
+                        parent.name
+                    );
+                }
+            }
+        }
+    }
+}
