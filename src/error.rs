@@ -45,6 +45,12 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
+    /// The tool could not do its work though the input was right: the state directory cannot be
+    /// written, a journal cannot be read, a report cannot be written (exit 1).
+    Runtime {
+        message: String,
+        help: Option<String>,
+    },
     /// Writing output failed (a closed pipe is not an error: see `cli::main`).
     Io(std::io::Error),
 }
@@ -53,7 +59,14 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Invalid { .. } | Error::Usage { .. } => Exit::Invalid,
-            Error::Io(_) => Exit::Failed,
+            Error::Runtime { .. } | Error::Io(_) => Exit::Failed,
+        }
+    }
+
+    pub fn runtime(message: impl Into<String>, help: impl Into<String>) -> Self {
+        Error::Runtime {
+            message: message.into(),
+            help: Some(help.into()),
         }
     }
 

@@ -108,7 +108,17 @@ pub struct Usage {
     /// US$ per hour, roughly, and what for.
     pub hourly: Option<(f64, String)>,
     /// What a quota counts.
-    pub quota: aws::quota::Need,
+    pub quota: Need,
+}
+
+/// What a step (or a whole lab) creates that an account's quotas count.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Need {
+    pub vpcs: u32,
+    pub internet_gateways: u32,
+    pub load_balancers: u32,
+    /// Instances by type.
+    pub instances: Vec<(String, u32)>,
 }
 
 impl std::fmt::Debug for ActionDef {

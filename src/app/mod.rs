@@ -1,7 +1,20 @@
-//! The application: what a command does, between the command line (`cli`) and the pipeline's
-//! stages. It parses no arguments and prints nothing.
+//! The application: what each command does, between the command line (`cli`, which parses the
+//! arguments once into [`settings`]) and the pipeline's stages. No clap here; what it shows a
+//! person goes through `ui`.
 //!
-//! Today it holds a class's roster ([`roster`]); the run session, a class's labs and sweep move
-//! here from `cli/` next (issue 12).
+//! - [`check`]: `validate`, `plan`, `actions`, and the checks every run starts with;
+//! - [`session`]: one run — `run`, `resume`, `rollback` — its journal, failure policy and
+//!   rollback, and where its AWS calls go;
+//! - [`class`]: a lab per student of a roster ([`roster`]), and `rollback --class`;
+//! - [`sweep`]: delete what carries a tag, found in AWS without a journal;
+//! - [`target`]: where a run's AWS calls go, resolved in one place;
+//! - [`runs`]: `runs` and `show`.
 
+pub mod check;
+pub mod class;
 pub mod roster;
+pub mod runs;
+pub mod session;
+pub mod settings;
+pub mod sweep;
+pub mod target;

@@ -1,25 +1,17 @@
-//! The command line: arguments (clap), and one function per subcommand that runs the pipeline
-//! and hands the result to `ui`. Running lives in `execute`, run listings in `runs`.
-
-mod class;
-mod execute;
-mod runs;
-mod sweep;
+//! The command line: the arguments (clap), parsed once into the application's plain settings
+//! (`app::settings`), and dispatch to the application. The one error print is here.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::actions;
+use crate::app::settings::{self, Exec, Settings, Vars};
+use crate::app::{check, class, runs, session, sweep};
 use crate::error::{Error, Exit};
-use crate::plan;
 use crate::runbook::diagnostic::Diagnostic;
-use crate::runbook::render::Known;
 use crate::runbook::source::Sources;
-use crate::runbook::suggest;
-use crate::runbook::validate::{self, Checked};
-use crate::runbook::vars::{self, Inputs};
 use crate::ui::{self, Format};
 
 #[derive(Debug, Parser)]
@@ -88,11 +80,42 @@ pub struct VarArgs {
     pub vars_file: Option<PathBuf>,
 }
 
-impl VarArgs {
-    fn inputs(&self) -> Inputs {
-        Inputs {
-            flags: self.vars.clone(),
-            vars_file: self.vars_file.clone(),
+impl From<&VarArgs> for Vars {
+    fn from(a: &VarArgs) -> Self {
+        Vars {
+            vars: a.vars.clone(),
+            vars_file: a.vars_file.clone(),
+        }
+    }
+}
+
+impl From<&Global> for Settings {
+    fn from(g: &Global) -> Self {
+        Settings {
+            state_dir: g.state_dir.clone(),
+            region: g.region.clone(),
+            profile: g.profile.clone(),
+            endpoint_url: g.endpoint_url.clone(),
+            aws_rate: g.aws_rate,
+            no_color: g.no_color,
+            verbose: g.verbose,
+            quiet: g.quiet,
+        }
+    }
+}
+
+impl From<&ExecArgs> for Exec {
+    fn from(a: &ExecArgs) -> Self {
+        Exec {
+            yes: a.yes,
+            on_failure: a.on_failure.map(|f| match f {
+                OnFailure::Ask => settings::OnFailure::Ask,
+                OnFailure::Rollback => settings::OnFailure::Rollback,
+                OnFailure::Keep => settings::OnFailure::Keep,
+            }),
+            output: a.output,
+            junit: a.junit.clone(),
+            no_guide: a.no_guide,
         }
     }
 }
@@ -317,29 +340,30 @@ fn report(e: &Error, color: bool) {
                 ui::diagnostics::render(&d, &Sources::default(), color)
             )
         }
+        Error::Runtime { message, help } => {
+            let d = Diagnostic::error("runtime", message.clone()).help_opt(help.clone());
+            format!(
+                "{}\n",
+                ui::diagnostics::render(&d, &Sources::default(), color)
+            )
+        }
         Error::Io(e) => format!("error: {e}\n"),
     };
     let _ = stderr.write_all(text.as_bytes());
 }
 
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
+    let settings = Settings::from(&cli.global);
+    let s = &settings;
     match &cli.command {
         Command::Validate {
             files,
             vars,
             output,
-        } => validate_files(cli, files, vars, *output),
-        Command::Plan { file, vars, output } => plan_file(cli, file, vars, *output),
-        Command::Actions { name, output } => list_actions(name.as_deref(), *output),
-        Command::Schema => {
-            let schema = crate::runbook::schema::runbook_schema();
-            writeln!(
-                std::io::stdout().lock(),
-                "{}",
-                serde_json::to_string_pretty(&schema).expect("JSON")
-            )?;
-            Ok(Exit::Success)
-        }
+        } => check::validate_files(s, files, &vars.into(), *output),
+        Command::Plan { file, vars, output } => check::plan_file(s, file, &vars.into(), *output),
+        Command::Actions { name, output } => check::list_actions(name.as_deref(), *output),
+        Command::Schema => check::schema(),
         Command::Run {
             file,
             vars,
@@ -351,9 +375,9 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             quotas,
             exec,
         } => class::run(
-            cli,
+            s,
             file,
-            vars,
+            &vars.into(),
             &class::ClassArgs {
                 class,
                 each,
@@ -362,7 +386,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 labels,
                 quotas,
             },
-            exec,
+            &exec.into(),
         ),
         Command::Run {
             file,
@@ -372,219 +396,37 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             labels,
             exec,
             ..
-        } => execute::run(cli, file, vars, *parallelism, *ttl, labels, exec),
+        } => session::run(
+            s,
+            file,
+            &vars.into(),
+            *parallelism,
+            *ttl,
+            labels,
+            &exec.into(),
+        ),
         Command::Resume {
             run_id,
             force,
             vars,
             exec,
-        } => execute::resume(cli, run_id.as_deref(), *force, vars, exec),
+        } => session::resume(s, run_id.as_deref(), *force, &vars.into(), &exec.into()),
         Command::Rollback {
             class: Some(class),
             exec,
             ..
-        } => class::rollback(cli, class, exec),
-        Command::Rollback { run_id, exec, .. } => execute::rollback(cli, run_id.as_deref(), exec),
-        Command::Runs { output } => runs::list(cli, *output),
+        } => class::rollback(s, class, &exec.into()),
+        Command::Rollback { run_id, exec, .. } => {
+            session::rollback(s, run_id.as_deref(), &exec.into())
+        }
+        Command::Runs { output } => runs::list(s, *output),
         Command::Sweep {
             tag,
             expired,
             each,
             dry_run,
             yes,
-        } => sweep::sweep(cli, tag.as_ref(), *expired, each.as_deref(), *dry_run, *yes),
-        Command::Show { run_id, output } => runs::show(cli, run_id.as_deref(), *output),
+        } => sweep::sweep(s, tag.as_ref(), *expired, each.as_deref(), *dry_run, *yes),
+        Command::Show { run_id, output } => runs::show(s, run_id.as_deref(), *output),
     }
-}
-
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// What templates know about AWS before a run.
-pub(crate) fn known(global: &Global, checked_region: Option<String>) -> Known {
-    Known {
-        region: global
-            .region
-            .clone()
-            .or(checked_region)
-            .or_else(|| env_var("AWS_REGION"))
-            .or_else(|| env_var("AWS_DEFAULT_REGION")),
-        emulated: global
-            .endpoint_url
-            .as_deref()
-            .is_some_and(|u| !u.is_empty()),
-        run_id: None,
-    }
-}
-
-/// The runbook's own `region` var, when it has a value.
-pub(crate) fn region_var(checked: &Checked) -> Option<String> {
-    checked
-        .vars
-        .values
-        .get("region")
-        .and_then(|(v, _)| v.as_str().map(str::to_owned))
-}
-
-pub(crate) fn check_file(cli: &Cli, file: &Path, vars: &VarArgs) -> Checked {
-    let first = validate::check(file, &vars.inputs(), &known(&cli.global, None), &env_var);
-    // Lints may read `aws.region`; when the runbook sets it through a var, check again with it.
-    match region_var(&first) {
-        Some(region) if cli.global.region.is_none() => validate::check(
-            file,
-            &vars.inputs(),
-            &known(&cli.global, Some(region)),
-            &env_var,
-        ),
-        _ => first,
-    }
-}
-
-fn validate_files(
-    cli: &Cli,
-    files: &[PathBuf],
-    vars: &VarArgs,
-    output: Format,
-) -> Result<Exit, Error> {
-    let color = ui::use_color(cli.global.no_color, ui::stderr_is_terminal());
-    let mut invalid = false;
-    let mut reports = Vec::new();
-    let mut stderr = std::io::stderr().lock();
-    for file in files {
-        let checked = check_file(cli, file, vars);
-        let shown = file.display().to_string();
-        invalid |= checked.diags.has_errors();
-        match output {
-            Format::Json => reports.push(serde_json::json!({
-                "file": shown,
-                "valid": !checked.diags.has_errors(),
-                "steps": checked.flow.steps.len(),
-                "diagnostics": checked.diags.0.iter().map(|d| ui::diagnostics::to_json(d, &checked.project.sources)).collect::<Vec<_>>(),
-            })),
-            Format::Human | Format::Plain => {
-                if !cli.global.quiet || checked.diags.has_errors() {
-                    for d in &checked.diags.0 {
-                        writeln!(stderr, "{}\n", ui::diagnostics::render(d, &checked.project.sources, color))?;
-                    }
-                }
-                if !cli.global.quiet {
-                    writeln!(stderr, "{}", validate::summary(&shown, &checked))?;
-                }
-            }
-        }
-    }
-    if output == Format::Json {
-        let report = serde_json::json!({ "valid": !invalid, "files": reports });
-        writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string_pretty(&report).expect("JSON")
-        )?;
-    }
-    Ok(if invalid {
-        Exit::Invalid
-    } else {
-        Exit::Success
-    })
-}
-
-fn plan_file(cli: &Cli, file: &Path, vars: &VarArgs, output: Format) -> Result<Exit, Error> {
-    let checked = check_file(cli, file, vars);
-    let warnings: Vec<Diagnostic> = checked
-        .diags
-        .0
-        .iter()
-        .filter(|d| !d.is_error())
-        .cloned()
-        .collect();
-    if checked.diags.has_errors() {
-        return Err(Error::Invalid {
-            diagnostics: checked.diags.0,
-            sources: checked.project.sources,
-        });
-    }
-    if !checked.vars.missing.is_empty() {
-        return Err(missing_vars(&checked));
-    }
-    let color = ui::use_color(cli.global.no_color, ui::stderr_is_terminal());
-    let mut stderr = std::io::stderr().lock();
-    for d in &warnings {
-        writeln!(
-            stderr,
-            "{}\n",
-            ui::diagnostics::render(d, &checked.project.sources, color)
-        )?;
-    }
-    let region = region_var(&checked);
-    let plan = plan::build(&checked, &known(&cli.global, region));
-    let text = match output {
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&plan).expect("JSON")),
-        Format::Human | Format::Plain => ui::plan::human(&plan),
-    };
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(Exit::Success)
-}
-
-/// Exit 2 naming each var without a value and every way to give one.
-pub(crate) fn missing_vars(checked: &Checked) -> Error {
-    let root = checked.project.root();
-    let diagnostics = checked
-        .vars
-        .missing
-        .iter()
-        .map(|name| {
-            let var = &root.vars[name];
-            let mut d = Diagnostic::error("missing-var", format!("the var `{name}` has no value"))
-                .at(var.name.span)
-                .label("declared here without a default")
-                .help(format!("set it with `--var {name}=VALUE`, in a `--vars-file`, or in the environment as `{}`", vars::env_name(name)));
-            if let Some(desc) = &var.def.description {
-                d = d.note(format!("`{name}`: {desc}"));
-            }
-            d
-        })
-        .collect();
-    Error::Invalid {
-        diagnostics,
-        sources: checked.project.sources.clone(),
-    }
-}
-
-fn list_actions(name: Option<&str>, output: Format) -> Result<Exit, Error> {
-    let mut stdout = std::io::stdout().lock();
-    match name {
-        None => {
-            let all: Vec<_> = actions::all().collect();
-            match output {
-                Format::Json => writeln!(
-                    stdout,
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &all.iter()
-                            .map(|a| ui::actions::to_json(a))
-                            .collect::<Vec<_>>()
-                    )
-                    .expect("JSON")
-                )?,
-                _ => stdout.write_all(ui::actions::list(&all).as_bytes())?,
-            }
-        }
-        Some(name) => {
-            let Some(def) = actions::find(name) else {
-                let help = suggest::did_you_mean(name, &actions::names())
-                    .unwrap_or_else(|| "`runbook actions` lists them".into());
-                return Err(Error::usage(format!("there is no action `{name}`"), help));
-            };
-            match output {
-                Format::Json => writeln!(
-                    stdout,
-                    "{}",
-                    serde_json::to_string_pretty(&ui::actions::to_json(def)).expect("JSON")
-                )?,
-                _ => stdout.write_all(ui::actions::detail(def).as_bytes())?,
-            }
-        }
-    }
-    Ok(Exit::Success)
 }

@@ -197,13 +197,25 @@ pub struct Context<'a> {
     pub cancel: &'a CancellationToken,
     /// Labels the run puts on everything it creates (as tags, for AWS), besides its own.
     pub labels: &'a [(String, String)],
+    /// What the application hands every action of the run (the AWS clients of its target); the
+    /// engine only passes it on. `&()` when there is nothing to hand.
+    pub services: &'a Services,
 }
+
+/// What an action can be handed besides its parameters; each kind of action looks for its own
+/// type in it (the AWS actions for their clients).
+pub type Services = dyn std::any::Any + Send + Sync;
 
 impl Context<'_> {
     /// Decode the parameters into the action's own struct.
     pub fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, ActionError> {
         serde_json::from_value(self.params.clone())
             .map_err(|e| ActionError::new(format!("invalid parameters: {e}")).invalid_input())
+    }
+
+    /// The service of type `T` the run was handed, if it was.
+    pub fn service<T: 'static>(&self) -> Option<&T> {
+        self.services.downcast_ref::<T>()
     }
 
     /// Wait, unless the run is cancelled first.

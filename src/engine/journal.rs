@@ -57,17 +57,11 @@ pub enum Record {
         /// Resolved vars; secret ones are `***` and must be given again to resume.
         vars: Map<String, Json>,
         secret_vars: Vec<String>,
-        region: Option<String>,
-        emulated: bool,
-        /// The AWS endpoint given for the run (an emulator), reused by resume and rollback.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        endpoint_url: Option<String>,
-        /// The AWS profile and role the run used (a class spread over accounts), reused by
-        /// resume and rollback.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        profile: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        role_arn: Option<String>,
+        /// Where the run's calls went (its region, endpoint, profile, role), as the application
+        /// recorded it, for resume and rollback: the engine keeps it and never reads it. Its
+        /// fields stand beside the others in the journal's line.
+        #[serde(flatten)]
+        target: Map<String, Json>,
         /// Each step's direct dependencies (step ids), for rollback order.
         graph: IndexMap<String, Vec<String>>,
         /// Labels the run's actions put on what they create (`runbook:expires`), kept for resume.

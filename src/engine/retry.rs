@@ -44,9 +44,10 @@ impl Backoff {
     /// The wait before the next try; the one after it doubles.
     pub fn next_wait(&mut self) -> Duration {
         let nominal = self.next;
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
         if self.jitter {
-            nominal.mul_f64(0.5 + fastrand::f64())
+            Duration::try_from_secs_f64(nominal.as_secs_f64() * (0.5 + fastrand::f64()))
+                .unwrap_or(nominal)
         } else {
             nominal
         }

@@ -37,6 +37,8 @@ pub struct Rollback<'a> {
     /// busy for minutes after a load balancer or instance is deleted), and the first wait.
     pub retries: (Duration, Duration),
     pub interrupt: CancellationToken,
+    /// Handed to every undo and reconcile (`Context::services`).
+    pub services: &'a super::action::Services,
 }
 
 /// One step's undo: done, or failed with what is left.
@@ -90,6 +92,7 @@ impl Rollback<'_> {
             yes: self.yes,
             cancel,
             labels: &self.state.labels,
+            services: self.services,
         }
     }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::action::{ActionError, Ask, Choice, Context, Outcome, Progress};
 use super::journal::{Journal, Record, RunStatus};
+use super::retry::Backoff;
 use super::state::{RunState, StepState};
 use super::{EngineError, Event, Outputs, Prepared, Reporter, Workflow};
 use crate::mask::mask;
@@ -37,6 +38,8 @@ pub struct Run<'a> {
     pub options: Options,
     /// Cancelled by an interrupt.
     pub interrupt: CancellationToken,
+    /// Handed to every action (`Context::services`).
+    pub services: &'a super::action::Services,
 }
 
 /// How the run ended.
@@ -293,6 +296,7 @@ impl Run<'_> {
             yes: self.options.yes,
             cancel,
             labels: &self.options.labels,
+            services: self.services,
         };
         let executor = step.action.executor();
         let started = Instant::now();
@@ -316,6 +320,7 @@ impl Run<'_> {
             }
         }
         let (attempts, first_wait) = step.retry.unwrap_or((1, Duration::ZERO));
+        let mut backoff = Backoff::new(first_wait, Duration::MAX);
         let mut params = prepared.params.clone();
         mask(&mut params, &self.options.secrets);
         for attempt in 1..=attempts.max(1) {
@@ -385,7 +390,7 @@ impl Run<'_> {
                         };
                     }
                     if self
-                        .wait_to_retry(step, attempt, first_wait, error, &ctx)
+                        .wait_to_retry(step, attempt, backoff.next_wait(), error, &ctx)
                         .await
                     {
                         return StepResult::Cancelled;
@@ -393,7 +398,7 @@ impl Run<'_> {
                 }
                 Err(error) if error.retryable && attempt < attempts => {
                     if self
-                        .wait_to_retry(step, attempt, first_wait, error, &ctx)
+                        .wait_to_retry(step, attempt, backoff.next_wait(), error, &ctx)
                         .await
                     {
                         return StepResult::Cancelled;
@@ -410,19 +415,15 @@ impl Run<'_> {
         unreachable!("the last attempt returns")
     }
 
-    /// Report a retry and wait before it (backing off, with jitter); true when cancelled.
+    /// Report a retry and wait before it; true when cancelled.
     async fn wait_to_retry(
         &self,
         step: &super::Step,
         attempt: u32,
-        first_wait: Duration,
+        wait: Duration,
         error: ActionError,
         ctx: &Context<'_>,
     ) -> bool {
-        let factor = 2u32.saturating_pow(attempt - 1);
-        let wait = first_wait
-            .saturating_mul(factor)
-            .mul_f64(0.5 + fastrand::f64());
         self.reporter.event(&Event::StepRetry {
             step: step.id.clone(),
             attempt,

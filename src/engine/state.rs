@@ -63,11 +63,8 @@ pub struct RunState {
     pub step_hashes: BTreeMap<String, String>,
     pub vars: Map<String, Json>,
     pub secret_vars: Vec<String>,
-    pub region: Option<String>,
-    pub emulated: bool,
-    pub endpoint_url: Option<String>,
-    pub profile: Option<String>,
-    pub role_arn: Option<String>,
+    /// Where the run's calls went, as the application recorded it (`Record::RunStarted`).
+    pub target: Map<String, Json>,
     pub graph: IndexMap<String, Vec<String>>,
     pub labels: Vec<(String, String)>,
     pub started_at: String,
@@ -98,16 +95,11 @@ impl RunState {
                 step_hashes,
                 vars,
                 secret_vars,
-                region,
-                emulated,
-                endpoint_url,
-                profile,
-                role_arn,
+                target,
                 graph,
                 labels,
             } => {
-                self.profile.clone_from(profile);
-                self.role_arn.clone_from(role_arn);
+                self.target.clone_from(target);
                 self.run_id.clone_from(run_id);
                 self.runbook.clone_from(runbook);
                 self.name.clone_from(name);
@@ -115,9 +107,6 @@ impl RunState {
                 self.step_hashes.clone_from(step_hashes);
                 self.vars.clone_from(vars);
                 self.secret_vars.clone_from(secret_vars);
-                self.region.clone_from(region);
-                self.emulated = *emulated;
-                self.endpoint_url.clone_from(endpoint_url);
                 self.graph.clone_from(graph);
                 self.labels.clone_from(labels);
                 self.started_at.clone_from(&entry.at);

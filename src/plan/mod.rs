@@ -1,5 +1,6 @@
-//! Planning: the step graph in execution order, with each step's parameters rendered as far as
-//! they can be before anything runs. [`Plan`] is data; `ui::plan` prints it.
+//! The plan as data: each step in execution order, with its parameters rendered as far as they
+//! can be before anything runs (`runbook::render`, `runbook::graph`); `ui::plan` prints it.
+//! [`workflow`] hands the same checked runbook to the engine.
 
 pub mod workflow;
 

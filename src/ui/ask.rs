@@ -279,3 +279,18 @@ impl Ask for TerminalAsk {
         })
     }
 }
+
+/// One yes/no question on the terminal, for a command outside a run (`sweep`); `None` when no
+/// terminal can answer it.
+pub fn confirm_once(question: &str, default: bool) -> Option<bool> {
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return None;
+    }
+    Some(
+        Confirm::new()
+            .with_prompt(question)
+            .default(default)
+            .interact_on(&Term::stderr())
+            .unwrap_or(false),
+    )
+}

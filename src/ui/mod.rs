@@ -1,6 +1,6 @@
-//! Everything that prints. Other modules produce data (diagnostics, plans, action definitions);
-//! the functions here turn it into text for people or JSON for tools, written to a writer so
-//! tests can capture it.
+//! Everything that prints or asks. Other modules produce data (diagnostics, plans, action
+//! definitions, events, outcomes); the functions here turn it into text for people or JSON for
+//! tools. The application's own lines go through [`note!`] (stderr) and [`output!`] (stdout).
 
 pub mod actions;
 pub mod ask;
@@ -10,8 +10,65 @@ pub mod guide;
 pub mod junit;
 pub mod plan;
 pub mod report;
+pub mod runs;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+
+/// A line for the person running the command, on stderr: notices, hints, what to type next.
+/// Results for tools go to stdout ([`output`]).
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::ui::write_note(format_args!($($arg)*), true)
+    };
+}
+
+/// The same without a line end.
+macro_rules! note_part {
+    ($($arg:tt)*) => {
+        $crate::ui::write_note(format_args!($($arg)*), false)
+    };
+}
+
+/// A line of results on stdout (a table, JSON); an error is a closed pipe or a full disk.
+macro_rules! output {
+    ($($arg:tt)*) => {
+        $crate::ui::write_output(format_args!($($arg)*))
+    };
+}
+
+pub(crate) use {note, note_part, output};
+
+/// Where [`note!`] writes.
+pub fn write_note(text: std::fmt::Arguments<'_>, line: bool) {
+    let mut err = std::io::stderr().lock();
+    let _ = if line {
+        writeln!(err, "{text}")
+    } else {
+        write!(err, "{text}")
+    };
+}
+
+/// Where [`output!`] writes.
+pub fn write_output(text: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    writeln!(std::io::stdout().lock(), "{text}")
+}
+
+/// Text on stdout as it is (it ends with its own line end, or should not have one).
+pub fn output_raw(text: &str) -> std::io::Result<()> {
+    std::io::stdout().lock().write_all(text.as_bytes())
+}
+
+/// Make sure everything written to stdout is out (before the process exits).
+pub fn flush_output() {
+    let _ = std::io::stdout().flush();
+}
+
+/// The terminal's width on stderr, for wrapping prose (80 when it is not a terminal).
+pub fn width() -> usize {
+    dialoguer::console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, w)| usize::from(w))
+}
 
 /// How output should look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]

@@ -5,13 +5,16 @@
 //! event on stdout (schema in docs/events.md). Secrets are masked before anything is written.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::Format;
+use super::ask::TerminalAsk;
+use super::junit::Junit;
 use crate::engine::action::Resource;
 use crate::engine::journal::{RunStatus, now};
 use crate::engine::{Event, Reporter};
@@ -82,6 +85,11 @@ impl Lines {
     }
 
     /// For logs: a timestamp on every line, no escape codes.
+    /// Plain lines on stderr.
+    pub fn stderr(secrets: Vec<String>) -> Self {
+        Lines::plain(Box::new(std::io::stderr()), secrets)
+    }
+
     pub fn plain(out: Box<dyn Write + Send>, secrets: Vec<String>) -> Self {
         Lines {
             out: Mutex::new(Sink::Write(out)),
@@ -364,6 +372,11 @@ pub struct JsonLines {
 }
 
 impl JsonLines {
+    /// JSON lines on stdout.
+    pub fn stdout(secrets: Vec<String>) -> Self {
+        JsonLines::new(Box::new(std::io::stdout()), secrets)
+    }
+
     pub fn new(out: Box<dyn Write + Send>, secrets: Vec<String>) -> Self {
         JsonLines {
             out: Mutex::new(out),
@@ -600,6 +613,46 @@ impl Reporter for Live {
             }
             _ => self.lines.event(event),
         }
+    }
+}
+
+/// The reporter of a run for the chosen output: JSON lines on stdout, live spinners on a terminal
+/// (sharing the terminal with `ask`'s questions), plain lines otherwise; and the `JUnit`
+/// collector beside it when one is given.
+pub fn for_run(
+    output: Format,
+    no_color: bool,
+    secrets: &[String],
+    ask: &TerminalAsk,
+    console: Option<String>,
+    junit: Option<Arc<Junit>>,
+) -> Box<dyn Reporter> {
+    let main: Box<dyn Reporter> = match output {
+        Format::Json => Box::new(JsonLines::stdout(secrets.to_vec())),
+        Format::Human if super::stderr_is_terminal() => {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            ask.attach(multi.clone());
+            Box::new(
+                Live::new(multi, super::use_color(no_color, true), secrets.to_vec())
+                    .with_console(console),
+            )
+        }
+        Format::Human | Format::Plain => {
+            Box::new(Lines::stderr(secrets.to_vec()).with_console(console))
+        }
+    };
+    match junit {
+        Some(junit) => Box::new(Tee(vec![main, Box::new(SharedJunit(junit))])),
+        None => main,
+    }
+}
+
+/// The `JUnit` collector, shared with whoever writes its file at the end.
+struct SharedJunit(Arc<Junit>);
+
+impl Reporter for SharedJunit {
+    fn event(&self, event: &Event) {
+        self.0.event(event);
     }
 }
 

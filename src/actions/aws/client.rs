@@ -1,26 +1,25 @@
-//! AWS clients for the whole process, configured once from the command line.
+//! AWS clients, one set per target (region, profile, endpoint, role), handed to the actions
+//! through their `Context`.
 //!
 //! aws-config's default chain finds credentials and the region (environment, shared files, SSO,
 //! instance metadata); `--profile`, `--region` and `--endpoint-url` (or `AWS_ENDPOINT_URL`) take
-//! precedence. One set of clients serves every step of every run in the process, so their
-//! connection pools and rate limits (`limit`) are shared. A class (`run --class`) whose students
-//! are spread over regions, profiles or accounts (`role_arn`) runs each student's lab with the
-//! clients of its own [`Settings`] (`for_settings`, `scoped`): one set per distinct settings, so
-//! students in the same account and region share them. Unit tests put scripted clients in their
-//! place for one task (`with_clients`).
+//! precedence. `for_settings` makes the clients of a target once and keeps them for the process,
+//! so every step of every run to the same target (each lab of a class in one account and
+//! region) shares their connection pools and rate limits (`limit`). The application hands them
+//! to the engine, which hands them to each action (`clients(ctx)`); unit tests hand an action
+//! scripted clients the same way.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex};
 
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::provider::ProvideCredentials;
-use tokio::sync::OnceCell;
 
 use super::limit::{Limit, Rates};
-use crate::engine::action::ActionError;
+use crate::engine::action::{ActionError, Context};
 
-/// What the command line says about AWS.
+/// Where AWS calls go: what clients are made from (`app::target` resolves it for a run).
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
     pub region: Option<String>,
@@ -32,14 +31,6 @@ pub struct Settings {
     pub role_arn: Option<String>,
 }
 
-static SETTINGS: OnceLock<Settings> = OnceLock::new();
-static CLIENTS: OnceCell<Clients> = OnceCell::const_new();
-
-/// Set once, before the first AWS call.
-pub fn configure(settings: Settings) {
-    let _ = SETTINGS.set(settings);
-}
-
 pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
@@ -48,10 +39,6 @@ pub struct Clients {
     pub config: aws_config::SdkConfig,
     /// Calls go to an emulator (`--endpoint-url`): it has no data plane and no `TestDNSAnswer`.
     pub emulated: bool,
-}
-
-async fn load() -> Result<Clients, ActionError> {
-    load_with(&SETTINGS.get().cloned().unwrap_or_default()).await
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -125,22 +112,6 @@ impl Clients {
     }
 }
 
-tokio::task_local! {
-    /// The clients of the run being polled, when it has its own.
-    static SCOPED: &'static Clients;
-}
-
-/// Run `f` (a run, or a unit test's step) with `clients` in place of the process's.
-pub async fn scoped<F: Future>(clients: &'static Clients, f: F) -> F::Output {
-    SCOPED.scope(clients, f).await
-}
-
-/// Run `f` with `clients` in place of the process's (unit tests with scripted responses).
-#[cfg(test)]
-pub async fn with_clients<F: Future>(clients: Clients, f: F) -> F::Output {
-    scoped(Box::leak(Box::new(clients)), f).await
-}
-
 /// Clients for `settings`, made once per distinct settings and kept for the process.
 pub async fn for_settings(settings: &Settings) -> Result<&'static Clients, ActionError> {
     type Key = (
@@ -167,17 +138,20 @@ pub async fn for_settings(settings: &Settings) -> Result<&'static Clients, Actio
         .or_insert(made))
 }
 
-/// The clients of the current run: its own (`scoped`), or the process's, made on first use.
-pub async fn clients() -> Result<&'static Clients, ActionError> {
-    if let Ok(scoped) = SCOPED.try_with(|c| *c) {
-        return Ok(scoped);
-    }
-    CLIENTS.get_or_try_init(load).await
+/// The clients of the run an action belongs to, handed to it through its context.
+pub fn clients<'c>(ctx: &'c Context<'_>) -> Result<&'c Clients, ActionError> {
+    ctx.service::<Clients>().ok_or_else(|| {
+        ActionError::new("this run has no AWS clients: it was started without an AWS target")
+            .invalid_input()
+    })
 }
 
-/// Before the first step: a region and usable credentials, or a message saying how to get them.
-pub async fn preflight() -> Result<String, ActionError> {
-    check_credentials(clients().await?).await
+/// Before the first step: clients for `settings` with a region and usable credentials, or a
+/// message saying how to get them.
+pub async fn preflight(settings: &Settings) -> Result<&'static Clients, ActionError> {
+    let clients = for_settings(settings).await?;
+    check_credentials(clients).await?;
+    Ok(clients)
 }
 
 /// `clients` have a region and credentials that work (a role is assumed here, once).

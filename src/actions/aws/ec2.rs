@@ -4,8 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use super::quota::Need;
-use crate::actions::{ActionDef, Effect, Outputs, Params, Usage, out};
+use crate::actions::{ActionDef, Effect, Need, Outputs, Params, Usage, out};
 use crate::runbook::format::Cidr;
 
 /// Create a VPC (DNS hostnames and DNS support on).
@@ -480,7 +479,7 @@ impl Executor for CreateVpc {
         Box::pin(async move {
             let p: CreateVpcParams = ctx.params()?;
             let cidr = cidr_text(p.cidr, "cidr")?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!("creating VPC {cidr}"));
             let out = c
                 .ec2
@@ -509,7 +508,7 @@ impl Executor for CreateVpc {
         ctx: &'a Context<'a>,
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .ec2
                 .describe_vpcs()
@@ -537,7 +536,7 @@ impl Executor for CreateVpc {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!("deleting VPC {}", r.id));
             deleted(
                 "DeleteVpc",
@@ -602,7 +601,7 @@ impl Executor for CreateSubnet {
         Box::pin(async move {
             let p: CreateSubnetParams = ctx.params()?;
             let cidr = cidr_text(p.cidr, "cidr")?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!(
                 "creating subnet {cidr} in {}",
                 p.availability_zone
@@ -660,7 +659,7 @@ impl Executor for CreateSubnet {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateSubnetParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .ec2
                 .describe_subnets()
@@ -696,7 +695,7 @@ impl Executor for CreateSubnet {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!("deleting subnet {}", r.id));
             deleted(
                 "DeleteSubnet",
@@ -757,7 +756,7 @@ impl Executor for CreateInternetGateway {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: CreateInternetGatewayParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status("creating an internet gateway");
             let out = c
                 .ec2
@@ -789,7 +788,7 @@ impl Executor for CreateInternetGateway {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateInternetGatewayParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .ec2
                 .describe_internet_gateways()
@@ -815,7 +814,7 @@ impl Executor for CreateInternetGateway {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             if let Some(vpc) = r.undo.get("vpc_id").and_then(|v| v.as_str()) {
                 ctx.progress
                     .status(&format!("detaching {} from {vpc}", r.id));
@@ -906,7 +905,7 @@ impl Executor for CreateRouteTable {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: CreateRouteTableParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating a route table in {}", p.vpc_id));
             let out = c
@@ -942,7 +941,7 @@ impl Executor for CreateRouteTable {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateRouteTableParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .ec2
                 .describe_route_tables()
@@ -973,7 +972,7 @@ impl Executor for CreateRouteTable {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeRouteTables",
                 c.ec2
@@ -1090,7 +1089,7 @@ impl Executor for CreateSecurityGroup {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: CreateSecurityGroupParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating security group {}", p.name));
             let out = c
@@ -1127,7 +1126,7 @@ impl Executor for CreateSecurityGroup {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateSecurityGroupParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .ec2
                 .describe_security_groups()
@@ -1158,7 +1157,7 @@ impl Executor for CreateSecurityGroup {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting security group {}", r.id));
             deleted(
@@ -1176,7 +1175,7 @@ impl Executor for FindImage {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: FindImageParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!(
                 "looking for the newest image named {}",
                 p.name_pattern
@@ -1332,7 +1331,7 @@ impl Executor for RunInstances {
                     ActionError::new("`count` is 0: there is nothing to launch").invalid_input()
                 );
             }
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!(
                 "launching {} {} instance(s) from {}",
                 p.count, p.instance_type, p.image_id
@@ -1394,7 +1393,7 @@ impl Executor for RunInstances {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: RunInstancesParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .ec2
                 .describe_instances()
@@ -1435,7 +1434,7 @@ impl Executor for RunInstances {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!("terminating {}", r.id));
             match c.ec2.terminate_instances().instance_ids(&r.id).send().await {
                 Ok(_) => {}
@@ -1457,7 +1456,7 @@ impl Executor for WaitInstances {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: WaitInstancesParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let target = match p.state {
                 InstanceState::Running => "running",
                 InstanceState::Stopped => "stopped",
@@ -1508,7 +1507,7 @@ impl Executor for Power {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: InstancesParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let at = crate::engine::journal::now();
             power(ctx, c, &p.instance_ids, self.start, p.wait).await?;
             let mut o = Outcome::default();
@@ -1543,7 +1542,7 @@ impl Executor for Power {
         Box::pin(async move {
             let ids: Vec<String> =
                 serde_json::from_value(r.undo["instance_ids"].clone()).unwrap_or_default();
-            let c = clients().await?;
+            let c = clients(ctx)?;
             // Instances terminated meanwhile (by the rollback of their own step) need nothing.
             let live: Vec<String> = describe(c, &ids)
                 .await

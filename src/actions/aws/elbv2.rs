@@ -4,8 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use super::quota::Need;
-use crate::actions::{ActionDef, Effect, Outputs, Params, Usage, out};
+use crate::actions::{ActionDef, Effect, Need, Outputs, Params, Usage, out};
 
 /// How the load balancer checks a target's health.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -355,7 +354,7 @@ impl Executor for CreateTargetGroup {
         Box::pin(async move {
             let p: CreateTargetGroupParams = ctx.params()?;
             valid_name(&p.name, false)?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating target group {}", p.name));
             let mut req = c
@@ -412,7 +411,7 @@ impl Executor for CreateTargetGroup {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateTargetGroupParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeTargetGroups",
                 c.elbv2.describe_target_groups().names(&p.name).send().await,
@@ -439,7 +438,7 @@ impl Executor for CreateTargetGroup {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting target group {}", r.id));
             match c
@@ -480,7 +479,7 @@ impl Executor for RegisterTargets {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: RegisterTargetsParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("registering {}", p.targets.join(", ")));
             // Registering is idempotent: a resume simply registers again. AWS accepts only
@@ -518,7 +517,7 @@ impl Executor for RegisterTargets {
             let ids: Vec<String> =
                 serde_json::from_value(r.undo["targets"].clone()).unwrap_or_default();
             let port: Option<u16> = serde_json::from_value(r.undo["port"].clone()).unwrap_or(None);
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deregistering {}", ids.join(", ")));
             match c
@@ -682,7 +681,7 @@ impl Executor for CreateLoadBalancer {
             if p.scheme == Scheme::InternetFacing && p.subnet_ids.len() < 2 {
                 return Err(ActionError::new("an internet-facing application load balancer needs subnets in at least two availability zones").invalid_input());
             }
-            let c = clients().await?;
+            let c = clients(ctx)?;
             if p.scheme == Scheme::InternetFacing {
                 ctx.progress
                     .status("checking the subnets' zones and the VPC's internet gateway");
@@ -731,7 +730,7 @@ impl Executor for CreateLoadBalancer {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateLoadBalancerParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeLoadBalancers",
                 c.elbv2
@@ -762,7 +761,7 @@ impl Executor for CreateLoadBalancer {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting load balancer {}", r.id));
             match c
@@ -805,7 +804,7 @@ impl Executor for WaitLoadBalancer {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: WaitLoadBalancerParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             wait_active(ctx, c, &p.arn).await?;
             Ok(Outcome::default())
         })
@@ -829,7 +828,7 @@ impl Executor for CreateListener {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: CreateListenerParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating a listener on port {}", p.port));
             let forward = Action::builder()
@@ -861,7 +860,7 @@ impl Executor for CreateListener {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateListenerParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeListeners",
                 c.elbv2
@@ -890,7 +889,7 @@ impl Executor for CreateListener {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!("deleting listener {}", r.id));
             deleted(
                 "DeleteListener",
@@ -907,7 +906,7 @@ impl Executor for WaitTargetHealth {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: WaitTargetHealthParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let want = match p.state {
                 TargetState::Healthy => "healthy",
                 TargetState::Unhealthy => "unhealthy",

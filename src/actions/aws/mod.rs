@@ -35,6 +35,7 @@ pub mod tags;
 use indexmap::IndexMap;
 
 use crate::engine::action::{ActionError, Context};
+use crate::engine::retry::Backoff;
 
 /// Extra tags to put on what an action creates (besides `Name` and the `runbook:*` tags).
 pub type Tags = IndexMap<String, String>;
@@ -208,7 +209,11 @@ where
 {
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
     let started = tokio::time::Instant::now();
-    let mut wait = std::time::Duration::from_secs(1);
+    let mut backoff = Backoff::new(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(10),
+    )
+    .exact();
     loop {
         match call().await {
             Ok(v) => return Ok(v),
@@ -217,16 +222,16 @@ where
                     e.code().unwrap_or_default().to_owned(),
                     e.message().unwrap_or_default().to_owned(),
                 );
-                if !retry_if(&code, &message) || started.elapsed() + wait > window {
+                if !retry_if(&code, &message) || started.elapsed() + backoff.peek() > window {
                     return Err(sdk_error(operation, &e));
                 }
+                let wait = backoff.next_wait();
                 ctx.progress.status(&format!(
                     "{operation}: {code} ({message}); trying again in {}s ({}s so far)",
                     wait.as_secs(),
                     started.elapsed().as_secs()
                 ));
                 ctx.sleep(wait).await?;
-                wait = (wait * 2).min(std::time::Duration::from_secs(10));
             }
         }
     }

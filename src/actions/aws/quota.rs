@@ -13,26 +13,18 @@ use std::fmt::Write as _;
 use super::client::Clients;
 use super::sdk_error;
 use crate::engine::action::ActionError;
-use crate::plan::Plan;
 
-/// What one lab creates that a quota counts.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Need {
-    pub vpcs: u32,
-    pub internet_gateways: u32,
-    pub load_balancers: u32,
-    /// Instances by type.
-    pub instances: Vec<(String, u32)>,
-}
+pub use crate::actions::Need;
 
-/// Add up what the steps of a lab's plan count, from each action's `usage`.
-pub fn need(plan: &Plan) -> Need {
+/// Add up what the steps of a lab's plan (each its action and planned parameters) count, from
+/// each action's `usage`.
+pub fn need<'p>(steps: impl IntoIterator<Item = (&'p str, &'p serde_json::Value)>) -> Need {
     let mut need = Need::default();
-    for step in &plan.steps {
-        let Some(usage) = crate::actions::find(step.action).and_then(|a| a.usage) else {
+    for (action, params) in steps {
+        let Some(usage) = crate::actions::find(action).and_then(|a| a.usage) else {
             continue;
         };
-        let counts = usage(&step.params).quota;
+        let counts = usage(params).quota;
         need.vpcs += counts.vpcs;
         need.internet_gateways += counts.internet_gateways;
         need.load_balancers += counts.load_balancers;

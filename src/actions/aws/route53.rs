@@ -448,7 +448,7 @@ impl Executor for HostedZone {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: HostedZoneParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let lock = zone_lock(&p.name);
             let _held = lock.lock().await;
             ctx.progress
@@ -512,7 +512,7 @@ impl Executor for HostedZone {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: HostedZoneParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let Some((id, made_here)) = find_zone(c, &p.name, ctx.key).await? else {
                 return Ok(None);
             };
@@ -543,7 +543,7 @@ impl Executor for HostedZone {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting the hosted zone {}", r.id));
             match c.route53.delete_hosted_zone().id(&r.id).send().await {
@@ -679,7 +679,7 @@ impl Executor for Record {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let (zone, set, label) = self.set(ctx)?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress.status(&format!(
                 "writing the record {label} → {}",
                 set.alias_target().map_or("", |a| a.dns_name())
@@ -723,7 +723,7 @@ impl Executor for Record {
                 ..*ctx
             };
             let (zone, set, _) = self.set(&key_ctx)?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting the record {}", r.id));
             match change(c, &zone, ChangeAction::Delete, set).await {
@@ -747,7 +747,7 @@ impl Executor for WaitChange {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: WaitChangeParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let id = bare_id(&p.change_id);
             // Poll at once, then densely around the usual time: changes take under a minute.
             super::poll(
@@ -788,7 +788,7 @@ impl Executor for HealthCheck {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: HealthCheckParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating an HTTP health check of {}", p.fqdn));
             let config = built(
@@ -838,7 +838,7 @@ impl Executor for HealthCheck {
         ctx: &'a Context<'a>,
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             let out = c
                 .route53
                 .list_health_checks()
@@ -868,7 +868,7 @@ impl Executor for HealthCheck {
         r: &'a Resource,
     ) -> BoxFuture<'a, Result<(), ActionError>> {
         Box::pin(async move {
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting health check {}", r.id));
             deleted(
@@ -1176,7 +1176,7 @@ impl Executor for CheckFailover {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: CheckFailoverParams = ctx.params()?;
-            let c = clients().await?;
+            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("reading the failover records of {}", p.name));
             let (answer, reason) = match p.expect {

@@ -11,7 +11,7 @@ use aws_smithy_types::error::ErrorMetadata;
 use serde_json::{Value as Json, json};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{Clients, with_clients};
+use super::client::Clients;
 use crate::engine::action::{ActionError, Ask, Context, Outcome, Progress, Resource};
 
 const REGION: &str = "ap-south-1";
@@ -125,6 +125,7 @@ async fn call(
     let def = crate::actions::find(name).expect("a known action");
     let shown = Shown::default();
     let cancel = CancellationToken::new();
+    let clients = script.clients();
     let ctx = Context {
         run_id: "run-1",
         step_id: "step",
@@ -135,18 +136,16 @@ async fn call(
         yes: true,
         cancel: &cancel,
         labels: &[],
+        services: &clients,
     };
-    let result = with_clients(script.clients(), async {
-        match how {
-            Call::Run => def.executor.run(&ctx).await,
-            Call::Undo(r) => def
-                .executor
-                .undo(&ctx, r)
-                .await
-                .map(|()| Outcome::default()),
-        }
-    })
-    .await;
+    let result = match how {
+        Call::Run => def.executor.run(&ctx).await,
+        Call::Undo(r) => def
+            .executor
+            .undo(&ctx, r)
+            .await
+            .map(|()| Outcome::default()),
+    };
     (result, shown)
 }
 

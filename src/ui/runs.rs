@@ -1,19 +1,22 @@
-//! `runs` and `show`: what the state directory remembers.
+//! `runs` and `show`: the state directory's runs as a table, one run's steps, outputs and live
+//! resources, or the same as JSON.
 
-use std::io::Write;
+use std::fmt::Write as _;
+use std::path::Path;
 
 use serde_json::json;
 
-use super::Cli;
-use crate::engine::journal;
-use crate::engine::runs;
+use super::Format;
 use crate::engine::state::{RunState, StepState};
-use crate::error::{Error, Exit};
-use crate::ui::Format;
 
-pub fn list(cli: &Cli, output: Format) -> Result<Exit, Error> {
-    let all = runs::list(&cli.global.state_dir);
-    let mut out = std::io::stdout().lock();
+/// A run of the state directory, or why its journal could not be read.
+pub type Listed = (
+    String,
+    Result<RunState, crate::engine::journal::JournalError>,
+);
+
+pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
+    let mut out = String::new();
     if output == Format::Json {
         let rows: Vec<_> = all
             .iter()
@@ -22,84 +25,57 @@ pub fn list(cli: &Cli, output: Format) -> Result<Exit, Error> {
                 Err(e) => json!({"run_id": id, "error": e.to_string()}),
             })
             .collect();
-        writeln!(
+        let _ = writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&rows).expect("JSON")
-        )?;
-        return Ok(Exit::Success);
+        );
+        return out;
     }
     if all.is_empty() {
-        writeln!(out, "No runs in `{}`.", cli.global.state_dir.display())?;
-        return Ok(Exit::Success);
+        let _ = writeln!(out, "No runs in `{}`.", state_dir.display());
+        return out;
     }
     let width = all.iter().map(|(id, _)| id.len()).max().unwrap_or(0).max(6);
-    writeln!(
+    let _ = writeln!(
         out,
         "{:width$}  {:20}  {:24}  {:5}  RUNBOOK",
         "RUN", "STATUS", "STARTED", "ALIVE"
-    )?;
-    for (id, state) in &all {
+    );
+    for (id, state) in all {
         match state {
-            Ok(s) => writeln!(
-                out,
-                "{id:width$}  {:20}  {:24}  {:5}  {}",
-                s.summary(),
-                s.started_at,
-                s.alive().len(),
-                s.name
-            )?,
-            Err(e) => writeln!(out, "{id:width$}  unreadable: {e}")?,
+            Ok(s) => {
+                let _ = writeln!(
+                    out,
+                    "{id:width$}  {:20}  {:24}  {:5}  {}",
+                    s.summary(),
+                    s.started_at,
+                    s.alive().len(),
+                    s.name
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{id:width$}  unreadable: {e}");
+            }
         }
     }
-    Ok(Exit::Success)
+    out
 }
 
-pub fn show(cli: &Cli, run_id: Option<&str>, output: Format) -> Result<Exit, Error> {
-    let latest;
-    let run_id = if let Some(id) = run_id {
-        id
-    } else {
-        latest = runs::latest(&cli.global.state_dir, |_| true).ok_or_else(|| {
-            Error::usage(
-                format!("there are no runs in `{}`", cli.global.state_dir.display()),
-                "`runbook run FILE` starts one; --state-dir (or RUNBOOK_STATE_DIR) says where runs are recorded",
-            )
-        })?;
-        latest.as_str()
-    };
-    let dir = runs::run_dir(&cli.global.state_dir, run_id);
-    if !dir.join(journal::JOURNAL).is_file() {
-        let known: Vec<String> = runs::list(&cli.global.state_dir)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
-        let help = crate::runbook::suggest::did_you_mean(run_id, &known)
-            .unwrap_or_else(|| "`runbook runs` lists the runs".into());
-        return Err(Error::usage(
-            format!(
-                "there is no run `{run_id}` in `{}`",
-                cli.global.state_dir.display()
-            ),
-            help,
-        ));
-    }
-    let entries =
-        journal::read(&dir).map_err(|e| Error::usage(e.to_string(), "the journal is damaged"))?;
-    let state = RunState::from_entries(&entries);
-    let mut out = std::io::stdout().lock();
+pub fn show(run_id: &str, state: &RunState, output: Format) -> String {
+    let mut out = String::new();
     if output == Format::Json {
-        writeln!(
+        let _ = writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&show_json(&state)).expect("JSON")
-        )?;
-        return Ok(Exit::Success);
+            serde_json::to_string_pretty(&show_json(state)).expect("JSON")
+        );
+        return out;
     }
-    writeln!(out, "Run {run_id}: {} ({})", state.name, state.summary())?;
-    writeln!(out, "Runbook: {}", state.runbook)?;
-    writeln!(out, "Started: {}\n", state.started_at)?;
-    writeln!(out, "Steps:")?;
+    let _ = writeln!(out, "Run {run_id}: {} ({})", state.name, state.summary());
+    let _ = writeln!(out, "Runbook: {}", state.runbook);
+    let _ = writeln!(out, "Started: {}\n", state.started_at);
+    let _ = writeln!(out, "Steps:");
     for id in state.graph.keys() {
         let line = match state.steps.get(id) {
             None => "not run".to_owned(),
@@ -111,23 +87,23 @@ pub fn show(cli: &Cli, run_id: Option<&str>, output: Format) -> Result<Exit, Err
             Some(StepState::Skipped(reason)) => format!("skipped: {reason}"),
             Some(StepState::Failed(e)) => format!("failed: {}", e.message),
         };
-        writeln!(out, "  {id}: {line}")?;
+        let _ = writeln!(out, "  {id}: {line}");
         if let Some(StepState::Succeeded(done)) = state.steps.get(id) {
             for (k, v) in &done.outputs {
-                writeln!(out, "    {k} = {}", crate::runbook::vars::json_text(v))?;
+                let _ = writeln!(out, "    {k} = {}", crate::runbook::vars::json_text(v));
             }
         }
     }
     let alive = state.alive();
-    writeln!(
+    let _ = writeln!(
         out,
         "\nAlive: {}",
         if alive.is_empty() { "nothing" } else { "" }
-    )?;
+    );
     for (step, r) in alive {
-        writeln!(out, "  {} {} (step {step})", r.kind, r.id)?;
+        let _ = writeln!(out, "  {} {} (step {step})", r.kind, r.id);
     }
-    Ok(Exit::Success)
+    out
 }
 
 fn show_json(state: &RunState) -> serde_json::Value {

@@ -8,7 +8,6 @@
 //! running the same command again skips the labs that are done and resumes the unfinished ones.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -16,25 +15,26 @@ use futures::StreamExt;
 use serde_json::{Map, Value as Json};
 use tokio_util::sync::CancellationToken;
 
-use super::execute::{self as ex, Access};
-use super::{Cli, ExecArgs, OnFailure, VarArgs, check_file, known, region_var};
+use super::check::{check_file, known, region_var};
+use super::session::{self as ex, Drive, Session};
+use super::settings::{Exec, OnFailure, Settings, Vars};
+use super::target::{self, Target};
 use crate::actions::aws::{client, quota};
 use crate::app::roster::{Student, read_roster};
-use crate::engine::action::Ask;
+use crate::engine::action::{Ask, Services};
 use crate::engine::journal::{self, Journal};
 use crate::engine::runs;
-use crate::engine::schedule::{Finish, Options, Run};
+use crate::engine::schedule::Finish;
 use crate::engine::state::RunState;
 use crate::engine::{Event, Reporter};
 use crate::error::{Error, Exit};
-use crate::plan::workflow::RunbookWorkflow;
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::suggest;
 use crate::runbook::validate::Checked;
-use crate::ui::Format;
 use crate::ui::ask::TerminalAsk;
 use crate::ui::class::{Board, LabResult, LabStatus, Left, Stop, table};
 use crate::ui::report::{JsonLines, Lines};
+use crate::ui::{self, Format};
 
 /// One student's lab: its checked runbook (with the row's vars) and its run.
 struct Lab {
@@ -78,27 +78,14 @@ pub struct ClassArgs<'a> {
     pub quotas: &'a [(String, f64)],
 }
 
-fn settings(cli: &Cli, student: &Student, region: Option<String>) -> client::Settings {
-    client::Settings {
-        region: region.or_else(|| cli.global.region.clone()),
-        profile: student
-            .profile
-            .clone()
-            .or_else(|| cli.global.profile.clone()),
-        endpoint_url: cli.global.endpoint_url.clone(),
-        rates: cli.global.aws_rate,
-        role_arn: student.role_arn.clone(),
-    }
-}
-
 pub fn run(
-    cli: &Cli,
+    settings: &Settings,
     file: &Path,
-    vars: &VarArgs,
+    vars: &Vars,
     args: &ClassArgs<'_>,
-    exec: &ExecArgs,
+    exec: &Exec,
 ) -> Result<Exit, Error> {
-    let base = check_file(cli, file, vars);
+    let base = check_file(settings, file, vars);
     if base.diags.has_errors() {
         return Err(Error::Invalid {
             diagnostics: base.diags.0,
@@ -113,7 +100,7 @@ pub fn run(
     }
     let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
     let students = read_roster(args.each, args.class, Some(&declared))?;
-    let earlier = earlier_labs(&cli.global.state_dir, args.class);
+    let earlier = earlier_labs(&settings.state_dir, args.class);
 
     // Each row checked like a run of its own, before anything is created.
     let mut labs = Vec::new();
@@ -123,7 +110,7 @@ pub fn run(
     for student in students {
         let mut inputs = vars.clone();
         inputs.vars.extend(student.vars.iter().cloned());
-        let checked = check_file(cli, file, &inputs);
+        let checked = check_file(settings, file, &inputs);
         let row = format!(
             "in line {} of {} (student `{}`)",
             student.line,
@@ -139,7 +126,8 @@ pub fn run(
                 .cloned()
                 .collect();
             if found.is_empty() {
-                if let Error::Invalid { diagnostics: d, .. } = super::missing_vars(&checked) {
+                if let Error::Invalid { diagnostics: d, .. } = super::check::missing_vars(&checked)
+                {
                     found = d
                         .into_iter()
                         .map(|d| d.help("add a column of that name to the CSV file, or give it to every student with --var"))
@@ -166,7 +154,7 @@ pub fn run(
                     format!(
                         "finish it with `runbook rollback {}` (or `{}`), then run the class again",
                         state.run_id,
-                        rollback_class_command(cli, args.class)
+                        rollback_class_command(settings, args.class)
                     ),
                 ));
             }
@@ -189,10 +177,10 @@ pub fn run(
         });
     }
     for (student, run_id) in &done_already {
-        eprintln!("{student}: lab already set up (run {run_id}); skipped");
+        ui::note!("{student}: lab already set up (run {run_id}); skipped");
     }
     if labs.is_empty() {
-        eprintln!("Every student's lab of class {} is set up.", args.class);
+        ui::note!("Every student's lab of class {} is set up.", args.class);
         return Ok(Exit::Success);
     }
 
@@ -202,13 +190,12 @@ pub fn run(
     // Every lab's clients: one set per region, profile and role, shared by the labs using it.
     let mut clients = Vec::new();
     for lab in &labs {
-        let region = cli
-            .global
+        let region = settings
             .region
             .clone()
             .or(lab.student.region.clone())
             .or(region_var(&lab.checked));
-        let s = settings(cli, &lab.student, region);
+        let s = target::lab(settings, &lab.student, region);
         if uses_aws {
             let c = rt
                 .block_on(client::for_settings(&s))
@@ -241,14 +228,17 @@ pub fn run(
             .filter_map(|(lab, c)| {
                 let (c, _) = c.as_ref()?;
                 let plan =
-                    crate::plan::build(&lab.checked, &known(&cli.global, Some(c.region.clone())));
-                Some((quota::need(&plan), *c))
+                    crate::plan::build(&lab.checked, &known(settings, Some(c.region.clone())));
+                Some((
+                    quota::need(plan.steps.iter().map(|s| (s.action, &s.params))),
+                    *c,
+                ))
             })
             .collect();
         let report = rt
             .block_on(quota::preflight(&new_labs, args.quotas))
             .map_err(|e| Error::usage(e.message, e.hint.unwrap_or_default()))?;
-        eprint!("{}", report.text);
+        ui::note_part!("{}", report.text);
         if !report.fits {
             return Err(Error::usage(
                 format!(
@@ -278,7 +268,7 @@ pub fn run(
             }
         );
         if ask.confirm(&question, true) != Some(true) {
-            eprintln!("Nothing was run.");
+            ui::note!("Nothing was run.");
             return Ok(Exit::Success);
         }
     }
@@ -311,7 +301,7 @@ pub fn run(
         .map(|n| n.value.clone())
         .unwrap_or_default();
 
-    let live = exec.output == Format::Human && std::io::stderr().is_terminal() && !cli.global.quiet;
+    let live = exec.output == Format::Human && ui::stderr_is_terminal() && !settings.quiet;
     let board = live.then(|| {
         Board::new(
             &labs
@@ -322,7 +312,7 @@ pub fn run(
         )
     });
     let class_run = ClassRun {
-        cli,
+        settings,
         exec,
         runbook: runbook.display().to_string(),
         name,
@@ -351,8 +341,8 @@ pub fn run(
 
 /// What every lab of a class run shares.
 struct ClassRun<'a> {
-    cli: &'a Cli,
-    exec: &'a ExecArgs,
+    settings: &'a Settings,
+    exec: &'a Exec,
     runbook: String,
     name: String,
     labels: Vec<(String, String)>,
@@ -380,16 +370,11 @@ impl ClassRun<'_> {
     fn reporter(&self, lab: &Lab) -> Box<dyn Reporter> {
         let secrets = ex::secrets_of(&lab.checked);
         if self.exec.output == Format::Json {
-            Box::new(
-                JsonLines::new(Box::new(std::io::stdout()), secrets)
-                    .with_field("student", &lab.student.name),
-            )
-        } else if self.cli.global.quiet {
-            Box::new(crate::ui::report::Tee(Vec::new()))
+            Box::new(JsonLines::stdout(secrets).with_field("student", &lab.student.name))
+        } else if self.settings.quiet {
+            Box::new(ui::report::Tee(Vec::new()))
         } else {
-            Box::new(
-                Lines::plain(Box::new(std::io::stderr()), secrets).with_prefix(&lab.student.name),
-            )
+            Box::new(Lines::stderr(secrets).with_prefix(&lab.student.name))
         }
     }
 
@@ -409,17 +394,17 @@ impl ClassRun<'_> {
         };
         let Some((c, s)) = clients else {
             return self
-                .drive(lab, None, reporter)
+                .drive(lab, None, &(), reporter)
                 .await
                 .unwrap_or_else(|e| result(LabStatus::Error, Some(e)));
         };
         // The region the clients found (from --region, the roster, the runbook's `region` var or
         // the AWS configuration) is the lab's: its templates' `aws.region` and its journal's.
-        let settings = client::Settings {
+        let target = Target {
             region: Some(c.region.clone()),
             ..s
         };
-        client::scoped(c, self.drive(lab, Some(settings), reporter))
+        self.drive(lab, Some(target), c, reporter)
             .await
             .unwrap_or_else(|e| result(LabStatus::Error, Some(e)))
     }
@@ -427,21 +412,28 @@ impl ClassRun<'_> {
     async fn drive(
         &self,
         lab: &Lab,
-        access: Option<client::Settings>,
+        target: Option<Target>,
+        services: &'static Services,
         reporter: Box<dyn Reporter>,
     ) -> Result<LabResult, String> {
-        let dir = runs::run_dir(&self.cli.global.state_dir, &lab.run_id);
-        let mut journal = Journal::open(&dir).map_err(|e| e.to_string())?;
-        let mut known = known(&self.cli.global, region_var(&lab.checked));
-        if let Some(region) = access.as_ref().and_then(|s| s.region.clone()) {
+        let dir = runs::run_dir(&self.settings.state_dir, &lab.run_id);
+        let journal = Journal::open(&dir).map_err(|e| e.to_string())?;
+        let mut known = known(self.settings, region_var(&lab.checked));
+        if let Some(region) = target.as_ref().and_then(|s| s.region.clone()) {
             known.region = Some(region);
         }
         known.run_id = Some(lab.run_id.clone());
-        let secrets = ex::secrets_of(&lab.checked);
-        journal.set_secrets(&secrets);
-        let workflow = RunbookWorkflow::new(&lab.checked, known.clone());
+        let mut session = Session::new(
+            &lab.checked,
+            lab.run_id.clone(),
+            dir,
+            journal,
+            known,
+            target.unwrap_or_default(),
+            services,
+        );
         // A resumed lab keeps the labels it started with (its expiry among them).
-        let labels = lab.prior.as_ref().map_or_else(
+        session.labels = lab.prior.as_ref().map_or_else(
             || {
                 let mut labels = self.labels.clone();
                 labels.push(("runbook:student".to_owned(), lab.student.name.clone()));
@@ -449,30 +441,13 @@ impl ClassRun<'_> {
             },
             |p| p.labels.clone(),
         );
-        let journal = Mutex::new(journal);
         let changed = lab
             .prior
             .as_ref()
-            .is_some_and(|p| p.hash != workflow.source_hash());
+            .is_some_and(|p| p.hash != session.workflow.source_hash());
         if lab.prior.is_none() || changed {
-            let access = access.clone().unwrap_or_default();
-            let record = ex::start_record(
-                &lab.checked,
-                &workflow,
-                &lab.run_id,
-                (&self.runbook, &self.name),
-                &known,
-                Access {
-                    endpoint_url: access.endpoint_url,
-                    profile: access.profile,
-                    role_arn: access.role_arn,
-                },
-                &labels,
-            );
-            journal
-                .lock()
-                .expect("never poisoned")
-                .append(record)
+            session
+                .record_start(&self.runbook, &self.name)
                 .map_err(|e| e.to_string())?;
         }
         let reporter = Capture {
@@ -486,24 +461,18 @@ impl ClassRun<'_> {
             resumed: lab.prior.is_some(),
         });
         let never = TerminalAsk::never();
-        let prior = lab.prior.clone().unwrap_or_default();
-        let finish = Run {
-            run_id: &lab.run_id,
-            workflow: &workflow,
-            journal: &journal,
+        let how = |interrupt| Drive {
             reporter: &reporter,
             ask: &never,
-            options: Options {
-                parallelism: 8,
-                yes: true,
-                secrets,
-                labels,
-            },
-            interrupt: self.interrupt.clone(),
-        }
-        .execute(&prior)
-        .await
-        .map_err(|e| e.to_string())?;
+            yes: true,
+            parallelism: 8,
+            interrupt,
+        };
+        let prior = lab.prior.clone().unwrap_or_default();
+        let finish = session
+            .execute(&prior, how(self.interrupt.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
         let url = reporter
             .outputs
             .lock()
@@ -527,18 +496,10 @@ impl ClassRun<'_> {
             Finish::Interrupted => (Stop::Interrupted, None),
         };
         let status = if self.policy == OnFailure::Rollback {
-            let state = RunState::from_entries(&journal::read(&dir).map_err(|e| e.to_string())?);
-            let outcome = ex::rollback_of(
-                &state,
-                &journal,
-                &reporter,
-                &never,
-                true,
-                CancellationToken::new(),
-            )
-            .execute()
-            .await
-            .map_err(|e| e.to_string())?;
+            let outcome = session
+                .roll_back(how(CancellationToken::new()))
+                .await
+                .map_err(|e| e.to_string())?;
             if outcome.complete {
                 LabStatus::Stopped(what, Left::RolledBack)
             } else {
@@ -570,9 +531,9 @@ impl ClassRun<'_> {
             .filter(|(_, r)| matches!(r.status, LabStatus::Stopped(_, Left::Kept)))
             .map(|(i, _)| i)
             .collect();
-        let human = self.exec.output != Format::Json && !self.cli.global.quiet;
+        let human = self.exec.output != Format::Json && !self.settings.quiet;
         if human {
-            eprint!("\n{}", table(&results));
+            ui::note_part!("\n{}", table(&results));
         }
         if self.policy == OnFailure::Ask && !kept.is_empty() {
             let question = format!(
@@ -584,10 +545,9 @@ impl ClassRun<'_> {
                 for i in kept {
                     let lab = &labs[i];
                     let outcome = rollback_one(
-                        self.cli,
+                        self.settings,
                         &lab.run_id,
-                        &Lines::plain(Box::new(std::io::stderr()), Vec::new())
-                            .with_prefix(&lab.student.name),
+                        &Lines::stderr(Vec::new()).with_prefix(&lab.student.name),
                         rt,
                     );
                     if let LabStatus::Stopped(stop, _) = results[i].status {
@@ -598,7 +558,7 @@ impl ClassRun<'_> {
                         results[i].status = LabStatus::Stopped(stop, left);
                     }
                     if human {
-                        eprintln!("{}: {}", lab.student.name, results[i].status);
+                        ui::note!("{}: {}", lab.student.name, results[i].status);
                     }
                 }
             }
@@ -606,18 +566,18 @@ impl ClassRun<'_> {
         let interrupted = self.interrupt.is_cancelled();
         if self.exec.output == Format::Json {
             let summary = serde_json::json!({"event": "class_finished", "labs": results});
-            writeln!(std::io::stdout().lock(), "{summary}")?;
+            ui::output!("{summary}")?;
         }
         let failed = results
             .iter()
             .filter(|r| r.status != LabStatus::Succeeded)
             .count();
-        if !self.cli.global.quiet {
-            eprintln!(
+        if !self.settings.quiet {
+            ui::note!(
                 "{} of {} set up. To remove every lab of the class: {}",
                 suggest::count(results.len() - failed, "lab"),
                 results.len(),
-                rollback_class_command(self.cli, self.labels[0].1.as_str())
+                rollback_class_command(self.settings, self.labels[0].1.as_str())
             );
         }
         Ok(if interrupted {
@@ -632,8 +592,8 @@ impl ClassRun<'_> {
     }
 }
 
-fn rollback_class_command(cli: &Cli, class: &str) -> String {
-    let dir = &cli.global.state_dir;
+fn rollback_class_command(settings: &Settings, class: &str) -> String {
+    let dir = &settings.state_dir;
     if dir == Path::new(".runbook") {
         format!("runbook rollback --class {class}")
     } else {
@@ -646,27 +606,32 @@ fn rollback_class_command(cli: &Cli, class: &str) -> String {
 
 /// Roll one run back with its own clients; `Ok(complete)`.
 fn rollback_one(
-    cli: &Cli,
+    settings: &Settings,
     run_id: &str,
     reporter: &dyn Reporter,
     rt: &tokio::runtime::Runtime,
 ) -> Result<bool, Error> {
-    let dir = runs::run_dir(&cli.global.state_dir, run_id);
+    let dir = runs::run_dir(&settings.state_dir, run_id);
     let state = RunState::from_entries(&journal::read(&dir).map_err(ex::journal_error)?);
-    rt.block_on(undo_run(cli, &state, reporter, &CancellationToken::new()))
-        .map_err(|e| Error::usage(e, "check the state directory"))
+    rt.block_on(undo_run(
+        settings,
+        &state,
+        reporter,
+        &CancellationToken::new(),
+    ))
+    .map_err(|e| Error::runtime(e, "check the state directory"))
 }
 
 /// `rollback --class NAME`: every run of the class, then what the class shares (its zone),
 /// found by the `runbook:class` tag in every account and region the runs used.
-pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> {
-    let runs: Vec<RunState> = runs::list(&cli.global.state_dir)
+pub fn rollback(settings: &Settings, class: &str, exec: &Exec) -> Result<Exit, Error> {
+    let runs: Vec<RunState> = runs::list(&settings.state_dir)
         .into_iter()
         .filter_map(|(_, s)| s.ok())
         .filter(|s| label(s, "runbook:class") == Some(class))
         .collect();
     if runs.is_empty() {
-        let classes: BTreeSet<String> = runs::list(&cli.global.state_dir)
+        let classes: BTreeSet<String> = runs::list(&settings.state_dir)
             .into_iter()
             .filter_map(|(_, s)| s.ok())
             .filter_map(|s| label(&s, "runbook:class").map(str::to_owned))
@@ -678,7 +643,7 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
         return Err(Error::usage(
             format!(
                 "no run of class `{class}` in `{}`",
-                cli.global.state_dir.display()
+                settings.state_dir.display()
             ),
             help,
         ));
@@ -710,12 +675,9 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
         .map(|s| -> Box<dyn Reporter> {
             let who = label(s, "runbook:student").unwrap_or(&s.run_id).to_owned();
             if exec.output == Format::Json {
-                Box::new(
-                    JsonLines::new(Box::new(std::io::stdout()), Vec::new())
-                        .with_field("student", &who),
-                )
+                Box::new(JsonLines::stdout(Vec::new()).with_field("student", &who))
             } else {
-                Box::new(Lines::plain(Box::new(std::io::stderr()), Vec::new()).with_prefix(&who))
+                Box::new(Lines::stderr(Vec::new()).with_prefix(&who))
             }
         })
         .collect();
@@ -723,7 +685,7 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
     // The labs one account and region at a time share the rate limits; rolled back 8 at a time.
     let outcomes: Vec<Result<bool, String>> = rt.block_on(
         futures::stream::iter(pending.iter().zip(&reporters))
-            .map(|(state, reporter)| undo_run(cli, state, reporter.as_ref(), &interrupt))
+            .map(|(state, reporter)| undo_run(settings, state, reporter.as_ref(), &interrupt))
             .buffered(8)
             .collect(),
     );
@@ -732,31 +694,31 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
             Ok(true) => {}
             Ok(false) => incomplete.push(state.run_id.clone()),
             Err(e) => {
-                eprintln!("{}: {e}", state.run_id);
+                ui::note!("{}: {e}", state.run_id);
                 incomplete.push(state.run_id.clone());
             }
         }
     }
     if interrupt.is_cancelled() {
-        eprintln!(
+        ui::note!(
             "Rollback interrupted. To go on with it: {}",
-            rollback_class_command(cli, class)
+            rollback_class_command(settings, class)
         );
         return Ok(Exit::Interrupted);
     }
     if !incomplete.is_empty() {
-        eprintln!(
+        ui::note!(
             "{} could not be rolled back completely ({}). To try again: {}",
             suggest::count(incomplete.len(), "lab"),
             incomplete.join(", "),
-            rollback_class_command(cli, class)
+            rollback_class_command(settings, class)
         );
         return Ok(Exit::RollbackIncomplete);
     }
     // What the class shares, once every lab is gone: in each account and region used.
     let mut places: Vec<client::Settings> = Vec::new();
     for state in runs.iter().filter(|s| ex::state_uses_aws(s)) {
-        let s = ex::run_settings(cli, state);
+        let s = target::of_run(settings, state);
         if !places.iter().any(|p| {
             p.region == s.region
                 && p.profile == s.profile
@@ -772,7 +734,7 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
         remaining += rt
             .block_on(async {
                 let c = client::for_settings(place).await?;
-                client::scoped(c, super::sweep::sweep_in(c, &select)).await
+                super::sweep::sweep_in(c, &select, &interrupt).await
             })
             .map_err(|e| Error::Usage {
                 message: e.message,
@@ -780,10 +742,10 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
             })?;
     }
     if remaining > 0 {
-        eprintln!("To try again: {}", rollback_class_command(cli, class));
+        ui::note!("To try again: {}", rollback_class_command(settings, class));
         return Ok(Exit::RollbackIncomplete);
     }
-    eprintln!(
+    ui::note!(
         "Class {class} is rolled back: {} and the class's shared resources are gone.",
         suggest::count(pending.len(), "lab")
     );
@@ -791,23 +753,29 @@ pub fn rollback(cli: &Cli, class: &str, exec: &ExecArgs) -> Result<Exit, Error> 
 }
 
 async fn undo_run(
-    cli: &Cli,
+    settings: &Settings,
     state: &RunState,
     reporter: &dyn Reporter,
     interrupt: &CancellationToken,
 ) -> Result<bool, String> {
-    let dir = runs::run_dir(&cli.global.state_dir, &state.run_id);
+    let dir = runs::run_dir(&settings.state_dir, &state.run_id);
     let journal = Mutex::new(Journal::open(&dir).map_err(|e| e.to_string())?);
     let never = TerminalAsk::never();
-    let rollback = ex::rollback_of(state, &journal, reporter, &never, true, interrupt.clone());
-    let outcome = if ex::state_uses_aws(state) {
-        let settings = ex::run_settings(cli, state);
-        let c = client::for_settings(&settings)
-            .await
-            .map_err(|e| e.message)?;
-        client::scoped(c, rollback.execute()).await
+    let services: &'static Services = if ex::state_uses_aws(state) {
+        let target = target::of_run(settings, state);
+        client::for_settings(&target).await.map_err(|e| e.message)?
     } else {
-        rollback.execute().await
+        &()
     };
+    let rollback = ex::rollback_of(
+        state,
+        &journal,
+        reporter,
+        &never,
+        true,
+        interrupt.clone(),
+        services,
+    );
+    let outcome = rollback.execute().await;
     Ok(outcome.map_err(|e| e.to_string())?.complete)
 }

@@ -1,18 +1,17 @@
 //! `runbook sweep`: delete what carries a `runbook:` tag, found in AWS rather than in a journal.
 
-use std::io::IsTerminal;
-
 use tokio_util::sync::CancellationToken;
 
-use super::Cli;
+use super::settings::Settings;
+use super::target;
 use crate::actions::aws::{client, sweep};
 use crate::engine::action::{ActionError, Context, Progress, Resource};
 use crate::engine::retry::Backoff;
 use crate::error::{Error, Exit};
-use crate::ui::ask::TerminalAsk;
+use crate::ui::{self, ask::TerminalAsk};
 
 pub fn sweep(
-    cli: &Cli,
+    settings: &Settings,
     tag: Option<&(String, String)>,
     expired: bool,
     each: Option<&std::path::Path>,
@@ -38,23 +37,11 @@ pub fn sweep(
         }
     };
     // Where to look: the command line's region and profile, or each place a class's roster names.
-    let mut places = vec![client::Settings {
-        region: cli.global.region.clone(),
-        profile: cli.global.profile.clone(),
-        endpoint_url: cli.global.endpoint_url.clone(),
-        rates: cli.global.aws_rate,
-        role_arn: None,
-    }];
+    let mut places = vec![target::command_line(settings)];
     if let Some(csv) = each {
         places.clear();
         for s in crate::app::roster::read_places(csv)? {
-            let place = client::Settings {
-                region: cli.global.region.clone().or(s.region),
-                profile: s.profile.or(cli.global.profile.clone()),
-                endpoint_url: cli.global.endpoint_url.clone(),
-                rates: cli.global.aws_rate,
-                role_arn: s.role_arn,
-            };
+            let place = target::place(settings, s);
             if !places.iter().any(|p| {
                 p.region == place.region
                     && p.profile == place.profile
@@ -64,15 +51,17 @@ pub fn sweep(
             }
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::usage(format!("cannot start: {e}"), "try again"))?;
+    // Ctrl-C (or SIGTERM) stops the deletes at their next wait, as it stops a run.
+    let interrupt = CancellationToken::new();
+    let rt = super::session::runtime(&interrupt);
     let mut exit = Exit::Success;
     for place in &places {
-        let found = sweep_place(&rt, place, &select, dry_run, yes)?;
+        let found = sweep_place(&rt, place, &select, dry_run, yes, &interrupt)?;
         if found == Exit::RollbackIncomplete {
             exit = found;
+        }
+        if interrupt.is_cancelled() {
+            return Ok(Exit::Interrupted);
         }
     }
     Ok(exit)
@@ -85,6 +74,7 @@ fn sweep_place(
     select: &sweep::Select,
     dry_run: bool,
     yes: bool,
+    interrupt: &CancellationToken,
 ) -> Result<Exit, Error> {
     let what = select.describe();
     let usage = |e: ActionError| Error::Usage {
@@ -107,47 +97,41 @@ fn sweep_place(
         )
     })?;
     if found.is_empty() {
-        eprintln!("Nothing in {region} carries {what}.");
+        ui::note!("Nothing in {region} carries {what}.");
         return Ok(Exit::Success);
     }
-    eprintln!(
+    ui::note!(
         "{} in {region} carry {what}:",
         crate::runbook::suggest::count(found.len(), "resource")
     );
     for r in &found {
         match &r.name {
-            Some(name) => eprintln!("  {} {} ({name})", r.kind, r.id),
-            None => eprintln!("  {} {}", r.kind, r.id),
+            Some(name) => ui::note!("  {} {} ({name})", r.kind, r.id),
+            None => ui::note!("  {} {}", r.kind, r.id),
         }
     }
     if dry_run {
-        eprintln!("Dry run: nothing was deleted.");
+        ui::note!("Dry run: nothing was deleted.");
         return Ok(Exit::Success);
     }
     if !yes {
-        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        if !interactive {
+        let Some(sure) = ui::ask::confirm_once("Delete them all?", false) else {
             return Err(Error::usage(
                 "sweep deletes these resources and nobody can confirm it without a terminal",
                 "add --yes to delete them, or --dry-run to only list them",
             ));
-        }
-        let sure = dialoguer::Confirm::new()
-            .with_prompt("Delete them all?")
-            .default(false)
-            .interact_on(&dialoguer::console::Term::stderr())
-            .unwrap_or(false);
+        };
         if !sure {
-            eprintln!("Nothing was deleted.");
+            ui::note!("Nothing was deleted.");
             return Ok(Exit::Success);
         }
     }
-    let remaining = rt.block_on(client::scoped(clients, delete_all(clients, &found)));
+    let remaining = rt.block_on(delete_all(clients, &found, interrupt));
     if remaining.is_empty() {
-        eprintln!("Sweep complete: nothing in {region} carries {what} any more.");
+        ui::note!("Sweep complete: nothing in {region} carries {what} any more.");
         Ok(Exit::Success)
     } else {
-        eprintln!(
+        ui::note!(
             "{} remain; run the same sweep again later (AWS may still be releasing them).",
             crate::runbook::suggest::count(remaining.len(), "resource")
         );
@@ -156,21 +140,28 @@ fn sweep_place(
 }
 
 /// Delete what was found, kind by kind in dependency order; what could not be deleted.
+/// An interrupt stops the deletes at their next wait and leaves the kinds not yet begun.
 async fn delete_all<'f>(
     clients: &client::Clients,
     found: &'f [sweep::Found],
+    interrupt: &CancellationToken,
 ) -> Vec<&'f sweep::Found> {
-    let window = super::execute::undo_retries().0;
+    let window = super::session::undo_retries().0;
     let mut remaining = Vec::new();
     for kind in sweep::order() {
         let batch: Vec<&sweep::Found> = found.iter().filter(|r| r.kind == kind).collect();
+        if interrupt.is_cancelled() {
+            remaining.extend(batch);
+            continue;
+        }
         let results =
-            futures::future::join_all(batch.iter().map(|r| delete(clients, r, window))).await;
+            futures::future::join_all(batch.iter().map(|r| delete(clients, r, window, interrupt)))
+                .await;
         for (r, result) in batch.into_iter().zip(results) {
             match result {
-                Ok(()) => eprintln!("deleted {} {}", r.kind, r.id),
+                Ok(()) => ui::note!("deleted {} {}", r.kind, r.id),
                 Err(e) => {
-                    eprintln!("could not delete {} {}: {}", r.kind, r.id, e.message);
+                    ui::note!("could not delete {} {}: {}", r.kind, r.id, e.message);
                     remaining.push(r);
                 }
             }
@@ -184,9 +175,10 @@ async fn delete_all<'f>(
 pub(crate) async fn sweep_in(
     clients: &client::Clients,
     select: &sweep::Select,
+    interrupt: &CancellationToken,
 ) -> Result<usize, ActionError> {
     let found = sweep::find(clients, select).await?;
-    Ok(delete_all(clients, &found).await.len())
+    Ok(delete_all(clients, &found, interrupt).await.len())
 }
 
 /// Status lines of a sweep's deletes, on stderr.
@@ -194,11 +186,11 @@ struct Lines<'a>(&'a str);
 
 impl Progress for Lines<'_> {
     fn status(&self, text: &str) {
-        eprintln!("  {}: {text}", self.0);
+        ui::note!("  {}: {text}", self.0);
     }
 
     fn message(&self, text: &str) {
-        eprintln!("  {}: {text}", self.0);
+        ui::note!("  {}: {text}", self.0);
     }
 }
 
@@ -208,12 +200,13 @@ async fn delete(
     clients: &client::Clients,
     r: &sweep::Found,
     window: std::time::Duration,
+    interrupt: &CancellationToken,
 ) -> Result<(), ActionError> {
     let (action, undo) = sweep::undo_of(clients, r).await?;
     let def = crate::actions::find(action).expect("sweep names built-in actions");
     let what = format!("{} {}", r.kind, r.id);
     let progress = Lines(&what);
-    let cancel = CancellationToken::new();
+    let cancel = interrupt.child_token();
     let params = serde_json::Value::Null;
     let ctx = Context {
         run_id: "sweep",
@@ -225,6 +218,7 @@ async fn delete(
         yes: true,
         cancel: &cancel,
         labels: &[],
+        services: clients,
     };
     let resource = Resource {
         kind: r.kind.to_owned(),

@@ -1,18 +1,25 @@
-//! `run`, `resume` and `rollback`: check the runbook, open the run's journal, drive the engine,
-//! and decide what a failure or an interrupt leads to.
+//! One run, and the commands that drive one from the terminal.
+//!
+//! [`Session`] is a run as this application drives it — new, resumed, or a class's lab: it
+//! journals the start, runs the steps through the engine and rolls back, with the run's target
+//! and its actions' AWS clients. `run`, `resume` and `rollback` check the runbook, open the
+//! journal, and wrap a session in `Attended`: who answers questions, the runtime and its
+//! interrupt, and the failure policy (ask, roll back or keep) with what it tells the person.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use super::{Cli, ExecArgs, OnFailure, VarArgs, check_file, known, missing_vars, region_var};
+use super::check::{check_file, known, missing_vars, region_var};
+use super::settings::{Exec, OnFailure, Settings, Vars};
+use super::target::{self, Recorded, Target};
 use crate::actions::aws::calls_aws;
-use crate::engine::action::Ask;
+use crate::actions::aws::client;
+use crate::engine::action::{Ask, Services};
 use crate::engine::journal::{self, Journal, JournalError, Record};
-use crate::engine::rollback::Rollback;
+use crate::engine::rollback::{Outcome as RollbackOutcome, Rollback};
 use crate::engine::runs;
 use crate::engine::schedule::{Finish, Options, Run};
 use crate::engine::state::RunState;
@@ -25,9 +32,7 @@ use crate::runbook::validate::Checked;
 use crate::runbook::vars::{self, Source};
 use crate::ui::ask::TerminalAsk;
 use crate::ui::junit::Junit;
-use crate::ui::report::{JsonLines, Lines, Live, Tee};
 use crate::ui::{self, Format};
-use indicatif::{MultiProgress, ProgressDrawTarget};
 
 /// Attempts and first wait for undos that fail in a retryable way.
 /// How long undos retry retryable errors, and the first wait. AWS releases a deleted load
@@ -50,6 +55,7 @@ pub(crate) fn rollback_of<'a>(
     ask: &'a dyn Ask,
     yes: bool,
     interrupt: CancellationToken,
+    services: &'a Services,
 ) -> Rollback<'a> {
     Rollback {
         registry: &crate::actions::Builtin,
@@ -61,6 +67,7 @@ pub(crate) fn rollback_of<'a>(
         parallelism: 8,
         retries: undo_retries(),
         interrupt,
+        services,
     }
 }
 
@@ -70,7 +77,7 @@ pub(crate) fn journal_error(e: JournalError) -> Error {
             e.to_string(),
             "wait for it to finish, or stop that process first",
         ),
-        other => Error::usage(
+        other => Error::runtime(
             other.to_string(),
             "check the state directory (`--state-dir`)",
         ),
@@ -79,52 +86,27 @@ pub(crate) fn journal_error(e: JournalError) -> Error {
 
 /// The reporter for the chosen output, plus the `JUnit` collector when asked for.
 fn reporters(
-    cli: &Cli,
-    exec: &ExecArgs,
+    settings: &Settings,
+    exec: &Exec,
     name: &str,
     steps: Vec<String>,
     secrets: &[String],
     ask: &TerminalAsk,
     console: Option<String>,
 ) -> (Box<dyn Reporter>, Option<Arc<Junit>>) {
-    let stderr_tty = std::io::stderr().is_terminal();
-    let main: Box<dyn Reporter> = match exec.output {
-        Format::Json => Box::new(JsonLines::new(
-            Box::new(std::io::stdout()),
-            secrets.to_vec(),
-        )),
-        Format::Human if stderr_tty => {
-            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-            ask.attach(multi.clone());
-            Box::new(
-                Live::new(
-                    multi,
-                    ui::use_color(cli.global.no_color, true),
-                    secrets.to_vec(),
-                )
-                .with_console(console),
-            )
-        }
-        Format::Human | Format::Plain => Box::new(
-            Lines::plain(Box::new(std::io::stderr()), secrets.to_vec()).with_console(console),
-        ),
-    };
-    if exec.junit.is_none() {
-        return (main, None);
-    }
-    let junit = Arc::new(Junit::new(name, steps, secrets.to_vec()));
-    (
-        Box::new(Tee(vec![main, Box::new(SharedJunit(junit.clone()))])),
-        Some(junit),
-    )
-}
-
-struct SharedJunit(Arc<Junit>);
-
-impl Reporter for SharedJunit {
-    fn event(&self, event: &Event) {
-        self.0.event(event);
-    }
+    let junit = exec
+        .junit
+        .as_ref()
+        .map(|_| Arc::new(Junit::new(name, steps, secrets.to_vec())));
+    let reporter = ui::report::for_run(
+        exec.output,
+        settings.no_color,
+        secrets,
+        ask,
+        console,
+        junit.clone(),
+    );
+    (reporter, junit)
 }
 
 /// A runtime whose first Ctrl-C (or SIGTERM) cancels `interrupt`, and whose second exits at once.
@@ -138,7 +120,7 @@ pub(crate) fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime 
     rt.spawn(async move {
         wait_for_signal().await;
         token.cancel();
-        eprintln!("Interrupted: stopping; steps in flight end at their next wait. Press Ctrl-C again to exit at once.");
+        ui::note!("Interrupted: stopping; steps in flight end at their next wait. Press Ctrl-C again to exit at once.");
         wait_for_signal().await;
         // The journal is written ahead, so it stays consistent: `resume` or `rollback` go on.
         std::process::exit(Exit::Interrupted.code());
@@ -163,8 +145,8 @@ async fn wait_for_signal() {
 }
 
 /// The exact command that undoes a run.
-fn rollback_command(cli: &Cli, run_id: &str) -> String {
-    let dir = &cli.global.state_dir;
+fn rollback_command(settings: &Settings, run_id: &str) -> String {
+    let dir = &settings.state_dir;
     if dir == Path::new(".runbook") {
         format!("runbook rollback {run_id}")
     } else {
@@ -188,7 +170,7 @@ fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
             .as_ref()
             .map_or(crate::runbook::format::VarType::String, |k| k.value);
         if let Some(d) = &var.def.description {
-            eprintln!("{name}: {d}");
+            ui::note!("{name}: {d}");
         }
         let question = var
             .def
@@ -239,45 +221,41 @@ fn masked_vars(checked: &Checked) -> (serde_json::Map<String, Json>, Vec<String>
 }
 
 pub fn run(
-    cli: &Cli,
+    settings: &Settings,
     file: &Path,
-    vars: &VarArgs,
+    vars: &Vars,
     parallelism: usize,
     ttl: Option<std::time::Duration>,
     labels: &[(String, String)],
-    exec: &ExecArgs,
+    exec: &Exec,
 ) -> Result<Exit, Error> {
-    let mut checked = check_file(cli, file, vars);
+    let mut checked = check_file(settings, file, vars);
     if checked.diags.has_errors() {
         return Err(Error::Invalid {
             diagnostics: checked.diags.0,
             sources: checked.project.sources,
         });
     }
-    let ask = asker(cli, exec);
+    let ask = asker(settings, exec);
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if ask.is_guided() {
-        if let Some(id) = offer_resume(cli, &runbook, &ask) {
-            return resume(cli, Some(&id), false, vars, exec);
+        if let Some(id) = offer_resume(settings, &runbook, &ask) {
+            return resume(settings, Some(&id), false, vars, exec);
         }
     }
     fill_missing(&mut checked, &ask)?;
     let run_id = runs::new_id(file);
-    let mut known = known(&cli.global, region_var(&checked));
+    let mut known = known(settings, region_var(&checked));
     known.run_id = Some(run_id.clone());
     if ask.is_guided() && !start_walkthrough(&checked, &known, &ask) {
-        eprintln!("Nothing was run.");
+        ui::note!("Nothing was run.");
         return Ok(Exit::Success);
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    let access = Access {
-        endpoint_url: cli.global.endpoint_url.clone(),
-        profile: cli.global.profile.clone(),
-        role_arn: None,
-    };
-    aws_setup(cli, &checked, &known, access, &rt)?;
-    let dir = runs::run_dir(&cli.global.state_dir, &run_id);
+    let target = target::new_run(settings, known.region.clone());
+    let services = aws_setup(&checked, &target, &rt)?;
+    let dir = runs::run_dir(&settings.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let name = checked
         .project
@@ -286,9 +264,7 @@ pub fn run(
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_default();
-    let mut session = Session::new(
-        cli, exec, &checked, run_id, dir, journal, known, ask, rt, interrupt,
-    );
+    let mut session = Session::new(&checked, run_id, dir, journal, known, target, services);
     session.labels.extend(labels.iter().cloned());
     if let Some(ttl) = ttl {
         let expires = std::time::SystemTime::now() + ttl;
@@ -297,30 +273,38 @@ pub fn run(
             humantime::format_rfc3339_seconds(expires).to_string(),
         ));
     }
-    session.record_start(&runbook.display().to_string(), &name)?;
-    session.drive(&name, &RunState::default(), parallelism, false)
+    session
+        .record_start(&runbook.display().to_string(), &name)
+        .map_err(journal_error)?;
+    let attended = Attended {
+        session,
+        settings,
+        exec,
+        ask,
+        rt,
+        interrupt,
+    };
+    attended.drive(&name, &RunState::default(), parallelism, false)
 }
 
 /// Who answers questions: nobody with `--yes`; on a terminal, the walkthrough unless
 /// `--no-guide` or another output than human is asked for.
-fn asker(cli: &Cli, exec: &ExecArgs) -> TerminalAsk {
+fn asker(settings: &Settings, exec: &Exec) -> TerminalAsk {
     if exec.yes {
         TerminalAsk::never()
     } else {
         TerminalAsk::new()
             .guided(!exec.no_guide && exec.output == Format::Human)
-            .color(ui::use_color(cli.global.no_color, true))
+            .color(ui::use_color(settings.no_color, true))
     }
 }
 
 /// An unfinished run of the same runbook file: offer to resume it instead of starting over.
-fn offer_resume(cli: &Cli, runbook: &Path, ask: &TerminalAsk) -> Option<String> {
+fn offer_resume(settings: &Settings, runbook: &Path, ask: &TerminalAsk) -> Option<String> {
     let path = runbook.display().to_string();
-    let id = runs::latest(&cli.global.state_dir, |s| {
-        s.resumable() && s.runbook == path
-    })?;
+    let id = runs::latest(&settings.state_dir, |s| s.resumable() && s.runbook == path)?;
     let state =
-        RunState::from_entries(&journal::read(&runs::run_dir(&cli.global.state_dir, &id)).ok()?);
+        RunState::from_entries(&journal::read(&runs::run_dir(&settings.state_dir, &id)).ok()?);
     let done = state
         .steps
         .values()
@@ -343,11 +327,8 @@ fn start_walkthrough(
 ) -> bool {
     let plan = crate::plan::build(checked, known);
     let (vars, _) = masked_vars(checked);
-    let width = dialoguer::console::Term::stderr()
-        .size_checked()
-        .map_or(80, |(_, w)| usize::from(w))
-        .clamp(40, 100);
-    eprint!(
+    let width = ui::width().clamp(40, 100);
+    ui::note_part!(
         "{}",
         ui::guide::intro(
             &plan,
@@ -359,14 +340,6 @@ fn start_walkthrough(
     ask.confirm("Start?", true) == Some(true)
 }
 
-/// Where a run's AWS calls go, beyond its region: kept in its journal for resume and rollback.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Access {
-    pub endpoint_url: Option<String>,
-    pub profile: Option<String>,
-    pub role_arn: Option<String>,
-}
-
 /// The journal's first record: what the run is (file, hashes, vars with secrets masked, graph).
 pub(crate) fn start_record(
     checked: &Checked,
@@ -374,7 +347,7 @@ pub(crate) fn start_record(
     run_id: &str,
     (runbook, name): (&str, &str),
     known: &crate::runbook::render::Known,
-    access: Access,
+    target: &Target,
     labels: &[(String, String)],
 ) -> Record {
     let (vars, secret_vars) = masked_vars(checked);
@@ -386,57 +359,46 @@ pub(crate) fn start_record(
         step_hashes: workflow.step_hashes(),
         vars,
         secret_vars,
-        region: known.region.clone(),
-        emulated: known.emulated,
-        endpoint_url: access.endpoint_url,
-        profile: access.profile,
-        role_arn: access.role_arn,
+        target: Recorded::new(known.region.clone(), known.emulated, target).to_map(),
         graph: workflow.graph(),
         labels: labels.to_vec(),
     }
 }
 
-/// One run driven by this process: its journal, its workflow, how it reports and asks.
-struct Session<'a> {
-    cli: &'a Cli,
-    exec: &'a ExecArgs,
-    checked: &'a Checked,
-    run_id: String,
-    dir: PathBuf,
-    journal: Mutex<Journal>,
-    known: crate::runbook::render::Known,
-    workflow: RunbookWorkflow<'a>,
-    secrets: Vec<String>,
-    ask: TerminalAsk,
-    rt: tokio::runtime::Runtime,
-    interrupt: CancellationToken,
-    endpoint_url: Option<String>,
-    profile: Option<String>,
-    role_arn: Option<String>,
-    /// Labels for what the run creates (`runbook:expires` with `--ttl`).
-    labels: Vec<(String, String)>,
+/// One run as this application drives it — a new run, a resumed one, or a class's lab: its
+/// journal, its workflow, its secrets, where its AWS calls go and what its actions are handed.
+/// Starting it, running its steps and rolling it back happen here and nowhere else.
+pub(crate) struct Session<'a> {
+    pub checked: &'a Checked,
+    pub run_id: String,
+    pub dir: PathBuf,
+    pub journal: Mutex<Journal>,
+    pub known: crate::runbook::render::Known,
+    pub workflow: RunbookWorkflow<'a>,
+    pub secrets: Vec<String>,
+    /// Where its AWS calls go (recorded in its journal).
+    pub target: Target,
+    /// What its actions are handed: the target's AWS clients, or nothing.
+    pub services: &'static Services,
+    /// Labels for what the run creates (`runbook:expires` with `--ttl`, a class's).
+    pub labels: Vec<(String, String)>,
 }
 
 impl<'a> Session<'a> {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        cli: &'a Cli,
-        exec: &'a ExecArgs,
+    /// A session on an open journal (opening it takes the run's lock).
+    pub fn new(
         checked: &'a Checked,
         run_id: String,
         dir: PathBuf,
         mut journal: Journal,
         known: crate::runbook::render::Known,
-        ask: TerminalAsk,
-        rt: tokio::runtime::Runtime,
-        interrupt: CancellationToken,
+        target: Target,
+        services: &'static Services,
     ) -> Self {
         let workflow = RunbookWorkflow::new(checked, known.clone());
         let secrets = secrets(checked, &known);
         journal.set_secrets(&secrets);
         Session {
-            cli,
-            exec,
             checked,
             run_id,
             dir,
@@ -444,23 +406,14 @@ impl<'a> Session<'a> {
             known,
             workflow,
             secrets,
-            ask,
-            rt,
-            interrupt,
-            endpoint_url: cli.global.endpoint_url.clone(),
-            profile: cli.global.profile.clone(),
-            role_arn: None,
+            target,
+            services,
             labels: Vec::new(),
         }
     }
 
-    /// Journal what the run is: its file, hashes, vars (secrets masked) and graph.
-    fn record_start(&self, runbook: &str, name: &str) -> Result<(), Error> {
-        let access = Access {
-            endpoint_url: self.endpoint_url.clone(),
-            profile: self.profile.clone(),
-            role_arn: self.role_arn.clone(),
-        };
+    /// Journal what the run is: its file, hashes, vars (secrets masked), target and graph.
+    pub fn record_start(&self, runbook: &str, name: &str) -> Result<(), JournalError> {
         self.journal
             .lock()
             .expect("never poisoned")
@@ -470,11 +423,92 @@ impl<'a> Session<'a> {
                 &self.run_id,
                 (runbook, name),
                 &self.known,
-                access,
+                &self.target,
                 &self.labels,
             ))
-            .map_err(journal_error)?;
-        Ok(())
+            .map(drop)
+    }
+
+    /// What the journal says now.
+    pub fn state(&self) -> Result<RunState, JournalError> {
+        Ok(RunState::from_entries(&journal::read(&self.dir)?))
+    }
+
+    /// Run every step that `prior` has not done.
+    pub async fn execute(
+        &self,
+        prior: &RunState,
+        how: Drive<'_>,
+    ) -> Result<Finish, crate::engine::EngineError> {
+        Run {
+            run_id: &self.run_id,
+            workflow: &self.workflow,
+            journal: &self.journal,
+            reporter: how.reporter,
+            ask: how.ask,
+            options: Options {
+                parallelism: how.parallelism,
+                yes: how.yes,
+                secrets: self.secrets.clone(),
+                labels: self.labels.clone(),
+            },
+            interrupt: how.interrupt,
+            services: self.services,
+        }
+        .execute(prior)
+        .await
+    }
+
+    /// Undo what the run left, as its journal says now.
+    pub async fn roll_back(
+        &self,
+        how: Drive<'_>,
+    ) -> Result<RollbackOutcome, crate::engine::EngineError> {
+        let state = self.state()?;
+        rollback_of(
+            &state,
+            &self.journal,
+            how.reporter,
+            how.ask,
+            how.yes,
+            how.interrupt,
+            self.services,
+        )
+        .execute()
+        .await
+    }
+}
+
+/// How a session's steps or undos are driven: who hears, who answers, how many at once, and
+/// what stops them.
+pub(crate) struct Drive<'d> {
+    pub reporter: &'d dyn Reporter,
+    pub ask: &'d dyn Ask,
+    pub yes: bool,
+    pub parallelism: usize,
+    pub interrupt: CancellationToken,
+}
+
+/// A run driven from the terminal (`run`, `resume`): a session, and the person or pipeline
+/// behind it — their settings, who answers questions, the runtime and the interrupt.
+struct Attended<'a> {
+    session: Session<'a>,
+    settings: &'a Settings,
+    exec: &'a Exec,
+    ask: TerminalAsk,
+    rt: tokio::runtime::Runtime,
+    interrupt: CancellationToken,
+}
+
+impl Attended<'_> {
+    fn drive_with<'d>(&'d self, reporter: &'d dyn Reporter, parallelism: usize) -> Drive<'d> {
+        Drive {
+            reporter,
+            ask: &self.ask,
+            yes: self.exec.yes,
+            parallelism,
+            interrupt: self.interrupt.clone(),
+        }
     }
 
     /// Run every step not done in `prior`, then handle a failure or an interrupt.
@@ -486,48 +520,41 @@ impl<'a> Session<'a> {
         resumed: bool,
     ) -> Result<Exit, Error> {
         let step_ids: Vec<String> = self
+            .session
             .checked
             .flow
             .steps
             .iter()
             .map(|s| s.id.clone())
             .collect();
-        let console = self.known.region.clone().filter(|_| !self.known.emulated);
+        let console = self
+            .session
+            .known
+            .region
+            .clone()
+            .filter(|_| !self.session.known.emulated);
         let (reporter, junit) = reporters(
-            self.cli,
+            self.settings,
             self.exec,
             name,
             step_ids.clone(),
-            &self.secrets,
+            &self.session.secrets,
             &self.ask,
             console,
         );
         reporter.event(&Event::RunStarted {
-            run_id: self.run_id.clone(),
+            run_id: self.session.run_id.clone(),
             name: name.to_owned(),
             steps: step_ids.len(),
             resumed,
         });
         let rt = &self.rt;
-        let interrupt = self.interrupt.clone();
-        let engine = Run {
-            run_id: &self.run_id,
-            workflow: &self.workflow,
-            journal: &self.journal,
-            reporter: reporter.as_ref(),
-            ask: &self.ask,
-            options: Options {
-                // The walkthrough goes one step at a time, in the runbook's order.
-                parallelism: if self.ask.is_guided() { 1 } else { parallelism },
-                yes: self.exec.yes,
-                secrets: self.secrets.clone(),
-                labels: self.labels.clone(),
-            },
-            interrupt,
-        };
+        // The walkthrough goes one step at a time, in the runbook's order.
+        let parallelism = if self.ask.is_guided() { 1 } else { parallelism };
+        let how = || self.drive_with(reporter.as_ref(), parallelism);
         let mut finish = rt
-            .block_on(engine.execute(prior))
-            .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+            .block_on(self.session.execute(prior, how()))
+            .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
         // In the walkthrough a failed step can be tried again (after fixing its cause), before
         // the usual question of rolling back or keeping what exists.
         while let Finish::Failed { step, error } = &finish {
@@ -539,157 +566,128 @@ impl<'a> Session<'a> {
                 break;
             }
             self.ask.run_again(step);
-            let state = RunState::from_entries(&journal::read(&self.dir).map_err(journal_error)?);
+            let state = self.session.state().map_err(journal_error)?;
             finish = rt
-                .block_on(engine.execute(&state))
-                .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
+                .block_on(self.session.execute(&state, how()))
+                .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
         }
-        let exit = conclude(
-            self.cli,
-            self.exec,
-            self.checked.project.root().next.as_deref(),
-            &self.run_id,
-            &self.dir,
-            &self.journal,
-            &finish,
-            reporter.as_ref(),
-            &self.ask,
-            rt,
-            &self.interrupt,
-        );
+        let exit = self.conclude(&finish, reporter.as_ref());
         write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
         exit
+    }
+
+    /// After the engine stops: success, or a failure/interrupt handled per `--on-failure`.
+    fn conclude(&self, finish: &Finish, reporter: &dyn Reporter) -> Result<Exit, Error> {
+        let (settings, exec, ask, rt) = (self.settings, self.exec, &self.ask, &self.rt);
+        let run_id = self.session.run_id.as_str();
+        let interrupt = &self.interrupt;
+        let next = self.session.checked.project.root().next.as_deref();
+        let base = match finish {
+            Finish::Succeeded => {
+                let state = self.session.state().map_err(journal_error)?;
+                let alive = state.alive().len();
+                // The walkthrough ends with what exists and what to try next; a log (plain output)
+                // keeps what exists too.
+                let log = exec.output == Format::Plain
+                    || (exec.output == Format::Human && !ui::stderr_is_terminal());
+                if (ask.is_guided() || log) && !settings.quiet {
+                    let recorded = Recorded::of(&state);
+                    let region = recorded.region.filter(|_| !recorded.emulated);
+                    let next = next.filter(|_| ask.is_guided());
+                    ui::note_part!(
+                        "{}",
+                        ui::guide::summary(&state, region.as_deref(), next, 100)
+                    );
+                }
+                if alive > 0 && !settings.quiet {
+                    ui::note!(
+                        "It created {}. To remove them: {}",
+                        crate::runbook::suggest::count(alive, "resource"),
+                        rollback_command(settings, run_id)
+                    );
+                }
+                return Ok(Exit::Success);
+            }
+            Finish::Interrupted => Exit::Interrupted,
+            Finish::Failed { error, .. } if error.invalid_input => Exit::Invalid,
+            Finish::Failed { .. } => Exit::Failed,
+        };
+        let state = self.session.state().map_err(journal_error)?;
+        let started_without_outcome = state
+            .steps
+            .values()
+            .any(|s| matches!(s, crate::engine::state::StepState::Started { .. }));
+        if state.alive().is_empty() && !started_without_outcome {
+            return Ok(base);
+        }
+        let policy = exec.on_failure.unwrap_or(if ask.interactive() {
+            OnFailure::Ask
+        } else {
+            OnFailure::Rollback
+        });
+        let undo = match policy {
+            OnFailure::Rollback => true,
+            OnFailure::Keep => false,
+            OnFailure::Ask => {
+                let alive = state.alive();
+                ui::note!(
+                    "This run created {}:",
+                    crate::runbook::suggest::count(alive.len(), "resource")
+                );
+                for (step, r) in &alive {
+                    ui::note!("  {} {} (step {step})", r.kind, r.id);
+                }
+                ask.confirm("Roll it back now?", true).unwrap_or(true)
+            }
+        };
+        if !undo {
+            ui::note!(
+                "Kept everything this run created. To undo it later:\n  {}",
+                rollback_command(settings, run_id)
+            );
+            return Ok(base);
+        }
+        // After a failure, a first Ctrl-C stops the rollback at its next wait; after an interrupt
+        // (the Ctrl-C already came), the next one exits at once. The journal lets `rollback` go on.
+        let stop = if interrupt.is_cancelled() {
+            CancellationToken::new()
+        } else {
+            interrupt.clone()
+        };
+        let outcome = rt
+            .block_on(self.session.roll_back(Drive {
+                reporter,
+                ask,
+                yes: exec.yes,
+                parallelism: 8,
+                interrupt: stop.clone(),
+            }))
+            .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
+        if !outcome.complete {
+            if stop.is_cancelled() {
+                ui::note!(
+                    "Rollback interrupted. To go on with it: {}",
+                    rollback_command(settings, run_id)
+                );
+                return Ok(Exit::Interrupted);
+            }
+            ui::note!("To try again: {}", rollback_command(settings, run_id));
+            return Ok(Exit::RollbackIncomplete);
+        }
+        Ok(base)
     }
 }
 
 fn write_junit(path: Option<&Path>, junit: Option<&Junit>) -> Result<(), Error> {
     if let (Some(path), Some(junit)) = (path, junit) {
         junit.write(path).map_err(|e| {
-            Error::usage(
+            Error::runtime(
                 format!("cannot write the JUnit report `{}`: {e}", path.display()),
                 "check the path",
             )
         })?;
     }
     Ok(())
-}
-
-/// After the engine stops: success, or a failure/interrupt handled per `--on-failure`.
-#[allow(clippy::too_many_arguments)]
-fn conclude(
-    cli: &Cli,
-    exec: &ExecArgs,
-    next: Option<&str>,
-    run_id: &str,
-    dir: &Path,
-    journal: &Mutex<Journal>,
-    finish: &Finish,
-    reporter: &dyn Reporter,
-    ask: &TerminalAsk,
-    rt: &tokio::runtime::Runtime,
-    interrupt: &CancellationToken,
-) -> Result<Exit, Error> {
-    let base = match finish {
-        Finish::Succeeded => {
-            let state = RunState::from_entries(&journal::read(dir).map_err(journal_error)?);
-            let alive = state.alive().len();
-            // The walkthrough ends with what exists and what to try next; a log (plain output)
-            // keeps what exists too.
-            let log = exec.output == Format::Plain
-                || (exec.output == Format::Human && !std::io::stderr().is_terminal());
-            if (ask.is_guided() || log) && !cli.global.quiet {
-                let region = state.region.clone().filter(|_| !state.emulated);
-                let next = next.filter(|_| ask.is_guided());
-                eprint!(
-                    "{}",
-                    ui::guide::summary(&state, region.as_deref(), next, 100)
-                );
-            }
-            if alive > 0 && !cli.global.quiet {
-                eprintln!(
-                    "It created {}. To remove them: {}",
-                    crate::runbook::suggest::count(alive, "resource"),
-                    rollback_command(cli, run_id)
-                );
-            }
-            return Ok(Exit::Success);
-        }
-        Finish::Interrupted => Exit::Interrupted,
-        Finish::Failed { error, .. } if error.invalid_input => Exit::Invalid,
-        Finish::Failed { .. } => Exit::Failed,
-    };
-    let state = RunState::from_entries(&journal::read(dir).map_err(journal_error)?);
-    let started_without_outcome = state
-        .steps
-        .values()
-        .any(|s| matches!(s, crate::engine::state::StepState::Started { .. }));
-    if state.alive().is_empty() && !started_without_outcome {
-        return Ok(base);
-    }
-    let policy = exec.on_failure.unwrap_or(if ask.interactive() {
-        OnFailure::Ask
-    } else {
-        OnFailure::Rollback
-    });
-    let undo = match policy {
-        OnFailure::Rollback => true,
-        OnFailure::Keep => false,
-        OnFailure::Ask => {
-            let alive = state.alive();
-            eprintln!(
-                "This run created {}:",
-                crate::runbook::suggest::count(alive.len(), "resource")
-            );
-            for (step, r) in &alive {
-                eprintln!("  {} {} (step {step})", r.kind, r.id);
-            }
-            ask.confirm("Roll it back now?", true).unwrap_or(true)
-        }
-    };
-    if !undo {
-        eprintln!(
-            "Kept everything this run created. To undo it later:\n  {}",
-            rollback_command(cli, run_id)
-        );
-        return Ok(base);
-    }
-    // After a failure, a first Ctrl-C stops the rollback at its next wait; after an interrupt
-    // (the Ctrl-C already came), the next one exits at once. The journal lets `rollback` go on.
-    let stop = if interrupt.is_cancelled() {
-        CancellationToken::new()
-    } else {
-        interrupt.clone()
-    };
-    let outcome = rt
-        .block_on(rollback_of(&state, journal, reporter, ask, exec.yes, stop.clone()).execute())
-        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
-    if !outcome.complete {
-        if stop.is_cancelled() {
-            eprintln!(
-                "Rollback interrupted. To go on with it: {}",
-                rollback_command(cli, run_id)
-            );
-            return Ok(Exit::Interrupted);
-        }
-        eprintln!("To try again: {}", rollback_command(cli, run_id));
-        return Ok(Exit::RollbackIncomplete);
-    }
-    Ok(base)
-}
-
-/// The AWS settings a run was made with (the command line's win): where its rollback goes.
-pub(crate) fn run_settings(cli: &Cli, state: &RunState) -> crate::actions::aws::client::Settings {
-    crate::actions::aws::client::Settings {
-        region: cli.global.region.clone().or(state.region.clone()),
-        profile: cli.global.profile.clone().or(state.profile.clone()),
-        endpoint_url: cli
-            .global
-            .endpoint_url
-            .clone()
-            .or(state.endpoint_url.clone()),
-        rates: cli.global.aws_rate,
-        role_arn: state.role_arn.clone(),
-    }
 }
 
 /// Whether a run has AWS resources to undo (or steps that may have made some).
@@ -713,41 +711,38 @@ pub(crate) fn secrets_of(checked: &Checked) -> Vec<String> {
     secrets(checked, &crate::runbook::render::Known::default())
 }
 
-/// For a runbook with AWS actions: configure the process's clients and check, before anything
-/// is recorded, that a region and credentials are there.
+/// What a run hands its actions: for a runbook with AWS actions, the clients of its target,
+/// checked before anything is recorded to have a region and credentials.
 fn aws_setup(
-    cli: &Cli,
     checked: &Checked,
-    known: &crate::runbook::render::Known,
-    access: Access,
+    target: &Target,
     rt: &tokio::runtime::Runtime,
-) -> Result<(), Error> {
+) -> Result<&'static Services, Error> {
     if !uses_aws(checked) {
-        return Ok(());
+        return Ok(&());
     }
-    crate::actions::aws::client::configure(crate::actions::aws::client::Settings {
-        region: known.region.clone(),
-        profile: access.profile,
-        endpoint_url: access.endpoint_url,
-        rates: cli.global.aws_rate,
-        role_arn: access.role_arn,
-    });
-    rt.block_on(crate::actions::aws::client::preflight())
-        .map(drop)
-        .map_err(|e| Error::Usage {
+    clients_for(target, rt)
+}
+
+/// The clients of `target`, checked to have a region and credentials.
+fn clients_for(target: &Target, rt: &tokio::runtime::Runtime) -> Result<&'static Services, Error> {
+    match rt.block_on(client::preflight(target)) {
+        Ok(clients) => Ok(clients),
+        Err(e) => Err(Error::Usage {
             message: e.message,
             help: e.hint,
-        })
+        }),
+    }
 }
 
 /// The run to act on: the one named, or the latest one that `pred` accepts.
 fn pick(
-    cli: &Cli,
+    settings: &Settings,
     run_id: Option<&str>,
     pred: impl Fn(&RunState) -> bool,
     what: &str,
 ) -> Result<(String, PathBuf), Error> {
-    let state_dir = &cli.global.state_dir;
+    let state_dir = &settings.state_dir;
     let id = match run_id {
         Some(id) => id.to_owned(),
         None => runs::latest(state_dir, pred).ok_or_else(|| {
@@ -774,13 +769,13 @@ fn pick(
 }
 
 pub fn resume(
-    cli: &Cli,
+    settings: &Settings,
     run_id: Option<&str>,
     force: bool,
-    vars: &VarArgs,
-    exec: &ExecArgs,
+    vars: &Vars,
+    exec: &Exec,
 ) -> Result<Exit, Error> {
-    let (run_id, dir) = pick(cli, run_id, RunState::resumable, "unfinished")?;
+    let (run_id, dir) = pick(settings, run_id, RunState::resumable, "unfinished")?;
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
     if !state.resumable() {
@@ -788,12 +783,12 @@ pub fn resume(
             format!("run `{run_id}` cannot be resumed: it {}", state.summary()),
             format!(
                 "undo it with `{}`, or start a new run",
-                rollback_command(cli, &run_id)
+                rollback_command(settings, &run_id)
             ),
         ));
     }
     // The run's own vars, then what the command line adds (secrets, which are never stored).
-    let mut inputs = VarArgs::default();
+    let mut inputs = Vars::default();
     for (name, value) in &state.vars {
         if !state.secret_vars.contains(name) {
             inputs.vars.push((name.clone(), vars::json_text(value)));
@@ -802,46 +797,37 @@ pub fn resume(
     inputs.vars.extend(vars.vars.iter().cloned());
     inputs.vars_file.clone_from(&vars.vars_file);
     let runbook = PathBuf::from(&state.runbook);
-    let mut checked = check_file(cli, &runbook, &inputs);
+    let mut checked = check_file(settings, &runbook, &inputs);
     if checked.diags.has_errors() {
         return Err(Error::Invalid {
             diagnostics: checked.diags.0,
             sources: checked.project.sources,
         });
     }
-    let ask = asker(cli, exec);
+    let ask = asker(settings, exec);
     fill_missing(&mut checked, &ask)?;
-    let mut known = known(&cli.global, region_var(&checked).or(state.region.clone()));
+    let mut known = known(
+        settings,
+        region_var(&checked).or(Recorded::of(&state).region),
+    );
     known.run_id = Some(run_id.clone());
-    let endpoint = cli
-        .global
+    let target = target::resumed(settings, &state, known.region.clone());
+    known.emulated = target
         .endpoint_url
-        .clone()
-        .or(state.endpoint_url.clone());
-    known.emulated = endpoint.as_deref().is_some_and(|u| !u.is_empty());
+        .as_deref()
+        .is_some_and(|u| !u.is_empty());
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    let access = Access {
-        endpoint_url: endpoint.clone(),
-        profile: cli.global.profile.clone().or(state.profile.clone()),
-        role_arn: state.role_arn.clone(),
-    };
-    aws_setup(cli, &checked, &known, access.clone(), &rt)?;
+    let services = aws_setup(&checked, &target, &rt)?;
     let mut session = Session::new(
-        cli,
-        exec,
         &checked,
         run_id.clone(),
         dir,
         journal,
         known,
-        ask,
-        rt,
-        interrupt,
+        target,
+        services,
     );
-    session.endpoint_url = endpoint;
-    session.profile = access.profile;
-    session.role_arn = access.role_arn;
     session.labels.clone_from(&state.labels);
     if session.workflow.source_hash() != state.hash {
         let now = session.workflow.step_hashes();
@@ -871,13 +857,23 @@ pub fn resume(
                 "resume with --force to run the changed runbook, or roll the run back",
             ));
         }
-        session.record_start(&state.runbook, &state.name)?;
+        session
+            .record_start(&state.runbook, &state.name)
+            .map_err(journal_error)?;
     }
-    session.drive(&state.name, &state, 8, true)
+    let attended = Attended {
+        session,
+        settings,
+        exec,
+        ask,
+        rt,
+        interrupt,
+    };
+    attended.drive(&state.name, &state, 8, true)
 }
 
-pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit, Error> {
-    let (run_id, dir) = pick(cli, run_id, |s| s.rollback_complete != Some(true), "")?;
+pub fn rollback(settings: &Settings, run_id: Option<&str>, exec: &Exec) -> Result<Exit, Error> {
+    let (run_id, dir) = pick(settings, run_id, |s| s.rollback_complete != Some(true), "")?;
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
     let ask = if exec.yes {
@@ -885,10 +881,10 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     } else {
         TerminalAsk::new()
     };
-    let (reporter, _) = reporters(cli, exec, &state.name, Vec::new(), &[], &ask, None);
+    let (reporter, _) = reporters(settings, exec, &state.name, Vec::new(), &[], &ask, None);
     if !exec.yes && ask.interactive() {
         let alive = state.alive();
-        eprintln!(
+        ui::note!(
             "Run {run_id} has {} alive.",
             crate::runbook::suggest::count(alive.len(), "resource")
         );
@@ -898,14 +894,11 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    if state_uses_aws(&state) {
-        crate::actions::aws::client::configure(run_settings(cli, &state));
-        rt.block_on(crate::actions::aws::client::preflight())
-            .map_err(|e| Error::Usage {
-                message: e.message,
-                help: e.hint,
-            })?;
-    }
+    let services = if state_uses_aws(&state) {
+        clients_for(&target::of_run(settings, &state), &rt)?
+    } else {
+        &()
+    };
     let journal = Mutex::new(journal);
     let outcome = rt
         .block_on(
@@ -916,11 +909,12 @@ pub fn rollback(cli: &Cli, run_id: Option<&str>, exec: &ExecArgs) -> Result<Exit
                 &ask,
                 exec.yes,
                 interrupt.clone(),
+                services,
             )
             .execute(),
         )
-        .map_err(|e| Error::usage(e.to_string(), "check the state directory"))?;
-    let _ = std::io::stdout().flush();
+        .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
+    ui::flush_output();
     if interrupt.is_cancelled() {
         return Ok(Exit::Interrupted);
     }

@@ -1,0 +1,66 @@
+//! What the command line asked for, as plain values: `cli` parses the arguments once into these,
+//! and the application reads nothing else of the command line.
+
+use std::path::PathBuf;
+
+use crate::actions::aws::limit::Rates;
+use crate::runbook::vars::Inputs;
+use crate::ui::Format;
+
+/// Options every command takes.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Where runs are recorded.
+    pub state_dir: PathBuf,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--endpoint-url` (or `AWS_ENDPOINT_URL`).
+    pub endpoint_url: Option<String>,
+    /// Client-side AWS request rates.
+    pub aws_rate: Rates,
+    pub no_color: bool,
+    pub verbose: u8,
+    pub quiet: bool,
+}
+
+/// What to do when a step fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    Ask,
+    Rollback,
+    Keep,
+}
+
+/// Options of the commands that execute (`run`, `resume`, `rollback`).
+#[derive(Clone, Debug, Default)]
+pub struct Exec {
+    /// Answer yes to every question; never prompt.
+    pub yes: bool,
+    /// Default: ask on a terminal, roll back with `--yes`.
+    pub on_failure: Option<OnFailure>,
+    pub output: Format,
+    /// Where to write a `JUnit` XML report.
+    pub junit: Option<PathBuf>,
+    /// On a terminal, run without the step-by-step walkthrough.
+    pub no_guide: bool,
+}
+
+/// Vars given on the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Vars {
+    /// `--var NAME=VALUE`, in order.
+    pub vars: Vec<(String, String)>,
+    /// `--vars-file`.
+    pub vars_file: Option<PathBuf>,
+}
+
+impl Vars {
+    pub fn inputs(&self) -> Inputs {
+        Inputs {
+            flags: self.vars.clone(),
+            vars_file: self.vars_file.clone(),
+        }
+    }
+}

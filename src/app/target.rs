@@ -1,0 +1,157 @@
+//! Where a run's AWS calls go: region, endpoint, profile, role and rate limits, resolved here
+//! and nowhere else, from the command line, a class's roster and a run's journal. Each function
+//! names one situation and says which source wins.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+use super::roster::Student;
+use super::settings::Settings;
+use crate::actions::aws::client;
+use crate::engine::state::RunState;
+
+/// A run's AWS target: what its clients are made from and what its journal records.
+pub type Target = client::Settings;
+
+/// A new run: the command line's, in `region` (the command line's, the runbook's `region` var
+/// or the environment's, as templates know it).
+pub fn new_run(settings: &Settings, region: Option<String>) -> Target {
+    Target {
+        region,
+        ..command_line(settings)
+    }
+}
+
+/// Exactly what the command line says (`sweep` without a roster).
+pub fn command_line(settings: &Settings) -> Target {
+    Target {
+        region: settings.region.clone(),
+        profile: settings.profile.clone(),
+        endpoint_url: settings.endpoint_url.clone(),
+        rates: settings.aws_rate,
+        role_arn: None,
+    }
+}
+
+/// A recorded run taken up again (`resume`): in `region`, with the command line's endpoint and
+/// profile where given, else the journal's; the journal's role.
+pub fn resumed(settings: &Settings, state: &RunState, region: Option<String>) -> Target {
+    let recorded = Recorded::of(state);
+    Target {
+        region,
+        profile: settings.profile.clone().or(recorded.profile),
+        endpoint_url: settings.endpoint_url.clone().or(recorded.endpoint_url),
+        rates: settings.aws_rate,
+        role_arn: recorded.role_arn,
+    }
+}
+
+/// A recorded run rolled back: the command line's values where given, else the journal's.
+pub fn of_run(settings: &Settings, state: &RunState) -> Target {
+    resumed(
+        settings,
+        state,
+        settings.region.clone().or(Recorded::of(state).region),
+    )
+}
+
+/// What a run's journal keeps of its target (the engine keeps it as an opaque value).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    /// The region its templates knew as `aws.region`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Its calls went to an emulator.
+    #[serde(default)]
+    pub emulated: bool,
+    /// The endpoint given for the run (an emulator), reused by resume and rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    /// The profile and role it used (a class spread over accounts), reused by resume and
+    /// rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
+impl Recorded {
+    /// What a new run records: the region and emulation its templates knew, and its target.
+    pub fn new(region: Option<String>, emulated: bool, target: &Target) -> Self {
+        Recorded {
+            region,
+            emulated,
+            endpoint_url: target.endpoint_url.clone(),
+            profile: target.profile.clone(),
+            role_arn: target.role_arn.clone(),
+        }
+    }
+
+    /// What a run's journal recorded (nothing, for a journal that recorded no target).
+    pub fn of(state: &RunState) -> Self {
+        serde_json::from_value(Json::Object(state.target.clone())).unwrap_or_default()
+    }
+
+    /// As the journal keeps it.
+    pub fn to_map(&self) -> Map<String, Json> {
+        match serde_json::to_value(self) {
+            Ok(Json::Object(map)) => map,
+            _ => Map::new(),
+        }
+    }
+}
+
+/// A student's lab: the roster's region (or `region`, found for it), else the command line's;
+/// the roster's profile over the command line's; the roster's role.
+pub fn lab(settings: &Settings, student: &Student, region: Option<String>) -> Target {
+    Target {
+        region: region.or_else(|| settings.region.clone()),
+        profile: student.profile.clone().or_else(|| settings.profile.clone()),
+        endpoint_url: settings.endpoint_url.clone(),
+        rates: settings.aws_rate,
+        role_arn: student.role_arn.clone(),
+    }
+}
+
+/// A place `sweep --each` looks in: the command line's region over the roster's; the roster's
+/// profile over the command line's; the roster's role.
+pub fn place(settings: &Settings, student: Student) -> Target {
+    Target {
+        region: settings.region.clone().or(student.region),
+        profile: student.profile.or(settings.profile.clone()),
+        endpoint_url: settings.endpoint_url.clone(),
+        rates: settings.aws_rate,
+        role_arn: student.role_arn,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::journal::Entry;
+
+    /// A journal written before the target was opaque to the engine reads the same, and a new
+    /// one is written in the same shape.
+    #[test]
+    fn the_journal_keeps_the_target_in_the_same_fields() {
+        let line = r#"{"at":"2026-01-01T00:00:00.000Z","event":"run_started","run_id":"r","runbook":"/x.yaml","name":"n","hash":"h","step_hashes":{},"vars":{},"secret_vars":[],"region":"ap-south-1","emulated":true,"endpoint_url":"http://127.0.0.1:5000","role_arn":"arn:aws:iam::1:role/lab","graph":{}}"#;
+        let entry: Entry = serde_json::from_str(line).unwrap();
+        let state = RunState::from_entries(std::slice::from_ref(&entry));
+        let recorded = Recorded::of(&state);
+        assert_eq!(recorded.region.as_deref(), Some("ap-south-1"));
+        assert!(recorded.emulated);
+        assert_eq!(
+            recorded.endpoint_url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        assert_eq!(recorded.profile, None);
+        assert_eq!(
+            recorded.role_arn.as_deref(),
+            Some("arn:aws:iam::1:role/lab")
+        );
+        let written: Json = serde_json::to_value(&entry).unwrap();
+        let read: Json = serde_json::from_str(line).unwrap();
+        assert_eq!(written, read);
+        assert_eq!(Recorded::of(&RunState::default()), Recorded::default());
+    }
+}
