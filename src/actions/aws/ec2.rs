@@ -1262,6 +1262,30 @@ async fn describe(
         .collect())
 }
 
+/// The instances of `ids` that AWS still knows: one that is gone (`InvalidInstanceID.NotFound`)
+/// is left out, any other failure is an error.
+async fn describe_existing(
+    c: &super::client::Clients,
+    ids: &[String],
+) -> Result<Vec<Instance>, ActionError> {
+    const GONE: &str = "InvalidInstanceID.NotFound";
+    match describe(c, ids).await {
+        Err(e) if e.code.as_deref() == Some(GONE) => {
+            // One unknown id fails the whole call: ask for each to keep those that exist.
+            let mut found = Vec::new();
+            for id in ids {
+                match describe(c, std::slice::from_ref(id)).await {
+                    Ok(instances) => found.extend(instances),
+                    Err(e) if e.code.as_deref() == Some(GONE) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(found)
+        }
+        other => other,
+    }
+}
+
 fn state_of(i: &Instance) -> &str {
     i.state()
         .and_then(|s| s.name())
@@ -1543,10 +1567,10 @@ impl Executor for Power {
             let ids: Vec<String> =
                 serde_json::from_value(r.undo["instance_ids"].clone()).unwrap_or_default();
             let c = clients(ctx)?;
-            // Instances terminated meanwhile (by the rollback of their own step) need nothing.
-            let live: Vec<String> = describe(c, &ids)
-                .await
-                .unwrap_or_default()
+            // Instances terminated meanwhile (by the rollback of their own step) need nothing;
+            // a failed read is no answer, so it fails the undo rather than pass for "none".
+            let live: Vec<String> = describe_existing(c, &ids)
+                .await?
                 .iter()
                 .filter(|i| !["terminated", "shutting-down"].contains(&state_of(i)))
                 .filter_map(|i| i.instance_id().map(str::to_owned))

@@ -170,7 +170,9 @@ mod ec2 {
     pub use aws_sdk_ec2::operation::delete_security_group::{
         DeleteSecurityGroupError, DeleteSecurityGroupOutput,
     };
-    pub use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+    pub use aws_sdk_ec2::operation::describe_instances::{
+        DescribeInstancesError, DescribeInstancesOutput,
+    };
     pub use aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput;
     pub use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
     pub use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
@@ -1199,4 +1201,51 @@ async fn check_failover_waits_for_the_expected_answer() {
     );
     assert!(outcome.outputs["seconds_since"].is_u64());
     assert!(shown.any("with the SECONDARY record "), "{}", shown.all());
+}
+
+/// The undo of `stop_instances` restarts what it stopped: when `DescribeInstances` fails it cannot
+/// know what is stopped, so the undo fails (and the run stays not rolled back) instead of
+/// passing for "nothing to restart"; instances AWS no longer knows are already gone.
+#[tokio::test(start_paused = true)]
+async fn a_failed_read_fails_the_undo_of_stop_instances() {
+    let stopped = Resource {
+        kind: "stopped instances".into(),
+        id: "i-1".into(),
+        undo: json!({"instance_ids": ["i-1"]}),
+    };
+    let unreachable = mock!(ec2::Client::describe_instances).then_error(|| {
+        ec2::DescribeInstancesError::generic(aws_error("InternalError", "try later"))
+    });
+    let script = Script {
+        ec2: vec![unreachable],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.ec2.stop_instances",
+        Json::Null,
+        Call::Undo(&stopped),
+    )
+    .await;
+    let err = result.expect_err("a failed read fails the undo");
+    assert!(err.message.contains("DescribeInstances"), "{}", err.message);
+
+    let gone = mock!(ec2::Client::describe_instances).then_error(|| {
+        ec2::DescribeInstancesError::generic(aws_error("InvalidInstanceID.NotFound", "no i-1"))
+    });
+    let script = Script {
+        ec2: vec![gone],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.ec2.stop_instances",
+        Json::Null,
+        Call::Undo(&stopped),
+    )
+    .await;
+    assert!(
+        result.is_ok(),
+        "an instance that is gone needs no restart: {result:?}"
+    );
 }
