@@ -413,6 +413,27 @@ fn a_run_killed_mid_step_can_be_rolled_back_without_resuming() {
     assert!(lab.resources().is_empty(), "left: {:?}", lab.resources());
 }
 
+/// Rollback looks for what a killed step left; when that look fails, the rollback says so and
+/// stays incomplete (exit 3) rather than report that nothing was left, and the next rollback
+/// looks again.
+#[test]
+fn a_failed_look_for_an_interrupted_steps_leftovers_keeps_the_rollback_incomplete() {
+    let lab = Lab::new(
+        "runbook: 1\nname: Unchecked\nsteps:\n  - {id: s1, action: test.create, with: {name: r1, sleep_after: 5s, reconcile_fails: true}}\n",
+    );
+    kill_at(&lab, &["create", "s1", "r1"]);
+    for _ in 0..2 {
+        let out = lab.run(&["rollback", "--yes"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(code(&out), Some(3), "{stderr}");
+        assert!(
+            stderr.contains("could not check what the interrupted step left"),
+            "{stderr}"
+        );
+        assert_eq!(lab.resources(), vec!["r1".to_owned()], "r1 is still there");
+    }
+}
+
 #[test]
 fn a_torn_journal_line_is_tolerated() {
     let lab = Lab::new(&ten_step_chain());

@@ -43,6 +43,9 @@ pub struct CreateParams {
     /// Create, then fail retryably as if the answer was lost on the way back.
     #[serde(default)]
     pub lose_answer: bool,
+    /// Make reconcile fail (a describe call that does not answer).
+    #[serde(default)]
+    pub reconcile_fails: bool,
 }
 
 /// Fail.
@@ -191,6 +194,12 @@ impl Executor for Create {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let p: CreateParams = ctx.params()?;
+            if p.reconcile_fails {
+                log(&format!("reconcile {} failed", ctx.step_id))?;
+                return Err(ActionError::retryable(
+                    "the store does not answer (on purpose)",
+                ));
+            }
             let found = std::fs::read_to_string(resource_file(&p.name)?)
                 .ok()
                 .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())

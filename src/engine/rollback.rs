@@ -97,9 +97,11 @@ impl Rollback<'_> {
     }
 
     /// What each step left to undo: journaled outcomes, plus what reconcile finds for steps that
-    /// started without an outcome.
-    async fn work(&self) -> BTreeMap<String, Done> {
+    /// started without an outcome; and the steps whose reconcile failed, whose leftovers nobody
+    /// knows (a failed look is not an empty answer).
+    async fn work(&self) -> (BTreeMap<String, Done>, Vec<(String, ActionError)>) {
         let mut work = BTreeMap::new();
+        let mut unchecked = Vec::new();
         for (step, state) in &self.state.steps {
             match state {
                 StepState::Succeeded(done) if done.needs_undo() => {
@@ -124,8 +126,8 @@ impl Rollback<'_> {
                     };
                     let cancel = self.interrupt.child_token();
                     let ctx = self.context(step, key, params, &progress, &cancel);
-                    if let Ok(Some(found)) = def.executor().reconcile(&ctx).await {
-                        if !found.resources.is_empty() {
+                    match def.executor().reconcile(&ctx).await {
+                        Ok(Some(found)) if !found.resources.is_empty() => {
                             work.insert(
                                 step.clone(),
                                 Done {
@@ -139,22 +141,48 @@ impl Rollback<'_> {
                                 },
                             );
                         }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let mut error = ActionError::new(format!(
+                                "could not check what the interrupted step left: {}",
+                                e.message
+                            ));
+                            error.hint = e.hint.or_else(|| {
+                                Some("run the rollback again once the cause is fixed".into())
+                            });
+                            error.code = e.code;
+                            unchecked.push((step.clone(), error));
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        work
+        (work, unchecked)
     }
 
     /// Undo everything the run left, in reverse dependency order.
     pub async fn execute(&self) -> Result<Outcome, EngineError> {
-        let work = self.work().await;
+        let (work, unchecked) = self.work().await;
         self.journal(Record::RollbackStarted)?;
         self.reporter.event(&Event::RollbackStarted {
             run_id: self.state.run_id.clone(),
-            steps: work.len(),
+            steps: work.len() + unchecked.len(),
         });
+        // A step whose leftovers could not be looked for keeps the rollback incomplete; it stays
+        // `started` in the journal, so the next rollback looks again.
+        for (step, error) in &unchecked {
+            self.journal(Record::UndoFailed {
+                step: step.clone(),
+                error: error.clone(),
+                remaining: Vec::new(),
+            })?;
+            self.reporter.event(&Event::UndoFailed {
+                step: step.clone(),
+                error: error.clone(),
+                remaining: Vec::new(),
+            });
+        }
         // A step's undo waits for the undos of every step in the work that depends on it.
         let blockers: BTreeMap<&String, BTreeSet<String>> = work
             .keys()
@@ -255,7 +283,8 @@ impl Rollback<'_> {
                 }
             }
         }
-        let complete = remaining.is_empty() && !self.interrupt.is_cancelled();
+        let complete =
+            remaining.is_empty() && unchecked.is_empty() && !self.interrupt.is_cancelled();
         self.journal(Record::RollbackFinished { complete })?;
         self.reporter.event(&Event::RollbackFinished {
             run_id: self.state.run_id.clone(),
