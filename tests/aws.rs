@@ -135,6 +135,50 @@ pub(crate) fn ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
 }
 
+/// A run belongs to where it ran: a rollback pointed at another region or endpoint is refused
+/// before any call, naming both, and leaves everything; without those options it goes to the
+/// journal's own target and removes it all.
+#[test]
+fn a_rollback_pointed_elsewhere_is_refused_and_leaves_everything() {
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    let built = lab.counts(Some(&id));
+    assert_eq!(built.vpcs, 1);
+    for (args, names) in [
+        (
+            vec!["rollback", "--yes", "--region", "us-east-1"],
+            ["`us-east-1`", "`ap-south-1`"],
+        ),
+        (
+            vec!["rollback", "--yes", "--endpoint-url", "http://127.0.0.1:9"],
+            ["`http://127.0.0.1:9`", lab.emulator.url.as_str()],
+        ),
+    ] {
+        let out = lab.run(&args);
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for name in names {
+            assert!(stderr.contains(name), "{args:?} names {name}: {stderr}");
+        }
+        assert!(stderr.contains("--retarget"), "{stderr}");
+        assert_eq!(lab.counts(Some(&id)), built, "{args:?} removed nothing");
+    }
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(
+        lab.counts(None),
+        before,
+        "the run's own target removes it all"
+    );
+}
+
 #[test]
 fn the_network_is_built_as_asked_and_rollback_leaves_what_was_there_before() {
     let lab = Lab::new();
@@ -1065,7 +1109,13 @@ fn concurrent_route53_steps_stay_under_the_client_side_rate_limit() {
         proxy.stats.over_rate.load(Ordering::Relaxed) > 0,
         "without the limit the same burst goes over the rate"
     );
-    let _ = lab.run(&["rollback", "--yes", "--endpoint-url", &lab.emulator.url]);
+    let _ = lab.run(&[
+        "rollback",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--retarget",
+    ]);
 }
 
 /// 5xx answers and dropped connections are retried; deletes refused with `DependencyViolation`

@@ -624,7 +624,14 @@ fn rollback_one(
 
 /// `rollback --class NAME`: every run of the class, then what the class shares (its zone),
 /// found by the `runbook:class` tag in every account and region the runs used.
-pub fn rollback(settings: &Settings, class: &str, exec: &Exec) -> Result<Exit, Error> {
+/// `rollback --class`; `retarget`: undo where the command line points even where a lab was made
+/// elsewhere.
+pub fn rollback(
+    settings: &Settings,
+    class: &str,
+    retarget: bool,
+    exec: &Exec,
+) -> Result<Exit, Error> {
     let runs: Vec<RunState> = runs::list(&settings.state_dir)
         .into_iter()
         .filter_map(|(_, s)| s.ok())
@@ -652,6 +659,9 @@ pub fn rollback(settings: &Settings, class: &str, exec: &Exec) -> Result<Exit, E
         .iter()
         .filter(|s| s.rollback_complete != Some(true))
         .collect();
+    for state in &pending {
+        target::check_recorded(settings, state, retarget, "roll back")?;
+    }
     let ask = if exec.yes {
         TerminalAsk::never()
     } else {

@@ -240,7 +240,7 @@ pub fn run(
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if ask.is_guided() {
         if let Some(id) = offer_resume(settings, &runbook, &ask) {
-            return resume(settings, Some(&id), false, vars, exec);
+            return resume_run(settings, Some(&id), false, false, vars, exec);
         }
     }
     fill_missing(&mut checked, &ask)?;
@@ -768,10 +768,12 @@ fn pick(
     Ok((id, dir))
 }
 
-pub fn resume(
+/// `resume`; `retarget`: go on where the command line points even if the run was made elsewhere.
+pub fn resume_run(
     settings: &Settings,
     run_id: Option<&str>,
     force: bool,
+    retarget: bool,
     vars: &Vars,
     exec: &Exec,
 ) -> Result<Exit, Error> {
@@ -787,6 +789,7 @@ pub fn resume(
             ),
         ));
     }
+    target::check_recorded(settings, &state, retarget, "resume")?;
     // The run's own vars, then what the command line adds (secrets, which are never stored).
     let mut inputs = Vars::default();
     for (name, value) in &state.vars {
@@ -872,10 +875,17 @@ pub fn resume(
     attended.drive(&state.name, &state, 8, true)
 }
 
-pub fn rollback(settings: &Settings, run_id: Option<&str>, exec: &Exec) -> Result<Exit, Error> {
+/// `rollback`; `retarget`: undo where the command line points even if the run was made elsewhere.
+pub fn rollback(
+    settings: &Settings,
+    run_id: Option<&str>,
+    retarget: bool,
+    exec: &Exec,
+) -> Result<Exit, Error> {
     let (run_id, dir) = pick(settings, run_id, |s| s.rollback_complete != Some(true), "")?;
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
+    target::check_recorded(settings, &state, retarget, "roll back")?;
     let ask = if exec.yes {
         TerminalAsk::never()
     } else {

@@ -9,6 +9,7 @@ use super::roster::Student;
 use super::settings::Settings;
 use crate::actions::aws::client;
 use crate::engine::state::RunState;
+use crate::error::Error;
 
 /// A run's AWS target: what its clients are made from and what its journal records.
 pub type Target = client::Settings;
@@ -53,6 +54,56 @@ pub fn of_run(settings: &Settings, state: &RunState) -> Target {
         state,
         settings.region.clone().or(Recorded::of(state).region),
     )
+}
+
+/// A recorded run is acted on where it ran: a region, endpoint or profile given now (on the
+/// command line, or the endpoint in the environment) that differs from what its journal recorded
+/// is refused before any call, naming both, unless `retarget` says to go on with what is given
+/// now. `what` is the command's verb ("roll back", "resume").
+pub fn check_recorded(
+    settings: &Settings,
+    state: &RunState,
+    retarget: bool,
+    what: &str,
+) -> Result<(), Error> {
+    if retarget || !super::session::state_uses_aws(state) {
+        return Ok(());
+    }
+    let recorded = Recorded::of(state);
+    let mut differ = Vec::new();
+    if let (Some(now), Some(then)) = (&settings.region, &recorded.region) {
+        if now != then {
+            differ.push(format!("the region `{now}` (the run's is `{then}`)"));
+        }
+    }
+    let endpoint = settings.endpoint_url.as_deref().filter(|u| !u.is_empty());
+    match (endpoint, recorded.endpoint_url.as_deref()) {
+        (Some(now), Some(then)) if now.trim_end_matches('/') != then.trim_end_matches('/') => {
+            differ.push(format!("the endpoint `{now}` (the run's is `{then}`)"));
+        }
+        (Some(now), None) => {
+            differ.push(format!("the endpoint `{now}` (the run went to AWS itself)"));
+        }
+        _ => {}
+    }
+    if let (Some(now), Some(then)) = (&settings.profile, &recorded.profile) {
+        if now != then {
+            differ.push(format!("the profile `{now}` (the run's is `{then}`)"));
+        }
+    }
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "run `{}` did not run where this command points: {}",
+            state.run_id,
+            differ.join("; ")
+        ),
+        format!(
+            "leave those options out (and unset AWS_ENDPOINT_URL if the shell sets it) to {what} the run where it ran, or add --retarget to go on with the values given now (for example an emulator restarted on another port)"
+        ),
+    ))
 }
 
 /// What a run's journal keeps of its target (the engine keeps it as an opaque value).

@@ -242,6 +242,10 @@ pub enum Command {
         /// Values for secret vars (never stored), or to override the run's.
         #[command(flatten)]
         vars: VarArgs,
+        /// Go on with the region, endpoint or profile given now where they differ from the ones
+        /// the run recorded (without it, such a difference is refused).
+        #[arg(long)]
+        retarget: bool,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -251,6 +255,10 @@ pub enum Command {
         /// Every run of this class, then the class's shared resources (its hosted zone).
         #[arg(long, value_name = "NAME", conflicts_with = "run_id")]
         class: Option<String>,
+        /// Undo with the region, endpoint or profile given now where they differ from the ones
+        /// the run recorded (without it, such a difference is refused).
+        #[arg(long)]
+        retarget: bool,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -409,16 +417,28 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             run_id,
             force,
             vars,
+            retarget,
             exec,
-        } => session::resume(s, run_id.as_deref(), *force, &vars.into(), &exec.into()),
+        } => session::resume_run(
+            s,
+            run_id.as_deref(),
+            *force,
+            *retarget,
+            &vars.into(),
+            &exec.into(),
+        ),
         Command::Rollback {
             class: Some(class),
+            retarget,
             exec,
             ..
-        } => class::rollback(s, class, &exec.into()),
-        Command::Rollback { run_id, exec, .. } => {
-            session::rollback(s, run_id.as_deref(), &exec.into())
-        }
+        } => class::rollback(s, class, *retarget, &exec.into()),
+        Command::Rollback {
+            run_id,
+            retarget,
+            exec,
+            ..
+        } => session::rollback(s, run_id.as_deref(), *retarget, &exec.into()),
         Command::Runs { output } => runs::list(s, *output),
         Command::Sweep {
             tag,
