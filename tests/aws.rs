@@ -135,6 +135,123 @@ pub(crate) fn ok(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(out));
 }
 
+/// An endpoint with nothing listening fails `run` in seconds, naming it, before any journal is
+/// written; a rollback sent there on purpose (`--retarget`) fails as fast. The journal records
+/// the account the credentials act in.
+#[test]
+fn an_unreachable_endpoint_fails_in_seconds_and_the_account_is_recorded() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let dead = "http://127.0.0.1:9";
+    let runs = lab.dir.path().join(".runbook/runs");
+    let started = Instant::now();
+    let out = lab.run(&["run", "net.yaml", "--yes", "--endpoint-url", dead]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(dead), "names the endpoint: {stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        std::fs::read_dir(&runs).map_or(true, |mut d| d.next().is_none()),
+        "no journal was written"
+    );
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    let journal = std::fs::read_to_string(runs.join(&id).join("journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"account\":\"123456789012\""),
+        "the account is recorded: {journal}"
+    );
+    let started = Instant::now();
+    let out = lab.run(&["rollback", "--yes", "--endpoint-url", dead, "--retarget"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(dead), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    ok(&lab.run(&["rollback", "--yes"]));
+}
+
+/// SIGTERM while calls hang (the endpoint stopped answering mid-run) stops the calls in flight:
+/// the run exits 130 within seconds, its journal intact, and once the endpoint answers again a
+/// rollback removes everything.
+#[test]
+fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    let mut child = lab
+        .command(&[
+            "run",
+            "net.yaml",
+            "--yes",
+            "--on-failure",
+            "keep",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = lab.dir.path().join(".runbook/runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started = std::fs::read_dir(&runs)
+            .ok()
+            .and_then(|mut d| d.next())
+            .is_some_and(|e| {
+                std::fs::read_to_string(e.unwrap().path().join("journal.jsonl"))
+                    .is_ok_and(|j| j.contains("step_started"))
+            });
+        if started {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run never started a step");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended too soon"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    lab.emulator.signal("STOP");
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Instant::now();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(signalled);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if sent.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            lab.emulator.signal("CONT");
+            panic!("still running 5 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    lab.emulator.signal("CONT");
+    assert_eq!(status.code(), Some(130));
+    let shown = lab.run(&["show", "--output", "json"]);
+    assert_eq!(shown.status.code(), Some(0), "{:?}", text(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert!(shown["steps"].is_array(), "{shown}");
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(lab.counts(None), before, "the rollback removed everything");
+}
+
 /// A run belongs to where it ran: a rollback pointed at another region or endpoint is refused
 /// before any call, naming both, and leaves everything; without those options it goes to the
 /// journal's own target and removes it all.

@@ -47,6 +47,17 @@ impl Emulator {
         }
     }
 
+    /// Pause (`STOP`) or resume (`CONT`) the emulator's process: paused, it accepts connections
+    /// and never answers.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "could not send {signal} to the emulator");
+    }
+
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         let creds =
             aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests");

@@ -215,11 +215,14 @@ pub fn run(
             if !checked_once.insert((s.region.clone(), s.profile.clone(), s.role_arn.clone())) {
                 continue;
             }
-            rt.block_on(client::check_credentials(c))
-                .map_err(|e| Error::Usage {
-                    message: format!("the lab of `{}`: {}", lab.student.name, e.message),
-                    help: e.hint,
-                })?;
+            rt.block_on(async {
+                client::check_credentials(c).await?;
+                client::identify(c).await
+            })
+            .map_err(|e| Error::Usage {
+                message: format!("the lab of `{}`: {}", lab.student.name, e.message),
+                help: e.hint,
+            })?;
         }
         let new_labs: Vec<(quota::Need, &client::Clients)> = labs
             .iter()

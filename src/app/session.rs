@@ -120,7 +120,7 @@ pub(crate) fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime 
     rt.spawn(async move {
         wait_for_signal().await;
         token.cancel();
-        ui::note!("Interrupted: stopping; steps in flight end at their next wait. Press Ctrl-C again to exit at once.");
+        ui::note!("Interrupted: stopping the steps in flight. Press Ctrl-C again to exit at once.");
         wait_for_signal().await;
         // The journal is written ahead, so it stays consistent: `resume` or `rollback` go on.
         std::process::exit(Exit::Interrupted.code());
@@ -254,7 +254,7 @@ pub fn run(
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     let target = target::new_run(settings, known.region.clone());
-    let services = aws_setup(&checked, &target, &rt)?;
+    let (services, account) = aws_setup(&checked, &target, &rt)?;
     let dir = runs::run_dir(&settings.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let name = checked
@@ -265,6 +265,7 @@ pub fn run(
         .map(|n| n.value.clone())
         .unwrap_or_default();
     let mut session = Session::new(&checked, run_id, dir, journal, known, target, services);
+    session.account = account;
     session.labels.extend(labels.iter().cloned());
     if let Some(ttl) = ttl {
         let expires = std::time::SystemTime::now() + ttl;
@@ -347,7 +348,7 @@ pub(crate) fn start_record(
     run_id: &str,
     (runbook, name): (&str, &str),
     known: &crate::runbook::render::Known,
-    target: &Target,
+    (target, account): (&Target, Option<&str>),
     labels: &[(String, String)],
 ) -> Record {
     let (vars, secret_vars) = masked_vars(checked);
@@ -359,7 +360,13 @@ pub(crate) fn start_record(
         step_hashes: workflow.step_hashes(),
         vars,
         secret_vars,
-        target: Recorded::new(known.region.clone(), known.emulated, target).to_map(),
+        target: Recorded::new(
+            known.region.clone(),
+            known.emulated,
+            target,
+            account.map(str::to_owned),
+        )
+        .to_map(),
         graph: workflow.graph(),
         labels: labels.to_vec(),
     }
@@ -382,6 +389,8 @@ pub(crate) struct Session<'a> {
     pub services: &'static Services,
     /// Labels for what the run creates (`runbook:expires` with `--ttl`, a class's).
     pub labels: Vec<(String, String)>,
+    /// The account its credentials act in, when AWS said (recorded in its journal).
+    pub account: Option<String>,
 }
 
 impl<'a> Session<'a> {
@@ -409,6 +418,7 @@ impl<'a> Session<'a> {
             target,
             services,
             labels: Vec::new(),
+            account: None,
         }
     }
 
@@ -423,7 +433,7 @@ impl<'a> Session<'a> {
                 &self.run_id,
                 (runbook, name),
                 &self.known,
-                &self.target,
+                (&self.target, self.account.as_deref()),
                 &self.labels,
             ))
             .map(drop)
@@ -717,17 +727,20 @@ fn aws_setup(
     checked: &Checked,
     target: &Target,
     rt: &tokio::runtime::Runtime,
-) -> Result<&'static Services, Error> {
+) -> Result<(&'static Services, Option<String>), Error> {
     if !uses_aws(checked) {
-        return Ok(&());
+        return Ok((&(), None));
     }
     clients_for(target, rt)
 }
 
 /// The clients of `target`, checked to have a region and credentials.
-fn clients_for(target: &Target, rt: &tokio::runtime::Runtime) -> Result<&'static Services, Error> {
+fn clients_for(
+    target: &Target,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(&'static Services, Option<String>), Error> {
     match rt.block_on(client::preflight(target)) {
-        Ok(clients) => Ok(clients),
+        Ok((clients, account)) => Ok((clients, account)),
         Err(e) => Err(Error::Usage {
             message: e.message,
             help: e.hint,
@@ -821,7 +834,8 @@ pub fn resume_run(
         .is_some_and(|u| !u.is_empty());
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    let services = aws_setup(&checked, &target, &rt)?;
+    let (services, account) = aws_setup(&checked, &target, &rt)?;
+    target::check_account(&state, account.as_deref(), retarget, "resume")?;
     let mut session = Session::new(
         &checked,
         run_id.clone(),
@@ -832,6 +846,7 @@ pub fn resume_run(
         services,
     );
     session.labels.clone_from(&state.labels);
+    session.account = account;
     if session.workflow.source_hash() != state.hash {
         let now = session.workflow.step_hashes();
         let mut changed: Vec<String> = now
@@ -905,7 +920,9 @@ pub fn rollback(
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     let services = if state_uses_aws(&state) {
-        clients_for(&target::of_run(settings, &state), &rt)?
+        let (services, account) = clients_for(&target::of_run(settings, &state), &rt)?;
+        target::check_account(&state, account.as_deref(), retarget, "roll back")?;
+        services
     } else {
         &()
     };

@@ -85,6 +85,7 @@ fn sweep_place(
     let region = rt
         .block_on(client::check_credentials(clients))
         .map_err(usage)?;
+    rt.block_on(client::identify(clients)).map_err(usage)?;
     let region = match &place.role_arn {
         Some(role) => format!("{region} (as {role})"),
         None => region,

@@ -106,6 +106,29 @@ pub fn check_recorded(
     ))
 }
 
+/// The credentials given now act in another account than the run's: refused like another
+/// region, unless `retarget`.
+pub fn check_account(
+    state: &RunState,
+    account: Option<&str>,
+    retarget: bool,
+    what: &str,
+) -> Result<(), Error> {
+    let recorded = Recorded::of(state);
+    match (recorded.account.as_deref(), account) {
+        (Some(then), Some(now)) if then != now && !retarget => Err(Error::usage(
+            format!(
+                "run `{}` was made in account {then}, and these credentials act in account {now}",
+                state.run_id
+            ),
+            format!(
+                "use the credentials (profile, role) of account {then} to {what} it, or add --retarget to go on in account {now}"
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What a run's journal keeps of its target (the engine keeps it as an opaque value).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Recorded {
@@ -124,17 +147,27 @@ pub struct Recorded {
     pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
+    /// The account the credentials acted in (STS), when AWS said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl Recorded {
-    /// What a new run records: the region and emulation its templates knew, and its target.
-    pub fn new(region: Option<String>, emulated: bool, target: &Target) -> Self {
+    /// What a new run records: the region and emulation its templates knew, its target, and
+    /// the account its credentials act in.
+    pub fn new(
+        region: Option<String>,
+        emulated: bool,
+        target: &Target,
+        account: Option<String>,
+    ) -> Self {
         Recorded {
             region,
             emulated,
             endpoint_url: target.endpoint_url.clone(),
             profile: target.profile.clone(),
             role_arn: target.role_arn.clone(),
+            account,
         }
     }
 

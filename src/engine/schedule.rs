@@ -343,7 +343,15 @@ impl Run<'_> {
                 attempt,
                 params: params.clone(),
             });
-            let run = executor.run(&ctx);
+            // An interrupt (or another step's failure) stops the call in flight at once, rather
+            // than after its retries: the step stays `started`, and resume or rollback look for
+            // what it began by its key.
+            let run = async {
+                tokio::select! {
+                    result = executor.run(&ctx) => result,
+                    () = cancel.cancelled() => Err(ActionError::cancelled()),
+                }
+            };
             let result = match step.timeout {
                 Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
                     Err(ActionError::new(format!(

@@ -146,12 +146,74 @@ pub fn clients<'c>(ctx: &'c Context<'_>) -> Result<&'c Clients, ActionError> {
     })
 }
 
-/// Before the first step: clients for `settings` with a region and usable credentials, or a
-/// message saying how to get them.
-pub async fn preflight(settings: &Settings) -> Result<&'static Clients, ActionError> {
+/// Before the first step: clients for `settings` with a region and credentials, the endpoint
+/// reachable and the credentials accepted, and the account they act in (when AWS said); or a
+/// message saying what is wrong and how to fix it, within seconds.
+pub async fn preflight(
+    settings: &Settings,
+) -> Result<(&'static Clients, Option<String>), ActionError> {
     let clients = for_settings(settings).await?;
     check_credentials(clients).await?;
-    Ok(clients)
+    let account = identify(clients).await?;
+    Ok((clients, account))
+}
+
+/// Who the credentials are (STS `GetCallerIdentity`): the account id. One call with three tries
+/// and short timeouts, so an endpoint that refuses connections or does not answer, and
+/// credentials it rejects, fail in seconds rather than after the first step's retries. A busy
+/// answer (throttling, a server error) is no verdict: `None`, and the run goes on.
+pub async fn identify(clients: &Clients) -> Result<Option<String>, ActionError> {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use std::time::Duration;
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(3))
+        .build();
+    let config = aws_sdk_sts::config::Builder::from(&clients.config)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(timeouts)
+        .build();
+    let where_to = clients.config.endpoint_url().map_or_else(
+        || format!("AWS in {}", clients.region),
+        |url| format!("the endpoint {url}"),
+    );
+    let e = match aws_sdk_sts::Client::from_conf(config)
+        .get_caller_identity()
+        .send()
+        .await
+    {
+        Ok(me) => return Ok(me.account().map(str::to_owned)),
+        Err(e) => e,
+    };
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => Err(ActionError::new(format!(
+            "could not reach {where_to}: {}",
+            if matches!(e, SdkError::TimeoutError(_)) {
+                "it did not answer in time"
+            } else {
+                "the connection failed"
+            }
+        ))
+        .hint(
+            "check --endpoint-url (or AWS_ENDPOINT_URL) and that the endpoint is up; `scripts/emulator` starts the local one",
+        )
+        .invalid_input()),
+        _ => {
+            let err = super::sdk_error("GetCallerIdentity", &e);
+            match err.code.as_deref() {
+                Some(
+                    "InvalidClientTokenId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "UnrecognizedClientException",
+                ) => Err(no_credentials(&format!(
+                    "{where_to} rejected them ({})",
+                    err.message
+                ))),
+                _ => Ok(None),
+            }
+        }
+    }
 }
 
 /// `clients` have a region and credentials that work (a role is assumed here, once).
