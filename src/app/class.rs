@@ -296,13 +296,7 @@ pub fn run(
         ));
     }
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let name = base
-        .project
-        .root()
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_default();
+    let name = base.project.name();
 
     let live = exec.output == Format::Human && ui::stderr_is_terminal() && !settings.quiet;
     let board = live.then(|| {

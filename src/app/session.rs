@@ -257,13 +257,7 @@ pub fn run(
     let (services, account) = aws_setup(&checked, &target, &rt)?;
     let dir = runs::run_dir(&settings.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
-    let name = checked
-        .project
-        .root()
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_default();
+    let name = checked.project.name();
     let mut session = Session::new(&checked, run_id, dir, journal, known, target, services);
     session.account = account;
     session.labels.extend(labels.iter().cloned());

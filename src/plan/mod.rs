@@ -152,12 +152,7 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
         })
         .collect();
     Plan {
-        runbook: project
-            .root()
-            .name
-            .as_ref()
-            .map(|n| n.value.clone())
-            .unwrap_or_default(),
+        runbook: project.name(),
         file: project.display(0).to_owned(),
         steps,
     }

@@ -46,6 +46,15 @@ impl Project {
         &self.modules[0]
     }
 
+    /// The runbook's `name:` (empty when it has none).
+    pub fn name(&self) -> String {
+        self.root()
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default()
+    }
+
     pub fn display(&self, module: ModuleId) -> &str {
         &self.sources.get(self.modules[module].file).display
     }

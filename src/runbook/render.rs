@@ -179,13 +179,7 @@ impl<'a> Renderer<'a> {
                 VarValue::Unknown(_) => None,
             })
             .collect();
-        let name = self
-            .project
-            .root()
-            .name
-            .as_ref()
-            .map(|n| n.value.clone())
-            .unwrap_or_default();
+        let name = self.project.name();
         let mut aws = serde_json::Map::new();
         aws.insert("emulated".into(), Json::Bool(self.known.emulated));
         if let Some(region) = &self.known.region {
