@@ -17,6 +17,9 @@ pub enum Exit {
     Invalid,
     /// 3: rollback incomplete: something could not be removed.
     RollbackIncomplete,
+    /// 4: a rollback removed nothing: everything it was to remove was already gone (the wrong
+    /// account, region or endpoint, or deleted behind the run's back); `--expect-gone` accepts it.
+    NothingRemoved,
     /// 130: interrupted.
     Interrupted,
 }
@@ -28,6 +31,7 @@ impl Exit {
             Exit::Failed => 1,
             Exit::Invalid => 2,
             Exit::RollbackIncomplete => 3,
+            Exit::NothingRemoved => 4,
             Exit::Interrupted => 130,
         }
     }

@@ -168,8 +168,9 @@ fn an_unreachable_endpoint_fails_in_seconds_and_the_account_is_recorded() {
     let id = lab.run_id();
     let journal = std::fs::read_to_string(runs.join(&id).join("journal.jsonl")).unwrap();
     assert!(
-        journal.contains("\"account\":\"123456789012\""),
-        "the account is recorded: {journal}"
+        journal.contains("\"account\":\"123456789012\"")
+            && journal.contains("\"partition\":\"aws\""),
+        "the account and its partition are recorded: {journal}"
     );
     let started = Instant::now();
     let out = lab.run(&["rollback", "--yes", "--endpoint-url", dead, "--retarget"]);
@@ -183,11 +184,10 @@ fn an_unreachable_endpoint_fails_in_seconds_and_the_account_is_recorded() {
 /// SIGTERM while calls hang (the endpoint stopped answering mid-run) stops the calls in flight:
 /// the run exits 130 within seconds, its journal intact, and once the endpoint answers again a
 /// rollback removes everything.
-#[test]
-fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
+/// `run net.yaml --yes --on-failure keep` against `endpoint`, in the background, returned once
+/// its journal records a started step.
+fn run_until_a_step_starts(lab: &Lab, endpoint: &str) -> std::process::Child {
     use std::time::{Duration, Instant};
-    let lab = Lab::new();
-    let before = lab.counts(None);
     let mut child = lab
         .command(&[
             "run",
@@ -196,7 +196,7 @@ fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
             "--on-failure",
             "keep",
             "--endpoint-url",
-            &lab.emulator.url,
+            endpoint,
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -204,17 +204,14 @@ fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
         .unwrap();
     let runs = lab.dir.path().join(".runbook/runs");
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let started = std::fs::read_dir(&runs)
-            .ok()
-            .and_then(|mut d| d.next())
-            .is_some_and(|e| {
-                std::fs::read_to_string(e.unwrap().path().join("journal.jsonl"))
-                    .is_ok_and(|j| j.contains("step_started"))
-            });
-        if started {
-            break;
-        }
+    while !std::fs::read_dir(&runs)
+        .ok()
+        .and_then(|mut d| d.next())
+        .is_some_and(|e| {
+            std::fs::read_to_string(e.unwrap().path().join("journal.jsonl"))
+                .is_ok_and(|j| j.contains("step_started"))
+        })
+    {
         assert!(Instant::now() < deadline, "the run never started a step");
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -222,8 +219,12 @@ fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
-    lab.emulator.signal("STOP");
-    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
+/// Send SIGTERM and wait at most five seconds for the exit (`Err` after killing it, if not).
+fn terminate(child: &mut std::process::Child) -> Result<std::process::ExitStatus, String> {
+    use std::time::{Duration, Instant};
     let sent = Instant::now();
     let signalled = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -231,19 +232,28 @@ fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
         .unwrap()
         .success();
     assert!(signalled);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().unwrap() {
-            break status;
+            return Ok(status);
         }
         if sent.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
-            lab.emulator.signal("CONT");
-            panic!("still running 5 s after SIGTERM");
+            return Err("still running 5 s after SIGTERM".into());
         }
         std::thread::sleep(Duration::from_millis(10));
-    };
+    }
+}
+
+#[test]
+fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    let mut child = run_until_a_step_starts(&lab, &lab.emulator.url);
+    lab.emulator.signal("STOP");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = terminate(&mut child);
     lab.emulator.signal("CONT");
-    assert_eq!(status.code(), Some(130));
+    assert_eq!(status.unwrap().code(), Some(130));
     let shown = lab.run(&["show", "--output", "json"]);
     assert_eq!(shown.status.code(), Some(0), "{:?}", text(&shown));
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
@@ -252,13 +262,98 @@ fn sigterm_while_calls_hang_exits_at_once_with_the_journal_intact() {
     assert_eq!(lab.counts(None), before, "the rollback removed everything");
 }
 
-/// A run belongs to where it ran: a rollback pointed at another region or endpoint is refused
-/// before any call, naming both, and leaves everything; without those options it goes to the
-/// journal's own target and removes it all.
+/// A run belongs to where it ran: `resume` and `rollback` pointed at another region, at another
+/// endpoint on the command line, or at a second emulator through `AWS_ENDPOINT_URL` in the
+/// environment, are refused with exit 2 before any call, naming both values, and leave everything;
+/// without those, `rollback` goes to the journal's own target and removes it all.
 #[test]
-fn a_rollback_pointed_elsewhere_is_refused_and_leaves_everything() {
+fn resume_and_rollback_pointed_elsewhere_are_refused_and_leave_everything() {
     let lab = Lab::new();
+    let other = Emulator::start();
     let before = lab.counts(None);
+    // Killed after its subnet, so that the run can be resumed as well as rolled back.
+    let out = lab
+        .command(&[
+            "run",
+            "net.yaml",
+            "--yes",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ])
+        .env("RUNBOOK_TEST_CRASH_AFTER", "subnet_a")
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{:?}", text(&out));
+    let id = lab.run_id();
+    let built = lab.counts(Some(&id));
+    assert_eq!(built.vpcs, 1, "{built:?}");
+    let elsewhere: [(Vec<&str>, Option<&str>, [&str; 2]); 3] = [
+        (
+            vec!["--region", "us-east-1"],
+            None,
+            ["`us-east-1`", "`ap-south-1`"],
+        ),
+        (
+            vec!["--endpoint-url", "http://127.0.0.1:9"],
+            None,
+            ["`http://127.0.0.1:9`", lab.emulator.url.as_str()],
+        ),
+        (
+            vec![],
+            Some(other.url.as_str()),
+            [other.url.as_str(), lab.emulator.url.as_str()],
+        ),
+    ];
+    for verb in ["resume", "rollback"] {
+        for (extra, env, names) in &elsewhere {
+            let mut cmd = lab.command(&[&[verb, "--yes"][..], extra].concat());
+            if let Some(url) = env {
+                cmd.env("AWS_ENDPOINT_URL", url);
+            }
+            let out = cmd.output().unwrap();
+            let (_, stderr) = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{verb} {extra:?}: {stderr}");
+            for name in names {
+                assert!(
+                    stderr.contains(name),
+                    "{verb} {extra:?} names {name}: {stderr}"
+                );
+            }
+            assert!(stderr.contains("--retarget"), "{stderr}");
+            assert_eq!(
+                lab.counts(Some(&id)),
+                built,
+                "{verb} {extra:?} touched nothing"
+            );
+        }
+    }
+    let runs = lab.run(&["runs", "--output", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["status"], "unfinished", "{runs}");
+    // Sent on purpose to an endpoint with nothing listening, resume fails in seconds naming it.
+    let started = std::time::Instant::now();
+    let dead = "http://127.0.0.1:9";
+    let out = lab.run(&["resume", "--yes", "--endpoint-url", dead, "--retarget"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(dead), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(lab.counts(Some(&id)), built);
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(
+        lab.counts(None),
+        before,
+        "the run's own target removes it all"
+    );
+}
+
+/// Everything a run made was deleted behind its back (here by `sweep`): its rollback says
+/// "already gone" for each resource rather than "removed", warns that this usually means the
+/// wrong account, region or endpoint, and exits 4; its JSON events and `runs` carry the
+/// distinction.
+#[test]
+fn a_rollback_whose_resources_are_all_gone_says_so_and_exits_4() {
+    let lab = Lab::new();
     ok(&lab.run(&[
         "run",
         "net.yaml",
@@ -267,32 +362,58 @@ fn a_rollback_pointed_elsewhere_is_refused_and_leaves_everything() {
         &lab.emulator.url,
     ]));
     let id = lab.run_id();
-    let built = lab.counts(Some(&id));
-    assert_eq!(built.vpcs, 1);
-    for (args, names) in [
-        (
-            vec!["rollback", "--yes", "--region", "us-east-1"],
-            ["`us-east-1`", "`ap-south-1`"],
-        ),
-        (
-            vec!["rollback", "--yes", "--endpoint-url", "http://127.0.0.1:9"],
-            ["`http://127.0.0.1:9`", lab.emulator.url.as_str()],
-        ),
-    ] {
-        let out = lab.run(&args);
-        let (_, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        for name in names {
-            assert!(stderr.contains(name), "{args:?} names {name}: {stderr}");
-        }
-        assert!(stderr.contains("--retarget"), "{stderr}");
-        assert_eq!(lab.counts(Some(&id)), built, "{args:?} removed nothing");
+    ok(&lab.run(&[
+        "sweep",
+        "--tag",
+        &format!("runbook:run={id}"),
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--region",
+        REGION,
+    ]));
+    assert_eq!(lab.counts(Some(&id)).vpcs, 0, "swept");
+    let out = lab.run(&["rollback", "--yes", "--output", "json"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("already gone"), "{stderr}");
+    assert!(stderr.contains("--expect-gone"), "{stderr}");
+    assert!(
+        stderr.contains("account 123456789012") && stderr.contains("region ap-south-1"),
+        "says where it looked: {stderr}"
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let undone: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["event"] == "undo_succeeded")
+        .flat_map(|e| e["resources"].as_array().unwrap())
+        .collect();
+    assert!(undone.len() >= 7, "every resource: {undone:?}");
+    for r in &undone {
+        assert_eq!(r["outcome"], "already_gone", "{r}");
     }
-    ok(&lab.run(&["rollback", "--yes"]));
-    assert_eq!(
-        lab.counts(None),
-        before,
-        "the run's own target removes it all"
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "rollback_finished")
+        .unwrap();
+    assert_eq!(finished["removed"], 0, "{finished}");
+    assert_eq!(finished["already_gone"], undone.len(), "{finished}");
+    let runs = lab.run(&["runs", "--output", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    assert_eq!(runs[0]["already_gone"], undone.len(), "{runs}");
+    assert_eq!(runs[0]["removed"], 0, "{runs}");
+    let shown = lab.run(&["show", &id]);
+    let (shown, _) = text(&shown);
+    assert!(shown.contains("were already gone"), "{shown}");
+    assert!(
+        shown.contains(&format!(
+            "Where: account 123456789012 (aws), region ap-south-1, endpoint {}",
+            lab.emulator.url
+        )),
+        "show says where the run went: {shown}"
     );
 }
 
@@ -515,6 +636,62 @@ fn missing_credentials_fail_before_anything_with_how_to_fix_it() {
         !lab.dir.path().join(".runbook").exists(),
         "no run was recorded"
     );
+}
+
+/// Credentials the endpoint rejects (`InvalidClientTokenId`, as AWS answers a key that does not
+/// exist) fail `run` with exit 2 in seconds, naming the fix, with no journal and nothing created.
+#[test]
+fn rejected_credentials_fail_run_in_seconds_with_nothing_created() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            fail_first: vec![("GetCallerIdentity", u32::MAX, "InvalidClientTokenId")],
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let before = lab.counts(None);
+    let started = Instant::now();
+    let out = lab.run(&["run", "net.yaml", "--yes", "--endpoint-url", &proxy.url]);
+    let took = started.elapsed();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(stderr.contains("rejected"), "{stderr}");
+    assert!(
+        stderr.contains("AWS_ACCESS_KEY_ID") && stderr.contains("aws sso login"),
+        "names the fix: {stderr}"
+    );
+    assert!(
+        !lab.dir.path().join(".runbook").exists(),
+        "no run was recorded"
+    );
+    assert_eq!(lab.counts(None), before, "nothing was created");
+}
+
+/// SIGTERM while every call fails (an endpoint answering 5xx, which the SDK and the step retry)
+/// stops the calls in flight: exit 130 within seconds, the journal readable and the step left
+/// `started` for rollback to look at.
+#[test]
+fn sigterm_while_calls_fail_exits_at_once_with_the_journal_intact() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            server_error_percent: 100,
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let mut child = run_until_a_step_starts(&lab, &proxy.url);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "still retrying");
+    let status = terminate(&mut child).unwrap();
+    assert_eq!(status.code(), Some(130));
+    let shown = lab.run(&["show", "--output", "json"]);
+    assert_eq!(shown.status.code(), Some(0), "{:?}", text(&shown));
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["status"], "interrupted", "{shown}");
 }
 
 #[test]

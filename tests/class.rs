@@ -412,8 +412,33 @@ fn a_role_arn_column_puts_each_lab_in_its_own_account_and_sweep_each_follows_it(
         .collect();
     assert!(journals.contains("arn:aws:iam::111111111111:role/lab"));
     assert!(journals.contains("arn:aws:iam::222222222222:role/lab"));
+    assert!(
+        journals.contains("\"account\":\"111111111111\"")
+            && journals.contains("\"account\":\"222222222222\""),
+        "each lab records the account it ran in"
+    );
+    // Pointed at another region, the class's rollback is refused before any delete.
+    let out = lab.run(&[
+        "rollback",
+        "--class",
+        "orgs",
+        "--yes",
+        "--region",
+        "us-east-1",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`us-east-1`") && stderr.contains("--retarget"),
+        "{stderr}"
+    );
     let out = lab.run(&["rollback", "--class", "orgs", "--yes"]);
     ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("removed load balancer") && !stderr.contains("already gone"),
+        "the refused rollback had left everything for this one: {stderr}"
+    );
     assert!(
         text(&out).1.contains("Class orgs is rolled back"),
         "{:?}",

@@ -241,6 +241,83 @@ fn keep_leaves_everything_and_prints_the_rollback_command() {
     assert!(lab.resources().is_empty());
 }
 
+/// An undo says whether it removed its resource or found it already gone: a rollback where only
+/// some were gone says which; one where all were gone removed nothing and exits 4 with a warning,
+/// unless `--expect-gone` says that was expected; `show` and `runs` keep the distinction.
+#[test]
+fn rollback_tells_removed_from_already_gone() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Gone
+        steps:
+          - {id: one, action: test.create, with: {name: one}}
+          - {id: two, action: test.create, with: {name: two}}
+        ",
+    );
+    let store = lab.path().join("store");
+    ok_run(&lab.run(&["run", "rb.yaml", "--yes"]));
+    std::fs::remove_file(store.join("one.resource")).unwrap();
+    let out = lab.run(&["rollback", "--yes", "--output", "plain"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("undo one: already gone: test resource one"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("undo two: removed test resource two"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("left nothing behind (1 removed, 1 already gone)"),
+        "{stderr}"
+    );
+    let id = lab.run_ids()[0].clone();
+    let (shown, _) = text(&lab.run(&["show", &id]));
+    assert!(
+        shown.contains("one: succeeded, undone (already gone)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Rolled back: 1 removed, 1 already gone"),
+        "{shown}"
+    );
+
+    // All gone: a warning and exit 4, but the run is rolled back (gone is gone).
+    ok_run(&lab.run(&["run", "rb.yaml", "--yes"]));
+    for name in ["one", "two"] {
+        std::fs::remove_file(store.join(format!("{name}.resource"))).unwrap();
+    }
+    let out = lab.run(&["rollback", "--yes", "--output", "plain"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("Rollback removed nothing: all 2 resources of"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Warning: every resource of run") && stderr.contains("--expect-gone"),
+        "{stderr}"
+    );
+    let (listed, _) = text(&lab.run(&["runs"]));
+    assert!(listed.contains("rolled back, all gone"), "{listed}");
+
+    // Expected: exit 0 and no warning.
+    ok_run(&lab.run(&["run", "rb.yaml", "--yes"]));
+    for name in ["one", "two"] {
+        std::fs::remove_file(store.join(format!("{name}.resource"))).unwrap();
+    }
+    let out = lab.run(&["rollback", "--yes", "--expect-gone"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert!(!stderr.contains("Warning"), "{stderr}");
+}
+
+fn ok_run(out: &Output) {
+    assert_eq!(code(out), Some(0), "{:?}", text(out));
+}
+
 #[test]
 fn an_undo_that_keeps_failing_is_exit_3_listing_what_remains() {
     let lab = Lab::new(

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionDef, Effect, Outputs, Params, out};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 use crate::runbook::format::DurationText;
 
 /// Print a note.
@@ -233,12 +233,12 @@ impl Executor for Manual {
         &'a self,
         ctx: &'a Context<'a>,
         resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             if let Some(text) = resource.undo.get("instructions").and_then(|v| v.as_str()) {
                 ctx.progress.message(&format!("by hand: {text}"));
             }
-            Ok(())
+            Ok(Undone::Removed)
         })
     }
 }

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionDef, Effect, Outputs, Params, out};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 use crate::runbook::format::DurationText;
 
 /// Create a resource in the test store.
@@ -217,7 +217,7 @@ impl Executor for Create {
         &'a self,
         ctx: &'a Context<'a>,
         resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let file = resource_file(&resource.id)?;
             let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -248,12 +248,13 @@ impl Executor for Create {
                     resource.id
                 )));
             }
-            match std::fs::remove_file(&file) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            let how = match std::fs::remove_file(&file) {
+                Ok(()) => Undone::Removed,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Undone::AlreadyGone,
                 Err(e) => return Err(ActionError::new(e.to_string())),
-            }
-            log(&format!("undo {} {}", ctx.step_id, resource.id))
+            };
+            log(&format!("undo {} {}", ctx.step_id, resource.id))?;
+            Ok(how)
         })
     }
 }

@@ -7,7 +7,7 @@
 //! lab is an ordinary run with its own journal, labelled `runbook:class` and `runbook:student`;
 //! running the same command again skips the labs that are done and resumes the unfinished ones.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -17,12 +17,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::check::{check_file, known, region_var};
 use super::session::{self as ex, Drive, Session};
-use super::settings::{Exec, OnFailure, Settings, Vars};
+use super::settings::{Exec, OnFailure, Settings, Undo, Vars};
 use super::target::{self, Target};
 use crate::actions::aws::{client, quota};
 use crate::app::roster::{Student, read_roster};
 use crate::engine::action::{Ask, Services};
 use crate::engine::journal::{self, Journal};
+use crate::engine::rollback::Outcome as RollbackOutcome;
 use crate::engine::runs;
 use crate::engine::schedule::Finish;
 use crate::engine::state::RunState;
@@ -203,33 +204,46 @@ pub fn run(
                     message: format!("{}: {}", lab.student.name, e.message),
                     help: e.hint,
                 })?;
-            clients.push(Some((c, s)));
+            clients.push(Some((c, s, None)));
         } else {
             clients.push(None);
         }
     }
     if uses_aws {
-        let mut checked_once = HashSet::new();
-        for (lab, c) in labs.iter().zip(&clients) {
-            let Some((c, s)) = c else { continue };
-            if !checked_once.insert((s.region.clone(), s.profile.clone(), s.role_arn.clone())) {
-                continue;
+        // Who the credentials are, once per distinct target: each lab records its account, and
+        // a resumed lab is refused in another account than the one it started in.
+        let mut callers: HashMap<String, Option<client::Caller>> = HashMap::new();
+        for (lab, c) in labs.iter().zip(&mut clients) {
+            let Some((c, s, account)) = c else { continue };
+            let key = format!("{:?}", (&s.region, &s.profile, &s.role_arn));
+            let found = if let Some(found) = callers.get(&key) {
+                found.clone()
+            } else {
+                {
+                    let found = rt
+                        .block_on(async {
+                            client::check_credentials(c).await?;
+                            client::identify(c).await
+                        })
+                        .map_err(|e| Error::Usage {
+                            message: format!("the lab of `{}`: {}", lab.student.name, e.message),
+                            help: e.hint,
+                        })?;
+                    callers.insert(key, found.clone());
+                    found
+                }
+            };
+            if let Some(prior) = &lab.prior {
+                target::check_account(prior, found.as_ref(), false, "resume")?;
             }
-            rt.block_on(async {
-                client::check_credentials(c).await?;
-                client::identify(c).await
-            })
-            .map_err(|e| Error::Usage {
-                message: format!("the lab of `{}`: {}", lab.student.name, e.message),
-                help: e.hint,
-            })?;
+            *account = found;
         }
         let new_labs: Vec<(quota::Need, &client::Clients)> = labs
             .iter()
             .zip(&clients)
             .filter(|(lab, _)| lab.prior.is_none())
             .filter_map(|(lab, c)| {
-                let (c, _) = c.as_ref()?;
+                let (c, _, _) = c.as_ref()?;
                 let plan =
                     crate::plan::build(&lab.checked, &known(settings, Some(c.region.clone())));
                 Some((
@@ -379,7 +393,11 @@ impl ClassRun<'_> {
     async fn lab(
         &self,
         lab: &Lab,
-        clients: Option<(&'static client::Clients, client::Settings)>,
+        clients: Option<(
+            &'static client::Clients,
+            client::Settings,
+            Option<client::Caller>,
+        )>,
         reporter: Box<dyn Reporter>,
     ) -> LabResult {
         let result = |status: LabStatus, failure: Option<String>| LabResult {
@@ -389,9 +407,9 @@ impl ClassRun<'_> {
             url: None,
             failure,
         };
-        let Some((c, s)) = clients else {
+        let Some((c, s, account)) = clients else {
             return self
-                .drive(lab, None, &(), reporter)
+                .drive(lab, None, None, &(), reporter)
                 .await
                 .unwrap_or_else(|e| result(LabStatus::Error, Some(e)));
         };
@@ -401,7 +419,7 @@ impl ClassRun<'_> {
             region: Some(c.region.clone()),
             ..s
         };
-        self.drive(lab, Some(target), c, reporter)
+        self.drive(lab, Some(target), account, c, reporter)
             .await
             .unwrap_or_else(|e| result(LabStatus::Error, Some(e)))
     }
@@ -410,6 +428,7 @@ impl ClassRun<'_> {
         &self,
         lab: &Lab,
         target: Option<Target>,
+        account: Option<client::Caller>,
         services: &'static Services,
         reporter: Box<dyn Reporter>,
     ) -> Result<LabResult, String> {
@@ -429,6 +448,7 @@ impl ClassRun<'_> {
             target.unwrap_or_default(),
             services,
         );
+        session.account = account;
         // A resumed lab keeps the labels it started with (its expiry among them).
         session.labels = lab.prior.as_ref().map_or_else(
             || {
@@ -549,7 +569,7 @@ impl ClassRun<'_> {
                     );
                     if let LabStatus::Stopped(stop, _) = results[i].status {
                         let left = match outcome {
-                            Ok(true) => Left::RolledBack,
+                            Ok(o) if o.complete => Left::RolledBack,
                             _ => Left::RollbackIncomplete,
                         };
                         results[i].status = LabStatus::Stopped(stop, left);
@@ -607,7 +627,7 @@ fn rollback_one(
     run_id: &str,
     reporter: &dyn Reporter,
     rt: &tokio::runtime::Runtime,
-) -> Result<bool, Error> {
+) -> Result<RollbackOutcome, Error> {
     let dir = runs::run_dir(&settings.state_dir, run_id);
     let state = RunState::from_entries(&journal::read(&dir).map_err(ex::journal_error)?);
     rt.block_on(undo_run(
@@ -621,14 +641,14 @@ fn rollback_one(
 
 /// `rollback --class NAME`: every run of the class, then what the class shares (its zone),
 /// found by the `runbook:class` tag in every account and region the runs used.
-/// `rollback --class`; `retarget`: undo where the command line points even where a lab was made
-/// elsewhere.
+/// `rollback --class`.
 pub fn rollback(
     settings: &Settings,
     class: &str,
-    retarget: bool,
+    options: Undo,
     exec: &Exec,
 ) -> Result<Exit, Error> {
+    let retarget = options.retarget;
     let runs: Vec<RunState> = runs::list(&settings.state_dir)
         .into_iter()
         .filter_map(|(_, s)| s.ok())
@@ -677,6 +697,34 @@ pub fn rollback(
     }
     let interrupt = CancellationToken::new();
     let rt = ex::runtime(&interrupt);
+    // Before any delete: every target reachable and its credentials accepted (once per
+    // target), and each lab's account the one it ran in.
+    let mut callers: HashMap<String, Option<client::Caller>> = HashMap::new();
+    for state in pending.iter().filter(|s| ex::state_uses_aws(s)) {
+        let target = target::of_run(settings, state);
+        let key = format!(
+            "{:?}",
+            (
+                &target.region,
+                &target.profile,
+                &target.endpoint_url,
+                &target.role_arn
+            )
+        );
+        let caller = if let Some(caller) = callers.get(&key) {
+            caller.clone()
+        } else {
+            let (_, caller) =
+                rt.block_on(client::preflight(&target))
+                    .map_err(|e| Error::Usage {
+                        message: format!("run `{}`: {}", state.run_id, e.message),
+                        help: e.hint,
+                    })?;
+            callers.insert(key, caller.clone());
+            caller
+        };
+        target::check_account(state, caller.as_ref(), retarget, "roll back")?;
+    }
     let reporters: Vec<Box<dyn Reporter>> = pending
         .iter()
         .map(|s| -> Box<dyn Reporter> {
@@ -689,8 +737,9 @@ pub fn rollback(
         })
         .collect();
     let mut incomplete = Vec::new();
+    let (mut removed, mut already_gone) = (0, 0);
     // The labs one account and region at a time share the rate limits; rolled back 8 at a time.
-    let outcomes: Vec<Result<bool, String>> = rt.block_on(
+    let outcomes: Vec<Result<RollbackOutcome, String>> = rt.block_on(
         futures::stream::iter(pending.iter().zip(&reporters))
             .map(|(state, reporter)| undo_run(settings, state, reporter.as_ref(), &interrupt))
             .buffered(8)
@@ -698,8 +747,13 @@ pub fn rollback(
     );
     for (state, outcome) in pending.iter().zip(outcomes) {
         match outcome {
-            Ok(true) => {}
-            Ok(false) => incomplete.push(state.run_id.clone()),
+            Ok(o) => {
+                removed += o.removed;
+                already_gone += o.already_gone;
+                if !o.complete {
+                    incomplete.push(state.run_id.clone());
+                }
+            }
             Err(e) => {
                 ui::note!("{}: {e}", state.run_id);
                 incomplete.push(state.run_id.clone());
@@ -752,6 +806,25 @@ pub fn rollback(
         ui::note!("To try again: {}", rollback_class_command(settings, class));
         return Ok(Exit::RollbackIncomplete);
     }
+    if removed == 0 && already_gone > 0 && !options.expect_gone {
+        let places: Vec<String> = callers
+            .values()
+            .flatten()
+            .map(|c| format!("account {}", c.account))
+            .collect();
+        ui::note!(
+            "Warning: every resource of the labs of class {class} was already gone, so this rollback removed none{}.",
+            if places.is_empty() {
+                String::new()
+            } else {
+                format!(" (it looked in {})", places.join(", "))
+            }
+        );
+        ui::note!(
+            "  If they were deleted on purpose (by hand, or by `runbook sweep`), all is well: add --expect-gone to exit 0 next time. Otherwise check the accounts, regions and endpoint the labs ran in."
+        );
+        return Ok(Exit::NothingRemoved);
+    }
     ui::note!(
         "Class {class} is rolled back: {} and the class's shared resources are gone.",
         suggest::count(pending.len(), "lab")
@@ -764,7 +837,7 @@ async fn undo_run(
     state: &RunState,
     reporter: &dyn Reporter,
     interrupt: &CancellationToken,
-) -> Result<bool, String> {
+) -> Result<RollbackOutcome, String> {
     let dir = runs::run_dir(&settings.state_dir, &state.run_id);
     let journal = Mutex::new(Journal::open(&dir).map_err(|e| e.to_string())?);
     let never = TerminalAsk::never();
@@ -783,6 +856,5 @@ async fn undo_run(
         interrupt.clone(),
         services,
     );
-    let outcome = rollback.execute().await;
-    Ok(outcome.map_err(|e| e.to_string())?.complete)
+    rollback.execute().await.map_err(|e| e.to_string())
 }

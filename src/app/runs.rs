@@ -45,6 +45,8 @@ pub fn show(settings: &Settings, run_id: Option<&str>, output: Format) -> Result
     let entries =
         journal::read(&dir).map_err(|e| Error::runtime(e.to_string(), "the journal is damaged"))?;
     let state = RunState::from_entries(&entries);
-    ui::output_raw(&ui::runs::show(run_id, &state, output))?;
+    let place = super::session::state_uses_aws(&state)
+        .then(|| super::target::Recorded::of(&state).describe());
+    ui::output_raw(&ui::runs::show(run_id, &state, place.as_deref(), output))?;
     Ok(Exit::Success)
 }

@@ -13,10 +13,10 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 use super::check::{check_file, known, missing_vars, region_var};
-use super::settings::{Exec, OnFailure, Settings, Vars};
+use super::settings::{Exec, OnFailure, Settings, Undo, Vars};
 use super::target::{self, Recorded, Target};
 use crate::actions::aws::calls_aws;
-use crate::actions::aws::client;
+use crate::actions::aws::client::{self, Caller};
 use crate::engine::action::{Ask, Services};
 use crate::engine::journal::{self, Journal, JournalError, Record};
 use crate::engine::rollback::{Outcome as RollbackOutcome, Rollback};
@@ -253,8 +253,14 @@ pub fn run(
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
-    let target = target::new_run(settings, known.region.clone());
+    let mut target = target::new_run(settings, known.region.clone());
     let (services, account) = aws_setup(&checked, &target, &rt)?;
+    // A region the SDK found by itself (a profile's) is the run's too: recorded, so that resume
+    // and rollback never depend on the shell they are run from.
+    if let Some(c) = services.downcast_ref::<client::Clients>() {
+        known.region.get_or_insert_with(|| c.region.clone());
+        target.region.get_or_insert_with(|| c.region.clone());
+    }
     let dir = runs::run_dir(&settings.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let name = checked.project.name();
@@ -342,7 +348,7 @@ pub(crate) fn start_record(
     run_id: &str,
     (runbook, name): (&str, &str),
     known: &crate::runbook::render::Known,
-    (target, account): (&Target, Option<&str>),
+    (target, caller): (&Target, Option<&Caller>),
     labels: &[(String, String)],
 ) -> Record {
     let (vars, secret_vars) = masked_vars(checked);
@@ -355,10 +361,10 @@ pub(crate) fn start_record(
         vars,
         secret_vars,
         target: Recorded::new(
-            known.region.clone(),
+            known.region.clone().or_else(|| target.region.clone()),
             known.emulated,
             target,
-            account.map(str::to_owned),
+            caller,
         )
         .to_map(),
         graph: workflow.graph(),
@@ -383,8 +389,8 @@ pub(crate) struct Session<'a> {
     pub services: &'static Services,
     /// Labels for what the run creates (`runbook:expires` with `--ttl`, a class's).
     pub labels: Vec<(String, String)>,
-    /// The account its credentials act in, when AWS said (recorded in its journal).
-    pub account: Option<String>,
+    /// Who its credentials act as, when AWS said (recorded in its journal).
+    pub account: Option<Caller>,
 }
 
 impl<'a> Session<'a> {
@@ -427,7 +433,7 @@ impl<'a> Session<'a> {
                 &self.run_id,
                 (runbook, name),
                 &self.known,
-                (&self.target, self.account.as_deref()),
+                (&self.target, self.account.as_ref()),
                 &self.labels,
             ))
             .map(drop)
@@ -721,7 +727,7 @@ fn aws_setup(
     checked: &Checked,
     target: &Target,
     rt: &tokio::runtime::Runtime,
-) -> Result<(&'static Services, Option<String>), Error> {
+) -> Result<(&'static Services, Option<Caller>), Error> {
     if !uses_aws(checked) {
         return Ok((&(), None));
     }
@@ -732,7 +738,7 @@ fn aws_setup(
 fn clients_for(
     target: &Target,
     rt: &tokio::runtime::Runtime,
-) -> Result<(&'static Services, Option<String>), Error> {
+) -> Result<(&'static Services, Option<Caller>), Error> {
     match rt.block_on(client::preflight(target)) {
         Ok((clients, account)) => Ok((clients, account)),
         Err(e) => Err(Error::Usage {
@@ -829,7 +835,7 @@ pub fn resume_run(
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     let (services, account) = aws_setup(&checked, &target, &rt)?;
-    target::check_account(&state, account.as_deref(), retarget, "resume")?;
+    target::check_account(&state, account.as_ref(), retarget, "resume")?;
     let mut session = Session::new(
         &checked,
         run_id.clone(),
@@ -884,13 +890,14 @@ pub fn resume_run(
     attended.drive(&state.name, &state, 8, true)
 }
 
-/// `rollback`; `retarget`: undo where the command line points even if the run was made elsewhere.
+/// `rollback`.
 pub fn rollback(
     settings: &Settings,
     run_id: Option<&str>,
-    retarget: bool,
+    options: Undo,
     exec: &Exec,
 ) -> Result<Exit, Error> {
+    let retarget = options.retarget;
     let (run_id, dir) = pick(settings, run_id, |s| s.rollback_complete != Some(true), "")?;
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
@@ -913,9 +920,12 @@ pub fn rollback(
     }
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
+    let mut place = None;
     let services = if state_uses_aws(&state) {
-        let (services, account) = clients_for(&target::of_run(settings, &state), &rt)?;
-        target::check_account(&state, account.as_deref(), retarget, "roll back")?;
+        let target = target::of_run(settings, &state);
+        let (services, account) = clients_for(&target, &rt)?;
+        target::check_account(&state, account.as_ref(), retarget, "roll back")?;
+        place = Some(target::describe(&target, account.as_ref()));
         services
     } else {
         &()
@@ -939,9 +949,35 @@ pub fn rollback(
     if interrupt.is_cancelled() {
         return Ok(Exit::Interrupted);
     }
+    if outcome.found_nothing() {
+        return Ok(nothing_removed(
+            &run_id,
+            place.as_deref(),
+            options.expect_gone,
+        ));
+    }
     Ok(if outcome.complete {
         Exit::Success
     } else {
         Exit::RollbackIncomplete
     })
+}
+
+/// A rollback found everything already gone: say where it looked and what that usually means;
+/// exit 4 unless that was expected.
+pub(crate) fn nothing_removed(run_id: &str, place: Option<&str>, expected: bool) -> Exit {
+    if expected {
+        return Exit::Success;
+    }
+    ui::note!(
+        "Warning: every resource of run {run_id} was already gone, so this rollback removed nothing{}.",
+        place.map_or_else(String::new, |p| format!(" (it looked in {p})"))
+    );
+    ui::note!(
+        "  If they were deleted on purpose (by hand, or by `runbook sweep`), all is well: add --expect-gone to exit 0 next time."
+    );
+    ui::note!(
+        "  Otherwise the run's resources may still exist where it made them: check the account, region and endpoint, and look with `runbook sweep --tag runbook:run={run_id} --dry-run` and the right --region or --profile."
+    );
+    Exit::NothingRemoved
 }

@@ -47,6 +47,15 @@ pub struct Exec {
     pub no_guide: bool,
 }
 
+/// Options of `rollback` (of a run or of a class).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Undo {
+    /// Undo where the command line points even where the run recorded another target.
+    pub retarget: bool,
+    /// Everything being already gone is expected (removed by hand or by `sweep`): not an error.
+    pub expect_gone: bool,
+}
+
 /// Vars given on the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Vars {

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 use super::settings::Settings;
 use super::target;
 use crate::actions::aws::{client, sweep};
-use crate::engine::action::{ActionError, Context, Progress, Resource};
+use crate::engine::action::{ActionError, Context, Progress, Resource, Undone};
 use crate::engine::retry::Backoff;
 use crate::error::{Error, Exit};
 use crate::ui::{self, ask::TerminalAsk};
@@ -160,7 +160,8 @@ async fn delete_all<'f>(
                 .await;
         for (r, result) in batch.into_iter().zip(results) {
             match result {
-                Ok(()) => ui::note!("deleted {} {}", r.kind, r.id),
+                Ok(Undone::Removed) => ui::note!("deleted {} {}", r.kind, r.id),
+                Ok(Undone::AlreadyGone) => ui::note!("{} {} was already gone", r.kind, r.id),
                 Err(e) => {
                     ui::note!("could not delete {} {}: {}", r.kind, r.id, e.message);
                     remaining.push(r);
@@ -202,7 +203,7 @@ async fn delete(
     r: &sweep::Found,
     window: std::time::Duration,
     interrupt: &CancellationToken,
-) -> Result<(), ActionError> {
+) -> Result<Undone, ActionError> {
     let (action, undo) = sweep::undo_of(clients, r).await?;
     let def = crate::actions::find(action).expect("sweep names built-in actions");
     let what = format!("{} {}", r.kind, r.id);

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use super::roster::Student;
 use super::settings::Settings;
-use crate::actions::aws::client;
+use crate::actions::aws::client::{self, Caller};
 use crate::engine::state::RunState;
 use crate::error::Error;
 
@@ -110,11 +110,22 @@ pub fn check_recorded(
 /// region, unless `retarget`.
 pub fn check_account(
     state: &RunState,
-    account: Option<&str>,
+    caller: Option<&Caller>,
     retarget: bool,
     what: &str,
 ) -> Result<(), Error> {
+    let account = caller.map(|c| c.account.as_str());
     let recorded = Recorded::of(state);
+    if recorded.account.is_none() && super::session::state_uses_aws(state) {
+        crate::ui::note!(
+            "Run `{}` did not record its account (its journal predates that); going on in {}.",
+            state.run_id,
+            account.map_or_else(
+                || "the account these credentials act in".to_owned(),
+                |a| format!("account {a}")
+            )
+        );
+    }
     match (recorded.account.as_deref(), account) {
         (Some(then), Some(now)) if then != now && !retarget => Err(Error::usage(
             format!(
@@ -127,6 +138,12 @@ pub fn check_account(
         )),
         _ => Ok(()),
     }
+}
+
+/// Where calls to `target` go, for people: "account 123456789012 (aws), region ap-south-1,
+/// endpoint …". `caller` is what STS said, if it answered.
+pub fn describe(target: &Target, caller: Option<&Caller>) -> String {
+    Recorded::new(target.region.clone(), false, target, caller).describe()
 }
 
 /// What a run's journal keeps of its target (the engine keeps it as an opaque value).
@@ -147,9 +164,11 @@ pub struct Recorded {
     pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_arn: Option<String>,
-    /// The account the credentials acted in (STS), when AWS said.
+    /// The account the credentials acted in (STS), when AWS said, and its partition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
 }
 
 impl Recorded {
@@ -159,7 +178,7 @@ impl Recorded {
         region: Option<String>,
         emulated: bool,
         target: &Target,
-        account: Option<String>,
+        caller: Option<&Caller>,
     ) -> Self {
         Recorded {
             region,
@@ -167,13 +186,38 @@ impl Recorded {
             endpoint_url: target.endpoint_url.clone(),
             profile: target.profile.clone(),
             role_arn: target.role_arn.clone(),
-            account,
+            account: caller.map(|c| c.account.clone()),
+            partition: caller.and_then(|c| c.partition.clone()),
         }
     }
 
     /// What a run's journal recorded (nothing, for a journal that recorded no target).
     pub fn of(state: &RunState) -> Self {
         serde_json::from_value(Json::Object(state.target.clone())).unwrap_or_default()
+    }
+
+    /// Where the run went, for people (`show`): "account 123456789012 (aws), region
+    /// ap-south-1, endpoint …" ("account unknown" when STS did not say, or the journal predates
+    /// the account's record).
+    pub fn describe(&self) -> String {
+        let mut parts = vec![match (&self.account, &self.partition) {
+            (Some(a), Some(p)) => format!("account {a} ({p})"),
+            (Some(a), None) => format!("account {a}"),
+            (None, _) => "account unknown".to_owned(),
+        }];
+        if let Some(region) = &self.region {
+            parts.push(format!("region {region}"));
+        }
+        if let Some(url) = &self.endpoint_url {
+            parts.push(format!("endpoint {url}"));
+        }
+        if let Some(profile) = &self.profile {
+            parts.push(format!("profile {profile}"));
+        }
+        if let Some(role) = &self.role_arn {
+            parts.push(format!("role {role}"));
+        }
+        parts.join(", ")
     }
 
     /// As the journal keeps it.

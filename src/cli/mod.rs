@@ -259,6 +259,10 @@ pub enum Command {
         /// the run recorded (without it, such a difference is refused).
         #[arg(long)]
         retarget: bool,
+        /// Finding every resource already gone is expected (removed by hand or by `sweep`):
+        /// exit 0 rather than 4.
+        #[arg(long)]
+        expect_gone: bool,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -428,17 +432,21 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             &exec.into(),
         ),
         Command::Rollback {
-            class: Some(class),
-            retarget,
-            exec,
-            ..
-        } => class::rollback(s, class, *retarget, &exec.into()),
-        Command::Rollback {
             run_id,
+            class,
             retarget,
+            expect_gone,
             exec,
-            ..
-        } => session::rollback(s, run_id.as_deref(), *retarget, &exec.into()),
+        } => {
+            let undo = settings::Undo {
+                retarget: *retarget,
+                expect_gone: *expect_gone,
+            };
+            match class {
+                Some(class) => class::rollback(s, class, undo, &exec.into()),
+                None => session::rollback(s, run_id.as_deref(), undo, &exec.into()),
+            }
+        }
         Command::Runs { output } => runs::list(s, *output),
         Command::Sweep {
             tag,

@@ -68,6 +68,25 @@ pub struct Resource {
     pub undo: Json,
 }
 
+/// What one undo found: the resource was removed by this call, or AWS (or whatever holds it)
+/// said it no longer existed. Users are told which: a rollback where everything was already gone
+/// almost always points at the wrong account, region or endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Undone {
+    Removed,
+    AlreadyGone,
+}
+
+impl Undone {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Undone::Removed => "removed",
+            Undone::AlreadyGone => "already gone",
+        }
+    }
+}
+
 /// What a successful action returns.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -241,12 +260,13 @@ pub trait Executor: Sync {
         Box::pin(async { Ok(None) })
     }
 
-    /// Remove one resource this action created. A resource that is already gone is removed.
+    /// Remove one resource this action created, saying whether it was removed now or was already
+    /// gone. A failed read is an error, never "already gone".
     fn undo<'a>(
         &'a self,
         _ctx: &'a Context<'a>,
         _resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
-        Box::pin(async { Ok(()) })
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+        Box::pin(async { Ok(Undone::Removed) })
     }
 }

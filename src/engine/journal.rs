@@ -106,6 +106,10 @@ pub enum Record {
     RollbackStarted,
     UndoSucceeded {
         step: String,
+        /// Ids of the step's resources that were already gone (the rest were removed). Absent
+        /// in journals written before the distinction was kept: those count as removed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        already_gone: Vec<String>,
     },
     UndoFailed {
         step: String,

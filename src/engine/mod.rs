@@ -127,7 +127,8 @@ pub enum Event {
     },
     UndoSucceeded {
         step: String,
-        resources: Vec<action::Resource>,
+        /// Each resource the undo dealt with, and whether it removed it or found it gone.
+        resources: Vec<(action::Resource, action::Undone)>,
     },
     UndoFailed {
         step: String,
@@ -138,6 +139,9 @@ pub enum Event {
         run_id: String,
         complete: bool,
         remaining: Vec<(String, action::Resource)>,
+        /// Resources removed by this rollback, and resources it found already gone.
+        removed: usize,
+        already_gone: usize,
     },
 }
 

@@ -4,8 +4,10 @@
 //! independent undos run side by side. Everything comes from the journal: each step's action,
 //! resources, rendered `rollback:` steps and dependencies, so a run can be undone even when its
 //! runbook changed. A step that started but has no outcome (a crash, an interrupt) is first
-//! reconciled to find what it may have created. Undos are idempotent (gone counts as removed);
-//! retryable failures are retried with backoff; what still cannot be removed is reported.
+//! reconciled to find what it may have created. Undos are idempotent: each says whether it
+//! removed its resource or found it already gone, and both count as undone (the outcome keeps the
+//! distinction); retryable failures are retried with backoff; what still cannot be removed is
+//! reported.
 
 use indexmap::IndexMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,7 +20,7 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use super::action::{ActionError, Ask, Context, Progress, Registry, Resource};
+use super::action::{ActionError, Ask, Context, Progress, Registry, Resource, Undone};
 use super::journal::{Journal, Record};
 use super::retry::Backoff;
 use super::state::{Done, RunState, StepState};
@@ -41,14 +43,25 @@ pub struct Rollback<'a> {
     pub services: &'a super::action::Services,
 }
 
-/// One step's undo: done, or failed with what is left.
-type UndoResult = Result<(), (ActionError, Vec<Resource>)>;
+/// One step's undo: what happened to each resource, or failed with what is left.
+type UndoResult = Result<Vec<(Resource, Undone)>, (ActionError, Vec<Resource>)>;
 
-/// How a rollback ended: `remaining` lists what could not be removed, by step.
+/// How a rollback ended: `remaining` lists what could not be removed, by step; `removed` and
+/// `already_gone` count what was undone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub complete: bool,
     pub remaining: Vec<(String, Resource)>,
+    pub removed: usize,
+    pub already_gone: usize,
+}
+
+impl Outcome {
+    /// Something was to be removed and all of it was already gone: the run's resources were
+    /// deleted behind its back, or (far more often) this is not where the run made them.
+    pub fn found_nothing(&self) -> bool {
+        self.complete && self.removed == 0 && self.already_gone > 0
+    }
 }
 
 /// Every step that depends on `step`, directly or through others.
@@ -138,6 +151,7 @@ impl Rollback<'_> {
                                     undo_steps: None,
                                     undone: false,
                                     remaining: None,
+                                    already_gone: Vec::new(),
                                 },
                             );
                         }
@@ -200,6 +214,7 @@ impl Rollback<'_> {
         let mut finished: BTreeSet<String> = BTreeSet::new();
         let mut failed: BTreeSet<String> = BTreeSet::new();
         let mut remaining: Vec<(String, Resource)> = Vec::new();
+        let (mut removed, mut already_gone) = (0, 0);
         let mut running: FuturesUnordered<LocalBoxFuture<'_, (String, UndoResult)>> =
             FuturesUnordered::new();
         loop {
@@ -258,11 +273,21 @@ impl Rollback<'_> {
             }
             if let Some((step, result)) = running.next().await {
                 match result {
-                    Ok(()) => {
-                        self.journal(Record::UndoSucceeded { step: step.clone() })?;
+                    Ok(undone) => {
+                        let gone: Vec<String> = undone
+                            .iter()
+                            .filter(|(_, u)| *u == Undone::AlreadyGone)
+                            .map(|(r, _)| r.id.clone())
+                            .collect();
+                        already_gone += gone.len();
+                        removed += undone.len() - gone.len();
+                        self.journal(Record::UndoSucceeded {
+                            step: step.clone(),
+                            already_gone: gone,
+                        })?;
                         self.reporter.event(&Event::UndoSucceeded {
                             step: step.clone(),
-                            resources: work[&step].resources.clone(),
+                            resources: undone,
                         });
                         finished.insert(step);
                     }
@@ -290,16 +315,20 @@ impl Rollback<'_> {
             run_id: self.state.run_id.clone(),
             complete,
             remaining: remaining.clone(),
+            removed,
+            already_gone,
         });
         Ok(Outcome {
             complete,
             remaining,
+            removed,
+            already_gone,
         })
     }
 
     /// Undo one step: its own rollback steps, or its action's undo for each resource (newest
     /// first), retrying retryable errors.
-    async fn undo_step(&self, step: &str, done: &Done) -> Result<(), (ActionError, Vec<Resource>)> {
+    async fn undo_step(&self, step: &str, done: &Done) -> UndoResult {
         self.reporter.event(&Event::UndoStarted {
             step: step.to_owned(),
         });
@@ -322,7 +351,12 @@ impl Rollback<'_> {
                     .await
                     .map_err(|e| (e, done.resources.clone()))?;
             }
-            return Ok(());
+            // The runbook's own rollback steps ran: they stand for removing what the step made.
+            return Ok(done
+                .resources
+                .iter()
+                .map(|r| (r.clone(), Undone::Removed))
+                .collect());
         }
         let Some(def) = self.registry.find(&done.action) else {
             return Err((
@@ -333,19 +367,21 @@ impl Rollback<'_> {
         let params = Json::Null;
         let ctx = self.context(step, &key, &params, &progress, &cancel);
         let mut left: Vec<Resource> = done.resources.clone();
+        let mut undone = Vec::new();
         while let Some(resource) = left.last().cloned() {
             progress.status(&format!("removing {} {}", resource.kind, resource.id));
             match self
                 .retrying(&progress, || def.executor().undo(&ctx, &resource))
                 .await
             {
-                Ok(()) => {
+                Ok(how) => {
                     left.pop();
+                    undone.push((resource, how));
                 }
                 Err(e) => return Err((e, left)),
             }
         }
-        Ok(())
+        Ok(undone)
     }
 
     /// Call until it succeeds, fails for good, or the retry window closes; each retry is shown on

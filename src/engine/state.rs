@@ -34,6 +34,8 @@ pub struct Done {
     pub undone: bool,
     /// Left by a rollback that could not remove them.
     pub remaining: Option<Vec<Resource>>,
+    /// Ids of resources the rollback found already gone (undone, but not by this tool).
+    pub already_gone: Vec<String>,
 }
 
 impl Done {
@@ -151,6 +153,7 @@ impl RunState {
                         undo_steps: undo_steps.clone(),
                         undone: false,
                         remaining: None,
+                        already_gone: Vec::new(),
                     }),
                 );
             }
@@ -167,10 +170,11 @@ impl RunState {
                 self.rollback_started = true;
                 self.rollback_complete = None;
             }
-            Record::UndoSucceeded { step } => {
+            Record::UndoSucceeded { step, already_gone } => {
                 if let Some(StepState::Succeeded(done)) = self.steps.get_mut(step) {
                     done.undone = true;
                     done.remaining = None;
+                    done.already_gone.clone_from(already_gone);
                 }
             }
             Record::UndoFailed {
@@ -195,6 +199,25 @@ impl RunState {
             }
         }
         out
+    }
+
+    /// Of the resources rollbacks undid: how many they removed, and how many were already gone.
+    pub fn undone(&self) -> (usize, usize) {
+        let (mut removed, mut gone) = (0, 0);
+        for state in self.steps.values() {
+            if let StepState::Succeeded(done) = state {
+                if done.undone {
+                    let g = done
+                        .resources
+                        .iter()
+                        .filter(|r| done.already_gone.contains(&r.id))
+                        .count();
+                    gone += g;
+                    removed += done.resources.len() - g;
+                }
+            }
+        }
+        (removed, gone)
     }
 
     /// A one-word status for listings.

@@ -15,7 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Format;
 use super::ask::TerminalAsk;
 use super::junit::Junit;
-use crate::engine::action::Resource;
+use crate::engine::action::{Resource, Undone};
 use crate::engine::journal::{RunStatus, now};
 use crate::engine::{Event, Reporter};
 
@@ -315,15 +315,32 @@ impl Reporter for Lines {
                 self.line(&format!("{} undo {step}", self.mark("36", "▶", "start")));
             }
             Event::UndoSucceeded { step, resources } => {
-                let what = if resources.is_empty() {
+                let of = |how: Undone| -> Vec<Resource> {
+                    resources
+                        .iter()
+                        .filter(|(_, h)| *h == how)
+                        .map(|(r, _)| r.clone())
+                        .collect()
+                };
+                let (removed, gone) = (of(Undone::Removed), of(Undone::AlreadyGone));
+                let mut what = Vec::new();
+                if !removed.is_empty() {
+                    what.push(format!("removed {}", resources_text(&removed)));
+                }
+                if !gone.is_empty() {
+                    what.push(format!("already gone: {}", resources_text(&gone)));
+                }
+                let what = if what.is_empty() {
                     String::new()
                 } else {
-                    format!(": removed {}", resources_text(resources))
+                    format!(": {}", what.join("; "))
                 };
-                self.line(&format!(
-                    "{} undo {step}{what}",
+                let mark = if removed.is_empty() && !gone.is_empty() {
+                    self.mark("33", "○", "gone ")
+                } else {
                     self.mark("32", "✓", "done ")
-                ));
+                };
+                self.line(&format!("{mark} undo {step}{what}"));
             }
             Event::UndoFailed {
                 step,
@@ -343,9 +360,26 @@ impl Reporter for Lines {
                 run_id,
                 complete,
                 remaining,
+                removed,
+                already_gone,
             } => {
-                if *complete {
-                    self.line(&format!("Rollback complete: {run_id} left nothing behind"));
+                if *complete && *removed == 0 && *already_gone > 0 {
+                    self.line(&self.paint(
+                        "33",
+                        &format!(
+                            "Rollback removed nothing: all {} of {run_id} were already gone",
+                            crate::runbook::suggest::count(*already_gone, "resource")
+                        ),
+                    ));
+                } else if *complete {
+                    let gone = if *already_gone > 0 {
+                        format!(" ({removed} removed, {already_gone} already gone)")
+                    } else {
+                        String::new()
+                    };
+                    self.line(&format!(
+                        "Rollback complete: {run_id} left nothing behind{gone}"
+                    ));
                 } else {
                     self.line(&self.paint(
                         "31",
@@ -470,7 +504,11 @@ pub fn event_json(event: &Event) -> Json {
         Event::UndoStarted { step } => ("undo_started", json!({"step": step})),
         Event::UndoSucceeded { step, resources } => (
             "undo_succeeded",
-            json!({"step": step, "resources": resources}),
+            json!({"step": step, "resources": resources.iter().map(|(r, how)| {
+                let mut v = json!(r);
+                v["outcome"] = json!(how);
+                v
+            }).collect::<Vec<_>>()}),
         ),
         Event::UndoFailed {
             step,
@@ -484,9 +522,11 @@ pub fn event_json(event: &Event) -> Json {
             run_id,
             complete,
             remaining,
+            removed,
+            already_gone,
         } => (
             "rollback_finished",
-            json!({"run_id": run_id, "complete": complete, "remaining": remaining.iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>()}),
+            json!({"run_id": run_id, "complete": complete, "removed": removed, "already_gone": already_gone, "remaining": remaining.iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>()}),
         ),
     };
     let mut v = json!({"event": name, "at": now()});

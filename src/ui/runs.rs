@@ -21,7 +21,10 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
         let rows: Vec<_> = all
             .iter()
             .map(|(id, state)| match state {
-                Ok(s) => json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len()}),
+                Ok(s) => {
+                    let (removed, gone) = s.undone();
+                    json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len(), "removed": removed, "already_gone": gone})
+                }
                 Err(e) => json!({"run_id": id, "error": e.to_string()}),
             })
             .collect();
@@ -39,7 +42,7 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
     let width = all.iter().map(|(id, _)| id.len()).max().unwrap_or(0).max(6);
     let _ = writeln!(
         out,
-        "{:width$}  {:20}  {:24}  {:5}  RUNBOOK",
+        "{:width$}  {:22}  {:24}  {:5}  RUNBOOK",
         "RUN", "STATUS", "STARTED", "ALIVE"
     );
     for (id, state) in all {
@@ -47,8 +50,8 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
             Ok(s) => {
                 let _ = writeln!(
                     out,
-                    "{id:width$}  {:20}  {:24}  {:5}  {}",
-                    s.summary(),
+                    "{id:width$}  {:22}  {:24}  {:5}  {}",
+                    status(s),
                     s.started_at,
                     s.alive().len(),
                     s.name
@@ -62,7 +65,32 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
     out
 }
 
-pub fn show(run_id: &str, state: &RunState, output: Format) -> String {
+/// The run's status, with how many of its resources a rollback found already gone.
+fn status(s: &RunState) -> String {
+    match s.undone() {
+        (_, 0) => s.summary().to_owned(),
+        (0, _) => format!("{}, all gone", s.summary()),
+        (_, gone) => format!("{}, {gone} gone", s.summary()),
+    }
+}
+
+/// How a step's undo went, for `show`.
+fn undone_text(done: &crate::engine::state::Done) -> String {
+    let gone = done
+        .resources
+        .iter()
+        .filter(|r| done.already_gone.contains(&r.id))
+        .count();
+    match (done.resources.len() - gone, gone) {
+        (_, 0) => "succeeded, undone".to_owned(),
+        (0, _) => "succeeded, undone (already gone)".to_owned(),
+        (removed, gone) => format!("succeeded, undone ({removed} removed, {gone} already gone)"),
+    }
+}
+
+/// One run; `place` says where its AWS calls went (account, region, endpoint), for a run that
+/// made any.
+pub fn show(run_id: &str, state: &RunState, place: Option<&str>, output: Format) -> String {
     let mut out = String::new();
     if output == Format::Json {
         let _ = writeln!(
@@ -74,7 +102,11 @@ pub fn show(run_id: &str, state: &RunState, output: Format) -> String {
     }
     let _ = writeln!(out, "Run {run_id}: {} ({})", state.name, state.summary());
     let _ = writeln!(out, "Runbook: {}", state.runbook);
-    let _ = writeln!(out, "Started: {}\n", state.started_at);
+    let _ = writeln!(out, "Started: {}", state.started_at);
+    if let Some(place) = place {
+        let _ = writeln!(out, "Where: {place}");
+    }
+    let _ = writeln!(out);
     let _ = writeln!(out, "Steps:");
     for id in state.graph.keys() {
         let line = match state.steps.get(id) {
@@ -82,7 +114,7 @@ pub fn show(run_id: &str, state: &RunState, output: Format) -> String {
             Some(StepState::Started { attempt, .. }) => {
                 format!("started (attempt {attempt}), no outcome")
             }
-            Some(StepState::Succeeded(done)) if done.undone => "succeeded, undone".to_owned(),
+            Some(StepState::Succeeded(done)) if done.undone => undone_text(done),
             Some(StepState::Succeeded(_)) => "succeeded".to_owned(),
             Some(StepState::Skipped(reason)) => format!("skipped: {reason}"),
             Some(StepState::Failed(e)) => format!("failed: {}", e.message),
@@ -103,6 +135,18 @@ pub fn show(run_id: &str, state: &RunState, output: Format) -> String {
     for (step, r) in alive {
         let _ = writeln!(out, "  {} {} (step {step})", r.kind, r.id);
     }
+    match state.undone() {
+        (_, 0) => {}
+        (0, gone) => {
+            let _ = writeln!(
+                out,
+                "Rolled back: all {gone} resources were already gone (removed outside this run, or the rollback looked in the wrong place)"
+            );
+        }
+        (removed, gone) => {
+            let _ = writeln!(out, "Rolled back: {removed} removed, {gone} already gone");
+        }
+    }
     out
 }
 
@@ -118,7 +162,7 @@ fn show_json(state: &RunState) -> serde_json::Value {
                 }
                 Some(StepState::Succeeded(d)) => (
                     if d.undone { "undone" } else { "succeeded" },
-                    json!({"outputs": d.outputs, "resources": d.resources}),
+                    json!({"outputs": d.outputs, "resources": d.resources, "already_gone": d.already_gone}),
                 ),
                 Some(StepState::Skipped(r)) => ("skipped", json!({"reason": r})),
                 Some(StepState::Failed(e)) => ("failed", json!({"error": e})),
@@ -133,7 +177,10 @@ fn show_json(state: &RunState) -> serde_json::Value {
         "status": state.summary(),
         "started": state.started_at,
         "vars": state.vars,
+        "target": state.target,
         "steps": steps,
+        "removed": state.undone().0,
+        "already_gone": state.undone().1,
         "alive": state.alive().iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>(),
     })
 }

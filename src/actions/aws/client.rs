@@ -146,23 +146,31 @@ pub fn clients<'c>(ctx: &'c Context<'_>) -> Result<&'c Clients, ActionError> {
     })
 }
 
+/// Who the credentials act as, as STS said: the account and its partition (`aws`, `aws-cn`,
+/// `aws-us-gov`), which a run records and which resume and rollback compare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub partition: Option<String>,
+}
+
 /// Before the first step: clients for `settings` with a region and credentials, the endpoint
-/// reachable and the credentials accepted, and the account they act in (when AWS said); or a
-/// message saying what is wrong and how to fix it, within seconds.
+/// reachable and the credentials accepted, and who they act as (when AWS said); or a message
+/// saying what is wrong and how to fix it, within seconds.
 pub async fn preflight(
     settings: &Settings,
-) -> Result<(&'static Clients, Option<String>), ActionError> {
+) -> Result<(&'static Clients, Option<Caller>), ActionError> {
     let clients = for_settings(settings).await?;
     check_credentials(clients).await?;
     let account = identify(clients).await?;
     Ok((clients, account))
 }
 
-/// Who the credentials are (STS `GetCallerIdentity`): the account id. One call with three tries
+/// Who the credentials are (STS `GetCallerIdentity`). One call with three tries
 /// and short timeouts, so an endpoint that refuses connections or does not answer, and
 /// credentials it rejects, fail in seconds rather than after the first step's retries. A busy
 /// answer (throttling, a server error) is no verdict: `None`, and the run goes on.
-pub async fn identify(clients: &Clients) -> Result<Option<String>, ActionError> {
+pub async fn identify(clients: &Clients) -> Result<Option<Caller>, ActionError> {
     use aws_smithy_runtime_api::client::result::SdkError;
     use std::time::Duration;
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -182,7 +190,17 @@ pub async fn identify(clients: &Clients) -> Result<Option<String>, ActionError> 
         .send()
         .await
     {
-        Ok(me) => return Ok(me.account().map(str::to_owned)),
+        Ok(me) => {
+            return Ok(me.account().map(|account| Caller {
+                account: account.to_owned(),
+                // arn:PARTITION:sts::ACCOUNT:assumed-role/…
+                partition: me
+                    .arn()
+                    .and_then(|arn| arn.split(':').nth(1))
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            }));
+        }
         Err(e) => e,
     };
     match &e {

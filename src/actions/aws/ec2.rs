@@ -426,7 +426,7 @@ use aws_sdk_ec2::types::{
 
 use super::client::clients;
 use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 
 fn tag_spec(
     kind: ResourceType,
@@ -534,7 +534,7 @@ impl Executor for CreateVpc {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress.status(&format!("deleting VPC {}", r.id));
@@ -693,7 +693,7 @@ impl Executor for CreateSubnet {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress.status(&format!("deleting subnet {}", r.id));
@@ -812,7 +812,7 @@ impl Executor for CreateInternetGateway {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             if let Some(vpc) = r.undo.get("vpc_id").and_then(|v| v.as_str()) {
@@ -970,7 +970,7 @@ impl Executor for CreateRouteTable {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             let Some(out) = found(
@@ -983,7 +983,7 @@ impl Executor for CreateRouteTable {
                 &["InvalidRouteTableID.NotFound"],
             )?
             else {
-                return Ok(());
+                return Ok(Undone::AlreadyGone);
             };
             for assoc in out
                 .route_tables()
@@ -1155,7 +1155,7 @@ impl Executor for CreateSecurityGroup {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress
@@ -1456,20 +1456,33 @@ impl Executor for RunInstances {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress.status(&format!("terminating {}", r.id));
-            match c.ec2.terminate_instances().instance_ids(&r.id).send().await {
-                Ok(_) => {}
+            // AWS keeps a terminated instance visible for about an hour and terminating it
+            // again succeeds: its state before this call says whether it was already gone.
+            let how = match c.ec2.terminate_instances().instance_ids(&r.id).send().await {
+                Ok(out) => {
+                    let before = out
+                        .terminating_instances()
+                        .iter()
+                        .find(|i| i.instance_id() == Some(r.id.as_str()))
+                        .and_then(|i| i.previous_state())
+                        .and_then(|s| s.name());
+                    if before == Some(&InstanceStateName::Terminated) {
+                        Undone::AlreadyGone
+                    } else {
+                        Undone::Removed
+                    }
+                }
                 Err(e) if code(&e).as_deref() == Some("InvalidInstanceID.NotFound") => {
-                    return Ok(());
+                    return Ok(Undone::AlreadyGone);
                 }
                 Err(e) => return Err(sdk_error("TerminateInstances", &e)),
-            }
-            wait_for(ctx, c, std::slice::from_ref(&r.id), "terminated")
-                .await
-                .map(drop)
+            };
+            wait_for(ctx, c, std::slice::from_ref(&r.id), "terminated").await?;
+            Ok(how)
         })
     }
 }
@@ -1562,10 +1575,15 @@ impl Executor for Power {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let ids: Vec<String> =
-                serde_json::from_value(r.undo["instance_ids"].clone()).unwrap_or_default();
+                serde_json::from_value(r.undo["instance_ids"].clone()).map_err(|e| {
+                    ActionError::new(format!(
+                        "the journal's record of {} has no readable instance ids: {e}",
+                        r.id
+                    ))
+                })?;
             let c = clients(ctx)?;
             // Instances terminated meanwhile (by the rollback of their own step) need nothing;
             // a failed read is no answer, so it fails the undo rather than pass for "none".
@@ -1576,9 +1594,10 @@ impl Executor for Power {
                 .filter_map(|i| i.instance_id().map(str::to_owned))
                 .collect();
             if live.is_empty() {
-                return Ok(());
+                return Ok(Undone::AlreadyGone);
             }
-            power(ctx, c, &live, !self.start, true).await
+            power(ctx, c, &live, !self.start, true).await?;
+            Ok(Undone::Removed)
         })
     }
 }

@@ -284,7 +284,7 @@ use aws_sdk_elasticloadbalancingv2::types::{
 
 use super::client::{Clients, clients};
 use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 
 fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
     standard_tags(ctx, Some(name), extra)
@@ -436,7 +436,7 @@ impl Executor for CreateTargetGroup {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress
@@ -448,8 +448,10 @@ impl Executor for CreateTargetGroup {
                 .send()
                 .await
             {
-                Ok(_) => Ok(()),
-                Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => Ok(()),
+                Ok(_) => Ok(Undone::Removed),
+                Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => {
+                    Ok(Undone::AlreadyGone)
+                }
                 Err(e) if code(&e).as_deref() == Some("ResourceInUse") => {
                     Err(ActionError::retryable(format!(
                         "target group {} is still used by a listener",
@@ -512,11 +514,18 @@ impl Executor for RegisterTargets {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
+            let unreadable = |e: serde_json::Error| {
+                ActionError::new(format!(
+                    "the journal's record of the targets of {} is unreadable: {e}",
+                    r.id
+                ))
+            };
             let ids: Vec<String> =
-                serde_json::from_value(r.undo["targets"].clone()).unwrap_or_default();
-            let port: Option<u16> = serde_json::from_value(r.undo["port"].clone()).unwrap_or(None);
+                serde_json::from_value(r.undo["targets"].clone()).map_err(unreadable)?;
+            let port: Option<u16> =
+                serde_json::from_value(r.undo["port"].clone()).map_err(unreadable)?;
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deregistering {}", ids.join(", ")));
@@ -528,14 +537,14 @@ impl Executor for RegisterTargets {
                 .send()
                 .await
             {
-                Ok(_) => Ok(()),
+                Ok(_) => Ok(Undone::Removed),
                 Err(e)
                     if matches!(
                         code(&e).as_deref(),
                         Some("TargetGroupNotFound" | "InvalidTarget")
                     ) =>
                 {
-                    Ok(())
+                    Ok(Undone::AlreadyGone)
                 }
                 Err(e) => Err(sdk_error("DeregisterTargets", &e)),
             }
@@ -759,7 +768,7 @@ impl Executor for CreateLoadBalancer {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress
@@ -772,7 +781,9 @@ impl Executor for CreateLoadBalancer {
                 .await
             {
                 Ok(_) => {}
-                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => return Ok(()),
+                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
+                    return Ok(Undone::AlreadyGone);
+                }
                 Err(e) => return Err(sdk_error("DeleteLoadBalancer", &e)),
             }
             // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
@@ -793,7 +804,8 @@ impl Executor for CreateLoadBalancer {
                     Err(e) => Err(sdk_error("DescribeLoadBalancers", &e)),
                 }
             })
-            .await
+            .await?;
+            Ok(Undone::Removed)
         })
     }
 }
@@ -887,7 +899,7 @@ impl Executor for CreateListener {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress.status(&format!("deleting listener {}", r.id));

@@ -478,14 +478,14 @@ async fn clear_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
     let changes: Vec<Change> = records
         .iter()
         .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
-        .filter_map(|r| {
+        .map(|r| {
             Change::builder()
                 .action(ChangeAction::Delete)
                 .resource_record_set(r.clone())
                 .build()
-                .ok()
+                .map_err(|e| ActionError::new(format!("cannot delete a record of {id}: {e}")))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     if changes.is_empty() {
         return Ok(());
     }

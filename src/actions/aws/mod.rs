@@ -34,7 +34,7 @@ pub mod tags;
 
 use indexmap::IndexMap;
 
-use crate::engine::action::{ActionError, Context};
+use crate::engine::action::{ActionError, Context, Undone};
 use crate::engine::retry::Backoff;
 
 /// Extra tags to put on what an action creates (besides `Name` and the `runbook:*` tags).
@@ -173,19 +173,20 @@ where
     err.code().map(str::to_owned)
 }
 
-/// Run a delete; "not found" (any of `gone`) counts as deleted.
+/// Run a delete: it succeeded (removed), or AWS answered "not found" (any of `gone`: already
+/// gone). Any other error, a failed connection included, is an error.
 pub fn deleted<T, E, R>(
     op: &str,
     result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
     gone: &[&str],
-) -> Result<(), ActionError>
+) -> Result<Undone, ActionError>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     match result {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(()),
+        Ok(_) => Ok(Undone::Removed),
+        Err(e) if code(&e).is_some_and(|c| gone.contains(&c.as_str())) => Ok(Undone::AlreadyGone),
         Err(e) => Err(sdk_error(op, &e)),
     }
 }

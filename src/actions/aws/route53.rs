@@ -282,7 +282,7 @@ use aws_sdk_route53::types::{
 
 use super::client::{Clients, clients};
 use super::{Seen, code, deleted, sdk_error, standard_tags};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource};
+use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 
 fn built<T>(
     r: Result<T, aws_smithy_types::error::operation::BuildError>,
@@ -541,14 +541,16 @@ impl Executor for HostedZone {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("deleting the hosted zone {}", r.id));
             match c.route53.delete_hosted_zone().id(&r.id).send().await {
-                Ok(_) => Ok(()),
-                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => Ok(()),
+                Ok(_) => Ok(Undone::Removed),
+                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => {
+                    Ok(Undone::AlreadyGone)
+                }
                 Err(e) if code(&e).as_deref() == Some("HostedZoneNotEmpty") => Err(ActionError::new(format!(
                     "hosted zone {} still holds records this run did not add",
                     r.id
@@ -715,7 +717,7 @@ impl Executor for Record {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let params = r.undo["params"].clone();
             let key_ctx = Context {
@@ -727,13 +729,15 @@ impl Executor for Record {
             ctx.progress
                 .status(&format!("deleting the record {}", r.id));
             match change(c, &zone, ChangeAction::Delete, set).await {
-                Ok(_) => Ok(()),
-                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => Ok(()),
+                Ok(_) => Ok(Undone::Removed),
+                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => {
+                    Ok(Undone::AlreadyGone)
+                }
                 Err(e)
                     if code(&e).as_deref() == Some("InvalidChangeBatch")
                         && format!("{e:?}").contains("not found") =>
                 {
-                    Ok(())
+                    Ok(Undone::AlreadyGone)
                 }
                 Err(e) => Err(sdk_error("ChangeResourceRecordSets", &e)),
             }
@@ -866,7 +870,7 @@ impl Executor for HealthCheck {
         &'a self,
         ctx: &'a Context<'a>,
         r: &'a Resource,
-    ) -> BoxFuture<'a, Result<(), ActionError>> {
+    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
             ctx.progress

@@ -140,11 +140,12 @@ async fn call(
     };
     let result = match how {
         Call::Run => def.executor.run(&ctx).await,
-        Call::Undo(r) => def
-            .executor
-            .undo(&ctx, r)
-            .await
-            .map(|()| Outcome::default()),
+        // An undo's answer (removed or already gone) as the output `undone`.
+        Call::Undo(r) => def.executor.undo(&ctx, r).await.map(|how| {
+            let mut o = Outcome::default();
+            o.outputs.insert("undone".into(), serde_json::json!(how));
+            o
+        }),
     };
     (result, shown)
 }
@@ -183,7 +184,8 @@ mod ec2 {
 
 /// AWS keeps a security group busy while the network interfaces of a deleted load balancer or
 /// instance are released: the undo says so and is retryable (the engine's rollback retries it
-/// for the undo window, tests/engine.rs).
+/// for the undo window, tests/engine.rs). "Not found" is "already gone", a delete that
+/// succeeded is "removed".
 #[tokio::test(start_paused = true)]
 async fn a_security_group_in_use_is_a_retryable_undo_error() {
     let busy = mock!(ec2::Client::delete_security_group).then_error(|| {
@@ -227,7 +229,11 @@ async fn a_security_group_in_use_is_a_retryable_undo_error() {
         Call::Undo(&sg),
     )
     .await;
-    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(
+        result.unwrap().outputs["undone"],
+        "already_gone",
+        "AWS said not found: already gone, not removed"
+    );
     let freed = mock!(ec2::Client::delete_security_group)
         .then_output(|| ec2::DeleteSecurityGroupOutput::builder().build());
     let script = Script {
@@ -241,7 +247,7 @@ async fn a_security_group_in_use_is_a_retryable_undo_error() {
         Call::Undo(&sg),
     )
     .await;
-    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(result.unwrap().outputs["undone"], "removed");
 }
 
 /// A subnet whose range AWS refuses: the message names both ranges.
@@ -1244,8 +1250,24 @@ async fn a_failed_read_fails_the_undo_of_stop_instances() {
         Call::Undo(&stopped),
     )
     .await;
-    assert!(
-        result.is_ok(),
-        "an instance that is gone needs no restart: {result:?}"
+    assert_eq!(
+        result.unwrap().outputs["undone"],
+        "already_gone",
+        "an instance that is gone needs no restart"
     );
+
+    // A journal record whose instance ids cannot be read fails the undo too.
+    let unreadable = Resource {
+        undo: json!({"instance_ids": "i-1"}),
+        ..stopped
+    };
+    let (result, _) = call(
+        &Script::default(),
+        "aws.ec2.stop_instances",
+        Json::Null,
+        Call::Undo(&unreadable),
+    )
+    .await;
+    let err = result.expect_err("unreadable ids are no answer");
+    assert!(err.message.contains("instance ids"), "{}", err.message);
 }
