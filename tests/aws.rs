@@ -1260,6 +1260,46 @@ fn with_a_third_of_calls_throttled_and_slow_transitions_the_whole_lab_still_come
     assert_eq!(inventory(&lab), before);
 }
 
+/// What a real account shows and the emulator hides, all at once: every new EC2 id unknown to
+/// other calls for two seconds after its create, an account that sees only zones `a` and `c`, and
+/// Route 53's one record per failover role. The whole lab still comes up, the waits say which
+/// error they wait out, and rollback leaves exactly what was there before.
+#[test]
+fn eventual_consistency_hidden_zones_and_route53s_rules_are_handled() {
+    use std::sync::atomic::Ordering;
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            not_found_window: Some(std::time::Duration::from_secs(2)),
+            zones: Some(&["a", "c"]),
+            one_record_per_role: true,
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let before = inventory(&lab);
+    let out = failover(&lab, &proxy.url, true);
+    ok(&out);
+    let (stdout, _) = text(&out);
+    assert!(
+        proxy.stats.not_found.load(Ordering::Relaxed) >= 5,
+        "calls met the NotFound window: {}",
+        proxy.stats.not_found.load(Ordering::Relaxed)
+    );
+    assert!(
+        stdout.contains(".NotFound"),
+        "a wait names what it waits out"
+    );
+    assert_eq!(
+        proxy.stats.hidden_zone.load(Ordering::Relaxed),
+        0,
+        "no subnet asked for a zone the account does not see"
+    );
+    assert!(stdout.contains("ap-south-1c"), "the second zone is c");
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(inventory(&lab), before);
+}
+
 /// `InvalidTarget` (an instance not running yet) and an alias target Route 53 cannot see yet are
 /// waited out by the actions. (`PriorRequestNotComplete` the Route 53 SDK already retries.)
 #[test]

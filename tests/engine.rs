@@ -314,6 +314,44 @@ fn rollback_tells_removed_from_already_gone() {
     assert!(!stderr.contains("Warning"), "{stderr}");
 }
 
+/// A create whose follow-up call failed leaves a resource the journal does not list (its step
+/// failed): rollback looks for it by the step's key and removes it, and a resume adopts it
+/// rather than creating it twice.
+#[test]
+fn what_a_failed_create_made_is_found_by_rollback_and_adopted_by_resume() {
+    let runbook = "
+        runbook: 1
+        name: Half made
+        vars:
+          broken: {type: boolean, default: true}
+        steps:
+          - {id: half, action: test.create, with: {name: half, fail_after_create: \"{{ vars.broken }}\"}}
+        ";
+    let lab = Lab::new(runbook);
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(
+        lab.resources().is_empty(),
+        "the rollback removed it: {stderr}"
+    );
+    assert!(stderr.contains("removed test resource half"), "{stderr}");
+
+    let lab = Lab::new(runbook);
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--on-failure", "keep"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    assert_eq!(lab.resources(), ["half"]);
+    let out = lab.run(&["resume", "--yes", "--var", "broken=false"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert_eq!(
+        lab.creations(),
+        [("half".to_owned(), 1)],
+        "adopted, not created again"
+    );
+    ok_run(&lab.run(&["rollback", "--yes"]));
+    assert!(lab.resources().is_empty());
+}
+
 fn ok_run(out: &Output) {
     assert_eq!(code(out), Some(0), "{:?}", text(out));
 }

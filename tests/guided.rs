@@ -199,11 +199,24 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
     );
     screen.line("");
 
-    // Step 2: the VPC, its parameters and commands; it runs and says what it created.
+    // Step 2: the zones, asked of the account rather than guessed by letter.
     let (n, title) = screen.next_step();
     assert_eq!(
         (n, title.as_str()),
-        (2, "Create the primary VPC (10.0.0.0/16)")
+        (
+            2,
+            "Pick two availability zones that offer the web servers' instance type"
+        )
+    );
+    let explained = strip(&screen.expect("[q]uit?"));
+    assert!(explained.contains("Zone letters"), "{explained}");
+    screen.line("");
+
+    // Step 3: the VPC, its parameters and commands; it runs and says what it created.
+    let (n, title) = screen.next_step();
+    assert_eq!(
+        (n, title.as_str()),
+        (3, "Create the primary VPC (10.0.0.0/16)")
     );
     let shown = strip(&screen.expect("[q]uit?"));
     assert!(shown.contains("cidr: 10.0.0.0/16"), "{shown}");
@@ -239,7 +252,7 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
     screen.expect("Rollback complete");
     let all = strip(&screen.finish());
     assert!(
-        all.contains("Step 31 of 42"),
+        all.contains("Step 31 of 44"),
         "one step at a time, in order"
     );
     assert_eq!(leftovers(&emulator), (0, 0, 0), "nothing is left:\n{all}");
@@ -263,7 +276,7 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
         let found = screen
             .session
             .expect(Regex(
-                r"Step (\d+) of 42: ([^\r\n]+)|To remove them: runbook rollback",
+                r"Step (\d+) of 44: ([^\r\n]+)|To remove them: runbook rollback",
             ))
             .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
         let text = String::from_utf8_lossy(found.get(0).unwrap()).into_owned();
@@ -318,7 +331,7 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
     assert!(end.contains("To remove them: runbook rollback"), "{end}");
     assert_eq!(
         offered,
-        42 - 2,
+        44 - 2,
         "all steps but the two skipped on the emulator were offered"
     );
     assert!(
@@ -466,7 +479,7 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
         assert!(
             lines.iter().any(|l| l.contains(&format!("{s} "))
                 && l.contains("running")
-                && l.contains("/42 done")),
+                && l.contains("/44 done")),
             "a live line for {s} while it runs:\n{seen}"
         );
         assert!(

@@ -40,7 +40,37 @@ pub struct Faults {
     /// instance is pending for 30 s and stopping for 20 s, a Route 53 change is PENDING for 45 s
     /// (timed from the call that started each; the benchmark in bench/ uses this).
     pub aws_timings: Option<f64>,
+    /// EC2's eventual consistency: for this long after a create, any EC2 call naming the new
+    /// resource's id answers its `….NotFound` error, as AWS may.
+    pub not_found_window: Option<std::time::Duration>,
+    /// The availability-zone letters this account sees (`["a", "c"]`): the others are missing
+    /// from `DescribeAvailabilityZones` and `DescribeInstanceTypeOfferings`, and `CreateSubnet` in
+    /// them is refused, as for an account whose mapping lacks them.
+    pub zones: Option<&'static [&'static str]>,
+    /// Route 53's rule: one PRIMARY and one SECONDARY failover record per name and type; another
+    /// set identifier in the same role is refused (`InvalidChangeBatch`), which the emulator
+    /// otherwise accepts.
+    pub one_record_per_role: bool,
 }
+
+/// The creates whose new ids the `NotFound` window applies to, with the response tag of the id and
+/// the error AWS answers for an id it does not see yet.
+const CREATES: [(&str, &str, &str); 6] = [
+    ("CreateVpc", "vpcId", "InvalidVpcID.NotFound"),
+    ("CreateSubnet", "subnetId", "InvalidSubnetID.NotFound"),
+    (
+        "CreateInternetGateway",
+        "internetGatewayId",
+        "InvalidInternetGatewayID.NotFound",
+    ),
+    (
+        "CreateRouteTable",
+        "routeTableId",
+        "InvalidRouteTableID.NotFound",
+    ),
+    ("CreateSecurityGroup", "groupId", "InvalidGroup.NotFound"),
+    ("RunInstances", "instanceId", "InvalidInstanceID.NotFound"),
+];
 
 /// Seconds of real AWS, before scaling: (what, seconds).
 pub const LB_PROVISIONING: f64 = 180.0;
@@ -68,6 +98,12 @@ pub struct Stats {
     pub server_errors: AtomicU64,
     pub resets: AtomicU64,
     pub violations: AtomicU64,
+    /// Calls answered `NotFound` for an id created moments before.
+    pub not_found: AtomicU64,
+    /// Subnets refused in a zone the account does not see; failover records refused as a
+    /// second record in one role.
+    pub hidden_zone: AtomicU64,
+    pub role_taken: AtomicU64,
     /// Calls forwarded, by operation.
     pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Requests received (throttled ones too), by service: `ec2`, `elbv2`, `route53`.
@@ -94,6 +130,10 @@ struct State {
     violated: std::sync::Mutex<Option<std::collections::HashMap<String, u32>>>,
     /// When each load balancer, instance launch, instance stop and change started.
     born: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+    /// EC2 ids created recently: (id, when, the `NotFound` code for it).
+    fresh: std::sync::Mutex<Vec<(String, std::time::Instant, &'static str)>>,
+    /// Failover records by (zone, name, type, role): their set identifier.
+    roles: std::sync::Mutex<std::collections::HashMap<(String, String, String, String), String>>,
 }
 
 /// Every `<tag>value</tag>` of an XML text.
@@ -329,6 +369,125 @@ impl State {
         }
     }
 
+    /// The `NotFound` code for a request naming an EC2 id created within the window, if any.
+    fn not_yet(&self, request: &str) -> Option<&'static str> {
+        let window = self.faults.not_found_window?;
+        let mut fresh = self.fresh.lock().expect("never poisoned");
+        fresh.retain(|(_, born, _)| born.elapsed() < window);
+        let named: Vec<String> = request
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(_, v)| {
+                percent_encoding::percent_decode_str(v)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        fresh
+            .iter()
+            .find(|(id, _, _)| named.contains(id))
+            .map(|(_, _, code)| *code)
+    }
+
+    /// Note the ids a create answered with, for the `NotFound` window.
+    fn note_created(&self, op: &str, text: &str) {
+        if self.faults.not_found_window.is_none() {
+            return;
+        }
+        if let Some((_, tag, code)) = CREATES.iter().find(|(name, _, _)| *name == op) {
+            let mut fresh = self.fresh.lock().expect("never poisoned");
+            for id in values(text, tag) {
+                fresh.push((id.to_owned(), std::time::Instant::now(), code));
+            }
+        }
+    }
+
+    /// A zone this account does not see, named by a `CreateSubnet`.
+    fn hidden_zone(&self, op: &str, request: &str) -> Option<String> {
+        let letters = self.faults.zones?;
+        if op != "CreateSubnet" {
+            return None;
+        }
+        params(request, "AvailabilityZone")
+            .into_iter()
+            .find(|z| !letters.iter().any(|l| z.ends_with(l)))
+    }
+
+    /// Drop the zones this account does not see from a listing of zones or of offerings.
+    fn hide_zones(&self, op: &str, text: String) -> String {
+        let Some(letters) = self.faults.zones else {
+            return text;
+        };
+        let tag = match op {
+            "DescribeAvailabilityZones" => "zoneName",
+            "DescribeInstanceTypeOfferings" => "location",
+            _ => return text,
+        };
+        let mut parts = text.split("<item>");
+        let mut out = parts.next().unwrap_or_default().to_owned();
+        for item in parts {
+            let zone = values(item, tag).first().copied().unwrap_or_default();
+            let last = item
+                .find("</item>")
+                .map_or(item.len(), |i| i + "</item>".len());
+            if letters.iter().any(|l| zone.ends_with(l)) {
+                out.push_str("<item>");
+                out.push_str(item);
+            } else {
+                out.push_str(&item[last..]);
+            }
+        }
+        out
+    }
+
+    /// Route 53's one-record-per-role rule for a change batch: the refusal, if it breaks it;
+    /// otherwise the records it would write (`Some(set)`) or delete (`None`), to note once done.
+    #[allow(clippy::type_complexity)]
+    fn roles_of(
+        &self,
+        path: &str,
+        request: &str,
+    ) -> Result<Vec<((String, String, String, String), Option<String>)>, String> {
+        let zone = path
+            .split("/hostedzone/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let known = self.roles.lock().expect("never poisoned");
+        let mut out = Vec::new();
+        for change in request.split("<Change>").skip(1) {
+            let first = |tag: &str| values(change, tag).first().map(|v| (*v).to_owned());
+            let (Some(action), Some(name), Some(kind), Some(role), Some(set)) = (
+                first("Action"),
+                first("Name"),
+                first("Type"),
+                first("Failover"),
+                first("SetIdentifier"),
+            ) else {
+                continue;
+            };
+            let key = (
+                zone.clone(),
+                name.trim_end_matches('.').to_lowercase(),
+                kind,
+                role.clone(),
+            );
+            if action == "DELETE" {
+                out.push((key, None));
+                continue;
+            }
+            if let Some(other) = known.get(&key).filter(|other| **other != set) {
+                return Err(format!(
+                    "RRSet with DNS name {} and type {} already has a {role} failover record (set identifier {other})",
+                    key.1, key.2
+                ));
+            }
+            out.push((key, Some(set)));
+        }
+        Ok(out)
+    }
+
     /// Take a token from Route 53's bucket; `false` when it is empty.
     fn take_token(&self, per_second: u32) -> bool {
         let mut bucket = self.bucket.lock().expect("never poisoned");
@@ -406,6 +565,35 @@ impl State {
             .map(http_body_util::Collected::to_bytes)
             .unwrap_or_default();
         let op = operation(parts.uri.path(), &body);
+        let request = String::from_utf8_lossy(&body).into_owned();
+        if service == "ec2" {
+            if let Some(code) = self.not_yet(&request) {
+                self.stats.not_found.fetch_add(1, Ordering::Relaxed);
+                return Ok(error(
+                    service,
+                    code,
+                    "injected by the test proxy: the id does not exist (eventual consistency)",
+                ));
+            }
+            if let Some(zone) = self.hidden_zone(&op, &request) {
+                self.stats.hidden_zone.fetch_add(1, Ordering::Relaxed);
+                return Ok(error(
+                    service,
+                    "InvalidParameterValue",
+                    &format!("Value ({zone}) for parameter availabilityZone is invalid"),
+                ));
+            }
+        }
+        let mut roles = Vec::new();
+        if self.faults.one_record_per_role && op == "ChangeResourceRecordSets" {
+            match self.roles_of(parts.uri.path(), &request) {
+                Ok(found) => roles = found,
+                Err(message) => {
+                    self.stats.role_taken.fetch_add(1, Ordering::Relaxed);
+                    return Ok(error(service, "InvalidChangeBatch", &message));
+                }
+            }
+        }
         if let Some(&(name, n, code)) = self
             .faults
             .fail_first
@@ -461,6 +649,17 @@ impl State {
         }
         let content_type = answer.headers().get("content-type").cloned();
         let text = answer.text().await.unwrap_or_default();
+        if status == 200 {
+            self.note_created(&op, &text);
+            let mut known = self.roles.lock().expect("never poisoned");
+            for (key, set) in roles {
+                match set {
+                    Some(set) => known.insert(key, set),
+                    None => known.remove(&key),
+                };
+            }
+        }
+        let text = self.hide_zones(&op, text);
         let text = if self.faults.slow_polls > 0 {
             self.hold(&op, text)
         } else {
@@ -511,6 +710,8 @@ impl Proxy {
             bucket: std::sync::Mutex::new((full, std::time::Instant::now())),
             violated: std::sync::Mutex::new(None),
             born: std::sync::Mutex::default(),
+            fresh: std::sync::Mutex::default(),
+            roles: std::sync::Mutex::default(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(SocketAddr::from((

@@ -19,6 +19,7 @@ use crate::runbook::format::DurationText;
 /// Create a resource in the test store.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "test.create")]
+#[allow(clippy::struct_excessive_bools)] // each is one fault a test can ask for
 pub struct CreateParams {
     /// The resource's name (its file in the store).
     pub name: String,
@@ -46,6 +47,10 @@ pub struct CreateParams {
     /// Make reconcile fail (a describe call that does not answer).
     #[serde(default)]
     pub reconcile_fails: bool,
+    /// Create, then fail for good (a follow-up call of a create that failed): the resource
+    /// exists, and the journal lists none.
+    #[serde(default)]
+    pub fail_after_create: bool,
 }
 
 /// Fail.
@@ -175,6 +180,12 @@ impl Executor for Create {
             });
             std::fs::write(&file, body.to_string()).map_err(|e| ActionError::new(e.to_string()))?;
             log(&format!("create {} {}", ctx.step_id, p.name))?;
+            if p.fail_after_create {
+                return Err(ActionError::new(format!(
+                    "{} was created, then its follow-up call failed (on purpose)",
+                    p.name
+                )));
+            }
             if p.lose_answer {
                 return Err(ActionError::retryable(
                     "could not reach the endpoint (the answer was lost)",

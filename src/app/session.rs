@@ -623,11 +623,7 @@ impl Attended<'_> {
             Finish::Failed { .. } => Exit::Failed,
         };
         let state = self.session.state().map_err(journal_error)?;
-        let started_without_outcome = state
-            .steps
-            .values()
-            .any(|s| matches!(s, crate::engine::state::StepState::Started { .. }));
-        if state.alive().is_empty() && !started_without_outcome {
+        if state.alive().is_empty() && !may_have_left(&state) {
             return Ok(base);
         }
         let policy = exec.on_failure.unwrap_or(if ask.interactive() {
@@ -640,10 +636,16 @@ impl Attended<'_> {
             OnFailure::Keep => false,
             OnFailure::Ask => {
                 let alive = state.alive();
-                ui::note!(
-                    "This run created {}:",
-                    crate::runbook::suggest::count(alive.len(), "resource")
-                );
+                if alive.is_empty() {
+                    ui::note!(
+                        "A step that stopped part way may have created something; rollback looks for it by the step's tags."
+                    );
+                } else {
+                    ui::note!(
+                        "This run created {}:",
+                        crate::runbook::suggest::count(alive.len(), "resource")
+                    );
+                }
                 for (step, r) in &alive {
                     ui::note!("  {} {} (step {step})", r.kind, r.id);
                 }
@@ -702,9 +704,24 @@ fn write_junit(path: Option<&Path>, junit: Option<&Junit>) -> Result<(), Error> 
 
 /// Whether a run has AWS resources to undo (or steps that may have made some).
 pub(crate) fn state_uses_aws(state: &RunState) -> bool {
+    use crate::engine::state::{StepState, Tried};
     state.steps.values().any(|s| match s {
-        crate::engine::state::StepState::Started { action, .. } => calls_aws(action),
-        crate::engine::state::StepState::Succeeded(d) => calls_aws(&d.action),
+        StepState::Started { action, .. } | StepState::Failed(_, Some(Tried { action, .. })) => {
+            calls_aws(action)
+        }
+        StepState::Succeeded(d) => calls_aws(&d.action),
+        _ => false,
+    })
+}
+
+/// Whether a step may have made something the journal does not list: one interrupted without an
+/// outcome, or a create that failed after its create call; rollback looks for those by key.
+fn may_have_left(state: &RunState) -> bool {
+    use crate::engine::state::{StepState, Tried};
+    state.steps.values().any(|s| match s {
+        StepState::Started { .. } => true,
+        StepState::Failed(_, Some(Tried { action, .. })) => crate::actions::find(action)
+            .is_some_and(|d| d.effect == crate::engine::action::Effect::Creates),
         _ => false,
     })
 }

@@ -221,6 +221,7 @@ async fn delete(
         cancel: &cancel,
         labels: &[],
         services: clients,
+        adopting: false,
     };
     let resource = Resource {
         kind: r.kind.to_owned(),

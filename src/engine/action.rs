@@ -219,6 +219,10 @@ pub struct Context<'a> {
     /// What the application hands every action of the run (the AWS clients of its target); the
     /// engine only passes it on. `&()` when there is nothing to hand.
     pub services: &'a Services,
+    /// For `reconcile`: what it finds will be adopted by the step (a resume, a lost answer), so it
+    /// may finish what the earlier attempt began (attach, authorize, wait). `false` when rollback
+    /// only looks for what to remove: reconcile must then only read.
+    pub adopting: bool,
 }
 
 /// What an action can be handed besides its parameters; each kind of action looks for its own
@@ -251,8 +255,9 @@ pub trait Executor: Sync {
     /// Do it.
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>>;
 
-    /// After a crash between "started" and an outcome: find what an earlier attempt with the same
-    /// key already created. `Some` adopts it instead of running again.
+    /// After a crash between "started" and an outcome, or a failed attempt: find what an earlier
+    /// attempt with the same key already created. `Some` adopts it instead of running again (when
+    /// `ctx.adopting`), or tells rollback what to remove (when not: then it only reads).
     fn reconcile<'a>(
         &'a self,
         _ctx: &'a Context<'a>,

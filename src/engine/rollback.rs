@@ -3,8 +3,9 @@
 //! A step's undo runs only after the undos of every step that depended on it (directly or not);
 //! independent undos run side by side. Everything comes from the journal: each step's action,
 //! resources, rendered `rollback:` steps and dependencies, so a run can be undone even when its
-//! runbook changed. A step that started but has no outcome (a crash, an interrupt) is first
-//! reconciled to find what it may have created. Undos are idempotent: each says whether it
+//! runbook changed. A step that started but has no outcome (a crash, an interrupt), and a create
+//! step that failed (its create may have succeeded before a later call failed), are first
+//! reconciled, only reading, to find what they may have created. Undos are idempotent: each says whether it
 //! removed its resource or found it already gone, and both count as undone (the outcome keeps the
 //! distinction); retryable failures are retried with backoff; what still cannot be removed is
 //! reported.
@@ -20,10 +21,10 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use super::action::{ActionError, Ask, Context, Progress, Registry, Resource, Undone};
+use super::action::{ActionError, Ask, Context, Effect, Progress, Registry, Resource, Undone};
 use super::journal::{Journal, Record};
 use super::retry::Backoff;
-use super::state::{Done, RunState, StepState};
+use super::state::{Done, RunState, StepState, Tried};
 use super::{EngineError, Event, Reporter};
 
 pub struct Rollback<'a> {
@@ -106,6 +107,7 @@ impl Rollback<'_> {
             cancel,
             labels: &self.state.labels,
             services: self.services,
+            adopting: false,
         }
     }
 
@@ -129,10 +131,23 @@ impl Rollback<'_> {
                     key,
                     params,
                     ..
-                } => {
+                }
+                | StepState::Failed(
+                    _,
+                    Some(Tried {
+                        action,
+                        key,
+                        params,
+                    }),
+                ) => {
                     let Some(def) = self.registry.find(action) else {
                         continue;
                     };
+                    // A failed step left something only if it creates (its create may have
+                    // succeeded and a follow-up call failed).
+                    if matches!(state, StepState::Failed(..)) && def.effect() != Effect::Creates {
+                        continue;
+                    }
                     let progress = super::StepProgress {
                         step,
                         reporter: self.reporter,
@@ -158,7 +173,12 @@ impl Rollback<'_> {
                         Ok(_) => {}
                         Err(e) => {
                             let mut error = ActionError::new(format!(
-                                "could not check what the interrupted step left: {}",
+                                "could not check what the {} step left: {}",
+                                if matches!(state, StepState::Failed(..)) {
+                                    "failed"
+                                } else {
+                                    "interrupted"
+                                },
                                 e.message
                             ));
                             error.hint = e.hint.or_else(|| {

@@ -137,10 +137,15 @@ impl Run<'_> {
                         }
                         Ok(prepared) => {
                             status[i] = Status::Running;
-                            let prior_key = matches!(
-                                prior.steps.get(&steps[i].id),
-                                Some(StepState::Started { .. })
-                            );
+                            // An attempt that may have created something: interrupted, or a
+                            // create that failed after its create call.
+                            let prior_key = match prior.steps.get(&steps[i].id) {
+                                Some(StepState::Started { .. }) => true,
+                                Some(StepState::Failed(_, Some(_))) => {
+                                    steps[i].action.effect() == super::action::Effect::Creates
+                                }
+                                _ => false,
+                            };
                             let cancel = cancel.clone();
                             running.push(
                                 async move {
@@ -297,6 +302,7 @@ impl Run<'_> {
             cancel,
             labels: &self.options.labels,
             services: self.services,
+            adopting: true,
         };
         let executor = step.action.executor();
         let started = Instant::now();

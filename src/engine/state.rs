@@ -19,7 +19,17 @@ pub enum StepState {
     },
     Succeeded(Done),
     Skipped(String),
-    Failed(ActionError),
+    /// Failed; with its last attempt, which may have created something before it failed (a
+    /// create whose follow-up call failed), for resume and rollback to look for by its key.
+    Failed(ActionError, Option<Tried>),
+}
+
+/// An attempt the journal recorded as started.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tried {
+    pub action: String,
+    pub key: String,
+    pub params: Json,
 }
 
 /// A succeeded step, and what undoing it takes.
@@ -162,8 +172,21 @@ impl RunState {
                     .insert(step.clone(), StepState::Skipped(reason.clone()));
             }
             Record::StepFailed { step, error } => {
+                let tried = match self.steps.get(step) {
+                    Some(StepState::Started {
+                        action,
+                        key,
+                        params,
+                        ..
+                    }) => Some(Tried {
+                        action: action.clone(),
+                        key: key.clone(),
+                        params: params.clone(),
+                    }),
+                    _ => None,
+                };
                 self.steps
-                    .insert(step.clone(), StepState::Failed(error.clone()));
+                    .insert(step.clone(), StepState::Failed(error.clone(), tried));
             }
             Record::RunFinished { status } => self.status = Some(*status),
             Record::RollbackStarted => {

@@ -117,7 +117,7 @@ pub fn show(run_id: &str, state: &RunState, place: Option<&str>, output: Format)
             Some(StepState::Succeeded(done)) if done.undone => undone_text(done),
             Some(StepState::Succeeded(_)) => "succeeded".to_owned(),
             Some(StepState::Skipped(reason)) => format!("skipped: {reason}"),
-            Some(StepState::Failed(e)) => format!("failed: {}", e.message),
+            Some(StepState::Failed(e, _)) => format!("failed: {}", e.message),
         };
         let _ = writeln!(out, "  {id}: {line}");
         if let Some(StepState::Succeeded(done)) = state.steps.get(id) {
@@ -165,7 +165,7 @@ fn show_json(state: &RunState) -> serde_json::Value {
                     json!({"outputs": d.outputs, "resources": d.resources, "already_gone": d.already_gone}),
                 ),
                 Some(StepState::Skipped(r)) => ("skipped", json!({"reason": r})),
-                Some(StepState::Failed(e)) => ("failed", json!({"error": e})),
+                Some(StepState::Failed(e, _)) => ("failed", json!({"error": e})),
             };
             json!({"step": id, "status": status, "detail": detail})
         })

@@ -124,6 +124,19 @@ pub fn create_security_group(p: &Json) -> Vec<String> {
     out
 }
 
+pub fn find_zones(p: &Json) -> Vec<String> {
+    let mut out = vec![
+        "aws ec2 describe-availability-zones --filters Name=zone-type,Values=availability-zone --query 'AvailabilityZones[].[ZoneName,ZoneId]' --output text".to_owned(),
+    ];
+    if let Some(kind) = p["instance_type"].as_str() {
+        out.push(format!(
+            "aws ec2 describe-instance-type-offerings --location-type availability-zone --filters Name=instance-type,Values={} --query 'InstanceTypeOfferings[].Location' --output text",
+            q(kind)
+        ));
+    }
+    out
+}
+
 pub fn find_image(p: &Json) -> Vec<String> {
     let pattern = p["name_pattern"]
         .as_str()

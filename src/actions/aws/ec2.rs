@@ -145,6 +145,22 @@ fn one() -> u32 {
     1
 }
 
+fn two() -> u32 {
+    2
+}
+
+/// Find availability zones this account sees in the region, that offer an instance type.
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "aws.ec2.find_zones")]
+pub struct FindZonesParams {
+    /// Only zones where this instance type is offered.
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    /// How many zones are needed (an Application Load Balancer needs two).
+    #[serde(default = "two")]
+    pub count: u32,
+}
+
 /// Launch instances.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "aws.ec2.run_instances")]
@@ -337,6 +353,41 @@ pub static ACTIONS: &[ActionDef] = &[
         usage: None,
     },
     ActionDef {
+        name: "aws.ec2.find_zones",
+        summary: "Find availability zones of the region that offer an instance type.",
+        docs: "Zone letters are mapped per account: `ap-south-1b` in one account can be another data centre, \
+               or missing, in the next, and not every instance type is offered in every zone. This asks the \
+               account which zones it sees (DescribeAvailabilityZones, standard zones only) and where the \
+               instance type is offered (DescribeInstanceTypeOfferings), and picks the first `count` by name; \
+               fewer than `count` is an error before anything is created. Console: EC2 › Settings › Zones.",
+        effect: Effect::Reads,
+        params: Params::of::<FindZonesParams>(),
+        outputs: Outputs::Fixed(&[
+            out(
+                "first",
+                "string",
+                "The first zone's name, for example `ap-south-1a`.",
+            ),
+            out(
+                "second",
+                "string",
+                "The second zone's name (empty when `count` is 1).",
+            ),
+            out("names", "list", "Every zone picked, by name."),
+            out(
+                "zone_ids",
+                "list",
+                "Their zone ids (`aps1-az1`), the same in every account.",
+            ),
+        ]),
+        undo: None,
+        executor: &FindZones,
+        cli: Some(super::aws_cli::find_zones),
+        creates: &[],
+        noun: None,
+        usage: None,
+    },
+    ActionDef {
         name: "aws.ec2.run_instances",
         summary: "Launch EC2 instances and (by default) wait until they run.",
         docs: "Launches `count` instances with the given image, type, subnet, security groups and user data. \
@@ -425,7 +476,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
-use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
+use super::{Seen, Typical, code, consistent, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 
 fn tag_spec(
@@ -494,7 +545,7 @@ impl Executor for CreateVpc {
                 .and_then(|v| v.vpc_id())
                 .ok_or_else(|| missing("VPC id"))?
                 .to_owned();
-            enable_dns(c, &id).await?;
+            enable_dns(ctx, c, &id).await?;
             Ok(created(
                 "vpc",
                 &id,
@@ -520,7 +571,9 @@ impl Executor for CreateVpc {
                 return Ok(None);
             };
             let id = vpc.vpc_id().ok_or_else(|| missing("VPC id"))?.to_owned();
-            enable_dns(c, &id).await?;
+            if ctx.adopting {
+                enable_dns(ctx, c, &id).await?;
+            }
             let cidr = vpc.cidr_block().unwrap_or_default().to_owned();
             Ok(Some(created(
                 "vpc",
@@ -547,14 +600,19 @@ impl Executor for CreateVpc {
     }
 }
 
-async fn enable_dns(c: &super::client::Clients, vpc_id: &str) -> Result<(), ActionError> {
-    c.ec2
-        .modify_vpc_attribute()
-        .vpc_id(vpc_id)
-        .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
-        .send()
-        .await
-        .map_err(|e| sdk_error("ModifyVpcAttribute", &e))?;
+async fn enable_dns(
+    ctx: &Context<'_>,
+    c: &super::client::Clients,
+    vpc_id: &str,
+) -> Result<(), ActionError> {
+    consistent(ctx, "ModifyVpcAttribute", || {
+        c.ec2
+            .modify_vpc_attribute()
+            .vpc_id(vpc_id)
+            .enable_dns_hostnames(AttributeBooleanValue::builder().value(true).build())
+            .send()
+    })
+    .await?;
     Ok(())
 }
 
@@ -606,26 +664,26 @@ impl Executor for CreateSubnet {
                 "creating subnet {cidr} in {}",
                 p.availability_zone
             ));
-            let out = c
-                .ec2
-                .create_subnet()
-                .vpc_id(&p.vpc_id)
-                .cidr_block(&cidr)
-                .availability_zone(&p.availability_zone)
-                .tag_specifications(tag_spec(
-                    ResourceType::Subnet,
-                    ctx,
-                    p.name.as_deref(),
-                    &p.tags,
-                ))
-                .send()
-                .await;
+            let out = consistent(ctx, "CreateSubnet", || {
+                c.ec2
+                    .create_subnet()
+                    .vpc_id(&p.vpc_id)
+                    .cidr_block(&cidr)
+                    .availability_zone(&p.availability_zone)
+                    .tag_specifications(tag_spec(
+                        ResourceType::Subnet,
+                        ctx,
+                        p.name.as_deref(),
+                        &p.tags,
+                    ))
+                    .send()
+            })
+            .await;
             let out = match out {
                 Ok(out) => out,
-                Err(e) => {
-                    let mut err = sdk_error("CreateSubnet", &e);
+                Err(mut err) => {
                     if matches!(
-                        code(&e).as_deref(),
+                        err.code.as_deref(),
                         Some("InvalidSubnet.Conflict" | "InvalidSubnet.Range")
                     ) {
                         if let Some(why) = subnet_conflict(c, &p.vpc_id, &cidr).await {
@@ -640,7 +698,7 @@ impl Executor for CreateSubnet {
                 .and_then(|s| s.subnet_id())
                 .ok_or_else(|| missing("subnet id"))?
                 .to_owned();
-            finish_subnet(c, &id, p.public).await?;
+            finish_subnet(ctx, c, &id, p.public).await?;
             Ok(created(
                 "subnet",
                 &id,
@@ -674,7 +732,9 @@ impl Executor for CreateSubnet {
                 .subnet_id()
                 .ok_or_else(|| missing("subnet id"))?
                 .to_owned();
-            finish_subnet(c, &id, p.public).await?;
+            if ctx.adopting {
+                finish_subnet(ctx, c, &id, p.public).await?;
+            }
             let az = subnet.availability_zone().unwrap_or_default().to_owned();
             let cidr = subnet.cidr_block().unwrap_or_default().to_owned();
             Ok(Some(created(
@@ -707,18 +767,20 @@ impl Executor for CreateSubnet {
 }
 
 async fn finish_subnet(
+    ctx: &Context<'_>,
     c: &super::client::Clients,
     id: &str,
     public: bool,
 ) -> Result<(), ActionError> {
     if public {
-        c.ec2
-            .modify_subnet_attribute()
-            .subnet_id(id)
-            .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
-            .send()
-            .await
-            .map_err(|e| sdk_error("ModifySubnetAttribute", &e))?;
+        consistent(ctx, "ModifySubnetAttribute", || {
+            c.ec2
+                .modify_subnet_attribute()
+                .subnet_id(id)
+                .map_public_ip_on_launch(AttributeBooleanValue::builder().value(true).build())
+                .send()
+        })
+        .await?;
     }
     Ok(())
 }
@@ -727,18 +789,23 @@ pub(super) struct CreateInternetGateway;
 
 /// Attach the gateway unless it already is (a reconciled gateway may have been created but not
 /// attached before a crash).
-async fn attach(c: &super::client::Clients, igw: &str, vpc: &str) -> Result<(), ActionError> {
-    match c
-        .ec2
-        .attach_internet_gateway()
-        .internet_gateway_id(igw)
-        .vpc_id(vpc)
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e).as_deref() == Some("Resource.AlreadyAssociated") => Ok(()),
-        Err(e) => Err(sdk_error("AttachInternetGateway", &e)),
+async fn attach(
+    ctx: &Context<'_>,
+    c: &super::client::Clients,
+    igw: &str,
+    vpc: &str,
+) -> Result<(), ActionError> {
+    let attached = consistent(ctx, "AttachInternetGateway", || {
+        c.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(igw)
+            .vpc_id(vpc)
+            .send()
+    })
+    .await;
+    match attached {
+        Err(e) if e.code.as_deref() != Some("Resource.AlreadyAssociated") => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -777,7 +844,7 @@ impl Executor for CreateInternetGateway {
                 .to_owned();
             ctx.progress
                 .status(&format!("attaching {id} to {}", p.vpc_id));
-            attach(c, &id, &p.vpc_id).await?;
+            attach(ctx, c, &id, &p.vpc_id).await?;
             Ok(gateway_outcome(&id, &p.vpc_id))
         })
     }
@@ -803,7 +870,9 @@ impl Executor for CreateInternetGateway {
             else {
                 return Ok(None);
             };
-            attach(c, id, &p.vpc_id).await?;
+            if ctx.adopting {
+                attach(ctx, c, id, &p.vpc_id).await?;
+            }
             Ok(Some(gateway_outcome(id, &p.vpc_id)))
         })
     }
@@ -852,17 +921,15 @@ pub(super) struct CreateRouteTable;
 
 /// Add the routes and associations a table should have (idempotent: what exists is kept).
 async fn furnish_route_table(
+    ctx: &Context<'_>,
     c: &super::client::Clients,
     id: &str,
     p: &CreateRouteTableParams,
 ) -> Result<(), ActionError> {
-    let current = c
-        .ec2
-        .describe_route_tables()
-        .route_table_ids(id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeRouteTables", &e))?;
+    let current = consistent(ctx, "DescribeRouteTables", || {
+        c.ec2.describe_route_tables().route_table_ids(id).send()
+    })
+    .await?;
     let table = current.route_tables().first();
     for route in &p.routes {
         let dest = cidr_text(route.destination, "destination")?;
@@ -873,14 +940,15 @@ async fn furnish_route_table(
         }) {
             continue;
         }
-        c.ec2
-            .create_route()
-            .route_table_id(id)
-            .destination_cidr_block(&dest)
-            .gateway_id(&route.gateway_id)
-            .send()
-            .await
-            .map_err(|e| sdk_error("CreateRoute", &e))?;
+        consistent(ctx, "CreateRoute", || {
+            c.ec2
+                .create_route()
+                .route_table_id(id)
+                .destination_cidr_block(&dest)
+                .gateway_id(&route.gateway_id)
+                .send()
+        })
+        .await?;
     }
     for subnet in &p.subnet_ids {
         if table.is_some_and(|t| {
@@ -890,13 +958,14 @@ async fn furnish_route_table(
         }) {
             continue;
         }
-        c.ec2
-            .associate_route_table()
-            .route_table_id(id)
-            .subnet_id(subnet)
-            .send()
-            .await
-            .map_err(|e| sdk_error("AssociateRouteTable", &e))?;
+        consistent(ctx, "AssociateRouteTable", || {
+            c.ec2
+                .associate_route_table()
+                .route_table_id(id)
+                .subnet_id(subnet)
+                .send()
+        })
+        .await?;
     }
     Ok(())
 }
@@ -908,25 +977,25 @@ impl Executor for CreateRouteTable {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating a route table in {}", p.vpc_id));
-            let out = c
-                .ec2
-                .create_route_table()
-                .vpc_id(&p.vpc_id)
-                .tag_specifications(tag_spec(
-                    ResourceType::RouteTable,
-                    ctx,
-                    p.name.as_deref(),
-                    &p.tags,
-                ))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateRouteTable", &e))?;
+            let out = consistent(ctx, "CreateRouteTable", || {
+                c.ec2
+                    .create_route_table()
+                    .vpc_id(&p.vpc_id)
+                    .tag_specifications(tag_spec(
+                        ResourceType::RouteTable,
+                        ctx,
+                        p.name.as_deref(),
+                        &p.tags,
+                    ))
+                    .send()
+            })
+            .await?;
             let id = out
                 .route_table()
                 .and_then(|t| t.route_table_id())
                 .ok_or_else(|| missing("route table id"))?
                 .to_owned();
-            furnish_route_table(c, &id, &p).await?;
+            furnish_route_table(ctx, c, &id, &p).await?;
             Ok(created(
                 "route table",
                 &id,
@@ -957,7 +1026,9 @@ impl Executor for CreateRouteTable {
             else {
                 return Ok(None);
             };
-            furnish_route_table(c, &id, &p).await?;
+            if ctx.adopting {
+                furnish_route_table(ctx, c, &id, &p).await?;
+            }
             Ok(Some(created(
                 "route table",
                 &id,
@@ -1059,6 +1130,7 @@ fn permission(rule: &IngressRule) -> Result<IpPermission, ActionError> {
 }
 
 async fn authorize(
+    ctx: &Context<'_>,
     c: &super::client::Clients,
     id: &str,
     p: &CreateSecurityGroupParams,
@@ -1071,17 +1143,17 @@ async fn authorize(
         .iter()
         .map(permission)
         .collect::<Result<Vec<_>, _>>()?;
-    match c
-        .ec2
-        .authorize_security_group_ingress()
-        .group_id(id)
-        .set_ip_permissions(Some(permissions))
-        .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if code(&e).as_deref() == Some("InvalidPermission.Duplicate") => Ok(()),
-        Err(e) => Err(sdk_error("AuthorizeSecurityGroupIngress", &e)),
+    let authorized = consistent(ctx, "AuthorizeSecurityGroupIngress", || {
+        c.ec2
+            .authorize_security_group_ingress()
+            .group_id(id)
+            .set_ip_permissions(Some(permissions.clone()))
+            .send()
+    })
+    .await;
+    match authorized {
+        Err(e) if e.code.as_deref() != Some("InvalidPermission.Duplicate") => Err(e),
+        _ => Ok(()),
     }
 }
 
@@ -1092,26 +1164,26 @@ impl Executor for CreateSecurityGroup {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating security group {}", p.name));
-            let out = c
-                .ec2
-                .create_security_group()
-                .group_name(&p.name)
-                .description(&p.description)
-                .vpc_id(&p.vpc_id)
-                .tag_specifications(tag_spec(
-                    ResourceType::SecurityGroup,
-                    ctx,
-                    Some(&p.name),
-                    &p.tags,
-                ))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateSecurityGroup", &e))?;
+            let out = consistent(ctx, "CreateSecurityGroup", || {
+                c.ec2
+                    .create_security_group()
+                    .group_name(&p.name)
+                    .description(&p.description)
+                    .vpc_id(&p.vpc_id)
+                    .tag_specifications(tag_spec(
+                        ResourceType::SecurityGroup,
+                        ctx,
+                        Some(&p.name),
+                        &p.tags,
+                    ))
+                    .send()
+            })
+            .await?;
             let id = out
                 .group_id()
                 .ok_or_else(|| missing("group id"))?
                 .to_owned();
-            authorize(c, &id, &p).await?;
+            authorize(ctx, c, &id, &p).await?;
             Ok(created(
                 "security group",
                 &id,
@@ -1142,7 +1214,9 @@ impl Executor for CreateSecurityGroup {
             else {
                 return Ok(None);
             };
-            authorize(c, &id, &p).await?;
+            if ctx.adopting {
+                authorize(ctx, c, &id, &p).await?;
+            }
             Ok(Some(created(
                 "security group",
                 &id,
@@ -1228,6 +1302,90 @@ impl Executor for FindImage {
     }
 }
 
+pub(super) struct FindZones;
+
+impl Executor for FindZones {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+        Box::pin(async move {
+            let p: FindZonesParams = ctx.params()?;
+            let c = clients(ctx)?;
+            ctx.progress
+                .status(&format!("looking for availability zones in {}", c.region));
+            let listed = c
+                .ec2
+                .describe_availability_zones()
+                .filters(Filter::builder().name("state").values("available").build())
+                .filters(
+                    Filter::builder()
+                        .name("zone-type")
+                        .values("availability-zone")
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeAvailabilityZones", &e))?;
+            let mut zones: Vec<(String, String)> = listed
+                .availability_zones()
+                .iter()
+                .filter_map(|z| Some((z.zone_name()?.to_owned(), z.zone_id()?.to_owned())))
+                .collect();
+            zones.sort();
+            if let Some(kind) = &p.instance_type {
+                let offered = pages!(
+                    c.ec2
+                        .describe_instance_type_offerings()
+                        .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+                        .filters(Filter::builder().name("instance-type").values(kind).build()),
+                    "DescribeInstanceTypeOfferings"
+                );
+                let offered: Vec<&str> = offered.iter().filter_map(|o| o.location()).collect();
+                zones.retain(|(name, _)| offered.contains(&name.as_str()));
+            }
+            let wanted = usize::try_from(p.count).unwrap_or(usize::MAX);
+            if zones.len() < wanted {
+                let seen: Vec<String> = zones.iter().map(|(n, id)| format!("{n} ({id})")).collect();
+                return Err(ActionError::new(format!(
+                    "{} needs {wanted} availability zones{}, and this account sees {} there{}",
+                    c.region,
+                    p.instance_type
+                        .as_ref()
+                        .map_or_else(String::new, |k| format!(" offering {k}")),
+                    zones.len(),
+                    if seen.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", seen.join(", "))
+                    }
+                ))
+                .hint("choose another region (--region) or another instance type (--var instance_type=…)")
+                .invalid_input());
+            }
+            zones.truncate(wanted);
+            ctx.progress.message(&format!(
+                "using {}",
+                zones
+                    .iter()
+                    .map(|(n, id)| format!("{n} ({id})"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ));
+            let name = |i: usize| zones.get(i).map_or_else(String::new, |z| z.0.clone());
+            let mut o = Outcome::default();
+            o.outputs.insert("first".into(), name(0).into());
+            o.outputs.insert("second".into(), name(1).into());
+            o.outputs.insert(
+                "names".into(),
+                zones.iter().map(|z| z.0.clone()).collect::<Vec<_>>().into(),
+            );
+            o.outputs.insert(
+                "zone_ids".into(),
+                zones.iter().map(|z| z.1.clone()).collect::<Vec<_>>().into(),
+            );
+            Ok(o)
+        })
+    }
+}
+
 // ---- Instances --------------------------------------------------------------------------------
 
 use aws_sdk_ec2::types::{Instance, InstanceStateName, InstanceType};
@@ -1300,8 +1458,25 @@ async fn wait_for(
     target: &str,
 ) -> Result<Vec<Instance>, ActionError> {
     let what = ids.join(", ");
+    let started = tokio::time::Instant::now();
     super::poll(ctx, &what, target, Typical::INSTANCE, || async {
-        let instances = describe(c, ids).await?;
+        // Instances launched moments ago may be unknown to DescribeInstances for a while (EC2 is
+        // eventually consistent); instances being terminated vanish in the end.
+        let instances = match describe(c, ids).await {
+            Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {
+                if target == "terminated" {
+                    return Ok(Seen::Done(Vec::new()));
+                }
+                if started.elapsed() < super::CONSISTENCY {
+                    return Ok(Seen::Waiting(format!(
+                        "not visible yet ({})",
+                        e.code.unwrap_or_default()
+                    )));
+                }
+                return Err(e);
+            }
+            other => other?,
+        };
         let states: Vec<&str> = instances.iter().map(state_of).collect();
         if instances.len() == ids.len() && states.iter().all(|s| *s == target) {
             return Ok(Seen::Done(instances));
@@ -1381,21 +1556,23 @@ impl Executor for RunInstances {
             if let Some(script) = &p.user_data {
                 req = req.user_data(aws_smithy_types::base64::encode(script.as_bytes()));
             }
-            let out = match req.send().await {
+            // The subnet and groups may be seconds old: NotFound is waited out. The client token
+            // makes every try the same launch.
+            let out = match consistent(ctx, "RunInstances", || req.clone().send()).await {
                 Ok(out) => out,
                 // The token was used by an earlier attempt of this step with other parameters
                 // (the runbook changed between a crash and the resume): AWS remembers it for
                 // 24 hours. What that attempt launched carries the step's key: adopt it.
-                Err(e) if code(&e).as_deref() == Some("IdempotentParameterMismatch") => {
+                Err(e) if e.code.as_deref() == Some("IdempotentParameterMismatch") => {
                     return match self.reconcile(ctx).await? {
                         Some(adopted) => Ok(adopted),
-                        None => Err(sdk_error("RunInstances", &e).hint(
+                        None => Err(e.hint(
                             "an earlier attempt of this step asked for other instances with the same client token; \
                              roll this run back and start a new one (`runbook rollback`, then `runbook run`)",
                         )),
                     };
                 }
-                Err(e) => return Err(sdk_error("RunInstances", &e)),
+                Err(e) => return Err(e),
             };
             let ids: Vec<String> = out
                 .instances()
@@ -1443,7 +1620,7 @@ impl Executor for RunInstances {
             if ids.is_empty() {
                 return Ok(None);
             }
-            let instances = if p.wait {
+            let instances = if p.wait && ctx.adopting {
                 wait_for(ctx, c, &ids, "running").await?
             } else {
                 describe(c, &ids).await?

@@ -309,7 +309,9 @@ fn valid_name(name: &str, load_balancer: bool) -> Result<(), ActionError> {
 }
 
 /// Whether the resource `arn` carries this step's key; `Err` when it belongs to someone else.
-async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<(), ActionError> {
+/// `Ok` when the resource carries this step's key. When it does not, a step going on with it
+/// fails (the name is taken); rollback's look (`!ctx.adopting`) is told `Ok(false)`: not ours.
+async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<bool, ActionError> {
     let out = c
         .elbv2
         .describe_tags()
@@ -321,8 +323,8 @@ async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<
         .tag_descriptions()
         .iter()
         .any(|d| super::tags::has(super::tags::elbv2(d.tags()), super::tags::KEY, ctx.key));
-    if mine {
-        Ok(())
+    if mine || !ctx.adopting {
+        Ok(mine)
     } else {
         Err(ActionError::new(format!(
             "{what} already exists and was not created by this step"
@@ -427,7 +429,9 @@ impl Executor for CreateTargetGroup {
             else {
                 return Ok(None);
             };
-            owned(c, ctx, arn, &format!("target group `{}`", p.name)).await?;
+            if !owned(c, ctx, arn, &format!("target group `{}`", p.name)).await? {
+                return Ok(None);
+            }
             Ok(Some(group_outcome(arn, &p.name)))
         })
     }
@@ -756,8 +760,10 @@ impl Executor for CreateLoadBalancer {
                 return Ok(None);
             };
             let arn = lb.load_balancer_arn().unwrap_or_default();
-            owned(c, ctx, arn, &format!("load balancer `{}`", p.name)).await?;
-            if p.wait {
+            if !owned(c, ctx, arn, &format!("load balancer `{}`", p.name)).await? {
+                return Ok(None);
+            }
+            if p.wait && ctx.adopting {
                 wait_active(ctx, c, arn).await?;
             }
             Ok(Some(balancer_outcome(lb)))

@@ -238,6 +238,38 @@ where
     }
 }
 
+/// How long a call naming something created moments ago waits out EC2's eventual consistency.
+pub const CONSISTENCY: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether an error code is EC2's "no such id" (`InvalidVpcID.NotFound`, `InvalidGroup.NotFound`,
+/// `InvalidInstanceID.NotFound`, …), which AWS may answer for a while after the id was created.
+pub fn not_found_yet(code: &str) -> bool {
+    code.ends_with(".NotFound")
+}
+
+/// One EC2 call naming resources created moments ago: a `….NotFound` answer is waited out (AWS
+/// documents that EC2 is eventually consistent) for [`CONSISTENCY`], saying so on the status line.
+pub async fn consistent<T, E, R, F, Fut>(
+    ctx: &Context<'_>,
+    operation: &str,
+    call: F,
+) -> Result<T, ActionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+{
+    settle(
+        ctx,
+        operation,
+        CONSISTENCY,
+        |code, _| not_found_yet(code),
+        call,
+    )
+    .await
+}
+
 /// The longest wait between two polls.
 pub const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(15);
 

@@ -519,7 +519,7 @@ impl Executor for HostedZone {
             let mine = class_of(ctx, &p).is_none()
                 && (made_here
                     || tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?);
-            if made_here {
+            if made_here && ctx.adopting {
                 // A crash between creating and tagging: tag it now, as the create would have.
                 c.route53
                     .change_tags_for_resource()

@@ -137,6 +137,7 @@ async fn call(
         cancel: &cancel,
         labels: &[],
         services: &clients,
+        adopting: true,
     };
     let result = match how {
         Call::Run => def.executor.run(&ctx).await,
