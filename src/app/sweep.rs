@@ -222,6 +222,7 @@ async fn delete(
         labels: &[],
         services: clients,
         adopting: false,
+        deadline: None,
     };
     let resource = Resource {
         kind: r.kind.to_owned(),

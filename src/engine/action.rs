@@ -219,6 +219,9 @@ pub struct Context<'a> {
     /// What the application hands every action of the run (the AWS clients of its target); the
     /// engine only passes it on. `&()` when there is nothing to hand.
     pub services: &'a Services,
+    /// When the step's `timeout:` runs out, if it has one: a wait then waits until just before it
+    /// instead of its own default deadline.
+    pub deadline: Option<tokio::time::Instant>,
     /// For `reconcile`: what it finds will be adopted by the step (a resume, a lost answer), so it
     /// may finish what the earlier attempt began (attach, authorize, wait). `false` when rollback
     /// only looks for what to remove: reconcile must then only read.

@@ -303,6 +303,7 @@ impl Run<'_> {
             labels: &self.options.labels,
             services: self.services,
             adopting: true,
+            deadline: None,
         };
         let executor = step.action.executor();
         let started = Instant::now();
@@ -352,6 +353,13 @@ impl Run<'_> {
             // An interrupt (or another step's failure) stops the call in flight at once, rather
             // than after its retries: the step stays `started`, and resume or rollback look for
             // what it began by its key.
+            // Each attempt has the whole `timeout:`; the action's waits see when it runs out.
+            let ctx = Context {
+                deadline: step
+                    .timeout
+                    .map(|limit| tokio::time::Instant::now() + limit),
+                ..ctx
+            };
             let run = async {
                 tokio::select! {
                     result = executor.run(&ctx) => result,

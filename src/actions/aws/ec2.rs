@@ -1459,7 +1459,12 @@ async fn wait_for(
 ) -> Result<Vec<Instance>, ActionError> {
     let what = ids.join(", ");
     let started = tokio::time::Instant::now();
-    super::poll(ctx, &what, target, Typical::INSTANCE, || async {
+    let next = if target == "running" {
+        "look at the instance's state reason and system log (EC2 › Instances › the instance › Actions › Monitor and troubleshoot), and at the account's vCPU quota"
+    } else {
+        "look at the instance's state reason (EC2 › Instances › the instance › Status)"
+    };
+    super::poll(ctx, (&what, target), Typical::INSTANCE, next, || async {
         // Instances launched moments ago may be unknown to DescribeInstances for a while (EC2 is
         // eventually consistent); instances being terminated vanish in the end.
         let instances = match describe(c, ids).await {

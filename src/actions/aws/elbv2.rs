@@ -655,7 +655,12 @@ fn short_name(arn: &str) -> &str {
 /// Poll until the load balancer is active, showing its state and the time.
 async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), ActionError> {
     let what = format!("load balancer {}", short_name(arn));
-    super::poll(ctx, &what, "active", Typical::LOAD_BALANCER, || async {
+    super::poll(
+        ctx,
+        (&what, "active"),
+        Typical::LOAD_BALANCER,
+        "look at the load balancer's state reason (EC2 › Load balancers › the load balancer) and the AWS Health Dashboard for the region",
+        || async {
         let out = c
             .elbv2
             .describe_load_balancers()
@@ -794,22 +799,28 @@ impl Executor for CreateLoadBalancer {
             }
             // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
             let what = format!("load balancer {}", short_name(&r.id));
-            super::poll(ctx, &what, "gone", Typical::DELETION, || async {
-                match c
-                    .elbv2
-                    .describe_load_balancers()
-                    .load_balancer_arns(&r.id)
-                    .send()
-                    .await
-                {
-                    Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
-                        Ok(Seen::Done(()))
+            super::poll(
+                ctx,
+                (&what, "gone"),
+                Typical::DELETION,
+                "look for it in EC2 › Load balancers; deletion protection keeps a load balancer",
+                || async {
+                    match c
+                        .elbv2
+                        .describe_load_balancers()
+                        .load_balancer_arns(&r.id)
+                        .send()
+                        .await
+                    {
+                        Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
+                            Ok(Seen::Done(()))
+                        }
+                        Ok(out) if out.load_balancers().is_empty() => Ok(Seen::Done(())),
+                        Ok(_) => Ok(Seen::Waiting("still there".to_owned())),
+                        Err(e) => Err(sdk_error("DescribeLoadBalancers", &e)),
                     }
-                    Ok(out) if out.load_balancers().is_empty() => Ok(Seen::Done(())),
-                    Ok(_) => Ok(Seen::Waiting("still there".to_owned())),
-                    Err(e) => Err(sdk_error("DescribeLoadBalancers", &e)),
-                }
-            })
+                },
+            )
             .await?;
             Ok(Undone::Removed)
         })
@@ -934,9 +945,10 @@ impl Executor for WaitTargetHealth {
             let group = short_name(&p.target_group_arn).to_owned();
             super::poll(
                 ctx,
-                &format!("targets of {group}"),
-                want,
+                (&format!("targets of {group}"), want),
                 Typical::TARGETS,
+                "check that the web servers' security group allows the health-check port from the load balancer's group, \
+                 that the health-check path answers 200, and the instance's /var/log/cloud-init-output.log (its user data)",
                 || async {
                     let out = c
                         .elbv2
@@ -955,9 +967,16 @@ impl Executor for WaitTargetHealth {
                                 .and_then(|h| h.state())
                                 .map_or("unknown", |s| s.as_str())
                                 .to_owned();
-                            let reason = health
-                                .and_then(|h| h.reason())
-                                .map_or(String::new(), |r| r.as_str().to_owned());
+                            // AWS's reason code and its words: why a target is not healthy.
+                            let reason = match (
+                                health.and_then(|h| h.reason()),
+                                health.and_then(|h| h.description()),
+                            ) {
+                                (Some(r), Some(d)) => format!("{}: {d}", r.as_str()),
+                                (Some(r), None) => r.as_str().to_owned(),
+                                (None, Some(d)) => d.to_owned(),
+                                (None, None) => String::new(),
+                            };
                             Some((id, state, reason))
                         })
                         .filter(|(id, _, _)| p.targets.as_ref().is_none_or(|t| t.contains(id)))

@@ -289,6 +289,12 @@ impl Typical {
     /// Load balancer deletion.
     pub const DELETION: Typical = Typical(std::time::Duration::from_secs(30));
 
+    /// How long a wait goes on by default before it gives up (a step's `timeout:` replaces it):
+    /// five times the usual time, and at least ten minutes, so only what is stuck gives up.
+    pub fn deadline(self) -> std::time::Duration {
+        (self.0 * 5).max(std::time::Duration::from_secs(600))
+    }
+
     /// The wait before the next poll, `elapsed` into the wait: a sixth of the typical time (at
     /// least 2 s, at most [`POLL_MAX`]) until three quarters of it, then a fortieth (at least
     /// 1 s) until twice it, then doubling up to [`POLL_MAX`].
@@ -317,31 +323,54 @@ pub enum Seen<T> {
     Waiting(String),
 }
 
+/// The error code of a wait that gave up.
+pub const WAIT_GAVE_UP: &str = "WaitGaveUp";
+
 /// Poll at once, then on the schedule of `typical`, until `check` says done; each poll shows
 /// `waiting for {what} to be {target}: {seen} ({n}s)` on the step's status line, so a wait
 /// always says what it waits for, what it sees and for how long. Cancelled with the run.
+/// It gives up at the step's `timeout:` (just before, so that this message wins) or else after
+/// [`Typical::deadline`], failing with the last thing seen and `next`: what to check.
 pub async fn poll<T, F, Fut>(
     ctx: &Context<'_>,
-    what: &str,
-    target: &str,
+    (what, target): (&str, &str),
     typical: Typical,
+    next: &str,
     mut check: F,
 ) -> Result<T, ActionError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Seen<T>, ActionError>>,
 {
+    use std::time::Duration;
     let started = tokio::time::Instant::now();
-    let mut interval = std::time::Duration::ZERO;
+    let give_up = ctx.deadline.map_or_else(
+        || started + typical.deadline(),
+        |d| d.checked_sub(Duration::from_secs(1)).unwrap_or(d),
+    );
+    let mut interval = Duration::ZERO;
     loop {
-        match check().await? {
+        let seen = match check().await? {
             Seen::Done(v) => return Ok(v),
-            Seen::Waiting(seen) => ctx.progress.status(&format!(
-                "waiting for {what} to be {target}: {seen} ({}s)",
-                started.elapsed().as_secs()
-            )),
+            Seen::Waiting(seen) => seen,
+        };
+        ctx.progress.status(&format!(
+            "waiting for {what} to be {target}: {seen} ({}s)",
+            started.elapsed().as_secs()
+        ));
+        let now = tokio::time::Instant::now();
+        if now >= give_up {
+            let mut error = ActionError::new(format!(
+                "gave up waiting for {what} to be {target} after {}: last seen {seen}",
+                humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
+            ))
+            .hint(format!(
+                "{next}; if it only needs longer, give the step a longer `timeout:`"
+            ));
+            error.code = Some(WAIT_GAVE_UP.to_owned());
+            return Err(error);
         }
-        interval = typical.next(started.elapsed(), interval);
+        interval = typical.next(started.elapsed(), interval).min(give_up - now);
         ctx.sleep(interval).await?;
     }
 }

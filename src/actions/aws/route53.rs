@@ -756,9 +756,9 @@ impl Executor for WaitChange {
             // Poll at once, then densely around the usual time: changes take under a minute.
             super::poll(
                 ctx,
-                &format!("change {id}"),
-                "INSYNC",
+                (&format!("change {id}"), "INSYNC"),
                 super::Typical::CHANGE,
+                "look at the AWS Health Dashboard for Route 53; the change is applied and will reach INSYNC",
                 || async {
                     let out = c
                         .route53
@@ -1193,7 +1193,7 @@ impl Executor for CheckFailover {
                     };
                     let started = tokio::time::Instant::now();
                     let what = format!("Route 53's answer for {}", p.name);
-                    super::poll(ctx, &what, &want.to_uppercase(), super::Typical::TARGETS, || async {
+                    super::poll(ctx, (&what, &want.to_uppercase()), super::Typical::TARGETS, "check the records' health (Route 53 › Hosted zones › the zone)", || async {
                         let (answer, reason) = evaluate(c, &p).await?;
                         if answer == want {
                             Ok(Seen::Done((answer, reason)))

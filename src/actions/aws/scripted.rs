@@ -112,6 +112,8 @@ impl Script {
 /// How an action was called: run, reconcile or undo of a resource.
 enum Call<'r> {
     Run,
+    /// Run as a step whose `timeout:` ends then.
+    RunUntil(tokio::time::Instant),
     Undo(&'r Resource),
 }
 
@@ -138,9 +140,17 @@ async fn call(
         labels: &[],
         services: &clients,
         adopting: true,
+        deadline: None,
     };
     let result = match how {
         Call::Run => def.executor.run(&ctx).await,
+        Call::RunUntil(deadline) => {
+            let ctx = Context {
+                deadline: Some(deadline),
+                ..ctx
+            };
+            def.executor.run(&ctx).await
+        }
         // An undo's answer (removed or already gone) as the output `undone`.
         Call::Undo(r) => def.executor.undo(&ctx, r).await.map(|how| {
             let mut o = Outcome::default();
@@ -481,6 +491,88 @@ async fn a_load_balancer_undo_waits_until_it_is_gone() {
         shown.any("waiting for load balancer lab-primary-alb to be gone: still there"),
         "{}",
         shown.all()
+    );
+}
+
+/// Targets that never become healthy (the web server's user data failed): the wait gives up at
+/// its default deadline, not never, with the last state AWS showed, its reason code and words,
+/// and what to check next; a step's `timeout:` moves the deadline.
+#[tokio::test(start_paused = true)]
+async fn a_stuck_wait_gives_up_with_aws_reason_and_what_to_check() {
+    let unhealthy = || {
+        mock!(elb::Client::describe_target_health)
+            .sequence()
+            .output(|| {
+                elb::DescribeTargetHealthOutput::builder()
+                    .target_health_descriptions(
+                        elb::TargetHealthDescription::builder()
+                            .target(elb::TargetDescription::builder().id("i-1").build())
+                            .target_health(
+                                elb::TargetHealth::builder()
+                                    .state(elb::TargetHealthStateEnum::Unhealthy)
+                                    .reason(elb::TargetHealthReasonEnum::FailedHealthChecks)
+                                    .description("Health checks failed")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            })
+            .repeatedly()
+            .build()
+    };
+    let params = json!({"target_group_arn": "arn:aws:elasticloadbalancing:ap-south-1:1:targetgroup/lab-tg/1", "state": "healthy"});
+    let started = tokio::time::Instant::now();
+    let script = Script {
+        elbv2: vec![unhealthy()],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.wait_target_health",
+        params.clone(),
+        Call::Run,
+    )
+    .await;
+    let waited = started.elapsed();
+    let err = result.expect_err("a stuck wait gives up");
+    assert_eq!(err.code.as_deref(), Some(super::WAIT_GAVE_UP), "{err:?}");
+    assert!(
+        err.message
+            .contains("i-1 unhealthy (Target.FailedHealthChecks: Health checks failed)"),
+        "{}",
+        err.message
+    );
+    let hint = err.hint.unwrap_or_default();
+    assert!(
+        hint.contains("cloud-init-output.log") && hint.contains("timeout:"),
+        "{hint}"
+    );
+    assert!(
+        waited >= super::Typical::TARGETS.deadline()
+            && waited < super::Typical::TARGETS.deadline() + std::time::Duration::from_secs(30),
+        "gave up at the default deadline: {waited:?}"
+    );
+
+    // With a step deadline of 20 minutes, the same wait goes on until just before it.
+    let script = Script {
+        elbv2: vec![unhealthy()],
+        ..Script::default()
+    };
+    let started = tokio::time::Instant::now();
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.wait_target_health",
+        params,
+        Call::RunUntil(started + std::time::Duration::from_secs(1200)),
+    )
+    .await;
+    assert!(result.is_err());
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(1190)
+            && waited < std::time::Duration::from_secs(1200),
+        "the step's timeout replaces the default: {waited:?}"
     );
 }
 
