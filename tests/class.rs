@@ -330,6 +330,42 @@ fn a_class_over_a_quota_is_refused_before_anything_is_created() {
     );
 }
 
+/// A roster that gives two students the same domain: their labs would write the same failover
+/// records and overwrite each other (one's rollback deleting the other's). Refused before
+/// anything is created, naming the students and the record.
+#[test]
+fn students_sharing_a_domain_are_refused_before_anything_is_created() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let csv = lab.dir.path().join("same.csv");
+    std::fs::write(
+        &csv,
+        "student,domain\nann,shared.class.example\nben,shared.class.example\ncid,cid.class.example\n",
+    )
+    .unwrap();
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let url = lab.emulator.url.clone();
+    let args = class_args(
+        "same",
+        csv.to_str().unwrap(),
+        &url,
+        runbook.to_str().unwrap(),
+    );
+    let out = lab.run(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the PRIMARY A record of shared.class.example (ann, ben)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("cid)"),
+        "cid has a domain of its own: {stderr}"
+    );
+    assert!(stderr.contains("`domain` column"), "{stderr}");
+    assert_eq!(inventory(&lab), before, "nothing was created");
+}
+
 /// A class killed half way: running it again resumes each lab without duplicates; with the
 /// state dir lost, `sweep --tag runbook:class=…` removes every lab and the class's zone.
 #[test]

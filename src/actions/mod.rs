@@ -109,6 +109,28 @@ pub struct Usage {
     pub hourly: Option<(f64, String)>,
     /// What a quota counts.
     pub quota: Need,
+    /// The DNS record slots it writes: two labs writing one slot would overwrite each other.
+    pub records: Vec<Slot>,
+}
+
+/// One DNS record slot: a name and type, and which record of them (a failover role, or a
+/// weighted record's set identifier). Route 53 keeps one record per slot.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slot {
+    pub name: String,
+    pub kind: String,
+    /// `PRIMARY`, `SECONDARY`, or `set ID`.
+    pub which: String,
+}
+
+impl std::fmt::Display for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the {} {} record of {}",
+            self.which, self.kind, self.name
+        )
+    }
 }
 
 /// What a step (or a whole lab) creates that an account's quotas count.

@@ -108,6 +108,8 @@ pub fn run(
     let mut diagnostics = Vec::new();
     let mut sources = None;
     let mut done_already = Vec::new();
+    // The DNS record slots each student's lab writes, to refuse two labs writing one record.
+    let mut slots: Vec<(crate::actions::Slot, String)> = Vec::new();
     for student in students {
         let mut inputs = vars.clone();
         inputs.vars.extend(student.vars.iter().cloned());
@@ -139,6 +141,11 @@ pub fn run(
             sources.get_or_insert(checked.project.sources.clone());
             continue;
         }
+        slots.extend(
+            record_slots(settings, &checked)
+                .into_iter()
+                .map(|slot| (slot, student.name.clone())),
+        );
         let prior = earlier.get(&student.name).cloned();
         if let Some(state) = &prior {
             if state.status == Some(journal::RunStatus::Succeeded) {
@@ -177,6 +184,7 @@ pub fn run(
             sources: sources.unwrap_or_default(),
         });
     }
+    shared_records(slots)?;
     for (student, run_id) in &done_already {
         ui::note!("{student}: lab already set up (run {run_id}); skipped");
     }
@@ -607,6 +615,48 @@ impl ClassRun<'_> {
             Exit::Success
         })
     }
+}
+
+/// The DNS record slots a lab's plan writes, where its parameters name them before the run.
+fn record_slots(settings: &Settings, checked: &Checked) -> Vec<crate::actions::Slot> {
+    let plan = crate::plan::build(checked, &known(settings, region_var(checked)));
+    let mut out: Vec<crate::actions::Slot> = plan
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let def = crate::actions::find(s.action)?;
+            Some((def.usage?)(&s.params).records)
+        })
+        .flatten()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Two labs that would write the same record would overwrite each other (and one's rollback
+/// would delete the other's): refused before anything is created, naming the students.
+fn shared_records(slots: Vec<(crate::actions::Slot, String)>) -> Result<(), Error> {
+    let mut by_slot: std::collections::BTreeMap<crate::actions::Slot, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (slot, student) in slots {
+        by_slot.entry(slot).or_default().push(student);
+    }
+    let clashes: Vec<String> = by_slot
+        .into_iter()
+        .filter(|(_, students)| students.len() > 1)
+        .map(|(slot, students)| format!("{} ({})", slot, students.join(", ")))
+        .collect();
+    if clashes.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "students' labs would write the same DNS records, and overwrite each other: {}; nothing was created",
+            clashes.join("; ")
+        ),
+        "give each student a domain of their own (the roster's `domain` column), for example NAME.class.example under one class zone",
+    ))
 }
 
 fn rollback_class_command(settings: &Settings, class: &str) -> String {

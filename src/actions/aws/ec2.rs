@@ -247,6 +247,7 @@ fn run_instances_usage(params: &serde_json::Value) -> Usage {
             instances: vec![(kind, count)],
             ..Need::default()
         },
+        ..Usage::default()
     }
 }
 

@@ -139,6 +139,7 @@ fn load_balancer_usage(_: &serde_json::Value) -> Usage {
             load_balancers: 1,
             ..Need::default()
         },
+        ..Usage::default()
     }
 }
 

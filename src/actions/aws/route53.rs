@@ -158,6 +158,39 @@ fn health_check_usage(_: &serde_json::Value) -> Usage {
     }
 }
 
+/// The record slot a record step writes, when its name is known before the run.
+fn record_slot(params: &serde_json::Value, which: Option<String>) -> Usage {
+    let name = params["name"]
+        .as_str()
+        .filter(|n| !n.starts_with("(known after run"));
+    let kind = params["type"].as_str().unwrap_or("A");
+    match (name, which) {
+        (Some(name), Some(which)) => Usage {
+            records: vec![crate::actions::Slot {
+                name: name.trim_end_matches('.').to_lowercase(),
+                kind: kind.to_uppercase(),
+                which,
+            }],
+            ..Usage::default()
+        },
+        _ => Usage::default(),
+    }
+}
+
+fn failover_usage(params: &serde_json::Value) -> Usage {
+    record_slot(params, params["role"].as_str().map(str::to_uppercase))
+}
+
+fn weighted_usage(params: &serde_json::Value) -> Usage {
+    record_slot(
+        params,
+        params["set_identifier"]
+            .as_str()
+            .filter(|s| !s.starts_with("(known after run"))
+            .map(|s| format!("set {s}")),
+    )
+}
+
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "aws.route53.hosted_zone",
@@ -196,7 +229,7 @@ pub static ACTIONS: &[ActionDef] = &[
         cli: Some(super::aws_cli::failover_record),
         creates: &["record"],
         noun: Some("failover record"),
-        usage: None,
+        usage: Some(failover_usage),
     },
     ActionDef {
         name: "aws.route53.weighted_record",
@@ -211,7 +244,7 @@ pub static ACTIONS: &[ActionDef] = &[
         cli: Some(super::aws_cli::weighted_record),
         creates: &["record"],
         noun: Some("weighted record"),
-        usage: None,
+        usage: Some(weighted_usage),
     },
     ActionDef {
         name: "aws.route53.health_check",
