@@ -1300,6 +1300,95 @@ fn eventual_consistency_hidden_zones_and_route53s_rules_are_handled() {
     assert_eq!(inventory(&lab), before);
 }
 
+/// Readiness before anything is created: a zone that exists already with a simple record at the
+/// lab's name, or another PRIMARY failover record there, would make the record steps fail on AWS
+/// (or overwrite another lab's records) after minutes of building. The run is refused with exit 2
+/// first, naming the record, and nothing is created.
+#[test]
+fn records_that_would_collide_refuse_the_run_before_anything_is_created() {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+        ResourceRecordSetFailover, RrType,
+    };
+    let lab = Lab::new();
+    let r53 = lab.emulator.route53();
+    let zone = lab.rt.block_on(async {
+        r53.create_hosted_zone()
+            .name("lab.example.com")
+            .caller_reference("someone-else")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zone()
+            .unwrap()
+            .id()
+            .to_owned()
+    });
+    let change = |action: ChangeAction, set: ResourceRecordSet| {
+        lab.rt
+            .block_on(
+                r53.change_resource_record_sets()
+                    .hosted_zone_id(&zone)
+                    .change_batch(
+                        ChangeBatch::builder()
+                            .changes(
+                                Change::builder()
+                                    .action(action)
+                                    .resource_record_set(set)
+                                    .build()
+                                    .unwrap(),
+                            )
+                            .build()
+                            .unwrap(),
+                    )
+                    .send(),
+            )
+            .unwrap();
+    };
+    let record = |failover: Option<&str>| {
+        let mut b = ResourceRecordSet::builder()
+            .name("lab.example.com.")
+            .r#type(RrType::A)
+            .ttl(60)
+            .resource_records(
+                ResourceRecord::builder()
+                    .value("192.0.2.1")
+                    .build()
+                    .unwrap(),
+            );
+        if let Some(set) = failover {
+            b = b
+                .set_identifier(set)
+                .failover(ResourceRecordSetFailover::Primary);
+        }
+        b.build().unwrap()
+    };
+    change(ChangeAction::Create, record(None));
+    let before = inventory(&lab);
+    let out = failover(&lab, &lab.emulator.url, false);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a simple A record already exists at lab.example.com"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was created"), "{stderr}");
+    assert_eq!(inventory(&lab), before, "nothing was created");
+
+    change(ChangeAction::Delete, record(None));
+    change(ChangeAction::Create, record(Some("other-primary")));
+    let before = inventory(&lab);
+    let out = failover(&lab, &lab.emulator.url, false);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("a PRIMARY failover record already exists at lab.example.com")
+            && stderr.contains("`other-primary`"),
+        "{stderr}"
+    );
+    assert_eq!(inventory(&lab), before, "nothing was created");
+}
+
 /// `InvalidTarget` (an instance not running yet) and an alias target Route 53 cannot see yet are
 /// waited out by the actions. (`PriorRequestNotComplete` the Route 53 SDK already retries.)
 #[test]

@@ -260,6 +260,7 @@ pub fn run(
     if let Some(c) = services.downcast_ref::<client::Clients>() {
         known.region.get_or_insert_with(|| c.region.clone());
         target.region.get_or_insert_with(|| c.region.clone());
+        ready(&checked, &known, c, &rt)?;
     }
     let dir = runs::run_dir(&settings.state_dir, &run_id);
     let journal = Journal::open(&dir).map_err(journal_error)?;
@@ -736,6 +737,36 @@ pub(crate) fn uses_aws(checked: &Checked) -> bool {
 /// The values of the runbook's secret vars, to mask everywhere.
 pub(crate) fn secrets_of(checked: &Checked) -> Vec<String> {
     secrets(checked, &crate::runbook::render::Known::default())
+}
+
+/// Before a new run creates anything: the DNS records it would write must not collide with
+/// records that exist in zones that exist (exit 2, naming each).
+fn ready(
+    checked: &Checked,
+    known: &crate::runbook::render::Known,
+    c: &client::Clients,
+    rt: &tokio::runtime::Runtime,
+) -> Result<(), Error> {
+    let plan = crate::plan::build(checked, known);
+    let found = rt
+        .block_on(crate::actions::aws::route53::collisions(
+            c,
+            plan.steps.iter().map(|s| (s.action, &s.params)),
+        ))
+        .map_err(|e| Error::Usage {
+            message: e.message,
+            help: e.hint,
+        })?;
+    if found.is_empty() {
+        return Ok(());
+    }
+    Err(Error::usage(
+        format!(
+            "this run would collide with DNS records that exist: {}; nothing was created",
+            found.join("; ")
+        ),
+        "choose another domain (--var domain=…) or prefix (--var prefix=…), delete those records (Route 53 › Hosted zones › the zone), or roll back the run that made them (`runbook runs` lists runs)",
+    ))
 }
 
 /// What a run hands its actions: for a runbook with AWS actions, the clients of its target,

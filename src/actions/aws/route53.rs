@@ -382,6 +382,78 @@ async fn find_zone(
         }))
 }
 
+/// Readiness, before a run creates anything (AWS's Region switch plans call these plan
+/// evaluations): the records already in existing zones that the run's record steps would collide
+/// with. `steps` are the plan's actions and parameters, rendered as far as they can be; a record
+/// goes in the longest zone of the plan whose name ends its name. Each collision in words.
+pub async fn collisions<'p>(
+    c: &Clients,
+    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
+) -> Result<Vec<String>, ActionError> {
+    let known = |v: &serde_json::Value| {
+        v.as_str()
+            .filter(|s| !s.starts_with("(known after run"))
+            .map(|s| s.trim_end_matches('.').to_lowercase())
+    };
+    let mut zones = Vec::new();
+    let mut writes = Vec::new();
+    for (action, params) in steps {
+        match action {
+            "aws.route53.hosted_zone" => zones.extend(known(&params["name"])),
+            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
+                if let (Some(name), Some(set)) =
+                    (known(&params["name"]), params["set_identifier"].as_str())
+                {
+                    let kind = params["type"].as_str().unwrap_or("A").to_uppercase();
+                    let role = params["role"].as_str().map(str::to_uppercase);
+                    writes.push((name, kind, role, set.to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    for (name, kind, role, set) in writes {
+        let Some(zone) = zones
+            .iter()
+            .filter(|z| name == **z || name.ends_with(&format!(".{z}")))
+            .max_by_key(|z| z.len())
+        else {
+            continue;
+        };
+        let Some((zone_id, _)) = find_zone(c, zone, "").await? else {
+            continue;
+        };
+        let here: Vec<ResourceRecordSet> = record_sets(c, &zone_id, Some((&fqdn(&name), &kind)))
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.name().trim_end_matches('.').to_lowercase() == name && r.r#type().as_str() == kind
+            })
+            .collect();
+        for r in here {
+            let theirs = r.set_identifier().unwrap_or_default();
+            let their_role = r.failover().map(|f| f.as_str().to_owned());
+            let why = match (&role, r.set_identifier(), &their_role) {
+                (_, None, _) => Some(format!(
+                    "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
+                )),
+                (Some(mine), Some(_), Some(r_role)) if r_role == mine && theirs != set => {
+                    Some(format!(
+                        "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
+                    ))
+                }
+                (_, Some(_), _) if theirs == set => Some(format!(
+                    "a {kind} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten"
+                )),
+                _ => None,
+            };
+            found.extend(why);
+        }
+    }
+    Ok(found)
+}
+
 async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, ActionError> {
     let zone = c
         .route53
@@ -507,15 +579,22 @@ impl Executor for HostedZone {
                         .build(),
                 );
             }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateHostedZone", &e))?;
-            let id = bare_id(
-                out.hosted_zone()
-                    .map(aws_sdk_route53::types::HostedZone::id)
-                    .unwrap_or_default(),
-            );
+            let id = match req.send().await {
+                Ok(out) => bare_id(
+                    out.hosted_zone()
+                        .map(aws_sdk_route53::types::HostedZone::id)
+                        .ok_or_else(|| ActionError::new("AWS answered without the zone's id"))?,
+                ),
+                // The answer to this very request was lost and the SDK sent it again: AWS made
+                // the zone the first time and refuses the same caller reference. Adopt it.
+                Err(e) if code(&e).as_deref() == Some("HostedZoneAlreadyExists") => {
+                    match find_zone(c, &p.name, ctx.key).await? {
+                        Some((id, true)) => id,
+                        _ => return Err(sdk_error("CreateHostedZone", &e)),
+                    }
+                }
+                Err(e) => return Err(sdk_error("CreateHostedZone", &e)),
+            };
             c.route53
                 .change_tags_for_resource()
                 .resource_type(TagResourceType::Hostedzone)
@@ -1061,7 +1140,9 @@ async fn record_health(
         .send()
         .await
         .map_err(|e| sdk_error("DescribeTargetGroups", &e))?;
-    let mut healthy_targets = 0;
+    // Route 53's rule: the load balancer is healthy only if every target group has a healthy
+    // target; a group whose targets are all unhealthy, or that has no targets, makes it unhealthy.
+    let mut all_healthy = !groups.target_groups().is_empty();
     let mut described = Vec::new();
     for group in groups.target_groups() {
         let health = c
@@ -1071,26 +1152,32 @@ async fn record_health(
             .send()
             .await
             .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
-        for d in health.target_health_descriptions() {
-            let state = d
-                .target_health()
-                .and_then(|h| h.state())
-                .map_or("unknown", |s| s.as_str());
-            healthy_targets += usize::from(state == "healthy");
-            described.push(format!(
-                "{} {state}",
-                d.target().and_then(|t| t.id()).unwrap_or("?")
-            ));
-        }
+        let states: Vec<String> = health
+            .target_health_descriptions()
+            .iter()
+            .map(|d| {
+                let state = d
+                    .target_health()
+                    .and_then(|h| h.state())
+                    .map_or("unknown", |s| s.as_str());
+                format!("{} {state}", d.target().and_then(|t| t.id()).unwrap_or("?"))
+            })
+            .collect();
+        let healthy = states.iter().any(|s| s.ends_with(" healthy"));
+        all_healthy &= healthy;
+        let group_name = group.target_group_name().unwrap_or("?");
+        described.push(if states.is_empty() {
+            format!("{group_name}: no targets (counts as unhealthy)")
+        } else {
+            format!("{group_name}: {}", states.join(", "))
+        });
     }
-    // A load balancer is healthy for Route 53 while a target group has a healthy target; an
-    // empty target group counts as unhealthy.
     let list = if described.is_empty() {
-        "no targets".to_owned()
+        "no target groups".to_owned()
     } else {
-        described.join(", ")
+        described.join("; ")
     };
-    Ok((healthy_targets > 0, format!("load balancer {name}: {list}")))
+    Ok((all_healthy, format!("load balancer {name}: {list}")))
 }
 
 /// A zone's record sets, page after page: all of them, or from `(name, type)` on until past them

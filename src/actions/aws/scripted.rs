@@ -841,6 +841,8 @@ mod r53 {
     pub use aws_sdk_route53::operation::change_resource_record_sets::{
         ChangeResourceRecordSetsError, ChangeResourceRecordSetsOutput,
     };
+    pub use aws_sdk_route53::operation::change_tags_for_resource::ChangeTagsForResourceOutput;
+    pub use aws_sdk_route53::operation::create_hosted_zone::CreateHostedZoneError;
     pub use aws_sdk_route53::operation::get_change::GetChangeOutput;
     pub use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
     pub use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
@@ -1080,6 +1082,70 @@ async fn a_zone_created_before_its_tags_is_known_by_its_caller_reference() {
     assert_eq!(tags.num_calls(), 0, "the caller reference was proof enough");
 }
 
+/// A create whose answer was lost is sent again by the SDK with the same caller reference, and
+/// AWS answers `HostedZoneAlreadyExists`: the zone it made the first time is this step's (its
+/// caller reference says so) and is adopted, tagged and undone like a zone created at once.
+#[tokio::test(start_paused = true)]
+async fn a_zone_whose_create_answer_was_lost_is_adopted() {
+    let zone = || {
+        r53::HostedZone::builder()
+            .id("/hostedzone/Z9")
+            .name("lab.example.com.")
+            .caller_reference("run-1/step-2026-12-02T01:00:00.000Z")
+            .build()
+            .unwrap()
+    };
+    // Not there at first (the create is in flight); there once AWS refused the resend.
+    let listed = mock!(r53::Client::list_hosted_zones_by_name)
+        .sequence()
+        .output(|| {
+            r53::ListHostedZonesByNameOutput::builder()
+                .set_hosted_zones(Some(Vec::new()))
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+        .output(move || {
+            r53::ListHostedZonesByNameOutput::builder()
+                .hosted_zones(zone())
+                .is_truncated(false)
+                .max_items(100)
+                .build()
+                .unwrap()
+        })
+        .build();
+    let refused = mock!(r53::Client::create_hosted_zone).then_error(|| {
+        r53::CreateHostedZoneError::generic(aws_error(
+            "HostedZoneAlreadyExists",
+            "A hosted zone with the specified caller reference already exists",
+        ))
+    });
+    let tagged = mock!(r53::Client::change_tags_for_resource)
+        .then_output(|| r53::ChangeTagsForResourceOutput::builder().build());
+    let got = mock!(r53::Client::get_hosted_zone).then_output(move || {
+        r53::GetHostedZoneOutput::builder()
+            .hosted_zone(zone())
+            .build()
+    });
+    let script = Script {
+        route53: vec![listed, refused, tagged.clone(), got],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.route53.hosted_zone",
+        json!({"name": "lab.example.com"}),
+        Call::Run,
+    )
+    .await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["zone_id"], json!("Z9"));
+    assert_eq!(outcome.outputs["created"], json!(true));
+    assert_eq!(outcome.resources.len(), 1, "rollback deletes it");
+    assert_eq!(tagged.num_calls(), 1, "tagged as this run's");
+}
+
 fn failover_pair() -> r53::ListResourceRecordSetsOutput {
     let record = |role: r53::ResourceRecordSetFailover, dns: &str| {
         r53::ResourceRecordSet::builder()
@@ -1197,6 +1263,77 @@ async fn check_failover_counts_stopped_targets_as_unhealthy() {
             .message
             .contains("would answer with the SECONDARY record")
     );
+}
+
+/// Route 53's rule for a load balancer with several target groups: it is healthy only if every
+/// group has a healthy target; one group whose targets are all unhealthy, or one with no targets,
+/// makes it unhealthy even though another group is healthy.
+#[tokio::test(start_paused = true)]
+async fn check_failover_needs_a_healthy_target_in_every_target_group() {
+    for second_group_empty in [false, true] {
+        let (lbs, _, _) = {
+            let mut rules = drill_elbv2();
+            let health = rules.pop().unwrap();
+            let groups = rules.pop().unwrap();
+            (rules.pop().unwrap(), groups, health)
+        };
+        let groups = mock!(elb::Client::describe_target_groups).then_compute_output(|req| {
+            let lb = req.load_balancer_arn().unwrap_or_default();
+            let names: &[&str] = if lb.contains("/primary/") {
+                &["primary-tg", "primary-extra-tg"]
+            } else {
+                &["secondary-tg"]
+            };
+            names
+                .iter()
+                .fold(elb::DescribeTargetGroupsOutput::builder(), |b, n| {
+                    b.target_groups(
+                        elb::TargetGroup::builder()
+                            .target_group_arn(*n)
+                            .target_group_name(*n)
+                            .build(),
+                    )
+                })
+                .build()
+        });
+        let health = mock!(elb::Client::describe_target_health).then_compute_output(move |req| {
+            let state = match req.target_group_arn() {
+                Some("primary-extra-tg") if second_group_empty => {
+                    return elb::DescribeTargetHealthOutput::builder().build();
+                }
+                Some("primary-extra-tg") => elb::TargetHealthStateEnum::Unhealthy,
+                _ => elb::TargetHealthStateEnum::Healthy,
+            };
+            elb::DescribeTargetHealthOutput::builder()
+                .target_health_descriptions(
+                    elb::TargetHealthDescription::builder()
+                        .target(elb::TargetDescription::builder().id("i-1").build())
+                        .target_health(elb::TargetHealth::builder().state(state).build())
+                        .build(),
+                )
+                .build()
+        });
+        let records = mock!(r53::Client::list_resource_record_sets).then_output(failover_pair);
+        let script = Script {
+            route53: vec![records],
+            elbv2: vec![lbs, groups, health],
+            ..Script::default()
+        };
+        let params = json!({"zone_id": "Z1", "name": "lab.example.com", "expect": "secondary"});
+        let (result, shown) = call(&script, "aws.route53.check_failover", params, Call::Run).await;
+        let outcome = result.unwrap_or_else(|e| panic!("{e:?}\n{}", shown.all()));
+        assert_eq!(
+            outcome.outputs["answer"],
+            json!("secondary"),
+            "empty: {second_group_empty}"
+        );
+        let expected = if second_group_empty {
+            "primary-extra-tg: no targets (counts as unhealthy)"
+        } else {
+            "primary-extra-tg: i-1 unhealthy"
+        };
+        assert!(shown.any(expected), "{}", shown.all());
+    }
 }
 
 /// What `TestDNSAnswer` says: these addresses for lab.example.com.
