@@ -833,7 +833,13 @@ fn instances_launch_from_the_found_image_stop_and_are_terminated_by_rollback() {
             b"#!/bin/bash\necho hello\n"
         );
     });
-    ok(&lab.run(&["rollback", "--yes"]));
+    let out = lab.run(&["rollback", "--yes", "--output", "plain"]);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("not undoing stopped instances") && !stderr.contains("starting i-"),
+        "the stopped instances are terminated, not started first: {stderr}"
+    );
     assert_eq!(lab.instance_states(&id), ["terminated", "terminated"]);
     assert_eq!(
         lab.counts(Some(&id)),

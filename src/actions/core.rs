@@ -206,6 +206,7 @@ impl Executor for Manual {
                     kind: "manual step".into(),
                     id: ctx.step_id.to_owned(),
                     undo: serde_json::json!({ "instructions": undo }),
+                    changed: Vec::new(),
                 });
             }
             match answer {

@@ -131,6 +131,7 @@ fn outcome(name: &str) -> Outcome {
         kind: "test resource".into(),
         id: name.to_owned(),
         undo: serde_json::Value::Null,
+        changed: Vec::new(),
     });
     o
 }

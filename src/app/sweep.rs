@@ -228,6 +228,7 @@ async fn delete(
         kind: r.kind.to_owned(),
         id: r.id.clone(),
         undo,
+        changed: Vec::new(),
     };
     crate::engine::retry::within(
         window,

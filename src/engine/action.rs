@@ -66,6 +66,11 @@ pub struct Resource {
     /// Anything else the undo needs.
     #[serde(default, skip_serializing_if = "Json::is_null")]
     pub undo: Json,
+    /// For a change made to other resources (instances stopped by a drill): their ids. When the
+    /// same rollback removes every one of them, undoing the change is moot and skipped (rollback
+    /// does not start instances it is about to terminate).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }
 
 /// What one undo found: the resource was removed by this call, or AWS (or whatever holds it)

@@ -231,6 +231,13 @@ impl Rollback<'_> {
                 )
             })
             .collect();
+        // What this rollback removes with actions' own undos: changes made to those are moot.
+        let doomed: BTreeSet<String> = work
+            .values()
+            .filter(|d| d.undo_steps.is_none())
+            .flat_map(|d| d.resources.iter().filter(|r| r.changed.is_empty()))
+            .map(|r| r.id.clone())
+            .collect();
         let mut pending: BTreeSet<&String> = work.keys().collect();
         let mut finished: BTreeSet<String> = BTreeSet::new();
         let mut failed: BTreeSet<String> = BTreeSet::new();
@@ -273,8 +280,9 @@ impl Rollback<'_> {
                         continue;
                     }
                     let done = &work[step];
+                    let doomed = &doomed;
                     running.push(
-                        async move { (step.clone(), self.undo_step(step, done).await) }
+                        async move { (step.clone(), self.undo_step(step, done, doomed).await) }
                             .boxed_local(),
                     );
                 }
@@ -349,7 +357,7 @@ impl Rollback<'_> {
 
     /// Undo one step: its own rollback steps, or its action's undo for each resource (newest
     /// first), retrying retryable errors.
-    async fn undo_step(&self, step: &str, done: &Done) -> UndoResult {
+    async fn undo_step(&self, step: &str, done: &Done, doomed: &BTreeSet<String>) -> UndoResult {
         self.reporter.event(&Event::UndoStarted {
             step: step.to_owned(),
         });
@@ -390,6 +398,20 @@ impl Rollback<'_> {
         let mut left: Vec<Resource> = done.resources.clone();
         let mut undone = Vec::new();
         while let Some(resource) = left.last().cloned() {
+            // A change to resources this rollback removes anyway is moot (instances stopped by
+            // a drill are not started again just before they are terminated).
+            if !resource.changed.is_empty() && resource.changed.iter().all(|id| doomed.contains(id))
+            {
+                progress.message(&format!(
+                    "not undoing {} {}: this rollback removes {} itself",
+                    resource.kind,
+                    resource.id,
+                    resource.changed.join(", ")
+                ));
+                left.pop();
+                undone.push((resource, Undone::Removed));
+                continue;
+            }
             progress.status(&format!("removing {} {}", resource.kind, resource.id));
             match self
                 .retrying(&progress, || def.executor().undo(&ctx, &resource))

@@ -730,6 +730,7 @@ mod tests {
                 kind: "vpc".into(),
                 id: "vpc-1".into(),
                 undo: serde_json::Value::Null,
+                changed: Vec::new(),
             }],
             elapsed: Duration::from_millis(300),
             adopted: false,

@@ -520,6 +520,7 @@ fn created(kind: &str, id: &str, outputs: &[(&str, serde_json::Value)]) -> Outco
         kind: kind.to_owned(),
         id: id.to_owned(),
         undo: serde_json::Value::Null,
+        changed: Vec::new(),
     });
     o
 }
@@ -1520,6 +1521,7 @@ fn instances_outcome(instances: &[Instance]) -> Outcome {
             kind: "instance".into(),
             id,
             undo: serde_json::Value::Null,
+            changed: Vec::new(),
         })
         .collect();
     o
@@ -1749,6 +1751,7 @@ impl Executor for Power {
                 .into(),
                 id: p.instance_ids.join(","),
                 undo: serde_json::json!({ "instance_ids": p.instance_ids }),
+                changed: p.instance_ids.clone(),
             });
             Ok(o)
         })

@@ -348,6 +348,7 @@ fn group_outcome(arn: &str, name: &str) -> Outcome {
         kind: "target group".into(),
         id: arn.to_owned(),
         undo: serde_json::Value::Null,
+        changed: Vec::new(),
     });
     o
 }
@@ -510,6 +511,7 @@ impl Executor for RegisterTargets {
                 kind: "registered targets".into(),
                 id: p.target_group_arn.clone(),
                 undo: serde_json::json!({ "targets": p.targets, "port": p.port }),
+                changed: Vec::new(),
             });
             Ok(o)
         })
@@ -577,6 +579,7 @@ fn balancer_outcome(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) ->
         kind: "load balancer".into(),
         id: arn.to_owned(),
         undo: serde_json::Value::Null,
+        changed: Vec::new(),
     });
     o
 }
@@ -850,6 +853,7 @@ fn listener_outcome(arn: &str) -> Outcome {
         kind: "listener".into(),
         id: arn.to_owned(),
         undo: serde_json::Value::Null,
+        changed: Vec::new(),
     });
     o
 }

@@ -475,6 +475,7 @@ async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, A
             kind: "hosted zone".into(),
             id: id.to_owned(),
             undo: serde_json::Value::Null,
+            changed: Vec::new(),
         });
     }
     Ok(o)
@@ -820,6 +821,7 @@ impl Executor for Record {
                 kind: "record".into(),
                 id: label,
                 undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
+                changed: Vec::new(),
             });
             Ok(o)
         })
@@ -944,6 +946,7 @@ impl Executor for HealthCheck {
                 kind: "health check".into(),
                 id,
                 undo: serde_json::Value::Null,
+                changed: Vec::new(),
             });
             Ok(o)
         })
@@ -970,6 +973,7 @@ impl Executor for HealthCheck {
                         kind: "health check".into(),
                         id: check.id().to_owned(),
                         undo: serde_json::Value::Null,
+                        changed: Vec::new(),
                     });
                     return Ok(Some(o));
                 }

@@ -166,6 +166,7 @@ fn resource(kind: &str, id: &str) -> Resource {
         kind: kind.to_owned(),
         id: id.to_owned(),
         undo: Json::Null,
+        changed: Vec::new(),
     }
 }
 
@@ -1448,6 +1449,7 @@ async fn a_failed_read_fails_the_undo_of_stop_instances() {
         kind: "stopped instances".into(),
         id: "i-1".into(),
         undo: json!({"instance_ids": ["i-1"]}),
+        changed: Vec::new(),
     };
     let unreachable = mock!(ec2::Client::describe_instances).then_error(|| {
         ec2::DescribeInstancesError::generic(aws_error("InternalError", "try later"))
