@@ -740,7 +740,8 @@ pub(crate) fn secrets_of(checked: &Checked) -> Vec<String> {
 }
 
 /// Before a new run creates anything: the DNS records it would write must not collide with
-/// records that exist in zones that exist (exit 2, naming each).
+/// records that exist in zones that exist, and on AWS it must fit the account's quotas (exit 2,
+/// naming each).
 fn ready(
     checked: &Checked,
     known: &crate::runbook::render::Known,
@@ -757,6 +758,25 @@ fn ready(
             message: e.message,
             help: e.hint,
         })?;
+    // On AWS, the quotas too: a new account's five VPCs (one used by the default VPC) or its
+    // handful of vCPUs, found before minutes of building rather than at the failing create.
+    if found.is_empty() && !c.emulated {
+        let need =
+            crate::actions::aws::quota::need(plan.steps.iter().map(|s| (s.action, &s.params)));
+        let report = rt
+            .block_on(crate::actions::aws::quota::preflight(&[(need, c)], &[]))
+            .map_err(|e| Error::Usage {
+                message: e.message,
+                help: e.hint,
+            })?;
+        if !report.fits {
+            ui::note_part!("{}", report.text);
+            return Err(Error::usage(
+                "this run does not fit the account's quotas: nothing was created",
+                report.advice,
+            ));
+        }
+    }
     if found.is_empty() {
         return Ok(());
     }

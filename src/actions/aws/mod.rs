@@ -143,6 +143,13 @@ where
             e = e.hint("the name is taken in this account and region: choose another `prefix` var, or delete the existing resource");
         }
         "VpcLimitExceeded" => e = e.hint("the account's VPC quota (5 per region by default) is used up; delete unused VPCs or ask for more (quota L-F678F1CE)"),
+        "InternetGatewayLimitExceeded" => e = e.hint("the account's internet gateway quota (5 per region by default) is used up; delete unused gateways or ask for more (Service Quotas › Amazon VPC › L-A4707A72)"),
+        "TooManyLoadBalancers" => e = e.hint("the account's Application Load Balancer quota is used up in this region; delete unused ones or ask for more (Service Quotas › Elastic Load Balancing › L-53DA6B97)"),
+        "VcpuLimitExceeded" => e = e.hint("the account's vCPU quota for On-Demand standard instances is used up (a new account's can be 5 or fewer; a t3.micro uses 2): stop or terminate other instances, or ask for more (Service Quotas › Amazon EC2 › L-1216C47A)"),
+        "OperationNotPermitted" => e = e.hint("the account may not do this yet: new accounts often cannot create load balancers until AWS has verified them; open a case with AWS Support (Account and billing), or try another region"),
+        "PendingVerification" => e = e.hint("AWS is still verifying this new account (usually minutes, up to 4 hours); wait for the confirmation email, then run again"),
+        "Unsupported" => e = e.hint("this is not offered where asked (an instance type in this availability zone, for example); let the runbook pick zones with aws.ec2.find_zones, or choose another instance type or region"),
+        "OptInRequired" => e = e.hint("the account is not subscribed to this service or region; enable the region (Account › AWS Regions) or finish the account's sign-up"),
         _ => {}
     }
     if !code.is_empty() {

@@ -390,7 +390,11 @@ pub async fn preflight(
         }
         if !short.is_empty() {
             fits = false;
-            let mut a = format!("{room} of {labs_here} students fit in {}. Raise ", c.region);
+            let mut a = if labs_here == 1 {
+                format!("The lab does not fit in {}. Raise ", c.region)
+            } else {
+                format!("{room} of {labs_here} students fit in {}. Raise ", c.region)
+            };
             let raises: Vec<String> = short
                 .iter()
                 .map(|(k, want)| {
@@ -405,7 +409,11 @@ pub async fn preflight(
                 })
                 .collect();
             a.push_str(&raises.join("; and "));
-            a.push_str(", or spread the class: a `region` column puts students in other regions, a `role_arn` (or `profile`) column gives each student an account of their own");
+            a.push_str(if labs_here == 1 {
+                ", or run it in another region (--region) or account (--profile)"
+            } else {
+                ", or spread the class: a `region` column puts students in other regions, a `role_arn` (or `profile`) column gives each student an account of their own"
+            });
             advice.push(a);
         }
     }

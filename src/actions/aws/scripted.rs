@@ -422,6 +422,35 @@ async fn idempotent_parameter_mismatch_adopts_what_the_earlier_attempt_launched(
     assert_eq!(outcome.resources.len(), 1);
 }
 
+/// What new and small accounts answer gets a hint that names the quota or the way out.
+#[tokio::test(start_paused = true)]
+async fn new_account_refusals_say_what_to_do() {
+    for (code, hint) in [
+        ("VcpuLimitExceeded", "L-1216C47A"),
+        ("Unsupported", "aws.ec2.find_zones"),
+        ("PendingVerification", "verifying this new account"),
+        ("OptInRequired", "enable the region"),
+    ] {
+        let refused = mock!(ec2::Client::run_instances)
+            .then_error(move || ec2::RunInstancesError::generic(aws_error(code, "refused")));
+        let script = Script {
+            ec2: vec![refused],
+            ..Script::default()
+        };
+        let params = json!({
+            "image_id": "ami-1", "instance_type": "t3.micro", "subnet_id": "subnet-1",
+            "security_group_ids": ["sg-1"], "name": "web", "count": 1
+        });
+        let (result, _) = call(&script, "aws.ec2.run_instances", params, Call::Run).await;
+        let err = result.expect_err(code);
+        assert!(
+            err.hint.as_deref().is_some_and(|h| h.contains(hint)),
+            "{code}: {err:?}"
+        );
+        assert!(!err.retryable, "{code} does not settle by itself");
+    }
+}
+
 // ---- ELBv2 ------------------------------------------------------------------------------------
 
 mod elb {
