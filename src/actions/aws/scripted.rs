@@ -179,10 +179,12 @@ fn aws_error(code: &str, message: &str) -> ErrorMetadata {
 mod ec2 {
     pub use aws_sdk_ec2::Client;
     pub use aws_sdk_ec2::operation::create_subnet::CreateSubnetError;
-    pub use aws_sdk_ec2::operation::create_vpc::CreateVpcError;
+    pub use aws_sdk_ec2::operation::create_vpc::{CreateVpcError, CreateVpcOutput};
     pub use aws_sdk_ec2::operation::delete_security_group::{
         DeleteSecurityGroupError, DeleteSecurityGroupOutput,
     };
+    pub use aws_sdk_ec2::operation::describe_availability_zones::DescribeAvailabilityZonesOutput;
+    pub use aws_sdk_ec2::operation::describe_instance_type_offerings::DescribeInstanceTypeOfferingsOutput;
     pub use aws_sdk_ec2::operation::describe_instances::{
         DescribeInstancesError, DescribeInstancesOutput,
     };
@@ -190,6 +192,9 @@ mod ec2 {
     pub use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
     pub use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
     pub use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
+    pub use aws_sdk_ec2::operation::modify_vpc_attribute::{
+        ModifyVpcAttributeError, ModifyVpcAttributeOutput,
+    };
     pub use aws_sdk_ec2::operation::run_instances::RunInstancesError;
     pub use aws_sdk_ec2::types::*;
 }
@@ -420,6 +425,138 @@ async fn idempotent_parameter_mismatch_adopts_what_the_earlier_attempt_launched(
     let outcome = result.unwrap();
     assert_eq!(outcome.outputs["instance_ids"], json!(["i-earlier"]));
     assert_eq!(outcome.resources.len(), 1);
+}
+
+/// EC2 is eventually consistent: right after `CreateVpc`, `ModifyVpcAttribute` may not see the new
+/// VPC. The `NotFound` is waited out (twice here), shown on the status line, and the step succeeds
+/// with its VPC; a `NotFound` that lasts past the window fails it.
+#[tokio::test(start_paused = true)]
+async fn not_found_right_after_a_create_is_waited_out() {
+    let created = || {
+        mock!(ec2::Client::create_vpc).then_output(|| {
+            ec2::CreateVpcOutput::builder()
+                .vpc(ec2::Vpc::builder().vpc_id("vpc-new").build())
+                .build()
+        })
+    };
+    let not_yet = || {
+        ec2::ModifyVpcAttributeError::generic(aws_error(
+            "InvalidVpcID.NotFound",
+            "The vpc ID 'vpc-new' does not exist",
+        ))
+    };
+    let modify = mock!(ec2::Client::modify_vpc_attribute)
+        .sequence()
+        .error(not_yet)
+        .times(2)
+        .output(|| ec2::ModifyVpcAttributeOutput::builder().build())
+        .build();
+    let script = Script {
+        ec2: vec![created(), modify.clone()],
+        ..Script::default()
+    };
+    let params = json!({"cidr": "10.0.0.0/16", "name": "lab"});
+    let (result, shown) = call(&script, "aws.ec2.create_vpc", params.clone(), Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["vpc_id"], json!("vpc-new"));
+    assert_eq!(modify.num_calls(), 3, "two NotFound, then done");
+    assert!(
+        shown.any("ModifyVpcAttribute: InvalidVpcID.NotFound"),
+        "{}",
+        shown.all()
+    );
+
+    let never = mock!(ec2::Client::modify_vpc_attribute)
+        .sequence()
+        .error(not_yet)
+        .repeatedly()
+        .build();
+    let script = Script {
+        ec2: vec![created(), never],
+        ..Script::default()
+    };
+    let started = tokio::time::Instant::now();
+    let (result, _) = call(&script, "aws.ec2.create_vpc", params, Call::Run).await;
+    let err = result.expect_err("not for ever");
+    assert_eq!(err.code.as_deref(), Some("InvalidVpcID.NotFound"));
+    assert!(
+        started.elapsed() <= super::CONSISTENCY,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// Zones come from the account: the ones it sees that offer the instance type, by name; fewer
+/// than asked for is refused before anything is created, naming what the account sees.
+#[tokio::test(start_paused = true)]
+async fn zones_are_the_accounts_and_too_few_are_refused() {
+    let zones = || {
+        mock!(ec2::Client::describe_availability_zones).then_output(|| {
+            ["ap-south-1c", "ap-south-1a", "ap-south-1b"]
+                .iter()
+                .zip(["aps1-az2", "aps1-az1", "aps1-az3"])
+                .fold(
+                    ec2::DescribeAvailabilityZonesOutput::builder(),
+                    |b, (name, id)| {
+                        b.availability_zones(
+                            ec2::AvailabilityZone::builder()
+                                .zone_name(*name)
+                                .zone_id(id)
+                                .build(),
+                        )
+                    },
+                )
+                .build()
+        })
+    };
+    let offered = |where_: &'static [&'static str]| {
+        mock!(ec2::Client::describe_instance_type_offerings).then_output(move || {
+            where_
+                .iter()
+                .fold(
+                    ec2::DescribeInstanceTypeOfferingsOutput::builder(),
+                    |b, zone| {
+                        b.instance_type_offerings(
+                            ec2::InstanceTypeOffering::builder()
+                                .instance_type(ec2::InstanceType::T3Micro)
+                                .location(*zone)
+                                .build(),
+                        )
+                    },
+                )
+                .build()
+        })
+    };
+    let params = json!({"instance_type": "t3.micro", "count": 2});
+    let script = Script {
+        ec2: vec![zones(), offered(&["ap-south-1a", "ap-south-1c"])],
+        ..Script::default()
+    };
+    let (result, shown) = call(&script, "aws.ec2.find_zones", params.clone(), Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(outcome.outputs["first"], json!("ap-south-1a"));
+    assert_eq!(
+        outcome.outputs["second"],
+        json!("ap-south-1c"),
+        "b does not offer the type"
+    );
+    assert_eq!(outcome.outputs["zone_ids"], json!(["aps1-az1", "aps1-az2"]));
+    assert!(shown.any("using ap-south-1a (aps1-az1) and ap-south-1c (aps1-az2)"));
+
+    let script = Script {
+        ec2: vec![zones(), offered(&["ap-south-1b"])],
+        ..Script::default()
+    };
+    let (result, _) = call(&script, "aws.ec2.find_zones", params, Call::Run).await;
+    let err = result.expect_err("one zone is not enough");
+    assert!(err.invalid_input, "{err:?}");
+    assert!(
+        err.message
+            .contains("needs 2 availability zones offering t3.micro")
+            && err.message.contains("ap-south-1b (aps1-az3)"),
+        "{}",
+        err.message
+    );
 }
 
 /// What new and small accounts answer gets a hint that names the quota or the way out.
