@@ -352,6 +352,37 @@ fn what_a_failed_create_made_is_found_by_rollback_and_adopted_by_resume() {
     assert!(lab.resources().is_empty());
 }
 
+/// README's CI cleanup step (`runbook rollback --yes` under `if: always()`) succeeds after a run
+/// that rolled itself back, again after that, and with no run at all.
+#[test]
+fn rollback_with_nothing_left_to_undo_exits_0() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Cleanup
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: boom, action: test.fail, needs: [made]}
+        ",
+    );
+    let out = lab.run(&["rollback", "--yes"]);
+    assert_eq!(code(&out), Some(0), "no run at all: {:?}", text(&out));
+    assert!(
+        text(&out).1.contains("Nothing to roll back"),
+        "{:?}",
+        text(&out)
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    assert!(lab.resources().is_empty(), "it rolled itself back");
+    for _ in 0..2 {
+        let out = lab.run(&["rollback", "--yes"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(code(&out), Some(0), "{stderr}");
+        assert!(stderr.contains("Nothing to roll back"), "{stderr}");
+    }
+}
+
 fn ok_run(out: &Output) {
     assert_eq!(code(out), Some(0), "{:?}", text(out));
 }

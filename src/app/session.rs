@@ -966,7 +966,17 @@ pub fn rollback(
     exec: &Exec,
 ) -> Result<Exit, Error> {
     let retarget = options.retarget;
-    let (run_id, dir) = pick(settings, run_id, |s| s.rollback_complete != Some(true), "")?;
+    // Cleanup is idempotent: with nothing left to roll back, a CI job's `if: always()` step
+    // succeeds rather than fail for a run that already rolled itself back.
+    let pending = |s: &RunState| s.rollback_complete != Some(true);
+    if run_id.is_none() && runs::latest(&settings.state_dir, pending).is_none() {
+        ui::note!(
+            "Nothing to roll back: no run in `{}` has anything left to undo.",
+            settings.state_dir.display()
+        );
+        return Ok(Exit::Success);
+    }
+    let (run_id, dir) = pick(settings, run_id, pending, "rolled-back")?;
     let journal = Journal::open(&dir).map_err(journal_error)?;
     let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
     target::check_recorded(settings, &state, retarget, "roll back")?;
