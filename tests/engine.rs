@@ -674,13 +674,13 @@ fn a_required_manual_step_under_yes_is_exit_2() {
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), Some(2), "{stderr}");
     assert!(
-        stderr.contains("this manual step is required, and nobody can confirm it"),
+        stderr.contains("`registrar` is a manual step (required); nothing was run"),
         "{stderr}"
     );
     assert!(
-        lab.resources().is_empty(),
-        "rolled back: {:?}",
-        lab.resources()
+        lab.calls().is_empty() && lab.resources().is_empty(),
+        "refused before the first step: {:?}",
+        lab.calls()
     );
 }
 
@@ -698,8 +698,13 @@ fn a_question_without_a_terminal_and_without_yes_fails_instead_of_waiting() {
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), Some(2), "{stderr}");
     assert!(
-        stderr.contains("hint: run with --yes to answer yes"),
+        stderr.contains("`risky` asks \"Really?\"") && stderr.contains("nothing was run"),
         "{stderr}"
+    );
+    assert!(stderr.contains("add --yes to answer yes"), "{stderr}");
+    assert!(
+        !lab.path().join(".runbook").exists() && lab.calls().is_empty(),
+        "refused before its first step, with no journal"
     );
     let out = lab.run(&["run", "rb.yaml", "--yes"]);
     assert_eq!(code(&out), Some(0), "{:?}", text(&out));

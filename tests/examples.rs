@@ -42,6 +42,36 @@ fn every_shipped_runbook_validates_cleanly() {
     }
 }
 
+/// The failover lab run without a terminal and without `--yes` (a CI job that forgot it) is
+/// refused before its first step, listing both questions and how to answer them, instead of
+/// failing at the drill after the whole lab was built.
+#[test]
+fn the_failover_lab_without_a_terminal_or_yes_lists_its_questions_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = root().join("runbooks/route53-failover.yaml");
+    let out = Test::new()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            runbook.to_str().unwrap(),
+            "--var",
+            "domain=lab.example.com",
+        ])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("`stop_primary` asks \"Stop the primary web servers to test failover?\"")
+            && stderr.contains("`registrar` is a manual step"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("add --yes") && stderr.contains("--var drill=false"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join(".runbook").exists(), "nothing was run");
+}
+
 #[test]
 fn the_failover_runbook_plans_with_only_a_domain() {
     let out = Test::new()

@@ -52,6 +52,12 @@ pub struct ManualParams {
     pub undo_instructions: Option<String>,
 }
 
+/// Whether a step of this action, with these parameters, asks a person, and whether `--yes`
+/// can stand in for the answer (a manual step that is not required is skipped under `--yes`).
+pub fn asks(action: &str, params: &serde_json::Value) -> Option<bool> {
+    (action == "core.manual").then(|| params["required"].as_bool() != Some(true))
+}
+
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "core.note",

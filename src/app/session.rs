@@ -247,6 +247,7 @@ pub fn run(
     let run_id = runs::new_id(file);
     let mut known = known(settings, region_var(&checked));
     known.run_id = Some(run_id.clone());
+    questions_up_front(&checked, &known, &ask, exec.yes)?;
     if ask.is_guided() && !start_walkthrough(&checked, &known, &ask) {
         ui::note!("Nothing was run.");
         return Ok(Exit::Success);
@@ -786,6 +787,69 @@ fn ready(
             found.join("; ")
         ),
         "choose another domain (--var domain=…) or prefix (--var prefix=…), delete those records (Route 53 › Hosted zones › the zone), or roll back the run that made them (`runbook runs` lists runs)",
+    ))
+}
+
+/// Every question a run would ask, known before its first step: without a terminal and without
+/// `--yes` a `confirm:` or a manual step is refused now (exit 2), listing each and how to answer
+/// it, rather than after minutes of building; under `--yes` (which answers every `confirm:` and
+/// skips optional manual steps) only a required manual step is.
+fn questions_up_front(
+    checked: &Checked,
+    known: &crate::runbook::render::Known,
+    ask: &TerminalAsk,
+    yes: bool,
+) -> Result<(), Error> {
+    if ask.interactive() && !yes {
+        return Ok(());
+    }
+    let plan = crate::plan::build(checked, known);
+    let mut questions = Vec::new();
+    let mut off = Vec::new();
+    for step in plan
+        .steps
+        .iter()
+        .filter(|s| s.condition != crate::plan::Condition::Skipped)
+    {
+        let manual = crate::actions::core::asks(step.action, &step.params);
+        let what = match (&step.confirm, manual) {
+            (Some(q), _) if !yes => format!("`{}` asks \"{q}\"", step.id),
+            (_, Some(optional)) if !yes || !optional => {
+                format!(
+                    "`{}` is a manual step{}",
+                    step.id,
+                    if optional { "" } else { " (required)" }
+                )
+            }
+            _ => continue,
+        };
+        questions.push(what);
+        off.extend(step.when_reads.iter().map(|v| format!("--var {v}=false")));
+    }
+    if questions.is_empty() {
+        return Ok(());
+    }
+    off.sort();
+    off.dedup();
+    let mut help = if yes {
+        "run it on a terminal, where a person can confirm it".to_owned()
+    } else {
+        "add --yes to answer yes to every question and skip optional manual steps, or run on a terminal".to_owned()
+    };
+    if !off.is_empty() {
+        help.push_str(&format!("; or turn those steps off ({})", off.join(", ")));
+    }
+    Err(Error::usage(
+        format!(
+            "nobody can answer this run's questions {}: {}; nothing was run",
+            if yes {
+                "under --yes"
+            } else {
+                "without a terminal"
+            },
+            questions.join("; ")
+        ),
+        help,
     ))
 }
 

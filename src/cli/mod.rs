@@ -167,7 +167,9 @@ pub enum OnFailure {
 /// Options of the commands that execute (`run`, `resume`, `rollback`).
 #[derive(Debug, Args)]
 pub struct ExecArgs {
-    /// Answer yes to every question; never prompt.
+    /// Never prompt: answer yes to every `confirm:` question and skip manual steps (a
+    /// `required: true` one is an error). Without it and without a terminal, a run that would ask
+    /// anything is refused before its first step.
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// What to do when a step fails (default: ask on a terminal, rollback with --yes).

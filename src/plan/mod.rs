@@ -44,6 +44,9 @@ pub struct PlannedStep {
     pub params: Json,
     /// The outputs and values those parameters wait for.
     pub known_after_run: Vec<String>,
+    /// The vars its `when:` reads: giving one turns the step on or off.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when_reads: Vec<String>,
     /// What rolling this step back does.
     pub rollback: String,
 }
@@ -147,6 +150,15 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                 }),
                 params,
                 known_after_run: with.waits_for(),
+                when_reads: step
+                    .when
+                    .as_ref()
+                    .and_then(crate::runbook::yaml::Node::scalar_text)
+                    .and_then(|t| crate::runbook::template::references(&t).ok())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|r| r.strip_prefix("vars.").map(str::to_owned))
+                    .collect(),
                 rollback,
             }
         })
