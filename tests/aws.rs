@@ -694,6 +694,99 @@ fn sigterm_while_calls_fail_exits_at_once_with_the_journal_intact() {
     assert_eq!(shown["status"], "interrupted", "{shown}");
 }
 
+/// An endpoint that stops answering mid-run (every request hangs): no call waits for ever. With
+/// calls cut off after a second (`RUNBOOK_CALL_TIMEOUT`; 30 s by default, README states both),
+/// the run fails in seconds rather than hanging, and a rollback at the emulator afterwards
+/// removes what it made, the steps cut off in flight included.
+#[test]
+fn a_hung_endpoint_fails_the_run_in_bounded_time() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            hang_after: Some(6),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let started = Instant::now();
+    let out = lab
+        .command(&[
+            "run",
+            "net.yaml",
+            "--yes",
+            "--on-failure",
+            "keep",
+            "--endpoint-url",
+            &proxy.url,
+        ])
+        .env("RUNBOOK_CALL_TIMEOUT", "1s")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(40), "took {took:?}: {stderr}");
+    ok(&lab.run(&[
+        "rollback",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--retarget",
+    ]));
+    assert_eq!(lab.counts(None), before, "everything it made is removed");
+}
+
+/// An endpoint that dies during a rollback: the undo that meets it gives up after the short window
+/// for an endpoint that does not answer (not the 20 minutes meant for `DependencyViolation`), no
+/// other undo starts, and the rollback ends with exit 3 listing what remains; once the endpoint is
+/// back, the next rollback removes the rest.
+#[test]
+fn an_endpoint_dying_mid_rollback_ends_it_with_exit_3_in_seconds() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            hang_after: Some(3),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let started = Instant::now();
+    let out = lab
+        .command(&[
+            "rollback",
+            "--yes",
+            "--endpoint-url",
+            &proxy.url,
+            "--retarget",
+        ])
+        .env("RUNBOOK_CALL_TIMEOUT", "1s")
+        .env("RUNBOOK_UNREACHABLE_WINDOW", "3s")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(took < Duration::from_secs(60), "took {took:?}: {stderr}");
+    assert!(stderr.contains("Rollback incomplete"), "{stderr}");
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(
+        lab.counts(None),
+        before,
+        "the next rollback removes the rest"
+    );
+}
+
 #[test]
 fn a_missing_region_fails_before_anything_with_how_to_fix_it() {
     let lab = Lab::new();

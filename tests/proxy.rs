@@ -51,6 +51,9 @@ pub struct Faults {
     /// set identifier in the same role is refused (`InvalidChangeBatch`), which the emulator
     /// otherwise accepts.
     pub one_record_per_role: bool,
+    /// After this many requests, stop answering: every later request hangs (an endpoint that
+    /// died, or a paused emulator, mid-run).
+    pub hang_after: Option<u64>,
 }
 
 /// The creates whose new ids the `NotFound` window applies to, with the response tag of the id and
@@ -132,6 +135,8 @@ struct State {
     born: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// EC2 ids created recently: (id, when, the `NotFound` code for it).
     fresh: std::sync::Mutex<Vec<(String, std::time::Instant, &'static str)>>,
+    /// Requests received so far.
+    received: AtomicU64,
     /// Failover records by (zone, name, type, role): their set identifier.
     roles: std::sync::Mutex<std::collections::HashMap<(String, String, String, String), String>>,
 }
@@ -525,6 +530,10 @@ impl State {
         self: Arc<Self>,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, std::io::Error> {
+        let n = self.received.fetch_add(1, Ordering::Relaxed);
+        if self.faults.hang_after.is_some_and(|after| n >= after) {
+            std::future::pending::<()>().await;
+        }
         let service = service(&req);
         *self
             .stats
@@ -711,6 +720,7 @@ impl Proxy {
             violated: std::sync::Mutex::new(None),
             born: std::sync::Mutex::default(),
             fresh: std::sync::Mutex::default(),
+            received: AtomicU64::new(0),
             roles: std::sync::Mutex::default(),
         });
         let listener = runtime

@@ -38,12 +38,23 @@ use crate::ui::{self, Format};
 /// How long undos retry retryable errors, and the first wait. AWS releases a deleted load
 /// balancer's network interfaces in minutes (Terraform waits up to 20 for a subnet); 20 minutes
 /// by default, `RUNBOOK_UNDO_WINDOW` (`90s`, `30m`) changes it.
-pub(crate) fn undo_retries() -> (std::time::Duration, std::time::Duration) {
-    let window = std::env::var("RUNBOOK_UNDO_WINDOW")
-        .ok()
-        .and_then(|t| humantime::parse_duration(&t).ok())
-        .unwrap_or(std::time::Duration::from_secs(20 * 60));
-    (window, std::time::Duration::from_secs(1))
+pub(crate) fn undo_retries() -> (
+    std::time::Duration,
+    std::time::Duration,
+    std::time::Duration,
+) {
+    let from_env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|t| humantime::parse_duration(&t).ok())
+            .unwrap_or(std::time::Duration::from_secs(default))
+    };
+    (
+        from_env("RUNBOOK_UNDO_WINDOW", 20 * 60),
+        std::time::Duration::from_secs(1),
+        // An endpoint that does not answer at all is tried for a minute, not twenty.
+        from_env("RUNBOOK_UNREACHABLE_WINDOW", 60),
+    )
 }
 
 /// The one way this application rolls a run back: every built-in action, eight undos at a time,

@@ -147,7 +147,8 @@ async fn delete_all<'f>(
     found: &'f [sweep::Found],
     interrupt: &CancellationToken,
 ) -> Vec<&'f sweep::Found> {
-    let window = super::session::undo_retries().0;
+    let (long, _, unanswered) = super::session::undo_retries();
+    let window = (long, unanswered);
     let mut remaining = Vec::new();
     for kind in sweep::order() {
         let batch: Vec<&sweep::Found> = found.iter().filter(|r| r.kind == kind).collect();
@@ -201,7 +202,7 @@ impl Progress for Lines<'_> {
 async fn delete(
     clients: &client::Clients,
     r: &sweep::Found,
-    window: std::time::Duration,
+    (long, unanswered): (std::time::Duration, std::time::Duration),
     interrupt: &CancellationToken,
 ) -> Result<Undone, ActionError> {
     let (action, undo) = sweep::undo_of(clients, r).await?;
@@ -231,7 +232,13 @@ async fn delete(
         changed: Vec::new(),
     };
     crate::engine::retry::within(
-        window,
+        |e: &ActionError| {
+            if e.unreachable {
+                unanswered.min(long)
+            } else {
+                long
+            }
+        },
         Backoff::new(
             std::time::Duration::from_secs(1),
             std::time::Duration::from_secs(30),

@@ -119,6 +119,10 @@ pub struct ActionError {
     /// The service's own error code (`DependencyViolation`, `NoSuchHostedZone`), where it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// Nothing answered (a refused connection, a call that timed out): worth a few more tries,
+    /// not the long wait for something that settles by itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable: bool,
 }
 
 impl ActionError {
@@ -129,6 +133,7 @@ impl ActionError {
             hint: None,
             invalid_input: false,
             code: None,
+            unreachable: false,
         }
     }
 

@@ -70,10 +70,11 @@ pub struct Retrying<'e> {
 }
 
 /// Call until it succeeds, fails with an error that is not retryable, the next wait would end
-/// past `window`, or `cancel` fires (the last error is returned). `on_retry` hears of each retry
+/// past the window for the error at hand (`window`: a long one for what settles by itself, a
+/// short one for an endpoint that does not answer), or `cancel` fires (the last error is returned). `on_retry` hears of each retry
 /// before its wait. An error still failing when the window closes says for how long it failed.
 pub async fn within<T, F, Fut>(
-    window: Duration,
+    window: impl Fn(&ActionError) -> Duration,
     mut backoff: Backoff,
     cancel: &CancellationToken,
     mut on_retry: impl FnMut(Retrying<'_>),
@@ -87,7 +88,7 @@ where
     loop {
         match call().await {
             Err(e) if e.retryable => {
-                if cancel.is_cancelled() || started.elapsed() + backoff.peek() >= window {
+                if cancel.is_cancelled() || started.elapsed() + backoff.peek() >= window(&e) {
                     return Err(still_failing(e, started.elapsed()));
                 }
                 let wait = backoff.next_wait();
@@ -138,7 +139,7 @@ mod tests {
         let mut calls = 0;
         let mut retries = 0;
         let result = within(
-            Duration::from_secs(60),
+            |_: &ActionError| Duration::from_secs(60),
             Backoff::new(Duration::from_secs(1), Duration::from_secs(8)),
             &cancel,
             |_| retries += 1,
@@ -163,7 +164,7 @@ mod tests {
     async fn a_lasting_failure_ends_with_the_window_and_says_so() {
         let cancel = CancellationToken::new();
         let result: Result<(), _> = within(
-            Duration::from_secs(10),
+            |_: &ActionError| Duration::from_secs(10),
             Backoff::new(Duration::from_secs(1), Duration::from_secs(2)).exact(),
             &cancel,
             |_| {},
@@ -185,7 +186,7 @@ mod tests {
         cancel.cancel();
         let mut calls = 0;
         let result: Result<(), _> = within(
-            Duration::from_secs(600),
+            |_: &ActionError| Duration::from_secs(600),
             Backoff::new(Duration::from_secs(1), Duration::from_secs(2)),
             &cancel,
             |_| {},
@@ -203,7 +204,7 @@ mod tests {
                 .starts_with("busy (still failing")
         );
         let result: Result<(), _> = within(
-            Duration::from_secs(600),
+            |_: &ActionError| Duration::from_secs(600),
             Backoff::new(Duration::from_secs(1), Duration::from_secs(2)),
             &CancellationToken::new(),
             |_| panic!("a final error is not retried"),

@@ -37,8 +37,9 @@ pub struct Rollback<'a> {
     pub yes: bool,
     pub parallelism: usize,
     /// How long an undo keeps retrying retryable errors (AWS keeps subnets and security groups
-    /// busy for minutes after a load balancer or instance is deleted), and the first wait.
-    pub retries: (Duration, Duration),
+    /// busy for minutes after a load balancer or instance is deleted), the first wait, and how long
+    /// it keeps trying an endpoint that does not answer at all.
+    pub retries: (Duration, Duration, Duration),
     pub interrupt: CancellationToken,
     /// Handed to every undo and reconcile (`Context::services`).
     pub services: &'a super::action::Services,
@@ -243,10 +244,13 @@ impl Rollback<'_> {
         let mut failed: BTreeSet<String> = BTreeSet::new();
         let mut remaining: Vec<(String, Resource)> = Vec::new();
         let (mut removed, mut already_gone) = (0, 0);
+        // An undo that found the endpoint not answering stops the rollback from starting others:
+        // they would wait on it too. What is left is reported, and a later rollback goes on.
+        let mut stalled = false;
         let mut running: FuturesUnordered<LocalBoxFuture<'_, (String, UndoResult)>> =
             FuturesUnordered::new();
         loop {
-            if !self.interrupt.is_cancelled() {
+            if !self.interrupt.is_cancelled() && !stalled {
                 let ready: Vec<&String> = pending
                     .iter()
                     .copied()
@@ -321,6 +325,7 @@ impl Rollback<'_> {
                         finished.insert(step);
                     }
                     Err((error, left)) => {
+                        stalled |= error.unreachable;
                         self.journal(Record::UndoFailed {
                             step: step.clone(),
                             error: error.clone(),
@@ -435,9 +440,16 @@ impl Rollback<'_> {
     {
         /// Longest wait between two tries.
         const MAX_WAIT: Duration = Duration::from_secs(30);
-        let (window, first) = self.retries;
+        let (window, first, unanswered) = self.retries;
+        let window_for = |e: &ActionError| {
+            if e.unreachable {
+                unanswered.min(window)
+            } else {
+                window
+            }
+        };
         super::retry::within(
-            window,
+            window_for,
             Backoff::new(first, MAX_WAIT),
             &self.interrupt,
             |r| {
@@ -446,7 +458,7 @@ impl Rollback<'_> {
                     r.error.message,
                     r.wait.as_secs().max(1),
                     r.elapsed.as_secs(),
-                    humantime::format_duration(window)
+                    humantime::format_duration(window_for(r.error))
                 ));
             },
             call,

@@ -52,7 +52,8 @@ async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
     let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(10);
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .retry_config(retry);
+        .retry_config(retry)
+        .timeout_config(call_timeouts());
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
@@ -110,6 +111,23 @@ impl Clients {
             emulated: false,
         }
     }
+}
+
+/// No call waits for ever: a connection is made within 5 s, an attempt answers within 30 s (a
+/// hung endpoint's attempt is cut off and retried like any transient error), and a call with all
+/// its retries ends within 2 minutes. `RUNBOOK_CALL_TIMEOUT` sets the attempt's limit (the
+/// call's is four times it).
+pub fn call_timeouts() -> aws_config::timeout::TimeoutConfig {
+    use std::time::Duration;
+    let attempt = std::env::var("RUNBOOK_CALL_TIMEOUT")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .unwrap_or(Duration::from_secs(30));
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5).min(attempt))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(attempt * 4)
+        .build()
 }
 
 /// Clients for `settings`, made once per distinct settings and kept for the process.

@@ -123,6 +123,11 @@ where
         err,
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_)
     );
+    // Nothing answered: a refused or dropped connection, or a call that timed out.
+    e.unreachable = matches!(
+        err,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
+    );
     match code.as_str() {
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
             let action = format!("{}:{operation}", iam_service::<E>());
