@@ -32,9 +32,16 @@ fn global_options_are_accepted_before_and_after_the_subcommand() {
 
 #[test]
 fn engine_commands_without_runs_say_so_and_exit_2() {
+    // Nothing to roll back is not an error: cleanup steps run it unconditionally.
+    let out = Test::new().args(["rollback", "--yes"]).run();
+    assert!(
+        text(&out).1.contains("Nothing to roll back"),
+        "{:?}",
+        text(&out)
+    );
     for args in [
         vec!["resume", "--yes"],
-        vec!["rollback", "--yes"],
+        vec!["rollback", "no-such-run", "--yes"],
         vec!["show", "some-run"],
     ] {
         let out = Test::new().args(args.clone()).status(2).run();

@@ -718,6 +718,7 @@ fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
         name: Report
         steps:
           - {id: made, action: test.create, with: {name: made}}
+          - {id: slow, action: test.create, with: {name: slow, sleep: 30s}}
           - {id: skipped, action: core.note, when: false, with: {text: no}}
           - {id: boom, action: test.fail, needs: [made], with: {message: it broke}}
         ",
@@ -747,6 +748,7 @@ fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
         "step_succeeded",
         "step_skipped",
         "step_failed",
+        "step_cancelled",
         "run_finished",
         "rollback_started",
         "undo_succeeded",
@@ -759,15 +761,26 @@ fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
     }
     let xml = std::fs::read_to_string(lab.path().join("report.xml")).expect("the JUnit report");
     let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    let cancelled = events
+        .iter()
+        .find(|e| e["event"] == "step_cancelled")
+        .unwrap();
+    assert_eq!(cancelled["step"], "slow");
+    assert_eq!(cancelled["reason"], "cancelled: `boom` failed");
     let suite = &report.test_suites[0];
-    assert_eq!(suite.test_cases.len(), 3);
+    assert_eq!(
+        suite.test_cases.len(),
+        5,
+        "a case per step and the rollback"
+    );
     assert_eq!(suite.failures, 1);
     assert!(xml.contains("it broke"), "{xml}");
     // The attributes the JUnit schema requires (Ant/Jenkins): a suite's name and counts, a case's
     // name and class, a failure's or skip's message.
     for line in [
-        "<testsuite name=\"Report\" tests=\"3\" skipped=\"1\" errors=\"0\" failures=\"1\">",
+        "<testsuite name=\"Report\" tests=\"5\" skipped=\"2\" errors=\"0\" failures=\"1\">",
         "<testcase name=\"skipped\" classname=\"Report\">",
+        "<skipped message=\"cancelled: `boom` failed\"/>",
         "<skipped message=\"its `when` is false\"/>",
         "<failure message=\"it broke\"/>",
     ] {
@@ -776,6 +789,10 @@ fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
     assert!(
         xml.contains("<testcase name=\"made\" classname=\"Report\" time=\""),
         "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"(rollback)\" classname=\"Report\""),
+        "the rollback after the failure is a case: {xml}"
     );
 }
 

@@ -113,6 +113,12 @@ pub enum Event {
         error: ActionError,
         elapsed: Duration,
     },
+    /// Cut off in flight by another step's failure or an interrupt: it may have begun something.
+    StepCancelled {
+        step: String,
+        title: String,
+        reason: String,
+    },
     RunFinished {
         run_id: String,
         status: journal::RunStatus,

@@ -164,7 +164,10 @@ impl Run<'_> {
             }
             tokio::select! {
                 Some((i, result)) = running.next() => {
-                    if let Some(error) = self.finish_step(i, result, &mut status, &mut outputs)? {
+                    let failed = failure.as_ref().map(|(s, _): &(String, ActionError)| s.clone());
+                    if let Some(error) =
+                        self.finish_step(i, result, failed.as_deref(), &mut status, &mut outputs)?
+                    {
                         if failure.is_none() {
                             failure = Some((steps[i].id.clone(), error));
                             cancel.cancel();
@@ -460,6 +463,7 @@ impl Run<'_> {
         &self,
         i: usize,
         result: StepResult,
+        failed: Option<&str>,
         status: &mut [Status],
         outputs: &mut Outputs,
     ) -> Result<Option<ActionError>, EngineError> {
@@ -536,6 +540,16 @@ impl Run<'_> {
             }
             StepResult::Cancelled => {
                 status[i] = Status::Pending;
+                // Nothing is journaled (the step stays `started`, so resume and rollback look for
+                // what it began); the reports say it was cut off, and why.
+                self.reporter.event(&Event::StepCancelled {
+                    step: id,
+                    title: step.title.clone(),
+                    reason: match failed {
+                        Some(other) => format!("cancelled: `{other}` failed"),
+                        None => "cancelled: the run was interrupted".to_owned(),
+                    },
+                });
                 Ok(None)
             }
             StepResult::Quit => {

@@ -10,6 +10,9 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::engine::{Event, Reporter};
 
+/// The test case of the rollback that followed a failure.
+const ROLLBACK: &str = "(rollback)";
+
 #[derive(Clone)]
 enum Outcome {
     Passed(Duration),
@@ -48,7 +51,8 @@ impl Junit {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let outcomes = self.outcomes.lock().expect("never poisoned").clone();
         let mut suite = TestSuite::new(self.name.as_str());
-        for step in &self.steps {
+        let rollback = outcomes.contains_key(ROLLBACK).then(|| ROLLBACK.to_owned());
+        for step in self.steps.iter().chain(&rollback) {
             let (status, time) = match outcomes.get(step) {
                 Some(Outcome::Passed(t)) => (TestCaseStatus::success(), Some(*t)),
                 Some(Outcome::Failed {
@@ -110,8 +114,35 @@ impl Reporter for Junit {
                     },
                 );
             }
-            Event::StepSkipped { step, reason, .. } => {
+            Event::StepSkipped { step, reason, .. } | Event::StepCancelled { step, reason, .. } => {
                 outcomes.insert(step.clone(), Outcome::Skipped(reason.clone()));
+            }
+            // The rollback after a failure is a case of its own: passed when it left nothing,
+            // failed with what remains.
+            Event::RollbackFinished {
+                complete,
+                remaining,
+                ..
+            } => {
+                let outcome = if *complete {
+                    Outcome::Passed(Duration::ZERO)
+                } else {
+                    Outcome::Failed {
+                        message: format!(
+                            "rollback incomplete: {} resources remain",
+                            remaining.len()
+                        ),
+                        hint: Some(
+                            remaining
+                                .iter()
+                                .map(|(step, r)| format!("{} {} (step {step})", r.kind, r.id))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        ),
+                        elapsed: Duration::ZERO,
+                    }
+                };
+                outcomes.insert(ROLLBACK.to_owned(), outcome);
             }
             _ => {}
         }

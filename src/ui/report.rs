@@ -290,6 +290,17 @@ impl Reporter for Lines {
                     self.line(&format!("  hint: {hint}"));
                 }
             }
+            Event::StepCancelled {
+                step,
+                title,
+                reason,
+            } => {
+                self.line(&format!(
+                    "{} {}: {reason}",
+                    self.mark("33", "■", "stop "),
+                    named(step, title)
+                ));
+            }
             Event::RunFinished {
                 run_id,
                 status,
@@ -489,6 +500,14 @@ pub fn event_json(event: &Event) -> Json {
             "step_failed",
             json!({"step": step, "title": title, "error": error, "seconds": elapsed.as_secs_f64()}),
         ),
+        Event::StepCancelled {
+            step,
+            title,
+            reason,
+        } => (
+            "step_cancelled",
+            json!({"step": step, "title": title, "reason": reason}),
+        ),
         Event::RunFinished {
             run_id,
             status,
@@ -645,6 +664,7 @@ impl Reporter for Live {
             Event::StepSucceeded { step, .. }
             | Event::StepSkipped { step, .. }
             | Event::StepFailed { step, .. }
+            | Event::StepCancelled { step, .. }
             | Event::StepRetry { step, .. } => {
                 if !matches!(event, Event::StepRetry { .. }) {
                     self.stop(step);
