@@ -787,6 +787,52 @@ fn an_endpoint_dying_mid_rollback_ends_it_with_exit_3_in_seconds() {
     );
 }
 
+/// A gateway made but never attached (its attach failed for good): the step failed and its
+/// journal lists nothing, yet the rollback that follows finds the gateway by the step's key, only
+/// reading (no second attach), and removes it.
+#[test]
+fn a_half_made_gateway_is_found_and_removed_by_rollback() {
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            fail_first: vec![("AttachInternetGateway", u32::MAX, "InvalidParameterValue")],
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let out = lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--output",
+        "json",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("\"event\":\"undo_succeeded\",") && stdout.contains("\"step\":\"igw\""),
+        "the gateway's step was undone: {stdout}"
+    );
+    assert!(stdout.contains("\"complete\":true"), "{stdout}");
+    assert_eq!(
+        lab.counts(None),
+        before,
+        "the unattached gateway is gone too"
+    );
+    let attaches = proxy
+        .stats
+        .by_operation
+        .lock()
+        .unwrap()
+        .get("AttachInternetGateway")
+        .copied()
+        .unwrap_or(0);
+    assert_eq!(attaches, 0, "every attach was refused; none was forwarded");
+}
+
 #[test]
 fn a_missing_region_fails_before_anything_with_how_to_fix_it() {
     let lab = Lab::new();
