@@ -224,3 +224,59 @@ fn vars_given_on_the_command_line_feed_the_lints() {
         "{stderr}"
     );
 }
+
+/// `validate --each` checks a class's roster with the runbook as `run --class` will, every
+/// problem at once and located: a value that breaks a var's rule (named by its line of the CSV),
+/// a domain outside the class's zone, and two students with one domain; a good roster is valid.
+#[test]
+fn validate_each_reports_every_problem_of_a_roster_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = dir.path().join("summer.csv");
+    std::fs::write(
+        &roster,
+        "student,domain,prefix\n\
+         ann,ann.summer.example,Bad_Prefix\n\
+         jay,jay.other.example,jay\n\
+         bob,shared.summer.example,bob\n\
+         cid,shared.summer.example,cid\n",
+    )
+    .unwrap();
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let args = |csv: &std::path::Path| {
+        vec![
+            "validate".to_owned(),
+            runbook.to_str().unwrap().to_owned(),
+            "--each".to_owned(),
+            csv.to_str().unwrap().to_owned(),
+            "--var".to_owned(),
+            "zone=summer.example".to_owned(),
+        ]
+    };
+    let out = Test::new().args(args(&roster)).status(2).run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("invalid value for var `prefix` from `prefix` in line 2 of")
+            && stderr.contains("(student `ann`)"),
+        "the CSV is the value's source: {stderr}"
+    );
+    assert!(
+        stderr.contains("the record jay.other.example is not inside the zone summer.example"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the PRIMARY A record of shared.summer.example (bob, cid)"),
+        "{stderr}"
+    );
+    let good = dir.path().join("good.csv");
+    std::fs::write(
+        &good,
+        "student,domain\nann,ann.summer.example\nbob,bob.summer.example\n",
+    )
+    .unwrap();
+    let out = Test::new().args(args(&good)).run();
+    assert!(
+        text(&out).1.contains("valid for 2 students"),
+        "{:?}",
+        text(&out)
+    );
+}

@@ -8,7 +8,7 @@
 //! running the same command again skips the labs that are done and resumes the unfinished ones.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use futures::StreamExt;
@@ -20,7 +20,7 @@ use super::session::{self as ex, Drive, Session};
 use super::settings::{Exec, OnFailure, Settings, Undo, Vars};
 use super::target::{self, Target};
 use crate::actions::aws::{client, quota};
-use crate::app::roster::{Student, read_roster};
+use crate::app::roster::{Student, read_roster_with_problems};
 use crate::engine::action::{Ask, Services};
 use crate::engine::journal::{self, Journal};
 use crate::engine::rollback::Outcome as RollbackOutcome;
@@ -99,53 +99,11 @@ pub fn run(
             "use --output json (each event names its student, and `class_finished` lists every lab), or run one lab with --junit",
         ));
     }
-    let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
-    let students = read_roster(args.each, args.class, Some(&declared))?;
+    let students = check_class(settings, file, vars, args.each, args.class)?;
     let earlier = earlier_labs(&settings.state_dir, args.class);
-
-    // Each row checked like a run of its own, before anything is created.
     let mut labs = Vec::new();
-    let mut diagnostics = Vec::new();
-    let mut sources = None;
     let mut done_already = Vec::new();
-    // The DNS record slots each student's lab writes, to refuse two labs writing one record.
-    let mut slots: Vec<(crate::actions::Slot, String)> = Vec::new();
-    for student in students {
-        let mut inputs = vars.clone();
-        inputs.vars.extend(student.vars.iter().cloned());
-        let checked = check_file(settings, file, &inputs);
-        let row = format!(
-            "in line {} of {} (student `{}`)",
-            student.line,
-            args.each.display(),
-            student.name
-        );
-        if checked.diags.has_errors() || !checked.vars.missing.is_empty() {
-            let mut found: Vec<Diagnostic> = checked
-                .diags
-                .0
-                .iter()
-                .filter(|d| d.is_error())
-                .cloned()
-                .collect();
-            if found.is_empty() {
-                if let Error::Invalid { diagnostics: d, .. } = super::check::missing_vars(&checked)
-                {
-                    found = d
-                        .into_iter()
-                        .map(|d| d.help("add a column of that name to the CSV file, or give it to every student with --var"))
-                        .collect();
-                }
-            }
-            diagnostics.extend(found.into_iter().map(|d| d.note(row.clone())));
-            sources.get_or_insert(checked.project.sources.clone());
-            continue;
-        }
-        slots.extend(
-            record_slots(settings, &checked)
-                .into_iter()
-                .map(|slot| (slot, student.name.clone())),
-        );
+    for (student, checked) in students {
         let prior = earlier.get(&student.name).cloned();
         if let Some(state) = &prior {
             if state.status == Some(journal::RunStatus::Succeeded) {
@@ -178,13 +136,6 @@ pub fn run(
             prior,
         });
     }
-    if !diagnostics.is_empty() {
-        return Err(Error::Invalid {
-            diagnostics,
-            sources: sources.unwrap_or_default(),
-        });
-    }
-    shared_records(slots)?;
     for (student, run_id) in &done_already {
         ui::note!("{student}: lab already set up (run {run_id}); skipped");
     }
@@ -615,6 +566,118 @@ impl ClassRun<'_> {
             Exit::Success
         })
     }
+}
+
+/// `validate FILE --each ROSTER`: the class checked as `run --class` will, nothing run.
+pub fn validate_roster(
+    settings: &Settings,
+    files: &[PathBuf],
+    vars: &Vars,
+    each: &Path,
+) -> Result<Exit, Error> {
+    for file in files {
+        let students = check_class(settings, file, vars, each, "check")?;
+        if !settings.quiet {
+            ui::note!(
+                "{}: valid for {} in {}",
+                file.display(),
+                suggest::count(students.len(), "student"),
+                each.display()
+            );
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// A class checked whole before anything is created, every problem at once: the roster's own
+/// (columns, names, prefixes), each student's row checked as a run of its own (its values named
+/// by their line of the roster), two labs that would write one DNS record, and records outside
+/// the zone they go in. `run --class` and `validate --each` both use it.
+pub fn check_class(
+    settings: &Settings,
+    file: &Path,
+    vars: &Vars,
+    each: &Path,
+    class: &str,
+) -> Result<Vec<(Student, Checked)>, Error> {
+    let base = check_file(settings, file, vars);
+    if base.diags.has_errors() {
+        return Err(Error::Invalid {
+            diagnostics: base.diags.0,
+            sources: base.project.sources,
+        });
+    }
+    let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
+    let (students, problems) = read_roster_with_problems(each, class, Some(&declared))?;
+    let mut diagnostics: Vec<Diagnostic> = problems
+        .into_iter()
+        .map(|p| Diagnostic::error("roster", format!("{}: {p}", each.display())).help(p.help))
+        .collect();
+    let mut sources = base.project.sources.clone();
+    let mut checked_students = Vec::new();
+    // The DNS record slots each student's lab writes, to refuse two labs writing one record.
+    let mut slots: Vec<(crate::actions::Slot, String)> = Vec::new();
+    for student in students {
+        let mut inputs = vars.clone();
+        inputs.row = Some((
+            format!("line {} of {}", student.line, each.display()),
+            student.vars.clone(),
+        ));
+        let checked = check_file(settings, file, &inputs);
+        let row = format!(
+            "in line {} of {} (student `{}`)",
+            student.line,
+            each.display(),
+            student.name
+        );
+        if checked.diags.has_errors() || !checked.vars.missing.is_empty() {
+            let mut found: Vec<Diagnostic> = checked
+                .diags
+                .0
+                .iter()
+                .filter(|d| d.is_error())
+                .cloned()
+                .collect();
+            if found.is_empty() {
+                if let Error::Invalid { diagnostics: d, .. } = super::check::missing_vars(&checked)
+                {
+                    found = d
+                        .into_iter()
+                        .map(|d| d.help("add a column of that name to the CSV file, or give it to every student with --var"))
+                        .collect();
+                }
+            }
+            diagnostics.extend(found.into_iter().map(|d| d.note(row.clone())));
+            sources = checked.project.sources.clone();
+            continue;
+        }
+        let plan = crate::plan::build(&checked, &known(settings, region_var(&checked)));
+        for outside in crate::actions::aws::route53::outside_zones(
+            plan.steps.iter().map(|s| (s.action, &s.params)),
+        ) {
+            diagnostics.push(
+                Diagnostic::error("roster", outside)
+                    .help("give the student a domain inside the class's zone (for example NAME.ZONE), or another zone")
+                    .note(row.clone()),
+            );
+        }
+        slots.extend(
+            record_slots(settings, &checked)
+                .into_iter()
+                .map(|slot| (slot, student.name.clone())),
+        );
+        checked_students.push((student, checked));
+    }
+    if let Err(Error::Usage { message, help }) = shared_records(slots) {
+        diagnostics.push(Diagnostic::error("roster", message).help_opt(help));
+    }
+    if !diagnostics.is_empty() {
+        return Err(Error::Invalid {
+            diagnostics,
+            sources,
+        });
+    }
+    Ok(checked_students)
 }
 
 /// The DNS record slots a lab's plan writes, where its parameters name them before the run.

@@ -85,6 +85,62 @@ pub fn read_roster(
     class: &str,
     declared: Option<&[String]>,
 ) -> Result<Vec<Student>, Error> {
+    let (students, problems) = read_roster_with_problems(path, class, declared)?;
+    if problems.is_empty() {
+        return Ok(students);
+    }
+    let help = problems
+        .iter()
+        .map(|p| p.help.clone())
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(roster_error(
+        path,
+        problems
+            .iter()
+            .map(Problem::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        help,
+    ))
+}
+
+/// A problem of the roster, with its line (0: the header line, 1: a column) and how to fix it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub line: u64,
+    pub message: String,
+    pub help: String,
+}
+
+impl Problem {
+    fn new(line: u64, message: impl Into<String>, help: impl Into<String>) -> Self {
+        Problem {
+            line,
+            message: message.into(),
+            help: help.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 1 {
+            write!(f, "line {}: {}", self.line, self.message)
+        } else {
+            f.write_str(&self.message)
+        }
+    }
+}
+
+/// Every problem of the roster at once (a bad column, a bad or repeated name, two students
+/// with one prefix), with the students it could read; `Err` only when it cannot be read at all.
+pub fn read_roster_with_problems(
+    path: &Path,
+    class: &str,
+    declared: Option<&[String]>,
+) -> Result<(Vec<Student>, Vec<Problem>), Error> {
+    let mut problems: Vec<Problem> = Vec::new();
     let strict = declared.is_some();
     let declared = declared.unwrap_or_default();
     let text = std::fs::read_to_string(path).map_err(|e| {
@@ -133,11 +189,12 @@ pub fn read_roster(
             continue;
         }
         if headers[..i].contains(h) {
-            return Err(roster_error(
-                path,
+            problems.push(Problem::new(
+                0,
                 format!("the column `{h}` appears twice"),
                 "keep one",
             ));
+            continue;
         }
         let mut known: Vec<String> = declared.to_vec();
         known.extend(ACCESS_COLUMNS.iter().map(|c| (*c).to_owned()));
@@ -147,8 +204,8 @@ pub fn read_roster(
                 declared.join(", ")
             )
         });
-        return Err(roster_error(
-            path,
+        problems.push(Problem::new(
+            1,
             format!(
                 "the column `{h}` is neither a var of the runbook nor one of student, region, profile, role_arn"
             ),
@@ -170,15 +227,17 @@ pub fn read_roster(
         })?;
         let line = record.position().map_or(0, csv::Position::line);
         let name = record.get(student_col).unwrap_or_default().to_owned();
-        check_name("student", &name).map_err(|m| {
-            roster_error(path, format!("line {line}: {m}"), "fix the student's name")
-        })?;
+        if let Err(m) = check_name("student", &name) {
+            problems.push(Problem::new(line, m, "fix the student's name"));
+            continue;
+        }
         if let Some(first) = seen.insert(name.to_lowercase(), line) {
-            return Err(roster_error(
-                path,
-                format!("line {line}: the student `{name}` is already on line {first}"),
+            problems.push(Problem::new(
+                line,
+                format!("the student `{name}` is already on line {first}"),
                 "give each student one row and a name of their own",
             ));
+            continue;
         }
         let mut student = Student {
             name: name.clone(),
@@ -205,11 +264,9 @@ pub fn read_roster(
         if derive_prefix {
             let prefix = prefix_for(class, &name);
             if let Some(other) = prefixes.insert(prefix.clone(), name.clone()) {
-                return Err(roster_error(
-                    path,
-                    format!(
-                        "line {line}: `{name}` and `{other}` would both name their resources `{prefix}-…`"
-                    ),
+                problems.push(Problem::new(
+                    line,
+                    format!("`{name}` and `{other}` would both name their resources `{prefix}-…`"),
                     "add a `prefix` column with a different prefix for each of them",
                 ));
             }
@@ -217,14 +274,14 @@ pub fn read_roster(
         }
         students.push(student);
     }
-    if students.is_empty() {
+    if students.is_empty() && problems.is_empty() {
         return Err(roster_error(
             path,
             "no students",
             "add a row per student under the header line",
         ));
     }
-    Ok(students)
+    Ok((students, problems))
 }
 
 /// The roster's rows for `sweep --each`: only where each lab went.

@@ -63,6 +63,8 @@ pub struct Vars {
     pub vars: Vec<(String, String)>,
     /// `--vars-file`.
     pub vars_file: Option<PathBuf>,
+    /// A class roster's row (see `runbook::vars::Inputs::row`).
+    pub row: Option<(String, Vec<(String, String)>)>,
 }
 
 impl Vars {
@@ -70,6 +72,7 @@ impl Vars {
         Inputs {
             flags: self.vars.clone(),
             vars_file: self.vars_file.clone(),
+            row: self.row.clone(),
         }
     }
 }

@@ -85,6 +85,7 @@ impl From<&VarArgs> for Vars {
         Vars {
             vars: a.vars.clone(),
             vars_file: a.vars_file.clone(),
+            row: None,
         }
     }
 }
@@ -195,6 +196,10 @@ pub enum Command {
         vars: VarArgs,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
+        /// Check a class's roster with the runbook, as `run --class` will before its first lab:
+        /// every problem at once, by line and student.
+        #[arg(long, value_name = "CSV")]
+        each: Option<PathBuf>,
     },
     /// Show the steps in execution order with their parameters, without calling anything.
     Plan {
@@ -373,7 +378,14 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::Validate {
             files,
             vars,
+            each: Some(each),
+            ..
+        } => class::validate_roster(s, files, &vars.into(), each),
+        Command::Validate {
+            files,
+            vars,
             output,
+            each: None,
         } => check::validate_files(s, files, &vars.into(), *output),
         Command::Plan { file, vars, output } => check::plan_file(s, file, &vars.into(), *output),
         Command::Actions { name, output } => check::list_actions(name.as_deref(), *output),

@@ -237,6 +237,9 @@ pub struct Inputs {
     /// `--var NAME=VALUE`, in order.
     pub flags: Vec<(String, String)>,
     pub vars_file: Option<std::path::PathBuf>,
+    /// A class roster's row for one student: where it is (`line 3 of roster.csv`) and its values,
+    /// which win over `--var`.
+    pub row: Option<(String, Vec<(String, String)>)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -275,8 +278,18 @@ pub fn resolve(
     let mut resolved = Resolved::default();
     for (name, var) in &root.vars {
         let ty = kind(&var.def);
+        let in_row = inputs
+            .row
+            .as_ref()
+            .and_then(|(at, values)| Some((at, values.iter().find(|(n, _)| n == name)?)));
         let found: Option<(Result<Json, String>, Source, String)> =
-            if let Some((_, text)) = inputs.flags.iter().rev().find(|(n, _)| n == name) {
+            if let Some((at, (_, text))) = in_row {
+                Some((
+                    parse_text(ty, text),
+                    Source::Flag,
+                    format!("`{name}` in {at}"),
+                ))
+            } else if let Some((_, text)) = inputs.flags.iter().rev().find(|(n, _)| n == name) {
                 Some((parse_text(ty, text), Source::Flag, format!("--var {name}")))
             } else if let Some((key, node)) = file_values.iter().find(|(k, _)| k.value == *name) {
                 Some((

@@ -382,6 +382,48 @@ async fn find_zone(
         }))
 }
 
+/// Records whose name is outside every zone the plan finds or creates: Route 53 refuses them
+/// ("not permitted in zone"), but only after everything before them was built. In words.
+pub fn outside_zones<'p>(
+    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
+) -> Vec<String> {
+    let known = |v: &serde_json::Value| {
+        v.as_str()
+            .filter(|s| !s.starts_with("(known after run"))
+            .map(|s| s.trim_end_matches('.').to_lowercase())
+    };
+    let mut zones = Vec::new();
+    let mut names = Vec::new();
+    for (action, params) in steps {
+        match action {
+            "aws.route53.hosted_zone" => zones.extend(known(&params["name"])),
+            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
+                names.extend(known(&params["name"]));
+            }
+            _ => {}
+        }
+    }
+    if zones.is_empty() {
+        return Vec::new();
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| {
+            !zones
+                .iter()
+                .any(|z| n == z || n.ends_with(&format!(".{z}")))
+        })
+        .map(|n| {
+            format!(
+                "the record {n} is not inside the zone {}",
+                zones.join(" or ")
+            )
+        })
+        .collect()
+}
+
 /// Readiness, before a run creates anything (AWS's Region switch plans call these plan
 /// evaluations): the records already in existing zones that the run's record steps would collide
 /// with. `steps` are the plan's actions and parameters, rendered as far as they can be; a record
