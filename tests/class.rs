@@ -393,6 +393,28 @@ fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_
         assert_eq!(labs[s].1.len(), 2, "{s}: two load balancers: {labs:?}");
     }
     assert_eq!(class_zones(&lab).len(), 1);
+    // `runs` says whose lab each run is.
+    let listed = lab.run(&["runs", "--output", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let mut students: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["class"] == "autumn")
+        .filter_map(|r| r["student"].as_str())
+        .collect();
+    students.sort_unstable();
+    students.dedup();
+    assert_eq!(students, ["kim", "lee", "max"], "{listed}");
+    let (table, _) = text(&lab.run(&["runs"]));
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .contains("CLASS         STUDENT"),
+        "{table}"
+    );
 
     std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
     let out = lab.run(&[

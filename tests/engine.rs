@@ -383,6 +383,36 @@ fn rollback_with_nothing_left_to_undo_exits_0() {
     }
 }
 
+/// A run's output from a step that did not run (its `when:` was false) says so once the run
+/// has ended, rather than "known after run".
+#[test]
+fn outputs_of_steps_that_did_not_run_say_so() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Optional
+        vars:
+          drill: {type: boolean, default: false}
+        steps:
+          - {id: timed, action: core.set, when: \"{{ vars.drill }}\", with: {seconds: 42}}
+        outputs:
+          failover_seconds: \"{{ steps.timed.seconds }}\"
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let finished: serde_json::Value = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "run_finished")
+        .unwrap();
+    assert_eq!(
+        finished["outputs"]["failover_seconds"],
+        "(not run: steps.timed.seconds)"
+    );
+}
+
 fn ok_run(out: &Output) {
     assert_eq!(code(out), Some(0), "{:?}", text(out));
 }

@@ -507,6 +507,8 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
         ],
     );
     screen.expect("Class pty: roll back 2 labs");
+    // Destructive: the default is no, so it takes an explicit yes.
+    screen.expect("[y/N]");
     screen.key("y");
     screen.expect("Class pty is rolled back");
     let seen = strip(&screen.finish());

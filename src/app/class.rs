@@ -804,7 +804,7 @@ pub fn rollback(
             suggest::count(pending.len(), "lab"),
             suggest::count(alive, "resource")
         );
-        if ask.confirm(&question, true) != Some(true) {
+        if ask.confirm(&question, false) != Some(true) {
             return Ok(Exit::Success);
         }
     }

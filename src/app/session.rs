@@ -1067,7 +1067,7 @@ pub fn rollback(
             "Run {run_id} has {} alive.",
             crate::runbook::suggest::count(alive.len(), "resource")
         );
-        if ask.confirm("Roll it back?", true) != Some(true) {
+        if ask.confirm("Roll it back?", false) != Some(true) {
             return Ok(Exit::Success);
         }
     }

@@ -225,7 +225,18 @@ impl Workflow for RunbookWorkflow<'_> {
         Ok(Some(out))
     }
 
+    /// Rendered when the run has ended: what a step that did not run (a drill left out) would
+    /// have given is "not run", not "known after run".
     fn outputs(&self, done: &Outputs) -> Map<String, Json> {
-        self.renderer(done).root_outputs()
+        let mut outputs = self.renderer(done).root_outputs();
+        for value in outputs.values_mut() {
+            if let Some(rest) = value
+                .as_str()
+                .and_then(|t| t.strip_prefix("(known after run: "))
+            {
+                *value = Json::String(format!("(not run: {rest}"));
+            }
+        }
+        outputs
     }
 }

@@ -14,6 +14,7 @@ use super::resolve::Flow;
 use super::source::Span;
 use super::vars::Resolved;
 use super::yaml::Node;
+use crate::actions::aws::ec2::instance_type_form;
 use crate::actions::aws::elbv2::check_elb_name;
 use crate::runbook::render::{Rendered, Renderer};
 
@@ -95,6 +96,21 @@ pub fn run(
                         Diagnostic::error("aws-name", format!("`{name}` is not a valid {kind} name: {problem}"))
                             .at(inst.span(&["name"], project_span(project, flow, inst.flow_index)))
                             .help("AWS allows at most 32 letters, digits and hyphens, without a hyphen at either end"),
+                    );
+                }
+            }
+        }
+    }
+    // An instance type is FAMILY.SIZE (`t3.micro`, `m7g.2xlarge`): a typo found now, not after
+    // minutes of building when RunInstances refuses it.
+    for action in ["aws.ec2.run_instances", "aws.ec2.find_zones"] {
+        for inst in instances(action) {
+            if let Some(kind) = inst.text("instance_type") {
+                if !instance_type_form(&kind) {
+                    diags.push(
+                        Diagnostic::error("instance-type", format!("`{kind}` is not an EC2 instance type"))
+                            .at(inst.span(&["instance_type"], project_span(project, flow, inst.flow_index)))
+                            .help("an instance type is a family and a size, such as t3.micro or m7g.large (EC2 › Instance types)"),
                     );
                 }
             }

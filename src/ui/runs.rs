@@ -23,7 +23,7 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
             .map(|(id, state)| match state {
                 Ok(s) => {
                     let (removed, gone) = s.undone();
-                    json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len(), "removed": removed, "already_gone": gone})
+                    json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len(), "removed": removed, "already_gone": gone, "class": label(s, "runbook:class"), "student": label(s, "runbook:student")})
                 }
                 Err(e) => json!({"run_id": id, "error": e.to_string()}),
             })
@@ -40,20 +40,45 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
         return out;
     }
     let width = all.iter().map(|(id, _)| id.len()).max().unwrap_or(0).max(6);
+    // A class's runs say whose lab each is.
+    let classes = all.iter().any(|(_, s)| {
+        s.as_ref()
+            .is_ok_and(|s| label(s, "runbook:class").is_some())
+    });
+    let who = |s: &RunState| {
+        if classes {
+            format!(
+                "{:12}  {:12}  ",
+                label(s, "runbook:class").unwrap_or("-"),
+                label(s, "runbook:student").unwrap_or("-")
+            )
+        } else {
+            String::new()
+        }
+    };
     let _ = writeln!(
         out,
-        "{:width$}  {:22}  {:24}  {:5}  RUNBOOK",
-        "RUN", "STATUS", "STARTED", "ALIVE"
+        "{:width$}  {:22}  {:24}  {:5}  {}RUNBOOK",
+        "RUN",
+        "STATUS",
+        "STARTED",
+        "ALIVE",
+        if classes {
+            format!("{:12}  {:12}  ", "CLASS", "STUDENT")
+        } else {
+            String::new()
+        }
     );
     for (id, state) in all {
         match state {
             Ok(s) => {
                 let _ = writeln!(
                     out,
-                    "{id:width$}  {:22}  {:24}  {:5}  {}",
+                    "{id:width$}  {:22}  {:24}  {:5}  {}{}",
                     status(s),
                     s.started_at,
                     s.alive().len(),
+                    who(s),
                     s.name
                 );
             }
@@ -63,6 +88,14 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
         }
     }
     out
+}
+
+/// A label of the run (`runbook:class`, `runbook:student`).
+fn label<'s>(s: &'s RunState, key: &str) -> Option<&'s str> {
+    s.labels
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The run's status, with how many of its resources a rollback found already gone.

@@ -137,6 +137,24 @@ pub struct FindImageParams {
     pub architecture: String,
 }
 
+/// FAMILY.SIZE: a family of letters and digits (with a digit: `t3`, `c7gn`, `u-6tb1`), a dot, a
+/// size (`micro`, `2xlarge`, `metal-48xl`). Validation uses it to catch a typo before anything
+/// is created.
+pub fn instance_type_form(kind: &str) -> bool {
+    let Some((family, size)) = kind.split_once('.') else {
+        return false;
+    };
+    let word = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    word(family)
+        && word(size)
+        && family.starts_with(|c: char| c.is_ascii_lowercase())
+        && family.chars().any(|c| c.is_ascii_digit())
+}
+
 fn t3_micro() -> String {
     "t3.micro".into()
 }
