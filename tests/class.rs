@@ -415,6 +415,27 @@ fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_
             .contains("CLASS         STUDENT"),
         "{table}"
     );
+    // One student's lab rolled back on its own; the others and the class's zone stay.
+    let out = lab.run(&["rollback", "--class", "autumn", "--student", "kim", "--yes"]);
+    ok(&out);
+    assert!(
+        text(&out).1.contains("Rolled back the lab of kim"),
+        "{:?}",
+        text(&out)
+    );
+    let labs = by_student(&lab, "autumn");
+    assert!(!labs.contains_key("kim"), "kim's lab is gone: {labs:?}");
+    for s in ["lee", "max"] {
+        assert_eq!(labs[s].0, 2, "{s}'s lab stays: {labs:?}");
+    }
+    assert_eq!(class_zones(&lab).len(), 1, "the class's zone stays");
+    let out = lab.run(&["rollback", "--class", "autumn", "--student", "kym", "--yes"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("did you mean `kim`"),
+        "{:?}",
+        text(&out)
+    );
 
     std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
     let out = lab.run(&[

@@ -77,6 +77,8 @@ pub struct ClassArgs<'a> {
     pub ttl: Option<std::time::Duration>,
     pub labels: &'a [(String, String)],
     pub quotas: &'a [(String, f64)],
+    /// Only these students' labs (`--student`); all when empty.
+    pub students: &'a [String],
 }
 
 pub fn run(
@@ -99,7 +101,12 @@ pub fn run(
             "use --output json (each event names its student, and `class_finished` lists every lab), or run one lab with --junit",
         ));
     }
-    let students = check_class(settings, file, vars, args.each, args.class)?;
+    let mut students = check_class(settings, file, vars, args.each, args.class)?;
+    if !args.students.is_empty() {
+        let names: Vec<String> = students.iter().map(|(s, _)| s.name.clone()).collect();
+        only_named(args.students, &names, &args.each.display().to_string())?;
+        students.retain(|(s, _)| args.students.contains(&s.name));
+    }
     let earlier = earlier_labs(&settings.state_dir, args.class);
     let mut labs = Vec::new();
     let mut done_already = Vec::new();
@@ -568,6 +575,18 @@ impl ClassRun<'_> {
     }
 }
 
+/// Every `--student` name must be one of `names` (the roster's, or the class's labs').
+fn only_named(wanted: &[String], names: &[String], among: &str) -> Result<(), Error> {
+    for w in wanted {
+        if !names.contains(w) {
+            let help = suggest::did_you_mean(w, names)
+                .unwrap_or_else(|| format!("the students are: {}", names.join(", ")));
+            return Err(Error::usage(format!("no student `{w}` in {among}"), help));
+        }
+    }
+    Ok(())
+}
+
 /// `validate FILE --each ROSTER`: the class checked as `run --class` will, nothing run.
 pub fn validate_roster(
     settings: &Settings,
@@ -758,15 +777,26 @@ fn rollback_one(
 pub fn rollback(
     settings: &Settings,
     class: &str,
+    students: &[String],
     options: Undo,
     exec: &Exec,
 ) -> Result<Exit, Error> {
     let retarget = options.retarget;
-    let runs: Vec<RunState> = runs::list(&settings.state_dir)
+    let mut runs: Vec<RunState> = runs::list(&settings.state_dir)
         .into_iter()
         .filter_map(|(_, s)| s.ok())
         .filter(|s| label(s, "runbook:class") == Some(class))
         .collect();
+    if !students.is_empty() && !runs.is_empty() {
+        let names: Vec<String> = runs
+            .iter()
+            .filter_map(|s| label(s, "runbook:student").map(str::to_owned))
+            .collect();
+        only_named(students, &names, &format!("class {class}"))?;
+        runs.retain(|s| {
+            label(s, "runbook:student").is_some_and(|n| students.iter().any(|w| w == n))
+        });
+    }
     if runs.is_empty() {
         let classes: BTreeSet<String> = runs::list(&settings.state_dir)
             .into_iter()
@@ -800,9 +830,14 @@ pub fn rollback(
     if ask.interactive() {
         let alive: usize = pending.iter().map(|s| s.alive().len()).sum();
         let question = format!(
-            "Class {class}: roll back {} ({} alive) and delete the class's shared resources?",
+            "Class {class}: roll back {} ({} alive){}?",
             suggest::count(pending.len(), "lab"),
-            suggest::count(alive, "resource")
+            suggest::count(alive, "resource"),
+            if students.is_empty() {
+                " and delete the class's shared resources"
+            } else {
+                ""
+            }
         );
         if ask.confirm(&question, false) != Some(true) {
             return Ok(Exit::Success);
@@ -888,6 +923,21 @@ pub fn rollback(
             rollback_class_command(settings, class)
         );
         return Ok(Exit::RollbackIncomplete);
+    }
+    if !students.is_empty() {
+        // Only some labs: the class's shared resources (its zone) stay for the others.
+        ui::note!(
+            "Rolled back the lab of {}; the class's shared resources stay ({} removes them).",
+            students.join(", "),
+            rollback_class_command(settings, class)
+        );
+        return Ok(
+            if removed == 0 && already_gone > 0 && !options.expect_gone {
+                Exit::NothingRemoved
+            } else {
+                Exit::Success
+            },
+        );
     }
     // What the class shares, once every lab is gone: in each account and region used.
     let mut places: Vec<client::Settings> = Vec::new();

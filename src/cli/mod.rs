@@ -237,6 +237,9 @@ pub enum Command {
         /// `vpcs=20`, `internet-gateways=20`, `load-balancers=50`, `vcpus=64`, or a quota code.
         #[arg(long = "quota", value_name = "NAME=N", requires = "class", value_parser = actions::aws::quota::parse_override)]
         quotas: Vec<(String, f64)>,
+        /// With --class: only this student's lab (repeatable).
+        #[arg(long = "student", value_name = "NAME", requires = "class")]
+        students: Vec<String>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -270,6 +273,9 @@ pub enum Command {
         /// exit 0 rather than 4.
         #[arg(long)]
         expect_gone: bool,
+        /// With --class: only this student's lab (repeatable); the class's shared resources stay.
+        #[arg(long = "student", value_name = "NAME", requires = "class")]
+        students: Vec<String>,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -399,6 +405,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             class: Some(class),
             each: Some(each),
             quotas,
+            students,
             exec,
         } => class::run(
             s,
@@ -411,6 +418,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 ttl: *ttl,
                 labels,
                 quotas,
+                students,
             },
             &exec.into(),
         ),
@@ -450,6 +458,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             class,
             retarget,
             expect_gone,
+            students,
             exec,
         } => {
             let undo = settings::Undo {
@@ -457,7 +466,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 expect_gone: *expect_gone,
             };
             match class {
-                Some(class) => class::rollback(s, class, undo, &exec.into()),
+                Some(class) => class::rollback(s, class, students, undo, &exec.into()),
                 None => session::rollback(s, run_id.as_deref(), undo, &exec.into()),
             }
         }
