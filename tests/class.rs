@@ -518,6 +518,16 @@ fn a_role_arn_column_puts_each_lab_in_its_own_account_and_sweep_each_follows_it(
         stderr.contains("removed load balancer") && !stderr.contains("already gone"),
         "the refused rollback had left everything for this one: {stderr}"
     );
+    // A table of the class at the end: a row per student.
+    assert!(stderr.contains("STUDENT  RESULT"), "{stderr}");
+    for student in ["kim", "lee"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(student) && l.contains("rolled back")),
+            "{student}: {stderr}"
+        );
+    }
     assert!(
         text(&out).1.contains("Class orgs is rolled back"),
         "{:?}",

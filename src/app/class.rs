@@ -313,7 +313,7 @@ pub fn run(
     if let Some(b) = &board {
         b.finish();
     }
-    class_run.finish(&labs, results, &ask, &rt)
+    class_run.finish(&labs, results, &done_already, &ask, &rt)
 }
 
 /// What every lab of a class run shares.
@@ -505,6 +505,7 @@ impl ClassRun<'_> {
         &self,
         labs: &[Lab],
         mut results: Vec<LabResult>,
+        done_already: &[(String, String)],
         ask: &TerminalAsk,
         rt: &tokio::runtime::Runtime,
     ) -> Result<Exit, Error> {
@@ -514,6 +515,15 @@ impl ClassRun<'_> {
             .filter(|(_, r)| matches!(r.status, LabStatus::Stopped(_, Left::Kept)))
             .map(|(i, _)| i)
             .collect();
+        // The table is of the whole class: the labs set up by an earlier run too (after the
+        // labs of this one, whose places `kept` counts).
+        results.extend(done_already.iter().map(|(student, run_id)| LabResult {
+            student: student.clone(),
+            run_id: run_id.clone(),
+            status: LabStatus::Succeeded,
+            url: None,
+            failure: None,
+        }));
         let human = self.exec.output != Format::Json && !self.settings.quiet;
         if human {
             ui::note_part!("\n{}", table(&results));
@@ -873,14 +883,35 @@ pub fn rollback(
         };
         target::check_account(state, caller.as_ref(), retarget, "roll back")?;
     }
+    let who = |s: &RunState| label(s, "runbook:student").unwrap_or(&s.run_id).to_owned();
+    // On a terminal, the same live line per student as `run --class`, then a table.
+    let live = exec.output == Format::Human && ui::stderr_is_terminal() && !settings.quiet;
+    let board = live.then(|| {
+        Board::new(
+            &pending
+                .iter()
+                .map(|s| {
+                    let steps: BTreeSet<String> =
+                        s.alive().into_iter().map(|(step, _)| step).collect();
+                    (who(s), steps.len())
+                })
+                .collect::<Vec<_>>(),
+            Vec::new(),
+        )
+    });
     let reporters: Vec<Box<dyn Reporter>> = pending
         .iter()
-        .map(|s| -> Box<dyn Reporter> {
-            let who = label(s, "runbook:student").unwrap_or(&s.run_id).to_owned();
+        .enumerate()
+        .map(|(i, s)| -> Box<dyn Reporter> {
+            if let Some(b) = &board {
+                return b.student(i);
+            }
             if exec.output == Format::Json {
-                Box::new(JsonLines::stdout(Vec::new()).with_field("student", &who))
+                Box::new(JsonLines::stdout(Vec::new()).with_field("student", &who(s)))
+            } else if settings.quiet {
+                Box::new(ui::report::Tee(Vec::new()))
             } else {
-                Box::new(Lines::stderr(Vec::new()).with_prefix(&who))
+                Box::new(Lines::stderr(Vec::new()).with_prefix(&who(s)))
             }
         })
         .collect();
@@ -893,19 +924,45 @@ pub fn rollback(
             .buffered(8)
             .collect(),
     );
+    if let Some(b) = &board {
+        b.finish();
+    }
+    let mut rows = Vec::new();
     for (state, outcome) in pending.iter().zip(outcomes) {
+        let mut row = ui::class::Undone {
+            student: who(state),
+            complete: false,
+            removed: 0,
+            already_gone: 0,
+            remaining: 0,
+            error: None,
+        };
         match outcome {
             Ok(o) => {
                 removed += o.removed;
                 already_gone += o.already_gone;
+                (row.complete, row.removed, row.already_gone, row.remaining) =
+                    (o.complete, o.removed, o.already_gone, o.remaining.len());
                 if !o.complete {
                     incomplete.push(state.run_id.clone());
                 }
             }
             Err(e) => {
-                ui::note!("{}: {e}", state.run_id);
+                row.error = Some(e);
                 incomplete.push(state.run_id.clone());
             }
+        }
+        rows.push(row);
+    }
+    if exec.output == Format::Human && !settings.quiet {
+        ui::note_part!("\n{}", ui::class::rollback_table(&rows));
+    } else {
+        for row in rows.iter().filter(|r| r.error.is_some()) {
+            ui::note!(
+                "{}: {}",
+                row.student,
+                row.error.as_deref().unwrap_or_default()
+            );
         }
     }
     if interrupt.is_cancelled() {

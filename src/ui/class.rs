@@ -13,6 +13,8 @@ use crate::engine::{Event, Reporter};
 #[derive(Clone, Debug, Default)]
 struct Row {
     done: usize,
+    /// Steps undone by a rollback.
+    undone: usize,
     failed: usize,
     total: usize,
     step: String,
@@ -90,6 +92,9 @@ impl Board {
             row.total,
             w = self.width
         );
+        if row.undone > 0 {
+            text.push_str(&format!(", {} undone", row.undone));
+        }
         if row.failed > 0 {
             text.push_str(&format!(", {} failed", row.failed));
         }
@@ -149,6 +154,15 @@ impl Board {
                 Event::UndoStarted { step } => {
                     row.step = format!("undo {step}");
                     row.status.clear();
+                }
+                Event::UndoSucceeded { .. } => {
+                    row.undone += 1;
+                    row.status.clear();
+                }
+                Event::UndoFailed { step, error, .. } => {
+                    row.failed += 1;
+                    row.step = format!("undo {step}");
+                    row.status.clone_from(&error.message);
                 }
                 Event::RollbackFinished { complete, .. } => {
                     row.phase = if *complete {
@@ -285,6 +299,46 @@ pub fn table(labs: &[LabResult]) -> String {
     let mut out = line(headers);
     for row in &rows {
         out.push_str(&line([&row[0], &row[1], &row[2], &row[3]]));
+    }
+    out
+}
+
+/// One lab at the end of `rollback --class`.
+pub struct Undone {
+    pub student: String,
+    pub complete: bool,
+    pub removed: usize,
+    pub already_gone: usize,
+    pub remaining: usize,
+    /// Why it could not be rolled back at all.
+    pub error: Option<String>,
+}
+
+/// The table at the end of `rollback --class`: a row per student.
+pub fn rollback_table(labs: &[Undone]) -> String {
+    let width = labs
+        .iter()
+        .map(|l| l.student.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("STUDENT".len());
+    let mut out = format!(
+        "{:<width$}  {:<20}  {:>7}  {:>12}  {:>9}\n",
+        "STUDENT", "RESULT", "REMOVED", "ALREADY GONE", "REMAINING"
+    );
+    for l in labs {
+        let result = match (&l.error, l.complete) {
+            (Some(_), _) => "error",
+            (None, true) => "rolled back",
+            (None, false) => "rollback incomplete",
+        };
+        out.push_str(&format!(
+            "{:<width$}  {:<20}  {:>7}  {:>12}  {:>9}\n",
+            l.student, result, l.removed, l.already_gone, l.remaining
+        ));
+        if let Some(e) = &l.error {
+            out.push_str(&format!("{:<width$}  {e}\n", ""));
+        }
     }
     out
 }
