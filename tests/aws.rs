@@ -347,6 +347,72 @@ fn resume_and_rollback_pointed_elsewhere_are_refused_and_leave_everything() {
     );
 }
 
+/// `show --check` asks AWS whether what the journal holds alive still exists: a security group
+/// deleted in the console is reported missing, the rest present, and nothing is changed.
+#[test]
+fn show_check_reports_what_was_deleted_behind_the_runs_back() {
+    let lab = Lab::new();
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    let shown = lab.run(&["show", "--output", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let web_sg = shown["alive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["step"] == "web_sg")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    lab.rt.block_on(async {
+        lab.emulator
+            .ec2()
+            .delete_security_group()
+            .group_id(&web_sg)
+            .send()
+            .await
+            .unwrap();
+    });
+    let before = lab.counts(Some(&id));
+    let out = lab.run(&["show", "--check"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("security group {web_sg} (step web_sg) — missing")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Checked against AWS: 1 resource missing"),
+        "{stdout}"
+    );
+    let out = lab.run(&["show", "--check", "--output", "json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<&str> = shown["alive"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["checked"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "missing").count(),
+        1,
+        "{states:?}"
+    );
+    assert!(
+        states.iter().filter(|s| **s == "present").count() >= 5,
+        "{states:?}"
+    );
+    assert_eq!(lab.counts(Some(&id)), before, "looking changed nothing");
+    ok(&lab.run(&["rollback", "--yes"]));
+}
+
 /// Everything a run made was deleted behind its back (here by `sweep`): its rollback says
 /// "already gone" for each resource rather than "removed", warns that this usually means the
 /// wrong account, region or endpoint, and exits 4; its JSON events and `runs` carry the

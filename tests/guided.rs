@@ -515,7 +515,8 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
     assert_eq!(leftovers(&emulator), (0, 0, 0), "nothing left:\n{seen}");
     // The same live line per student as the class run, then a table.
     assert!(
-        seen.lines().any(|l| l.contains("alice") && l.contains("undone")),
+        seen.lines()
+            .any(|l| l.contains("alice") && l.contains("undone")),
         "{seen}"
     );
     assert!(seen.contains("STUDENT  RESULT"), "{seen}");

@@ -200,6 +200,10 @@ impl Executor for Create {
         })
     }
 
+    fn looks(&self) -> bool {
+        true
+    }
+
     fn reconcile<'a>(
         &'a self,
         ctx: &'a Context<'a>,

@@ -13,7 +13,12 @@ pub fn list(settings: &Settings, output: Format) -> Result<Exit, Error> {
     Ok(Exit::Success)
 }
 
-pub fn show(settings: &Settings, run_id: Option<&str>, output: Format) -> Result<Exit, Error> {
+pub fn show(
+    settings: &Settings,
+    run_id: Option<&str>,
+    check: bool,
+    output: Format,
+) -> Result<Exit, Error> {
     let latest;
     let run_id = if let Some(id) = run_id {
         id
@@ -47,6 +52,92 @@ pub fn show(settings: &Settings, run_id: Option<&str>, output: Format) -> Result
     let state = RunState::from_entries(&entries);
     let place = super::session::state_uses_aws(&state)
         .then(|| super::target::Recorded::of(&state).describe());
-    ui::output_raw(&ui::runs::show(run_id, &state, place.as_deref(), output))?;
+    let seen = if check {
+        Some(look(settings, &state)?)
+    } else {
+        None
+    };
+    ui::output_raw(&ui::runs::show(
+        run_id,
+        &state,
+        place.as_deref(),
+        seen.as_ref(),
+        output,
+    ))?;
     Ok(Exit::Success)
+}
+
+/// Nothing to show while looking.
+struct Quiet;
+
+impl crate::engine::action::Progress for Quiet {
+    fn status(&self, _: &str) {}
+    fn message(&self, _: &str) {}
+}
+
+/// What AWS says of each resource the journal holds alive (`show --check`): each step's action
+/// looks for what its step made, by the step's key and only reading; an action that cannot look
+/// leaves its resources unchecked.
+fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Seen, Error> {
+    use crate::engine::action::Context;
+    use crate::engine::state::StepState;
+    let interrupt = tokio_util::sync::CancellationToken::new();
+    let rt = super::session::runtime(&interrupt);
+    let services: &'static crate::engine::action::Services =
+        if super::session::state_uses_aws(state) {
+            let target = super::target::of_run(settings, state);
+            let (clients, caller) = rt
+                .block_on(crate::actions::aws::client::preflight(&target))
+                .map_err(|e| Error::Usage {
+                    message: e.message,
+                    help: e.hint,
+                })?;
+            super::target::check_account(state, caller.as_ref(), false, "check")?;
+            clients
+        } else {
+            &()
+        };
+    let mut seen = ui::runs::Seen::default();
+    for (step, resource) in state.alive() {
+        let Some(StepState::Succeeded(done)) = state.steps.get(&step) else {
+            continue;
+        };
+        let Some(def) = crate::actions::find(&done.action) else {
+            seen.unchecked.push(resource.id.clone());
+            continue;
+        };
+        let key = format!("{}/{step}", state.run_id);
+        let ctx = Context {
+            run_id: &state.run_id,
+            step_id: &step,
+            key: &key,
+            params: &done.params,
+            progress: &Quiet,
+            ask: &ui::ask::TerminalAsk::never(),
+            yes: true,
+            cancel: &interrupt,
+            labels: &state.labels,
+            services,
+            adopting: false,
+            deadline: None,
+        };
+        match rt.block_on(def.executor.reconcile(&ctx)) {
+            Ok(Some(found)) if found.resources.iter().any(|r| r.id == resource.id) => {}
+            // The action found its step's resource under another id, or nothing: this one is
+            // missing. An action without a look (`Ok(None)` for everything) cannot tell.
+            Ok(Some(_)) => seen.missing.push(resource.id.clone()),
+            Ok(None) if def.executor.looks() => seen.missing.push(resource.id.clone()),
+            Ok(None) => seen.unchecked.push(resource.id.clone()),
+            Err(e) => {
+                return Err(Error::runtime(
+                    format!(
+                        "could not check {} {}: {}",
+                        resource.kind, resource.id, e.message
+                    ),
+                    e.hint.unwrap_or_else(|| "try again".into()),
+                ));
+            }
+        }
+    }
+    Ok(seen)
 }

@@ -310,6 +310,9 @@ pub enum Command {
         run_id: Option<String>,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
+        /// Ask AWS whether what the journal holds alive still exists (only reading).
+        #[arg(long)]
+        check: bool,
     },
     /// List the built-in actions, or describe one.
     Actions {
@@ -478,6 +481,10 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             dry_run,
             yes,
         } => sweep::sweep(s, tag.as_ref(), *expired, each.as_deref(), *dry_run, *yes),
-        Command::Show { run_id, output } => runs::show(s, run_id.as_deref(), *output),
+        Command::Show {
+            run_id,
+            output,
+            check,
+        } => runs::show(s, run_id.as_deref(), *check, *output),
     }
 }

@@ -268,6 +268,12 @@ pub trait Executor: Sync {
     /// Do it.
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>>;
 
+    /// Whether `reconcile` looks at all: `false` (the default) when it always answers `None`, so
+    /// that "found nothing" can be told from "did not look" (`show --check`).
+    fn looks(&self) -> bool {
+        false
+    }
+
     /// After a crash between "started" and an outcome, or a failed attempt: find what an earlier
     /// attempt with the same key already created. `Some` adopts it instead of running again (when
     /// `ctx.adopting`), or tells rollback what to remove (when not: then it only reads).

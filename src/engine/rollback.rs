@@ -169,6 +169,7 @@ impl Rollback<'_> {
                                     undone: false,
                                     remaining: None,
                                     already_gone: Vec::new(),
+                                    params: params.clone(),
                                 },
                             );
                         }

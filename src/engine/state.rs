@@ -46,6 +46,8 @@ pub struct Done {
     pub remaining: Option<Vec<Resource>>,
     /// Ids of resources the rollback found already gone (undone, but not by this tool).
     pub already_gone: Vec<String>,
+    /// The parameters its last attempt ran with (secrets masked), for a look at what exists.
+    pub params: Json,
 }
 
 impl Done {
@@ -153,6 +155,10 @@ impl RunState {
             } => {
                 self.done_order.retain(|s| s != step);
                 self.done_order.push(step.clone());
+                let params = match self.steps.get(step) {
+                    Some(StepState::Started { params, .. }) => params.clone(),
+                    _ => Json::Null,
+                };
                 self.steps.insert(
                     step.clone(),
                     StepState::Succeeded(Done {
@@ -164,6 +170,7 @@ impl RunState {
                         undone: false,
                         remaining: None,
                         already_gone: Vec::new(),
+                        params,
                     }),
                 );
             }

@@ -121,15 +121,48 @@ fn undone_text(done: &crate::engine::state::Done) -> String {
     }
 }
 
+/// What `show --check` found of the resources the journal holds alive, by id: missing (the
+/// action looked and AWS has no such resource), or not checked (the action cannot look).
+#[derive(Debug, Default)]
+pub struct Seen {
+    pub missing: Vec<String>,
+    pub unchecked: Vec<String>,
+}
+
+impl Seen {
+    fn of(&self, id: &str) -> &'static str {
+        if self.missing.iter().any(|m| m == id) {
+            "missing"
+        } else if self.unchecked.iter().any(|m| m == id) {
+            "not checked"
+        } else {
+            "present"
+        }
+    }
+}
+
 /// One run; `place` says where its AWS calls went (account, region, endpoint), for a run that
-/// made any.
-pub fn show(run_id: &str, state: &RunState, place: Option<&str>, output: Format) -> String {
+/// made any; `seen`, what `--check` found in AWS.
+pub fn show(
+    run_id: &str,
+    state: &RunState,
+    place: Option<&str>,
+    seen: Option<&Seen>,
+    output: Format,
+) -> String {
     let mut out = String::new();
     if output == Format::Json {
+        let mut shown = show_json(state);
+        if let (Some(seen), Some(alive)) = (seen, shown["alive"].as_array_mut()) {
+            for r in alive {
+                let state = seen.of(r["id"].as_str().unwrap_or_default());
+                r["checked"] = json!(state);
+            }
+        }
         let _ = writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&show_json(state)).expect("JSON")
+            serde_json::to_string_pretty(&shown).expect("JSON")
         );
         return out;
     }
@@ -166,7 +199,25 @@ pub fn show(run_id: &str, state: &RunState, place: Option<&str>, output: Format)
         if alive.is_empty() { "nothing" } else { "" }
     );
     for (step, r) in alive {
-        let _ = writeln!(out, "  {} {} (step {step})", r.kind, r.id);
+        let checked = seen.map_or_else(String::new, |s| match s.of(&r.id) {
+            "present" => String::new(),
+            other => format!(" — {other}"),
+        });
+        let _ = writeln!(out, "  {} {} (step {step}){checked}", r.kind, r.id);
+    }
+    if let Some(seen) = seen {
+        let _ = writeln!(
+            out,
+            "Checked against AWS: {}",
+            if seen.missing.is_empty() {
+                "everything the journal holds alive exists".to_owned()
+            } else {
+                format!(
+                    "{} missing (deleted outside this run); `runbook rollback` removes the rest",
+                    crate::runbook::suggest::count(seen.missing.len(), "resource")
+                )
+            }
+        );
     }
     match state.undone() {
         (_, 0) => {}

@@ -574,6 +574,10 @@ impl Executor for CreateVpc {
         })
     }
 
+    fn looks(&self) -> bool {
+        true
+    }
+
     fn reconcile<'a>(
         &'a self,
         ctx: &'a Context<'a>,
@@ -731,6 +735,10 @@ impl Executor for CreateSubnet {
         })
     }
 
+    fn looks(&self) -> bool {
+        true
+    }
+
     fn reconcile<'a>(
         &'a self,
         ctx: &'a Context<'a>,
@@ -867,6 +875,10 @@ impl Executor for CreateInternetGateway {
             attach(ctx, c, &id, &p.vpc_id).await?;
             Ok(gateway_outcome(&id, &p.vpc_id))
         })
+    }
+
+    fn looks(&self) -> bool {
+        true
     }
 
     fn reconcile<'a>(
@@ -1022,6 +1034,10 @@ impl Executor for CreateRouteTable {
                 &[("route_table_id", id.clone().into())],
             ))
         })
+    }
+
+    fn looks(&self) -> bool {
+        true
     }
 
     fn reconcile<'a>(
@@ -1210,6 +1226,10 @@ impl Executor for CreateSecurityGroup {
                 &[("security_group_id", id.clone().into())],
             ))
         })
+    }
+
+    fn looks(&self) -> bool {
+        true
     }
 
     fn reconcile<'a>(
@@ -1612,6 +1632,10 @@ impl Executor for RunInstances {
             };
             Ok(instances_outcome(&instances))
         })
+    }
+
+    fn looks(&self) -> bool {
+        true
     }
 
     fn reconcile<'a>(

@@ -409,6 +409,10 @@ impl Executor for CreateTargetGroup {
         })
     }
 
+    fn looks(&self) -> bool {
+        true
+    }
+
     fn reconcile<'a>(
         &'a self,
         ctx: &'a Context<'a>,
@@ -746,6 +750,10 @@ impl Executor for CreateLoadBalancer {
         })
     }
 
+    fn looks(&self) -> bool {
+        true
+    }
+
     fn reconcile<'a>(
         &'a self,
         ctx: &'a Context<'a>,
@@ -886,6 +894,10 @@ impl Executor for CreateListener {
                 .ok_or_else(|| ActionError::new("AWS answered without the listener ARN"))?;
             Ok(listener_outcome(arn))
         })
+    }
+
+    fn looks(&self) -> bool {
+        true
     }
 
     fn reconcile<'a>(

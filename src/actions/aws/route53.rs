@@ -661,6 +661,10 @@ impl Executor for HostedZone {
         })
     }
 
+    fn looks(&self) -> bool {
+        true
+    }
+
     fn reconcile<'a>(
         &'a self,
         ctx: &'a Context<'a>,
@@ -992,6 +996,10 @@ impl Executor for HealthCheck {
             });
             Ok(o)
         })
+    }
+
+    fn looks(&self) -> bool {
+        true
     }
 
     fn reconcile<'a>(
