@@ -437,6 +437,52 @@ fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_
         text(&out)
     );
 
+    // A load balancer deleted behind the class's back: re-running the class rebuilds kim's lab
+    // (rolled back above), checks the others against AWS, reports lee's as missing a resource
+    // (exit 1) with how to rebuild it; doing so restores it.
+    let lee_lb = labs["lee"].1[0].clone();
+    lab.rt.block_on(async {
+        let elb = lab.emulator.elbv2();
+        let arn = elb
+            .describe_load_balancers()
+            .names(&lee_lb)
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        elb.delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = lab.run(&args);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("lee: lab set up (run ") && stderr.contains("missing ("),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("runbook rollback --class autumn --student lee --yes"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("max: lab already set up"), "{stderr}");
+    assert_eq!(
+        by_student(&lab, "autumn")["kim"].1.len(),
+        2,
+        "kim's lab is back"
+    );
+    ok(&lab.run(&["rollback", "--class", "autumn", "--student", "lee", "--yes"]));
+    ok(&lab.run(&[&args[..], &["--student", "lee"]].concat()));
+    let labs = by_student(&lab, "autumn");
+    for s in ["kim", "lee", "max"] {
+        assert_eq!(labs[s].1.len(), 2, "{s}: two load balancers: {labs:?}");
+    }
+
     std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
     let out = lab.run(&[
         "sweep",

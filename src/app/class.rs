@@ -114,7 +114,7 @@ pub fn run(
         let prior = earlier.get(&student.name).cloned();
         if let Some(state) = &prior {
             if state.status == Some(journal::RunStatus::Succeeded) {
-                done_already.push((student.name.clone(), state.run_id.clone()));
+                done_already.push((student.name.clone(), state.run_id.clone(), None));
                 continue;
             }
             if !state.resumable() {
@@ -143,10 +143,33 @@ pub fn run(
             prior,
         });
     }
-    for (student, run_id) in &done_already {
-        ui::note!("{student}: lab already set up (run {run_id}); skipped");
+    // A lab set up earlier is checked against AWS (only reading): what was deleted behind its
+    // back is reported with how to rebuild it, rather than passing for "set up".
+    for (student, run_id, drift) in &mut done_already {
+        let Some(state) = earlier.get(student.as_str()) else {
+            continue;
+        };
+        let seen = super::runs::look(settings, state)?;
+        if seen.missing.is_empty() {
+            ui::note!("{student}: lab already set up (run {run_id}); skipped");
+        } else {
+            let text = format!(
+                "{} missing ({})",
+                suggest::count(seen.missing.len(), "resource"),
+                seen.missing.join(", ")
+            );
+            ui::note!(
+                "{student}: lab set up (run {run_id}), but {text}. To rebuild it: runbook rollback --class {} --student {student} --yes, then this command with --student {student}",
+                args.class
+            );
+            *drift = Some(text);
+        }
     }
     if labs.is_empty() {
+        let drifted = done_already.iter().filter(|d| d.2.is_some()).count();
+        if drifted > 0 {
+            return Ok(Exit::Failed);
+        }
         ui::note!("Every student's lab of class {} is set up.", args.class);
         return Ok(Exit::Success);
     }
@@ -505,7 +528,7 @@ impl ClassRun<'_> {
         &self,
         labs: &[Lab],
         mut results: Vec<LabResult>,
-        done_already: &[(String, String)],
+        done_already: &[(String, String, Option<String>)],
         ask: &TerminalAsk,
         rt: &tokio::runtime::Runtime,
     ) -> Result<Exit, Error> {
@@ -517,13 +540,21 @@ impl ClassRun<'_> {
             .collect();
         // The table is of the whole class: the labs set up by an earlier run too (after the
         // labs of this one, whose places `kept` counts).
-        results.extend(done_already.iter().map(|(student, run_id)| LabResult {
-            student: student.clone(),
-            run_id: run_id.clone(),
-            status: LabStatus::Succeeded,
-            url: None,
-            failure: None,
-        }));
+        results.extend(
+            done_already
+                .iter()
+                .map(|(student, run_id, drift)| LabResult {
+                    student: student.clone(),
+                    run_id: run_id.clone(),
+                    status: if drift.is_some() {
+                        LabStatus::Drifted
+                    } else {
+                        LabStatus::Succeeded
+                    },
+                    url: None,
+                    failure: drift.clone(),
+                }),
+        );
         let human = self.exec.output != Format::Json && !self.settings.quiet;
         if human {
             ui::note_part!("\n{}", table(&results));

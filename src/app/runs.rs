@@ -78,7 +78,7 @@ impl crate::engine::action::Progress for Quiet {
 /// What AWS says of each resource the journal holds alive (`show --check`): each step's action
 /// looks for what its step made, by the step's key and only reading; an action that cannot look
 /// leaves its resources unchecked.
-fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Seen, Error> {
+pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Seen, Error> {
     use crate::engine::action::Context;
     use crate::engine::state::StepState;
     let interrupt = tokio_util::sync::CancellationToken::new();

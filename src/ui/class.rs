@@ -200,6 +200,8 @@ pub enum LabStatus {
     Stopped(Stop, Left),
     /// It could not be run at all (a journal or AWS setup error).
     Error,
+    /// Set up by an earlier run, and some of what it made is gone from AWS.
+    Drifted,
 }
 
 /// Why a lab stopped before its end.
@@ -232,6 +234,7 @@ impl std::fmt::Display for LabStatus {
         match self {
             LabStatus::Succeeded => f.write_str("succeeded"),
             LabStatus::Error => f.write_str("error"),
+            LabStatus::Drifted => f.write_str("set up, resources missing"),
             LabStatus::Stopped(stop, left) => {
                 let stop = match stop {
                     Stop::Failed => "failed",
