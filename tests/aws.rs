@@ -1511,6 +1511,36 @@ fn eventual_consistency_hidden_zones_and_route53s_rules_are_handled() {
     assert_eq!(inventory(&lab), before);
 }
 
+/// An account that sees a single zone in the region cannot hold the lab (a load balancer needs
+/// two): the lab is refused with exit 2 before any EC2 resource is created (each VPC waits for
+/// its stack's zones), naming the zone it sees, and nothing is left (the hosted zone, made
+/// alongside, is rolled back).
+#[test]
+fn a_region_with_one_zone_is_refused_and_leaves_nothing() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            zones: Some(&["a"]),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let before = inventory(&lab);
+    let out = failover(&lab, &proxy.url, false);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("needs 2 availability zones offering t3.micro")
+            && stderr.contains("ap-south-1a (aps1-az1)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("created vpc"),
+        "no VPC was created: {stderr}"
+    );
+    assert_eq!(inventory(&lab), before, "nothing is left");
+}
+
 /// Readiness before anything is created: a zone that exists already with a simple record at the
 /// lab's name, or another PRIMARY failover record there, would make the record steps fail on AWS
 /// (or overwrite another lab's records) after minutes of building. The run is refused with exit 2
