@@ -385,6 +385,40 @@ fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_
     let half = by_student(&lab, "autumn");
     assert!(!half.is_empty(), "labs were half way: {half:?}");
 
+    // One student's lab resumed on its own, by class and student rather than by run id.
+    let out = lab.run(&[
+        "resume",
+        "--class",
+        "autumn",
+        "--student",
+        "kym",
+        "--yes",
+        "--endpoint-url",
+        &url,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("did you mean `kim`"),
+        "{:?}",
+        text(&out)
+    );
+    let out = lab.run(&[
+        "resume",
+        "--class",
+        "autumn",
+        "--student",
+        "kim",
+        "--yes",
+        "--output",
+        "plain",
+        "--endpoint-url",
+        &url,
+    ]);
+    ok(&out);
+    assert!(text(&out).1.contains("-autumn-kim-"), "{:?}", text(&out));
+    let labs = by_student(&lab, "autumn");
+    assert_eq!(labs["kim"].1.len(), 2, "kim's lab is finished: {labs:?}");
+
     let out = lab.run(&args);
     ok(&out);
     let labs = by_student(&lab, "autumn");
@@ -438,8 +472,8 @@ fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_
     );
 
     // A load balancer deleted behind the class's back: re-running the class rebuilds kim's lab
-    // (rolled back above), checks the others against AWS, reports lee's as missing a resource
-    // (exit 1) with how to rebuild it; doing so restores it.
+    // (rolled back above), checks the others against AWS, and rebuilds what lee's lost (the load
+    // balancer and every step after it) without creating anything twice.
     let lee_lb = labs["lee"].1[0].clone();
     lab.rt.block_on(async {
         let elb = lab.emulator.elbv2();
@@ -459,29 +493,64 @@ fn an_interrupted_class_resumes_without_duplicates_and_sweep_removes_it_without_
             .await
             .unwrap();
     });
+    let lee_run = |lab: &Lab| -> String {
+        let listed = lab.run(&["runs", "--output", "json"]);
+        let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|r| r["student"] == "lee")
+            .unwrap()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before_run = lee_run(&lab);
     let out = lab.run(&args);
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("lee: lab set up (run ") && stderr.contains("missing ("),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("runbook rollback --class autumn --student lee --yes"),
+        stderr.contains("lee: lab set up (run ")
+            && stderr.contains("2 resources missing (")
+            && stderr.contains(".alb`, `")
+            && stderr.contains(".listener` and what follows them"),
         "{stderr}"
     );
     assert!(stderr.contains("max: lab already set up"), "{stderr}");
-    assert_eq!(
-        by_student(&lab, "autumn")["kim"].1.len(),
-        2,
-        "kim's lab is back"
+    assert!(
+        stdout.contains("rebuilt") || stderr.contains("rebuilt"),
+        "the table says lee's lab was rebuilt: {stdout}{stderr}"
     );
-    ok(&lab.run(&["rollback", "--class", "autumn", "--student", "lee", "--yes"]));
-    ok(&lab.run(&[&args[..], &["--student", "lee"]].concat()));
     let labs = by_student(&lab, "autumn");
     for s in ["kim", "lee", "max"] {
+        assert_eq!(labs[s].0, 2, "{s}: two VPCs, none twice: {labs:?}");
         assert_eq!(labs[s].1.len(), 2, "{s}: two load balancers: {labs:?}");
     }
+    // The same run, whole again: AWS has everything its journal holds alive.
+    assert_eq!(lee_run(&lab), before_run, "rebuilt in the same run");
+    let out = lab.run(&["show", &before_run, "--check", "--output", "json"]);
+    ok(&out);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        !shown.to_string().contains("\"missing\""),
+        "nothing is missing after the rebuild: {shown}"
+    );
+    assert!(
+        shown["rebuilt"]
+            .as_str()
+            .unwrap()
+            .contains("2 resources missing"),
+        "show says why the run was rebuilt: {shown}"
+    );
+    let out = lab.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("lee: lab already set up"),
+        "{:?}",
+        text(&out)
+    );
 
     std::fs::remove_dir_all(lab.dir.path().join(".runbook")).unwrap();
     let out = lab.run(&[

@@ -44,6 +44,9 @@ struct Lab {
     run_id: String,
     /// What an earlier run of this class did for the student, when it is resumed.
     prior: Option<RunState>,
+    /// A lab set up earlier whose resources went missing: the steps that made them, and what is
+    /// missing. They and their dependents are undone and run again.
+    rebuild: Option<(BTreeSet<String>, String)>,
 }
 
 /// What the class's earlier runs did for each student: the latest run that is not rolled back.
@@ -110,11 +113,12 @@ pub fn run(
     let earlier = earlier_labs(&settings.state_dir, args.class);
     let mut labs = Vec::new();
     let mut done_already = Vec::new();
+    let mut set_up = Vec::new();
     for (student, checked) in students {
         let prior = earlier.get(&student.name).cloned();
         if let Some(state) = &prior {
             if state.status == Some(journal::RunStatus::Succeeded) {
-                done_already.push((student.name.clone(), state.run_id.clone(), None));
+                set_up.push((student, checked, state.clone()));
                 continue;
             }
             if !state.resumable() {
@@ -141,35 +145,53 @@ pub fn run(
             checked,
             run_id,
             prior,
+            rebuild: None,
         });
     }
     // A lab set up earlier is checked against AWS (only reading): what was deleted behind its
-    // back is reported with how to rebuild it, rather than passing for "set up".
-    for (student, run_id, drift) in &mut done_already {
-        let Some(state) = earlier.get(student.as_str()) else {
-            continue;
-        };
-        let seen = super::runs::look(settings, state)?;
+    // back is rebuilt (the steps that made it and every step after them are undone and run
+    // again, as a resume), rather than passing for "set up".
+    for (student, checked, state) in set_up {
+        let seen = super::runs::look(settings, &state)?;
+        let name = student.name.clone();
+        let run_id = state.run_id.clone();
         if seen.missing.is_empty() {
-            ui::note!("{student}: lab already set up (run {run_id}); skipped");
-        } else {
-            let text = format!(
-                "{} missing ({})",
-                suggest::count(seen.missing.len(), "resource"),
-                seen.missing.join(", ")
-            );
-            ui::note!(
-                "{student}: lab set up (run {run_id}), but {text}. To rebuild it: runbook rollback --class {} --student {student} --yes, then this command with --student {student}",
-                args.class
-            );
-            *drift = Some(text);
+            ui::note!("{name}: lab already set up (run {run_id}); skipped");
+            done_already.push((name, run_id));
+            continue;
         }
+        let text = format!(
+            "{} missing ({})",
+            suggest::count(seen.missing.len(), "resource"),
+            seen.missing.join(", ")
+        );
+        ui::note!(
+            "{name}: lab set up (run {run_id}), but {text}: rebuilding {}",
+            if seen.lost_steps.len() == 1 {
+                format!(
+                    "step `{}` and what follows it",
+                    seen.lost_steps.first().expect("one")
+                )
+            } else {
+                format!(
+                    "steps `{}` and what follows them",
+                    seen.lost_steps
+                        .iter()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("`, `")
+                )
+            }
+        );
+        labs.push(Lab {
+            student,
+            checked,
+            run_id,
+            prior: Some(state),
+            rebuild: Some((seen.lost_steps, text)),
+        });
     }
     if labs.is_empty() {
-        let drifted = done_already.iter().filter(|d| d.2.is_some()).count();
-        if drifted > 0 {
-            return Ok(Exit::Failed);
-        }
         ui::note!("Every student's lab of class {} is set up.", args.class);
         return Ok(Exit::Success);
     }
@@ -474,7 +496,25 @@ impl ClassRun<'_> {
             parallelism: 8,
             interrupt,
         };
-        let prior = lab.prior.clone().unwrap_or_default();
+        let mut prior = lab.prior.clone().unwrap_or_default();
+        if let Some((lost, reason)) = &lab.rebuild {
+            let outcome = session
+                .rebuild(lost, reason, how(self.interrupt.clone()))
+                .await
+                .map_err(|e| e.to_string())?;
+            if !outcome.complete {
+                return Ok(LabResult {
+                    student: lab.student.name.clone(),
+                    run_id: lab.run_id.clone(),
+                    status: LabStatus::Stopped(Stop::Failed, Left::RollbackIncomplete),
+                    url: None,
+                    failure: Some(format!(
+                        "{reason}, and what depends on it could not be undone to rebuild it"
+                    )),
+                });
+            }
+            prior = session.state().map_err(|e| e.to_string())?;
+        }
         let finish = session
             .execute(&prior, how(self.interrupt.clone()))
             .await
@@ -491,7 +531,11 @@ impl ClassRun<'_> {
                 return Ok(LabResult {
                     student: lab.student.name.clone(),
                     run_id: lab.run_id.clone(),
-                    status: LabStatus::Succeeded,
+                    status: if lab.rebuild.is_some() {
+                        LabStatus::Rebuilt
+                    } else {
+                        LabStatus::Succeeded
+                    },
                     url,
                     failure: None,
                 });
@@ -528,7 +572,7 @@ impl ClassRun<'_> {
         &self,
         labs: &[Lab],
         mut results: Vec<LabResult>,
-        done_already: &[(String, String, Option<String>)],
+        done_already: &[(String, String)],
         ask: &TerminalAsk,
         rt: &tokio::runtime::Runtime,
     ) -> Result<Exit, Error> {
@@ -540,21 +584,13 @@ impl ClassRun<'_> {
             .collect();
         // The table is of the whole class: the labs set up by an earlier run too (after the
         // labs of this one, whose places `kept` counts).
-        results.extend(
-            done_already
-                .iter()
-                .map(|(student, run_id, drift)| LabResult {
-                    student: student.clone(),
-                    run_id: run_id.clone(),
-                    status: if drift.is_some() {
-                        LabStatus::Drifted
-                    } else {
-                        LabStatus::Succeeded
-                    },
-                    url: None,
-                    failure: drift.clone(),
-                }),
-        );
+        results.extend(done_already.iter().map(|(student, run_id)| LabResult {
+            student: student.clone(),
+            run_id: run_id.clone(),
+            status: LabStatus::Succeeded,
+            url: None,
+            failure: None,
+        }));
         let human = self.exec.output != Format::Json && !self.settings.quiet;
         if human {
             ui::note_part!("\n{}", table(&results));
@@ -592,10 +628,7 @@ impl ClassRun<'_> {
             let summary = serde_json::json!({"event": "class_finished", "labs": results});
             ui::output!("{summary}")?;
         }
-        let failed = results
-            .iter()
-            .filter(|r| r.status != LabStatus::Succeeded)
-            .count();
+        let failed = results.iter().filter(|r| !r.status.set_up()).count();
         if !self.settings.quiet {
             ui::note!(
                 "{} of {} set up. To remove every lab of the class: {}",
@@ -614,6 +647,25 @@ impl ClassRun<'_> {
             Exit::Success
         })
     }
+}
+
+/// The run of one student's lab in a class (`resume --class NAME --student NAME`): the latest
+/// that is not rolled back.
+pub fn lab_run(settings: &Settings, class: &str, student: &str) -> Result<String, Error> {
+    let labs = earlier_labs(&settings.state_dir, class);
+    if labs.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "class {class} has no lab in `{}` to resume",
+                settings.state_dir.display()
+            ),
+            "`runbook runs` lists the runs and their classes; --state-dir (or RUNBOOK_STATE_DIR) says where they are recorded",
+        ));
+    }
+    let mut names: Vec<String> = labs.keys().cloned().collect();
+    names.sort();
+    only_named(&[student.to_owned()], &names, &format!("class {class}"))?;
+    Ok(labs[student].run_id.clone())
 }
 
 /// Every `--student` name must be one of `names` (the roster's, or the class's labs').

@@ -106,7 +106,7 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
             seen.unchecked.push(resource.id.clone());
             continue;
         };
-        let key = format!("{}/{step}", state.run_id);
+        let key = state.key(&step);
         let ctx = Context {
             run_id: &state.run_id,
             step_id: &step,
@@ -125,8 +125,8 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
             Ok(Some(found)) if found.resources.iter().any(|r| r.id == resource.id) => {}
             // The action found its step's resource under another id, or nothing: this one is
             // missing. An action without a look (`Ok(None)` for everything) cannot tell.
-            Ok(Some(_)) => seen.missing.push(resource.id.clone()),
-            Ok(None) if def.executor.looks() => seen.missing.push(resource.id.clone()),
+            Ok(Some(_)) => seen.lost(&step, &resource.id),
+            Ok(None) if def.executor.looks() => seen.lost(&step, &resource.id),
             Ok(None) => seen.unchecked.push(resource.id.clone()),
             Err(e) => {
                 return Err(Error::runtime(

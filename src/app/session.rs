@@ -502,6 +502,43 @@ impl<'a> Session<'a> {
     }
 }
 
+impl Session<'_> {
+    /// Undo the `lost` steps (some of what they made is gone) and every step that depends on
+    /// them, then mark them all to run again (`Record::Rebuild`, with new keys): `execute` from
+    /// the state after it rebuilds them, creating nothing twice. When the rollback could not
+    /// undo everything, nothing is marked and the run says its rollback is incomplete.
+    pub async fn rebuild(
+        &self,
+        lost: &std::collections::BTreeSet<String>,
+        reason: &str,
+        how: Drive<'_>,
+    ) -> Result<RollbackOutcome, crate::engine::EngineError> {
+        let state = self.state()?;
+        let steps = state.with_dependents(lost);
+        let outcome = rollback_of(
+            &state.only(&steps),
+            &self.journal,
+            how.reporter,
+            how.ask,
+            how.yes,
+            how.interrupt,
+            self.services,
+        )
+        .execute()
+        .await?;
+        if outcome.complete {
+            self.journal
+                .lock()
+                .expect("never poisoned")
+                .append(Record::Rebuild {
+                    steps: steps.into_iter().collect(),
+                    reason: reason.to_owned(),
+                })?;
+        }
+        Ok(outcome)
+    }
+}
+
 /// How a session's steps or undos are driven: who hears, who answers, how many at once, and
 /// what stops them.
 pub(crate) struct Drive<'d> {

@@ -246,6 +246,17 @@ pub enum Command {
     /// Continue an unfinished run (default: the latest).
     Resume {
         run_id: Option<String>,
+        /// With --student: the class whose lab to resume.
+        #[arg(
+            long,
+            value_name = "NAME",
+            conflicts_with = "run_id",
+            requires = "student"
+        )]
+        class: Option<String>,
+        /// With --class: the student whose lab to resume (on this terminal, as a run of its own).
+        #[arg(long, value_name = "NAME", requires = "class")]
+        student: Option<String>,
         /// Resume even though the runbook changed since the run started.
         #[arg(long)]
         force: bool,
@@ -444,18 +455,26 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         ),
         Command::Resume {
             run_id,
+            class,
+            student,
             force,
             vars,
             retarget,
             exec,
-        } => session::resume_run(
-            s,
-            run_id.as_deref(),
-            *force,
-            *retarget,
-            &vars.into(),
-            &exec.into(),
-        ),
+        } => {
+            let lab = match (class, student) {
+                (Some(class), Some(student)) => Some(class::lab_run(s, class, student)?),
+                _ => None,
+            };
+            session::resume_run(
+                s,
+                lab.as_deref().or(run_id.as_deref()),
+                *force,
+                *retarget,
+                &vars.into(),
+                &exec.into(),
+            )
+        }
         Command::Rollback {
             run_id,
             class,

@@ -119,6 +119,14 @@ pub enum Record {
     RollbackFinished {
         complete: bool,
     },
+    /// These steps are to be run again: what they made went missing (deleted behind the run's
+    /// back), and a rollback of them and of every step that depends on them has just completed.
+    /// Their next attempts carry a new key, so that nothing an earlier attempt made (or an
+    /// idempotency token AWS still remembers) is taken for theirs.
+    Rebuild {
+        steps: Vec<String>,
+        reason: String,
+    },
 }
 
 /// A record with its time.

@@ -10,7 +10,6 @@
 //! distinction); retryable failures are retried with backoff; what still cannot be removed is
 //! reported.
 
-use indexmap::IndexMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -24,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::action::{ActionError, Ask, Context, Effect, Progress, Registry, Resource, Undone};
 use super::journal::{Journal, Record};
 use super::retry::Backoff;
-use super::state::{Done, RunState, StepState, Tried};
+use super::state::{Done, RunState, StepState, Tried, dependents};
 use super::{EngineError, Event, Reporter};
 
 pub struct Rollback<'a> {
@@ -64,20 +63,6 @@ impl Outcome {
     pub fn found_nothing(&self) -> bool {
         self.complete && self.removed == 0 && self.already_gone > 0
     }
-}
-
-/// Every step that depends on `step`, directly or through others.
-fn dependents(graph: &IndexMap<String, Vec<String>>, step: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut frontier = vec![step.to_owned()];
-    while let Some(s) = frontier.pop() {
-        for (other, deps) in graph {
-            if deps.contains(&s) && out.insert(other.clone()) {
-                frontier.push(other.clone());
-            }
-        }
-    }
-    out
 }
 
 impl Rollback<'_> {

@@ -147,10 +147,15 @@ impl Run<'_> {
                                 _ => false,
                             };
                             let cancel = cancel.clone();
+                            let key = super::state::step_key(
+                                self.run_id,
+                                &steps[i].id,
+                                prior.generations.get(&steps[i].id).copied().unwrap_or(0),
+                            );
                             running.push(
                                 async move {
                                     let result =
-                                        self.attempt(i, prepared, prior_key, &cancel).await;
+                                        self.attempt(i, prepared, &key, prior_key, &cancel).await;
                                     (i, result)
                                 }
                                 .boxed_local(),
@@ -285,11 +290,11 @@ impl Run<'_> {
         &self,
         i: usize,
         prepared: Prepared,
+        key: &str,
         reconcile_first: bool,
         cancel: &CancellationToken,
     ) -> StepResult {
         let step = &self.workflow.steps()[i];
-        let key = format!("{}/{}", self.run_id, step.id);
         let progress = super::StepProgress {
             step: &step.id,
             reporter: self.reporter,
@@ -297,7 +302,7 @@ impl Run<'_> {
         let ctx = Context {
             run_id: self.run_id,
             step_id: &step.id,
-            key: &key,
+            key,
             params: &prepared.params,
             progress: &progress,
             ask: self.ask,
@@ -337,7 +342,7 @@ impl Run<'_> {
             let record = Record::StepStarted {
                 step: step.id.clone(),
                 action: step.action.name().into(),
-                key: key.clone(),
+                key: key.to_owned(),
                 attempt,
                 params: params.clone(),
             };

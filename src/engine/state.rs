@@ -1,7 +1,7 @@
 //! A run's state, folded from its journal.
 
 use indexmap::IndexMap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value as Json};
 
@@ -88,6 +88,34 @@ pub struct RunState {
     pub status: Option<RunStatus>,
     pub rollback_started: bool,
     pub rollback_complete: Option<bool>,
+    /// How many times each step was marked to be rebuilt (`Record::Rebuild`): part of its key.
+    pub generations: BTreeMap<String, u32>,
+    /// Why the run was last rebuilt, if it was.
+    pub rebuilt: Option<String>,
+}
+
+/// Every step that depends on `step`, directly or through others.
+pub fn dependents(graph: &IndexMap<String, Vec<String>>, step: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut frontier = vec![step.to_owned()];
+    while let Some(s) = frontier.pop() {
+        for (other, deps) in graph {
+            if deps.contains(&s) && out.insert(other.clone()) {
+                frontier.push(other.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The key of a step's attempts, by which its actions find what it made: the run and the step,
+/// and how many times the step was rebuilt, if it was.
+pub fn step_key(run_id: &str, step: &str, generation: u32) -> String {
+    if generation == 0 {
+        format!("{run_id}/{step}")
+    } else {
+        format!("{run_id}/{step}/{generation}")
+    }
 }
 
 impl RunState {
@@ -215,6 +243,18 @@ impl RunState {
                 }
             }
             Record::RollbackFinished { complete } => self.rollback_complete = Some(*complete),
+            Record::Rebuild { steps, reason } => {
+                for step in steps {
+                    self.steps.remove(step);
+                    self.done_order.retain(|s| s != step);
+                    *self.generations.entry(step.clone()).or_default() += 1;
+                }
+                // The rollback before it undid only these steps: the run goes on, unfinished.
+                self.status = None;
+                self.rollback_started = false;
+                self.rollback_complete = None;
+                self.rebuilt = Some(reason.clone());
+            }
         }
     }
 
@@ -250,6 +290,35 @@ impl RunState {
         (removed, gone)
     }
 
+    /// The key of `step`'s attempts in this run.
+    pub fn key(&self, step: &str) -> String {
+        step_key(
+            &self.run_id,
+            step,
+            self.generations.get(step).copied().unwrap_or(0),
+        )
+    }
+
+    /// `steps` and every step that depends on them (directly or not), as far as the run got:
+    /// what a rebuild of `steps` undoes and runs again.
+    pub fn with_dependents(&self, steps: &BTreeSet<String>) -> BTreeSet<String> {
+        let mut out = steps.clone();
+        for step in steps {
+            out.extend(dependents(&self.graph, step));
+        }
+        out.retain(|s| self.steps.contains_key(s));
+        out
+    }
+
+    /// This run as far as `steps` go: what a rollback of only those steps works from.
+    #[must_use]
+    pub fn only(&self, steps: &BTreeSet<String>) -> RunState {
+        let mut part = self.clone();
+        part.steps.retain(|s, _| steps.contains(s));
+        part.done_order.retain(|s| steps.contains(s));
+        part
+    }
+
     /// A one-word status for listings.
     pub fn summary(&self) -> &'static str {
         match (self.rollback_complete, self.rollback_started, self.status) {
@@ -266,5 +335,97 @@ impl RunState {
     /// A run that `resume` can continue.
     pub fn resumable(&self) -> bool {
         !self.rollback_started && self.status != Some(RunStatus::Succeeded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(record: Record) -> Entry {
+        Entry {
+            at: "2026-12-02T00:00:00.000Z".into(),
+            record,
+        }
+    }
+
+    fn done(step: &str) -> Record {
+        Record::StepSucceeded {
+            step: step.into(),
+            action: "test.make".into(),
+            outputs: Map::new(),
+            resources: vec![Resource {
+                kind: "thing".into(),
+                id: format!("id-{step}"),
+                undo: Json::Null,
+                changed: vec![],
+            }],
+            adopted: false,
+            keep: false,
+            undo_steps: None,
+        }
+    }
+
+    #[test]
+    fn a_rebuild_reopens_its_steps_with_new_keys_and_the_run_goes_on() {
+        let mut graph = IndexMap::new();
+        graph.insert("a".to_owned(), vec![]);
+        graph.insert("b".to_owned(), vec!["a".to_owned()]);
+        graph.insert("c".to_owned(), vec!["b".to_owned()]);
+        graph.insert("d".to_owned(), vec![]);
+        let mut entries = vec![entry(Record::RunStarted {
+            run_id: "r".into(),
+            runbook: "x.yaml".into(),
+            name: "x".into(),
+            hash: String::new(),
+            step_hashes: BTreeMap::new(),
+            vars: Map::new(),
+            secret_vars: vec![],
+            target: Map::new(),
+            graph,
+            labels: vec![],
+        })];
+        for s in ["a", "b", "c", "d"] {
+            entries.push(entry(done(s)));
+        }
+        entries.push(entry(Record::RunFinished {
+            status: RunStatus::Succeeded,
+        }));
+        let state = RunState::from_entries(&entries);
+        let lost = BTreeSet::from(["b".to_owned()]);
+        let rebuild = state.with_dependents(&lost);
+        assert_eq!(
+            rebuild.iter().map(String::as_str).collect::<Vec<_>>(),
+            ["b", "c"],
+            "the lost step and what depends on it, not the rest"
+        );
+        assert_eq!(state.only(&rebuild).alive().len(), 2);
+        assert_eq!(state.key("b"), "r/b");
+
+        entries.push(entry(Record::RollbackStarted));
+        for s in ["c", "b"] {
+            entries.push(entry(Record::UndoSucceeded {
+                step: s.into(),
+                already_gone: vec![],
+            }));
+        }
+        entries.push(entry(Record::RollbackFinished { complete: true }));
+        entries.push(entry(Record::Rebuild {
+            steps: vec!["b".into(), "c".into()],
+            reason: "1 resource missing (id-b)".into(),
+        }));
+        let state = RunState::from_entries(&entries);
+        assert!(state.resumable(), "{}", state.summary());
+        assert_eq!(state.summary(), "unfinished");
+        assert!(!state.steps.contains_key("b") && !state.steps.contains_key("c"));
+        assert_eq!(
+            state.alive().len(),
+            2,
+            "a's and d's resources stay alive: {:?}",
+            state.alive()
+        );
+        assert_eq!(state.key("b"), "r/b/1", "a new key for the rebuilt step");
+        assert_eq!(state.key("a"), "r/a");
+        assert_eq!(state.rebuilt.as_deref(), Some("1 resource missing (id-b)"));
     }
 }

@@ -200,8 +200,9 @@ pub enum LabStatus {
     Stopped(Stop, Left),
     /// It could not be run at all (a journal or AWS setup error).
     Error,
-    /// Set up by an earlier run, and some of what it made is gone from AWS.
-    Drifted,
+    /// Set up by an earlier run, some of what it made was gone from AWS, and this run made it
+    /// again.
+    Rebuilt,
 }
 
 /// Why a lab stopped before its end.
@@ -220,6 +221,11 @@ pub enum Left {
 }
 
 impl LabStatus {
+    /// The lab is set up.
+    pub fn set_up(self) -> bool {
+        matches!(self, LabStatus::Succeeded | LabStatus::Rebuilt)
+    }
+
     /// Something may still exist that nobody will remove without being told.
     pub fn incomplete(self) -> bool {
         matches!(
@@ -234,7 +240,7 @@ impl std::fmt::Display for LabStatus {
         match self {
             LabStatus::Succeeded => f.write_str("succeeded"),
             LabStatus::Error => f.write_str("error"),
-            LabStatus::Drifted => f.write_str("set up, resources missing"),
+            LabStatus::Rebuilt => f.write_str("rebuilt"),
             LabStatus::Stopped(stop, left) => {
                 let stop = match stop {
                     Stop::Failed => "failed",

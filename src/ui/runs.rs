@@ -127,9 +127,16 @@ fn undone_text(done: &crate::engine::state::Done) -> String {
 pub struct Seen {
     pub missing: Vec<String>,
     pub unchecked: Vec<String>,
+    /// The steps whose resources are missing.
+    pub lost_steps: std::collections::BTreeSet<String>,
 }
 
 impl Seen {
+    pub fn lost(&mut self, step: &str, id: &str) {
+        self.missing.push(id.to_owned());
+        self.lost_steps.insert(step.to_owned());
+    }
+
     fn of(&self, id: &str) -> &'static str {
         if self.missing.iter().any(|m| m == id) {
             "missing"
@@ -171,6 +178,9 @@ pub fn show(
     let _ = writeln!(out, "Started: {}", state.started_at);
     if let Some(place) = place {
         let _ = writeln!(out, "Where: {place}");
+    }
+    if let Some(reason) = &state.rebuilt {
+        let _ = writeln!(out, "Rebuilt: {reason}");
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Steps:");
@@ -262,6 +272,7 @@ fn show_json(state: &RunState) -> serde_json::Value {
         "started": state.started_at,
         "vars": state.vars,
         "target": state.target,
+        "rebuilt": state.rebuilt,
         "steps": steps,
         "removed": state.undone().0,
         "already_gone": state.undone().1,
