@@ -788,12 +788,16 @@ fn a_hung_endpoint_fails_the_run_in_bounded_time() {
             &proxy.url,
         ])
         .env("RUNBOOK_CALL_TIMEOUT", "1s")
+        .env("RUNBOOK_QUIET_AFTER", "1s")
         .output()
         .unwrap();
     let took = started.elapsed();
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(took < Duration::from_secs(40), "took {took:?}: {stderr}");
+    // Not silent while it waits: the step's status says what it was doing and for how long
+    // nothing came back.
+    assert!(stderr.contains("(nothing new for 1s)"), "{stderr}");
     ok(&lab.run(&[
         "rollback",
         "--yes",

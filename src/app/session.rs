@@ -57,6 +57,16 @@ pub(crate) fn undo_retries() -> (
     )
 }
 
+/// How long a step may say nothing before its status says so (`RUNBOOK_QUIET_AFTER`, default
+/// 20 s): a call that does not answer shows, with what the step was doing, well before its
+/// attempts run out (README, "Nothing waits silently").
+pub(crate) fn quiet_after() -> std::time::Duration {
+    std::env::var("RUNBOOK_QUIET_AFTER")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .unwrap_or(std::time::Duration::from_secs(20))
+}
+
 /// The one way this application rolls a run back: every built-in action, eight undos at a time,
 /// each retrying for [`undo_retries`].
 pub(crate) fn rollback_of<'a>(
@@ -77,6 +87,7 @@ pub(crate) fn rollback_of<'a>(
         yes,
         parallelism: 8,
         retries: undo_retries(),
+        quiet_after: Some(quiet_after()),
         interrupt,
         services,
     }
@@ -474,6 +485,7 @@ impl<'a> Session<'a> {
                 yes: how.yes,
                 secrets: self.secrets.clone(),
                 labels: self.labels.clone(),
+                quiet_after: Some(quiet_after()),
             },
             interrupt: how.interrupt,
             services: self.services,

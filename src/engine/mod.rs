@@ -163,14 +163,76 @@ pub enum EngineError {
     Journal(#[from] journal::JournalError),
 }
 
-/// Progress from one step's action, sent to the reporter as that step's events.
+/// Progress from one step's action, sent to the reporter as that step's events. It remembers
+/// when the action last said something, for [`StepProgress::watch`].
 pub(crate) struct StepProgress<'a> {
-    pub step: &'a str,
-    pub reporter: &'a dyn Reporter,
+    step: &'a str,
+    reporter: &'a dyn Reporter,
+    /// When the action last said something, and its last status.
+    last: std::sync::Mutex<(tokio::time::Instant, String)>,
+}
+
+impl<'a> StepProgress<'a> {
+    pub fn new(step: &'a str, reporter: &'a dyn Reporter) -> Self {
+        StepProgress {
+            step,
+            reporter,
+            last: std::sync::Mutex::new((tokio::time::Instant::now(), String::new())),
+        }
+    }
+
+    fn heard(&self, status: Option<&str>) {
+        let mut last = self.last.lock().expect("never poisoned");
+        last.0 = tokio::time::Instant::now();
+        if let Some(text) = status {
+            text.clone_into(&mut last.1);
+        }
+    }
+
+    /// Run `work`; whenever its action has said nothing for `quiet` (a call that does not
+    /// answer, a slow one), say so on the step's status with what it was last doing, so that
+    /// nothing waits silently. `None` never says.
+    pub async fn watch<T>(&self, quiet: Option<Duration>, work: impl Future<Output = T>) -> T {
+        let Some(quiet) = quiet.filter(|q| !q.is_zero()) else {
+            return work.await;
+        };
+        self.heard(None);
+        let watch = async {
+            loop {
+                let since = self.last.lock().expect("never poisoned").0;
+                tokio::time::sleep_until(since + quiet).await;
+                let (since, doing) = self.last.lock().expect("never poisoned").clone();
+                let silent = since.elapsed();
+                if silent >= quiet {
+                    let silent = Duration::from_secs(silent.as_secs());
+                    let text = if doing.is_empty() {
+                        format!("nothing new for {}", humantime::format_duration(silent))
+                    } else {
+                        format!(
+                            "{doing} (nothing new for {})",
+                            humantime::format_duration(silent)
+                        )
+                    };
+                    // Said without resetting the silence: the next notice says how long in all.
+                    self.reporter.event(&Event::StepStatus {
+                        step: self.step.to_owned(),
+                        text,
+                    });
+                    tokio::time::sleep(quiet).await;
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::select! {
+            out = &mut work => out,
+            () = watch => unreachable!("the watch never ends"),
+        }
+    }
 }
 
 impl action::Progress for StepProgress<'_> {
     fn status(&self, text: &str) {
+        self.heard(Some(text));
         self.reporter.event(&Event::StepStatus {
             step: self.step.to_owned(),
             text: text.to_owned(),
@@ -178,6 +240,7 @@ impl action::Progress for StepProgress<'_> {
     }
 
     fn message(&self, text: &str) {
+        self.heard(None);
         self.reporter.event(&Event::StepMessage {
             step: self.step.to_owned(),
             text: text.to_owned(),

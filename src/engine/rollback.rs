@@ -39,6 +39,8 @@ pub struct Rollback<'a> {
     /// busy for minutes after a load balancer or instance is deleted), the first wait, and how long
     /// it keeps trying an endpoint that does not answer at all.
     pub retries: (Duration, Duration, Duration),
+    /// An undo that says nothing for this long says so (`StepProgress::watch`).
+    pub quiet_after: Option<Duration>,
     pub interrupt: CancellationToken,
     /// Handed to every undo and reconcile (`Context::services`).
     pub services: &'a super::action::Services,
@@ -135,10 +137,7 @@ impl Rollback<'_> {
                     if matches!(state, StepState::Failed(..)) && def.effect() != Effect::Creates {
                         continue;
                     }
-                    let progress = super::StepProgress {
-                        step,
-                        reporter: self.reporter,
-                    };
+                    let progress = super::StepProgress::new(step, self.reporter);
                     let cancel = self.interrupt.child_token();
                     let ctx = self.context(step, key, params, &progress, &cancel);
                     match def.executor().reconcile(&ctx).await {
@@ -352,12 +351,9 @@ impl Rollback<'_> {
         self.reporter.event(&Event::UndoStarted {
             step: step.to_owned(),
         });
-        let progress = super::StepProgress {
-            step,
-            reporter: self.reporter,
-        };
+        let progress = super::StepProgress::new(step, self.reporter);
         let cancel = self.interrupt.child_token();
-        let key = format!("{}/{step}", self.state.run_id);
+        let key = self.state.key(step);
         if let Some(undo_steps) = &done.undo_steps {
             for u in undo_steps {
                 let Some(def) = self.registry.find(&u.action) else {
@@ -367,7 +363,11 @@ impl Rollback<'_> {
                     ));
                 };
                 let ctx = self.context(step, &key, &u.params, &progress, &cancel);
-                self.retrying(&progress, || def.executor().run(&ctx))
+                progress
+                    .watch(
+                        self.quiet_after,
+                        self.retrying(&progress, || def.executor().run(&ctx)),
+                    )
                     .await
                     .map_err(|e| (e, done.resources.clone()))?;
             }
@@ -404,8 +404,11 @@ impl Rollback<'_> {
                 continue;
             }
             progress.status(&format!("removing {} {}", resource.kind, resource.id));
-            match self
-                .retrying(&progress, || def.executor().undo(&ctx, &resource))
+            match progress
+                .watch(
+                    self.quiet_after,
+                    self.retrying(&progress, || def.executor().undo(&ctx, &resource)),
+                )
                 .await
             {
                 Ok(how) => {

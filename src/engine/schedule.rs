@@ -26,6 +26,8 @@ pub struct Options {
     pub secrets: Vec<String>,
     /// Labels for everything the run creates.
     pub labels: Vec<(String, String)>,
+    /// A step whose action says nothing for this long says so, with what it was doing.
+    pub quiet_after: Option<Duration>,
 }
 
 /// One run being driven.
@@ -295,10 +297,7 @@ impl Run<'_> {
         cancel: &CancellationToken,
     ) -> StepResult {
         let step = &self.workflow.steps()[i];
-        let progress = super::StepProgress {
-            step: &step.id,
-            reporter: self.reporter,
-        };
+        let progress = super::StepProgress::new(&step.id, self.reporter);
         let ctx = Context {
             run_id: self.run_id,
             step_id: &step.id,
@@ -370,7 +369,7 @@ impl Run<'_> {
             };
             let run = async {
                 tokio::select! {
-                    result = executor.run(&ctx) => result,
+                    result = progress.watch(self.options.quiet_after, executor.run(&ctx)) => result,
                     () = cancel.cancelled() => Err(ActionError::cancelled()),
                 }
             };
