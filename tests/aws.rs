@@ -409,7 +409,43 @@ fn show_check_reports_what_was_deleted_behind_the_runs_back() {
         states.iter().filter(|s| **s == "present").count() >= 5,
         "{states:?}"
     );
+    // `runs --check` does the same for every run at once.
+    let out = lab.run(&["runs", "--check"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(id.as_str()) && l.ends_with("(1 missing)")),
+        "{stdout}"
+    );
+    let out = lab.run(&["runs", "--check", "--output", "json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        listed[0]["missing"],
+        serde_json::json!([web_sg]),
+        "{listed}"
+    );
     assert_eq!(lab.counts(Some(&id)), before, "looking changed nothing");
+    // A run whose endpoint does not answer is "could not check", never "all present" (exit 1).
+    let dead = lab.dir.path().join("dead");
+    let mut journal = std::fs::read_to_string(
+        lab.dir
+            .path()
+            .join(format!(".runbook/runs/{id}/journal.jsonl")),
+    )
+    .unwrap();
+    journal = journal.replace(&lab.emulator.url, "http://127.0.0.1:9");
+    std::fs::create_dir_all(dead.join(format!("runs/{id}"))).unwrap();
+    std::fs::write(dead.join(format!("runs/{id}/journal.jsonl")), journal).unwrap();
+    let out = lab
+        .command(&["runs", "--check", "--state-dir", dead.to_str().unwrap()])
+        .env("RUNBOOK_CALL_TIMEOUT", "1s")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("(could not check: "), "{stdout}");
     ok(&lab.run(&["rollback", "--yes"]));
 }
 

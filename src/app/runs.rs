@@ -7,10 +7,35 @@ use crate::engine::state::RunState;
 use crate::error::{Error, Exit};
 use crate::ui::{self, Format};
 
-pub fn list(settings: &Settings, output: Format) -> Result<Exit, Error> {
+/// `runs`, and with `check` each run that holds resources alive looked at in AWS (`look`): exit 1
+/// when a run could not be checked.
+pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Error> {
     let all = runs::list(&settings.state_dir);
-    ui::output_raw(&ui::runs::list(&settings.state_dir, &all, output))?;
-    Ok(Exit::Success)
+    let checked = check.then(|| {
+        all.iter()
+            .filter_map(|(id, state)| {
+                let state = state.as_ref().ok().filter(|s| !s.alive().is_empty())?;
+                let seen = look(settings, state).map_err(|e| match e {
+                    Error::Usage { message, .. } | Error::Runtime { message, .. } => message,
+                    Error::Io(e) => e.to_string(),
+                    Error::Invalid { .. } => "the run's target is invalid".to_owned(),
+                });
+                Some((id.clone(), seen))
+            })
+            .collect::<std::collections::BTreeMap<_, _>>()
+    });
+    ui::output_raw(&ui::runs::list(
+        &settings.state_dir,
+        &all,
+        checked.as_ref(),
+        output,
+    ))?;
+    let unchecked = checked.is_some_and(|c| c.values().any(Result::is_err));
+    Ok(if unchecked {
+        Exit::Failed
+    } else {
+        Exit::Success
+    })
 }
 
 pub fn show(

@@ -292,6 +292,10 @@ pub enum Command {
     },
     /// List the runs in the state directory.
     Runs {
+        /// Ask AWS (only reading) whether what each run holds alive still exists, and say how
+        /// much is missing; exit 1 when a run could not be checked.
+        #[arg(long)]
+        check: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
@@ -492,7 +496,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 None => session::rollback(s, run_id.as_deref(), undo, &exec.into()),
             }
         }
-        Command::Runs { output } => runs::list(s, *output),
+        Command::Runs { check, output } => runs::list(s, *check, *output),
         Command::Sweep {
             tag,
             expired,

@@ -15,15 +15,34 @@ pub type Listed = (
     Result<RunState, crate::engine::journal::JournalError>,
 );
 
-pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
+/// What `runs --check` found for a run with resources alive: what AWS no longer has, or why it
+/// could not look (never taken for "nothing missing").
+pub type Checked = Result<Seen, String>;
+
+pub fn list(
+    state_dir: &Path,
+    all: &[Listed],
+    checked: Option<&std::collections::BTreeMap<String, Checked>>,
+    output: Format,
+) -> String {
     let mut out = String::new();
+    let check_of = |id: &str| checked.and_then(|c| c.get(id));
     if output == Format::Json {
         let rows: Vec<_> = all
             .iter()
             .map(|(id, state)| match state {
                 Ok(s) => {
                     let (removed, gone) = s.undone();
-                    json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len(), "removed": removed, "already_gone": gone, "class": label(s, "runbook:class"), "student": label(s, "runbook:student")})
+                    let mut row = json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len(), "removed": removed, "already_gone": gone, "class": label(s, "runbook:class"), "student": label(s, "runbook:student")});
+                    match check_of(id) {
+                        Some(Ok(seen)) => {
+                            row["missing"] = json!(seen.missing);
+                            row["not_checked"] = json!(seen.unchecked.len());
+                        }
+                        Some(Err(e)) => row["check_error"] = json!(e),
+                        None => {}
+                    }
+                    row
                 }
                 Err(e) => json!({"run_id": id, "error": e.to_string()}),
             })
@@ -72,9 +91,17 @@ pub fn list(state_dir: &Path, all: &[Listed], output: Format) -> String {
     for (id, state) in all {
         match state {
             Ok(s) => {
+                let drift = match check_of(id) {
+                    Some(Ok(seen)) if !seen.missing.is_empty() => {
+                        format!("  ({} missing)", seen.missing.len())
+                    }
+                    Some(Ok(_)) => "  (all present)".to_owned(),
+                    Some(Err(e)) => format!("  (could not check: {e})"),
+                    None => String::new(),
+                };
                 let _ = writeln!(
                     out,
-                    "{id:width$}  {:22}  {:24}  {:5}  {}{}",
+                    "{id:width$}  {:22}  {:24}  {:5}  {}{}{drift}",
                     status(s),
                     s.started_at,
                     s.alive().len(),
