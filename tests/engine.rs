@@ -233,8 +233,10 @@ fn keep_leaves_everything_and_prints_the_rollback_command() {
     assert_eq!(lab.resources(), ["made"]);
     let id = &lab.run_ids()[0];
     assert!(
-        stderr.contains(&format!("To undo it later:\n  runbook rollback {id}\n")),
-        "{stderr}"
+        stderr.contains(&format!(
+            "Kept everything this run created.\n  To go on with it (once the cause is fixed): {BIN} resume {id}\n  To undo it: {BIN} rollback {id}\n"
+        )),
+        "both ways on, as they must be typed here: {stderr}"
     );
     let out = lab.run(&["rollback", id, "--yes"]);
     assert_eq!(code(&out), Some(0), "{:?}", text(&out));
@@ -1060,7 +1062,9 @@ fn ctrl_c_during_the_rollback_after_a_failure_stops_it_and_says_how_to_go_on() {
         "the rollback's wait was not cancelled"
     );
     assert!(
-        stderr.contains("Rollback interrupted. To go on with it: runbook rollback"),
+        stderr.contains(&format!(
+            "Rollback interrupted. To go on with it: {BIN} rollback"
+        )),
         "{stderr}"
     );
     assert_eq!(lab.resources(), ["made"], "nothing was half-removed");
@@ -1177,7 +1181,7 @@ fn a_successful_run_ends_with_the_command_that_undoes_it() {
         .unwrap();
     assert!(
         stderr.ends_with(&format!(
-            "It created 1 resource. To remove them: runbook rollback {id} --state-dir st\n"
+            "It created 1 resource. To remove them: {BIN} rollback {id} --state-dir st\n"
         )),
         "{stderr}"
     );

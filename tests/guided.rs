@@ -67,10 +67,6 @@ impl Screen {
         self.session.send_line(answer).unwrap();
     }
 
-    fn key(&mut self, key: &str) {
-        self.session.send(key).unwrap();
-    }
-
     fn line(&mut self, text: &str) {
         self.session.send_line(text).unwrap();
     }
@@ -174,7 +170,7 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
     assert!(intro.contains("domain: lab.example.com"), "{intro}");
     assert!(intro.contains("It creates: 2 × VPC, 4 × subnet"), "{intro}");
     assert!(intro.contains("costs about US$"), "{intro}");
-    screen.key("y");
+    screen.line("y");
 
     // Step 1: read its explanation, then run it.
     let (n, title) = screen.next_step();
@@ -248,7 +244,7 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
         }
     }
     screen.expect("Roll it back now?");
-    screen.key("y");
+    screen.line("y");
     screen.expect("Rollback complete");
     let all = strip(&screen.finish());
     assert!(
@@ -269,14 +265,14 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut screen = Screen::start(dir.path(), &args);
     screen.expect("Start?");
-    screen.key("y");
+    screen.line("y");
     let mut last = 0;
     let mut offered = 0;
     loop {
         let found = screen
             .session
             .expect(Regex(
-                r"Step (\d+) of 44: ([^\r\n]+)|To remove them: runbook rollback",
+                r"Step (\d+) of 44: ([^\r\n]+)|To remove them: \S*runbook rollback",
             ))
             .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
         let text = String::from_utf8_lossy(found.get(0).unwrap()).into_owned();
@@ -313,7 +309,7 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
             // The manual step shows the zone's name servers and asks whether it is done.
             screen.expect("ns-");
             screen.expect("Done?");
-            screen.key("y");
+            screen.line("y");
         }
     }
     let end = strip(&screen.seen);
@@ -328,7 +324,10 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
         "the spinner shows the running step's status: {end}"
     );
     assert!(end.contains("What to try next"), "{end}");
-    assert!(end.contains("To remove them: runbook rollback"), "{end}");
+    assert!(
+        end.contains(&format!("To remove them: {BIN} rollback")),
+        "the command as it must be typed here: {end}"
+    );
     assert_eq!(
         offered,
         44 - 2,
@@ -397,7 +396,7 @@ fn a_guided_run_offers_to_resume_an_unfinished_run_of_the_same_runbook() {
         question.contains("is unfinished (failed, 1 of 3 steps done"),
         "{question}"
     );
-    screen.key("y");
+    screen.line("y");
     screen.expect("Resuming");
     screen.choose("");
     screen.choose("");
@@ -429,16 +428,63 @@ fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
         .session
         .set_expect_timeout(Some(Duration::from_secs(60)));
     screen.expect("Start?");
-    screen.key("y");
+    screen.line("y");
     screen.choose("");
     let failed = strip(&screen.expect("Try it again (after fixing the cause)?"));
     assert!(
         failed.contains("attempt 1 failed on purpose"),
         "the error is shown: {failed}"
     );
-    screen.key("y");
+    screen.line("y");
     screen.expect("Run succeeded");
     assert!(dir.path().join("store/flaky.resource").exists());
+}
+
+/// Every question takes a whole answer ended with Enter: `n⏎` answers "try again?" and the
+/// Enter does not answer the next question, which is still asked; a question whose yes destroys
+/// something (rolling back) defaults to no.
+#[test]
+fn a_whole_answer_answers_one_question_and_destructive_ones_default_to_no() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        "runbook: 1\nname: Broken\nsteps:\n  - {id: made, name: Make a thing, action: test.create, with: {name: kept}}\n  - {id: broken, name: Make the broken thing, action: test.create, with: {name: broken, fail_attempts: 9}, needs: [made]}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "rb.yaml"])
+        .current_dir(dir.path())
+        .env("COLUMNS", "120")
+        .env("RUNBOOK_TEST_STORE", dir.path().join("store"));
+    isolate(&mut cmd, dir.path());
+    let mut screen = Screen {
+        session: Session::spawn(cmd).expect("a pseudo-terminal"),
+        seen: String::new(),
+    };
+    screen
+        .session
+        .set_expect_timeout(Some(Duration::from_secs(60)));
+    screen.expect("Start? [Y/n]");
+    screen.line("y");
+    // The `y⏎` started the walkthrough and nothing more: the first step is still shown and asked.
+    screen.choose("");
+    screen.choose("");
+    screen.expect("Try it again (after fixing the cause)? [Y/n]");
+    screen.line("n");
+    let asked = strip(&screen.expect("Roll it back now? [y/N]"));
+    assert!(
+        asked.contains("test resource"),
+        "what would go is listed: {asked}"
+    );
+    // Enter alone takes the default, which keeps everything.
+    screen.line("");
+    screen.expect("Kept everything this run created.");
+    screen.expect("To undo it: ");
+    assert!(
+        dir.path().join("store/kept.resource").exists(),
+        "nothing was rolled back without a yes"
+    );
 }
 
 /// A class on a terminal: one question for the whole class, a live line per student while the
@@ -470,9 +516,11 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
     );
     screen.expect("Quotas in ap-south-1 (the emulator: it enforces none) for 2 new labs:");
     screen.expect("Set up 2 labs for class pty?");
-    screen.key("y");
+    screen.line("y");
     screen.expect("STUDENT");
-    screen.expect("To remove every lab of the class: runbook rollback --class pty");
+    screen.expect(&format!(
+        "To remove every lab of the class: {BIN} rollback --class pty"
+    ));
     let seen = strip(&screen.finish());
     let lines: Vec<&str> = seen.lines().collect();
     for s in ["alice", "bob"] {
@@ -509,7 +557,7 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
     screen.expect("Class pty: roll back 2 labs");
     // Destructive: the default is no, so it takes an explicit yes.
     screen.expect("[y/N]");
-    screen.key("y");
+    screen.line("y");
     screen.expect("Class pty is rolled back");
     let seen = strip(&screen.finish());
     assert_eq!(leftovers(&emulator), (0, 0, 0), "nothing left:\n{seen}");

@@ -1,29 +1,48 @@
 //! `scripts/lab`, the one command of the README's local lab: it starts the emulator on a free
-//! port, runs the failover runbook, shows the run, rolls it back and stops the emulator.
+//! port and runs the failover runbook; unattended it rolls back and stops the emulator, and a lab
+//! that is kept keeps its emulator, to be resumed, rolled back or stopped later.
 
+use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::emulator::isolate;
 use crate::test::{BIN, root, text};
 
+fn lab(state: &std::path::Path, home: &std::path::Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(root().join("scripts/lab"));
+    cmd.args(args)
+        .env("RUNBOOK_BIN", BIN)
+        .env("LAB_STATE_DIR", state)
+        .stdin(Stdio::null());
+    isolate(&mut cmd, home);
+    cmd
+}
+
+/// The port the lab's emulator was started on, from what the script said.
+fn port_of(stderr: &str) -> u16 {
+    stderr
+        .split("Starting the emulator on http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the port is reported")
+}
+
+fn answers(port: u16) -> bool {
+    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
 #[test]
 fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
     let home = tempfile::tempdir().unwrap();
     let state = home.path().join("lab-state");
-    let mut cmd = Command::new(root().join("scripts/lab"));
-    cmd.arg("--yes")
-        .env("RUNBOOK_BIN", BIN)
-        .env("LAB_STATE_DIR", &state)
-        .stdin(Stdio::null());
-    isolate(&mut cmd, home.path());
-    let out = cmd.output().unwrap();
+    let out = lab(&state, home.path(), &["--yes"]).output().unwrap();
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     for expected in [
         "Starting the emulator on http://127.0.0.1:",
         "Run succeeded",
         "Route 53 answers lab.example.com with the SECONDARY record",
-        "What the run created: runbook show",
         "Rollback complete",
         "left nothing behind",
         "Stopped the emulator",
@@ -33,25 +52,127 @@ fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
             "`{expected}` missing:\n{stdout}\n{stderr}"
         );
     }
-    // `show` lists the steps in the order they run, the stacks first.
-    let show = &stdout[stdout.find("Steps:").expect("the run is shown")..];
     assert!(
-        show.find("primary.vpc").unwrap() < show.find("check_secondary").unwrap(),
-        "{show}"
-    );
-    // The emulator is gone: its port no longer answers.
-    let port: u16 = stderr
-        .split("Starting the emulator on http://127.0.0.1:")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|p| p.parse().ok())
-        .expect("the port is reported");
-    assert!(
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "the emulator on port {port} was stopped"
+        !answers(port_of(&stderr)),
+        "the emulator was stopped once the lab was rolled back"
     );
     assert!(
         state.join("runs").is_dir(),
         "runs are recorded in LAB_STATE_DIR"
     );
+    assert!(!state.join("emulator").exists(), "no emulator is recorded");
+}
+
+/// Ctrl-C in the middle of a kept lab: the emulator keeps running (it holds the lab), the script
+/// says how to come back, the commands it and the tool print work as printed (in a shell without
+/// the lab's credentials), `--resume` finishes the same run and `--rollback` removes it and stops
+/// the emulator.
+#[test]
+fn a_kept_lab_keeps_its_emulator_and_is_resumed_then_rolled_back() {
+    use std::os::unix::process::CommandExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("lab-state");
+    let mut cmd = lab(&state, home.path(), &["--yes", "--keep"]);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd.spawn().unwrap();
+    let pgid = child.id();
+    let stdout = child.stdout.take().unwrap();
+    let stdout = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap());
+    let mut stderr = String::new();
+    let mut interrupted = false;
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if !interrupted && line.contains("start primary.listener") {
+            // What a Ctrl-C on the terminal does: SIGINT to the foreground process group.
+            Command::new("kill")
+                .args(["-INT", "--", &format!("-{pgid}")])
+                .status()
+                .unwrap();
+            interrupted = true;
+        }
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let status = child.wait().unwrap();
+    let stdout = stdout.join().unwrap();
+    assert!(interrupted, "the run reached the listener: {stderr}");
+    assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
+    let port = port_of(&stderr);
+    assert!(answers(port), "the kept lab's emulator still runs");
+    for hint in [
+        "scripts/lab --resume",
+        "scripts/lab --rollback",
+        "scripts/lab --stop",
+    ] {
+        assert!(stderr.contains(hint), "`{hint}` missing: {stderr}");
+    }
+    // The tool's and the script's "what to type next", run as printed in a shell without the
+    // lab's credentials or state dir: they only read here (`show`) or are tried below.
+    let printed = |prefix: &str| -> String {
+        stderr
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line: {stderr}"))
+            .trim()
+            .to_owned()
+    };
+    let look = printed("Look around:");
+    let resume = printed("To go on with it (once the cause is fixed):");
+    let undo = printed("To undo it:");
+    let shell = |command: &str| {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", command]).current_dir(home.path());
+        isolate(&mut sh, home.path());
+        sh.env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("RUNBOOK_STATE_DIR");
+        sh.output().unwrap()
+    };
+    let shown = shell(&look);
+    assert_eq!(shown.status.code(), Some(0), "`{look}`: {:?}", text(&shown));
+    assert!(
+        text(&shown).0.contains("(interrupted)"),
+        "{:?}",
+        text(&shown)
+    );
+    assert!(
+        resume.contains(" resume ") && undo.contains(" rollback "),
+        "{resume} / {undo}"
+    );
+    assert!(
+        resume.contains("--state-dir") && undo.contains("--state-dir"),
+        "the lab's state dir is in the commands: {resume} / {undo}"
+    );
+
+    let out = lab(&state, home.path(), &["--resume", "--keep"])
+        .output()
+        .unwrap();
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
+    assert!(e.contains("Resuming") && e.contains("Run succeeded"), "{e}");
+    assert!(answers(port), "kept again: the emulator runs");
+    assert!(
+        !e.contains("scripts/lab --resume"),
+        "nothing left to resume: {e}"
+    );
+
+    // The tool's own rollback command, as printed, from a shell without credentials.
+    let out = shell(&undo);
+    assert_eq!(out.status.code(), Some(0), "`{undo}`: {:?}", text(&out));
+    assert!(
+        text(&out).1.contains("Rollback complete"),
+        "{:?}",
+        text(&out)
+    );
+
+    let out = lab(&state, home.path(), &["--rollback"]).output().unwrap();
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
+    assert!(e.contains("Stopped the emulator"), "{e}");
+    assert!(!answers(port), "the emulator was stopped");
+    let out = lab(&state, home.path(), &["--resume"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    assert!(text(&out).1.contains("no lab is kept"), "{:?}", text(&out));
 }

@@ -204,7 +204,7 @@ impl Executor for Manual {
             let answer = if ctx.yes {
                 None
             } else {
-                ctx.ask.confirm("Done?", true)
+                ctx.ask.confirm("Done?", false)
             };
             let mut outcome = Outcome::default();
             if let Some(undo) = &p.undo_instructions {

@@ -601,7 +601,7 @@ impl ClassRun<'_> {
                 suggest::count(kept.len(), "lab"),
                 if kept.len() == 1 { "it" } else { "them" }
             );
-            if ask.confirm(&question, true).unwrap_or(true) {
+            if ask.confirm(&question, false).unwrap_or(false) {
                 for i in kept {
                     let lab = &labs[i];
                     let outcome = rollback_one(
@@ -835,15 +835,7 @@ fn shared_records(slots: Vec<(crate::actions::Slot, String)>) -> Result<(), Erro
 }
 
 fn rollback_class_command(settings: &Settings, class: &str) -> String {
-    let dir = &settings.state_dir;
-    if dir == Path::new(".runbook") {
-        format!("runbook rollback --class {class}")
-    } else {
-        format!(
-            "runbook rollback --class {class} --state-dir {}",
-            dir.display()
-        )
-    }
+    settings.command(&format!("rollback --class {class}"))
 }
 
 /// Roll one run back with its own clients; `Ok(complete)`.

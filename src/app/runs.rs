@@ -30,6 +30,18 @@ pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Er
         checked.as_ref(),
         output,
     ))?;
+    // The local lab (`scripts/lab`) keeps its runs elsewhere: say where, rather than "no runs".
+    let lab = std::path::Path::new(".lab");
+    if all.is_empty() && settings.state_dir != lab && runs::runs_dir(lab).is_dir() {
+        let there = Settings {
+            state_dir: lab.to_path_buf(),
+            ..settings.clone()
+        };
+        ui::note!(
+            "The local lab (scripts/lab) keeps its runs in `.lab`: {}",
+            there.command("runs")
+        );
+    }
     let unchecked = checked.is_some_and(|c| c.values().any(Result::is_err));
     Ok(if unchecked {
         Exit::Failed

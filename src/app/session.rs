@@ -168,12 +168,7 @@ async fn wait_for_signal() {
 
 /// The exact command that undoes a run.
 fn rollback_command(settings: &Settings, run_id: &str) -> String {
-    let dir = &settings.state_dir;
-    if dir == Path::new(".runbook") {
-        format!("runbook rollback {run_id}")
-    } else {
-        format!("runbook rollback {run_id} --state-dir {}", dir.display())
-    }
+    settings.command(&format!("rollback {run_id}"))
 }
 
 /// Ask for vars without a value, on a terminal and without `--yes`; otherwise exit 2.
@@ -711,14 +706,18 @@ impl Attended<'_> {
                 for (step, r) in &alive {
                     ui::note!("  {} {} (step {step})", r.kind, r.id);
                 }
-                ask.confirm("Roll it back now?", true).unwrap_or(true)
+                ask.confirm("Roll it back now?", false).unwrap_or(false)
             }
         };
         if !undo {
-            ui::note!(
-                "Kept everything this run created. To undo it later:\n  {}",
-                rollback_command(settings, run_id)
-            );
+            ui::note!("Kept everything this run created.");
+            if state.resumable() {
+                ui::note!(
+                    "  To go on with it (once the cause is fixed): {}",
+                    settings.command(&format!("resume {run_id}"))
+                );
+            }
+            ui::note!("  To undo it: {}", rollback_command(settings, run_id));
             return Ok(base);
         }
         // After a failure, a first Ctrl-C stops the rollback at its next wait; after an interrupt
@@ -745,7 +744,10 @@ impl Attended<'_> {
                 );
                 return Ok(Exit::Interrupted);
             }
-            ui::note!("To try again: {}", rollback_command(settings, run_id));
+            ui::note!(
+                "To try again once the cause is fixed: {}",
+                rollback_command(settings, run_id)
+            );
             return Ok(Exit::RollbackIncomplete);
         }
         Ok(base)
@@ -1149,7 +1151,17 @@ pub fn rollback(
         .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
     ui::flush_output();
     if interrupt.is_cancelled() {
+        ui::note!(
+            "Rollback interrupted. To go on with it: {}",
+            rollback_command(settings, &run_id)
+        );
         return Ok(Exit::Interrupted);
+    }
+    if !outcome.complete {
+        ui::note!(
+            "To try again once the cause is fixed: {}",
+            rollback_command(settings, &run_id)
+        );
     }
     if outcome.found_nothing() {
         return Ok(nothing_removed(

@@ -23,6 +23,28 @@ pub struct Settings {
     pub no_color: bool,
     pub verbose: u8,
     pub quiet: bool,
+    /// How the tool was invoked (`runbook`, or the path typed: `./target/debug/runbook`), so that
+    /// the commands it suggests work as printed.
+    pub program: String,
+}
+
+impl Settings {
+    /// A command to type next, as it must be typed here: this program, `args`, and the state
+    /// directory when it is not the default. Every "what to type next" line is made here.
+    pub fn command(&self, args: &str) -> String {
+        let program = if self.program.is_empty() {
+            "runbook"
+        } else {
+            self.program.as_str()
+        };
+        if self.state_dir == std::path::Path::new(".runbook")
+            || self.state_dir.as_os_str().is_empty()
+        {
+            format!("{program} {args}")
+        } else {
+            format!("{program} {args} --state-dir {}", self.state_dir.display())
+        }
+    }
 }
 
 /// What to do when a step fails.
@@ -74,5 +96,25 @@ impl Vars {
             vars_file: self.vars_file.clone(),
             row: self.row.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Settings;
+
+    #[test]
+    fn a_suggested_command_is_written_as_it_must_be_typed_here() {
+        let mut s = Settings {
+            state_dir: ".runbook".into(),
+            ..Settings::default()
+        };
+        assert_eq!(s.command("rollback r1"), "runbook rollback r1");
+        s.program = "./target/debug/runbook".into();
+        s.state_dir = ".lab".into();
+        assert_eq!(
+            s.command("resume r1"),
+            "./target/debug/runbook resume r1 --state-dir .lab"
+        );
     }
 }

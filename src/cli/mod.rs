@@ -90,6 +90,15 @@ impl From<&VarArgs> for Vars {
     }
 }
 
+/// How the tool was invoked: a path as typed (`./target/debug/runbook`), or `runbook` when it was
+/// found on the PATH.
+fn program() -> String {
+    std::env::args()
+        .next()
+        .filter(|a| a.contains(std::path::MAIN_SEPARATOR) || a.contains('/'))
+        .unwrap_or_else(|| "runbook".to_owned())
+}
+
 impl From<&Global> for Settings {
     fn from(g: &Global) -> Self {
         Settings {
@@ -101,6 +110,7 @@ impl From<&Global> for Settings {
             no_color: g.no_color,
             verbose: g.verbose,
             quiet: g.quiet,
+            program: program(),
         }
     }
 }

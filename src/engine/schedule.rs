@@ -269,7 +269,7 @@ impl Run<'_> {
             None => {}
         }
         if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
-            match self.ask.confirm(question, true) {
+            match self.ask.confirm(question, false) {
                 Some(true) => {}
                 Some(false) => return Err(StepResult::Skipped("declined at its question".into())),
                 None => {

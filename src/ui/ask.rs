@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use dialoguer::console::Term;
-use dialoguer::{Confirm, Input, Password};
+use dialoguer::{Input, Password};
 use indicatif::MultiProgress;
 
 use dialoguer::console::style;
@@ -270,14 +270,36 @@ impl Ask for TerminalAsk {
         if !self.interactive {
             return None;
         }
-        self.paused(|| {
-            Confirm::new()
-                .with_prompt(question)
-                .default(default)
-                .interact_on(&Term::stderr())
-                .ok()
-        })
+        self.paused(|| yes_no(&Term::stderr(), question, default))
     }
+}
+
+/// A yes/no answer, typed whole: `y`, `yes`, `n`, `no` (any case), or nothing for the default.
+fn parse_yes_no(answer: &str, default: bool) -> Result<bool, String> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(default),
+        "y" | "yes" => Ok(true),
+        "n" | "no" => Ok(false),
+        other => Err(format!(
+            "`{other}` is not an answer: type y or n, then Enter"
+        )),
+    }
+}
+
+/// Ask a yes/no question and read a whole line for it, ended with Enter (like every other
+/// question here), so that no key meant for one question answers the next. `None` when input
+/// ends.
+fn yes_no(term: &Term, question: &str, default: bool) -> Option<bool> {
+    let answer = Input::<String>::new()
+        .with_prompt(format!(
+            "{question} {}",
+            if default { "[Y/n]" } else { "[y/N]" }
+        ))
+        .allow_empty(true)
+        .validate_with(|v: &String| parse_yes_no(v, default).map(drop))
+        .interact_text_on(term)
+        .ok()?;
+    parse_yes_no(&answer, default).ok()
 }
 
 /// One yes/no question on the terminal, for a command outside a run (`sweep`); `None` when no
@@ -286,11 +308,5 @@ pub fn confirm_once(question: &str, default: bool) -> Option<bool> {
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return None;
     }
-    Some(
-        Confirm::new()
-            .with_prompt(question)
-            .default(default)
-            .interact_on(&Term::stderr())
-            .unwrap_or(false),
-    )
+    Some(yes_no(&Term::stderr(), question, default).unwrap_or(false))
 }

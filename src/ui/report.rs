@@ -399,9 +399,6 @@ impl Reporter for Lines {
                     for (step, r) in remaining {
                         self.line(&format!("  {} {} (step {step})", r.kind, r.id));
                     }
-                    self.line(&format!(
-                        "Run `runbook rollback {run_id}` again once the cause is fixed."
-                    ));
                 }
             }
         }

@@ -61,6 +61,9 @@ async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
         loader = loader.endpoint_url(url);
     }
     let mut config = loader.load().await;
+    if settings.endpoint_url.as_deref().is_some_and(is_loopback) && settings.role_arn.is_none() {
+        config = with_emulator_credentials(config).await;
+    }
     if let Some(role) = &settings.role_arn {
         let provider = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name("runbook")
@@ -85,6 +88,40 @@ async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
         .as_deref()
         .is_some_and(|u| !u.is_empty());
     Ok(clients)
+}
+
+/// An endpoint on this machine (the local emulator), which real AWS never is.
+fn is_loopback(url: &str) -> bool {
+    reqwest::Url::parse(url).is_ok_and(|u| {
+        let host = u.host_str().unwrap_or_default();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    })
+}
+
+/// A local emulator accepts any credentials: when none are configured, use dummy ones rather
+/// than fail a run (or its rollback, from another shell) that can reach nothing but this machine.
+async fn with_emulator_credentials(config: aws_config::SdkConfig) -> aws_config::SdkConfig {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    if let Some(provider) = config.credentials_provider() {
+        if provider.provide_credentials().await.is_ok() {
+            return config;
+        }
+    }
+    let dummy = aws_credential_types::Credentials::new(
+        "testing",
+        "testing",
+        None,
+        None,
+        "runbook: dummy credentials for a local emulator",
+    );
+    config
+        .into_builder()
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(dummy))
+        .build()
 }
 
 impl Clients {
@@ -271,4 +308,27 @@ fn no_credentials(detail: &str) -> ActionError {
              or run `aws sso login --profile NAME` if the SSO session expired",
         )
         .invalid_input()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_an_endpoint_on_this_machine_gets_dummy_credentials() {
+        for url in [
+            "http://127.0.0.1:5000",
+            "http://localhost:4566",
+            "http://[::1]:5000/",
+            "http://127.1.2.3",
+        ] {
+            assert!(super::is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://ec2.ap-south-1.amazonaws.com",
+            "http://10.0.0.5:5000",
+            "http://localhost.example.com",
+            "not a url",
+        ] {
+            assert!(!super::is_loopback(url), "{url}");
+        }
+    }
 }
