@@ -176,3 +176,54 @@ fn a_kept_lab_keeps_its_emulator_and_is_resumed_then_rolled_back() {
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
     assert!(text(&out).1.contains("no lab is kept"), "{:?}", text(&out));
 }
+
+/// On a terminal, an unattended lab fits a screen or two: one line per step (a module's steps
+/// folded into one), the waits live, the summary once. Counted as a terminal shows it.
+#[test]
+fn the_lab_on_a_terminal_prints_about_a_screen() {
+    use std::io::Read as _;
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("lab-state");
+    let mut cmd = lab(&state, home.path(), &["--yes"]);
+    cmd.env("COLUMNS", "100")
+        .env("LINES", "40")
+        .env("TERM", "xterm");
+    cmd.stdin(Stdio::inherit());
+    let mut session = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+    session.get_process_mut().set_window_size(100, 40).unwrap();
+    // Everything until the script ends (the pty reports EIO once it has).
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = session.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
+    let size = |n: u16| std::num::NonZero::new(n).unwrap();
+    let mut terminal = vt100::Parser::new(size(40), size(100), 100_000);
+    terminal.process(&raw);
+    let visible: Vec<String> = terminal.screen().rows(0, 100).collect();
+    let shown = visible
+        .iter()
+        .rposition(|r| !r.trim().is_empty())
+        .map_or(0, |i| i + 1);
+    terminal.screen_mut().set_scrollback(usize::MAX);
+    let scrolled = terminal.screen().scrollback();
+    let lines = scrolled + shown;
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("Rollback complete"), "{text}");
+    assert!(
+        text.contains("primary.* (") && text.contains("secondary.* ("),
+        "each stack's steps in one line: {text}"
+    );
+    // The whole of it, for the message: the same bytes on a screen tall enough to hold them.
+    let mut tall = vt100::Parser::new(size(1000), size(100), 0);
+    tall.process(&raw);
+    let all: Vec<String> = tall.screen().rows(0, 100).collect();
+    assert!(
+        lines <= 60,
+        "{lines} lines on the terminal:\n{}",
+        all.join("\n").trim_end()
+    );
+}

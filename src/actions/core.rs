@@ -200,10 +200,11 @@ impl Executor for Manual {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
             let p: ManualParams = ctx.params()?;
-            ctx.progress.message(&p.instructions);
+            // Instructions for someone who will do them: not when the step is skipped (--yes).
             let answer = if ctx.yes {
                 None
             } else {
+                ctx.progress.message(&p.instructions);
                 ctx.ask.confirm("Done?", false)
             };
             let mut outcome = Outcome::default();

@@ -110,16 +110,19 @@ pub(crate) fn journal_error(e: JournalError) -> Error {
 fn reporters(
     settings: &Settings,
     exec: &Exec,
-    name: &str,
-    steps: Vec<String>,
+    (name, steps): (&str, Vec<String>),
     secrets: &[String],
     ask: &TerminalAsk,
     console: Option<String>,
+    pending: &[String],
 ) -> (Box<dyn Reporter>, Option<Arc<Junit>>) {
     let junit = exec
         .junit
         .as_ref()
         .map(|_| Arc::new(Junit::new(name, steps, secrets.to_vec())));
+    // On a terminal, outside the walkthrough and without -v: one line per step (README, "What a
+    // run shows").
+    let brief = (!ask.is_guided() && settings.verbose == 0).then_some(pending);
     let reporter = ui::report::for_run(
         exec.output,
         settings.no_color,
@@ -127,6 +130,7 @@ fn reporters(
         ask,
         console,
         junit.clone(),
+        brief,
     );
     (reporter, junit)
 }
@@ -600,14 +604,27 @@ impl Attended<'_> {
             .region
             .clone()
             .filter(|_| !self.session.known.emulated);
+        let pending: Vec<String> = step_ids
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    prior.steps.get(s.as_str()),
+                    Some(
+                        crate::engine::state::StepState::Succeeded(_)
+                            | crate::engine::state::StepState::Skipped(_)
+                    )
+                )
+            })
+            .cloned()
+            .collect();
         let (reporter, junit) = reporters(
             self.settings,
             self.exec,
-            name,
-            step_ids.clone(),
+            (name, step_ids.clone()),
             &self.session.secrets,
             &self.ask,
             console,
+            &pending,
         );
         reporter.event(&Event::RunStarted {
             run_id: self.session.run_id.clone(),
@@ -1111,7 +1128,15 @@ pub fn rollback(
     } else {
         TerminalAsk::new()
     };
-    let (reporter, _) = reporters(settings, exec, &state.name, Vec::new(), &[], &ask, None);
+    let (reporter, _) = reporters(
+        settings,
+        exec,
+        (&state.name, Vec::new()),
+        &[],
+        &ask,
+        None,
+        &[],
+    );
     if !exec.yes && ask.interactive() {
         let alive = state.alive();
         ui::note!(

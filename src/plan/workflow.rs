@@ -158,8 +158,23 @@ impl Workflow for RunbookWorkflow<'_> {
             None => return Err("cannot evaluate `when` yet".into()),
         };
         let step = self.checked.flow.step(&self.checked.project, i);
-        let skip = skip.then(|| skip_reason(step));
         let scope = self.checked.flow.steps[i].scope;
+        // The reason may use templates, to say which of several reasons holds; if it cannot
+        // render, the text as written.
+        let skip = skip.then(|| match &step.skip_reason {
+            Some(reason) => match r.render_site(
+                scope,
+                &Site {
+                    text: reason,
+                    span: reason.span,
+                    expression: false,
+                },
+            ) {
+                Ok(Json::String(text)) => text,
+                _ => reason.as_str().to_owned(),
+            },
+            None => skip_reason(step),
+        });
         let confirm = match &step.confirm {
             None => None,
             Some(c) => match r.render_site(

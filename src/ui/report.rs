@@ -577,11 +577,65 @@ impl Reporter for Tee {
 }
 
 /// For people on a terminal: a spinner per running step with its live status and elapsed time,
-/// and a line above the spinners as each step ends.
+/// and a line above the spinners as each step ends. Brief (the default outside the walkthrough
+/// and without `-v`): one line per step with what it created, a module's steps folded into one
+/// line once they all succeeded, each undo only when it fails; outputs are left to the end and to
+/// `runbook show`.
 pub struct Live {
     multi: MultiProgress,
     lines: Lines,
     bars: Mutex<std::collections::HashMap<String, ProgressBar>>,
+    brief: Option<Mutex<Brief>>,
+}
+
+/// What the brief view holds back: each module's steps still to end in this run, and what its
+/// ended steps did.
+#[derive(Default)]
+struct Brief {
+    modules: std::collections::BTreeMap<String, Folded>,
+    /// A rollback is under way: its undos' notes are details.
+    rolling_back: bool,
+}
+
+#[derive(Default)]
+struct Folded {
+    left: usize,
+    steps: usize,
+    started: Option<std::time::Instant>,
+    created: std::collections::BTreeMap<String, usize>,
+    skipped: Vec<String>,
+}
+
+/// The module a step belongs to: what comes before the first dot of its id (`primary.vpc`).
+fn module_of(step: &str) -> Option<&str> {
+    step.split_once('.').map(|(m, _)| m)
+}
+
+/// `2 subnets, 1 vpc`: how many of each kind.
+fn kinds_text(kinds: &std::collections::BTreeMap<String, usize>) -> String {
+    kinds
+        .iter()
+        .map(|(k, n)| {
+            if *n == 1 || k.ends_with('s') {
+                format!("{n} {k}")
+            } else {
+                crate::runbook::suggest::count(*n, k)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A resource id as short as still tells it apart: an ARN's last part (`lab-primary-alb/8d4f…`).
+fn short_id(id: &str) -> &str {
+    if id.starts_with("arn:") {
+        id.rsplit_once(":loadbalancer/app/")
+            .or_else(|| id.rsplit_once(":targetgroup/"))
+            .or_else(|| id.rsplit_once(":listener/app/"))
+            .map_or(id, |(_, rest)| rest)
+    } else {
+        id
+    }
 }
 
 impl Live {
@@ -599,7 +653,127 @@ impl Live {
             multi,
             lines,
             bars: Mutex::default(),
+            brief: None,
         }
+    }
+
+    /// The brief view, for a run whose steps still to run are `pending` (ids).
+    #[must_use]
+    pub fn brief(mut self, pending: &[String]) -> Self {
+        let mut brief = Brief::default();
+        for step in pending {
+            if let Some(m) = module_of(step) {
+                let folded = brief.modules.entry(m.to_owned()).or_default();
+                folded.left += 1;
+                folded.steps += 1;
+            }
+        }
+        self.brief = Some(Mutex::new(brief));
+        self
+    }
+
+    /// In the brief view: say how a step ended in one line, or fold it into its module's line.
+    /// `false` when the full lines should say it instead.
+    fn briefly(&self, event: &Event) -> bool {
+        let Some(brief) = &self.brief else {
+            return false;
+        };
+        let mut brief = brief.lock().expect("never poisoned");
+        match event {
+            Event::StepStarted { step, .. } => {
+                if let Some(folded) = module_of(step).and_then(|m| brief.modules.get_mut(m)) {
+                    folded.started.get_or_insert_with(std::time::Instant::now);
+                }
+                false
+            }
+            Event::StepSucceeded {
+                step,
+                title,
+                resources,
+                elapsed,
+                adopted,
+                ..
+            } => {
+                if let Some(m) = module_of(step) {
+                    if let Some(folded) = brief.modules.get_mut(m) {
+                        for r in resources {
+                            *folded.created.entry(r.kind.clone()).or_default() += 1;
+                        }
+                        folded.left = folded.left.saturating_sub(1);
+                        if folded.left == 0 {
+                            let line = self.folded_line(m, folded);
+                            self.lines.line(&line);
+                        }
+                        return true;
+                    }
+                }
+                let created = if resources.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = resources
+                        .iter()
+                        .map(|r| format!("{} {}", r.kind, short_id(&r.id)))
+                        .collect();
+                    format!(": created {}", list.join(", "))
+                };
+                let adopted = if *adopted { ", adopted" } else { "" };
+                self.lines.line(&format!(
+                    "{} {} ({}{adopted}){created}",
+                    self.lines.mark("32", "✓", "done "),
+                    named(step, title),
+                    seconds(*elapsed)
+                ));
+                true
+            }
+            Event::StepSkipped { step, reason, .. } => {
+                if let Some(folded) = module_of(step).and_then(|m| brief.modules.get_mut(m)) {
+                    folded.skipped.push(format!("{step} ({reason})"));
+                    folded.left = folded.left.saturating_sub(1);
+                    if folded.left == 0 {
+                        let m = module_of(step).expect("a module step").to_owned();
+                        let line = self.folded_line(&m, folded);
+                        self.lines.line(&line);
+                    }
+                    return true;
+                }
+                false
+            }
+            // A module's steps speak through its folded line; a rollback's undos through its end.
+            Event::StepMessage { step, .. } => {
+                brief.rolling_back || module_of(step).is_some_and(|m| brief.modules.contains_key(m))
+            }
+            Event::RollbackStarted { .. } => {
+                brief.rolling_back = true;
+                false
+            }
+            // One line at the end says how the rollback went; each undo only if it failed.
+            Event::UndoSucceeded { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn folded_line(&self, module: &str, folded: &Folded) -> String {
+        let elapsed = folded
+            .started
+            .map(|s| format!(", {}", seconds(s.elapsed())))
+            .unwrap_or_default();
+        let mut what = Vec::new();
+        if !folded.created.is_empty() {
+            what.push(format!("created {}", kinds_text(&folded.created)));
+        }
+        if !folded.skipped.is_empty() {
+            what.push(format!("skipped {}", folded.skipped.join(", ")));
+        }
+        format!(
+            "{} {module}.* ({}{elapsed}){}",
+            self.lines.mark("32", "✓", "done "),
+            crate::runbook::suggest::count(folded.steps, "step"),
+            if what.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", what.join("; "))
+            }
+        )
     }
 
     /// Link created resources to the AWS console of this region.
@@ -631,6 +805,7 @@ impl Live {
 
 impl Reporter for Live {
     fn event(&self, event: &Event) {
+        let said = self.briefly(event);
         match event {
             Event::StepStarted {
                 step,
@@ -656,7 +831,9 @@ impl Reporter for Live {
             }
             Event::UndoSucceeded { step, .. } | Event::UndoFailed { step, .. } => {
                 self.stop(&format!("undo {step}"));
-                self.lines.event(event);
+                if !said {
+                    self.lines.event(event);
+                }
             }
             Event::StepSucceeded { step, .. }
             | Event::StepSkipped { step, .. }
@@ -666,8 +843,11 @@ impl Reporter for Live {
                 if !matches!(event, Event::StepRetry { .. }) {
                     self.stop(step);
                 }
-                self.lines.event(event);
+                if !said {
+                    self.lines.event(event);
+                }
             }
+            _ if said => {}
             _ => self.lines.event(event),
         }
     }
@@ -676,6 +856,8 @@ impl Reporter for Live {
 /// The reporter of a run for the chosen output: JSON lines on stdout, live spinners on a terminal
 /// (sharing the terminal with `ask`'s questions), plain lines otherwise; and the `JUnit`
 /// collector beside it when one is given.
+///
+/// `brief` holds the ids of the steps still to run when the terminal view is to be brief.
 pub fn for_run(
     output: Format,
     no_color: bool,
@@ -683,16 +865,19 @@ pub fn for_run(
     ask: &TerminalAsk,
     console: Option<String>,
     junit: Option<Arc<Junit>>,
+    brief: Option<&[String]>,
 ) -> Box<dyn Reporter> {
     let main: Box<dyn Reporter> = match output {
         Format::Json => Box::new(JsonLines::stdout(secrets.to_vec())),
         Format::Human if super::stderr_is_terminal() => {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             ask.attach(multi.clone());
-            Box::new(
-                Live::new(multi, super::use_color(no_color, true), secrets.to_vec())
-                    .with_console(console),
-            )
+            let live = Live::new(multi, super::use_color(no_color, true), secrets.to_vec())
+                .with_console(console);
+            Box::new(match brief {
+                Some(pending) => live.brief(pending),
+                None => live,
+            })
         }
         Format::Human | Format::Plain => {
             Box::new(Lines::stderr(secrets.to_vec()).with_console(console))
