@@ -712,17 +712,14 @@ fn a_crash_after_any_create_then_resume_creates_nothing_twice() {
     }
 }
 
+/// Without credentials a run for AWS stops before any call (no endpoint is given, so this would
+/// be AWS: the missing credentials stop it before anything is sent), while a run against an
+/// emulator on this machine, which accepts any, goes on with dummy ones.
 #[test]
 fn missing_credentials_fail_before_anything_with_how_to_fix_it() {
     let lab = Lab::new();
     let out = lab
-        .command(&[
-            "run",
-            "net.yaml",
-            "--yes",
-            "--endpoint-url",
-            &lab.emulator.url,
-        ])
+        .command(&["run", "net.yaml", "--yes", "--region", "ap-south-1"])
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .output()
@@ -738,6 +735,23 @@ fn missing_credentials_fail_before_anything_with_how_to_fix_it() {
         !lab.dir.path().join(".runbook").exists(),
         "no run was recorded"
     );
+    let before = lab.counts(None);
+    let emulated = |args: &[&str]| {
+        lab.command(args)
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .output()
+            .unwrap()
+    };
+    ok(&emulated(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    ok(&emulated(&["rollback", "--yes"]));
+    assert_eq!(lab.counts(None), before);
 }
 
 /// Credentials the endpoint rejects (`InvalidClientTokenId`, as AWS answers a key that does not

@@ -160,8 +160,10 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
 
     screen.expect("Which domain should the failover site answer on?");
     screen.line("Not A Domain");
-    screen.expect("does not match the pattern");
-    screen.line("lab.example.com");
+    // Said in words, not as a regular expression.
+    screen.expect("is not a domain name: ` ` cannot be part of a domain");
+    // Case does not matter and a final dot is dropped.
+    screen.line("Lab.Example.com.");
     let intro = strip(&screen.expect("Start?"));
     assert!(
         intro.contains("Route 53 failover between two load-balanced web stacks"),

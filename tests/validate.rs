@@ -280,3 +280,31 @@ fn validate_each_reports_every_problem_of_a_roster_at_once() {
         text(&out)
     );
 }
+
+/// Two mistakes in the same `with:` (a bad value and a misspelt key) are both reported, with the
+/// parameter the misspelling left missing, rather than one at a time.
+#[test]
+fn every_problem_of_one_with_is_reported_at_once() {
+    let out = Test::new()
+        .file(
+            "two.yaml",
+            "
+            runbook: 1
+            name: Two in one
+            steps:
+              - id: vpc
+                action: aws.ec2.create_vpc
+                with:
+                  cidr: 10.0.0.0/33
+                  nmae: x
+            ",
+        )
+        .args(["validate", "two.yaml"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("10.0.0.0/33"), "the CIDR: {stderr}");
+    assert!(stderr.contains("`nmae`"), "the unknown key: {stderr}");
+    assert!(stderr.contains("did you mean `name`"), "{stderr}");
+    assert!(stderr.contains("two.yaml: 2 errors"), "{stderr}");
+}

@@ -63,6 +63,9 @@ pub enum VarType {
     List,
     /// An IPv4 or IPv6 network in CIDR notation (`10.0.0.0/16`).
     Cidr,
+    /// A DNS name (`lab.example.com`): case does not matter and a final dot is dropped
+    /// (`Lab.Example.com.` is `lab.example.com`). Empty only when the var's default is empty.
+    Domain,
 }
 
 impl VarType {
@@ -73,6 +76,7 @@ impl VarType {
             VarType::Boolean => "boolean",
             VarType::List => "list",
             VarType::Cidr => "cidr",
+            VarType::Domain => "domain",
         }
     }
 }

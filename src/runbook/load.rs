@@ -656,12 +656,44 @@ impl Loader {
             Some(node) if node.value != Value::Null => node,
             _ => &empty,
         };
-        if let Err(e) = (def.params.check)(with) {
+        // Decoding stops at the first problem; to report every one, the entry at fault is set
+        // aside and the rest decoded again (a parameter set aside is not then "missing").
+        let mut rest = with.clone();
+        let mut set_aside: Vec<String> = Vec::new();
+        for _ in 0..32 {
+            let Err(e) = (def.params.check)(&rest) else {
+                break;
+            };
+            if let decode::ErrorKind::MissingKey { key } = &e.kind {
+                if set_aside.iter().any(|k| k == key) {
+                    break;
+                }
+            }
+            let at_fault = match (&e.kind, &mut rest.value) {
+                (decode::ErrorKind::MissingKey { .. }, _) => None,
+                (kind, Value::Map(entries)) => entries.iter().position(|(k, v)| {
+                    let within = |s: Span| {
+                        e.span
+                            .is_some_and(|at| at.file == s.file && s.start <= at.start && at.end <= s.end)
+                    };
+                    matches!(kind, decode::ErrorKind::UnknownKey { key, .. } if k.as_str() == Some(key.as_str()))
+                        || within(k.span)
+                        || within(v.span)
+                }),
+                _ => None,
+            };
             let mut d = e.into_diagnostic(&format!("`{}`", def.name), "parameter");
             if d.code == "missing-parameter" && with.as_map().is_some_and(<[_]>::is_empty) {
                 d = d.label(format!("`{}` needs parameters under `with:`", def.name));
             }
             self.diags.push(d);
+            match (at_fault, &mut rest.value) {
+                (Some(i), Value::Map(entries)) => {
+                    let (k, _) = entries.remove(i);
+                    set_aside.push(k.as_str().unwrap_or_default().to_owned());
+                }
+                _ => break,
+            }
         }
     }
 

@@ -125,6 +125,7 @@ pub fn typed(ty: VarType, node: &Node) -> Result<Json, String> {
         (VarType::Boolean, Value::Bool(b)) => Ok(Json::Bool(*b)),
         (VarType::List, Value::Seq(_)) => Ok(node.to_json()),
         (VarType::Cidr, Value::String(s)) => parse_cidr(s).map(|n| Json::String(n.to_string())),
+        (VarType::Domain, Value::String(s)) => parse_domain(s).map(Json::String),
         (ty, Value::String(s)) if ty != VarType::List => parse_text(ty, s),
         (ty, _) => Err(format!(
             "expected {}, found {}",
@@ -141,7 +142,48 @@ fn article(ty: VarType) -> &'static str {
         VarType::Boolean => "a boolean",
         VarType::List => "a list",
         VarType::Cidr => "a network in CIDR notation",
+        VarType::Domain => "a domain name",
     }
+}
+
+/// A DNS name, normalised (lowercase, no final dot), or what is wrong with it, in words.
+pub fn parse_domain(text: &str) -> Result<String, String> {
+    let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
+    if name.is_empty() {
+        return Ok(name);
+    }
+    let like =
+        "a domain is names of letters, digits and hyphens joined by dots, like lab.example.com";
+    let wrong = |why: String| Err(format!("`{text}` is not a domain name: {why} ({like})"));
+    if name.len() > 253 {
+        return wrong("it is longer than 253 characters".into());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 {
+        return wrong("it has no dot".into());
+    }
+    for label in &labels {
+        if label.is_empty() {
+            return wrong("it has two dots in a row".into());
+        }
+        if label.len() > 63 {
+            return wrong(format!("`{label}` is longer than 63 characters"));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return wrong(format!("`{c}` cannot be part of a domain"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return wrong(format!("`{label}` starts or ends with a hyphen"));
+        }
+    }
+    let top = labels.last().expect("two labels or more");
+    if !top.chars().all(|c| c.is_ascii_alphabetic()) || top.len() < 2 {
+        return wrong(format!("its last part `{top}` is not a top-level domain"));
+    }
+    Ok(name)
 }
 
 /// A value typed on the command line or in the environment.
@@ -178,11 +220,20 @@ pub fn parse_text(ty: VarType, text: &str) -> Result<Json, String> {
             }
         }
         VarType::Cidr => parse_cidr(text).map(|n| Json::String(n.to_string())),
+        VarType::Domain => parse_domain(text).map(Json::String),
     }
 }
 
 /// Choices and pattern.
 pub fn check_constraints(def: &VarDef, value: &Json) -> Result<(), String> {
+    // An empty domain means "none" only where the runbook says so, by defaulting to it.
+    let empty_by_default = def
+        .default
+        .as_ref()
+        .is_some_and(|d| d.scalar_text().as_deref() == Some(""));
+    if kind(def) == VarType::Domain && value.as_str() == Some("") && !empty_by_default {
+        return Err("an empty domain: give one, like lab.example.com".into());
+    }
     if let Some(choices) = &def.choices {
         let allowed: Vec<Json> = choices
             .iter()
@@ -409,6 +460,25 @@ fn read_vars_file(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_domain_is_normalised_and_a_bad_one_explained_in_words() {
+        assert_eq!(parse_domain("Lab.Example.com.").unwrap(), "lab.example.com");
+        assert_eq!(parse_domain(" a-b.co ").unwrap(), "a-b.co");
+        for (bad, why) in [
+            ("lab", "it has no dot"),
+            ("lab..example.com", "two dots in a row"),
+            ("-lab.example.com", "starts or ends with a hyphen"),
+            ("lab_1.example.com", "`_` cannot be part of a domain"),
+            ("lab.example.c0m", "is not a top-level domain"),
+        ] {
+            let e = parse_domain(bad).unwrap_err();
+            assert!(
+                e.contains(why) && e.contains("like lab.example.com"),
+                "{bad}: {e}"
+            );
+        }
+    }
     use super::*;
 
     #[test]
