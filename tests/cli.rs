@@ -94,3 +94,31 @@ fn output_without_a_terminal_has_no_escape_codes() {
         .run();
     assert!(!out.stderr.contains(&0x1b), "escape codes on a pipe");
 }
+
+/// `completions` prints a script for each shell, naming the subcommands.
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Test::new().args(["completions", shell]).run();
+        let (stdout, _) = text(&out);
+        assert!(
+            stdout.contains("rollback") && stdout.contains("state-dir"),
+            "{shell}: {stdout}"
+        );
+    }
+}
+
+/// A mistyped runbook path is answered with the file that is there.
+#[test]
+fn a_mistyped_runbook_path_gets_a_suggestion() {
+    let out = Test::new()
+        .file("runbooks/failover.yaml", OK)
+        .args(["plan", "runbooks/failvoer.yaml"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("did you mean `runbooks/failover.yaml`?"),
+        "{stderr}"
+    );
+}

@@ -300,6 +300,7 @@ pub fn run(
     session
         .record_start(&runbook.display().to_string(), &name)
         .map_err(journal_error)?;
+    ask.cli_target(cli_options(&session));
     let attended = Attended {
         session,
         settings,
@@ -309,6 +310,27 @@ pub fn run(
         interrupt,
     };
     attended.drive(&name, &RunState::default(), parallelism, false)
+}
+
+/// The AWS CLI options that act where the session's calls go, for the commands the walkthrough
+/// shows.
+fn cli_options(session: &Session<'_>) -> String {
+    let mut options = Vec::new();
+    if let Some(region) = &session.known.region {
+        options.push(format!("--region {region}"));
+    }
+    if let Some(url) = session
+        .target
+        .endpoint_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+    {
+        options.push(format!("--endpoint-url {url}"));
+    }
+    if let Some(profile) = &session.target.profile {
+        options.push(format!("--profile {profile}"));
+    }
+    options.join(" ")
 }
 
 /// Who answers questions: nobody with `--yes`; on a terminal, the walkthrough unless
@@ -1090,6 +1112,7 @@ pub fn resume_run(
             .record_start(&state.runbook, &state.name)
             .map_err(journal_error)?;
     }
+    ask.cli_target(cli_options(&session));
     let attended = Attended {
         session,
         settings,

@@ -213,14 +213,23 @@ pub enum Command {
     },
     /// Show the steps in execution order with their parameters, without calling anything.
     Plan {
+        /// The runbook (YAML), for example runbooks/route53-failover.yaml.
         file: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
-    /// Run a runbook.
+    /// Run a runbook: on a terminal, a walkthrough that explains each step before it runs.
+    #[command(after_help = "Examples:
+  runbook run runbooks/route53-failover.yaml                  the walkthrough, asking for the domain
+  runbook run runbooks/route53-failover.yaml --yes --var domain=lab.example.com
+                                                              unattended (CI): no questions
+  runbook run runbooks/route53-failover.yaml --var drill=false --ttl 6h
+                                                              no drill; `sweep --expired` removes it after 6 h
+  runbook run FILE --class spring --each students.csv --yes   a lab per student of a class")]
     Run {
+        /// The runbook (YAML), for example runbooks/route53-failover.yaml.
         file: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
@@ -347,6 +356,11 @@ pub enum Command {
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Print a shell completion script: `runbook completions bash > ~/.local/share/bash-completion/completions/runbook`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Parse the command line, run, print any error once, and return the exit code.
@@ -424,6 +438,13 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         Command::Plan { file, vars, output } => check::plan_file(s, file, &vars.into(), *output),
         Command::Actions { name, output } => check::list_actions(name.as_deref(), *output),
         Command::Schema => check::schema(),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut command, "runbook", &mut out);
+            ui::output_raw(&String::from_utf8_lossy(&out))?;
+            Ok(Exit::Success)
+        }
         Command::Run {
             file,
             vars,

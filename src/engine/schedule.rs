@@ -263,7 +263,7 @@ impl Run<'_> {
             self.ask.before_step(&intro)
         };
         match guided {
-            Some(Choice::Skip) => return Err(StepResult::Skipped("skipped at your choice".into())),
+            Some(Choice::Skip) => return Err(StepResult::Skipped("you chose to skip it".into())),
             Some(Choice::Quit) => return Err(StepResult::Quit),
             Some(Choice::Run) => return Ok(prepared),
             None => {}
@@ -271,7 +271,11 @@ impl Run<'_> {
         if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
             match self.ask.confirm(question, false) {
                 Some(true) => {}
-                Some(false) => return Err(StepResult::Skipped("declined at its question".into())),
+                Some(false) => {
+                    return Err(StepResult::Skipped(
+                        "you answered no to its question".into(),
+                    ));
+                }
                 None => {
                     return Err(StepResult::Failed {
                         error: ActionError::new(format!(

@@ -159,14 +159,42 @@ pub fn load(path: &Path) -> (Project, Diagnostics) {
     (loader.project, loader.diags)
 }
 
+/// The names of the runbook files in the folder `path` would be in: to suggest one for a
+/// mistyped path. Suggested by file name, since whole paths share their folder and look alike.
+fn yaml_files_beside(path: &Path) -> Vec<String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.path()
+                .extension()
+                .is_some_and(|x| x == "yaml" || x == "yml")
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
 fn read(path: &Path) -> Result<(PathBuf, String), Diagnostic> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let help = suggest::closest(&name, &yaml_files_beside(path)).map_or_else(
+            || "check the path; it is relative to the current directory".to_owned(),
+            |close| format!("did you mean `{}`?", path.with_file_name(close).display()),
+        );
         Diagnostic::error(
             "file-unreadable",
             format!("cannot read `{shown}`: {}", io_reason(&e)),
         )
-        .help("check the path; it is relative to the current directory")
+        .help(help)
     })?;
     if meta.is_dir() {
         return Err(Diagnostic::error(
@@ -741,27 +769,15 @@ impl Loader {
             };
         }
         if !target.is_file() {
-            let dir = target.parent().unwrap_or(Path::new("."));
             let written_dir = Path::new(uses.as_str())
                 .parent()
                 .map(Path::to_path_buf)
                 .unwrap_or_default();
-            // Suggest by file name: whole paths share their folder and look alike.
-            let names: Vec<String> = std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter(|e| {
-                    e.path()
-                        .extension()
-                        .is_some_and(|x| x == "yaml" || x == "yml")
-                })
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect();
             let written_name = Path::new(uses.as_str())
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
+            let names = yaml_files_beside(&target);
             let help = suggest::closest(&written_name, &names).map_or_else(
                 || "the path is relative to the file that uses the module".to_owned(),
                 |name| format!("did you mean `{}`?", written_dir.join(name).display()),

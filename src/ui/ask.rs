@@ -23,6 +23,9 @@ pub struct TerminalAsk {
     again: Mutex<Option<String>>,
     /// Spinners to pause while asking.
     progress: Mutex<Option<MultiProgress>>,
+    /// Where the by-hand AWS CLI commands must go to act where the run does (`--region …`,
+    /// `--endpoint-url …`), added to each `aws` command shown.
+    cli_target: Mutex<String>,
 }
 
 impl TerminalAsk {
@@ -34,6 +37,7 @@ impl TerminalAsk {
             color: false,
             again: Mutex::new(None),
             progress: Mutex::new(None),
+            cli_target: Mutex::default(),
         }
     }
 
@@ -45,6 +49,7 @@ impl TerminalAsk {
             color: false,
             again: Mutex::new(None),
             progress: Mutex::new(None),
+            cli_target: Mutex::default(),
         }
     }
 
@@ -64,6 +69,11 @@ impl TerminalAsk {
     pub fn color(mut self, on: bool) -> Self {
         self.color = on;
         self
+    }
+
+    /// The options that point the by-hand AWS CLI commands where the run goes.
+    pub fn cli_target(&self, options: String) {
+        *self.cli_target.lock().expect("never poisoned") = options;
     }
 
     /// The person chose to try `step` again: run it without asking once more.
@@ -142,7 +152,7 @@ fn width() -> usize {
 }
 
 /// What the walkthrough shows before a step: header, guide, parameters, the AWS CLI commands.
-pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
+pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool, cli_target: &str) -> String {
     use std::fmt::Write as _;
     let bold = |t: &str| {
         if color {
@@ -180,7 +190,7 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
     if let Some(cli) = def.and_then(|d| d.cli) {
         let _ = writeln!(out, "\n  {}", bold("By hand, with the AWS CLI:"));
         for line in cli(step.params) {
-            let _ = writeln!(out, "    $ {line}");
+            let _ = writeln!(out, "    $ {}", targeted(&line, cli_target));
         }
     }
     if let Some(undo) = def.and_then(|d| d.undo) {
@@ -189,6 +199,39 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool) -> String {
     if let Some(question) = step.confirm {
         let _ = writeln!(out, "\n  {}", bold(question));
     }
+    out
+}
+
+/// Each `aws SERVICE OPERATION` of a command line, followed by the options that point it where
+/// the run goes, so that the line runs as shown.
+fn targeted(line: &str, options: &str) -> String {
+    if options.is_empty() {
+        return line.to_owned();
+    }
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find("aws ") {
+        let (before, from) = rest.split_at(at);
+        out.push_str(before);
+        let words: Vec<&str> = from.splitn(5, ' ').collect();
+        // `aws`, the service, the operation (a waiter's name too): the options go after them.
+        let n = if words.get(2) == Some(&"wait") { 4 } else { 3 };
+        if words.len() >= n && !before.ends_with(|c: char| c.is_ascii_alphanumeric()) {
+            let head = words[..n]
+                .iter()
+                .map(|w| w.trim_end_matches(')'))
+                .collect::<Vec<_>>()
+                .join(" ");
+            out.push_str(&head);
+            out.push(' ');
+            out.push_str(options);
+            rest = &from[head.len()..];
+        } else {
+            out.push_str("aws ");
+            rest = &from[4..];
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -240,7 +283,8 @@ impl Ask for TerminalAsk {
         self.paused(|| {
             let term = Term::stderr();
             let width = width();
-            let _ = term.write_str(&step_intro(step, width, color));
+            let target = self.cli_target.lock().expect("never poisoned").clone();
+            let _ = term.write_str(&step_intro(step, width, color, &target));
             let prompt = if step.skippable {
                 "[R]un it, [s]kip it, [e]xplain the action, or [q]uit?"
             } else {
@@ -290,11 +334,17 @@ fn parse_yes_no(answer: &str, default: bool) -> Result<bool, String> {
 /// question here), so that no key meant for one question answers the next. `None` when input
 /// ends.
 fn yes_no(term: &Term, question: &str, default: bool) -> Option<bool> {
+    let hint = if default { "[Y/n]" } else { "[y/N]" };
+    // A prompt longer than the terminal wraps, and the prompt's redraw then leaves its first
+    // line behind: a long question goes above, wrapped at words, and the prompt is the hint.
+    let prompt = if question.chars().count() + hint.len() + 3 > width() {
+        let _ = term.write_line(super::wrap(question, width(), "").trim_end());
+        hint.to_owned()
+    } else {
+        format!("{question} {hint}")
+    };
     let answer = Input::<String>::new()
-        .with_prompt(format!(
-            "{question} {}",
-            if default { "[Y/n]" } else { "[y/N]" }
-        ))
+        .with_prompt(prompt)
         .allow_empty(true)
         .validate_with(|v: &String| parse_yes_no(v, default).map(drop))
         .interact_text_on(term)
@@ -309,4 +359,30 @@ pub fn confirm_once(question: &str, default: bool) -> Option<bool> {
         return None;
     }
     Some(yes_no(&Term::stderr(), question, default).unwrap_or(false))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn by_hand_commands_are_pointed_where_the_run_goes() {
+        let options = "--region ap-south-1 --endpoint-url http://127.0.0.1:5000";
+        assert_eq!(
+            super::targeted(
+                "VPC_ID=$(aws ec2 create-vpc --cidr-block 10.0.0.0/16 --query Vpc.VpcId --output text)",
+                options
+            ),
+            format!(
+                "VPC_ID=$(aws ec2 create-vpc {options} --cidr-block 10.0.0.0/16 --query Vpc.VpcId --output text)"
+            )
+        );
+        assert_eq!(
+            super::targeted(
+                "aws ec2 wait instance-running --instance-ids $INSTANCE_IDS",
+                "--region x"
+            ),
+            "aws ec2 wait instance-running --region x --instance-ids $INSTANCE_IDS"
+        );
+        assert_eq!(super::targeted("# a note", options), "# a note");
+        assert_eq!(super::targeted("aws ec2 x", ""), "aws ec2 x");
+    }
 }

@@ -41,10 +41,23 @@ pub fn intro(
             None => creates.push((s.action, 1)),
         }
     }
+    let skipped = plan.steps.len() - runs.len();
     let _ = writeln!(
         out,
-        "  {} steps, one at a time; before each you see what it does and why, its parameters and the\n  AWS CLI commands that do the same, and choose to run it, skip it, read more, or quit.",
-        runs.len()
+        "{}",
+        super::wrap(
+            &format!(
+                "{} steps, one at a time{}; before each you see what it does and why, its parameters and the AWS CLI commands that do the same, and choose to run it, skip it, read more, or quit.",
+                plan.steps.len(),
+                if skipped > 0 {
+                    format!(" ({skipped} of them skipped here, their `when` being false)")
+                } else {
+                    String::new()
+                }
+            ),
+            width,
+            "  "
+        )
     );
     if !creates.is_empty() {
         let listed: Vec<String> = creates
@@ -64,7 +77,7 @@ pub fn intro(
             "\n{}",
             super::wrap(
                 &format!(
-                    "On real AWS this costs about US${total:.2} an hour while it exists (an estimate at us-east-1 list prices: {}). Roll back when you are done.",
+                    "On real AWS this costs about US${total:.2} an hour while it exists (an estimate at us-east-1 list prices, which most other regions exceed by up to about 20%: {}). Roll back when you are done.",
                     items.join(", ")
                 ),
                 width,

@@ -77,7 +77,7 @@ pub enum Format {
     /// For people: on a terminal with colour, otherwise plain text.
     #[default]
     Human,
-    /// One line per event, no escape codes.
+    /// Plain text, no escape codes: for a run, one timestamped line per event (a log).
     Plain,
     /// JSON for tools.
     Json,
@@ -132,21 +132,15 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
             out.push('\n');
             continue;
         }
+        // A line's own leading spaces (a list item's) are kept on each of its wrapped lines.
         let lead: String = line.chars().take_while(|c| c.is_whitespace()).collect();
-        let mut current = format!("{indent}{lead}");
-        let base = current.len();
-        for word in line.split_whitespace() {
-            if current.len() > base && current.len() + 1 + word.len() > width {
-                out.push_str(current.trim_end());
-                out.push('\n');
-                current = format!("{indent}{lead}");
-            }
-            if current.len() > base {
-                current.push(' ');
-            }
-            current.push_str(word);
-        }
-        out.push_str(current.trim_end());
+        let prefix = format!("{indent}{lead}");
+        // Words longer than a line stay whole (a URL, a command): the terminal wraps those.
+        let options = textwrap::Options::new(width.max(prefix.len() + 1))
+            .initial_indent(&prefix)
+            .subsequent_indent(&prefix)
+            .break_words(false);
+        out.push_str(&textwrap::fill(line.trim_start(), options));
         out.push('\n');
     }
     out

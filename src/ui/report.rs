@@ -51,6 +51,23 @@ fn resources_text(resources: &[Resource]) -> String {
         .join(", ")
 }
 
+/// What a step made, in words: `created vpc vpc-1`, and a change to existing resources as
+/// itself (`stopped instances i-1`), which nothing "created".
+fn made_text(resources: &[Resource], id: impl Fn(&str) -> &str) -> String {
+    let (changes, created): (Vec<&Resource>, Vec<&Resource>) =
+        resources.iter().partition(|r| !r.changed.is_empty());
+    let mut parts = Vec::new();
+    if !created.is_empty() {
+        let list: Vec<String> = created
+            .iter()
+            .map(|r| format!("{} {}", r.kind, id(&r.id)))
+            .collect();
+        parts.push(format!("created {}", list.join(", ")));
+    }
+    parts.extend(changes.iter().map(|r| format!("{} {}", r.kind, id(&r.id))));
+    parts.join("; ")
+}
+
 /// Where lines go: a writer, or above live spinners.
 enum Sink {
     Write(Box<dyn Write + Send>),
@@ -248,7 +265,7 @@ impl Reporter for Lines {
                     seconds(*elapsed)
                 ));
                 if !resources.is_empty() {
-                    self.line(&format!("  created {}", resources_text(resources)));
+                    self.line(&format!("  {}", made_text(resources, |id| id)));
                 }
                 if let Some(region) = &self.console {
                     for r in resources {
@@ -334,9 +351,14 @@ impl Reporter for Lines {
                         .collect()
                 };
                 let (removed, gone) = (of(Undone::Removed), of(Undone::AlreadyGone));
+                let (reverted, removed): (Vec<Resource>, Vec<Resource>) =
+                    removed.into_iter().partition(|r| !r.changed.is_empty());
                 let mut what = Vec::new();
                 if !removed.is_empty() {
                     what.push(format!("removed {}", resources_text(&removed)));
+                }
+                if !reverted.is_empty() {
+                    what.push(format!("undid {}", resources_text(&reverted)));
                 }
                 if !gone.is_empty() {
                     what.push(format!("already gone: {}", resources_text(&gone)));
@@ -710,11 +732,7 @@ impl Live {
                 let created = if resources.is_empty() {
                     String::new()
                 } else {
-                    let list: Vec<String> = resources
-                        .iter()
-                        .map(|r| format!("{} {}", r.kind, short_id(&r.id)))
-                        .collect();
-                    format!(": created {}", list.join(", "))
+                    format!(": {}", made_text(resources, short_id))
                 };
                 let adopted = if *adopted { ", adopted" } else { "" };
                 self.lines.line(&format!(

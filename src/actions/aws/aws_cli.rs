@@ -151,7 +151,7 @@ pub fn find_image(p: &Json) -> Vec<String> {
 pub fn run_instances(p: &Json) -> Vec<String> {
     let groups = list(p, "security_group_ids").join(" ");
     let mut cmd = format!(
-        "aws ec2 run-instances --image-id {} --instance-type {} --count {} --subnet-id {} --security-group-ids {} --tag-specifications {}",
+        "INSTANCE_IDS=$(aws ec2 run-instances --image-id {} --instance-type {} --count {} --subnet-id {} --security-group-ids {} --tag-specifications {}",
         q(&s(p, "image_id")),
         q(p["instance_type"].as_str().unwrap_or("t3.micro")),
         p["count"].as_u64().unwrap_or(1),
@@ -159,9 +159,12 @@ pub fn run_instances(p: &Json) -> Vec<String> {
         groups,
         name_tag("instance", &s(p, "name"))
     );
-    if p["user_data"].is_string() {
-        cmd.push_str(" --user-data file://user-data.sh");
+    // The AWS CLI base64-encodes the script itself.
+    if let Some(script) = p["user_data"].as_str() {
+        cmd.push_str(" --user-data ");
+        cmd.push_str(&q(script));
     }
+    cmd.push_str(" --query 'Instances[].InstanceId' --output text)");
     let mut out = vec![cmd];
     if p["wait"].as_bool() != Some(false) {
         out.push("aws ec2 wait instance-running --instance-ids $INSTANCE_IDS".to_owned());
@@ -342,7 +345,7 @@ pub fn check_failover(p: &Json) -> Vec<String> {
     let name = q(&s(p, "name"));
     vec![
         format!("aws route53 list-resource-record-sets --hosted-zone-id {zone} --query \"ResourceRecordSets[?Name=='{}.']\"", s(p, "name").trim_end_matches('.')),
-        "aws elbv2 describe-target-health --target-group-arn $TARGET_GROUP_ARN   # for each record's load balancer".to_owned(),
+        "# and for each record's load balancer: aws elbv2 describe-target-health --target-group-arn ARN".to_owned(),
         format!("aws route53 test-dns-answer --hosted-zone-id {zone} --record-name {name} --record-type {}", p["type"].as_str().unwrap_or("A")),
     ]
 }
