@@ -402,23 +402,17 @@ fn a_guided_run_offers_to_resume_an_unfinished_run_of_the_same_runbook() {
     screen.expect("Run succeeded");
 }
 
-/// A step that fails in the walkthrough shows the error and offers to try it again; trying again
-/// (the cause gone) finishes the run.
-#[test]
-fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rb.yaml"),
-        "runbook: 1\nname: Flaky\nsteps:\n  - {id: flaky, name: Make the flaky thing, action: test.create, with: {name: flaky, fail_attempts: 1}}\n",
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("store")).unwrap();
+/// `run rb.yaml` on a terminal in `dir`, `rb.yaml` being `runbook` (test actions, their store in
+/// `dir/store`).
+fn test_actions_run(dir: &std::path::Path, runbook: &str) -> Screen {
+    std::fs::write(dir.join("rb.yaml"), runbook).unwrap();
+    std::fs::create_dir(dir.join("store")).unwrap();
     let mut cmd = Command::new(BIN);
     cmd.args(["run", "rb.yaml"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("COLUMNS", "120")
-        .env("RUNBOOK_TEST_STORE", dir.path().join("store"));
-    isolate(&mut cmd, dir.path());
+        .env("RUNBOOK_TEST_STORE", dir.join("store"));
+    isolate(&mut cmd, dir);
     let mut screen = Screen {
         session: Session::spawn(cmd).expect("a pseudo-terminal"),
         seen: String::new(),
@@ -426,6 +420,18 @@ fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
     screen
         .session
         .set_expect_timeout(Some(Duration::from_secs(60)));
+    screen
+}
+
+/// A step that fails in the walkthrough shows the error and offers to try it again; trying again
+/// (the cause gone) finishes the run.
+#[test]
+fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut screen = test_actions_run(
+        dir.path(),
+        "runbook: 1\nname: Flaky\nsteps:\n  - {id: flaky, name: Make the flaky thing, action: test.create, with: {name: flaky, fail_attempts: 1}}\n",
+    );
     screen.expect("Start?");
     screen.line("y");
     screen.choose("");
@@ -445,25 +451,10 @@ fn a_failed_step_can_be_tried_again_in_the_walkthrough() {
 #[test]
 fn a_whole_answer_answers_one_question_and_destructive_ones_default_to_no() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("rb.yaml"),
+    let mut screen = test_actions_run(
+        dir.path(),
         "runbook: 1\nname: Broken\nsteps:\n  - {id: made, name: Make a thing, action: test.create, with: {name: kept}}\n  - {id: extra, name: Make an extra thing, action: test.create, with: {name: extra}, needs: [made]}\n  - {id: broken, name: Make the broken thing, action: test.create, with: {name: broken, fail_attempts: 9}, needs: [made]}\n",
-    )
-    .unwrap();
-    std::fs::create_dir(dir.path().join("store")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", "rb.yaml"])
-        .current_dir(dir.path())
-        .env("COLUMNS", "120")
-        .env("RUNBOOK_TEST_STORE", dir.path().join("store"));
-    isolate(&mut cmd, dir.path());
-    let mut screen = Screen {
-        session: Session::spawn(cmd).expect("a pseudo-terminal"),
-        seen: String::new(),
-    };
-    screen
-        .session
-        .set_expect_timeout(Some(Duration::from_secs(60)));
+    );
     screen.expect("Start? [Y/n]");
     screen.line("y");
     // The `y⏎` started the walkthrough and nothing more: the first step is still shown and asked.

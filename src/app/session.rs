@@ -520,9 +520,17 @@ impl<'a> Session<'a> {
         &self,
         how: Drive<'_>,
     ) -> Result<RollbackOutcome, crate::engine::EngineError> {
-        let state = self.state()?;
+        self.undo(&self.state()?, how).await
+    }
+
+    /// Undo what `state` (the run's, or part of it) holds.
+    async fn undo(
+        &self,
+        state: &RunState,
+        how: Drive<'_>,
+    ) -> Result<RollbackOutcome, crate::engine::EngineError> {
         rollback_of(
-            &state,
+            state,
             &self.journal,
             how.reporter,
             how.ask,
@@ -533,9 +541,7 @@ impl<'a> Session<'a> {
         .execute()
         .await
     }
-}
 
-impl Session<'_> {
     /// Undo the `lost` steps (some of what they made is gone) and every step that depends on
     /// them, then mark them all to run again (`Record::Rebuild`, with new keys): `execute` from
     /// the state after it rebuilds them, creating nothing twice. When the rollback could not
@@ -548,17 +554,7 @@ impl Session<'_> {
     ) -> Result<RollbackOutcome, crate::engine::EngineError> {
         let state = self.state()?;
         let steps = state.with_dependents(lost);
-        let outcome = rollback_of(
-            &state.only(&steps),
-            &self.journal,
-            how.reporter,
-            how.ask,
-            how.yes,
-            how.interrupt,
-            self.services,
-        )
-        .execute()
-        .await?;
+        let outcome = self.undo(&state.only(&steps), how).await?;
         if outcome.complete {
             self.journal
                 .lock()
