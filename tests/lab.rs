@@ -227,3 +227,52 @@ fn the_lab_on_a_terminal_prints_about_a_screen() {
         all.join("\n").trim_end()
     );
 }
+
+/// The lab asks cargo where it put the binary (so `CARGO_TARGET_DIR` works) rather than assuming
+/// `target/debug`: here cargo is a stand-in that reports, as its artifact, a wrapper of the test
+/// binary that leaves a mark when it is run, with `CARGO_TARGET_DIR` pointing somewhere else.
+#[test]
+fn the_lab_runs_the_binary_cargo_reports_wherever_the_target_dir_is() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("lab-state");
+    let tools = home.path().join("tools");
+    std::fs::create_dir(&tools).unwrap();
+    let mark = home.path().join("ran");
+    let wrapper = tools.join("runbook");
+    let cargo = tools.join("cargo");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ntouch '{}'\nexec '{BIN}' \"$@\"\n",
+            mark.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = build ] || exit 1\necho '{{\"reason\":\"compiler-artifact\",\"target\":{{\"name\":\"runbook\",\"kind\":[\"bin\"]}},\"executable\":\"{}\"}}'\n",
+            wrapper.display()
+        ),
+    )
+    .unwrap();
+    for tool in [&wrapper, &cargo] {
+        std::fs::set_permissions(tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut cmd = lab(&state, home.path(), &["--yes"]);
+    cmd.env_remove("RUNBOOK_BIN")
+        .env("CARGO_TARGET_DIR", home.path().join("elsewhere"))
+        .env(
+            "PATH",
+            format!("{}:{}", tools.display(), std::env::var("PATH").unwrap()),
+        );
+    let out = cmd.output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Rollback complete"), "{stderr}");
+    assert!(
+        mark.exists(),
+        "the binary cargo reported is the one that ran"
+    );
+}
