@@ -7,12 +7,18 @@
 //! `CreateHostedZone` at 2 per second, while older documentation and many accounts see 5 per second:
 //! the default is the cautious 5, and `--aws-rate` (or `RUNBOOK_AWS_RATE`) changes any of them.
 //!
+//! When a service's budget is short (a class of thirty labs polling sixty load balancers), the
+//! steps' work (creates, deletes and the lookups they make: [`Priority::Work`]) goes before the
+//! waits' polls: a class's creates proceed at the rate AWS allows while its waits take what is
+//! left, and within each kind requests keep their order, so no poll starves another.
+//!
 //! The limiter wraps an HTTP client built as the SDK builds its default one (rustls, the proxy
 //! from `HTTPS_PROXY`/`NO_PROXY`, the SDK's timeouts), set on each service's client.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
@@ -99,11 +105,119 @@ fn limiter(per_second: f64) -> DefaultDirectRateLimiter {
     RateLimiter::direct(quota)
 }
 
-/// One bucket and the requests it applies to.
+/// Which requests go first when a bucket is short of tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// A step doing its work: a create, a delete, the lookups a create makes.
+    Work,
+    /// A wait's poll (`DescribeLoadBalancers` until active, `GetChange` until INSYNC).
+    Poll,
+}
+
+tokio::task_local! {
+    static POLLING: ();
+}
+
+/// Run `f` as a wait's poll: its requests yield to every step's work when the budget is short.
+pub async fn as_poll<F: Future>(f: F) -> F::Output {
+    POLLING.scope((), f).await
+}
+
+impl Priority {
+    /// The priority of a request made now: a poll's inside [`as_poll`], else work. (The SDK
+    /// sends a request from the calling task, so the caller's mark is seen here.)
+    pub fn now() -> Priority {
+        if POLLING.try_with(|()| ()).is_ok() {
+            Priority::Poll
+        } else {
+            Priority::Work
+        }
+    }
+}
+
+/// One bucket and the requests it applies to, with the requests waiting for its tokens: the
+/// first of the highest priority waits for the next token, the others for their turn.
 struct Bucket {
     name: &'static str,
     applies: fn(&HttpRequest) -> bool,
     limiter: DefaultDirectRateLimiter,
+    queue: Mutex<Queue>,
+    turn: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: BTreeSet<(Priority, u64)>,
+    taken: u64,
+    /// One request at a time waits for the bucket's next token.
+    serving: bool,
+}
+
+impl Bucket {
+    fn new(name: &'static str, applies: fn(&HttpRequest) -> bool, per_second: f64) -> Bucket {
+        Bucket {
+            name,
+            applies,
+            limiter: limiter(per_second),
+            queue: Mutex::default(),
+            turn: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Wait for this request's token: changes before reads, each in the order they came.
+    async fn take(&self, priority: Priority) {
+        let ticket = {
+            let mut q = self.queue.lock().expect("never poisoned");
+            q.taken += 1;
+            let ticket = (priority, q.taken);
+            q.waiting.insert(ticket);
+            ticket
+        };
+        // Leaves the queue however this ends (a token, or the call dropped by a timeout), and
+        // wakes the waiters so that the next one takes its turn.
+        let mut place = Place {
+            bucket: self,
+            ticket,
+            serving: false,
+        };
+        loop {
+            let turn = self.turn.notified();
+            tokio::pin!(turn);
+            turn.as_mut().enable();
+            {
+                let mut q = self.queue.lock().expect("never poisoned");
+                if !q.serving && q.waiting.first() == Some(&ticket) {
+                    q.waiting.remove(&ticket);
+                    q.serving = true;
+                    place.serving = true;
+                    break;
+                }
+            }
+            turn.await;
+        }
+        self.limiter.until_ready().await;
+    }
+}
+
+/// A request's place in a bucket's queue, or its turn at the next token.
+struct Place<'b> {
+    bucket: &'b Bucket,
+    ticket: (Priority, u64),
+    serving: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        {
+            let mut q = self.bucket.queue.lock().expect("never poisoned");
+            if self.serving {
+                q.serving = false;
+            } else {
+                q.waiting.remove(&self.ticket);
+            }
+        }
+        self.bucket.turn.notify_waiters();
+    }
 }
 
 impl fmt::Debug for Bucket {
@@ -165,11 +279,11 @@ impl Limit {
         let zone_rate = rates.route53.map_or(CREATE_HOSTED_ZONE_PER_SECOND, |r| {
             r.min(CREATE_HOSTED_ZONE_PER_SECOND)
         });
-        buckets.push(Bucket {
-            name: "route53 CreateHostedZone",
-            applies: creates_hosted_zone,
-            limiter: limiter(zone_rate),
-        });
+        buckets.push(Bucket::new(
+            "route53 CreateHostedZone",
+            creates_hosted_zone,
+            zone_rate,
+        ));
         Limit::new(buckets)
     }
 
@@ -178,16 +292,13 @@ impl Limit {
         SharedHttpClient::new(Limited {
             inner: default_https_client(),
             buckets: self.buckets.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 }
 
 fn service_bucket(name: &'static str, per_second: f64) -> Bucket {
-    Bucket {
-        name,
-        applies: every,
-        limiter: limiter(per_second),
-    }
+    Bucket::new(name, every, per_second)
 }
 
 /// What the SDK uses when given no client: hyper with rustls (aws-lc), the proxy from the
@@ -211,7 +322,14 @@ fn default_https_client() -> SharedHttpClient {
 struct Limited {
     inner: SharedHttpClient,
     buckets: Arc<Vec<Bucket>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
+
+/// Requests one service's client has open at once (each on a connection of its own): a class of
+/// thirty labs makes a few hundred requests wait, and a slow endpoint (an emulator, a proxy) is
+/// not buried under as many new connections, which it refuses; AWS answers in well under a
+/// second, so at the default rates this never holds a request back there.
+const MAX_IN_FLIGHT: usize = 16;
 
 impl HttpClient for Limited {
     fn http_connector(
@@ -222,6 +340,7 @@ impl HttpClient for Limited {
         SharedHttpConnector::new(LimitedConnector {
             inner: self.inner.http_connector(settings, components),
             buckets: self.buckets.clone(),
+            in_flight: self.in_flight.clone(),
         })
     }
 }
@@ -230,16 +349,20 @@ impl HttpClient for Limited {
 struct LimitedConnector {
     inner: SharedHttpConnector,
     buckets: Arc<Vec<Bucket>>,
+    in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpConnector for LimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
         let buckets = self.buckets.clone();
+        let in_flight = self.in_flight.clone();
+        let priority = Priority::now();
         HttpConnectorFuture::new(async move {
             for bucket in buckets.iter().filter(|b| (b.applies)(&request)) {
-                bucket.limiter.until_ready().await;
+                bucket.take(priority).await;
             }
+            let _open = in_flight.acquire_owned().await;
             inner.call(request).await
         })
     }
@@ -247,7 +370,74 @@ impl HttpConnector for LimitedConnector {
 
 #[cfg(test)]
 mod tests {
-    use super::Rates;
+    use super::{Bucket, Priority, Rates};
+    use std::sync::{Arc, Mutex};
+
+    // The limiter keeps real time (governor's clock), so these run in real time, at rates that
+    // make them quick; they assert order and liveness, never durations.
+    #[tokio::test]
+    async fn work_takes_tokens_before_polls_and_each_kind_keeps_its_order() {
+        let bucket = Arc::new(Bucket::new("test", super::every, 5.0));
+        let order = Arc::new(Mutex::new(Vec::new()));
+        // The first token goes at once; then three polls queue, and two creates after them.
+        bucket.take(Priority::Poll).await;
+        let mut tasks = Vec::new();
+        for (name, priority) in [
+            ("poll 1", Priority::Poll),
+            ("poll 2", Priority::Poll),
+            ("poll 3", Priority::Poll),
+            ("create 1", Priority::Work),
+            ("create 2", Priority::Work),
+        ] {
+            let (bucket, order) = (bucket.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                bucket.take(priority).await;
+                order.lock().unwrap().push(name);
+            }));
+            tokio::task::yield_now().await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        // "poll 1" was already waiting for the next token when the creates came.
+        assert_eq!(
+            order,
+            ["poll 1", "create 1", "create 2", "poll 2", "poll 3"],
+            "creates jump the queue of polls; each kind in order"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_given_up_leaves_the_queue() {
+        let bucket = Arc::new(Bucket::new("test", super::every, 2.0));
+        bucket.take(Priority::Poll).await;
+        // A call cut off by its timeout while queued must not block the ones behind it.
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            bucket.take(Priority::Work),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        let took = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            bucket.take(Priority::Poll),
+        )
+        .await;
+        assert!(took.is_ok(), "the next request got the next token");
+    }
+
+    #[tokio::test]
+    async fn a_waits_requests_are_polls_and_every_other_request_is_work() {
+        assert_eq!(Priority::now(), Priority::Work);
+        let inside = super::as_poll(async {
+            tokio::task::yield_now().await;
+            Priority::now()
+        })
+        .await;
+        assert_eq!(inside, Priority::Poll);
+        assert_eq!(Priority::now(), Priority::Work, "only inside the poll");
+    }
 
     #[test]
     fn requests_are_spaced_evenly_never_sent_in_a_burst() {
