@@ -17,6 +17,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::provider::ProvideCredentials;
 
 use super::limit::{Limit, Rates};
+use super::shared::{Memo, SharedPoll};
 use crate::engine::action::{ActionError, Context};
 
 /// Where AWS calls go: what clients are made from (`app::target` resolves it for a run).
@@ -39,6 +40,14 @@ pub struct Clients {
     pub config: aws_config::SdkConfig,
     /// Calls go to an emulator (`--endpoint-url`): it has no data plane and no `TestDNSAnswer`.
     pub emulated: bool,
+    /// The waits for load balancers and for instances of every run to this target, each kind
+    /// served by one poll (`shared`).
+    pub load_balancers: SharedPoll<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>,
+    pub instances: SharedPoll<aws_sdk_ec2::types::Instance>,
+    /// Lookups whose answer holds while the process runs, asked once for every run to this
+    /// target: the newest image of a name, the availability zones offering an instance type.
+    pub images: Memo<Option<aws_sdk_ec2::types::Image>>,
+    pub zones: Memo<Vec<(String, String)>>,
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -50,10 +59,18 @@ async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
     // proxy), its client-side limiter kept slowing down and the failover lab took 565 s instead
     // of 21 s. The per-service rate limits of `limit` keep the process under AWS's limits.
     let retry = aws_config::retry::RetryConfig::standard().with_max_attempts(10);
+    // A request waits for its rate-limit token inside the HTTP client (`limit`), before its
+    // body is sent: the SDK's upload stall protection (meant for streamed uploads; these bodies
+    // are small and in memory) took a wait of over 5 s in a class of thirty labs for a stalled
+    // upload and failed the call as unreachable. Downloads stay protected.
+    let stall = aws_smithy_runtime_api::client::stalled_stream_protection::StalledStreamProtectionConfig::enabled()
+        .upload_enabled(false)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .retry_config(retry)
-        .timeout_config(call_timeouts());
+        .timeout_config(call_timeouts())
+        .stalled_stream_protection(stall);
     if let Some(profile) = &settings.profile {
         loader = loader.profile_name(profile);
     }
@@ -146,6 +163,10 @@ impl Clients {
             region,
             config,
             emulated: false,
+            load_balancers: SharedPoll::default(),
+            instances: SharedPoll::default(),
+            images: Memo::default(),
+            zones: Memo::default(),
         }
     }
 }

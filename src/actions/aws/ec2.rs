@@ -1294,38 +1294,47 @@ impl Executor for FindImage {
                 "looking for the newest image named {}",
                 p.name_pattern
             ));
-            let out = c
-                .ec2
-                .describe_images()
-                .owners(&p.owner)
-                .filters(
-                    Filter::builder()
-                        .name("name")
-                        .values(&p.name_pattern)
-                        .build(),
-                )
-                .filters(
-                    Filter::builder()
-                        .name("architecture")
-                        .values(&p.architecture)
-                        .build(),
-                )
-                .filters(Filter::builder().name("state").values("available").build())
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeImages", &e))?;
-            // Newest by creation date, then by name (images of one release share a date).
-            let newest = out
-                .images()
-                .iter()
-                .max_by(|a, b| (a.creation_date(), a.name()).cmp(&(b.creation_date(), b.name())))
-                .ok_or_else(|| {
-                    ActionError::new(format!(
-                        "no {} image named `{}` owned by {} in {}",
-                        p.architecture, p.name_pattern, p.owner, c.region
-                    ))
-                    .hint("check the name pattern and owner; image names and ids differ per region")
-                })?;
+            let key = format!("{} {} {}", p.owner, p.name_pattern, p.architecture);
+            let newest = c
+                .images
+                .get(&key, || async {
+                    let out = c
+                        .ec2
+                        .describe_images()
+                        .owners(&p.owner)
+                        .filters(
+                            Filter::builder()
+                                .name("name")
+                                .values(&p.name_pattern)
+                                .build(),
+                        )
+                        .filters(
+                            Filter::builder()
+                                .name("architecture")
+                                .values(&p.architecture)
+                                .build(),
+                        )
+                        .filters(Filter::builder().name("state").values("available").build())
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DescribeImages", &e))?;
+                    // Newest by creation date, then by name (images of one release share a date).
+                    Ok(out
+                        .images()
+                        .iter()
+                        .max_by(|a, b| {
+                            (a.creation_date(), a.name()).cmp(&(b.creation_date(), b.name()))
+                        })
+                        .cloned())
+                })
+                .await?;
+            let newest = newest.ok_or_else(|| {
+                ActionError::new(format!(
+                    "no {} image named `{}` owned by {} in {}",
+                    p.architecture, p.name_pattern, p.owner, c.region
+                ))
+                .hint("check the name pattern and owner; image names and ids differ per region")
+            })?;
             let mut o = Outcome::default();
             o.outputs.insert(
                 "image_id".into(),
@@ -1351,36 +1360,46 @@ impl Executor for FindZones {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("looking for availability zones in {}", c.region));
-            let listed = c
-                .ec2
-                .describe_availability_zones()
-                .filters(Filter::builder().name("state").values("available").build())
-                .filters(
-                    Filter::builder()
-                        .name("zone-type")
-                        .values("availability-zone")
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeAvailabilityZones", &e))?;
-            let mut zones: Vec<(String, String)> = listed
-                .availability_zones()
-                .iter()
-                .filter_map(|z| Some((z.zone_name()?.to_owned(), z.zone_id()?.to_owned())))
-                .collect();
-            zones.sort();
-            if let Some(kind) = &p.instance_type {
-                let offered = pages!(
-                    c.ec2
-                        .describe_instance_type_offerings()
-                        .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
-                        .filters(Filter::builder().name("instance-type").values(kind).build()),
-                    "DescribeInstanceTypeOfferings"
-                );
-                let offered: Vec<&str> = offered.iter().filter_map(|o| o.location()).collect();
-                zones.retain(|(name, _)| offered.contains(&name.as_str()));
-            }
+            let key = p.instance_type.clone().unwrap_or_default();
+            let mut zones = c
+                .zones
+                .get(&key, || async {
+                    let listed = c
+                        .ec2
+                        .describe_availability_zones()
+                        .filters(Filter::builder().name("state").values("available").build())
+                        .filters(
+                            Filter::builder()
+                                .name("zone-type")
+                                .values("availability-zone")
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("DescribeAvailabilityZones", &e))?;
+                    let mut zones: Vec<(String, String)> = listed
+                        .availability_zones()
+                        .iter()
+                        .filter_map(|z| Some((z.zone_name()?.to_owned(), z.zone_id()?.to_owned())))
+                        .collect();
+                    zones.sort();
+                    if let Some(kind) = &p.instance_type {
+                        let offered = pages!(
+                            c.ec2
+                                .describe_instance_type_offerings()
+                                .location_type(aws_sdk_ec2::types::LocationType::AvailabilityZone)
+                                .filters(
+                                    Filter::builder().name("instance-type").values(kind).build()
+                                ),
+                            "DescribeInstanceTypeOfferings"
+                        );
+                        let offered: Vec<&str> =
+                            offered.iter().filter_map(|o| o.location()).collect();
+                        zones.retain(|(name, _)| offered.contains(&name.as_str()));
+                    }
+                    Ok(zones)
+                })
+                .await?;
             let wanted = usize::try_from(p.count).unwrap_or(usize::MAX);
             if zones.len() < wanted {
                 let seen: Vec<String> = zones.iter().map(|(n, id)| format!("{n} ({id})")).collect();
@@ -1428,7 +1447,11 @@ impl Executor for FindZones {
 
 // ---- Instances --------------------------------------------------------------------------------
 
+use std::collections::HashMap;
+
 use aws_sdk_ec2::types::{Instance, InstanceStateName, InstanceType};
+
+use super::shared::Answer;
 
 /// At most 64 characters, the same for every attempt of a step (AWS keeps it for 24 hours).
 fn client_token(key: &str) -> String {
@@ -1490,7 +1513,54 @@ fn state_of(i: &Instance) -> &str {
         .map_or("unknown", InstanceStateName::as_str)
 }
 
-/// Poll until every instance is in `target`, showing what is seen and for how long.
+/// What `DescribeInstances` says of each of `ids`, a hundred to a call; one AWS does not know
+/// (yet, or any more) is `None` (a call naming it fails whole, so its chunk is asked again one id
+/// at a time). Also how many calls that took. Every wait for instances of a target polls through
+/// this, shared (`Clients::instances`).
+async fn describe_instances(
+    c: &super::client::Clients,
+    ids: Vec<String>,
+) -> (HashMap<String, Answer<Instance>>, u64) {
+    let mut answers = HashMap::new();
+    let mut calls = 0;
+    let found = |instances: Vec<Instance>, answers: &mut HashMap<String, Answer<Instance>>| {
+        for i in instances {
+            if let Some(id) = i.instance_id() {
+                answers.insert(id.to_owned(), Ok(Some(i.clone())));
+            }
+        }
+    };
+    for chunk in ids.chunks(100) {
+        calls += 1;
+        match describe(c, chunk).await {
+            Ok(instances) => found(instances, &mut answers),
+            Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {
+                if chunk.len() == 1 {
+                    continue;
+                }
+                for id in chunk {
+                    calls += 1;
+                    match describe(c, std::slice::from_ref(id)).await {
+                        Ok(instances) => found(instances, &mut answers),
+                        Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {}
+                        Err(e) => {
+                            answers.insert(id.clone(), Err(e));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                for id in chunk {
+                    answers.insert(id.clone(), Err(e.clone()));
+                }
+            }
+        }
+    }
+    (answers, calls)
+}
+
+/// Poll until every instance is in `target`, showing what is seen and for how long; the poll is
+/// shared with every other wait for instances of the target.
 async fn wait_for(
     ctx: &Context<'_>,
     c: &super::client::Clients,
@@ -1504,34 +1574,46 @@ async fn wait_for(
     } else {
         "look at the instance's state reason (EC2 › Instances › the instance › Status)"
     };
-    super::poll(ctx, (&what, target), Typical::INSTANCE, next, || async {
-        // Instances launched moments ago may be unknown to DescribeInstances for a while (EC2 is
-        // eventually consistent); instances being terminated vanish in the end.
-        let instances = match describe(c, ids).await {
-            Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {
-                if target == "terminated" {
-                    return Ok(Seen::Done(Vec::new()));
+    let watch = c.instances.watch(ids);
+    super::poll_shared(ctx, (&what, target), Typical::INSTANCE, next, |due| {
+        let watch = &watch;
+        let what = &what;
+        async move {
+            let answers = watch.next(due, |ids| describe_instances(c, ids)).await;
+            let mut instances = Vec::new();
+            let mut unknown = Vec::new();
+            for (id, answer) in ids.iter().zip(answers) {
+                match answer? {
+                    Some(i) => instances.push(i),
+                    None => unknown.push(id.as_str()),
                 }
+            }
+            // Instances launched moments ago may be unknown to DescribeInstances for a while (EC2
+            // is eventually consistent); instances being terminated vanish in the end.
+            if !unknown.is_empty() && target != "terminated" {
                 if started.elapsed() < super::CONSISTENCY {
                     return Ok(Seen::Waiting(format!(
                         "not visible yet ({})",
-                        e.code.unwrap_or_default()
+                        unknown.join(", ")
                     )));
                 }
-                return Err(e);
+                return Err(ActionError::new(format!(
+                    "instances {} do not exist (InvalidInstanceID.NotFound)",
+                    unknown.join(", ")
+                ))
+                .hint("they were terminated while this step waited for them: run the step again (resume) to launch them anew"));
             }
-            other => other?,
-        };
-        let states: Vec<&str> = instances.iter().map(state_of).collect();
-        if instances.len() == ids.len() && states.iter().all(|s| *s == target) {
-            return Ok(Seen::Done(instances));
+            let states: Vec<&str> = instances.iter().map(state_of).collect();
+            if states.iter().all(|s| *s == target) {
+                return Ok(Seen::Done(instances));
+            }
+            let doomed = ["terminated", "shutting-down"];
+            if target != "terminated" && states.iter().any(|s| doomed.contains(s)) {
+                return Err(ActionError::new(format!("instances {what} are {} instead of becoming {target}", states.join(", ")))
+                    .hint("look at the instance's state reason in the EC2 console (EC2 › Instances › the instance › Status)"));
+            }
+            Ok(Seen::Waiting(states.join(", ")))
         }
-        let doomed = ["terminated", "shutting-down"];
-        if target != "terminated" && states.iter().any(|s| doomed.contains(s)) {
-            return Err(ActionError::new(format!("instances {what} are {} instead of becoming {target}", states.join(", ")))
-                .hint("look at the instance's state reason in the EC2 console (EC2 › Instances › the instance › Status)"));
-        }
-        Ok(Seen::Waiting(states.join(", ")))
     })
     .await
 }

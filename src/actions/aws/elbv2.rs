@@ -283,7 +283,12 @@ use aws_sdk_elasticloadbalancingv2::types::{
     Matcher, ProtocolEnum, Tag, TargetDescription, TargetTypeEnum,
 };
 
+use std::collections::HashMap;
+
+use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+
 use super::client::{Clients, clients};
+use super::shared::Answer;
 use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
 
@@ -565,7 +570,7 @@ impl Executor for RegisterTargets {
 
 pub(super) struct CreateLoadBalancer;
 
-fn balancer_outcome(lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> Outcome {
+fn balancer_outcome(lb: &LoadBalancer) -> Outcome {
     let arn = lb.load_balancer_arn().unwrap_or_default();
     let mut o = Outcome::default();
     o.outputs.insert("arn".into(), arn.into());
@@ -647,9 +652,7 @@ async fn internet_ready(c: &Clients, subnet_ids: &[String]) -> Result<(), Action
 /// A load balancer's name, from its ARN (`…:loadbalancer/app/NAME/ID`).
 /// Every load balancer of the account and region, page after page (a class's account holds more
 /// than one page: 400 on AWS, 50 on the emulator).
-pub(super) async fn all_load_balancers(
-    c: &Clients,
-) -> Result<Vec<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
+pub(super) async fn all_load_balancers(c: &Clients) -> Result<Vec<LoadBalancer>, ActionError> {
     Ok(pages!(
         c.elbv2.describe_load_balancers(),
         "DescribeLoadBalancers"
@@ -660,42 +663,106 @@ fn short_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)
 }
 
-/// Poll until the load balancer is active, showing its state and the time.
+/// What `DescribeLoadBalancers` says of each of `arns`, twenty to a call; one AWS does not know
+/// is `None` (a call naming it fails whole, so its chunk is asked again one ARN at a time).
+/// Also how many calls that took. Every wait for load balancers of a target polls through this,
+/// shared (`Clients::load_balancers`).
+async fn describe_load_balancers(
+    c: &Clients,
+    arns: Vec<String>,
+) -> (HashMap<String, Answer<LoadBalancer>>, u64) {
+    const NOT_FOUND: &str = "LoadBalancerNotFound";
+    let mut answers = HashMap::new();
+    let mut calls = 0;
+    for chunk in arns.chunks(20) {
+        calls += 1;
+        match c
+            .elbv2
+            .describe_load_balancers()
+            .set_load_balancer_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for lb in out.load_balancers() {
+                    if let Some(arn) = lb.load_balancer_arn() {
+                        answers.insert(arn.to_owned(), Ok(Some(lb.clone())));
+                    }
+                }
+            }
+            Err(e) if code(&e).as_deref() == Some(NOT_FOUND) && chunk.len() > 1 => {
+                for arn in chunk {
+                    calls += 1;
+                    let answer = match found(
+                        "DescribeLoadBalancers",
+                        c.elbv2
+                            .describe_load_balancers()
+                            .load_balancer_arns(arn)
+                            .send()
+                            .await,
+                        &[NOT_FOUND],
+                    ) {
+                        Ok(out) => Ok(out.and_then(|o| o.load_balancers().first().cloned())),
+                        Err(e) => Err(e),
+                    };
+                    answers.insert(arn.clone(), answer);
+                }
+            }
+            Err(e) if code(&e).as_deref() == Some(NOT_FOUND) => {
+                answers.insert(chunk[0].clone(), Ok(None));
+            }
+            Err(e) => {
+                let err = sdk_error("DescribeLoadBalancers", &e);
+                for arn in chunk {
+                    answers.insert(arn.clone(), Err(err.clone()));
+                }
+            }
+        }
+    }
+    (answers, calls)
+}
+
+/// Poll until the load balancer is active, showing its state and the time; the poll is shared
+/// with every other wait for load balancers of the target.
 async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), ActionError> {
     let what = format!("load balancer {}", short_name(arn));
-    super::poll(
+    let started = tokio::time::Instant::now();
+    let watch = c.load_balancers.watch(&[arn.to_owned()]);
+    super::poll_shared(
         ctx,
         (&what, "active"),
         Typical::LOAD_BALANCER,
         "look at the load balancer's state reason (EC2 › Load balancers › the load balancer) and the AWS Health Dashboard for the region",
-        || async {
-        let out = c
-            .elbv2
-            .describe_load_balancers()
-            .load_balancer_arns(arn)
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
-        let state = out
-            .load_balancers()
-            .first()
-            .and_then(|lb| lb.state())
-            .and_then(|s| s.code())
-            .cloned();
-        match state {
-            Some(LoadBalancerStateEnum::Active) => Ok(Seen::Done(())),
-            Some(LoadBalancerStateEnum::Failed) => Err(ActionError::new(format!(
-                "load balancer {arn} failed to provision"
-            ))
-            .hint("see its state reason in the EC2 console (EC2 › Load Balancers)")),
-            other => Ok(Seen::Waiting(
-                other
-                    .as_ref()
-                    .map_or("unknown", LoadBalancerStateEnum::as_str)
-                    .to_owned(),
-            )),
-        }
-    })
+        |due| {
+            let watch = &watch;
+            async move {
+                let answer = watch.next(due, |arns| describe_load_balancers(c, arns));
+                let answer = answer.await.pop().unwrap_or(Ok(None))?;
+                let Some(lb) = answer else {
+                    // Just created, it may be unknown for a moment (ELB is eventually consistent).
+                    if started.elapsed() < super::CONSISTENCY {
+                        return Ok(Seen::Waiting("not visible yet".to_owned()));
+                    }
+                    return Err(ActionError::new(format!("load balancer {arn} does not exist"))
+                        .hint("it was deleted while this step waited for it: run the step again (resume) to create it anew"));
+                };
+                let state = lb.state().and_then(|s| s.code()).cloned();
+                match state {
+                    Some(LoadBalancerStateEnum::Active) => Ok(Seen::Done(())),
+                    Some(LoadBalancerStateEnum::Failed) => Err(ActionError::new(format!(
+                        "load balancer {arn} failed to provision"
+                    ))
+                    .hint("see its state reason in the EC2 console (EC2 › Load Balancers)")),
+                    other => Ok(Seen::Waiting(
+                        other
+                            .as_ref()
+                            .map_or("unknown", LoadBalancerStateEnum::as_str)
+                            .to_owned(),
+                    )),
+                }
+            }
+        },
+    )
     .await
 }
 
@@ -811,25 +878,20 @@ impl Executor for CreateLoadBalancer {
             }
             // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
             let what = format!("load balancer {}", short_name(&r.id));
-            super::poll(
+            let watch = c.load_balancers.watch(std::slice::from_ref(&r.id));
+            super::poll_shared(
                 ctx,
                 (&what, "gone"),
                 Typical::DELETION,
                 "look for it in EC2 › Load balancers; deletion protection keeps a load balancer",
-                || async {
-                    match c
-                        .elbv2
-                        .describe_load_balancers()
-                        .load_balancer_arns(&r.id)
-                        .send()
-                        .await
-                    {
-                        Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
-                            Ok(Seen::Done(()))
+                |due| {
+                    let watch = &watch;
+                    async move {
+                        let answer = watch.next(due, |arns| describe_load_balancers(c, arns));
+                        match answer.await.pop().unwrap_or(Ok(None))? {
+                            None => Ok(Seen::Done(())),
+                            Some(_) => Ok(Seen::Waiting("still there".to_owned())),
                         }
-                        Ok(out) if out.load_balancers().is_empty() => Ok(Seen::Done(())),
-                        Ok(_) => Ok(Seen::Waiting("still there".to_owned())),
-                        Err(e) => Err(sdk_error("DescribeLoadBalancers", &e)),
                     }
                 },
             )

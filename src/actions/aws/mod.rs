@@ -29,6 +29,7 @@ pub mod quota;
 pub mod route53;
 #[cfg(test)]
 mod scripted;
+pub mod shared;
 pub mod sweep;
 pub mod tags;
 
@@ -345,13 +346,45 @@ pub const WAIT_GAVE_UP: &str = "WaitGaveUp";
 /// [`Typical::deadline`], failing with the last thing seen and `next`: what to check.
 pub async fn poll<T, F, Fut>(
     ctx: &Context<'_>,
-    (what, target): (&str, &str),
+    labels: (&str, &str),
     typical: Typical,
     next: &str,
     mut check: F,
 ) -> Result<T, ActionError>
 where
     F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Seen<T>, ActionError>>,
+{
+    wait(ctx, labels, typical, next, false, |_| check()).await
+}
+
+/// [`poll`] for a wait whose polls are shared with others ([`shared::SharedPoll`]): `check` is
+/// given the time its next poll is due and answers then, or sooner when another wait's poll
+/// brought news.
+pub async fn poll_shared<T, F, Fut>(
+    ctx: &Context<'_>,
+    labels: (&str, &str),
+    typical: Typical,
+    next: &str,
+    check: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut(tokio::time::Instant) -> Fut,
+    Fut: Future<Output = Result<Seen<T>, ActionError>>,
+{
+    wait(ctx, labels, typical, next, true, check).await
+}
+
+async fn wait<T, F, Fut>(
+    ctx: &Context<'_>,
+    (what, target): (&str, &str),
+    typical: Typical,
+    next: &str,
+    shared: bool,
+    mut check: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut(tokio::time::Instant) -> Fut,
     Fut: Future<Output = Result<Seen<T>, ActionError>>,
 {
     use std::time::Duration;
@@ -361,8 +394,18 @@ where
         |d| d.checked_sub(Duration::from_secs(1)).unwrap_or(d),
     );
     let mut interval = Duration::ZERO;
+    let mut due = started;
     loop {
-        let seen = match check().await? {
+        if !shared {
+            ctx.sleep(due.saturating_duration_since(tokio::time::Instant::now()))
+                .await?;
+        }
+        let seen = tokio::select! {
+            // Boxed: a check's future can be large, and it lives across the select.
+            seen = Box::pin(limit::as_poll(check(due))) => seen?,
+            () = ctx.cancel.cancelled() => return Err(ActionError::cancelled()),
+        };
+        let seen = match seen {
             Seen::Done(v) => return Ok(v),
             Seen::Waiting(seen) => seen,
         };
@@ -383,7 +426,7 @@ where
             return Err(error);
         }
         interval = typical.next(started.elapsed(), interval).min(give_up - now);
-        ctx.sleep(interval).await?;
+        due = now + interval;
     }
 }
 

@@ -105,6 +105,10 @@ impl Script {
                 .region(region)
                 .build(),
             emulated: !self.real_aws,
+            load_balancers: super::shared::SharedPoll::default(),
+            instances: super::shared::SharedPoll::default(),
+            images: super::shared::Memo::default(),
+            zones: super::shared::Memo::default(),
         }
     }
 }
