@@ -76,7 +76,8 @@ fn label<'s>(state: &'s RunState, key: &str) -> Option<&'s str> {
 pub struct ClassArgs<'a> {
     pub class: &'a str,
     pub each: &'a Path,
-    pub parallelism: usize,
+    /// Labs at once; all of them when `None` (the AWS rate limits pace them).
+    pub parallelism: Option<usize>,
     pub ttl: Option<std::time::Duration>,
     pub labels: &'a [(String, String)],
     pub quotas: &'a [(String, f64)],
@@ -351,7 +352,7 @@ pub fn run(
                 };
                 class_run.lab(lab, c, reporter)
             })
-            .buffered(args.parallelism.max(1))
+            .buffered(args.parallelism.unwrap_or(labs.len()).max(1))
             .collect()
             .await
     });

@@ -233,9 +233,10 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         vars: VarArgs,
-        /// Steps that may run at the same time.
-        #[arg(long, default_value_t = 8)]
-        parallelism: usize,
+        /// Steps that may run at the same time (default 8); with --class, labs at once (default:
+        /// every lab, paced by the AWS rate limits).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        parallelism: Option<u16>,
         /// Tag everything the run creates as expiring after this long (`3h`, `90m`), so that
         /// `runbook sweep --expired` removes it even if nobody rolls it back.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -245,7 +246,7 @@ pub enum Command {
         #[arg(long = "label", value_name = "runbook:KEY=VALUE", value_parser = parse_label)]
         labels: Vec<(String, String)>,
         /// Run one lab per student of this class (with --each): each run labelled
-        /// `runbook:class=NAME` and `runbook:student=…`; `--parallelism` is then labs at once.
+        /// `runbook:class=NAME` and `runbook:student=…`; every lab at once unless `--parallelism`.
         #[arg(long, value_name = "NAME", requires = "each", value_parser = crate::app::roster::parse_class)]
         class: Option<String>,
         /// The class's roster: a CSV file with a `student` column, optional `region`, `profile`
@@ -463,7 +464,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             &class::ClassArgs {
                 class,
                 each,
-                parallelism: *parallelism,
+                parallelism: parallelism.map(usize::from),
                 ttl: *ttl,
                 labels,
                 quotas,
@@ -483,7 +484,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             s,
             file,
             &vars.into(),
-            *parallelism,
+            parallelism.map_or(8, usize::from),
             *ttl,
             labels,
             &exec.into(),
