@@ -1,12 +1,16 @@
-//! Benchmark: a class of N failover labs at once against the emulator (bench/class, not a test).
+//! Benchmark: a class of N failover labs at the tool's default settings (bench/class, not a test).
 //!
-//! The test proxy in front of the emulator throttles Route 53 as AWS does (a bucket of 5 refilled
-//! at 5 per second), and the tool runs with its default client-side limit (5 per second). For
-//! each N the class's wall time is printed next to the lower bound that limit sets (the Route 53
-//! requests the class made divided by 5 per second), with the throttled requests (expected: 0).
-//! Each class is rolled back (`rollback --class`) before the next.
+//! The test proxy in front of the emulator gives it real AWS's state timings scaled by `--scale`
+//! (a load balancer provisions 180 s, a change is PENDING 45 s, an instance stops in 20 s; the
+//! default scale 0.2 makes one lab's critical path 49 s) and throttles Route 53 as AWS does (a
+//! bucket of 5 refilled at 5 per second). For each N the class's wall time is printed next to
+//! one lab's critical path, with the labs that failed, the requests the proxy refused for
+//! throttling (the tool retries them; a failed lab would show a throttle it did not), and each
+//! service's request count. Each class is rolled back (`rollback --class`, where it ran) before the next.
 //!
-//! `class_timings --bin target/debug/runbook [--sizes 1,10,30]`
+//! `class_timings --bin target/debug/runbook [--sizes 1,10,30] [--scale 0.2] [--parallelism N] [--calls]`
+//! (`--calls`: each operation's request count too; `--timeline`: when each step started and
+//! ended, the earliest and latest lab)
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -27,14 +31,15 @@ mod test {
     }
 }
 
-/// The tool's default rates per service (Route 53's is also the proxy's).
-const RATES: [(&str, f64); 3] = [("route53", 5.0), ("ec2", 20.0), ("elbv2", 10.0)];
-const ROUTE53_PER_SECOND: f64 = RATES[0].1;
-const MAX_AT_ONCE: usize = 10;
+const ROUTE53_PER_SECOND: u32 = 5;
 
 fn main() {
     let mut bin = PathBuf::from("target/debug/runbook");
     let mut sizes = vec![1_usize, 10, 30];
+    let mut scale = 0.2_f64;
+    let mut parallelism: Option<String> = None;
+    let mut calls = false;
+    let mut timeline = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -47,7 +52,18 @@ fn main() {
                     .map(|n| n.trim().parse().expect("a class size"))
                     .collect();
             }
-            other => panic!("unknown argument {other}: class_timings --bin PATH [--sizes 1,10,30]"),
+            "--scale" => {
+                scale = args
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .expect("--scale NUMBER");
+            }
+            "--parallelism" => parallelism = Some(args.next().expect("--parallelism N")),
+            "--calls" => calls = true,
+            "--timeline" => timeline = true,
+            other => panic!(
+                "unknown argument {other}: class_timings --bin PATH [--sizes 1,10,30] [--scale F] [--parallelism N] [--calls] [--timeline]"
+            ),
         }
     }
     let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
@@ -61,11 +77,17 @@ fn main() {
         cmd.output().expect("run the tool")
     };
 
+    let critical =
+        scale * (proxy::LB_PROVISIONING + proxy::CHANGE_PENDING + proxy::INSTANCE_STOPPING);
     println!(
-        "a class of failover labs against the emulator, Route 53 limited to {ROUTE53_PER_SECOND}/s, up to {MAX_AT_ONCE} labs at once"
+        "classes of failover labs: real AWS timings x{scale} (one lab's critical path {critical:.1} s), Route 53 limited to {ROUTE53_PER_SECOND}/s, {}",
+        parallelism.as_ref().map_or_else(
+            || "the tool's default settings".to_owned(),
+            |p| format!("--parallelism {p}")
+        )
     );
     println!(
-        "  labs   wall s   Route 53 requests   lower bound s   wall / bound   throttled   EC2 / ELBv2 (20/s, 10/s)     all services' bound s"
+        "  labs   wall s   ÷ critical path   failed labs   throttled (retried)   requests: all   ec2   elbv2   route53   sts"
     );
     for n in sizes {
         let csv = home.path().join(format!("class-{n}.csv"));
@@ -77,16 +99,13 @@ fn main() {
         let proxy = proxy::Proxy::start(
             &emulator.url,
             proxy::Faults {
-                route53_per_second: Some(5),
+                route53_per_second: Some(ROUTE53_PER_SECOND),
+                aws_timings: Some(scale),
                 ..proxy::Faults::default()
             },
         );
         let class = format!("bench{n}");
-        // Labs at once: all of them up to 10. The emulator is one Python process; with 30 labs
-        // of 8 concurrent steps each it stops accepting connections (AWS does not).
-        let parallelism = n.min(MAX_AT_ONCE).to_string();
-        let started = Instant::now();
-        let out = run(&[
+        let mut args = vec![
             "run",
             runbook.to_str().expect("a UTF-8 path"),
             "--class",
@@ -95,59 +114,144 @@ fn main() {
             csv.to_str().expect("a UTF-8 path"),
             "--var",
             "zone=class.example",
-            "--parallelism",
-            &parallelism,
             "--yes",
             "--output",
-            "plain",
+            "json",
             "--endpoint-url",
             &proxy.url,
-        ]);
+        ];
+        if let Some(p) = &parallelism {
+            args.extend(["--parallelism", p.as_str()]);
+        }
+        let started = Instant::now();
+        let (out, events) = run_timed(&bin, &args, home.path());
         let wall = started.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "the class of {n} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let requests = proxy.stats.route53.load(Ordering::Relaxed);
-        #[allow(clippy::cast_precision_loss)]
-        let bound = requests as f64 / ROUTE53_PER_SECOND;
+        // The class's last event lists every lab and how it ended.
+        let failed = events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| e["event"] == "class_finished")
+            .map(|e| {
+                e["labs"].as_array().map_or(n, |labs| {
+                    labs.iter()
+                        .filter(|l| l["status"] != "succeeded" && l["status"] != "rebuilt")
+                        .count()
+                })
+            })
+            .next_back()
+            .unwrap_or(n);
         let by_service = proxy
             .stats
             .by_service
             .lock()
             .expect("never poisoned")
             .clone();
-        // Every service's requests at its rate: the slowest is the class's real lower bound.
-        let mut slowest = bound;
-        let other: Vec<String> = RATES[1..]
-            .iter()
-            .map(|(service, rate)| {
-                let n = by_service.get(service).copied().unwrap_or(0);
-                #[allow(clippy::cast_precision_loss)]
-                let seconds = n as f64 / rate;
-                slowest = slowest.max(seconds);
-                format!("{n} ({seconds:.1} s)")
-            })
-            .collect();
+        let count = |s: &str| by_service.get(s).copied().unwrap_or(0);
         println!(
-            "  {n:4}   {wall:6.1}   {requests:17}   {bound:13.1}   {:12.2}   {:9}   {:<28}   {slowest:.1}",
-            wall / bound,
+            "  {n:4}   {wall:6.1}   {:15.2}   {failed:11}   {:19}   {:14}   {:3}   {:5}   {:7}   {:3}",
+            wall / critical,
             proxy.stats.over_rate.load(Ordering::Relaxed),
-            other.join(" / ")
+            by_service.values().sum::<u64>(),
+            count("ec2"),
+            count("elbv2"),
+            count("route53"),
+            count("sts"),
         );
-        let out = run(&[
-            "rollback",
-            "--class",
-            &class,
-            "--yes",
-            "--endpoint-url",
-            &emulator.url,
-        ]);
+        if timeline {
+            print_timeline(&events);
+        }
+        if let Ok(path) = std::env::var("CLASS_TIMINGS_EVENTS") {
+            // Every event with the second it came, for a closer look.
+            let lines: Vec<String> = events
+                .iter()
+                .map(|(at, e)| format!("{at:7.2} {e}"))
+                .collect();
+            std::fs::write(format!("{path}.{n}"), lines.join("\n")).expect("write the events");
+        }
+        if calls {
+            let by_operation = proxy.stats.by_operation.lock().expect("never poisoned");
+            for (op, count) in by_operation.iter() {
+                println!("         {op:40} {count:5}");
+            }
+        }
+        if !out.0.success() {
+            eprintln!("the class of {n} did not succeed:\n{}", out.1);
+        }
+        let out = run(&["rollback", "--class", &class, "--yes"]);
         assert!(
             out.status.success(),
             "rollback of the class of {n} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+/// Run the tool with JSON output, noting when each event came (seconds from the start); the exit
+/// status and standard error.
+fn run_timed(
+    bin: &std::path::Path,
+    args: &[&str],
+    home: &std::path::Path,
+) -> (
+    (std::process::ExitStatus, String),
+    Vec<(f64, serde_json::Value)>,
+) {
+    use std::io::{BufRead, Read};
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .current_dir(home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    emulator::isolate(&mut cmd, home);
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("run the tool");
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let events = std::io::BufReader::new(child.stdout.take().expect("piped"))
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .map(|e| (started.elapsed().as_secs_f64(), e))
+        .collect();
+    let status = child.wait().expect("the tool ends");
+    ((status, errors.join().unwrap_or_default()), events)
+}
+
+/// Each step's start and end over the labs: the earliest and the latest.
+fn print_timeline(events: &[(f64, serde_json::Value)]) {
+    let mut steps: std::collections::BTreeMap<String, [f64; 4]> = std::collections::BTreeMap::new();
+    let mut order = Vec::new();
+    for (at, e) in events {
+        let (Some(kind), Some(step)) = (e["event"].as_str(), e["step"].as_str()) else {
+            continue;
+        };
+        let entry = steps.entry(step.to_owned()).or_insert_with(|| {
+            order.push(step.to_owned());
+            [f64::MAX, 0.0, f64::MAX, 0.0]
+        });
+        match kind {
+            "step_started" => {
+                entry[0] = entry[0].min(*at);
+                entry[1] = entry[1].max(*at);
+            }
+            "step_succeeded" | "step_failed" | "step_skipped" => {
+                entry[2] = entry[2].min(*at);
+                entry[3] = entry[3].max(*at);
+            }
+            _ => {}
+        }
+    }
+    println!("         step                          started (first-last)   ended (first-last)");
+    for step in order {
+        let [s0, s1, e0, e1] = steps[&step];
+        // Never seen (a step skipped before it started): shown as 0.
+        let s0 = if s0 < f64::MAX { s0 } else { 0.0 };
+        let e0 = if e0 < f64::MAX { e0 } else { 0.0 };
+        println!("         {step:30} {s0:6.1} - {s1:6.1}        {e0:6.1} - {e1:6.1}");
     }
 }

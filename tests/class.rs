@@ -152,9 +152,12 @@ fn class_zones(lab: &Lab) -> Vec<Vec<(String, String)>> {
     })
 }
 
-/// Ten labs at once through a proxy that throttles Route 53 above 5 requests per second, as
-/// AWS does: every lab completes without one throttled request, each with its own names and
-/// tags, in one shared zone made once; `rollback --class` then leaves what was there before.
+/// Ten labs, all at once by default, through a proxy that throttles Route 53 above 5 requests
+/// per second as AWS does, and takes AWS's time (scaled down) to make a load balancer active or an
+/// instance running: every lab completes without one throttled request, each with its own names
+/// and tags, in one shared zone made once; the labs' waits share their polls (one call asks about
+/// several labs' load balancers and instances); `rollback --class` then leaves what was there
+/// before.
 #[test]
 fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_class() {
     use std::sync::atomic::Ordering;
@@ -169,13 +172,22 @@ fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_
         &lab.emulator.url,
         crate::proxy::Faults {
             route53_per_second: Some(5),
+            aws_timings: Some(0.05),
             ..crate::proxy::Faults::default()
         },
     );
-    let mut args = class_args("spring", &csv, &proxy.url, runbook.to_str().unwrap());
-    args.extend(["--parallelism", "10"]);
+    let args = class_args("spring", &csv, &proxy.url, runbook.to_str().unwrap());
     let out = lab.run(&args);
     ok(&out);
+    let widest = proxy.stats.widest_poll.lock().unwrap().clone();
+    assert!(
+        widest.get("DescribeLoadBalancers").copied().unwrap_or(0) > 2,
+        "one poll asked about more than one lab's two load balancers: {widest:?}"
+    );
+    assert!(
+        widest.get("DescribeInstances").copied().unwrap_or(0) > 2,
+        "one poll asked about several labs' instances: {widest:?}"
+    );
     let (_, stderr) = text(&out);
     for s in students {
         assert!(

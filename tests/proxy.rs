@@ -111,6 +111,8 @@ pub struct Stats {
     pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Requests received (throttled ones too), by service: `ec2`, `elbv2`, `route53`.
     pub by_service: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The most ids one poll named: `DescribeLoadBalancers` ARNs, `DescribeInstances` ids.
+    pub widest_poll: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
 }
 
 pub struct Proxy {
@@ -137,11 +139,26 @@ struct State {
     fresh: std::sync::Mutex<Vec<(String, std::time::Instant, &'static str)>>,
     /// Requests received so far.
     received: AtomicU64,
+    changes: AtomicU64,
     /// Failover records by (zone, name, type, role): their set identifier.
     roles: std::sync::Mutex<std::collections::HashMap<(String, String, String, String), String>>,
 }
 
 /// Every `<tag>value</tag>` of an XML text.
+/// A describe answer with each member rewritten on its own: `<tag>` opens each member's id (it
+/// comes before the member's state), and the text from one id to the next is that member's.
+fn per_member(text: &str, tag: &str, rewrite: impl Fn(&str, &str) -> String) -> String {
+    let open = format!("<{tag}>");
+    let mut parts = text.split(open.as_str());
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for member in parts {
+        let id = member.split('<').next().unwrap_or_default();
+        out.push_str(&open);
+        out.push_str(&rewrite(id, member));
+    }
+    out
+}
+
 fn values<'t>(text: &'t str, tag: &str) -> Vec<&'t str> {
     let open = format!("<{tag}>");
     let close = format!("</{tag}>");
@@ -330,38 +347,41 @@ impl State {
                 }
                 text
             }
+            // The emulator answers every change with the same id; AWS gives each its own, and
+            // each is PENDING for its own time (the emulator's GetChange answers any id).
             "ChangeResourceRecordSets" => {
-                for id in values(&text, "Id") {
-                    born.insert(id.rsplit('/').next().unwrap_or(id).to_owned(), now);
+                let mut text = text.clone();
+                for id in values(&text.clone(), "Id") {
+                    let bare = id.rsplit('/').next().unwrap_or(id);
+                    let unique =
+                        format!("{bare}{:06}", self.changes.fetch_add(1, Ordering::Relaxed));
+                    text = text.replace(id, &format!("/change/{unique}"));
+                    born.insert(unique, now);
                 }
                 text
             }
-            "DescribeLoadBalancers" => {
-                let arns = params(request, "LoadBalancerArns.member.");
-                if arns.iter().any(|a| young(a, LB_PROVISIONING, &born)) {
-                    text.replace("<Code>active</Code>", "<Code>provisioning</Code>")
+            // One poll may ask about many (a class's shared polls): each member is rewritten by
+            // its own age.
+            "DescribeLoadBalancers" => per_member(&text, "LoadBalancerArn", |arn, member| {
+                if young(arn, LB_PROVISIONING, &born) {
+                    member.replace("<Code>active</Code>", "<Code>provisioning</Code>")
                 } else {
-                    text
+                    member.to_owned()
                 }
-            }
-            "DescribeInstances" => {
-                let ids = params(request, "InstanceId.");
-                if ids
-                    .iter()
-                    .any(|i| young(&format!("launch {i}"), INSTANCE_PENDING, &born))
-                {
-                    text.replace("<name>running</name>", "<name>pending</name>")
+            }),
+            "DescribeInstances" => per_member(&text, "instanceId", |id, member| {
+                if young(&format!("launch {id}"), INSTANCE_PENDING, &born) {
+                    member
+                        .replace("<name>running</name>", "<name>pending</name>")
                         .replace("<code>16</code>", "<code>0</code>")
-                } else if ids
-                    .iter()
-                    .any(|i| young(&format!("stop {i}"), INSTANCE_STOPPING, &born))
-                {
-                    text.replace("<name>stopped</name>", "<name>stopping</name>")
+                } else if young(&format!("stop {id}"), INSTANCE_STOPPING, &born) {
+                    member
+                        .replace("<name>stopped</name>", "<name>stopping</name>")
                         .replace("<code>80</code>", "<code>64</code>")
                 } else {
-                    text
+                    member.to_owned()
                 }
-            }
+            }),
             change if change.contains("/change/") => {
                 let id = change.rsplit('/').next().unwrap_or_default();
                 if young(id, CHANGE_PENDING, &born) {
@@ -575,6 +595,17 @@ impl State {
             .unwrap_or_default();
         let op = operation(parts.uri.path(), &body);
         let request = String::from_utf8_lossy(&body).into_owned();
+        for (poll, prefix) in [
+            ("DescribeLoadBalancers", "LoadBalancerArns.member."),
+            ("DescribeInstances", "InstanceId."),
+        ] {
+            if op == poll {
+                let ids = params(&request, prefix).len();
+                let mut widest = self.stats.widest_poll.lock().expect("never poisoned");
+                let entry = widest.entry(poll).or_insert(0);
+                *entry = (*entry).max(ids);
+            }
+        }
         if service == "ec2" {
             if let Some(code) = self.not_yet(&request) {
                 self.stats.not_found.fetch_add(1, Ordering::Relaxed);
@@ -721,6 +752,7 @@ impl Proxy {
             born: std::sync::Mutex::default(),
             fresh: std::sync::Mutex::default(),
             received: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             roles: std::sync::Mutex::default(),
         });
         let listener = runtime
