@@ -1069,10 +1069,34 @@ async fn balancer(
     c: &Clients,
     dns: &str,
 ) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
+    let matches = |lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer| {
+        lb.dns_name().is_some_and(|d| d.to_lowercase() == dns)
+    };
+    // By the name in its DNS name: one small call, where paging through every load balancer of
+    // the account (sixty in a class of thirty) took several large ones per check.
+    if let Some(name) = balancer_name(dns) {
+        let named = super::found(
+            "DescribeLoadBalancers",
+            c.elbv2.describe_load_balancers().names(name).send().await,
+            &["LoadBalancerNotFound", "ValidationError"],
+        )?;
+        if let Some(lb) =
+            named.and_then(|o| o.load_balancers().iter().find(|lb| matches(lb)).cloned())
+        {
+            return Ok(Some(lb));
+        }
+    }
     let lbs = super::elbv2::all_load_balancers(c).await?;
-    Ok(lbs
-        .into_iter()
-        .find(|lb| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns)))
+    Ok(lbs.into_iter().find(matches))
+}
+
+/// The name of the load balancer whose DNS name this is: AWS names an application load balancer
+/// `NAME-ID.REGION.elb.amazonaws.com` (`internal-NAME-ID…` when internal).
+fn balancer_name(dns: &str) -> Option<&str> {
+    let host = dns.split('.').next()?;
+    let host = host.strip_prefix("internal-").unwrap_or(host);
+    let (name, id) = host.rsplit_once('-')?;
+    (!name.is_empty() && !id.is_empty() && name.len() <= 32).then_some(name)
 }
 
 /// The public addresses of a load balancer: those of its network interfaces, which EC2 describes
@@ -1408,5 +1432,21 @@ impl Executor for CheckFailover {
             o.outputs.insert("reason".into(), reason.into());
             Ok(o)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_load_balancer_is_named_by_its_dns_name() {
+        assert_eq!(
+            super::balancer_name("lab-primary-alb-1234567890.ap-south-1.elb.amazonaws.com"),
+            Some("lab-primary-alb")
+        );
+        assert_eq!(
+            super::balancer_name("internal-web-42.eu-west-1.elb.amazonaws.com"),
+            Some("web")
+        );
+        assert_eq!(super::balancer_name("nohyphen.elb.amazonaws.com"), None);
     }
 }
