@@ -1489,22 +1489,14 @@ async fn describe_existing(
     c: &super::client::Clients,
     ids: &[String],
 ) -> Result<Vec<Instance>, ActionError> {
-    const GONE: &str = "InvalidInstanceID.NotFound";
-    match describe(c, ids).await {
-        Err(e) if e.code.as_deref() == Some(GONE) => {
-            // One unknown id fails the whole call: ask for each to keep those that exist.
-            let mut found = Vec::new();
-            for id in ids {
-                match describe(c, std::slice::from_ref(id)).await {
-                    Ok(instances) => found.extend(instances),
-                    Err(e) if e.code.as_deref() == Some(GONE) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(found)
+    let (mut answers, _) = describe_instances(c, ids.to_vec()).await;
+    let mut found = Vec::new();
+    for id in ids {
+        if let Some(instance) = answers.remove(id).transpose()?.flatten() {
+            found.push(instance);
         }
-        other => other,
     }
+    Ok(found)
 }
 
 fn state_of(i: &Instance) -> &str {
