@@ -1506,8 +1506,8 @@ fn state_of(i: &Instance) -> &str {
 }
 
 /// What `DescribeInstances` says of each of `ids`, a hundred to a call; one AWS does not know
-/// (yet, or any more) is `None` (a call naming it fails whole, so its chunk is asked again one id
-/// at a time). Also how many calls that took. Every wait for instances of a target polls through
+/// (yet, or any more) is `None`. A call naming one unknown or malformed id fails whole, so a
+/// chunk that failed is asked again one id at a time: one wait's bad id never fails the others. Also how many calls that took. Every wait for instances of a target polls through
 /// this, shared (`Clients::instances`).
 async fn describe_instances(
     c: &super::client::Clients,
@@ -1526,10 +1526,8 @@ async fn describe_instances(
         calls += 1;
         match describe(c, chunk).await {
             Ok(instances) => found(instances, &mut answers),
-            Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {
-                if chunk.len() == 1 {
-                    continue;
-                }
+            Err(e) if chunk.len() == 1 && e.code.as_deref().is_some_and(super::not_found_yet) => {}
+            Err(_) if chunk.len() > 1 => {
                 for id in chunk {
                     calls += 1;
                     match describe(c, std::slice::from_ref(id)).await {

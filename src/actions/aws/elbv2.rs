@@ -664,10 +664,11 @@ fn short_name(arn: &str) -> &str {
 }
 
 /// What `DescribeLoadBalancers` says of each of `arns`, twenty to a call; one AWS does not know
-/// is `None` (a call naming it fails whole, so its chunk is asked again one ARN at a time).
+/// is `None`. A call naming one unknown or malformed ARN fails whole, so a chunk that failed is
+/// asked again one ARN at a time: one wait's bad ARN never fails the waits it shares a poll with.
 /// Also how many calls that took. Every wait for load balancers of a target polls through this,
 /// shared (`Clients::load_balancers`).
-async fn describe_load_balancers(
+pub(super) async fn describe_load_balancers(
     c: &Clients,
     arns: Vec<String>,
 ) -> (HashMap<String, Answer<LoadBalancer>>, u64) {
@@ -690,7 +691,7 @@ async fn describe_load_balancers(
                     }
                 }
             }
-            Err(e) if code(&e).as_deref() == Some(NOT_FOUND) && chunk.len() > 1 => {
+            Err(_) if chunk.len() > 1 => {
                 for arn in chunk {
                     calls += 1;
                     let answer = match found(

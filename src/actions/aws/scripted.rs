@@ -665,6 +665,49 @@ async fn a_load_balancer_undo_waits_until_it_is_gone() {
     );
 }
 
+/// A shared poll names several waits' load balancers in one call, and AWS fails the whole call
+/// for one bad ARN: each is then asked on its own, so only the bad one's wait hears of it.
+#[tokio::test]
+async fn one_bad_arn_in_a_shared_poll_fails_only_its_own_wait() {
+    const BAD: &str = "arn:aws:elasticloadbalancing:ap-south-1:123456789012:loadbalancer/app/typo";
+    let whole = mock!(elb::Client::describe_load_balancers)
+        .match_requests(|r| r.load_balancer_arns().len() > 1)
+        .then_error(|| {
+            elb::DescribeLoadBalancersError::generic(aws_error("ValidationError", "bad ARN"))
+        });
+    let bad = mock!(elb::Client::describe_load_balancers)
+        .match_requests(|r| r.load_balancer_arns() == [BAD])
+        .then_error(|| {
+            elb::DescribeLoadBalancersError::generic(aws_error("ValidationError", "bad ARN"))
+        });
+    let good = mock!(elb::Client::describe_load_balancers).then_output(|| {
+        elb::DescribeLoadBalancersOutput::builder()
+            .load_balancers(balancer(
+                "lab-primary-alb",
+                "lab.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Active,
+            ))
+            .build()
+    });
+    let script = Script {
+        elbv2: vec![whole.clone(), bad, good],
+        ..Script::default()
+    };
+    let c = script.clients();
+    let (answers, calls) =
+        super::elbv2::describe_load_balancers(&c, vec![LB_ARN.to_owned(), BAD.to_owned()]).await;
+    assert_eq!(whole.num_calls(), 1);
+    assert_eq!(calls, 3, "the chunk, then each ARN");
+    assert!(
+        matches!(&answers[LB_ARN], Ok(Some(lb)) if lb.load_balancer_name() == Some("lab-primary-alb")),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(&answers[BAD], Err(e) if e.message.contains("ValidationError") || e.code.as_deref() == Some("ValidationError")),
+        "{answers:?}"
+    );
+}
+
 /// Targets that never become healthy (the web server's user data failed): the wait gives up at
 /// its default deadline, not never, with the last state AWS showed, its reason code and words,
 /// and what to check next; a step's `timeout:` moves the deadline.
