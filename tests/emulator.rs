@@ -1,7 +1,8 @@
 //! The AWS API emulator for tests: moto's server from the project's virtualenv
 //! (`scripts/emulator install`), one per test on a free loopback port, stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead as _, BufReader};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,18 +22,31 @@ impl Emulator {
             bin.exists(),
             "the AWS emulator is not installed: run `scripts/emulator install` (scripts/test does)"
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .expect("a free port")
-            .local_addr()
-            .expect("an address")
-            .port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: the server picks a free port and says which, so two emulators starting at
+        // once never race for one port (a port picked here and freed could be taken by both).
+        let mut child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        std::thread::spawn(move || {
+            // Read every line, for ever: a full pipe would stop the server.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let port: u16 = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the emulator says its port within a minute")
+            .parse()
+            .expect("a port number");
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
@@ -97,6 +111,36 @@ impl Emulator {
             .credentials_provider(creds)
             .build();
         aws_sdk_route53::Client::from_conf(config)
+    }
+}
+
+impl Emulator {
+    /// S3 of the same emulator, path-style (an address has no bucket subdomains).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "tests");
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A bucket in the emulator's S3, in the tests' region.
+    pub async fn create_bucket(&self, name: &str) {
+        self.s3()
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::ApSouth1)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("a bucket in the emulator");
     }
 }
 
