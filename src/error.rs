@@ -67,6 +67,15 @@ impl Error {
         }
     }
 
+    /// The message alone, for a place that reports one line (a class's lab, `runs --check`).
+    pub fn message(&self) -> String {
+        match self {
+            Error::Usage { message, .. } | Error::Runtime { message, .. } => message.clone(),
+            Error::Io(e) => e.to_string(),
+            Error::Invalid { .. } => "the runbook or its inputs are invalid".to_owned(),
+        }
+    }
+
     pub fn runtime(message: impl Into<String>, help: impl Into<String>) -> Self {
         Error::Runtime {
             message: message.into(),

@@ -166,16 +166,9 @@ fn the_readme_run_resume_rollback_example_works_as_written() {
     );
 }
 
-/// docs/iam-policy.json allows every AWS call the actions make: each `.ec2.x()`, `.elbv2.x()`,
-/// `.route53.x()` and Service Quotas `sq.x()` in src/actions/aws (the actions, the class's quota
-/// preflight and sweep), as its IAM action.
-#[test]
-fn the_documented_iam_policy_allows_every_call_the_actions_make() {
-    let policy: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("docs/iam-policy.json")).expect("the policy"),
-    )
-    .expect("JSON");
-    let allowed: Vec<String> = policy["Statement"]
+/// Every IAM action a policy's statements allow.
+fn allowed_actions(policy: &serde_json::Value) -> Vec<String> {
+    policy["Statement"]
         .as_array()
         .unwrap()
         .iter()
@@ -185,7 +178,19 @@ fn the_documented_iam_policy_allows_every_call_the_actions_make() {
             }
             v => vec![v.as_str().unwrap().to_owned()],
         })
-        .collect();
+        .collect()
+}
+
+/// docs/iam-policy.json allows every AWS call the actions make: each `.ec2.x()`, `.elbv2.x()`,
+/// `.route53.x()` and Service Quotas `sq.x()` in src/actions/aws (the actions, the class's quota
+/// preflight and sweep), as its IAM action.
+#[test]
+fn the_documented_iam_policy_allows_every_call_the_actions_make() {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/iam-policy.json")).expect("the policy"),
+    )
+    .expect("JSON");
+    let allowed = allowed_actions(&policy);
     let call =
         regex::Regex::new(r"(?:\.|\b)(ec2|elbv2|route53|sq)\s*\.\s*([a-z_0-9]+)\(\)").unwrap();
     let mut checked = 0;
@@ -221,4 +226,44 @@ fn the_documented_iam_policy_allows_every_call_the_actions_make() {
             "tags on create need {tagging}"
         );
     }
+}
+
+/// docs/iam-state-policy.json allows every S3 call the state in S3 makes (src/app/state), on
+/// the state's prefix only.
+#[test]
+fn the_documented_state_policy_allows_every_call_the_state_makes() {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/iam-state-policy.json")).expect("the policy"),
+    )
+    .expect("JSON");
+    let allowed = allowed_actions(&policy);
+    let call = regex::Regex::new(r"\.\s*(put_object|get_object|delete_object|list_objects_v2)\(\)")
+        .unwrap();
+    let mut checked = 0;
+    for file in ["s3.rs", "lease.rs"] {
+        let code = std::fs::read_to_string(root().join("src/app/state").join(file)).unwrap();
+        for m in call.captures_iter(&code) {
+            let action = match &m[1] {
+                "list_objects_v2" => "s3:ListBucket".to_owned(),
+                other => format!(
+                    "s3:{}",
+                    other
+                        .split('_')
+                        .map(|w| w[..1].to_uppercase() + &w[1..])
+                        .collect::<String>()
+                ),
+            };
+            assert!(
+                allowed.contains(&action),
+                "docs/iam-state-policy.json lacks {action} ({file})"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "found the calls: {checked}");
+    let resources = policy.to_string();
+    assert!(
+        resources.contains("STATE-PREFIX/*") && !resources.contains("\"Resource\":\"*\""),
+        "the policy is limited to the state's prefix: {resources}"
+    );
 }

@@ -15,5 +15,6 @@ mod plan;
 mod proxy;
 mod robustness;
 mod schema;
+mod state;
 mod test;
 mod validate;

@@ -54,6 +54,9 @@ pub struct Faults {
     /// After this many requests, stop answering: every later request hangs (an endpoint that
     /// died, or a paused emulator, mid-run).
     pub hang_after: Option<u64>,
+    /// Forward S3 writes without their `If-None-Match` and `If-Match` headers, as some
+    /// S3-compatible stores ignore them.
+    pub strip_conditions: bool,
 }
 
 /// The creates whose new ids the `NotFound` window applies to, with the response tag of the id and
@@ -670,7 +673,11 @@ impl State {
             .request(parts.method.clone(), url)
             .body(body.clone());
         for (name, value) in &parts.headers {
-            if name != "host" && name != "content-length" {
+            let condition = name == "if-none-match" || name == "if-match";
+            if name != "host"
+                && name != "content-length"
+                && !(condition && self.faults.strip_conditions)
+            {
                 forward = forward.header(name, value);
             }
         }

@@ -22,7 +22,7 @@ use super::target::{self, Target};
 use crate::actions::aws::{client, quota};
 use crate::app::roster::{Student, read_roster_with_problems};
 use crate::engine::action::{Ask, Services};
-use crate::engine::journal::{self, Journal};
+use crate::engine::journal;
 use crate::engine::rollback::Outcome as RollbackOutcome;
 use crate::engine::runs;
 use crate::engine::schedule::Finish;
@@ -50,9 +50,10 @@ struct Lab {
 }
 
 /// What the class's earlier runs did for each student: the latest run that is not rolled back.
-fn earlier_labs(state_dir: &Path, class: &str) -> HashMap<String, RunState> {
+fn earlier_labs(settings: &Settings, class: &str) -> Result<HashMap<String, RunState>, Error> {
     let mut latest = HashMap::new();
-    for (_, state) in runs::list(state_dir) {
+    let store = super::state::open(settings)?;
+    for (_, state) in store.list().map_err(ex::journal_error)? {
         let Ok(state) = state else { continue };
         if label(&state, "runbook:class") != Some(class) || state.rollback_complete == Some(true) {
             continue;
@@ -61,7 +62,7 @@ fn earlier_labs(state_dir: &Path, class: &str) -> HashMap<String, RunState> {
             latest.insert(student.to_owned(), state);
         }
     }
-    latest
+    Ok(latest)
 }
 
 fn label<'s>(state: &'s RunState, key: &str) -> Option<&'s str> {
@@ -111,7 +112,7 @@ pub fn run(
         only_named(args.students, &names, &args.each.display().to_string())?;
         students.retain(|(s, _)| args.students.contains(&s.name));
     }
-    let earlier = earlier_labs(&settings.state_dir, args.class);
+    let earlier = earlier_labs(settings, args.class)?;
     let mut labs = Vec::new();
     let mut done_already = Vec::new();
     let mut set_up = Vec::new();
@@ -444,8 +445,10 @@ impl ClassRun<'_> {
         services: &'static Services,
         reporter: Box<dyn Reporter>,
     ) -> Result<LabResult, String> {
-        let dir = runs::run_dir(&self.settings.state_dir, &lab.run_id);
-        let journal = Journal::open(&dir).map_err(|e| e.to_string())?;
+        let store = super::state::open(self.settings).map_err(|e| e.message())?;
+        let journal =
+            super::state::open_journal(store.as_ref(), &lab.run_id, self.settings, &|_| None)
+                .map_err(|e| e.message())?;
         let mut known = known(self.settings, region_var(&lab.checked));
         if let Some(region) = target.as_ref().and_then(|s| s.region.clone()) {
             known.region = Some(region);
@@ -454,7 +457,7 @@ impl ClassRun<'_> {
         let mut session = Session::new(
             &lab.checked,
             lab.run_id.clone(),
-            dir,
+            store,
             journal,
             known,
             target.unwrap_or_default(),
@@ -653,7 +656,7 @@ impl ClassRun<'_> {
 /// The run of one student's lab in a class (`resume --class NAME --student NAME`): the latest
 /// that is not rolled back.
 pub fn lab_run(settings: &Settings, class: &str, student: &str) -> Result<String, Error> {
-    let labs = earlier_labs(&settings.state_dir, class);
+    let labs = earlier_labs(settings, class)?;
     if labs.is_empty() {
         return Err(Error::usage(
             format!(
@@ -846,8 +849,8 @@ fn rollback_one(
     reporter: &dyn Reporter,
     rt: &tokio::runtime::Runtime,
 ) -> Result<RollbackOutcome, Error> {
-    let dir = runs::run_dir(&settings.state_dir, run_id);
-    let state = RunState::from_entries(&journal::read(&dir).map_err(ex::journal_error)?);
+    let store = super::state::open(settings)?;
+    let state = RunState::from_entries(&store.read(run_id).map_err(ex::journal_error)?);
     rt.block_on(undo_run(
         settings,
         &state,
@@ -868,9 +871,11 @@ pub fn rollback(
     exec: &Exec,
 ) -> Result<Exit, Error> {
     let retarget = options.retarget;
-    let mut runs: Vec<RunState> = runs::list(&settings.state_dir)
-        .into_iter()
-        .filter_map(|(_, s)| s.ok())
+    let store = super::state::open(settings)?;
+    let listed = store.list().map_err(ex::journal_error)?;
+    let mut runs: Vec<RunState> = listed
+        .iter()
+        .filter_map(|(_, s)| s.as_ref().ok().cloned())
         .filter(|s| label(s, "runbook:class") == Some(class))
         .collect();
     if !students.is_empty() && !runs.is_empty() {
@@ -884,7 +889,7 @@ pub fn rollback(
         });
     }
     if runs.is_empty() {
-        let classes: BTreeSet<String> = runs::list(&settings.state_dir)
+        let classes: BTreeSet<String> = listed
             .into_iter()
             .filter_map(|(_, s)| s.ok())
             .filter_map(|s| label(&s, "runbook:class").map(str::to_owned))
@@ -894,10 +899,7 @@ pub fn rollback(
             "`runbook runs` lists the runs; without the state directory, `runbook sweep --tag runbook:class=NAME` finds a class's resources in AWS".to_owned()
         });
         return Err(Error::usage(
-            format!(
-                "no run of class `{class}` in `{}`",
-                settings.state_dir.display()
-            ),
+            format!("no run of class `{class}` in `{}`", store.location()),
             help,
         ));
     }
@@ -1134,8 +1136,9 @@ async fn undo_run(
     reporter: &dyn Reporter,
     interrupt: &CancellationToken,
 ) -> Result<RollbackOutcome, String> {
-    let dir = runs::run_dir(&settings.state_dir, &state.run_id);
-    let journal = Mutex::new(Journal::open(&dir).map_err(|e| e.to_string())?);
+    let store = super::state::open(settings).map_err(|e| e.message())?;
+    let journal = super::state::open_journal(store.as_ref(), &state.run_id, settings, &|_| None)
+        .map_err(|e| e.message())?;
     let never = TerminalAsk::never();
     let services: &'static Services = if ex::state_uses_aws(state) {
         let target = target::of_run(settings, state);

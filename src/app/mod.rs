@@ -8,6 +8,7 @@
 //! - [`class`]: a lab per student of a roster ([`roster`]), and `rollback --class`;
 //! - [`sweep`]: delete what carries a tag, found in AWS without a journal;
 //! - [`target`]: where a run's AWS calls go, resolved in one place;
+//! - [`state`]: where runs are kept: a local folder, or S3 with a lease per run;
 //! - [`runs`]: `runs` and `show`.
 
 pub mod check;
@@ -16,5 +17,6 @@ pub mod roster;
 pub mod runs;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod sweep;
 pub mod target;

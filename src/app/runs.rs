@@ -1,38 +1,39 @@
 //! `runs` and `show`: what the state directory remembers.
 
 use super::settings::Settings;
-use crate::engine::journal;
+use super::state::{self, journal_error};
 use crate::engine::runs;
 use crate::engine::state::RunState;
+use crate::engine::store;
 use crate::error::{Error, Exit};
 use crate::ui::{self, Format};
 
 /// `runs`, and with `check` each run that holds resources alive looked at in AWS (`look`): exit 1
 /// when a run could not be checked.
 pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Error> {
-    let all = runs::list(&settings.state_dir);
+    let store = state::open(settings)?;
+    let all = store.list().map_err(journal_error)?;
     let checked = check.then(|| {
         all.iter()
             .filter_map(|(id, state)| {
                 let state = state.as_ref().ok().filter(|s| !s.alive().is_empty())?;
                 let seen = look(settings, state).map_err(|e| match e {
-                    Error::Usage { message, .. } | Error::Runtime { message, .. } => message,
-                    Error::Io(e) => e.to_string(),
                     Error::Invalid { .. } => "the run's target is invalid".to_owned(),
+                    other => other.message(),
                 });
                 Some((id.clone(), seen))
             })
             .collect::<std::collections::BTreeMap<_, _>>()
     });
     ui::output_raw(&ui::runs::list(
-        &settings.state_dir,
+        &store.location(),
         &all,
         checked.as_ref(),
         output,
     ))?;
     // The local lab (`scripts/lab`) keeps its runs elsewhere: say where, rather than "no runs".
     let lab = std::path::Path::new(".lab");
-    if all.is_empty() && settings.state_dir != lab && runs::runs_dir(lab).is_dir() {
+    if all.is_empty() && !store.is_folder(lab) && runs::runs_dir(lab).is_dir() {
         let there = Settings {
             state_dir: lab.to_path_buf(),
             ..settings.clone()
@@ -56,36 +57,31 @@ pub fn show(
     check: bool,
     output: Format,
 ) -> Result<Exit, Error> {
+    let store = state::open(settings)?;
     let latest;
     let run_id = if let Some(id) = run_id {
         id
     } else {
-        latest = runs::latest(&settings.state_dir, |_| true).ok_or_else(|| {
+        latest = store::latest(store.as_ref(), |_| true)
+            .map_err(journal_error)?
+            .ok_or_else(|| {
             Error::usage(
-                format!("there are no runs in `{}`", settings.state_dir.display()),
+                format!("there are no runs in `{}`", store.location()),
                 "`runbook run FILE` starts one; --state-dir (or RUNBOOK_STATE_DIR) says where runs are recorded",
             )
         })?;
         latest.as_str()
     };
-    let dir = runs::run_dir(&settings.state_dir, run_id);
-    if !dir.join(journal::JOURNAL).is_file() {
-        let known: Vec<String> = runs::list(&settings.state_dir)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+    if !store.exists(run_id).map_err(journal_error)? {
+        let known = store.ids().map_err(journal_error)?;
         let help = crate::runbook::suggest::did_you_mean(run_id, &known)
             .unwrap_or_else(|| "`runbook runs` lists the runs".into());
         return Err(Error::usage(
-            format!(
-                "there is no run `{run_id}` in `{}`",
-                settings.state_dir.display()
-            ),
+            format!("there is no run `{run_id}` in `{}`", store.location()),
             help,
         ));
     }
-    let entries =
-        journal::read(&dir).map_err(|e| Error::runtime(e.to_string(), "the journal is damaged"))?;
+    let entries = store.read(run_id).map_err(journal_error)?;
     let state = RunState::from_entries(&entries);
     let place = super::session::state_uses_aws(&state)
         .then(|| super::target::Recorded::of(&state).describe());

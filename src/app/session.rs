@@ -7,22 +7,25 @@
 //! interrupt, and the failure policy (ask, roll back or keep) with what it tells the person.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 use super::check::{check_file, known, missing_vars, region_var};
 use super::settings::{Exec, OnFailure, Settings, Undo, Vars};
+use super::state;
+pub(crate) use super::state::{engine_error, journal_error};
 use super::target::{self, Recorded, Target};
 use crate::actions::aws::calls_aws;
 use crate::actions::aws::client::{self, Caller};
 use crate::engine::action::{Ask, Services};
-use crate::engine::journal::{self, Journal, JournalError, Record};
+use crate::engine::journal::{Journal, JournalError, Record};
 use crate::engine::rollback::{Outcome as RollbackOutcome, Rollback};
 use crate::engine::runs;
 use crate::engine::schedule::{Finish, Options, Run};
 use crate::engine::state::RunState;
+use crate::engine::store::{self, Store};
 use crate::engine::{Event, Reporter};
 use crate::error::{Error, Exit};
 use crate::plan::workflow::RunbookWorkflow;
@@ -71,7 +74,7 @@ pub(crate) fn quiet_after() -> std::time::Duration {
 /// each retrying for [`undo_retries`].
 pub(crate) fn rollback_of<'a>(
     state: &'a RunState,
-    journal: &'a Mutex<Journal>,
+    journal: &'a Journal,
     reporter: &'a dyn Reporter,
     ask: &'a dyn Ask,
     yes: bool,
@@ -90,19 +93,6 @@ pub(crate) fn rollback_of<'a>(
         quiet_after: Some(quiet_after()),
         interrupt,
         services,
-    }
-}
-
-pub(crate) fn journal_error(e: JournalError) -> Error {
-    match e {
-        JournalError::Locked { .. } => Error::usage(
-            e.to_string(),
-            "wait for it to finish, or stop that process first",
-        ),
-        other => Error::runtime(
-            other.to_string(),
-            "check the state directory (`--state-dir`)",
-        ),
     }
 }
 
@@ -258,9 +248,10 @@ pub fn run(
         });
     }
     let ask = asker(settings, exec);
+    let store = state::open(settings)?;
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if ask.is_guided() {
-        if let Some(id) = offer_resume(settings, &runbook, &ask) {
+        if let Some(id) = offer_resume(store.as_ref(), &runbook, &ask) {
             return resume_run(settings, Some(&id), false, false, vars, exec);
         }
     }
@@ -284,10 +275,11 @@ pub fn run(
         target.region.get_or_insert_with(|| c.region.clone());
         ready(&checked, &known, c, &rt)?;
     }
-    let dir = runs::run_dir(&settings.state_dir, &run_id);
-    let journal = Journal::open(&dir).map_err(journal_error)?;
+    let journal = state::open_journal(store.as_ref(), &run_id, settings, &|q| {
+        ask.confirm(q, false)
+    })?;
     let name = checked.project.name();
-    let mut session = Session::new(&checked, run_id, dir, journal, known, target, services);
+    let mut session = Session::new(&checked, run_id, store, journal, known, target, services);
     session.account = account;
     session.labels.extend(labels.iter().cloned());
     if let Some(ttl) = ttl {
@@ -346,11 +338,10 @@ fn asker(settings: &Settings, exec: &Exec) -> TerminalAsk {
 }
 
 /// An unfinished run of the same runbook file: offer to resume it instead of starting over.
-fn offer_resume(settings: &Settings, runbook: &Path, ask: &TerminalAsk) -> Option<String> {
+fn offer_resume(store: &dyn Store, runbook: &Path, ask: &TerminalAsk) -> Option<String> {
     let path = runbook.display().to_string();
-    let id = runs::latest(&settings.state_dir, |s| s.resumable() && s.runbook == path)?;
-    let state =
-        RunState::from_entries(&journal::read(&runs::run_dir(&settings.state_dir, &id)).ok()?);
+    let id = store::latest(store, |s| s.resumable() && s.runbook == path).ok()??;
+    let state = RunState::from_entries(&store.read(&id).ok()?);
     let done = state
         .steps
         .values()
@@ -423,8 +414,9 @@ pub(crate) fn start_record(
 pub(crate) struct Session<'a> {
     pub checked: &'a Checked,
     pub run_id: String,
-    pub dir: PathBuf,
-    pub journal: Mutex<Journal>,
+    /// Where the run is kept.
+    pub store: Arc<dyn Store>,
+    pub journal: Journal,
     pub known: crate::runbook::render::Known,
     pub workflow: RunbookWorkflow<'a>,
     pub secrets: Vec<String>,
@@ -443,7 +435,7 @@ impl<'a> Session<'a> {
     pub fn new(
         checked: &'a Checked,
         run_id: String,
-        dir: PathBuf,
+        store: Arc<dyn Store>,
         mut journal: Journal,
         known: crate::runbook::render::Known,
         target: Target,
@@ -455,8 +447,8 @@ impl<'a> Session<'a> {
         Session {
             checked,
             run_id,
-            dir,
-            journal: Mutex::new(journal),
+            store,
+            journal,
             known,
             workflow,
             secrets,
@@ -470,9 +462,7 @@ impl<'a> Session<'a> {
     /// Journal what the run is: its file, hashes, vars (secrets masked), target and graph.
     pub fn record_start(&self, runbook: &str, name: &str) -> Result<(), JournalError> {
         self.journal
-            .lock()
-            .expect("never poisoned")
-            .append(start_record(
+            .append_now(start_record(
                 self.checked,
                 &self.workflow,
                 &self.run_id,
@@ -486,7 +476,7 @@ impl<'a> Session<'a> {
 
     /// What the journal says now.
     pub fn state(&self) -> Result<RunState, JournalError> {
-        Ok(RunState::from_entries(&journal::read(&self.dir)?))
+        Ok(RunState::from_entries(&self.store.read(&self.run_id)?))
     }
 
     /// Run every step that `prior` has not done.
@@ -557,12 +547,11 @@ impl<'a> Session<'a> {
         let outcome = self.undo(&state.only(&steps), how).await?;
         if outcome.complete {
             self.journal
-                .lock()
-                .expect("never poisoned")
                 .append(Record::Rebuild {
                     steps: steps.into_iter().collect(),
                     reason: reason.to_owned(),
-                })?;
+                })
+                .await?;
         }
         Ok(outcome)
     }
@@ -654,9 +643,10 @@ impl Attended<'_> {
         // The walkthrough goes one step at a time, in the runbook's order.
         let parallelism = if self.ask.is_guided() { 1 } else { parallelism };
         let how = || self.drive_with(reporter.as_ref(), parallelism);
+        state::stop_when_lost(&self.session.journal, &self.interrupt, rt);
         let mut finish = rt
             .block_on(self.session.execute(prior, how()))
-            .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
+            .map_err(engine_error)?;
         // In the walkthrough a failed step can be tried again (after fixing its cause), before
         // the usual question of rolling back or keeping what exists.
         while let Finish::Failed { step, error } = &finish {
@@ -671,7 +661,7 @@ impl Attended<'_> {
             let state = self.session.state().map_err(journal_error)?;
             finish = rt
                 .block_on(self.session.execute(&state, how()))
-                .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
+                .map_err(engine_error)?;
         }
         let exit = self.conclude(&finish, reporter.as_ref());
         write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
@@ -770,7 +760,7 @@ impl Attended<'_> {
                 parallelism: 8,
                 interrupt: stop.clone(),
             }))
-            .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
+            .map_err(engine_error)?;
         if !outcome.complete {
             if stop.is_cancelled() {
                 ui::note!(
@@ -979,35 +969,35 @@ fn clients_for(
 
 /// The run to act on: the one named, or the latest one that `pred` accepts.
 fn pick(
-    settings: &Settings,
+    store: &dyn Store,
     run_id: Option<&str>,
     pred: impl Fn(&RunState) -> bool,
     what: &str,
-) -> Result<(String, PathBuf), Error> {
-    let state_dir = &settings.state_dir;
+) -> Result<String, Error> {
     let id = match run_id {
+        // The latest is one that exists.
+        None => {
+            return store::latest(store, pred)
+                .map_err(journal_error)?
+                .ok_or_else(|| {
+                    Error::usage(
+                        format!("no {what} run in `{}`", store.location()),
+                        "`runbook runs` lists the runs; name one, or set --state-dir",
+                    )
+                });
+        }
         Some(id) => id.to_owned(),
-        None => runs::latest(state_dir, pred).ok_or_else(|| {
-            Error::usage(
-                format!("no {what} run in `{}`", state_dir.display()),
-                "`runbook runs` lists the runs; name one, or set --state-dir",
-            )
-        })?,
     };
-    let dir = runs::run_dir(state_dir, &id);
-    if !dir.join(journal::JOURNAL).is_file() {
-        let known: Vec<String> = runs::list(state_dir)
-            .into_iter()
-            .map(|(id, _)| id)
-            .collect();
+    if !store.exists(&id).map_err(journal_error)? {
+        let known = store.ids().map_err(journal_error)?;
         let help = crate::runbook::suggest::did_you_mean(&id, &known)
             .unwrap_or_else(|| "`runbook runs` lists the runs".into());
         return Err(Error::usage(
-            format!("there is no run `{id}` in `{}`", state_dir.display()),
+            format!("there is no run `{id}` in `{}`", store.location()),
             help,
         ));
     }
-    Ok((id, dir))
+    Ok(id)
 }
 
 /// `resume`; `retarget`: go on where the command line points even if the run was made elsewhere.
@@ -1019,9 +1009,13 @@ pub fn resume_run(
     vars: &Vars,
     exec: &Exec,
 ) -> Result<Exit, Error> {
-    let (run_id, dir) = pick(settings, run_id, RunState::resumable, "unfinished")?;
-    let journal = Journal::open(&dir).map_err(journal_error)?;
-    let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
+    let store = state::open(settings)?;
+    let run_id = pick(store.as_ref(), run_id, RunState::resumable, "unfinished")?;
+    let ask = asker(settings, exec);
+    let journal = state::open_journal(store.as_ref(), &run_id, settings, &|q| {
+        ask.confirm(q, false)
+    })?;
+    let state = RunState::from_entries(&store.read(&run_id).map_err(journal_error)?);
     if !state.resumable() {
         return Err(Error::usage(
             format!("run `{run_id}` cannot be resumed: it {}", state.summary()),
@@ -1049,7 +1043,6 @@ pub fn resume_run(
             sources: checked.project.sources,
         });
     }
-    let ask = asker(settings, exec);
     fill_missing(&mut checked, &ask)?;
     let mut known = known(
         settings,
@@ -1068,7 +1061,7 @@ pub fn resume_run(
     let mut session = Session::new(
         &checked,
         run_id.clone(),
-        dir,
+        store,
         journal,
         known,
         target,
@@ -1131,22 +1124,29 @@ pub fn rollback(
     // Cleanup is idempotent: with nothing left to roll back, a CI job's `if: always()` step
     // succeeds rather than fail for a run that already rolled itself back.
     let pending = |s: &RunState| s.rollback_complete != Some(true);
-    if run_id.is_none() && runs::latest(&settings.state_dir, pending).is_none() {
+    let store = state::open(settings)?;
+    if run_id.is_none()
+        && store::latest(store.as_ref(), pending)
+            .map_err(journal_error)?
+            .is_none()
+    {
         ui::note!(
             "Nothing to roll back: no run in `{}` has anything left to undo.",
-            settings.state_dir.display()
+            store.location()
         );
         return Ok(Exit::Success);
     }
-    let (run_id, dir) = pick(settings, run_id, pending, "rolled-back")?;
-    let journal = Journal::open(&dir).map_err(journal_error)?;
-    let state = RunState::from_entries(&journal::read(&dir).map_err(journal_error)?);
-    target::check_recorded(settings, &state, retarget, "roll back")?;
+    let run_id = pick(store.as_ref(), run_id, pending, "rolled-back")?;
     let ask = if exec.yes {
         TerminalAsk::never()
     } else {
         TerminalAsk::new()
     };
+    let journal = state::open_journal(store.as_ref(), &run_id, settings, &|q| {
+        ask.confirm(q, false)
+    })?;
+    let state = RunState::from_entries(&store.read(&run_id).map_err(journal_error)?);
+    target::check_recorded(settings, &state, retarget, "roll back")?;
     let (reporter, _) = reporters(
         settings,
         exec,
@@ -1178,7 +1178,7 @@ pub fn rollback(
     } else {
         &()
     };
-    let journal = Mutex::new(journal);
+    state::stop_when_lost(&journal, &interrupt, &rt);
     let outcome = rt
         .block_on(
             rollback_of(
@@ -1192,7 +1192,7 @@ pub fn rollback(
             )
             .execute(),
         )
-        .map_err(|e| Error::runtime(e.to_string(), "check the state directory"))?;
+        .map_err(engine_error)?;
     ui::flush_output();
     if interrupt.is_cancelled() {
         ui::note!(

@@ -10,8 +10,16 @@ use crate::ui::Format;
 /// Options every command takes.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
-    /// Where runs are recorded.
+    /// Where runs are recorded: a folder, or `s3://BUCKET/PREFIX` (`app::state`).
     pub state_dir: PathBuf,
+    /// `--state-profile`, `--state-region`: the state bucket's account and region, when not the
+    /// lab's.
+    pub state_profile: Option<String>,
+    pub state_region: Option<String>,
+    /// `--lease`: how long a run's lease in S3 lasts unless renewed.
+    pub lease: std::time::Duration,
+    /// `--take-over`: take a live lease.
+    pub take_over: bool,
     /// `--region`.
     pub region: Option<String>,
     /// `--profile`.
@@ -37,13 +45,21 @@ impl Settings {
         } else {
             self.program.as_str()
         };
-        if self.state_dir == std::path::Path::new(".runbook")
-            || self.state_dir.as_os_str().is_empty()
+        let mut line = format!("{program} {args}");
+        if self.state_dir != std::path::Path::new(".runbook")
+            && !self.state_dir.as_os_str().is_empty()
         {
-            format!("{program} {args}")
-        } else {
-            format!("{program} {args} --state-dir {}", self.state_dir.display())
+            line.push_str(&format!(" --state-dir {}", self.state_dir.display()));
         }
+        for (flag, value) in [
+            ("--state-profile", &self.state_profile),
+            ("--state-region", &self.state_region),
+        ] {
+            if let Some(value) = value {
+                line.push_str(&format!(" {flag} {value}"));
+            }
+        }
+        line
     }
 }
 

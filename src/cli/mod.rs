@@ -30,15 +30,46 @@ pub struct Cli {
 /// Options accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// Where runs are recorded.
+    /// Where runs are recorded: a folder, or `s3://BUCKET/PREFIX` to share runs between machines.
     #[arg(
         long,
         global = true,
         env = "RUNBOOK_STATE_DIR",
         default_value = ".runbook",
-        value_name = "DIR"
+        value_name = "DIR|s3://BUCKET/PREFIX"
     )]
     pub state_dir: PathBuf,
+    /// AWS profile for the state bucket, when it is in another account than the lab.
+    #[arg(
+        long,
+        global = true,
+        env = "RUNBOOK_STATE_PROFILE",
+        value_name = "NAME"
+    )]
+    pub state_profile: Option<String>,
+    /// The state bucket's region, when it differs from the lab's.
+    #[arg(
+        long,
+        global = true,
+        env = "RUNBOOK_STATE_REGION",
+        value_name = "REGION"
+    )]
+    pub state_region: Option<String>,
+    /// How long a run's lease in S3 state lasts unless renewed (renewed every third of it);
+    /// after a crash, another machine may take the run over once it has expired.
+    #[arg(
+        long,
+        global = true,
+        env = "RUNBOOK_LEASE",
+        value_name = "DURATION",
+        default_value = "2m",
+        value_parser = parse_lease
+    )]
+    pub lease: std::time::Duration,
+    /// Take over a run whose lease another process holds and has not expired (asks first on a
+    /// terminal); that process stops at its next record.
+    #[arg(long, global = true)]
+    pub take_over: bool,
     /// AWS region (default: the runbook's `region` var, then the AWS configuration).
     #[arg(long, global = true, value_name = "REGION")]
     pub region: Option<String>,
@@ -90,6 +121,15 @@ impl From<&VarArgs> for Vars {
     }
 }
 
+/// `--lease`: a duration (`2m`, `90s`) of at least 3 seconds.
+fn parse_lease(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| format!("{e} (for example 2m or 90s)"))?;
+    if d < std::time::Duration::from_secs(3) {
+        return Err("a lease must last at least 3s".to_owned());
+    }
+    Ok(d)
+}
+
 /// How the tool was invoked: a path as typed (`./target/debug/runbook`), or `runbook` when it was
 /// found on the PATH.
 fn program() -> String {
@@ -103,6 +143,10 @@ impl From<&Global> for Settings {
     fn from(g: &Global) -> Self {
         Settings {
             state_dir: g.state_dir.clone(),
+            state_profile: g.state_profile.clone(),
+            state_region: g.state_region.clone(),
+            lease: g.lease,
+            take_over: g.take_over,
             region: g.region.clone(),
             profile: g.profile.clone(),
             endpoint_url: g.endpoint_url.clone(),

@@ -4,7 +4,9 @@
 //! `step_started` is on disk before its action's first call, so after a crash the journal tells
 //! exactly which steps may have done something. A torn last line (a crash mid-write) is ignored
 //! on read; a damaged line anywhere else is an error. A lock file stops a second process from
-//! driving the same run.
+//! driving the same run. That is the local journal (`FileLog`); [`Log`] is what any other place
+//! that keeps records (the S3 state of `app::state`) provides, with the same promise: a record
+//! is durable when `write` returns.
 //!
 //! The journal holds everything rollback needs (each step's action, resources, dependencies and
 //! rendered rollback steps), so a run can be undone even if its runbook file changed or is gone.
@@ -14,6 +16,10 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -158,20 +164,103 @@ pub enum JournalError {
     },
     #[error("run `{run}` is being driven by another runbook process{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { run: String, pid: Option<u32> },
+    /// Another process holds the run's lease, and it has not expired.
+    #[error("run `{run}` is being driven by {holder}; its lease expires at {expires}")]
+    Leased {
+        run: String,
+        holder: String,
+        expires: String,
+    },
+    /// This process no longer holds the run's lease: it must not write another record.
+    #[error("lost the lease on run `{run}`: {reason}")]
+    LeaseLost { run: String, reason: String },
+    /// The store that keeps the journal failed or refused (where, what, and what to do).
+    #[error("{message}")]
+    Store { message: String, hint: String },
 }
 
-/// The open journal of one run, held with its lock.
+impl JournalError {
+    /// What to do about it, where the store knows better than the caller.
+    pub fn hint(&self) -> Option<&str> {
+        match self {
+            JournalError::Store { hint, .. } => Some(hint),
+            _ => None,
+        }
+    }
+}
+
+/// Where a journal's records are made durable: a file, or a remote store. `write` returns only
+/// once the record is durable; records written concurrently may go out concurrently.
+pub trait Log: Send + Sync {
+    /// Make one record (its JSON, one line without a newline) durable.
+    fn write(&self, line: String) -> BoxFuture<'_, Result<(), JournalError>>;
+    /// Cancelled when this process may no longer write (its lease on the run was taken over or
+    /// could not be renewed): whoever drives the run stops starting steps.
+    fn lost(&self) -> Option<CancellationToken> {
+        None
+    }
+}
+
+/// The open journal of one run, held with its lock (or lease).
 pub struct Journal {
-    file: File,
-    path: PathBuf,
-    _lock: File,
+    log: Box<dyn Log>,
     /// Values replaced by `***` in every record written.
     secrets: Vec<String>,
 }
 
 impl Journal {
-    /// Take the run's lock and open its journal for appending (creating both if needed).
+    /// Take the run's lock and open its journal file for appending (creating both if needed).
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+        Ok(Journal::new(Box::new(FileLog::open(dir)?)))
+    }
+
+    /// A journal that writes to `log`.
+    pub fn new(log: Box<dyn Log>) -> Journal {
+        Journal {
+            log,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Never write these values: whatever record carries them (an error message, an output),
+    /// they are stored as `***`.
+    pub fn set_secrets(&mut self, secrets: &[String]) {
+        self.secrets = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
+    }
+
+    /// Write one record; it is durable when this returns.
+    pub async fn append(&self, record: Record) -> Result<Entry, JournalError> {
+        let entry = Entry { at: now(), record };
+        let mut value = serde_json::to_value(&entry).expect("records serialize");
+        crate::mask::mask(&mut value, &self.secrets);
+        let entry: Entry =
+            serde_json::from_value(value).expect("a masked record is still a record");
+        let line = serde_json::to_string(&entry).expect("records serialize");
+        self.log.write(line).await?;
+        Ok(entry)
+    }
+
+    /// [`Journal::append`] outside of async code.
+    pub fn append_now(&self, record: Record) -> Result<Entry, JournalError> {
+        futures::executor::block_on(self.append(record))
+    }
+
+    /// Cancelled when this process may no longer write to the run (see [`Log::lost`]).
+    pub fn lost(&self) -> Option<CancellationToken> {
+        self.log.lost()
+    }
+}
+
+/// The local journal: `journal.jsonl` in the run's folder, each record flushed to disk
+/// (`fsync`) before `write` returns, and a lock file held while the journal is open.
+struct FileLog {
+    file: Mutex<File>,
+    path: PathBuf,
+    _lock: File,
+}
+
+impl FileLog {
+    fn open(dir: &Path) -> Result<FileLog, JournalError> {
         let io = |source| JournalError::Io {
             path: dir.to_path_buf(),
             source,
@@ -203,19 +292,18 @@ impl Journal {
             .append(true)
             .open(&path)
             .map_err(io)?;
-        let mut journal = Journal {
-            file,
+        let log = FileLog {
+            file: Mutex::new(file),
             path,
             _lock: lock,
-            secrets: Vec::new(),
         };
-        journal.drop_torn_tail()?;
-        Ok(journal)
+        log.drop_torn_tail()?;
+        Ok(log)
     }
 
     /// A crash mid-write can leave a last line without its newline: cut it off before appending,
     /// so the next record starts on a line of its own.
-    fn drop_torn_tail(&mut self) -> Result<(), JournalError> {
+    fn drop_torn_tail(&self) -> Result<(), JournalError> {
         let io = |source| JournalError::Io {
             path: self.path.clone(),
             source,
@@ -225,36 +313,24 @@ impl Journal {
             return Ok(());
         }
         let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        self.file.set_len(keep as u64).map_err(io)?;
-        self.file.sync_all().map_err(io)
+        let file = self.file.lock().expect("never poisoned");
+        file.set_len(keep as u64).map_err(io)?;
+        file.sync_all().map_err(io)
     }
+}
 
-    /// Never write these values: whatever record carries them (an error message, an output),
-    /// they are stored as `***`.
-    pub fn set_secrets(&mut self, secrets: &[String]) {
-        self.secrets = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
-    }
-
-    /// Write one record and flush it to disk before returning.
-    pub fn append(&mut self, record: Record) -> Result<Entry, JournalError> {
-        let entry = Entry { at: now(), record };
-        let mut value = serde_json::to_value(&entry).expect("records serialize");
-        crate::mask::mask(&mut value, &self.secrets);
-        let entry: Entry =
-            serde_json::from_value(value).expect("a masked record is still a record");
-        let mut line = serde_json::to_string(&entry).expect("records serialize");
+impl Log for FileLog {
+    fn write(&self, mut line: String) -> BoxFuture<'_, Result<(), JournalError>> {
         line.push('\n');
-        let io = |source| JournalError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        self.file.write_all(line.as_bytes()).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
-        Ok(entry)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        let mut file = self.file.lock().expect("never poisoned");
+        let written = file
+            .write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        Box::pin(std::future::ready(written))
     }
 }
 
@@ -302,9 +378,9 @@ mod tests {
     fn records_round_trip_and_a_torn_last_line_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let mut j = Journal::open(dir.path()).unwrap();
-            j.append(started("a")).unwrap();
-            j.append(started("b")).unwrap();
+            let j = Journal::open(dir.path()).unwrap();
+            j.append_now(started("a")).unwrap();
+            j.append_now(started("b")).unwrap();
         }
         let mut f = OpenOptions::new()
             .append(true)
@@ -318,7 +394,7 @@ mod tests {
         // Appending after a torn line starts cleanly on a new line.
         Journal::open(dir.path())
             .unwrap()
-            .append(started("c"))
+            .append_now(started("c"))
             .unwrap();
         assert_eq!(read(dir.path()).unwrap().len(), 3);
     }

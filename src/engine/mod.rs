@@ -12,6 +12,7 @@ pub mod rollback;
 pub mod runs;
 pub mod schedule;
 pub mod state;
+pub mod store;
 
 use std::time::Duration;
 

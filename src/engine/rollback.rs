@@ -11,7 +11,6 @@
 //! reported.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -30,7 +29,7 @@ pub struct Rollback<'a> {
     pub state: &'a RunState,
     /// Where the journal's action names are looked up.
     pub registry: &'a dyn Registry,
-    pub journal: &'a Mutex<Journal>,
+    pub journal: &'a Journal,
     pub reporter: &'a dyn Reporter,
     pub ask: &'a dyn Ask,
     pub yes: bool,
@@ -68,11 +67,8 @@ impl Outcome {
 }
 
 impl Rollback<'_> {
-    fn journal(&self, record: Record) -> Result<(), EngineError> {
-        self.journal
-            .lock()
-            .expect("the journal lock is never poisoned")
-            .append(record)?;
+    async fn journal(&self, record: Record) -> Result<(), EngineError> {
+        self.journal.append(record).await?;
         Ok(())
     }
 
@@ -185,7 +181,7 @@ impl Rollback<'_> {
     /// Undo everything the run left, in reverse dependency order.
     pub async fn execute(&self) -> Result<Outcome, EngineError> {
         let (work, unchecked) = self.work().await;
-        self.journal(Record::RollbackStarted)?;
+        self.journal(Record::RollbackStarted).await?;
         self.reporter.event(&Event::RollbackStarted {
             run_id: self.state.run_id.clone(),
             steps: work.len() + unchecked.len(),
@@ -197,7 +193,8 @@ impl Rollback<'_> {
                 step: step.clone(),
                 error: error.clone(),
                 remaining: Vec::new(),
-            })?;
+            })
+            .await?;
             self.reporter.event(&Event::UndoFailed {
                 step: step.clone(),
                 error: error.clone(),
@@ -260,7 +257,8 @@ impl Rollback<'_> {
                             step: step.clone(),
                             error: error.clone(),
                             remaining: done.resources.clone(),
-                        })?;
+                        })
+                        .await?;
                         self.reporter.event(&Event::UndoFailed {
                             step: step.clone(),
                             error,
@@ -302,7 +300,8 @@ impl Rollback<'_> {
                         self.journal(Record::UndoSucceeded {
                             step: step.clone(),
                             already_gone: gone,
-                        })?;
+                        })
+                        .await?;
                         self.reporter.event(&Event::UndoSucceeded {
                             step: step.clone(),
                             resources: undone,
@@ -315,7 +314,8 @@ impl Rollback<'_> {
                             step: step.clone(),
                             error: error.clone(),
                             remaining: left.clone(),
-                        })?;
+                        })
+                        .await?;
                         self.reporter.event(&Event::UndoFailed {
                             step: step.clone(),
                             error,
@@ -329,7 +329,7 @@ impl Rollback<'_> {
         }
         let complete =
             remaining.is_empty() && unchecked.is_empty() && !self.interrupt.is_cancelled();
-        self.journal(Record::RollbackFinished { complete })?;
+        self.journal(Record::RollbackFinished { complete }).await?;
         self.reporter.event(&Event::RollbackFinished {
             run_id: self.state.run_id.clone(),
             complete,

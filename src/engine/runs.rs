@@ -5,8 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::journal::{self, JournalError};
-use super::state::RunState;
+use super::journal;
 
 pub fn runs_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("runs")
@@ -38,34 +37,6 @@ pub fn new_id(runbook_path: &Path) -> String {
         .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
         .collect();
     format!("{date}-{time}-{slug}-{suffix}")
-}
-
-/// Every run with a readable journal, oldest first (ids sort by time).
-pub fn list(state_dir: &Path) -> Vec<(String, Result<RunState, JournalError>)> {
-    let mut ids: Vec<String> = std::fs::read_dir(runs_dir(state_dir))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().join(journal::JOURNAL).is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ids.sort();
-    ids.into_iter()
-        .map(|id| {
-            let state = journal::read(&run_dir(state_dir, &id))
-                .map(|entries| RunState::from_entries(&entries));
-            (id, state)
-        })
-        .collect()
-}
-
-/// The id of the latest run that satisfies `pred`.
-pub fn latest(state_dir: &Path, pred: impl Fn(&RunState) -> bool) -> Option<String> {
-    list(state_dir)
-        .into_iter()
-        .rev()
-        .find(|(_, s)| s.as_ref().is_ok_and(&pred))
-        .map(|(id, _)| id)
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! steps run side by side up to the parallelism; after a failure or an interrupt no new step
 //! starts and the running ones are cancelled at their next wait.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -34,7 +33,7 @@ pub struct Options {
 pub struct Run<'a> {
     pub run_id: &'a str,
     pub workflow: &'a dyn Workflow,
-    pub journal: &'a Mutex<Journal>,
+    pub journal: &'a Journal,
     pub reporter: &'a dyn Reporter,
     pub ask: &'a dyn Ask,
     pub options: Options,
@@ -90,11 +89,8 @@ fn masked_map(
 }
 
 impl Run<'_> {
-    fn journal(&self, record: Record) -> Result<(), EngineError> {
-        self.journal
-            .lock()
-            .expect("the journal lock is never poisoned")
-            .append(record)?;
+    async fn journal(&self, record: Record) -> Result<(), EngineError> {
+        self.journal.append(record).await?;
         Ok(())
     }
 
@@ -173,7 +169,7 @@ impl Run<'_> {
                 Some((i, result)) = running.next() => {
                     let failed = failure.as_ref().map(|(s, _): &(String, ActionError)| s.clone());
                     if let Some(error) =
-                        self.finish_step(i, result, failed.as_deref(), &mut status, &mut outputs)?
+                        self.finish_step(i, result, failed.as_deref(), &mut status, &mut outputs).await?
                     {
                         if failure.is_none() {
                             failure = Some((steps[i].id.clone(), error));
@@ -195,7 +191,8 @@ impl Run<'_> {
             }
             None => (Finish::Succeeded, RunStatus::Succeeded),
         };
-        self.journal(Record::RunFinished { status: run_status })?;
+        self.journal(Record::RunFinished { status: run_status })
+            .await?;
         let mut final_outputs = Json::Object(if finish == Finish::Succeeded {
             self.workflow.outputs(&outputs)
         } else {
@@ -349,7 +346,7 @@ impl Run<'_> {
                 attempt,
                 params: params.clone(),
             };
-            if let Err(e) = self.journal(record) {
+            if let Err(e) = self.journal(record).await {
                 return StepResult::Failed {
                     error: ActionError::new(e.to_string()),
                     elapsed: started.elapsed(),
@@ -467,7 +464,7 @@ impl Run<'_> {
     }
 
     /// Journal and report a step's end; return its error if it failed.
-    fn finish_step(
+    async fn finish_step(
         &self,
         i: usize,
         result: StepResult,
@@ -487,7 +484,8 @@ impl Run<'_> {
                     self.journal(Record::StepSkipped {
                         step: id.clone(),
                         reason: reason.clone(),
-                    })?;
+                    })
+                    .await?;
                     status[i] = Status::Skipped;
                     self.reporter.event(&Event::StepSkipped {
                         step: id,
@@ -507,7 +505,8 @@ impl Run<'_> {
                     adopted,
                     keep: step.keep,
                     undo_steps,
-                })?;
+                })
+                .await?;
                 status[i] = Status::Done;
                 self.reporter.event(&Event::StepSucceeded {
                     step: id,
@@ -523,7 +522,8 @@ impl Run<'_> {
                 self.journal(Record::StepSkipped {
                     step: id.clone(),
                     reason: reason.clone(),
-                })?;
+                })
+                .await?;
                 status[i] = Status::Skipped;
                 self.reporter.event(&Event::StepSkipped {
                     step: id,
@@ -536,7 +536,8 @@ impl Run<'_> {
                 self.journal(Record::StepFailed {
                     step: id.clone(),
                     error: error.clone(),
-                })?;
+                })
+                .await?;
                 status[i] = Status::Failed;
                 self.reporter.event(&Event::StepFailed {
                     step: id,

@@ -2,7 +2,6 @@
 //! resources, or the same as JSON.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde_json::json;
 
@@ -20,7 +19,7 @@ pub type Listed = (
 pub type Checked = Result<Seen, String>;
 
 pub fn list(
-    state_dir: &Path,
+    location: &str,
     all: &[Listed],
     checked: Option<&std::collections::BTreeMap<String, Checked>>,
     output: Format,
@@ -55,7 +54,7 @@ pub fn list(
         return out;
     }
     if all.is_empty() {
-        let _ = writeln!(out, "No runs in `{}`.", state_dir.display());
+        let _ = writeln!(out, "No runs in `{location}`.");
         return out;
     }
     let width = all.iter().map(|(id, _)| id.len()).max().unwrap_or(0).max(6);

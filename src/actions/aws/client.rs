@@ -51,6 +51,20 @@ pub struct Clients {
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
+    let (config, region) = sdk_config(settings).await?;
+    let mut clients = Clients::new(config, region, &settings.rates);
+    clients.emulated = settings
+        .endpoint_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty());
+    Ok(clients)
+}
+
+/// The AWS configuration for `settings` (region, profile, endpoint, role, retries and timeouts)
+/// and its region: what every client of this tool is made from, the actions' and the state's.
+pub async fn sdk_config(
+    settings: &Settings,
+) -> Result<(aws_config::SdkConfig, String), ActionError> {
     let region =
         RegionProviderChain::first_try(settings.region.clone().map(aws_config::Region::new))
             .or_default_provider();
@@ -99,12 +113,7 @@ async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
             .hint("pass --region (for example --region ap-south-1), set AWS_REGION, or set a region in the profile")
             .invalid_input()
     })?;
-    let mut clients = Clients::new(config, region, &settings.rates);
-    clients.emulated = settings
-        .endpoint_url
-        .as_deref()
-        .is_some_and(|u| !u.is_empty());
-    Ok(clients)
+    Ok((config, region))
 }
 
 /// An endpoint on this machine (the local emulator), which real AWS never is.

@@ -1,0 +1,308 @@
+//! A run's lease in S3: who drives the run and until when, so that exactly one process writes
+//! its records, and a crashed one locks nobody out for longer than its lease.
+//!
+//! `runs/RUN/lease.json` holds the holder (user, host, pid), a token of the process's own, and
+//! when the lease expires. It is created with `If-None-Match: *` and renewed every third of its
+//! duration with `If-Match` on its `ETag`. A process that finds a live lease refuses (unless told
+//! to take it over, `--take-over`); one that finds an expired or released lease takes it with
+//! `If-Match` on the `ETag` it read, so of two takers exactly one wins. A holder whose renewal is
+//! refused (taken over) or that could not renew it before it ran out has lost it: it writes no
+//! further record. Expiry compares the holder's clock with the reader's: machines whose clocks
+//! are minutes apart should use a longer lease.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::s3::{Bucket, Condition, Failure};
+use crate::engine::journal::JournalError;
+use crate::engine::store::TakeOver;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Body {
+    /// `user@host (pid N)`, as others are told.
+    holder: String,
+    host: String,
+    pid: u32,
+    /// This process's, to recognise its own write when a retried call was refused.
+    token: String,
+    acquired: String,
+    expires: String,
+    /// Let go on purpose: the next process takes it at once, without a word.
+    #[serde(default)]
+    released: bool,
+}
+
+impl Body {
+    fn new(token: &str, duration: Duration) -> Body {
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "someone".to_owned());
+        let pid = std::process::id();
+        let now = SystemTime::now();
+        Body {
+            holder: format!("{user}@{host} (pid {pid})"),
+            host,
+            pid,
+            token: token.to_owned(),
+            acquired: stamp(now),
+            expires: stamp(now + duration),
+            released: false,
+        }
+    }
+
+    fn expired(&self) -> bool {
+        self.released
+            || humantime::parse_rfc3339_weak(&self.expires).map_or(true, |t| t <= SystemTime::now())
+    }
+
+    /// "at 2026-12-02T10:00:00Z, in 1m 40s".
+    fn expiry(&self) -> String {
+        let left = humantime::parse_rfc3339_weak(&self.expires)
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+            .map(|d| {
+                format!(
+                    ", in {}",
+                    humantime::format_duration(Duration::from_secs(d.as_secs()))
+                )
+            })
+            .unwrap_or_default();
+        format!("{}{left}", self.expires)
+    }
+}
+
+fn stamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The lease this process holds on a run.
+pub(super) struct Lease {
+    run: String,
+    key: String,
+    duration: Duration,
+    token: String,
+    held: Mutex<Held>,
+    /// Cancelled when the lease is lost.
+    pub lost: CancellationToken,
+    reason: Mutex<Option<String>>,
+    /// What taking it meant, to tell the person (an expired lease taken over).
+    pub note: Option<String>,
+}
+
+struct Held {
+    etag: String,
+    acquired: String,
+    /// Until when this process may write: the lease's end as of its last renewal, less a margin.
+    valid_until: Instant,
+}
+
+/// How long before its end a holder counts its lease as gone: a tenth, at least a second, and
+/// never the whole lease.
+fn margin(duration: Duration) -> Duration {
+    (duration / 10)
+        .max(Duration::from_secs(1))
+        .min(duration / 2)
+}
+
+fn json(body: &Body) -> Vec<u8> {
+    serde_json::to_vec(body).expect("JSON")
+}
+
+impl Lease {
+    /// Take the lease on `run`: create it, or take it over when it expired, was released, or
+    /// (`take_over`) is live. Refused with who holds it otherwise.
+    pub async fn take(
+        bucket: &Bucket,
+        run: &str,
+        duration: Duration,
+        take_over: TakeOver,
+    ) -> Result<Lease, JournalError> {
+        let key = bucket.key(&format!("runs/{run}/lease.json"));
+        let token: String = (0..12).map(|_| fastrand::alphanumeric()).collect();
+        let other = |f: Failure| match f {
+            Failure::Other(e) => e,
+            _ => JournalError::Store {
+                message: format!("could not take the lease `{}`", bucket.url(&key)),
+                hint: "try again".to_owned(),
+            },
+        };
+        for _ in 0..5 {
+            let started = Instant::now();
+            let mine = Body::new(&token, duration);
+            let (etag, note) = match bucket.put(&key, json(&mine), Condition::Absent).await {
+                Ok(etag) => (etag, None),
+                Err(Failure::Precondition) => {
+                    let (body, etag) = match bucket.get(&key).await {
+                        Ok(found) => found,
+                        Err(Failure::NotFound) => continue,
+                        Err(f) => return Err(other(f)),
+                    };
+                    let theirs: Option<Body> = serde_json::from_slice(&body).ok();
+                    let note = match &theirs {
+                        Some(t) if t.released => None,
+                        Some(t) if t.expired() => Some(format!(
+                            "Took over run `{run}`: its lease, held by {}, expired at {}.",
+                            t.holder, t.expires
+                        )),
+                        Some(t) if take_over == TakeOver::No => {
+                            return Err(JournalError::Leased {
+                                run: run.to_owned(),
+                                holder: t.holder.clone(),
+                                expires: t.expiry(),
+                            });
+                        }
+                        Some(t) => Some(format!(
+                            "Took over run `{run}` from {} (--take-over): it stops at its next record.",
+                            t.holder
+                        )),
+                        None => Some(format!(
+                            "Took over run `{run}`: its lease `{}` was unreadable.",
+                            bucket.url(&key)
+                        )),
+                    };
+                    match bucket
+                        .put(&key, json(&mine), Condition::Matches(&etag))
+                        .await
+                    {
+                        Ok(etag) => (etag, note),
+                        // Someone else took it or renewed it in between: look again.
+                        Err(Failure::Precondition | Failure::NotFound) => continue,
+                        Err(f) => return Err(other(f)),
+                    }
+                }
+                Err(f) => return Err(other(f)),
+            };
+            return Ok(Lease {
+                run: run.to_owned(),
+                key,
+                duration,
+                token,
+                held: Mutex::new(Held {
+                    etag,
+                    acquired: mine.acquired,
+                    valid_until: started + duration.saturating_sub(margin(duration)),
+                }),
+                lost: CancellationToken::new(),
+                reason: Mutex::new(None),
+                note,
+            });
+        }
+        Err(JournalError::Store {
+            message: format!(
+                "the lease `{}` kept changing while this process tried to take it",
+                bucket.url(&key)
+            ),
+            hint: "another process is taking the run at the same moment: `runbook runs` shows its state; try again".to_owned(),
+        })
+    }
+
+    /// Why this process may no longer write, if it may not: lost, or not renewed in time.
+    pub fn lost_reason(&self) -> Option<String> {
+        if let Some(reason) = self.reason.lock().expect("never poisoned").clone() {
+            return Some(reason);
+        }
+        let valid_until = self.held.lock().expect("never poisoned").valid_until;
+        if Instant::now() >= valid_until {
+            self.lose("it ran out before it could be renewed".to_owned());
+            return self.lost_reason();
+        }
+        None
+    }
+
+    fn lose(&self, reason: String) {
+        let mut slot = self.reason.lock().expect("never poisoned");
+        if slot.is_none() {
+            crate::ui::note!("Lost the lease on run `{}`: {reason}.", self.run);
+            *slot = Some(reason);
+        }
+        self.lost.cancel();
+    }
+
+    /// Renew once: `Ok(true)` renewed, `Ok(false)` lost, `Err` could not tell (try again).
+    async fn renew_once(&self, bucket: &Bucket) -> Result<bool, String> {
+        let started = Instant::now();
+        let (etag, acquired) = {
+            let held = self.held.lock().expect("never poisoned");
+            (held.etag.clone(), held.acquired.clone())
+        };
+        let mut body = Body::new(&self.token, self.duration);
+        body.acquired = acquired;
+        let renewed = match bucket
+            .put(&self.key, json(&body), Condition::Matches(&etag))
+            .await
+        {
+            Ok(etag) => Some(etag),
+            Err(Failure::Precondition | Failure::NotFound) => {
+                // Refused: another process has it, unless what is there is this very write (an
+                // attempt that landed before its answer was lost).
+                match bucket.get(&self.key).await {
+                    Ok((there, etag)) if there == json(&body) => Some(etag),
+                    Ok((there, _)) => {
+                        let holder = serde_json::from_slice::<Body>(&there)
+                            .map_or_else(|_| "another process".to_owned(), |b| b.holder);
+                        self.lose(format!("{holder} took it over"));
+                        return Ok(false);
+                    }
+                    Err(Failure::NotFound) => {
+                        self.lose("its lease object was deleted".to_owned());
+                        return Ok(false);
+                    }
+                    Err(Failure::Other(e)) => return Err(e.to_string()),
+                    Err(Failure::Precondition) => return Err("refused".to_owned()),
+                }
+            }
+            Err(Failure::Other(e)) => return Err(e.to_string()),
+        };
+        if let Some(etag) = renewed {
+            let mut held = self.held.lock().expect("never poisoned");
+            held.etag = etag;
+            held.valid_until = started + self.duration.saturating_sub(margin(self.duration));
+        }
+        Ok(true)
+    }
+
+    /// Let go, so the next process need not wait for the expiry. Best effort: a lease that
+    /// cannot be released still expires.
+    pub async fn release(&self, bucket: &Bucket) {
+        let etag = self.held.lock().expect("never poisoned").etag.clone();
+        let mut body = Body::new(&self.token, Duration::ZERO);
+        body.released = true;
+        let _ = bucket
+            .put(&self.key, json(&body), Condition::Matches(&etag))
+            .await;
+    }
+}
+
+/// Keep `lease` renewed every third of its duration until it is lost (or the task is aborted
+/// when the journal closes). A renewal that cannot reach S3 is tried again every few seconds
+/// until the lease would run out.
+pub(super) async fn renew(bucket: Bucket, lease: Arc<Lease>) {
+    let every = lease.duration / 3;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = lease.lost.cancelled() => return,
+        }
+        loop {
+            match lease.renew_once(&bucket).await {
+                Ok(true) => break,
+                Ok(false) => return,
+                Err(e) => {
+                    if lease.lost_reason().is_some() {
+                        return;
+                    }
+                    let valid_until = lease.held.lock().expect("never poisoned").valid_until;
+                    if Instant::now() + Duration::from_secs(2) >= valid_until {
+                        lease.lose(format!("it could not be renewed ({e})"));
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(2).min(every)).await;
+                }
+            }
+        }
+    }
+}

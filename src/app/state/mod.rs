@@ -1,0 +1,154 @@
+//! Where runs are kept, as `--state-dir` says: a local folder (`engine::store::Local`, the
+//! default `.runbook`), or `s3://BUCKET/PREFIX` ([`s3`], with a [`lease`] per run) to share runs
+//! between CI and laptops. Every command gets its store here and uses nothing else.
+
+mod lease;
+mod s3;
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use super::settings::Settings;
+use crate::engine::journal::{Journal, JournalError};
+use crate::engine::store::{Local, Store, TakeOver};
+use crate::error::Error;
+
+/// The store `settings` name. For S3: a client from the same AWS configuration as the actions
+/// (`--state-profile` and `--state-region` when the bucket is elsewhere), and the prefix checked.
+/// Opened once per process and location: a class opens it for every lab.
+pub fn open(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
+    type Key = (String, Option<String>, Option<String>, Option<String>);
+    static OPEN: LazyLock<Mutex<HashMap<Key, Arc<dyn Store>>>> = LazyLock::new(Default::default);
+    let location = settings.state_dir.to_string_lossy().into_owned();
+    if !location.starts_with("s3://") {
+        return Ok(Arc::new(Local {
+            dir: settings.state_dir.clone(),
+        }));
+    }
+    let key = (
+        location.clone(),
+        settings.state_profile.clone().or(settings.profile.clone()),
+        settings.state_region.clone().or(settings.region.clone()),
+        settings.endpoint_url.clone(),
+    );
+    if let Some(store) = OPEN.lock().expect("never poisoned").get(&key) {
+        return Ok(store.clone());
+    }
+    let store = connect(settings, &location)?;
+    OPEN.lock()
+        .expect("never poisoned")
+        .insert(key, store.clone());
+    Ok(store)
+}
+
+fn connect(settings: &Settings, location: &str) -> Result<Arc<dyn Store>, Error> {
+    let target = crate::actions::aws::client::Settings {
+        region: settings
+            .state_region
+            .clone()
+            .or_else(|| settings.region.clone()),
+        profile: settings
+            .state_profile
+            .clone()
+            .or_else(|| settings.profile.clone()),
+        endpoint_url: settings.endpoint_url.clone(),
+        ..Default::default()
+    };
+    let custom_endpoint = target
+        .endpoint_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty());
+    let config = s3::block(async move { crate::actions::aws::client::sdk_config(&target).await })
+        .map_err(|e| {
+            Error::usage(
+                format!("cannot use the state in `{location}`: {}", e.message),
+                e.hint.unwrap_or_else(|| {
+                    "pass --state-region (or --region) with the bucket's region".to_owned()
+                }),
+            )
+        })?
+        .0;
+    // An emulator or an S3-compatible store at an address: path-style URLs.
+    let client = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(custom_endpoint)
+            .build(),
+    );
+    let store = s3::S3::connect(client, location, settings.lease).map_err(journal_error)?;
+    Ok(Arc::new(store))
+}
+
+/// Open `run`'s journal for writing. A live lease held elsewhere is taken only with
+/// `--take-over`, after asking on a terminal (`confirm`; `None` when nobody can be asked).
+pub fn open_journal(
+    store: &dyn Store,
+    run: &str,
+    settings: &Settings,
+    confirm: &dyn Fn(&str) -> Option<bool>,
+) -> Result<Journal, Error> {
+    match store.open(run, TakeOver::No) {
+        Err(JournalError::Leased {
+            run,
+            holder,
+            expires,
+        }) if settings.take_over => {
+            let question = format!(
+                "Run `{run}` is driven by {holder} (lease until {expires}). Take it over? That process stops at its next record."
+            );
+            if confirm(&question) == Some(false) {
+                return Err(Error::usage(
+                    format!("run `{run}` is driven by {holder}"),
+                    "wait for its lease to expire, or stop that process",
+                ));
+            }
+            store.open(&run, TakeOver::Yes).map_err(journal_error)
+        }
+        other => other.map_err(journal_error),
+    }
+}
+
+/// A journal or store error as the user sees it: a run driven elsewhere is exit 2.
+pub fn journal_error(e: JournalError) -> Error {
+    match e {
+        JournalError::Locked { .. } => Error::usage(
+            e.to_string(),
+            "wait for it to finish, or stop that process first",
+        ),
+        JournalError::Leased { .. } => Error::usage(
+            e.to_string(),
+            "wait for it to finish or for its lease to expire; --take-over takes it now",
+        ),
+        JournalError::LeaseLost { .. } => Error::runtime(
+            e.to_string(),
+            "this process stopped starting steps; `runbook runs` shows who drives the run now",
+        ),
+        JournalError::Store { message, hint } => Error::runtime(message, hint),
+        other => Error::runtime(
+            other.to_string(),
+            "check the state directory (`--state-dir`)",
+        ),
+    }
+}
+
+/// An engine error as the user sees it (the engine fails only for its journal).
+pub fn engine_error(e: crate::engine::EngineError) -> Error {
+    match e {
+        crate::engine::EngineError::Journal(j) => journal_error(j),
+    }
+}
+
+/// When this process loses its lease on the run (taken over, or not renewed in time), stop
+/// starting steps as an interrupt does; the next record it tries to write says why.
+pub fn stop_when_lost(
+    journal: &Journal,
+    interrupt: &tokio_util::sync::CancellationToken,
+    rt: &tokio::runtime::Runtime,
+) {
+    if let Some(lost) = journal.lost() {
+        let interrupt = interrupt.clone();
+        rt.spawn(async move {
+            lost.cancelled().await;
+            interrupt.cancel();
+        });
+    }
+}

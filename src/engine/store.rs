@@ -1,0 +1,112 @@
+//! Where runs are kept: a [`Store`] lists runs, reads one's journal and opens it for writing
+//! (taking the run's lock or lease). [`Local`] is a folder (`--state-dir`, `.runbook` by
+//! default); the application adds others (S3, `app::state`). Everything that reads or writes
+//! runs goes through a store, so every command works the same with any of them.
+
+use std::path::{Path, PathBuf};
+
+use super::journal::{self, Entry, Journal, JournalError};
+use super::runs;
+use super::state::RunState;
+
+/// Whether to take a run's lease from a holder whose lease is still live (`--take-over`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TakeOver {
+    No,
+    Yes,
+}
+
+/// A run's journal, or why it could not be read.
+pub type Listed = (String, Result<RunState, JournalError>);
+
+pub trait Store: Send + Sync {
+    /// Where runs are kept, as the user names it (`.runbook`, `s3://bucket/prefix`).
+    fn location(&self) -> String;
+
+    /// The id of every run, in order (ids sort by time). An error is never an empty answer.
+    fn ids(&self) -> Result<Vec<String>, JournalError>;
+
+    /// Whether a run of this id is kept here.
+    fn exists(&self, run: &str) -> Result<bool, JournalError>;
+
+    /// A run's records, in order.
+    fn read(&self, run: &str) -> Result<Vec<Entry>, JournalError>;
+
+    /// Open a run's journal for writing: only one process at a time may hold it.
+    fn open(&self, run: &str, take_over: TakeOver) -> Result<Journal, JournalError>;
+
+    /// Every run with its state (or why it could not be read), oldest first.
+    fn list(&self) -> Result<Vec<Listed>, JournalError> {
+        Ok(self
+            .ids()?
+            .into_iter()
+            .map(|id| {
+                let state = self.read(&id).map(|e| RunState::from_entries(&e));
+                (id, state)
+            })
+            .collect())
+    }
+
+    /// Whether this is the local folder `dir`.
+    fn is_folder(&self, _dir: &Path) -> bool {
+        false
+    }
+}
+
+/// The id of the latest run that satisfies `pred`.
+pub fn latest(
+    store: &dyn Store,
+    pred: impl Fn(&RunState) -> bool,
+) -> Result<Option<String>, JournalError> {
+    Ok(store
+        .list()?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| s.as_ref().is_ok_and(&pred))
+        .map(|(id, _)| id))
+}
+
+/// Runs in a local folder: `<dir>/runs/<run-id>/journal.jsonl`, locked while open.
+pub struct Local {
+    pub dir: PathBuf,
+}
+
+impl Store for Local {
+    fn location(&self) -> String {
+        self.dir.display().to_string()
+    }
+
+    fn ids(&self) -> Result<Vec<String>, JournalError> {
+        let root = runs::runs_dir(&self.dir);
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(JournalError::Io { path: root, source }),
+        };
+        let mut ids: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().join(journal::JOURNAL).is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn exists(&self, run: &str) -> Result<bool, JournalError> {
+        Ok(runs::run_dir(&self.dir, run)
+            .join(journal::JOURNAL)
+            .is_file())
+    }
+
+    fn read(&self, run: &str) -> Result<Vec<Entry>, JournalError> {
+        journal::read(&runs::run_dir(&self.dir, run))
+    }
+
+    fn open(&self, run: &str, _: TakeOver) -> Result<Journal, JournalError> {
+        Journal::open(&runs::run_dir(&self.dir, run))
+    }
+
+    fn is_folder(&self, dir: &Path) -> bool {
+        self.dir == dir
+    }
+}

@@ -1,0 +1,484 @@
+//! Runs kept in S3 (`--state-dir s3://…`) against the emulator's S3: one emulator serves the lab
+//! and the state. Each "machine" is a working directory of its own with no local state; what the
+//! runs made is checked through the SDK.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::aws::{Lab, inventory, ok};
+use crate::emulator::{REGION, isolate};
+use crate::proxy::{Faults, Proxy};
+use crate::test::{BIN, text};
+
+const BUCKET: &str = "team-state";
+
+/// A runbook of test resources whose middle step takes a while.
+const SLOW: &str = r"runbook: 1
+name: Slow
+steps:
+  - {id: a, action: test.create, with: {name: a}}
+  - {id: b, action: test.create, needs: [a], with: {name: b, sleep: 4s}}
+  - {id: c, action: test.create, needs: [b], with: {name: c}}
+";
+
+/// The lab, its bucket, a shared test store (what the test actions create, as AWS would hold it)
+/// and the state's location.
+struct Team {
+    lab: Lab,
+    store: tempfile::TempDir,
+    state: String,
+}
+
+impl Team {
+    fn new(prefix: &str) -> Team {
+        let lab = Lab::new();
+        lab.rt.block_on(lab.emulator.create_bucket(BUCKET));
+        Team {
+            lab,
+            store: tempfile::tempdir().unwrap(),
+            state: format!("s3://{BUCKET}/{prefix}"),
+        }
+    }
+
+    /// A working directory of its own: another machine.
+    fn machine() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("slow.yaml"), SLOW).unwrap();
+        dir
+    }
+
+    fn command(&self, dir: &Path, args: &[&str], endpoint: &str) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .args([
+                "--state-dir",
+                &self.state,
+                "--endpoint-url",
+                endpoint,
+                "--region",
+                REGION,
+            ])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .env("RUNBOOK_TEST_STORE", self.store.path());
+        isolate(&mut cmd, dir);
+        cmd
+    }
+
+    fn run(&self, dir: &Path, args: &[&str]) -> Output {
+        self.command(dir, args, &self.lab.emulator.url)
+            .output()
+            .unwrap()
+    }
+
+    /// The keys under the state's prefix.
+    fn keys(&self) -> Vec<String> {
+        let s3 = self.lab.emulator.s3();
+        let prefix = self.state.trim_start_matches(&format!("s3://{BUCKET}/"));
+        self.lab.rt.block_on(async {
+            let out = s3
+                .list_objects_v2()
+                .bucket(BUCKET)
+                .prefix(prefix)
+                .send()
+                .await
+                .unwrap();
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect()
+        })
+    }
+
+    fn records(&self) -> Vec<String> {
+        self.keys()
+            .into_iter()
+            .filter(|k| k.contains("/journal/"))
+            .collect()
+    }
+
+    /// Every record's event, in order, of the only run.
+    fn events(&self) -> Vec<String> {
+        let s3 = self.lab.emulator.s3();
+        let mut keys = self.records();
+        keys.sort();
+        self.lab.rt.block_on(async {
+            let mut out = Vec::new();
+            for key in keys {
+                let body = s3
+                    .get_object()
+                    .bucket(BUCKET)
+                    .key(&key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .body
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes();
+                let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let entry = &v["entry"];
+                out.push(format!(
+                    "{} {}",
+                    entry["event"].as_str().unwrap(),
+                    entry["step"].as_str().unwrap_or_default()
+                ));
+            }
+            out
+        })
+    }
+
+    fn put(&self, key: &str, body: &str) {
+        let s3 = self.lab.emulator.s3();
+        self.lab.rt.block_on(async {
+            s3.put_object()
+                .bucket(BUCKET)
+                .key(key)
+                .body(body.as_bytes().to_vec().into())
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
+    fn created(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.store.path())
+            .unwrap()
+            .filter_map(|e| {
+                e.unwrap()
+                    .file_name()
+                    .into_string()
+                    .unwrap()
+                    .strip_suffix(".resource")
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Two processes resume one run at once: exactly one drives it, the other exits 2 naming the
+/// holder and when its lease expires; nothing is created twice.
+#[test]
+fn two_processes_resuming_one_run_at_once_exactly_one_drives() {
+    let team = Team::new("resume");
+    let (laptop, ci) = (Team::machine(), Team::machine());
+    // CI's run dies (SIGKILL) in its second step: its lease, 2 minutes by default, stays.
+    let mut child = team
+        .command(
+            ci.path(),
+            &["run", "slow.yaml", "--yes", "--output", "plain"],
+            &team.lab.emulator.url,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("step b to start", || {
+        team.events().iter().any(|e| e == "step_started b")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = team
+        .keys()
+        .iter()
+        .find_map(|k| k.strip_prefix("resume/runs/")?.split('/').next())
+        .unwrap()
+        .to_owned();
+    // Its lease (2 minutes by default) is live: nobody may resume it now...
+    let refused = team.run(laptop.path(), &["resume", &killed, "--yes"]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+    let (_, stderr) = text(&refused);
+    assert!(
+        stderr.contains(&format!("run `{killed}` is being driven by"))
+            && stderr.contains("(pid ")
+            && stderr.contains("its lease expires at"),
+        "names the holder and the expiry: {stderr}"
+    );
+    // ...but --take-over takes it; two at once: exactly one drives.
+    let start = |dir: &Path| {
+        team.command(
+            dir,
+            &["resume", &killed, "--yes", "--take-over", "--lease", "5s"],
+            &team.lab.emulator.url,
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+    };
+    let one = start(laptop.path());
+    wait_until("the first resume to start step b again", || {
+        team.events()
+            .iter()
+            .filter(|e| *e == "step_started b")
+            .count()
+            == 2
+    });
+    let other = team.run(ci.path(), &["resume", &killed, "--yes"]);
+    let one = one.wait_with_output().unwrap();
+    ok(&one);
+    assert_eq!(other.status.code(), Some(2), "{:?}", text(&other));
+    assert!(
+        text(&other).1.contains("is being driven by"),
+        "{:?}",
+        text(&other)
+    );
+    assert_eq!(
+        team.created(),
+        ["a", "b", "c"],
+        "each test resource exists once"
+    );
+}
+
+/// A run killed with SIGKILL mid-lab is resumed from a second machine (no local state) once its
+/// short lease has expired, creating nothing twice; `runs` and `show` agree on both machines; a
+/// rollback from the second machine leaves what was there before; a lost record is named.
+#[test]
+fn a_run_killed_mid_lab_is_resumed_and_rolled_back_from_another_machine() {
+    let team = Team::new("lab");
+    let before = inventory(&team.lab);
+    let (ci, laptop) = (Team::machine(), Team::machine());
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let mut child = team
+        .command(
+            ci.path(),
+            &[
+                "run",
+                runbook.to_str().unwrap(),
+                "--yes",
+                "--var",
+                "domain=lab.example.com",
+                "--lease",
+                "4s",
+                "--output",
+                "plain",
+            ],
+            &team.lab.emulator.url,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the lab to be part way", || {
+        team.events()
+            .iter()
+            .any(|e| e.starts_with("step_succeeded primary.alb"))
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The lease is still live for a few seconds: refused, naming the holder.
+    let early = team.run(laptop.path(), &["resume", "--yes"]);
+    assert_eq!(early.status.code(), Some(2), "{:?}", text(&early));
+    std::thread::sleep(Duration::from_secs(5));
+    let resumed = team.run(laptop.path(), &["resume", "--yes", "--output", "plain"]);
+    ok(&resumed);
+    let (_, stderr) = text(&resumed);
+    assert!(
+        stderr.contains("Took over run") && stderr.contains("expired at"),
+        "says it took over an expired lease: {stderr}"
+    );
+    assert!(
+        !laptop.path().join(".runbook").exists() && !ci.path().join(".runbook").exists(),
+        "no local state on either machine"
+    );
+    let (elb, r53) = (team.lab.emulator.elbv2(), team.lab.emulator.route53());
+    team.lab.rt.block_on(async {
+        let lbs = elb.describe_load_balancers().send().await.unwrap();
+        assert_eq!(
+            lbs.load_balancers().len(),
+            2,
+            "two load balancers, once each"
+        );
+        let zones = r53.list_hosted_zones().send().await.unwrap();
+        assert_eq!(zones.hosted_zones().len(), 1, "one zone");
+    });
+    // Both machines see the same runs, and the same run.
+    let runs = |dir: &Path| {
+        let out = team.run(dir, &["runs", "--output", "json"]);
+        ok(&out);
+        text(&out).0
+    };
+    assert_eq!(runs(ci.path()), runs(laptop.path()));
+    let listed: serde_json::Value = serde_json::from_str(&runs(ci.path())).unwrap();
+    assert_eq!(listed[0]["status"], "succeeded", "{listed}");
+    let run_id = listed[0]["run_id"].as_str().unwrap().to_owned();
+    let show = |dir: &Path| {
+        let out = team.run(dir, &["show", &run_id, "--output", "json"]);
+        ok(&out);
+        text(&out).0
+    };
+    assert_eq!(show(ci.path()), show(laptop.path()));
+    ok(&team.run(ci.path(), &["rollback", "--yes"]));
+    assert_eq!(
+        inventory(&team.lab),
+        before,
+        "rollback from the other machine"
+    );
+    // A record lost from the middle of the journal is named, never skipped.
+    let lost = format!("lab/runs/{run_id}/journal/00000003.json");
+    let s3 = team.lab.emulator.s3();
+    team.lab.rt.block_on(async {
+        s3.delete_object()
+            .bucket(BUCKET)
+            .key(&lost)
+            .send()
+            .await
+            .unwrap();
+    });
+    let damaged = team.run(laptop.path(), &["show", &run_id]);
+    assert_eq!(damaged.status.code(), Some(1), "{:?}", text(&damaged));
+    assert!(
+        text(&damaged).1.contains(&format!(
+            "record 3 of run `{run_id}` is missing (`s3://{BUCKET}/{lost}`)"
+        )),
+        "{:?}",
+        text(&damaged)
+    );
+}
+
+/// A class set up from one machine is rolled back with `rollback --class` from another: its
+/// labs and its shared zone are found through the bucket, and nothing is left.
+#[test]
+fn a_class_is_torn_down_from_another_machine() {
+    let team = Team::new("class");
+    let before = inventory(&team.lab);
+    let (teacher, assistant) = (Team::machine(), Team::machine());
+    let csv = teacher.path().join("students.csv");
+    std::fs::write(
+        &csv,
+        "student,domain\nann,ann.class.example\nbob,bob.class.example\n",
+    )
+    .unwrap();
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    ok(&team.run(
+        teacher.path(),
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--class",
+            "c1",
+            "--each",
+            csv.to_str().unwrap(),
+            "--var",
+            "zone=class.example",
+            "--yes",
+            "--output",
+            "plain",
+        ],
+    ));
+    let listed = team.run(assistant.path(), &["runs"]);
+    ok(&listed);
+    let (stdout, _) = text(&listed);
+    assert!(
+        stdout.contains("ann") && stdout.contains("bob") && stdout.contains("c1"),
+        "the assistant sees the class's labs: {stdout}"
+    );
+    ok(&team.run(assistant.path(), &["rollback", "--class", "c1", "--yes"]));
+    assert_eq!(inventory(&team.lab), before, "nothing of the class is left");
+    assert!(!assistant.path().join(".runbook").exists());
+}
+
+/// A store that ignores `If-None-Match` (the proxy strips it) is refused before any record is
+/// written, with the reason.
+#[test]
+fn a_store_that_ignores_conditional_writes_is_refused() {
+    let team = Team::new("loose");
+    let proxy = Proxy::start(
+        &team.lab.emulator.url,
+        Faults {
+            strip_conditions: true,
+            ..Faults::default()
+        },
+    );
+    let dir = Team::machine();
+    let out = team
+        .command(dir.path(), &["run", "slow.yaml", "--yes"], &proxy.url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(&format!(
+            "`s3://{BUCKET}/loose` does not honour conditional writes"
+        )),
+        "{stderr}"
+    );
+    assert!(team.records().is_empty(), "no record written");
+    assert!(team.created().is_empty(), "no step ran");
+    assert!(
+        !dir.path().join(".runbook").exists(),
+        "no local journal instead"
+    );
+}
+
+/// A run whose lease is taken from it (its renewal refused) stops starting steps, says why, and
+/// exits non-zero; the step after never starts.
+#[test]
+fn a_run_that_loses_its_lease_stops_cleanly() {
+    let team = Team::new("lost");
+    let dir = Team::machine();
+    let child = team
+        .command(
+            dir.path(),
+            &[
+                "run",
+                "slow.yaml",
+                "--yes",
+                "--lease",
+                "3s",
+                "--output",
+                "plain",
+            ],
+            &team.lab.emulator.url,
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("step b to start", || {
+        team.events().iter().any(|e| e == "step_started b")
+    });
+    let lease = team
+        .keys()
+        .into_iter()
+        .find(|k| k.ends_with("/lease.json"))
+        .unwrap();
+    let far =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(600));
+    team.put(
+        &lease,
+        &format!(
+            r#"{{"holder":"ta@other-laptop (pid 7)","host":"other-laptop","pid":7,"token":"x","acquired":"{far}","expires":"{far}"}}"#
+        ),
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("lost the lease on run")
+            && stderr.contains("ta@other-laptop (pid 7) took it over"),
+        "{stderr}"
+    );
+    let events = team.events();
+    assert!(
+        !events.iter().any(|e| e == "step_started c"),
+        "no step starts after the lease is lost: {events:?}"
+    );
+    assert!(
+        !team.created().contains(&"c".to_owned()),
+        "{:?}",
+        team.created()
+    );
+}
