@@ -226,6 +226,18 @@ fn two_processes_resuming_one_run_at_once_exactly_one_drives() {
             .count()
             == 2
     });
+    // `runs` on another machine says who drives it now.
+    let listed = team.run(ci.path(), &["runs", "--output", "json"]);
+    ok(&listed);
+    let listed: serde_json::Value = serde_json::from_str(&text(&listed).0).unwrap();
+    let driver = listed[0]["driven_by"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        driver.contains("(pid ") && driver.contains("lease until"),
+        "{listed}"
+    );
     let other = team.run(ci.path(), &["resume", &killed, "--yes"]);
     let one = one.wait_with_output().unwrap();
     ok(&one);
@@ -481,4 +493,52 @@ fn a_run_that_loses_its_lease_stops_cleanly() {
         "{:?}",
         team.created()
     );
+}
+
+/// S3 stops answering mid-run (the emulator paused): the run stops with the bucket and key it
+/// could not write, no step starts without its record, and once S3 answers again the run is
+/// resumed and finishes, creating nothing twice.
+#[test]
+fn a_run_whose_state_cannot_be_written_stops_and_resumes_later() {
+    let team = Team::new("net");
+    let dir = Team::machine();
+    let child = team
+        .command(
+            dir.path(),
+            &["run", "slow.yaml", "--yes", "--output", "plain"],
+            &team.lab.emulator.url,
+        )
+        .env("RUNBOOK_CALL_TIMEOUT", "1s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("step b to start", || {
+        team.events().iter().any(|e| e == "step_started b")
+    });
+    team.lab.emulator.signal("STOP");
+    let out = child.wait_with_output().unwrap();
+    team.lab.emulator.signal("CONT");
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(&format!("s3://{BUCKET}/net/runs/")),
+        "names the bucket and key: {stderr}"
+    );
+    let events = team.events();
+    assert!(
+        !events.iter().any(|e| e == "step_started c"),
+        "no step starts without its record: {events:?}"
+    );
+    assert!(
+        !dir.path().join(".runbook").exists(),
+        "no local journal instead"
+    );
+    // Its lease could not be released while S3 was away: take it over rather than wait.
+    let resumed = team.run(
+        dir.path(),
+        &["resume", "--yes", "--take-over", "--output", "plain"],
+    );
+    ok(&resumed);
+    assert_eq!(team.created(), ["a", "b", "c"], "each once");
 }

@@ -25,9 +25,20 @@ pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Er
             })
             .collect::<std::collections::BTreeMap<_, _>>()
     });
+    // A run with no end, or a rollback under way: is a process driving it now?
+    let drivers: std::collections::BTreeMap<String, String> = all
+        .iter()
+        .filter(|(_, s)| {
+            s.as_ref().is_ok_and(|s| {
+                s.status.is_none() || (s.rollback_started && s.rollback_complete.is_none())
+            })
+        })
+        .filter_map(|(id, _)| store.driver(id).map(|d| (id.clone(), d)))
+        .collect();
     ui::output_raw(&ui::runs::list(
         &store.location(),
         &all,
+        &drivers,
         checked.as_ref(),
         output,
     ))?;

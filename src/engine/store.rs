@@ -47,6 +47,11 @@ pub trait Store: Send + Sync {
             .collect())
     }
 
+    /// Who drives `run` now, when a process holds it (its lock or live lease): for `runs`.
+    fn driver(&self, _run: &str) -> Option<String> {
+        None
+    }
+
     /// Whether this is the local folder `dir`.
     fn is_folder(&self, _dir: &Path) -> bool {
         false
@@ -104,6 +109,16 @@ impl Store for Local {
 
     fn open(&self, run: &str, _: TakeOver) -> Result<Journal, JournalError> {
         Journal::open(&runs::run_dir(&self.dir, run))
+    }
+
+    fn driver(&self, run: &str) -> Option<String> {
+        let path = runs::run_dir(&self.dir, run).join(journal::LOCK);
+        let lock = std::fs::OpenOptions::new().read(true).open(&path).ok()?;
+        if lock.try_lock_shared().is_ok() {
+            return None;
+        }
+        let pid = std::fs::read_to_string(&path).unwrap_or_default();
+        Some(format!("pid {} on this machine", pid.trim()))
     }
 
     fn is_folder(&self, dir: &Path) -> bool {

@@ -21,6 +21,7 @@ pub type Checked = Result<Seen, String>;
 pub fn list(
     location: &str,
     all: &[Listed],
+    drivers: &std::collections::BTreeMap<String, String>,
     checked: Option<&std::collections::BTreeMap<String, Checked>>,
     output: Format,
 ) -> String {
@@ -40,6 +41,9 @@ pub fn list(
                         }
                         Some(Err(e)) => row["check_error"] = json!(e),
                         None => {}
+                    }
+                    if let Some(d) = drivers.get(id) {
+                        row["driven_by"] = json!(d);
                     }
                     row
                 }
@@ -97,6 +101,10 @@ pub fn list(
                     Some(Ok(_)) => "  (all present)".to_owned(),
                     Some(Err(e)) => format!("  (could not check: {e})"),
                     None => String::new(),
+                };
+                let drift = match drivers.get(id) {
+                    Some(d) => format!("{drift}  (driven by {d})"),
+                    None => drift,
                 };
                 let _ = writeln!(
                     out,

@@ -277,6 +277,14 @@ impl Lease {
     }
 }
 
+/// Who holds the lease on `run`, while it is live: "user@host (pid N), lease until T".
+pub(super) async fn holder(bucket: &Bucket, run: &str) -> Option<String> {
+    let key = bucket.key(&format!("runs/{run}/lease.json"));
+    let (body, _) = bucket.get(&key).await.ok()?;
+    let body: Body = serde_json::from_slice(&body).ok()?;
+    (!body.expired()).then(|| format!("{}, lease until {}", body.holder, body.expires))
+}
+
 /// Keep `lease` renewed every third of its duration until it is lost (or the task is aborted
 /// when the journal closes). A renewal that cannot reach S3 is tried again every few seconds
 /// until the lease would run out.

@@ -589,6 +589,12 @@ impl Store for S3 {
         }))
     }
 
+    fn driver(&self, run: &str) -> Option<String> {
+        let bucket = self.bucket.clone();
+        let run = run.to_owned();
+        block(async move { lease::holder(&bucket, &run).await })
+    }
+
     fn open(&self, run: &str, take_over: TakeOver) -> Result<Journal, JournalError> {
         self.check_conditions()?;
         let bucket = self.bucket.clone();
