@@ -597,14 +597,19 @@ fn balancer_outcome(lb: &LoadBalancer) -> Outcome {
 /// message can say what to change: subnets in at least two availability zones, and an internet
 /// gateway attached to their VPC (AWS: `ValidationError`, `InvalidSubnet` "VPC … has no internet
 /// gateway").
-async fn internet_ready(c: &Clients, subnet_ids: &[String]) -> Result<(), ActionError> {
-    let out = c
-        .ec2
-        .describe_subnets()
-        .set_subnet_ids(Some(subnet_ids.to_vec()))
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeSubnets", &e))?;
+async fn internet_ready(
+    ctx: &Context<'_>,
+    c: &Clients,
+    subnet_ids: &[String],
+) -> Result<(), ActionError> {
+    // Subnets created moments ago may not be visible yet (EC2 is eventually consistent).
+    let out = super::consistent(ctx, "DescribeSubnets", || {
+        c.ec2
+            .describe_subnets()
+            .set_subnet_ids(Some(subnet_ids.to_vec()))
+            .send()
+    })
+    .await?;
     let mut zones: Vec<&str> = out
         .subnets()
         .iter()
@@ -779,7 +784,7 @@ impl Executor for CreateLoadBalancer {
             if p.scheme == Scheme::InternetFacing {
                 ctx.progress
                     .status("checking the subnets' zones and the VPC's internet gateway");
-                internet_ready(c, &p.subnet_ids).await?;
+                internet_ready(ctx, c, &p.subnet_ids).await?;
             }
             ctx.progress
                 .status(&format!("creating load balancer {}", p.name));
@@ -787,18 +792,27 @@ impl Executor for CreateLoadBalancer {
                 Scheme::InternetFacing => LoadBalancerSchemeEnum::InternetFacing,
                 Scheme::Internal => LoadBalancerSchemeEnum::Internal,
             };
-            let out = c
-                .elbv2
-                .create_load_balancer()
-                .name(&p.name)
-                .r#type(LoadBalancerTypeEnum::Application)
-                .scheme(scheme)
-                .set_subnets(Some(p.subnet_ids.clone()))
-                .set_security_groups(Some(p.security_group_ids.clone()))
-                .set_tags(Some(tags(ctx, &p.name, &p.tags)))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateLoadBalancer", &e))?;
+            // Subnets and security groups made moments ago may be unknown to ELB for a while
+            // (`InvalidSubnet`, `InvalidSecurityGroup`; a gateway just attached, "has no internet
+            // gateway"): what EC2 says was checked above, so those are waited out.
+            let out = super::settle(
+                ctx,
+                "CreateLoadBalancer",
+                super::CONSISTENCY,
+                |code, _| matches!(code, "InvalidSubnet" | "InvalidSecurityGroup"),
+                || {
+                    c.elbv2
+                        .create_load_balancer()
+                        .name(&p.name)
+                        .r#type(LoadBalancerTypeEnum::Application)
+                        .scheme(scheme.clone())
+                        .set_subnets(Some(p.subnet_ids.clone()))
+                        .set_security_groups(Some(p.security_group_ids.clone()))
+                        .set_tags(Some(tags(ctx, &p.name, &p.tags)))
+                        .send()
+                },
+            )
+            .await?;
             let lb = out
                 .load_balancers()
                 .first()

@@ -194,7 +194,9 @@ mod ec2 {
     };
     pub use aws_sdk_ec2::operation::describe_internet_gateways::DescribeInternetGatewaysOutput;
     pub use aws_sdk_ec2::operation::describe_network_interfaces::DescribeNetworkInterfacesOutput;
-    pub use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
+    pub use aws_sdk_ec2::operation::describe_subnets::{
+        DescribeSubnetsError, DescribeSubnetsOutput,
+    };
     pub use aws_sdk_ec2::operation::describe_vpcs::DescribeVpcsOutput;
     pub use aws_sdk_ec2::operation::modify_vpc_attribute::{
         ModifyVpcAttributeError, ModifyVpcAttributeOutput,
@@ -596,7 +598,9 @@ async fn new_account_refusals_say_what_to_do() {
 
 mod elb {
     pub use aws_sdk_elasticloadbalancingv2::Client;
-    pub use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::CreateLoadBalancerOutput;
+    pub use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::{
+        CreateLoadBalancerError, CreateLoadBalancerOutput,
+    };
     pub use aws_sdk_elasticloadbalancingv2::operation::delete_load_balancer::DeleteLoadBalancerOutput;
     pub use aws_sdk_elasticloadbalancingv2::operation::delete_target_group::DeleteTargetGroupError;
     pub use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::{
@@ -990,6 +994,90 @@ async fn an_internet_facing_load_balancer_is_checked_before_it_is_created() {
     assert_eq!(
         outcome.outputs["canonical_hosted_zone_id"],
         json!("ZP97RAFLXTNZK")
+    );
+}
+
+/// Subnets, security groups and a gateway made moments ago may be unknown to ELB for a while
+/// (EC2 is eventually consistent): `InvalidSubnet` and `InvalidSecurityGroup` from
+/// `CreateLoadBalancer` are waited out, shown on the status line, and the load balancer is made
+/// once; so is a `NotFound` from the subnets' own check.
+#[tokio::test(start_paused = true)]
+async fn a_load_balancer_on_fresh_subnets_waits_out_eventual_consistency() {
+    let params = json!({"name": "lab-alb", "subnet_ids": ["subnet-0", "subnet-1"], "wait": false});
+    let subnets = mock!(ec2::Client::describe_subnets)
+        .sequence()
+        .error(|| {
+            ec2::DescribeSubnetsError::generic(aws_error(
+                "InvalidSubnetID.NotFound",
+                "The subnet ID 'subnet-1' does not exist",
+            ))
+        })
+        .output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]))
+        .build();
+    let gateway = mock!(ec2::Client::describe_internet_gateways).then_output(|| {
+        ec2::DescribeInternetGatewaysOutput::builder()
+            .internet_gateways(
+                ec2::InternetGateway::builder()
+                    .internet_gateway_id("igw-1")
+                    .build(),
+            )
+            .build()
+    });
+    let create = mock!(elb::Client::create_load_balancer)
+        .sequence()
+        .error(|| {
+            elb::CreateLoadBalancerError::generic(aws_error(
+                "InvalidSubnet",
+                "VPC vpc-1 has no internet gateway",
+            ))
+        })
+        .error(|| {
+            elb::CreateLoadBalancerError::generic(aws_error(
+                "InvalidSecurityGroup",
+                "One or more security groups are invalid",
+            ))
+        })
+        .output(|| {
+            elb::CreateLoadBalancerOutput::builder()
+                .load_balancers(balancer(
+                    "lab-alb",
+                    "lab-alb.elb.amazonaws.com",
+                    elb::LoadBalancerStateEnum::Provisioning,
+                ))
+                .build()
+        })
+        .build();
+    let ours = mock!(elb::Client::describe_tags).then_output(|| {
+        elb::DescribeTagsOutput::builder()
+            .tag_descriptions(
+                elb::TagDescription::builder()
+                    .tags(
+                        elb::Tag::builder()
+                            .key("runbook:key")
+                            .value("run-1/step")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        ec2: vec![subnets.clone(), gateway],
+        elbv2: vec![create.clone(), ours],
+        ..Script::default()
+    };
+    let (result, shown) = call(&script, "aws.elbv2.create_load_balancer", params, Call::Run).await;
+    let outcome = result.unwrap();
+    assert_eq!(
+        outcome.outputs["dns_name"],
+        json!("lab-alb.elb.amazonaws.com")
+    );
+    assert_eq!(subnets.num_calls(), 2, "the subnets' check waited once");
+    assert_eq!(create.num_calls(), 3, "two refusals, then created once");
+    assert!(
+        shown.any("CreateLoadBalancer: InvalidSubnet") && shown.any("InvalidSecurityGroup"),
+        "{}",
+        shown.all()
     );
 }
 
