@@ -241,9 +241,16 @@ impl Lease {
                 // attempt that landed before its answer was lost).
                 match bucket.get(&self.key).await {
                     Ok((there, etag)) if there == json(&body) => Some(etag),
-                    Ok((there, _)) => {
-                        let holder = serde_json::from_slice::<Body>(&there)
-                            .map_or_else(|_| "another process".to_owned(), |b| b.holder);
+                    Ok((there, etag)) => {
+                        let theirs = serde_json::from_slice::<Body>(&there).ok();
+                        // Still this process's: the write conflicted with another that did not
+                        // land, or an earlier renewal landed unanswered. Go on from what is there.
+                        if theirs.as_ref().is_some_and(|b| b.token == self.token) {
+                            self.held.lock().expect("never poisoned").etag = etag;
+                            return Err("the lease changed while it was renewed".to_owned());
+                        }
+                        let holder =
+                            theirs.map_or_else(|| "another process".to_owned(), |b| b.holder);
                         self.lose(format!("{holder} took it over"));
                         return Ok(false);
                     }
@@ -312,5 +319,102 @@ pub(super) async fn renew(bucket: Bucket, lease: Arc<Lease>) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::operation::get_object::GetObjectOutput;
+    use aws_sdk_s3::operation::put_object::{PutObjectError, PutObjectOutput};
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_smithy_mocks::{
+        MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
+    };
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn bucket(rules: &[Rule]) -> Bucket {
+        let interceptor = rules.iter().fold(
+            MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
+            MockResponseInterceptor::with_rule,
+        );
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("ap-south-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "AKIDTEST", "secret", None, None, "scripted",
+            ))
+            .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        Bucket {
+            client: aws_sdk_s3::Client::from_conf(config),
+            name: "state".to_owned(),
+            prefix: "labs/".to_owned(),
+        }
+    }
+
+    fn put(etag: &'static str) -> Rule {
+        mock!(aws_sdk_s3::Client::put_object)
+            .then_output(move || PutObjectOutput::builder().e_tag(etag).build())
+    }
+
+    fn refused(code: &'static str) -> Rule {
+        mock!(aws_sdk_s3::Client::put_object).then_error(move || {
+            PutObjectError::generic(ErrorMetadata::builder().code(code).build())
+        })
+    }
+
+    fn there(token: &'static str, holder: &'static str) -> Rule {
+        mock!(aws_sdk_s3::Client::get_object).then_output(move || {
+            let mut body = Body::new(token, Duration::from_secs(600));
+            body.holder = holder.to_owned();
+            GetObjectOutput::builder()
+                .body(ByteStream::from(json(&body)))
+                .e_tag("e2")
+                .build()
+        })
+    }
+
+    /// S3 answers 409 when another conditional write of the key is in progress: a renewal so
+    /// refused, with the lease still this process's, is tried again from what is there, never
+    /// taken for a take-over.
+    #[tokio::test]
+    async fn a_renewal_that_met_a_concurrent_write_is_tried_again() {
+        let b = bucket(&[
+            put("e1"),
+            refused("ConditionalRequestConflict"),
+            there("mine", "me@laptop (pid 1)"),
+            put("e3"),
+        ]);
+        let mut lease = Lease::take(&b, "run-1", Duration::from_secs(60), TakeOver::No)
+            .await
+            .unwrap();
+        lease.token = "mine".to_owned();
+        assert!(lease.renew_once(&b).await.is_err(), "not renewed yet");
+        assert!(lease.lost_reason().is_none(), "and not lost");
+        assert_eq!(lease.held.lock().unwrap().etag, "e2", "goes on from there");
+        assert_eq!(lease.renew_once(&b).await, Ok(true));
+        assert_eq!(lease.held.lock().unwrap().etag, "e3");
+    }
+
+    /// A renewal refused because another process holds the lease loses it, naming the holder.
+    #[tokio::test]
+    async fn a_renewal_refused_for_another_holder_loses_the_lease() {
+        let b = bucket(&[
+            put("e1"),
+            refused("PreconditionFailed"),
+            there("theirs", "ta@other (pid 7)"),
+        ]);
+        let lease = Lease::take(&b, "run-1", Duration::from_secs(60), TakeOver::No)
+            .await
+            .unwrap();
+        assert_eq!(lease.renew_once(&b).await, Ok(false));
+        assert!(lease.lost.is_cancelled());
+        assert_eq!(
+            lease.lost_reason().as_deref(),
+            Some("ta@other (pid 7) took it over")
+        );
     }
 }

@@ -58,7 +58,9 @@ pub(super) fn block<T: Send + 'static>(work: impl Future<Output = T> + Send + 's
 
 /// What went wrong with one S3 call, sorted by what the caller does about it.
 pub(super) enum Failure {
-    /// 412: a conditional write lost (the key exists, or its `ETag` changed).
+    /// 412: a conditional write lost (the key exists, or its `ETag` changed); or 409, another
+    /// conditional write of the key was in progress (S3 answers `ConditionalRequestConflict`):
+    /// either way, look at what is there now.
     Precondition,
     /// 404: no such key.
     NotFound,
@@ -99,7 +101,9 @@ impl Bucket {
             })
         };
         match (status, code) {
-            (Some(412), _) | (_, "PreconditionFailed") => Failure::Precondition,
+            (Some(412 | 409), _) | (_, "PreconditionFailed" | "ConditionalRequestConflict") => {
+                Failure::Precondition
+            }
             (_, "NoSuchBucket") => store(
                 format!("the state bucket `{}` does not exist", self.name),
                 &format!(
@@ -112,10 +116,23 @@ impl Bucket {
                 format!("no permission to {action} `{url}`"),
                 "grant the runbook state permissions on the prefix (docs/iam-state-policy.json), or pass --state-profile for the account that owns the bucket",
             ),
-            (Some(301), _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => store(
-                format!("the state bucket `{}` is in another region", self.name),
-                "pass --state-region with the bucket's region",
-            ),
+            (Some(301), _) | (_, "PermanentRedirect" | "AuthorizationHeaderMalformed") => {
+                // S3 says where the bucket is.
+                let region = err
+                    .raw_response()
+                    .and_then(|r| r.headers().get("x-amz-bucket-region"))
+                    .map(str::to_owned);
+                match region {
+                    Some(region) => store(
+                        format!("the state bucket `{}` is in {region}", self.name),
+                        &format!("pass --state-region {region}"),
+                    ),
+                    None => store(
+                        format!("the state bucket `{}` is in another region", self.name),
+                        "pass --state-region with the bucket's region",
+                    ),
+                }
+            }
             (None, _) => store(
                 format!(
                     "could not reach S3 to {action} `{url}`: {}",
@@ -717,21 +734,30 @@ async fn put_record(
     run: &str,
     body: Vec<u8>,
 ) -> Result<(), JournalError> {
-    match bucket.put(key, body.clone(), Condition::Absent).await {
-        Ok(_) => Ok(()),
-        Err(Failure::Other(e)) => Err(e),
-        Err(Failure::NotFound) => Err(JournalError::Store {
-            message: format!("could not write `{}`", bucket.url(key)),
-            hint: "check --state-dir".to_owned(),
-        }),
-        Err(Failure::Precondition) => match bucket.get(key).await {
-            Ok((there, _)) if there == body => Ok(()),
-            _ => Err(JournalError::LeaseLost {
-                run: run.to_owned(),
-                reason: format!("another process wrote record `{}` first", bucket.url(key)),
-            }),
-        },
+    let taken = || JournalError::LeaseLost {
+        run: run.to_owned(),
+        reason: format!("another process wrote record `{}` first", bucket.url(key)),
+    };
+    for _ in 0..3 {
+        match bucket.put(key, body.clone(), Condition::Absent).await {
+            Ok(_) => return Ok(()),
+            Err(Failure::Other(e)) => return Err(e),
+            Err(Failure::NotFound) => {
+                return Err(JournalError::Store {
+                    message: format!("could not write `{}`", bucket.url(key)),
+                    hint: "check --state-dir".to_owned(),
+                });
+            }
+            Err(Failure::Precondition) => match bucket.get(key).await {
+                Ok((there, _)) if there == body => return Ok(()),
+                // A write that conflicted with one that did not land either: try again.
+                Err(Failure::NotFound) => {}
+                Err(Failure::Other(e)) => return Err(e),
+                _ => return Err(taken()),
+            },
+        }
     }
+    Err(taken())
 }
 
 impl Drop for S3Log {
