@@ -18,11 +18,27 @@ struct Screen {
 
 impl Screen {
     fn start(dir: &std::path::Path, args: &[&str]) -> Screen {
+        Screen::spawn(Screen::command(dir, args), 90)
+    }
+
+    /// The binary in `dir`, 120 columns wide, only ever talking to the emulator.
+    fn command(dir: &std::path::Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.args(args).current_dir(dir).env("COLUMNS", "120");
         isolate(&mut cmd, dir);
+        cmd
+    }
+
+    /// A session whose test actions keep their store in `dir/store`.
+    fn start_in(dir: &std::path::Path, args: &[&str]) -> Screen {
+        let mut cmd = Screen::command(dir, args);
+        cmd.env("RUNBOOK_TEST_STORE", dir.join("store"));
+        Screen::spawn(cmd, 90)
+    }
+
+    fn spawn(cmd: Command, timeout_secs: u64) -> Screen {
         let mut session = Session::spawn(cmd).expect("a pseudo-terminal");
-        session.set_expect_timeout(Some(Duration::from_secs(90)));
+        session.set_expect_timeout(Some(Duration::from_secs(timeout_secs)));
         Screen {
             session,
             seen: String::new(),
@@ -407,20 +423,9 @@ fn a_guided_run_offers_to_resume_an_unfinished_run_of_the_same_runbook() {
 fn test_actions_run(dir: &std::path::Path, runbook: &str) -> Screen {
     std::fs::write(dir.join("rb.yaml"), runbook).unwrap();
     std::fs::create_dir(dir.join("store")).unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["run", "rb.yaml"])
-        .current_dir(dir)
-        .env("COLUMNS", "120")
-        .env("RUNBOOK_TEST_STORE", dir.join("store"));
-    isolate(&mut cmd, dir);
-    let mut screen = Screen {
-        session: Session::spawn(cmd).expect("a pseudo-terminal"),
-        seen: String::new(),
-    };
-    screen
-        .session
-        .set_expect_timeout(Some(Duration::from_secs(60)));
-    screen
+    let mut cmd = Screen::command(dir, &["run", "rb.yaml"]);
+    cmd.env("RUNBOOK_TEST_STORE", dir.join("store"));
+    Screen::spawn(cmd, 60)
 }
 
 /// A step that fails in the walkthrough shows the error and offers to try it again; trying again
@@ -566,4 +571,77 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
         "{seen}"
     );
     assert!(seen.contains("STUDENT  RESULT"), "{seen}");
+}
+
+/// `--take-over` on a terminal asks before taking a run whose lease another process holds:
+/// "no" leaves it (exit 2, naming the holder); "yes" takes it and the run finishes.
+#[test]
+fn taking_over_a_live_lease_asks_first_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(emulator.create_bucket("team-state"));
+    std::fs::write(
+        dir.path().join("slow.yaml"),
+        "runbook: 1\nname: Slow\nsteps:\n  - {id: a, action: test.create, with: {name: a}}\n  - {id: b, action: test.create, needs: [a], with: {name: b, sleep: 3s}}\n",
+    )
+    .unwrap();
+    let common = [
+        "--state-dir",
+        "s3://team-state/labs",
+        "--endpoint-url",
+        &emulator.url,
+        "--region",
+        crate::emulator::REGION,
+    ];
+    // A run killed in its second step keeps its 2-minute lease.
+    let mut cmd = Command::new(BIN);
+    cmd.args(["run", "slow.yaml", "--yes"])
+        .args(common)
+        .current_dir(dir.path())
+        .env("RUNBOOK_TEST_STORE", dir.path().join("store"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    isolate(&mut cmd, dir.path());
+    std::fs::create_dir_all(dir.path().join("store")).unwrap();
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !dir.path().join("store/a.resource").exists() {
+        assert!(std::time::Instant::now() < deadline, "step a never ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let asked = |screen: &mut Screen| {
+        let asked = strip(&screen.expect("[y/N]"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            asked.contains("is driven by")
+                && asked.contains("(pid ")
+                && asked.contains("Take it over?"),
+            "names the holder: {asked}"
+        );
+    };
+    let mut args = vec!["resume", "--take-over", "--no-guide"];
+    args.extend(common);
+    let mut screen = Screen::start_in(dir.path(), &args);
+    asked(&mut screen);
+    screen.line("n");
+    // No: refused, naming the holder again; nothing more is done.
+    screen.expect("error");
+    screen.expect("is driven by");
+    screen.expect("wait for its lease to expire");
+    assert!(!dir.path().join("store/b.resource").exists());
+
+    let mut screen = Screen::start_in(dir.path(), &args);
+    asked(&mut screen);
+    screen.line("y");
+    screen.expect("Took over run");
+    screen.expect("Run succeeded");
+    assert!(dir.path().join("store/b.resource").exists());
 }
