@@ -250,24 +250,22 @@ impl Limit {
         })
     }
 
+    /// EC2 and `ELBv2` keep separate buckets for reads and for changes (AWS: EC2 buckets each
+    /// API on its own, non-mutating and mutating ones with their own sizes and rates; `ELBv2`
+    /// buckets its non-mutating actions apart from the mutating ones): a class's creates never
+    /// wait behind its waits' polls, and each kind gets the service's rate.
     pub fn ec2(rates: &Rates) -> Option<Limit> {
-        Limit::new(
-            rates
-                .ec2
-                .map(|r| service_bucket("ec2", r))
-                .into_iter()
-                .collect(),
-        )
+        Limit::new(read_and_change_buckets(
+            ("ec2 reads", "ec2 changes"),
+            rates.ec2,
+        ))
     }
 
     pub fn elbv2(rates: &Rates) -> Option<Limit> {
-        Limit::new(
-            rates
-                .elbv2
-                .map(|r| service_bucket("elbv2", r))
-                .into_iter()
-                .collect(),
-        )
+        Limit::new(read_and_change_buckets(
+            ("elbv2 reads", "elbv2 changes"),
+            rates.elbv2,
+        ))
     }
 
     pub fn route53(rates: &Rates) -> Option<Limit> {
@@ -299,6 +297,34 @@ impl Limit {
 
 fn service_bucket(name: &'static str, per_second: f64) -> Bucket {
     Bucket::new(name, every, per_second)
+}
+
+fn read_and_change_buckets(
+    (reads, changes): (&'static str, &'static str),
+    per_second: Option<f64>,
+) -> Vec<Bucket> {
+    per_second
+        .map(|r| {
+            vec![
+                Bucket::new(reads, reads_only, r),
+                Bucket::new(changes, changes_only, r),
+            ]
+        })
+        .unwrap_or_default()
+}
+
+/// A query-protocol request (EC2, `ELBv2`) that only reads: `Action=Describe…` or `Get…`.
+fn reads_only(req: &HttpRequest) -> bool {
+    let body = req.body().bytes().unwrap_or_default();
+    let action = body
+        .split(|&b| b == b'&')
+        .find_map(|kv| kv.strip_prefix(b"Action="))
+        .unwrap_or_default();
+    action.starts_with(b"Describe") || action.starts_with(b"Get")
+}
+
+fn changes_only(req: &HttpRequest) -> bool {
+    !reads_only(req)
 }
 
 /// What the SDK uses when given no client: hyper with rustls (aws-lc), the proxy from the
@@ -437,6 +463,25 @@ mod tests {
         .await;
         assert_eq!(inside, Priority::Poll);
         assert_eq!(Priority::now(), Priority::Work, "only inside the poll");
+    }
+
+    /// Reads and changes take from separate buckets: a create never waits for a poll's token.
+    #[test]
+    fn reads_and_changes_are_told_apart() {
+        let request = |body: &'static str| {
+            let mut r = aws_smithy_runtime_api::client::orchestrator::HttpRequest::empty();
+            *r.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+            r
+        };
+        let describe = request("Action=DescribeLoadBalancers&Version=2015-12-01");
+        let create = request("Action=CreateLoadBalancer&Version=2015-12-01&Name=lab");
+        let get = request("Version=2016-11-15&Action=GetConsoleOutput");
+        assert!(super::reads_only(&describe) && !super::changes_only(&describe));
+        assert!(super::changes_only(&create) && !super::reads_only(&create));
+        assert!(
+            super::reads_only(&get),
+            "the action is found anywhere in the body"
+        );
     }
 
     #[test]
