@@ -66,6 +66,24 @@ impl Team {
         cmd
     }
 
+    /// Started, not waited for; its output kept for `wait_with_output`.
+    fn spawn(&self, dir: &Path, args: &[&str]) -> std::process::Child {
+        self.command(dir, args, &self.lab.emulator.url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Started to be killed: its output thrown away (nothing reads it, so no pipe fills up).
+    fn spawn_to_kill(&self, dir: &Path, args: &[&str]) -> std::process::Child {
+        self.command(dir, args, &self.lab.emulator.url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
     fn run(&self, dir: &Path, args: &[&str]) -> Output {
         self.command(dir, args, &self.lab.emulator.url)
             .output()
@@ -175,16 +193,10 @@ fn two_processes_resuming_one_run_at_once_exactly_one_drives() {
     let team = Team::new("resume");
     let (laptop, ci) = (Team::machine(), Team::machine());
     // CI's run dies (SIGKILL) in its second step: its lease, 2 minutes by default, stays.
-    let mut child = team
-        .command(
-            ci.path(),
-            &["run", "slow.yaml", "--yes", "--output", "plain"],
-            &team.lab.emulator.url,
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = team.spawn_to_kill(
+        ci.path(),
+        &["run", "slow.yaml", "--yes", "--output", "plain"],
+    );
     wait_until("step b to start", || {
         team.events().iter().any(|e| e == "step_started b")
     });
@@ -208,15 +220,10 @@ fn two_processes_resuming_one_run_at_once_exactly_one_drives() {
     );
     // ...but --take-over takes it; two at once: exactly one drives.
     let start = |dir: &Path| {
-        team.command(
+        team.spawn(
             dir,
             &["resume", &killed, "--yes", "--take-over", "--lease", "5s"],
-            &team.lab.emulator.url,
         )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
     };
     let one = start(laptop.path());
     wait_until("the first resume to start step b again", || {
@@ -263,26 +270,20 @@ fn a_run_killed_mid_lab_is_resumed_and_rolled_back_from_another_machine() {
     let before = inventory(&team.lab);
     let (ci, laptop) = (Team::machine(), Team::machine());
     let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    let mut child = team
-        .command(
-            ci.path(),
-            &[
-                "run",
-                runbook.to_str().unwrap(),
-                "--yes",
-                "--var",
-                "domain=lab.example.com",
-                "--lease",
-                "4s",
-                "--output",
-                "plain",
-            ],
-            &team.lab.emulator.url,
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = team.spawn_to_kill(
+        ci.path(),
+        &[
+            "run",
+            runbook.to_str().unwrap(),
+            "--yes",
+            "--var",
+            "domain=lab.example.com",
+            "--lease",
+            "4s",
+            "--output",
+            "plain",
+        ],
+    );
     wait_until("the lab to be part way", || {
         team.events()
             .iter()
@@ -441,24 +442,18 @@ fn a_store_that_ignores_conditional_writes_is_refused() {
 fn a_run_that_loses_its_lease_stops_cleanly() {
     let team = Team::new("lost");
     let dir = Team::machine();
-    let child = team
-        .command(
-            dir.path(),
-            &[
-                "run",
-                "slow.yaml",
-                "--yes",
-                "--lease",
-                "3s",
-                "--output",
-                "plain",
-            ],
-            &team.lab.emulator.url,
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = team.spawn(
+        dir.path(),
+        &[
+            "run",
+            "slow.yaml",
+            "--yes",
+            "--lease",
+            "3s",
+            "--output",
+            "plain",
+        ],
+    );
     wait_until("step b to start", || {
         team.events().iter().any(|e| e == "step_started b")
     });

@@ -887,6 +887,37 @@ fn subnets_in(zones: &[&str]) -> ec2::DescribeSubnetsOutput {
     out.build()
 }
 
+/// The subnets' VPC has an internet gateway.
+fn a_gateway() -> Rule {
+    mock!(ec2::Client::describe_internet_gateways).then_output(|| {
+        ec2::DescribeInternetGatewaysOutput::builder()
+            .internet_gateways(
+                ec2::InternetGateway::builder()
+                    .internet_gateway_id("igw-1")
+                    .build(),
+            )
+            .build()
+    })
+}
+
+/// The load balancer AWS answers with carries this step's key: it is the step's own.
+fn tagged_as_ours() -> Rule {
+    mock!(elb::Client::describe_tags).then_output(|| {
+        elb::DescribeTagsOutput::builder()
+            .tag_descriptions(
+                elb::TagDescription::builder()
+                    .tags(
+                        elb::Tag::builder()
+                            .key("runbook:key")
+                            .value("run-1/step")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    })
+}
+
 /// Before `CreateLoadBalancer`: subnets in two zones and an internet gateway on their VPC, or a
 /// message that says what to add (and no call to create anything).
 #[tokio::test(start_paused = true)]
@@ -955,29 +986,8 @@ async fn an_internet_facing_load_balancer_is_checked_before_it_is_created() {
 
     let two_zones = mock!(ec2::Client::describe_subnets)
         .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]));
-    let gateway = mock!(ec2::Client::describe_internet_gateways).then_output(|| {
-        ec2::DescribeInternetGatewaysOutput::builder()
-            .internet_gateways(
-                ec2::InternetGateway::builder()
-                    .internet_gateway_id("igw-1")
-                    .build(),
-            )
-            .build()
-    });
-    let ours = mock!(elb::Client::describe_tags).then_output(|| {
-        elb::DescribeTagsOutput::builder()
-            .tag_descriptions(
-                elb::TagDescription::builder()
-                    .tags(
-                        elb::Tag::builder()
-                            .key("runbook:key")
-                            .value("run-1/step")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
+    let gateway = a_gateway();
+    let ours = tagged_as_ours();
     let script = Script {
         ec2: vec![two_zones, gateway],
         elbv2: vec![create.clone(), ours],
@@ -1014,15 +1024,7 @@ async fn a_load_balancer_on_fresh_subnets_waits_out_eventual_consistency() {
         })
         .output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]))
         .build();
-    let gateway = mock!(ec2::Client::describe_internet_gateways).then_output(|| {
-        ec2::DescribeInternetGatewaysOutput::builder()
-            .internet_gateways(
-                ec2::InternetGateway::builder()
-                    .internet_gateway_id("igw-1")
-                    .build(),
-            )
-            .build()
-    });
+    let gateway = a_gateway();
     let create = mock!(elb::Client::create_load_balancer)
         .sequence()
         .error(|| {
@@ -1047,20 +1049,7 @@ async fn a_load_balancer_on_fresh_subnets_waits_out_eventual_consistency() {
                 .build()
         })
         .build();
-    let ours = mock!(elb::Client::describe_tags).then_output(|| {
-        elb::DescribeTagsOutput::builder()
-            .tag_descriptions(
-                elb::TagDescription::builder()
-                    .tags(
-                        elb::Tag::builder()
-                            .key("runbook:key")
-                            .value("run-1/step")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .build()
-    });
+    let ours = tagged_as_ours();
     let script = Script {
         ec2: vec![subnets.clone(), gateway],
         elbv2: vec![create.clone(), ours],
@@ -1088,15 +1077,7 @@ async fn a_load_balancer_that_aws_returns_for_an_existing_name_is_not_adopted() 
     let params = json!({"name": "lab-alb", "subnet_ids": ["subnet-0", "subnet-1"], "wait": false});
     let subnets = mock!(ec2::Client::describe_subnets)
         .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]));
-    let gateway = mock!(ec2::Client::describe_internet_gateways).then_output(|| {
-        ec2::DescribeInternetGatewaysOutput::builder()
-            .internet_gateways(
-                ec2::InternetGateway::builder()
-                    .internet_gateway_id("igw-1")
-                    .build(),
-            )
-            .build()
-    });
+    let gateway = a_gateway();
     let existing = mock!(elb::Client::create_load_balancer).then_output(|| {
         elb::CreateLoadBalancerOutput::builder()
             .load_balancers(balancer(
