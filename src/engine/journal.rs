@@ -179,16 +179,6 @@ pub enum JournalError {
     Store { message: String, hint: String },
 }
 
-impl JournalError {
-    /// What to do about it, where the store knows better than the caller.
-    pub fn hint(&self) -> Option<&str> {
-        match self {
-            JournalError::Store { hint, .. } => Some(hint),
-            _ => None,
-        }
-    }
-}
-
 /// Where a journal's records are made durable: a file, or a remote store. `write` returns only
 /// once the record is durable; records written concurrently may go out concurrently.
 pub trait Log: Send + Sync {
