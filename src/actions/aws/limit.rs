@@ -1,11 +1,23 @@
-//! Client-side rate limits, one per AWS service, shared by every step of every run in the process.
+//! Client-side rate limits, one set per AWS service, shared by every step of every run in the process.
 //!
 //! AWS throttles per account and region; the SDK retries a throttled call, but a runbook with many
 //! concurrent steps (or a class of thirty labs) can keep the account over the limit long enough to
 //! use up those retries. So every HTTP request (each retry included) first takes a token from its
-//! service's bucket. Route 53 documents an account-wide bucket of 50 refilled at 10 per second and
-//! `CreateHostedZone` at 2 per second, while older documentation and many accounts see 5 per second:
-//! the default is the cautious 5, and `--aws-rate` (or `RUNBOOK_AWS_RATE`) changes any of them.
+//! bucket, shaped like AWS's own token buckets: a capacity spent at once, refilled at a rate.
+//!
+//! - **EC2** buckets each API on its own: a `Describe…` bucket holds 100 and refills at 20 a
+//!   second, a mutating API's holds 200 and refills at 5 ("Request throttling for the Amazon EC2
+//!   API"). The tool takes half of each capacity as its burst (the other half is left to whatever
+//!   else uses the account) and AWS's refill rate: a class's sixty `CreateSubnet` calls go at
+//!   once rather than queueing behind one another.
+//! - **`ELBv2`** keeps a bucket for its non-mutating API (40, refilled at 10 a second); the tool
+//!   keeps one alike for the other calls, and spends half of each at once again.
+//! - **Route 53** documents an account-wide bucket of 50 refilled at 10 per second and
+//!   `CreateHostedZone` at 2 per second, while older documentation and many accounts see 5 per
+//!   second: the default is the cautious 5, without bursts.
+//!
+//! `--aws-rate` (or `RUNBOOK_AWS_RATE`) sets a service's rate (EC2's and `ELBv2`'s describes;
+//! their other buckets scale with it).
 //!
 //! When a service's budget is short (a class of thirty labs polling sixty load balancers), the
 //! steps' work (creates, deletes and the lookups they make: [`Priority::Work`]) goes before the
@@ -15,7 +27,7 @@
 //! The limiter wraps an HTTP client built as the SDK builds its default one (rustls, the proxy
 //! from `HTTPS_PROXY`/`NO_PROXY`, the SDK's timeouts), set on each service's client.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -38,14 +50,68 @@ pub struct Rates {
 }
 
 impl Default for Rates {
-    /// EC2 refills its request buckets at 20 per second for describes (mutations at 5, from a
-    /// bucket of 200); `ELBv2`'s API limits are around 10; Route 53 as above.
+    /// EC2 refills each describe API's bucket at 20 per second; `ELBv2` its describes at 10;
+    /// Route 53 as above.
     fn default() -> Self {
         Rates {
-            ec2: Some(20.0),
-            elbv2: Some(10.0),
+            ec2: Some(EC2_DESCRIBES.refill),
+            elbv2: Some(ELBV2_DESCRIBES.refill),
             route53: Some(5.0),
         }
+    }
+}
+
+/// One of AWS's token buckets: how many requests it holds and how many a second refill it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Shape {
+    capacity: f64,
+    refill: f64,
+}
+
+/// EC2, per API: non-mutating (`Describe…`, `Get…`) and mutating.
+const EC2_DESCRIBES: Shape = Shape {
+    capacity: 100.0,
+    refill: 20.0,
+};
+const EC2_CHANGES: Shape = Shape {
+    capacity: 200.0,
+    refill: 5.0,
+};
+/// `ELBv2`: its non-mutating API (documented), and the rest, sized alike (no published figure;
+/// the refill is the 10 a second the tool always used for them).
+const ELBV2_DESCRIBES: Shape = Shape {
+    capacity: 40.0,
+    refill: 10.0,
+};
+const ELBV2_CHANGES: Shape = ELBV2_DESCRIBES;
+
+/// The share of an AWS bucket's capacity the tool spends at once: the rest stays for the other
+/// users of the account, and for timing jitter.
+const BURST_SHARE: f64 = 0.5;
+
+impl Shape {
+    /// This shape with its rate scaled to `per_second` for the describes (`--aws-rate`): the
+    /// capacity and any other bucket of the service scale alike.
+    fn scaled(self, describes: Shape, per_second: f64) -> Shape {
+        let factor = per_second / describes.refill;
+        Shape {
+            capacity: self.capacity * factor,
+            refill: self.refill * factor,
+        }
+    }
+
+    /// The tool's bucket for it: [`BURST_SHARE`] of its capacity (at least one), its refill.
+    fn limiter(self) -> DefaultDirectRateLimiter {
+        let burst = (self.capacity * BURST_SHARE)
+            .floor()
+            .clamp(1.0, f64::from(u32::MAX));
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let burst = NonZeroU32::new(burst as u32).unwrap_or(NonZeroU32::MIN);
+        let period = Duration::from_secs_f64(1.0 / self.refill);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(burst);
+        RateLimiter::direct(quota)
     }
 }
 
@@ -135,11 +201,28 @@ impl Priority {
     }
 }
 
-/// One bucket and the requests it applies to, with the requests waiting for its tokens: the
-/// first of the highest priority waits for the next token, the others for their turn.
+/// How a bucket hands out its tokens.
+#[derive(Clone, Copy, Debug)]
+enum Pace {
+    /// Spaced evenly at this many a second, never in a burst.
+    Even(f64),
+    /// Shaped like one of AWS's buckets.
+    Like(Shape),
+}
+
+impl Pace {
+    fn limiter(self) -> DefaultDirectRateLimiter {
+        match self {
+            Pace::Even(per_second) => limiter(per_second),
+            Pace::Like(shape) => shape.limiter(),
+        }
+    }
+}
+
+/// One bucket, with the requests waiting for its tokens: the first of the highest priority waits
+/// for the next token, the others for their turn.
 struct Bucket {
-    name: &'static str,
-    applies: fn(&HttpRequest) -> bool,
+    name: String,
     limiter: DefaultDirectRateLimiter,
     queue: Mutex<Queue>,
     turn: tokio::sync::Notify,
@@ -154,11 +237,10 @@ struct Queue {
 }
 
 impl Bucket {
-    fn new(name: &'static str, applies: fn(&HttpRequest) -> bool, per_second: f64) -> Bucket {
+    fn new(name: impl Into<String>, pace: Pace) -> Bucket {
         Bucket {
-            name,
-            applies,
-            limiter: limiter(per_second),
+            name: name.into(),
+            limiter: pace.limiter(),
             queue: Mutex::default(),
             turn: tokio::sync::Notify::new(),
         }
@@ -237,89 +319,155 @@ fn creates_hosted_zone(req: &HttpRequest) -> bool {
     req.method() == "POST" && req.uri().trim_end_matches('/').ends_with("/hostedzone")
 }
 
+/// The buckets for one kind of request: one bucket, or one per API (EC2 throttles each API on
+/// its own), each made when a request first needs it.
+struct Family {
+    name: &'static str,
+    applies: fn(&HttpRequest) -> bool,
+    per_api: bool,
+    pace: Pace,
+    buckets: Mutex<HashMap<String, Arc<Bucket>>>,
+}
+
+impl Family {
+    fn new(name: &'static str, applies: fn(&HttpRequest) -> bool, pace: Pace) -> Family {
+        Family {
+            name,
+            applies,
+            per_api: false,
+            pace,
+            buckets: Mutex::default(),
+        }
+    }
+
+    fn per_api(mut self) -> Family {
+        self.per_api = true;
+        self
+    }
+
+    /// The bucket `request` takes its token from.
+    fn bucket(&self, request: &HttpRequest) -> Arc<Bucket> {
+        let api = if self.per_api {
+            String::from_utf8_lossy(action(request)).into_owned()
+        } else {
+            String::new()
+        };
+        let mut buckets = self.buckets.lock().expect("never poisoned");
+        buckets
+            .entry(api)
+            .or_insert_with_key(|api| {
+                let name = if api.is_empty() {
+                    self.name.to_owned()
+                } else {
+                    format!("{} {api}", self.name)
+                };
+                Arc::new(Bucket::new(name, self.pace))
+            })
+            .clone()
+    }
+}
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A service's buckets.
 #[derive(Clone, Debug)]
 pub struct Limit {
-    buckets: Arc<Vec<Bucket>>,
+    families: Arc<Vec<Family>>,
 }
 
 impl Limit {
-    fn new(buckets: Vec<Bucket>) -> Option<Limit> {
-        (!buckets.is_empty()).then(|| Limit {
-            buckets: Arc::new(buckets),
+    fn new(families: Vec<Family>) -> Option<Limit> {
+        (!families.is_empty()).then(|| Limit {
+            families: Arc::new(families),
         })
     }
 
-    /// EC2 and `ELBv2` keep separate buckets for reads and for changes (AWS: EC2 buckets each
-    /// API on its own, non-mutating and mutating ones with their own sizes and rates; `ELBv2`
-    /// buckets its non-mutating actions apart from the mutating ones): a class's creates never
-    /// wait behind its waits' polls, and each kind gets the service's rate.
+    /// EC2: a bucket per API, describes and changes shaped as AWS shapes them (see the module's
+    /// documentation): a class's creates never wait behind its waits' polls, nor one API's
+    /// calls behind another's.
     pub fn ec2(rates: &Rates) -> Option<Limit> {
-        Limit::new(read_and_change_buckets(
-            ("ec2 reads", "ec2 changes"),
-            rates.ec2,
-        ))
+        Limit::new(rates.ec2.map_or_else(Vec::new, |r| {
+            vec![
+                Family::new(
+                    "ec2",
+                    reads_only,
+                    Pace::Like(EC2_DESCRIBES.scaled(EC2_DESCRIBES, r)),
+                )
+                .per_api(),
+                Family::new(
+                    "ec2",
+                    changes_only,
+                    Pace::Like(EC2_CHANGES.scaled(EC2_DESCRIBES, r)),
+                )
+                .per_api(),
+            ]
+        }))
     }
 
+    /// `ELBv2`: one bucket for the describes, one for the changes.
     pub fn elbv2(rates: &Rates) -> Option<Limit> {
-        Limit::new(read_and_change_buckets(
-            ("elbv2 reads", "elbv2 changes"),
-            rates.elbv2,
-        ))
+        Limit::new(rates.elbv2.map_or_else(Vec::new, |r| {
+            vec![
+                Family::new(
+                    "elbv2 reads",
+                    reads_only,
+                    Pace::Like(ELBV2_DESCRIBES.scaled(ELBV2_DESCRIBES, r)),
+                ),
+                Family::new(
+                    "elbv2 changes",
+                    changes_only,
+                    Pace::Like(ELBV2_CHANGES.scaled(ELBV2_DESCRIBES, r)),
+                ),
+            ]
+        }))
     }
 
     pub fn route53(rates: &Rates) -> Option<Limit> {
-        let mut buckets: Vec<Bucket> = rates
+        let mut families: Vec<Family> = rates
             .route53
-            .map(|r| service_bucket("route53", r))
+            .map(|r| Family::new("route53", every, Pace::Even(r)))
             .into_iter()
             .collect();
         let zone_rate = rates.route53.map_or(CREATE_HOSTED_ZONE_PER_SECOND, |r| {
             r.min(CREATE_HOSTED_ZONE_PER_SECOND)
         });
-        buckets.push(Bucket::new(
+        families.push(Family::new(
             "route53 CreateHostedZone",
             creates_hosted_zone,
-            zone_rate,
+            Pace::Even(zone_rate),
         ));
-        Limit::new(buckets)
+        Limit::new(families)
     }
 
     /// The default HTTPS client behind these buckets.
     pub fn http_client(&self) -> SharedHttpClient {
         SharedHttpClient::new(Limited {
             inner: default_https_client(),
-            buckets: self.buckets.clone(),
+            families: self.families.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 }
 
-fn service_bucket(name: &'static str, per_second: f64) -> Bucket {
-    Bucket::new(name, every, per_second)
-}
-
-fn read_and_change_buckets(
-    (reads, changes): (&'static str, &'static str),
-    per_second: Option<f64>,
-) -> Vec<Bucket> {
-    per_second
-        .map(|r| {
-            vec![
-                Bucket::new(reads, reads_only, r),
-                Bucket::new(changes, changes_only, r),
-            ]
-        })
+/// A query-protocol request's (EC2, `ELBv2`) action: `Action=DescribeVpcs` anywhere in the body.
+fn action(req: &HttpRequest) -> &[u8] {
+    req.body()
+        .bytes()
+        .unwrap_or_default()
+        .split(|&b| b == b'&')
+        .find_map(|kv| kv.strip_prefix(b"Action="))
         .unwrap_or_default()
 }
 
-/// A query-protocol request (EC2, `ELBv2`) that only reads: `Action=Describe…` or `Get…`.
+/// A query-protocol request that only reads: `Action=Describe…` or `Get…`.
 fn reads_only(req: &HttpRequest) -> bool {
-    let body = req.body().bytes().unwrap_or_default();
-    let action = body
-        .split(|&b| b == b'&')
-        .find_map(|kv| kv.strip_prefix(b"Action="))
-        .unwrap_or_default();
+    let action = action(req);
     action.starts_with(b"Describe") || action.starts_with(b"Get")
 }
 
@@ -347,7 +495,7 @@ fn default_https_client() -> SharedHttpClient {
 #[derive(Debug)]
 struct Limited {
     inner: SharedHttpClient,
-    buckets: Arc<Vec<Bucket>>,
+    families: Arc<Vec<Family>>,
     in_flight: Arc<tokio::sync::Semaphore>,
 }
 
@@ -365,7 +513,7 @@ impl HttpClient for Limited {
     ) -> SharedHttpConnector {
         SharedHttpConnector::new(LimitedConnector {
             inner: self.inner.http_connector(settings, components),
-            buckets: self.buckets.clone(),
+            families: self.families.clone(),
             in_flight: self.in_flight.clone(),
         })
     }
@@ -374,19 +522,19 @@ impl HttpClient for Limited {
 #[derive(Debug)]
 struct LimitedConnector {
     inner: SharedHttpConnector,
-    buckets: Arc<Vec<Bucket>>,
+    families: Arc<Vec<Family>>,
     in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpConnector for LimitedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let inner = self.inner.clone();
-        let buckets = self.buckets.clone();
+        let families = self.families.clone();
         let in_flight = self.in_flight.clone();
         let priority = Priority::now();
         HttpConnectorFuture::new(async move {
-            for bucket in buckets.iter().filter(|b| (b.applies)(&request)) {
-                bucket.take(priority).await;
+            for family in families.iter().filter(|f| (f.applies)(&request)) {
+                family.bucket(&request).take(priority).await;
             }
             let _open = in_flight.acquire_owned().await;
             inner.call(request).await
@@ -403,7 +551,7 @@ mod tests {
     // make them quick; they assert order and liveness, never durations.
     #[tokio::test]
     async fn work_takes_tokens_before_polls_and_each_kind_keeps_its_order() {
-        let bucket = Arc::new(Bucket::new("test", super::every, 5.0));
+        let bucket = Arc::new(Bucket::new("test", super::Pace::Even(5.0)));
         let order = Arc::new(Mutex::new(Vec::new()));
         // The first token goes at once; then three polls queue, and two creates after them.
         bucket.take(Priority::Poll).await;
@@ -436,7 +584,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_given_up_leaves_the_queue() {
-        let bucket = Arc::new(Bucket::new("test", super::every, 2.0));
+        let bucket = Arc::new(Bucket::new("test", super::Pace::Even(2.0)));
         bucket.take(Priority::Poll).await;
         // A call cut off by its timeout while queued must not block the ones behind it.
         let gave_up = tokio::time::timeout(
@@ -468,14 +616,9 @@ mod tests {
     /// Reads and changes take from separate buckets: a create never waits for a poll's token.
     #[test]
     fn reads_and_changes_are_told_apart() {
-        let request = |body: &'static str| {
-            let mut r = aws_smithy_runtime_api::client::orchestrator::HttpRequest::empty();
-            *r.body_mut() = aws_smithy_types::body::SdkBody::from(body);
-            r
-        };
-        let describe = request("Action=DescribeLoadBalancers&Version=2015-12-01");
-        let create = request("Action=CreateLoadBalancer&Version=2015-12-01&Name=lab");
-        let get = request("Version=2016-11-15&Action=GetConsoleOutput");
+        let describe = query("Action=DescribeLoadBalancers&Version=2015-12-01");
+        let create = query("Action=CreateLoadBalancer&Version=2015-12-01&Name=lab");
+        let get = query("Version=2016-11-15&Action=GetConsoleOutput");
         assert!(super::reads_only(&describe) && !super::changes_only(&describe));
         assert!(super::changes_only(&create) && !super::reads_only(&create));
         assert!(
@@ -492,6 +635,64 @@ mod tests {
             bucket.check().is_err(),
             "the second waits its 200 ms: no burst eats the server's reserve"
         );
+    }
+
+    fn query(body: &'static str) -> aws_smithy_runtime_api::client::orchestrator::HttpRequest {
+        let mut r = aws_smithy_runtime_api::client::orchestrator::HttpRequest::empty();
+        *r.body_mut() = aws_smithy_types::body::SdkBody::from(body);
+        r
+    }
+
+    /// EC2 throttles each API on its own, from a bucket of 100 describes (200 changes): half of
+    /// it goes at once, then the refill; another API's calls never wait for this one's.
+    #[test]
+    fn ec2_spends_half_of_each_apis_bucket_at_once_and_apis_never_share_one() {
+        let ec2 = super::Limit::ec2(&Rates::default()).unwrap();
+        let (reads, changes) = (&ec2.families[0], &ec2.families[1]);
+        let subnets = query("Action=DescribeSubnets&Version=2016-11-15");
+        let bucket = reads.bucket(&subnets);
+        for n in 0..50 {
+            assert!(bucket.limiter.check().is_ok(), "describe {n} goes at once");
+        }
+        assert!(
+            bucket.limiter.check().is_err(),
+            "the 51st waits for the refill"
+        );
+        let vpcs = query("Action=DescribeVpcs&Version=2016-11-15");
+        assert!(
+            reads.bucket(&vpcs).limiter.check().is_ok(),
+            "DescribeVpcs has a bucket of its own"
+        );
+        assert!(
+            Arc::ptr_eq(&bucket, &reads.bucket(&subnets)),
+            "one bucket per API"
+        );
+        let create = changes.bucket(&query("Action=CreateSubnet&Version=2016-11-15"));
+        for n in 0..100 {
+            assert!(create.limiter.check().is_ok(), "create {n} goes at once");
+        }
+        assert!(create.limiter.check().is_err());
+    }
+
+    /// `--aws-rate ec2=2` (a tenth of the default) makes every EC2 bucket a tenth as large.
+    #[test]
+    fn a_lower_rate_shrinks_the_bursts_too() {
+        let ec2 = super::Limit::ec2(&"ec2=2".parse().unwrap()).unwrap();
+        let bucket = ec2.families[0].bucket(&query("Action=DescribeVpcs"));
+        for _ in 0..5 {
+            assert!(bucket.limiter.check().is_ok());
+        }
+        assert!(bucket.limiter.check().is_err(), "5 at once, not 50");
+    }
+
+    /// Route 53 keeps its even spacing, one bucket for the whole service.
+    #[test]
+    fn route53_has_one_bucket_without_bursts() {
+        let route53 = super::Limit::route53(&Rates::default()).unwrap();
+        let family = &route53.families[0];
+        let get = query("");
+        assert!(family.bucket(&get).limiter.check().is_ok());
+        assert!(family.bucket(&get).limiter.check().is_err());
     }
 
     #[test]

@@ -326,7 +326,12 @@ pub async fn preflight(
         types.sort();
         types.dedup();
         let vcpus = vcpus(c, &types).await;
-        let used = in_use(c, &vcpus).await?;
+        // Every quota at once: each lookup may wait for a retry or fall back to a second call.
+        let (used, values) = futures::join!(
+            in_use(c, &vcpus),
+            futures::future::join_all(Kind::ALL.map(|kind| quota_value(c, kind, overrides)))
+        );
+        let used = used?;
         let labs_here = needs.len();
         let _ = writeln!(
             text,
@@ -341,13 +346,12 @@ pub async fn preflight(
         );
         let mut room = labs_here;
         let mut short = Vec::new();
-        for kind in Kind::ALL {
+        for (kind, value) in Kind::ALL.into_iter().zip(values) {
             let per_lab: Vec<u32> = needs.iter().map(|n| kind.per_lab(n, &vcpus)).collect();
             let total: u32 = per_lab.iter().sum();
             if total == 0 {
                 continue;
             }
-            let value = quota_value(c, kind, overrides).await;
             let in_use = used.get(&kind).copied().unwrap_or(0);
             let free = (value.limit - f64::from(in_use)).max(0.0);
             // Labs that fit, taken in roster order.
