@@ -80,7 +80,7 @@ pub struct Global {
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// Client-side AWS request rates, shared by all steps: `route53=5,ec2=20,elbv2=10` (the
-    /// defaults; for EC2 and ELBv2 the describes' rate, their other buckets scale with it); a
+    /// defaults; for EC2 and `ELBv2` the describes' rate, their other buckets scale with it); a
     /// service not named keeps its default, `off` removes a limit.
     #[arg(
         long,
