@@ -98,3 +98,29 @@ fn an_unknown_action_is_exit_2_with_a_suggestion() {
         )
         .run();
 }
+
+/// The actions that can be exercises say so, with where they look and what they compare.
+#[test]
+fn an_action_that_can_be_an_exercise_says_what_it_checks() {
+    let out = Test::new()
+        .args(["actions", "aws.route53.failover_record"])
+        .run();
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("Exercise (a step's `exercise:`):\n  finds what a learner made by hand"),
+        "{stdout}"
+    );
+    let out = Test::new()
+        .args(["actions", "aws.route53.failover_record", "--output", "json"])
+        .run();
+    let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        def["exercise"]["compares"],
+        serde_json::json!(["role", "alias", "set_identifier", "health_check_id"])
+    );
+    let out = Test::new()
+        .args(["actions", "aws.ec2.create_vpc", "--output", "json"])
+        .run();
+    let def: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert!(def["exercise"].is_null(), "{def}");
+}

@@ -366,3 +366,79 @@ fn an_unknown_name_in_a_vars_file_is_located_in_that_file() {
         )
         .run();
 }
+
+/// The shipped failover lab marks what a learner does by hand where the console guide has them
+/// act: the two failover records and the drill; the plan says what each check compares.
+#[test]
+fn the_failover_lab_plans_its_exercises_with_what_each_checks() {
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let out = Test::new()
+        .args([
+            "plan",
+            runbook.to_str().expect("UTF-8"),
+            "--var",
+            "domain=lab.example.com",
+            "--output",
+            "json",
+        ])
+        .run();
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let exercises: Vec<(&str, &serde_json::Value)> = plan["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| !s["exercise"].is_null())
+        .map(|s| (s["id"].as_str().expect("an id"), &s["exercise"]))
+        .collect();
+    let ids: Vec<&str> = exercises.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, ["primary_record", "secondary_record", "stop_primary"]);
+    assert_eq!(
+        exercises[0].1["checks"],
+        serde_json::json!(["role", "alias", "set_identifier", "health_check_id"])
+    );
+    assert_eq!(exercises[0].1["hints"], 3);
+    assert_eq!(exercises[2].1["checks"], serde_json::json!([]));
+    let human = Test::new()
+        .args([
+            "plan",
+            runbook.to_str().expect("UTF-8"),
+            "--var",
+            "domain=lab.example.com",
+        ])
+        .run();
+    let (stdout, _) = text(&human);
+    assert!(
+        stdout.contains(
+            "     exercise: a learner's to do by hand, checked for role, alias, set_identifier, health_check_id\n"
+        ),
+        "{stdout}"
+    );
+}
+
+/// An exercise's task and hints are templates like a step's name: one that names an unknown
+/// step is refused before anything runs.
+#[test]
+fn an_exercise_task_naming_an_unknown_step_is_refused() {
+    let out = Test::new()
+        .file(
+            "lab.yaml",
+            "
+            runbook: 1
+            name: A task with a typo
+            steps:
+              - id: stop
+                action: aws.ec2.stop_instances
+                with: {instance_ids: [i-1]}
+                exercise:
+                  task: \"Stop {{ steps.nowhere.instance_ids }}\"
+            ",
+        )
+        .args(["validate", "lab.yaml"])
+        .output();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error[unknown-step]: there is no step `nowhere`"),
+        "{stderr}"
+    );
+}

@@ -76,6 +76,7 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
     creates: &[],
     noun: None,
     usage: None,
+    exercise: None,
 }];
 
 /// Longest wait between two requests.

@@ -72,6 +72,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "core.sleep",
@@ -86,6 +87,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "core.assert",
@@ -101,6 +103,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "core.set",
@@ -116,6 +119,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "core.manual",
@@ -137,6 +141,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
 ];
 

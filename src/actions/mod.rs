@@ -99,6 +99,19 @@ pub struct ActionDef {
     pub noun: Option<&'static str>,
     /// What a step of it costs by the hour and counts against quotas, from its planned parameters.
     pub usage: Option<fn(&serde_json::Value) -> Usage>,
+    /// It can be an exercise (a step's `exercise:`): a learner makes it by hand, and its
+    /// executor's `by_hand` finds that and says what differs.
+    pub exercise: Option<Exercisable>,
+}
+
+/// How an action checks what a learner made by hand.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Exercisable {
+    /// Where it looks, in words: "the records of the zone with the step's name and type".
+    pub looks: &'static str,
+    /// The parameters it can compare; a step's `exercise.check` names some of them (default:
+    /// all).
+    pub compares: &'static [&'static str],
 }
 
 /// What a step uses once it has run: the walkthrough's cost estimate and a class's quota

@@ -80,6 +80,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["test resource"],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "test.fail",
@@ -94,6 +95,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
 ];
 

@@ -263,6 +263,25 @@ impl Context<'_> {
     }
 }
 
+/// What an exercise's check found of what the learner made by hand.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum ByHand {
+    /// One resource, right in every parameter checked: the step adopts it, with this outcome
+    /// (its outputs flow on, and rollback removes it like any other).
+    Matches { outcome: Outcome, what: String },
+    /// One resource in the place the step looks, with differences, each in words ("the record's
+    /// failover role is SECONDARY; this step needs PRIMARY").
+    Differs {
+        what: String,
+        differences: Vec<String>,
+    },
+    /// More than one candidate: which, so the learner can remove the extra ones.
+    Several { candidates: Vec<String> },
+    /// Nothing: where the check looked, and what it saw there that is not it.
+    Nothing { looked: String, seen: Vec<String> },
+}
+
 /// What runs an action: defined once per action, next to its parameter struct.
 pub trait Executor: Sync {
     /// Do it.
@@ -282,6 +301,21 @@ pub trait Executor: Sync {
         _ctx: &'a Context<'a>,
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async { Ok(None) })
+    }
+
+    /// An exercise's check: find what a learner made by hand for this step (without the run's
+    /// tags: by the step's parameters) and compare the parameters named in `compare`. Only
+    /// reads, except that a match may be completed as the step's own (when `ctx.adopting`).
+    fn by_hand<'a>(
+        &'a self,
+        _ctx: &'a Context<'a>,
+        _compare: &'a [String],
+    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+        Box::pin(async {
+            Err(ActionError::new(
+                "this action cannot check what was made by hand",
+            ))
+        })
     }
 
     /// Remove one resource this action created, saying whether it was removed now or was already

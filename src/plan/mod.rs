@@ -49,6 +49,17 @@ pub struct PlannedStep {
     pub when_reads: Vec<String>,
     /// What rolling this step back does.
     pub rollback: String,
+    /// In `run --exercise` the learner makes it by hand, and the runbook checks it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exercise: Option<PlannedExercise>,
+}
+
+/// An exercise step in the plan: what the check compares (the task is shown when it comes).
+#[derive(Debug, Serialize)]
+pub struct PlannedExercise {
+    /// The parameters the learner must get right.
+    pub checks: Vec<String>,
+    pub hints: usize,
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -160,6 +171,16 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                     .filter_map(|r| r.strip_prefix("vars.").map(str::to_owned))
                     .collect(),
                 rollback,
+                exercise: step.exercise.as_ref().map(|e| PlannedExercise {
+                    checks: if e.check.is_empty() {
+                        def.exercise
+                            .map(|x| x.compares.iter().map(|&c| c.to_owned()).collect())
+                            .unwrap_or_default()
+                    } else {
+                        e.check.iter().map(|c| c.value.clone()).collect()
+                    },
+                    hints: e.hints.len(),
+                }),
             }
         })
         .collect();

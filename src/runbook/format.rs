@@ -154,6 +154,24 @@ pub struct StepDef {
     #[serde(default)]
     #[schemars(with = "Option<Rollback>")]
     pub rollback: Option<Node>,
+    /// An exercise: a learner makes this step's resource by hand and the runbook checks it
+    /// (only for actions that can check what was made by hand: `runbook actions` says which).
+    #[serde(default)]
+    pub exercise: Option<Spanned<Exercise>>,
+}
+
+/// A step the learner does by hand.
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename = "exercise")]
+pub struct Exercise {
+    /// What to build, in words: where in the console, what the AWS CLI command needs (templated).
+    pub task: String,
+    /// Hints, shown one at a time when the learner asks (templated).
+    #[serde(default)]
+    pub hints: Vec<String>,
+    /// The parameters the learner must get right (default: every one the action can check).
+    #[serde(default)]
+    pub check: Vec<Spanned<String>>,
 }
 
 /// Retry policy: exponential backoff with jitter, starting at `delay`.

@@ -12,7 +12,7 @@ use indexmap::IndexMap;
 
 use super::decode::{self, Spanned};
 use super::diagnostic::{Diagnostic, Diagnostics};
-use super::format::{DurationText, FORMAT_VERSION, Retry, RollbackStep, StepDef, VarDef};
+use super::format::{DurationText, Exercise, FORMAT_VERSION, Retry, RollbackStep, StepDef, VarDef};
 use super::source::{SourceFile, Sources, Span};
 use super::suggest;
 use super::yaml::{self, Node, Value};
@@ -124,6 +124,8 @@ pub struct Step {
     pub timeout: Option<Spanned<DurationText>>,
     pub retry: Option<Spanned<Retry>>,
     pub rollback: StepRollback,
+    /// Made by hand in `run --exercise` (checked at load: the action can check it).
+    pub exercise: Option<Spanned<Exercise>>,
     /// The whole step, and its `- id:` line for messages about the step as a whole.
     pub span: Span,
 }
@@ -606,6 +608,7 @@ impl Loader {
                     ("timeout", def.timeout.is_some()),
                     ("retry", def.retry.is_some()),
                     ("rollback", def.rollback.is_some()),
+                    ("exercise", def.exercise.is_some()),
                 ] {
                     if present {
                         self.diags.push(
@@ -632,6 +635,10 @@ impl Loader {
             }
         }
         let rollback = self.decode_rollback(&what, def.rollback.as_ref());
+        if let (Some(exercise), StepKind::Action(action)) = (&def.exercise, &kind) {
+            let key = item.key("exercise").map_or(exercise.span, |k| k.span);
+            self.check_exercise(&what, action, exercise, key);
+        }
         Step {
             target: def.action.clone().or_else(|| def.uses.clone()),
             id: def.id,
@@ -646,7 +653,64 @@ impl Loader {
             timeout: def.timeout,
             retry: def.retry,
             rollback,
+            exercise: def.exercise,
             span: item.span,
+        }
+    }
+
+    /// An `exercise:` needs an action that can check what is made by hand, a task, and only
+    /// parameters that action compares.
+    fn check_exercise(
+        &mut self,
+        what: &str,
+        action: &ActionDef,
+        exercise: &Spanned<Exercise>,
+        key: Span,
+    ) {
+        let Some(can) = action.exercise else {
+            let able: Vec<&str> = actions::all()
+                .filter(|a| a.exercise.is_some())
+                .map(|a| a.name)
+                .collect();
+            self.diags.push(
+                Diagnostic::error(
+                    "not-an-exercise",
+                    format!(
+                        "{what} cannot be an exercise: `{}` cannot check what a learner made by hand",
+                        action.name
+                    ),
+                )
+                .at(key)
+                .help(format!(
+                    "remove `exercise:`, or make an exercise of a step of an action that can check: {}",
+                    able.join(", ")
+                )),
+            );
+            return;
+        };
+        if exercise.task.trim().is_empty() {
+            self.diags.push(
+                Diagnostic::error("not-an-exercise", format!("{what}'s exercise has no task"))
+                    .at(exercise.span)
+                    .help("say in `task:` what to build, where in the console, and what the AWS CLI command needs"),
+            );
+        }
+        for name in &exercise.check {
+            if !can.compares.contains(&name.as_str()) {
+                let hint = suggest::did_you_mean(name, can.compares)
+                    .map_or_else(String::new, |s| format!(" ({s})"));
+                self.diags.push(
+                    Diagnostic::error(
+                        "not-an-exercise",
+                        format!(
+                            "{what}'s exercise checks `{}`{hint}, which `{}` cannot compare",
+                            name.value, action.name
+                        ),
+                    )
+                    .at(name.span)
+                    .help(format!("it compares: {}", can.compares.join(", "))),
+                );
+            }
         }
     }
 

@@ -160,6 +160,15 @@ pub fn step_sites(step: &Step, include_with: bool) -> Vec<Site<'_>> {
             expression: false,
         });
     }
+    if let Some(exercise) = &step.exercise {
+        for text in std::iter::once(&exercise.task).chain(&exercise.hints) {
+            out.push(Site {
+                text,
+                span: exercise.span,
+                expression: false,
+            });
+        }
+    }
     out
 }
 

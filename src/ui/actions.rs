@@ -191,6 +191,22 @@ pub fn detail(def: &ActionDef) -> String {
         }
     }
     let _ = writeln!(out, "\nUndo:\n  {}", def.undo.unwrap_or("nothing to undo"));
+    if let Some(exercise) = def.exercise {
+        let compares = if exercise.compares.is_empty() {
+            String::new()
+        } else {
+            format!("; compares {}", exercise.compares.join(", "))
+        };
+        let _ = writeln!(out, "\nExercise (a step's `exercise:`):");
+        out.push_str(&super::wrap(
+            &format!(
+                "finds what a learner made by hand in {}{compares}",
+                exercise.looks
+            ),
+            88,
+            "  ",
+        ));
+    }
     out
 }
 
@@ -206,6 +222,7 @@ pub fn to_json(def: &ActionDef) -> Json {
             Outputs::FromParams => json!("the keys of `with:`"),
         },
         "undo": def.undo,
+        "exercise": def.exercise,
     })
 }
 

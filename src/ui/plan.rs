@@ -43,6 +43,17 @@ pub fn human(plan: &Plan) -> String {
         if let Some(confirm) = &step.confirm {
             let _ = writeln!(out, "     asks: {confirm}");
         }
+        if let Some(exercise) = &step.exercise {
+            let checked = if exercise.checks.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", exercise.checks.join(", "))
+            };
+            let _ = writeln!(
+                out,
+                "     exercise: a learner's to do by hand, checked{checked}"
+            );
+        }
         if let Some(timeout) = &step.timeout {
             let _ = writeln!(out, "     timeout: {timeout}");
         }

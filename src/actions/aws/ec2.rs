@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Need, Outputs, Params, Usage, out};
+use crate::actions::{ActionDef, Effect, Exercisable, Need, Outputs, Params, Usage, out};
 use crate::runbook::format::Cidr;
 
 /// Create a VPC (DNS hostnames and DNS support on).
@@ -287,6 +287,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["vpc"],
         noun: Some("VPC"),
         usage: Some(vpc_usage),
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.create_subnet",
@@ -306,6 +307,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["subnet"],
         noun: Some("subnet"),
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.create_internet_gateway",
@@ -321,6 +323,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["internet gateway"],
         noun: Some("internet gateway"),
         usage: Some(internet_gateway_usage),
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.create_route_table",
@@ -336,6 +339,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["route table"],
         noun: Some("route table"),
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.create_security_group",
@@ -351,6 +355,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["security group"],
         noun: Some("security group"),
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.find_image",
@@ -370,6 +375,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.find_zones",
@@ -405,6 +411,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.run_instances",
@@ -428,6 +435,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["instance"],
         noun: Some("EC2 instance launch"),
         usage: Some(run_instances_usage),
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.wait_instances",
@@ -442,6 +450,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.ec2.stop_instances",
@@ -461,6 +470,10 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: Some(Exercisable {
+            looks: "the step's instances: each stopping or stopped",
+            compares: &[],
+        }),
     },
     ActionDef {
         name: "aws.ec2.start_instances",
@@ -479,6 +492,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
 ];
 
@@ -496,7 +510,9 @@ use aws_sdk_ec2::types::{
 
 use super::client::clients;
 use super::{Seen, Typical, code, consistent, deleted, found, sdk_error, standard_tags};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
+use crate::engine::action::{
+    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+};
 
 fn tag_spec(
     kind: ResourceType,
@@ -1804,9 +1820,45 @@ impl Executor for WaitInstances {
     }
 }
 
+/// When a person changed an instance's state, from EC2's reason for it: `User initiated
+/// (2026-12-02 14:00:00 GMT)` is `2026-12-02T14:00:00.000Z`.
+fn when_initiated(reason: &str) -> Option<String> {
+    let inside = reason.split_once('(')?.1.split_once(')')?.0;
+    let at = humantime::parse_rfc3339_weak(inside.trim_end_matches(" GMT").trim()).ok()?;
+    Some(humantime::format_rfc3339_millis(at).to_string())
+}
+
 /// Stop or start instances; the undo of one is the other.
 pub(super) struct Power {
     pub start: bool,
+}
+
+impl Power {
+    /// Instances stopped (or started) at `at`: the time as an output, and the change for undo.
+    fn outcome(&self, at: String, ids: &[String]) -> Outcome {
+        let mut o = Outcome::default();
+        o.outputs.insert(
+            if self.start {
+                "started_at"
+            } else {
+                "stopped_at"
+            }
+            .into(),
+            at.into(),
+        );
+        o.resources.push(Resource {
+            kind: if self.start {
+                "started instances"
+            } else {
+                "stopped instances"
+            }
+            .into(),
+            id: ids.join(","),
+            undo: serde_json::json!({ "instance_ids": ids }),
+            changed: ids.to_vec(),
+        });
+        o
+    }
 }
 
 async fn power(
@@ -1846,28 +1898,77 @@ impl Executor for Power {
             let c = clients(ctx)?;
             let at = crate::engine::journal::now();
             power(ctx, c, &p.instance_ids, self.start, p.wait).await?;
-            let mut o = Outcome::default();
-            o.outputs.insert(
-                if self.start {
-                    "started_at"
-                } else {
-                    "stopped_at"
-                }
-                .into(),
-                at.into(),
-            );
-            o.resources.push(Resource {
-                kind: if self.start {
-                    "started instances"
-                } else {
-                    "stopped instances"
-                }
-                .into(),
-                id: p.instance_ids.join(","),
-                undo: serde_json::json!({ "instance_ids": p.instance_ids }),
-                changed: p.instance_ids.clone(),
-            });
-            Ok(o)
+            Ok(self.outcome(at, &p.instance_ids))
+        })
+    }
+
+    fn by_hand<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        _compare: &'a [String],
+    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+        Box::pin(async move {
+            let p: InstancesParams = ctx.params()?;
+            let c = clients(ctx)?;
+            let (wanted, also) = if self.start {
+                ("running", "pending")
+            } else {
+                ("stopped", "stopping")
+            };
+            ctx.progress
+                .status(&format!("looking at {}", p.instance_ids.join(", ")));
+            let found = describe_existing(c, &p.instance_ids).await?;
+            let missing: Vec<&String> = p
+                .instance_ids
+                .iter()
+                .filter(|id| !found.iter().any(|i| i.instance_id() == Some(id.as_str())))
+                .collect();
+            if !missing.is_empty() {
+                return Ok(ByHand::Nothing {
+                    looked: format!(
+                        "the instances {} in {}",
+                        p.instance_ids.join(", "),
+                        c.region
+                    ),
+                    seen: missing
+                        .iter()
+                        .map(|id| format!("{id}: EC2 does not know it"))
+                        .collect(),
+                });
+            }
+            let what = found
+                .iter()
+                .map(|i| format!("{} {}", i.instance_id().unwrap_or("?"), state_of(i)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let differences: Vec<String> = found
+                .iter()
+                .filter(|i| ![wanted, also].contains(&state_of(i)))
+                .map(|i| {
+                    format!(
+                        "{} is {}; this step needs it {wanted}",
+                        i.instance_id().unwrap_or("?"),
+                        state_of(i)
+                    )
+                })
+                .collect();
+            if !differences.is_empty() {
+                return Ok(ByHand::Differs { what, differences });
+            }
+            if ctx.adopting && p.wait {
+                wait_for(ctx, c, &p.instance_ids, wanted).await?;
+            }
+            // When the learner did it: EC2 says so in the state's reason ("User initiated
+            // (2026-12-02 14:00:00 GMT)"); else now.
+            let at = found
+                .iter()
+                .filter_map(|i| when_initiated(i.state_transition_reason()?))
+                .max()
+                .unwrap_or_else(crate::engine::journal::now);
+            Ok(ByHand::Matches {
+                outcome: self.outcome(at, &p.instance_ids),
+                what,
+            })
         })
     }
 
@@ -1899,5 +2000,22 @@ impl Executor for Power {
             power(ctx, c, &live, !self.start, true).await?;
             Ok(Undone::Removed)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A learner's stop is dated by EC2's reason for the state, so that the drill measures
+    /// from when they stopped the instances rather than from when the runbook looked.
+    #[test]
+    fn a_stop_by_hand_is_dated_by_ec2s_reason() {
+        assert_eq!(
+            super::when_initiated("User initiated (2026-12-02 14:00:05 GMT)").as_deref(),
+            Some("2026-12-02T14:00:05.000Z")
+        );
+        assert_eq!(
+            super::when_initiated("Server.SpotInstanceTermination"),
+            None
+        );
     }
 }

@@ -184,6 +184,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["target group"],
         noun: Some("target group"),
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.elbv2.register_targets",
@@ -198,6 +199,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.elbv2.create_load_balancer",
@@ -223,6 +225,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["load balancer"],
         noun: Some("Application Load Balancer"),
         usage: Some(load_balancer_usage),
+        exercise: None,
     },
     ActionDef {
         name: "aws.elbv2.wait_load_balancer",
@@ -237,6 +240,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.elbv2.create_listener",
@@ -252,6 +256,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["listener"],
         noun: Some("listener"),
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.elbv2.wait_target_health",
@@ -267,6 +272,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
 ];
 

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::actions::{ActionDef, Effect, Outputs, Params, Usage, out};
+use crate::actions::{ActionDef, Effect, Exercisable, Outputs, Params, Usage, out};
 
 fn record_a() -> String {
     "A".into()
@@ -213,6 +213,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["hosted zone"],
         noun: Some("hosted zone (unless it exists)"),
         usage: Some(hosted_zone_usage),
+        exercise: None,
     },
     ActionDef {
         name: "aws.route53.failover_record",
@@ -230,6 +231,10 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["record"],
         noun: Some("failover record"),
         usage: Some(failover_usage),
+        exercise: Some(Exercisable {
+            looks: "the zone's records of the step's name and type: the one with its set identifier, else the one with its failover role",
+            compares: &["role", "alias", "set_identifier", "health_check_id"],
+        }),
     },
     ActionDef {
         name: "aws.route53.weighted_record",
@@ -245,6 +250,10 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["record"],
         noun: Some("weighted record"),
         usage: Some(weighted_usage),
+        exercise: Some(Exercisable {
+            looks: "the zone's records of the step's name and type: the one with its set identifier",
+            compares: &["weight", "alias", "set_identifier", "health_check_id"],
+        }),
     },
     ActionDef {
         name: "aws.route53.health_check",
@@ -260,6 +269,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["health check"],
         noun: Some("health check"),
         usage: Some(health_check_usage),
+        exercise: None,
     },
     ActionDef {
         name: "aws.route53.wait_change",
@@ -274,6 +284,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
     ActionDef {
         name: "aws.route53.check_failover",
@@ -299,6 +310,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[],
         noun: None,
         usage: None,
+        exercise: None,
     },
 ];
 
@@ -315,7 +327,9 @@ use aws_sdk_route53::types::{
 
 use super::client::{Clients, clients};
 use super::{Seen, code, deleted, sdk_error, standard_tags};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
+use crate::engine::action::{
+    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+};
 
 fn built<T>(
     r: Result<T, aws_smithy_types::error::operation::BuildError>,
@@ -792,6 +806,20 @@ async fn change(
         .unwrap_or_default())
 }
 
+/// A record written by a step: the change to wait for, and the record for undo (which rebuilds
+/// it from the step's parameters).
+fn record_outcome(ctx: &Context<'_>, zone: &str, label: String, change_id: String) -> Outcome {
+    let mut o = Outcome::default();
+    o.outputs.insert("change_id".into(), change_id.into());
+    o.resources.push(Resource {
+        kind: "record".into(),
+        id: label,
+        undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
+        changed: Vec::new(),
+    });
+    o
+}
+
 /// Failover or weighted record: UPSERT, undo DELETEs exactly that record.
 pub(super) struct Record {
     pub weighted: bool,
@@ -861,15 +889,65 @@ impl Executor for Record {
                 }
                 err
             })?;
-            let mut o = Outcome::default();
-            o.outputs.insert("change_id".into(), id.into());
-            o.resources.push(Resource {
-                kind: "record".into(),
-                id: label,
-                undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
-                changed: Vec::new(),
-            });
-            Ok(o)
+            Ok(record_outcome(ctx, &zone, label, id))
+        })
+    }
+
+    fn by_hand<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        compare: &'a [String],
+    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+        Box::pin(async move {
+            let (zone, wanted, label) = self.set(ctx)?;
+            let c = clients(ctx)?;
+            let name = wanted.name().to_lowercase();
+            let kind = wanted.r#type().as_str().to_owned();
+            ctx.progress
+                .status(&format!("looking for the record {label} in zone {zone}"));
+            let sets = record_sets(c, &zone, Some((&name, &kind))).await?;
+            let found = match hand_made(&wanted, &sets) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    let seen = sets
+                        .iter()
+                        .filter(|s| s.name().eq_ignore_ascii_case(&name))
+                        .map(describe_set)
+                        .collect();
+                    return Ok(ByHand::Nothing {
+                        looked: format!(
+                            "the records named {} of type {kind} in hosted zone {zone} ({})",
+                            name.trim_end_matches('.'),
+                            c.region
+                        ),
+                        seen,
+                    });
+                }
+                Err(several) => {
+                    return Ok(ByHand::Several {
+                        candidates: several.into_iter().map(describe_set).collect(),
+                    });
+                }
+            };
+            let what = describe_set(found);
+            let differences = differences(&wanted, found, &compared(compare));
+            if !differences.is_empty() {
+                return Ok(ByHand::Differs { what, differences });
+            }
+            // Right in everything checked: made the step's own by writing the step's record over
+            // it (the same record, so nothing changes in DNS), which also gives the change id
+            // that the step's INSYNC wait reads and makes undo delete exactly what it wrote.
+            let change_id = if ctx.adopting {
+                change(c, &zone, ChangeAction::Upsert, wanted.clone())
+                    .await
+                    .map_err(|e| sdk_error("ChangeResourceRecordSets", &e))?
+            } else {
+                String::new()
+            };
+            Ok(ByHand::Matches {
+                outcome: record_outcome(ctx, &zone, label, change_id),
+                what,
+            })
         })
     }
 
@@ -1435,6 +1513,188 @@ impl Executor for CheckFailover {
     }
 }
 
+/// An exercise's record, as a learner reads it: "lab.example.com A, set identifier lab-primary,
+/// PRIMARY, alias to lab-primary-alb".
+fn describe_set(set: &ResourceRecordSet) -> String {
+    let mut text = format!(
+        "{} {}",
+        set.name().trim_end_matches('.'),
+        set.r#type().as_str()
+    );
+    if let Some(id) = set.set_identifier() {
+        text.push_str(&format!(", set identifier {id}"));
+    }
+    if let Some(role) = set.failover() {
+        text.push_str(&format!(", {}", role.as_str()));
+    }
+    if let Some(weight) = set.weight() {
+        text.push_str(&format!(", weight {weight}"));
+    }
+    match set.alias_target() {
+        Some(alias) => text.push_str(&format!(", alias to {}", alias_name(alias))),
+        None if set.failover().is_none() && set.weight().is_none() => {
+            text.push_str(" (a simple record)");
+        }
+        None => {}
+    }
+    text
+}
+
+/// An alias target by the load balancer's name where its DNS name gives one (`lab-primary-alb`),
+/// else by the DNS name.
+fn alias_name(alias: &AliasTarget) -> String {
+    let dns = alias_dns(alias);
+    balancer_name(&dns).map_or(dns.clone(), str::to_owned)
+}
+
+/// What differs between the record a step writes (`wanted`) and one a learner made (`found`), in
+/// the parameters compared, each in words.
+fn differences(
+    wanted: &ResourceRecordSet,
+    found: &ResourceRecordSet,
+    compare: &[String],
+) -> Vec<String> {
+    let compared = |p: &str| compare.iter().any(|c| c == p);
+    let mut out = Vec::new();
+    if compared("set_identifier") && wanted.set_identifier() != found.set_identifier() {
+        out.push(format!(
+            "the record's set identifier is {}; this step needs {}",
+            found.set_identifier().unwrap_or("(none)"),
+            wanted.set_identifier().unwrap_or("(none)")
+        ));
+    }
+    if compared("role") && wanted.failover() != found.failover() {
+        out.push(match found.failover() {
+            Some(role) => format!(
+                "the record's failover role is {}; this step needs {}",
+                role.as_str(),
+                wanted.failover().map_or("none", |r| r.as_str())
+            ),
+            None => format!(
+                "the record's routing policy is not failover; this step needs a failover record with role {}",
+                wanted.failover().map_or("none", |r| r.as_str())
+            ),
+        });
+    }
+    if compared("weight") && wanted.weight() != found.weight() {
+        out.push(format!(
+            "the record's weight is {}; this step needs {}",
+            found
+                .weight()
+                .map_or("(none)".to_owned(), |w| w.to_string()),
+            wanted
+                .weight()
+                .map_or("(none)".to_owned(), |w| w.to_string())
+        ));
+    }
+    if compared("alias") {
+        match (wanted.alias_target(), found.alias_target()) {
+            (Some(w), Some(f)) => {
+                if alias_dns(w) != alias_dns(f) {
+                    out.push(format!(
+                        "the alias points at {}; it should point at {}",
+                        alias_name(f),
+                        alias_name(w)
+                    ));
+                } else if w.hosted_zone_id() != f.hosted_zone_id() {
+                    out.push(format!(
+                        "the alias's hosted zone id is {}; the load balancer's is {}",
+                        f.hosted_zone_id(),
+                        w.hosted_zone_id()
+                    ));
+                }
+                if w.evaluate_target_health() != f.evaluate_target_health() {
+                    out.push(format!(
+                        "\"Evaluate target health\" is {}; this step needs it {}",
+                        if f.evaluate_target_health() {
+                            "on"
+                        } else {
+                            "off"
+                        },
+                        if w.evaluate_target_health() {
+                            "on"
+                        } else {
+                            "off"
+                        }
+                    ));
+                }
+            }
+            (Some(w), None) => out.push(format!(
+                "the record is not an alias; it should be an alias to {}",
+                alias_name(w)
+            )),
+            _ => {}
+        }
+    }
+    if compared("health_check_id") && wanted.health_check_id() != found.health_check_id() {
+        out.push(format!(
+            "the record's health check is {}; this step needs {}",
+            found.health_check_id().unwrap_or("none"),
+            wanted.health_check_id().unwrap_or("none")
+        ));
+    }
+    out
+}
+
+/// The record a learner made for `wanted`, among the zone's records of its name and type: the
+/// one with its set identifier; else the only one with its failover role (or, for a failover
+/// record, the only failover record there).
+fn hand_made<'s>(
+    wanted: &ResourceRecordSet,
+    sets: &'s [ResourceRecordSet],
+) -> Result<Option<&'s ResourceRecordSet>, Vec<&'s ResourceRecordSet>> {
+    let here: Vec<&ResourceRecordSet> = sets
+        .iter()
+        .filter(|s| s.name().eq_ignore_ascii_case(wanted.name()) && s.r#type() == wanted.r#type())
+        .collect();
+    if let Some(same) = here
+        .iter()
+        .find(|s| s.set_identifier() == wanted.set_identifier())
+    {
+        return Ok(Some(same));
+    }
+    let pick = |c: Vec<&'s ResourceRecordSet>| match c.len() {
+        0 => Ok(None),
+        1 => Ok(Some(c[0])),
+        _ => Err(c),
+    };
+    let same_role: Vec<_> = here
+        .iter()
+        .copied()
+        .filter(|s| wanted.failover().is_some() && s.failover() == wanted.failover())
+        .collect();
+    if !same_role.is_empty() {
+        return pick(same_role);
+    }
+    if wanted.failover().is_some() {
+        let failover: Vec<_> = here
+            .iter()
+            .copied()
+            .filter(|s| s.failover().is_some())
+            .collect();
+        if failover.len() == 1 {
+            return Ok(Some(failover[0]));
+        }
+    }
+    // A simple record where the step wants a failover one: that is what the learner made.
+    let simple: Vec<_> = here
+        .iter()
+        .copied()
+        .filter(|s| s.set_identifier().is_none())
+        .collect();
+    pick(simple)
+}
+
+/// The parameters an exercise compares, and always the set identifier (it names the record:
+/// adopting one with another identifier would leave the step's own unwritten).
+fn compared(compare: &[String]) -> Vec<String> {
+    let mut compared: Vec<String> = compare.to_vec();
+    if !compared.iter().any(|c| c == "set_identifier") {
+        compared.push("set_identifier".to_owned());
+    }
+    compared
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1448,5 +1708,88 @@ mod tests {
             Some("web")
         );
         assert_eq!(super::balancer_name("nohyphen.elb.amazonaws.com"), None);
+    }
+
+    use super::{Alias, Role, record_set};
+    use aws_sdk_route53::types::ResourceRecordSet;
+
+    fn alias(stack: &str, evaluate: bool) -> Alias {
+        Alias {
+            dns_name: format!("lab-{stack}-alb-123456.ap-south-1.elb.amazonaws.com"),
+            hosted_zone_id: "ZP97RAFLXTNZK".into(),
+            evaluate_target_health: evaluate,
+        }
+    }
+
+    fn failover(set_id: &str, role: Role, stack: &str, evaluate: bool) -> ResourceRecordSet {
+        record_set(
+            "lab.class.example",
+            "A",
+            set_id,
+            &alias(stack, evaluate),
+            None,
+            Some(role),
+            None,
+        )
+        .unwrap()
+    }
+
+    fn all() -> Vec<String> {
+        ["role", "alias", "set_identifier", "health_check_id"]
+            .map(str::to_owned)
+            .to_vec()
+    }
+
+    /// A learner's PRIMARY record made with the wrong role and pointing at the wrong load
+    /// balancer: each difference in words, naming the load balancers.
+    #[test]
+    fn each_difference_of_a_hand_made_record_is_said_in_words() {
+        let wanted = failover("lab-primary", Role::Primary, "primary", true);
+        let made = failover("lab-primary", Role::Secondary, "secondary", false);
+        assert_eq!(
+            super::differences(&wanted, &made, &all()),
+            [
+                "the record's failover role is SECONDARY; this step needs PRIMARY",
+                "the alias points at lab-secondary-alb; it should point at lab-primary-alb",
+                "\"Evaluate target health\" is off; this step needs it on",
+            ]
+        );
+        assert!(super::differences(&wanted, &wanted.clone(), &all()).is_empty());
+        assert_eq!(
+            super::differences(&wanted, &made, &["role".to_owned()]).len(),
+            1,
+            "only the parameters checked"
+        );
+    }
+
+    /// Found by set identifier first, else by role, else the only failover record there; two
+    /// records in the role are "several"; another name is never taken.
+    #[test]
+    fn the_hand_made_record_is_found_by_identifier_then_role() {
+        let wanted = failover("lab-primary", Role::Primary, "primary", true);
+        let other_id = failover("mine", Role::Primary, "primary", true);
+        let wrong_role = failover("mine", Role::Secondary, "primary", true);
+        let sets = [wrong_role.clone()];
+        assert_eq!(super::hand_made(&wanted, &sets), Ok(Some(&wrong_role)));
+        let sets = [other_id.clone(), wrong_role.clone()];
+        assert_eq!(super::hand_made(&wanted, &sets), Ok(Some(&other_id)));
+        let exact = failover("lab-primary", Role::Secondary, "primary", true);
+        let sets = [other_id.clone(), exact.clone()];
+        assert_eq!(super::hand_made(&wanted, &sets), Ok(Some(&exact)));
+        let elsewhere = record_set(
+            "other.class.example",
+            "A",
+            "lab-primary",
+            &alias("primary", true),
+            None,
+            Some(Role::Primary),
+            None,
+        )
+        .unwrap();
+        assert_eq!(super::hand_made(&wanted, &[elsewhere]), Ok(None));
+        assert_eq!(
+            super::describe_set(&wrong_role),
+            "lab.class.example A, set identifier mine, SECONDARY, alias to lab-primary-alb"
+        );
     }
 }

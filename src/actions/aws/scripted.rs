@@ -119,6 +119,8 @@ enum Call<'r> {
     /// Run as a step whose `timeout:` ends then.
     RunUntil(tokio::time::Instant),
     Undo(&'r Resource),
+    /// An exercise's check, comparing these parameters: its answer as the output `by_hand`.
+    ByHand(&'r [String]),
 }
 
 /// Call the action `name` with `params` against the script.
@@ -159,6 +161,11 @@ async fn call(
         Call::Undo(r) => def.executor.undo(&ctx, r).await.map(|how| {
             let mut o = Outcome::default();
             o.outputs.insert("undone".into(), serde_json::json!(how));
+            o
+        }),
+        Call::ByHand(compare) => def.executor.by_hand(&ctx, compare).await.map(|found| {
+            let mut o = Outcome::default();
+            o.outputs.insert("by_hand".into(), serde_json::json!(found));
             o
         }),
     };
@@ -1215,6 +1222,120 @@ async fn record_changes_wait_out_what_settles_and_explain_what_does_not() {
         err.hint
             .unwrap_or_default()
             .contains("CanonicalHostedZoneId")
+    );
+}
+
+/// An exercise's check of a record a learner made: found by its set identifier and told apart
+/// from the step's in words; once right, written over with the step's own (the same record) for
+/// a change id, and adopted; nothing at the name says where it looked.
+#[tokio::test(start_paused = true)]
+async fn a_hand_made_record_is_compared_then_adopted() {
+    let made = |role: r53::ResourceRecordSetFailover, stack: &str| {
+        r53::ResourceRecordSet::builder()
+            .name("lab.example.com.")
+            .r#type(r53::RrType::A)
+            .set_identifier("primary")
+            .failover(role)
+            .alias_target(
+                r53::AliasTarget::builder()
+                    .dns_name(format!("lab-{stack}-alb-42.elb.amazonaws.com."))
+                    .hosted_zone_id("ZP97RAFLXTNZK")
+                    .evaluate_target_health(true)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let listing = |sets: Vec<r53::ResourceRecordSet>| {
+        mock!(r53::Client::list_resource_record_sets).then_output(move || {
+            r53::ListResourceRecordSetsOutput::builder()
+                .set_resource_record_sets(Some(sets.clone()))
+                .is_truncated(false)
+                .max_items(300)
+                .build()
+                .unwrap()
+        })
+    };
+    let mut params = record_params();
+    params["alias"]["dns_name"] = json!("lab-primary-alb-42.elb.amazonaws.com");
+    let all = ["role", "alias", "set_identifier"].map(str::to_owned);
+
+    let wrong = Script {
+        route53: vec![listing(vec![made(
+            r53::ResourceRecordSetFailover::Secondary,
+            "secondary",
+        )])],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &wrong,
+        "aws.route53.failover_record",
+        params.clone(),
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "differs");
+    assert_eq!(
+        found["differences"],
+        json!([
+            "the record's failover role is SECONDARY; this step needs PRIMARY",
+            "the alias points at lab-secondary-alb; it should point at lab-primary-alb"
+        ])
+    );
+
+    let upsert = mock!(r53::Client::change_resource_record_sets).then_output(|| {
+        r53::ChangeResourceRecordSetsOutput::builder()
+            .change_info(change_info(r53::ChangeStatus::Pending))
+            .build()
+    });
+    let right = Script {
+        route53: vec![
+            listing(vec![made(
+                r53::ResourceRecordSetFailover::Primary,
+                "primary",
+            )]),
+            upsert.clone(),
+        ],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &right,
+        "aws.route53.failover_record",
+        params.clone(),
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "matches", "{found}");
+    assert_eq!(found["outcome"]["outputs"]["change_id"], "C1");
+    assert_eq!(found["outcome"]["resources"][0]["kind"], "record");
+    assert_eq!(
+        upsert.num_calls(),
+        1,
+        "written over once, for its change id"
+    );
+
+    let empty = Script {
+        route53: vec![listing(Vec::new())],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &empty,
+        "aws.route53.failover_record",
+        params,
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "nothing");
+    assert!(
+        found["looked"]
+            .as_str()
+            .unwrap()
+            .starts_with("the records named lab.example.com of type A in hosted zone Z1"),
+        "{found}"
     );
 }
 
