@@ -645,3 +645,315 @@ fn taking_over_a_live_lease_asks_first_on_a_terminal() {
     screen.expect("Run succeeded");
     assert!(dir.path().join("store/b.resource").exists());
 }
+
+/// The learner's hand in the emulator, through the SDK: what a person would click in the console.
+struct Learner<'e> {
+    emulator: &'e Emulator,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Learner<'_> {
+    fn zone_id(&self) -> String {
+        self.rt.block_on(async {
+            let zones = self
+                .emulator
+                .route53()
+                .list_hosted_zones_by_name()
+                .dns_name("lab.example.com")
+                .send()
+                .await
+                .unwrap();
+            zones.hosted_zones()[0]
+                .id()
+                .trim_start_matches("/hostedzone/")
+                .to_owned()
+        })
+    }
+
+    /// The load balancer a record should point at: its DNS name and canonical zone id.
+    fn balancer(&self, name: &str) -> (String, String) {
+        self.rt.block_on(async {
+            let out = self
+                .emulator
+                .elbv2()
+                .describe_load_balancers()
+                .names(name)
+                .send()
+                .await
+                .unwrap();
+            let lb = &out.load_balancers()[0];
+            (
+                lb.dns_name().unwrap().to_owned(),
+                lb.canonical_hosted_zone_id().unwrap().to_owned(),
+            )
+        })
+    }
+
+    /// Create or delete the failover record `lab.example.com A` with this set identifier.
+    fn record(
+        &self,
+        action: aws_sdk_route53::types::ChangeAction,
+        set_id: &str,
+        role: aws_sdk_route53::types::ResourceRecordSetFailover,
+        balancer: &str,
+    ) {
+        use aws_sdk_route53::types::{AliasTarget, Change, ChangeBatch, ResourceRecordSet, RrType};
+        let zone = self.zone_id();
+        let (dns, lb_zone) = self.balancer(balancer);
+        let set = ResourceRecordSet::builder()
+            .name("lab.example.com.")
+            .r#type(RrType::A)
+            .set_identifier(set_id)
+            .failover(role)
+            .alias_target(
+                AliasTarget::builder()
+                    .dns_name(dns)
+                    .hosted_zone_id(lb_zone)
+                    .evaluate_target_health(true)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        self.rt.block_on(async {
+            self.emulator
+                .route53()
+                .change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .changes(
+                            Change::builder()
+                                .action(action)
+                                .resource_record_set(set)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
+    /// Stop the primary stack's web servers, as the drill asks.
+    fn stop_primary(&self) -> Vec<String> {
+        self.rt.block_on(async {
+            let out = self
+                .emulator
+                .ec2()
+                .describe_instances()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag:Name")
+                        .values("lab-primary-web")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let ids: Vec<String> = out
+                .reservations()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect();
+            self.emulator
+                .ec2()
+                .stop_instances()
+                .set_instance_ids(Some(ids.clone()))
+                .send()
+                .await
+                .unwrap();
+            ids
+        })
+    }
+
+    fn records(&self) -> usize {
+        self.rt.block_on(async {
+            let zones = self
+                .emulator
+                .route53()
+                .list_hosted_zones()
+                .send()
+                .await
+                .unwrap();
+            let mut n = 0;
+            for z in zones.hosted_zones() {
+                let sets = self
+                    .emulator
+                    .route53()
+                    .list_resource_record_sets()
+                    .hosted_zone_id(z.id())
+                    .send()
+                    .await
+                    .unwrap();
+                n += sets
+                    .resource_record_sets()
+                    .iter()
+                    .filter(|s| s.set_identifier().is_some())
+                    .count();
+            }
+            n
+        })
+    }
+}
+
+/// The failover lab as an exercise (issue 19's session): the learner makes the PRIMARY record
+/// with the wrong role (the check names the difference), deletes it and makes it right (adopted),
+/// asks for a hint and then a solve on the SECONDARY record, stops the primary itself for the
+/// drill (checked), and the rollback leaves the emulator as it was, the records made by hand
+/// included.
+#[test]
+fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
+    use aws_sdk_route53::types::{ChangeAction, ResourceRecordSetFailover as Role};
+    let emulator = Emulator::start();
+    let learner = Learner {
+        emulator: &emulator,
+        rt: tokio::runtime::Runtime::new().unwrap(),
+    };
+    let before = (leftovers(&emulator), learner.records());
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = failover_args(&emulator);
+    args.extend([
+        "--var".into(),
+        "domain=lab.example.com".into(),
+        "--exercise".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut screen = Screen::start(dir.path(), &args);
+    screen.expect("Start?");
+    screen.line("y");
+    let mut exercises = Vec::new();
+    loop {
+        let found = screen
+            .session
+            .expect(Regex(
+                r"(Exercise, step|Step) (\d+) of 44: ([^\r\n]+)|To remove them: \S*runbook rollback",
+            ))
+            .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
+        let text = strip(&String::from_utf8_lossy(found.get(0).unwrap()));
+        screen
+            .seen
+            .push_str(&String::from_utf8_lossy(found.before()));
+        screen.seen.push_str(&text);
+        if text.starts_with("To remove them") {
+            break;
+        }
+        if !text.starts_with("Exercise") {
+            screen.choose("");
+            continue;
+        }
+        let title = strip(&String::from_utf8_lossy(found.get(3).unwrap()));
+        exercises.push(title.clone());
+        let task = strip(&screen.expect("[q]uit?"));
+        if title.starts_with("Create the PRIMARY") {
+            assert!(task.contains("Your task:"), "{task}");
+            assert!(task.contains("record ID lab-primary"), "{task}");
+            learner.record(
+                ChangeAction::Create,
+                "lab-primary",
+                Role::Secondary,
+                "lab-primary-alb",
+            );
+            screen.line("");
+            let checked = strip(&screen.expect("[q]uit?"));
+            assert!(
+                checked
+                    .contains("the record's failover role is SECONDARY; this step needs PRIMARY"),
+                "{checked}"
+            );
+            learner.record(
+                ChangeAction::Delete,
+                "lab-primary",
+                Role::Secondary,
+                "lab-primary-alb",
+            );
+            learner.record(
+                ChangeAction::Create,
+                "lab-primary",
+                Role::Primary,
+                "lab-primary-alb",
+            );
+            screen.line("");
+            screen.expect("made by hand: checked and adopted");
+        } else if title.starts_with("Create the SECONDARY") {
+            screen.line("h");
+            let hint = strip(&screen.expect("[q]uit?"));
+            assert!(hint.contains("Hint 1 of 2:"), "{hint}");
+            screen.line("s");
+            let solved = strip(&screen.expect("lab-secondary"));
+            assert!(solved.contains("The runbook does it now"), "{solved}");
+            assert!(
+                solved.contains("aws route53 change-resource-record-sets"),
+                "the CLI commands it used: {solved}"
+            );
+        } else {
+            assert!(title.starts_with("Failover drill"), "{title}");
+            assert!(task.contains("aws ec2 stop-instances"), "{task}");
+            let stopped = learner.stop_primary();
+            assert!(!stopped.is_empty());
+            screen.line("");
+            screen.expect("made by hand: checked and adopted");
+        }
+    }
+    assert_eq!(
+        exercises.len(),
+        3,
+        "the two records and the drill: {exercises:?}"
+    );
+    let end = strip(&screen.finish());
+    assert!(end.contains("Run succeeded"), "{end}");
+    assert!(
+        end.contains("Route 53 answers lab.example.com with the SECONDARY record"),
+        "{end}"
+    );
+    let mut rollback = Screen::command(
+        dir.path(),
+        &["rollback", "--yes", "--endpoint-url", &emulator.url],
+    );
+    let out = rollback.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        (leftovers(&emulator), learner.records()),
+        before,
+        "the emulator as it was, the records made by hand removed too"
+    );
+}
+
+/// `--exercise` needs a learner at a terminal: with `--yes`, without a terminal, or without the
+/// walkthrough it is refused before anything runs (exit 2), saying why and what to do instead.
+#[test]
+fn an_exercise_run_is_refused_without_a_learner_at_a_terminal() {
+    let runbook = root().join("runbooks/route53-failover.yaml");
+    let runbook = runbook.to_str().unwrap();
+    for (extra, why) in [
+        (vec!["--yes"], "`--yes` answers for nobody"),
+        (vec![], "this run has no terminal to ask at"),
+    ] {
+        let mut args = vec![
+            "run",
+            runbook,
+            "--exercise",
+            "--var",
+            "domain=lab.example.com",
+        ];
+        args.extend(extra);
+        let out = crate::test::Test::new().args(args).output();
+        let (_, stderr) = crate::test::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "`--exercise` needs a learner at a terminal: {why}"
+            )),
+            "{stderr}"
+        );
+        assert!(stderr.contains("drop --exercise"), "{stderr}");
+    }
+}

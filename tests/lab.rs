@@ -276,3 +276,59 @@ fn the_lab_runs_the_binary_cargo_reports_wherever_the_target_dir_is() {
         "the binary cargo reported is the one that ran"
     );
 }
+
+/// `scripts/lab --exercise` installs the AWS CLI into its own virtualenv and prints the exact
+/// form that points it at the lab's emulator; that form works while the walkthrough waits (here:
+/// listing the zones). Without a terminal it is refused.
+#[test]
+fn the_exercise_lab_gives_the_learner_an_aws_cli_pointed_at_its_emulator() {
+    use expectrl::Expect as _;
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("lab-state");
+    let out = lab(&state, home.path(), &["--exercise"]).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--exercise needs you at a terminal"),
+        "{stderr}"
+    );
+
+    let mut cmd = lab(
+        &state,
+        home.path(),
+        &["--exercise", "--", "--var", "domain=lab.example.com"],
+    );
+    cmd.env("COLUMNS", "120").stdin(Stdio::inherit());
+    let mut session = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+    session.set_expect_timeout(Some(std::time::Duration::from_secs(300)));
+    let found = session
+        .expect(expectrl::Regex(r"alias aws='(\S+) --endpoint-url (\S+)'"))
+        .expect("the AWS CLI's form");
+    let cli = String::from_utf8_lossy(found.get(1).unwrap()).into_owned();
+    let endpoint = String::from_utf8_lossy(found.get(2).unwrap()).into_owned();
+    session.expect("Start?").expect("the walkthrough");
+    session.send_line("y").unwrap();
+    session.expect("[q]uit?").expect("the first step");
+    // The learner's command, in another terminal, as the lab printed it.
+    let listed = Command::new(&cli)
+        .args(["route53", "list-hosted-zones", "--endpoint-url", &endpoint])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "ap-south-1")
+        .env("HOME", home.path())
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the AWS CLI runs");
+    let (stdout, stderr) = text(&listed);
+    assert!(listed.status.success(), "{stderr}");
+    assert!(stdout.contains("\"HostedZones\""), "{stdout}");
+    // Quitting keeps the unfinished lab, to resume; `--stop` ends it and its emulator.
+    session.send_line("q").unwrap();
+    session
+        .expect("scripts/lab --resume")
+        .expect("how to come back");
+    session.expect(expectrl::Eof).expect("the lab ends");
+    let out = lab(&state, home.path(), &["--stop"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(!state.join("emulator").exists(), "the emulator was stopped");
+}

@@ -499,6 +499,7 @@ impl ClassRun<'_> {
             yes: true,
             parallelism: 8,
             interrupt,
+            exercise: false,
         };
         let mut prior = lab.prior.clone().unwrap_or_default();
         if let Some((lost, reason)) = &lab.rebuild {

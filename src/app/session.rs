@@ -248,6 +248,9 @@ pub fn run(
         });
     }
     let ask = asker(settings, exec);
+    if exec.exercise {
+        exercise_refused(exec, &ask)?;
+    }
     let store = state::open(settings)?;
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if ask.is_guided() {
@@ -323,6 +326,23 @@ fn cli_options(session: &Session<'_>) -> String {
         options.push(format!("--profile {profile}"));
     }
     options.join(" ")
+}
+
+/// `--exercise` is a walkthrough in which a learner acts: it needs one at a terminal.
+fn exercise_refused(exec: &Exec, ask: &TerminalAsk) -> Result<(), Error> {
+    let why = if exec.yes {
+        "`--yes` answers for nobody"
+    } else if !ask.interactive() {
+        "this run has no terminal to ask at"
+    } else if !ask.is_guided() {
+        "it is a walkthrough, and `--no-guide` or `--output` turns the walkthrough off"
+    } else {
+        return Ok(());
+    };
+    Err(Error::usage(
+        format!("`--exercise` needs a learner at a terminal: {why}"),
+        "run it in a terminal without --yes, --no-guide or --output; for an unattended run drop --exercise (the runbook then does every step itself)",
+    ))
 }
 
 /// Who answers questions: nobody with `--yes`; on a terminal, the walkthrough unless
@@ -497,6 +517,7 @@ impl<'a> Session<'a> {
                 secrets: self.secrets.clone(),
                 labels: self.labels.clone(),
                 quiet_after: Some(quiet_after()),
+                exercise: how.exercise,
             },
             interrupt: how.interrupt,
             services: self.services,
@@ -565,6 +586,8 @@ pub(crate) struct Drive<'d> {
     pub yes: bool,
     pub parallelism: usize,
     pub interrupt: CancellationToken,
+    /// An exercise run (`run --exercise`).
+    pub exercise: bool,
 }
 
 /// A run driven from the terminal (`run`, `resume`): a session, and the person or pipeline
@@ -585,6 +608,7 @@ impl Attended<'_> {
             ask: &self.ask,
             yes: self.exec.yes,
             parallelism,
+            exercise: self.exec.exercise,
             interrupt: self.interrupt.clone(),
         }
     }
@@ -759,6 +783,7 @@ impl Attended<'_> {
                 yes: exec.yes,
                 parallelism: 8,
                 interrupt: stop.clone(),
+                exercise: false,
             }))
             .map_err(engine_error)?;
         if !outcome.complete {
@@ -1012,6 +1037,9 @@ pub fn resume_run(
     let store = state::open(settings)?;
     let run_id = pick(store.as_ref(), run_id, RunState::resumable, "unfinished")?;
     let ask = asker(settings, exec);
+    if exec.exercise {
+        exercise_refused(exec, &ask)?;
+    }
     let journal = state::open_journal(store.as_ref(), &run_id, settings, &|q| {
         ask.confirm(q, false)
     })?;

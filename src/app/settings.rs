@@ -83,6 +83,8 @@ pub struct Exec {
     pub junit: Option<PathBuf>,
     /// On a terminal, run without the step-by-step walkthrough.
     pub no_guide: bool,
+    /// The walkthrough in which the learner does the exercise steps by hand, and the run checks.
+    pub exercise: bool,
 }
 
 /// Options of `rollback` (of a run or of a class).

@@ -172,6 +172,7 @@ impl From<&ExecArgs> for Exec {
             output: a.output,
             junit: a.junit.clone(),
             no_guide: a.no_guide,
+            exercise: a.exercise,
         }
     }
 }
@@ -239,6 +240,10 @@ pub struct ExecArgs {
     /// On a terminal, run without the step-by-step walkthrough (still asking what must be asked).
     #[arg(long)]
     pub no_guide: bool,
+    /// The walkthrough as an exercise: you build the runbook's exercise steps by hand (in the
+    /// console or with the AWS CLI) and the runbook checks what you made. Needs a terminal.
+    #[arg(long)]
+    pub exercise: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -183,6 +183,11 @@ pub trait Ask: Send + Sync {
     fn before_step(&self, _step: &StepIntro<'_>) -> Option<Choice> {
         None
     }
+
+    /// At an exercise: what the learner does next. `None` when nobody can answer (the run stops).
+    fn exercise(&self, _exercise: &ExerciseIntro<'_>) -> Option<ExerciseChoice> {
+        None
+    }
 }
 
 /// What the walkthrough shows about a step before it runs.
@@ -200,6 +205,45 @@ pub struct StepIntro<'a> {
     pub confirm: Option<&'a str>,
     /// No other step depends on it, so it can be skipped.
     pub skippable: bool,
+}
+
+/// What an exercise run shows before the learner acts, and after each check.
+pub struct ExerciseIntro<'a> {
+    pub step: &'a StepIntro<'a>,
+    pub task: &'a str,
+    pub hints: &'a [String],
+    /// Hints shown so far.
+    pub shown: usize,
+    /// What the last check found, if there was one.
+    pub last: Option<&'a ByHand>,
+    /// The last check could not look (AWS refused or did not answer): why.
+    pub failed: Option<&'a str>,
+    /// What happened since the learner was last asked.
+    pub after: After,
+}
+
+/// What an exercise prompt follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum After {
+    /// The task was just set.
+    Start,
+    /// A check (its result is `last` or `failed`).
+    Check,
+    /// A hint was asked for (the `shown`th).
+    Hint,
+}
+
+/// The learner's answer at an exercise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExerciseChoice {
+    /// "Done: check it."
+    Check,
+    /// Show the next hint.
+    Hint,
+    /// Let the runbook do it.
+    Solve,
+    /// Stop the run here.
+    Quit,
 }
 
 /// The walkthrough's answer.

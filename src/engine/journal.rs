@@ -91,6 +91,9 @@ pub enum Record {
         /// Found by reconcile after a crash rather than created by this attempt.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         adopted: bool,
+        /// Made by hand by a learner (an exercise) and adopted.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_hand: bool,
         /// `rollback: skip`.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         keep: bool,

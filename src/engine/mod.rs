@@ -49,6 +49,17 @@ pub struct Prepared {
     pub confirm: Option<String>,
     /// The step's `guide:` text, rendered.
     pub guide: Option<String>,
+    /// The step's `exercise:`, rendered: done by hand in an exercise run.
+    pub exercise: Option<Exercise>,
+}
+
+/// A step a learner does by hand, and the runbook checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exercise {
+    pub task: String,
+    pub hints: Vec<String>,
+    /// The parameters the check compares.
+    pub compare: Vec<String>,
 }
 
 /// The outputs of the steps done so far, by step index.
@@ -102,6 +113,31 @@ pub enum Event {
         resources: Vec<action::Resource>,
         elapsed: Duration,
         adopted: bool,
+        /// Made by hand by a learner (an exercise), and adopted by the run.
+        by_hand: bool,
+    },
+    /// An exercise's task, shown to the learner.
+    ExerciseShown {
+        step: String,
+        task: String,
+    },
+    /// What an exercise's check found: `matches` (then adopted), `differs`, `several` or
+    /// `nothing`, with the differences, candidates or where it looked.
+    ExerciseChecked {
+        step: String,
+        found: String,
+        /// The resource found, in words.
+        what: Option<String>,
+        details: Vec<String>,
+    },
+    /// The learner asked for a hint (the number, from 1).
+    ExerciseHint {
+        step: String,
+        hint: usize,
+    },
+    /// The learner let the runbook do the step.
+    ExerciseSolved {
+        step: String,
     },
     StepSkipped {
         step: String,

@@ -150,6 +150,7 @@ impl Rollback<'_> {
                                     remaining: None,
                                     already_gone: Vec::new(),
                                     params: params.clone(),
+                                    by_hand: false,
                                 },
                             );
                         }

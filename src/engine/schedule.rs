@@ -10,7 +10,10 @@ use futures::stream::FuturesUnordered;
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use super::action::{ActionError, Ask, Choice, Context, Outcome, Progress};
+use super::action::{
+    ActionError, After, Ask, ByHand, Choice, Context, ExerciseChoice, ExerciseIntro, Outcome,
+    Progress,
+};
 use super::journal::{Journal, Record, RunStatus};
 use super::retry::Backoff;
 use super::state::{RunState, StepState};
@@ -27,6 +30,8 @@ pub struct Options {
     pub labels: Vec<(String, String)>,
     /// A step whose action says nothing for this long says so, with what it was doing.
     pub quiet_after: Option<Duration>,
+    /// An exercise run: the learner does the exercise steps by hand, and the run checks them.
+    pub exercise: bool,
 }
 
 /// One run being driven.
@@ -63,6 +68,7 @@ enum StepResult {
     Succeeded {
         outcome: Outcome,
         adopted: bool,
+        by_hand: bool,
         elapsed: Duration,
     },
     Skipped(String),
@@ -241,6 +247,11 @@ impl Run<'_> {
         if let Some(reason) = prepared.skip {
             return Err(StepResult::Skipped(reason));
         }
+        if self.options.exercise && prepared.exercise.is_some() {
+            // The learner does it: the exercise's own prompt replaces the walkthrough's question
+            // and the step's `confirm:` (see `attempt`).
+            return Ok(prepared);
+        }
         let guided = if self.options.yes {
             None
         } else {
@@ -315,6 +326,14 @@ impl Run<'_> {
         };
         let executor = step.action.executor();
         let started = Instant::now();
+        if let (true, false, Some(exercise)) =
+            (self.options.exercise, reconcile_first, &prepared.exercise)
+        {
+            if let Some(result) = self.exercise(i, &prepared, exercise, &ctx).await {
+                return result;
+            }
+            // Solved: the runbook does the step, as in any run.
+        }
         if reconcile_first {
             progress.status("checking what an interrupted attempt left");
             match executor.reconcile(&ctx).await {
@@ -322,6 +341,7 @@ impl Run<'_> {
                     return StepResult::Succeeded {
                         outcome,
                         adopted: true,
+                        by_hand: false,
                         elapsed: started.elapsed(),
                     };
                 }
@@ -390,6 +410,7 @@ impl Run<'_> {
                     return StepResult::Succeeded {
                         outcome,
                         adopted: false,
+                        by_hand: false,
                         elapsed: started.elapsed(),
                     };
                 }
@@ -410,6 +431,7 @@ impl Run<'_> {
                         return StepResult::Succeeded {
                             outcome,
                             adopted: true,
+                            by_hand: false,
                             elapsed: started.elapsed(),
                         };
                     }
@@ -463,6 +485,132 @@ impl Run<'_> {
         ctx.sleep(wait).await.is_err()
     }
 
+    /// An exercise: show the task, and until the learner's resource is found right (adopted),
+    /// or they let the runbook do it (`None`: the step runs as usual), or quit: check what they
+    /// made and say what differs, or give the next hint.
+    async fn exercise(
+        &self,
+        i: usize,
+        prepared: &Prepared,
+        exercise: &super::Exercise,
+        ctx: &Context<'_>,
+    ) -> Option<StepResult> {
+        let steps = self.workflow.steps();
+        let step = &steps[i];
+        let mut params = prepared.params.clone();
+        mask(&mut params, &self.options.secrets);
+        let intro = super::action::StepIntro {
+            number: i + 1,
+            total: steps.len(),
+            id: &step.id,
+            title: &prepared.title,
+            guide: prepared.guide.as_deref(),
+            action: step.action,
+            params: &params,
+            confirm: None,
+            skippable: false,
+        };
+        self.reporter.event(&Event::ExerciseShown {
+            step: step.id.clone(),
+            task: exercise.task.clone(),
+        });
+        let mut shown = 0;
+        let mut last: Option<ByHand> = None;
+        let mut failed: Option<String> = None;
+        let mut after = After::Start;
+        loop {
+            let choice = self.ask.exercise(&ExerciseIntro {
+                step: &intro,
+                task: &exercise.task,
+                hints: &exercise.hints,
+                shown,
+                last: last.as_ref(),
+                failed: failed.as_deref(),
+                after,
+            });
+            match choice {
+                None | Some(ExerciseChoice::Quit) => return Some(StepResult::Quit),
+                Some(ExerciseChoice::Solve) => {
+                    self.reporter.event(&Event::ExerciseSolved {
+                        step: step.id.clone(),
+                    });
+                    return None;
+                }
+                Some(ExerciseChoice::Hint) => {
+                    after = After::Hint;
+                    if shown < exercise.hints.len() {
+                        shown += 1;
+                        self.reporter.event(&Event::ExerciseHint {
+                            step: step.id.clone(),
+                            hint: shown,
+                        });
+                    }
+                }
+                Some(ExerciseChoice::Check) => {
+                    after = After::Check;
+                    let started = Instant::now();
+                    let found = step.action.executor().by_hand(ctx, &exercise.compare).await;
+                    if ctx.cancel.is_cancelled() {
+                        return Some(StepResult::Cancelled);
+                    }
+                    let found = match found {
+                        Ok(found) => found,
+                        Err(error) => {
+                            // A failed look is no answer: never "nothing found".
+                            failed = Some(match &error.hint {
+                                Some(hint) => format!("{} ({hint})", error.message),
+                                None => error.message.clone(),
+                            });
+                            last = None;
+                            continue;
+                        }
+                    };
+                    failed = None;
+                    let (kind, what, details) = match &found {
+                        ByHand::Matches { what, .. } => ("matches", Some(what.clone()), Vec::new()),
+                        ByHand::Differs { what, differences } => {
+                            ("differs", Some(what.clone()), differences.clone())
+                        }
+                        ByHand::Several { candidates } => ("several", None, candidates.clone()),
+                        ByHand::Nothing { looked, seen } => {
+                            ("nothing", Some(looked.clone()), seen.clone())
+                        }
+                    };
+                    self.reporter.event(&Event::ExerciseChecked {
+                        step: step.id.clone(),
+                        found: kind.to_owned(),
+                        what,
+                        details,
+                    });
+                    if let ByHand::Matches { outcome, .. } = found {
+                        // The parameters it was checked against, as an attempt records them
+                        // (`show --check` looks for what exists by them).
+                        let record = Record::StepStarted {
+                            step: step.id.clone(),
+                            action: step.action.name().into(),
+                            key: ctx.key.to_owned(),
+                            attempt: 1,
+                            params,
+                        };
+                        if let Err(e) = self.journal(record).await {
+                            return Some(StepResult::Failed {
+                                error: ActionError::new(e.to_string()),
+                                elapsed: started.elapsed(),
+                            });
+                        }
+                        return Some(StepResult::Succeeded {
+                            outcome,
+                            adopted: true,
+                            by_hand: true,
+                            elapsed: started.elapsed(),
+                        });
+                    }
+                    last = Some(found);
+                }
+            }
+        }
+    }
+
     /// Journal and report a step's end; return its error if it failed.
     async fn finish_step(
         &self,
@@ -478,6 +626,7 @@ impl Run<'_> {
             StepResult::Succeeded {
                 outcome,
                 adopted,
+                by_hand,
                 elapsed,
             } => {
                 if let Some(reason) = outcome.skipped.clone() {
@@ -503,6 +652,7 @@ impl Run<'_> {
                     outputs: masked.clone(),
                     resources: outcome.resources.clone(),
                     adopted,
+                    by_hand,
                     keep: step.keep,
                     undo_steps,
                 })
@@ -515,6 +665,7 @@ impl Run<'_> {
                     resources: outcome.resources,
                     elapsed,
                     adopted,
+                    by_hand,
                 });
                 Ok(None)
             }

@@ -48,6 +48,8 @@ pub struct Done {
     pub already_gone: Vec<String>,
     /// The parameters its last attempt ran with (secrets masked), for a look at what exists.
     pub params: Json,
+    /// Made by hand by a learner (an exercise) and adopted.
+    pub by_hand: bool,
 }
 
 impl Done {
@@ -179,6 +181,7 @@ impl RunState {
                 resources,
                 keep,
                 undo_steps,
+                by_hand,
                 ..
             } => {
                 self.done_order.retain(|s| s != step);
@@ -199,6 +202,7 @@ impl RunState {
                         remaining: None,
                         already_gone: Vec::new(),
                         params,
+                        by_hand: *by_hand,
                     }),
                 );
             }
@@ -361,6 +365,7 @@ mod tests {
                 changed: vec![],
             }],
             adopted: false,
+            by_hand: false,
             keep: false,
             undo_steps: None,
         }

@@ -172,13 +172,7 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                     .collect(),
                 rollback,
                 exercise: step.exercise.as_ref().map(|e| PlannedExercise {
-                    checks: if e.check.is_empty() {
-                        def.exercise
-                            .map(|x| x.compares.iter().map(|&c| c.to_owned()).collect())
-                            .unwrap_or_default()
-                    } else {
-                        e.check.iter().map(|c| c.value.clone()).collect()
-                    },
+                    checks: workflow::exercise_checks(step, e),
                     hints: e.hints.len(),
                 }),
             }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 
 use crate::engine::journal::UndoStep;
-use crate::engine::{Outputs, Prepared, Step, Workflow};
+use crate::engine::{Exercise, Outputs, Prepared, Step, Workflow};
 use crate::runbook::load::{StepKind, StepRollback};
 use crate::runbook::render::{Known, Renderer};
 use crate::runbook::resolve::Site;
@@ -204,12 +204,37 @@ impl Workflow for RunbookWorkflow<'_> {
                 _ => g.clone(),
             }
         });
+        let text = |t: &str, span| match r.render_site(
+            scope,
+            &Site {
+                text: t,
+                span,
+                expression: false,
+            },
+        ) {
+            Ok(Json::String(text)) => Ok(text),
+            Ok(other) => Ok(other.to_string()),
+            Err(e) => Err(format!("cannot render the exercise: {}", e.join(", "))),
+        };
+        let exercise = match &step.exercise {
+            None => None,
+            Some(e) => Some(Exercise {
+                task: text(&e.task, e.task.span)?,
+                hints: e
+                    .hints
+                    .iter()
+                    .map(|h| text(h, h.span))
+                    .collect::<Result<_, _>>()?,
+                compare: exercise_checks(step, e),
+            }),
+        };
         Ok(Prepared {
             title: r.title(i),
             params: params.value,
             skip,
             confirm,
             guide,
+            exercise,
         })
     }
 
@@ -253,5 +278,23 @@ impl Workflow for RunbookWorkflow<'_> {
             }
         }
         outputs
+    }
+}
+
+/// The parameters an exercise's check compares: those it names, else all its action can.
+pub fn exercise_checks(
+    step: &crate::runbook::load::Step,
+    exercise: &crate::runbook::format::Exercise,
+) -> Vec<String> {
+    if exercise.check.is_empty() {
+        match step.kind {
+            StepKind::Action(def) => def
+                .exercise
+                .map(|x| x.compares.iter().map(|&c| c.to_owned()).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    } else {
+        exercise.check.iter().map(|c| c.value.clone()).collect()
     }
 }

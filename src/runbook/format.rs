@@ -165,10 +165,10 @@ pub struct StepDef {
 #[serde(deny_unknown_fields, rename = "exercise")]
 pub struct Exercise {
     /// What to build, in words: where in the console, what the AWS CLI command needs (templated).
-    pub task: String,
+    pub task: Spanned<String>,
     /// Hints, shown one at a time when the learner asks (templated).
     #[serde(default)]
-    pub hints: Vec<String>,
+    pub hints: Vec<Spanned<String>>,
     /// The parameters the learner must get right (default: every one the action can check).
     #[serde(default)]
     pub check: Vec<Spanned<String>>,

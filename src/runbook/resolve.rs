@@ -164,7 +164,7 @@ pub fn step_sites(step: &Step, include_with: bool) -> Vec<Site<'_>> {
         for text in std::iter::once(&exercise.task).chain(&exercise.hints) {
             out.push(Site {
                 text,
-                span: exercise.span,
+                span: text.span,
                 expression: false,
             });
         }

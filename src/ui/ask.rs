@@ -11,7 +11,7 @@ use indicatif::MultiProgress;
 
 use dialoguer::console::style;
 
-use crate::engine::action::{Ask, Choice, StepIntro};
+use crate::engine::action::{After, Ask, ByHand, Choice, ExerciseChoice, ExerciseIntro, StepIntro};
 
 pub struct TerminalAsk {
     interactive: bool,
@@ -151,16 +151,19 @@ fn width() -> usize {
         .clamp(40, 100)
 }
 
+/// `text` in bold, where colours are on.
+fn bold(text: &str, color: bool) -> String {
+    if color {
+        style(text).bold().to_string()
+    } else {
+        text.to_owned()
+    }
+}
+
 /// What the walkthrough shows before a step: header, guide, parameters, the AWS CLI commands.
 pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool, cli_target: &str) -> String {
     use std::fmt::Write as _;
-    let bold = |t: &str| {
-        if color {
-            style(t).bold().to_string()
-        } else {
-            t.to_owned()
-        }
-    };
+    let bold = |t: &str| bold(t, color);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -315,6 +318,137 @@ impl Ask for TerminalAsk {
             return None;
         }
         self.paused(|| yes_no(&Term::stderr(), question, default))
+    }
+
+    fn exercise(&self, ex: &ExerciseIntro<'_>) -> Option<ExerciseChoice> {
+        if !self.interactive {
+            return None;
+        }
+        let color = self.color;
+        self.paused(|| {
+            let term = Term::stderr();
+            let _ = term.write_str(&exercise_text(ex, width(), color));
+            let left = ex.hints.len() - ex.shown.min(ex.hints.len());
+            let prompt = if left > 0 {
+                format!(
+                    "[C]heck what you made, a [h]int ({left} left), [s]olve it for me, or [q]uit?"
+                )
+            } else {
+                "[C]heck what you made, [s]olve it for me, or [q]uit?".to_owned()
+            };
+            let answer = Input::<String>::new()
+                .with_prompt(prompt)
+                .allow_empty(true)
+                .report(false)
+                .validate_with(|v: &String| exercise_choice(v, left).map(drop))
+                .interact_text_on(&term)
+                .ok()?;
+            let choice = exercise_choice(&answer, left).ok()?;
+            if choice == ExerciseChoice::Solve {
+                // What the runbook is about to do, as the learner would have typed it.
+                let target = self.cli_target.lock().expect("never poisoned").clone();
+                let cli = crate::actions::find(ex.step.action.name()).and_then(|d| d.cli);
+                let mut text = String::from("\n  The runbook does it now");
+                match cli {
+                    Some(cli) => {
+                        text.push_str(". By hand, with the AWS CLI, that is:\n");
+                        for line in cli(ex.step.params) {
+                            text.push_str(&format!("    $ {}\n", targeted(&line, &target)));
+                        }
+                    }
+                    None => text.push_str(".\n"),
+                }
+                let _ = term.write_str(&text);
+            }
+            Some(choice)
+        })
+        .or(Some(ExerciseChoice::Quit))
+    }
+}
+
+/// What an exercise shows: the task when it is set, each check's result, each hint.
+pub fn exercise_text(ex: &ExerciseIntro<'_>, width: usize, color: bool) -> String {
+    use std::fmt::Write as _;
+    let bold = |t: &str| bold(t, color);
+    let mut out = String::new();
+    match ex.after {
+        After::Start => {
+            let step = ex.step;
+            let _ = writeln!(
+                out,
+                "\n{}",
+                bold(&format!(
+                    "Exercise, step {} of {}: {}",
+                    step.number, step.total, step.title
+                ))
+            );
+            if let Some(guide) = step.guide {
+                let _ = write!(out, "\n{}", super::wrap(&super::reflow(guide), width, "  "));
+            }
+            let _ = writeln!(out, "\n  {}", bold("Your task:"));
+            out.push_str(&super::wrap(&super::reflow(ex.task), width, "    "));
+            let _ = writeln!(
+                out,
+                "\n  When you have made it, press Enter: the runbook looks for it and checks it."
+            );
+        }
+        After::Check => match (ex.failed, ex.last) {
+            (Some(failed), _) => {
+                let _ = writeln!(out, "\n  Could not check: {failed}");
+            }
+            (None, Some(ByHand::Differs { what, differences })) => {
+                let _ = writeln!(out, "\n  Found {what}, but:");
+                for d in differences {
+                    out.push_str(&super::wrap(d, width, "    - "));
+                }
+                let _ = writeln!(
+                    out,
+                    "  Fix it (or delete it and make it again), then check again."
+                );
+            }
+            (None, Some(ByHand::Several { candidates })) => {
+                let _ = writeln!(out, "\n  Found more than one that could be it; keep one:");
+                for c in candidates {
+                    let _ = writeln!(out, "    - {c}");
+                }
+            }
+            (None, Some(ByHand::Nothing { looked, seen })) => {
+                let _ = writeln!(out, "\n  Nothing found yet. Looked at {looked}.");
+                for s in seen {
+                    let _ = writeln!(out, "    there: {s}");
+                }
+                let _ = writeln!(
+                    out,
+                    "  Is it in the right region and account, with the name the task gives?"
+                );
+            }
+            (None, Some(ByHand::Matches { .. }) | None) => {}
+        },
+        After::Hint => match ex.shown.checked_sub(1).and_then(|n| ex.hints.get(n)) {
+            Some(hint) => {
+                let _ = writeln!(out, "\n  Hint {} of {}:", ex.shown, ex.hints.len());
+                out.push_str(&super::wrap(hint, width, "    "));
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "\n  No more hints: check what you made, or let the runbook solve it."
+                );
+            }
+        },
+    }
+    out
+}
+
+/// Parse an answer at an exercise; `left` hints remain.
+fn exercise_choice(answer: &str, left: usize) -> Result<ExerciseChoice, String> {
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "" | "c" | "check" => Ok(ExerciseChoice::Check),
+        "h" | "hint" if left > 0 => Ok(ExerciseChoice::Hint),
+        "h" | "hint" => Err("no hints left: check, solve or quit".into()),
+        "s" | "solve" => Ok(ExerciseChoice::Solve),
+        "q" | "quit" => Ok(ExerciseChoice::Quit),
+        other => Err(format!("`{other}` is not a choice: answer c, h, s or q")),
     }
 }
 

@@ -10,8 +10,17 @@ use crate::runbook::source::{Sources, Span};
 /// least one character wide where the text allows.
 fn visible(sources: &Sources, span: Span) -> std::ops::Range<usize> {
     let text = &sources.get(span.file).text;
-    let start = span.start.min(text.len());
-    let mut end = span.end.min(text.len());
+    // On character boundaries whatever the span says: a span computed by offsets into a
+    // template may land inside a multi-byte character (`›`), and slicing there would panic.
+    let boundary = |mut i: usize| {
+        i = i.min(text.len());
+        while !text.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let start = boundary(span.start);
+    let mut end = boundary(span.end).max(start);
     if let Some(nl) = text[start..end].find('\n') {
         end = start + nl;
     }

@@ -252,8 +252,11 @@ impl Reporter for Lines {
                 resources,
                 elapsed,
                 adopted,
+                by_hand,
             } => {
-                let how = if *adopted {
+                let how = if *by_hand {
+                    ", made by hand: checked and adopted"
+                } else if *adopted {
                     ", adopted what an interrupted attempt created"
                 } else {
                     ""
@@ -279,6 +282,12 @@ impl Reporter for Lines {
                     self.line(&format!("  {k} = {}", value_text(v)));
                 }
             }
+            // The exercise's prompt shows the task, each check and each hint (`ui::ask`); a
+            // step made by hand says so when it succeeds.
+            Event::ExerciseShown { .. }
+            | Event::ExerciseChecked { .. }
+            | Event::ExerciseHint { .. }
+            | Event::ExerciseSolved { .. } => {}
             Event::StepSkipped {
                 step,
                 title,
@@ -498,10 +507,27 @@ pub fn event_json(event: &Event) -> Json {
             resources,
             elapsed,
             adopted,
+            by_hand,
         } => (
             "step_succeeded",
-            json!({"step": step, "title": title, "outputs": outputs, "resources": resources, "seconds": elapsed.as_secs_f64(), "adopted": adopted}),
+            json!({"step": step, "title": title, "outputs": outputs, "resources": resources, "seconds": elapsed.as_secs_f64(), "adopted": adopted, "by_hand": by_hand}),
         ),
+        Event::ExerciseShown { step, task } => {
+            ("exercise_shown", json!({"step": step, "task": task}))
+        }
+        Event::ExerciseChecked {
+            step,
+            found,
+            what,
+            details,
+        } => (
+            "exercise_checked",
+            json!({"step": step, "found": found, "what": what, "details": details}),
+        ),
+        Event::ExerciseHint { step, hint } => {
+            ("exercise_hint", json!({"step": step, "hint": hint}))
+        }
+        Event::ExerciseSolved { step } => ("exercise_solved", json!({"step": step})),
         Event::StepSkipped {
             step,
             title,
@@ -954,6 +980,7 @@ mod tests {
             }],
             elapsed: Duration::from_millis(300),
             adopted: false,
+            by_hand: false,
         });
     }
 

@@ -225,6 +225,9 @@ pub fn show(
                 format!("started (attempt {attempt}), no outcome")
             }
             Some(StepState::Succeeded(done)) if done.undone => undone_text(done),
+            Some(StepState::Succeeded(done)) if done.by_hand => {
+                "succeeded: made by hand (an exercise), checked and adopted".to_owned()
+            }
             Some(StepState::Succeeded(_)) => "succeeded".to_owned(),
             Some(StepState::Skipped(reason)) => format!("skipped: {reason}"),
             Some(StepState::Failed(e, _)) => format!("failed: {}", e.message),
@@ -290,7 +293,7 @@ fn show_json(state: &RunState) -> serde_json::Value {
                 }
                 Some(StepState::Succeeded(d)) => (
                     if d.undone { "undone" } else { "succeeded" },
-                    json!({"outputs": d.outputs, "resources": d.resources, "already_gone": d.already_gone}),
+                    json!({"outputs": d.outputs, "resources": d.resources, "already_gone": d.already_gone, "by_hand": d.by_hand}),
                 ),
                 Some(StepState::Skipped(r)) => ("skipped", json!({"reason": r})),
                 Some(StepState::Failed(e, _)) => ("failed", json!({"error": e})),
