@@ -510,9 +510,17 @@ impl Run<'_> {
             confirm: None,
             skippable: false,
         };
+        // Shown to the learner and in events: never a secret var's value.
+        let masked = |text: &str| {
+            let mut v = Json::String(text.to_owned());
+            mask(&mut v, &self.options.secrets);
+            v.as_str().unwrap_or_default().to_owned()
+        };
+        let task = masked(&exercise.task);
+        let hints: Vec<String> = exercise.hints.iter().map(|h| masked(h)).collect();
         self.reporter.event(&Event::ExerciseShown {
             step: step.id.clone(),
-            task: exercise.task.clone(),
+            task: task.clone(),
         });
         let mut shown = 0;
         let mut last: Option<ByHand> = None;
@@ -521,8 +529,8 @@ impl Run<'_> {
         loop {
             let choice = self.ask.exercise(&ExerciseIntro {
                 step: &intro,
-                task: &exercise.task,
-                hints: &exercise.hints,
+                task: &task,
+                hints: &hints,
                 shown,
                 last: last.as_ref(),
                 failed: failed.as_deref(),
