@@ -204,13 +204,18 @@ fn service(req: &Request<Incoming>) -> &'static str {
 
 /// The operation of a request: `Action=` of the query protocols (EC2, `ELBv2`), or Route 53's
 /// REST path.
-fn operation(path: &str, body: &[u8]) -> String {
+fn operation(method: &hyper::Method, path: &str, body: &[u8]) -> String {
     let body = String::from_utf8_lossy(body);
     if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
         return action.to_owned();
     }
     if path.trim_end_matches('/').ends_with("/rrset") {
-        return "ChangeResourceRecordSets".to_owned();
+        return if method == hyper::Method::GET {
+            "ListResourceRecordSets"
+        } else {
+            "ChangeResourceRecordSets"
+        }
+        .to_owned();
     }
     path.to_owned()
 }
@@ -596,7 +601,7 @@ impl State {
             .await
             .map(http_body_util::Collected::to_bytes)
             .unwrap_or_default();
-        let op = operation(parts.uri.path(), &body);
+        let op = operation(&parts.method, parts.uri.path(), &body);
         let request = String::from_utf8_lossy(&body).into_owned();
         for (poll, prefix) in [
             ("DescribeLoadBalancers", "LoadBalancerArns.member."),

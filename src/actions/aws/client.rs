@@ -48,6 +48,11 @@ pub struct Clients {
     /// target: the newest image of a name, the availability zones offering an instance type.
     pub images: Memo<Option<aws_sdk_ec2::types::Image>>,
     pub zones: Memo<Vec<(String, String)>>,
+    /// The load balancer and target groups behind each alias a failover check evaluates.
+    pub alias_targets: Memo<super::route53::Behind>,
+    /// Record changes, batched per hosted zone, and their status, asked once for every wait.
+    pub zone_changes: super::batch::ZoneChanges,
+    pub change_status: super::batch::ChangeStatus,
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -176,6 +181,9 @@ impl Clients {
             instances: SharedPoll::default(),
             images: Memo::default(),
             zones: Memo::default(),
+            zone_changes: super::batch::ZoneChanges::default(),
+            change_status: super::batch::ChangeStatus::default(),
+            alias_targets: Memo::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ macro_rules! pages {
 }
 
 pub mod aws_cli;
+pub mod batch;
 pub mod client;
 pub mod cost;
 pub mod ec2;
@@ -221,7 +222,26 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
 {
-    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    settle_errors(ctx, window, retry_if, || {
+        // Boxed: an SDK call's future is large, and the retry loop holds it.
+        let sent = Box::pin(call());
+        async move { sent.await.map_err(|e| sdk_error(operation, &e)) }
+    })
+    .await
+}
+
+/// [`settle`] for a call that answers in the tool's errors ([`sdk_error`]'s, with AWS's code):
+/// `retry_if` is given the code and the message.
+pub async fn settle_errors<T, F, Fut>(
+    ctx: &Context<'_>,
+    window: std::time::Duration,
+    retry_if: impl Fn(&str, &str) -> bool,
+    mut call: F,
+) -> Result<T, ActionError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ActionError>>,
+{
     let started = tokio::time::Instant::now();
     let mut backoff = Backoff::new(
         std::time::Duration::from_secs(1),
@@ -232,16 +252,15 @@ where
         match call().await {
             Ok(v) => return Ok(v),
             Err(e) => {
-                let (code, message) = (
-                    e.code().unwrap_or_default().to_owned(),
-                    e.message().unwrap_or_default().to_owned(),
-                );
-                if !retry_if(&code, &message) || started.elapsed() + backoff.peek() > window {
-                    return Err(sdk_error(operation, &e));
+                let code = e.code.clone().unwrap_or_default();
+                if !retry_if(&code, &e.message) || started.elapsed() + backoff.peek() > window {
+                    return Err(e);
                 }
                 let wait = backoff.next_wait();
+                // Not failed yet: "RegisterTargets: InvalidTarget: …; trying again in 2s".
                 ctx.progress.status(&format!(
-                    "{operation}: {code} ({message}); trying again in {}s ({}s so far)",
+                    "{}; trying again in {}s ({}s so far)",
+                    e.message.replacen(" failed: ", ": ", 1),
                     wait.as_secs(),
                     started.elapsed().as_secs()
                 ));
@@ -308,9 +327,12 @@ impl Typical {
         (self.0 * 5).max(std::time::Duration::from_secs(600))
     }
 
-    /// The wait before the next poll, `elapsed` into the wait: a sixth of the typical time (at
-    /// least 2 s, at most [`POLL_MAX`]) until three quarters of it, then a fortieth (at least
-    /// 1 s) until twice it, then doubling up to [`POLL_MAX`].
+    /// The wait before the next poll, `elapsed` into the wait: until three quarters of the
+    /// typical time, a quarter of the time waited so far (at least 2 s), growing to a sixth of
+    /// the typical time (at most [`POLL_MAX`]); then a fortieth (at least 1 s) until twice it;
+    /// then doubling up to [`POLL_MAX`]. So what is done sooner than usual (a load balancer
+    /// active in 40 s, where 3 minutes is usual) is seen within a quarter of the time it took,
+    /// not a whole sparse interval later; a 3-minute wait costs 7 more polls for it.
     pub fn next(
         self,
         elapsed: std::time::Duration,
@@ -319,7 +341,8 @@ impl Typical {
         use std::time::Duration;
         let typical = self.0;
         if elapsed < typical.mul_f64(0.75) {
-            (typical / 6).clamp(Duration::from_secs(2), POLL_MAX)
+            let sparse = (typical / 6).clamp(Duration::from_secs(2), POLL_MAX);
+            (elapsed / 4).clamp(Duration::from_secs(2), sparse)
         } else if elapsed < typical * 2 {
             (typical / 40).max(Duration::from_secs(1))
         } else {
@@ -471,28 +494,41 @@ mod tests {
     fn polls_are_dense_around_the_typical_time() {
         let lb = Typical::LOAD_BALANCER;
         let s = Duration::from_secs;
-        assert_eq!(lb.next(s(0), s(0)), s(15));
+        assert_eq!(lb.next(s(0), s(0)), s(2));
+        assert_eq!(lb.next(s(20), s(4)), s(5));
+        assert_eq!(lb.next(s(100), s(15)), s(15));
         assert_eq!(lb.next(s(140), s(15)), s(4) + Duration::from_millis(500));
         assert_eq!(lb.next(s(400), s(4)), s(8));
         assert_eq!(lb.next(s(500), s(8)), s(15));
+        assert_eq!(Typical::CHANGE.next(s(0), s(0)), s(2));
         assert_eq!(
-            Typical::CHANGE.next(s(0), s(0)),
+            Typical::CHANGE.next(s(31), s(7)),
             s(7) + Duration::from_millis(500)
         );
         assert_eq!(
             Typical::CHANGE.next(s(40), s(7)),
             s(1) + Duration::from_millis(125)
         );
-        // A 3-minute wait costs about 20 polls and ends within 5 s of the change.
-        let mut t = Duration::ZERO;
-        let mut last = Duration::ZERO;
-        let mut polls = 1;
-        while t < s(180) {
-            last = lb.next(t, last);
-            t += last;
-            polls += 1;
-        }
-        assert!(polls <= 22, "{polls} polls");
-        assert!(t.saturating_sub(s(180)) <= s(5), "seen {t:?}, after 180 s");
+        // How many polls a wait for something done after `after` costs, and how late it sees it.
+        let wait = |typical: Typical, after: Duration| {
+            let mut t = Duration::ZERO;
+            let mut last = Duration::ZERO;
+            let mut polls = 1;
+            while t < after {
+                last = typical.next(t, last);
+                t += last;
+                polls += 1;
+            }
+            (polls, t.saturating_sub(after))
+        };
+        // A 3-minute wait costs under 30 polls and ends within 5 s of the change.
+        let (polls, late) = wait(lb, s(180));
+        assert!(polls <= 28, "{polls} polls");
+        assert!(late <= s(5), "seen {late:?} late");
+        // A load balancer active in 36 s is seen within a quarter of that.
+        let (_, late) = wait(lb, s(36));
+        assert!(late <= s(9), "seen {late:?} late");
+        let (_, late) = wait(Typical::CHANGE, s(9));
+        assert!(late <= s(2), "seen {late:?} late");
     }
 }

@@ -321,8 +321,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, HealthCheckConfig,
-    HealthCheckType, ResourceRecordSet, ResourceRecordSetFailover, RrType, Tag, TagResourceType,
+    AliasTarget, Change, ChangeAction, ChangeStatus, HealthCheckConfig, HealthCheckType,
+    ResourceRecordSet, ResourceRecordSetFailover, RrType, Tag, TagResourceType,
 };
 
 use super::client::{Clients, clients};
@@ -346,7 +346,7 @@ fn fqdn(name: &str) -> String {
     }
 }
 
-fn bare_id(id: &str) -> String {
+pub(super) fn bare_id(id: &str) -> String {
     id.rsplit('/').next().unwrap_or(id).to_owned()
 }
 
@@ -772,38 +772,20 @@ fn record_set(
     built(b.build())
 }
 
+/// Send one change to a zone, in a batch with the other runs' changes to it ([`super::batch`]):
+/// its change id.
 async fn change(
     c: &Clients,
     zone: &str,
     action: ChangeAction,
     set: ResourceRecordSet,
-) -> Result<
-    String,
-    aws_smithy_runtime_api::client::result::SdkError<
-        aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsError,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-> {
+) -> Result<String, ActionError> {
     let change = Change::builder()
         .action(action)
         .resource_record_set(set)
         .build()
-        .expect("action and record set are set");
-    let batch = ChangeBatch::builder()
-        .changes(change)
-        .build()
-        .expect("changes are set");
-    let out = c
-        .route53
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(batch)
-        .send()
-        .await?;
-    Ok(out
-        .change_info()
-        .map(|i| bare_id(i.id()))
-        .unwrap_or_default())
+        .map_err(|e| ActionError::new(format!("a record change could not be built: {e}")))?;
+    c.zone_changes.submit(&c.route53, zone, change).await
 }
 
 /// A record written by a step: the change to wait for, and the record for undo (which rebuilds
@@ -879,7 +861,7 @@ impl Executor for Record {
                 code == "PriorRequestNotComplete"
                     || (code == "InvalidChangeBatch" && message.contains("not found"))
             };
-            let id = super::settle(ctx, "ChangeResourceRecordSets", Duration::from_secs(300), settles, || {
+            let id = super::settle_errors(ctx, Duration::from_secs(300), settles, || {
                 change(c, &zone, ChangeAction::Upsert, set.clone())
             })
             .await
@@ -938,9 +920,7 @@ impl Executor for Record {
             // it (the same record, so nothing changes in DNS), which also gives the change id
             // that the step's INSYNC wait reads and makes undo delete exactly what it wrote.
             let change_id = if ctx.adopting {
-                change(c, &zone, ChangeAction::Upsert, wanted.clone())
-                    .await
-                    .map_err(|e| sdk_error("ChangeResourceRecordSets", &e))?
+                change(c, &zone, ChangeAction::Upsert, wanted.clone()).await?
             } else {
                 String::new()
             };
@@ -968,16 +948,14 @@ impl Executor for Record {
                 .status(&format!("deleting the record {}", r.id));
             match change(c, &zone, ChangeAction::Delete, set).await {
                 Ok(_) => Ok(Undone::Removed),
-                Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => {
-                    Ok(Undone::AlreadyGone)
-                }
+                Err(e) if e.code.as_deref() == Some("NoSuchHostedZone") => Ok(Undone::AlreadyGone),
                 Err(e)
-                    if code(&e).as_deref() == Some("InvalidChangeBatch")
-                        && format!("{e:?}").contains("not found") =>
+                    if e.code.as_deref() == Some("InvalidChangeBatch")
+                        && e.message.contains("not found") =>
                 {
                     Ok(Undone::AlreadyGone)
                 }
-                Err(e) => Err(sdk_error("ChangeResourceRecordSets", &e)),
+                Err(e) => Err(e),
             }
         })
     }
@@ -998,25 +976,29 @@ impl Executor for WaitChange {
                 super::Typical::CHANGE,
                 "look at the AWS Health Dashboard for Route 53; the change is applied and will reach INSYNC",
                 || async {
-                    let out = c
-                        .route53
-                        .get_change()
-                        .id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error("GetChange", &e))?;
-                    let status = out.change_info().map(|i| i.status().clone());
-                    if status == Some(ChangeStatus::Insync) {
+                    // The runs' waits for one change (a batch's) share their polls.
+                    let status = c
+                        .change_status
+                        .of(&id, || async {
+                            let out = c
+                                .route53
+                                .get_change()
+                                .id(&id)
+                                .send()
+                                .await
+                                .map_err(|e| sdk_error("GetChange", &e))?;
+                            Ok(out
+                                .change_info()
+                                .map_or("unknown", |i| i.status().as_str())
+                                .to_owned())
+                        })
+                        .await?;
+                    if status == ChangeStatus::Insync.as_str() {
                         let mut o = Outcome::default();
                         o.outputs.insert("status".into(), "INSYNC".into());
                         return Ok(Seen::Done(o));
                     }
-                    Ok(Seen::Waiting(
-                        status
-                            .as_ref()
-                            .map_or("unknown", ChangeStatus::as_str)
-                            .to_owned(),
-                    ))
+                    Ok(Seen::Waiting(status))
                 },
             )
             .await
@@ -1186,11 +1168,10 @@ async fn balancer_addresses(
     let Some(alias) = set.alias_target() else {
         return Ok(Vec::new());
     };
-    let Some(lb) = balancer(c, &alias_dns(alias)).await? else {
+    let Some(lb) = behind(c, &alias_dns(alias)).await? else {
         return Ok(Vec::new());
     };
-    let arn = lb.load_balancer_arn().unwrap_or_default();
-    let Some((_, path)) = arn.split_once(":loadbalancer/") else {
+    let Some((_, path)) = lb.arn.split_once(":loadbalancer/") else {
         return Ok(Vec::new());
     };
     let out = c
@@ -1243,6 +1224,57 @@ async fn dns_answer(
     Ok((None, seen))
 }
 
+/// What an alias to a load balancer rests on: the load balancer's name and its target groups
+/// (name, ARN).
+#[derive(Clone, Debug)]
+pub struct Behind {
+    balancer: String,
+    arn: String,
+    groups: Vec<(String, String)>,
+}
+
+/// The load balancer with this DNS name and its target groups, looked up once while the process
+/// runs (see [`record_health`]); `None` when no load balancer has the name.
+async fn behind(c: &Clients, dns: &str) -> Result<Option<Behind>, ActionError> {
+    let found = c
+        .alias_targets
+        .get(dns, || async {
+            let lb = balancer(c, dns).await?.ok_or_else(|| {
+                let mut e = ActionError::new(format!("no load balancer has the DNS name {dns}"));
+                e.code = Some("LoadBalancerNotFound".into());
+                e
+            })?;
+            let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
+            let groups = c
+                .elbv2
+                .describe_target_groups()
+                .load_balancer_arn(&arn)
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeTargetGroups", &e))?;
+            Ok(Behind {
+                balancer: lb.load_balancer_name().unwrap_or_default().to_owned(),
+                arn,
+                groups: groups
+                    .target_groups()
+                    .iter()
+                    .map(|g| {
+                        (
+                            g.target_group_name().unwrap_or("?").to_owned(),
+                            g.target_group_arn().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect(),
+            })
+        })
+        .await;
+    match found {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.code.as_deref() == Some("LoadBalancerNotFound") => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether Route 53 would consider one failover record healthy, and why.
 async fn record_health(
     c: &Clients,
@@ -1285,29 +1317,49 @@ async fn record_health(
         ));
     }
     let dns = alias_dns(alias);
-    let Some(lb) = balancer(c, &dns).await? else {
-        return Ok((false, format!("no load balancer has the DNS name {dns}")));
+    // Which load balancer and target groups an alias rests on does not change while the
+    // process runs: looked up once (a class's checks asked it on every poll, four ELBv2 calls of
+    // six), and again if a group has gone since.
+    let mut fresh = false;
+    let (behind, answers) = loop {
+        let Some(behind) = behind(c, &dns).await? else {
+            return Ok((false, format!("no load balancer has the DNS name {dns}")));
+        };
+        let mut answers = Vec::new();
+        let mut gone = false;
+        for (_, arn) in &behind.groups {
+            match c
+                .elbv2
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await
+            {
+                Ok(h) => answers.push(h),
+                Err(e) if !fresh && code(&e).as_deref() == Some("TargetGroupNotFound") => {
+                    gone = true;
+                    break;
+                }
+                Err(e) => return Err(sdk_error("DescribeTargetHealth", &e)),
+            }
+        }
+        if gone {
+            c.alias_targets.forget(&dns);
+            fresh = true;
+            continue;
+        }
+        if behind.groups.is_empty() {
+            // Not kept: its listeners and groups may be on their way.
+            c.alias_targets.forget(&dns);
+        }
+        break (behind, answers);
     };
-    let name = lb.load_balancer_name().unwrap_or_default().to_owned();
-    let groups = c
-        .elbv2
-        .describe_target_groups()
-        .load_balancer_arn(lb.load_balancer_arn().unwrap_or_default())
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeTargetGroups", &e))?;
+    let name = behind.balancer.clone();
     // Route 53's rule: the load balancer is healthy only if every target group has a healthy
     // target; a group whose targets are all unhealthy, or that has no targets, makes it unhealthy.
-    let mut all_healthy = !groups.target_groups().is_empty();
+    let mut all_healthy = !behind.groups.is_empty();
     let mut described = Vec::new();
-    for group in groups.target_groups() {
-        let health = c
-            .elbv2
-            .describe_target_health()
-            .target_group_arn(group.target_group_arn().unwrap_or_default())
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
+    for ((group_name, _), health) in behind.groups.iter().zip(&answers) {
         let states: Vec<String> = health
             .target_health_descriptions()
             .iter()
@@ -1321,7 +1373,6 @@ async fn record_health(
             .collect();
         let healthy = states.iter().any(|s| s.ends_with(" healthy"));
         all_healthy &= healthy;
-        let group_name = group.target_group_name().unwrap_or("?");
         described.push(if states.is_empty() {
             format!("{group_name}: no targets (counts as unhealthy)")
         } else {

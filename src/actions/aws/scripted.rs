@@ -109,6 +109,9 @@ impl Script {
             instances: super::shared::SharedPoll::default(),
             images: super::shared::Memo::default(),
             zones: super::shared::Memo::default(),
+            zone_changes: super::batch::ZoneChanges::default(),
+            change_status: super::batch::ChangeStatus::default(),
+            alias_targets: super::shared::Memo::default(),
         }
     }
 }
@@ -1371,10 +1374,10 @@ async fn a_change_wait_polls_until_insync_and_shows_the_status() {
     .await;
     assert_eq!(result.unwrap().outputs["status"], json!("INSYNC"));
     assert_eq!(polls.num_calls(), 4);
-    // At once, then every 7.5 s (a sixth of the usual 45 s) while it is early.
-    assert_eq!(started.elapsed().as_millis(), 22_500);
+    // At once, then every 2 s while it is early (a quarter of the time waited, at least 2 s).
+    assert_eq!(started.elapsed().as_millis(), 6_000);
     assert!(
-        shown.any("waiting for change C1 to be INSYNC: PENDING (15s)"),
+        shown.any("waiting for change C1 to be INSYNC: PENDING (4s)"),
         "{}",
         shown.all()
     );
@@ -1821,9 +1824,11 @@ async fn check_failover_waits_for_the_expected_answer() {
         .output(answer("15.1.1.1"))
         .build();
     let interfaces = balancer_interfaces();
+    let elbv2 = drill_elbv2();
+    let (lbs, groups, health) = (elbv2[0].clone(), elbv2[1].clone(), elbv2[2].clone());
     let script = Script {
         route53: vec![records, answers.clone()],
-        elbv2: drill_elbv2(),
+        elbv2,
         ec2: vec![interfaces],
         real_aws: true,
     };
@@ -1834,6 +1839,11 @@ async fn check_failover_waits_for_the_expected_answer() {
     let outcome = result.unwrap();
     assert_eq!(outcome.outputs["answer"], json!("secondary"));
     assert_eq!(answers.num_calls(), 3, "asked until the answer changed");
+    // Each poll reads the targets' health; the load balancers and their target groups behind
+    // the two aliases are looked up once.
+    assert_eq!(health.num_calls(), 6, "two groups, three polls");
+    assert_eq!(groups.num_calls(), 2, "each alias's groups, once");
+    assert_eq!(lbs.num_calls(), 2, "each alias's load balancer, once");
     assert!(
         shown.any("waiting for Route 53's answer for lab.example.com to be SECONDARY: PRIMARY"),
         "{}",

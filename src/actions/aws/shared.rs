@@ -244,6 +244,11 @@ impl<T: Clone> Memo<T> {
             .clone();
         cell.get_or_try_init(ask).await.cloned()
     }
+
+    /// Forget the answer for `key`: the next `get` asks again.
+    pub fn forget(&self, key: &str) {
+        self.cells.lock().expect("never poisoned").remove(key);
+    }
 }
 
 /// A poll under way: if the wait making it is dropped (its run cancelled), the others go on.
