@@ -45,17 +45,15 @@ pub(crate) fn region_var(checked: &Checked) -> Option<String> {
 }
 
 pub(crate) fn check_file(settings: &Settings, file: &Path, vars: &Vars) -> Checked {
-    let first = validate::check(file, &vars.inputs(), &known(settings, None), &env_var);
-    // Lints may read `aws.region`; when the runbook sets it through a var, check again with it.
-    match region_var(&first) {
-        Some(region) if settings.region.is_none() => validate::check(
-            file,
-            &vars.inputs(),
-            &known(settings, Some(region)),
-            &env_var,
-        ),
-        _ => first,
-    }
+    // Lints may read `aws.region`: the runbook's own `region` var gives it, unless --region does.
+    let known = |values: &vars::Resolved| {
+        let region = values
+            .values
+            .get("region")
+            .and_then(|(v, _)| v.as_str().map(str::to_owned));
+        known(settings, region)
+    };
+    validate::check(file, &vars.inputs(), &known, &env_var)
 }
 
 pub fn validate_files(

@@ -171,7 +171,10 @@ impl<'a> Renderer<'a> {
         out
     }
 
-    fn context(&self, scope: ScopeId) -> Json {
+    /// The context a template of `scope` is rendered in: its vars, `run`, `aws`, and the
+    /// outputs of its steps, only those named in `only` when given (a module's outputs are
+    /// rendered to be known, so a template reading one step does not render every module's).
+    fn context(&self, scope: ScopeId, only: Option<&[&str]>) -> Json {
         let vars: serde_json::Map<String, Json> = self.scopes[scope]
             .iter()
             .filter_map(|(k, v)| match v {
@@ -192,6 +195,9 @@ impl<'a> Renderer<'a> {
         }
         let mut steps = serde_json::Map::new();
         for (id, local) in &self.flow.scopes[scope].locals {
+            if only.is_some_and(|only| !only.contains(&id.as_str())) {
+                continue;
+            }
             if let Some(outputs) = self.local_outputs(*local) {
                 steps.insert(id.clone(), Json::Object(outputs));
             }
@@ -269,7 +275,10 @@ impl<'a> Renderer<'a> {
     }
 
     pub fn render_site(&self, scope: ScopeId, site: &Site<'_>) -> Result<Json, Vec<String>> {
-        let refs = site.references().unwrap_or_default();
+        let (refs, read) = match site.references() {
+            Ok(refs) => (refs, true),
+            Err(_) => (Vec::new(), false),
+        };
         let mut waits: Vec<String> = refs
             .iter()
             .filter_map(|r| self.waits(scope, r))
@@ -279,7 +288,15 @@ impl<'a> Renderer<'a> {
             waits.dedup();
             return Err(waits);
         }
-        let ctx = self.context(scope);
+        // The steps it reads (`steps.vpc.vpc_id`); all of them when it reads `steps` as a whole
+        // (`steps[name]`) or could not be read.
+        let named: Option<Vec<&str>> = refs
+            .iter()
+            .filter(|r| r.as_str() == "steps" || r.starts_with("steps."))
+            .map(|r| r.split('.').nth(1))
+            .collect();
+        let only = named.filter(|_| read);
+        let ctx = self.context(scope, only.as_deref());
         let result = if site.expression {
             template::eval_expression(site.text, &ctx)
         } else {

@@ -5,7 +5,8 @@
 //! four roots: `vars`, `steps`, `run` and `aws`. [`references`] lists the dotted names a template
 //! reads (`steps.vpc.vpc_id`), which is how the step graph finds its edges.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 
@@ -97,6 +98,26 @@ fn kind_text(kind: ErrorKind) -> &'static str {
 /// The dotted names a string reads (`vars.cidr`, `steps.vpc.vpc_id`), sorted; nothing for a
 /// literal. A syntax error is returned with its range in `s`.
 pub fn references(s: &str) -> Result<Vec<String>, TemplateError> {
+    // A runbook's few hundred templates are read again for every step a run prepares and for
+    // every student of a class: parsed once per process.
+    type Read = Result<Vec<String>, TemplateError>;
+    static READ: OnceLock<Mutex<HashMap<String, Read>>> = OnceLock::new();
+    if matches!(kind(s), Kind::Literal) {
+        return Ok(Vec::new());
+    }
+    let cache = READ.get_or_init(Mutex::default);
+    if let Some(found) = cache.lock().expect("never poisoned").get(s) {
+        return found.clone();
+    }
+    let found = parse_references(s);
+    cache
+        .lock()
+        .expect("never poisoned")
+        .insert(s.to_owned(), found.clone());
+    found
+}
+
+fn parse_references(s: &str) -> Result<Vec<String>, TemplateError> {
     let names = match kind(s) {
         Kind::Literal => return Ok(Vec::new()),
         Kind::Expression(expr) => {

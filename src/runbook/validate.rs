@@ -26,7 +26,7 @@ pub struct Checked {
 pub fn check(
     path: &Path,
     inputs: &Inputs,
-    known: &Known,
+    known: &dyn Fn(&Resolved) -> Known,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Checked {
     let (mut project, mut diags) = load::load(path);
@@ -55,7 +55,8 @@ pub fn check(
     let (values, d) = vars::resolve(&mut project, inputs, env);
     diags.extend(d.0);
     if !order.is_empty() {
-        let renderer = Renderer::new(&project, &flow, &values, known.clone());
+        // What templates know of AWS may come from the vars (a runbook's own `region`).
+        let renderer = Renderer::new(&project, &flow, &values, known(&values));
         diags.extend(lint::run(&project, &flow, &renderer, &values).0);
     }
     sort_and_dedup(&mut diags, &project);
