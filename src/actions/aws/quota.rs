@@ -5,7 +5,8 @@
 //! A quota's value comes from `--quota` when given, else the Service Quotas API (the applied
 //! value, then AWS's default), else the documented default. The vCPU quota of a new account is
 //! not documented as one number, so when the API does not answer it only warns. An emulator
-//! enforces no quota: there the preflight reports and refuses only with `--quota`.
+//! enforces no quota: there the preflight is not asked, reports the documented defaults and
+//! refuses only with `--quota`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -173,6 +174,16 @@ async fn quota_value(c: &Clients, kind: Kind, overrides: &[(String, f64)]) -> Va
         };
     }
     let enforced = !c.emulated || !overrides.is_empty();
+    let documented = Value {
+        limit: kind.documented(),
+        source: "documented default",
+        enforced: enforced && kind != Kind::Vcpus,
+    };
+    // An emulator enforces no quota and may not answer for them (moto's server fails
+    // `GetAWSDefaultServiceQuota`, and the retry held every class's start for seconds).
+    if c.emulated {
+        return documented;
+    }
     // An answer or not, quickly: the preflight falls back to documented defaults.
     let sq = aws_sdk_servicequotas::Client::from_conf(
         aws_sdk_servicequotas::config::Builder::from(&c.config)
@@ -220,11 +231,7 @@ async fn quota_value(c: &Clients, kind: Kind, overrides: &[(String, f64)]) -> Va
             };
         }
     }
-    Value {
-        limit: kind.documented(),
-        source: "documented default",
-        enforced: enforced && kind != Kind::Vcpus,
-    }
+    documented
 }
 
 /// vCPUs per instance type, from `DescribeInstanceTypes`.
