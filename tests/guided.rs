@@ -821,6 +821,8 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         "--var".into(),
         "domain=lab.example.com".into(),
         "--exercise".into(),
+        "--junit".into(),
+        "report.xml".into(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut screen = Screen::start(dir.path(), &args);
@@ -910,6 +912,41 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         end.contains("Route 53 answers lab.example.com with the SECONDARY record"),
         "{end}"
     );
+    // The teacher's view: each exercise is a test case saying how it went.
+    let xml = std::fs::read_to_string(dir.path().join("report.xml")).expect("the JUnit report");
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    let cases: Vec<(String, String)> = report.test_suites[0]
+        .test_cases
+        .iter()
+        .filter(|c| c.name.starts_with("exercise: "))
+        .map(|c| {
+            let status = match &c.status {
+                quick_junit::TestCaseStatus::Success { .. } => "passed".to_owned(),
+                quick_junit::TestCaseStatus::NonSuccess { message, .. } => format!(
+                    "failed: {}",
+                    message
+                        .as_ref()
+                        .map(quick_junit::XmlString::as_str)
+                        .unwrap_or_default()
+                ),
+                quick_junit::TestCaseStatus::Skipped { .. } => "skipped".to_owned(),
+            };
+            (c.name.to_string(), status)
+        })
+        .collect();
+    assert_eq!(cases.len(), 3, "{cases:?}");
+    assert_eq!(
+        cases[0],
+        ("exercise: primary_record".into(), "passed".into())
+    );
+    assert!(
+        cases[1].0 == "exercise: secondary_record"
+            && cases[1]
+                .1
+                .starts_with("failed: solved by the runbook after"),
+        "{cases:?}"
+    );
+    assert_eq!(cases[2], ("exercise: stop_primary".into(), "passed".into()));
     let mut rollback = Screen::command(
         dir.path(),
         &["rollback", "--yes", "--endpoint-url", &emulator.url],

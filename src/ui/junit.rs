@@ -1,5 +1,8 @@
 //! A `JUnit` XML report of a run, for CI: one test case per step (passed, failed, or skipped with
-//! the reason, including steps a failure kept from starting).
+//! the reason, including steps a failure kept from starting). In an exercise run, each exercise
+//! the learner reached is a test case of its own, `exercise: STEP`, for a teacher's tooling:
+//! passed when the learner made it and the check adopted it, failed when the runbook solved it,
+//! skipped when the learner left it; with how many checks and hints it took.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,7 +31,52 @@ pub struct Junit {
     name: String,
     steps: Vec<String>,
     outcomes: Mutex<BTreeMap<String, Outcome>>,
+    /// The exercises reached, in the order shown.
+    exercises: Mutex<Vec<(String, Exercise)>>,
     secrets: Vec<String>,
+}
+
+/// How one exercise went.
+#[derive(Clone, Default)]
+struct Exercise {
+    checks: usize,
+    hints: usize,
+    /// The last check's verdict and details ("differs: the record's failover role is …").
+    last: Option<String>,
+    solved: bool,
+    by_hand: bool,
+}
+
+impl Exercise {
+    fn tally(&self) -> String {
+        format!(
+            "{} check{}, {} hint{}",
+            self.checks,
+            if self.checks == 1 { "" } else { "s" },
+            self.hints,
+            if self.hints == 1 { "" } else { "s" }
+        )
+    }
+
+    /// Its status; `mask` hides secret values in what the last check said.
+    fn status(&self, mask: impl Fn(&str) -> String) -> TestCaseStatus {
+        if self.by_hand {
+            return TestCaseStatus::success();
+        }
+        let mut s = if self.solved {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(format!("solved by the runbook after {}", self.tally()));
+            s
+        } else {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(format!("left unfinished after {}", self.tally()));
+            s
+        };
+        if let Some(last) = &self.last {
+            s.set_description(mask(&format!("last check: {last}")));
+        }
+        s
+    }
 }
 
 impl Junit {
@@ -37,6 +85,7 @@ impl Junit {
             name: name.to_owned(),
             steps,
             outcomes: Mutex::default(),
+            exercises: Mutex::default(),
             secrets,
         }
     }
@@ -85,6 +134,15 @@ impl Junit {
             }
             suite.add_test_case(case);
         }
+        for (step, exercise) in self.exercises.lock().expect("never poisoned").iter() {
+            let status = exercise.status(|text| self.mask(text));
+            let mut case = TestCase::new(format!("exercise: {step}"), status);
+            case.set_classname(format!("{}.exercises", self.name));
+            if exercise.by_hand {
+                case.set_system_out(format!("made by hand; {}", exercise.tally()));
+            }
+            suite.add_test_case(case);
+        }
         let mut report = Report::new("runbook");
         report.add_test_suite(suite);
         let xml = report.to_string().map_err(std::io::Error::other)?;
@@ -92,8 +150,57 @@ impl Junit {
     }
 }
 
+impl Junit {
+    /// Note an exercise event: `true` when that is all there is to it (a step's success is
+    /// also the step's own case).
+    fn exercise(&self, event: &Event) -> bool {
+        let mut exercises = self.exercises.lock().expect("never poisoned");
+        let (Event::ExerciseShown { step, .. }
+        | Event::ExerciseChecked { step, .. }
+        | Event::ExerciseHint { step, .. }
+        | Event::ExerciseSolved { step }
+        | Event::StepSucceeded {
+            step,
+            by_hand: true,
+            ..
+        }) = event
+        else {
+            return false;
+        };
+        let i = exercises
+            .iter()
+            .position(|(s, _)| s == step)
+            .unwrap_or_else(|| {
+                exercises.push((step.clone(), Exercise::default()));
+                exercises.len() - 1
+            });
+        let e = &mut exercises[i].1;
+        match event {
+            Event::ExerciseChecked { found, details, .. } => {
+                e.checks += 1;
+                e.last = Some(if details.is_empty() {
+                    found.clone()
+                } else {
+                    format!("{found}: {}", details.join("; "))
+                });
+            }
+            Event::ExerciseHint { .. } => e.hints += 1,
+            Event::ExerciseSolved { .. } => e.solved = true,
+            Event::StepSucceeded { .. } => {
+                e.by_hand = true;
+                return false;
+            }
+            _ => {}
+        }
+        true
+    }
+}
+
 impl Reporter for Junit {
     fn event(&self, event: &Event) {
+        if self.exercise(event) {
+            return;
+        }
         let mut outcomes = self.outcomes.lock().expect("never poisoned");
         match event {
             Event::StepSucceeded { step, elapsed, .. } => {
@@ -146,5 +253,124 @@ impl Reporter for Junit {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn succeeded(step: &str, by_hand: bool) -> Event {
+        Event::StepSucceeded {
+            step: step.into(),
+            title: step.into(),
+            outputs: serde_json::Map::new(),
+            resources: Vec::new(),
+            elapsed: Duration::from_secs(1),
+            adopted: by_hand,
+            by_hand,
+        }
+    }
+
+    /// Each exercise reached is a case: made by hand passes (with its checks and hints), solved
+    /// by the runbook fails saying so, left unfinished is skipped; the steps keep their own cases.
+    #[test]
+    fn each_exercise_reached_is_a_test_case_saying_how_it_went() {
+        let steps = ["zone", "primary_record", "secondary_record", "stop_primary"];
+        let junit = Junit::new(
+            "failover",
+            steps.iter().map(|s| (*s).to_owned()).collect(),
+            vec!["hunter2".into()],
+        );
+        let events = [
+            succeeded("zone", false),
+            Event::ExerciseShown {
+                step: "primary_record".into(),
+                task: "make it".into(),
+            },
+            Event::ExerciseChecked {
+                step: "primary_record".into(),
+                found: "differs".into(),
+                what: None,
+                details: vec!["the role is SECONDARY; this step needs PRIMARY".into()],
+            },
+            Event::ExerciseHint {
+                step: "primary_record".into(),
+                hint: 1,
+            },
+            Event::ExerciseChecked {
+                step: "primary_record".into(),
+                found: "matches".into(),
+                what: None,
+                details: Vec::new(),
+            },
+            succeeded("primary_record", true),
+            Event::ExerciseShown {
+                step: "secondary_record".into(),
+                task: "make it".into(),
+            },
+            Event::ExerciseChecked {
+                step: "secondary_record".into(),
+                found: "nothing".into(),
+                what: None,
+                details: vec!["looked in zone Z1 (password hunter2)".into()],
+            },
+            Event::ExerciseSolved {
+                step: "secondary_record".into(),
+            },
+            succeeded("secondary_record", false),
+            Event::ExerciseShown {
+                step: "stop_primary".into(),
+                task: "stop them".into(),
+            },
+        ];
+        for e in &events {
+            junit.event(e);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.xml");
+        junit.write(&path).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        let case = |name: &str| {
+            let start = xml
+                .find(&format!("name=\"{name}\""))
+                .unwrap_or_else(|| panic!("no case {name}: {xml}"));
+            let end = xml[start..]
+                .find("</testcase>")
+                .map_or(xml.len(), |e| start + e);
+            xml[start..end].to_owned()
+        };
+        // The steps' own cases: all three record and drill steps passed or were not run.
+        assert!(!case("primary_record").contains("<failure"));
+        assert!(!case("secondary_record").contains("<failure"));
+        let by_hand = case("exercise: primary_record");
+        assert!(
+            !by_hand.contains("<failure") && !by_hand.contains("<skipped"),
+            "{by_hand}"
+        );
+        assert!(
+            by_hand.contains("made by hand; 2 checks, 1 hint"),
+            "{by_hand}"
+        );
+        let solved = case("exercise: secondary_record");
+        assert!(
+            solved.contains("<failure")
+                && solved.contains("solved by the runbook after 1 check, 0 hints"),
+            "{solved}"
+        );
+        assert!(
+            solved.contains("last check: nothing: looked in zone Z1"),
+            "{solved}"
+        );
+        assert!(
+            !xml.contains("hunter2"),
+            "a secret var never reaches the report"
+        );
+        let left = case("exercise: stop_primary");
+        assert!(
+            left.contains("<skipped") && left.contains("left unfinished after 0 checks"),
+            "{left}"
+        );
+        assert!(xml.contains("classname=\"failover.exercises\""));
     }
 }
