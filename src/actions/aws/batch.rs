@@ -136,6 +136,9 @@ impl ZoneChanges {
                 Err(oneshot::error::TryRecvError::Empty) => {}
             }
             let batch = take_batch(&mut z.queue.lock().expect("never poisoned"));
+            if batch.is_empty() {
+                continue;
+            }
             self.requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             // Sent from a task of its own, holding the zone's turn: a run cancelled while its
@@ -163,6 +166,11 @@ fn take_batch(queue: &mut Vec<Pending>) -> Vec<Pending> {
     let mut batch = Vec::new();
     let mut rest = Vec::new();
     for p in queue.drain(..) {
+        // Its step is gone (its run was cancelled while the change waited): never sent, so
+        // nothing is made that no journal knows of.
+        if p.reply.is_closed() {
+            continue;
+        }
         // A record seen first when the batch is full stays behind too, with its later changes.
         let first = records.insert(record_of(&p.change));
         if first && batch.len() < MAX_BATCH {
@@ -345,11 +353,37 @@ mod tests {
         assert_eq!(sent[1].len(), 3);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_change_whose_step_was_cancelled_while_it_waited_is_never_sent() {
+        let zones = Arc::new(ZoneChanges::default());
+        let slow = Slow::default();
+        let first = {
+            let (zones, slow) = (Arc::clone(&zones), slow.clone());
+            tokio::spawn(async move { zones.submit(&slow, "Z1", change("first", "a")).await })
+        };
+        tokio::task::yield_now().await;
+        // Queued behind the first batch, then its step is cancelled.
+        let cancelled = {
+            let (zones, slow) = (Arc::clone(&zones), slow.clone());
+            tokio::spawn(async move { zones.submit(&slow, "Z1", change("gone", "a")).await })
+        };
+        tokio::task::yield_now().await;
+        cancelled.abort();
+        let later = {
+            let (zones, slow) = (Arc::clone(&zones), slow.clone());
+            tokio::spawn(async move { zones.submit(&slow, "Z1", change("later", "a")).await })
+        };
+        assert!(first.await.unwrap().is_ok());
+        assert!(later.await.unwrap().is_ok());
+        let sent: Vec<String> = slow.sent.lock().unwrap().concat();
+        assert_eq!(sent, ["first", "later"]);
+    }
+
     #[test]
     fn two_changes_of_one_record_never_share_a_batch_and_keep_their_order() {
-        let (tx, _) = oneshot::channel();
-        let (tx2, _) = oneshot::channel();
-        let (tx3, _) = oneshot::channel();
+        let (tx, _rx) = oneshot::channel();
+        let (tx2, _rx2) = oneshot::channel();
+        let (tx3, _rx3) = oneshot::channel();
         let mut queue = vec![
             Pending {
                 change: change("a", "1"),
