@@ -212,8 +212,8 @@ fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_
     );
     let requests = proxy.stats.route53.load(Ordering::Relaxed);
     assert!(requests >= 40, "ten labs' Route 53 requests: {requests}");
-    // Twenty records written at about the same time into one zone go in batches (and then
-    // deleted in batches too): fewer requests than records, none refused for another's change.
+    // Twenty records written at about the same time into one zone go in batches: fewer
+    // requests than records, none refused for another's change.
     let changes = proxy
         .stats
         .by_operation
@@ -224,7 +224,7 @@ fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_
         .unwrap_or(0);
     assert!(
         (1..20).contains(&changes),
-        "ten labs' forty record changes in {changes} requests"
+        "ten labs' twenty records written in {changes} requests"
     );
 
     let labs = by_student(&lab, "spring");
