@@ -1091,15 +1091,22 @@ pub fn rollback(
     let select = crate::actions::aws::sweep::Select::Tag("runbook:class".into(), class.to_owned());
     let mut remaining = 0;
     for place in &places {
-        remaining += rt
-            .block_on(async {
-                let c = client::for_settings(place).await?;
-                super::sweep::sweep_in(c, &select, &interrupt).await
-            })
-            .map_err(|e| Error::Usage {
-                message: e.message,
-                help: e.hint,
-            })?;
+        match rt.block_on(async {
+            let c = client::for_settings(place).await?;
+            super::sweep::sweep_in(c, &select, &interrupt).await
+        }) {
+            Ok(left) => remaining += left,
+            // Every lab is gone, but what the class shares may not be: the rollback is not
+            // complete (exit 3), whatever the reason AWS could not be asked.
+            Err(e) => {
+                ui::note!(
+                    "Every lab is rolled back, but the class's shared resources could not be looked for: {}{}",
+                    e.message,
+                    e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+                );
+                remaining += 1;
+            }
+        }
     }
     if remaining > 0 {
         ui::note!("To try again: {}", rollback_class_command(settings, class));

@@ -94,6 +94,15 @@ pub fn standard_tags(ctx: &Context<'_>, name: Option<&str>, extra: &Tags) -> Vec
 
 /// An SDK error as the engine's error: the operation, the AWS error code and message, whether
 /// trying again may help, and a hint where one helps. Classified by the error's code accessor.
+/// The innermost cause of an error, as it words it.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
 pub fn sdk_error<E, R>(
     operation: &str,
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
@@ -108,7 +117,11 @@ where
     let message = err.message().unwrap_or_default().to_owned();
     let detail = match (&code, err) {
         (c, _) if !c.is_empty() => format!("{c}: {message}"),
-        (_, SdkError::DispatchFailure(_)) => "could not reach the AWS endpoint".to_owned(),
+        (_, SdkError::DispatchFailure(f)) => match f.as_connector_error().map(|c| root_cause(c)) {
+            // Why, in the system's words ("Connection refused (os error 111)", a DNS failure).
+            Some(why) if !why.is_empty() => format!("could not reach the AWS endpoint ({why})"),
+            _ => "could not reach the AWS endpoint".to_owned(),
+        },
         (_, SdkError::TimeoutError(_)) => "the request timed out".to_owned(),
         _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
     };
