@@ -187,6 +187,21 @@ fn main() {
                 .map(|(at, e)| format!("{at:7.2} {e}"))
                 .collect();
             std::fs::write(format!("{path}.{n}"), lines.join("\n")).expect("write the events");
+            // And every request the proxy forwarded, with its second.
+            let calls: Vec<String> = proxy
+                .stats
+                .log
+                .lock()
+                .expect("never poisoned")
+                .iter()
+                .map(|(at, op)| {
+                    format!(
+                        "{:7.2} {op}",
+                        at.saturating_duration_since(started).as_secs_f64()
+                    )
+                })
+                .collect();
+            std::fs::write(format!("{path}.{n}.calls"), calls.join("\n")).expect("write the calls");
         }
         if calls {
             let by_operation = proxy.stats.by_operation.lock().expect("never poisoned");

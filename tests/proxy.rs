@@ -116,6 +116,8 @@ pub struct Stats {
     pub by_service: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
     /// The most ids one poll named: `DescribeLoadBalancers` ARNs, `DescribeInstances` ids.
     pub widest_poll: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
+    /// Every call forwarded: when, and which operation.
+    pub log: std::sync::Mutex<Vec<(std::time::Instant, String)>>,
 }
 
 pub struct Proxy {
@@ -717,16 +719,22 @@ impl State {
         } else {
             text
         };
+        let name = if op.contains("/change/") {
+            "GetChange".to_owned()
+        } else {
+            op.clone()
+        };
+        self.stats
+            .log
+            .lock()
+            .expect("never poisoned")
+            .push((std::time::Instant::now(), name.clone()));
         *self
             .stats
             .by_operation
             .lock()
             .expect("never poisoned")
-            .entry(if op.contains("/change/") {
-                "GetChange".to_owned()
-            } else {
-                op.clone()
-            })
+            .entry(name)
             .or_insert(0) += 1;
         let text = match self.faults.aws_timings {
             Some(scale) => {

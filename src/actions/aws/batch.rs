@@ -10,26 +10,21 @@
 //! (`InvalidChangeBatch`, one change in it is wrong), each of its changes is sent again alone, so
 //! each step gets its own answer and no step fails for another's record.
 //!
-//! The waits for those changes ([`ChangeStatus`]) then share their `GetChange` polls: an answer at
-//! most a second old serves every wait for that change, and `INSYNC`, which never goes back, is
-//! kept.
+//! The waits for those changes then share their `GetChange` polls (`Clients::change_status`, a
+//! [`super::shared::Recent`]): an answer at most a second old serves every wait for that change,
+//! and `INSYNC`, which never goes back, is kept.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_route53::types::{Change, ChangeBatch};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 use crate::engine::action::ActionError;
 
 /// The most changes sent in one batch (AWS takes up to 1,000 and 32,000 characters of values).
 pub const MAX_BATCH: usize = 100;
-
-/// How old an answer about a change may be and still serve another wait for it.
-const FRESH: Duration = Duration::from_secs(1);
 
 /// One change waiting for its batch, and where its answer goes.
 struct Pending {
@@ -204,55 +199,12 @@ async fn send_batch<S: Sender>(sender: &S, zone: &str, batch: Vec<Pending>) {
     }
 }
 
-/// The latest answer about each change being waited for, shared by its waits.
-#[derive(Default)]
-pub struct ChangeStatus {
-    changes: Mutex<HashMap<String, Slot>>,
-}
-
-/// The latest answer about one change: when it was asked, and what it said.
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, String)>>>;
-
-impl std::fmt::Debug for ChangeStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChangeStatus").finish_non_exhaustive()
-    }
-}
-
-impl ChangeStatus {
-    /// The status of change `id` (`PENDING`, `INSYNC`): `INSYNC` once seen, an answer at most
-    /// [`FRESH`] old, or what `ask` says now.
-    pub async fn of<F, Fut>(&self, id: &str, ask: F) -> Result<String, ActionError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, ActionError>>,
-    {
-        let asked = Instant::now();
-        let slot = Arc::clone(
-            self.changes
-                .lock()
-                .expect("never poisoned")
-                .entry(id.to_owned())
-                .or_default(),
-        );
-        let mut latest = slot.lock().await;
-        if let Some((at, status)) = latest.as_ref() {
-            if status == "INSYNC" || *at + FRESH >= asked {
-                return Ok(status.clone());
-            }
-        }
-        let at = Instant::now();
-        let status = ask().await?;
-        *latest = Some((at, status.clone()));
-        Ok(status)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use aws_sdk_route53::types::{ChangeAction, ResourceRecordSet, RrType};
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     fn change(name: &str, set_id: &str) -> Change {
         Change::builder()
@@ -402,35 +354,5 @@ mod tests {
         let names: Vec<String> = batch.iter().map(|p| record_of(&p.change).0).collect();
         assert_eq!(names, ["a", "b"]);
         assert_eq!(queue.len(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn waits_for_one_change_share_a_poll_and_insync_is_kept() {
-        let status = ChangeStatus::default();
-        let asked = AtomicUsize::new(0);
-        let ask = || async {
-            asked.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok("PENDING".to_owned())
-        };
-        let (a, b) = tokio::join!(status.of("C1", ask), status.of("C1", ask));
-        assert_eq!(
-            (a.unwrap(), b.unwrap()),
-            ("PENDING".into(), "PENDING".into())
-        );
-        assert_eq!(
-            asked.load(Ordering::SeqCst),
-            1,
-            "one GetChange for both waits"
-        );
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let insync = || async {
-            asked.fetch_add(1, Ordering::SeqCst);
-            Ok("INSYNC".to_owned())
-        };
-        assert_eq!(status.of("C1", insync).await.unwrap(), "INSYNC");
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        assert_eq!(status.of("C1", ask).await.unwrap(), "INSYNC");
-        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 }

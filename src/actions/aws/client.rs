@@ -17,7 +17,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::provider::ProvideCredentials;
 
 use super::limit::{Limit, Rates};
-use super::shared::{Memo, SharedPoll};
+use super::shared::{Lookups, Memo, Recent, SharedPoll};
 use crate::engine::action::{ActionError, Context};
 
 /// Where AWS calls go: what clients are made from (`app::target` resolves it for a run).
@@ -50,9 +50,18 @@ pub struct Clients {
     pub zones: Memo<Vec<(String, String)>>,
     /// The load balancer and target groups behind each alias a failover check evaluates.
     pub alias_targets: Memo<super::route53::Behind>,
+    /// One-off `ELBv2` look-ups of every run, asked together: the tags of resources just
+    /// created (whose they are), the load balancers and target groups behind aliases.
+    pub elbv2_tags: Lookups<Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
+    pub aliases: Lookups<super::route53::Behind>,
+    /// The records of a name, read with the other runs' reads of its zone.
+    pub zone_records: Lookups<Vec<aws_sdk_route53::types::ResourceRecordSet>>,
     /// Record changes, batched per hosted zone, and their status, asked once for every wait.
     pub zone_changes: super::batch::ZoneChanges,
-    pub change_status: super::batch::ChangeStatus,
+    pub change_status: Recent<String>,
+    /// Each target group's health, as last read: two steps reading it a moment apart (a wait for
+    /// the primary's targets to fail, then the failover check) make one call.
+    pub target_health: Recent<aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput>,
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -170,10 +179,27 @@ impl Clients {
         if let Some(limit) = Limit::route53(rates) {
             route53 = route53.http_client(limit.http_client());
         }
+        Clients::of(
+            aws_sdk_ec2::Client::from_conf(ec2.build()),
+            aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
+            aws_sdk_route53::Client::from_conf(route53.build()),
+            region,
+            config,
+        )
+    }
+
+    /// Clients made of these SDK clients, with nothing shared or remembered yet.
+    pub fn of(
+        ec2: aws_sdk_ec2::Client,
+        elbv2: aws_sdk_elasticloadbalancingv2::Client,
+        route53: aws_sdk_route53::Client,
+        region: String,
+        config: aws_config::SdkConfig,
+    ) -> Clients {
         Clients {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2.build()),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
-            route53: aws_sdk_route53::Client::from_conf(route53.build()),
+            ec2,
+            elbv2,
+            route53,
             region,
             config,
             emulated: false,
@@ -182,8 +208,12 @@ impl Clients {
             images: Memo::default(),
             zones: Memo::default(),
             zone_changes: super::batch::ZoneChanges::default(),
-            change_status: super::batch::ChangeStatus::default(),
+            change_status: Recent::default(),
+            target_health: Recent::default(),
             alias_targets: Memo::default(),
+            elbv2_tags: Lookups::default(),
+            aliases: Lookups::default(),
+            zone_records: Lookups::default(),
         }
     }
 }

@@ -323,18 +323,16 @@ fn valid_name(name: &str, load_balancer: bool) -> Result<(), ActionError> {
 /// Whether the resource `arn` carries this step's key; `Err` when it belongs to someone else.
 /// `Ok` when the resource carries this step's key. When it does not, a step going on with it
 /// fails (the name is taken); rollback's look (`!ctx.adopting`) is told `Ok(false)`: not ours.
+/// The tags are asked together with every other run's (`Clients::elbv2_tags`): a class's sixty
+/// creates cost a few `DescribeTags` calls, not sixty of the ten reads a second `ELBv2` allows.
 async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<bool, ActionError> {
-    let out = c
-        .elbv2
-        .describe_tags()
-        .resource_arns(arn)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeTags", &e))?;
-    let mine = out
-        .tag_descriptions()
-        .iter()
-        .any(|d| super::tags::has(super::tags::elbv2(d.tags()), super::tags::KEY, ctx.key));
+    let elbv2 = c.elbv2.clone();
+    let tags = c
+        .elbv2_tags
+        .get(arn, move |arns| describe_tags(elbv2, arns))
+        .await?
+        .unwrap_or_default();
+    let mine = super::tags::has(super::tags::elbv2(&tags), super::tags::KEY, ctx.key);
     if mine || !ctx.adopting {
         Ok(mine)
     } else {
@@ -343,6 +341,54 @@ async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<
         ))
         .hint("choose another name (a different `prefix` var), or delete the existing one"))
     }
+}
+
+/// The tags of each of `arns` (load balancers, target groups), twenty to a call. A call naming
+/// one unknown ARN fails whole, so a chunk that failed is asked again one ARN at a time: one
+/// look-up's error never fails the others'. Also how many calls that took.
+pub(super) async fn describe_tags(
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    arns: Vec<String>,
+) -> (HashMap<String, Answer<Vec<Tag>>>, u64) {
+    let mut answers = HashMap::new();
+    let mut calls = 0;
+    for chunk in arns.chunks(20) {
+        calls += 1;
+        match elbv2
+            .describe_tags()
+            .set_resource_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                for d in out.tag_descriptions() {
+                    if let Some(arn) = d.resource_arn() {
+                        answers.insert(arn.to_owned(), Ok(Some(d.tags().to_vec())));
+                    }
+                }
+            }
+            Err(_) if chunk.len() > 1 => {
+                for arn in chunk {
+                    calls += 1;
+                    let answer = elbv2
+                        .describe_tags()
+                        .resource_arns(arn)
+                        .send()
+                        .await
+                        .map(|out| out.tag_descriptions().first().map(|d| d.tags().to_vec()))
+                        .map_err(|e| sdk_error("DescribeTags", &e));
+                    answers.insert(arn.clone(), answer);
+                }
+            }
+            Err(e) => {
+                let err = sdk_error("DescribeTags", &e);
+                for arn in chunk {
+                    answers.insert(arn.clone(), Err(err.clone()));
+                }
+            }
+        }
+    }
+    (answers, calls)
 }
 
 fn protocol(p: &str) -> ProtocolEnum {
@@ -1029,6 +1075,30 @@ impl Executor for CreateListener {
     }
 }
 
+/// A target group's health: read now, or a moment ago by another step (`Clients::target_health`).
+pub(super) async fn target_health(
+    c: &Clients,
+    arn: &str,
+) -> Result<
+    aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput,
+    ActionError,
+> {
+    c.target_health
+        .of(
+            arn,
+            |_| false,
+            || async {
+                c.elbv2
+                    .describe_target_health()
+                    .target_group_arn(arn)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DescribeTargetHealth", &e))
+            },
+        )
+        .await
+}
+
 pub(super) struct WaitTargetHealth;
 
 impl Executor for WaitTargetHealth {
@@ -1050,13 +1120,7 @@ impl Executor for WaitTargetHealth {
                 "check that the web servers' security group allows the health-check port from the load balancer's group, \
                  that the health-check path answers 200, and the instance's /var/log/cloud-init-output.log (its user data)",
                 || async {
-                    let out = c
-                        .elbv2
-                        .describe_target_health()
-                        .target_group_arn(&p.target_group_arn)
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error("DescribeTargetHealth", &e))?;
+                    let out = target_health(c, &p.target_group_arn).await?;
                     let seen: Vec<(String, String, String)> = out
                         .target_health_descriptions()
                         .iter()

@@ -326,6 +326,7 @@ use aws_sdk_route53::types::{
 };
 
 use super::client::{Clients, clients};
+use super::shared::Answer;
 use super::{Seen, code, deleted, sdk_error, standard_tags};
 use crate::engine::action::{
     ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
@@ -861,11 +862,23 @@ impl Executor for Record {
                 code == "PriorRequestNotComplete"
                     || (code == "InvalidChangeBatch" && message.contains("not found"))
             };
-            let id = super::settle_errors(ctx, Duration::from_secs(300), settles, || {
+            let write = super::settle_errors(ctx, Duration::from_secs(300), settles, || {
                 change(c, &zone, ChangeAction::Upsert, set.clone())
-            })
-            .await
-            .map_err(|mut err| {
+            });
+            // Meanwhile, what an alias to a load balancer rests on is looked up for the failover
+            // checks that follow (kept while the process runs): now, while ELBv2's ten reads a
+            // second are spare, rather than in a class's drill, when sixty checks want them at
+            // once. A failed look-up is not kept: the check asks again and reports it.
+            let rests_on = async {
+                if let Some(alias) = set.alias_target().filter(|a| a.evaluate_target_health()) {
+                    let dns = alias_dns(alias);
+                    if dns.contains(".elb.") {
+                        let _ = behind(c, &dns).await;
+                    }
+                }
+            };
+            let (written, ()) = tokio::join!(write, rests_on);
+            let id = written.map_err(|mut err| {
                 if err.message.contains("not found") || err.message.contains("does not lie within") {
                     err = err.hint("the alias target must exist and use the load balancer's own CanonicalHostedZoneId");
                 }
@@ -977,9 +990,10 @@ impl Executor for WaitChange {
                 "look at the AWS Health Dashboard for Route 53; the change is applied and will reach INSYNC",
                 || async {
                     // The runs' waits for one change (a batch's) share their polls.
+                    let insync = |s: &String| s == ChangeStatus::Insync.as_str();
                     let status = c
                         .change_status
-                        .of(&id, || async {
+                        .of(&id, insync, || async {
                             let out = c
                                 .route53
                                 .get_change()
@@ -1124,32 +1138,6 @@ fn alias_dns(alias: &AliasTarget) -> String {
         .map_or(dns.clone(), str::to_owned)
 }
 
-/// The load balancer with this DNS name.
-async fn balancer(
-    c: &Clients,
-    dns: &str,
-) -> Result<Option<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>, ActionError> {
-    let matches = |lb: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer| {
-        lb.dns_name().is_some_and(|d| d.to_lowercase() == dns)
-    };
-    // By the name in its DNS name: one small call, where paging through every load balancer of
-    // the account (sixty in a class of thirty) took several large ones per check.
-    if let Some(name) = balancer_name(dns) {
-        let named = super::found(
-            "DescribeLoadBalancers",
-            c.elbv2.describe_load_balancers().names(name).send().await,
-            &["LoadBalancerNotFound", "ValidationError"],
-        )?;
-        if let Some(lb) =
-            named.and_then(|o| o.load_balancers().iter().find(|lb| matches(lb)).cloned())
-        {
-            return Ok(Some(lb));
-        }
-    }
-    let lbs = super::elbv2::all_load_balancers(c).await?;
-    Ok(lbs.into_iter().find(matches))
-}
-
 /// The name of the load balancer whose DNS name this is: AWS names an application load balancer
 /// `NAME-ID.REGION.elb.amazonaws.com` (`internal-NAME-ID…` when internal).
 fn balancer_name(dns: &str) -> Option<&str> {
@@ -1234,45 +1222,230 @@ pub struct Behind {
 }
 
 /// The load balancer with this DNS name and its target groups, looked up once while the process
-/// runs (see [`record_health`]); `None` when no load balancer has the name.
+/// runs (see [`record_health`]), together with the other runs' look-ups (`Clients::aliases`);
+/// `None` when no load balancer has the name.
 async fn behind(c: &Clients, dns: &str) -> Result<Option<Behind>, ActionError> {
     let found = c
         .alias_targets
         .get(dns, || async {
-            let lb = balancer(c, dns).await?.ok_or_else(|| {
-                let mut e = ActionError::new(format!("no load balancer has the DNS name {dns}"));
-                e.code = Some("LoadBalancerNotFound".into());
-                e
-            })?;
-            let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
-            let groups = c
-                .elbv2
-                .describe_target_groups()
-                .load_balancer_arn(&arn)
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeTargetGroups", &e))?;
-            Ok(Behind {
-                balancer: lb.load_balancer_name().unwrap_or_default().to_owned(),
-                arn,
-                groups: groups
-                    .target_groups()
-                    .iter()
-                    .map(|g| {
-                        (
-                            g.target_group_name().unwrap_or("?").to_owned(),
-                            g.target_group_arn().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect(),
-            })
+            let elbv2 = c.elbv2.clone();
+            c.aliases
+                .get(dns, move |names| behind_each(elbv2, names))
+                .await?
+                .ok_or_else(|| {
+                    let mut e =
+                        ActionError::new(format!("no load balancer has the DNS name {dns}"));
+                    e.code = Some("LoadBalancerNotFound".into());
+                    e
+                })
         })
         .await;
     match found {
-        Ok(b) => Ok(Some(b)),
+        Ok(b) => {
+            if b.groups.is_empty() {
+                // Not kept: its listeners and groups may be on their way.
+                c.alias_targets.forget(dns);
+            }
+            Ok(Some(b))
+        }
         Err(e) if e.code.as_deref() == Some("LoadBalancerNotFound") => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// What rests behind each of these alias DNS names (`None` for one no load balancer has), in as
+/// few calls as the API allows: the load balancers by the names in their DNS names, twenty to a
+/// call (one not found so is looked for among all the account's); then their target groups: one
+/// load balancer's by its ARN, several's from one listing of the account's groups (400 a page),
+/// which a class's sixty look-ups at once would otherwise spend sixty calls on. Also how many
+/// calls that took.
+async fn behind_each(
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    dnss: Vec<String>,
+) -> (HashMap<String, Answer<Behind>>, u64) {
+    let mut calls = 0;
+    let (balancers, failed) = balancers_named(&elbv2, &dnss, &mut calls).await;
+    let mut answers: HashMap<String, Answer<Behind>> =
+        failed.into_iter().map(|(dns, e)| (dns, Err(e))).collect();
+    let groups = match groups_of(&elbv2, &balancers, &mut calls).await {
+        Ok(groups) => groups,
+        Err(e) => {
+            for dns in balancers.keys() {
+                answers.insert(dns.clone(), Err(e.clone()));
+            }
+            return (answers, calls);
+        }
+    };
+    for (dns, lb) in balancers {
+        let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
+        let behind = Behind {
+            balancer: lb.load_balancer_name().unwrap_or_default().to_owned(),
+            groups: groups.get(&arn).cloned().unwrap_or_default(),
+            arn,
+        };
+        answers.insert(dns, Ok(Some(behind)));
+    }
+    (answers, calls)
+}
+
+type LoadBalancer = aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
+
+/// The load balancer with each DNS name (those no load balancer has are left out), and the
+/// look-ups that failed.
+async fn balancers_named(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    dnss: &[String],
+    calls: &mut u64,
+) -> (HashMap<String, LoadBalancer>, HashMap<String, ActionError>) {
+    const GONE: &[&str] = &["LoadBalancerNotFound", "ValidationError"];
+    let matches =
+        |lb: &LoadBalancer, dns: &str| lb.dns_name().is_some_and(|d| d.to_lowercase() == dns);
+    let mut wanted: Vec<&str> = dnss.iter().filter_map(|d| balancer_name(d)).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut seen: Vec<LoadBalancer> = Vec::new();
+    let mut failed = HashMap::new();
+    for chunk in wanted.chunks(20) {
+        *calls += 1;
+        let names: Vec<String> = chunk.iter().map(|n| (*n).to_owned()).collect();
+        match elbv2
+            .describe_load_balancers()
+            .set_names(Some(names))
+            .send()
+            .await
+        {
+            Ok(out) => seen.extend(out.load_balancers().iter().cloned()),
+            // One name AWS does not know fails the call: each is asked alone.
+            Err(_) if chunk.len() > 1 => {
+                for name in chunk {
+                    *calls += 1;
+                    match super::found(
+                        "DescribeLoadBalancers",
+                        elbv2.describe_load_balancers().names(*name).send().await,
+                        GONE,
+                    ) {
+                        Ok(out) => {
+                            seen.extend(
+                                out.iter().flat_map(|o| o.load_balancers().iter().cloned()),
+                            );
+                        }
+                        Err(e) => {
+                            for dns in dnss.iter().filter(|d| balancer_name(d) == Some(name)) {
+                                failed.insert(dns.clone(), e.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            Err(e) if code(&e).is_some_and(|c| GONE.contains(&c.as_str())) => {}
+            Err(e) => {
+                let e = sdk_error("DescribeLoadBalancers", &e);
+                for dns in dnss
+                    .iter()
+                    .filter(|d| balancer_name(d).is_some_and(|n| chunk.contains(&n)))
+                {
+                    failed.insert(dns.clone(), e.clone());
+                }
+            }
+        }
+    }
+    let mut found = HashMap::new();
+    let mut missing = Vec::new();
+    for dns in dnss {
+        if failed.contains_key(dns) {
+            continue;
+        }
+        match seen.iter().find(|lb| matches(lb, dns)) {
+            Some(lb) => {
+                found.insert(dns.clone(), lb.clone());
+            }
+            None => missing.push(dns),
+        }
+    }
+    // A DNS name without the load balancer's name in it: among every load balancer.
+    if !missing.is_empty() {
+        let all = elbv2
+            .describe_load_balancers()
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await;
+        *calls += 1;
+        match all {
+            Ok(all) => {
+                for dns in missing {
+                    if let Some(lb) = all.iter().find(|lb| matches(lb, dns)) {
+                        found.insert(dns.clone(), lb.clone());
+                    }
+                }
+            }
+            Err(e) => {
+                let e = sdk_error("DescribeLoadBalancers", &e);
+                for dns in missing {
+                    failed.insert(dns.clone(), e.clone());
+                }
+            }
+        }
+    }
+    (found, failed)
+}
+
+/// The target groups (name, ARN) of each load balancer, by its ARN.
+async fn groups_of(
+    elbv2: &aws_sdk_elasticloadbalancingv2::Client,
+    balancers: &HashMap<String, LoadBalancer>,
+    calls: &mut u64,
+) -> Result<HashMap<String, Vec<(String, String)>>, ActionError> {
+    let arns: std::collections::BTreeSet<&str> = balancers
+        .values()
+        .filter_map(LoadBalancer::load_balancer_arn)
+        .collect();
+    let pair = |g: &aws_sdk_elasticloadbalancingv2::types::TargetGroup| {
+        (
+            g.target_group_name().unwrap_or("?").to_owned(),
+            g.target_group_arn().unwrap_or_default().to_owned(),
+        )
+    };
+    let groups = match arns.iter().next() {
+        None => return Ok(HashMap::new()),
+        Some(only) if arns.len() == 1 => {
+            *calls += 1;
+            // The emulator answers a load balancer without groups `TargetGroupNotFound`.
+            let out = super::found(
+                "DescribeTargetGroups",
+                elbv2
+                    .describe_target_groups()
+                    .load_balancer_arn(*only)
+                    .send()
+                    .await,
+                &["TargetGroupNotFound"],
+            )?;
+            let groups =
+                out.map_or_else(Vec::new, |o| o.target_groups().iter().map(pair).collect());
+            return Ok(HashMap::from([((*only).to_owned(), groups)]));
+        }
+        Some(_) => {
+            *calls += 1;
+            elbv2
+                .describe_target_groups()
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(|e| sdk_error("DescribeTargetGroups", &e))?
+        }
+    };
+    let mut by_balancer: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for g in &groups {
+        for lb in g.load_balancer_arns() {
+            if arns.contains(lb.as_str()) {
+                by_balancer.entry(lb.clone()).or_default().push(pair(g));
+            }
+        }
+    }
+    Ok(by_balancer)
 }
 
 /// Whether Route 53 would consider one failover record healthy, and why.
@@ -1328,29 +1501,19 @@ async fn record_health(
         let mut answers = Vec::new();
         let mut gone = false;
         for (_, arn) in &behind.groups {
-            match c
-                .elbv2
-                .describe_target_health()
-                .target_group_arn(arn)
-                .send()
-                .await
-            {
+            match super::elbv2::target_health(c, arn).await {
                 Ok(h) => answers.push(h),
-                Err(e) if !fresh && code(&e).as_deref() == Some("TargetGroupNotFound") => {
+                Err(e) if !fresh && e.code.as_deref() == Some("TargetGroupNotFound") => {
                     gone = true;
                     break;
                 }
-                Err(e) => return Err(sdk_error("DescribeTargetHealth", &e)),
+                Err(e) => return Err(e),
             }
         }
         if gone {
             c.alias_targets.forget(&dns);
             fresh = true;
             continue;
-        }
-        if behind.groups.is_empty() {
-            // Not kept: its listeners and groups may be on their way.
-            c.alias_targets.forget(&dns);
         }
         break (behind, answers);
     };
@@ -1387,6 +1550,116 @@ async fn record_health(
     Ok((all_healthy, format!("load balancer {name}: {list}")))
 }
 
+/// The records of one name in a zone, read together with the other runs' reads of that zone
+/// (`Clients::zone_records`): a class's sixty failover checks, whose records share one zone, cost
+/// a few `ListResourceRecordSets` calls of Route 53's five a second, not sixty.
+async fn records_named(
+    c: &Clients,
+    zone_id: &str,
+    name: &str,
+) -> Result<Vec<ResourceRecordSet>, ActionError> {
+    let route53 = c.route53.clone();
+    Ok(c.zone_records
+        .get(&format!("{zone_id} {name}"), move |keys| {
+            records_of_names(route53, keys)
+        })
+        .await?
+        .unwrap_or_default())
+}
+
+/// Where Route 53 lists a name: by its labels from the last (`www.example.com` as
+/// `com.example.www`).
+fn listing_order(name: &str) -> Vec<String> {
+    name.trim_end_matches('.')
+        .to_lowercase()
+        .rsplit('.')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The records of each `ZONE NAME` key. One name's are asked from its name on, as
+/// [`record_sets`] does. Several names of one zone are read in one listing from the first of them
+/// (in Route 53's order) until past the last, in at most as many pages as there are names (never
+/// more calls than asking one by one); a name the listing did not show is asked alone, so a name
+/// is never taken for absent on the strength of an order this tool works out.
+pub(super) async fn records_of_names(
+    route53: aws_sdk_route53::Client,
+    keys: Vec<String>,
+) -> (HashMap<String, Answer<Vec<ResourceRecordSet>>>, u64) {
+    let mut zones: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for key in &keys {
+        if let Some((zone, name)) = key.split_once(' ') {
+            zones.entry(zone).or_default().push(name);
+        }
+    }
+    let mut answers = HashMap::new();
+    let mut calls = 0;
+    for (zone, mut names) in zones {
+        names.sort_by_key(|n| listing_order(n));
+        let mut seen: Vec<ResourceRecordSet> = Vec::new();
+        if names.len() > 1 {
+            let last = listing_order(names[names.len() - 1]);
+            let mut next: Option<(String, Option<RrType>, Option<String>)> =
+                Some((names[0].to_owned(), None, None));
+            for _ in 0..names.len() {
+                let Some((name, kind, id)) = next.take() else {
+                    break;
+                };
+                calls += 1;
+                let page = route53
+                    .list_resource_record_sets()
+                    .hosted_zone_id(zone)
+                    .start_record_name(name)
+                    .set_start_record_type(kind)
+                    .set_start_record_identifier(id)
+                    .send()
+                    .await;
+                let Ok(page) = page else {
+                    // Each name is asked alone below, and reports its own error.
+                    break;
+                };
+                seen.extend(page.resource_record_sets().iter().cloned());
+                let past = seen.last().is_some_and(|s| listing_order(s.name()) > last);
+                if let (false, true, Some(name), Some(kind)) = (
+                    past,
+                    page.is_truncated(),
+                    page.next_record_name(),
+                    page.next_record_type(),
+                ) {
+                    next = Some((
+                        name.to_owned(),
+                        Some(kind.clone()),
+                        page.next_record_identifier().map(str::to_owned),
+                    ));
+                }
+            }
+        }
+        for name in names {
+            let mine: Vec<ResourceRecordSet> = seen
+                .iter()
+                .filter(|s| {
+                    s.name()
+                        .trim_end_matches('.')
+                        .eq_ignore_ascii_case(name.trim_end_matches('.'))
+                })
+                .cloned()
+                .collect();
+            let answer = if mine.is_empty() {
+                record_sets_with(&route53, zone, Some((name, None)))
+                    .await
+                    .map(|(sets, pages)| {
+                        calls += pages;
+                        Some(sets)
+                    })
+            } else {
+                Ok(Some(mine))
+            };
+            answers.insert(format!("{zone} {name}"), answer);
+        }
+    }
+    (answers, calls)
+}
+
 /// A zone's record sets, page after page: all of them, or from `(name, type)` on until past them
 /// (a class's zone holds every student's records).
 pub(super) async fn record_sets(
@@ -1394,20 +1667,32 @@ pub(super) async fn record_sets(
     zone_id: &str,
     from: Option<(&str, &str)>,
 ) -> Result<Vec<ResourceRecordSet>, ActionError> {
+    Ok(
+        record_sets_with(&c.route53, zone_id, from.map(|(n, t)| (n, Some(t))))
+            .await?
+            .0,
+    )
+}
+
+/// [`record_sets`] through this client, from a name (and a type) on; also how many pages it read.
+async fn record_sets_with(
+    route53: &aws_sdk_route53::Client,
+    zone_id: &str,
+    from: Option<(&str, Option<&str>)>,
+) -> Result<(Vec<ResourceRecordSet>, u64), ActionError> {
     let mut sets = Vec::new();
-    let mut next = from.map(|(n, t)| (n.to_owned(), RrType::from(t), None::<String>));
+    let mut pages = 0;
+    let mut next = from.map(|(n, t)| (n.to_owned(), t.map(RrType::from), None::<String>));
     // Bounded: Route 53 pages hold up to 300 records, and a zone up to 10,000 by default.
     for _ in 0..100 {
-        let mut req = c
-            .route53
-            .list_resource_record_sets()
-            .hosted_zone_id(zone_id);
+        let mut req = route53.list_resource_record_sets().hosted_zone_id(zone_id);
         if let Some((name, kind, id)) = next.take() {
             req = req
                 .start_record_name(name)
-                .start_record_type(kind)
+                .set_start_record_type(kind)
                 .set_start_record_identifier(id);
         }
+        pages += 1;
         let page = req
             .send()
             .await
@@ -1426,14 +1711,14 @@ pub(super) async fn record_sets(
             (true, Some(name), Some(kind)) if !past => {
                 next = Some((
                     name.to_owned(),
-                    kind.clone(),
+                    Some(kind.clone()),
                     page.next_record_identifier().map(str::to_owned),
                 ));
             }
             _ => break,
         }
     }
-    Ok(sets)
+    Ok((sets, pages))
 }
 
 /// Which record Route 53 would answer with now, and why.
@@ -1442,7 +1727,7 @@ async fn evaluate(
     p: &CheckFailoverParams,
 ) -> Result<(&'static str, String), ActionError> {
     let name = fqdn(&p.name).to_lowercase();
-    let sets = record_sets(c, &bare_id(&p.zone_id), Some((&name, &p.kind))).await?;
+    let sets = records_named(c, &bare_id(&p.zone_id), &name).await?;
     let pick = |role: &ResourceRecordSetFailover| {
         sets.iter()
             .find(|s| {

@@ -95,24 +95,18 @@ impl Script {
             .http_client(create_mock_http_client())
             .interceptor(interceptor(&self.route53))
             .build();
-        Clients {
-            ec2: aws_sdk_ec2::Client::from_conf(ec2),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2),
-            route53: aws_sdk_route53::Client::from_conf(route53),
-            region: REGION.to_owned(),
-            config: aws_config::SdkConfig::builder()
+        let mut clients = Clients::of(
+            aws_sdk_ec2::Client::from_conf(ec2),
+            aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2),
+            aws_sdk_route53::Client::from_conf(route53),
+            REGION.to_owned(),
+            aws_config::SdkConfig::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(region)
                 .build(),
-            emulated: !self.real_aws,
-            load_balancers: super::shared::SharedPoll::default(),
-            instances: super::shared::SharedPoll::default(),
-            images: super::shared::Memo::default(),
-            zones: super::shared::Memo::default(),
-            zone_changes: super::batch::ZoneChanges::default(),
-            change_status: super::batch::ChangeStatus::default(),
-            alias_targets: super::shared::Memo::default(),
-        }
+        );
+        clients.emulated = !self.real_aws;
+        clients
     }
 }
 
@@ -910,12 +904,13 @@ fn a_gateway() -> Rule {
     })
 }
 
-/// The load balancer AWS answers with carries this step's key: it is the step's own.
+/// The load balancer AWS answers with (`lab-alb`) carries this step's key: it is the step's own.
 fn tagged_as_ours() -> Rule {
     mock!(elb::Client::describe_tags).then_output(|| {
         elb::DescribeTagsOutput::builder()
             .tag_descriptions(
                 elb::TagDescription::builder()
+                    .resource_arn(LB_ARN.replace("lab-primary-alb", "lab-alb"))
                     .tags(
                         elb::Tag::builder()
                             .key("runbook:key")
@@ -1101,6 +1096,7 @@ async fn a_load_balancer_that_aws_returns_for_an_existing_name_is_not_adopted() 
         elb::DescribeTagsOutput::builder()
             .tag_descriptions(
                 elb::TagDescription::builder()
+                    .resource_arn(LB_ARN.replace("lab-primary-alb", "lab-alb"))
                     .tags(
                         elb::Tag::builder()
                             .key("runbook:key")
@@ -1551,6 +1547,81 @@ async fn a_zone_whose_create_answer_was_lost_is_adopted() {
     assert_eq!(outcome.outputs["created"], json!(true));
     assert_eq!(outcome.resources.len(), 1, "rollback deletes it");
     assert_eq!(tagged.num_calls(), 1, "tagged as this run's");
+}
+
+/// A class's checks read the records of several names of one zone at once: one listing from the
+/// first name (in Route 53's order) serves them all, and a name it did not show is asked alone,
+/// never taken for absent.
+#[tokio::test]
+async fn several_names_of_one_zone_are_read_in_one_listing() {
+    let set = |name: &str| {
+        r53::ResourceRecordSet::builder()
+            .name(name)
+            .r#type(r53::RrType::A)
+            .ttl(60)
+            .resource_records(
+                r53::ResourceRecord::builder()
+                    .value("192.0.2.1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let listing = mock!(r53::Client::list_resource_record_sets)
+        .match_requests(|r| r.start_record_name() == Some("a.class.example."))
+        .then_output(move || {
+            r53::ListResourceRecordSetsOutput::builder()
+                .resource_record_sets(set("a.class.example."))
+                .resource_record_sets(set("b.class.example."))
+                .is_truncated(false)
+                .max_items(300)
+                .build()
+                .unwrap()
+        });
+    let alone = mock!(r53::Client::list_resource_record_sets)
+        .match_requests(|r| r.start_record_name() == Some("zz.class.example."))
+        .then_output(|| {
+            r53::ListResourceRecordSetsOutput::builder()
+                .set_resource_record_sets(Some(Vec::new()))
+                .is_truncated(false)
+                .max_items(300)
+                .build()
+                .unwrap()
+        });
+    let script = Script {
+        route53: vec![listing.clone(), alone.clone()],
+        ..Script::default()
+    };
+    let c = script.clients();
+    let keys = [
+        "Z1 zz.class.example.",
+        "Z1 b.class.example.",
+        "Z1 a.class.example.",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let (answers, calls) = super::route53::records_of_names(c.route53.clone(), keys).await;
+    let names = |key: &str| -> Vec<String> {
+        answers[key]
+            .as_ref()
+            .unwrap()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect()
+    };
+    assert_eq!(names("Z1 a.class.example."), ["a.class.example."]);
+    assert_eq!(names("Z1 b.class.example."), ["b.class.example."]);
+    assert!(names("Z1 zz.class.example.").is_empty());
+    assert_eq!(listing.num_calls(), 1, "one listing for a and b");
+    assert_eq!(
+        alone.num_calls(),
+        1,
+        "the name the listing did not show, asked alone"
+    );
+    assert_eq!(calls, 2);
 }
 
 fn failover_pair() -> r53::ListResourceRecordSetsOutput {

@@ -251,6 +251,166 @@ impl<T: Clone> Memo<T> {
     }
 }
 
+/// One-off look-ups of one kind (the tags of a resource just created, the load balancer behind
+/// an alias) that many steps make at about the same time, served by as few calls as the API
+/// allows: group commit. A look-up that finds no call under way goes at once, alone, so a single
+/// run waits for nothing; those that arrive while a call is under way go together in the next
+/// (`DescribeTags` and `DescribeLoadBalancers` take twenty ids a call: a class's sixty look-ups
+/// cost a few calls, not sixty of the service's ten reads a second). The call is made from a
+/// task of its own: a run cancelled meanwhile never leaves the others' look-ups unanswered, and
+/// a look-up whose step is gone before its call is made is left out of it.
+pub struct Lookups<V> {
+    queue: Mutex<Vec<(String, tokio::sync::oneshot::Sender<Answer<V>>)>>,
+    turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Calls made, for tests and the curious.
+    calls: AtomicU64,
+}
+
+impl<V> Default for Lookups<V> {
+    fn default() -> Self {
+        Lookups {
+            queue: Mutex::default(),
+            turn: std::sync::Arc::default(),
+            calls: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Lookups<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lookups").finish_non_exhaustive()
+    }
+}
+
+impl<V: Clone + Send + 'static> Lookups<V> {
+    /// What AWS says of `id`, asked together with every other id looked up meanwhile. `fetch`
+    /// makes the call: given the ids (each once), it answers for each (an id it leaves out is
+    /// `None`), in as many calls as it needs, and says how many it made.
+    pub async fn get<F, Fut>(&self, id: &str, fetch: F) -> Answer<V>
+    where
+        F: FnOnce(Vec<String>) -> Fut,
+        Fut: Future<Output = (HashMap<String, Answer<V>>, u64)> + Send + 'static,
+    {
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .expect("never poisoned")
+            .push((id.to_owned(), reply));
+        let mut fetch = Some(fetch);
+        loop {
+            let turn = std::sync::Arc::clone(&self.turn).lock_owned().await;
+            // A call made before this turn may have carried this look-up: it answered before it
+            // gave up the turn.
+            match answer.try_recv() {
+                Ok(found) => return found,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => {
+                    return Err(ActionError::new(
+                        "the call carrying this look-up was abandoned",
+                    ));
+                }
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch: Vec<_> = self
+                .queue
+                .lock()
+                .expect("never poisoned")
+                .drain(..)
+                .filter(|(_, reply)| !reply.is_closed())
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+            ids.sort();
+            ids.dedup();
+            let Some(fetch) = fetch.take() else {
+                // Never: this look-up is in the batch taken at its first turn, and answered
+                // before that turn ends.
+                return Err(ActionError::new("a look-up was not answered"));
+            };
+            let call = fetch(ids);
+            let made = tokio::spawn(async move {
+                let (answers, calls) = call.await;
+                for (id, reply) in batch {
+                    let _ = reply.send(answers.get(&id).cloned().unwrap_or(Ok(None)));
+                }
+                drop(turn);
+                calls
+            });
+            if let Ok(calls) = made.await {
+                self.calls.fetch_add(calls, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Calls made so far.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+/// The latest answer about each id, shared by every asker for a moment: an answer at most
+/// [`FRESH`] old serves another asker of that id (the waits for one Route 53 change of a batch;
+/// two steps of a lab reading one target group's health a moment apart), and one that `lasts`
+/// says never changes (`INSYNC`) is kept. Askers of one id meanwhile wait for the one asking.
+pub struct Recent<V> {
+    slots: Mutex<HashMap<String, Slot<V>>>,
+}
+
+/// The latest answer about one id: when it was asked, and what it said.
+type Slot<V> = std::sync::Arc<tokio::sync::Mutex<Option<(Instant, V)>>>;
+
+/// How old an answer may be and still serve another asker.
+pub const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl<V> Default for Recent<V> {
+    fn default() -> Self {
+        Recent {
+            slots: Mutex::default(),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Recent<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recent").finish_non_exhaustive()
+    }
+}
+
+impl<V: Clone> Recent<V> {
+    /// What is known of `id`: an answer that lasts, one at most [`FRESH`] old, or what `ask`
+    /// says now. A failed ask is not kept.
+    pub async fn of<F, Fut>(
+        &self,
+        id: &str,
+        lasts: impl Fn(&V) -> bool,
+        ask: F,
+    ) -> Result<V, ActionError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, ActionError>>,
+    {
+        let asked = Instant::now();
+        let slot = std::sync::Arc::clone(
+            self.slots
+                .lock()
+                .expect("never poisoned")
+                .entry(id.to_owned())
+                .or_default(),
+        );
+        let mut latest = slot.lock().await;
+        if let Some((at, answer)) = latest.as_ref() {
+            if lasts(answer) || *at + FRESH >= asked {
+                return Ok(answer.clone());
+            }
+        }
+        let at = Instant::now();
+        let answer = ask().await?;
+        *latest = Some((at, answer.clone()));
+        Ok(answer)
+    }
+}
+
 /// A poll under way: if the wait making it is dropped (its run cancelled), the others go on.
 struct Polling<'s, V> {
     shared: &'s SharedPoll<V>,
@@ -268,7 +428,7 @@ impl<V> Drop for Polling<'_, V> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Answer, SharedPoll};
+    use super::{Answer, Lookups, SharedPoll};
     use std::collections::HashMap;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -455,5 +615,138 @@ mod tests {
             .unwrap();
         assert_eq!(answer, vec![Ok(Some("b seen".to_owned()))]);
         assert_eq!(asked.load(Ordering::Relaxed), 1);
+    }
+
+    type Fetched =
+        std::pin::Pin<Box<dyn Future<Output = (HashMap<String, Answer<String>>, u64)> + Send>>;
+
+    /// A fake batched describe: each call is recorded with the ids it named; "unknown" is left
+    /// out of the answer.
+    fn record(
+        calls: &Arc<std::sync::Mutex<Vec<Vec<String>>>>,
+    ) -> impl FnOnce(Vec<String>) -> Fetched + use<> {
+        let calls = Arc::clone(calls);
+        move |ids: Vec<String>| {
+            Box::pin(async move {
+                calls.lock().unwrap().push(ids.clone());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let answers = ids
+                    .into_iter()
+                    .filter(|id| id != "unknown")
+                    .map(|id| (id.clone(), Ok(Some(format!("{id} tags")))))
+                    .collect();
+                (answers, 1)
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lookups_arriving_while_a_call_is_made_go_together_in_the_next() {
+        let lookups = Arc::new(Lookups::<String>::default());
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for id in ["first", "b", "c", "b", "unknown", "d"] {
+            let (lookups, calls) = (Arc::clone(&lookups), Arc::clone(&calls));
+            tasks.push(tokio::spawn(async move {
+                lookups.get(id, record(&calls)).await
+            }));
+            // The first finds no call under way; the others come while its call is made.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            answers,
+            [
+                Some("first tags".to_owned()),
+                Some("b tags".to_owned()),
+                Some("c tags".to_owned()),
+                Some("b tags".to_owned()),
+                None,
+                Some("d tags".to_owned()),
+            ]
+        );
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [
+                vec!["first".to_owned()],
+                ["b", "c", "d", "unknown"].map(str::to_owned).to_vec()
+            ],
+            "one alone at once, then one call for the five that came meanwhile (each id once)"
+        );
+        assert_eq!(lookups.calls(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_lookup_is_left_out_and_a_cancelled_caller_leaves_no_one_unanswered() {
+        let lookups = Arc::new(Lookups::<String>::default());
+        let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let start = |id: &'static str| {
+            let (lookups, calls) = (Arc::clone(&lookups), Arc::clone(&calls));
+            tokio::spawn(async move { lookups.get(id, record(&calls)).await })
+        };
+        // The first goes alone (its call takes 100 ms); three queue behind it.
+        let first = start("first");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let gone = start("gone");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let leader = start("leader");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let later = start("later");
+        // One is cancelled before its call is made.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        gone.abort();
+        assert_eq!(first.await.unwrap().unwrap(), Some("first tags".to_owned()));
+        // The next call (made by `leader`, for `later` too) is under way: its caller is cancelled.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        leader.abort();
+        assert_eq!(
+            later.await.unwrap().unwrap(),
+            Some("later tags".to_owned()),
+            "a look-up carried by a cancelled caller's call is still answered"
+        );
+        let calls = calls.lock().unwrap().clone();
+        assert_eq!(
+            calls,
+            [
+                vec!["first".to_owned()],
+                vec!["later".to_owned(), "leader".to_owned()]
+            ],
+            "the cancelled look-up that was still waiting was never asked"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_for_one_change_share_a_poll_and_insync_is_kept() {
+        let status = super::Recent::<String>::default();
+        let insync = |s: &String| s == "INSYNC";
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let ask = || async {
+            asked.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok("PENDING".to_owned())
+        };
+        let (a, b) = tokio::join!(status.of("C1", insync, ask), status.of("C1", insync, ask));
+        assert_eq!(
+            (a.unwrap(), b.unwrap()),
+            ("PENDING".into(), "PENDING".into())
+        );
+        assert_eq!(
+            asked.load(Ordering::SeqCst),
+            1,
+            "one GetChange for both waits"
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let insync_now = || async {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Ok("INSYNC".to_owned())
+        };
+        assert_eq!(status.of("C1", insync, insync_now).await.unwrap(), "INSYNC");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(status.of("C1", insync, ask).await.unwrap(), "INSYNC");
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
     }
 }
