@@ -197,6 +197,10 @@ fn the_documented_iam_policy_allows_every_call_the_actions_make() {
     for file in ["ec2.rs", "elbv2.rs", "route53.rs", "quota.rs", "sweep.rs"] {
         let code = std::fs::read_to_string(root().join("src/actions/aws").join(file)).unwrap();
         for m in call.captures_iter(&code) {
+            // A client handed to a task of its own (`c.elbv2.clone()`) is no call.
+            if &m[2] == "clone" {
+                continue;
+            }
             let prefix = match &m[1] {
                 "elbv2" => "elasticloadbalancing",
                 "sq" => "servicequotas",
