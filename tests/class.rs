@@ -718,3 +718,93 @@ fn a_role_arn_column_puts_each_lab_in_its_own_account_and_sweep_each_follows_it(
         text(&out)
     );
 }
+
+/// The failover records of one zone, by name: (name, role).
+fn failover_records(lab: &Lab) -> Vec<(String, String)> {
+    let r53 = lab.emulator.route53();
+    lab.rt.block_on(async {
+        let mut out = Vec::new();
+        for z in r53.list_hosted_zones().send().await.unwrap().hosted_zones() {
+            let sets = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(z.id())
+                .send()
+                .await
+                .unwrap();
+            for s in sets.resource_record_sets() {
+                if let Some(role) = s.failover() {
+                    out.push((s.name().to_owned(), role.as_str().to_owned()));
+                }
+            }
+        }
+        out.sort();
+        out
+    })
+}
+
+/// A teacher sets every lab up to its first exercise (`--until`): the labs stop before their
+/// records (exit 0, nothing rolled back, `runs` says paused), and each student goes on with their
+/// own lab (`resume --class --student`); `rollback --class` then leaves what was there before.
+#[test]
+fn a_class_set_up_until_its_first_exercise_pauses_every_lab_for_its_student() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let csv = roster(&lab, "autumn.csv", &["alice", "bob"]);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let mut args = class_args("autumn", &csv, &lab.emulator.url, runbook.to_str().unwrap());
+    args.extend(["--until", "primary_record", "--until", "secondary_record"]);
+    let out = lab.run(&args);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(
+            "2 labs paused before `primary_record` and `secondary_record`, as --until asked."
+        ) && stderr.contains("resume --class autumn --student NAME --exercise"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.lines().filter(|l| l.contains("paused")).count() >= 2,
+        "the table says each lab is paused: {stderr}"
+    );
+    assert!(
+        failover_records(&lab).is_empty(),
+        "no lab wrote its records: {:?}",
+        failover_records(&lab)
+    );
+    let labs = by_student(&lab, "autumn");
+    assert_eq!(labs.len(), 2, "both labs' stacks are set up: {labs:?}");
+    let runs = lab.run(&["runs", "--output", "json"]);
+    let listed: serde_json::Value = serde_json::from_str(&text(&runs).0).expect("JSON");
+    let statuses: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["class"] == "autumn")
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(statuses, ["paused", "paused"]);
+
+    // Alice goes on with her lab (here unattended; on a terminal, with --exercise).
+    let out = lab.run(&[
+        "resume",
+        "--class",
+        "autumn",
+        "--student",
+        "alice",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    assert_eq!(
+        failover_records(&lab),
+        [
+            ("alice.class.example.".to_owned(), "PRIMARY".to_owned()),
+            ("alice.class.example.".to_owned(), "SECONDARY".to_owned()),
+        ],
+        "only alice's lab went on"
+    );
+    let out = lab.run(&["rollback", "--class", "autumn", "--yes"]);
+    ok(&out);
+    assert_eq!(inventory(&lab), before, "rollback --class left nothing");
+}

@@ -1511,3 +1511,63 @@ fn a_class_lab_whose_rollback_did_not_finish_blocks_a_rerun_until_it_is_rolled_b
     );
     assert!(stderr.contains("runbook rollback --class c3"), "{stderr}");
 }
+
+/// `--until STEP` runs every step that does not need STEP, pauses before it (exit 0, nothing
+/// rolled back), `runs` lists the run as paused, and `resume` goes on from there; a step the
+/// runbook lacks is refused before anything runs, with the closest id.
+#[test]
+fn until_pauses_before_a_step_and_its_dependents_and_resume_goes_on() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Pauses
+        steps:
+          - {id: vpc, action: test.create, with: {name: vpc}}
+          - {id: exercise, action: test.create, needs: [vpc], with: {name: record}}
+          - {id: after, action: test.create, needs: [exercise], with: {name: after}}
+          - {id: aside, action: test.create, needs: [vpc], with: {name: aside}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--until", "exercize"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--until `exercize`: the runbook has no such step")
+            && stderr.contains("did you mean `exercise`?"),
+        "{stderr}"
+    );
+    assert!(lab.resources().is_empty(), "nothing ran");
+
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--until", "exercise"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert_eq!(
+        lab.resources(),
+        ["aside", "vpc"],
+        "the steps that do not need `exercise` ran, it and its dependents did not"
+    );
+    let id = lab.run_ids()[0].clone();
+    assert!(
+        stderr.contains("Paused before `exercise`, as --until asked.")
+            && stderr.contains(&format!("{BIN} resume {id}")),
+        "{stderr}"
+    );
+    assert!(
+        lab.journal(&id).contains(r#""status":"paused""#),
+        "journaled as paused"
+    );
+    let runs = lab.run(&["runs", "--output", "json"]);
+    let (stdout, _) = text(&runs);
+    let listed: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(listed[0]["status"], "paused", "{stdout}");
+
+    let out = lab.run(&["resume", &id, "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert_eq!(lab.resources(), ["after", "aside", "record", "vpc"]);
+    assert_eq!(
+        lab.creations().iter().map(|(_, n)| *n).max(),
+        Some(1),
+        "nothing made twice"
+    );
+}

@@ -107,6 +107,9 @@ pub fn run(
         ));
     }
     let mut students = check_class(settings, file, vars, args.each, args.class)?;
+    if let Some((_, checked)) = students.first() {
+        super::session::check_until(exec, checked)?;
+    }
     if !args.students.is_empty() {
         let names: Vec<String> = students.iter().map(|(s, _)| s.name.clone()).collect();
         only_named(args.students, &names, &args.each.display().to_string())?;
@@ -500,6 +503,7 @@ impl ClassRun<'_> {
             parallelism: 8,
             interrupt,
             exercise: false,
+            until: self.exec.until.clone(),
         };
         let mut prior = lab.prior.clone().unwrap_or_default();
         if let Some((lost, reason)) = &lab.rebuild {
@@ -549,6 +553,15 @@ impl ClassRun<'_> {
                 (Stop::Failed, Some(format!("{step}: {}", error.message)))
             }
             Finish::Interrupted => (Stop::Interrupted, None),
+            Finish::Paused { .. } => {
+                return Ok(LabResult {
+                    student: lab.student.name.clone(),
+                    run_id: lab.run_id.clone(),
+                    status: LabStatus::Paused,
+                    url,
+                    failure: None,
+                });
+            }
         };
         let status = if self.policy == OnFailure::Rollback {
             let outcome = session
@@ -641,6 +654,21 @@ impl ClassRun<'_> {
                 results.len(),
                 rollback_class_command(self.settings, self.labels[0].1.as_str())
             );
+            let paused = results
+                .iter()
+                .filter(|r| r.status == LabStatus::Paused)
+                .count();
+            if paused > 0 {
+                ui::note!(
+                    "{} paused before {}, as --until asked. Each student goes on with: {}",
+                    suggest::count(paused, "lab"),
+                    suggest::list(&self.exec.until),
+                    self.settings.command(&format!(
+                        "resume --class {} --student NAME --exercise",
+                        self.labels[0].1
+                    ))
+                );
+            }
         }
         Ok(if interrupted {
             Exit::Interrupted

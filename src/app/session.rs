@@ -247,6 +247,7 @@ pub fn run(
             sources: checked.project.sources,
         });
     }
+    check_until(exec, &checked)?;
     let ask = asker(settings, exec);
     if exec.exercise {
         exercise_refused(exec, &ask)?;
@@ -326,6 +327,23 @@ fn cli_options(session: &Session<'_>) -> String {
         options.push(format!("--profile {profile}"));
     }
     options.join(" ")
+}
+
+/// `--until STEP` names one of the runbook's steps (a module's as `module.step`), or the command
+/// is refused before anything runs.
+pub(crate) fn check_until(exec: &Exec, checked: &Checked) -> Result<(), Error> {
+    let ids: Vec<&str> = checked.flow.steps.iter().map(|s| s.id.as_str()).collect();
+    let Some(until) = exec.until.iter().find(|u| !ids.contains(&u.as_str())) else {
+        return Ok(());
+    };
+    let hint = crate::runbook::suggest::did_you_mean(until, ids.iter().copied()).map_or_else(
+        || format!("its steps are: {}", crate::runbook::suggest::list(&ids)),
+        |s| format!("{s} (`runbook plan` lists the steps)"),
+    );
+    Err(Error::usage(
+        format!("--until `{until}`: the runbook has no such step"),
+        hint,
+    ))
 }
 
 /// `--exercise` is a walkthrough in which a learner acts: it needs one at a terminal.
@@ -518,6 +536,7 @@ impl<'a> Session<'a> {
                 labels: self.labels.clone(),
                 quiet_after: Some(quiet_after()),
                 exercise: how.exercise,
+                until: how.until,
             },
             interrupt: how.interrupt,
             services: self.services,
@@ -588,6 +607,8 @@ pub(crate) struct Drive<'d> {
     pub interrupt: CancellationToken,
     /// An exercise run (`run --exercise`).
     pub exercise: bool,
+    /// The steps to pause before (`--until`).
+    pub until: Vec<String>,
 }
 
 /// A run driven from the terminal (`run`, `resume`): a session, and the person or pipeline
@@ -609,6 +630,7 @@ impl Attended<'_> {
             yes: self.exec.yes,
             parallelism,
             exercise: self.exec.exercise,
+            until: self.exec.until.clone(),
             interrupt: self.interrupt.clone(),
         }
     }
@@ -724,6 +746,18 @@ impl Attended<'_> {
                 }
                 return Ok(Exit::Success);
             }
+            Finish::Paused { before } => {
+                let before = crate::runbook::suggest::list(before);
+                // Where it was asked to stop: nothing failed, and nothing is rolled back.
+                if !settings.quiet {
+                    let resume = settings.command(&format!("resume {run_id}"));
+                    ui::note!(
+                        "Paused before {before}, as --until asked. To go on: {resume} (with --exercise to do the exercises yourself); to remove what it made: {}",
+                        rollback_command(settings, run_id)
+                    );
+                }
+                return Ok(Exit::Success);
+            }
             Finish::Interrupted => Exit::Interrupted,
             Finish::Failed { error, .. } if error.invalid_input => Exit::Invalid,
             Finish::Failed { .. } => Exit::Failed,
@@ -784,6 +818,7 @@ impl Attended<'_> {
                 parallelism: 8,
                 interrupt: stop.clone(),
                 exercise: false,
+                until: Vec::new(),
             }))
             .map_err(engine_error)?;
         if !outcome.complete {
@@ -1071,6 +1106,7 @@ pub fn resume_run(
             sources: checked.project.sources,
         });
     }
+    check_until(exec, &checked)?;
     fill_missing(&mut checked, &ask)?;
     let mut known = known(
         settings,

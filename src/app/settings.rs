@@ -85,6 +85,9 @@ pub struct Exec {
     pub no_guide: bool,
     /// The walkthrough in which the learner does the exercise steps by hand, and the run checks.
     pub exercise: bool,
+    /// Stop before this step and every step that needs it: the run is paused, and `resume` goes
+    /// on from there (a teacher sets a class up to its first exercise).
+    pub until: Vec<String>,
 }
 
 /// Options of `rollback` (of a run or of a class).

@@ -173,6 +173,7 @@ impl From<&ExecArgs> for Exec {
             junit: a.junit.clone(),
             no_guide: a.no_guide,
             exercise: a.exercise,
+            until: Vec::new(),
         }
     }
 }
@@ -246,6 +247,25 @@ pub struct ExecArgs {
     pub exercise: bool,
 }
 
+/// Where a run (`run`, `resume`) pauses.
+#[derive(Debug, Args)]
+pub struct UntilArgs {
+    /// Stop before this step and every step that needs it (repeatable): the rest run, the run
+    /// ends paused (exit 0), and `runbook resume RUN` goes on from there. With --class, naming
+    /// the exercises sets every lab up to them, for each student to go on with
+    /// `resume --class NAME --student S --exercise`.
+    #[arg(long, value_name = "STEP")]
+    pub until: Vec<String>,
+}
+
+impl UntilArgs {
+    fn exec(&self, exec: &ExecArgs) -> Exec {
+        let mut e = Exec::from(exec);
+        e.until.clone_from(&self.until);
+        e
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check runbooks without calling anything: exit 0 when valid, 2 when not.
@@ -311,6 +331,8 @@ pub enum Command {
         #[arg(long = "student", value_name = "NAME", requires = "class")]
         students: Vec<String>,
         #[command(flatten)]
+        until: UntilArgs,
+        #[command(flatten)]
         exec: ExecArgs,
     },
     /// Continue an unfinished run (default: the latest).
@@ -337,6 +359,8 @@ pub enum Command {
         /// the run recorded (without it, such a difference is refused).
         #[arg(long)]
         retarget: bool,
+        #[command(flatten)]
+        until: UntilArgs,
         #[command(flatten)]
         exec: ExecArgs,
     },
@@ -506,6 +530,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             each: Some(each),
             quotas,
             students,
+            until,
             exec,
         } => class::run(
             s,
@@ -520,7 +545,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 quotas,
                 students,
             },
-            &exec.into(),
+            &until.exec(exec),
         ),
         Command::Run {
             file,
@@ -528,6 +553,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             parallelism,
             ttl,
             labels,
+            until,
             exec,
             ..
         } => session::run(
@@ -537,7 +563,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             parallelism.map_or(8, usize::from),
             *ttl,
             labels,
-            &exec.into(),
+            &until.exec(exec),
         ),
         Command::Resume {
             run_id,
@@ -546,6 +572,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             force,
             vars,
             retarget,
+            until,
             exec,
         } => {
             let lab = match (class, student) {
@@ -558,7 +585,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 *force,
                 *retarget,
                 &vars.into(),
-                &exec.into(),
+                &until.exec(exec),
             )
         }
         Command::Rollback {

@@ -36,6 +36,8 @@ pub enum RunStatus {
     Succeeded,
     Failed,
     Interrupted,
+    /// Stopped where it was asked to (`--until`): every step before it ran; `resume` goes on.
+    Paused,
 }
 
 /// A step undone by running other steps instead of its action's own undo.

@@ -32,6 +32,10 @@ pub struct Options {
     pub quiet_after: Option<Duration>,
     /// An exercise run: the learner does the exercise steps by hand, and the run checks them.
     pub exercise: bool,
+    /// Pause before these steps: they and every step that needs one (directly or through
+    /// others) wait, the rest run, and the run ends paused. A step id the runbook lacks holds
+    /// nothing (the application checks them first).
+    pub until: Vec<String>,
 }
 
 /// One run being driven.
@@ -52,8 +56,15 @@ pub struct Run<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Finish {
     Succeeded,
-    Failed { step: String, error: ActionError },
+    Failed {
+        step: String,
+        error: ActionError,
+    },
     Interrupted,
+    /// Every step ran but those it was to pause before (`until`) and those that need them.
+    Paused {
+        before: Vec<String>,
+    },
 }
 
 enum Status {
@@ -94,6 +105,25 @@ fn masked_map(
     }
 }
 
+/// Which steps wait for `until`: those steps and every step that needs one, directly or through
+/// others.
+fn held(steps: &[super::Step], until: &[String]) -> Vec<bool> {
+    let mut held: Vec<bool> = steps.iter().map(|s| until.contains(&s.id)).collect();
+    // Dependencies may be declared after their dependents: spread until nothing changes.
+    loop {
+        let mut changed = false;
+        for (i, step) in steps.iter().enumerate() {
+            if !held[i] && step.deps.iter().any(|&d| held[d]) {
+                held[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return held;
+        }
+    }
+}
+
 impl Run<'_> {
     async fn journal(&self, record: Record) -> Result<(), EngineError> {
         self.journal.append(record).await?;
@@ -115,6 +145,7 @@ impl Run<'_> {
                 _ => Status::Pending,
             });
         }
+        let held = held(steps, &self.options.until);
         let cancel = self.interrupt.child_token();
         let mut running: FuturesUnordered<LocalBoxFuture<'_, (usize, StepResult)>> =
             FuturesUnordered::new();
@@ -127,6 +158,7 @@ impl Run<'_> {
                         break;
                     }
                     let ready = matches!(status[i], Status::Pending)
+                        && !held[i]
                         && steps[i]
                             .deps
                             .iter()
@@ -189,11 +221,19 @@ impl Run<'_> {
         let (finish, run_status) = match failure {
             Some((step, error)) => (Finish::Failed { step, error }, RunStatus::Failed),
             None if self.interrupt.is_cancelled() => (Finish::Interrupted, RunStatus::Interrupted),
-            None if status
-                .iter()
-                .any(|s| matches!(s, Status::Pending | Status::Failed)) =>
+            None if status.iter().zip(&held).any(|(s, held)| {
+                matches!(s, Status::Failed) || (matches!(s, Status::Pending) && !held)
+            }) =>
             {
                 (Finish::Interrupted, RunStatus::Interrupted)
+            }
+            None if status
+                .iter()
+                .zip(&held)
+                .any(|(s, held)| matches!(s, Status::Pending) && *held) =>
+            {
+                let before = self.options.until.clone();
+                (Finish::Paused { before }, RunStatus::Paused)
             }
             None => (Finish::Succeeded, RunStatus::Succeeded),
         };

@@ -332,6 +332,7 @@ impl RunState {
             (None, false, Some(RunStatus::Succeeded)) => "succeeded",
             (None, false, Some(RunStatus::Failed)) => "failed",
             (None, false, Some(RunStatus::Interrupted)) => "interrupted",
+            (None, false, Some(RunStatus::Paused)) => "paused",
             (None, false, None) => "unfinished",
         }
     }

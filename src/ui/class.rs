@@ -144,6 +144,7 @@ impl Board {
                         crate::engine::journal::RunStatus::Succeeded => "done",
                         crate::engine::journal::RunStatus::Failed => "failed",
                         crate::engine::journal::RunStatus::Interrupted => "interrupted",
+                        crate::engine::journal::RunStatus::Paused => "paused",
                     };
                     if row.failed == 0 {
                         row.step.clear();
@@ -203,6 +204,8 @@ pub enum LabStatus {
     /// Set up by an earlier run, some of what it made was gone from AWS, and this run made it
     /// again.
     Rebuilt,
+    /// Set up to the step `--until` named, where the student goes on (`resume`).
+    Paused,
 }
 
 /// Why a lab stopped before its end.
@@ -223,7 +226,10 @@ pub enum Left {
 impl LabStatus {
     /// The lab is set up.
     pub fn set_up(self) -> bool {
-        matches!(self, LabStatus::Succeeded | LabStatus::Rebuilt)
+        matches!(
+            self,
+            LabStatus::Succeeded | LabStatus::Rebuilt | LabStatus::Paused
+        )
     }
 
     /// Something may still exist that nobody will remove without being told.
@@ -241,6 +247,7 @@ impl std::fmt::Display for LabStatus {
             LabStatus::Succeeded => f.write_str("succeeded"),
             LabStatus::Error => f.write_str("error"),
             LabStatus::Rebuilt => f.write_str("rebuilt"),
+            LabStatus::Paused => f.write_str("paused"),
             LabStatus::Stopped(stop, left) => {
                 let stop = match stop {
                     Stop::Failed => "failed",

@@ -336,6 +336,7 @@ impl Reporter for Lines {
                     RunStatus::Succeeded => self.paint("32", "Run succeeded"),
                     RunStatus::Failed => self.paint("31", "Run failed"),
                     RunStatus::Interrupted => self.paint("33", "Run interrupted"),
+                    RunStatus::Paused => self.paint("33", "Run paused"),
                 };
                 self.line(&format!("{text}: {run_id}"));
                 if !outputs.is_empty() {
