@@ -947,6 +947,29 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         "{cases:?}"
     );
     assert_eq!(cases[2], ("exercise: stop_primary".into(), "passed".into()));
+    // `runs` says how far the learner came: which exercises were made by hand, which solved.
+    let runs = Screen::command(dir.path(), &["runs", "--output", "json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value =
+        serde_json::from_slice(&runs.stdout).expect("runs --output json");
+    assert_eq!(
+        listed[0]["exercises"],
+        serde_json::json!([
+            {"step": "primary_record", "state": "by_hand"},
+            {"step": "secondary_record", "state": "solved"},
+            {"step": "stop_primary", "state": "by_hand"},
+        ]),
+        "{listed}"
+    );
+    assert_eq!(listed[0]["steps_done"], listed[0]["steps"], "{listed}");
+    let runs = Screen::command(dir.path(), &["runs"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&runs.stdout)
+            .contains("(exercises: 2 by hand, 1 solved by the runbook)"),
+        "{}",
+        String::from_utf8_lossy(&runs.stdout)
+    );
     let mut rollback = Screen::command(
         dir.path(),
         &["rollback", "--yes", "--endpoint-url", &emulator.url],

@@ -443,6 +443,7 @@ pub(crate) fn start_record(
         .to_map(),
         graph: workflow.graph(),
         labels: labels.to_vec(),
+        exercises: workflow.exercises(),
     }
 }
 

@@ -75,6 +75,9 @@ pub enum Record {
         /// Labels the run's actions put on what they create (`runbook:expires`), kept for resume.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         labels: Vec<(String, String)>,
+        /// The runbook's exercise steps, in order: what `runs` reports a learner's progress on.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exercises: Vec<String>,
     },
     StepStarted {
         step: String,
@@ -106,6 +109,10 @@ pub enum Record {
     StepSkipped {
         step: String,
         reason: String,
+    },
+    /// The learner let the runbook do an exercise (`solve`): the step runs as in any run.
+    ExerciseSolved {
+        step: String,
     },
     StepFailed {
         step: String,

@@ -579,6 +579,16 @@ impl Run<'_> {
             match choice {
                 None | Some(ExerciseChoice::Quit) => return Some(StepResult::Quit),
                 Some(ExerciseChoice::Solve) => {
+                    // Journaled: `runs` tells a learner's solved exercises from those made by hand.
+                    let solved = Record::ExerciseSolved {
+                        step: step.id.clone(),
+                    };
+                    if let Err(e) = self.journal(solved).await {
+                        return Some(StepResult::Failed {
+                            error: ActionError::new(e.to_string()),
+                            elapsed: Duration::ZERO,
+                        });
+                    }
                     self.reporter.event(&Event::ExerciseSolved {
                         step: step.id.clone(),
                     });

@@ -94,6 +94,36 @@ pub struct RunState {
     pub generations: BTreeMap<String, u32>,
     /// Why the run was last rebuilt, if it was.
     pub rebuilt: Option<String>,
+    /// The runbook's exercise steps, and those a learner let the runbook do.
+    pub exercises: Vec<String>,
+    pub solved: BTreeSet<String>,
+}
+
+/// How far a learner came with one exercise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExerciseState {
+    /// Made by hand, checked and adopted.
+    ByHand,
+    /// The learner asked the runbook to do it.
+    Solved,
+    /// Done by the runbook in a run that was no exercise (`--yes`, or without `--exercise`).
+    Runbook,
+    Skipped,
+    /// Not done yet.
+    Open,
+}
+
+impl std::fmt::Display for ExerciseState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ExerciseState::ByHand => "by hand",
+            ExerciseState::Solved => "solved by the runbook",
+            ExerciseState::Runbook => "done by the runbook",
+            ExerciseState::Skipped => "skipped",
+            ExerciseState::Open => "open",
+        })
+    }
 }
 
 /// Every step that depends on `step`, directly or through others.
@@ -142,7 +172,9 @@ impl RunState {
                 target,
                 graph,
                 labels,
+                exercises,
             } => {
+                self.exercises.clone_from(exercises);
                 self.target.clone_from(target);
                 self.run_id.clone_from(run_id);
                 self.runbook.clone_from(runbook);
@@ -209,6 +241,9 @@ impl RunState {
             Record::StepSkipped { step, reason } => {
                 self.steps
                     .insert(step.clone(), StepState::Skipped(reason.clone()));
+            }
+            Record::ExerciseSolved { step } => {
+                self.solved.insert(step.clone());
             }
             Record::StepFailed { step, error } => {
                 let tried = match self.steps.get(step) {
@@ -337,6 +372,35 @@ impl RunState {
         }
     }
 
+    /// Each exercise step and how far the learner came with it.
+    pub fn exercise_progress(&self) -> Vec<(String, ExerciseState)> {
+        self.exercises
+            .iter()
+            .map(|step| {
+                let state = match self.steps.get(step) {
+                    Some(StepState::Succeeded(done)) if done.by_hand => ExerciseState::ByHand,
+                    Some(StepState::Succeeded(_)) if self.solved.contains(step) => {
+                        ExerciseState::Solved
+                    }
+                    Some(StepState::Succeeded(_)) => ExerciseState::Runbook,
+                    Some(StepState::Skipped(_)) => ExerciseState::Skipped,
+                    _ => ExerciseState::Open,
+                };
+                (step.clone(), state)
+            })
+            .collect()
+    }
+
+    /// How many of the run's steps are done (succeeded or skipped), of how many.
+    pub fn steps_done(&self) -> (usize, usize) {
+        let done = self
+            .steps
+            .values()
+            .filter(|s| matches!(s, StepState::Succeeded(_) | StepState::Skipped(_)))
+            .count();
+        (done, self.graph.len())
+    }
+
     /// A run that `resume` can continue.
     pub fn resumable(&self) -> bool {
         !self.rollback_started && self.status != Some(RunStatus::Succeeded)
@@ -390,6 +454,7 @@ mod tests {
             target: Map::new(),
             graph,
             labels: vec![],
+            exercises: vec![],
         })];
         for s in ["a", "b", "c", "d"] {
             entries.push(entry(done(s)));

@@ -97,6 +97,15 @@ impl<'a> RunbookWorkflow<'a> {
             .collect()
     }
 
+    /// The steps that carry an `exercise:`, in order.
+    pub fn exercises(&self) -> Vec<String> {
+        let (project, flow) = (&self.checked.project, &self.checked.flow);
+        (0..flow.steps.len())
+            .filter(|&i| flow.step(project, i).exercise.is_some())
+            .map(|i| flow.steps[i].id.clone())
+            .collect()
+    }
+
     pub fn graph(&self) -> IndexMap<String, Vec<String>> {
         self.steps
             .iter()

@@ -33,7 +33,16 @@ pub fn list(
             .map(|(id, state)| match state {
                 Ok(s) => {
                     let (removed, gone) = s.undone();
-                    let mut row = json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "alive": s.alive().len(), "removed": removed, "already_gone": gone, "class": label(s, "runbook:class"), "student": label(s, "runbook:student")});
+                    let (done, steps) = s.steps_done();
+                    let mut row = json!({"run_id": id, "runbook": s.name, "file": s.runbook, "status": s.summary(), "started": s.started_at, "steps_done": done, "steps": steps, "alive": s.alive().len(), "removed": removed, "already_gone": gone, "class": label(s, "runbook:class"), "student": label(s, "runbook:student")});
+                    let exercises: Vec<_> = s
+                        .exercise_progress()
+                        .into_iter()
+                        .map(|(step, state)| json!({"step": step, "state": state}))
+                        .collect();
+                    if !exercises.is_empty() {
+                        row["exercises"] = json!(exercises);
+                    }
                     match check_of(id) {
                         Some(Ok(seen)) => {
                             row["missing"] = json!(seen.missing);
@@ -108,12 +117,13 @@ pub fn list(
                 };
                 let _ = writeln!(
                     out,
-                    "{id:width$}  {:22}  {:24}  {:5}  {}{}{drift}",
+                    "{id:width$}  {:22}  {:24}  {:5}  {}{}{drift}{}",
                     status(s),
                     s.started_at,
                     s.alive().len(),
                     who(s),
-                    s.name
+                    s.name,
+                    exercises(s)
                 );
             }
             Err(e) => {
@@ -122,6 +132,24 @@ pub fn list(
         }
     }
     out
+}
+
+/// How far a run has come with its exercises: `  (exercises: 2 by hand, 1 open)`, or nothing for
+/// a runbook without them.
+fn exercises(s: &RunState) -> String {
+    let progress = s.exercise_progress();
+    if progress.is_empty() {
+        return String::new();
+    }
+    let mut counts: Vec<(crate::engine::state::ExerciseState, usize)> = Vec::new();
+    for (_, state) in &progress {
+        match counts.iter_mut().find(|(s, _)| s == state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*state, 1)),
+        }
+    }
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    format!("  (exercises: {})", parts.join(", "))
 }
 
 /// A label of the run (`runbook:class`, `runbook:student`).
