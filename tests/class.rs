@@ -783,6 +783,22 @@ fn a_class_set_up_until_its_first_exercise_pauses_every_lab_for_its_student() {
         .map(|r| r["status"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(statuses, ["paused", "paused"]);
+    for run in listed.as_array().unwrap() {
+        assert_eq!(
+            run["exercises"],
+            serde_json::json!([
+                {"step": "primary_record", "state": "open"},
+                {"step": "secondary_record", "state": "open"},
+                {"step": "stop_primary", "state": "open"},
+            ]),
+            "every exercise is left for the student: {run}"
+        );
+        let (done, all) = (
+            run["steps_done"].as_u64().unwrap(),
+            run["steps"].as_u64().unwrap(),
+        );
+        assert!(done > 20 && done < all, "how far the lab has come: {run}");
+    }
 
     // Alice goes on with her lab (here unattended; on a terminal, with --exercise).
     let out = lab.run(&[
@@ -806,5 +822,38 @@ fn a_class_set_up_until_its_first_exercise_pauses_every_lab_for_its_student() {
     );
     let out = lab.run(&["rollback", "--class", "autumn", "--yes"]);
     ok(&out);
+    assert_eq!(inventory(&lab), before, "rollback --class left nothing");
+}
+
+/// A class name used again (next term, another endpoint): the new class's rollback looks for
+/// its shared resources where its own labs ran, not where the earlier class's long rolled-back
+/// labs did (that endpoint is gone), and completes.
+#[test]
+fn a_class_name_used_again_rolls_back_where_its_own_labs_ran() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let csv = roster(&lab, "winter.csv", &["alice"]);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let runbook = runbook.to_str().unwrap();
+    {
+        let last_term =
+            crate::proxy::Proxy::start(&lab.emulator.url, crate::proxy::Faults::default());
+        let mut args = class_args("winter", &csv, &last_term.url, runbook);
+        args.extend(["--var", "drill=false"]);
+        ok(&lab.run(&args));
+        ok(&lab.run(&["rollback", "--class", "winter", "--yes"]));
+    }
+    // The earlier class's endpoint is gone now.
+    let this_term = crate::proxy::Proxy::start(&lab.emulator.url, crate::proxy::Faults::default());
+    let mut args = class_args("winter", &csv, &this_term.url, runbook);
+    args.extend(["--var", "drill=false"]);
+    ok(&lab.run(&args));
+    let out = lab.run(&["rollback", "--class", "winter", "--yes"]);
+    ok(&out);
+    assert!(
+        text(&out).1.contains("Class winter is rolled back"),
+        "{:?}",
+        text(&out)
+    );
     assert_eq!(inventory(&lab), before, "rollback --class left nothing");
 }

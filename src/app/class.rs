@@ -1103,9 +1103,17 @@ pub fn rollback(
             },
         );
     }
-    // What the class shares, once every lab is gone: in each account and region used.
+    // What the class shares, once every lab is gone: in each account and region this rollback's
+    // labs used. A class name used again keeps its earlier runs, rolled back long ago, whose
+    // endpoint or account may be gone; only when every lab was rolled back before (a rollback
+    // run again to finish the shared part) are all the class's places looked in.
+    let from: Vec<&RunState> = if pending.is_empty() {
+        runs.iter().collect()
+    } else {
+        pending.clone()
+    };
     let mut places: Vec<client::Settings> = Vec::new();
-    for state in runs.iter().filter(|s| ex::state_uses_aws(s)) {
+    for state in from.into_iter().filter(|s| ex::state_uses_aws(s)) {
         let s = target::of_run(settings, state);
         if !places.iter().any(|p| {
             p.region == s.region
