@@ -1571,3 +1571,62 @@ fn until_pauses_before_a_step_and_its_dependents_and_resume_goes_on() {
         "nothing made twice"
     );
 }
+
+/// `--events FILE` appends every event as JSON lines beside the chosen output; a file that cannot
+/// be written is refused before anything runs (exit 2), saying which and why.
+#[test]
+fn events_go_to_a_file_beside_the_output() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Events
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+        ",
+    );
+    let out = lab.run(&[
+        "run",
+        "rb.yaml",
+        "--yes",
+        "--events",
+        "no/such/dir/events.jsonl",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--events no/such/dir/events.jsonl: cannot write to it"),
+        "{stderr}"
+    );
+    assert!(lab.resources().is_empty(), "nothing ran");
+    let out = lab.run(&[
+        "run",
+        "rb.yaml",
+        "--yes",
+        "--output",
+        "plain",
+        "--events",
+        "events.jsonl",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    assert!(
+        !stdout.contains("step_succeeded"),
+        "the output stays plain: {stdout}"
+    );
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(lab.path().join("events.jsonl"))
+        .expect("the events file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON lines"))
+        .collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "run_started",
+            "step_started",
+            "step_succeeded",
+            "run_finished"
+        ],
+        "{events:?}"
+    );
+}

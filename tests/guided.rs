@@ -823,6 +823,8 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         "--exercise".into(),
         "--junit".into(),
         "report.xml".into(),
+        "--events".into(),
+        "events.jsonl".into(),
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut screen = Screen::start(dir.path(), &args);
@@ -947,6 +949,51 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         "{cases:?}"
     );
     assert_eq!(cases[2], ("exercise: stop_primary".into(), "passed".into()));
+    // The same story as data, for a teacher's tooling, while the learner had the terminal.
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("events.jsonl"))
+        .expect("the events file")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let story: Vec<String> = events
+        .iter()
+        .filter(|e| {
+            e["event"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("exercise_"))
+        })
+        .map(|e| {
+            let found = e["found"]
+                .as_str()
+                .map(|f| format!(" {f}"))
+                .unwrap_or_default();
+            format!(
+                "{} {}{found}",
+                e["event"].as_str().unwrap(),
+                e["step"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "exercise_shown primary_record",
+        "exercise_checked primary_record differs",
+        "exercise_checked primary_record matches",
+        "exercise_shown secondary_record",
+        "exercise_hint secondary_record",
+        "exercise_solved secondary_record",
+        "exercise_checked stop_primary matches",
+    ] {
+        assert!(
+            story.iter().any(|s| s == expected),
+            "{expected} in {story:#?}"
+        );
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "run_finished" && e["status"] == "succeeded"),
+        "the run's end too"
+    );
     // `runs` says how far the learner came: which exercises were made by hand, which solved.
     let runs = Screen::command(dir.path(), &["runs", "--output", "json"])
         .output()

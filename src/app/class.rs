@@ -106,6 +106,12 @@ pub fn run(
             "use --output json (each event names its student, and `class_finished` lists every lab), or run one lab with --junit",
         ));
     }
+    if exec.events.is_some() {
+        return Err(Error::usage(
+            "--events does not work with --class: a class writes its events with --output json",
+            "use --output json (each event names its student); a student's own run (`resume --class NAME --student S`) takes --events",
+        ));
+    }
     let mut students = check_class(settings, file, vars, args.each, args.class)?;
     if let Some((_, checked)) = students.first() {
         super::session::check_until(exec, checked)?;

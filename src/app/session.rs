@@ -96,7 +96,11 @@ pub(crate) fn rollback_of<'a>(
     }
 }
 
-/// The reporter for the chosen output, plus the `JUnit` collector when asked for.
+/// A run's reporter, and the `JUnit` collector whose file is written at the end.
+type Reporters = (Box<dyn Reporter>, Option<Arc<Junit>>);
+
+/// The reporter for the chosen output, plus the `JUnit` collector and the events file when asked
+/// for.
 fn reporters(
     settings: &Settings,
     exec: &Exec,
@@ -105,7 +109,7 @@ fn reporters(
     ask: &TerminalAsk,
     console: Option<String>,
     pending: &[String],
-) -> (Box<dyn Reporter>, Option<Arc<Junit>>) {
+) -> Result<Reporters, Error> {
     let junit = exec
         .junit
         .as_ref()
@@ -122,7 +126,24 @@ fn reporters(
         junit.clone(),
         brief,
     );
-    (reporter, junit)
+    let Some(path) = &exec.events else {
+        return Ok((reporter, junit));
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            Error::usage(
+                format!("--events {}: cannot write to it: {e}", path.display()),
+                "give a file in a folder that exists and that you may write to",
+            )
+        })?;
+    let events = ui::report::JsonLines::new(Box::new(file), secrets.to_vec());
+    Ok((
+        Box::new(ui::report::Tee(vec![reporter, Box::new(events)])),
+        junit,
+    ))
 }
 
 /// A runtime whose first Ctrl-C (or SIGTERM) cancels `interrupt`, and whose second exits at once.
@@ -679,7 +700,7 @@ impl Attended<'_> {
             &self.ask,
             console,
             &pending,
-        );
+        )?;
         reporter.event(&Event::RunStarted {
             run_id: self.session.run_id.clone(),
             name: name.to_owned(),
@@ -1220,7 +1241,7 @@ pub fn rollback(
         &ask,
         None,
         &[],
-    );
+    )?;
     if !exec.yes && ask.interactive() {
         let alive = state.alive();
         ui::note!(

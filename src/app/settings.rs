@@ -81,6 +81,8 @@ pub struct Exec {
     pub output: Format,
     /// Where to write a `JUnit` XML report.
     pub junit: Option<PathBuf>,
+    /// A file to append every event to as JSON lines, beside what `output` shows.
+    pub events: Option<PathBuf>,
     /// On a terminal, run without the step-by-step walkthrough.
     pub no_guide: bool,
     /// The walkthrough in which the learner does the exercise steps by hand, and the run checks.

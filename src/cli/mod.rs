@@ -171,6 +171,7 @@ impl From<&ExecArgs> for Exec {
             }),
             output: a.output,
             junit: a.junit.clone(),
+            events: a.events.clone(),
             no_guide: a.no_guide,
             exercise: a.exercise,
             until: Vec::new(),
@@ -238,6 +239,10 @@ pub struct ExecArgs {
     /// Write a `JUnit` XML report here.
     #[arg(long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
+    /// Also append every event to this file as JSON lines (docs/events.md), whatever --output
+    /// shows: a teacher's tooling can follow an exercise on a learner's terminal.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
     /// On a terminal, run without the step-by-step walkthrough (still asking what must be asked).
     #[arg(long)]
     pub no_guide: bool,
