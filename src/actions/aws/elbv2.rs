@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Need, Outputs, Params, Usage, out};
+use crate::actions::{ActionDef, Effect, Exercisable, Need, Outputs, Params, Usage, out};
 
 /// How the load balancer checks a target's health.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -184,7 +184,10 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["target group"],
         noun: Some("target group"),
         usage: None,
-        exercise: None,
+        exercise: Some(Exercisable {
+            looks: "the region's target groups with the step's name (a name is the account's, one per region)",
+            compares: &["vpc_id", "port", "protocol", "health_check"],
+        }),
     },
     ActionDef {
         name: "aws.elbv2.register_targets",
@@ -296,7 +299,9 @@ use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 use super::client::{Clients, clients};
 use super::shared::Answer;
 use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
+use crate::engine::action::{
+    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+};
 
 fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
     standard_tags(ctx, Some(name), extra)
@@ -410,6 +415,44 @@ fn group_outcome(arn: &str, name: &str) -> Outcome {
     o
 }
 
+/// How a target group made by hand differs from the step's, in the parameters compared.
+fn group_differences(
+    p: &CreateTargetGroupParams,
+    group: &aws_sdk_elasticloadbalancingv2::types::TargetGroup,
+    compare: &[String],
+) -> Vec<String> {
+    let compared = |name: &str| compare.iter().any(|c| c == name);
+    let mut differences = Vec::new();
+    let vpc = group.vpc_id().unwrap_or("?");
+    if compared("vpc_id") && vpc != p.vpc_id {
+        differences.push(format!(
+            "the target group is in VPC {vpc}; this step needs VPC {}",
+            p.vpc_id
+        ));
+    }
+    let port = group.port().unwrap_or_default();
+    if compared("port") && port != i32::from(p.port) {
+        differences.push(format!("its port is {port}; this step needs {}", p.port));
+    }
+    let protocol = group.protocol().map_or("?", ProtocolEnum::as_str);
+    if compared("protocol") && !protocol.eq_ignore_ascii_case(&p.protocol) {
+        differences.push(format!(
+            "its protocol is {protocol}; this step needs {}",
+            p.protocol.to_ascii_uppercase()
+        ));
+    }
+    if let (true, Some(h)) = (compared("health_check"), &p.health_check) {
+        let path = group.health_check_path().unwrap_or("/");
+        if path != h.path {
+            differences.push(format!(
+                "its health check asks for {path}; this step needs {}",
+                h.path
+            ));
+        }
+    }
+    differences
+}
+
 impl Executor for CreateTargetGroup {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
@@ -496,6 +539,50 @@ impl Executor for CreateTargetGroup {
                 return Ok(None);
             }
             Ok(Some(group_outcome(arn, &p.name)))
+        })
+    }
+
+    fn by_hand<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        compare: &'a [String],
+    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+        Box::pin(async move {
+            let p: CreateTargetGroupParams = ctx.params()?;
+            let c = clients(ctx)?;
+            ctx.progress
+                .status(&format!("looking for the target group {}", p.name));
+            let out = found(
+                "DescribeTargetGroups",
+                c.elbv2.describe_target_groups().names(&p.name).send().await,
+                &["TargetGroupNotFound"],
+            )?;
+            let Some(group) = out.and_then(|o| o.target_groups().first().cloned()) else {
+                return Ok(ByHand::Nothing {
+                    looked: format!("target groups named {} in {}", p.name, c.region),
+                    seen: Vec::new(),
+                });
+            };
+            let arn = group.target_group_arn().unwrap_or_default().to_owned();
+            let what = format!("target group {} ({arn})", p.name);
+            let differences = group_differences(&p, &group, compare);
+            if !differences.is_empty() {
+                return Ok(ByHand::Differs { what, differences });
+            }
+            if ctx.adopting {
+                // Tagged as the step's, like one it made: `sweep --tag` and resume find it.
+                c.elbv2
+                    .add_tags()
+                    .resource_arns(&arn)
+                    .set_tags(Some(tags(ctx, &p.name, &p.tags)))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("AddTags", &e))?;
+            }
+            Ok(ByHand::Matches {
+                outcome: group_outcome(&arn, &p.name),
+                what,
+            })
         })
     }
 

@@ -602,6 +602,7 @@ async fn new_account_refusals_say_what_to_do() {
 
 mod elb {
     pub use aws_sdk_elasticloadbalancingv2::Client;
+    pub use aws_sdk_elasticloadbalancingv2::operation::add_tags::AddTagsOutput;
     pub use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::{
         CreateLoadBalancerError, CreateLoadBalancerOutput,
     };
@@ -1547,6 +1548,91 @@ async fn a_zone_whose_create_answer_was_lost_is_adopted() {
     assert_eq!(outcome.outputs["created"], json!(true));
     assert_eq!(outcome.resources.len(), 1, "rollback deletes it");
     assert_eq!(tagged.num_calls(), 1, "tagged as this run's");
+}
+
+/// A target group made by hand: one in the wrong VPC with the wrong port is told apart in words,
+/// one made right is adopted and tagged as the step's; none is where the check looked.
+#[tokio::test]
+async fn a_target_group_made_by_hand_is_compared_then_adopted() {
+    let params = json!({"name": "lab-tg", "vpc_id": "vpc-right", "port": 80,
+        "health_check": {"path": "/health"}});
+    let all: Vec<String> = ["vpc_id", "port", "protocol", "health_check"]
+        .map(str::to_owned)
+        .to_vec();
+    let group = |vpc: &'static str, port: i32| {
+        mock!(elb::Client::describe_target_groups).then_output(move || {
+            elb::DescribeTargetGroupsOutput::builder()
+                .target_groups(
+                    elb::TargetGroup::builder()
+                        .target_group_name("lab-tg")
+                        .target_group_arn("arn:aws:elasticloadbalancing:ap-south-1:123456789012:targetgroup/lab-tg/1")
+                        .vpc_id(vpc)
+                        .port(port)
+                        .protocol(elb::ProtocolEnum::Http)
+                        .health_check_path("/health")
+                        .build(),
+                )
+                .build()
+        })
+    };
+    let wrong = Script {
+        elbv2: vec![group("vpc-other", 8080)],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &wrong,
+        "aws.elbv2.create_target_group",
+        params.clone(),
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "differs", "{found}");
+    assert_eq!(
+        found["differences"],
+        json!([
+            "the target group is in VPC vpc-other; this step needs VPC vpc-right",
+            "its port is 8080; this step needs 80"
+        ])
+    );
+
+    let tagged = mock!(elb::Client::add_tags)
+        .match_requests(|r| r.tags().iter().any(|t| t.key() == Some("runbook:key")))
+        .then_output(|| elb::AddTagsOutput::builder().build());
+    let right = Script {
+        elbv2: vec![group("vpc-right", 80), tagged.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &right,
+        "aws.elbv2.create_target_group",
+        params.clone(),
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "matches", "{found}");
+    assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
+
+    let none = mock!(elb::Client::describe_target_groups).then_error(|| {
+        aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::generic(
+            aws_error("TargetGroupNotFound", "One or more target groups not found"),
+        )
+    });
+    let empty = Script {
+        elbv2: vec![none],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &empty,
+        "aws.elbv2.create_target_group",
+        params,
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "nothing", "{found}");
+    assert_eq!(found["looked"], "target groups named lab-tg in ap-south-1");
 }
 
 /// A class's checks read the records of several names of one zone at once: one listing from the
