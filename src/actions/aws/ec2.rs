@@ -307,7 +307,10 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["subnet"],
         noun: Some("subnet"),
         usage: None,
-        exercise: None,
+        exercise: Some(Exercisable {
+            looks: "the VPC's subnets with the step's range",
+            compares: &["availability_zone", "public"],
+        }),
     },
     ActionDef {
         name: "aws.ec2.create_internet_gateway",
@@ -790,6 +793,91 @@ impl Executor for CreateSubnet {
                     ("cidr", cidr.into()),
                 ],
             )))
+        })
+    }
+
+    fn by_hand<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        compare: &'a [String],
+    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+        Box::pin(async move {
+            let p: CreateSubnetParams = ctx.params()?;
+            let cidr = cidr_text(p.cidr, "cidr")?;
+            let c = clients(ctx)?;
+            ctx.progress
+                .status(&format!("looking for the subnet {cidr} in {}", p.vpc_id));
+            let out = c
+                .ec2
+                .describe_subnets()
+                .filters(Filter::builder().name("vpc-id").values(&p.vpc_id).build())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeSubnets", &e))?;
+            let describe = |s: &aws_sdk_ec2::types::Subnet| {
+                format!(
+                    "{} {} in {}",
+                    s.subnet_id().unwrap_or("?"),
+                    s.cidr_block().unwrap_or("?"),
+                    s.availability_zone().unwrap_or("?")
+                )
+            };
+            let Some(subnet) = out
+                .subnets()
+                .iter()
+                .find(|s| s.cidr_block() == Some(cidr.as_str()))
+            else {
+                return Ok(ByHand::Nothing {
+                    looked: format!("the subnets of VPC {} with the range {cidr}", p.vpc_id),
+                    seen: out.subnets().iter().map(describe).collect(),
+                });
+            };
+            let id = subnet.subnet_id().unwrap_or_default().to_owned();
+            let compared = |name: &str| compare.iter().any(|c| c == name);
+            let mut differences = Vec::new();
+            let az = subnet.availability_zone().unwrap_or("?");
+            if compared("availability_zone") && az != p.availability_zone {
+                differences.push(format!(
+                    "the subnet is in {az}; this step needs {}",
+                    p.availability_zone
+                ));
+            }
+            if compared("public") && p.public && subnet.map_public_ip_on_launch() != Some(true) {
+                differences.push(
+                    "it does not give instances a public IP address; this step needs it to \
+                     (VPC › Subnets › Edit subnet settings › Enable auto-assign public IPv4 address)"
+                        .to_owned(),
+                );
+            }
+            if !differences.is_empty() {
+                return Ok(ByHand::Differs {
+                    what: format!("subnet {}", describe(subnet)),
+                    differences,
+                });
+            }
+            if ctx.adopting {
+                // Tagged as the step's, like one it made: `sweep --tag` and resume find it.
+                let spec = tag_spec(ResourceType::Subnet, ctx, p.name.as_deref(), &p.tags);
+                c.ec2
+                    .create_tags()
+                    .resources(&id)
+                    .set_tags(Some(spec.tags().to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("CreateTags", &e))?;
+            }
+            Ok(ByHand::Matches {
+                outcome: created(
+                    "subnet",
+                    &id,
+                    &[
+                        ("subnet_id", id.clone().into()),
+                        ("availability_zone", az.to_owned().into()),
+                        ("cidr", cidr.clone().into()),
+                    ],
+                ),
+                what: format!("subnet {}", describe(subnet)),
+            })
         })
     }
 

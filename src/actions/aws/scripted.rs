@@ -187,6 +187,7 @@ fn aws_error(code: &str, message: &str) -> ErrorMetadata {
 mod ec2 {
     pub use aws_sdk_ec2::Client;
     pub use aws_sdk_ec2::operation::create_subnet::CreateSubnetError;
+    pub use aws_sdk_ec2::operation::create_tags::CreateTagsOutput;
     pub use aws_sdk_ec2::operation::create_vpc::{CreateVpcError, CreateVpcOutput};
     pub use aws_sdk_ec2::operation::delete_security_group::{
         DeleteSecurityGroupError, DeleteSecurityGroupOutput,
@@ -1548,6 +1549,69 @@ async fn a_zone_whose_create_answer_was_lost_is_adopted() {
     assert_eq!(outcome.outputs["created"], json!(true));
     assert_eq!(outcome.resources.len(), 1, "rollback deletes it");
     assert_eq!(tagged.num_calls(), 1, "tagged as this run's");
+}
+
+/// A subnet made by hand is found by its VPC and range: one in another zone is told apart in
+/// words, one made right is adopted and tagged as the step's, and none says what the VPC has.
+#[tokio::test]
+async fn a_subnet_made_by_hand_is_found_by_vpc_and_range() {
+    let params =
+        json!({"vpc_id": "vpc-1", "cidr": "10.0.1.0/24", "availability_zone": "ap-south-1a"});
+    let all: Vec<String> = ["availability_zone", "public"].map(str::to_owned).to_vec();
+    let subnets = |cidr: &'static str, az: &'static str| {
+        mock!(ec2::Client::describe_subnets).then_output(move || {
+            aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput::builder()
+                .subnets(
+                    ec2::Subnet::builder()
+                        .subnet_id("subnet-9")
+                        .vpc_id("vpc-1")
+                        .cidr_block(cidr)
+                        .availability_zone(az)
+                        .build(),
+                )
+                .build()
+        })
+    };
+    let check = |script: Script| {
+        let params = params.clone();
+        let all = all.clone();
+        async move {
+            let (result, _) =
+                call(&script, "aws.ec2.create_subnet", params, Call::ByHand(&all)).await;
+            result.unwrap().outputs["by_hand"].clone()
+        }
+    };
+    let found = check(Script {
+        ec2: vec![subnets("10.0.1.0/24", "ap-south-1b")],
+        ..Script::default()
+    })
+    .await;
+    assert_eq!(found["found"], "differs", "{found}");
+    assert_eq!(
+        found["differences"],
+        json!(["the subnet is in ap-south-1b; this step needs ap-south-1a"])
+    );
+    let found = check(Script {
+        ec2: vec![subnets("10.0.9.0/24", "ap-south-1a")],
+        ..Script::default()
+    })
+    .await;
+    assert_eq!(found["found"], "nothing", "{found}");
+    assert_eq!(
+        found["seen"],
+        json!(["subnet-9 10.0.9.0/24 in ap-south-1a"]),
+        "what the VPC has instead"
+    );
+    let tagged = mock!(ec2::Client::create_tags)
+        .match_requests(|r| r.resources() == ["subnet-9"])
+        .then_output(|| ec2::CreateTagsOutput::builder().build());
+    let found = check(Script {
+        ec2: vec![subnets("10.0.1.0/24", "ap-south-1a"), tagged.clone()],
+        ..Script::default()
+    })
+    .await;
+    assert_eq!(found["found"], "matches", "{found}");
+    assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
 }
 
 /// A target group made by hand: one in the wrong VPC with the wrong port is told apart in words,
