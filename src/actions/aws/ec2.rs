@@ -358,7 +358,10 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &["security group"],
         noun: Some("security group"),
         usage: None,
-        exercise: None,
+        exercise: Some(Exercisable {
+            looks: "the VPC's security groups with the step's name",
+            compares: &["ingress"],
+        }),
     },
     ActionDef {
         name: "aws.ec2.find_image",
@@ -1297,6 +1300,49 @@ async fn authorize(
     }
 }
 
+/// A rule in words: `tcp port 80 from 0.0.0.0/0`, `tcp ports 8000-8080 from sg-1`.
+fn rule_words(protocol: &str, from: i32, to: i32, source: &str) -> String {
+    let protocol = if protocol == "-1" {
+        "all traffic"
+    } else {
+        protocol
+    };
+    if from == to {
+        format!("{protocol} port {from} from {source}")
+    } else {
+        format!("{protocol} ports {from}-{to} from {source}")
+    }
+}
+
+/// The inbound rules of a group, each in words.
+fn rules_of(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<String> {
+    let mut rules = Vec::new();
+    for perm in group.ip_permissions() {
+        let (protocol, from, to) = (
+            perm.ip_protocol().unwrap_or("?"),
+            perm.from_port().unwrap_or(-1),
+            perm.to_port().unwrap_or(-1),
+        );
+        for range in perm.ip_ranges() {
+            rules.push(rule_words(
+                protocol,
+                from,
+                to,
+                range.cidr_ip().unwrap_or("?"),
+            ));
+        }
+        for pair in perm.user_id_group_pairs() {
+            rules.push(rule_words(
+                protocol,
+                from,
+                to,
+                pair.group_id().unwrap_or("?"),
+            ));
+        }
+    }
+    rules
+}
+
 impl Executor for CreateSecurityGroup {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
         Box::pin(async move {
@@ -1366,6 +1412,99 @@ impl Executor for CreateSecurityGroup {
                 &id,
                 &[("security_group_id", id.clone().into())],
             )))
+        })
+    }
+
+    fn by_hand<'a>(
+        &'a self,
+        ctx: &'a Context<'a>,
+        compare: &'a [String],
+    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+        Box::pin(async move {
+            let p: CreateSecurityGroupParams = ctx.params()?;
+            let c = clients(ctx)?;
+            ctx.progress.status(&format!(
+                "looking for the security group {} in {}",
+                p.name, p.vpc_id
+            ));
+            let out = c
+                .ec2
+                .describe_security_groups()
+                .filters(Filter::builder().name("vpc-id").values(&p.vpc_id).build())
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
+            let Some(group) = out
+                .security_groups()
+                .iter()
+                .find(|g| g.group_name() == Some(p.name.as_str()))
+            else {
+                return Ok(ByHand::Nothing {
+                    looked: format!("the security groups of VPC {} named {}", p.vpc_id, p.name),
+                    seen: out
+                        .security_groups()
+                        .iter()
+                        .map(|g| {
+                            format!(
+                                "{} {}",
+                                g.group_id().unwrap_or("?"),
+                                g.group_name().unwrap_or("?")
+                            )
+                        })
+                        .collect(),
+                });
+            };
+            let id = group.group_id().unwrap_or_default().to_owned();
+            let what = format!("security group {} ({id})", p.name);
+            let have = rules_of(group);
+            let mut differences = Vec::new();
+            if compare.iter().any(|c| c == "ingress") {
+                for rule in &p.ingress {
+                    let source = match (&rule.cidr, &rule.source_security_group_id) {
+                        (Some(cidr), _) => cidr_text(*cidr, "cidr")?,
+                        (None, Some(group)) => group.clone(),
+                        (None, None) => "?".to_owned(),
+                    };
+                    let wanted = rule_words(
+                        &rule.protocol.to_ascii_lowercase(),
+                        i32::from(rule.port),
+                        i32::from(rule.to_port.unwrap_or(rule.port)),
+                        &source,
+                    );
+                    if !have.contains(&wanted) {
+                        differences.push(format!(
+                            "it has no inbound rule allowing {wanted} ({}); this step needs one",
+                            if have.is_empty() {
+                                "it has no inbound rules".to_owned()
+                            } else {
+                                format!("it allows {}", have.join(", "))
+                            }
+                        ));
+                    }
+                }
+            }
+            if !differences.is_empty() {
+                return Ok(ByHand::Differs { what, differences });
+            }
+            if ctx.adopting {
+                // Tagged as the step's, like one it made: `sweep --tag` and resume find it.
+                let spec = tag_spec(ResourceType::SecurityGroup, ctx, Some(&p.name), &p.tags);
+                c.ec2
+                    .create_tags()
+                    .resources(&id)
+                    .set_tags(Some(spec.tags().to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("CreateTags", &e))?;
+            }
+            Ok(ByHand::Matches {
+                outcome: created(
+                    "security group",
+                    &id,
+                    &[("security_group_id", id.clone().into())],
+                ),
+                what,
+            })
         })
     }
 

@@ -1614,6 +1614,71 @@ async fn a_subnet_made_by_hand_is_found_by_vpc_and_range() {
     assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
 }
 
+/// A security group made by hand is found by its VPC and name, and its inbound rules compared by
+/// port and source: a missing rule is named, with what the group allows instead.
+#[tokio::test]
+async fn a_security_group_made_by_hand_is_compared_rule_by_rule() {
+    let params = json!({"vpc_id": "vpc-1", "name": "lab-alb-sg", "description": "web",
+        "ingress": [{"port": 80, "cidr": "0.0.0.0/0"}]});
+    let all = vec!["ingress".to_owned()];
+    let group = |port: i32| {
+        mock!(ec2::Client::describe_security_groups).then_output(move || {
+            aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput::builder(
+            )
+            .security_groups(
+                ec2::SecurityGroup::builder()
+                    .group_id("sg-7")
+                    .group_name("lab-alb-sg")
+                    .vpc_id("vpc-1")
+                    .ip_permissions(
+                        ec2::IpPermission::builder()
+                            .ip_protocol("tcp")
+                            .from_port(port)
+                            .to_port(port)
+                            .ip_ranges(ec2::IpRange::builder().cidr_ip("0.0.0.0/0").build())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+        })
+    };
+    let (result, _) = call(
+        &Script {
+            ec2: vec![group(22)],
+            ..Script::default()
+        },
+        "aws.ec2.create_security_group",
+        params.clone(),
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "differs", "{found}");
+    assert_eq!(
+        found["differences"],
+        json!([
+            "it has no inbound rule allowing tcp port 80 from 0.0.0.0/0 (it allows tcp port 22 from 0.0.0.0/0); this step needs one"
+        ])
+    );
+    let tagged = mock!(ec2::Client::create_tags)
+        .match_requests(|r| r.resources() == ["sg-7"])
+        .then_output(|| ec2::CreateTagsOutput::builder().build());
+    let (result, _) = call(
+        &Script {
+            ec2: vec![group(80), tagged.clone()],
+            ..Script::default()
+        },
+        "aws.ec2.create_security_group",
+        params,
+        Call::ByHand(&all),
+    )
+    .await;
+    let found = &result.unwrap().outputs["by_hand"];
+    assert_eq!(found["found"], "matches", "{found}");
+    assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
+}
+
 /// A target group made by hand: one in the wrong VPC with the wrong port is told apart in words,
 /// one made right is adopted and tagged as the step's; none is where the check looked.
 #[tokio::test]
