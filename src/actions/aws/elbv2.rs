@@ -415,6 +415,43 @@ fn group_outcome(arn: &str, name: &str) -> Outcome {
     o
 }
 
+/// The account's other regions with a target group of this name: a learner who built it with the
+/// console set to another region is told where it is. Only a hint beside "none in the run's
+/// region": a region that cannot be asked (not enabled, refused) is left out.
+async fn groups_elsewhere(c: &Clients, name: &str) -> Vec<String> {
+    let Ok(regions) = c.ec2.describe_regions().send().await else {
+        return Vec::new();
+    };
+    let asks = regions
+        .regions()
+        .iter()
+        .filter_map(|r| r.region_name())
+        .filter(|r| *r != c.region)
+        .map(|region| {
+            let config = c
+                .elbv2
+                .config()
+                .to_builder()
+                .region(aws_config::Region::new(region.to_owned()))
+                .build();
+            let client = aws_sdk_elasticloadbalancingv2::Client::from_conf(config);
+            let region = region.to_owned();
+            async move {
+                let out = client.describe_target_groups().names(name).send().await;
+                out.ok()
+                    .filter(|o| !o.target_groups().is_empty())
+                    .map(|_| region)
+            }
+        });
+    let mut found: Vec<String> = futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    found.sort();
+    found
+}
+
 /// How a target group made by hand differs from the step's, in the parameters compared.
 fn group_differences(
     p: &CreateTargetGroupParams,
@@ -558,9 +595,19 @@ impl Executor for CreateTargetGroup {
                 &["TargetGroupNotFound"],
             )?;
             let Some(group) = out.and_then(|o| o.target_groups().first().cloned()) else {
+                let seen = groups_elsewhere(c, &p.name)
+                    .await
+                    .into_iter()
+                    .map(|region| {
+                        format!(
+                            "a target group named {} is in {region}: this run works in {} (the console's region is at its top right)",
+                            p.name, c.region
+                        )
+                    })
+                    .collect();
                 return Ok(ByHand::Nothing {
                     looked: format!("target groups named {} in {}", p.name, c.region),
-                    seen: Vec::new(),
+                    seen,
                 });
             };
             let arn = group.target_group_arn().unwrap_or_default().to_owned();

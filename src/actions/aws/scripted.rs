@@ -1743,17 +1743,33 @@ async fn a_target_group_made_by_hand_is_compared_then_adopted() {
     assert_eq!(found["found"], "matches", "{found}");
     assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
 
-    let none = mock!(elb::Client::describe_target_groups).then_error(|| {
-        aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::generic(
-            aws_error("TargetGroupNotFound", "One or more target groups not found"),
-        )
+    // None in the run's region; the learner's console was set to us-east-1.
+    let regions = mock!(ec2::Client::describe_regions).then_output(|| {
+        aws_sdk_ec2::operation::describe_regions::DescribeRegionsOutput::builder()
+            .regions(ec2::Region::builder().region_name("ap-south-1").build())
+            .regions(ec2::Region::builder().region_name("us-east-1").build())
+            .build()
     });
-    let empty = Script {
-        elbv2: vec![none],
+    let none_then_elsewhere = mock!(elb::Client::describe_target_groups)
+        .sequence()
+        .error(|| {
+            aws_sdk_elasticloadbalancingv2::operation::describe_target_groups::DescribeTargetGroupsError::generic(
+                aws_error("TargetGroupNotFound", "One or more target groups not found"),
+            )
+        })
+        .output(|| {
+            elb::DescribeTargetGroupsOutput::builder()
+                .target_groups(elb::TargetGroup::builder().target_group_name("lab-tg").build())
+                .build()
+        })
+        .build();
+    let elsewhere = Script {
+        ec2: vec![regions],
+        elbv2: vec![none_then_elsewhere],
         ..Script::default()
     };
     let (result, _) = call(
-        &empty,
+        &elsewhere,
         "aws.elbv2.create_target_group",
         params,
         Call::ByHand(&all),
@@ -1762,6 +1778,12 @@ async fn a_target_group_made_by_hand_is_compared_then_adopted() {
     let found = &result.unwrap().outputs["by_hand"];
     assert_eq!(found["found"], "nothing", "{found}");
     assert_eq!(found["looked"], "target groups named lab-tg in ap-south-1");
+    assert_eq!(
+        found["seen"],
+        json!([
+            "a target group named lab-tg is in us-east-1: this run works in ap-south-1 (the console's region is at its top right)"
+        ])
+    );
 }
 
 /// A class's checks read the records of several names of one zone at once: one listing from the
