@@ -520,6 +520,26 @@ use crate::engine::action::{
     ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
 };
 
+/// Tag a resource a learner made by hand as the step's, like one it made: `sweep --tag` and
+/// resume find it, and rollback removes it.
+async fn tag_as_steps(
+    ctx: &Context<'_>,
+    c: &super::client::Clients,
+    (kind, id): (ResourceType, &str),
+    name: Option<&str>,
+    extra: &Tags,
+) -> Result<(), ActionError> {
+    let spec = tag_spec(kind, ctx, name, extra);
+    c.ec2
+        .create_tags()
+        .resources(id)
+        .set_tags(Some(spec.tags().to_vec()))
+        .send()
+        .await
+        .map_err(|e| sdk_error("CreateTags", &e))?;
+    Ok(())
+}
+
 fn tag_spec(
     kind: ResourceType,
     ctx: &Context<'_>,
@@ -859,15 +879,14 @@ impl Executor for CreateSubnet {
                 });
             }
             if ctx.adopting {
-                // Tagged as the step's, like one it made: `sweep --tag` and resume find it.
-                let spec = tag_spec(ResourceType::Subnet, ctx, p.name.as_deref(), &p.tags);
-                c.ec2
-                    .create_tags()
-                    .resources(&id)
-                    .set_tags(Some(spec.tags().to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("CreateTags", &e))?;
+                tag_as_steps(
+                    ctx,
+                    c,
+                    (ResourceType::Subnet, &id),
+                    p.name.as_deref(),
+                    &p.tags,
+                )
+                .await?;
             }
             Ok(ByHand::Matches {
                 outcome: created(
@@ -1487,15 +1506,8 @@ impl Executor for CreateSecurityGroup {
                 return Ok(ByHand::Differs { what, differences });
             }
             if ctx.adopting {
-                // Tagged as the step's, like one it made: `sweep --tag` and resume find it.
-                let spec = tag_spec(ResourceType::SecurityGroup, ctx, Some(&p.name), &p.tags);
-                c.ec2
-                    .create_tags()
-                    .resources(&id)
-                    .set_tags(Some(spec.tags().to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("CreateTags", &e))?;
+                let group = (ResourceType::SecurityGroup, id.as_str());
+                tag_as_steps(ctx, c, group, Some(&p.name), &p.tags).await?;
             }
             Ok(ByHand::Matches {
                 outcome: created(
