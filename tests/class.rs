@@ -210,8 +210,10 @@ fn ten_labs_from_a_csv_share_the_rate_limit_and_one_zone_and_roll_back_with_the_
         0,
         "no Route 53 request went over the rate"
     );
+    // Enough requests that the rate mattered (ten labs' records, waits and checks in seconds;
+    // their record writes go in batches and their checks' record reads in shared listings).
     let requests = proxy.stats.route53.load(Ordering::Relaxed);
-    assert!(requests >= 40, "ten labs' Route 53 requests: {requests}");
+    assert!(requests >= 30, "ten labs' Route 53 requests: {requests}");
     // Twenty records written at about the same time into one zone go in batches: fewer
     // requests than records, none refused for another's change.
     let changes = proxy
