@@ -169,6 +169,13 @@ async fn call(
     (result, shown)
 }
 
+/// An exercise's check of the action `name` against the script, comparing `compare`: what it
+/// found, as JSON (`found`, `differences`, `looked`, `seen`, `outcome`).
+async fn by_hand(script: &Script, name: &str, params: Json, compare: &[String]) -> Json {
+    let (result, _) = call(script, name, params, Call::ByHand(compare)).await;
+    result.expect("the check answers").outputs["by_hand"].clone()
+}
+
 fn resource(kind: &str, id: &str) -> Resource {
     Resource {
         kind: kind.to_owned(),
@@ -1269,14 +1276,7 @@ async fn a_hand_made_record_is_compared_then_adopted() {
         )])],
         ..Script::default()
     };
-    let (result, _) = call(
-        &wrong,
-        "aws.route53.failover_record",
-        params.clone(),
-        Call::ByHand(&all),
-    )
-    .await;
-    let found = &result.unwrap().outputs["by_hand"];
+    let found = &by_hand(&wrong, "aws.route53.failover_record", params.clone(), &all).await;
     assert_eq!(found["found"], "differs");
     assert_eq!(
         found["differences"],
@@ -1301,14 +1301,7 @@ async fn a_hand_made_record_is_compared_then_adopted() {
         ],
         ..Script::default()
     };
-    let (result, _) = call(
-        &right,
-        "aws.route53.failover_record",
-        params.clone(),
-        Call::ByHand(&all),
-    )
-    .await;
-    let found = &result.unwrap().outputs["by_hand"];
+    let found = &by_hand(&right, "aws.route53.failover_record", params.clone(), &all).await;
     assert_eq!(found["found"], "matches", "{found}");
     assert_eq!(found["outcome"]["outputs"]["change_id"], "C1");
     assert_eq!(found["outcome"]["resources"][0]["kind"], "record");
@@ -1322,14 +1315,7 @@ async fn a_hand_made_record_is_compared_then_adopted() {
         route53: vec![listing(Vec::new())],
         ..Script::default()
     };
-    let (result, _) = call(
-        &empty,
-        "aws.route53.failover_record",
-        params,
-        Call::ByHand(&all),
-    )
-    .await;
-    let found = &result.unwrap().outputs["by_hand"];
+    let found = &by_hand(&empty, "aws.route53.failover_record", params, &all).await;
     assert_eq!(found["found"], "nothing");
     assert!(
         found["looked"]
@@ -1573,13 +1559,8 @@ async fn a_subnet_made_by_hand_is_found_by_vpc_and_range() {
         })
     };
     let check = |script: Script| {
-        let params = params.clone();
-        let all = all.clone();
-        async move {
-            let (result, _) =
-                call(&script, "aws.ec2.create_subnet", params, Call::ByHand(&all)).await;
-            result.unwrap().outputs["by_hand"].clone()
-        }
+        let (params, all) = (params.clone(), all.clone());
+        async move { by_hand(&script, "aws.ec2.create_subnet", params, &all).await }
     };
     let found = check(Script {
         ec2: vec![subnets("10.0.1.0/24", "ap-south-1b")],
@@ -1643,17 +1624,17 @@ async fn a_security_group_made_by_hand_is_compared_rule_by_rule() {
             .build()
         })
     };
-    let (result, _) = call(
-        &Script {
-            ec2: vec![group(22)],
-            ..Script::default()
-        },
+    let script = Script {
+        ec2: vec![group(22)],
+        ..Script::default()
+    };
+    let found = &by_hand(
+        &script,
         "aws.ec2.create_security_group",
         params.clone(),
-        Call::ByHand(&all),
+        &all,
     )
     .await;
-    let found = &result.unwrap().outputs["by_hand"];
     assert_eq!(found["found"], "differs", "{found}");
     assert_eq!(
         found["differences"],
@@ -1664,17 +1645,11 @@ async fn a_security_group_made_by_hand_is_compared_rule_by_rule() {
     let tagged = mock!(ec2::Client::create_tags)
         .match_requests(|r| r.resources() == ["sg-7"])
         .then_output(|| ec2::CreateTagsOutput::builder().build());
-    let (result, _) = call(
-        &Script {
-            ec2: vec![group(80), tagged.clone()],
-            ..Script::default()
-        },
-        "aws.ec2.create_security_group",
-        params,
-        Call::ByHand(&all),
-    )
-    .await;
-    let found = &result.unwrap().outputs["by_hand"];
+    let script = Script {
+        ec2: vec![group(80), tagged.clone()],
+        ..Script::default()
+    };
+    let found = &by_hand(&script, "aws.ec2.create_security_group", params, &all).await;
     assert_eq!(found["found"], "matches", "{found}");
     assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
 }
@@ -1708,14 +1683,13 @@ async fn a_target_group_made_by_hand_is_compared_then_adopted() {
         elbv2: vec![group("vpc-other", 8080)],
         ..Script::default()
     };
-    let (result, _) = call(
+    let found = &by_hand(
         &wrong,
         "aws.elbv2.create_target_group",
         params.clone(),
-        Call::ByHand(&all),
+        &all,
     )
     .await;
-    let found = &result.unwrap().outputs["by_hand"];
     assert_eq!(found["found"], "differs", "{found}");
     assert_eq!(
         found["differences"],
@@ -1732,14 +1706,13 @@ async fn a_target_group_made_by_hand_is_compared_then_adopted() {
         elbv2: vec![group("vpc-right", 80), tagged.clone()],
         ..Script::default()
     };
-    let (result, _) = call(
+    let found = &by_hand(
         &right,
         "aws.elbv2.create_target_group",
         params.clone(),
-        Call::ByHand(&all),
+        &all,
     )
     .await;
-    let found = &result.unwrap().outputs["by_hand"];
     assert_eq!(found["found"], "matches", "{found}");
     assert_eq!(tagged.num_calls(), 1, "tagged as the step's");
 
@@ -1768,14 +1741,7 @@ async fn a_target_group_made_by_hand_is_compared_then_adopted() {
         elbv2: vec![none_then_elsewhere],
         ..Script::default()
     };
-    let (result, _) = call(
-        &elsewhere,
-        "aws.elbv2.create_target_group",
-        params,
-        Call::ByHand(&all),
-    )
-    .await;
-    let found = &result.unwrap().outputs["by_hand"];
+    let found = &by_hand(&elsewhere, "aws.elbv2.create_target_group", params, &all).await;
     assert_eq!(found["found"], "nothing", "{found}");
     assert_eq!(found["looked"], "target groups named lab-tg in ap-south-1");
     assert_eq!(
