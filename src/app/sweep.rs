@@ -162,7 +162,9 @@ async fn delete_all<'f>(
         for (r, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(Undone::Removed) => ui::note!("deleted {} {}", r.kind, r.id),
-                Ok(Undone::AlreadyGone) => ui::note!("{} {} was already gone", r.kind, r.id),
+                Ok(Undone::AlreadyGone | Undone::Moot) => {
+                    ui::note!("{} {} was already gone", r.kind, r.id);
+                }
                 Err(e) => {
                     ui::note!("could not delete {} {}: {}", r.kind, r.id, e.message);
                     remaining.push(r);

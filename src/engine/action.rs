@@ -76,11 +76,15 @@ pub struct Resource {
 /// What one undo found: the resource was removed by this call, or AWS (or whatever holds it)
 /// said it no longer existed. Users are told which: a rollback where everything was already gone
 /// almost always points at the wrong account, region or endpoint.
+///
+/// A change to other resources (instances a drill stopped) that this rollback removes anyway is
+/// `Moot`: nothing was undone, and it counts as neither removed nor gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Undone {
     Removed,
     AlreadyGone,
+    Moot,
 }
 
 impl Undone {
@@ -88,6 +92,7 @@ impl Undone {
         match self {
             Undone::Removed => "removed",
             Undone::AlreadyGone => "already gone",
+            Undone::Moot => "not needed",
         }
     }
 }

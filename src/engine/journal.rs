@@ -128,6 +128,9 @@ pub enum Record {
         /// in journals written before the distinction was kept: those count as removed.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         already_gone: Vec<String>,
+        /// Ids of changes not undone because this rollback removed what they changed.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        moot: Vec<String>,
     },
     UndoFailed {
         step: String,

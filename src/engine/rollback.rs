@@ -149,6 +149,7 @@ impl Rollback<'_> {
                                     undone: false,
                                     remaining: None,
                                     already_gone: Vec::new(),
+                                    moot: Vec::new(),
                                     params: params.clone(),
                                     by_hand: false,
                                 },
@@ -291,16 +292,20 @@ impl Rollback<'_> {
             if let Some((step, result)) = running.next().await {
                 match result {
                     Ok(undone) => {
-                        let gone: Vec<String> = undone
-                            .iter()
-                            .filter(|(_, u)| *u == Undone::AlreadyGone)
-                            .map(|(r, _)| r.id.clone())
-                            .collect();
+                        let ids = |how: Undone| -> Vec<String> {
+                            undone
+                                .iter()
+                                .filter(|(_, u)| *u == how)
+                                .map(|(r, _)| r.id.clone())
+                                .collect()
+                        };
+                        let (gone, moot) = (ids(Undone::AlreadyGone), ids(Undone::Moot));
                         already_gone += gone.len();
-                        removed += undone.len() - gone.len();
+                        removed += undone.len() - gone.len() - moot.len();
                         self.journal(Record::UndoSucceeded {
                             step: step.clone(),
                             already_gone: gone,
+                            moot,
                         })
                         .await?;
                         self.reporter.event(&Event::UndoSucceeded {
@@ -401,7 +406,7 @@ impl Rollback<'_> {
                     resource.changed.join(", ")
                 ));
                 left.pop();
-                undone.push((resource, Undone::Removed));
+                undone.push((resource, Undone::Moot));
                 continue;
             }
             progress.status(&format!("removing {} {}", resource.kind, resource.id));

@@ -46,6 +46,8 @@ pub struct Done {
     pub remaining: Option<Vec<Resource>>,
     /// Ids of resources the rollback found already gone (undone, but not by this tool).
     pub already_gone: Vec<String>,
+    /// Ids of changes the rollback did not undo because it removed what they changed.
+    pub moot: Vec<String>,
     /// The parameters its last attempt ran with (secrets masked), for a look at what exists.
     pub params: Json,
     /// Made by hand by a learner (an exercise) and adopted.
@@ -233,6 +235,7 @@ impl RunState {
                         undone: false,
                         remaining: None,
                         already_gone: Vec::new(),
+                        moot: Vec::new(),
                         params,
                         by_hand: *by_hand,
                     }),
@@ -267,11 +270,16 @@ impl RunState {
                 self.rollback_started = true;
                 self.rollback_complete = None;
             }
-            Record::UndoSucceeded { step, already_gone } => {
+            Record::UndoSucceeded {
+                step,
+                already_gone,
+                moot,
+            } => {
                 if let Some(StepState::Succeeded(done)) = self.steps.get_mut(step) {
                     done.undone = true;
                     done.remaining = None;
                     done.already_gone.clone_from(already_gone);
+                    done.moot.clone_from(moot);
                 }
             }
             Record::UndoFailed {
@@ -321,8 +329,13 @@ impl RunState {
                         .iter()
                         .filter(|r| done.already_gone.contains(&r.id))
                         .count();
+                    let moot = done
+                        .resources
+                        .iter()
+                        .filter(|r| done.moot.contains(&r.id))
+                        .count();
                     gone += g;
-                    removed += done.resources.len() - g;
+                    removed += done.resources.len() - g - moot;
                 }
             }
         }
@@ -478,6 +491,7 @@ mod tests {
             entries.push(entry(Record::UndoSucceeded {
                 step: s.into(),
                 already_gone: vec![],
+                moot: vec![],
             }));
         }
         entries.push(entry(Record::RollbackFinished { complete: true }));

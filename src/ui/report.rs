@@ -360,7 +360,11 @@ impl Reporter for Lines {
                         .map(|(r, _)| r.clone())
                         .collect()
                 };
-                let (removed, gone) = (of(Undone::Removed), of(Undone::AlreadyGone));
+                let (removed, gone, moot) = (
+                    of(Undone::Removed),
+                    of(Undone::AlreadyGone),
+                    of(Undone::Moot),
+                );
                 let (reverted, removed): (Vec<Resource>, Vec<Resource>) =
                     removed.into_iter().partition(|r| !r.changed.is_empty());
                 let mut what = Vec::new();
@@ -372,6 +376,12 @@ impl Reporter for Lines {
                 }
                 if !gone.is_empty() {
                     what.push(format!("already gone: {}", resources_text(&gone)));
+                }
+                if !moot.is_empty() {
+                    what.push(format!(
+                        "not needed: {} (removed with what they changed)",
+                        resources_text(&moot)
+                    ));
                 }
                 let what = if what.is_empty() {
                     String::new()

@@ -640,6 +640,9 @@ impl Executor for CreateTargetGroup {
     ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
+            if super::kinds::gone_before_delete(c, &r.kind, &r.id).await? {
+                return Ok(Undone::AlreadyGone);
+            }
             ctx.progress
                 .status(&format!("deleting target group {}", r.id));
             match c
@@ -729,13 +732,36 @@ impl Executor for RegisterTargets {
             let port: Option<u16> =
                 serde_json::from_value(r.undo["port"].clone()).map_err(unreadable)?;
             let c = clients(ctx)?;
+            // Deregistering what is not registered succeeds: look first, so that targets (or a
+            // group) removed behind the run's back read "already gone".
+            let Some(health) = found(
+                "DescribeTargetHealth",
+                c.elbv2
+                    .describe_target_health()
+                    .target_group_arn(&r.id)
+                    .send()
+                    .await,
+                &["TargetGroupNotFound"],
+            )?
+            else {
+                return Ok(Undone::AlreadyGone);
+            };
+            let registered: Vec<String> = health
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| d.target()?.id().map(str::to_owned))
+                .filter(|id| ids.contains(id))
+                .collect();
+            if registered.is_empty() {
+                return Ok(Undone::AlreadyGone);
+            }
             ctx.progress
-                .status(&format!("deregistering {}", ids.join(", ")));
+                .status(&format!("deregistering {}", registered.join(", ")));
             match c
                 .elbv2
                 .deregister_targets()
                 .target_group_arn(&r.id)
-                .set_targets(Some(targets(&ids, port)))
+                .set_targets(Some(targets(&registered, port)))
                 .send()
                 .await
             {
@@ -1062,6 +1088,9 @@ impl Executor for CreateLoadBalancer {
     ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
+            if super::kinds::gone_before_delete(c, &r.kind, &r.id).await? {
+                return Ok(Undone::AlreadyGone);
+            }
             ctx.progress
                 .status(&format!("deleting load balancer {}", r.id));
             match c

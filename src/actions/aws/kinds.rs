@@ -22,6 +22,9 @@ pub type List =
 /// must go first (a hosted zone's records).
 pub type Prepare = for<'a> fn(&'a Clients, &'a Found) -> BoxFuture<'a, Result<Json, ActionError>>;
 
+/// Whether one resource of a kind exists, read by its id (`Ok(false)`: AWS says it does not).
+pub type Look = for<'a> fn(&'a Clients, &'a str) -> BoxFuture<'a, Result<bool, ActionError>>;
+
 /// How sweep treats a kind.
 #[derive(Clone, Copy)]
 pub enum Sweep {
@@ -44,6 +47,12 @@ pub struct Kind {
     /// Its page in the AWS console, from its id and the region.
     pub console: Option<fn(&str, &str) -> String>,
     pub sweep: Sweep,
+    /// For a kind whose delete succeeds on an id that does not exist (AWS documents it for
+    /// `DeleteLoadBalancer`; the emulator does it for health checks too): how to look before
+    /// deleting, so that its undo says "already gone", never "removed", for what was not there.
+    /// `None` where the delete itself answers "not found". A test deletes a missing resource of
+    /// every kind and expects "already gone".
+    pub look_first: Option<Look>,
 }
 
 /// Every kind, in the order sweep deletes them.
@@ -56,11 +65,13 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.ec2.run_instances",
             prepare: None,
         },
+        look_first: None,
     },
     Kind {
         name: "listener",
         console: None,
         sweep: Sweep::With("load balancer"),
+        look_first: None,
     },
     Kind {
         name: "load balancer",
@@ -70,6 +81,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.elbv2.create_load_balancer",
             prepare: None,
         },
+        look_first: Some(|c, id| Box::pin(load_balancer_exists(c, id))),
     },
     Kind {
         name: "target group",
@@ -79,6 +91,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.elbv2.create_target_group",
             prepare: None,
         },
+        look_first: Some(|c, id| Box::pin(target_group_exists(c, id))),
     },
     Kind {
         name: "security group",
@@ -88,6 +101,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.ec2.create_security_group",
             prepare: None,
         },
+        look_first: None,
     },
     Kind {
         name: "internet gateway",
@@ -102,6 +116,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.ec2.create_internet_gateway",
             prepare: Some(|c, r| Box::pin(attached_vpc(c, r))),
         },
+        look_first: None,
     },
     Kind {
         name: "route table",
@@ -116,6 +131,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.ec2.create_route_table",
             prepare: None,
         },
+        look_first: None,
     },
     Kind {
         name: "subnet",
@@ -125,6 +141,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.ec2.create_subnet",
             prepare: None,
         },
+        look_first: None,
     },
     Kind {
         name: "vpc",
@@ -134,6 +151,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.ec2.create_vpc",
             prepare: None,
         },
+        look_first: None,
     },
     Kind {
         name: "health check",
@@ -145,11 +163,13 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.route53.health_check",
             prepare: None,
         },
+        look_first: Some(|c, id| Box::pin(health_check_exists(c, id))),
     },
     Kind {
         name: "record",
         console: None,
         sweep: Sweep::With("hosted zone"),
+        look_first: None,
     },
     Kind {
         name: "hosted zone",
@@ -166,12 +186,58 @@ pub static KINDS: &[Kind] = &[
                 })
             }),
         },
+        look_first: None,
     },
 ];
 
 /// The entry of a kind.
 pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
+}
+
+/// Whether a resource of a kind whose delete succeeds on nothing is already gone, read before
+/// its undo deletes it (`Ok(false)` for every other kind: its delete tells). A failed read is an
+/// error, never "gone".
+pub async fn gone_before_delete(c: &Clients, kind: &str, id: &str) -> Result<bool, ActionError> {
+    match find(kind).and_then(|k| k.look_first) {
+        Some(look) => Ok(!look(c, id).await?),
+        None => Ok(false),
+    }
+}
+
+async fn load_balancer_exists(c: &Clients, arn: &str) -> Result<bool, ActionError> {
+    let out = super::found(
+        "DescribeLoadBalancers",
+        c.elbv2
+            .describe_load_balancers()
+            .load_balancer_arns(arn)
+            .send()
+            .await,
+        &["LoadBalancerNotFound"],
+    )?;
+    Ok(out.is_some_and(|o| !o.load_balancers().is_empty()))
+}
+
+async fn target_group_exists(c: &Clients, arn: &str) -> Result<bool, ActionError> {
+    let out = super::found(
+        "DescribeTargetGroups",
+        c.elbv2
+            .describe_target_groups()
+            .target_group_arns(arn)
+            .send()
+            .await,
+        &["TargetGroupNotFound"],
+    )?;
+    Ok(out.is_some_and(|o| !o.target_groups().is_empty()))
+}
+
+async fn health_check_exists(c: &Clients, id: &str) -> Result<bool, ActionError> {
+    let out = super::found(
+        "GetHealthCheck",
+        c.route53.get_health_check().health_check_id(id).send().await,
+        &["NoSuchHealthCheck"],
+    )?;
+    Ok(out.is_some_and(|o| o.health_check().is_some()))
 }
 
 /// A resource's page in the AWS console, where its kind has one.

@@ -1113,6 +1113,9 @@ impl Executor for HealthCheck {
     ) -> BoxFuture<'a, Result<Undone, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
+            if super::kinds::gone_before_delete(c, &r.kind, &r.id).await? {
+                return Ok(Undone::AlreadyGone);
+            }
             ctx.progress
                 .status(&format!("deleting health check {}", r.id));
             deleted(
