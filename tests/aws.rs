@@ -2412,3 +2412,122 @@ fn a_failover_lab_deleted_behind_its_back_rolls_back_as_all_already_gone() {
         .expect("the drill's stop is in the rollback");
     assert_eq!(stop["outcome"], "moot", "{stop}");
 }
+
+/// A domain AWS reserves costs nothing: the zone's step goes first, Route 53's refusal (here from
+/// the test proxy, as the emulator accepts any name) fails the run before any EC2 or ELBv2 create,
+/// in words that say what to do, with exit 2 (the input's fault).
+#[test]
+fn a_domain_aws_reserves_fails_before_any_ec2_or_elbv2_create() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            reserved_domains: true,
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let out = failover(&lab, &proxy.url, false);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("lab.example.com is reserved by AWS"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("use a domain you own"), "{stderr}");
+    assert_eq!(
+        proxy
+            .stats
+            .reserved
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let calls = proxy.stats.by_operation.lock().unwrap().clone();
+    let made: Vec<&String> = calls
+        .keys()
+        .filter(|op| op.starts_with("Create") || op.as_str() == "RunInstances")
+        .collect();
+    assert!(made.is_empty(), "nothing was made: {made:?}");
+}
+
+/// Two public zones with the domain's name are refused before anything is made, naming both
+/// and how to choose; `--var zone_id=` chooses one, the records go there, and rollback keeps
+/// both zones (the run made neither).
+#[test]
+fn two_zones_of_one_name_are_refused_before_anything_and_zone_id_chooses_one() {
+    let lab = Lab::new();
+    let r53 = lab.emulator.route53();
+    let ids: Vec<String> = lab.rt.block_on(async {
+        let mut ids = Vec::new();
+        for reference in ["old-lab", "re-registered"] {
+            let zone = r53
+                .create_hosted_zone()
+                .name("twice.example.org")
+                .caller_reference(reference)
+                .send()
+                .await
+                .unwrap();
+            ids.push(
+                zone.hosted_zone()
+                    .unwrap()
+                    .id()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+        ids
+    });
+    let before = lab.counts(None);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let runbook = runbook.to_str().unwrap();
+    let base = [
+        "run",
+        runbook,
+        "--yes",
+        "--var",
+        "domain=twice.example.org",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ];
+    let out = lab.run(&base);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    for id in &ids {
+        assert!(stderr.contains(id.as_str()), "names {id}: {stderr}");
+    }
+    assert!(stderr.contains("--var zone_id="), "{stderr}");
+    assert_eq!(lab.counts(None), before, "nothing was made");
+
+    let chosen = format!("zone_id={}", ids[1]);
+    let mut args = base.to_vec();
+    args.extend(["--var", &chosen]);
+    ok(&lab.run(&args));
+    let records = |zone: &str| {
+        lab.rt.block_on(async {
+            r53.list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .send()
+                .await
+                .unwrap()
+                .resource_record_sets()
+                .iter()
+                .filter(|r| r.r#type().as_str() == "A")
+                .count()
+        })
+    };
+    assert_eq!(records(&ids[1]), 2, "PRIMARY and SECONDARY in the chosen zone");
+    assert_eq!(records(&ids[0]), 0, "nothing in the other");
+    ok(&lab.run(&["rollback", "--yes"]));
+    let zones = lab.rt.block_on(async {
+        r53.list_hosted_zones_by_name()
+            .dns_name("twice.example.org")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()
+            .len()
+    });
+    assert_eq!(zones, 2, "the run made neither zone");
+    assert_eq!(records(&ids[1]), 0, "its records are gone");
+}

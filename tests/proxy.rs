@@ -57,6 +57,20 @@ pub struct Faults {
     /// Forward S3 writes without their `If-None-Match` and `If-Match` headers, as some
     /// S3-compatible stores ignore them.
     pub strip_conditions: bool,
+    /// Route 53's refusal of the names AWS reserves (example.com, .net and .org and the names
+    /// under them; `.example`, `.test`, `.invalid`, `.localhost`): `CreateHostedZone` answers
+    /// `InvalidDomainName`, which the emulator does not.
+    pub reserved_domains: bool,
+}
+
+/// Whether AWS reserves this domain name (Route 53 makes no hosted zone for it).
+fn reserved(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_lowercase();
+    let tld = name.rsplit('.').next().unwrap_or_default();
+    ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|r| name == *r || name.ends_with(&format!(".{r}")))
+        || ["example", "test", "invalid", "localhost"].contains(&tld)
 }
 
 /// The creates whose new ids the `NotFound` window applies to, with the response tag of the id and
@@ -110,6 +124,8 @@ pub struct Stats {
     /// second record in one role.
     pub hidden_zone: AtomicU64,
     pub role_taken: AtomicU64,
+    /// Hosted zones refused for a reserved name.
+    pub reserved: AtomicU64,
     /// Calls forwarded, by operation.
     pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Requests received (throttled ones too), by service: `ec2`, `elbv2`, `route53`.
@@ -631,6 +647,19 @@ impl State {
                     service,
                     "InvalidParameterValue",
                     &format!("Value ({zone}) for parameter availabilityZone is invalid"),
+                ));
+            }
+        }
+        if self.faults.reserved_domains
+            && parts.method == hyper::Method::POST
+            && op.trim_end_matches('/').ends_with("/hostedzone")
+        {
+            if let Some(name) = values(&request, "Name").first().filter(|n| reserved(n)) {
+                self.stats.reserved.fetch_add(1, Ordering::Relaxed);
+                return Ok(error(
+                    service,
+                    "InvalidDomainName",
+                    &format!("{} is reserved by AWS!", name.trim_end_matches('.')),
                 ));
             }
         }

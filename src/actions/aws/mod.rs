@@ -74,6 +74,15 @@ pub mod defaults {
     pub fn slash() -> String {
         "/".into()
     }
+
+    /// An optional string a template may render empty (`"{{ vars.zone_id }}"` with no value): empty
+    /// is absent.
+    pub fn empty_is_none<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<String>, D::Error> {
+        let s: Option<String> = serde::Deserialize::deserialize(d)?;
+        Ok(s.filter(|s| !s.trim().is_empty()))
+    }
 }
 
 /// The tags every created resource carries: `Name`, and what ties it to its run and step

@@ -24,6 +24,11 @@ pub struct HostedZoneParams {
     /// nothing.
     #[serde(default)]
     pub shared: bool,
+    /// The zone's id (`Z…`), to choose one when several public zones have this name (Route 53
+    /// allows it; only the one the registrar lists answers the internet). A zone chosen by id is
+    /// used, never created or deleted. Empty: found by name, and several are refused.
+    #[serde(default, deserialize_with = "super::defaults::empty_is_none")]
+    pub id: Option<String>,
 }
 
 /// The target of an alias record.
@@ -367,12 +372,42 @@ fn zone_lock(name: &str) -> Arc<tokio::sync::Mutex<()>> {
 
 /// The public zone of that name: its id, and whether the step with `key` created it (its caller
 /// reference starts with the key, which holds even when a crash came before it was tagged).
+/// The public zone of this name the step uses, and whether this step's key made it: the one
+/// chosen by `id`, else the one this step made, else the only one. Several, none of them this
+/// step's, are refused (the run would verify failover in a zone the internet may not ask), naming
+/// each, before anything else of the run is made (the zone's step goes first).
 async fn find_zone(
     c: &Clients,
-    name: &str,
+    p: &HostedZoneParams,
     key: &str,
 ) -> Result<Option<(String, bool)>, ActionError> {
-    let wanted = fqdn(name).to_lowercase();
+    let wanted = fqdn(&p.name).to_lowercase();
+    if let Some(id) = &p.id {
+        let zone = c.route53.get_hosted_zone().id(id).send().await;
+        let zone = match zone {
+            Ok(out) => out,
+            Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => {
+                return Err(ActionError::new(format!("there is no hosted zone {id}"))
+                    .hint(format!("list the zones named {} with `aws route53 list-hosted-zones-by-name --dns-name {}`, or leave the zone id empty to find it by name", p.name, p.name))
+                    .invalid_input());
+            }
+            Err(e) => return Err(sdk_error("GetHostedZone", &e)),
+        };
+        let name = zone
+            .hosted_zone()
+            .map(|z| z.name().to_lowercase())
+            .unwrap_or_default();
+        if name != wanted {
+            return Err(ActionError::new(format!(
+                "hosted zone {id} is {}, not {}",
+                name.trim_end_matches('.'),
+                p.name
+            ))
+            .hint("give the id of a zone with the step's name")
+            .invalid_input());
+        }
+        return Ok(Some((bare_id(id), false)));
+    }
     let out = c
         .route53
         .list_hosted_zones_by_name()
@@ -380,10 +415,10 @@ async fn find_zone(
         .send()
         .await
         .map_err(|e| sdk_error("ListHostedZonesByName", &e))?;
-    Ok(out
+    let zones: Vec<(String, bool)> = out
         .hosted_zones()
         .iter()
-        .find(|z| {
+        .filter(|z| {
             z.name().to_lowercase() == wanted
                 && !z
                     .config()
@@ -394,7 +429,41 @@ async fn find_zone(
                 bare_id(z.id()),
                 z.caller_reference().starts_with(&format!("{key}-")),
             )
-        }))
+        })
+        .collect();
+    if let Some(mine) = zones.iter().find(|(_, made_here)| *made_here) {
+        return Ok(Some(mine.clone()));
+    }
+    match zones.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some(one.clone())),
+        several => {
+            let ids: Vec<&str> = several.iter().map(|(id, _)| id.as_str()).collect();
+            Err(ActionError::new(format!(
+                "{} public hosted zones are named {}: {}; Route 53 answers the internet only from the one the domain's registrar lists",
+                ids.len(),
+                p.name,
+                ids.join(", ")
+            ))
+            .hint(format!(
+                "choose one with `--var zone_id={}` (the hosted_zone step's `id`), or delete the one left over (Route 53 › Hosted zones)",
+                ids[0]
+            ))
+            .invalid_input())
+        }
+    }
+}
+
+/// Why Route 53 refused to create a zone, in words: a name it reserves says so and what to do.
+fn refused_zone(name: &str, e: ActionError) -> ActionError {
+    if e.code.as_deref() == Some("InvalidDomainName") && e.message.contains("reserved") {
+        return ActionError::new(format!(
+            "{name} is reserved by AWS: Route 53 makes no hosted zone for it (nor for any name under example.com, .net or .org, .example, .test, .invalid or .localhost)"
+        ))
+        .hint("use a domain you own (`--var domain=…`), or run the local lab (`scripts/lab`), which needs no AWS account")
+        .invalid_input();
+    }
+    e
 }
 
 /// Records whose name is outside every zone the plan finds or creates: Route 53 refuses them
@@ -453,10 +522,18 @@ pub async fn collisions<'p>(
             .map(|s| s.trim_end_matches('.').to_lowercase())
     };
     let mut zones = Vec::new();
+    let mut chosen = HashMap::new();
     let mut writes = Vec::new();
     for (action, params) in steps {
         match action {
-            "aws.route53.hosted_zone" => zones.extend(known(&params["name"])),
+            "aws.route53.hosted_zone" => {
+                if let Some(name) = known(&params["name"]) {
+                    if let Some(id) = params["id"].as_str().filter(|id| !id.trim().is_empty()) {
+                        chosen.insert(name.clone(), id.to_owned());
+                    }
+                    zones.push(name);
+                }
+            }
             "aws.route53.failover_record" | "aws.route53.weighted_record" => {
                 if let (Some(name), Some(set)) =
                     (known(&params["name"]), params["set_identifier"].as_str())
@@ -469,6 +546,20 @@ pub async fn collisions<'p>(
             _ => {}
         }
     }
+    // Each zone as its step would find it: several zones of one name are refused here, before
+    // anything is made.
+    let mut ids = HashMap::new();
+    for zone in &zones {
+        let p = HostedZoneParams {
+            name: zone.clone(),
+            comment: None,
+            shared: false,
+            id: chosen.get(zone).cloned(),
+        };
+        if let Some((id, _)) = find_zone(c, &p, "").await? {
+            ids.insert(zone.clone(), id);
+        }
+    }
     let mut found = Vec::new();
     for (name, kind, role, set) in writes {
         let Some(zone) = zones
@@ -478,7 +569,7 @@ pub async fn collisions<'p>(
         else {
             continue;
         };
-        let Some((zone_id, _)) = find_zone(c, zone, "").await? else {
+        let Some(zone_id) = ids.get(zone).cloned() else {
             continue;
         };
         let here: Vec<ResourceRecordSet> = record_sets(c, &zone_id, Some((&fqdn(&name), &kind)))
@@ -617,7 +708,7 @@ impl Executor for HostedZone {
             ctx.progress
                 .status(&format!("looking for the hosted zone {}", p.name));
             let class = class_of(ctx, &p);
-            if let Some((id, made_here)) = find_zone(c, &p.name, ctx.key).await? {
+            if let Some((id, made_here)) = find_zone(c, &p, ctx.key).await? {
                 let mine = class.is_none()
                     && (made_here
                         || tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?);
@@ -646,12 +737,12 @@ impl Executor for HostedZone {
                 // The answer to this very request was lost and the SDK sent it again: AWS made
                 // the zone the first time and refuses the same caller reference. Adopt it.
                 Err(e) if code(&e).as_deref() == Some("HostedZoneAlreadyExists") => {
-                    match find_zone(c, &p.name, ctx.key).await? {
+                    match find_zone(c, &p, ctx.key).await? {
                         Some((id, true)) => id,
                         _ => return Err(sdk_error("CreateHostedZone", &e)),
                     }
                 }
-                Err(e) => return Err(sdk_error("CreateHostedZone", &e)),
+                Err(e) => return Err(refused_zone(&p.name, sdk_error("CreateHostedZone", &e))),
             };
             c.route53
                 .change_tags_for_resource()
@@ -687,7 +778,7 @@ impl Executor for HostedZone {
         Box::pin(async move {
             let p: HostedZoneParams = ctx.params()?;
             let c = clients(ctx)?;
-            let Some((id, made_here)) = find_zone(c, &p.name, ctx.key).await? else {
+            let Some((id, made_here)) = find_zone(c, &p, ctx.key).await? else {
                 return Ok(None);
             };
             let mine = class_of(ctx, &p).is_none()
