@@ -76,6 +76,31 @@ impl Error {
         }
     }
 
+    /// The message and the help, for a report that holds text (a JSON `error` event, a `JUnit`
+    /// case): an invalid runbook's problems, each with its own message, joined.
+    pub fn describe(&self) -> (String, Option<String>) {
+        match self {
+            Error::Usage { message, help } | Error::Runtime { message, help } => {
+                (message.clone(), help.clone())
+            }
+            Error::Io(e) => (e.to_string(), None),
+            Error::Invalid { diagnostics, .. } => {
+                let errors: Vec<&str> = diagnostics
+                    .iter()
+                    .filter(|d| d.severity == crate::runbook::diagnostic::Severity::Error)
+                    .map(|d| d.message.as_str())
+                    .collect();
+                let message = if errors.is_empty() {
+                    self.message()
+                } else {
+                    format!("the runbook or its inputs are invalid: {}", errors.join("; "))
+                };
+                let help = diagnostics.iter().find_map(|d| d.help.clone());
+                (message, help)
+            }
+        }
+    }
+
     pub fn runtime(message: impl Into<String>, help: impl Into<String>) -> Self {
         Error::Runtime {
             message: message.into(),

@@ -1630,3 +1630,79 @@ fn events_go_to_a_file_beside_the_output() {
         "{events:?}"
     );
 }
+
+/// A run that fails before its first step still writes the reports CI reads: a `JUnit` report
+/// whose `(run)` case fails with the reason, and, with `--output json`, an `error` event with the
+/// exit code as its last line.
+#[test]
+fn a_run_failing_before_its_first_step_writes_a_failed_junit_report_and_a_json_error() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Needs a name
+        vars:
+          who: {description: Who is greeted}
+        steps:
+          - {id: hello, action: core.note, with: {text: \"hello {{ vars.who }}\"}}
+        ",
+    );
+    let out = lab.run(&[
+        "run",
+        "rb.yaml",
+        "--yes",
+        "--output",
+        "json",
+        "--junit",
+        "report.xml",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    let xml = std::fs::read_to_string(lab.path().join("report.xml")).expect("the JUnit report");
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    assert_eq!(report.test_suites[0].failures, 1, "{xml}");
+    assert!(xml.contains("<testcase name=\"(run)\""), "{xml}");
+    assert!(xml.contains("who"), "the reason names the var: {xml}");
+    let last: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("a JSON line")).unwrap();
+    assert_eq!(last["event"], "error", "{stdout}");
+    assert_eq!(last["exit"], 2, "{stdout}");
+    assert!(
+        last["message"].as_str().unwrap().contains("who"),
+        "{stdout}"
+    );
+}
+
+/// An interrupted run is a failed suite, never a green one: its `(run)` case fails saying so,
+/// whatever its steps' cases say.
+#[test]
+fn an_interrupted_run_is_a_failed_junit_suite() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Interrupt me
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: slow, action: test.create, needs: [made], with: {name: slow, sleep: 60s}}
+        ",
+    );
+    let child = lab
+        .command(&["run", "rb.yaml", "--yes", "--junit", "report.xml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for(&lab, "start", "slow");
+    interrupt(child.id());
+    let out = child.wait_with_output().expect("the run ends");
+    assert_eq!(code(&out), Some(130), "{:?}", text(&out));
+    let xml = std::fs::read_to_string(lab.path().join("report.xml")).expect("the JUnit report");
+    let report = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    assert!(report.test_suites[0].failures >= 1, "{xml}");
+    assert!(xml.contains("interrupted"), "{xml}");
+    let leftovers: Vec<_> = std::fs::read_dir(lab.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "written atomically: {leftovers:?}");
+}

@@ -261,6 +261,51 @@ pub fn run(
     labels: &[(String, String)],
     exec: &Exec,
 ) -> Result<Exit, Error> {
+    let name = file
+        .file_stem()
+        .map_or_else(|| "runbook".to_owned(), |s| s.to_string_lossy().into_owned());
+    reported(
+        exec,
+        &name,
+        start_run(settings, file, vars, parallelism, ttl, labels, exec),
+    )
+}
+
+/// Whatever happened, a run's reports exist: one that failed outside its steps (before the
+/// first: a dead endpoint, missing credentials, an invalid runbook; or a journal that cannot be
+/// written) gets a `JUnit` report whose `(run)` case fails with the reason, and on `--output json`
+/// an `error` event, with the exit code.
+fn reported(exec: &Exec, name: &str, result: Result<Exit, Error>) -> Result<Exit, Error> {
+    let Err(e) = &result else {
+        return result;
+    };
+    let (message, help) = e.describe();
+    if let Some(path) = &exec.junit {
+        if !ui::junit::written() {
+            let junit = Junit::new(name, Vec::new(), Vec::new());
+            junit.fail_run(&message, help.as_deref());
+            // The run's own error is the one to report; a report that cannot be written is said.
+            if let Err(w) = junit.write(path) {
+                ui::note!("cannot write the JUnit report `{}`: {w}", path.display());
+            }
+        }
+    }
+    if exec.output == Format::Json {
+        ui::report::json_error(&message, help.as_deref(), e.exit().code());
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn start_run(
+    settings: &Settings,
+    file: &Path,
+    vars: &Vars,
+    parallelism: usize,
+    ttl: Option<std::time::Duration>,
+    labels: &[(String, String)],
+    exec: &Exec,
+) -> Result<Exit, Error> {
     let mut checked = check_file(settings, file, vars);
     if checked.diags.has_errors() {
         return Err(Error::Invalid {
@@ -277,7 +322,7 @@ pub fn run(
     let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     if ask.is_guided() {
         if let Some(id) = offer_resume(store.as_ref(), &runbook, &ask) {
-            return resume_run(settings, Some(&id), false, false, vars, exec);
+            return start_resume(settings, Some(&id), false, false, vars, exec);
         }
     }
     fill_missing(&mut checked, &ask)?;
@@ -712,9 +757,20 @@ impl Attended<'_> {
         let parallelism = if self.ask.is_guided() { 1 } else { parallelism };
         let how = || self.drive_with(reporter.as_ref(), parallelism);
         state::stop_when_lost(&self.session.journal, &self.interrupt, rt);
-        let mut finish = rt
+        let finished = rt
             .block_on(self.session.execute(prior, how()))
-            .map_err(engine_error)?;
+            .map_err(engine_error);
+        let mut finish = match finished {
+            Ok(finish) => finish,
+            Err(e) => {
+                if let Some(junit) = &junit {
+                    let (message, help) = e.describe();
+                    junit.fail_run(&message, help.as_deref());
+                }
+                write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
+                return Err(e);
+            }
+        };
         // In the walkthrough a failed step can be tried again (after fixing its cause), before
         // the usual question of rolling back or keeping what exists.
         while let Finish::Failed { step, error } = &finish {
@@ -732,6 +788,19 @@ impl Attended<'_> {
                 .map_err(engine_error)?;
         }
         let exit = self.conclude(&finish, reporter.as_ref());
+        if let Some(junit) = &junit {
+            match &exit {
+                Err(e) => {
+                    let (message, help) = e.describe();
+                    junit.fail_run(&message, help.as_deref());
+                }
+                Ok(Exit::Interrupted) => junit.fail_run(
+                    "the run was interrupted before it finished (exit 130)",
+                    Some("`runbook resume` goes on with it; `runbook rollback` removes what it made"),
+                ),
+                Ok(_) => {}
+            }
+        }
         write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
         exit
     }
@@ -1084,6 +1153,21 @@ fn pick(
 
 /// `resume`; `retarget`: go on where the command line points even if the run was made elsewhere.
 pub fn resume_run(
+    settings: &Settings,
+    run_id: Option<&str>,
+    force: bool,
+    retarget: bool,
+    vars: &Vars,
+    exec: &Exec,
+) -> Result<Exit, Error> {
+    reported(
+        exec,
+        run_id.unwrap_or("resume"),
+        start_resume(settings, run_id, force, retarget, vars, exec),
+    )
+}
+
+fn start_resume(
     settings: &Settings,
     run_id: Option<&str>,
     force: bool,

@@ -15,6 +15,19 @@ use crate::engine::{Event, Reporter};
 
 /// The test case of the rollback that followed a failure.
 const ROLLBACK: &str = "(rollback)";
+/// The test case of the run itself, failed when it was interrupted or failed outside any step
+/// (before its first step: a dead endpoint, missing credentials, an invalid runbook), so that
+/// a report never reads green for a run that did not finish.
+const RUN: &str = "(run)";
+
+/// Whether this process wrote its `JUnit` report (a process writes one: `--junit` is refused for
+/// a class).
+static WRITTEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process has written a `JUnit` report.
+pub fn written() -> bool {
+    WRITTEN.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 #[derive(Clone)]
 enum Outcome {
@@ -96,12 +109,28 @@ impl Junit {
         v.as_str().unwrap_or_default().to_owned()
     }
 
-    /// Write the report.
+    /// The run failed as a whole: interrupted, or failed outside any step. Its own case fails
+    /// with the reason (the first reason given stands).
+    pub fn fail_run(&self, message: &str, hint: Option<&str>) {
+        self.outcomes
+            .lock()
+            .expect("never poisoned")
+            .entry(RUN.to_owned())
+            .or_insert(Outcome::Failed {
+                message: message.to_owned(),
+                hint: hint.map(str::to_owned),
+                elapsed: Duration::ZERO,
+            });
+    }
+
+    /// Write the report, atomically: to a file beside it, then renamed over it, so that a reader
+    /// (or an interrupt) never meets half a report.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let outcomes = self.outcomes.lock().expect("never poisoned").clone();
         let mut suite = TestSuite::new(self.name.as_str());
         let rollback = outcomes.contains_key(ROLLBACK).then(|| ROLLBACK.to_owned());
-        for step in self.steps.iter().chain(&rollback) {
+        let run = outcomes.contains_key(RUN).then(|| RUN.to_owned());
+        for step in run.iter().chain(&self.steps).chain(&rollback) {
             let (status, time) = match outcomes.get(step) {
                 Some(Outcome::Passed(t)) => (TestCaseStatus::success(), Some(*t)),
                 Some(Outcome::Failed {
@@ -146,7 +175,9 @@ impl Junit {
         let mut report = Report::new("runbook");
         report.add_test_suite(suite);
         let xml = report.to_string().map_err(std::io::Error::other)?;
-        std::fs::write(path, xml)
+        super::write_atomically(path, xml.as_bytes())?;
+        WRITTEN.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 

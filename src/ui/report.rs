@@ -477,6 +477,15 @@ impl JsonLines {
     }
 }
 
+/// A run or rollback that failed outside its steps, as its last JSON line on stdout: `error` with
+/// the message, the help and the exit code (docs/events.md).
+pub fn json_error(message: &str, help: Option<&str>, exit: i32) {
+    let v = json!({"event": "error", "at": now(), "message": message, "help": help, "exit": exit});
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
 /// An event as JSON (`event` names it; `at` is RFC 3339 with milliseconds).
 pub fn event_json(event: &Event) -> Json {
     let (name, body) = match event {

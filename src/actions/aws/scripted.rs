@@ -813,8 +813,18 @@ async fn a_target_group_in_use_is_a_retryable_undo_error() {
     let in_use = mock!(elb::Client::delete_target_group).then_error(|| {
         elb::DeleteTargetGroupError::generic(aws_error("ResourceInUse", "in use by a listener"))
     });
+    // It is there (looked at first: a delete of a missing group may succeed).
+    let there = mock!(elb::Client::describe_target_groups).then_output(|| {
+        elb::DescribeTargetGroupsOutput::builder()
+            .target_groups(
+                elb::TargetGroup::builder()
+                    .target_group_arn("arn:tg/lab-tg/1")
+                    .build(),
+            )
+            .build()
+    });
     let script = Script {
-        elbv2: vec![in_use],
+        elbv2: vec![there, in_use],
         ..Script::default()
     };
     let tg = resource("target group", "arn:tg/lab-tg/1");
