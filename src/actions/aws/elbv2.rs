@@ -530,10 +530,16 @@ impl Executor for CreateTargetGroup {
                     req = req.matcher(Matcher::builder().http_code(m).build());
                 }
             }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateTargetGroup", &e))?;
+            // A VPC made seconds ago may be unknown to ELB for a while (EC2 is eventually
+            // consistent): "The VPC ID '…' is not found" is waited out like EC2's own NotFound.
+            let out = super::settle(
+                ctx,
+                "CreateTargetGroup",
+                super::CONSISTENCY,
+                |code, message| code == "ValidationError" && vpc_not_found_yet(message),
+                || req.clone().send(),
+            )
+            .await?;
             let arn = out
                 .target_groups()
                 .first()
@@ -805,6 +811,47 @@ fn balancer_outcome(lb: &LoadBalancer) -> Outcome {
     o
 }
 
+/// ELB's words for a VPC it does not know (yet): `The VPC ID 'vpc-…' is not found`.
+fn vpc_not_found_yet(message: &str) -> bool {
+    let message = message.to_lowercase();
+    message.contains("vpc") && message.contains("not found")
+}
+
+/// The internet gateways attached to a VPC, as EC2 describes them by the attachment filter.
+async fn gateways_of(c: &Clients, vpc: &str) -> Result<usize, ActionError> {
+    let gateways = c
+        .ec2
+        .describe_internet_gateways()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("attachment.vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+    Ok(gateways.internet_gateways().len())
+}
+
+/// Whether this run made an internet gateway: its attachment, seconds old, may not show in a
+/// filtered read yet (EC2 is eventually consistent).
+async fn run_made_a_gateway(ctx: &Context<'_>, c: &Clients) -> Result<bool, ActionError> {
+    let gateways = c
+        .ec2
+        .describe_internet_gateways()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:runbook:run")
+                .values(ctx.run_id)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
+    Ok(!gateways.internet_gateways().is_empty())
+}
+
 /// What AWS checks before it creates an internet-facing load balancer, asked first so that the
 /// message can say what to change: subnets in at least two availability zones, and an internet
 /// gateway attached to their VPC (AWS: `ValidationError`, `InvalidSubnet` "VPC … has no internet
@@ -843,25 +890,45 @@ async fn internet_ready(
     vpcs.sort_unstable();
     vpcs.dedup();
     for vpc in vpcs {
-        let gateways = c
-            .ec2
-            .describe_internet_gateways()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("attachment.vpc-id")
-                    .values(vpc)
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
-        if gateways.internet_gateways().is_empty() {
-            return Err(ActionError::new(format!(
+        if gateways_of(c, vpc).await? > 0 {
+            continue;
+        }
+        let missing = || {
+            ActionError::new(format!(
                 "VPC {vpc} has no internet gateway, and an internet-facing load balancer needs one"
             ))
             .hint("add an aws.ec2.create_internet_gateway step for the VPC and make this step use one of its outputs so that it runs after it")
-            .invalid_input());
+            .invalid_input()
+        };
+        // None attached: wrong at once, unless this run has just made one, whose attachment a
+        // filtered read may not show yet; that is waited out as EC2's NotFound is.
+        if !run_made_a_gateway(ctx, c).await? {
+            return Err(missing());
         }
+        super::settle_errors(
+            ctx,
+            super::CONSISTENCY,
+            |code, _| code == "GatewayNotVisibleYet",
+            || async {
+                if gateways_of(c, vpc).await? > 0 {
+                    Ok(())
+                } else {
+                    let mut e = ActionError::new(format!(
+                        "the internet gateway of VPC {vpc} is not visible yet"
+                    ));
+                    e.code = Some("GatewayNotVisibleYet".into());
+                    Err(e)
+                }
+            },
+        )
+        .await
+        .map_err(|e| {
+            if e.code.as_deref() == Some("GatewayNotVisibleYet") {
+                missing()
+            } else {
+                e
+            }
+        })?;
     }
     Ok(())
 }

@@ -153,6 +153,13 @@ where
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
     );
     match code.as_str() {
+        // The first load balancer of an account makes ELB's service-linked role: the refusal
+        // names that IAM action, not the call that needed it.
+        "AccessDenied" | "AccessDeniedException" if message.contains("CreateServiceLinkedRole") => {
+            e = e.hint(format!(
+                "{operation} needs Elastic Load Balancing's service-linked role, which the first load balancer of an account creates: allow `iam:CreateServiceLinkedRole` (for elasticloadbalancing.amazonaws.com) in the policy of the IAM user or role, or have an administrator create the role once (`aws iam create-service-linked-role --aws-service-name elasticloadbalancing.amazonaws.com`)"
+            ));
+        }
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
             let action = format!("{}:{operation}", iam_service::<E>());
             e = e.hint(format!(
@@ -175,6 +182,9 @@ where
         "InternetGatewayLimitExceeded" => e = e.hint("the account's internet gateway quota (5 per region by default) is used up; delete unused gateways or ask for more (Service Quotas › Amazon VPC › L-A4707A72)"),
         "TooManyLoadBalancers" => e = e.hint("the account's Application Load Balancer quota is used up in this region; delete unused ones or ask for more (Service Quotas › Elastic Load Balancing › L-53DA6B97)"),
         "VcpuLimitExceeded" => e = e.hint("the account's vCPU quota for On-Demand standard instances is used up (a new account's can be 5 or fewer; a t3.micro uses 2): stop or terminate other instances, or ask for more (Service Quotas › Amazon EC2 › L-1216C47A)"),
+        // One code, two meanings: deletion protection on a delete, an unverified account on a
+        // create.
+        "OperationNotPermitted" if operation.starts_with("Delete") || message.to_lowercase().contains("deletion protection") => e = e.hint("deletion protection is on: turn it off (EC2 › Load balancers › the load balancer › Actions › Edit load balancer attributes, or `aws elbv2 modify-load-balancer-attributes --attributes Key=deletion_protection.enabled,Value=false`), then run the rollback again"),
         "OperationNotPermitted" => e = e.hint("the account may not do this yet: new accounts often cannot create load balancers until AWS has verified them; open a case with AWS Support (Account and billing), or try another region"),
         "PendingVerification" => e = e.hint("AWS is still verifying this new account (usually minutes, up to 4 hours); wait for the confirmation email, then run again"),
         "Unsupported" => e = e.hint("this is not offered where asked (an instance type in this availability zone, for example); let the runbook pick zones with aws.ec2.find_zones, or choose another instance type or region"),

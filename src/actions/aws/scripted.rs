@@ -614,7 +614,12 @@ mod elb {
     pub use aws_sdk_elasticloadbalancingv2::operation::create_load_balancer::{
         CreateLoadBalancerError, CreateLoadBalancerOutput,
     };
-    pub use aws_sdk_elasticloadbalancingv2::operation::delete_load_balancer::DeleteLoadBalancerOutput;
+    pub use aws_sdk_elasticloadbalancingv2::operation::create_target_group::{
+        CreateTargetGroupError, CreateTargetGroupOutput,
+    };
+    pub use aws_sdk_elasticloadbalancingv2::operation::delete_load_balancer::{
+        DeleteLoadBalancerError, DeleteLoadBalancerOutput,
+    };
     pub use aws_sdk_elasticloadbalancingv2::operation::delete_target_group::DeleteTargetGroupError;
     pub use aws_sdk_elasticloadbalancingv2::operation::describe_load_balancers::{
         DescribeLoadBalancersError, DescribeLoadBalancersOutput,
@@ -1091,6 +1096,194 @@ async fn a_load_balancer_on_fresh_subnets_waits_out_eventual_consistency() {
         shown.any("CreateLoadBalancer: InvalidSubnet") && shown.any("InvalidSecurityGroup"),
         "{}",
         shown.all()
+    );
+}
+
+/// A target group naming a VPC made seconds ago: ELB may not know the VPC yet and answers
+/// `ValidationError` "The VPC ID '…' is not found"; that is waited out, and the group made once.
+#[tokio::test(start_paused = true)]
+async fn a_target_group_on_a_fresh_vpc_waits_out_eventual_consistency() {
+    const TG: &str = "arn:aws:elasticloadbalancing:ap-south-1:123456789012:targetgroup/lab-tg/1";
+    let params = json!({"name": "lab-tg", "vpc_id": "vpc-1"});
+    let create = mock!(elb::Client::create_target_group)
+        .sequence()
+        .error(|| {
+            elb::CreateTargetGroupError::generic(aws_error(
+                "ValidationError",
+                "The VPC ID 'vpc-1' is not found",
+            ))
+        })
+        .output(|| {
+            elb::CreateTargetGroupOutput::builder()
+                .target_groups(
+                    elb::TargetGroup::builder()
+                        .target_group_arn(TG)
+                        .target_group_name("lab-tg")
+                        .build(),
+                )
+                .build()
+        })
+        .build();
+    let ours = mock!(elb::Client::describe_tags).then_output(|| {
+        elb::DescribeTagsOutput::builder()
+            .tag_descriptions(
+                elb::TagDescription::builder()
+                    .resource_arn(TG)
+                    .tags(
+                        elb::Tag::builder()
+                            .key("runbook:key")
+                            .value("run-1/step")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+    });
+    let script = Script {
+        elbv2: vec![create.clone(), ours],
+        ..Script::default()
+    };
+    let (result, shown) = call(&script, "aws.elbv2.create_target_group", params, Call::Run).await;
+    assert_eq!(result.unwrap().outputs["arn"], json!(TG));
+    assert_eq!(create.num_calls(), 2, "refused once, then made once");
+    assert!(shown.any("is not found; trying again"), "{}", shown.all());
+}
+
+/// The gateway this run attached seconds ago may not show in a read by attachment yet: the
+/// check waits for it rather than call the VPC gateway-less; a VPC with no gateway of this run
+/// fails at once.
+#[tokio::test(start_paused = true)]
+async fn a_fresh_gateway_attachment_is_waited_for_and_a_missing_one_fails_at_once() {
+    let params = json!({"name": "lab-alb", "subnet_ids": ["subnet-0", "subnet-1"], "wait": false});
+    let by_attachment = |found: &'static [bool]| {
+        let mut rule = mock!(ec2::Client::describe_internet_gateways)
+            .match_requests(|r| {
+                r.filters()
+                    .iter()
+                    .any(|f| f.name() == Some("attachment.vpc-id"))
+            })
+            .sequence();
+        for &one in found {
+            rule = rule.output(move || {
+                let mut out = ec2::DescribeInternetGatewaysOutput::builder();
+                if one {
+                    out = out.internet_gateways(
+                        ec2::InternetGateway::builder()
+                            .internet_gateway_id("igw-1")
+                            .build(),
+                    );
+                }
+                out.build()
+            });
+        }
+        rule.build()
+    };
+    let of_this_run = |made: bool| {
+        mock!(ec2::Client::describe_internet_gateways).then_output(move || {
+            let mut out = ec2::DescribeInternetGatewaysOutput::builder();
+            if made {
+                out = out.internet_gateways(
+                    ec2::InternetGateway::builder()
+                        .internet_gateway_id("igw-1")
+                        .build(),
+                );
+            }
+            out.build()
+        })
+    };
+    let subnets = || {
+        mock!(ec2::Client::describe_subnets)
+            .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"]))
+    };
+    let create = mock!(elb::Client::create_load_balancer).then_output(|| {
+        elb::CreateLoadBalancerOutput::builder()
+            .load_balancers(balancer(
+                "lab-alb",
+                "lab-alb.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Provisioning,
+            ))
+            .build()
+    });
+    let attached = by_attachment(&[false, false, true]);
+    let script = Script {
+        ec2: vec![subnets(), attached.clone(), of_this_run(true)],
+        elbv2: vec![create.clone(), tagged_as_ours()],
+        ..Script::default()
+    };
+    let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params.clone(), Call::Run).await;
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(attached.num_calls(), 3, "read again until it showed");
+    assert_eq!(create.num_calls(), 1);
+
+    let never = by_attachment(&[false]);
+    let script = Script {
+        ec2: vec![subnets(), never, of_this_run(false)],
+        elbv2: vec![create.clone()],
+        ..Script::default()
+    };
+    let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params, Call::Run).await;
+    let err = result.unwrap_err();
+    assert!(err.message.contains("has no internet gateway"), "{err:?}");
+    assert_eq!(create.num_calls(), 1, "nothing more was created");
+}
+
+/// `OperationNotPermitted` on a delete is deletion protection, not a new account; an
+/// `AccessDenied` for ELB's service-linked role names `iam:CreateServiceLinkedRole`.
+#[tokio::test(start_paused = true)]
+async fn elb_refusals_with_two_meanings_get_the_right_hint() {
+    let there = mock!(elb::Client::describe_load_balancers).then_output(|| {
+        elb::DescribeLoadBalancersOutput::builder()
+            .load_balancers(balancer(
+                "lab-primary-alb",
+                "lab.elb.amazonaws.com",
+                elb::LoadBalancerStateEnum::Active,
+            ))
+            .build()
+    });
+    let protected = mock!(elb::Client::delete_load_balancer).then_error(|| {
+        elb::DeleteLoadBalancerError::generic(aws_error(
+            "OperationNotPermitted",
+            "Load balancer 'arn:…' cannot be deleted because deletion protection is enabled",
+        ))
+    });
+    let script = Script {
+        elbv2: vec![there, protected],
+        ..Script::default()
+    };
+    let lb = resource("load balancer", LB_ARN);
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.create_load_balancer",
+        Json::Null,
+        Call::Undo(&lb),
+    )
+    .await;
+    let hint = result.unwrap_err().hint.unwrap_or_default();
+    assert!(hint.contains("deletion protection is on"), "{hint}");
+    assert!(!hint.contains("new accounts"), "{hint}");
+
+    let params = json!({"name": "lab-alb", "subnet_ids": ["subnet-0", "subnet-1"], "wait": false});
+    let denied = mock!(elb::Client::create_load_balancer).then_error(|| {
+        elb::CreateLoadBalancerError::generic(aws_error(
+            "AccessDenied",
+            "User: arn:aws:iam::123456789012:user/lab is not authorized to perform: iam:CreateServiceLinkedRole on resource: arn:aws:iam::123456789012:role/aws-service-role/elasticloadbalancing.amazonaws.com/AWSServiceRoleForElasticLoadBalancing",
+        ))
+    });
+    let script = Script {
+        ec2: vec![
+            mock!(ec2::Client::describe_subnets)
+                .then_output(|| subnets_in(&["ap-south-1a", "ap-south-1b"])),
+            a_gateway(),
+        ],
+        elbv2: vec![denied],
+        ..Script::default()
+    };
+    let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params, Call::Run).await;
+    let hint = result.unwrap_err().hint.unwrap_or_default();
+    assert!(hint.contains("`iam:CreateServiceLinkedRole`"), "{hint}");
+    assert!(
+        !hint.contains("elasticloadbalancing:CreateLoadBalancer"),
+        "{hint}"
     );
 }
 
