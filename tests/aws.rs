@@ -2531,3 +2531,28 @@ fn two_zones_of_one_name_are_refused_before_anything_and_zone_id_chooses_one() {
     assert_eq!(zones, 2, "the run made neither zone");
     assert_eq!(records(&ids[1]), 0, "its records are gone");
 }
+
+/// A new account refused load balancers (`OperationNotPermitted` on the create) pays for no
+/// instance: the web servers launch only after the load balancer's create is accepted, and the
+/// hint says what the refusal means on a create.
+#[test]
+fn a_refused_load_balancer_costs_no_instance() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            fail_first: vec![("CreateLoadBalancer", 100, "OperationNotPermitted")],
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let out = failover(&lab, &proxy.url, false);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("new accounts"), "{stderr}");
+    let calls = proxy.stats.by_operation.lock().unwrap().clone();
+    assert!(
+        !calls.contains_key("RunInstances"),
+        "no web server was launched: {calls:?}"
+    );
+    assert_eq!(lab.counts(Some(&lab.run_id())).vpcs, 0, "rolled back");
+}

@@ -341,22 +341,29 @@ pub const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(15);
 /// around it, so a wait ends soon after the change and a long wait still costs few calls
 /// (bench/failover measures both).
 #[derive(Clone, Copy, Debug)]
-pub struct Typical(pub std::time::Duration);
+pub struct Typical(pub std::time::Duration, Option<std::time::Duration>);
 
 impl Typical {
     /// A load balancer provisioning, a Route 53 change, an instance starting or stopping.
-    pub const LOAD_BALANCER: Typical = Typical(std::time::Duration::from_secs(180));
-    pub const CHANGE: Typical = Typical(std::time::Duration::from_secs(45));
-    pub const INSTANCE: Typical = Typical(std::time::Duration::from_secs(30));
+    /// Gives up after 30 minutes, not five times the usual: AWS reports load balancers taking
+    /// 10–30 minutes in rare cases, and giving up sooner costs the whole lab.
+    pub const LOAD_BALANCER: Typical = Typical(
+        std::time::Duration::from_secs(180),
+        Some(std::time::Duration::from_secs(30 * 60)),
+    );
+    pub const CHANGE: Typical = Typical(std::time::Duration::from_secs(45), None);
+    pub const INSTANCE: Typical = Typical(std::time::Duration::from_secs(30), None);
     /// Target health: a few health checks (30 s apart by default).
-    pub const TARGETS: Typical = Typical(std::time::Duration::from_secs(90));
+    pub const TARGETS: Typical = Typical(std::time::Duration::from_secs(90), None);
     /// Load balancer deletion.
-    pub const DELETION: Typical = Typical(std::time::Duration::from_secs(30));
+    pub const DELETION: Typical = Typical(std::time::Duration::from_secs(30), None);
 
     /// How long a wait goes on by default before it gives up (a step's `timeout:` replaces it):
-    /// five times the usual time, and at least ten minutes, so only what is stuck gives up.
+    /// five times the usual time, and at least ten minutes, so only what is stuck gives up (or
+    /// the kind's own deadline, where it has one).
     pub fn deadline(self) -> std::time::Duration {
-        (self.0 * 5).max(std::time::Duration::from_secs(600))
+        self.1
+            .unwrap_or_else(|| (self.0 * 5).max(std::time::Duration::from_secs(600)))
     }
 
     /// The wait before the next poll, `elapsed` into the wait: until three quarters of the
@@ -475,7 +482,7 @@ where
                 humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()))
             ))
             .hint(format!(
-                "{next}; if it only needs longer, give the step a longer `timeout:`"
+                "{next}; if it only needs longer, give the step a longer `timeout:`, or keep what exists (`--on-failure keep`) and `runbook resume` later: the step waits again and creates nothing twice"
             ));
             error.code = Some(WAIT_GAVE_UP.to_owned());
             return Err(error);
@@ -522,6 +529,16 @@ mod tests {
     use std::time::Duration;
 
     /// Sparse before the typical time, dense around it, backing off long after.
+    /// A load balancer is waited for 30 minutes before the wait gives up (AWS reports 10–30 in
+    /// rare cases); other waits keep five times their usual time, at least ten minutes.
+    #[test]
+    fn a_load_balancer_is_waited_for_half_an_hour() {
+        use std::time::Duration;
+        assert_eq!(Typical::LOAD_BALANCER.deadline(), Duration::from_secs(1800));
+        assert_eq!(Typical::CHANGE.deadline(), Duration::from_secs(600));
+        assert_eq!(Typical::TARGETS.deadline(), Duration::from_secs(600));
+    }
+
     #[test]
     fn polls_are_dense_around_the_typical_time() {
         let lb = Typical::LOAD_BALANCER;
