@@ -859,3 +859,109 @@ fn a_class_name_used_again_rolls_back_where_its_own_labs_ran() {
     );
     assert_eq!(inventory(&lab), before, "rollback --class left nothing");
 }
+
+/// A record a person added to the class's zone is nobody's run's: `rollback --class` leaves it
+/// alone, keeps the zone, says which record kept it and how to delete it, and exits 3; once the
+/// record is gone, the same rollback removes the zone. `sweep` of the class follows the same rule.
+#[test]
+fn a_record_a_person_added_keeps_the_class_zone_and_is_untouched() {
+    use aws_sdk_route53::types::{
+        Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+    };
+    let lab = Lab::new();
+    let csv = roster(&lab, "autumn.csv", &["alice"]);
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let mut args = class_args("autumn", &csv, &lab.emulator.url, runbook.to_str().unwrap());
+    args.extend(["--var", "drill=false"]);
+    ok(&lab.run(&args));
+    let r53 = lab.emulator.route53();
+    let zone = lab.rt.block_on(async {
+        let zones = r53
+            .list_hosted_zones_by_name()
+            .dns_name("class.example")
+            .send()
+            .await
+            .unwrap();
+        zones.hosted_zones()[0]
+            .id()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    });
+    let txt = |action: ChangeAction| {
+        Change::builder()
+            .action(action)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name("notes.class.example")
+                    .r#type(RrType::Txt)
+                    .ttl(300)
+                    .resource_records(
+                        ResourceRecord::builder()
+                            .value("\"the teacher's\"")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let change = |action: ChangeAction| {
+        lab.rt.block_on(
+            r53.change_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .change_batch(ChangeBatch::builder().changes(txt(action)).build().unwrap())
+                .send(),
+        )
+    };
+    change(ChangeAction::Create).unwrap();
+    let records = || {
+        lab.rt.block_on(async {
+            r53.list_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .send()
+                .await
+                .map(|o| {
+                    o.resource_record_sets()
+                        .iter()
+                        .map(|r| format!("{} {}", r.name(), r.r#type().as_str()))
+                        .collect::<Vec<_>>()
+                })
+        })
+    };
+    let out = lab.run(&["rollback", "--class", "autumn", "--yes"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("notes.class.example TXT") && stderr.contains("is kept"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("change-resource-record-sets"), "{stderr}");
+    let left = records().expect("the zone is kept");
+    assert!(
+        left.contains(&"notes.class.example. TXT".to_owned()),
+        "the person's record is untouched: {left:?}"
+    );
+    assert!(
+        !left.iter().any(|r| r.ends_with(" A")),
+        "the labs' own records are gone: {left:?}"
+    );
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        "runbook:class=autumn",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--region",
+        crate::emulator::REGION,
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(&out));
+    assert!(records().is_ok(), "sweep keeps it too");
+    change(ChangeAction::Delete).unwrap();
+    ok(&lab.run(&["rollback", "--class", "autumn", "--yes"]));
+    assert!(records().is_err(), "the zone is gone once nothing else is in it");
+}

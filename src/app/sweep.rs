@@ -167,6 +167,9 @@ async fn delete_all<'f>(
                 }
                 Err(e) => {
                     ui::note!("could not delete {} {}: {}", r.kind, r.id, e.message);
+                    if let Some(hint) = &e.hint {
+                        ui::note!("  {hint}");
+                    }
                     remaining.push(r);
                 }
             }

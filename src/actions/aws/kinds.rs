@@ -181,7 +181,7 @@ pub static KINDS: &[Kind] = &[
             deleted_by: "aws.route53.hosted_zone",
             prepare: Some(|c, r| {
                 Box::pin(async move {
-                    clear_zone(c, &r.id).await?;
+                    clear_zone(c, r).await?;
                     Ok(Json::Null)
                 })
             }),
@@ -274,6 +274,7 @@ fn ec2_found<'t>(
             kind,
             id: id.unwrap_or_default().to_owned(),
             name: super::tags::name(super::tags::ec2(tags)).or(fallback.map(str::to_owned)),
+            records: Vec::new(),
         })
         .collect()
 }
@@ -409,6 +410,9 @@ pub struct Found {
     pub id: String,
     /// Its `Name` tag, when it has one.
     pub name: Option<String>,
+    /// For a hosted zone: the records in it that the selection made (`NAME TYPE SET`), which its
+    /// clean-up deletes; any other record keeps the zone (nobody's record is deleted unasked).
+    pub records: Vec<String>,
 }
 
 /// Which resources a sweep takes.
@@ -482,6 +486,7 @@ async fn tagged_elb(
                     kind,
                     id: d.resource_arn().unwrap_or_default().to_owned(),
                     name: super::tags::name(super::tags::elbv2(d.tags())),
+                    records: Vec::new(),
                 });
             }
         }
@@ -496,13 +501,58 @@ async fn health_checks(c: &Clients, select: &Select) -> Result<Vec<Found>, Actio
     tagged_route53(c, select, "health check", ids).await
 }
 
-/// The hosted zones `select` takes (every page).
+/// The hosted zones `select` takes (every page), each with the records in it that the selection
+/// made: those aliasing a load balancer the selection takes (records carry no tags; a run's
+/// records point at its own load balancers). Read now, while those load balancers exist.
 async fn hosted_zones(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
     let zones = pages!(c.route53.list_hosted_zones(), "ListHostedZones");
     let ids = zones
         .iter()
         .map(|z| z.id().rsplit('/').next().unwrap_or_default().to_owned());
-    tagged_route53(c, select, "hosted zone", ids).await
+    let mut found = tagged_route53(c, select, "hosted zone", ids).await?;
+    if found.is_empty() {
+        return Ok(found);
+    }
+    let balancers = super::elbv2::all_load_balancers(c).await?;
+    let arns: Vec<String> = balancers
+        .iter()
+        .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
+        .collect();
+    let selected: Vec<String> = tagged_elb(c, &arns, "load balancer", select)
+        .await?
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    let dns: Vec<String> = balancers
+        .iter()
+        .filter(|l| l.load_balancer_arn().is_some_and(|a| selected.iter().any(|s| s == a)))
+        .filter_map(|l| l.dns_name().map(str::to_lowercase))
+        .collect();
+    for zone in &mut found {
+        zone.records = super::route53::record_sets(c, &zone.id, None)
+            .await?
+            .iter()
+            .filter(|r| {
+                r.alias_target().is_some_and(|a| {
+                    let target = a.dns_name().trim_end_matches('.').to_lowercase();
+                    let target = target.strip_prefix("dualstack.").unwrap_or(&target);
+                    dns.iter().any(|d| d == target)
+                })
+            })
+            .map(record_key)
+            .collect();
+    }
+    Ok(found)
+}
+
+/// A record as a zone's clean-up names it: `NAME TYPE` and its set identifier, if any.
+fn record_key(r: &aws_sdk_route53::types::ResourceRecordSet) -> String {
+    let mut key = format!("{} {}", r.name().trim_end_matches('.'), r.r#type().as_str());
+    if let Some(set) = r.set_identifier() {
+        key.push(' ');
+        key.push_str(set);
+    }
+    key
 }
 
 /// Which of these Route 53 resources `select` takes, by their tags (one request each).
@@ -526,16 +576,19 @@ async fn tagged_route53(
                 kind,
                 name: super::tags::name(super::tags::route53(&tags)),
                 id,
+                records: Vec::new(),
             });
         }
     }
     Ok(found)
 }
 
-/// A hosted zone's records, all but its own NS and SOA: nobody's undo removes them when the
-/// journal is gone, and a zone with records cannot be deleted.
-async fn clear_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
+/// The records of a hosted zone that the sweep's selection made (found with the zone): nobody's
+/// undo removes them when the journal is gone, and a zone with records cannot be deleted. Any
+/// other record stays, and keeps the zone (its delete then says which).
+async fn clear_zone(c: &Clients, zone: &Found) -> Result<(), ActionError> {
     use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, RrType};
+    let id = zone.id.as_str();
     let records = match super::route53::record_sets(c, id, None).await {
         Ok(sets) => sets,
         Err(e) if e.code.as_deref() == Some("NoSuchHostedZone") => return Ok(()),
@@ -544,6 +597,7 @@ async fn clear_zone(c: &Clients, id: &str) -> Result<(), ActionError> {
     let changes: Vec<Change> = records
         .iter()
         .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
+        .filter(|r| zone.records.contains(&record_key(r)))
         .map(|r| {
             Change::builder()
                 .action(ChangeAction::Delete)

@@ -816,15 +816,44 @@ impl Executor for HostedZone {
                 Err(e) if code(&e).as_deref() == Some("NoSuchHostedZone") => {
                     Ok(Undone::AlreadyGone)
                 }
-                Err(e) if code(&e).as_deref() == Some("HostedZoneNotEmpty") => Err(ActionError::new(format!(
-                    "hosted zone {} still holds records this run did not add",
-                    r.id
-                ))
-                .hint("delete those records (Route 53 › Hosted zones › the zone) or keep the zone")),
+                Err(e) if code(&e).as_deref() == Some("HostedZoneNotEmpty") => {
+                    Err(kept_zone(c, &r.id).await)
+                }
                 Err(e) => Err(sdk_error("DeleteHostedZone", &e)),
             }
         })
     }
+}
+
+/// Why a zone is kept: the records in it that no undo removed (someone else's, or a run's not
+/// rolled back), each named, and how to delete them by hand. Nothing is deleted that no run made.
+async fn kept_zone(c: &Clients, id: &str) -> ActionError {
+    use aws_sdk_route53::types::RrType;
+    let held: Vec<String> = match record_sets(c, id, None).await {
+        Ok(sets) => sets
+            .iter()
+            .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
+            .map(|r| {
+                let mut what = format!("{} {}", r.name().trim_end_matches('.'), r.r#type().as_str());
+                if let Some(set) = r.set_identifier() {
+                    what.push_str(&format!(" ({set})"));
+                }
+                what
+            })
+            .collect(),
+        Err(e) => vec![format!("(could not list them: {})", e.message)],
+    };
+    let shown: Vec<&str> = held.iter().take(10).map(String::as_str).collect();
+    let more = held.len().saturating_sub(shown.len());
+    ActionError::new(format!(
+        "hosted zone {id} is kept: it holds {} that no run of this rollback made: {}{}",
+        crate::runbook::suggest::count(held.len(), "record"),
+        shown.join(", "),
+        if more > 0 { format!(" and {more} more") } else { String::new() }
+    ))
+    .hint(format!(
+        "nothing is deleted that no run made: if those records may go, delete them (Route 53 › Hosted zones › the zone, or `aws route53 change-resource-record-sets --hosted-zone-id {id}` with a DELETE change), then roll back again; or keep the zone"
+    ))
 }
 
 /// The record set a record action writes, from its parameters.
