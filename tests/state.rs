@@ -537,3 +537,160 @@ fn a_run_whose_state_cannot_be_written_stops_and_resumes_later() {
     ok(&resumed);
     assert_eq!(team.created(), ["a", "b", "c"], "each once");
 }
+
+fn signal(child: &std::process::Child, signal: &str) {
+    let ok = Command::new("kill")
+        .args([format!("-{signal}"), child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok, "could not send {signal}");
+}
+
+/// The text of an object under the state's prefix.
+fn object(team: &Team, key: &str) -> Option<Vec<u8>> {
+    let s3 = team.lab.emulator.s3();
+    team.lab.rt.block_on(async {
+        let out = s3.get_object().bucket(BUCKET).key(key).send().await.ok()?;
+        Some(out.body.collect().await.ok()?.into_bytes().to_vec())
+    })
+}
+
+/// A holder paused (a laptop closed mid-run) while another machine takes the run over and rolls
+/// it back: when it wakes, the call it had in flight finishes, and the record of it is refused
+/// (another process wrote that record first). From that moment it is stopped: it starts no step,
+/// rolls nothing back, writes no record and no summary, says what its last call made that no
+/// journal holds and how to remove it, and exits 1; `runs` on another machine still shows the
+/// take-over's truth.
+#[test]
+fn a_holder_paused_past_a_take_over_writes_nothing_and_starts_nothing_when_it_wakes() {
+    let team = Team::new("paused");
+    let (laptop, ta) = (Team::machine(), Team::machine());
+    std::fs::write(
+        laptop.path().join("slow.yaml"),
+        SLOW.replace("sleep: 4s", "sleep: 3s"),
+    )
+    .unwrap();
+    let child = team.spawn(
+        laptop.path(),
+        &["run", "slow.yaml", "--yes", "--lease", "60s", "--output", "plain"],
+    );
+    wait_until("step b to start", || {
+        team.events().iter().any(|e| e == "step_started b")
+    });
+    signal(&child, "STOP");
+    let out = team.run(
+        ta.path(),
+        &["rollback", "--yes", "--take-over", "--output", "plain"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let records = team.records();
+    let summary = team
+        .keys()
+        .into_iter()
+        .find(|k| k.ends_with("/summary.json"))
+        .expect("the take-over's summary");
+    let truth = object(&team, &summary);
+    assert!(team.created().is_empty(), "{:?}", team.created());
+    // Longer than step b's sleep: its call finishes the moment the process wakes.
+    std::thread::sleep(Duration::from_secs(4));
+
+    signal(&child, "CONT");
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lost the lease on run"), "{stderr}");
+    assert!(
+        stderr.contains("step `b` made test resource b that the journal does not hold")
+            && stderr.contains("runbook sweep --tag runbook:run="),
+        "says what no journal holds and how to remove it: {stderr}"
+    );
+    assert!(
+        !stderr.contains("Rolling back"),
+        "rolls nothing back: {stderr}"
+    );
+    assert_eq!(team.records(), records, "no record was written after the take-over");
+    assert_eq!(object(&team, &summary), truth, "the summary is the take-over's");
+    assert_eq!(
+        team.created(),
+        ["b"],
+        "no step started after the lease was lost (only b's call, in flight, finished)"
+    );
+    let (stdout, _) = text(&team.run(ta.path(), &["runs"]));
+    assert!(stdout.contains("rolled back"), "{stdout}");
+}
+
+/// The same for a class driven from a paused laptop while an assistant takes the class over and
+/// rolls it back: when the laptop wakes, each lab stops at its refused record, none starts
+/// another step or rolls anything back, no summary is overwritten, and the class exits 1.
+#[test]
+fn a_class_paused_past_a_take_over_stops_every_lab_when_it_wakes() {
+    let team = Team::new("pausedclass");
+    let (laptop, ta) = (Team::machine(), Team::machine());
+    std::fs::write(
+        laptop.path().join("slow.yaml"),
+        SLOW.replace("sleep: 4s", "sleep: 3s"),
+    )
+    .unwrap();
+    let csv = laptop.path().join("students.csv");
+    std::fs::write(&csv, "student\nann\nbob\n").unwrap();
+    let child = team.spawn(
+        laptop.path(),
+        &[
+            "run",
+            "slow.yaml",
+            "--class",
+            "c2",
+            "--each",
+            csv.to_str().unwrap(),
+            "--yes",
+            "--lease",
+            "60s",
+            "--output",
+            "plain",
+        ],
+    );
+    let started = |team: &Team| {
+        team.events()
+            .iter()
+            .filter(|e| *e == "step_started b")
+            .count()
+    };
+    wait_until("both labs' step b to start", || started(&team) == 2);
+    signal(&child, "STOP");
+    let out = team.run(
+        ta.path(),
+        &["rollback", "--class", "c2", "--yes", "--take-over"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let records = team.records();
+    let summaries: Vec<(String, Option<Vec<u8>>)> = team
+        .keys()
+        .into_iter()
+        .filter(|k| k.ends_with("/summary.json"))
+        .map(|k| {
+            let body = object(&team, &k);
+            (k, body)
+        })
+        .collect();
+    assert_eq!(summaries.len(), 2, "{summaries:?}");
+    std::thread::sleep(Duration::from_secs(4));
+
+    signal(&child, "CONT");
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lost the lease on run"), "{stderr}");
+    assert!(!stderr.contains("Rolling back"), "{stderr}");
+    assert_eq!(team.records(), records, "no record after the take-over");
+    for (key, body) in &summaries {
+        assert_eq!(&object(&team, key), body, "{key} is the take-over's");
+    }
+    assert!(
+        !team.created().iter().any(|c| c == "c"),
+        "no step started: {:?}",
+        team.created()
+    );
+    let (stdout, _) = text(&team.run(ta.path(), &["runs"]));
+    assert_eq!(stdout.matches("rolled back").count(), 2, "{stdout}");
+}

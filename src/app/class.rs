@@ -501,6 +501,16 @@ impl ClassRun<'_> {
             steps: lab.checked.flow.steps.len(),
             resumed: lab.prior.is_some(),
         });
+        // A lab whose lease is taken (its class driven from another machine now) stops at once:
+        // its steps are cancelled, and nothing more of it is done here.
+        let interrupt = self.interrupt.child_token();
+        let _watch = session.journal.lost().map(|lost| {
+            let interrupt = interrupt.clone();
+            AbortOnDrop(tokio::spawn(async move {
+                lost.cancelled().await;
+                interrupt.cancel();
+            }))
+        });
         let never = TerminalAsk::never();
         let how = |interrupt| Drive {
             reporter: &reporter,
@@ -514,7 +524,7 @@ impl ClassRun<'_> {
         let mut prior = lab.prior.clone().unwrap_or_default();
         if let Some((lost, reason)) = &lab.rebuild {
             let outcome = session
-                .rebuild(lost, reason, how(self.interrupt.clone()))
+                .rebuild(lost, reason, how(interrupt.clone()))
                 .await
                 .map_err(|e| e.to_string())?;
             if !outcome.complete {
@@ -530,10 +540,18 @@ impl ClassRun<'_> {
             }
             prior = session.state().map_err(|e| e.to_string())?;
         }
-        let finish = session
-            .execute(&prior, how(self.interrupt.clone()))
-            .await
-            .map_err(|e| e.to_string())?;
+        let finish = session.execute(&prior, how(interrupt.clone())).await;
+        // Taken over: stop here, roll nothing back (the lab is the new driver's), say why.
+        if let Some(lost) = session.lease_lost() {
+            return Ok(LabResult {
+                student: lab.student.name.clone(),
+                run_id: lab.run_id.clone(),
+                status: LabStatus::TakenOver,
+                url: None,
+                failure: Some(finish.err().map_or_else(|| lost.message(), |e| e.to_string())),
+            });
+        }
+        let finish = finish.map_err(|e| e.to_string())?;
         let url = reporter
             .outputs
             .lock()
@@ -1206,4 +1224,13 @@ async fn undo_run(
         services,
     );
     rollback.execute().await.map_err(|e| e.to_string())
+}
+
+/// A task aborted when this is dropped (a lab's watch on its lease ends with the lab).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

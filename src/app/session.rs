@@ -536,6 +536,18 @@ pub(crate) struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
+    /// When this process lost its lease on the run (another took it over, or it ran out): the
+    /// error that says so. The process then stops: it rolls nothing back and writes nothing more,
+    /// since the run is another's now.
+    pub fn lease_lost(&self) -> Option<Error> {
+        self.journal.lost_reason().map(|reason| {
+            journal_error(JournalError::LeaseLost {
+                run: self.run_id.clone(),
+                reason,
+            })
+        })
+    }
+
     /// A session on an open journal (opening it takes the run's lock).
     pub fn new(
         checked: &'a Checked,
@@ -807,6 +819,9 @@ impl Attended<'_> {
 
     /// After the engine stops: success, or a failure/interrupt handled per `--on-failure`.
     fn conclude(&self, finish: &Finish, reporter: &dyn Reporter) -> Result<Exit, Error> {
+        if let Some(lost) = self.session.lease_lost() {
+            return Err(lost);
+        }
         let (settings, exec, ask, rt) = (self.settings, self.exec, &self.ask, &self.rt);
         let run_id = self.session.run_id.as_str();
         let interrupt = &self.interrupt;

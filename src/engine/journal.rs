@@ -204,6 +204,11 @@ pub trait Log: Send + Sync {
     fn lost(&self) -> Option<CancellationToken> {
         None
     }
+
+    /// Why this process may no longer write, once it may not.
+    fn lost_reason(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The open journal of one run, held with its lock (or lease).
@@ -253,6 +258,12 @@ impl Journal {
     /// Cancelled when this process may no longer write to the run (see [`Log::lost`]).
     pub fn lost(&self) -> Option<CancellationToken> {
         self.log.lost()
+    }
+
+    /// Why this process may no longer write to the run, once it may not (its lease was taken
+    /// over or ran out): whoever drives the run then stops, rolls nothing back, writes nothing.
+    pub fn lost_reason(&self) -> Option<String> {
+        self.log.lost_reason()
     }
 }
 

@@ -198,6 +198,16 @@ pub trait Reporter: Send + Sync {
 pub enum EngineError {
     #[error(transparent)]
     Journal(#[from] journal::JournalError),
+    /// A step made resources and the journal could not record them (the lease was lost while its
+    /// call was in flight, or the store failed): nobody's rollback knows them; they carry the
+    /// run's tags.
+    #[error("{source}; step `{step}` made {} that the journal does not hold", resources.iter().map(|r| format!("{} {}", r.kind, r.id)).collect::<Vec<_>>().join(", "))]
+    Unrecorded {
+        source: journal::JournalError,
+        run_id: String,
+        step: String,
+        resources: Vec<action::Resource>,
+    },
 }
 
 /// Progress from one step's action, sent to the reporter as that step's events. It remembers

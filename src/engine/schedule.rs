@@ -704,17 +704,29 @@ impl Run<'_> {
                 outputs.insert(i, outcome.outputs.clone());
                 let undo_steps = self.workflow.undo_steps(i, outputs).unwrap_or(None);
                 let masked = masked_map(&outcome.outputs, &self.options.secrets);
-                self.journal(Record::StepSucceeded {
-                    step: id.clone(),
-                    action: step.action.name().into(),
-                    outputs: masked.clone(),
-                    resources: outcome.resources.clone(),
-                    adopted,
-                    by_hand,
-                    keep: step.keep,
-                    undo_steps,
-                })
-                .await?;
+                let recorded = self
+                    .journal(Record::StepSucceeded {
+                        step: id.clone(),
+                        action: step.action.name().into(),
+                        outputs: masked.clone(),
+                        resources: outcome.resources.clone(),
+                        adopted,
+                        by_hand,
+                        keep: step.keep,
+                        undo_steps,
+                    })
+                    .await;
+                match recorded {
+                    Err(EngineError::Journal(source)) if !outcome.resources.is_empty() => {
+                        return Err(EngineError::Unrecorded {
+                            source,
+                            run_id: self.run_id.to_owned(),
+                            step: id,
+                            resources: outcome.resources,
+                        });
+                    }
+                    other => other?,
+                }
                 status[i] = Status::Done;
                 self.reporter.event(&Event::StepSucceeded {
                     step: id,

@@ -206,6 +206,9 @@ pub enum LabStatus {
     Rebuilt,
     /// Set up to the step `--until` named, where the student goes on (`resume`).
     Paused,
+    /// Another process took its lease (`--take-over`) and drives it now: this one stopped, and
+    /// what the lab made is the new driver's to finish or remove.
+    TakenOver,
 }
 
 /// Why a lab stopped before its end.
@@ -248,6 +251,7 @@ impl std::fmt::Display for LabStatus {
             LabStatus::Error => f.write_str("error"),
             LabStatus::Rebuilt => f.write_str("rebuilt"),
             LabStatus::Paused => f.write_str("paused"),
+            LabStatus::TakenOver => f.write_str("taken over"),
             LabStatus::Stopped(stop, left) => {
                 let stop = match stop {
                     Stop::Failed => "failed",

@@ -213,13 +213,20 @@ impl Lease {
         None
     }
 
-    fn lose(&self, reason: String) {
+    /// This process may no longer write: say why once, and cancel `lost` (its driver stops).
+    pub(super) fn lose(&self, reason: String) {
         let mut slot = self.reason.lock().expect("never poisoned");
         if slot.is_none() {
             crate::ui::note!("Lost the lease on run `{}`: {reason}.", self.run);
             *slot = Some(reason);
         }
         self.lost.cancel();
+    }
+
+    /// Whether this process still holds the lease, proven by renewing it now (a conditional
+    /// write that fails if anyone else took it): what must hold before a last write.
+    pub(super) async fn still_held(&self, bucket: &Bucket) -> bool {
+        self.lost_reason().is_none() && matches!(self.renew_once(bucket).await, Ok(true))
     }
 
     /// Renew once: `Ok(true)` renewed, `Ok(false)` lost, `Err` could not tell (try again).

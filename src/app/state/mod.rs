@@ -134,6 +134,12 @@ pub fn journal_error(e: JournalError) -> Error {
 pub fn engine_error(e: crate::engine::EngineError) -> Error {
     match e {
         crate::engine::EngineError::Journal(j) => journal_error(j),
+        crate::engine::EngineError::Unrecorded { ref run_id, .. } => Error::runtime(
+            e.to_string(),
+            format!(
+                "they carry the run's tags: `runbook sweep --tag runbook:run={run_id}` (with the run's --region, --profile or --endpoint-url) finds and removes them; `runbook runs` shows who drives the run now"
+            ),
+        ),
     }
 }
 

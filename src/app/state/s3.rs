@@ -712,6 +712,11 @@ impl Log for S3Log {
                 .spawn(async move { put_record(&bucket, &key, &run, body.into_bytes()).await })
                 .await
                 .expect("a state task never panics");
+            // Another process wrote this record first: it drives the run now. This process
+            // stops at once (its driver cancels what is in flight) and writes nothing more.
+            if let Err(JournalError::LeaseLost { reason, .. }) = &written {
+                self.lease.lose(reason.clone());
+            }
             written?;
             let entry: Entry = serde_json::from_str(&line).expect("the journal wrote an entry");
             let mut w = self.writer.lock().expect("never poisoned");
@@ -723,6 +728,10 @@ impl Log for S3Log {
 
     fn lost(&self) -> Option<CancellationToken> {
         Some(self.lease.lost.clone())
+    }
+
+    fn lost_reason(&self) -> Option<String> {
+        self.lease.lost_reason()
     }
 }
 
@@ -760,6 +769,35 @@ async fn put_record(
     Err(taken())
 }
 
+/// Write a run's summary unless the one there holds later records: conditionally, on the version
+/// read (or on there being none), so two writers can never put an older summary over a newer.
+async fn write_summary(bucket: &Bucket, key: &str, last: Option<u64>, body: Vec<u8>) {
+    for _ in 0..3 {
+        let there = match bucket.get(key).await {
+            Ok((there, etag)) => Some((there, etag)),
+            Err(Failure::NotFound) => None,
+            Err(_) => return,
+        };
+        let written = match &there {
+            Some((there, etag)) => {
+                let theirs = serde_json::from_slice::<Summary>(there)
+                    .ok()
+                    .and_then(|s| s.seqs.last().copied());
+                if theirs > last {
+                    return;
+                }
+                bucket.put(key, body.clone(), Condition::Matches(etag)).await
+            }
+            None => bucket.put(key, body.clone(), Condition::Absent).await,
+        };
+        match written {
+            Ok(_) => return,
+            Err(Failure::Precondition) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 impl Drop for S3Log {
     /// Let go: write the summary (only while the lease is still this process's) and release the
     /// lease, so the next process starts at once rather than after it expires.
@@ -776,17 +814,13 @@ impl Drop for S3Log {
         let bucket = self.bucket.clone();
         let lease = self.lease.clone();
         let key = self.bucket.key(&format!("runs/{}/summary.json", self.run));
+        let last = summary.seqs.last().copied();
         block(async move {
-            // Unconditional: nobody else writes it while this process holds the lease.
-            let _ = bucket
-                .client
-                .put_object()
-                .bucket(&bucket.name)
-                .key(&key)
-                .content_type("application/json")
-                .body(ByteStream::from(body))
-                .send()
-                .await;
+            // Only while the lease is provably still this process's (a process paused past a
+            // take-over learns it here), and never over a summary of later records.
+            if lease.still_held(&bucket).await {
+                write_summary(&bucket, &key, last, body).await;
+            }
             lease.release(&bucket).await;
         });
     }
