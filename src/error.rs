@@ -93,7 +93,10 @@ impl Error {
                 let message = if errors.is_empty() {
                     self.message()
                 } else {
-                    format!("the runbook or its inputs are invalid: {}", errors.join("; "))
+                    format!(
+                        "the runbook or its inputs are invalid: {}",
+                        errors.join("; ")
+                    )
                 };
                 let help = diagnostics.iter().find_map(|d| d.help.clone());
                 (message, help)

@@ -2382,10 +2382,8 @@ fn a_failover_lab_deleted_behind_its_back_rolls_back_as_all_already_gone() {
         .filter(|e| e["event"] == "undo_succeeded")
         .flat_map(|e| e["resources"].as_array().unwrap())
         .collect();
-    let kinds: std::collections::BTreeSet<&str> = undone
-        .iter()
-        .filter_map(|r| r["kind"].as_str())
-        .collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        undone.iter().filter_map(|r| r["kind"].as_str()).collect();
     for kind in [
         "load balancer",
         "target group",
@@ -2414,7 +2412,7 @@ fn a_failover_lab_deleted_behind_its_back_rolls_back_as_all_already_gone() {
 }
 
 /// A domain AWS reserves costs nothing: the zone's step goes first, Route 53's refusal (here from
-/// the test proxy, as the emulator accepts any name) fails the run before any EC2 or ELBv2 create,
+/// the test proxy, as the emulator accepts any name) fails the run before any EC2 or `ELBv2` create,
 /// in words that say what to do, with exit 2 (the input's fault).
 #[test]
 fn a_domain_aws_reserves_fails_before_any_ec2_or_elbv2_create() {
@@ -2516,7 +2514,11 @@ fn two_zones_of_one_name_are_refused_before_anything_and_zone_id_chooses_one() {
                 .count()
         })
     };
-    assert_eq!(records(&ids[1]), 2, "PRIMARY and SECONDARY in the chosen zone");
+    assert_eq!(
+        records(&ids[1]),
+        2,
+        "PRIMARY and SECONDARY in the chosen zone"
+    );
     assert_eq!(records(&ids[0]), 0, "nothing in the other");
     ok(&lab.run(&["rollback", "--yes"]));
     let zones = lab.rt.block_on(async {
@@ -2555,4 +2557,82 @@ fn a_refused_load_balancer_costs_no_instance() {
         "no web server was launched: {calls:?}"
     );
     assert_eq!(lab.counts(Some(&lab.run_id())).vpcs, 0, "rolled back");
+}
+
+/// An endpoint that stops answering mid-run (every request from the 40th on hangs, as a paused
+/// emulator's do), with the default timeouts: the process ends within 150 s of the hang, never
+/// silent for more than 20 s meanwhile (each line of `--output plain` carries its time), the
+/// rollback's looks included; it exits 3 listing what may remain, a step whose look failed
+/// included. Once the endpoint is back, a rollback removes everything.
+#[test]
+fn a_hung_endpoint_ends_the_process_within_150_s_and_says_so_every_20_s() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            hang_after: Some(40),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let mut child = lab
+        .command(&[
+            "run",
+            runbook.to_str().unwrap(),
+            "--yes",
+            "--var",
+            "domain=lab.example.com",
+            "--output",
+            "plain",
+            "--endpoint-url",
+            &proxy.url,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(400) {
+            let _ = child.kill();
+            panic!("still running after 400 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let took = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&out);
+    assert!(took < Duration::from_secs(150), "took {took:?}: {stderr}");
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("stopped answering"), "{stderr}");
+    assert!(stderr.contains("Rollback incomplete"), "{stderr}");
+    assert!(stderr.contains("may exist:"), "{stderr}");
+    let times: Vec<std::time::SystemTime> = stderr
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|t| humantime::parse_rfc3339(t).ok())
+        .collect();
+    assert!(times.len() > 10, "{stderr}");
+    let longest = times
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]).unwrap_or_default())
+        .max()
+        .unwrap();
+    assert!(
+        longest <= Duration::from_secs(21),
+        "silent for {longest:?}: {stderr}"
+    );
+    ok(&lab.run(&[
+        "rollback",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--retarget",
+    ]));
+    assert_eq!(lab.counts(None), before, "everything it made is removed");
 }

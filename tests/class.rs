@@ -963,5 +963,8 @@ fn a_record_a_person_added_keeps_the_class_zone_and_is_untouched() {
     assert!(records().is_ok(), "sweep keeps it too");
     change(ChangeAction::Delete).unwrap();
     ok(&lab.run(&["rollback", "--class", "autumn", "--yes"]));
-    assert!(records().is_err(), "the zone is gone once nothing else is in it");
+    assert!(
+        records().is_err(),
+        "the zone is gone once nothing else is in it"
+    );
 }

@@ -573,7 +573,15 @@ fn a_holder_paused_past_a_take_over_writes_nothing_and_starts_nothing_when_it_wa
     .unwrap();
     let child = team.spawn(
         laptop.path(),
-        &["run", "slow.yaml", "--yes", "--lease", "60s", "--output", "plain"],
+        &[
+            "run",
+            "slow.yaml",
+            "--yes",
+            "--lease",
+            "60s",
+            "--output",
+            "plain",
+        ],
     );
     wait_until("step b to start", || {
         team.events().iter().any(|e| e == "step_started b")
@@ -609,8 +617,16 @@ fn a_holder_paused_past_a_take_over_writes_nothing_and_starts_nothing_when_it_wa
         !stderr.contains("Rolling back"),
         "rolls nothing back: {stderr}"
     );
-    assert_eq!(team.records(), records, "no record was written after the take-over");
-    assert_eq!(object(&team, &summary), truth, "the summary is the take-over's");
+    assert_eq!(
+        team.records(),
+        records,
+        "no record was written after the take-over"
+    );
+    assert_eq!(
+        object(&team, &summary),
+        truth,
+        "the summary is the take-over's"
+    );
     assert_eq!(
         team.created(),
         ["b"],

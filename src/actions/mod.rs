@@ -260,6 +260,10 @@ impl Action for ActionDef {
     fn executor(&self) -> &'static dyn Executor {
         self.executor
     }
+
+    fn creates(&self) -> &'static [&'static str] {
+        self.creates
+    }
 }
 
 /// The built-in actions, as the engine looks them up by name.

@@ -548,7 +548,11 @@ impl ClassRun<'_> {
                 run_id: lab.run_id.clone(),
                 status: LabStatus::TakenOver,
                 url: None,
-                failure: Some(finish.err().map_or_else(|| lost.message(), |e| e.to_string())),
+                failure: Some(
+                    finish
+                        .err()
+                        .map_or_else(|| lost.message(), |e| e.to_string()),
+                ),
             });
         }
         let finish = finish.map_err(|e| e.to_string())?;

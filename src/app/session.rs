@@ -261,9 +261,10 @@ pub fn run(
     labels: &[(String, String)],
     exec: &Exec,
 ) -> Result<Exit, Error> {
-    let name = file
-        .file_stem()
-        .map_or_else(|| "runbook".to_owned(), |s| s.to_string_lossy().into_owned());
+    let name = file.file_stem().map_or_else(
+        || "runbook".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     reported(
         exec,
         &name,
@@ -808,7 +809,9 @@ impl Attended<'_> {
                 }
                 Ok(Exit::Interrupted) => junit.fail_run(
                     "the run was interrupted before it finished (exit 130)",
-                    Some("`runbook resume` goes on with it; `runbook rollback` removes what it made"),
+                    Some(
+                        "`runbook resume` goes on with it; `runbook rollback` removes what it made",
+                    ),
                 ),
                 Ok(_) => {}
             }

@@ -43,6 +43,12 @@ pub trait Action: Sync {
     fn name(&self) -> &'static str;
     fn effect(&self) -> Effect;
     fn executor(&self) -> &'static dyn Executor;
+
+    /// The kinds of resource it creates (`hosted zone`, `vpc`), for saying what may exist where
+    /// nobody could look.
+    fn creates(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 impl std::fmt::Debug for dyn Action {

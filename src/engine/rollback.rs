@@ -136,7 +136,12 @@ impl Rollback<'_> {
                     let progress = super::StepProgress::new(step, self.reporter);
                     let cancel = self.interrupt.child_token();
                     let ctx = self.context(step, key, params, &progress, &cancel);
-                    match def.executor().reconcile(&ctx).await {
+                    // Not silent while it looks: an endpoint that hangs shows here as anywhere.
+                    progress.status(&format!("looking for what `{step}` may have made"));
+                    let looked = progress
+                        .watch(self.quiet_after, def.executor().reconcile(&ctx))
+                        .await;
+                    match looked {
                         Ok(Some(found)) if !found.resources.is_empty() => {
                             work.insert(
                                 step.clone(),
@@ -332,6 +337,32 @@ impl Rollback<'_> {
                     }
                 }
             }
+        }
+        // What a step whose leftovers could not be looked for may have made: each kind its
+        // action creates, with no id (nobody knows one), so the report lists it as "may exist".
+        for (step, _) in &unchecked {
+            let kinds = self.state.steps.get(step).and_then(|s| match s {
+                StepState::Started { action, .. }
+                | StepState::Failed(_, Some(Tried { action, .. })) => {
+                    self.registry.find(action).map(|a| a.creates())
+                }
+                _ => None,
+            });
+            let kinds = match kinds {
+                Some(kinds) if !kinds.is_empty() => kinds,
+                _ => &["resource"][..],
+            };
+            remaining.extend(kinds.iter().map(|kind| {
+                (
+                    step.clone(),
+                    Resource {
+                        kind: (*kind).to_owned(),
+                        id: String::new(),
+                        undo: Json::Null,
+                        changed: Vec::new(),
+                    },
+                )
+            }));
         }
         let complete =
             remaining.is_empty() && unchecked.is_empty() && !self.interrupt.is_cancelled();

@@ -273,7 +273,7 @@ impl Reporter for Junit {
                         hint: Some(
                             remaining
                                 .iter()
-                                .map(|(step, r)| format!("{} {} (step {step})", r.kind, r.id))
+                                .map(|(step, r)| super::report::left_text(step, r))
                                 .collect::<Vec<_>>()
                                 .join("\n"),
                         ),

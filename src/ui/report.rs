@@ -439,7 +439,7 @@ impl Reporter for Lines {
                         &format!("Rollback incomplete: {} resources remain", remaining.len()),
                     ));
                     for (step, r) in remaining {
-                        self.line(&format!("  {} {} (step {step})", r.kind, r.id));
+                        self.line(&format!("  {}", left_text(step, r)));
                     }
                 }
             }
@@ -474,6 +474,16 @@ impl JsonLines {
     pub fn with_field(mut self, name: &str, value: &str) -> Self {
         self.fields.insert(name.to_owned(), Json::from(value));
         self
+    }
+}
+
+/// What a rollback left, in words: `vpc vpc-1 (step vpc)`, or, for what a step may have made
+/// where nobody could look (no id known), `may exist: hosted zone (step zone: could not look)`.
+pub fn left_text(step: &str, r: &Resource) -> String {
+    if r.id.is_empty() {
+        format!("may exist: {} (step {step}: could not look)", r.kind)
+    } else {
+        format!("{} {} (step {step})", r.kind, r.id)
     }
 }
 

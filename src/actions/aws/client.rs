@@ -167,18 +167,14 @@ async fn with_emulator_credentials(config: aws_config::SdkConfig) -> aws_config:
 impl Clients {
     /// One client per service from `config`, each behind its service's rate limit.
     pub fn new(config: aws_config::SdkConfig, region: String, rates: &Rates) -> Clients {
-        let mut ec2 = aws_sdk_ec2::config::Builder::from(&config);
-        if let Some(limit) = Limit::ec2(rates) {
-            ec2 = ec2.http_client(limit.http_client());
-        }
-        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config);
-        if let Some(limit) = Limit::elbv2(rates) {
-            elbv2 = elbv2.http_client(limit.http_client());
-        }
-        let mut route53 = aws_sdk_route53::config::Builder::from(&config);
-        if let Some(limit) = Limit::route53(rates) {
-            route53 = route53.http_client(limit.http_client());
-        }
+        // One watch for the target: a hung endpoint found by one service's call ends the others'.
+        let watch = std::sync::Arc::new(super::watch::Watch::default());
+        let ec2 = aws_sdk_ec2::config::Builder::from(&config)
+            .http_client(Limit::ec2(rates).http_client(watch.clone()));
+        let elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+            .http_client(Limit::elbv2(rates).http_client(watch.clone()));
+        let route53 = aws_sdk_route53::config::Builder::from(&config)
+            .http_client(Limit::route53(rates).http_client(watch));
         Clients::of(
             aws_sdk_ec2::Client::from_conf(ec2.build()),
             aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),

@@ -234,7 +234,11 @@ async fn target_group_exists(c: &Clients, arn: &str) -> Result<bool, ActionError
 async fn health_check_exists(c: &Clients, id: &str) -> Result<bool, ActionError> {
     let out = super::found(
         "GetHealthCheck",
-        c.route53.get_health_check().health_check_id(id).send().await,
+        c.route53
+            .get_health_check()
+            .health_check_id(id)
+            .send()
+            .await,
         &["NoSuchHealthCheck"],
     )?;
     Ok(out.is_some_and(|o| o.health_check().is_some()))
@@ -525,7 +529,10 @@ async fn hosted_zones(c: &Clients, select: &Select) -> Result<Vec<Found>, Action
         .collect();
     let dns: Vec<String> = balancers
         .iter()
-        .filter(|l| l.load_balancer_arn().is_some_and(|a| selected.iter().any(|s| s == a)))
+        .filter(|l| {
+            l.load_balancer_arn()
+                .is_some_and(|a| selected.iter().any(|s| s == a))
+        })
         .filter_map(|l| l.dns_name().map(str::to_lowercase))
         .collect();
     for zone in &mut found {

@@ -382,16 +382,16 @@ pub struct Limit {
 }
 
 impl Limit {
-    fn new(families: Vec<Family>) -> Option<Limit> {
-        (!families.is_empty()).then(|| Limit {
+    fn new(families: Vec<Family>) -> Limit {
+        Limit {
             families: Arc::new(families),
-        })
+        }
     }
 
     /// EC2: a bucket per API, describes and changes shaped as AWS shapes them (see the module's
     /// documentation): a class's creates never wait behind its waits' polls, nor one API's
     /// calls behind another's.
-    pub fn ec2(rates: &Rates) -> Option<Limit> {
+    pub fn ec2(rates: &Rates) -> Limit {
         Limit::new(rates.ec2.map_or_else(Vec::new, |r| {
             vec![
                 Family::new(
@@ -411,7 +411,7 @@ impl Limit {
     }
 
     /// `ELBv2`: one bucket for the describes, one for the changes.
-    pub fn elbv2(rates: &Rates) -> Option<Limit> {
+    pub fn elbv2(rates: &Rates) -> Limit {
         Limit::new(rates.elbv2.map_or_else(Vec::new, |r| {
             vec![
                 Family::new(
@@ -428,7 +428,7 @@ impl Limit {
         }))
     }
 
-    pub fn route53(rates: &Rates) -> Option<Limit> {
+    pub fn route53(rates: &Rates) -> Limit {
         let mut families: Vec<Family> = rates
             .route53
             .map(|r| Family::new("route53", every, Pace::Even(r)))
@@ -445,12 +445,14 @@ impl Limit {
         Limit::new(families)
     }
 
-    /// The default HTTPS client behind these buckets.
-    pub fn http_client(&self) -> SharedHttpClient {
+    /// The default HTTPS client behind these buckets, and behind `watch` (whether the target's
+    /// endpoint still answers).
+    pub fn http_client(&self, watch: Arc<super::watch::Watch>) -> SharedHttpClient {
         SharedHttpClient::new(Limited {
             inner: default_https_client(),
             families: self.families.clone(),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            watch,
         })
     }
 }
@@ -497,6 +499,7 @@ struct Limited {
     inner: SharedHttpClient,
     families: Arc<Vec<Family>>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    watch: Arc<super::watch::Watch>,
 }
 
 /// Requests one service's client has open at once (each on a connection of its own): a class of
@@ -515,6 +518,7 @@ impl HttpClient for Limited {
             inner: self.inner.http_connector(settings, components),
             families: self.families.clone(),
             in_flight: self.in_flight.clone(),
+            watch: self.watch.clone(),
         })
     }
 }
@@ -524,6 +528,7 @@ struct LimitedConnector {
     inner: SharedHttpConnector,
     families: Arc<Vec<Family>>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    watch: Arc<super::watch::Watch>,
 }
 
 impl HttpConnector for LimitedConnector {
@@ -531,13 +536,14 @@ impl HttpConnector for LimitedConnector {
         let inner = self.inner.clone();
         let families = self.families.clone();
         let in_flight = self.in_flight.clone();
+        let watch = self.watch.clone();
         let priority = Priority::now();
         HttpConnectorFuture::new(async move {
             for family in families.iter().filter(|f| (f.applies)(&request)) {
                 family.bucket(&request).take(priority).await;
             }
             let _open = in_flight.acquire_owned().await;
-            inner.call(request).await
+            watch.call(&inner, request).await
         })
     }
 }
@@ -647,7 +653,7 @@ mod tests {
     /// it goes at once, then the refill; another API's calls never wait for this one's.
     #[test]
     fn ec2_spends_half_of_each_apis_bucket_at_once_and_apis_never_share_one() {
-        let ec2 = super::Limit::ec2(&Rates::default()).unwrap();
+        let ec2 = super::Limit::ec2(&Rates::default());
         let (reads, changes) = (&ec2.families[0], &ec2.families[1]);
         let subnets = query("Action=DescribeSubnets&Version=2016-11-15");
         let bucket = reads.bucket(&subnets);
@@ -677,7 +683,7 @@ mod tests {
     /// `--aws-rate ec2=2` (a tenth of the default) makes every EC2 bucket a tenth as large.
     #[test]
     fn a_lower_rate_shrinks_the_bursts_too() {
-        let ec2 = super::Limit::ec2(&"ec2=2".parse().unwrap()).unwrap();
+        let ec2 = super::Limit::ec2(&"ec2=2".parse().unwrap());
         let bucket = ec2.families[0].bucket(&query("Action=DescribeVpcs"));
         for _ in 0..5 {
             assert!(bucket.limiter.check().is_ok());
@@ -688,7 +694,7 @@ mod tests {
     /// Route 53 keeps its even spacing, one bucket for the whole service.
     #[test]
     fn route53_has_one_bucket_without_bursts() {
-        let route53 = super::Limit::route53(&Rates::default()).unwrap();
+        let route53 = super::Limit::route53(&Rates::default());
         let family = &route53.families[0];
         let get = query("");
         assert!(family.bucket(&get).limiter.check().is_ok());

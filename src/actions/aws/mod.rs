@@ -33,6 +33,7 @@ mod scripted;
 pub mod shared;
 pub mod sweep;
 pub mod tags;
+pub mod watch;
 
 use indexmap::IndexMap;
 

@@ -834,7 +834,8 @@ async fn kept_zone(c: &Clients, id: &str) -> ActionError {
             .iter()
             .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
             .map(|r| {
-                let mut what = format!("{} {}", r.name().trim_end_matches('.'), r.r#type().as_str());
+                let mut what =
+                    format!("{} {}", r.name().trim_end_matches('.'), r.r#type().as_str());
                 if let Some(set) = r.set_identifier() {
                     what.push_str(&format!(" ({set})"));
                 }

@@ -1210,7 +1210,13 @@ async fn a_fresh_gateway_attachment_is_waited_for_and_a_missing_one_fails_at_onc
         elbv2: vec![create.clone(), tagged_as_ours()],
         ..Script::default()
     };
-    let (result, _) = call(&script, "aws.elbv2.create_load_balancer", params.clone(), Call::Run).await;
+    let (result, _) = call(
+        &script,
+        "aws.elbv2.create_load_balancer",
+        params.clone(),
+        Call::Run,
+    )
+    .await;
     assert!(result.is_ok(), "{result:?}");
     assert_eq!(attached.num_calls(), 3, "read again until it showed");
     assert_eq!(create.num_calls(), 1);

@@ -786,14 +786,15 @@ async fn write_summary(bucket: &Bucket, key: &str, last: Option<u64>, body: Vec<
                 if theirs > last {
                     return;
                 }
-                bucket.put(key, body.clone(), Condition::Matches(etag)).await
+                bucket
+                    .put(key, body.clone(), Condition::Matches(etag))
+                    .await
             }
             None => bucket.put(key, body.clone(), Condition::Absent).await,
         };
-        match written {
-            Ok(_) => return,
-            Err(Failure::Precondition) => {}
-            Err(_) => return,
+        // A version that changed meanwhile: read it again; anything else ends it.
+        if !matches!(written, Err(Failure::Precondition)) {
+            return;
         }
     }
 }
