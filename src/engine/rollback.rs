@@ -343,9 +343,10 @@ impl Rollback<'_> {
         for (step, _) in &unchecked {
             let kinds = self.state.steps.get(step).and_then(|s| match s {
                 StepState::Started { action, .. }
-                | StepState::Failed(_, Some(Tried { action, .. })) => {
-                    self.registry.find(action).map(|a| a.creates())
-                }
+                | StepState::Failed(_, Some(Tried { action, .. })) => self
+                    .registry
+                    .find(action)
+                    .map(super::action::Action::creates),
                 _ => None,
             });
             let kinds = match kinds {
