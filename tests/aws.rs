@@ -2636,3 +2636,92 @@ fn a_hung_endpoint_ends_the_process_within_150_s_and_says_so_every_20_s() {
     ]));
     assert_eq!(lab.counts(None), before, "everything it made is removed");
 }
+
+/// The test proxy carries out the first call of every EC2 and `ELBv2` create and loses its answer,
+/// so the SDK sends each again (most EC2 creates take no client token, and the emulator honours
+/// none): the lab still comes up with exactly what it asked for (two VPCs, two instances, two
+/// load balancers), each second copy found by the step's key and removed, and the rollback
+/// leaves nothing behind.
+#[test]
+fn creates_whose_first_answer_is_lost_leave_no_orphan() {
+    let lab = Lab::new();
+    let before = inventory(&lab);
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            lose_first_answer: true,
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let out = failover(&lab, &proxy.url, false);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        proxy
+            .stats
+            .lost_answers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        9,
+        "every kind of create lost one answer"
+    );
+    let id = lab.run_id();
+    let (ec2, elb) = (lab.emulator.ec2(), lab.emulator.elbv2());
+    let by_run = Filter::builder()
+        .name("tag:runbook:run")
+        .values(&id)
+        .build();
+    let (vpcs, instances, balancers, groups) = lab.rt.block_on(async {
+        let vpcs = ec2
+            .describe_vpcs()
+            .filters(by_run.clone())
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .len();
+        let instances: usize = ec2
+            .describe_instances()
+            .filters(by_run.clone())
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopped")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .map(|r| r.instances().len())
+            .sum();
+        let balancers = elb
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()
+            .len();
+        let groups = elb
+            .describe_target_groups()
+            .send()
+            .await
+            .unwrap()
+            .target_groups()
+            .len();
+        (vpcs, instances, balancers, groups)
+    });
+    assert_eq!(
+        (vpcs, instances, balancers, groups),
+        (2, 2, 2, 2),
+        "{stderr}"
+    );
+    assert_eq!(lab.counts(Some(&id)).subnets, 4, "{stderr}");
+    assert_eq!(lab.counts(Some(&id)).gateways, 2, "{stderr}");
+    assert_eq!(lab.counts(Some(&id)).route_tables, 2, "{stderr}");
+    assert_eq!(lab.counts(Some(&id)).groups, 4, "{stderr}");
+    ok(&lab.run(&["rollback", "--yes"]));
+    assert_eq!(inventory(&lab), before, "rollback leaves nothing behind");
+}

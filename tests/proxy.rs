@@ -19,6 +19,8 @@ use hyper_util::rt::TokioIo;
 
 /// What the proxy does to traffic.
 #[derive(Default)]
+// Independent switches, each a fault to inject: an enum would not say more.
+#[allow(clippy::struct_excessive_bools)]
 pub struct Faults {
     /// Percent of calls answered with the service's throttling error instead of being forwarded.
     pub throttle_percent: u64,
@@ -61,7 +63,24 @@ pub struct Faults {
     /// under them; `.example`, `.test`, `.invalid`, `.localhost`): `CreateHostedZone` answers
     /// `InvalidDomainName`, which the emulator does not.
     pub reserved_domains: bool,
+    /// The first call of each EC2 and `ELBv2` create is carried out (forwarded, answered by the
+    /// emulator) and its answer lost (the connection dropped), as on a network that drops an
+    /// answer: the SDK sends the call again.
+    pub lose_first_answer: bool,
 }
+
+/// The creates whose first answer `lose_first_answer` loses.
+const LOSABLE: [&str; 9] = [
+    "CreateVpc",
+    "CreateSubnet",
+    "CreateInternetGateway",
+    "CreateRouteTable",
+    "CreateSecurityGroup",
+    "RunInstances",
+    "CreateTargetGroup",
+    "CreateLoadBalancer",
+    "CreateListener",
+];
 
 /// Whether AWS reserves this domain name (Route 53 makes no hosted zone for it).
 fn reserved(name: &str) -> bool {
@@ -126,6 +145,8 @@ pub struct Stats {
     pub role_taken: AtomicU64,
     /// Hosted zones refused for a reserved name.
     pub reserved: AtomicU64,
+    /// Creates carried out whose answer was dropped.
+    pub lost_answers: AtomicU64,
     /// Calls forwarded, by operation.
     pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Requests received (throttled ones too), by service: `ec2`, `elbv2`, `route53`.
@@ -163,6 +184,8 @@ struct State {
     changes: AtomicU64,
     /// Failover records by (zone, name, type, role): their set identifier.
     roles: std::sync::Mutex<std::collections::HashMap<(String, String, String, String), String>>,
+    /// The creates whose first answer was lost already.
+    lost: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Every `<tag>value</tag>` of an XML text.
@@ -725,6 +748,18 @@ impl State {
         };
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         let status = answer.status().as_u16();
+        if self.faults.lose_first_answer
+            && status == 200
+            && LOSABLE.contains(&op.as_str())
+            && self.lost.lock().expect("never poisoned").insert(op.clone())
+        {
+            self.stats.lost_answers.fetch_add(1, Ordering::Relaxed);
+            let _ = answer.bytes().await;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "answer lost by the test proxy",
+            ));
+        }
         if status == 200 && matches!(op.as_str(), "DeleteLoadBalancer" | "TerminateInstances") {
             // A new window: each network delete is refused again for a while.
             *self.violated.lock().expect("never poisoned") =
@@ -803,6 +838,7 @@ impl Proxy {
             received: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             roles: std::sync::Mutex::default(),
+            lost: std::sync::Mutex::default(),
         });
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(SocketAddr::from((

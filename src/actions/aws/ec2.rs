@@ -515,6 +515,8 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
+use super::kinds::remove_resent;
+use super::watch::noting_unanswered;
 use super::{Seen, Typical, code, consistent, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{
     ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
@@ -594,25 +596,31 @@ impl Executor for CreateVpc {
             let cidr = cidr_text(p.cidr, "cidr")?;
             let c = clients(ctx)?;
             ctx.progress.status(&format!("creating VPC {cidr}"));
-            let out = c
-                .ec2
-                .create_vpc()
-                .cidr_block(&cidr)
-                .tag_specifications(tag_spec(ResourceType::Vpc, ctx, Some(&p.name), &p.tags))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateVpc", &e))?;
+            // No client token: a resend after a lost answer may make a second VPC.
+            let (out, resent) = noting_unanswered(Box::pin(
+                c.ec2
+                    .create_vpc()
+                    .cidr_block(&cidr)
+                    .tag_specifications(tag_spec(ResourceType::Vpc, ctx, Some(&p.name), &p.tags))
+                    .send(),
+            ))
+            .await;
+            let out = out.map_err(|e| sdk_error("CreateVpc", &e))?;
             let id = out
                 .vpc()
                 .and_then(|v| v.vpc_id())
                 .ok_or_else(|| missing("VPC id"))?
                 .to_owned();
-            enable_dns(ctx, c, &id).await?;
-            Ok(created(
+            let made = created(
                 "vpc",
                 &id,
                 &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
-            ))
+            );
+            if resent {
+                remove_resent(ctx, c, &made).await?;
+            }
+            enable_dns(ctx, c, &id).await?;
+            Ok(made)
         })
     }
 
@@ -730,7 +738,7 @@ impl Executor for CreateSubnet {
                 "creating subnet {cidr} in {}",
                 p.availability_zone
             ));
-            let out = consistent(ctx, "CreateSubnet", || {
+            let (out, resent) = noting_unanswered(consistent(ctx, "CreateSubnet", || {
                 c.ec2
                     .create_subnet()
                     .vpc_id(&p.vpc_id)
@@ -743,10 +751,20 @@ impl Executor for CreateSubnet {
                         &p.tags,
                     ))
                     .send()
-            })
+            }))
             .await;
             let out = match out {
                 Ok(out) => out,
+                // The resend of a create that did land meets its own subnet: adopt it.
+                Err(err) if resent && err.code.as_deref() == Some("InvalidSubnet.Conflict") => {
+                    return match self.reconcile(ctx).await? {
+                        Some(made) => {
+                            remove_resent(ctx, c, &made).await?;
+                            Ok(made)
+                        }
+                        None => Err(err),
+                    };
+                }
                 Err(mut err) => {
                     if matches!(
                         err.code.as_deref(),
@@ -764,8 +782,7 @@ impl Executor for CreateSubnet {
                 .and_then(|s| s.subnet_id())
                 .ok_or_else(|| missing("subnet id"))?
                 .to_owned();
-            finish_subnet(ctx, c, &id, p.public).await?;
-            Ok(created(
+            let made = created(
                 "subnet",
                 &id,
                 &[
@@ -773,7 +790,12 @@ impl Executor for CreateSubnet {
                     ("availability_zone", p.availability_zone.into()),
                     ("cidr", cidr.into()),
                 ],
-            ))
+            );
+            if resent {
+                remove_resent(ctx, c, &made).await?;
+            }
+            finish_subnet(ctx, c, &id, p.public).await?;
+            Ok(made)
         })
     }
 
@@ -979,23 +1001,27 @@ impl Executor for CreateInternetGateway {
             let p: CreateInternetGatewayParams = ctx.params()?;
             let c = clients(ctx)?;
             ctx.progress.status("creating an internet gateway");
-            let out = c
-                .ec2
-                .create_internet_gateway()
-                .tag_specifications(tag_spec(
-                    ResourceType::InternetGateway,
-                    ctx,
-                    p.name.as_deref(),
-                    &p.tags,
-                ))
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateInternetGateway", &e))?;
+            let (out, resent) = noting_unanswered(Box::pin(
+                c.ec2
+                    .create_internet_gateway()
+                    .tag_specifications(tag_spec(
+                        ResourceType::InternetGateway,
+                        ctx,
+                        p.name.as_deref(),
+                        &p.tags,
+                    ))
+                    .send(),
+            ))
+            .await;
+            let out = out.map_err(|e| sdk_error("CreateInternetGateway", &e))?;
             let id = out
                 .internet_gateway()
                 .and_then(|g| g.internet_gateway_id())
                 .ok_or_else(|| missing("gateway id"))?
                 .to_owned();
+            if resent {
+                remove_resent(ctx, c, &gateway_outcome(&id, &p.vpc_id)).await?;
+            }
             ctx.progress
                 .status(&format!("attaching {id} to {}", p.vpc_id));
             attach(ctx, c, &id, &p.vpc_id).await?;
@@ -1135,9 +1161,12 @@ impl Executor for CreateRouteTable {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating a route table in {}", p.vpc_id));
-            let out = consistent(ctx, "CreateRouteTable", || {
+            // Its client token makes a resend the same create on AWS; emulators ignore it, so a
+            // second table is looked for all the same.
+            let (out, resent) = noting_unanswered(consistent(ctx, "CreateRouteTable", || {
                 c.ec2
                     .create_route_table()
+                    .client_token(client_token(ctx.key))
                     .vpc_id(&p.vpc_id)
                     .tag_specifications(tag_spec(
                         ResourceType::RouteTable,
@@ -1146,19 +1175,19 @@ impl Executor for CreateRouteTable {
                         &p.tags,
                     ))
                     .send()
-            })
-            .await?;
-            let id = out
+            }))
+            .await;
+            let id = out?
                 .route_table()
                 .and_then(|t| t.route_table_id())
                 .ok_or_else(|| missing("route table id"))?
                 .to_owned();
+            let made = created("route table", &id, &[("route_table_id", id.clone().into())]);
+            if resent {
+                remove_resent(ctx, c, &made).await?;
+            }
             furnish_route_table(ctx, c, &id, &p).await?;
-            Ok(created(
-                "route table",
-                &id,
-                &[("route_table_id", id.clone().into())],
-            ))
+            Ok(made)
         })
     }
 
@@ -1369,7 +1398,7 @@ impl Executor for CreateSecurityGroup {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating security group {}", p.name));
-            let out = consistent(ctx, "CreateSecurityGroup", || {
+            let (out, resent) = noting_unanswered(consistent(ctx, "CreateSecurityGroup", || {
                 c.ec2
                     .create_security_group()
                     .group_name(&p.name)
@@ -1382,8 +1411,20 @@ impl Executor for CreateSecurityGroup {
                         &p.tags,
                     ))
                     .send()
-            })
-            .await?;
+            }))
+            .await;
+            let out = match out {
+                Ok(out) => out,
+                // The resend of a create that did land meets its own group (a group's name is
+                // unique in its VPC): adopt it, finishing its rules.
+                Err(err) if resent && err.code.as_deref() == Some("InvalidGroup.Duplicate") => {
+                    return match self.reconcile(ctx).await? {
+                        Some(made) => Ok(made),
+                        None => Err(err),
+                    };
+                }
+                Err(err) => return Err(err),
+            };
             let id = out
                 .group_id()
                 .ok_or_else(|| missing("group id"))?
@@ -1931,7 +1972,9 @@ impl Executor for RunInstances {
             }
             // The subnet and groups may be seconds old: NotFound is waited out. The client token
             // makes every try the same launch.
-            let out = match consistent(ctx, "RunInstances", || req.clone().send()).await {
+            let (out, resent) =
+                noting_unanswered(consistent(ctx, "RunInstances", || req.clone().send())).await;
+            let out = match out {
                 Ok(out) => out,
                 // The token was used by an earlier attempt of this step with other parameters
                 // (the runbook changed between a crash and the resume): AWS remembers it for
@@ -1947,6 +1990,10 @@ impl Executor for RunInstances {
                 }
                 Err(e) => return Err(e),
             };
+            if resent {
+                // AWS honours the token; an emulator may have launched them twice.
+                remove_resent(ctx, c, &instances_outcome(out.instances())).await?;
+            }
             let ids: Vec<String> = out
                 .instances()
                 .iter()

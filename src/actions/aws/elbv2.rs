@@ -532,14 +532,25 @@ impl Executor for CreateTargetGroup {
             }
             // A VPC made seconds ago may be unknown to ELB for a while (EC2 is eventually
             // consistent): "The VPC ID '…' is not found" is waited out like EC2's own NotFound.
-            let out = super::settle(
+            let (out, resent) = super::watch::noting_unanswered(super::settle(
                 ctx,
                 "CreateTargetGroup",
                 super::CONSISTENCY,
                 |code, message| code == "ValidationError" && vpc_not_found_yet(message),
                 || req.clone().send(),
-            )
-            .await?;
+            ))
+            .await;
+            let out = match out {
+                Ok(out) => out,
+                // AWS answers a resend with the group it made; an emulator may refuse the name.
+                Err(e) if resent && e.code.as_deref() == Some("DuplicateTargetGroupName") => {
+                    return match self.reconcile(ctx).await? {
+                        Some(made) => Ok(made),
+                        None => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            };
             let arn = out
                 .target_groups()
                 .first()
@@ -548,7 +559,11 @@ impl Executor for CreateTargetGroup {
             // AWS answers a create with an existing group's name and settings with that group:
             // never adopt (and later delete) one that another run or person made.
             owned(c, ctx, arn, &format!("target group `{}`", p.name)).await?;
-            Ok(group_outcome(arn, &p.name))
+            let made = group_outcome(arn, &p.name);
+            if resent {
+                super::kinds::remove_resent(ctx, c, &made).await?;
+            }
+            Ok(made)
         })
     }
 
@@ -1074,7 +1089,7 @@ impl Executor for CreateLoadBalancer {
             // Subnets and security groups made moments ago may be unknown to ELB for a while
             // (`InvalidSubnet`, `InvalidSecurityGroup`; a gateway just attached, "has no internet
             // gateway"): what EC2 says was checked above, so those are waited out.
-            let out = super::settle(
+            let (out, resent) = super::watch::noting_unanswered(super::settle(
                 ctx,
                 "CreateLoadBalancer",
                 super::CONSISTENCY,
@@ -1090,8 +1105,19 @@ impl Executor for CreateLoadBalancer {
                         .set_tags(Some(tags(ctx, &p.name, &p.tags)))
                         .send()
                 },
-            )
-            .await?;
+            ))
+            .await;
+            let out = match out {
+                Ok(out) => out,
+                // AWS answers a resend with the load balancer it made; an emulator may refuse.
+                Err(e) if resent && e.code.as_deref() == Some("DuplicateLoadBalancerName") => {
+                    return match self.reconcile(ctx).await? {
+                        Some(made) => Ok(made),
+                        None => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            };
             let lb = out
                 .load_balancers()
                 .first()
@@ -1104,6 +1130,9 @@ impl Executor for CreateLoadBalancer {
                 &format!("load balancer `{}`", p.name),
             )
             .await?;
+            if resent {
+                super::kinds::remove_resent(ctx, c, &balancer_outcome(lb)).await?;
+            }
             if p.wait {
                 wait_active(ctx, c, lb.load_balancer_arn().unwrap_or_default()).await?;
             }
@@ -1236,16 +1265,27 @@ impl Executor for CreateListener {
                 .r#type(ActionTypeEnum::Forward)
                 .target_group_arn(&p.target_group_arn)
                 .build();
-            let out = c
-                .elbv2
-                .create_listener()
-                .load_balancer_arn(&p.load_balancer_arn)
-                .protocol(protocol(&p.protocol))
-                .port(i32::from(p.port))
-                .default_actions(forward)
-                .send()
-                .await
-                .map_err(|e| sdk_error("CreateListener", &e))?;
+            let (out, resent) = super::watch::noting_unanswered(Box::pin(
+                c.elbv2
+                    .create_listener()
+                    .load_balancer_arn(&p.load_balancer_arn)
+                    .protocol(protocol(&p.protocol))
+                    .port(i32::from(p.port))
+                    .default_actions(forward)
+                    .send(),
+            ))
+            .await;
+            let out = match out {
+                Ok(out) => out,
+                // A resend meets the listener the first call made (one per port): adopt it.
+                Err(e) if resent && code(&e).as_deref() == Some("DuplicateListener") => {
+                    return match self.reconcile(ctx).await? {
+                        Some(made) => Ok(made),
+                        None => Err(sdk_error("CreateListener", &e)),
+                    };
+                }
+                Err(e) => return Err(sdk_error("CreateListener", &e)),
+            };
             let arn = out
                 .listeners()
                 .first()

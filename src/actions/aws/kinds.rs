@@ -195,6 +195,61 @@ pub fn find(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
 }
 
+/// After a create that AWS may have carried out twice (an attempt's answer was lost and the SDK
+/// sent it again; most EC2 creates take no client token): every resource of the outcome's kinds
+/// that carries the step's key, besides the outcome's own, is a second one nobody's journal
+/// would know. Each is deleted (as its kind's undo deletes), so exactly one stays, and the step
+/// says so. The search is exact: what the tool makes is tagged at creation.
+pub async fn remove_resent(
+    ctx: &crate::engine::action::Context<'_>,
+    c: &Clients,
+    made: &crate::engine::action::Outcome,
+) -> Result<(), ActionError> {
+    use crate::engine::action::Resource;
+    let select = Select::Tag(super::tags::KEY.to_owned(), ctx.key.to_owned());
+    let mut kinds: Vec<&str> = made.resources.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for name in kinds {
+        let Some(Kind {
+            sweep: Sweep::Tagged {
+                list, deleted_by, ..
+            },
+            ..
+        }) = find(name)
+        else {
+            continue;
+        };
+        let kept: Vec<&str> = made
+            .resources
+            .iter()
+            .filter(|r| r.kind == name)
+            .map(|r| r.id.as_str())
+            .collect();
+        let undo = crate::actions::find(deleted_by)
+            .ok_or_else(|| ActionError::new(format!("no action deletes a {name}")))?
+            .executor;
+        for extra in list(c, &select)
+            .await?
+            .into_iter()
+            .filter(|f| !kept.contains(&f.id.as_str()))
+        {
+            let resource = Resource {
+                kind: name.to_owned(),
+                id: extra.id.clone(),
+                undo: Json::Null,
+                changed: Vec::new(),
+            };
+            undo.undo(ctx, &resource).await?;
+            ctx.progress.message(&format!(
+                "removed {name} {}: AWS made it a second time when the create's answer was lost and the call was sent again",
+                extra.id
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a resource of a kind whose delete succeeds on nothing is already gone, read before
 /// its undo deletes it (`Ok(false)` for every other kind: its delete tells). A failed read is an
 /// error, never "gone".

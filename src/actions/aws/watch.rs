@@ -27,6 +27,36 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// While the endpoint is down, how often a request may probe it again.
 pub const PROBE_EVERY: Duration = Duration::from_secs(10);
 
+tokio::task_local! {
+    static UNANSWERED: std::cell::Cell<bool>;
+}
+
+/// Run `call` (a create), and say whether an attempt of it was sent and got no answer (a
+/// dropped connection, a timeout): the SDK then sent it again, and AWS may have carried out both.
+/// (The SDK sends a request from the calling task, so the mark made below is seen here.)
+pub async fn noting_unanswered<F: Future>(call: F) -> (F::Output, bool) {
+    UNANSWERED
+        .scope(std::cell::Cell::new(false), async move {
+            let out = call.await;
+            (out, UNANSWERED.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+/// An attempt sent and not (yet) answered; dropped unanswered, it marks the calling task's
+/// [`noting_unanswered`].
+struct Sent {
+    answered: bool,
+}
+
+impl Drop for Sent {
+    fn drop(&mut self) {
+        if !self.answered {
+            let _ = UNANSWERED.try_with(|lost| lost.set(true));
+        }
+    }
+}
+
 /// The endpoint's state, as far as this process has seen.
 #[derive(Debug, Default)]
 pub struct Watch {
@@ -81,6 +111,7 @@ impl Watch {
             return Err(down_error(&why));
         }
         let went_down = self.state.lock().expect("never poisoned").went_down.clone();
+        let mut attempt = Sent { answered: false };
         let sent = inner.call(request);
         tokio::pin!(sent);
         let timer = tokio::time::sleep(PROBE_AFTER);
@@ -88,7 +119,10 @@ impl Watch {
         let mut probed = false;
         loop {
             tokio::select! {
-                answer = &mut sent => return answer,
+                answer = &mut sent => {
+                    attempt.answered = answer.is_ok();
+                    return answer;
+                }
                 () = went_down.cancelled() => {
                     let why = self.reason().unwrap_or_else(|| "the endpoint stopped answering".to_owned());
                     return Err(down_error(&why));
