@@ -1308,6 +1308,19 @@ pub fn rollback(
     options: Undo,
     exec: &Exec,
 ) -> Result<Exit, Error> {
+    reported(
+        exec,
+        run_id.unwrap_or("rollback"),
+        start_rollback(settings, run_id, options, exec),
+    )
+}
+
+fn start_rollback(
+    settings: &Settings,
+    run_id: Option<&str>,
+    options: Undo,
+    exec: &Exec,
+) -> Result<Exit, Error> {
     let retarget = options.retarget;
     // Cleanup is idempotent: with nothing left to roll back, a CI job's `if: always()` step
     // succeeds rather than fail for a run that already rolled itself back.
