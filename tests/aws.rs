@@ -2725,3 +2725,60 @@ fn creates_whose_first_answer_is_lost_leave_no_orphan() {
     ok(&lab.run(&["rollback", "--yes"]));
     assert_eq!(inventory(&lab), before, "rollback leaves nothing behind");
 }
+
+/// Secrets equal to words, ids and times of the journal's own text (`e`, `vpc`, `run_started`,
+/// the current year) are masked in what the run carries, never in what names things: the run
+/// succeeds, its journal reads back, and its rollback removes everything it made.
+#[test]
+fn secrets_equal_to_the_journals_own_words_never_corrupt_it() {
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    let runbook = NETWORK.replace("vars:\n", "vars:\n  token: {secret: true}\n")
+        + "  - {id: say, action: core.note, with: {text: \"the token is {{ vars.token }}\"}}\n";
+    std::fs::write(lab.dir.path().join("secret.yaml"), runbook).unwrap();
+    let year = humantime::format_rfc3339(std::time::SystemTime::now()).to_string()[..4].to_owned();
+    for secret in ["e", "vpc", "run_started", year.as_str()] {
+        let out = lab
+            .command(&[
+                "run",
+                "secret.yaml",
+                "--yes",
+                "--output",
+                "json",
+                "--endpoint-url",
+                &lab.emulator.url,
+            ])
+            .env("RUNBOOK_VAR_TOKEN", secret)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{secret}: {stderr}");
+        for line in stdout.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(
+                !event["event"].as_str().unwrap().contains("***"),
+                "{secret}: {line}"
+            );
+        }
+        let runs = lab.run(&["runs", "--output", "json"]);
+        assert_eq!(runs.status.code(), Some(0), "{secret}: {:?}", text(&runs));
+        let out = lab
+            .command(&["rollback", "--yes"])
+            .env("RUNBOOK_VAR_TOKEN", secret)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{secret}: {:?}", text(&out));
+        assert_eq!(lab.counts(None), before, "{secret}: rolled back to nothing");
+    }
+    for id in std::fs::read_dir(lab.dir.path().join(".runbook/runs")).unwrap() {
+        let journal = std::fs::read_to_string(id.unwrap().path().join("journal.jsonl")).unwrap();
+        assert!(
+            journal.contains("\"event\":\"run_started\"") && journal.contains("\"kind\":\"vpc\""),
+            "{journal}"
+        );
+        assert!(
+            journal.contains(" is ***\""),
+            "the secret is masked: {journal}"
+        );
+    }
+}

@@ -1706,3 +1706,58 @@ fn an_interrupted_run_is_a_failed_junit_suite() {
         .collect();
     assert!(leftovers.is_empty(), "written atomically: {leftovers:?}");
 }
+
+/// A value computed from a secret (`upper`) and the secret percent-encoded (as a URL carries it)
+/// are secret too: in no output mode, events file, JUnit report, plan or journal.
+#[test]
+fn a_derived_or_percent_encoded_secret_appears_nowhere() {
+    let secret = "pässwörd zz";
+    let forms = ["PÄSSWÖRD ZZ", "p%C3%A4ssw%C3%B6rd%20zz", "%C3%A4ssw"];
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Derived
+        vars:
+          token: {secret: true}
+        steps:
+          - {id: loud, action: core.set, with: {value: \"{{ vars.token | upper }}\"}}
+          - {id: url, action: check.http, timeout: 2s, with: {url: \"http://127.0.0.1:9/{{ vars.token }}\"}}
+        ",
+    );
+    let mut seen = String::new();
+    for output in ["plain", "json"] {
+        let out = lab
+            .command(&[
+                "run",
+                "rb.yaml",
+                "--yes",
+                "--output",
+                output,
+                "--junit",
+                "report.xml",
+                "--events",
+                "events.jsonl",
+            ])
+            .env("RUNBOOK_VAR_TOKEN", secret)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        seen.push_str(&stdout);
+        seen.push_str(&stderr);
+        seen.push_str(&std::fs::read_to_string(lab.path().join("report.xml")).unwrap());
+    }
+    let plan = lab
+        .command(&["plan", "rb.yaml"])
+        .env("RUNBOOK_VAR_TOKEN", secret)
+        .output()
+        .unwrap();
+    seen.push_str(&text(&plan).0);
+    seen.push_str(&std::fs::read_to_string(lab.path().join("events.jsonl")).unwrap());
+    for id in lab.run_ids() {
+        seen.push_str(&lab.journal(&id));
+    }
+    assert!(seen.contains("***"), "masked values are shown as ***");
+    for form in forms.iter().chain([&secret]) {
+        assert!(!seen.contains(form), "{form} appears:\n{seen}");
+    }
+}

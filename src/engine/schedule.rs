@@ -147,6 +147,10 @@ impl Run<'_> {
         }
         let held = held(steps, &self.options.until);
         let cancel = self.interrupt.child_token();
+        // Steps whose rendered parameters hold a secret: their outputs may echo it, and are masked
+        // where they are kept; other steps' outputs are kept as they are (an id that happens to
+        // contain a secret's letters is still the id later steps and a resume need).
+        let mut from_secret = vec![false; steps.len()];
         let mut running: FuturesUnordered<LocalBoxFuture<'_, (usize, StepResult)>> =
             FuturesUnordered::new();
         let mut failure: Option<(String, ActionError)> = None;
@@ -173,6 +177,8 @@ impl Run<'_> {
                         }
                         Ok(prepared) => {
                             status[i] = Status::Running;
+                            from_secret[i] =
+                                crate::mask::holds_secret(&prepared.params, &self.options.secrets);
                             // An attempt that may have created something: interrupted, or a
                             // create that failed after its create call.
                             let prior_key = match prior.steps.get(&steps[i].id) {
@@ -207,7 +213,7 @@ impl Run<'_> {
                 Some((i, result)) = running.next() => {
                     let failed = failure.as_ref().map(|(s, _): &(String, ActionError)| s.clone());
                     if let Some(error) =
-                        self.finish_step(i, result, failed.as_deref(), &mut status, &mut outputs).await?
+                        self.finish_step(i, result, failed.as_deref(), from_secret[i], &mut status, &mut outputs).await?
                     {
                         if failure.is_none() {
                             failure = Some((steps[i].id.clone(), error));
@@ -675,6 +681,7 @@ impl Run<'_> {
         i: usize,
         result: StepResult,
         failed: Option<&str>,
+        from_secret: bool,
         status: &mut [Status],
         outputs: &mut Outputs,
     ) -> Result<Option<ActionError>, EngineError> {
@@ -703,7 +710,11 @@ impl Run<'_> {
                 }
                 outputs.insert(i, outcome.outputs.clone());
                 let undo_steps = self.workflow.undo_steps(i, outputs).unwrap_or(None);
-                let masked = masked_map(&outcome.outputs, &self.options.secrets);
+                let masked = if from_secret {
+                    masked_map(&outcome.outputs, &self.options.secrets)
+                } else {
+                    outcome.outputs.clone()
+                };
                 let recorded = self
                     .journal(Record::StepSucceeded {
                         step: id.clone(),

@@ -155,6 +155,7 @@ impl<'a> Renderer<'a> {
     /// The values of every var marked `secret`, in any scope, to mask them wherever they appear.
     pub fn secret_values(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let mut secret_vars: Vec<(ScopeId, String)> = Vec::new();
         for (scope, values) in self.scopes.iter().enumerate() {
             let module = &self.project.modules[self.flow.scopes[scope].module];
             for (name, var) in &module.vars {
@@ -162,10 +163,47 @@ impl<'a> Renderer<'a> {
                     let text = crate::runbook::vars::json_text(v);
                     if !text.is_empty() {
                         out.push(text);
+                        secret_vars.push((scope, format!("vars.{name}")));
                     }
                 }
             }
         }
+        // What a template computes from a secret (`{{ vars.token | upper }}`, `{{ vars.token |
+        // b64encode }}`) is as secret as the secret: each `{{ … }}` that reads a secret var and
+        // can be rendered before the run (it reads no step's output) is rendered alone, and its
+        // result masked wherever it appears; the template's own words around it stay readable.
+        for (i, step) in self.flow.steps.iter().enumerate() {
+            let scope = step.scope;
+            let reads_secret = |refs: &[String]| {
+                refs.iter().any(|r| {
+                    secret_vars.iter().any(|(s, var)| {
+                        *s == scope && (r == var || r.starts_with(&format!("{var}.")))
+                    })
+                })
+            };
+            for site in crate::runbook::resolve::step_sites(self.flow.step(self.project, i), true) {
+                if site.expression || !site.references().is_ok_and(|r| reads_secret(&r)) {
+                    continue;
+                }
+                for block in expressions(site.text) {
+                    let alone = Site {
+                        text: block,
+                        ..site
+                    };
+                    if !alone.references().is_ok_and(|r| reads_secret(&r)) {
+                        continue;
+                    }
+                    if let Ok(Json::String(text)) = self.render_site(scope, &alone) {
+                        if !text.trim().is_empty() {
+                            out.push(text);
+                        }
+                    }
+                }
+            }
+        }
+        // The forms a secret takes in a URL (a `check.http` address): percent-encoded.
+        let encoded: Vec<String> = out.iter().flat_map(|s| url_forms(s)).collect();
+        out.extend(encoded);
         out.sort_by_key(|s| std::cmp::Reverse(s.len()));
         out.dedup();
         out
@@ -456,4 +494,45 @@ pub fn truthy(v: &Json) -> bool {
         Json::Array(a) => !a.is_empty(),
         Json::Object(o) => !o.is_empty(),
     }
+}
+
+/// A secret as it may appear in a URL or a form: percent-encoded as a URL's path or query
+/// encodes it (spaces as `%20`, or `+` in a form), and with every non-alphanumeric byte encoded;
+/// only the forms that differ from the secret itself.
+fn url_forms(secret: &str) -> Vec<String> {
+    use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
+    const URL: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'?')
+        .add(b'{')
+        .add(b'}')
+        .add(b'%');
+    let url = utf8_percent_encode(secret, URL).to_string();
+    let form = url.replace("%20", "+");
+    let all = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
+    let mut forms: Vec<String> = [url, form, all]
+        .into_iter()
+        .filter(|f| f != secret)
+        .collect();
+    forms.dedup();
+    forms
+}
+
+/// The `{{ … }}` expressions of a template's text, each with its braces.
+fn expressions(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push(&rest[start..start + len + 2]);
+        rest = &rest[start + len + 2..];
+    }
+    out
 }

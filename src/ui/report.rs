@@ -636,7 +636,7 @@ impl Reporter for JsonLines {
         if let Some(obj) = v.as_object_mut() {
             obj.extend(self.fields.clone());
         }
-        crate::mask::mask(&mut v, &self.secrets);
+        crate::mask::mask_values(&mut v, &self.secrets);
         let mut out = self.out.lock().expect("the output lock is never poisoned");
         let _ = writeln!(out, "{v}");
         let _ = out.flush();
