@@ -1708,7 +1708,7 @@ fn an_interrupted_run_is_a_failed_junit_suite() {
 }
 
 /// A value computed from a secret (`upper`) and the secret percent-encoded (as a URL carries it)
-/// are secret too: in no output mode, events file, JUnit report, plan or journal.
+/// are secret too: in no output mode, events file, `JUnit` report, plan or journal.
 #[test]
 fn a_derived_or_percent_encoded_secret_appears_nowhere() {
     let secret = "pässwörd zz";
