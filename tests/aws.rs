@@ -2782,3 +2782,91 @@ fn secrets_equal_to_the_journals_own_words_never_corrupt_it() {
         );
     }
 }
+
+/// A journal is trusted only when whole. Cut short mid-way (the records of later creates lost),
+/// the rollback removes what it knows, then finds what is still tagged with the run and says so
+/// (exit 3, never "left nothing behind"); with a garbage line, emptied, or without its first
+/// record, every command that would act on the run refuses (exit 1), says what is damaged and
+/// how to go on (a sweep by the run's tag), and the latest-run choice never skips it silently.
+#[test]
+fn a_damaged_journal_is_never_read_as_clean() {
+    let lab = Lab::new();
+    let before = lab.counts(None);
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    let path = lab
+        .dir
+        .path()
+        .join(format!(".runbook/runs/{id}/journal.jsonl"));
+    let whole = std::fs::read_to_string(&path).unwrap();
+    // Cut in the middle of the first subnet's success: what came after is lost.
+    let cut = whole
+        .find("\"event\":\"step_succeeded\",\"step\":\"subnet_a\"")
+        .expect("the subnet's record");
+    std::fs::write(&path, &whole[..cut]).unwrap();
+    // The VPC cannot go while the subnets no record names are in it: the window is short here.
+    let out = lab
+        .command(&["rollback", "--yes"])
+        .env("RUNBOOK_UNDO_WINDOW", "3s")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(!stderr.contains("left nothing behind"), "{stderr}");
+    assert!(
+        stderr.contains("tagged with the run, not in its journal")
+            && stderr.contains("runbook sweep --tag runbook:run="),
+        "{stderr}"
+    );
+    ok(&lab.run(&[
+        "sweep",
+        "--tag",
+        &format!("runbook:run={id}"),
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--region",
+        REGION,
+    ]));
+    assert_eq!(lab.counts(None), before);
+
+    let lines: Vec<&str> = whole.lines().collect();
+    let garbage = format!(
+        "{}\n{{not json\n{}\n",
+        lines[..3].join("\n"),
+        lines[3..].join("\n")
+    );
+    let headless = format!("{}\n", lines[1..].join("\n"));
+    for (what, text_of) in [
+        ("a garbage line", garbage.as_str()),
+        ("no record", ""),
+        ("no first record", headless.as_str()),
+    ] {
+        std::fs::write(&path, text_of).unwrap();
+        for args in [
+            vec!["rollback", "--yes"],
+            vec!["rollback", "--yes", id.as_str()],
+            vec!["resume", "--yes"],
+        ] {
+            let out = lab.run(&args);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{what}, {args:?}: {stdout}{stderr}"
+            );
+            assert!(
+                stderr.contains("is damaged")
+                    && stderr.contains("runbook sweep --tag runbook:run="),
+                "{what}, {args:?}: {stderr}"
+            );
+            assert!(!stderr.contains("Nothing to roll back"), "{stderr}");
+        }
+    }
+}

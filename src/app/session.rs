@@ -93,6 +93,9 @@ pub(crate) fn rollback_of<'a>(
         quiet_after: Some(quiet_after()),
         interrupt,
         services,
+        leftovers: services
+            .downcast_ref::<client::Clients>()
+            .map(|c| -> &'a dyn crate::engine::rollback::Leftovers { c }),
     }
 }
 

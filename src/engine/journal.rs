@@ -407,7 +407,26 @@ pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
             }
         }
     }
-    Ok(entries)
+    whole(entries, path)
+}
+
+/// A run's records, trusted only when whole: at least one, the first of them the run's start
+/// record (which holds what rollback needs: its target, its graph). An empty journal or one
+/// whose beginning is lost is damaged, never "nothing to undo".
+pub fn whole(entries: Vec<Entry>, path: PathBuf) -> Result<Vec<Entry>, JournalError> {
+    match entries.first().map(|e| &e.record) {
+        Some(Record::RunStarted { .. }) => Ok(entries),
+        Some(_) => Err(JournalError::Damaged {
+            path,
+            line: 1,
+            reason: "it does not begin with the run's start record (`run_started`): its beginning is lost".to_owned(),
+        }),
+        None => Err(JournalError::Damaged {
+            path,
+            line: 1,
+            reason: "it holds no record".to_owned(),
+        }),
+    }
 }
 
 #[cfg(test)]

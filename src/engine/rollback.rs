@@ -43,6 +43,19 @@ pub struct Rollback<'a> {
     pub interrupt: CancellationToken,
     /// Handed to every undo and reconcile (`Context::services`).
     pub services: &'a super::action::Services,
+    /// A last look before the rollback says it left nothing (see [`Leftovers`]).
+    pub leftovers: Option<&'a dyn Leftovers>,
+}
+
+/// A last look, before a rollback says it left nothing behind: what still carries the run's own
+/// marks (its tags) that the journal did not list (a journal truncated or damaged), as resources
+/// with no step. The application's to make (for AWS: a look by tag); a failed look is no answer,
+/// and keeps the rollback incomplete.
+pub trait Leftovers: Sync {
+    fn find<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> super::action::BoxFuture<'a, Result<Vec<Resource>, ActionError>>;
 }
 
 /// One step's undo: what happened to each resource, or failed with what is left.
@@ -365,8 +378,53 @@ impl Rollback<'_> {
                 )
             }));
         }
-        let complete =
+        let mut complete =
             remaining.is_empty() && unchecked.is_empty() && !self.interrupt.is_cancelled();
+        // Also when something could not be removed: what the journal lost may be why (a VPC
+        // kept by subnets no record names).
+        if let (false, Some(leftovers)) = (self.interrupt.is_cancelled(), self.leftovers) {
+            let progress = super::StepProgress::new("", self.reporter);
+            progress.status("looking for anything still tagged with the run");
+            match progress
+                .watch(self.quiet_after, leftovers.find(&self.state.run_id))
+                .await
+            {
+                // Only what the journal does not know: a kept step's resources (`rollback:
+                // skip`) stay on purpose, and one removed a moment ago may still be listed.
+                Ok(found) => {
+                    let known: BTreeSet<&str> = self
+                        .state
+                        .steps
+                        .values()
+                        .filter_map(|s| match s {
+                            StepState::Succeeded(done) => Some(done.resources.iter()),
+                            _ => None,
+                        })
+                        .flatten()
+                        .map(|r| r.id.as_str())
+                        .collect();
+                    remaining.extend(
+                        found
+                            .into_iter()
+                            .filter(|r| !known.contains(r.id.as_str()))
+                            .map(|r| (String::new(), r)),
+                    );
+                }
+                Err(e) => remaining.push((
+                    String::new(),
+                    Resource {
+                        kind: format!(
+                            "resource tagged with the run (could not look: {})",
+                            e.message
+                        ),
+                        id: String::new(),
+                        undo: Json::Null,
+                        changed: Vec::new(),
+                    },
+                )),
+            }
+            complete = complete && remaining.is_empty();
+        }
         self.journal(Record::RollbackFinished { complete }).await?;
         self.reporter.event(&Event::RollbackFinished {
             run_id: self.state.run_id.clone(),

@@ -63,12 +63,16 @@ pub fn latest(
     store: &dyn Store,
     pred: impl Fn(&RunState) -> bool,
 ) -> Result<Option<String>, JournalError> {
-    Ok(store
-        .list()?
-        .into_iter()
-        .rev()
-        .find(|(_, s)| s.as_ref().is_ok_and(&pred))
-        .map(|(id, _)| id))
+    // Newest first. A damaged run newer than the one found is never skipped silently: it may be
+    // the very run meant, so the choice is refused, naming it.
+    for (id, state) in store.list()?.into_iter().rev() {
+        match state {
+            Ok(state) if pred(&state) => return Ok(Some(id)),
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
 }
 
 /// Runs in a local folder: `<dir>/runs/<run-id>/journal.jsonl`, locked while open.

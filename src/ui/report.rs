@@ -480,10 +480,14 @@ impl JsonLines {
 /// What a rollback left, in words: `vpc vpc-1 (step vpc)`, or, for what a step may have made
 /// where nobody could look (no id known), `may exist: hosted zone (step zone: could not look)`.
 pub fn left_text(step: &str, r: &Resource) -> String {
-    if r.id.is_empty() {
-        format!("may exist: {} (step {step}: could not look)", r.kind)
-    } else {
-        format!("{} {} (step {step})", r.kind, r.id)
+    match (step.is_empty(), r.id.is_empty()) {
+        (true, true) => format!("may exist: {}", r.kind),
+        (true, false) => format!(
+            "{} {} (tagged with the run, not in its journal: `runbook sweep --tag runbook:run=…` removes it)",
+            r.kind, r.id
+        ),
+        (false, true) => format!("may exist: {} (step {step}: could not look)", r.kind),
+        (false, false) => format!("{} {} (step {step})", r.kind, r.id),
     }
 }
 

@@ -55,3 +55,36 @@ pub async fn undo_of(
     };
     Ok((deleted_by, undo))
 }
+
+/// A rollback's last look: what still carries the run's tag (`runbook:run`), in every kind sweep
+/// knows. A resource deleted moments ago may still be listed for a little while: what is found
+/// is looked for again after a few seconds, and only what is still there is reported.
+impl crate::engine::rollback::Leftovers for Clients {
+    fn find<'a>(
+        &'a self,
+        run_id: &'a str,
+    ) -> crate::engine::action::BoxFuture<
+        'a,
+        Result<Vec<crate::engine::action::Resource>, ActionError>,
+    > {
+        Box::pin(async move {
+            let select = Select::Tag(super::tags::RUN.to_owned(), run_id.to_owned());
+            let first = find(self, &select).await?;
+            if first.is_empty() {
+                return Ok(Vec::new());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            let again = find(self, &select).await?;
+            Ok(again
+                .into_iter()
+                .filter(|f| first.iter().any(|g| g.id == f.id))
+                .map(|f| crate::engine::action::Resource {
+                    kind: f.kind.to_owned(),
+                    id: f.id,
+                    undo: serde_json::Value::Null,
+                    changed: Vec::new(),
+                })
+                .collect())
+        })
+    }
+}

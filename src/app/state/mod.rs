@@ -6,6 +6,7 @@ mod lease;
 mod s3;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use super::settings::Settings;
@@ -123,7 +124,21 @@ pub fn journal_error(e: JournalError) -> Error {
             "this process stopped starting steps; `runbook runs` shows who drives the run now",
         ),
         JournalError::Store { message, hint } => Error::runtime(message, hint),
-        other => Error::runtime(
+        JournalError::Damaged { ref path, .. } => {
+            let run = path
+                .parent()
+                .and_then(Path::file_name)
+                .or_else(|| path.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Error::runtime(
+                e.to_string(),
+                format!(
+                    "nothing acts on a run whose journal is damaged: what it made carries its tags, so `runbook sweep --tag runbook:run={run}` (with the run's --region and --endpoint-url) finds and removes it; name another run to act on that one"
+                ),
+            )
+        }
+        other @ JournalError::Io { .. } => Error::runtime(
             other.to_string(),
             "check the state directory (`--state-dir`)",
         ),

@@ -466,11 +466,17 @@ fn lost_record(records: &[(u64, u64, u64)]) -> Option<u64> {
 
 /// A run's records, in order (see the module's comment for gaps).
 async fn read_run(bucket: &Bucket, run: &str) -> Result<Vec<Entry>, JournalError> {
-    Ok(read_numbered(bucket, run)
+    let entries = read_numbered(bucket, run)
         .await?
         .into_iter()
         .map(|(_, e)| e)
-        .collect())
+        .collect();
+    crate::engine::journal::whole(
+        entries,
+        bucket
+            .url(&bucket.key(&format!("runs/{run}/journal/")))
+            .into(),
+    )
 }
 
 /// A run's records with their numbers, in order.
