@@ -1761,3 +1761,66 @@ fn a_derived_or_percent_encoded_secret_appears_nowhere() {
         assert!(!seen.contains(form), "{form} appears:\n{seen}");
     }
 }
+
+/// The state directory holds only regular files the tool made: a lock or a journal planted as a
+/// link is refused (exit 1) and its target left as it was; a path given as a run id names no run
+/// and nothing is written there; what the tool makes is private (folders 0700, files 0600).
+#[test]
+fn links_in_the_state_directory_are_refused_and_what_it_makes_is_private() {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Links
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: boom, action: test.fail, needs: [made], with: {message: it broke}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--on-failure", "keep"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    let id = lab.run_ids()[0].clone();
+    let run_dir = lab.path().join(".runbook/runs").join(&id);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&run_dir), 0o700);
+    assert_eq!(mode(&run_dir.join("journal.jsonl")), 0o600);
+    assert_eq!(mode(&run_dir.join("lock")), 0o600);
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("precious");
+    std::fs::write(&target, "keep me\n").unwrap();
+    std::fs::remove_file(run_dir.join("lock")).unwrap();
+    symlink(&target, run_dir.join("lock")).unwrap();
+    let out = lab.run(&["resume", "--yes", &id]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(stderr.contains("is a link"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+    std::fs::remove_file(run_dir.join("lock")).unwrap();
+
+    let journal = run_dir.join("journal.jsonl");
+    let copy = elsewhere.path().join("journal.jsonl");
+    std::fs::rename(&journal, &copy).unwrap();
+    let kept = std::fs::read_to_string(&copy).unwrap();
+    symlink(&copy, &journal).unwrap();
+    let out = lab.run(&["rollback", "--yes", &id]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(stderr.contains("is a link"), "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&copy).unwrap(),
+        kept,
+        "the copy is untouched"
+    );
+
+    let folder = elsewhere.path().join("some-folder");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(&copy, folder.join("journal.jsonl")).unwrap();
+    let out = lab.run(&["rollback", "--yes", folder.to_str().unwrap()]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(!folder.join("lock").exists(), "nothing is written there");
+    assert_eq!(
+        std::fs::read_to_string(folder.join("journal.jsonl")).unwrap(),
+        kept
+    );
+}

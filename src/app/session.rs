@@ -633,16 +633,19 @@ impl<'a> Session<'a> {
         &self,
         how: Drive<'_>,
     ) -> Result<RollbackOutcome, crate::engine::EngineError> {
-        self.undo(&self.state()?, how).await
+        self.undo(&self.state()?, how, true).await
     }
 
-    /// Undo what `state` (the run's, or part of it) holds.
+    /// Undo what `state` (the run's, or part of it: `whole` is false) holds. Only a whole run's
+    /// rollback ends looking for what is tagged with the run and not in its journal: a part's
+    /// would find the rest of the run.
     async fn undo(
         &self,
         state: &RunState,
         how: Drive<'_>,
+        whole: bool,
     ) -> Result<RollbackOutcome, crate::engine::EngineError> {
-        rollback_of(
+        let mut rollback = rollback_of(
             state,
             &self.journal,
             how.reporter,
@@ -650,9 +653,11 @@ impl<'a> Session<'a> {
             how.yes,
             how.interrupt,
             self.services,
-        )
-        .execute()
-        .await
+        );
+        if !whole {
+            rollback.leftovers = None;
+        }
+        rollback.execute().await
     }
 
     /// Undo the `lost` steps (some of what they made is gone) and every step that depends on
@@ -667,7 +672,7 @@ impl<'a> Session<'a> {
     ) -> Result<RollbackOutcome, crate::engine::EngineError> {
         let state = self.state()?;
         let steps = state.with_dependents(lost);
-        let outcome = self.undo(&state.only(&steps), how).await?;
+        let outcome = self.undo(&state.only(&steps), how, false).await?;
         if outcome.complete {
             self.journal
                 .append(Record::Rebuild {

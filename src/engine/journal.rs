@@ -315,15 +315,16 @@ impl FileLog {
             path: dir.to_path_buf(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        private_dirs(dir).map_err(io)?;
         let lock_path = dir.join(LOCK);
-        let mut lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io)?;
+        let mut lock = open_regular(
+            &lock_path,
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true),
+        )?;
         if lock.try_lock().is_err() {
             let pid = std::fs::read_to_string(&lock_path)
                 .ok()
@@ -337,11 +338,7 @@ impl FileLog {
         lock.set_len(0).map_err(io)?;
         write!(lock, "{}", std::process::id()).map_err(io)?;
         let path = dir.join(JOURNAL);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = open_regular(&path, OpenOptions::new().create(true).append(true))?;
         let log = FileLog {
             file: Mutex::new(file),
             path,
@@ -387,7 +384,12 @@ impl Log for FileLog {
 /// Read a run's journal. The last line may be torn by a crash and is then ignored.
 pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
     let path = dir.join(JOURNAL);
-    let text = std::fs::read_to_string(&path).map_err(|source| JournalError::Io {
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut open_regular(&path, OpenOptions::new().read(true))?,
+        &mut text,
+    )
+    .map_err(|source| JournalError::Io {
         path: path.clone(),
         source,
     })?;
@@ -407,7 +409,53 @@ pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
             }
         }
     }
-    whole(entries, path)
+    Ok(entries)
+}
+
+/// The state directory's folders, made private (0700) where this process makes them.
+fn private_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Open a file of the state directory only if it is a regular file this process may trust: not
+/// a link (to anywhere) nor a device, FIFO or folder, checked before opening and again on what
+/// was opened (the same file, still regular). Files it creates are private (0600).
+pub fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, JournalError> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let refused = |what: &str| {
+        JournalError::Store {
+        message: format!("`{}` is {what}, not a file runbook made", path.display()),
+        hint: "the state directory holds only regular files runbook writes: remove it, and check who put it there".to_owned(),
+    }
+    };
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let before = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(refused("a link")),
+        Ok(meta) if !meta.file_type().is_file() => return Err(refused("not a regular file")),
+        Ok(meta) => Some((meta.dev(), meta.ino())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(e)),
+    };
+    let file = options.mode(0o600).open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.file_type().is_file() || before.is_some_and(|b| b != (meta.dev(), meta.ino())) {
+        return Err(refused("not the file that was checked"));
+    }
+    if before.is_none() {
+        // Made just now: a link put in its place meanwhile is not it.
+        match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_file() && (m.dev(), m.ino()) == (meta.dev(), meta.ino()) => {}
+            _ => return Err(refused("not the file that was made")),
+        }
+    }
+    Ok(file)
 }
 
 /// A run's records, trusted only when whole: at least one, the first of them the run's start

@@ -15,6 +15,11 @@ pub fn run_dir(state_dir: &Path, run_id: &str) -> PathBuf {
     runs_dir(state_dir).join(run_id)
 }
 
+/// Whether `id` can name a run: one name (no path separator, not `.` or `..`), never a path.
+pub fn is_id(id: &str) -> bool {
+    !id.is_empty() && id != "." && id != ".." && !id.contains(['/', '\\', '\0'])
+}
+
 /// A new run id for a runbook file name.
 pub fn new_id(runbook_path: &Path) -> String {
     let stamp = journal::now(); // 2026-11-25T11:42:00.123Z

@@ -80,6 +80,20 @@ pub struct Local {
     pub dir: PathBuf,
 }
 
+impl Local {
+    /// A run's folder; a run id is one name, never a path.
+    fn run_dir(&self, run: &str) -> Result<PathBuf, JournalError> {
+        if runs::is_id(run) {
+            Ok(runs::run_dir(&self.dir, run))
+        } else {
+            Err(JournalError::Store {
+                message: format!("`{run}` is not a run id: a run id is one name, not a path"),
+                hint: "`runbook runs` lists the runs".to_owned(),
+            })
+        }
+    }
+}
+
 impl Store for Local {
     fn location(&self) -> String {
         self.dir.display().to_string()
@@ -94,7 +108,11 @@ impl Store for Local {
         };
         let mut ids: Vec<String> = entries
             .flatten()
-            .filter(|e| e.path().join(journal::JOURNAL).is_file())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                std::fs::symlink_metadata(e.path().join(journal::JOURNAL))
+                    .is_ok_and(|m| m.file_type().is_file() || m.file_type().is_symlink())
+            })
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         ids.sort();
@@ -102,17 +120,19 @@ impl Store for Local {
     }
 
     fn exists(&self, run: &str) -> Result<bool, JournalError> {
-        Ok(runs::run_dir(&self.dir, run)
-            .join(journal::JOURNAL)
-            .is_file())
+        // A run id is one name: a path given as one (`rollback /some/folder`) names no run.
+        Ok(runs::is_id(run)
+            && std::fs::symlink_metadata(runs::run_dir(&self.dir, run).join(journal::JOURNAL))
+                .is_ok())
     }
 
     fn read(&self, run: &str) -> Result<Vec<Entry>, JournalError> {
-        journal::read(&runs::run_dir(&self.dir, run))
+        let dir = self.run_dir(run)?;
+        journal::whole(journal::read(&dir)?, dir.join(journal::JOURNAL))
     }
 
     fn open(&self, run: &str, _: TakeOver) -> Result<Journal, JournalError> {
-        Journal::open(&runs::run_dir(&self.dir, run))
+        Journal::open(&self.run_dir(run)?)
     }
 
     fn driver(&self, run: &str) -> Option<String> {
