@@ -308,3 +308,74 @@ fn every_problem_of_one_with_is_reported_at_once() {
     assert!(stderr.contains("did you mean `name`"), "{stderr}");
     assert!(stderr.contains("two.yaml: 2 errors"), "{stderr}");
 }
+
+/// Bounded work: a device given as a runbook, a vars file or a roster is refused unread, and
+/// templates that would loop for ever or grow without end (a namespace carried through a loop,
+/// a recursive macro, nested `range(100000)` loops) stop with a located error; each within
+/// seconds, exit 2.
+#[test]
+fn devices_and_endless_templates_are_refused_in_bounded_time() {
+    use std::time::{Duration, Instant};
+    let endless = [
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s }}{% endmacro %}{{ d('ab', 40) }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        "{{ ('x' * 100000000) ~ ('x' * 100000000) }}",
+    ];
+    for template in endless {
+        let runbook = format!(
+            "runbook: 1\nname: Endless\nsteps:\n  - {{id: a, action: core.note, with: {{text: \"{template}\"}}}}\n"
+        );
+        let started = Instant::now();
+        let out = Test::new()
+            .file("r.yaml", &runbook)
+            .args(["validate", "r.yaml"])
+            .status(2)
+            .run();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{template}: {stderr}");
+        assert!(stderr.contains("r.yaml:4:"), "located: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{template}");
+    }
+    for args in [
+        vec!["validate", "/dev/zero"],
+        vec!["validate", "r.yaml", "--vars-file", "/dev/zero"],
+        vec!["validate", "r.yaml", "--each", "/dev/zero"],
+    ] {
+        let started = Instant::now();
+        let out = Test::new()
+            .file(
+                "r.yaml",
+                "runbook: 1\nname: R\nsteps:\n  - {id: a, action: core.note, with: {text: hi}}\n",
+            )
+            .args(args.clone())
+            .status(2)
+            .run();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("not a file"), "{args:?}: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{args:?}");
+    }
+}
+
+/// A module comes from the runbook's own folder or below: `uses: /etc/passwd` is refused
+/// without reading the file, and nothing of it is quoted.
+#[test]
+fn a_module_outside_the_runbooks_folder_is_refused_unread() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "runbook: 1\nname: R\nsteps:\n  - {id: a, uses: /etc/passwd}\n  - {id: b, uses: ../../../proc/self/environ}\n",
+        )
+        .args(["validate", "r.yaml"])
+        .status(2)
+        .run();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        stderr.matches("error[module-outside]").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("root:"), "{stderr}");
+    assert!(!stdout.contains("root:"), "{stdout}");
+}

@@ -143,13 +143,14 @@ pub fn read_roster_with_problems(
     let mut problems: Vec<Problem> = Vec::new();
     let strict = declared.is_some();
     let declared = declared.unwrap_or_default();
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        roster_error(
-            path,
-            format!("cannot read it: {e}"),
-            "give the path of a CSV file with a `student` column, one row per student",
-        )
-    })?;
+    let text = crate::runbook::source::read_text(path, crate::runbook::source::MAX_FILE_BYTES)
+        .map_err(|e| {
+            roster_error(
+                path,
+                format!("cannot read it: {e}"),
+                "give the path of a CSV file with a `student` column, one row per student",
+            )
+        })?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))

@@ -19,7 +19,7 @@ use super::yaml::{self, Node, Value};
 use crate::actions::{self, ActionDef};
 
 /// Largest runbook or module file read.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub use crate::runbook::source::MAX_FILE_BYTES;
 
 pub type ModuleId = usize;
 
@@ -183,60 +183,52 @@ fn yaml_files_beside(path: &Path) -> Vec<String> {
 
 fn read(path: &Path) -> Result<(PathBuf, String), Diagnostic> {
     let shown = path.display();
-    let meta = std::fs::metadata(path).map_err(|e| {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let help = suggest::closest(&name, &yaml_files_beside(path)).map_or_else(
-            || "check the path; it is relative to the current directory".to_owned(),
-            |close| format!("did you mean `{}`?", path.with_file_name(close).display()),
-        );
-        Diagnostic::error(
-            "file-unreadable",
-            format!("cannot read `{shown}`: {}", io_reason(&e)),
-        )
-        .help(help)
-    })?;
-    if meta.is_dir() {
-        return Err(Diagnostic::error(
-            "file-unreadable",
-            format!("`{shown}` is a directory, not a runbook file"),
-        ));
-    }
-    if meta.len() > MAX_FILE_BYTES {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let help = suggest::closest(&name, &yaml_files_beside(path)).map_or_else(
+                || "check the path; it is relative to the current directory".to_owned(),
+                |close| format!("did you mean `{}`?", path.with_file_name(close).display()),
+            );
+            return Err(Diagnostic::error(
+                "file-unreadable",
+                format!("cannot read `{shown}`: {}", io_reason(&e)),
+            )
+            .help(help));
+        }
+    };
+    if meta.is_file() && meta.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::error(
             "file-too-large",
             format!("`{shown}` is {} bytes; runbook files are limited to {MAX_FILE_BYTES} bytes (1 MiB)", meta.len()),
         )
         .help("split it into modules with `uses:`"));
     }
-    let bytes = std::fs::read(path).map_err(|e| {
-        Diagnostic::error(
-            "file-unreadable",
-            format!("cannot read `{shown}`: {}", io_reason(&e)),
-        )
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        Diagnostic::error(
-            "file-unreadable",
-            format!(
-                "`{shown}` is not UTF-8 text (invalid byte at offset {})",
-                e.utf8_error().valid_up_to()
-            ),
-        )
+    let text = crate::runbook::source::read_text(path, MAX_FILE_BYTES).map_err(|why| {
+        let too_large = why.contains("larger than");
+        let d = Diagnostic::error(
+            if too_large {
+                "file-too-large"
+            } else {
+                "file-unreadable"
+            },
+            format!("cannot read `{shown}`: {why}"),
+        );
+        if too_large {
+            d.help("split it into modules with `uses:`")
+        } else {
+            d
+        }
     })?;
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Ok((canonical, text))
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
+use crate::runbook::source::io_reason;
 
 /// `a/b/../c` → `a/c`, without touching the file system (for display only).
 fn normalize(path: &Path) -> PathBuf {
@@ -831,6 +823,32 @@ impl Loader {
                 path: uses.clone(),
                 module,
             };
+        }
+        // Modules come from the runbook's own tree (its folder and below): `validate` of a
+        // stranger's runbook never reads, nor quotes, a file elsewhere (`uses: /etc/passwd`).
+        let tree = self
+            .project
+            .sources
+            .get(self.project.modules[0].file)
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if !canonical.starts_with(&tree) {
+            self.diags.push(
+                Diagnostic::error(
+                    "module-outside",
+                    format!(
+                        "module `{}` is outside the runbook's folder, `{}`",
+                        uses.value,
+                        tree.display()
+                    ),
+                )
+                .at(uses.span)
+                .label("not read")
+                .help("a module comes from the runbook's own folder or a folder below it: copy it there"),
+            );
+            return StepKind::Broken;
         }
         if !target.is_file() {
             let written_dir = Path::new(uses.as_str())

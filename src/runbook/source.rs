@@ -116,6 +116,50 @@ impl Sources {
     }
 }
 
+/// The most a file the tool reads may hold (a runbook, a module, a vars file, a roster).
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Read a whole text file of at most `limit` bytes, whatever the path names: a device, a pipe or
+/// a socket is refused before it is opened (reading `/dev/zero` never ends; opening a FIFO waits
+/// for a writer), and the read stops at `limit` plus one byte, so a file that grows meanwhile (or
+/// reports no size) can never make it read more. The error is a sentence, without the path.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, String> {
+    use std::io::Read as _;
+    let meta = std::fs::metadata(path).map_err(|e| io_reason(&e))?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        return Err("it is a directory, not a file".to_owned());
+    }
+    if !kind.is_file() {
+        return Err("it is a device, a pipe or a socket, not a file".to_owned());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(|e| io_reason(&e))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "it is larger than the {} KiB such files are limited to",
+            limit / 1024
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Why a file could not be read, in words.
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,10 +50,36 @@ pub fn env() -> &'static Environment<'static> {
     ENV.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Bounded work: a template that loops too long stops with a located error (a
+        // runbook's templates take a few hundred steps; nested `range(100000)` loops would not
+        // end), and nothing carries a value from one loop pass to the next (`namespace`), so
+        // nothing grows without end.
+        env.set_fuel(Some(FUEL));
+        env.remove_global("namespace");
         env.add_function("cidrsubnet", cidrsubnet);
         env.add_function("cidrhost", cidrhost);
         env
     })
+}
+
+/// The work one template may do (minijinja's instructions).
+pub const FUEL: u64 = 1_000_000;
+
+/// The longest value a template may render to.
+pub const MAX_RENDERED: usize = 1024 * 1024;
+
+fn bounded(text: String) -> Result<String, TemplateError> {
+    if text.len() > MAX_RENDERED {
+        return Err(TemplateError {
+            message: format!(
+                "it renders to {} bytes, more than the {} KiB a value may hold",
+                text.len(),
+                MAX_RENDERED / 1024
+            ),
+            range: None,
+        });
+    }
+    Ok(text)
 }
 
 /// Names that are functions of the environment, not data.
@@ -91,6 +117,9 @@ fn kind_text(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidOperation => "invalid operation",
         ErrorKind::MissingArgument => "missing argument",
         ErrorKind::TooManyArguments => "too many arguments",
+        ErrorKind::OutOfFuel => {
+            "it does too much work (loops too long: a template may take a million steps)"
+        }
         _ => "template error",
     }
 }
@@ -163,7 +192,9 @@ pub fn render_str(s: &str, ctx: &serde_json::Value) -> Result<serde_json::Value,
             let value = env().compile_expression(expr)?.eval(ctx)?;
             to_json(&value)
         }
-        Kind::Text => Ok(serde_json::Value::String(env().render_str(s, ctx)?)),
+        Kind::Text => Ok(serde_json::Value::String(bounded(
+            env().render_str(s, ctx)?,
+        )?)),
     }
 }
 

@@ -414,7 +414,8 @@ fn read_vars_file(
     path: &Path,
     diags: &mut Diagnostics,
 ) -> Vec<(Spanned<String>, Node)> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::runbook::source::read_text(path, crate::runbook::source::MAX_FILE_BYTES)
+    {
         Ok(t) => t,
         Err(e) => {
             diags.push(Diagnostic::error(
