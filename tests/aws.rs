@@ -1160,10 +1160,14 @@ fn the_shipped_web_stack_module_builds_a_load_balanced_stack_and_rolls_back_to_n
         })
     };
     let (ec2_before, lbs_before) = (lab.counts(None), balancers(&elb));
+    // The shipped module, from outside this runbook's folder: named with --module-dir.
+    let modules = crate::test::root().join("runbooks/modules");
     let out = lab.run(&[
         "run",
         "one.yaml",
         "--yes",
+        "--module-dir",
+        modules.to_str().unwrap(),
         "--endpoint-url",
         &lab.emulator.url,
     ]);

@@ -1824,3 +1824,47 @@ fn links_in_the_state_directory_are_refused_and_what_it_makes_is_private() {
         kept
     );
 }
+
+/// Report options are checked before anything runs: an events file that cannot be opened or a
+/// `JUnit` report in a missing folder is refused (exit 2) and leaves no run behind; an events file
+/// whose writes fail (a full disk: /dev/full) fails the run loudly rather than go quiet.
+#[test]
+fn report_files_are_checked_first_and_their_write_errors_fail_the_run() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Reports
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+        ",
+    );
+    for args in [
+        vec![
+            "run",
+            "rb.yaml",
+            "--yes",
+            "--events",
+            "/nonexistent/e.jsonl",
+        ],
+        vec![
+            "run",
+            "rb.yaml",
+            "--yes",
+            "--junit",
+            "missing-folder/report.xml",
+        ],
+    ] {
+        let out = lab.run(&args);
+        assert_eq!(code(&out), Some(2), "{args:?}: {:?}", text(&out));
+        assert!(lab.run_ids().is_empty(), "{args:?} left a run behind");
+        assert!(lab.resources().is_empty());
+    }
+    let out = lab.run(&["resume", "--yes"]);
+    assert_eq!(code(&out), Some(2), "nothing to resume: {:?}", text(&out));
+    if Path::new("/dev/full").exists() {
+        let out = lab.run(&["run", "rb.yaml", "--yes", "--events", "/dev/full"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(code(&out), Some(1), "{stderr}");
+        assert!(stderr.contains("could not be written"), "{stderr}");
+    }
+}

@@ -53,7 +53,13 @@ pub(crate) fn check_file(settings: &Settings, file: &Path, vars: &Vars) -> Check
             .and_then(|(v, _)| v.as_str().map(str::to_owned));
         known(settings, region)
     };
-    validate::check(file, &vars.inputs(), &known, &env_var)
+    validate::check(
+        file,
+        &settings.module_dirs,
+        &vars.inputs(),
+        &known,
+        &env_var,
+    )
 }
 
 pub fn validate_files(

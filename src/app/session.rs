@@ -99,8 +99,13 @@ pub(crate) fn rollback_of<'a>(
     }
 }
 
-/// A run's reporter, and the `JUnit` collector whose file is written at the end.
-type Reporters = (Box<dyn Reporter>, Option<Arc<Junit>>);
+/// A run's reporter, the `JUnit` collector whose file is written at the end, and where a write
+/// error of the events file is kept.
+type Reporters = (
+    Box<dyn Reporter>,
+    Option<Arc<Junit>>,
+    Arc<std::sync::Mutex<Option<String>>>,
+);
 
 /// The reporter for the chosen output, plus the `JUnit` collector and the events file when asked
 /// for.
@@ -129,8 +134,9 @@ fn reporters(
         junit.clone(),
         brief,
     );
+    let failed = Arc::new(std::sync::Mutex::new(None));
     let Some(path) = &exec.events else {
-        return Ok((reporter, junit));
+        return Ok((reporter, junit, failed));
     };
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -142,10 +148,12 @@ fn reporters(
                 "give a file in a folder that exists and that you may write to",
             )
         })?;
-    let events = ui::report::JsonLines::new(Box::new(file), secrets.to_vec());
+    let events =
+        ui::report::JsonLines::new(Box::new(file), secrets.to_vec()).failing_into(failed.clone());
     Ok((
         Box::new(ui::report::Tee(vec![reporter, Box::new(events)])),
         junit,
+        failed,
     ))
 }
 
@@ -300,6 +308,41 @@ fn reported(exec: &Exec, name: &str, result: Result<Exit, Error>) -> Result<Exit
     result
 }
 
+/// The files a run will write its reports to can be written, checked before anything is
+/// (an events file is opened for appending now; a `JUnit` report's folder must exist): a refused
+/// option leaves no run behind, and a report is never found unwritable only after the run.
+fn check_outputs(exec: &Exec) -> Result<(), Error> {
+    if let Some(path) = &exec.events {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| {
+                Error::usage(
+                    format!("--events {}: cannot write to it: {e}", path.display()),
+                    "give a file in a folder that exists and that you may write to",
+                )
+            })?;
+    }
+    if let Some(path) = &exec.junit {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !folder.is_dir() {
+            return Err(Error::usage(
+                format!(
+                    "--junit {}: the folder `{}` does not exist",
+                    path.display(),
+                    folder.display()
+                ),
+                "create the folder first, or give a path in one that exists",
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn start_run(
     settings: &Settings,
@@ -318,6 +361,7 @@ fn start_run(
         });
     }
     check_until(exec, &checked)?;
+    check_outputs(exec)?;
     let ask = asker(settings, exec);
     if exec.exercise {
         exercise_refused(exec, &ask)?;
@@ -758,7 +802,7 @@ impl Attended<'_> {
             })
             .cloned()
             .collect();
-        let (reporter, junit) = reporters(
+        let (reporter, junit, events_failed) = reporters(
             self.settings,
             self.exec,
             (name, step_ids.clone()),
@@ -808,7 +852,23 @@ impl Attended<'_> {
                 .block_on(self.session.execute(&state, how()))
                 .map_err(engine_error)?;
         }
-        let exit = self.conclude(&finish, reporter.as_ref());
+        let mut exit = self.conclude(&finish, reporter.as_ref());
+        // An events file that could not be written fails the run loudly (its reader would take
+        // a silent file for a quiet run).
+        if let (Ok(_), Some(why)) = (&exit, events_failed.lock().expect("never poisoned").clone()) {
+            exit = Err(Error::runtime(
+                format!(
+                    "the events file `{}` could not be written: {why}",
+                    self.exec
+                        .events
+                        .as_deref()
+                        .map(Path::display)
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                ),
+                "free some space or choose another file; the run itself is recorded in its journal",
+            ));
+        }
         if let Some(junit) = &junit {
             match &exit {
                 Err(e) => {
@@ -1201,6 +1261,7 @@ fn start_resume(
     vars: &Vars,
     exec: &Exec,
 ) -> Result<Exit, Error> {
+    check_outputs(exec)?;
     let store = state::open(settings)?;
     let run_id = pick(store.as_ref(), run_id, RunState::resumable, "unfinished")?;
     let ask = asker(settings, exec);
@@ -1356,7 +1417,7 @@ fn start_rollback(
     })?;
     let state = RunState::from_entries(&store.read(&run_id).map_err(journal_error)?);
     target::check_recorded(settings, &state, retarget, "roll back")?;
-    let (reporter, _) = reporters(
+    let (reporter, _, _) = reporters(
         settings,
         exec,
         (&state.name, Vec::new()),

@@ -28,6 +28,8 @@ pub struct Settings {
     pub endpoint_url: Option<String>,
     /// Client-side AWS request rates.
     pub aws_rate: Rates,
+    /// `--module-dir`: folders modules may come from besides the runbook's own.
+    pub module_dirs: Vec<PathBuf>,
     pub no_color: bool,
     pub verbose: u8,
     pub quiet: bool,

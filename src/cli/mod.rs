@@ -91,6 +91,10 @@ pub struct Global {
         hide_default_value = true
     )]
     pub aws_rate: actions::aws::limit::Rates,
+    /// A folder modules may come from besides the runbook's own (repeatable): `uses:` reads
+    /// nothing outside these.
+    #[arg(long = "module-dir", global = true, value_name = "DIR")]
+    pub module_dirs: Vec<PathBuf>,
     /// No colours (`NO_COLOR` does the same).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -152,6 +156,7 @@ impl From<&Global> for Settings {
             profile: g.profile.clone(),
             endpoint_url: g.endpoint_url.clone(),
             aws_rate: g.aws_rate,
+            module_dirs: g.module_dirs.clone(),
             no_color: g.no_color,
             verbose: g.verbose,
             quiet: g.quiet,

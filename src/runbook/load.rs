@@ -144,12 +144,18 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// Load a runbook and, recursively, its modules. Problems are collected in the diagnostics; the
 /// project holds whatever could be decoded.
-pub fn load(path: &Path) -> (Project, Diagnostics) {
+/// Load `path` and the modules it uses, from its own folder (and below) or one of
+/// `module_dirs`.
+pub fn load(path: &Path, module_dirs: &[PathBuf]) -> (Project, Diagnostics) {
     let mut loader = Loader {
         project: Project::default(),
         diags: Diagnostics::default(),
         stack: Vec::new(),
         by_path: HashMap::new(),
+        module_dirs: module_dirs
+            .iter()
+            .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+            .collect(),
     };
     let display = path.to_string_lossy().into_owned();
     match read(path) {
@@ -251,6 +257,8 @@ struct Loader {
     /// Canonical paths of the files being loaded, outermost first (for cycle detection).
     stack: Vec<PathBuf>,
     by_path: HashMap<PathBuf, ModuleId>,
+    /// Folders modules may come from besides the runbook's own (`--module-dir`), canonical.
+    module_dirs: Vec<PathBuf>,
 }
 
 impl Loader {
@@ -834,7 +842,9 @@ impl Loader {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_default();
-        if !canonical.starts_with(&tree) {
+        if !canonical.starts_with(&tree)
+            && !self.module_dirs.iter().any(|d| canonical.starts_with(d))
+        {
             self.diags.push(
                 Diagnostic::error(
                     "module-outside",
@@ -846,7 +856,7 @@ impl Loader {
                 )
                 .at(uses.span)
                 .label("not read")
-                .help("a module comes from the runbook's own folder or a folder below it: copy it there"),
+                .help("a module comes from the runbook's own folder or a folder below it: copy it there, or name its folder with --module-dir"),
             );
             return StepKind::Broken;
         }

@@ -25,11 +25,12 @@ pub struct Checked {
 /// no value are simply not judged here (the caller decides whether that is an error).
 pub fn check(
     path: &Path,
+    module_dirs: &[std::path::PathBuf],
     inputs: &Inputs,
     known: &dyn Fn(&Resolved) -> Known,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Checked {
-    let (mut project, mut diags) = load::load(path);
+    let (mut project, mut diags) = load::load(path, module_dirs);
     let mut checked = Checked {
         project: Project::default(),
         flow: Flow::default(),

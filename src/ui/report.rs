@@ -451,6 +451,8 @@ impl Reporter for Lines {
 pub struct JsonLines {
     out: Mutex<Box<dyn Write + Send>>,
     secrets: Vec<String>,
+    /// Where the first write error goes, when someone must hear of it (an events file).
+    failed: Option<Arc<Mutex<Option<String>>>>,
     /// Added to every object: `student` in a class.
     fields: serde_json::Map<String, Json>,
 }
@@ -466,7 +468,16 @@ impl JsonLines {
             out: Mutex::new(out),
             secrets,
             fields: serde_json::Map::new(),
+            failed: None,
         }
+    }
+
+    /// Keep the first write error in `slot` (an events file on a full disk must fail the run,
+    /// not go quiet).
+    #[must_use]
+    pub fn failing_into(mut self, slot: Arc<Mutex<Option<String>>>) -> Self {
+        self.failed = Some(slot);
+        self
     }
 
     /// Add `name: value` to every object.
@@ -642,8 +653,13 @@ impl Reporter for JsonLines {
         }
         crate::mask::mask_values(&mut v, &self.secrets);
         let mut out = self.out.lock().expect("the output lock is never poisoned");
-        let _ = writeln!(out, "{v}");
-        let _ = out.flush();
+        let written = writeln!(out, "{v}").and_then(|()| out.flush());
+        if let (Err(e), Some(failed)) = (written, &self.failed) {
+            failed
+                .lock()
+                .expect("never poisoned")
+                .get_or_insert_with(|| e.to_string());
+        }
     }
 }
 
