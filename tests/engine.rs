@@ -1868,3 +1868,60 @@ fn report_files_are_checked_first_and_their_write_errors_fail_the_run() {
         assert!(stderr.contains("could not be written"), "{stderr}");
     }
 }
+
+/// One class, one driver: two `run --class` of one class started together make one lab per
+/// student: the second is refused (exit 2) naming the process that holds the class.
+#[test]
+fn two_classes_of_one_name_started_together_make_one_lab_per_student() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Class
+        steps:
+          - {id: made, action: test.create, with: {name: \"made-{{ run.id }}\", sleep: 2s}}
+        ",
+    );
+    std::fs::write(lab.path().join("c.csv"), "student\nann\nbob\n").unwrap();
+    let args = [
+        "run", "rb.yaml", "--class", "c7", "--each", "c.csv", "--yes",
+    ];
+    let first = lab
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let second = lab
+        .command(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let mut codes = [code(&first), code(&second)];
+    codes.sort_unstable();
+    assert_eq!(
+        codes,
+        [Some(0), Some(2)],
+        "{:?} {:?}",
+        text(&first),
+        text(&second)
+    );
+    let refused = if code(&first) == Some(2) {
+        &first
+    } else {
+        &second
+    };
+    assert!(
+        text(refused)
+            .1
+            .contains("class `c7` is being driven by pid"),
+        "{:?}",
+        text(refused)
+    );
+    assert_eq!(lab.run_ids().len(), 2, "one run per student");
+    assert_eq!(lab.resources().len(), 2, "one lab per student");
+}

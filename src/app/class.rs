@@ -121,6 +121,9 @@ pub fn run(
         only_named(args.students, &names, &args.each.display().to_string())?;
         students.retain(|(s, _)| args.students.contains(&s.name));
     }
+    // One class, one driver: held before its labs are looked for, so a second `run --class`
+    // started at the same moment cannot plan the same students' labs again.
+    let _held = hold(settings, args.class)?;
     let earlier = earlier_labs(settings, args.class)?;
     let mut labs = Vec::new();
     let mut done_already = Vec::new();
@@ -929,6 +932,7 @@ pub fn rollback(
 ) -> Result<Exit, Error> {
     let retarget = options.retarget;
     let store = super::state::open(settings)?;
+    let _held = hold(settings, class)?;
     let listed = store.list().map_err(ex::journal_error)?;
     let mut runs: Vec<RunState> = listed
         .iter()
@@ -1237,4 +1241,17 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Hold the class while this process drives it (`--take-over` takes it from another).
+fn hold(settings: &Settings, class: &str) -> Result<Box<dyn std::any::Any + Send>, Error> {
+    let store = super::state::open(settings)?;
+    let take_over = if settings.take_over {
+        crate::engine::store::TakeOver::Yes
+    } else {
+        crate::engine::store::TakeOver::No
+    };
+    store
+        .hold_class(class, take_over)
+        .map_err(ex::journal_error)
 }

@@ -222,6 +222,9 @@ pub enum JournalError {
         holder: String,
         expires: String,
     },
+    /// Another process drives the class (`run --class` or `rollback --class`).
+    #[error("class `{class}` is being driven by {holder}")]
+    ClassHeld { class: String, holder: String },
     /// This process no longer holds the run's lease: it must not write another record.
     #[error("lost the lease on run `{run}`: {reason}")]
     LeaseLost { run: String, reason: String },

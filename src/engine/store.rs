@@ -52,6 +52,14 @@ pub trait Store: Send + Sync {
         None
     }
 
+    /// Hold `class` while this process drives it (`run --class`, `rollback --class`): a second
+    /// process is refused while the guard lives (`ClassHeld`), naming the holder.
+    fn hold_class(
+        &self,
+        class: &str,
+        take_over: TakeOver,
+    ) -> Result<Box<dyn std::any::Any + Send>, JournalError>;
+
     /// Whether this is the local folder `dir`.
     fn is_folder(&self, _dir: &Path) -> bool {
         false
@@ -133,6 +141,50 @@ impl Store for Local {
 
     fn open(&self, run: &str, _: TakeOver) -> Result<Journal, JournalError> {
         Journal::open(&self.run_dir(run)?)
+    }
+
+    fn hold_class(
+        &self,
+        class: &str,
+        _: TakeOver,
+    ) -> Result<Box<dyn std::any::Any + Send>, JournalError> {
+        use std::io::Write as _;
+        let dir = self.dir.join("classes").join(class);
+        if !runs::is_id(class) {
+            return Err(JournalError::Store {
+                message: format!("`{class}` is not a class name"),
+                hint: "a class name is one word".to_owned(),
+            });
+        }
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&dir)
+            .map_err(|source| JournalError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        let path = dir.join(journal::LOCK);
+        let mut lock = journal::open_regular(
+            &path,
+            std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true),
+        )?;
+        if lock.try_lock().is_err() {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            return Err(JournalError::ClassHeld {
+                class: class.to_owned(),
+                holder: format!("pid {} on this machine", pid.trim()),
+            });
+        }
+        let io = |source| JournalError::Io {
+            path: path.clone(),
+            source,
+        };
+        lock.set_len(0).map_err(io)?;
+        write!(lock, "{}", std::process::id()).map_err(io)?;
+        Ok(Box::new(lock))
     }
 
     fn driver(&self, run: &str) -> Option<String> {

@@ -122,6 +122,17 @@ impl Lease {
         take_over: TakeOver,
     ) -> Result<Lease, JournalError> {
         let key = bucket.key(&format!("runs/{run}/lease.json"));
+        Lease::take_key(bucket, run, key, duration, take_over).await
+    }
+
+    /// [`Lease::take`] of the lease at `key` (a run's, or a class's), named `run` in messages.
+    pub async fn take_key(
+        bucket: &Bucket,
+        run: &str,
+        key: String,
+        duration: Duration,
+        take_over: TakeOver,
+    ) -> Result<Lease, JournalError> {
         let token: String = (0..12).map(|_| fastrand::alphanumeric()).collect();
         let other = |f: Failure| match f {
             Failure::Other(e) => e,

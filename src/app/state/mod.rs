@@ -115,6 +115,10 @@ pub fn journal_error(e: JournalError) -> Error {
             e.to_string(),
             "wait for it to finish, or stop that process first",
         ),
+        JournalError::ClassHeld { .. } => Error::usage(
+            e.to_string(),
+            "one process drives a class at a time: wait for it to finish, or stop it (`runbook runs` shows its labs)",
+        ),
         JournalError::Leased { .. } => Error::usage(
             e.to_string(),
             "wait for it to finish or for its lease to expire; --take-over takes it now",

@@ -612,6 +612,33 @@ impl Store for S3 {
         }))
     }
 
+    fn hold_class(
+        &self,
+        class: &str,
+        take_over: TakeOver,
+    ) -> Result<Box<dyn std::any::Any + Send>, JournalError> {
+        self.check_conditions()?;
+        let bucket = self.bucket.clone();
+        let key = bucket.key(&format!("classes/{class}/lease.json"));
+        let (name, duration) = (format!("class {class}"), self.lease);
+        let lease =
+            block(async move { Lease::take_key(&bucket, &name, key, duration, take_over).await })
+                .map_err(|e| match e {
+                JournalError::Leased { holder, .. } => JournalError::ClassHeld {
+                    class: class.to_owned(),
+                    holder,
+                },
+                other => other,
+            })?;
+        let lease = Arc::new(lease);
+        let renewal = runtime().spawn(lease::renew(self.bucket.clone(), lease.clone()));
+        Ok(Box::new(ClassHold {
+            bucket: self.bucket.clone(),
+            lease,
+            renewal,
+        }))
+    }
+
     fn driver(&self, run: &str) -> Option<String> {
         let bucket = self.bucket.clone();
         let run = run.to_owned();
@@ -667,6 +694,21 @@ impl Store for S3 {
             renewal,
             writer,
         })))
+    }
+}
+
+/// A class held in S3: its lease, renewed until dropped, then released.
+struct ClassHold {
+    bucket: Bucket,
+    lease: Arc<Lease>,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ClassHold {
+    fn drop(&mut self) {
+        self.renewal.abort();
+        let (bucket, lease) = (self.bucket.clone(), self.lease.clone());
+        block(async move { lease.release(&bucket).await });
     }
 }
 
