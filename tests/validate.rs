@@ -358,6 +358,40 @@ fn devices_and_endless_templates_are_refused_in_bounded_time() {
     }
 }
 
+/// The same endless templates and `/dev/zero`, under a 200 MB limit on the process's memory
+/// (`ulimit -v`): each still ends with its located error (exit 2), never by running out of memory.
+#[test]
+fn endless_input_is_refused_within_200_mb() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = [
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "{{ ('x' * 100000000) ~ ('x' * 100000000) }}",
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    ];
+    for (i, template) in templates.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(format!("r{i}.yaml")),
+            format!(
+                "runbook: 1\nname: Endless\nsteps:\n  - {{id: a, action: core.note, with: {{text: \"{template}\"}}}}\n"
+            ),
+        )
+        .unwrap();
+    }
+    for file in ["r0.yaml", "r1.yaml", "r2.yaml", "/dev/zero"] {
+        let out = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -v 204800 && exec \"$0\" validate \"$1\"",
+                crate::test::BIN,
+                file,
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{file}: {:?}", text(&out));
+    }
+}
+
 /// A module comes from the runbook's own folder or below: `uses: /etc/passwd` is refused
 /// without reading the file, and nothing of it is quoted.
 #[test]

@@ -138,16 +138,7 @@ fn reporters(
     let Some(path) = &exec.events else {
         return Ok((reporter, junit, failed));
     };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| {
-            Error::usage(
-                format!("--events {}: cannot write to it: {e}", path.display()),
-                "give a file in a folder that exists and that you may write to",
-            )
-        })?;
+    let file = open_events(path)?;
     let events =
         ui::report::JsonLines::new(Box::new(file), secrets.to_vec()).failing_into(failed.clone());
     Ok((
@@ -308,21 +299,26 @@ fn reported(exec: &Exec, name: &str, result: Result<Exit, Error>) -> Result<Exit
     result
 }
 
+/// The events file, opened for appending (made if need be).
+fn open_events(path: &Path) -> Result<std::fs::File, Error> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| {
+            Error::usage(
+                format!("--events {}: cannot write to it: {e}", path.display()),
+                "give a file in a folder that exists and that you may write to",
+            )
+        })
+}
+
 /// The files a run will write its reports to can be written, checked before anything is
 /// (an events file is opened for appending now; a `JUnit` report's folder must exist): a refused
 /// option leaves no run behind, and a report is never found unwritable only after the run.
 fn check_outputs(exec: &Exec) -> Result<(), Error> {
     if let Some(path) = &exec.events {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                Error::usage(
-                    format!("--events {}: cannot write to it: {e}", path.display()),
-                    "give a file in a folder that exists and that you may write to",
-                )
-            })?;
+        open_events(path)?;
     }
     if let Some(path) = &exec.junit {
         let folder = path

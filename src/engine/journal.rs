@@ -319,27 +319,16 @@ impl FileLog {
             source,
         };
         private_dirs(dir).map_err(io)?;
-        let lock_path = dir.join(LOCK);
-        let mut lock = open_regular(
-            &lock_path,
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true),
-        )?;
-        if lock.try_lock().is_err() {
-            let pid = std::fs::read_to_string(&lock_path)
-                .ok()
-                .and_then(|t| t.trim().parse().ok());
-            let run = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Err(JournalError::Locked { run, pid });
-        }
-        lock.set_len(0).map_err(io)?;
-        write!(lock, "{}", std::process::id()).map_err(io)?;
+        let lock = match take_lock(&dir.join(LOCK))? {
+            Ok(lock) => lock,
+            Err(pid) => {
+                let run = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                return Err(JournalError::Locked { run, pid });
+            }
+        };
         let path = dir.join(JOURNAL);
         let file = open_regular(&path, OpenOptions::new().create(true).append(true))?;
         let log = FileLog {
@@ -415,8 +404,34 @@ pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
     Ok(entries)
 }
 
+/// Take the lock file at `path` for this process, its pid written in it (`Ok(Ok)`), or say which
+/// process holds it (`Ok(Err(pid))`). Held until the file is dropped.
+pub fn take_lock(path: &Path) -> Result<Result<File, Option<u32>>, JournalError> {
+    let mut lock = open_regular(
+        path,
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true),
+    )?;
+    if lock.try_lock().is_err() {
+        let pid = std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        return Ok(Err(pid));
+    }
+    let io = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    lock.set_len(0).map_err(io)?;
+    write!(lock, "{}", std::process::id()).map_err(io)?;
+    Ok(Ok(lock))
+}
+
 /// The state directory's folders, made private (0700) where this process makes them.
-fn private_dirs(dir: &Path) -> std::io::Result<()> {
+pub fn private_dirs(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -148,7 +148,6 @@ impl Store for Local {
         class: &str,
         _: TakeOver,
     ) -> Result<Box<dyn std::any::Any + Send>, JournalError> {
-        use std::io::Write as _;
         let dir = self.dir.join("classes").join(class);
         if !runs::is_id(class) {
             return Err(JournalError::Store {
@@ -156,35 +155,20 @@ impl Store for Local {
                 hint: "a class name is one word".to_owned(),
             });
         }
-        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
-            .create(&dir)
-            .map_err(|source| JournalError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-        let path = dir.join(journal::LOCK);
-        let mut lock = journal::open_regular(
-            &path,
-            std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true),
-        )?;
-        if lock.try_lock().is_err() {
-            let pid = std::fs::read_to_string(&path).unwrap_or_default();
-            return Err(JournalError::ClassHeld {
-                class: class.to_owned(),
-                holder: format!("pid {} on this machine", pid.trim()),
-            });
-        }
-        let io = |source| JournalError::Io {
-            path: path.clone(),
+        journal::private_dirs(&dir).map_err(|source| JournalError::Io {
+            path: dir.clone(),
             source,
-        };
-        lock.set_len(0).map_err(io)?;
-        write!(lock, "{}", std::process::id()).map_err(io)?;
-        Ok(Box::new(lock))
+        })?;
+        match journal::take_lock(&dir.join(journal::LOCK))? {
+            Ok(lock) => Ok(Box::new(lock)),
+            Err(pid) => Err(JournalError::ClassHeld {
+                class: class.to_owned(),
+                holder: format!(
+                    "pid {} on this machine",
+                    pid.map_or_else(|| "?".to_owned(), |p| p.to_string())
+                ),
+            }),
+        }
     }
 
     fn driver(&self, run: &str) -> Option<String> {
