@@ -82,6 +82,61 @@ fn help_and_version_exit_0() {
         .run();
 }
 
+/// A newcomer's first look says where to start (the lab needs no account; `plan` calls nothing),
+/// and a command's options come under headings: what the run does, where it acts, where runs are
+/// kept, what it prints.
+#[test]
+fn help_leads_with_where_to_start_and_groups_options() {
+    let out = Test::new().args(["--help"]).run();
+    let (stdout, _) = text(&out);
+    let first: Vec<&str> = stdout.lines().take(25).collect();
+    let first = first.join("\n");
+    for example in [
+        "scripts/lab ",
+        "runbook plan runbooks/route53-failover.yaml",
+        "runbook run runbooks/route53-failover.yaml",
+    ] {
+        assert!(
+            first.contains(example),
+            "`{example}` not in the first 25 lines:\n{first}"
+        );
+    }
+    let out = Test::new().args(["run", "--help"]).run();
+    let (stdout, _) = text(&out);
+    let at = |heading: &str| {
+        stdout
+            .lines()
+            .position(|l| l == heading)
+            .unwrap_or_else(|| panic!("no `{heading}` heading:\n{stdout}"))
+    };
+    let at_option = |option: &str| {
+        stdout
+            .lines()
+            .position(|l| l.trim_start().starts_with(option))
+            .unwrap_or_else(|| panic!("no {option}:\n{stdout}"))
+    };
+    let (run, aws, state, output) = (at("Run:"), at("AWS target:"), at("State:"), at("Output:"));
+    for (option, heading) in [
+        ("-y, --yes", run),
+        ("--region", aws),
+        ("--endpoint-url", aws),
+        ("--state-dir", state),
+        ("--lease", state),
+        ("--output", output),
+    ] {
+        let line = at_option(option);
+        let next = [run, aws, state, output, usize::MAX]
+            .into_iter()
+            .filter(|h| *h > heading)
+            .min()
+            .unwrap();
+        assert!(
+            line > heading && line < next,
+            "{option} is not under its heading:\n{stdout}"
+        );
+    }
+}
+
 #[test]
 fn output_without_a_terminal_has_no_escape_codes() {
     let out = Test::new()

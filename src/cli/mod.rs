@@ -14,11 +14,23 @@ use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::source::Sources;
 use crate::ui::{self, Format};
 
+/// The first thing `runbook --help` shows after its usage: how to begin.
+const START_HERE: &str = "\
+Start here:
+  scripts/lab                                  the failover lab on this machine, no AWS account
+                                               needed (from a clone of the repository)
+  runbook plan runbooks/route53-failover.yaml  what the lab does, step by step, calling nothing
+  runbook run runbooks/route53-failover.yaml   the same in your AWS account, as a walkthrough
+  runbook run FILE --yes --output plain        unattended (CI): no question, exit code says how
+  runbook rollback                             remove what the latest run made";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "runbook",
     version,
-    about = "Execute declarative YAML runbooks step by step, with a plan, prompts, progress and rollback."
+    about = "Execute declarative YAML runbooks step by step, with a plan, prompts, progress and rollback.",
+    help_template = "{about-with-newline}\n{usage-heading} {usage}\n\n{before-help}{all-args}{after-help}",
+    before_help = START_HERE
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -32,6 +44,7 @@ pub struct Cli {
 pub struct Global {
     /// Where runs are recorded: a folder, or `s3://BUCKET/PREFIX` to share runs between machines.
     #[arg(
+        help_heading = "State",
         long,
         global = true,
         env = "RUNBOOK_STATE_DIR",
@@ -41,6 +54,7 @@ pub struct Global {
     pub state_dir: PathBuf,
     /// AWS profile for the state bucket, when it is in another account than the lab.
     #[arg(
+        help_heading = "State",
         long,
         global = true,
         env = "RUNBOOK_STATE_PROFILE",
@@ -49,6 +63,7 @@ pub struct Global {
     pub state_profile: Option<String>,
     /// The state bucket's region, when it differs from the lab's.
     #[arg(
+        help_heading = "State",
         long,
         global = true,
         env = "RUNBOOK_STATE_REGION",
@@ -57,7 +72,7 @@ pub struct Global {
     pub state_region: Option<String>,
     /// How long a run's lease in S3 state lasts unless renewed (renewed every third of it);
     /// after a crash, another machine may take the run over once it has expired.
-    #[arg(
+    #[arg(help_heading = "State", 
         long,
         global = true,
         env = "RUNBOOK_LEASE",
@@ -68,21 +83,33 @@ pub struct Global {
     pub lease: std::time::Duration,
     /// Take over a run whose lease another process holds and has not expired (asks first on a
     /// terminal); that process stops at its next record.
-    #[arg(long, global = true)]
+    #[arg(help_heading = "State", long, global = true)]
     pub take_over: bool,
     /// AWS region (default: the runbook's `region` var, then the AWS configuration).
-    #[arg(long, global = true, value_name = "REGION")]
+    #[arg(
+        help_heading = "AWS target",
+        long,
+        global = true,
+        value_name = "REGION"
+    )]
     pub region: Option<String>,
     /// AWS profile from the shared configuration files.
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(help_heading = "AWS target", long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Send AWS calls to this endpoint (an emulator); `aws.emulated` is then true.
-    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    #[arg(
+        help_heading = "AWS target",
+        long,
+        global = true,
+        env = "AWS_ENDPOINT_URL",
+        value_name = "URL"
+    )]
     pub endpoint_url: Option<String>,
     /// Client-side AWS request rates, shared by all steps: `route53=5,ec2=20,elbv2=10` (the
     /// defaults; for EC2 and `ELBv2` the describes' rate, their other buckets scale with it); a
     /// service not named keeps its default, `off` removes a limit.
     #[arg(
+        help_heading = "AWS target",
         long,
         global = true,
         env = "RUNBOOK_AWS_RATE",
@@ -96,13 +123,13 @@ pub struct Global {
     #[arg(long = "module-dir", global = true, value_name = "DIR")]
     pub module_dirs: Vec<PathBuf>,
     /// No colours (`NO_COLOR` does the same).
-    #[arg(long, global = true)]
+    #[arg(help_heading = "Output", long, global = true)]
     pub no_color: bool,
     /// More detail.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(help_heading = "Output", short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors.
-    #[arg(short, long, global = true)]
+    #[arg(help_heading = "Output", short, long, global = true)]
     pub quiet: bool,
 }
 
@@ -234,26 +261,26 @@ pub struct ExecArgs {
     /// Never prompt: answer yes to every `confirm:` question and skip manual steps (a
     /// `required: true` one is an error). Without it and without a terminal, a run that would ask
     /// anything is refused before its first step.
-    #[arg(long, short = 'y')]
+    #[arg(help_heading = "Run", long, short = 'y')]
     pub yes: bool,
     /// What to do when a step fails (default: ask on a terminal, rollback with --yes).
-    #[arg(long, value_enum)]
+    #[arg(help_heading = "Run", long, value_enum)]
     pub on_failure: Option<OnFailure>,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
+    #[arg(help_heading = "Output", long, value_enum, default_value_t = Format::Human)]
     pub output: Format,
     /// Write a `JUnit` XML report here.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Output", long, value_name = "PATH")]
     pub junit: Option<PathBuf>,
     /// Also append every event to this file as JSON lines (docs/events.md), whatever --output
     /// shows: a teacher's tooling can follow an exercise on a learner's terminal.
-    #[arg(long, value_name = "PATH")]
+    #[arg(help_heading = "Output", long, value_name = "PATH")]
     pub events: Option<PathBuf>,
     /// On a terminal, run without the step-by-step walkthrough (still asking what must be asked).
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     pub no_guide: bool,
     /// The walkthrough as an exercise: you build the runbook's exercise steps by hand (in the
     /// console or with the AWS CLI) and the runbook checks what you made. Needs a terminal.
-    #[arg(long)]
+    #[arg(help_heading = "Run", long)]
     pub exercise: bool,
 }
 
@@ -264,7 +291,7 @@ pub struct UntilArgs {
     /// ends paused (exit 0), and `runbook resume RUN` goes on from there. With --class, naming
     /// the exercises sets every lab up to them, for each student to go on with
     /// `resume --class NAME --student S --exercise`.
-    #[arg(long, value_name = "STEP")]
+    #[arg(help_heading = "Run", long, value_name = "STEP")]
     pub until: Vec<String>,
 }
 
@@ -327,18 +354,23 @@ pub enum Command {
         labels: Vec<(String, String)>,
         /// Run one lab per student of this class (with --each): each run labelled
         /// `runbook:class=NAME` and `runbook:student=…`; every lab at once unless `--parallelism`.
-        #[arg(long, value_name = "NAME", requires = "each", value_parser = crate::app::roster::parse_class)]
+        #[arg(help_heading = "Class", long, value_name = "NAME", requires = "each", value_parser = crate::app::roster::parse_class)]
         class: Option<String>,
         /// The class's roster: a CSV file with a `student` column, optional `region`, `profile`
         /// and `role_arn` columns, and the runbook's vars as other columns.
-        #[arg(long, value_name = "CSV", requires = "class")]
+        #[arg(help_heading = "Class", long, value_name = "CSV", requires = "class")]
         each: Option<PathBuf>,
         /// With --class: assume this quota instead of asking Service Quotas (repeatable):
         /// `vpcs=20`, `internet-gateways=20`, `load-balancers=50`, `vcpus=64`, or a quota code.
-        #[arg(long = "quota", value_name = "NAME=N", requires = "class", value_parser = actions::aws::quota::parse_override)]
+        #[arg(help_heading = "Class", long = "quota", value_name = "NAME=N", requires = "class", value_parser = actions::aws::quota::parse_override)]
         quotas: Vec<(String, f64)>,
         /// With --class: only this student's lab (repeatable).
-        #[arg(long = "student", value_name = "NAME", requires = "class")]
+        #[arg(
+            help_heading = "Class",
+            long = "student",
+            value_name = "NAME",
+            requires = "class"
+        )]
         students: Vec<String>,
         #[command(flatten)]
         until: UntilArgs,
