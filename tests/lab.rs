@@ -61,6 +61,19 @@ fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
         "runs are recorded in LAB_STATE_DIR"
     );
     assert!(!state.join("emulator").exists(), "no emulator is recorded");
+    assert!(
+        !stderr.contains("Installing") && !stderr.contains("Building"),
+        "nothing is installed or built that already is: {stderr}"
+    );
+
+    // A second lab starts afresh, and says that it drops the first one's runs.
+    let out = lab(&state, home.path(), &["--yes"]).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("the earlier lab's runs in") && stderr.contains("are dropped"),
+        "{stderr}"
+    );
 }
 
 /// Ctrl-C in the middle of a kept lab: the emulator keeps running (it holds the lab), the script
@@ -119,7 +132,7 @@ fn a_kept_lab_keeps_its_emulator_and_is_resumed_then_rolled_back() {
             .to_owned()
     };
     let look = printed("Look around:");
-    let resume = printed("To go on with it (once the cause is fixed):");
+    let resume = printed("To go on with it:");
     let undo = printed("To undo it:");
     let shell = |command: &str| {
         let mut sh = Command::new("sh");
@@ -157,6 +170,15 @@ fn a_kept_lab_keeps_its_emulator_and_is_resumed_then_rolled_back() {
         !e.contains("scripts/lab --resume"),
         "nothing left to resume: {e}"
     );
+    // Asked again, a finished lab is not an error: it says what to do instead.
+    let out = lab(&state, home.path(), &["--resume"]).output().unwrap();
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
+    assert!(
+        e.contains("nothing left to resume") && e.contains("scripts/lab --rollback"),
+        "{e}"
+    );
+    assert!(!e.contains("Kept:"), "said once, not again: {e}");
 
     // The tool's own rollback command, as printed, from a shell without credentials.
     let out = shell(&undo);
@@ -277,11 +299,64 @@ fn the_lab_runs_the_binary_cargo_reports_wherever_the_target_dir_is() {
     );
 }
 
-/// `scripts/lab --exercise` installs the AWS CLI into its own virtualenv and prints the exact
-/// form that points it at the lab's emulator; that form works while the walkthrough waits (here:
-/// listing the zones). Without a terminal it is refused.
+/// Without escape codes, `\r` or the spinner's erased lines.
+fn screen_lines(text: &str) -> Vec<String> {
+    let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
+    re.replace_all(text, "")
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').to_owned())
+        .collect()
+}
+
+/// A block a learner copies from must paste: at 80 columns no line cuts a `command` in two (an
+/// odd number of backticks) or a name at its hyphen.
+fn assert_pastes(what: &str, block: &str) {
+    for line in screen_lines(block) {
+        assert!(
+            line.matches('`').count() % 2 == 0,
+            "{what}: a command is cut at the line's end: {line:?}\n{block}"
+        );
+        assert!(
+            !line.trim_end().ends_with('-'),
+            "{what}: a name is cut at its hyphen: {line:?}\n{block}"
+        );
+    }
+}
+
+/// What the terminal shows until `what`.
+fn upto<S: expectrl::Expect>(session: &mut S, what: &str) -> String {
+    let found = session
+        .expect(what)
+        .unwrap_or_else(|e| panic!("waiting for {what:?}: {e}"));
+    String::from_utf8_lossy(found.before()).into_owned()
+}
+
+/// The lab's AWS CLI, pointed at its emulator, as the learner runs it.
+fn learner_cli(cli: &str, endpoint: &str, home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(cli)
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "ap-south-1")
+        .env("HOME", home)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the AWS CLI runs");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "aws {args:?}: {stderr}");
+    stdout
+}
+
+/// `scripts/lab --exercise` in an 80-column terminal, as a learner goes through it: it installs
+/// the AWS CLI into its own virtualenv and prints the form that points it at the lab's emulator;
+/// the infrastructure is built without a question until the first exercise; each task gives what
+/// it asks for (the load balancer's DNS name and hosted zone id, a change batch file to fill in)
+/// in lines that paste; the drill is done by hand with the command the task prints, and the
+/// failover time is Route 53's, from when the instances stopped, not from a keypress. Without a
+/// terminal it is refused.
 #[test]
-fn the_exercise_lab_gives_the_learner_an_aws_cli_pointed_at_its_emulator() {
+fn the_exercise_lab_gives_what_it_asks_for_in_commands_that_paste() {
     use expectrl::Expect as _;
     let home = tempfile::tempdir().unwrap();
     let state = home.path().join("lab-state");
@@ -298,32 +373,159 @@ fn the_exercise_lab_gives_the_learner_an_aws_cli_pointed_at_its_emulator() {
         home.path(),
         &["--exercise", "--", "--var", "domain=lab.example.com"],
     );
-    cmd.env("COLUMNS", "120").stdin(Stdio::inherit());
+    cmd.env("COLUMNS", "80")
+        .env("LINES", "40")
+        .stdin(Stdio::inherit());
     let mut session = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+    session.get_process_mut().set_window_size(80, 40).unwrap();
     session.set_expect_timeout(Some(std::time::Duration::from_secs(300)));
     let found = session
         .expect(expectrl::Regex(r"alias aws='(\S+) --endpoint-url (\S+)'"))
         .expect("the AWS CLI's form");
     let cli = String::from_utf8_lossy(found.get(1).unwrap()).into_owned();
     let endpoint = String::from_utf8_lossy(found.get(2).unwrap()).into_owned();
+    let intro = screen_lines(&upto(&mut session, "Start?"))
+        .iter()
+        .map(|l| l.trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        intro.contains("You do 3 of them yourself")
+            && intro.contains("Create the PRIMARY failover record"),
+        "the introduction says which steps are the learner's:\n{intro}"
+    );
+    session.send_line("y").unwrap();
+
+    // One keypress (the `y` above) reaches the first exercise: nothing asks on the way.
+    let before = upto(&mut session, "Exercise, step");
+    assert!(
+        !before.contains("[q]uit"),
+        "a step asked before the first exercise:\n{before}"
+    );
+    let primary = upto(&mut session, "[q]uit?");
+    assert_pastes("the PRIMARY task", &primary);
+    let described = learner_cli(
+        &cli,
+        &endpoint,
+        home.path(),
+        &[
+            "elbv2",
+            "describe-load-balancers",
+            "--names",
+            "lab-primary-alb",
+            "--query",
+            "LoadBalancers[0].[DNSName,CanonicalHostedZoneId]",
+            "--output",
+            "text",
+        ],
+    );
+    let mut words = described.split_whitespace();
+    let (dns_name, lb_zone) = (words.next().unwrap(), words.next().unwrap());
+    let flat = screen_lines(&primary).join(" ");
+    assert!(
+        flat.contains(dns_name) && flat.contains(lb_zone),
+        "the task gives the load balancer's DNS name {dns_name} and zone id {lb_zone}:\n{primary}"
+    );
+    let file = regex::Regex::new(r"file://(/\S+?\.json)")
+        .unwrap()
+        .captures(&flat)
+        .map_or_else(
+            || panic!("the command names a change batch file:\n{primary}"),
+            |c| c[1].to_owned(),
+        );
+    let batch = std::fs::read_to_string(&file).expect("the change batch file is written");
+    assert!(
+        batch.contains("___") && batch.contains("PRIMARY"),
+        "a skeleton with blanks:\n{batch}"
+    );
+    assert!(
+        learner_cli(
+            &cli,
+            &endpoint,
+            home.path(),
+            &["route53", "list-hosted-zones"]
+        )
+        .contains("lab.example.com"),
+        "the learner's CLI sees the lab's zone"
+    );
+
+    // A hint, then the runbook solves it; what it did is shown as commands that paste too.
+    session.send_line("h").unwrap();
+    let hint = upto(&mut session, "[q]uit?");
+    assert!(hint.contains("2 left"), "{hint}");
+    assert_pastes("a hint", &hint);
+    session.send_line("s").unwrap();
+    let solved = upto(&mut session, "Exercise, step");
+    assert!(solved.contains("By hand"), "{solved}");
+    assert_pastes("the PRIMARY record by hand", &solved);
+    let secondary = upto(&mut session, "[q]uit?");
+    assert_pastes("the SECONDARY task", &secondary);
+    session.send_line("s").unwrap();
+
+    // The waits and checks between the records and the drill are explained, not asked about.
+    let drill = upto(&mut session, "[q]uit?");
+    assert!(
+        drill.contains("Exercise, step"),
+        "only the exercises ask:\n{drill}"
+    );
+    // The drill, by hand: the command exactly as the task prints it.
+    assert!(drill.contains("Failover drill"), "{drill}");
+    assert_pastes("the drill", &drill);
+    let command = regex::Regex::new(r"`aws (ec2 stop-instances [^`]+)`")
+        .unwrap()
+        .captures(&screen_lines(&drill).join(" "))
+        .map_or_else(
+            || panic!("the drill gives its command:\n{drill}"),
+            |c| c[1].to_owned(),
+        );
+    let args: Vec<&str> = command.split_whitespace().collect();
+    learner_cli(&cli, &endpoint, home.path(), &args);
+    // The runbook watches for it and goes on by itself: the learner, who waits 5 s before
+    // looking, is asked nothing more (the waits and checks after it only read), and the failover
+    // time counts from when EC2 stopped the instances.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    upto(&mut session, "Seen:");
+    let found = session
+        .expect(expectrl::Regex(r"\[q\]uit\?|failover_seconds\D+(\d+)"))
+        .expect("the drill's time");
+    let seconds: u64 = String::from_utf8_lossy(
+        found
+            .get(1)
+            .expect("no question between the drill and the run's outputs"),
+    )
+    .parse()
+    .unwrap();
+    assert!(
+        seconds < 5,
+        "Route 53's time from the stop, not the learner's: {seconds} s"
+    );
+    upto(&mut session, "[y/N]");
+    session.send_line("y").unwrap();
+    upto(&mut session, "Rollback complete");
+    session.expect(expectrl::Eof).expect("the lab ends");
+    assert!(!state.join("emulator").exists(), "the emulator was stopped");
+}
+
+/// Quitting an exercise lab keeps it, to resume; `--stop` ends it and its emulator.
+#[test]
+fn a_quit_exercise_lab_is_kept_to_resume_and_stopped() {
+    use expectrl::Expect as _;
+    let home = tempfile::tempdir().unwrap();
+    let state = home.path().join("lab-state");
+    let mut cmd = lab(
+        &state,
+        home.path(),
+        &["--exercise", "--", "--var", "domain=lab.example.com"],
+    );
+    cmd.env("COLUMNS", "120").stdin(Stdio::inherit());
+    let mut session = expectrl::Session::spawn(cmd).expect("a pseudo-terminal");
+    session.set_expect_timeout(Some(std::time::Duration::from_secs(300)));
     session.expect("Start?").expect("the walkthrough");
     session.send_line("y").unwrap();
-    session.expect("[q]uit?").expect("the first step");
-    // The learner's command, in another terminal, as the lab printed it.
-    let listed = Command::new(&cli)
-        .args(["route53", "list-hosted-zones", "--endpoint-url", &endpoint])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_DEFAULT_REGION", "ap-south-1")
-        .env("HOME", home.path())
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("the AWS CLI runs");
-    let (stdout, stderr) = text(&listed);
-    assert!(listed.status.success(), "{stderr}");
-    assert!(stdout.contains("\"HostedZones\""), "{stdout}");
-    // Quitting keeps the unfinished lab, to resume; `--stop` ends it and its emulator.
+    session.expect("[q]uit?").expect("the first exercise");
     session.send_line("q").unwrap();
+    session.expect("[y/N]").expect("whether to roll back");
+    session.send_line("n").unwrap();
     session
         .expect("scripts/lab --resume")
         .expect("how to come back");

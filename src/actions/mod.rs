@@ -112,6 +112,10 @@ pub struct Exercisable {
     /// The parameters it can compare; a step's `exercise.check` names some of them (default:
     /// all).
     pub compares: &'static [&'static str],
+    /// Its look is cheap and tells "done" from "not yet" (instances stopped): while the task
+    /// is shown the run looks by itself every few seconds and goes on as soon as it is done,
+    /// so what comes next starts when the learner acted, not when they came back to the key.
+    pub watch: bool,
 }
 
 /// What a step uses once it has run: the walkthrough's cost estimate and a class's quota
@@ -263,6 +267,10 @@ impl Action for ActionDef {
 
     fn creates(&self) -> &'static [&'static str] {
         self.creates
+    }
+
+    fn watches_by_hand(&self) -> bool {
+        self.exercise.is_some_and(|x| x.watch)
     }
 }
 

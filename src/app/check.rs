@@ -32,6 +32,7 @@ pub(crate) fn known(global: &Settings, checked_region: Option<String>) -> Known 
             .as_deref()
             .is_some_and(|u| !u.is_empty()),
         run_id: None,
+        files: None,
     }
 }
 

@@ -465,7 +465,7 @@ impl ClassRun<'_> {
         if let Some(region) = target.as_ref().and_then(|s| s.region.clone()) {
             known.region = Some(region);
         }
-        known.run_id = Some(lab.run_id.clone());
+        super::session::belongs_to(&mut known, &lab.run_id);
         let mut session = Session::new(
             &lab.checked,
             lab.run_id.clone(),
@@ -583,7 +583,7 @@ impl ClassRun<'_> {
             Finish::Failed { step, error } => {
                 (Stop::Failed, Some(format!("{step}: {}", error.message)))
             }
-            Finish::Interrupted => (Stop::Interrupted, None),
+            Finish::Interrupted | Finish::Quit => (Stop::Interrupted, None),
             Finish::Paused { .. } => {
                 return Ok(LabResult {
                     student: lab.student.name.clone(),

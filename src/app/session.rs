@@ -150,11 +150,23 @@ fn reporters(
 
 /// A runtime whose first Ctrl-C (or SIGTERM) cancels `interrupt`, and whose second exits at once.
 pub(crate) fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = bare_runtime();
+    on_interrupt(&rt, interrupt);
+    rt
+}
+
+/// A runtime that leaves Ctrl-C alone: for AWS calls made while the terminal still asks
+/// questions, which Ctrl-C answers by quitting.
+fn bare_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .expect("a Tokio runtime");
+        .expect("a Tokio runtime")
+}
+
+/// From now on, Ctrl-C stops the steps in flight (and a second one exits at once).
+fn on_interrupt(rt: &tokio::runtime::Runtime, interrupt: &CancellationToken) {
     let token = interrupt.clone();
     rt.spawn(async move {
         wait_for_signal().await;
@@ -164,7 +176,6 @@ pub(crate) fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime 
         // The journal is written ahead, so it stays consistent: `resume` or `rollback` go on.
         std::process::exit(Exit::Interrupted.code());
     });
-    rt
 }
 
 async fn wait_for_signal() {
@@ -369,19 +380,32 @@ fn start_run(
             return start_resume(settings, Some(&id), false, false, vars, exec);
         }
     }
+    // Credentials and the endpoint are checked before any question that they would make
+    // pointless (unless the region itself is one of the questions).
+    let rt = bare_runtime();
+    let asks_region = checked.vars.missing.iter().any(|n| n == "region");
+    let early = if asks_region {
+        None
+    } else {
+        let target = target::new_run(settings, known(settings, region_var(&checked)).region);
+        Some(aws_setup(&checked, &target, &rt)?)
+    };
     fill_missing(&mut checked, &ask)?;
     let run_id = runs::new_id(file);
     let mut known = known(settings, region_var(&checked));
-    known.run_id = Some(run_id.clone());
+    belongs_to(&mut known, &run_id);
     questions_up_front(&checked, &known, &ask, exec.yes)?;
-    if ask.is_guided() && !start_walkthrough(&checked, &known, &ask) {
+    if ask.is_guided() && !start_walkthrough(&checked, &known, &ask, exec.exercise) {
         ui::note!("Nothing was run.");
         return Ok(Exit::Success);
     }
     let interrupt = CancellationToken::new();
-    let rt = runtime(&interrupt);
+    on_interrupt(&rt, &interrupt);
     let mut target = target::new_run(settings, known.region.clone());
-    let (services, account) = aws_setup(&checked, &target, &rt)?;
+    let (services, account) = match early {
+        Some(setup) => setup,
+        None => aws_setup(&checked, &target, &rt)?,
+    };
     // A region the SDK found by itself (a profile's) is the run's too: recorded, so that resume
     // and rollback never depend on the shell they are run from.
     if let Some(c) = services.downcast_ref::<client::Clients>() {
@@ -456,6 +480,19 @@ pub(crate) fn check_until(exec: &Exec, checked: &Checked) -> Result<(), Error> {
     ))
 }
 
+/// What templates know once the run exists: `run.id`, and where its exercise files are written
+/// for the learner (`run.files`): a folder of the run's own in the system's temporary folder, so
+/// that the path is absolute and short, and the same when the run is resumed.
+pub(crate) fn belongs_to(known: &mut crate::runbook::render::Known, run_id: &str) {
+    known.run_id = Some(run_id.to_owned());
+    known.files = Some(
+        std::env::temp_dir()
+            .join(format!("runbook-{run_id}"))
+            .display()
+            .to_string(),
+    );
+}
+
 /// `--exercise` is a walkthrough in which a learner acts: it needs one at a terminal.
 fn exercise_refused(exec: &Exec, ask: &TerminalAsk) -> Result<(), Error> {
     let why = if exec.yes {
@@ -481,6 +518,7 @@ fn asker(settings: &Settings, exec: &Exec) -> TerminalAsk {
     } else {
         TerminalAsk::new()
             .guided(!exec.no_guide && exec.output == Format::Human)
+            .exercises(exec.exercise)
             .color(ui::use_color(settings.no_color, true))
     }
 }
@@ -509,6 +547,7 @@ fn start_walkthrough(
     checked: &Checked,
     known: &crate::runbook::render::Known,
     ask: &TerminalAsk,
+    exercise: bool,
 ) -> bool {
     let plan = crate::plan::build(checked, known);
     let (vars, _) = masked_vars(checked);
@@ -519,6 +558,7 @@ fn start_walkthrough(
             &plan,
             checked.project.root().description.as_deref(),
             &vars,
+            exercise,
             width
         )
     );
@@ -659,9 +699,11 @@ impl<'a> Session<'a> {
                 labels: self.labels.clone(),
                 quiet_after: Some(quiet_after()),
                 exercise: how.exercise,
+                files_dir: self.known.files.as_ref().map(PathBuf::from),
                 until: how.until,
             },
             interrupt: how.interrupt,
+            quit: std::sync::atomic::AtomicBool::new(false),
             services: self.services,
         }
         .execute(prior)
@@ -931,13 +973,22 @@ impl Attended<'_> {
                 }
                 return Ok(Exit::Success);
             }
-            Finish::Interrupted => Exit::Interrupted,
+            Finish::Interrupted | Finish::Quit => Exit::Interrupted,
             Finish::Failed { error, .. } if error.invalid_input => Exit::Invalid,
             Finish::Failed { .. } => Exit::Failed,
         };
         let state = self.session.state().map_err(journal_error)?;
         if state.alive().is_empty() && !may_have_left(&state) {
-            return Ok(base);
+            if matches!(finish, Finish::Failed { .. }) {
+                return Ok(base);
+            }
+            ui::note!("Nothing was created, so there is nothing to keep or undo.");
+            // Quitting before anything was made is a choice, not a failure.
+            return Ok(if matches!(finish, Finish::Quit) {
+                Exit::Success
+            } else {
+                base
+            });
         }
         let policy = exec.on_failure.unwrap_or(if ask.interactive() {
             OnFailure::Ask
@@ -968,8 +1019,13 @@ impl Attended<'_> {
         if !undo {
             ui::note!("Kept everything this run created.");
             if state.resumable() {
+                let when = if matches!(finish, Finish::Failed { .. }) {
+                    " (once the cause is fixed)"
+                } else {
+                    ""
+                };
                 ui::note!(
-                    "  To go on with it (once the cause is fixed): {}",
+                    "  To go on with it{when}: {}",
                     settings.command(&format!("resume {run_id}"))
                 );
             }
@@ -1041,7 +1097,9 @@ pub(crate) fn state_uses_aws(state: &RunState) -> bool {
 fn may_have_left(state: &RunState) -> bool {
     use crate::engine::state::{StepState, Tried};
     state.steps.values().any(|s| match s {
-        StepState::Started { .. } => true,
+        // One that only reads made nothing, however it ended.
+        StepState::Started { action, .. } => crate::actions::find(action)
+            .is_none_or(|d| d.effect != crate::engine::action::Effect::Reads),
         StepState::Failed(_, Some(Tried { action, .. })) => crate::actions::find(action)
             .is_some_and(|d| d.effect == crate::engine::action::Effect::Creates),
         _ => false,
@@ -1301,7 +1359,7 @@ fn start_resume(
         settings,
         region_var(&checked).or(Recorded::of(&state).region),
     );
-    known.run_id = Some(run_id.clone());
+    belongs_to(&mut known, &run_id);
     let target = target::resumed(settings, &state, known.region.clone());
     known.emulated = target
         .endpoint_url

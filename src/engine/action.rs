@@ -49,6 +49,12 @@ pub trait Action: Sync {
     fn creates(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// In an exercise, its look for what the learner did is cheap and tells done from not yet:
+    /// the run looks by itself while the task is shown.
+    fn watches_by_hand(&self) -> bool {
+        false
+    }
 }
 
 impl std::fmt::Debug for dyn Action {
@@ -196,6 +202,9 @@ pub trait Ask: Send + Sync {
     }
 
     /// At an exercise: what the learner does next. `None` when nobody can answer (the run stops).
+    /// A watched exercise was found done while its prompt waited: `what` was found.
+    fn exercise_done(&self, _what: &str) {}
+
     fn exercise(&self, _exercise: &ExerciseIntro<'_>) -> Option<ExerciseChoice> {
         None
     }
@@ -231,6 +240,11 @@ pub struct ExerciseIntro<'a> {
     pub failed: Option<&'a str>,
     /// What happened since the learner was last asked.
     pub after: After,
+    /// The files written for the task: where each is (or why it could not be written).
+    pub files: &'a [String],
+    /// The run looks by itself this often while the learner works (a watched exercise): an
+    /// answer not given by then is [`ExerciseChoice::Look`].
+    pub watch: Option<Duration>,
 }
 
 /// What an exercise prompt follows.
@@ -242,6 +256,8 @@ pub enum After {
     Check,
     /// A hint was asked for (the `shown`th).
     Hint,
+    /// The run looked by itself and it is not done yet (or the look failed: `failed`).
+    Look,
 }
 
 /// The learner's answer at an exercise.
@@ -249,6 +265,8 @@ pub enum After {
 pub enum ExerciseChoice {
     /// "Done: check it."
     Check,
+    /// No answer yet in a watched exercise: look quietly, and go on if it is done.
+    Look,
     /// Show the next hint.
     Hint,
     /// Let the runbook do it.

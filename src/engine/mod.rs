@@ -60,6 +60,8 @@ pub struct Exercise {
     pub hints: Vec<String>,
     /// The parameters the check compares.
     pub compare: Vec<String>,
+    /// Files written for the learner when the task is shown: name and content.
+    pub files: Vec<(String, String)>,
 }
 
 /// The outputs of the steps done so far, by step index.
@@ -163,7 +165,10 @@ pub enum Event {
     },
     RollbackStarted {
         run_id: String,
+        /// Steps with something to undo (or to look for: one that stopped part way).
         steps: usize,
+        /// The resources those steps are known to have made or changed.
+        resources: usize,
     },
     UndoStarted {
         step: String,

@@ -205,6 +205,7 @@ impl Rollback<'_> {
         self.reporter.event(&Event::RollbackStarted {
             run_id: self.state.run_id.clone(),
             steps: work.len() + unchecked.len(),
+            resources: work.values().map(|d| d.resources.len()).sum(),
         });
         // A step whose leftovers could not be looked for keeps the rollback incomplete; it stays
         // `started` in the journal, so the next rollback looks again.

@@ -32,6 +32,8 @@ pub struct Options {
     pub quiet_after: Option<Duration>,
     /// An exercise run: the learner does the exercise steps by hand, and the run checks them.
     pub exercise: bool,
+    /// Where an exercise's files are written for the learner (`run.files`).
+    pub files_dir: Option<std::path::PathBuf>,
     /// Pause before these steps: they and every step that needs one (directly or through
     /// others) wait, the rest run, and the run ends paused. A step id the runbook lacks holds
     /// nothing (the application checks them first).
@@ -48,6 +50,8 @@ pub struct Run<'a> {
     pub options: Options,
     /// Cancelled by an interrupt.
     pub interrupt: CancellationToken,
+    /// Set when the person at the terminal chose to quit (rather than pressing Ctrl-C).
+    pub quit: std::sync::atomic::AtomicBool,
     /// Handed to every action (`Context::services`).
     pub services: &'a super::action::Services,
 }
@@ -61,6 +65,8 @@ pub enum Finish {
         error: ActionError,
     },
     Interrupted,
+    /// The person at the terminal chose to quit before a step.
+    Quit,
     /// Every step ran but those it was to pause before (`until`) and those that need them.
     Paused {
         before: Vec<String>,
@@ -226,7 +232,17 @@ impl Run<'_> {
         }
         let (finish, run_status) = match failure {
             Some((step, error)) => (Finish::Failed { step, error }, RunStatus::Failed),
-            None if self.interrupt.is_cancelled() => (Finish::Interrupted, RunStatus::Interrupted),
+            None if self.interrupt.is_cancelled() => {
+                let quit = self.quit.load(std::sync::atomic::Ordering::SeqCst);
+                (
+                    if quit {
+                        Finish::Quit
+                    } else {
+                        Finish::Interrupted
+                    },
+                    RunStatus::Interrupted,
+                )
+            }
             None if status.iter().zip(&held).any(|(s, held)| {
                 matches!(s, Status::Failed) || (matches!(s, Status::Pending) && !held)
             }) =>
@@ -568,6 +584,17 @@ impl Run<'_> {
             step: step.id.clone(),
             task: task.clone(),
         });
+        let files: Vec<String> = exercise
+            .files
+            .iter()
+            .map(|(name, content)| {
+                match write_exercise_file(self.options.files_dir.as_deref(), name, &masked(content))
+                {
+                    Ok(line) => line,
+                    Err(e) => format!("{name}: could not be written ({e}); make it yourself"),
+                }
+            })
+            .collect();
         let mut shown = 0;
         let mut last: Option<ByHand> = None;
         let mut failed: Option<String> = None;
@@ -581,6 +608,8 @@ impl Run<'_> {
                 last: last.as_ref(),
                 failed: failed.as_deref(),
                 after,
+                files: &files,
+                watch: step.action.watches_by_hand().then_some(WATCH_EVERY),
             });
             match choice {
                 None | Some(ExerciseChoice::Quit) => return Some(StepResult::Quit),
@@ -610,8 +639,9 @@ impl Run<'_> {
                         });
                     }
                 }
-                Some(ExerciseChoice::Check) => {
-                    after = After::Check;
+                Some(choice @ (ExerciseChoice::Check | ExerciseChoice::Look)) => {
+                    let quiet = choice == ExerciseChoice::Look;
+                    after = if quiet { After::Look } else { After::Check };
                     let started = Instant::now();
                     let found = step.action.executor().by_hand(ctx, &exercise.compare).await;
                     if ctx.cancel.is_cancelled() {
@@ -630,6 +660,11 @@ impl Run<'_> {
                         }
                     };
                     failed = None;
+                    // Looking by itself, the run goes on only once it is done; "not yet" is
+                    // no news to the learner.
+                    if quiet && !matches!(found, ByHand::Matches { .. }) {
+                        continue;
+                    }
                     let (kind, what, details) = match &found {
                         ByHand::Matches { what, .. } => ("matches", Some(what.clone()), Vec::new()),
                         ByHand::Differs { what, differences } => {
@@ -646,7 +681,10 @@ impl Run<'_> {
                         what,
                         details,
                     });
-                    if let ByHand::Matches { outcome, .. } = found {
+                    if let ByHand::Matches { outcome, what } = found {
+                        if quiet {
+                            self.ask.exercise_done(&what);
+                        }
                         // The parameters it was checked against, as an attempt records them
                         // (`show --check` looks for what exists by them).
                         let record = Record::StepStarted {
@@ -795,6 +833,7 @@ impl Run<'_> {
             }
             StepResult::Quit => {
                 status[i] = Status::Pending;
+                self.quit.store(true, std::sync::atomic::Ordering::SeqCst);
                 self.interrupt.cancel();
                 Ok(None)
             }
@@ -813,3 +852,42 @@ fn crash_point(step: &str) {
 
 #[cfg(not(feature = "test-actions"))]
 fn crash_point(_: &str) {}
+
+/// How often a watched exercise looks by itself for what the learner did.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// Write an exercise's file for the learner in `dir` (the run's own folder, private), unless
+/// it is there already: a learner who resumes keeps what they filled in. Says where it is.
+fn write_exercise_file(
+    dir: Option<&std::path::Path>,
+    name: &str,
+    content: &str,
+) -> Result<String, String> {
+    use std::io::Write as _;
+    let dir = dir.ok_or("the run has no folder for files")?;
+    super::journal::private_dirs(dir).map_err(|e| e.to_string())?;
+    // The folder is in a place others can write (the temporary folder): it must be a folder
+    // of this user's alone, not a link someone put there.
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if !meta.is_dir() || meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!(
+                "{} is not a private folder (remove it and run again)",
+                dir.display()
+            ));
+        }
+    }
+    let path = dir.join(name);
+    if std::fs::symlink_metadata(&path).is_ok() {
+        return Ok(format!("{} (yours, from before: kept)", path.display()));
+    }
+    let mut file = super::journal::open_regular(
+        &path,
+        std::fs::OpenOptions::new().write(true).create_new(true),
+    )
+    .map_err(|e| e.to_string())?;
+    file.write_all(content.as_bytes())
+        .map_err(|e| e.to_string())?;
+    Ok(path.display().to_string())
+}

@@ -29,6 +29,9 @@ pub struct PlannedStep {
     pub effect: Effect,
     /// Steps this one waits for.
     pub needs: Vec<String>,
+    /// No later step needs it, so a walkthrough offers to skip it.
+    #[serde(skip)]
+    pub skippable: bool,
     /// `runs`, `skipped`, or `decided at run time`.
     pub condition: Condition,
     /// Why it is skipped, when `condition` is `skipped`.
@@ -148,6 +151,10 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                 action: def.name,
                 effect: def.effect,
                 needs: needs_display(flow, i),
+                skippable: !flow
+                    .steps
+                    .iter()
+                    .any(|o| o.deps.iter().any(|&(d, _)| d == i)),
                 skip_reason: (condition == Condition::Skipped).then(|| workflow::skip_reason(step)),
                 condition,
                 confirm: step.confirm.as_ref().map(|c| c.value.clone()),

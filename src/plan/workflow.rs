@@ -235,6 +235,11 @@ impl Workflow for RunbookWorkflow<'_> {
                     .map(|h| text(h, h.span))
                     .collect::<Result<_, _>>()?,
                 compare: exercise_checks(step, e),
+                files: e
+                    .files
+                    .iter()
+                    .map(|(name, content)| Ok((name.value.clone(), text(content, content.span)?)))
+                    .collect::<Result<_, String>>()?,
             }),
         };
         Ok(Prepared {

@@ -172,6 +172,12 @@ pub struct Exercise {
     /// The parameters the learner must get right (default: every one the action can check).
     #[serde(default)]
     pub check: Vec<Spanned<String>>,
+    /// Files written for the learner when the exercise is shown, by name (templated): a
+    /// skeleton a command reads (`--change-batch file://…`), with the values the learner must
+    /// choose left as blanks. The task names them as `{{ run.files }}/NAME`.
+    #[serde(default)]
+    #[schemars(with = "IndexMap<String, String>")]
+    pub files: IndexMap<Spanned<String>, Spanned<String>>,
 }
 
 /// Retry policy: exponential backoff with jitter, starting at `delay`.

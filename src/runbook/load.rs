@@ -695,6 +695,23 @@ impl Loader {
                     .help("say in `task:` what to build, where in the console, and what the AWS CLI command needs"),
             );
         }
+        for name in exercise.files.keys() {
+            let plain = !name.is_empty()
+                && name.as_str() != "."
+                && name.as_str() != ".."
+                && !name.contains(['/', '\\', '\0'])
+                && name.len() <= 100;
+            if !plain {
+                self.diags.push(
+                    Diagnostic::error(
+                        "not-an-exercise",
+                        format!("{what}'s exercise file `{}` is not a plain file name", name.value),
+                    )
+                    .at(name.span)
+                    .help("name a file without folders (`primary.json`): it is written in the run's own folder, `{{ run.files }}`"),
+                );
+            }
+        }
         for name in &exercise.check {
             if !can.compares.contains(&name.as_str()) {
                 let hint = suggest::did_you_mean(name, can.compares)

@@ -20,6 +20,8 @@ pub struct Known {
     pub emulated: bool,
     /// Known once the run exists.
     pub run_id: Option<String>,
+    /// The folder an exercise's files are written in (`run.files`), known once the run exists.
+    pub files: Option<String>,
 }
 
 /// A rendered value: the JSON, the places in it that are known only after the run, and the
@@ -231,6 +233,9 @@ impl<'a> Renderer<'a> {
         if let Some(id) = &self.known.run_id {
             run.insert("id".into(), Json::String(id.clone()));
         }
+        if let Some(files) = &self.known.files {
+            run.insert("files".into(), Json::String(files.clone()));
+        }
         let mut steps = serde_json::Map::new();
         for (id, local) in &self.flow.scopes[scope].locals {
             if only.is_some_and(|only| !only.contains(&id.as_str())) {
@@ -307,6 +312,7 @@ impl<'a> Renderer<'a> {
                 }])
             }
             ["run", "id", ..] if self.known.run_id.is_none() => Some(vec!["run.id".into()]),
+            ["run", "files", ..] if self.known.files.is_none() => Some(vec!["run.files".into()]),
             ["aws", "region", ..] if self.known.region.is_none() => Some(vec!["aws.region".into()]),
             _ => None,
         }

@@ -161,7 +161,10 @@ pub fn step_sites(step: &Step, include_with: bool) -> Vec<Site<'_>> {
         });
     }
     if let Some(exercise) = &step.exercise {
-        for text in std::iter::once(&exercise.task).chain(&exercise.hints) {
+        for text in std::iter::once(&exercise.task)
+            .chain(&exercise.hints)
+            .chain(exercise.files.values())
+        {
             out.push(Site {
                 text,
                 span: text.span,

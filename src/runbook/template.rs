@@ -13,7 +13,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 /// The names a template may start from.
 pub const ROOTS: &[&str] = &["vars", "steps", "run", "aws"];
 /// The keys of `run` and `aws`.
-pub const RUN_KEYS: &[&str] = &["id", "name"];
+pub const RUN_KEYS: &[&str] = &["id", "name", "files"];
 pub const AWS_KEYS: &[&str] = &["region", "emulated"];
 
 /// How a string is to be evaluated.

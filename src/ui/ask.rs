@@ -13,6 +13,8 @@ use dialoguer::console::style;
 
 use crate::engine::action::{After, Ask, ByHand, Choice, ExerciseChoice, ExerciseIntro, StepIntro};
 
+// Each flag is a separate setting the session chooses; grouping them would hide which.
+#[allow(clippy::struct_excessive_bools)]
 pub struct TerminalAsk {
     interactive: bool,
     /// The walkthrough: before each step, show what it does and ask run, skip, explain or quit.
@@ -26,6 +28,13 @@ pub struct TerminalAsk {
     /// Where the by-hand AWS CLI commands must go to act where the run does (`--region …`,
     /// `--endpoint-url …`), added to each `aws` command shown.
     cli_target: Mutex<String>,
+    /// An exercise run: the steps before the first exercise run without a question each (they
+    /// only build what the exercises need), and the walkthrough asks again from it on.
+    exercises: bool,
+    /// The first exercise has come.
+    exercise_reached: std::sync::atomic::AtomicBool,
+    /// A watched exercise's prompt is on the screen, waiting for its line.
+    prompt_open: std::sync::atomic::AtomicBool,
 }
 
 impl TerminalAsk {
@@ -38,6 +47,9 @@ impl TerminalAsk {
             again: Mutex::new(None),
             progress: Mutex::new(None),
             cli_target: Mutex::default(),
+            exercises: false,
+            exercise_reached: std::sync::atomic::AtomicBool::new(false),
+            prompt_open: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -50,6 +62,9 @@ impl TerminalAsk {
             again: Mutex::new(None),
             progress: Mutex::new(None),
             cli_target: Mutex::default(),
+            exercises: false,
+            exercise_reached: std::sync::atomic::AtomicBool::new(false),
+            prompt_open: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -61,6 +76,13 @@ impl TerminalAsk {
     #[must_use]
     pub fn guided(mut self, on: bool) -> Self {
         self.guided = on && self.interactive;
+        self
+    }
+
+    /// An exercise run: no question before each step until the first exercise.
+    #[must_use]
+    pub fn exercises(mut self, on: bool) -> Self {
+        self.exercises = on;
         self
     }
 
@@ -282,12 +304,31 @@ impl Ask for TerminalAsk {
             return Some(Choice::Run);
         }
         drop(again);
+        // An exercise run gets to the point: what comes before the first exercise only builds
+        // for it, and runs with a line each (a step's own question is still asked).
+        if self.exercises
+            && step.confirm.is_none()
+            && !self
+                .exercise_reached
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Some(Choice::Run);
+        }
         let color = self.color;
+        // After it, a step that only reads (a wait, a check) is explained but not asked about:
+        // it observes what the learner did, and a question would make the learner's pause part
+        // of what it measures (the drill's failover time).
+        let observes = self.exercises
+            && step.confirm.is_none()
+            && step.action.effect() == crate::engine::action::Effect::Reads;
         self.paused(|| {
             let term = Term::stderr();
             let width = width();
             let target = self.cli_target.lock().expect("never poisoned").clone();
             let _ = term.write_str(&step_intro(step, width, color, &target));
+            if observes {
+                return Some(Choice::Run);
+            }
             let prompt = if step.skippable {
                 "[R]un it, [s]kip it, [e]xplain the action, or [q]uit?"
             } else {
@@ -320,29 +361,73 @@ impl Ask for TerminalAsk {
         self.paused(|| yes_no(&Term::stderr(), question, default))
     }
 
+    fn exercise_done(&self, what: &str) {
+        if self
+            .prompt_open
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = Term::stderr().write_line(&format!("\n  Seen: {what}. The run goes on."));
+        }
+    }
+
     fn exercise(&self, ex: &ExerciseIntro<'_>) -> Option<ExerciseChoice> {
         if !self.interactive {
             return None;
         }
+        self.exercise_reached
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let color = self.color;
         self.paused(|| {
             let term = Term::stderr();
-            let _ = term.write_str(&exercise_text(ex, width(), color));
+            let open = std::sync::atomic::Ordering::SeqCst;
+            // A quiet look that found nothing new leaves the prompt as it is on the screen.
+            let quiet = ex.after == After::Look && ex.failed.is_none();
+            if !(quiet && self.prompt_open.load(open)) {
+                let _ = term.write_str(&exercise_text(ex, width(), color));
+            }
             let left = ex.hints.len() - ex.shown.min(ex.hints.len());
-            let prompt = if left > 0 {
-                format!(
-                    "[C]heck what you made, a [h]int ({left} left), [s]olve it for me, or [q]uit?"
-                )
+            let check = if ex.watch.is_some() {
+                "[C]heck now"
             } else {
-                "[C]heck what you made, [s]olve it for me, or [q]uit?".to_owned()
+                "[C]heck what you made"
             };
-            let answer = Input::<String>::new()
-                .with_prompt(prompt)
-                .allow_empty(true)
-                .report(false)
-                .validate_with(|v: &String| exercise_choice(v, left).map(drop))
-                .interact_text_on(&term)
-                .ok()?;
+            let prompt = if left > 0 {
+                format!("{check}, a [h]int ({left} left), [s]olve it for me, or [q]uit?")
+            } else {
+                format!("{check}, [s]olve it for me, or [q]uit?")
+            };
+            let answer = match ex.watch {
+                None => Input::<String>::new()
+                    .with_prompt(prompt)
+                    .allow_empty(true)
+                    .report(false)
+                    .validate_with(|v: &String| exercise_choice(v, left).map(drop))
+                    .interact_text_on(&term)
+                    .ok()?,
+                Some(every) => {
+                    if !(quiet && self.prompt_open.load(open)) {
+                        let _ = term.write_str(&format!("{prompt} "));
+                        self.prompt_open.store(true, open);
+                    }
+                    // The terminal edits the line; it is read once Enter completes it.
+                    match line_within(every) {
+                        Ok(Some(line)) => {
+                            self.prompt_open.store(false, open);
+                            if let Err(e) = exercise_choice(&line, left) {
+                                // Asked again (after a look) with the prompt shown anew.
+                                let _ = term.write_line(&format!("  {e}"));
+                                return Some(ExerciseChoice::Look);
+                            }
+                            line
+                        }
+                        Ok(None) => return Some(ExerciseChoice::Look),
+                        Err(_) => {
+                            self.prompt_open.store(false, open);
+                            return None;
+                        }
+                    }
+                }
+            };
             let choice = exercise_choice(&answer, left).ok()?;
             if choice == ExerciseChoice::Solve {
                 // What the runbook is about to do, as the learner would have typed it.
@@ -387,9 +472,20 @@ pub fn exercise_text(ex: &ExerciseIntro<'_>, width: usize, color: bool) -> Strin
             }
             let _ = writeln!(out, "\n  {}", bold("Your task:"));
             out.push_str(&super::wrap(&super::reflow(ex.task), width, "    "));
+            if !ex.files.is_empty() {
+                let _ = writeln!(out, "\n  {}", bold("Written for you:"));
+                for file in ex.files {
+                    let _ = writeln!(out, "    {file}");
+                }
+            }
             let _ = writeln!(
                 out,
-                "\n  When you have made it, press Enter: the runbook looks for it and checks it."
+                "\n  {}",
+                if ex.watch.is_some() {
+                    "The runbook watches for it and goes on by itself once it is done (Enter checks now)."
+                } else {
+                    "When you have made it, press Enter: the runbook looks for it and checks it."
+                }
             );
         }
         After::Check => match (ex.failed, ex.last) {
@@ -424,6 +520,11 @@ pub fn exercise_text(ex: &ExerciseIntro<'_>, width: usize, color: bool) -> Strin
             }
             (None, Some(ByHand::Matches { .. }) | None) => {}
         },
+        After::Look => {
+            if let Some(failed) = ex.failed {
+                let _ = writeln!(out, "\n  Could not look: {failed}");
+            }
+        }
         After::Hint => match ex.shown.checked_sub(1).and_then(|n| ex.hints.get(n)) {
             Some(hint) => {
                 let _ = writeln!(out, "\n  Hint {} of {}:", ex.shown, ex.hints.len());
@@ -438,6 +539,34 @@ pub fn exercise_text(ex: &ExerciseIntro<'_>, width: usize, color: bool) -> Strin
         },
     }
     out
+}
+
+/// A line typed at the terminal within `wait`, ended with Enter (`None`: none yet). The
+/// terminal is left as it is (line editing, echo): the line is read only once it is complete.
+fn line_within(wait: std::time::Duration) -> std::io::Result<Option<String>> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use std::io::BufRead as _;
+    let stdin = std::io::stdin();
+    let ready = {
+        let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+        let timeout = Timespec {
+            tv_sec: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(wait.subsec_nanos()),
+        };
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(n) => n > 0,
+            Err(rustix::io::Errno::INTR) => false,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if !ready {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    if stdin.lock().read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(Some(line))
 }
 
 /// Parse an answer at an exercise; `left` hints remain.

@@ -9,11 +9,13 @@ use serde_json::Value as Json;
 use crate::actions::Effect;
 use crate::plan::{Condition, Plan};
 
-/// Before the first step: title, description, the vars, what will be created and its cost.
+/// Before the first step: title, description, the vars, which steps are the learner's (in an
+/// exercise run), what will be created and its cost.
 pub fn intro(
     plan: &Plan,
     description: Option<&str>,
     vars: &serde_json::Map<String, Json>,
+    exercise: bool,
     width: usize,
 ) -> String {
     let mut out = String::new();
@@ -22,9 +24,14 @@ pub fn intro(
         out.push_str(&super::wrap(&super::reflow(d), width, "  "));
         out.push('\n');
     }
-    if !vars.is_empty() {
+    // An empty value is the var's "not given" (a zone of the domain's own): nothing to show.
+    let given: Vec<_> = vars
+        .iter()
+        .filter(|(_, v)| v.as_str() != Some(""))
+        .collect();
+    if !given.is_empty() {
         let _ = writeln!(out, "  With:");
-        for (k, v) in vars {
+        for (k, v) in given {
             super::plan::value(&mut out, k, v, 4);
         }
         out.push('\n');
@@ -34,35 +41,65 @@ pub fn intro(
         .iter()
         .filter(|s| s.condition != Condition::Skipped)
         .collect();
-    let mut creates: Vec<(&str, usize)> = Vec::new();
+    let mut creates: Vec<(&str, u64)> = Vec::new();
     for s in runs.iter().filter(|s| s.effect == Effect::Creates) {
-        match creates.iter_mut().find(|(a, _)| *a == s.action) {
-            Some((_, n)) => *n += 1,
-            None => creates.push((s.action, 1)),
+        // An action with a `count` (instances) makes that many.
+        let n = s.params.get("count").and_then(Json::as_u64).unwrap_or(1);
+        let what = noun(s.action);
+        match creates.iter_mut().find(|(a, _)| *a == what) {
+            Some((_, m)) => *m += n,
+            None => creates.push((what, n)),
         }
     }
     let skipped = plan.steps.len() - runs.len();
-    let _ = writeln!(
-        out,
-        "{}",
-        super::wrap(
-            &format!(
-                "{} steps, one at a time{}; before each you see what it does and why, its parameters and the AWS CLI commands that do the same, and choose to run it, skip it, read more, or quit.",
+    let skipped = if skipped > 0 {
+        format!(" ({skipped} of them skipped here: their conditions are false)")
+    } else {
+        String::new()
+    };
+    // Skip is offered only for a step nothing later needs: promise it only where it is.
+    let skippable = plan.steps.iter().filter(|s| s.skippable).count();
+    let choices = if skippable > 0 {
+        "run it, read more, or quit (or skip it, where no later step needs it)"
+    } else {
+        "run it, read more, or quit"
+    };
+    let exercises: Vec<_> = runs.iter().filter(|s| s.exercise.is_some()).collect();
+    let text = match exercises.first() {
+        Some(first) if exercise => {
+            let mut text = format!(
+                "{} steps{skipped}. You do {} of them yourself, in the console or with the AWS CLI, and the runbook checks what you made (a hint, or the runbook doing it for you, is a keypress away):\n",
                 plan.steps.len(),
-                if skipped > 0 {
-                    format!(" ({skipped} of them skipped here, their `when` being false)")
-                } else {
-                    String::new()
-                }
-            ),
-            width,
-            "  "
-        )
-    );
+                exercises.len()
+            );
+            for s in &exercises {
+                let _ = writeln!(text, "  step {}: {}", s.number, s.title);
+            }
+            let before = runs.iter().filter(|s| s.number < first.number).count();
+            if before > 0 {
+                let _ = write!(
+                    text,
+                    "The {before} steps before step {} build what the exercises need and run by themselves, one line each. From step {} on, each step is explained before it runs; one that makes or changes something asks first (you choose to {choices}), while waits and checks, which only look at what you made, just run.",
+                    first.number, first.number
+                );
+            } else {
+                let _ = write!(
+                    text,
+                    "Each step is explained before it runs; one that makes or changes something asks first (you choose to {choices}), while waits and checks, which only look at what you made, just run."
+                );
+            }
+            text
+        }
+        _ => format!(
+            "{} steps, one at a time{skipped}; before each you see what it does and why, its parameters and the AWS CLI commands that do the same, and choose to {choices}.",
+            plan.steps.len()
+        ),
+    };
+    let _ = writeln!(out, "{}", super::wrap(&text, width, "  "));
     if !creates.is_empty() {
         let listed: Vec<String> = creates
             .iter()
-            .map(|(a, n)| format!("{n} × {}", noun(a)))
+            .map(|(what, n)| super::unbroken(&format!("{n} × {what}")))
             .collect();
         let _ = write!(
             out,
@@ -121,7 +158,10 @@ pub fn cost(plan: &Plan) -> (f64, Vec<String>) {
             if n == 1 {
                 format!("{what} ${price:.4}")
             } else {
-                format!("{n} × ({what}) ${price:.4} each")
+                format!(
+                    "{} ({what}) ${price:.4} each",
+                    super::unbroken(&format!("{n} ×"))
+                )
             }
         })
         .collect();

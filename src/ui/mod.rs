@@ -121,7 +121,7 @@ pub fn stdout_is_terminal() -> bool {
 
 /// Join the hard-wrapped lines of prose into paragraphs, so that `wrap` can fill the terminal:
 /// blank lines, and lines that start a list item (`- `, `* `), are indented, or start with
-/// `Console:`, keep their line break.
+/// `Console:` or `AWS CLI:`, keep their line break.
 pub fn reflow(text: &str) -> String {
     let mut out = String::new();
     for line in text.trim_end().lines() {
@@ -129,7 +129,8 @@ pub fn reflow(text: &str) -> String {
             || line.starts_with(char::is_whitespace)
             || line.starts_with("- ")
             || line.starts_with("* ")
-            || line.starts_with("Console:");
+            || line.starts_with("Console:")
+            || line.starts_with("AWS CLI:");
         if out.is_empty() || out.ends_with('\n') || keeps_break {
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
@@ -157,14 +158,44 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
         // A line's own leading spaces (a list item's) are kept on each of its wrapped lines.
         let lead: String = line.chars().take_while(|c| c.is_whitespace()).collect();
         let prefix = format!("{indent}{lead}");
-        // Words longer than a line stay whole (a URL, a command): the terminal wraps those.
+        // Nothing a person may copy is cut: lines break only at spaces (not after a `/` of a
+        // path, nor at a hyphen of a command, an id or a name), and a `code span` is one word, so a command stays on one
+        // line; one longer than a line gets a line of its own, as wide as it is.
         let options = textwrap::Options::new(width.max(prefix.len() + 1))
             .initial_indent(&prefix)
             .subsequent_indent(&prefix)
-            .break_words(false);
-        out.push_str(&textwrap::fill(line.trim_start(), options));
+            .break_words(false)
+            .word_separator(textwrap::WordSeparator::AsciiSpace)
+            .word_splitter(textwrap::WordSplitter::NoHyphenation);
+        let filled = textwrap::fill(&glue_code_spans(line.trim_start()), options);
+        out.push_str(&filled.replace(GLUE, " "));
         out.push('\n');
     }
+    out
+}
+
+/// Stands for a space inside a code span while wrapping: not a place to break a line.
+const GLUE: char = '\u{E000}';
+
+/// Text that `wrap` keeps on one line (`2 × EC2 instance`).
+pub(crate) fn unbroken(text: &str) -> String {
+    text.replace(' ', &GLUE.to_string())
+}
+
+/// The spaces inside each `code span` of a line, glued; a lone backtick glues nothing.
+fn glue_code_spans(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(open) = rest.find('`') {
+        let Some(len) = rest[open + 1..].find('`') else {
+            break;
+        };
+        let close = open + 1 + len;
+        out.push_str(&rest[..open]);
+        out.push_str(&rest[open..=close].replace(' ', &GLUE.to_string()));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -179,6 +210,31 @@ mod tests {
             "  one two\n  three\n  four\n"
         );
         assert_eq!(wrap("a\n\n  b", 80, ""), "a\n\n  b\n");
+    }
+
+    #[test]
+    fn code_spans_commands_and_hyphenated_names_are_never_cut() {
+        let text = "Stop them: `aws ec2 stop-instances --region ap-south-1 --instance-ids i-1 i-2` \
+                    then look at lab-primary-alb-target-group-with-a-long-name and `x y` in \
+                    /tmp/runbook-20261206-122200-route53-failover/primary.json.";
+        let wrapped = wrap(text, 40, "  ");
+        for line in wrapped.lines() {
+            assert_eq!(line.matches('`').count() % 2, 0, "{wrapped}");
+            assert!(!line.trim_end().ends_with('-'), "{wrapped}");
+        }
+        assert!(
+            wrapped.contains(
+                "\n  `aws ec2 stop-instances --region ap-south-1 --instance-ids i-1 i-2`\n"
+            ),
+            "a command longer than a line has a line of its own: {wrapped}"
+        );
+        assert!(wrapped.contains("lab-primary-alb-target-group-with-a-long-name"));
+        assert!(wrapped.contains("/tmp/runbook-20261206-122200-route53-failover/primary.json"));
+        assert_eq!(
+            wrap("a ` b c", 3, ""),
+            "a `\nb c\n",
+            "a lone backtick glues nothing"
+        );
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct Lines {
     console: Option<String>,
     /// Put before every line: whose run it is, when a class runs many at once.
     prefix: String,
+    /// What this rollback has removed so far, by kind: said at its end.
+    removed: Mutex<std::collections::BTreeMap<String, usize>>,
 }
 
 impl Lines {
@@ -98,6 +100,7 @@ impl Lines {
             last_status: Mutex::default(),
             console: None,
             prefix: String::new(),
+            removed: Mutex::default(),
         }
     }
 
@@ -116,6 +119,20 @@ impl Lines {
             last_status: Mutex::default(),
             console: None,
             prefix: String::new(),
+            removed: Mutex::default(),
+        }
+    }
+
+    /// Count what an undo removed (not what it reverted or found gone), for the rollback's end.
+    fn tally(&self, event: &Event) {
+        if let Event::UndoSucceeded { resources, .. } = event {
+            let mut kinds = self.removed.lock().expect("never poisoned");
+            for (r, _) in resources
+                .iter()
+                .filter(|(r, how)| *how == Undone::Removed && r.changed.is_empty())
+            {
+                *kinds.entry(r.kind.clone()).or_default() += 1;
+            }
         }
     }
 
@@ -346,8 +363,24 @@ impl Reporter for Lines {
                     }
                 }
             }
-            Event::RollbackStarted { run_id, steps } => {
-                self.line(&format!("Rolling back {run_id}: {steps} steps to undo"));
+            Event::RollbackStarted {
+                run_id,
+                steps,
+                resources,
+            } => {
+                // In the words the run ended with ("This run created 25 resources").
+                let count = crate::runbook::suggest::count;
+                let what = if *resources == 0 {
+                    format!("looking for what {} left part way", count(*steps, "step"))
+                } else {
+                    format!(
+                        "{} from {}",
+                        count(*resources, "resource"),
+                        count(*steps, "step")
+                    )
+                };
+                *self.removed.lock().expect("never poisoned") = std::collections::BTreeMap::new();
+                self.line(&format!("Rolling back {run_id}: {what}"));
             }
             Event::UndoStarted { step } => {
                 self.line(&format!("{} undo {step}", self.mark("36", "▶", "start")));
@@ -367,6 +400,7 @@ impl Reporter for Lines {
                 );
                 let (reverted, removed): (Vec<Resource>, Vec<Resource>) =
                     removed.into_iter().partition(|r| !r.changed.is_empty());
+                self.tally(event);
                 let mut what = Vec::new();
                 if !removed.is_empty() {
                     what.push(format!("removed {}", resources_text(&removed)));
@@ -433,6 +467,11 @@ impl Reporter for Lines {
                     self.line(&format!(
                         "Rollback complete: {run_id} left nothing behind{gone}"
                     ));
+                    // What went, by kind, in the words the run created them with.
+                    let kinds = std::mem::take(&mut *self.removed.lock().expect("never poisoned"));
+                    if !kinds.is_empty() {
+                        self.line(&format!("  Removed: {}", kinds_text(&kinds)));
+                    }
                 } else {
                     self.line(&self.paint(
                         "31",
@@ -606,9 +645,13 @@ pub fn event_json(event: &Event) -> Json {
             "run_finished",
             json!({"run_id": run_id, "status": status, "outputs": outputs}),
         ),
-        Event::RollbackStarted { run_id, steps } => (
+        Event::RollbackStarted {
+            run_id,
+            steps,
+            resources,
+        } => (
             "rollback_started",
-            json!({"run_id": run_id, "steps": steps}),
+            json!({"run_id": run_id, "steps": steps, "resources": resources}),
         ),
         Event::UndoStarted { step } => ("undo_started", json!({"step": step})),
         Event::UndoSucceeded { step, resources } => (
@@ -746,6 +789,7 @@ impl Live {
             last_status: Mutex::default(),
             console: None,
             prefix: String::new(),
+            removed: Mutex::default(),
         };
         Live {
             multi,
@@ -925,7 +969,10 @@ impl Reporter for Live {
             }
             Event::UndoSucceeded { step, .. } | Event::UndoFailed { step, .. } => {
                 self.stop(&format!("undo {step}"));
-                if !said {
+                if said {
+                    // Not shown, but counted for the rollback's last line.
+                    self.lines.tally(event);
+                } else {
                     self.lines.event(event);
                 }
             }

@@ -310,6 +310,7 @@ pub static ACTIONS: &[ActionDef] = &[
         exercise: Some(Exercisable {
             looks: "the VPC's subnets with the step's range",
             compares: &["availability_zone", "public"],
+            watch: false,
         }),
     },
     ActionDef {
@@ -361,6 +362,7 @@ pub static ACTIONS: &[ActionDef] = &[
         exercise: Some(Exercisable {
             looks: "the VPC's security groups with the step's name",
             compares: &["ingress"],
+            watch: false,
         }),
     },
     ActionDef {
@@ -439,7 +441,7 @@ pub static ACTIONS: &[ActionDef] = &[
         executor: &RunInstances,
         cli: Some(super::aws_cli::run_instances),
         creates: &["instance"],
-        noun: Some("EC2 instance launch"),
+        noun: Some("EC2 instance"),
         usage: Some(run_instances_usage),
         exercise: None,
     },
@@ -479,6 +481,7 @@ pub static ACTIONS: &[ActionDef] = &[
         exercise: Some(Exercisable {
             looks: "the step's instances: each stopping or stopped",
             compares: &[],
+            watch: true,
         }),
     },
     ActionDef {

@@ -187,6 +187,7 @@ pub static ACTIONS: &[ActionDef] = &[
         exercise: Some(Exercisable {
             looks: "the region's target groups with the step's name (a name is the account's, one per region)",
             compares: &["vpc_id", "port", "protocol", "health_check"],
+            watch: false,
         }),
     },
     ActionDef {

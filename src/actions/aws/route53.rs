@@ -239,6 +239,7 @@ pub static ACTIONS: &[ActionDef] = &[
         exercise: Some(Exercisable {
             looks: "the zone's records of the step's name and type: the one with its set identifier, else the one with its failover role",
             compares: &["role", "alias", "set_identifier", "health_check_id"],
+            watch: false,
         }),
     },
     ActionDef {
@@ -258,6 +259,7 @@ pub static ACTIONS: &[ActionDef] = &[
         exercise: Some(Exercisable {
             looks: "the zone's records of the step's name and type: the one with its set identifier",
             compares: &["weight", "alias", "set_identifier", "health_check_id"],
+            watch: false,
         }),
     },
     ActionDef {
