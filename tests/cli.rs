@@ -52,6 +52,28 @@ fn engine_commands_without_runs_say_so_and_exit_2() {
     assert_eq!(text(&out).0, "No runs in `.runbook`.\n");
 }
 
+/// A run id that is not in the state directory but in the local lab's: the help says so, with
+/// the flag to add; one that is nowhere names the command that lists runs, as it was invoked.
+#[test]
+fn an_unknown_run_id_points_at_the_lab_when_the_run_is_there() {
+    let out = Test::new()
+        .file(
+            ".lab/runs/20261206-100000-route53-failover-ab12/journal.jsonl",
+            "",
+        )
+        .args(["rollback", "20261206-100000-route53-failover-ab12", "--yes"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("local lab") && stderr.contains("--state-dir .lab"),
+        "{stderr}"
+    );
+    let out = Test::new().args(["show", "zzzz-no-such"]).status(2).run();
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("runs` lists the runs"), "{stderr}");
+}
+
 #[test]
 fn a_usage_error_is_exit_2() {
     let out = Test::new().args(["validate"]).status(2).run();

@@ -1111,3 +1111,33 @@ fn a_run_checks_where_it_acts_before_asking_for_a_var() {
         "asked before checking: {all}"
     );
 }
+
+/// Quitting at the first question, before anything was made, is a choice and not a failure: it
+/// says there is nothing to keep or undo, asks nothing more and exits 0.
+#[test]
+fn quitting_before_anything_was_made_says_so_and_exits_0() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = failover_args(&emulator);
+    args.extend(["--var".into(), "domain=lab.example.com".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut screen = Screen::start(dir.path(), &args);
+    screen.expect("Start?");
+    screen.line("y");
+    screen.choose("q");
+    screen.expect("Nothing was created, so there is nothing to keep or undo.");
+    let status = screen.session.get_process().wait().unwrap();
+    let all = screen.finish();
+    assert!(
+        format!("{status:?}").ends_with(", 0)"),
+        "exit 0: {status:?}\n{all}"
+    );
+    for never in [
+        "may have created",
+        "Kept everything",
+        "Roll it back",
+        "Rolling back",
+    ] {
+        assert!(!all.contains(never), "`{never}`:\n{all}");
+    }
+}

@@ -45,6 +45,10 @@ fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
         "Route 53 answers lab.example.com with the SECONDARY record",
         "Rollback complete",
         "left nothing behind",
+        // In the run's words: the resources it created, by kind.
+        "resources from",
+        "Removed: ",
+        "1 hosted zone",
         "Stopped the emulator",
     ] {
         assert!(
@@ -74,6 +78,15 @@ fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
         stderr.contains("the earlier lab's runs in") && stderr.contains("are dropped"),
         "{stderr}"
     );
+    // A run that was no exercise has nothing to say about a learner's exercises.
+    let out = Command::new(BIN)
+        .args(["runs", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(stdout.contains("route53-failover"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("exercises:"), "{stdout}");
 }
 
 /// Ctrl-C in the middle of a kept lab: the emulator keeps running (it holds the lab), the script

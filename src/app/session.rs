@@ -380,11 +380,13 @@ fn start_run(
             return start_resume(settings, Some(&id), false, false, vars, exec);
         }
     }
-    // Credentials and the endpoint are checked before any question that they would make
-    // pointless (unless the region itself is one of the questions).
+    // On a terminal, credentials and the endpoint are checked before any question that they
+    // would make pointless (unless the region itself is one of the questions). Without one, the
+    // invocation's own problems (a missing var, a question nobody can answer) come first: they
+    // are found without calling anything.
     let rt = bare_runtime();
     let asks_region = checked.vars.missing.iter().any(|n| n == "region");
-    let early = if asks_region {
+    let early = if asks_region || !ask.interactive() {
         None
     } else {
         let target = target::new_run(settings, known(settings, region_var(&checked)).region);
@@ -1260,6 +1262,7 @@ fn clients_for(
 
 /// The run to act on: the one named, or the latest one that `pred` accepts.
 fn pick(
+    settings: &Settings,
     store: &dyn Store,
     run_id: Option<&str>,
     pred: impl Fn(&RunState) -> bool,
@@ -1280,13 +1283,7 @@ fn pick(
         Some(id) => id.to_owned(),
     };
     if !store.exists(&id).map_err(journal_error)? {
-        let known = store.ids().map_err(journal_error)?;
-        let help = crate::runbook::suggest::did_you_mean(&id, &known)
-            .unwrap_or_else(|| "`runbook runs` lists the runs".into());
-        return Err(Error::usage(
-            format!("there is no run `{id}` in `{}`", store.location()),
-            help,
-        ));
+        return Err(super::runs::no_such_run(settings, store, &id));
     }
     Ok(id)
 }
@@ -1317,7 +1314,13 @@ fn start_resume(
 ) -> Result<Exit, Error> {
     check_outputs(exec)?;
     let store = state::open(settings)?;
-    let run_id = pick(store.as_ref(), run_id, RunState::resumable, "unfinished")?;
+    let run_id = pick(
+        settings,
+        store.as_ref(),
+        run_id,
+        RunState::resumable,
+        "unfinished",
+    )?;
     let ask = asker(settings, exec);
     if exec.exercise {
         exercise_refused(exec, &ask)?;
@@ -1460,7 +1463,7 @@ fn start_rollback(
         );
         return Ok(Exit::Success);
     }
-    let run_id = pick(store.as_ref(), run_id, pending, "rolled-back")?;
+    let run_id = pick(settings, store.as_ref(), run_id, pending, "rolled-back")?;
     let ask = if exec.yes {
         TerminalAsk::never()
     } else {

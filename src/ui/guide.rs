@@ -79,13 +79,13 @@ pub fn intro(
             if before > 0 {
                 let _ = write!(
                     text,
-                    "The {before} steps before step {} build what the exercises need and run by themselves, one line each. From step {} on, each step is explained before it runs; one that makes or changes something asks first (you choose to {choices}), while waits and checks, which only look at what you made, just run.",
+                    "The {before} steps before step {} build what the exercises need and run by themselves, one line each. From step {} on, each step is explained before it runs. One that makes or changes something asks first: you choose to {choices}. Waits and checks, which only look at what you made, just run.",
                     first.number, first.number
                 );
             } else {
                 let _ = write!(
                     text,
-                    "Each step is explained before it runs; one that makes or changes something asks first (you choose to {choices}), while waits and checks, which only look at what you made, just run."
+                    "Each step is explained before it runs. One that makes or changes something asks first: you choose to {choices}. Waits and checks, which only look at what you made, just run."
                 );
             }
             text
@@ -95,7 +95,7 @@ pub fn intro(
             plan.steps.len()
         ),
     };
-    let _ = writeln!(out, "{}", super::wrap(&text, width, "  "));
+    out.push_str(&super::wrap(&text, width, "  "));
     if !creates.is_empty() {
         let listed: Vec<String> = creates
             .iter()

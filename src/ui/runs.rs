@@ -135,13 +135,18 @@ pub fn list(
 }
 
 /// How far a run has come with its exercises: `  (exercises: 2 by hand, 1 open)`, or nothing for
-/// a runbook without them.
+/// a runbook without them and a run in which the runbook did them all.
 fn exercises(s: &RunState) -> String {
+    use crate::engine::state::ExerciseState;
     let progress = s.exercise_progress();
-    if progress.is_empty() {
+    // A run that was no exercise did them all itself: nothing to say about a learner.
+    if progress
+        .iter()
+        .all(|(_, p)| matches!(p, ExerciseState::Runbook | ExerciseState::Skipped))
+    {
         return String::new();
     }
-    let mut counts: Vec<(crate::engine::state::ExerciseState, usize)> = Vec::new();
+    let mut counts: Vec<(ExerciseState, usize)> = Vec::new();
     for (_, state) in &progress {
         match counts.iter_mut().find(|(s, _)| s == state) {
             Some((_, n)) => *n += 1,
