@@ -6,7 +6,7 @@
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::source::Sources;
 
-/// Documented exit codes (README, "Exit codes").
+/// Documented exit codes (docs/running.md, "Exit codes").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// 0: success.

@@ -122,9 +122,9 @@ fn the_complete_example_in_the_format_documentation_is_valid() {
 
 #[test]
 fn the_readme_run_resume_rollback_example_works_as_written() {
-    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let readme = std::fs::read_to_string(root().join("docs/running.md")).expect("docs/running.md");
     let block = readme
-        .split("## Running, resuming, rolling back")
+        .split("# Running, resuming, rolling back")
         .nth(1)
         .and_then(|s| s.split("```sh\n").nth(1))
         .and_then(|s| s.split("```").next())
