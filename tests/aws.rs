@@ -2320,11 +2320,11 @@ fn every_kind_deleted_behind_the_runs_back_is_undone_as_already_gone() {
         let Sweep::Tagged { deleted_by, .. } = kind.sweep else {
             continue;
         };
-        let id = missing_id(kind.name)
+        let id = missing_id(kind.name.name())
             .unwrap_or_else(|| panic!("add a missing id of a {} to missing_id", kind.name));
         let def = runbook::actions::find(deleted_by).unwrap();
         let resource = Resource {
-            kind: kind.name.to_owned(),
+            kind: kind.name.into(),
             id: id.to_owned(),
             undo: serde_json::Value::Null,
             changed: Vec::new(),

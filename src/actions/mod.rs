@@ -48,6 +48,24 @@ pub struct Params {
     pub schema: fn(&mut SchemaGenerator) -> Schema,
     /// The serde name of the struct, which error messages use as context.
     pub type_name: fn() -> std::borrow::Cow<'static, str>,
+    /// What AWS would refuse in the values themselves (a name too long, an instance type that
+    /// is no type), found by validation before anything runs.
+    pub lint: Option<ParamLint>,
+}
+
+/// A step's parameter check: its id, and its parameters as known before the run (a value that
+/// waits for another step's outputs is `null`; a list keeps its length).
+pub type ParamLint = fn(step: &str, known: &serde_json::Value) -> Vec<ParamProblem>;
+
+/// One value AWS would refuse, found before the run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamProblem {
+    /// The parameter, to point at in the file.
+    pub param: &'static str,
+    /// The diagnostic's code (`aws-name`).
+    pub code: &'static str,
+    pub message: String,
+    pub help: &'static str,
 }
 
 impl Params {
@@ -56,7 +74,15 @@ impl Params {
             check: check_with::<P>,
             schema: schema_of::<P>,
             type_name: P::schema_name,
+            lint: None,
         }
+    }
+
+    /// With a check of the values (`lint`).
+    #[must_use]
+    pub const fn linted(mut self, lint: ParamLint) -> Params {
+        self.lint = Some(lint);
+        self
     }
 }
 
@@ -94,7 +120,7 @@ pub struct ActionDef {
     pub cli: Option<fn(&serde_json::Value) -> Vec<String>>,
     /// The kinds of resource it creates, as its resources name them (`vpc`, `load balancer`);
     /// each AWS kind has an entry in [`aws::kinds`] (console page, how sweep deletes it).
-    pub creates: &'static [&'static str],
+    pub creates: &'static [aws::kinds::ResourceKind],
     /// What it creates, in words, for the walkthrough's introduction ("Application Load Balancer").
     pub noun: Option<&'static str>,
     /// What a step of it costs by the hour and counts against quotas, from its planned parameters.
@@ -265,8 +291,8 @@ impl Action for ActionDef {
         self.executor
     }
 
-    fn creates(&self) -> &'static [&'static str] {
-        self.creates
+    fn creates(&self) -> Vec<&'static str> {
+        self.creates.iter().map(|k| k.name()).collect()
     }
 
     fn watches_by_hand(&self) -> bool {
@@ -281,6 +307,17 @@ impl Registry for Builtin {
     fn find(&self, name: &str) -> Option<&'static dyn Action> {
         find(name).map(|def| def as &'static dyn Action)
     }
+}
+
+/// What a step of `action` costs by the hour once it has run, and what for, from its definition's
+/// `usage`; `None` when it creates nothing billed by the hour (VPCs, subnets, records).
+pub fn hourly(action: &str, params: &serde_json::Value) -> Option<(f64, String)> {
+    (find(action)?.usage?)(params).hourly
+}
+
+/// A created resource's page in the AWS console of `region`, from its kind's entry.
+pub fn console_url(kind: &str, id: &str, region: &str) -> Option<String> {
+    aws::kinds::console_url(kind, id, region)
 }
 
 pub fn names() -> Vec<&'static str> {

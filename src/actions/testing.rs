@@ -77,7 +77,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the file"),
         executor: &Create,
         cli: None,
-        creates: &["test resource"],
+        creates: &[crate::actions::aws::kinds::TEST_RESOURCE],
         noun: None,
         usage: None,
         exercise: None,
@@ -130,7 +130,7 @@ fn outcome(name: &str) -> Outcome {
     let mut o = Outcome::default();
     o.outputs.insert("id".into(), name.into());
     o.resources.push(Resource {
-        kind: "test resource".into(),
+        kind: crate::actions::aws::kinds::TEST_RESOURCE.into(),
         id: name.to_owned(),
         undo: serde_json::Value::Null,
         changed: Vec::new(),

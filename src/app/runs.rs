@@ -62,40 +62,6 @@ pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Er
     })
 }
 
-/// A run id the state directory does not hold: a near one, or where runs are listed (as this
-/// command was invoked), and the local lab's folder when the run is there.
-pub(crate) fn no_such_run(settings: &Settings, store: &dyn store::Store, id: &str) -> Error {
-    let message = format!("there is no run `{id}` in `{}`", store.location());
-    let known = match store.ids() {
-        Ok(known) => known,
-        Err(e) => return journal_error(e),
-    };
-    let lab = std::path::Path::new(".lab");
-    let help = if let Some(near) = crate::runbook::suggest::did_you_mean(id, &known) {
-        near
-    } else if !store.is_folder(lab) && runs::is_id(id) && runs::run_dir(lab, id).is_dir() {
-        let there = Settings {
-            state_dir: lab.to_path_buf(),
-            ..settings.clone()
-        };
-        format!(
-            "it is a run of the local lab (scripts/lab), kept in `.lab`: add --state-dir .lab, as in `{}`",
-            there.command("runs")
-        )
-    } else {
-        format!(
-            "`{}` lists the runs (the local lab's: `{}`)",
-            settings.command("runs"),
-            Settings {
-                state_dir: lab.to_path_buf(),
-                ..settings.clone()
-            }
-            .command("runs")
-        )
-    };
-    Error::usage(message, help)
-}
-
 pub fn show(
     settings: &Settings,
     run_id: Option<&str>,
@@ -118,7 +84,7 @@ pub fn show(
         latest.as_str()
     };
     if !store.exists(run_id).map_err(journal_error)? {
-        return Err(no_such_run(settings, store.as_ref(), run_id));
+        return Err(state::no_such_run(settings, store.as_ref(), run_id));
     }
     let entries = store.read(run_id).map_err(journal_error)?;
     let state = RunState::from_entries(&entries);

@@ -62,7 +62,7 @@ pub(crate) fn undo_retries() -> (
 
 /// How long a step may say nothing before its status says so (`RUNBOOK_QUIET_AFTER`, default
 /// 20 s): a call that does not answer shows, with what the step was doing, well before its
-/// attempts run out (README, "Nothing waits silently").
+/// attempts run out (docs/running.md).
 pub(crate) fn quiet_after() -> std::time::Duration {
     std::env::var("RUNBOOK_QUIET_AFTER")
         .ok()
@@ -122,7 +122,7 @@ fn reporters(
         .junit
         .as_ref()
         .map(|_| Arc::new(Junit::new(name, steps, secrets.to_vec())));
-    // On a terminal, outside the walkthrough and without -v: one line per step (README, "What a
+    // On a terminal, outside the walkthrough and without -v: one line per step (docs/running.md, "What a
     // run shows").
     let brief = (!ask.is_guided() && settings.verbose == 0).then_some(pending);
     let reporter = ui::report::for_run(
@@ -1283,7 +1283,7 @@ fn pick(
         Some(id) => id.to_owned(),
     };
     if !store.exists(&id).map_err(journal_error)? {
-        return Err(super::runs::no_such_run(settings, store, &id));
+        return Err(state::no_such_run(settings, store, &id));
     }
     Ok(id)
 }

@@ -7,6 +7,31 @@ use crate::actions::aws::limit::Rates;
 use crate::runbook::vars::Inputs;
 use crate::ui::Format;
 
+/// `--aws-rate` as given (`route53=5,ec2=20`): the client-side rates, or a usage error.
+pub fn aws_rates(spec: &str) -> Result<Rates, crate::error::Error> {
+    spec.parse().map_err(|e: String| {
+        crate::error::Error::usage(
+            format!("--aws-rate `{spec}`: {e}"),
+            "for example --aws-rate route53=5,ec2=20,elbv2=10 (or RUNBOOK_AWS_RATE)",
+        )
+    })
+}
+
+/// `--quota NAME=N` as given, each parsed, or a usage error naming the one that is wrong.
+pub fn quota_overrides(specs: &[String]) -> Result<Vec<(String, f64)>, crate::error::Error> {
+    specs
+        .iter()
+        .map(|spec| {
+            crate::actions::aws::quota::parse_override(spec).map_err(|e| {
+                crate::error::Error::usage(
+                    format!("--quota `{spec}`: {e}"),
+                    "for example --quota vpcs=20 --quota vcpus=64",
+                )
+            })
+        })
+        .collect()
+}
+
 /// Options every command takes.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {

@@ -10,6 +10,18 @@ use crate::engine::retry::Backoff;
 use crate::error::{Error, Exit};
 use crate::ui::{self, ask::TerminalAsk};
 
+/// What `runbook sweep --help` says it does, its order read from the kinds table.
+pub fn about() -> String {
+    let kinds: Vec<String> = sweep::order().map(|k| format!("{k}s")).collect();
+    let listed = match kinds.split_last() {
+        Some((last, init)) if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+        _ => kinds.concat(),
+    };
+    format!(
+        "Delete every resource that carries a runbook tag, found in AWS (no journal needed): {listed}, in that order"
+    )
+}
+
 pub fn sweep(
     settings: &Settings,
     tag: Option<&(String, String)>,
@@ -231,7 +243,7 @@ async fn delete(
         deadline: None,
     };
     let resource = Resource {
-        kind: r.kind.to_owned(),
+        kind: r.kind.into(),
         id: r.id.clone(),
         undo,
         changed: Vec::new(),
@@ -259,4 +271,23 @@ async fn delete(
         || def.executor.undo(&ctx, &resource),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    /// `sweep --help` names every kind sweep deletes, in the kinds table's order: a kind added to
+    /// the table is in the help without anyone writing it there.
+    #[test]
+    fn the_help_lists_the_kinds_in_the_tables_order() {
+        let about = super::about();
+        let mut at = 0;
+        for kind in super::sweep::order() {
+            let plural = format!("{kind}s");
+            let found = about[at..]
+                .find(&plural)
+                .unwrap_or_else(|| panic!("{plural} missing or out of order: {about}"));
+            at += found + plural.len();
+        }
+        assert!(about.ends_with("in that order"), "{about}");
+    }
 }

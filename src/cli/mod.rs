@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::actions;
 use crate::app::settings::{self, Exec, Settings, Vars};
 use crate::app::{check, class, runs, session, sweep};
 use crate::error::{Error, Exit};
@@ -117,7 +116,7 @@ pub struct Global {
         default_value = "",
         hide_default_value = true
     )]
-    pub aws_rate: actions::aws::limit::Rates,
+    pub aws_rate: String,
     /// A folder modules may come from besides the runbook's own (repeatable): `uses:` reads
     /// nothing outside these.
     #[arg(long = "module-dir", global = true, value_name = "DIR")]
@@ -171,9 +170,11 @@ fn program() -> String {
         .unwrap_or_else(|| "runbook".to_owned())
 }
 
-impl From<&Global> for Settings {
-    fn from(g: &Global) -> Self {
-        Settings {
+impl TryFrom<&Global> for Settings {
+    type Error = Error;
+
+    fn try_from(g: &Global) -> Result<Self, Error> {
+        Ok(Settings {
             state_dir: g.state_dir.clone(),
             state_profile: g.state_profile.clone(),
             state_region: g.state_region.clone(),
@@ -182,13 +183,13 @@ impl From<&Global> for Settings {
             region: g.region.clone(),
             profile: g.profile.clone(),
             endpoint_url: g.endpoint_url.clone(),
-            aws_rate: g.aws_rate,
+            aws_rate: settings::aws_rates(&g.aws_rate)?,
             module_dirs: g.module_dirs.clone(),
             no_color: g.no_color,
             verbose: g.verbose,
             quiet: g.quiet,
             program: program(),
-        }
+        })
     }
 }
 
@@ -362,8 +363,13 @@ pub enum Command {
         each: Option<PathBuf>,
         /// With --class: assume this quota instead of asking Service Quotas (repeatable):
         /// `vpcs=20`, `internet-gateways=20`, `load-balancers=50`, `vcpus=64`, or a quota code.
-        #[arg(help_heading = "Class", long = "quota", value_name = "NAME=N", requires = "class", value_parser = actions::aws::quota::parse_override)]
-        quotas: Vec<(String, f64)>,
+        #[arg(
+            help_heading = "Class",
+            long = "quota",
+            value_name = "NAME=N",
+            requires = "class"
+        )]
+        quotas: Vec<String>,
         /// With --class: only this student's lab (repeatable).
         #[arg(
             help_heading = "Class",
@@ -435,9 +441,8 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
-    /// Delete every resource that carries a runbook tag, found in AWS (no journal needed):
-    /// instances, load balancers, target groups, security groups, internet gateways, route
-    /// tables, subnets, VPCs, health checks and hosted zones, in that order.
+    // What it deletes, and in which order, is read from the kinds table.
+    #[command(about = sweep::about())]
     Sweep {
         /// The tag, `runbook:run=RUN_ID` for example.
         #[arg(long, value_name = "KEY=VALUE", value_parser = parse_var, conflicts_with = "expired")]
@@ -537,7 +542,7 @@ fn report(e: &Error, color: bool) {
 }
 
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
-    let settings = Settings::from(&cli.global);
+    let settings = Settings::try_from(&cli.global)?;
     let s = &settings;
     match &cli.command {
         Command::Validate {
@@ -584,7 +589,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 parallelism: parallelism.map(usize::from),
                 ttl: *ttl,
                 labels,
-                quotas,
+                quotas: &settings::quota_overrides(quotas)?,
                 students,
             },
             &until.exec(exec),

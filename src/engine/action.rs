@@ -46,8 +46,8 @@ pub trait Action: Sync {
 
     /// The kinds of resource it creates (`hosted zone`, `vpc`), for saying what may exist where
     /// nobody could look.
-    fn creates(&self) -> &'static [&'static str] {
-        &[]
+    fn creates(&self) -> Vec<&'static str> {
+        Vec::new()
     }
 
     /// In an exercise, its look for what the learner did is cheap and tells done from not yet:

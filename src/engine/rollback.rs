@@ -365,7 +365,7 @@ impl Rollback<'_> {
             });
             let kinds = match kinds {
                 Some(kinds) if !kinds.is_empty() => kinds,
-                _ => &["resource"][..],
+                _ => vec!["resource"],
             };
             remaining.extend(kinds.iter().map(|kind| {
                 (

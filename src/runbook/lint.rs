@@ -14,8 +14,6 @@ use super::resolve::Flow;
 use super::source::Span;
 use super::vars::Resolved;
 use super::yaml::Node;
-use crate::actions::aws::ec2::instance_type_form;
-use crate::actions::aws::elbv2::check_elb_name;
 use crate::runbook::render::{Rendered, Renderer};
 
 struct Instance<'a> {
@@ -85,49 +83,26 @@ pub fn run(
         &instances("aws.ec2.create_vpc"),
         &mut diags,
     );
-    for (action, kind) in [
-        ("aws.elbv2.create_load_balancer", "load balancer"),
-        ("aws.elbv2.create_target_group", "target group"),
-    ] {
-        for inst in instances(action) {
-            if let Some(name) = inst.text("name") {
-                if let Err(problem) = check_elb_name(&name, kind == "load balancer") {
-                    diags.push(
-                        Diagnostic::error("aws-name", format!("`{name}` is not a valid {kind} name: {problem}"))
-                            .at(inst.span(&["name"], project_span(project, flow, inst.flow_index)))
-                            .help("AWS allows at most 32 letters, digits and hyphens, without a hyphen at either end"),
-                    );
-                }
-            }
-        }
-    }
-    // An instance type is FAMILY.SIZE (`t3.micro`, `m7g.2xlarge`): a typo found now, not after
-    // minutes of building when RunInstances refuses it.
-    for action in ["aws.ec2.run_instances", "aws.ec2.find_zones"] {
-        for inst in instances(action) {
-            if let Some(kind) = inst.text("instance_type") {
-                if !instance_type_form(&kind) {
-                    diags.push(
-                        Diagnostic::error("instance-type", format!("`{kind}` is not an EC2 instance type"))
-                            .at(inst.span(&["instance_type"], project_span(project, flow, inst.flow_index)))
-                            .help("an instance type is a family and a size, such as t3.micro or m7g.large (EC2 › Instance types)"),
-                    );
-                }
-            }
-        }
-    }
-    for inst in instances("aws.elbv2.create_load_balancer") {
-        let internet_facing = inst.text("scheme").is_none_or(|s| s == "internet-facing");
-        if let (true, Some(Json::Array(subnets))) =
-            (internet_facing, inst.params.value.get("subnet_ids"))
-        {
-            if subnets.len() < 2 {
-                diags.push(
-                    Diagnostic::error("alb-subnets", format!("load balancer `{}` has {} subnet; an application load balancer needs subnets in at least two availability zones", inst.id, subnets.len()))
-                        .at(inst.span(&["subnet_ids"], project_span(project, flow, inst.flow_index)))
-                        .help("create a second subnet in another availability zone and list both"),
-                );
-            }
+    // What AWS would refuse in a step's own values, as its action's definition checks them.
+    for i in 0..flow.steps.len() {
+        let StepKind::Action(def) = flow.step(project, i).kind else {
+            continue;
+        };
+        let Some(lint) = def.params.lint else {
+            continue;
+        };
+        let inst = Instance {
+            flow_index: i,
+            id: &flow.steps[i].id,
+            with: flow.step(project, i).with.as_ref(),
+            params: renderer.params(i),
+        };
+        for problem in lint(inst.id, &inst.params.known_value()) {
+            diags.push(
+                Diagnostic::error(problem.code, problem.message)
+                    .at(inst.span(&[problem.param], project_span(project, flow, i)))
+                    .help(problem.help),
+            );
         }
     }
     for (span, message) in (0..flow.steps.len()).flat_map(|i| renderer.params(i).errors) {

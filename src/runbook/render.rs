@@ -43,6 +43,18 @@ impl Rendered {
         })
     }
 
+    /// The value with every place known only after the run set to `null` (a list keeps its
+    /// length): what a check before the run may read.
+    pub fn known_value(&self) -> Json {
+        let mut value = self.value.clone();
+        for (pointer, _) in &self.unknown {
+            if let Some(v) = value.pointer_mut(pointer) {
+                *v = Json::Null;
+            }
+        }
+        value
+    }
+
     /// The value at a pointer, if it is fully known.
     pub fn get(&self, pointer: &str) -> Option<&Json> {
         if self.is_known(pointer) {

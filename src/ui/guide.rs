@@ -141,7 +141,7 @@ pub fn cost(plan: &Plan) -> (f64, Vec<String>) {
         .iter()
         .filter(|s| s.condition != Condition::Skipped)
     {
-        if let Some((price, what)) = crate::actions::aws::cost::hourly(s.action, &s.params) {
+        if let Some((price, what)) = crate::actions::hourly(s.action, &s.params) {
             total += price;
             match parts
                 .iter_mut()
@@ -183,7 +183,7 @@ pub fn summary(
         for (step, r) in &alive {
             let _ = writeln!(out, "  {:kind_width$}  {}  (step {step})", r.kind, r.id);
             if let Some(url) =
-                region.and_then(|reg| crate::actions::aws::console_url(&r.kind, &r.id, reg))
+                region.and_then(|reg| crate::actions::console_url(&r.kind, &r.id, reg))
             {
                 let _ = writeln!(out, "  {:kind_width$}  {url}", "");
             }

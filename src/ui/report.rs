@@ -289,8 +289,7 @@ impl Reporter for Lines {
                 }
                 if let Some(region) = &self.console {
                     for r in resources {
-                        if let Some(url) = crate::actions::aws::console_url(&r.kind, &r.id, region)
-                        {
+                        if let Some(url) = crate::actions::console_url(&r.kind, &r.id, region) {
                             self.line(&format!("  console: {url}"));
                         }
                     }

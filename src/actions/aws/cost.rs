@@ -2,8 +2,6 @@
 //! resource types the labs use, at us-east-1 On-Demand list prices (other regions cost up to about
 //! 20% more). It is an estimate for the walkthrough's "what this costs" line, not a bill.
 
-use serde_json::Value as Json;
-
 /// Public IPv4 addresses, per address and hour.
 const PUBLIC_IPV4: f64 = 0.005;
 
@@ -46,26 +44,19 @@ pub const LOAD_BALANCER: f64 = 0.0225 + 0.008 + 2.0 * PUBLIC_IPV4;
 /// hours).
 pub const MONTHLY_HALF_DOLLAR: f64 = 0.50 / 730.0;
 
-/// What one step costs per hour once it has run, and what for, from its action's `usage`; `None`
-/// when it creates nothing that is billed by the hour (VPCs, subnets, security groups, records).
-pub fn hourly(action: &str, params: &Json) -> Option<(f64, String)> {
-    let usage = crate::actions::find(action)?.usage?;
-    usage(params).hourly
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     #[test]
     fn instances_count_their_type_and_address() {
-        let (price, what) = super::hourly(
+        let (price, what) = crate::actions::hourly(
             "aws.ec2.run_instances",
             &json!({"instance_type": "t3.micro", "count": 2}),
         )
         .unwrap();
         assert!((price - 2.0 * 0.0154).abs() < 1e-9, "{price}");
         assert_eq!(what, "2 × t3.micro with a public IPv4 address");
-        assert!(super::hourly("aws.ec2.create_vpc", &json!({})).is_none());
+        assert!(crate::actions::hourly("aws.ec2.create_vpc", &json!({})).is_none());
     }
 }

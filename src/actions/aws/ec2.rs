@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Exercisable, Need, Outputs, Params, Usage, out};
+use crate::actions::{
+    ActionDef, Effect, Exercisable, Need, Outputs, ParamProblem, Params, Usage, out,
+};
 use crate::runbook::format::Cidr;
 
 /// Create a VPC (DNS hostnames and DNS support on).
@@ -137,10 +139,27 @@ pub struct FindImageParams {
     pub architecture: String,
 }
 
+/// An instance type is FAMILY.SIZE (`t3.micro`, `m7g.2xlarge`): a typo found by validation, not
+/// after minutes of building when `RunInstances` refuses it.
+fn lint_instance_type(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
+    match known
+        .get("instance_type")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(kind) if !instance_type_form(kind) => vec![ParamProblem {
+            param: "instance_type",
+            code: "instance-type",
+            message: format!("`{kind}` is not an EC2 instance type"),
+            help: "an instance type is a family and a size, such as t3.micro or m7g.large (EC2 › Instance types)",
+        }],
+        _ => Vec::new(),
+    }
+}
+
 /// FAMILY.SIZE: a family of letters and digits (with a digit: `t3`, `c7gn`, `u-6tb1`), a dot, a
 /// size (`micro`, `2xlarge`, `metal-48xl`). Validation uses it to catch a typo before anything
 /// is created.
-pub fn instance_type_form(kind: &str) -> bool {
+fn instance_type_form(kind: &str) -> bool {
     let Some((family, size)) = kind.split_once('.') else {
         return false;
     };
@@ -284,7 +303,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the VPC"),
         executor: &CreateVpc,
         cli: Some(super::aws_cli::create_vpc),
-        creates: &["vpc"],
+        creates: &[kinds::VPC],
         noun: Some("VPC"),
         usage: Some(vpc_usage),
         exercise: None,
@@ -304,7 +323,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
         executor: &CreateSubnet,
         cli: Some(super::aws_cli::create_subnet),
-        creates: &["subnet"],
+        creates: &[kinds::SUBNET],
         noun: Some("subnet"),
         usage: None,
         exercise: Some(Exercisable {
@@ -324,7 +343,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("detaches the gateway from the VPC and deletes it"),
         executor: &CreateInternetGateway,
         cli: Some(super::aws_cli::create_internet_gateway),
-        creates: &["internet gateway"],
+        creates: &[kinds::INTERNET_GATEWAY],
         noun: Some("internet gateway"),
         usage: Some(internet_gateway_usage),
         exercise: None,
@@ -340,7 +359,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("disassociates the table from its subnets and deletes it"),
         executor: &CreateRouteTable,
         cli: Some(super::aws_cli::create_route_table),
-        creates: &["route table"],
+        creates: &[kinds::ROUTE_TABLE],
         noun: Some("route table"),
         usage: None,
         exercise: None,
@@ -356,7 +375,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
         executor: &CreateSecurityGroup,
         cli: Some(super::aws_cli::create_security_group),
-        creates: &["security group"],
+        creates: &[kinds::SECURITY_GROUP],
         noun: Some("security group"),
         usage: None,
         exercise: Some(Exercisable {
@@ -394,7 +413,7 @@ pub static ACTIONS: &[ActionDef] = &[
                instance type is offered (DescribeInstanceTypeOfferings), and picks the first `count` by name; \
                fewer than `count` is an error before anything is created. Console: EC2 › Settings › Zones.",
         effect: Effect::Reads,
-        params: Params::of::<FindZonesParams>(),
+        params: Params::of::<FindZonesParams>().linted(lint_instance_type),
         outputs: Outputs::Fixed(&[
             out(
                 "first",
@@ -427,7 +446,7 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "Launches `count` instances with the given image, type, subnet, security groups and user data. \
                Console: EC2 › Instances › Launch instances.",
         effect: Effect::Creates,
-        params: Params::of::<RunInstancesParams>(),
+        params: Params::of::<RunInstancesParams>().linted(lint_instance_type),
         outputs: Outputs::Fixed(&[
             out("instance_ids", "list", "The instances' ids."),
             out("private_ips", "list", "Their private IP addresses."),
@@ -440,7 +459,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("terminates the instances and waits until they are terminated"),
         executor: &RunInstances,
         cli: Some(super::aws_cli::run_instances),
-        creates: &["instance"],
+        creates: &[kinds::INSTANCE],
         noun: Some("EC2 instance"),
         usage: Some(run_instances_usage),
         exercise: None,
@@ -518,7 +537,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::client::clients;
-use super::kinds::remove_resent;
+use super::kinds::{self, remove_resent};
 use super::watch::noting_unanswered;
 use super::{Seen, Typical, code, consistent, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{
@@ -576,13 +595,13 @@ fn missing(what: &str) -> ActionError {
     ActionError::new(format!("AWS answered without the {what}"))
 }
 
-fn created(kind: &str, id: &str, outputs: &[(&str, serde_json::Value)]) -> Outcome {
+fn created(kind: kinds::ResourceKind, id: &str, outputs: &[(&str, serde_json::Value)]) -> Outcome {
     let mut o = Outcome::default();
     for (k, v) in outputs {
         o.outputs.insert((*k).to_owned(), v.clone());
     }
     o.resources.push(Resource {
-        kind: kind.to_owned(),
+        kind: kind.into(),
         id: id.to_owned(),
         undo: serde_json::Value::Null,
         changed: Vec::new(),
@@ -615,7 +634,7 @@ impl Executor for CreateVpc {
                 .ok_or_else(|| missing("VPC id"))?
                 .to_owned();
             let made = created(
-                "vpc",
+                kinds::VPC,
                 &id,
                 &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
             );
@@ -653,7 +672,7 @@ impl Executor for CreateVpc {
             }
             let cidr = vpc.cidr_block().unwrap_or_default().to_owned();
             Ok(Some(created(
-                "vpc",
+                kinds::VPC,
                 &id,
                 &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
             )))
@@ -786,7 +805,7 @@ impl Executor for CreateSubnet {
                 .ok_or_else(|| missing("subnet id"))?
                 .to_owned();
             let made = created(
-                "subnet",
+                kinds::SUBNET,
                 &id,
                 &[
                     ("subnet_id", id.clone().into()),
@@ -833,7 +852,7 @@ impl Executor for CreateSubnet {
             let az = subnet.availability_zone().unwrap_or_default().to_owned();
             let cidr = subnet.cidr_block().unwrap_or_default().to_owned();
             Ok(Some(created(
-                "subnet",
+                kinds::SUBNET,
                 &id,
                 &[
                     ("subnet_id", id.clone().into()),
@@ -915,7 +934,7 @@ impl Executor for CreateSubnet {
             }
             Ok(ByHand::Matches {
                 outcome: created(
-                    "subnet",
+                    kinds::SUBNET,
                     &id,
                     &[
                         ("subnet_id", id.clone().into()),
@@ -990,7 +1009,7 @@ async fn attach(
 
 fn gateway_outcome(id: &str, vpc: &str) -> Outcome {
     let mut o = created(
-        "internet gateway",
+        kinds::INTERNET_GATEWAY,
         id,
         &[("internet_gateway_id", id.into())],
     );
@@ -1185,7 +1204,11 @@ impl Executor for CreateRouteTable {
                 .and_then(|t| t.route_table_id())
                 .ok_or_else(|| missing("route table id"))?
                 .to_owned();
-            let made = created("route table", &id, &[("route_table_id", id.clone().into())]);
+            let made = created(
+                kinds::ROUTE_TABLE,
+                &id,
+                &[("route_table_id", id.clone().into())],
+            );
             if resent {
                 remove_resent(ctx, c, &made).await?;
             }
@@ -1224,7 +1247,7 @@ impl Executor for CreateRouteTable {
                 furnish_route_table(ctx, c, &id, &p).await?;
             }
             Ok(Some(created(
-                "route table",
+                kinds::ROUTE_TABLE,
                 &id,
                 &[("route_table_id", id.clone().into())],
             )))
@@ -1434,7 +1457,7 @@ impl Executor for CreateSecurityGroup {
                 .to_owned();
             authorize(ctx, c, &id, &p).await?;
             Ok(created(
-                "security group",
+                kinds::SECURITY_GROUP,
                 &id,
                 &[("security_group_id", id.clone().into())],
             ))
@@ -1471,7 +1494,7 @@ impl Executor for CreateSecurityGroup {
                 authorize(ctx, c, &id, &p).await?;
             }
             Ok(Some(created(
-                "security group",
+                kinds::SECURITY_GROUP,
                 &id,
                 &[("security_group_id", id.clone().into())],
             )))
@@ -1555,7 +1578,7 @@ impl Executor for CreateSecurityGroup {
             }
             Ok(ByHand::Matches {
                 outcome: created(
-                    "security group",
+                    kinds::SECURITY_GROUP,
                     &id,
                     &[("security_group_id", id.clone().into())],
                 ),
@@ -1927,7 +1950,7 @@ fn instances_outcome(instances: &[Instance]) -> Outcome {
     o.resources = ids
         .into_iter()
         .map(|id| Resource {
-            kind: "instance".into(),
+            kind: kinds::INSTANCE.into(),
             id,
             undo: serde_json::Value::Null,
             changed: Vec::new(),
@@ -2137,9 +2160,9 @@ impl Power {
         );
         o.resources.push(Resource {
             kind: if self.start {
-                "started instances"
+                kinds::STARTED_INSTANCES
             } else {
-                "stopped instances"
+                kinds::STOPPED_INSTANCES
             }
             .into(),
             id: ids.join(","),

@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Exercisable, Need, Outputs, Params, Usage, out};
+use crate::actions::{
+    ActionDef, Effect, Exercisable, Need, Outputs, ParamProblem, Params, Usage, out,
+};
 
 /// How the load balancer checks a target's health.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
@@ -143,6 +145,51 @@ fn load_balancer_usage(_: &serde_json::Value) -> Usage {
     }
 }
 
+/// A name AWS refuses, before anything runs.
+fn lint_name(known: &serde_json::Value, kind: &str, load_balancer: bool) -> Option<ParamProblem> {
+    let name = known.get("name").and_then(serde_json::Value::as_str)?;
+    let problem = check_elb_name(name, load_balancer).err()?;
+    Some(ParamProblem {
+        param: "name",
+        code: "aws-name",
+        message: format!("`{name}` is not a valid {kind} name: {problem}"),
+        help: "AWS allows at most 32 letters, digits and hyphens, without a hyphen at either end",
+    })
+}
+
+fn lint_target_group(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
+    lint_name(known, "target group", false)
+        .into_iter()
+        .collect()
+}
+
+/// Its name, and an internet-facing load balancer's subnets: at least two (one per zone).
+fn lint_load_balancer(step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
+    let mut problems: Vec<ParamProblem> = lint_name(known, "load balancer", true)
+        .into_iter()
+        .collect();
+    let internet_facing = known
+        .get("scheme")
+        .and_then(serde_json::Value::as_str)
+        .is_none_or(|s| s == "internet-facing");
+    if let (true, Some(serde_json::Value::Array(subnets))) =
+        (internet_facing, known.get("subnet_ids"))
+    {
+        if subnets.len() < 2 {
+            problems.push(ParamProblem {
+                param: "subnet_ids",
+                code: "alb-subnets",
+                message: format!(
+                    "load balancer `{step}` has {} subnet; an application load balancer needs subnets in at least two availability zones",
+                    subnets.len()
+                ),
+                help: "create a second subnet in another availability zone and list both",
+            });
+        }
+    }
+    problems
+}
+
 /// AWS's rules for load balancer and target group names.
 pub fn check_elb_name(name: &str, load_balancer: bool) -> Result<(), String> {
     if name.is_empty() {
@@ -173,7 +220,7 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "A target group is the set of instances a load balancer sends traffic to, and how it checks \
                that they are healthy. Console: EC2 › Target Groups.",
         effect: Effect::Creates,
-        params: Params::of::<CreateTargetGroupParams>(),
+        params: Params::of::<CreateTargetGroupParams>().linted(lint_target_group),
         outputs: Outputs::Fixed(&[
             out("arn", "string", "The target group's ARN."),
             out("name", "string", "Its name."),
@@ -181,7 +228,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the target group"),
         executor: &CreateTargetGroup,
         cli: Some(super::aws_cli::create_target_group),
-        creates: &["target group"],
+        creates: &[super::kinds::TARGET_GROUP],
         noun: Some("target group"),
         usage: None,
         exercise: Some(Exercisable {
@@ -212,7 +259,7 @@ pub static ACTIONS: &[ActionDef] = &[
                gateway on its VPC. It usually takes a few minutes to become active; its DNS name and \
                canonical hosted zone id are known at once. Console: EC2 › Load Balancers.",
         effect: Effect::Creates,
-        params: Params::of::<CreateLoadBalancerParams>(),
+        params: Params::of::<CreateLoadBalancerParams>().linted(lint_load_balancer),
         outputs: Outputs::Fixed(&[
             out("arn", "string", "The load balancer's ARN."),
             out("name", "string", "Its name."),
@@ -226,7 +273,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the load balancer and waits until it is gone"),
         executor: &CreateLoadBalancer,
         cli: Some(super::aws_cli::create_load_balancer),
-        creates: &["load balancer"],
+        creates: &[super::kinds::LOAD_BALANCER],
         noun: Some("Application Load Balancer"),
         usage: Some(load_balancer_usage),
         exercise: None,
@@ -257,7 +304,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the listener"),
         executor: &CreateListener,
         cli: Some(super::aws_cli::create_listener),
-        creates: &["listener"],
+        creates: &[super::kinds::LISTENER],
         noun: Some("listener"),
         usage: None,
         exercise: None,
@@ -408,7 +455,7 @@ fn group_outcome(arn: &str, name: &str) -> Outcome {
     o.outputs.insert("arn".into(), arn.into());
     o.outputs.insert("name".into(), name.into());
     o.resources.push(Resource {
-        kind: "target group".into(),
+        kind: super::kinds::TARGET_GROUP.into(),
         id: arn.to_owned(),
         undo: serde_json::Value::Null,
         changed: Vec::new(),
@@ -728,7 +775,7 @@ impl Executor for RegisterTargets {
             .await?;
             let mut o = Outcome::default();
             o.resources.push(Resource {
-                kind: "registered targets".into(),
+                kind: super::kinds::REGISTERED_TARGETS.into(),
                 id: p.target_group_arn.clone(),
                 undo: serde_json::json!({ "targets": p.targets, "port": p.port }),
                 changed: Vec::new(),
@@ -819,7 +866,7 @@ fn balancer_outcome(lb: &LoadBalancer) -> Outcome {
         lb.canonical_hosted_zone_id().unwrap_or_default().into(),
     );
     o.resources.push(Resource {
-        kind: "load balancer".into(),
+        kind: super::kinds::LOAD_BALANCER.into(),
         id: arn.to_owned(),
         undo: serde_json::Value::Null,
         changed: Vec::new(),
@@ -1247,7 +1294,7 @@ fn listener_outcome(arn: &str) -> Outcome {
     let mut o = Outcome::default();
     o.outputs.insert("arn".into(), arn.into());
     o.resources.push(Resource {
-        kind: "listener".into(),
+        kind: super::kinds::LISTENER.into(),
         id: arn.to_owned(),
         undo: serde_json::Value::Null,
         changed: Vec::new(),

@@ -14,6 +14,64 @@ use super::client::Clients;
 use super::sdk_error;
 use crate::engine::action::{ActionError, BoxFuture};
 
+/// A kind of resource, as the journal, undo, sweep and the console name it (`vpc`, `load
+/// balancer`). Only the constants below exist, so a misspelled kind does not compile; each kind a
+/// create makes has an entry in [`KINDS`] (a test checks it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResourceKind(&'static str);
+
+impl ResourceKind {
+    /// Its name, as written in journals and shown to people.
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl From<ResourceKind> for String {
+    fn from(kind: ResourceKind) -> String {
+        kind.0.to_owned()
+    }
+}
+
+impl PartialEq<str> for ResourceKind {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for ResourceKind {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == other
+    }
+}
+
+pub const INSTANCE: ResourceKind = ResourceKind("instance");
+pub const LISTENER: ResourceKind = ResourceKind("listener");
+pub const LOAD_BALANCER: ResourceKind = ResourceKind("load balancer");
+pub const TARGET_GROUP: ResourceKind = ResourceKind("target group");
+pub const SECURITY_GROUP: ResourceKind = ResourceKind("security group");
+pub const INTERNET_GATEWAY: ResourceKind = ResourceKind("internet gateway");
+pub const ROUTE_TABLE: ResourceKind = ResourceKind("route table");
+pub const SUBNET: ResourceKind = ResourceKind("subnet");
+pub const VPC: ResourceKind = ResourceKind("vpc");
+pub const HEALTH_CHECK: ResourceKind = ResourceKind("health check");
+pub const RECORD: ResourceKind = ResourceKind("record");
+pub const HOSTED_ZONE: ResourceKind = ResourceKind("hosted zone");
+/// Changes a step makes to resources that exist rather than resources it creates: undone by
+/// their step, never swept, so they have no entry in [`KINDS`].
+pub const REGISTERED_TARGETS: ResourceKind = ResourceKind("registered targets");
+pub const STOPPED_INSTANCES: ResourceKind = ResourceKind("stopped instances");
+pub const STARTED_INSTANCES: ResourceKind = ResourceKind("started instances");
+/// What the test actions make (in their own store, never in AWS).
+#[cfg(feature = "test-actions")]
+pub const TEST_RESOURCE: ResourceKind = ResourceKind("test resource");
+
 /// Finds every resource of a kind that a selection takes.
 pub type List =
     for<'a> fn(&'a Clients, &'a Select) -> BoxFuture<'a, Result<Vec<Found>, ActionError>>;
@@ -36,14 +94,14 @@ pub enum Sweep {
     },
     /// Removed with a resource of another kind (a listener with its load balancer, a record with
     /// its hosted zone).
-    With(&'static str),
+    With(ResourceKind),
 }
 
 /// One kind of resource.
 #[derive(Clone, Copy)]
 pub struct Kind {
     /// As `Resource::kind` and sweep name it: `vpc`, `load balancer`.
-    pub name: &'static str,
+    pub name: ResourceKind,
     /// Its page in the AWS console, from its id and the region.
     pub console: Option<fn(&str, &str) -> String>,
     pub sweep: Sweep,
@@ -58,7 +116,7 @@ pub struct Kind {
 /// Every kind, in the order sweep deletes them.
 pub static KINDS: &[Kind] = &[
     Kind {
-        name: "instance",
+        name: INSTANCE,
         console: Some(|id, region| format!("{}#InstanceDetails:instanceId={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(instances(c, s)),
@@ -68,13 +126,13 @@ pub static KINDS: &[Kind] = &[
         look_first: None,
     },
     Kind {
-        name: "listener",
+        name: LISTENER,
         console: None,
-        sweep: Sweep::With("load balancer"),
+        sweep: Sweep::With(LOAD_BALANCER),
         look_first: None,
     },
     Kind {
-        name: "load balancer",
+        name: LOAD_BALANCER,
         console: Some(|id, region| format!("{}#LoadBalancer:loadBalancerArn={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(load_balancers(c, s)),
@@ -84,7 +142,7 @@ pub static KINDS: &[Kind] = &[
         look_first: Some(|c, id| Box::pin(load_balancer_exists(c, id))),
     },
     Kind {
-        name: "target group",
+        name: TARGET_GROUP,
         console: Some(|id, region| format!("{}#TargetGroup:targetGroupArn={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(target_groups(c, s)),
@@ -94,7 +152,7 @@ pub static KINDS: &[Kind] = &[
         look_first: Some(|c, id| Box::pin(target_group_exists(c, id))),
     },
     Kind {
-        name: "security group",
+        name: SECURITY_GROUP,
         console: Some(|id, region| format!("{}#SecurityGroup:groupId={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(security_groups(c, s)),
@@ -104,7 +162,7 @@ pub static KINDS: &[Kind] = &[
         look_first: None,
     },
     Kind {
-        name: "internet gateway",
+        name: INTERNET_GATEWAY,
         console: Some(|id, region| {
             format!(
                 "{}#InternetGateway:internetGatewayId={id}",
@@ -119,7 +177,7 @@ pub static KINDS: &[Kind] = &[
         look_first: None,
     },
     Kind {
-        name: "route table",
+        name: ROUTE_TABLE,
         console: Some(|id, region| {
             format!(
                 "{}#RouteTableDetails:RouteTableId={id}",
@@ -134,7 +192,7 @@ pub static KINDS: &[Kind] = &[
         look_first: None,
     },
     Kind {
-        name: "subnet",
+        name: SUBNET,
         console: Some(|id, region| format!("{}#SubnetDetails:subnetId={id}", vpc_console(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(subnets(c, s)),
@@ -144,7 +202,7 @@ pub static KINDS: &[Kind] = &[
         look_first: None,
     },
     Kind {
-        name: "vpc",
+        name: VPC,
         console: Some(|id, region| format!("{}#VpcDetails:VpcId={id}", vpc_console(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(vpcs(c, s)),
@@ -154,7 +212,7 @@ pub static KINDS: &[Kind] = &[
         look_first: None,
     },
     Kind {
-        name: "health check",
+        name: HEALTH_CHECK,
         console: Some(|id, _| {
             format!("https://console.aws.amazon.com/route53/healthchecks/home#/details/{id}")
         }),
@@ -166,13 +224,13 @@ pub static KINDS: &[Kind] = &[
         look_first: Some(|c, id| Box::pin(health_check_exists(c, id))),
     },
     Kind {
-        name: "record",
+        name: RECORD,
         console: None,
-        sweep: Sweep::With("hosted zone"),
+        sweep: Sweep::With(HOSTED_ZONE),
         look_first: None,
     },
     Kind {
-        name: "hosted zone",
+        name: HOSTED_ZONE,
         console: Some(|id, _| {
             format!("https://console.aws.amazon.com/route53/v2/hostedzones#ListRecordSets/{id}")
         }),
@@ -192,7 +250,26 @@ pub static KINDS: &[Kind] = &[
 
 /// The entry of a kind.
 pub fn find(name: &str) -> Option<&'static Kind> {
-    KINDS.iter().find(|k| k.name == name)
+    KINDS.iter().find(|k| k.name == *name)
+}
+
+/// What carries a step's key tag, of one kind, read as sweep reads it (every page): how a
+/// step's reconcile finds what a crashed attempt made.
+pub async fn with_key(
+    c: &Clients,
+    kind: ResourceKind,
+    key: &str,
+) -> Result<Vec<Found>, ActionError> {
+    let Some(Kind {
+        sweep: Sweep::Tagged { list, .. },
+        ..
+    }) = find(kind.name())
+    else {
+        return Err(ActionError::new(format!(
+            "no entry in the kinds table lists a {kind} by its tags"
+        )));
+    };
+    list(c, &Select::Tag(super::tags::KEY.to_owned(), key.to_owned())).await
 }
 
 /// After a create that AWS may have carried out twice (an attempt's answer was lost and the SDK
@@ -316,7 +393,7 @@ fn vpc_console(region: &str) -> String {
 
 /// Each EC2 resource a selection takes, with its `Name` tag (or `fallback`) as its name.
 fn ec2_found<'t>(
-    kind: &'static str,
+    kind: ResourceKind,
     select: &Select,
     items: impl IntoIterator<
         Item = (
@@ -354,7 +431,7 @@ async fn instances(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionErr
         "DescribeInstances"
     );
     Ok(ec2_found(
-        "instance",
+        INSTANCE,
         select,
         reservations
             .iter()
@@ -369,7 +446,7 @@ async fn security_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, Act
         "DescribeSecurityGroups"
     );
     Ok(ec2_found(
-        "security group",
+        SECURITY_GROUP,
         select,
         groups
             .iter()
@@ -383,7 +460,7 @@ async fn internet_gateways(c: &Clients, select: &Select) -> Result<Vec<Found>, A
         "DescribeInternetGateways"
     );
     Ok(ec2_found(
-        "internet gateway",
+        INTERNET_GATEWAY,
         select,
         gateways
             .iter()
@@ -397,7 +474,7 @@ async fn route_tables(c: &Clients, select: &Select) -> Result<Vec<Found>, Action
         "DescribeRouteTables"
     );
     Ok(ec2_found(
-        "route table",
+        ROUTE_TABLE,
         select,
         tables.iter().map(|t| (t.route_table_id(), t.tags(), None)),
     ))
@@ -409,7 +486,7 @@ async fn subnets(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError
         "DescribeSubnets"
     );
     Ok(ec2_found(
-        "subnet",
+        SUBNET,
         select,
         subnets.iter().map(|s| (s.subnet_id(), s.tags(), None)),
     ))
@@ -421,7 +498,7 @@ async fn vpcs(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
         "DescribeVpcs"
     );
     Ok(ec2_found(
-        "vpc",
+        VPC,
         select,
         vpcs.iter().map(|v| (v.vpc_id(), v.tags(), None)),
     ))
@@ -433,7 +510,7 @@ async fn load_balancers(c: &Clients, select: &Select) -> Result<Vec<Found>, Acti
         .iter()
         .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
         .collect();
-    tagged_elb(c, &arns, "load balancer", select).await
+    tagged_elb(c, &arns, LOAD_BALANCER, select).await
 }
 
 async fn target_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
@@ -442,7 +519,7 @@ async fn target_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, Actio
         .iter()
         .filter_map(|g| g.target_group_arn().map(str::to_owned))
         .collect();
-    tagged_elb(c, &arns, "target group", select).await
+    tagged_elb(c, &arns, TARGET_GROUP, select).await
 }
 
 /// The VPC an internet gateway is attached to, which its undo detaches it from first.
@@ -465,7 +542,7 @@ async fn attached_vpc(c: &Clients, r: &Found) -> Result<Json, ActionError> {
 /// One resource found by its tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
-    pub kind: &'static str,
+    pub kind: ResourceKind,
     pub id: String,
     /// Its `Name` tag, when it has one.
     pub name: Option<String>,
@@ -527,7 +604,7 @@ impl Select {
 async fn tagged_elb(
     c: &Clients,
     arns: &[String],
-    kind: &'static str,
+    kind: ResourceKind,
     select: &Select,
 ) -> Result<Vec<Found>, ActionError> {
     let mut found = Vec::new();
@@ -557,7 +634,16 @@ async fn tagged_elb(
 async fn health_checks(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
     let checks = pages!(c.route53.list_health_checks(), "ListHealthChecks");
     let ids = checks.iter().map(|h| h.id().to_owned());
-    tagged_route53(c, select, "health check", ids).await
+    tagged_route53(
+        c,
+        select,
+        (
+            HEALTH_CHECK,
+            aws_sdk_route53::types::TagResourceType::Healthcheck,
+        ),
+        ids,
+    )
+    .await
 }
 
 /// The hosted zones `select` takes (every page), each with the records in it that the selection
@@ -568,7 +654,16 @@ async fn hosted_zones(c: &Clients, select: &Select) -> Result<Vec<Found>, Action
     let ids = zones
         .iter()
         .map(|z| z.id().rsplit('/').next().unwrap_or_default().to_owned());
-    let mut found = tagged_route53(c, select, "hosted zone", ids).await?;
+    let mut found = tagged_route53(
+        c,
+        select,
+        (
+            HOSTED_ZONE,
+            aws_sdk_route53::types::TagResourceType::Hostedzone,
+        ),
+        ids,
+    )
+    .await?;
     if found.is_empty() {
         return Ok(found);
     }
@@ -577,7 +672,7 @@ async fn hosted_zones(c: &Clients, select: &Select) -> Result<Vec<Found>, Action
         .iter()
         .filter_map(|l| l.load_balancer_arn().map(str::to_owned))
         .collect();
-    let selected: Vec<String> = tagged_elb(c, &arns, "load balancer", select)
+    let selected: Vec<String> = tagged_elb(c, &arns, LOAD_BALANCER, select)
         .await?
         .into_iter()
         .map(|f| f.id)
@@ -621,15 +716,9 @@ fn record_key(r: &aws_sdk_route53::types::ResourceRecordSet) -> String {
 async fn tagged_route53(
     c: &Clients,
     select: &Select,
-    kind: &'static str,
+    (kind, tag_kind): (ResourceKind, aws_sdk_route53::types::TagResourceType),
     ids: impl Iterator<Item = String>,
 ) -> Result<Vec<Found>, ActionError> {
-    use aws_sdk_route53::types::TagResourceType;
-    let tag_kind = if kind == "hosted zone" {
-        TagResourceType::Hostedzone
-    } else {
-        TagResourceType::Healthcheck
-    };
     let mut found = Vec::new();
     for id in ids {
         let tags = super::route53::tags_of(c, tag_kind.clone(), &id).await?;
@@ -704,7 +793,7 @@ mod tests {
             }
             for kind in def.creates {
                 assert!(
-                    super::find(kind).is_some(),
+                    super::find(kind.name()).is_some(),
                     "{} creates a {kind}, which has no entry in actions/aws/kinds.rs",
                     def.name
                 );
@@ -721,7 +810,7 @@ mod tests {
                     );
                 }
                 Sweep::With(parent) => {
-                    let parent = super::find(parent).expect("a known kind");
+                    let parent = super::find(parent.name()).expect("a known kind");
                     assert!(
                         matches!(parent.sweep, Sweep::Tagged { .. }),
                         "{} goes with {}, which sweep does not delete itself",

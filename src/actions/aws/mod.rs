@@ -43,9 +43,6 @@ use crate::engine::retry::Backoff;
 /// Extra tags to put on what an action creates (besides `Name` and the `runbook:*` tags).
 pub type Tags = IndexMap<String, String>;
 
-/// Default values shared by the parameter structs (serde's `default = "…"` needs functions).
-pub use kinds::console_url;
-
 /// The AWS actions, in the order `runbook actions` lists them.
 pub fn all() -> impl Iterator<Item = &'static crate::actions::ActionDef> {
     ec2::ACTIONS
@@ -164,7 +161,7 @@ where
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => {
             let action = format!("{}:{operation}", iam_service::<E>());
             e = e.hint(format!(
-                "the credentials are not allowed to call {operation}: allow `{action}` in the policy of the IAM user or role (README › Real AWS lists every permission the shipped runbooks need)"
+                "the credentials are not allowed to call {operation}: allow `{action}` in the policy of the IAM user or role (docs/real-aws.md and docs/iam-policy.json list every permission the shipped runbooks need)"
             ));
         }
         "AuthFailure" | "InvalidClientTokenId" | "ExpiredToken" | "UnrecognizedClientException" => {
@@ -517,15 +514,15 @@ mod tests {
     #[test]
     fn created_resources_link_to_their_console_page_in_the_region() {
         assert_eq!(
-            super::console_url("vpc", "vpc-1", "ap-south-1").unwrap(),
+            super::kinds::console_url("vpc", "vpc-1", "ap-south-1").unwrap(),
             "https://ap-south-1.console.aws.amazon.com/vpcconsole/home?region=ap-south-1#VpcDetails:VpcId=vpc-1"
         );
         assert!(
-            super::console_url("hosted zone", "Z1", "eu-west-1")
+            super::kinds::console_url("hosted zone", "Z1", "eu-west-1")
                 .unwrap()
                 .ends_with("#ListRecordSets/Z1")
         );
-        assert_eq!(super::console_url("record", "x", "eu-west-1"), None);
+        assert_eq!(super::kinds::console_url("record", "x", "eu-west-1"), None);
     }
     use std::time::Duration;
 

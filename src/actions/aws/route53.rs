@@ -215,7 +215,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ),
         executor: &HostedZone,
         cli: Some(super::aws_cli::hosted_zone),
-        creates: &["hosted zone"],
+        creates: &[super::kinds::HOSTED_ZONE],
         noun: Some("hosted zone (unless it exists)"),
         usage: Some(hosted_zone_usage),
         exercise: None,
@@ -233,7 +233,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes exactly this record"),
         executor: &Record { weighted: false },
         cli: Some(super::aws_cli::failover_record),
-        creates: &["record"],
+        creates: &[super::kinds::RECORD],
         noun: Some("failover record"),
         usage: Some(failover_usage),
         exercise: Some(Exercisable {
@@ -253,7 +253,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes exactly this record"),
         executor: &Record { weighted: true },
         cli: Some(super::aws_cli::weighted_record),
-        creates: &["record"],
+        creates: &[super::kinds::RECORD],
         noun: Some("weighted record"),
         usage: Some(weighted_usage),
         exercise: Some(Exercisable {
@@ -273,7 +273,7 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some("deletes the health check"),
         executor: &HealthCheck,
         cli: Some(super::aws_cli::health_check),
-        creates: &["health check"],
+        creates: &[super::kinds::HEALTH_CHECK],
         noun: Some("health check"),
         usage: Some(health_check_usage),
         exercise: None,
@@ -622,7 +622,7 @@ async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, A
     o.outputs.insert("created".into(), created.into());
     if created {
         o.resources.push(Resource {
-            kind: "hosted zone".into(),
+            kind: super::kinds::HOSTED_ZONE.into(),
             id: id.to_owned(),
             undo: serde_json::Value::Null,
             changed: Vec::new(),
@@ -918,7 +918,7 @@ fn record_outcome(ctx: &Context<'_>, zone: &str, label: String, change_id: Strin
     let mut o = Outcome::default();
     o.outputs.insert("change_id".into(), change_id.into());
     o.resources.push(Resource {
-        kind: "record".into(),
+        kind: super::kinds::RECORD.into(),
         id: label,
         undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
         changed: Vec::new(),
@@ -1186,7 +1186,7 @@ impl Executor for HealthCheck {
             o.outputs
                 .insert("health_check_id".into(), id.clone().into());
             o.resources.push(Resource {
-                kind: "health check".into(),
+                kind: super::kinds::HEALTH_CHECK.into(),
                 id,
                 undo: serde_json::Value::Null,
                 changed: Vec::new(),
@@ -1205,27 +1205,19 @@ impl Executor for HealthCheck {
     ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
         Box::pin(async move {
             let c = clients(ctx)?;
-            let out = c
-                .route53
-                .list_health_checks()
-                .send()
-                .await
-                .map_err(|e| sdk_error("ListHealthChecks", &e))?;
-            for check in out.health_checks() {
-                if tagged_with_key(c, TagResourceType::Healthcheck, check.id(), ctx.key).await? {
-                    let mut o = Outcome::default();
-                    o.outputs
-                        .insert("health_check_id".into(), check.id().into());
-                    o.resources.push(Resource {
-                        kind: "health check".into(),
-                        id: check.id().to_owned(),
-                        undo: serde_json::Value::Null,
-                        changed: Vec::new(),
-                    });
-                    return Ok(Some(o));
-                }
-            }
-            Ok(None)
+            let found = super::kinds::with_key(c, super::kinds::HEALTH_CHECK, ctx.key).await?;
+            Ok(found.into_iter().next().map(|check| {
+                let mut o = Outcome::default();
+                o.outputs
+                    .insert("health_check_id".into(), check.id.clone().into());
+                o.resources.push(Resource {
+                    kind: super::kinds::HEALTH_CHECK.into(),
+                    id: check.id,
+                    undo: serde_json::Value::Null,
+                    changed: Vec::new(),
+                });
+                o
+            }))
         })
     }
 

@@ -14,7 +14,7 @@ use super::kinds::{KINDS, Sweep};
 use crate::engine::action::ActionError;
 
 /// The kinds sweep deletes itself, in the order it deletes them.
-pub fn order() -> impl Iterator<Item = &'static str> {
+pub fn order() -> impl Iterator<Item = super::kinds::ResourceKind> {
     KINDS
         .iter()
         .filter(|k| matches!(k.sweep, Sweep::Tagged { .. }))
@@ -42,7 +42,7 @@ pub async fn undo_of(
         deleted_by,
         prepare,
         ..
-    }) = super::kinds::find(r.kind).map(|k| k.sweep)
+    }) = super::kinds::find(r.kind.name()).map(|k| k.sweep)
     else {
         return Err(ActionError::new(format!(
             "sweep does not know how to delete a {}",
@@ -79,7 +79,7 @@ impl crate::engine::rollback::Leftovers for Clients {
                 .into_iter()
                 .filter(|f| first.iter().any(|g| g.id == f.id))
                 .map(|f| crate::engine::action::Resource {
-                    kind: f.kind.to_owned(),
+                    kind: f.kind.into(),
                     id: f.id,
                     undo: serde_json::Value::Null,
                     changed: Vec::new(),

@@ -177,3 +177,40 @@ pub fn stop_when_lost(
         });
     }
 }
+
+/// A run id the state directory does not hold: a near one, or where runs are listed (as this
+/// command was invoked), and the local lab's folder when the run is there.
+pub(crate) fn no_such_run(settings: &Settings, store: &dyn Store, id: &str) -> Error {
+    let message = format!("there is no run `{id}` in `{}`", store.location());
+    let known = match store.ids() {
+        Ok(known) => known,
+        Err(e) => return journal_error(e),
+    };
+    let lab = Path::new(".lab");
+    let help = if let Some(near) = crate::runbook::suggest::did_you_mean(id, &known) {
+        near
+    } else if !store.is_folder(lab)
+        && crate::engine::runs::is_id(id)
+        && crate::engine::runs::run_dir(lab, id).is_dir()
+    {
+        let there = Settings {
+            state_dir: lab.to_path_buf(),
+            ..settings.clone()
+        };
+        format!(
+            "it is a run of the local lab (scripts/lab), kept in `.lab`: add --state-dir .lab, as in `{}`",
+            there.command("runs")
+        )
+    } else {
+        format!(
+            "`{}` lists the runs (the local lab's: `{}`)",
+            settings.command("runs"),
+            Settings {
+                state_dir: lab.to_path_buf(),
+                ..settings.clone()
+            }
+            .command("runs")
+        )
+    };
+    Error::usage(message, help)
+}
