@@ -997,7 +997,7 @@ pub fn rollback(
     // Before any delete: every target reachable and its credentials accepted (once per
     // target), and each lab's account the one it ran in.
     let mut callers: HashMap<String, Option<client::Caller>> = HashMap::new();
-    for state in pending.iter().filter(|s| ex::state_uses_aws(s)) {
+    for state in pending.iter().filter(|s| target::state_uses_aws(s)) {
         let target = target::of_run(settings, state);
         let key = format!(
             "{:?}",
@@ -1145,7 +1145,7 @@ pub fn rollback(
         pending.clone()
     };
     let mut places: Vec<client::Settings> = Vec::new();
-    for state in from.into_iter().filter(|s| ex::state_uses_aws(s)) {
+    for state in from.into_iter().filter(|s| target::state_uses_aws(s)) {
         let s = target::of_run(settings, state);
         if !places.iter().any(|p| {
             p.region == s.region
@@ -1216,7 +1216,7 @@ async fn undo_run(
     let journal = super::state::open_journal(store.as_ref(), &state.run_id, settings, &|_| None)
         .map_err(|e| e.message())?;
     let never = TerminalAsk::never();
-    let services: &'static Services = if ex::state_uses_aws(state) {
+    let services: &'static Services = if target::state_uses_aws(state) {
         let target = target::of_run(settings, state);
         client::for_settings(&target).await.map_err(|e| e.message)?
     } else {

@@ -88,7 +88,7 @@ pub fn show(
     }
     let entries = store.read(run_id).map_err(journal_error)?;
     let state = RunState::from_entries(&entries);
-    let place = super::session::state_uses_aws(&state)
+    let place = super::target::state_uses_aws(&state)
         .then(|| super::target::Recorded::of(&state).describe());
     let seen = if check {
         Some(look(settings, &state)?)
@@ -121,20 +121,20 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
     use crate::engine::state::StepState;
     let interrupt = tokio_util::sync::CancellationToken::new();
     let rt = super::session::runtime(&interrupt);
-    let services: &'static crate::engine::action::Services =
-        if super::session::state_uses_aws(state) {
-            let target = super::target::of_run(settings, state);
-            let (clients, caller) = rt
-                .block_on(crate::actions::aws::client::preflight(&target))
-                .map_err(|e| Error::Usage {
-                    message: e.message,
-                    help: e.hint,
-                })?;
-            super::target::check_account(state, caller.as_ref(), false, "check")?;
-            clients
-        } else {
-            &()
-        };
+    let services: &'static crate::engine::action::Services = if super::target::state_uses_aws(state)
+    {
+        let target = super::target::of_run(settings, state);
+        let (clients, caller) = rt
+            .block_on(crate::actions::aws::client::preflight(&target))
+            .map_err(|e| Error::Usage {
+                message: e.message,
+                help: e.hint,
+            })?;
+        super::target::check_account(state, caller.as_ref(), false, "check")?;
+        clients
+    } else {
+        &()
+    };
     let mut seen = ui::runs::Seen::default();
     for (step, resource) in state.alive() {
         let Some(StepState::Succeeded(done)) = state.steps.get(&step) else {

@@ -1082,18 +1082,6 @@ fn write_junit(path: Option<&Path>, junit: Option<&Junit>) -> Result<(), Error> 
     Ok(())
 }
 
-/// Whether a run has AWS resources to undo (or steps that may have made some).
-pub(crate) fn state_uses_aws(state: &RunState) -> bool {
-    use crate::engine::state::{StepState, Tried};
-    state.steps.values().any(|s| match s {
-        StepState::Started { action, .. } | StepState::Failed(_, Some(Tried { action, .. })) => {
-            calls_aws(action)
-        }
-        StepState::Succeeded(d) => calls_aws(&d.action),
-        _ => false,
-    })
-}
-
 /// Whether a step may have made something the journal does not list: one interrupted without an
 /// outcome, or a create that failed after its create call; rollback looks for those by key.
 fn may_have_left(state: &RunState) -> bool {
@@ -1496,7 +1484,7 @@ fn start_rollback(
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     let mut place = None;
-    let services = if state_uses_aws(&state) {
+    let services = if target::state_uses_aws(&state) {
         let target = target::of_run(settings, &state);
         let (services, account) = clients_for(&target, &rt)?;
         target::check_account(&state, account.as_ref(), retarget, "roll back")?;

@@ -66,7 +66,7 @@ pub fn check_recorded(
     retarget: bool,
     what: &str,
 ) -> Result<(), Error> {
-    if retarget || !super::session::state_uses_aws(state) {
+    if retarget || !state_uses_aws(state) {
         return Ok(());
     }
     let recorded = Recorded::of(state);
@@ -116,7 +116,7 @@ pub fn check_account(
 ) -> Result<(), Error> {
     let account = caller.map(|c| c.account.as_str());
     let recorded = Recorded::of(state);
-    if recorded.account.is_none() && super::session::state_uses_aws(state) {
+    if recorded.account.is_none() && state_uses_aws(state) {
         crate::ui::note!(
             "Run `{}` did not record its account (its journal predates that); going on in {}.",
             state.run_id,
@@ -251,6 +251,18 @@ pub fn place(settings: &Settings, student: Student) -> Target {
         rates: settings.aws_rate,
         role_arn: student.role_arn,
     }
+}
+
+/// Whether a run has AWS resources to undo (or steps that may have made some).
+pub(crate) fn state_uses_aws(state: &RunState) -> bool {
+    use crate::engine::state::{StepState, Tried};
+    state.steps.values().any(|s| match s {
+        StepState::Started { action, .. } | StepState::Failed(_, Some(Tried { action, .. })) => {
+            crate::actions::aws::calls_aws(action)
+        }
+        StepState::Succeeded(d) => crate::actions::aws::calls_aws(&d.action),
+        _ => false,
+    })
 }
 
 #[cfg(test)]

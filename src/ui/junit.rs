@@ -273,7 +273,7 @@ impl Reporter for Junit {
                         hint: Some(
                             remaining
                                 .iter()
-                                .map(|(step, r)| super::report::left_text(step, r))
+                                .map(|(step, r)| super::left_text(step, r))
                                 .collect::<Vec<_>>()
                                 .join("\n"),
                         ),

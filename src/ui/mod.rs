@@ -177,6 +177,20 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// Stands for a space inside a code span while wrapping: not a place to break a line.
 const GLUE: char = '\u{E000}';
 
+/// What a rollback left, in words: `vpc vpc-1 (step vpc)`, or, for what a step may have made
+/// where nobody could look (no id known), `may exist: hosted zone (step zone: could not look)`.
+pub fn left_text(step: &str, r: &crate::engine::action::Resource) -> String {
+    match (step.is_empty(), r.id.is_empty()) {
+        (true, true) => format!("may exist: {}", r.kind),
+        (true, false) => format!(
+            "{} {} (tagged with the run, not in its journal: `runbook sweep --tag runbook:run=…` removes it)",
+            r.kind, r.id
+        ),
+        (false, true) => format!("may exist: {} (step {step}: could not look)", r.kind),
+        (false, false) => format!("{} {} (step {step})", r.kind, r.id),
+    }
+}
+
 /// Text that `wrap` keeps on one line (`2 × EC2 instance`).
 pub(crate) fn unbroken(text: &str) -> String {
     text.replace(' ', &GLUE.to_string())

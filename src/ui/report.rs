@@ -477,7 +477,7 @@ impl Reporter for Lines {
                         &format!("Rollback incomplete: {} resources remain", remaining.len()),
                     ));
                     for (step, r) in remaining {
-                        self.line(&format!("  {}", left_text(step, r)));
+                        self.line(&format!("  {}", super::left_text(step, r)));
                     }
                 }
             }
@@ -523,20 +523,6 @@ impl JsonLines {
     pub fn with_field(mut self, name: &str, value: &str) -> Self {
         self.fields.insert(name.to_owned(), Json::from(value));
         self
-    }
-}
-
-/// What a rollback left, in words: `vpc vpc-1 (step vpc)`, or, for what a step may have made
-/// where nobody could look (no id known), `may exist: hosted zone (step zone: could not look)`.
-pub fn left_text(step: &str, r: &Resource) -> String {
-    match (step.is_empty(), r.id.is_empty()) {
-        (true, true) => format!("may exist: {}", r.kind),
-        (true, false) => format!(
-            "{} {} (tagged with the run, not in its journal: `runbook sweep --tag runbook:run=…` removes it)",
-            r.kind, r.id
-        ),
-        (false, true) => format!("may exist: {} (step {step}: could not look)", r.kind),
-        (false, false) => format!("{} {} (step {step})", r.kind, r.id),
     }
 }
 
