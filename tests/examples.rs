@@ -281,3 +281,37 @@ fn the_documented_state_policy_allows_every_call_the_state_makes() {
         "the policy is limited to the state's prefix: {resources}"
     );
 }
+
+/// README is a front door: short, and every page it (or a page it leads to) links exists.
+#[test]
+fn readme_is_short_and_every_page_linked_exists() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    assert!(
+        readme.lines().count() <= 300,
+        "README has {} lines; move detail to docs/",
+        readme.lines().count()
+    );
+    let link = regex::Regex::new(r"\]\(([^)#\s]+)(#[^)]*)?\)").unwrap();
+    let mut pages = vec![root().join("README.md")];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap();
+        for c in link.captures_iter(&text) {
+            let target = &c[1];
+            if target.starts_with("http") {
+                continue;
+            }
+            let path = page.parent().unwrap().join(target);
+            assert!(
+                path.exists(),
+                "{} links {target}, which does not exist",
+                page.display()
+            );
+        }
+    }
+}
