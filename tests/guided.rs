@@ -8,7 +8,7 @@ use std::time::Duration;
 use expectrl::{Eof, Expect, Regex, Session};
 
 use crate::emulator::{Emulator, isolate};
-use crate::test::{BIN, root};
+use crate::test::{BIN, root, strip};
 
 /// The screen so far, as text (escape codes and carriage returns left in).
 struct Screen {
@@ -107,12 +107,6 @@ impl Screen {
     }
 }
 
-/// Without escape codes.
-fn strip(text: &str) -> String {
-    let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
-    re.replace_all(text, "").into_owned()
-}
-
 /// Everything the emulator holds that a lab creates.
 fn leftovers(emulator: &Emulator) -> (usize, usize, usize) {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -161,6 +155,18 @@ fn failover_args(emulator: &Emulator) -> Vec<String> {
         "--endpoint-url".into(),
         emulator.url.clone(),
     ]
+}
+
+/// The failover lab for lab.example.com on a terminal, its introduction answered: at its first
+/// step.
+fn started_lab(emulator: &Emulator, dir: &std::path::Path) -> Screen {
+    let mut args = failover_args(emulator);
+    args.extend(["--var".into(), "domain=lab.example.com".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut screen = Screen::start(dir, &args);
+    screen.expect("Start?");
+    screen.line("y");
+    screen
 }
 
 /// A newcomer's session: a wrong domain then a right one, the introduction with its cost, a few
@@ -280,12 +286,7 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
 fn a_guided_run_answered_throughout_completes_the_failover_lab() {
     let emulator = Emulator::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut args = failover_args(&emulator);
-    args.extend(["--var".into(), "domain=lab.example.com".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut screen = Screen::start(dir.path(), &args);
-    screen.expect("Start?");
-    screen.line("y");
+    let mut screen = started_lab(&emulator, dir.path());
     let mut last = 0;
     let mut offered = 0;
     loop {
@@ -1118,12 +1119,7 @@ fn a_run_checks_where_it_acts_before_asking_for_a_var() {
 fn quitting_before_anything_was_made_says_so_and_exits_0() {
     let emulator = Emulator::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut args = failover_args(&emulator);
-    args.extend(["--var".into(), "domain=lab.example.com".into()]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut screen = Screen::start(dir.path(), &args);
-    screen.expect("Start?");
-    screen.line("y");
+    let mut screen = started_lab(&emulator, dir.path());
     screen.choose("q");
     screen.expect("Nothing was created, so there is nothing to keep or undo.");
     let status = screen.session.get_process().wait().unwrap();

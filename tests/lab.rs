@@ -6,7 +6,7 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::emulator::isolate;
-use crate::test::{BIN, root, text};
+use crate::test::{BIN, root, strip, text};
 
 fn lab(state: &std::path::Path, home: &std::path::Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(root().join("scripts/lab"));
@@ -314,8 +314,7 @@ fn the_lab_runs_the_binary_cargo_reports_wherever_the_target_dir_is() {
 
 /// Without escape codes, `\r` or the spinner's erased lines.
 fn screen_lines(text: &str) -> Vec<String> {
-    let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
-    re.replace_all(text, "")
+    strip(text)
         .split('\n')
         .map(|l| l.trim_end_matches('\r').to_owned())
         .collect()

@@ -161,3 +161,9 @@ pub fn text(output: &Output) -> (String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A terminal's text without its escape codes.
+pub fn strip(text: &str) -> String {
+    let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
+    re.replace_all(text, "").into_owned()
+}
