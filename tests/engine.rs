@@ -945,7 +945,7 @@ fn wait_for(lab: &Lab, what: &str, step: &str) {
     while !lab
         .calls()
         .iter()
-        .any(|(_, w)| w[0] == what && w[1] == step)
+        .any(|(_, w)| w.len() > 1 && w[0] == what && w[1] == step)
     {
         assert!(
             Instant::now() < deadline,
