@@ -49,11 +49,11 @@ pub struct Clients {
     pub images: Memo<Option<aws_sdk_ec2::types::Image>>,
     pub zones: Memo<Vec<(String, String)>>,
     /// The load balancer and target groups behind each alias a failover check evaluates.
-    pub alias_targets: Memo<super::route53::Behind>,
+    pub alias_targets: Memo<super::failover::Behind>,
     /// One-off `ELBv2` look-ups of every run, asked together: the tags of resources just
     /// created (whose they are), the load balancers and target groups behind aliases.
     pub elbv2_tags: Lookups<Vec<aws_sdk_elasticloadbalancingv2::types::Tag>>,
-    pub aliases: Lookups<super::route53::Behind>,
+    pub aliases: Lookups<super::failover::Behind>,
     /// The records of a name, read with the other runs' reads of its zone.
     pub zone_records: Lookups<Vec<aws_sdk_route53::types::ResourceRecordSet>>,
     /// Record changes, batched per hosted zone, and their status, asked once for every wait.

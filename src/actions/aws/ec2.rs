@@ -4,9 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{
-    ActionDef, Effect, Exercisable, Need, Outputs, ParamProblem, Params, Usage, out,
-};
+use crate::actions::{ActionDef, Effect, Exercisable, Need, Outputs, Params, Usage, out};
 use crate::runbook::format::Cidr;
 
 /// Create a VPC (DNS hostnames and DNS support on).
@@ -139,49 +137,6 @@ pub struct FindImageParams {
     pub architecture: String,
 }
 
-/// An instance type is FAMILY.SIZE (`t3.micro`, `m7g.2xlarge`): a typo found by validation, not
-/// after minutes of building when `RunInstances` refuses it.
-fn lint_instance_type(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
-    match known
-        .get("instance_type")
-        .and_then(serde_json::Value::as_str)
-    {
-        Some(kind) if !instance_type_form(kind) => vec![ParamProblem {
-            param: "instance_type",
-            code: "instance-type",
-            message: format!("`{kind}` is not an EC2 instance type"),
-            help: "an instance type is a family and a size, such as t3.micro or m7g.large (EC2 › Instance types)",
-        }],
-        _ => Vec::new(),
-    }
-}
-
-/// FAMILY.SIZE: a family of letters and digits (with a digit: `t3`, `c7gn`, `u-6tb1`), a dot, a
-/// size (`micro`, `2xlarge`, `metal-48xl`). Validation uses it to catch a typo before anything
-/// is created.
-fn instance_type_form(kind: &str) -> bool {
-    let Some((family, size)) = kind.split_once('.') else {
-        return false;
-    };
-    let word = |s: &str| {
-        !s.is_empty()
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    };
-    word(family)
-        && word(size)
-        && family.starts_with(|c: char| c.is_ascii_lowercase())
-        && family.chars().any(|c| c.is_ascii_digit())
-}
-
-fn t3_micro() -> String {
-    "t3.micro".into()
-}
-
-fn one() -> u32 {
-    1
-}
-
 fn two() -> u32 {
     2
 }
@@ -196,57 +151,6 @@ pub struct FindZonesParams {
     /// How many zones are needed (an Application Load Balancer needs two).
     #[serde(default = "two")]
     pub count: u32,
-}
-
-/// Launch instances.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename = "aws.ec2.run_instances")]
-pub struct RunInstancesParams {
-    pub image_id: String,
-    #[serde(default = "t3_micro")]
-    pub instance_type: String,
-    pub subnet_id: String,
-    #[serde(default)]
-    pub security_group_ids: Vec<String>,
-    /// A script run at first boot (cloud-init).
-    #[serde(default)]
-    pub user_data: Option<String>,
-    #[serde(default = "one")]
-    pub count: u32,
-    /// The `Name` tag.
-    pub name: String,
-    /// Wait until the instances are running.
-    #[serde(default = "super::defaults::yes")]
-    pub wait: bool,
-    #[serde(default)]
-    pub tags: Tags,
-}
-
-/// An instance state to wait for.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum InstanceState {
-    Running,
-    Stopped,
-    Terminated,
-}
-
-/// Wait until instances reach a state.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename = "aws.ec2.wait_instances")]
-pub struct WaitInstancesParams {
-    pub instance_ids: Vec<String>,
-    pub state: InstanceState,
-}
-
-/// Stop or start instances.
-#[derive(Debug, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename = "instances")]
-pub struct InstancesParams {
-    pub instance_ids: Vec<String>,
-    /// Wait until they are stopped (or running).
-    #[serde(default = "super::defaults::yes")]
-    pub wait: bool,
 }
 
 fn vpc_usage(_: &serde_json::Value) -> Usage {
@@ -270,24 +174,6 @@ fn internet_gateway_usage(_: &serde_json::Value) -> Usage {
 }
 
 /// Instances by type and count, with the parameter struct's defaults.
-fn run_instances_usage(params: &serde_json::Value) -> Usage {
-    let kind = params["instance_type"]
-        .as_str()
-        .map_or_else(t3_micro, str::to_owned);
-    let count = params["count"]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or_else(one);
-    Usage {
-        hourly: Some(super::cost::instances(&kind, count)),
-        quota: Need {
-            instances: vec![(kind, count)],
-            ..Need::default()
-        },
-        ..Usage::default()
-    }
-}
-
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         name: "aws.ec2.create_vpc",
@@ -301,7 +187,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the VPC"),
-        executor: &CreateVpc,
+        executor: &Life(CreateVpc),
         cli: Some(super::aws_cli::create_vpc),
         creates: &[kinds::VPC],
         noun: Some("VPC"),
@@ -321,7 +207,7 @@ pub static ACTIONS: &[ActionDef] = &[
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
-        executor: &CreateSubnet,
+        executor: &Life(CreateSubnet),
         cli: Some(super::aws_cli::create_subnet),
         creates: &[kinds::SUBNET],
         noun: Some("subnet"),
@@ -341,7 +227,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateInternetGatewayParams>(),
         outputs: Outputs::Fixed(&[out("internet_gateway_id", "string", "The gateway's id.")]),
         undo: Some("detaches the gateway from the VPC and deletes it"),
-        executor: &CreateInternetGateway,
+        executor: &Life(CreateInternetGateway),
         cli: Some(super::aws_cli::create_internet_gateway),
         creates: &[kinds::INTERNET_GATEWAY],
         noun: Some("internet gateway"),
@@ -357,7 +243,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateRouteTableParams>(),
         outputs: Outputs::Fixed(&[out("route_table_id", "string", "The table's id.")]),
         undo: Some("disassociates the table from its subnets and deletes it"),
-        executor: &CreateRouteTable,
+        executor: &Life(CreateRouteTable),
         cli: Some(super::aws_cli::create_route_table),
         creates: &[kinds::ROUTE_TABLE],
         noun: Some("route table"),
@@ -373,7 +259,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateSecurityGroupParams>(),
         outputs: Outputs::Fixed(&[out("security_group_id", "string", "The group's id.")]),
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
-        executor: &CreateSecurityGroup,
+        executor: &Life(CreateSecurityGroup),
         cli: Some(super::aws_cli::create_security_group),
         creates: &[kinds::SECURITY_GROUP],
         noun: Some("security group"),
@@ -413,7 +299,7 @@ pub static ACTIONS: &[ActionDef] = &[
                instance type is offered (DescribeInstanceTypeOfferings), and picks the first `count` by name; \
                fewer than `count` is an error before anything is created. Console: EC2 › Settings › Zones.",
         effect: Effect::Reads,
-        params: Params::of::<FindZonesParams>().linted(lint_instance_type),
+        params: Params::of::<FindZonesParams>().linted(super::instances::lint_instance_type),
         outputs: Outputs::Fixed(&[
             out(
                 "first",
@@ -440,106 +326,25 @@ pub static ACTIONS: &[ActionDef] = &[
         usage: None,
         exercise: None,
     },
-    ActionDef {
-        name: "aws.ec2.run_instances",
-        summary: "Launch EC2 instances and (by default) wait until they run.",
-        docs: "Launches `count` instances with the given image, type, subnet, security groups and user data. \
-               Console: EC2 › Instances › Launch instances.",
-        effect: Effect::Creates,
-        params: Params::of::<RunInstancesParams>().linted(lint_instance_type),
-        outputs: Outputs::Fixed(&[
-            out("instance_ids", "list", "The instances' ids."),
-            out("private_ips", "list", "Their private IP addresses."),
-            out(
-                "public_ips",
-                "list",
-                "Their public IP addresses, where they have one.",
-            ),
-        ]),
-        undo: Some("terminates the instances and waits until they are terminated"),
-        executor: &RunInstances,
-        cli: Some(super::aws_cli::run_instances),
-        creates: &[kinds::INSTANCE],
-        noun: Some("EC2 instance"),
-        usage: Some(run_instances_usage),
-        exercise: None,
-    },
-    ActionDef {
-        name: "aws.ec2.wait_instances",
-        summary: "Wait until instances are running, stopped or terminated.",
-        docs: "Polls the instances' state, showing what it sees, until all of them are in `state`.",
-        effect: Effect::Reads,
-        params: Params::of::<WaitInstancesParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &WaitInstances,
-        cli: Some(super::aws_cli::wait_instances),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
-    },
-    ActionDef {
-        name: "aws.ec2.stop_instances",
-        summary: "Stop instances.",
-        docs: "Stops the instances and (by default) waits until they are stopped. Console: EC2 › Instances › \
-               Instance state › Stop instance.",
-        effect: Effect::Changes,
-        params: Params::of::<InstancesParams>(),
-        outputs: Outputs::Fixed(&[out(
-            "stopped_at",
-            "string",
-            "When the stop was requested (RFC 3339).",
-        )]),
-        undo: Some("starts the instances again"),
-        executor: &Power { start: false },
-        cli: Some(super::aws_cli::stop_instances),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: Some(Exercisable {
-            looks: "the step's instances: each stopping or stopped",
-            compares: &[],
-            watch: true,
-        }),
-    },
-    ActionDef {
-        name: "aws.ec2.start_instances",
-        summary: "Start stopped instances.",
-        docs: "Starts the instances and (by default) waits until they are running.",
-        effect: Effect::Changes,
-        params: Params::of::<InstancesParams>(),
-        outputs: Outputs::Fixed(&[out(
-            "started_at",
-            "string",
-            "When the start was requested (RFC 3339).",
-        )]),
-        undo: Some("stops the instances again"),
-        executor: &Power { start: true },
-        cli: Some(super::aws_cli::start_instances),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
-    },
 ];
 
 // ---- Execution -------------------------------------------------------------------------------
 //
-// Every create tags what it makes with `runbook:key` (the step's idempotency key) before anything
-// else can happen to it, so `reconcile` finds it after a crash by that tag alone (ClientToken is
-// not relied on: emulators ignore it). Undo treats "not found" as removed and `DependencyViolation`
-// (network interfaces still being released) as retryable.
+// Every create tags what it makes with `runbook:key` (the step's idempotency key) in the create
+// itself, so a reconcile finds it after a crash by that tag alone (ClientToken is not relied on:
+// emulators ignore it). The life they share (find by tag, adopt, resent creates, undo) is
+// `life::Life`; how each kind is deleted is its entry in `kinds`.
 
 use aws_sdk_ec2::types::{
     AttributeBooleanValue, Filter, IpPermission, IpRange, ResourceType, Tag, TagSpecification,
     UserIdGroupPair,
 };
 
-use super::client::clients;
-use super::kinds::{self, remove_resent};
+use super::client::{Clients, clients};
+use super::kinds;
+use super::life::{Creating, Finishing, Life, Make, Step, client_token, made, missing};
 use super::watch::noting_unanswered;
-use super::{Seen, Typical, code, consistent, deleted, found, sdk_error, standard_tags};
+use super::{consistent, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{
     ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
 };
@@ -548,7 +353,7 @@ use crate::engine::action::{
 /// resume find it, and rollback removes it.
 async fn tag_as_steps(
     ctx: &Context<'_>,
-    c: &super::client::Clients,
+    c: &Clients,
     (kind, id): (ResourceType, &str),
     name: Option<&str>,
     extra: &Tags,
@@ -564,7 +369,7 @@ async fn tag_as_steps(
     Ok(())
 }
 
-fn tag_spec(
+pub(super) fn tag_spec(
     kind: ResourceType,
     ctx: &Context<'_>,
     name: Option<&str>,
@@ -579,44 +384,21 @@ fn tag_spec(
         .build()
 }
 
-fn by_key(ctx: &Context<'_>) -> Filter {
-    Filter::builder()
-        .name("tag:runbook:key")
-        .values(ctx.key)
-        .build()
-}
-
 fn cidr_text(c: Cidr, what: &str) -> Result<String, ActionError> {
     c.0.map(|n| n.to_string())
         .ok_or_else(|| ActionError::new(format!("{what} has no value")).invalid_input())
 }
 
-fn missing(what: &str) -> ActionError {
-    ActionError::new(format!("AWS answered without the {what}"))
-}
-
-fn created(kind: kinds::ResourceKind, id: &str, outputs: &[(&str, serde_json::Value)]) -> Outcome {
-    let mut o = Outcome::default();
-    for (k, v) in outputs {
-        o.outputs.insert((*k).to_owned(), v.clone());
-    }
-    o.resources.push(Resource {
-        kind: kind.into(),
-        id: id.to_owned(),
-        undo: serde_json::Value::Null,
-        changed: Vec::new(),
-    });
-    o
-}
-
 pub(super) struct CreateVpc;
 
-impl Executor for CreateVpc {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateVpc {
+    type Params = CreateVpcParams;
+    const KIND: kinds::ResourceKind = kinds::VPC;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateVpcParams = ctx.params()?;
             let cidr = cidr_text(p.cidr, "cidr")?;
-            let c = clients(ctx)?;
             ctx.progress.status(&format!("creating VPC {cidr}"));
             // No client token: a resend after a lost answer may make a second VPC.
             let (out, resent) = noting_unanswered(Box::pin(
@@ -627,80 +409,27 @@ impl Executor for CreateVpc {
                     .send(),
             ))
             .await;
-            let out = out.map_err(|e| sdk_error("CreateVpc", &e))?;
-            let id = out
-                .vpc()
-                .and_then(|v| v.vpc_id())
-                .ok_or_else(|| missing("VPC id"))?
-                .to_owned();
-            let made = created(
-                kinds::VPC,
-                &id,
-                &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
-            );
-            if resent {
-                remove_resent(ctx, c, &made).await?;
-            }
-            enable_dns(ctx, c, &id).await?;
-            Ok(made)
+            let outcome = out.map_err(|e| sdk_error("CreateVpc", &e)).and_then(|out| {
+                let id = out
+                    .vpc()
+                    .and_then(|v| v.vpc_id())
+                    .ok_or_else(|| missing("VPC id"))?;
+                Ok(made(
+                    kinds::VPC,
+                    id,
+                    &[("vpc_id", id.into()), ("cidr", cidr.into())],
+                ))
+            });
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
-    }
-
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            let out = c
-                .ec2
-                .describe_vpcs()
-                .filters(by_key(ctx))
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeVpcs", &e))?;
-            let Some(vpc) = out.vpcs().first() else {
-                return Ok(None);
-            };
-            let id = vpc.vpc_id().ok_or_else(|| missing("VPC id"))?.to_owned();
-            if ctx.adopting {
-                enable_dns(ctx, c, &id).await?;
-            }
-            let cidr = vpc.cidr_block().unwrap_or_default().to_owned();
-            Ok(Some(created(
-                kinds::VPC,
-                &id,
-                &[("vpc_id", id.clone().into()), ("cidr", cidr.into())],
-            )))
-        })
-    }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            ctx.progress.status(&format!("deleting VPC {}", r.id));
-            deleted(
-                "DeleteVpc",
-                c.ec2.delete_vpc().vpc_id(&r.id).send().await,
-                &["InvalidVpcID.NotFound"],
-            )
-        })
+    fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
+        Box::pin(enable_dns(s.ctx, s.c, &made.resources[0].id))
     }
 }
 
-async fn enable_dns(
-    ctx: &Context<'_>,
-    c: &super::client::Clients,
-    vpc_id: &str,
-) -> Result<(), ActionError> {
+async fn enable_dns(ctx: &Context<'_>, c: &Clients, vpc_id: &str) -> Result<(), ActionError> {
     consistent(ctx, "ModifyVpcAttribute", || {
         c.ec2
             .modify_vpc_attribute()
@@ -716,7 +445,7 @@ pub(super) struct CreateSubnet;
 
 /// Why AWS refused a subnet's range, naming both ranges: the VPC's when the subnet lies outside
 /// it, or the existing subnet it overlaps. `None` when the describes do not tell.
-async fn subnet_conflict(c: &super::client::Clients, vpc_id: &str, cidr: &str) -> Option<String> {
+async fn subnet_conflict(c: &Clients, vpc_id: &str, cidr: &str) -> Option<String> {
     let wanted: ipnet::Ipv4Net = cidr.parse().ok()?;
     let vpcs = c.ec2.describe_vpcs().vpc_ids(vpc_id).send().await.ok()?;
     let ranges: Vec<ipnet::Ipv4Net> = vpcs
@@ -750,12 +479,14 @@ async fn subnet_conflict(c: &super::client::Clients, vpc_id: &str, cidr: &str) -
     })
 }
 
-impl Executor for CreateSubnet {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateSubnet {
+    type Params = CreateSubnetParams;
+    const KIND: kinds::ResourceKind = kinds::SUBNET;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateSubnetParams = ctx.params()?;
             let cidr = cidr_text(p.cidr, "cidr")?;
-            let c = clients(ctx)?;
             ctx.progress.status(&format!(
                 "creating subnet {cidr} in {}",
                 p.availability_zone
@@ -775,103 +506,56 @@ impl Executor for CreateSubnet {
                     .send()
             }))
             .await;
-            let out = match out {
-                Ok(out) => out,
-                // The resend of a create that did land meets its own subnet: adopt it.
-                Err(err) if resent && err.code.as_deref() == Some("InvalidSubnet.Conflict") => {
-                    return match self.reconcile(ctx).await? {
-                        Some(made) => {
-                            remove_resent(ctx, c, &made).await?;
-                            Ok(made)
-                        }
-                        None => Err(err),
-                    };
-                }
+            let outcome = match out {
+                Ok(out) => out
+                    .subnet()
+                    .and_then(|s| s.subnet_id())
+                    .ok_or_else(|| missing("subnet id"))
+                    .map(|id| {
+                        made(
+                            kinds::SUBNET,
+                            id,
+                            &[
+                                ("subnet_id", id.into()),
+                                ("availability_zone", p.availability_zone.clone().into()),
+                                ("cidr", cidr.into()),
+                            ],
+                        )
+                    }),
                 Err(mut err) => {
-                    if matches!(
-                        err.code.as_deref(),
-                        Some("InvalidSubnet.Conflict" | "InvalidSubnet.Range")
-                    ) {
+                    let code = err.code.as_deref();
+                    let refused = code == Some("InvalidSubnet.Range")
+                        || (code == Some("InvalidSubnet.Conflict") && !resent);
+                    if refused {
                         if let Some(why) = subnet_conflict(c, &p.vpc_id, &cidr).await {
                             err = err.hint(why);
                         }
                     }
-                    return Err(err);
+                    Err(err)
                 }
             };
-            let id = out
-                .subnet()
-                .and_then(|s| s.subnet_id())
-                .ok_or_else(|| missing("subnet id"))?
-                .to_owned();
-            let made = created(
-                kinds::SUBNET,
-                &id,
-                &[
-                    ("subnet_id", id.clone().into()),
-                    ("availability_zone", p.availability_zone.into()),
-                    ("cidr", cidr.into()),
-                ],
-            );
-            if resent {
-                remove_resent(ctx, c, &made).await?;
-            }
-            finish_subnet(ctx, c, &id, p.public).await?;
-            Ok(made)
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
+    /// The resend of a create that did land meets its own subnet.
+    fn made_before(&self, code: &str, resent: bool) -> bool {
+        resent && code == "InvalidSubnet.Conflict"
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
-        Box::pin(async move {
-            let p: CreateSubnetParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let out = c
-                .ec2
-                .describe_subnets()
-                .filters(by_key(ctx))
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeSubnets", &e))?;
-            let Some(subnet) = out.subnets().first() else {
-                return Ok(None);
-            };
-            let id = subnet
-                .subnet_id()
-                .ok_or_else(|| missing("subnet id"))?
-                .to_owned();
-            if ctx.adopting {
-                finish_subnet(ctx, c, &id, p.public).await?;
-            }
-            let az = subnet.availability_zone().unwrap_or_default().to_owned();
-            let cidr = subnet.cidr_block().unwrap_or_default().to_owned();
-            Ok(Some(created(
-                kinds::SUBNET,
-                &id,
-                &[
-                    ("subnet_id", id.clone().into()),
-                    ("availability_zone", az.into()),
-                    ("cidr", cidr.into()),
-                ],
-            )))
-        })
+    fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
+        Box::pin(finish_subnet(s.ctx, s.c, &made.resources[0].id, s.p.public))
     }
 
     fn by_hand<'a>(
         &'a self,
         ctx: &'a Context<'a>,
+        c: &'a Clients,
+        p: Self::Params,
         compare: &'a [String],
     ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
         Box::pin(async move {
-            let p: CreateSubnetParams = ctx.params()?;
             let cidr = cidr_text(p.cidr, "cidr")?;
-            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("looking for the subnet {cidr} in {}", p.vpc_id));
             let out = c
@@ -933,7 +617,7 @@ impl Executor for CreateSubnet {
                 .await?;
             }
             Ok(ByHand::Matches {
-                outcome: created(
+                outcome: made(
                     kinds::SUBNET,
                     &id,
                     &[
@@ -946,27 +630,11 @@ impl Executor for CreateSubnet {
             })
         })
     }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            ctx.progress.status(&format!("deleting subnet {}", r.id));
-            deleted(
-                "DeleteSubnet",
-                c.ec2.delete_subnet().subnet_id(&r.id).send().await,
-                &["InvalidSubnetID.NotFound"],
-            )
-        })
-    }
 }
 
 async fn finish_subnet(
     ctx: &Context<'_>,
-    c: &super::client::Clients,
+    c: &Clients,
     id: &str,
     public: bool,
 ) -> Result<(), ActionError> {
@@ -987,12 +655,7 @@ pub(super) struct CreateInternetGateway;
 
 /// Attach the gateway unless it already is (a reconciled gateway may have been created but not
 /// attached before a crash).
-async fn attach(
-    ctx: &Context<'_>,
-    c: &super::client::Clients,
-    igw: &str,
-    vpc: &str,
-) -> Result<(), ActionError> {
+async fn attach(ctx: &Context<'_>, c: &Clients, igw: &str, vpc: &str) -> Result<(), ActionError> {
     let attached = consistent(ctx, "AttachInternetGateway", || {
         c.ec2
             .attach_internet_gateway()
@@ -1007,21 +670,13 @@ async fn attach(
     }
 }
 
-fn gateway_outcome(id: &str, vpc: &str) -> Outcome {
-    let mut o = created(
-        kinds::INTERNET_GATEWAY,
-        id,
-        &[("internet_gateway_id", id.into())],
-    );
-    o.resources[0].undo = serde_json::json!({ "vpc_id": vpc });
-    o
-}
+impl Make for CreateInternetGateway {
+    type Params = CreateInternetGatewayParams;
+    const KIND: kinds::ResourceKind = kinds::INTERNET_GATEWAY;
 
-impl Executor for CreateInternetGateway {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateInternetGatewayParams = ctx.params()?;
-            let c = clients(ctx)?;
             ctx.progress.status("creating an internet gateway");
             let (out, resent) = noting_unanswered(Box::pin(
                 c.ec2
@@ -1035,92 +690,91 @@ impl Executor for CreateInternetGateway {
                     .send(),
             ))
             .await;
-            let out = out.map_err(|e| sdk_error("CreateInternetGateway", &e))?;
-            let id = out
-                .internet_gateway()
-                .and_then(|g| g.internet_gateway_id())
-                .ok_or_else(|| missing("gateway id"))?
-                .to_owned();
-            if resent {
-                remove_resent(ctx, c, &gateway_outcome(&id, &p.vpc_id)).await?;
-            }
-            ctx.progress
-                .status(&format!("attaching {id} to {}", p.vpc_id));
-            attach(ctx, c, &id, &p.vpc_id).await?;
-            Ok(gateway_outcome(&id, &p.vpc_id))
+            let outcome = out
+                .map_err(|e| sdk_error("CreateInternetGateway", &e))
+                .and_then(|out| {
+                    let id = out
+                        .internet_gateway()
+                        .and_then(|g| g.internet_gateway_id())
+                        .ok_or_else(|| missing("gateway id"))?;
+                    Ok(made(
+                        kinds::INTERNET_GATEWAY,
+                        id,
+                        &[("internet_gateway_id", id.into())],
+                    ))
+                });
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
-    }
-
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    /// Attached to the VPC, which its undo detaches it from.
+    fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateInternetGatewayParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let out = c
-                .ec2
+            let gateway = &mut made.resources[0];
+            ctx.progress
+                .status(&format!("attaching {} to {}", gateway.id, p.vpc_id));
+            attach(ctx, c, &gateway.id, &p.vpc_id).await?;
+            gateway.undo = serde_json::json!({ "vpc_id": p.vpc_id });
+            Ok(())
+        })
+    }
+}
+
+/// Detach an internet gateway from its VPC (the one its step attached it to, or for a gateway
+/// found by tag, the one AWS says), then delete it.
+pub(super) async fn delete_internet_gateway(
+    ctx: &Context<'_>,
+    c: &Clients,
+    r: &Resource,
+) -> Result<Undone, ActionError> {
+    let vpc = match r.undo.get("vpc_id").and_then(|v| v.as_str()) {
+        Some(vpc) => Some(vpc.to_owned()),
+        None => found(
+            "DescribeInternetGateways",
+            c.ec2
                 .describe_internet_gateways()
-                .filters(by_key(ctx))
+                .internet_gateway_ids(&r.id)
                 .send()
-                .await
-                .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
-            let Some(id) = out
-                .internet_gateways()
-                .first()
-                .and_then(|g| g.internet_gateway_id())
-            else {
-                return Ok(None);
-            };
-            if ctx.adopting {
-                attach(ctx, c, id, &p.vpc_id).await?;
-            }
-            Ok(Some(gateway_outcome(id, &p.vpc_id)))
-        })
+                .await,
+            &["InvalidInternetGatewayID.NotFound"],
+        )?
+        .and_then(|out| {
+            out.internet_gateways()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::InternetGateway::attachments)
+                .find_map(|a| a.vpc_id().map(str::to_owned))
+        }),
+    };
+    if let Some(vpc) = vpc {
+        ctx.progress
+            .status(&format!("detaching {} from {vpc}", r.id));
+        deleted(
+            "DetachInternetGateway",
+            c.ec2
+                .detach_internet_gateway()
+                .internet_gateway_id(&r.id)
+                .vpc_id(&vpc)
+                .send()
+                .await,
+            &[
+                "Gateway.NotAttached",
+                "InvalidInternetGatewayID.NotFound",
+                "InvalidVpcID.NotFound",
+            ],
+        )?;
     }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            if let Some(vpc) = r.undo.get("vpc_id").and_then(|v| v.as_str()) {
-                ctx.progress
-                    .status(&format!("detaching {} from {vpc}", r.id));
-                deleted(
-                    "DetachInternetGateway",
-                    c.ec2
-                        .detach_internet_gateway()
-                        .internet_gateway_id(&r.id)
-                        .vpc_id(vpc)
-                        .send()
-                        .await,
-                    &[
-                        "Gateway.NotAttached",
-                        "InvalidInternetGatewayID.NotFound",
-                        "InvalidVpcID.NotFound",
-                    ],
-                )?;
-            }
-            ctx.progress
-                .status(&format!("deleting internet gateway {}", r.id));
-            deleted(
-                "DeleteInternetGateway",
-                c.ec2
-                    .delete_internet_gateway()
-                    .internet_gateway_id(&r.id)
-                    .send()
-                    .await,
-                &["InvalidInternetGatewayID.NotFound"],
-            )
-        })
-    }
+    ctx.progress
+        .status(&format!("deleting internet gateway {}", r.id));
+    deleted(
+        "DeleteInternetGateway",
+        c.ec2
+            .delete_internet_gateway()
+            .internet_gateway_id(&r.id)
+            .send()
+            .await,
+        &["InvalidInternetGatewayID.NotFound"],
+    )
 }
 
 pub(super) struct CreateRouteTable;
@@ -1128,7 +782,7 @@ pub(super) struct CreateRouteTable;
 /// Add the routes and associations a table should have (idempotent: what exists is kept).
 async fn furnish_route_table(
     ctx: &Context<'_>,
-    c: &super::client::Clients,
+    c: &Clients,
     id: &str,
     p: &CreateRouteTableParams,
 ) -> Result<(), ActionError> {
@@ -1176,11 +830,13 @@ async fn furnish_route_table(
     Ok(())
 }
 
-impl Executor for CreateRouteTable {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateRouteTable {
+    type Params = CreateRouteTableParams;
+    const KIND: kinds::ResourceKind = kinds::ROUTE_TABLE;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateRouteTableParams = ctx.params()?;
-            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating a route table in {}", p.vpc_id));
             // Its client token makes a resend the same create on AWS; emulators ignore it, so a
@@ -1199,118 +855,80 @@ impl Executor for CreateRouteTable {
                     .send()
             }))
             .await;
-            let id = out?
-                .route_table()
-                .and_then(|t| t.route_table_id())
-                .ok_or_else(|| missing("route table id"))?
-                .to_owned();
-            let made = created(
-                kinds::ROUTE_TABLE,
-                &id,
-                &[("route_table_id", id.clone().into())],
-            );
-            if resent {
-                remove_resent(ctx, c, &made).await?;
-            }
-            furnish_route_table(ctx, c, &id, &p).await?;
-            Ok(made)
+            let outcome = out.and_then(|out| {
+                let id = out
+                    .route_table()
+                    .and_then(|t| t.route_table_id())
+                    .ok_or_else(|| missing("route table id"))?;
+                Ok(made(
+                    kinds::ROUTE_TABLE,
+                    id,
+                    &[("route_table_id", id.into())],
+                ))
+            });
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
+    fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
+        Box::pin(furnish_route_table(s.ctx, s.c, &made.resources[0].id, s.p))
     }
+}
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
-        Box::pin(async move {
-            let p: CreateRouteTableParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let out = c
-                .ec2
-                .describe_route_tables()
-                .filters(by_key(ctx))
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeRouteTables", &e))?;
-            let Some(id) = out
-                .route_tables()
-                .first()
-                .and_then(|t| t.route_table_id())
-                .map(str::to_owned)
-            else {
-                return Ok(None);
-            };
-            if ctx.adopting {
-                furnish_route_table(ctx, c, &id, &p).await?;
-            }
-            Ok(Some(created(
-                kinds::ROUTE_TABLE,
-                &id,
-                &[("route_table_id", id.clone().into())],
-            )))
-        })
-    }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            let Some(out) = found(
-                "DescribeRouteTables",
-                c.ec2
-                    .describe_route_tables()
-                    .route_table_ids(&r.id)
-                    .send()
-                    .await,
-                &["InvalidRouteTableID.NotFound"],
-            )?
-            else {
-                return Ok(Undone::AlreadyGone);
-            };
-            for assoc in out
-                .route_tables()
-                .iter()
-                .flat_map(aws_sdk_ec2::types::RouteTable::associations)
-            {
-                if assoc.main() == Some(true) {
-                    continue;
-                }
-                if let Some(a) = assoc.route_table_association_id() {
-                    ctx.progress.status(&format!(
-                        "disassociating {} from {}",
-                        r.id,
-                        assoc.subnet_id().unwrap_or("?")
-                    ));
-                    deleted(
-                        "DisassociateRouteTable",
-                        c.ec2
-                            .disassociate_route_table()
-                            .association_id(a)
-                            .send()
-                            .await,
-                        &["InvalidAssociationID.NotFound"],
-                    )?;
-                }
-            }
-            ctx.progress
-                .status(&format!("deleting route table {}", r.id));
+/// Disassociate a route table from its subnets, then delete it.
+pub(super) async fn delete_route_table(
+    ctx: &Context<'_>,
+    c: &Clients,
+    r: &Resource,
+) -> Result<Undone, ActionError> {
+    let Some(out) = found(
+        "DescribeRouteTables",
+        c.ec2
+            .describe_route_tables()
+            .route_table_ids(&r.id)
+            .send()
+            .await,
+        &["InvalidRouteTableID.NotFound"],
+    )?
+    else {
+        return Ok(Undone::AlreadyGone);
+    };
+    for assoc in out
+        .route_tables()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::RouteTable::associations)
+    {
+        if assoc.main() == Some(true) {
+            continue;
+        }
+        if let Some(a) = assoc.route_table_association_id() {
+            ctx.progress.status(&format!(
+                "disassociating {} from {}",
+                r.id,
+                assoc.subnet_id().unwrap_or("?")
+            ));
             deleted(
-                "DeleteRouteTable",
+                "DisassociateRouteTable",
                 c.ec2
-                    .delete_route_table()
-                    .route_table_id(&r.id)
+                    .disassociate_route_table()
+                    .association_id(a)
                     .send()
                     .await,
-                &["InvalidRouteTableID.NotFound"],
-            )
-        })
+                &["InvalidAssociationID.NotFound"],
+            )?;
+        }
     }
+    ctx.progress
+        .status(&format!("deleting route table {}", r.id));
+    deleted(
+        "DeleteRouteTable",
+        c.ec2
+            .delete_route_table()
+            .route_table_id(&r.id)
+            .send()
+            .await,
+        &["InvalidRouteTableID.NotFound"],
+    )
 }
 
 pub(super) struct CreateSecurityGroup;
@@ -1348,7 +966,7 @@ fn permission(rule: &IngressRule) -> Result<IpPermission, ActionError> {
 
 async fn authorize(
     ctx: &Context<'_>,
-    c: &super::client::Clients,
+    c: &Clients,
     id: &str,
     p: &CreateSecurityGroupParams,
 ) -> Result<(), ActionError> {
@@ -1417,11 +1035,13 @@ fn rules_of(group: &aws_sdk_ec2::types::SecurityGroup) -> Vec<String> {
     rules
 }
 
-impl Executor for CreateSecurityGroup {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateSecurityGroup {
+    type Params = CreateSecurityGroupParams;
+    const KIND: kinds::ResourceKind = kinds::SECURITY_GROUP;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateSecurityGroupParams = ctx.params()?;
-            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating security group {}", p.name));
             let (out, resent) = noting_unanswered(consistent(ctx, "CreateSecurityGroup", || {
@@ -1439,76 +1059,36 @@ impl Executor for CreateSecurityGroup {
                     .send()
             }))
             .await;
-            let out = match out {
-                Ok(out) => out,
-                // The resend of a create that did land meets its own group (a group's name is
-                // unique in its VPC): adopt it, finishing its rules.
-                Err(err) if resent && err.code.as_deref() == Some("InvalidGroup.Duplicate") => {
-                    return match self.reconcile(ctx).await? {
-                        Some(made) => Ok(made),
-                        None => Err(err),
-                    };
-                }
-                Err(err) => return Err(err),
-            };
-            let id = out
-                .group_id()
-                .ok_or_else(|| missing("group id"))?
-                .to_owned();
-            authorize(ctx, c, &id, &p).await?;
-            Ok(created(
-                kinds::SECURITY_GROUP,
-                &id,
-                &[("security_group_id", id.clone().into())],
-            ))
+            let outcome = out.and_then(|out| {
+                let id = out.group_id().ok_or_else(|| missing("group id"))?;
+                Ok(made(
+                    kinds::SECURITY_GROUP,
+                    id,
+                    &[("security_group_id", id.into())],
+                ))
+            });
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
+    /// The resend of a create that did land meets its own group (a group's name is unique in
+    /// its VPC).
+    fn made_before(&self, code: &str, resent: bool) -> bool {
+        resent && code == "InvalidGroup.Duplicate"
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
-        Box::pin(async move {
-            let p: CreateSecurityGroupParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let out = c
-                .ec2
-                .describe_security_groups()
-                .filters(by_key(ctx))
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeSecurityGroups", &e))?;
-            let Some(id) = out
-                .security_groups()
-                .first()
-                .and_then(|g| g.group_id())
-                .map(str::to_owned)
-            else {
-                return Ok(None);
-            };
-            if ctx.adopting {
-                authorize(ctx, c, &id, &p).await?;
-            }
-            Ok(Some(created(
-                kinds::SECURITY_GROUP,
-                &id,
-                &[("security_group_id", id.clone().into())],
-            )))
-        })
+    fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
+        Box::pin(authorize(s.ctx, s.c, &made.resources[0].id, s.p))
     }
 
     fn by_hand<'a>(
         &'a self,
         ctx: &'a Context<'a>,
+        c: &'a Clients,
+        p: Self::Params,
         compare: &'a [String],
     ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
         Box::pin(async move {
-            let p: CreateSecurityGroupParams = ctx.params()?;
-            let c = clients(ctx)?;
             ctx.progress.status(&format!(
                 "looking for the security group {} in {}",
                 p.name, p.vpc_id
@@ -1577,30 +1157,13 @@ impl Executor for CreateSecurityGroup {
                 tag_as_steps(ctx, c, group, Some(&p.name), &p.tags).await?;
             }
             Ok(ByHand::Matches {
-                outcome: created(
+                outcome: made(
                     kinds::SECURITY_GROUP,
                     &id,
                     &[("security_group_id", id.clone().into())],
                 ),
                 what,
             })
-        })
-    }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            ctx.progress
-                .status(&format!("deleting security group {}", r.id));
-            deleted(
-                "DeleteSecurityGroup",
-                c.ec2.delete_security_group().group_id(&r.id).send().await,
-                &["InvalidGroup.NotFound"],
-            )
         })
     }
 }
@@ -1768,566 +1331,3 @@ impl Executor for FindZones {
 }
 
 // ---- Instances --------------------------------------------------------------------------------
-
-use std::collections::HashMap;
-
-use aws_sdk_ec2::types::{Instance, InstanceStateName, InstanceType};
-
-use super::shared::Answer;
-
-/// At most 64 characters, the same for every attempt of a step (AWS keeps it for 24 hours).
-fn client_token(key: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    digest.iter().take(24).fold(String::new(), |mut s, b| {
-        use std::fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-async fn describe(
-    c: &super::client::Clients,
-    ids: &[String],
-) -> Result<Vec<Instance>, ActionError> {
-    let out = c
-        .ec2
-        .describe_instances()
-        .set_instance_ids(Some(ids.to_vec()))
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeInstances", &e))?;
-    Ok(out
-        .reservations()
-        .iter()
-        .flat_map(aws_sdk_ec2::types::Reservation::instances)
-        .cloned()
-        .collect())
-}
-
-/// The instances of `ids` that AWS still knows: one that is gone (`InvalidInstanceID.NotFound`)
-/// is left out, any other failure is an error.
-async fn describe_existing(
-    c: &super::client::Clients,
-    ids: &[String],
-) -> Result<Vec<Instance>, ActionError> {
-    let (mut answers, _) = describe_instances(c, ids.to_vec()).await;
-    let mut found = Vec::new();
-    for id in ids {
-        if let Some(instance) = answers.remove(id).transpose()?.flatten() {
-            found.push(instance);
-        }
-    }
-    Ok(found)
-}
-
-fn state_of(i: &Instance) -> &str {
-    i.state()
-        .and_then(|s| s.name())
-        .map_or("unknown", InstanceStateName::as_str)
-}
-
-/// What `DescribeInstances` says of each of `ids`, a hundred to a call; one AWS does not know
-/// (yet, or any more) is `None`. A call naming one unknown or malformed id fails whole, so a
-/// chunk that failed is asked again one id at a time: one wait's bad id never fails the others. Also how many calls that took. Every wait for instances of a target polls through
-/// this, shared (`Clients::instances`).
-async fn describe_instances(
-    c: &super::client::Clients,
-    ids: Vec<String>,
-) -> (HashMap<String, Answer<Instance>>, u64) {
-    let mut answers = HashMap::new();
-    let mut calls = 0;
-    let found = |instances: Vec<Instance>, answers: &mut HashMap<String, Answer<Instance>>| {
-        for i in instances {
-            if let Some(id) = i.instance_id() {
-                answers.insert(id.to_owned(), Ok(Some(i.clone())));
-            }
-        }
-    };
-    for chunk in ids.chunks(100) {
-        calls += 1;
-        match describe(c, chunk).await {
-            Ok(instances) => found(instances, &mut answers),
-            Err(e) if chunk.len() == 1 && e.code.as_deref().is_some_and(super::not_found_yet) => {}
-            Err(_) if chunk.len() > 1 => {
-                for id in chunk {
-                    calls += 1;
-                    match describe(c, std::slice::from_ref(id)).await {
-                        Ok(instances) => found(instances, &mut answers),
-                        Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {}
-                        Err(e) => {
-                            answers.insert(id.clone(), Err(e));
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                for id in chunk {
-                    answers.insert(id.clone(), Err(e.clone()));
-                }
-            }
-        }
-    }
-    (answers, calls)
-}
-
-/// Poll until every instance is in `target`, showing what is seen and for how long; the poll is
-/// shared with every other wait for instances of the target.
-async fn wait_for(
-    ctx: &Context<'_>,
-    c: &super::client::Clients,
-    ids: &[String],
-    target: &str,
-) -> Result<Vec<Instance>, ActionError> {
-    let what = ids.join(", ");
-    let started = tokio::time::Instant::now();
-    let next = if target == "running" {
-        "look at the instance's state reason and system log (EC2 › Instances › the instance › Actions › Monitor and troubleshoot), and at the account's vCPU quota"
-    } else {
-        "look at the instance's state reason (EC2 › Instances › the instance › Status)"
-    };
-    let watch = c.instances.watch(ids);
-    super::poll_shared(ctx, (&what, target), Typical::INSTANCE, next, |due| {
-        let watch = &watch;
-        let what = &what;
-        async move {
-            let answers = watch.next(due, |ids| describe_instances(c, ids)).await;
-            let mut instances = Vec::new();
-            let mut unknown = Vec::new();
-            for (id, answer) in ids.iter().zip(answers) {
-                match answer? {
-                    Some(i) => instances.push(i),
-                    None => unknown.push(id.as_str()),
-                }
-            }
-            // Instances launched moments ago may be unknown to DescribeInstances for a while (EC2
-            // is eventually consistent); instances being terminated vanish in the end.
-            if !unknown.is_empty() && target != "terminated" {
-                if started.elapsed() < super::CONSISTENCY {
-                    return Ok(Seen::Waiting(format!(
-                        "not visible yet ({})",
-                        unknown.join(", ")
-                    )));
-                }
-                return Err(ActionError::new(format!(
-                    "instances {} do not exist (InvalidInstanceID.NotFound)",
-                    unknown.join(", ")
-                ))
-                .hint("they were terminated while this step waited for them: run the step again (resume) to launch them anew"));
-            }
-            let states: Vec<&str> = instances.iter().map(state_of).collect();
-            if states.iter().all(|s| *s == target) {
-                return Ok(Seen::Done(instances));
-            }
-            let doomed = ["terminated", "shutting-down"];
-            if target != "terminated" && states.iter().any(|s| doomed.contains(s)) {
-                return Err(ActionError::new(format!("instances {what} are {} instead of becoming {target}", states.join(", ")))
-                    .hint("look at the instance's state reason in the EC2 console (EC2 › Instances › the instance › Status)"));
-            }
-            Ok(Seen::Waiting(states.join(", ")))
-        }
-    })
-    .await
-}
-
-fn instances_outcome(instances: &[Instance]) -> Outcome {
-    let ids: Vec<String> = instances
-        .iter()
-        .filter_map(|i| i.instance_id().map(str::to_owned))
-        .collect();
-    let private: Vec<String> = instances
-        .iter()
-        .filter_map(|i| i.private_ip_address().map(str::to_owned))
-        .collect();
-    let public: Vec<String> = instances
-        .iter()
-        .filter_map(|i| i.public_ip_address().map(str::to_owned))
-        .collect();
-    let mut o = Outcome::default();
-    o.outputs.insert("instance_ids".into(), ids.clone().into());
-    o.outputs.insert("private_ips".into(), private.into());
-    o.outputs.insert("public_ips".into(), public.into());
-    o.resources = ids
-        .into_iter()
-        .map(|id| Resource {
-            kind: kinds::INSTANCE.into(),
-            id,
-            undo: serde_json::Value::Null,
-            changed: Vec::new(),
-        })
-        .collect();
-    o
-}
-
-pub(super) struct RunInstances;
-
-impl Executor for RunInstances {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
-        Box::pin(async move {
-            let p: RunInstancesParams = ctx.params()?;
-            if p.count == 0 {
-                return Err(
-                    ActionError::new("`count` is 0: there is nothing to launch").invalid_input()
-                );
-            }
-            let c = clients(ctx)?;
-            ctx.progress.status(&format!(
-                "launching {} {} instance(s) from {}",
-                p.count, p.instance_type, p.image_id
-            ));
-            let count = i32::try_from(p.count)
-                .map_err(|_| ActionError::new("`count` is too large").invalid_input())?;
-            let mut req = c
-                .ec2
-                .run_instances()
-                .image_id(&p.image_id)
-                .instance_type(InstanceType::from(p.instance_type.as_str()))
-                .min_count(count)
-                .max_count(count)
-                .subnet_id(&p.subnet_id)
-                .set_security_group_ids(Some(p.security_group_ids.clone()))
-                .client_token(client_token(ctx.key))
-                .tag_specifications(tag_spec(
-                    ResourceType::Instance,
-                    ctx,
-                    Some(&p.name),
-                    &p.tags,
-                ));
-            if let Some(script) = &p.user_data {
-                req = req.user_data(aws_smithy_types::base64::encode(script.as_bytes()));
-            }
-            // The subnet and groups may be seconds old: NotFound is waited out. The client token
-            // makes every try the same launch.
-            let (out, resent) =
-                noting_unanswered(consistent(ctx, "RunInstances", || req.clone().send())).await;
-            let out = match out {
-                Ok(out) => out,
-                // The token was used by an earlier attempt of this step with other parameters
-                // (the runbook changed between a crash and the resume): AWS remembers it for
-                // 24 hours. What that attempt launched carries the step's key: adopt it.
-                Err(e) if e.code.as_deref() == Some("IdempotentParameterMismatch") => {
-                    return match self.reconcile(ctx).await? {
-                        Some(adopted) => Ok(adopted),
-                        None => Err(e.hint(
-                            "an earlier attempt of this step asked for other instances with the same client token; \
-                             roll this run back and start a new one (`runbook rollback`, then `runbook run`)",
-                        )),
-                    };
-                }
-                Err(e) => return Err(e),
-            };
-            if resent {
-                // AWS honours the token; an emulator may have launched them twice.
-                remove_resent(ctx, c, &instances_outcome(out.instances())).await?;
-            }
-            let ids: Vec<String> = out
-                .instances()
-                .iter()
-                .filter_map(|i| i.instance_id().map(str::to_owned))
-                .collect();
-            let instances = if p.wait {
-                wait_for(ctx, c, &ids, "running").await?
-            } else {
-                out.instances().to_vec()
-            };
-            Ok(instances_outcome(&instances))
-        })
-    }
-
-    fn looks(&self) -> bool {
-        true
-    }
-
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
-        Box::pin(async move {
-            let p: RunInstancesParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let out = c
-                .ec2
-                .describe_instances()
-                .filters(by_key(ctx))
-                .filters(
-                    Filter::builder()
-                        .name("instance-state-name")
-                        .values("pending")
-                        .values("running")
-                        .values("stopping")
-                        .values("stopped")
-                        .build(),
-                )
-                .send()
-                .await
-                .map_err(|e| sdk_error("DescribeInstances", &e))?;
-            let ids: Vec<String> = out
-                .reservations()
-                .iter()
-                .flat_map(aws_sdk_ec2::types::Reservation::instances)
-                .filter_map(|i| i.instance_id().map(str::to_owned))
-                .collect();
-            if ids.is_empty() {
-                return Ok(None);
-            }
-            let instances = if p.wait && ctx.adopting {
-                wait_for(ctx, c, &ids, "running").await?
-            } else {
-                describe(c, &ids).await?
-            };
-            Ok(Some(instances_outcome(&instances)))
-        })
-    }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            ctx.progress.status(&format!("terminating {}", r.id));
-            // AWS keeps a terminated instance visible for about an hour and terminating it
-            // again succeeds: its state before this call says whether it was already gone.
-            let how = match c.ec2.terminate_instances().instance_ids(&r.id).send().await {
-                Ok(out) => {
-                    let before = out
-                        .terminating_instances()
-                        .iter()
-                        .find(|i| i.instance_id() == Some(r.id.as_str()))
-                        .and_then(|i| i.previous_state())
-                        .and_then(|s| s.name());
-                    if before == Some(&InstanceStateName::Terminated) {
-                        Undone::AlreadyGone
-                    } else {
-                        Undone::Removed
-                    }
-                }
-                Err(e) if code(&e).as_deref() == Some("InvalidInstanceID.NotFound") => {
-                    return Ok(Undone::AlreadyGone);
-                }
-                Err(e) => return Err(sdk_error("TerminateInstances", &e)),
-            };
-            wait_for(ctx, c, std::slice::from_ref(&r.id), "terminated").await?;
-            Ok(how)
-        })
-    }
-}
-
-pub(super) struct WaitInstances;
-
-impl Executor for WaitInstances {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
-        Box::pin(async move {
-            let p: WaitInstancesParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let target = match p.state {
-                InstanceState::Running => "running",
-                InstanceState::Stopped => "stopped",
-                InstanceState::Terminated => "terminated",
-            };
-            wait_for(ctx, c, &p.instance_ids, target).await?;
-            Ok(Outcome::default())
-        })
-    }
-}
-
-/// When a person changed an instance's state, from EC2's reason for it: `User initiated
-/// (2026-12-02 14:00:00 GMT)` is `2026-12-02T14:00:00.000Z`.
-fn when_initiated(reason: &str) -> Option<String> {
-    let inside = reason.split_once('(')?.1.split_once(')')?.0;
-    let at = humantime::parse_rfc3339_weak(inside.trim_end_matches(" GMT").trim()).ok()?;
-    Some(humantime::format_rfc3339_millis(at).to_string())
-}
-
-/// Stop or start instances; the undo of one is the other.
-pub(super) struct Power {
-    pub start: bool,
-}
-
-impl Power {
-    /// Instances stopped (or started) at `at`: the time as an output, and the change for undo.
-    fn outcome(&self, at: String, ids: &[String]) -> Outcome {
-        let mut o = Outcome::default();
-        o.outputs.insert(
-            if self.start {
-                "started_at"
-            } else {
-                "stopped_at"
-            }
-            .into(),
-            at.into(),
-        );
-        o.resources.push(Resource {
-            kind: if self.start {
-                kinds::STARTED_INSTANCES
-            } else {
-                kinds::STOPPED_INSTANCES
-            }
-            .into(),
-            id: ids.join(","),
-            undo: serde_json::json!({ "instance_ids": ids }),
-            changed: ids.to_vec(),
-        });
-        o
-    }
-}
-
-async fn power(
-    ctx: &Context<'_>,
-    c: &super::client::Clients,
-    ids: &[String],
-    start: bool,
-    wait: bool,
-) -> Result<(), ActionError> {
-    if start {
-        ctx.progress.status(&format!("starting {}", ids.join(", ")));
-        c.ec2
-            .start_instances()
-            .set_instance_ids(Some(ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("StartInstances", &e))?;
-    } else {
-        ctx.progress.status(&format!("stopping {}", ids.join(", ")));
-        c.ec2
-            .stop_instances()
-            .set_instance_ids(Some(ids.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("StopInstances", &e))?;
-    }
-    if wait {
-        wait_for(ctx, c, ids, if start { "running" } else { "stopped" }).await?;
-    }
-    Ok(())
-}
-
-impl Executor for Power {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
-        Box::pin(async move {
-            let p: InstancesParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let at = crate::engine::journal::now();
-            power(ctx, c, &p.instance_ids, self.start, p.wait).await?;
-            Ok(self.outcome(at, &p.instance_ids))
-        })
-    }
-
-    fn by_hand<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        _compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
-        Box::pin(async move {
-            let p: InstancesParams = ctx.params()?;
-            let c = clients(ctx)?;
-            let (wanted, also) = if self.start {
-                ("running", "pending")
-            } else {
-                ("stopped", "stopping")
-            };
-            ctx.progress
-                .status(&format!("looking at {}", p.instance_ids.join(", ")));
-            let found = describe_existing(c, &p.instance_ids).await?;
-            let missing: Vec<&String> = p
-                .instance_ids
-                .iter()
-                .filter(|id| !found.iter().any(|i| i.instance_id() == Some(id.as_str())))
-                .collect();
-            if !missing.is_empty() {
-                return Ok(ByHand::Nothing {
-                    looked: format!(
-                        "the instances {} in {}",
-                        p.instance_ids.join(", "),
-                        c.region
-                    ),
-                    seen: missing
-                        .iter()
-                        .map(|id| format!("{id}: EC2 does not know it"))
-                        .collect(),
-                });
-            }
-            let what = found
-                .iter()
-                .map(|i| format!("{} {}", i.instance_id().unwrap_or("?"), state_of(i)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let differences: Vec<String> = found
-                .iter()
-                .filter(|i| ![wanted, also].contains(&state_of(i)))
-                .map(|i| {
-                    format!(
-                        "{} is {}; this step needs it {wanted}",
-                        i.instance_id().unwrap_or("?"),
-                        state_of(i)
-                    )
-                })
-                .collect();
-            if !differences.is_empty() {
-                return Ok(ByHand::Differs { what, differences });
-            }
-            if ctx.adopting && p.wait {
-                wait_for(ctx, c, &p.instance_ids, wanted).await?;
-            }
-            // When the learner did it: EC2 says so in the state's reason ("User initiated
-            // (2026-12-02 14:00:00 GMT)"); else now.
-            let at = found
-                .iter()
-                .filter_map(|i| when_initiated(i.state_transition_reason()?))
-                .max()
-                .unwrap_or_else(crate::engine::journal::now);
-            Ok(ByHand::Matches {
-                outcome: self.outcome(at, &p.instance_ids),
-                what,
-            })
-        })
-    }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let ids: Vec<String> =
-                serde_json::from_value(r.undo["instance_ids"].clone()).map_err(|e| {
-                    ActionError::new(format!(
-                        "the journal's record of {} has no readable instance ids: {e}",
-                        r.id
-                    ))
-                })?;
-            let c = clients(ctx)?;
-            // Instances terminated meanwhile (by the rollback of their own step) need nothing;
-            // a failed read is no answer, so it fails the undo rather than pass for "none".
-            let live: Vec<String> = describe_existing(c, &ids)
-                .await?
-                .iter()
-                .filter(|i| !["terminated", "shutting-down"].contains(&state_of(i)))
-                .filter_map(|i| i.instance_id().map(str::to_owned))
-                .collect();
-            if live.is_empty() {
-                return Ok(Undone::AlreadyGone);
-            }
-            power(ctx, c, &live, !self.start, true).await?;
-            Ok(Undone::Removed)
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// A learner's stop is dated by EC2's reason for the state, so that the drill measures
-    /// from when they stopped the instances rather than from when the runbook looked.
-    #[test]
-    fn a_stop_by_hand_is_dated_by_ec2s_reason() {
-        assert_eq!(
-            super::when_initiated("User initiated (2026-12-02 14:00:05 GMT)").as_deref(),
-            Some("2026-12-02T14:00:05.000Z")
-        );
-        assert_eq!(
-            super::when_initiated("Server.SpotInstanceTermination"),
-            None
-        );
-    }
-}

@@ -226,9 +226,9 @@ pub static ACTIONS: &[ActionDef] = &[
             out("name", "string", "Its name."),
         ]),
         undo: Some("deletes the target group"),
-        executor: &CreateTargetGroup,
+        executor: &super::life::Life(CreateTargetGroup),
         cli: Some(super::aws_cli::create_target_group),
-        creates: &[super::kinds::TARGET_GROUP],
+        creates: &[TARGET_GROUP],
         noun: Some("target group"),
         usage: None,
         exercise: Some(Exercisable {
@@ -271,9 +271,9 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("deletes the load balancer and waits until it is gone"),
-        executor: &CreateLoadBalancer,
+        executor: &super::life::Life(CreateLoadBalancer),
         cli: Some(super::aws_cli::create_load_balancer),
-        creates: &[super::kinds::LOAD_BALANCER],
+        creates: &[LOAD_BALANCER],
         noun: Some("Application Load Balancer"),
         usage: Some(load_balancer_usage),
         exercise: None,
@@ -302,9 +302,9 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<CreateListenerParams>(),
         outputs: Outputs::Fixed(&[out("arn", "string", "The listener's ARN.")]),
         undo: Some("deletes the listener"),
-        executor: &CreateListener,
+        executor: &super::life::Life(CreateListener),
         cli: Some(super::aws_cli::create_listener),
-        creates: &[super::kinds::LISTENER],
+        creates: &[LISTENER],
         noun: Some("listener"),
         usage: None,
         exercise: None,
@@ -345,8 +345,10 @@ use std::collections::HashMap;
 use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 
 use super::client::{Clients, clients};
+use super::kinds::{LISTENER, LOAD_BALANCER, ResourceKind, TARGET_GROUP};
+use super::life::{Creating, Finding, Finishing, Make, Step, made, missing};
 use super::shared::Answer;
-use super::{Seen, Typical, code, deleted, found, sdk_error, standard_tags};
+use super::{Seen, Typical, code, found, sdk_error, standard_tags};
 use crate::engine::action::{
     ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
 };
@@ -451,16 +453,11 @@ fn protocol(p: &str) -> ProtocolEnum {
 pub(super) struct CreateTargetGroup;
 
 fn group_outcome(arn: &str, name: &str) -> Outcome {
-    let mut o = Outcome::default();
-    o.outputs.insert("arn".into(), arn.into());
-    o.outputs.insert("name".into(), name.into());
-    o.resources.push(Resource {
-        kind: super::kinds::TARGET_GROUP.into(),
-        id: arn.to_owned(),
-        undo: serde_json::Value::Null,
-        changed: Vec::new(),
-    });
-    o
+    made(
+        TARGET_GROUP,
+        arn,
+        &[("arn", arn.into()), ("name", name.into())],
+    )
 }
 
 /// The account's other regions with a target group of this name: a learner who built it with the
@@ -538,12 +535,14 @@ fn group_differences(
     differences
 }
 
-impl Executor for CreateTargetGroup {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateTargetGroup {
+    type Params = CreateTargetGroupParams;
+    const KIND: ResourceKind = TARGET_GROUP;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateTargetGroupParams = ctx.params()?;
             valid_name(&p.name, false)?;
-            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating target group {}", p.name));
             let mut req = c
@@ -588,44 +587,34 @@ impl Executor for CreateTargetGroup {
                 || req.clone().send(),
             ))
             .await;
-            let out = match out {
-                Ok(out) => out,
-                // AWS answers a resend with the group it made; an emulator may refuse the name.
-                Err(e) if resent && e.code.as_deref() == Some("DuplicateTargetGroupName") => {
-                    return match self.reconcile(ctx).await? {
-                        Some(made) => Ok(made),
-                        None => Err(e),
-                    };
-                }
-                Err(e) => return Err(e),
+            let outcome = match out {
+                Ok(out) => match out
+                    .target_groups()
+                    .first()
+                    .and_then(|g| g.target_group_arn())
+                {
+                    // AWS answers a create with an existing group's name and settings with that
+                    // group: never adopt (and later delete) one that another run or person made.
+                    Some(arn) => owned(c, ctx, arn, &format!("target group `{}`", p.name))
+                        .await
+                        .map(|_| group_outcome(arn, &p.name)),
+                    None => Err(missing("target group ARN")),
+                },
+                Err(e) => Err(e),
             };
-            let arn = out
-                .target_groups()
-                .first()
-                .and_then(|g| g.target_group_arn())
-                .ok_or_else(|| ActionError::new("AWS answered without the target group ARN"))?;
-            // AWS answers a create with an existing group's name and settings with that group:
-            // never adopt (and later delete) one that another run or person made.
-            owned(c, ctx, arn, &format!("target group `{}`", p.name)).await?;
-            let made = group_outcome(arn, &p.name);
-            if resent {
-                super::kinds::remove_resent(ctx, c, &made).await?;
-            }
-            Ok(made)
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
+    /// AWS answers a resend with the group it made; an emulator may refuse the name.
+    fn made_before(&self, code: &str, resent: bool) -> bool {
+        resent && code == "DuplicateTargetGroupName"
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    /// The group of the step's name, when it carries the step's key.
+    fn find<'a>(&'a self, s: Step<'a, Self::Params>) -> Finding<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateTargetGroupParams = ctx.params()?;
-            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeTargetGroups",
                 c.elbv2.describe_target_groups().names(&p.name).send().await,
@@ -651,11 +640,11 @@ impl Executor for CreateTargetGroup {
     fn by_hand<'a>(
         &'a self,
         ctx: &'a Context<'a>,
+        c: &'a Clients,
+        p: Self::Params,
         compare: &'a [String],
     ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
         Box::pin(async move {
-            let p: CreateTargetGroupParams = ctx.params()?;
-            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("looking for the target group {}", p.name));
             let out = found(
@@ -701,39 +690,30 @@ impl Executor for CreateTargetGroup {
             })
         })
     }
+}
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            if super::kinds::gone_before_delete(c, &r.kind, &r.id).await? {
-                return Ok(Undone::AlreadyGone);
-            }
-            ctx.progress
-                .status(&format!("deleting target group {}", r.id));
-            match c
-                .elbv2
-                .delete_target_group()
-                .target_group_arn(&r.id)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(Undone::Removed),
-                Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => {
-                    Ok(Undone::AlreadyGone)
-                }
-                Err(e) if code(&e).as_deref() == Some("ResourceInUse") => {
-                    Err(ActionError::retryable(format!(
-                        "target group {} is still used by a listener",
-                        r.id
-                    )))
-                }
-                Err(e) => Err(sdk_error("DeleteTargetGroup", &e)),
-            }
-        })
+/// Delete a target group (looked at first: its delete succeeds on nothing); one a listener still
+/// uses is retried.
+pub(super) async fn delete_target_group(
+    ctx: &Context<'_>,
+    c: &Clients,
+    r: &Resource,
+) -> Result<Undone, ActionError> {
+    ctx.progress
+        .status(&format!("deleting target group {}", r.id));
+    match c
+        .elbv2
+        .delete_target_group()
+        .target_group_arn(&r.id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(Undone::Removed),
+        Err(e) if code(&e).as_deref() == Some("TargetGroupNotFound") => Ok(Undone::AlreadyGone),
+        Err(e) if code(&e).as_deref() == Some("ResourceInUse") => Err(ActionError::retryable(
+            format!("target group {} is still used by a listener", r.id),
+        )),
+        Err(e) => Err(sdk_error("DeleteTargetGroup", &e)),
     }
 }
 
@@ -853,25 +833,16 @@ pub(super) struct CreateLoadBalancer;
 
 fn balancer_outcome(lb: &LoadBalancer) -> Outcome {
     let arn = lb.load_balancer_arn().unwrap_or_default();
-    let mut o = Outcome::default();
-    o.outputs.insert("arn".into(), arn.into());
-    o.outputs.insert(
-        "name".into(),
-        lb.load_balancer_name().unwrap_or_default().into(),
-    );
-    o.outputs
-        .insert("dns_name".into(), lb.dns_name().unwrap_or_default().into());
-    o.outputs.insert(
-        "canonical_hosted_zone_id".into(),
-        lb.canonical_hosted_zone_id().unwrap_or_default().into(),
-    );
-    o.resources.push(Resource {
-        kind: super::kinds::LOAD_BALANCER.into(),
-        id: arn.to_owned(),
-        undo: serde_json::Value::Null,
-        changed: Vec::new(),
-    });
-    o
+    let outputs = [
+        ("arn", arn.into()),
+        ("name", lb.load_balancer_name().unwrap_or_default().into()),
+        ("dns_name", lb.dns_name().unwrap_or_default().into()),
+        (
+            "canonical_hosted_zone_id",
+            lb.canonical_hosted_zone_id().unwrap_or_default().into(),
+        ),
+    ];
+    made(LOAD_BALANCER, arn, &outputs)
 }
 
 /// ELB's words for a VPC it does not know (yet): `The VPC ID 'vpc-…' is not found`.
@@ -1114,15 +1085,17 @@ async fn wait_active(ctx: &Context<'_>, c: &Clients, arn: &str) -> Result<(), Ac
     .await
 }
 
-impl Executor for CreateLoadBalancer {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateLoadBalancer {
+    type Params = CreateLoadBalancerParams;
+    const KIND: ResourceKind = LOAD_BALANCER;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateLoadBalancerParams = ctx.params()?;
             valid_name(&p.name, true)?;
             if p.scheme == Scheme::InternetFacing && p.subnet_ids.len() < 2 {
                 return Err(ActionError::new("an internet-facing application load balancer needs subnets in at least two availability zones").invalid_input());
             }
-            let c = clients(ctx)?;
             if p.scheme == Scheme::InternetFacing {
                 ctx.progress
                     .status("checking the subnets' zones and the VPC's internet gateway");
@@ -1155,50 +1128,33 @@ impl Executor for CreateLoadBalancer {
                 },
             ))
             .await;
-            let out = match out {
-                Ok(out) => out,
-                // AWS answers a resend with the load balancer it made; an emulator may refuse.
-                Err(e) if resent && e.code.as_deref() == Some("DuplicateLoadBalancerName") => {
-                    return match self.reconcile(ctx).await? {
-                        Some(made) => Ok(made),
-                        None => Err(e),
-                    };
-                }
-                Err(e) => return Err(e),
+            let outcome = match out {
+                Ok(out) => match out.load_balancers().first() {
+                    // As for target groups: the same name and settings give the existing one on
+                    // AWS.
+                    Some(lb) => {
+                        let arn = lb.load_balancer_arn().unwrap_or_default();
+                        owned(c, ctx, arn, &format!("load balancer `{}`", p.name))
+                            .await
+                            .map(|_| balancer_outcome(lb))
+                    }
+                    None => Err(missing("load balancer")),
+                },
+                Err(e) => Err(e),
             };
-            let lb = out
-                .load_balancers()
-                .first()
-                .ok_or_else(|| ActionError::new("AWS answered without the load balancer"))?;
-            // As for target groups: the same name and settings give the existing one on AWS.
-            owned(
-                c,
-                ctx,
-                lb.load_balancer_arn().unwrap_or_default(),
-                &format!("load balancer `{}`", p.name),
-            )
-            .await?;
-            if resent {
-                super::kinds::remove_resent(ctx, c, &balancer_outcome(lb)).await?;
-            }
-            if p.wait {
-                wait_active(ctx, c, lb.load_balancer_arn().unwrap_or_default()).await?;
-            }
-            Ok(balancer_outcome(lb))
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
+    /// AWS answers a resend with the load balancer it made; an emulator may refuse.
+    fn made_before(&self, code: &str, resent: bool) -> bool {
+        resent && code == "DuplicateLoadBalancerName"
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    /// The load balancer of the step's name, when it carries the step's key.
+    fn find<'a>(&'a self, s: Step<'a, Self::Params>) -> Finding<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateLoadBalancerParams = ctx.params()?;
-            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeLoadBalancers",
                 c.elbv2
@@ -1218,61 +1174,64 @@ impl Executor for CreateLoadBalancer {
             if !owned(c, ctx, arn, &format!("load balancer `{}`", p.name)).await? {
                 return Ok(None);
             }
-            if p.wait && ctx.adopting {
-                wait_active(ctx, c, arn).await?;
-            }
             Ok(Some(balancer_outcome(lb)))
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let c = clients(ctx)?;
-            if super::kinds::gone_before_delete(c, &r.kind, &r.id).await? {
-                return Ok(Undone::AlreadyGone);
+            if p.wait {
+                wait_active(ctx, c, &made.resources[0].id).await?;
             }
-            ctx.progress
-                .status(&format!("deleting load balancer {}", r.id));
-            match c
-                .elbv2
-                .delete_load_balancer()
-                .load_balancer_arn(&r.id)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
-                    return Ok(Undone::AlreadyGone);
-                }
-                Err(e) => return Err(sdk_error("DeleteLoadBalancer", &e)),
-            }
-            // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
-            let what = format!("load balancer {}", short_name(&r.id));
-            let watch = c.load_balancers.watch(std::slice::from_ref(&r.id));
-            super::poll_shared(
-                ctx,
-                (&what, "gone"),
-                Typical::DELETION,
-                "look for it in EC2 › Load balancers; deletion protection keeps a load balancer",
-                |due| {
-                    let watch = &watch;
-                    async move {
-                        let answer = watch.next(due, |arns| describe_load_balancers(c, arns));
-                        match answer.await.pop().unwrap_or(Ok(None))? {
-                            None => Ok(Seen::Done(())),
-                            Some(_) => Ok(Seen::Waiting("still there".to_owned())),
-                        }
-                    }
-                },
-            )
-            .await?;
-            Ok(Undone::Removed)
+            Ok(())
         })
     }
+}
+
+/// Delete a load balancer (looked at first: its delete succeeds on nothing) and wait until it is
+/// gone: until then its subnets and security groups stay busy.
+pub(super) async fn delete_load_balancer(
+    ctx: &Context<'_>,
+    c: &Clients,
+    r: &Resource,
+) -> Result<Undone, ActionError> {
+    ctx.progress
+        .status(&format!("deleting load balancer {}", r.id));
+    match c
+        .elbv2
+        .delete_load_balancer()
+        .load_balancer_arn(&r.id)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if code(&e).as_deref() == Some("LoadBalancerNotFound") => {
+            return Ok(Undone::AlreadyGone);
+        }
+        Err(e) => return Err(sdk_error("DeleteLoadBalancer", &e)),
+    }
+    // Deletion is asynchronous: its subnets and security groups stay busy until it is gone.
+    let what = format!("load balancer {}", short_name(&r.id));
+    let watch = c.load_balancers.watch(std::slice::from_ref(&r.id));
+    super::poll_shared(
+        ctx,
+        (&what, "gone"),
+        Typical::DELETION,
+        "look for it in EC2 › Load balancers; deletion protection keeps a load balancer",
+        |due| {
+            let watch = &watch;
+            async move {
+                let answer = watch.next(due, |arns| describe_load_balancers(c, arns));
+                match answer.await.pop().unwrap_or(Ok(None))? {
+                    None => Ok(Seen::Done(())),
+                    Some(_) => Ok(Seen::Waiting("still there".to_owned())),
+                }
+            }
+        },
+    )
+    .await?;
+    Ok(Undone::Removed)
 }
 
 pub(super) struct WaitLoadBalancer;
@@ -1291,22 +1250,16 @@ impl Executor for WaitLoadBalancer {
 pub(super) struct CreateListener;
 
 fn listener_outcome(arn: &str) -> Outcome {
-    let mut o = Outcome::default();
-    o.outputs.insert("arn".into(), arn.into());
-    o.resources.push(Resource {
-        kind: super::kinds::LISTENER.into(),
-        id: arn.to_owned(),
-        undo: serde_json::Value::Null,
-        changed: Vec::new(),
-    });
-    o
+    made(LISTENER, arn, &[("arn", arn.into())])
 }
 
-impl Executor for CreateListener {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+impl Make for CreateListener {
+    type Params = CreateListenerParams;
+    const KIND: ResourceKind = LISTENER;
+
+    fn create<'a>(&'a self, s: Step<'a, Self::Params>) -> Creating<'a> {
+        let Step { ctx, c, p } = s;
         Box::pin(async move {
-            let p: CreateListenerParams = ctx.params()?;
-            let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("creating a listener on port {}", p.port));
             let forward = Action::builder()
@@ -1323,37 +1276,26 @@ impl Executor for CreateListener {
                     .send(),
             ))
             .await;
-            let out = match out {
-                Ok(out) => out,
-                // A resend meets the listener the first call made (one per port): adopt it.
-                Err(e) if resent && code(&e).as_deref() == Some("DuplicateListener") => {
-                    return match self.reconcile(ctx).await? {
-                        Some(made) => Ok(made),
-                        None => Err(sdk_error("CreateListener", &e)),
-                    };
-                }
-                Err(e) => return Err(sdk_error("CreateListener", &e)),
-            };
-            let arn = out
-                .listeners()
-                .first()
-                .and_then(|l| l.listener_arn())
-                .ok_or_else(|| ActionError::new("AWS answered without the listener ARN"))?;
-            Ok(listener_outcome(arn))
+            let outcome = out
+                .map_err(|e| sdk_error("CreateListener", &e))
+                .and_then(|out| {
+                    let arn = out.listeners().first().and_then(|l| l.listener_arn());
+                    arn.map(listener_outcome)
+                        .ok_or_else(|| missing("listener ARN"))
+                });
+            Ok((outcome, resent))
         })
     }
 
-    fn looks(&self) -> bool {
-        true
+    /// A resend meets the listener the first call made (one per port).
+    fn made_before(&self, code: &str, resent: bool) -> bool {
+        resent && code == "DuplicateListener"
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    /// The load balancer's listener on the step's port (it has one per port).
+    fn find<'a>(&'a self, s: Step<'a, Self::Params>) -> Finding<'a> {
+        let Step { c, p, .. } = s;
         Box::pin(async move {
-            let p: CreateListenerParams = ctx.params()?;
-            let c = clients(ctx)?;
             let Some(out) = found(
                 "DescribeListeners",
                 c.elbv2
@@ -1366,29 +1308,12 @@ impl Executor for CreateListener {
             else {
                 return Ok(None);
             };
-            // A load balancer has one listener per port.
             let found = out
                 .listeners()
                 .iter()
                 .find(|l| l.port() == Some(i32::from(p.port)))
                 .and_then(|l| l.listener_arn());
             Ok(found.map(listener_outcome))
-        })
-    }
-
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
-        Box::pin(async move {
-            let c = clients(ctx)?;
-            ctx.progress.status(&format!("deleting listener {}", r.id));
-            deleted(
-                "DeleteListener",
-                c.elbv2.delete_listener().listener_arn(&r.id).send().await,
-                &["ListenerNotFound"],
-            )
         })
     }
 }

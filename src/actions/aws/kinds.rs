@@ -8,11 +8,11 @@
 //! without a way to delete it.
 
 use aws_sdk_ec2::types::Filter;
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
 
 use super::client::Clients;
-use super::sdk_error;
-use crate::engine::action::{ActionError, BoxFuture};
+use super::{deleted, sdk_error};
+use crate::engine::action::{ActionError, BoxFuture, Context, Resource, Undone};
 
 /// A kind of resource, as the journal, undo, sweep and the console name it (`vpc`, `load
 /// balancer`). Only the constants below exist, so a misspelled kind does not compile; each kind a
@@ -83,10 +83,19 @@ pub type Prepare = for<'a> fn(&'a Clients, &'a Found) -> BoxFuture<'a, Result<Js
 /// Whether one resource of a kind exists, read by its id (`Ok(false)`: AWS says it does not).
 pub type Look = for<'a> fn(&'a Clients, &'a str) -> BoxFuture<'a, Result<bool, ActionError>>;
 
+/// Deletes one resource of a kind: `Removed` once AWS deleted it, `AlreadyGone` only when AWS
+/// says it does not exist, an error for anything else (a failed read or delete).
+pub type Delete = for<'a> fn(
+    &'a Context<'a>,
+    &'a Clients,
+    &'a Resource,
+) -> BoxFuture<'a, Result<Undone, ActionError>>;
+
 /// How sweep treats a kind.
 #[derive(Clone, Copy)]
 pub enum Sweep {
-    /// Found by its tags with `list`, deleted by the undo of the action `deleted_by`.
+    /// Found by its tags with `list`; `deleted_by` names the action that creates it, whose
+    /// undo (the kind's `delete`) sweep runs.
     Tagged {
         list: List,
         deleted_by: &'static str,
@@ -111,6 +120,25 @@ pub struct Kind {
     /// `None` where the delete itself answers "not found". A test deletes a missing resource of
     /// every kind and expects "already gone".
     pub look_first: Option<Look>,
+    /// How a run's undo, a resent create's clean-up and sweep delete it (`None` for a record,
+    /// which its own action deletes by rewriting it from the step's parameters).
+    pub delete: Option<Delete>,
+}
+
+/// Say what is being deleted, then delete it with `call`, whose "not found" `codes` mean gone.
+async fn delete_one<T, E, R>(
+    ctx: &Context<'_>,
+    what: String,
+    operation: &str,
+    call: impl Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+    codes: &[&str],
+) -> Result<Undone, ActionError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    ctx.progress.status(&format!("deleting {what}"));
+    deleted(operation, call.await, codes)
 }
 
 /// Every kind, in the order sweep deletes them.
@@ -124,12 +152,24 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: None,
+        delete: Some(|ctx, c, r| Box::pin(super::instances::terminate(ctx, c, r))),
     },
     Kind {
         name: LISTENER,
         console: None,
         sweep: Sweep::With(LOAD_BALANCER),
         look_first: None,
+        delete: Some(|ctx, c, r| {
+            let call = c.elbv2.delete_listener().listener_arn(&r.id).send();
+            let what = format!("listener {}", r.id);
+            Box::pin(delete_one(
+                ctx,
+                what,
+                "DeleteListener",
+                call,
+                &["ListenerNotFound"],
+            ))
+        }),
     },
     Kind {
         name: LOAD_BALANCER,
@@ -140,6 +180,7 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: Some(|c, id| Box::pin(load_balancer_exists(c, id))),
+        delete: Some(|ctx, c, r| Box::pin(super::elbv2::delete_load_balancer(ctx, c, r))),
     },
     Kind {
         name: TARGET_GROUP,
@@ -150,6 +191,7 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: Some(|c, id| Box::pin(target_group_exists(c, id))),
+        delete: Some(|ctx, c, r| Box::pin(super::elbv2::delete_target_group(ctx, c, r))),
     },
     Kind {
         name: SECURITY_GROUP,
@@ -160,6 +202,17 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: None,
+        delete: Some(|ctx, c, r| {
+            let call = c.ec2.delete_security_group().group_id(&r.id).send();
+            let what = format!("security group {}", r.id);
+            Box::pin(delete_one(
+                ctx,
+                what,
+                "DeleteSecurityGroup",
+                call,
+                &["InvalidGroup.NotFound"],
+            ))
+        }),
     },
     Kind {
         name: INTERNET_GATEWAY,
@@ -172,9 +225,10 @@ pub static KINDS: &[Kind] = &[
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(internet_gateways(c, s)),
             deleted_by: "aws.ec2.create_internet_gateway",
-            prepare: Some(|c, r| Box::pin(attached_vpc(c, r))),
+            prepare: None,
         },
         look_first: None,
+        delete: Some(|ctx, c, r| Box::pin(super::ec2::delete_internet_gateway(ctx, c, r))),
     },
     Kind {
         name: ROUTE_TABLE,
@@ -190,6 +244,7 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: None,
+        delete: Some(|ctx, c, r| Box::pin(super::ec2::delete_route_table(ctx, c, r))),
     },
     Kind {
         name: SUBNET,
@@ -200,6 +255,17 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: None,
+        delete: Some(|ctx, c, r| {
+            let call = c.ec2.delete_subnet().subnet_id(&r.id).send();
+            let what = format!("subnet {}", r.id);
+            Box::pin(delete_one(
+                ctx,
+                what,
+                "DeleteSubnet",
+                call,
+                &["InvalidSubnetID.NotFound"],
+            ))
+        }),
     },
     Kind {
         name: VPC,
@@ -210,6 +276,17 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: None,
+        delete: Some(|ctx, c, r| {
+            let call = c.ec2.delete_vpc().vpc_id(&r.id).send();
+            let what = format!("VPC {}", r.id);
+            Box::pin(delete_one(
+                ctx,
+                what,
+                "DeleteVpc",
+                call,
+                &["InvalidVpcID.NotFound"],
+            ))
+        }),
     },
     Kind {
         name: HEALTH_CHECK,
@@ -222,12 +299,28 @@ pub static KINDS: &[Kind] = &[
             prepare: None,
         },
         look_first: Some(|c, id| Box::pin(health_check_exists(c, id))),
+        delete: Some(|ctx, c, r| {
+            let call = c
+                .route53
+                .delete_health_check()
+                .health_check_id(&r.id)
+                .send();
+            let what = format!("health check {}", r.id);
+            Box::pin(delete_one(
+                ctx,
+                what,
+                "DeleteHealthCheck",
+                call,
+                &["NoSuchHealthCheck"],
+            ))
+        }),
     },
     Kind {
         name: RECORD,
         console: None,
         sweep: Sweep::With(HOSTED_ZONE),
         look_first: None,
+        delete: None,
     },
     Kind {
         name: HOSTED_ZONE,
@@ -245,6 +338,7 @@ pub static KINDS: &[Kind] = &[
             }),
         },
         look_first: None,
+        delete: Some(|ctx, c, r| Box::pin(super::route53::delete_zone(ctx, c, r))),
     },
 ];
 
@@ -278,20 +372,17 @@ pub async fn with_key(
 /// would know. Each is deleted (as its kind's undo deletes), so exactly one stays, and the step
 /// says so. The search is exact: what the tool makes is tagged at creation.
 pub async fn remove_resent(
-    ctx: &crate::engine::action::Context<'_>,
+    ctx: &Context<'_>,
     c: &Clients,
     made: &crate::engine::action::Outcome,
 ) -> Result<(), ActionError> {
-    use crate::engine::action::Resource;
     let select = Select::Tag(super::tags::KEY.to_owned(), ctx.key.to_owned());
     let mut kinds: Vec<&str> = made.resources.iter().map(|r| r.kind.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
     for name in kinds {
         let Some(Kind {
-            sweep: Sweep::Tagged {
-                list, deleted_by, ..
-            },
+            sweep: Sweep::Tagged { list, .. },
             ..
         }) = find(name)
         else {
@@ -303,9 +394,6 @@ pub async fn remove_resent(
             .filter(|r| r.kind == name)
             .map(|r| r.id.as_str())
             .collect();
-        let undo = crate::actions::find(deleted_by)
-            .ok_or_else(|| ActionError::new(format!("no action deletes a {name}")))?
-            .executor;
         for extra in list(c, &select)
             .await?
             .into_iter()
@@ -317,7 +405,7 @@ pub async fn remove_resent(
                 undo: Json::Null,
                 changed: Vec::new(),
             };
-            undo.undo(ctx, &resource).await?;
+            super::life::undo(ctx, &resource).await?;
             ctx.progress.message(&format!(
                 "removed {name} {}: AWS made it a second time when the create's answer was lost and the call was sent again",
                 extra.id
@@ -325,16 +413,6 @@ pub async fn remove_resent(
         }
     }
     Ok(())
-}
-
-/// Whether a resource of a kind whose delete succeeds on nothing is already gone, read before
-/// its undo deletes it (`Ok(false)` for every other kind: its delete tells). A failed read is an
-/// error, never "gone".
-pub async fn gone_before_delete(c: &Clients, kind: &str, id: &str) -> Result<bool, ActionError> {
-    match find(kind).and_then(|k| k.look_first) {
-        Some(look) => Ok(!look(c, id).await?),
-        None => Ok(false),
-    }
 }
 
 async fn load_balancer_exists(c: &Clients, arn: &str) -> Result<bool, ActionError> {
@@ -391,26 +469,36 @@ fn vpc_console(region: &str) -> String {
     format!("https://{region}.console.aws.amazon.com/vpcconsole/home?region={region}")
 }
 
-/// Each EC2 resource a selection takes, with its `Name` tag (or `fallback`) as its name.
+/// One EC2 resource as a listing shows it: its id, tags, a name for when it has no `Name` tag,
+/// and its outputs besides the id (named `id_output`).
+type Ec2Item<'t> = (
+    Option<&'t str>,
+    &'t [aws_sdk_ec2::types::Tag],
+    Option<&'t str>,
+    Vec<(&'static str, Json)>,
+);
+
+/// Each EC2 resource a selection takes, with its `Name` tag (or fallback) as its name.
 fn ec2_found<'t>(
-    kind: ResourceKind,
+    (kind, id_output): (ResourceKind, &str),
     select: &Select,
-    items: impl IntoIterator<
-        Item = (
-            Option<&'t str>,
-            &'t [aws_sdk_ec2::types::Tag],
-            Option<&'t str>,
-        ),
-    >,
+    items: impl IntoIterator<Item = Ec2Item<'t>>,
 ) -> Vec<Found> {
     items
         .into_iter()
-        .filter(|(_, tags, _)| select.matches(super::tags::ec2(tags)))
-        .map(|(id, tags, fallback)| Found {
-            kind,
-            id: id.unwrap_or_default().to_owned(),
-            name: super::tags::name(super::tags::ec2(tags)).or(fallback.map(str::to_owned)),
-            records: Vec::new(),
+        .filter(|(_, tags, _, _)| select.matches(super::tags::ec2(tags)))
+        .map(|(id, tags, fallback, outputs)| {
+            let id = id.unwrap_or_default().to_owned();
+            let mut all = serde_json::Map::new();
+            all.insert(id_output.to_owned(), id.clone().into());
+            all.extend(outputs.into_iter().map(|(k, v)| (k.to_owned(), v)));
+            Found {
+                kind,
+                id,
+                name: super::tags::name(super::tags::ec2(tags)).or(fallback.map(str::to_owned)),
+                outputs: all,
+                records: Vec::new(),
+            }
         })
         .collect()
 }
@@ -431,12 +519,18 @@ async fn instances(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionErr
         "DescribeInstances"
     );
     Ok(ec2_found(
-        INSTANCE,
+        (INSTANCE, "instance_id"),
         select,
         reservations
             .iter()
             .flat_map(aws_sdk_ec2::types::Reservation::instances)
-            .map(|i| (i.instance_id(), i.tags(), None)),
+            .map(|i| {
+                let ips = vec![
+                    ("private_ip", i.private_ip_address().into()),
+                    ("public_ip", i.public_ip_address().into()),
+                ];
+                (i.instance_id(), i.tags(), None, ips)
+            }),
     ))
 }
 
@@ -446,11 +540,11 @@ async fn security_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, Act
         "DescribeSecurityGroups"
     );
     Ok(ec2_found(
-        SECURITY_GROUP,
+        (SECURITY_GROUP, "security_group_id"),
         select,
         groups
             .iter()
-            .map(|g| (g.group_id(), g.tags(), g.group_name())),
+            .map(|g| (g.group_id(), g.tags(), g.group_name(), Vec::new())),
     ))
 }
 
@@ -460,11 +554,11 @@ async fn internet_gateways(c: &Clients, select: &Select) -> Result<Vec<Found>, A
         "DescribeInternetGateways"
     );
     Ok(ec2_found(
-        INTERNET_GATEWAY,
+        (INTERNET_GATEWAY, "internet_gateway_id"),
         select,
         gateways
             .iter()
-            .map(|g| (g.internet_gateway_id(), g.tags(), None)),
+            .map(|g| (g.internet_gateway_id(), g.tags(), None, Vec::new())),
     ))
 }
 
@@ -474,9 +568,11 @@ async fn route_tables(c: &Clients, select: &Select) -> Result<Vec<Found>, Action
         "DescribeRouteTables"
     );
     Ok(ec2_found(
-        ROUTE_TABLE,
+        (ROUTE_TABLE, "route_table_id"),
         select,
-        tables.iter().map(|t| (t.route_table_id(), t.tags(), None)),
+        tables
+            .iter()
+            .map(|t| (t.route_table_id(), t.tags(), None, Vec::new())),
     ))
 }
 
@@ -486,9 +582,15 @@ async fn subnets(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError
         "DescribeSubnets"
     );
     Ok(ec2_found(
-        SUBNET,
+        (SUBNET, "subnet_id"),
         select,
-        subnets.iter().map(|s| (s.subnet_id(), s.tags(), None)),
+        subnets.iter().map(|s| {
+            let outputs = vec![
+                ("availability_zone", s.availability_zone().into()),
+                ("cidr", s.cidr_block().into()),
+            ];
+            (s.subnet_id(), s.tags(), None, outputs)
+        }),
     ))
 }
 
@@ -498,9 +600,16 @@ async fn vpcs(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
         "DescribeVpcs"
     );
     Ok(ec2_found(
-        VPC,
+        (VPC, "vpc_id"),
         select,
-        vpcs.iter().map(|v| (v.vpc_id(), v.tags(), None)),
+        vpcs.iter().map(|v| {
+            (
+                v.vpc_id(),
+                v.tags(),
+                None,
+                vec![("cidr", v.cidr_block().into())],
+            )
+        }),
     ))
 }
 
@@ -522,23 +631,6 @@ async fn target_groups(c: &Clients, select: &Select) -> Result<Vec<Found>, Actio
     tagged_elb(c, &arns, TARGET_GROUP, select).await
 }
 
-/// The VPC an internet gateway is attached to, which its undo detaches it from first.
-async fn attached_vpc(c: &Clients, r: &Found) -> Result<Json, ActionError> {
-    let out = c
-        .ec2
-        .describe_internet_gateways()
-        .internet_gateway_ids(&r.id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeInternetGateways", &e))?;
-    Ok(out
-        .internet_gateways()
-        .iter()
-        .flat_map(aws_sdk_ec2::types::InternetGateway::attachments)
-        .find_map(aws_sdk_ec2::types::InternetGatewayAttachment::vpc_id)
-        .map_or(Json::Null, |vpc| json!({ "vpc_id": vpc })))
-}
-
 /// One resource found by its tag.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found {
@@ -546,6 +638,9 @@ pub struct Found {
     pub id: String,
     /// Its `Name` tag, when it has one.
     pub name: Option<String>,
+    /// What a step that made it gives as outputs, as far as its listing tells (`vpc_id`,
+    /// `cidr`): what a reconcile that finds it by tag records.
+    pub outputs: serde_json::Map<String, Json>,
     /// For a hosted zone: the records in it that the selection made (`NAME TYPE SET`), which its
     /// clean-up deletes; any other record keeps the zone (nobody's record is deleted unasked).
     pub records: Vec<String>,
@@ -622,6 +717,7 @@ async fn tagged_elb(
                     kind,
                     id: d.resource_arn().unwrap_or_default().to_owned(),
                     name: super::tags::name(super::tags::elbv2(d.tags())),
+                    outputs: serde_json::Map::new(),
                     records: Vec::new(),
                 });
             }
@@ -640,6 +736,7 @@ async fn health_checks(c: &Clients, select: &Select) -> Result<Vec<Found>, Actio
         (
             HEALTH_CHECK,
             aws_sdk_route53::types::TagResourceType::Healthcheck,
+            "health_check_id",
         ),
         ids,
     )
@@ -660,6 +757,7 @@ async fn hosted_zones(c: &Clients, select: &Select) -> Result<Vec<Found>, Action
         (
             HOSTED_ZONE,
             aws_sdk_route53::types::TagResourceType::Hostedzone,
+            "zone_id",
         ),
         ids,
     )
@@ -716,17 +814,20 @@ fn record_key(r: &aws_sdk_route53::types::ResourceRecordSet) -> String {
 async fn tagged_route53(
     c: &Clients,
     select: &Select,
-    (kind, tag_kind): (ResourceKind, aws_sdk_route53::types::TagResourceType),
+    (kind, tag_kind, id_output): (ResourceKind, aws_sdk_route53::types::TagResourceType, &str),
     ids: impl Iterator<Item = String>,
 ) -> Result<Vec<Found>, ActionError> {
     let mut found = Vec::new();
     for id in ids {
         let tags = super::route53::tags_of(c, tag_kind.clone(), &id).await?;
         if select.matches(super::tags::route53(&tags)) {
+            let mut outputs = serde_json::Map::new();
+            outputs.insert(id_output.to_owned(), id.clone().into());
             found.push(Found {
                 kind,
                 name: super::tags::name(super::tags::route53(&tags)),
                 id,
+                outputs,
                 records: Vec::new(),
             });
         }

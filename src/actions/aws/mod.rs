@@ -24,7 +24,10 @@ pub mod client;
 pub mod cost;
 pub mod ec2;
 pub mod elbv2;
+pub mod failover;
+pub mod instances;
 pub mod kinds;
+pub mod life;
 pub mod limit;
 pub mod quota;
 pub mod route53;
@@ -47,6 +50,7 @@ pub type Tags = IndexMap<String, String>;
 pub fn all() -> impl Iterator<Item = &'static crate::actions::ActionDef> {
     ec2::ACTIONS
         .iter()
+        .chain(instances::ACTIONS)
         .chain(elbv2::ACTIONS)
         .chain(route53::ACTIONS)
 }

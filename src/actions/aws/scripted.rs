@@ -419,6 +419,12 @@ async fn idempotent_parameter_mismatch_adopts_what_the_earlier_attempt_launched(
                         ec2::Instance::builder()
                             .instance_id("i-earlier")
                             .private_ip_address("10.0.1.5")
+                            .tags(
+                                ec2::Tag::builder()
+                                    .key("runbook:key")
+                                    .value("run-1/step")
+                                    .build(),
+                            )
                             .state(
                                 ec2::InstanceState::builder()
                                     .name(ec2::InstanceStateName::Running)
