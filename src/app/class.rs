@@ -828,7 +828,7 @@ pub fn check_class(
             continue;
         }
         let plan = crate::plan::build(&checked, &known(settings, region_var(&checked)));
-        for outside in crate::actions::aws::route53::outside_zones(
+        for outside in crate::actions::aws::readiness::outside_zones(
             plan.steps.iter().map(|s| (s.action, &s.params)),
         ) {
             diagnostics.push(

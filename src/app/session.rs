@@ -1119,7 +1119,7 @@ fn ready(
 ) -> Result<(), Error> {
     let plan = crate::plan::build(checked, known);
     let found = rt
-        .block_on(crate::actions::aws::route53::collisions(
+        .block_on(crate::actions::aws::readiness::collisions(
             c,
             plan.steps.iter().map(|s| (s.action, &s.params)),
         ))

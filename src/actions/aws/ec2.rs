@@ -1,4 +1,5 @@
-//! EC2: VPCs, subnets, gateways, routes, security groups and instances.
+//! EC2 networking: VPCs, subnets, gateways, routes and security groups, and the look-ups of an
+//! image and of availability zones. Instances are in [`super::instances`].
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

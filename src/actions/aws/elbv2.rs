@@ -347,7 +347,7 @@ use aws_sdk_elasticloadbalancingv2::types::LoadBalancer;
 use super::client::{Clients, clients};
 use super::kinds::{LISTENER, LOAD_BALANCER, ResourceKind, TARGET_GROUP};
 use super::life::{Creating, Finding, Finishing, Make, Step, made, missing};
-use super::shared::Answer;
+use super::shared::{Answer, each_of};
 use super::{Seen, Typical, code, found, sdk_error, standard_tags};
 use crate::engine::action::{
     ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
@@ -398,52 +398,34 @@ async fn owned(c: &Clients, ctx: &Context<'_>, arn: &str, what: &str) -> Result<
     }
 }
 
-/// The tags of each of `arns` (load balancers, target groups), twenty to a call. A call naming
-/// one unknown ARN fails whole, so a chunk that failed is asked again one ARN at a time: one
-/// look-up's error never fails the others'. Also how many calls that took.
+/// The tags of each of `arns` (load balancers, target groups), twenty to a call ([`each_of`]).
+/// Also how many calls that took.
 pub(super) async fn describe_tags(
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     arns: Vec<String>,
 ) -> (HashMap<String, Answer<Vec<Tag>>>, u64) {
-    let mut answers = HashMap::new();
-    let mut calls = 0;
-    for chunk in arns.chunks(20) {
-        calls += 1;
-        match elbv2
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                for d in out.tag_descriptions() {
-                    if let Some(arn) = d.resource_arn() {
-                        answers.insert(arn.to_owned(), Ok(Some(d.tags().to_vec())));
-                    }
-                }
+    each_of(
+        arns,
+        20,
+        |_| false,
+        |arns| {
+            let elbv2 = elbv2.clone();
+            async move {
+                let out = elbv2
+                    .describe_tags()
+                    .set_resource_arns(Some(arns))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("DescribeTags", &e))?;
+                Ok(out
+                    .tag_descriptions()
+                    .iter()
+                    .filter_map(|d| Some((d.resource_arn()?.to_owned(), d.tags().to_vec())))
+                    .collect())
             }
-            Err(_) if chunk.len() > 1 => {
-                for arn in chunk {
-                    calls += 1;
-                    let answer = elbv2
-                        .describe_tags()
-                        .resource_arns(arn)
-                        .send()
-                        .await
-                        .map(|out| out.tag_descriptions().first().map(|d| d.tags().to_vec()))
-                        .map_err(|e| sdk_error("DescribeTags", &e));
-                    answers.insert(arn.clone(), answer);
-                }
-            }
-            Err(e) => {
-                let err = sdk_error("DescribeTags", &e);
-                for arn in chunk {
-                    answers.insert(arn.clone(), Err(err.clone()));
-                }
-            }
-        }
-    }
-    (answers, calls)
+        },
+    )
+    .await
 }
 
 fn protocol(p: &str) -> ProtocolEnum {
@@ -981,64 +963,33 @@ fn short_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)
 }
 
-/// What `DescribeLoadBalancers` says of each of `arns`, twenty to a call; one AWS does not know
-/// is `None`. A call naming one unknown or malformed ARN fails whole, so a chunk that failed is
-/// asked again one ARN at a time: one wait's bad ARN never fails the waits it shares a poll with.
-/// Also how many calls that took. Every wait for load balancers of a target polls through this,
-/// shared (`Clients::load_balancers`).
+/// What `DescribeLoadBalancers` says of each of `arns`, twenty to a call ([`each_of`]); one AWS
+/// does not know is `None`. Also how many calls that took. Every wait for load balancers of a
+/// target polls through this, shared (`Clients::load_balancers`).
 pub(super) async fn describe_load_balancers(
     c: &Clients,
     arns: Vec<String>,
 ) -> (HashMap<String, Answer<LoadBalancer>>, u64) {
-    const NOT_FOUND: &str = "LoadBalancerNotFound";
-    let mut answers = HashMap::new();
-    let mut calls = 0;
-    for chunk in arns.chunks(20) {
-        calls += 1;
-        match c
-            .elbv2
-            .describe_load_balancers()
-            .set_load_balancer_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                for lb in out.load_balancers() {
-                    if let Some(arn) = lb.load_balancer_arn() {
-                        answers.insert(arn.to_owned(), Ok(Some(lb.clone())));
-                    }
-                }
-            }
-            Err(_) if chunk.len() > 1 => {
-                for arn in chunk {
-                    calls += 1;
-                    let answer = match found(
-                        "DescribeLoadBalancers",
-                        c.elbv2
-                            .describe_load_balancers()
-                            .load_balancer_arns(arn)
-                            .send()
-                            .await,
-                        &[NOT_FOUND],
-                    ) {
-                        Ok(out) => Ok(out.and_then(|o| o.load_balancers().first().cloned())),
-                        Err(e) => Err(e),
-                    };
-                    answers.insert(arn.clone(), answer);
-                }
-            }
-            Err(e) if code(&e).as_deref() == Some(NOT_FOUND) => {
-                answers.insert(chunk[0].clone(), Ok(None));
-            }
-            Err(e) => {
-                let err = sdk_error("DescribeLoadBalancers", &e);
-                for arn in chunk {
-                    answers.insert(arn.clone(), Err(err.clone()));
-                }
-            }
-        }
-    }
-    (answers, calls)
+    each_of(
+        arns,
+        20,
+        |code| code == "LoadBalancerNotFound",
+        |arns| async move {
+            let out = c
+                .elbv2
+                .describe_load_balancers()
+                .set_load_balancer_arns(Some(arns))
+                .send()
+                .await
+                .map_err(|e| sdk_error("DescribeLoadBalancers", &e))?;
+            Ok(out
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| Some((lb.load_balancer_arn()?.to_owned(), lb.clone())))
+                .collect())
+        },
+    )
+    .await
 }
 
 /// Poll until the load balancer is active, showing its state and the time; the poll is shared

@@ -12,7 +12,7 @@ use super::client::{Clients, clients};
 use super::ec2::tag_spec;
 use super::kinds;
 use super::life::{Creating, Finding, Finishing, Life, Make, Step, client_token};
-use super::shared::Answer;
+use super::shared::{Answer, each_of};
 use super::watch::noting_unanswered;
 use super::{Seen, Typical, code, consistent, sdk_error};
 use crate::actions::{
@@ -254,48 +254,21 @@ fn state_of(i: &Instance) -> &str {
         .map_or("unknown", InstanceStateName::as_str)
 }
 
-/// What `DescribeInstances` says of each of `ids`, a hundred to a call; one AWS does not know
-/// (yet, or any more) is `None`. A call naming one unknown or malformed id fails whole, so a
-/// chunk that failed is asked again one id at a time: one wait's bad id never fails the others. Also how many calls that took. Every wait for instances of a target polls through
-/// this, shared (`Clients::instances`).
+/// What `DescribeInstances` says of each of `ids`, a hundred to a call ([`each_of`]); one AWS
+/// does not know (yet, or any more) is `None`. Also how many calls that took. Every wait for
+/// instances of a target polls through this, shared (`Clients::instances`).
 async fn describe_instances(
     c: &Clients,
     ids: Vec<String>,
 ) -> (HashMap<String, Answer<Instance>>, u64) {
-    let mut answers = HashMap::new();
-    let mut calls = 0;
-    let found = |instances: Vec<Instance>, answers: &mut HashMap<String, Answer<Instance>>| {
-        for i in instances {
-            if let Some(id) = i.instance_id() {
-                answers.insert(id.to_owned(), Ok(Some(i.clone())));
-            }
-        }
-    };
-    for chunk in ids.chunks(100) {
-        calls += 1;
-        match describe(c, chunk).await {
-            Ok(instances) => found(instances, &mut answers),
-            Err(e) if chunk.len() == 1 && e.code.as_deref().is_some_and(super::not_found_yet) => {}
-            Err(_) if chunk.len() > 1 => {
-                for id in chunk {
-                    calls += 1;
-                    match describe(c, std::slice::from_ref(id)).await {
-                        Ok(instances) => found(instances, &mut answers),
-                        Err(e) if e.code.as_deref().is_some_and(super::not_found_yet) => {}
-                        Err(e) => {
-                            answers.insert(id.clone(), Err(e));
-                        }
-                    }
-                }
-            }
-            Err(e) => {
-                for id in chunk {
-                    answers.insert(id.clone(), Err(e.clone()));
-                }
-            }
-        }
-    }
-    (answers, calls)
+    each_of(ids, 100, super::not_found_yet, |ids| async move {
+        let found = describe(c, &ids).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|i| Some((i.instance_id()?.to_owned(), i)))
+            .collect())
+    })
+    .await
 }
 
 /// Poll until every instance is in `target`, showing what is seen and for how long; the poll is

@@ -416,16 +416,8 @@ pub async fn remove_resent(
 }
 
 async fn load_balancer_exists(c: &Clients, arn: &str) -> Result<bool, ActionError> {
-    let out = super::found(
-        "DescribeLoadBalancers",
-        c.elbv2
-            .describe_load_balancers()
-            .load_balancer_arns(arn)
-            .send()
-            .await,
-        &["LoadBalancerNotFound"],
-    )?;
-    Ok(out.is_some_and(|o| !o.load_balancers().is_empty()))
+    let (mut answers, _) = super::elbv2::describe_load_balancers(c, vec![arn.to_owned()]).await;
+    Ok(answers.remove(arn).transpose()?.flatten().is_some())
 }
 
 async fn target_group_exists(c: &Clients, arn: &str) -> Result<bool, ActionError> {
@@ -694,33 +686,30 @@ impl Select {
     }
 }
 
-/// Which of these load balancers or target groups `select` takes, read 20 at a time (they have
-/// no tag filter).
+/// Which of these load balancers or target groups `select` takes (they have no tag filter), their
+/// tags read 20 at a time, a failed chunk again one by one.
 async fn tagged_elb(
     c: &Clients,
     arns: &[String],
     kind: ResourceKind,
     select: &Select,
 ) -> Result<Vec<Found>, ActionError> {
+    let (mut answers, _) = super::elbv2::describe_tags(c.elbv2.clone(), arns.to_vec()).await;
     let mut found = Vec::new();
-    for chunk in arns.chunks(20) {
-        let described = c
-            .elbv2
-            .describe_tags()
-            .set_resource_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| sdk_error("DescribeTags", &e))?;
-        for d in described.tag_descriptions() {
-            if select.matches(super::tags::elbv2(d.tags())) {
-                found.push(Found {
-                    kind,
-                    id: d.resource_arn().unwrap_or_default().to_owned(),
-                    name: super::tags::name(super::tags::elbv2(d.tags())),
-                    outputs: serde_json::Map::new(),
-                    records: Vec::new(),
-                });
-            }
+    for arn in arns {
+        let tags = answers
+            .remove(arn)
+            .transpose()?
+            .flatten()
+            .unwrap_or_default();
+        if select.matches(super::tags::elbv2(&tags)) {
+            found.push(Found {
+                kind,
+                id: arn.clone(),
+                name: super::tags::name(super::tags::elbv2(&tags)),
+                outputs: serde_json::Map::new(),
+                records: Vec::new(),
+            });
         }
     }
     Ok(found)

@@ -1,9 +1,13 @@
 //! AWS actions: EC2, Elastic Load Balancing v2 and Route 53.
 //!
-//! Each service file holds its actions' definitions and the code that runs, reconciles and undoes
-//! them; [`kinds`] has one entry per kind of resource they create (console page, how sweep finds
-//! and deletes it). Beside them: the SDK clients and rate limits ([`client`], [`limit`]), tags
-//! ([`tags`]), prices ([`cost`]), a class's quota preflight ([`quota`]) and sweep ([`sweep`]).
+//! Each service file ([`ec2`], [`instances`], [`elbv2`], [`route53`]) holds its actions'
+//! definitions and what is their own: parameters, the create call and the calls that finish it,
+//! their checks. What every created resource shares is written once: [`kinds`] has one entry per
+//! kind (console page, how to list it by tag, look at it and delete it), and [`life`] turns an
+//! action's create into run, reconcile, adoption and undo. Beside them: the failover check
+//! ([`failover`]), a plan's readiness checks ([`readiness`]) and a class's quota preflight
+//! ([`quota`]), the SDK clients and rate limits ([`client`], [`limit`]), shared polls
+//! ([`shared`]), tags ([`tags`]), prices ([`cost`]) and sweep ([`sweep`]).
 
 /// Every item of every page of a paginated SDK call, or the call's error as an `ActionError`.
 macro_rules! pages {
@@ -30,6 +34,7 @@ pub mod kinds;
 pub mod life;
 pub mod limit;
 pub mod quota;
+pub mod readiness;
 pub mod route53;
 #[cfg(test)]
 mod scripted;

@@ -380,7 +380,7 @@ fn zone_lock(name: &str) -> Arc<tokio::sync::Mutex<()>> {
 /// chosen by `id`, else the one this step made, else the only one. Several, none of them this
 /// step's, are refused (the run would verify failover in a zone the internet may not ask), naming
 /// each, before anything else of the run is made (the zone's step goes first).
-async fn find_zone(
+pub(super) async fn find_zone(
     c: &Clients,
     p: &HostedZoneParams,
     key: &str,
@@ -468,142 +468,6 @@ fn refused_zone(name: &str, e: ActionError) -> ActionError {
         .invalid_input();
     }
     e
-}
-
-/// Records whose name is outside every zone the plan finds or creates: Route 53 refuses them
-/// ("not permitted in zone"), but only after everything before them was built. In words.
-pub fn outside_zones<'p>(
-    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
-) -> Vec<String> {
-    let known = |v: &serde_json::Value| {
-        v.as_str()
-            .filter(|s| !s.starts_with("(known after run"))
-            .map(|s| s.trim_end_matches('.').to_lowercase())
-    };
-    let mut zones = Vec::new();
-    let mut names = Vec::new();
-    for (action, params) in steps {
-        match action {
-            "aws.route53.hosted_zone" => zones.extend(known(&params["name"])),
-            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
-                names.extend(known(&params["name"]));
-            }
-            _ => {}
-        }
-    }
-    if zones.is_empty() {
-        return Vec::new();
-    }
-    names.sort();
-    names.dedup();
-    names
-        .into_iter()
-        .filter(|n| {
-            !zones
-                .iter()
-                .any(|z| n == z || n.ends_with(&format!(".{z}")))
-        })
-        .map(|n| {
-            format!(
-                "the record {n} is not inside the zone {}",
-                zones.join(" or ")
-            )
-        })
-        .collect()
-}
-
-/// Readiness, before a run creates anything (AWS's Region switch plans call these plan
-/// evaluations): the records already in existing zones that the run's record steps would collide
-/// with. `steps` are the plan's actions and parameters, rendered as far as they can be; a record
-/// goes in the longest zone of the plan whose name ends its name. Each collision in words.
-pub async fn collisions<'p>(
-    c: &Clients,
-    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
-) -> Result<Vec<String>, ActionError> {
-    let known = |v: &serde_json::Value| {
-        v.as_str()
-            .filter(|s| !s.starts_with("(known after run"))
-            .map(|s| s.trim_end_matches('.').to_lowercase())
-    };
-    let mut zones = Vec::new();
-    let mut chosen = HashMap::new();
-    let mut writes = Vec::new();
-    for (action, params) in steps {
-        match action {
-            "aws.route53.hosted_zone" => {
-                if let Some(name) = known(&params["name"]) {
-                    if let Some(id) = params["id"].as_str().filter(|id| !id.trim().is_empty()) {
-                        chosen.insert(name.clone(), id.to_owned());
-                    }
-                    zones.push(name);
-                }
-            }
-            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
-                if let (Some(name), Some(set)) =
-                    (known(&params["name"]), params["set_identifier"].as_str())
-                {
-                    let kind = params["type"].as_str().unwrap_or("A").to_uppercase();
-                    let role = params["role"].as_str().map(str::to_uppercase);
-                    writes.push((name, kind, role, set.to_owned()));
-                }
-            }
-            _ => {}
-        }
-    }
-    // Each zone as its step would find it: several zones of one name are refused here, before
-    // anything is made.
-    let mut ids = HashMap::new();
-    for zone in &zones {
-        let p = HostedZoneParams {
-            name: zone.clone(),
-            comment: None,
-            shared: false,
-            id: chosen.get(zone).cloned(),
-        };
-        if let Some((id, _)) = find_zone(c, &p, "").await? {
-            ids.insert(zone.clone(), id);
-        }
-    }
-    let mut found = Vec::new();
-    for (name, kind, role, set) in writes {
-        let Some(zone) = zones
-            .iter()
-            .filter(|z| name == **z || name.ends_with(&format!(".{z}")))
-            .max_by_key(|z| z.len())
-        else {
-            continue;
-        };
-        let Some(zone_id) = ids.get(zone).cloned() else {
-            continue;
-        };
-        let here: Vec<ResourceRecordSet> = record_sets(c, &zone_id, Some((&fqdn(&name), &kind)))
-            .await?
-            .into_iter()
-            .filter(|r| {
-                r.name().trim_end_matches('.').to_lowercase() == name && r.r#type().as_str() == kind
-            })
-            .collect();
-        for r in here {
-            let theirs = r.set_identifier().unwrap_or_default();
-            let their_role = r.failover().map(|f| f.as_str().to_owned());
-            let why = match (&role, r.set_identifier(), &their_role) {
-                (_, None, _) => Some(format!(
-                    "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
-                )),
-                (Some(mine), Some(_), Some(r_role)) if r_role == mine && theirs != set => {
-                    Some(format!(
-                        "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
-                    ))
-                }
-                (_, Some(_), _) if theirs == set => Some(format!(
-                    "a {kind} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten"
-                )),
-                _ => None,
-            };
-            found.extend(why);
-        }
-    }
-    Ok(found)
 }
 
 async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, ActionError> {
@@ -700,6 +564,28 @@ fn class_zone_tags(ctx: &Context<'_>, name: &str) -> Vec<Tag> {
         .collect()
 }
 
+/// Tag a zone the step made: a class's zone with the class, any other with the run's tags.
+async fn tag_zone(
+    ctx: &Context<'_>,
+    c: &Clients,
+    id: &str,
+    p: &HostedZoneParams,
+) -> Result<(), ActionError> {
+    let tags = match class_of(ctx, p) {
+        Some(_) => class_zone_tags(ctx, &p.name),
+        None => route53_tags(ctx, &p.name),
+    };
+    c.route53
+        .change_tags_for_resource()
+        .resource_type(TagResourceType::Hostedzone)
+        .resource_id(id)
+        .set_add_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
+    Ok(())
+}
+
 pub(super) struct HostedZone;
 
 impl Executor for HostedZone {
@@ -748,17 +634,7 @@ impl Executor for HostedZone {
                 }
                 Err(e) => return Err(refused_zone(&p.name, sdk_error("CreateHostedZone", &e))),
             };
-            c.route53
-                .change_tags_for_resource()
-                .resource_type(TagResourceType::Hostedzone)
-                .resource_id(&id)
-                .set_add_tags(Some(match class {
-                    Some(_) => class_zone_tags(ctx, &p.name),
-                    None => route53_tags(ctx, &p.name),
-                }))
-                .send()
-                .await
-                .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
+            tag_zone(ctx, c, &id, &p).await?;
             let mut outcome = zone_outcome(c, &id, class.is_none()).await?;
             if class.is_some() {
                 outcome.outputs.insert("created".into(), true.into());
@@ -790,17 +666,7 @@ impl Executor for HostedZone {
                     || tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?);
             if made_here && ctx.adopting {
                 // A crash between creating and tagging: tag it now, as the create would have.
-                c.route53
-                    .change_tags_for_resource()
-                    .resource_type(TagResourceType::Hostedzone)
-                    .resource_id(&id)
-                    .set_add_tags(Some(match class_of(ctx, &p) {
-                        Some(_) => class_zone_tags(ctx, &p.name),
-                        None => route53_tags(ctx, &p.name),
-                    }))
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("ChangeTagsForResource", &e))?;
+                tag_zone(ctx, c, &id, &p).await?;
             }
             zone_outcome(c, &id, mine).await.map(Some)
         })

@@ -26,6 +26,48 @@ pub const MIN_GAP: std::time::Duration = std::time::Duration::from_secs(2);
 /// What one poll said of one id: `None` when AWS does not know it (not yet, or no more).
 pub type Answer<V> = Result<Option<V>, ActionError>;
 
+/// What a describe call says of each of `ids`, `size` to a call (`ask` gives each id it names with
+/// its value; an id it leaves out is unknown: `None`). A call naming one unknown or malformed id
+/// fails whole, so a chunk that failed is asked again one id at a time, where an error whose
+/// code `gone` takes means "no such id" (`None`): one bad id never fails the others. Also how
+/// many calls that took.
+pub async fn each_of<V, F, Fut>(
+    ids: Vec<String>,
+    size: usize,
+    gone: fn(&str) -> bool,
+    ask: F,
+) -> (HashMap<String, Answer<V>>, u64)
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: Future<Output = Result<Vec<(String, V)>, ActionError>>,
+{
+    let mut answers = HashMap::new();
+    let mut calls = 0;
+    let is_gone = |e: &ActionError| e.code.as_deref().is_some_and(gone);
+    for chunk in ids.chunks(size) {
+        calls += 1;
+        match ask(chunk.to_vec()).await {
+            Ok(found) => answers.extend(found.into_iter().map(|(id, v)| (id, Ok(Some(v))))),
+            Err(_) if chunk.len() > 1 => {
+                for id in chunk {
+                    calls += 1;
+                    let answer = match ask(vec![id.clone()]).await {
+                        Ok(found) => Ok(found.into_iter().next().map(|(_, v)| v)),
+                        Err(e) if is_gone(&e) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                    answers.insert(id.clone(), answer);
+                }
+            }
+            Err(e) if is_gone(&e) => {
+                answers.insert(chunk[0].clone(), Ok(None));
+            }
+            Err(e) => answers.extend(chunk.iter().map(|id| (id.clone(), Err(e.clone())))),
+        }
+    }
+    (answers, calls)
+}
+
 /// The waits of one kind (load balancers, instances) of one target, and the latest answers.
 pub struct SharedPoll<V> {
     state: Mutex<State<V>>,

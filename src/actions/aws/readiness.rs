@@ -1,0 +1,145 @@
+//! Readiness: what a plan would meet in the account, found before the run creates anything (AWS's
+//! Region switch plans call these plan evaluations). The steps come rendered as far as they can
+//! be; a value known only after the run counts as unknown.
+
+use std::collections::HashMap;
+
+use aws_sdk_route53::types::ResourceRecordSet;
+
+use super::client::Clients;
+use super::route53::{HostedZoneParams, find_zone, fqdn, record_sets};
+use crate::engine::action::ActionError;
+
+/// A step's DNS name, lower-case and without the final dot, when the plan knows it.
+fn known_name(v: &serde_json::Value) -> Option<String> {
+    v.as_str()
+        .filter(|s| !s.starts_with("(known after run"))
+        .map(|s| s.trim_end_matches('.').to_lowercase())
+}
+
+/// Records whose name is outside every zone the plan finds or creates: Route 53 refuses them
+/// ("not permitted in zone"), but only after everything before them was built. In words.
+pub fn outside_zones<'p>(
+    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
+) -> Vec<String> {
+    let mut zones = Vec::new();
+    let mut names = Vec::new();
+    for (action, params) in steps {
+        match action {
+            "aws.route53.hosted_zone" => zones.extend(known_name(&params["name"])),
+            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
+                names.extend(known_name(&params["name"]));
+            }
+            _ => {}
+        }
+    }
+    if zones.is_empty() {
+        return Vec::new();
+    }
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter(|n| {
+            !zones
+                .iter()
+                .any(|z| n == z || n.ends_with(&format!(".{z}")))
+        })
+        .map(|n| {
+            format!(
+                "the record {n} is not inside the zone {}",
+                zones.join(" or ")
+            )
+        })
+        .collect()
+}
+
+/// Readiness, before a run creates anything (AWS's Region switch plans call these plan
+/// evaluations): the records already in existing zones that the run's record steps would collide
+/// with. `steps` are the plan's actions and parameters, rendered as far as they can be; a record
+/// goes in the longest zone of the plan whose name ends its name. Each collision in words.
+pub async fn collisions<'p>(
+    c: &Clients,
+    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
+) -> Result<Vec<String>, ActionError> {
+    let mut zones = Vec::new();
+    let mut chosen = HashMap::new();
+    let mut writes = Vec::new();
+    for (action, params) in steps {
+        match action {
+            "aws.route53.hosted_zone" => {
+                if let Some(name) = known_name(&params["name"]) {
+                    if let Some(id) = params["id"].as_str().filter(|id| !id.trim().is_empty()) {
+                        chosen.insert(name.clone(), id.to_owned());
+                    }
+                    zones.push(name);
+                }
+            }
+            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
+                if let (Some(name), Some(set)) = (
+                    known_name(&params["name"]),
+                    params["set_identifier"].as_str(),
+                ) {
+                    let kind = params["type"].as_str().unwrap_or("A").to_uppercase();
+                    let role = params["role"].as_str().map(str::to_uppercase);
+                    writes.push((name, kind, role, set.to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+    // Each zone as its step would find it: several zones of one name are refused here, before
+    // anything is made.
+    let mut ids = HashMap::new();
+    for zone in &zones {
+        let p = HostedZoneParams {
+            name: zone.clone(),
+            comment: None,
+            shared: false,
+            id: chosen.get(zone).cloned(),
+        };
+        if let Some((id, _)) = find_zone(c, &p, "").await? {
+            ids.insert(zone.clone(), id);
+        }
+    }
+    let mut found = Vec::new();
+    for (name, kind, role, set) in writes {
+        let Some(zone) = zones
+            .iter()
+            .filter(|z| name == **z || name.ends_with(&format!(".{z}")))
+            .max_by_key(|z| z.len())
+        else {
+            continue;
+        };
+        let Some(zone_id) = ids.get(zone).cloned() else {
+            continue;
+        };
+        let here: Vec<ResourceRecordSet> = record_sets(c, &zone_id, Some((&fqdn(&name), &kind)))
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.name().trim_end_matches('.').to_lowercase() == name && r.r#type().as_str() == kind
+            })
+            .collect();
+        for r in here {
+            let theirs = r.set_identifier().unwrap_or_default();
+            let their_role = r.failover().map(|f| f.as_str().to_owned());
+            let why = match (&role, r.set_identifier(), &their_role) {
+                (_, None, _) => Some(format!(
+                    "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
+                )),
+                (Some(mine), Some(_), Some(r_role)) if r_role == mine && theirs != set => {
+                    Some(format!(
+                        "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
+                    ))
+                }
+                (_, Some(_), _) if theirs == set => Some(format!(
+                    "a {kind} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten"
+                )),
+                _ => None,
+            };
+            found.extend(why);
+        }
+    }
+    Ok(found)
+}
