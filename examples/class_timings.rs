@@ -17,19 +17,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-#[path = "../tests/emulator.rs"]
-#[allow(dead_code)]
-mod emulator;
-#[path = "../tests/proxy.rs"]
-#[allow(dead_code)]
-mod proxy;
-
-/// What tests/emulator.rs expects of the test crate.
-mod test {
-    pub fn root() -> std::path::PathBuf {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-    }
-}
+mod support;
+use support::{emulator, proxy, test};
 
 const ROUTE53_PER_SECOND: u32 = 5;
 

@@ -15,19 +15,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-#[path = "../tests/emulator.rs"]
-#[allow(dead_code)]
-mod emulator;
-#[path = "../tests/proxy.rs"]
-#[allow(dead_code)]
-mod proxy;
-
-/// What tests/emulator.rs expects of the test crate.
-mod test {
-    pub fn root() -> std::path::PathBuf {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-    }
-}
+mod support;
+use support::{emulator, proxy, test};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

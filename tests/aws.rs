@@ -68,14 +68,7 @@ impl Lab {
     }
 
     fn run_id(&self) -> String {
-        std::fs::read_dir(self.dir.path().join(".runbook/runs"))
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .file_name()
-            .into_string()
-            .unwrap()
+        crate::test::run_ids(&self.dir.path().join(".runbook")).remove(0)
     }
 
     fn counts(&self, run: Option<&str>) -> Counts {
@@ -2137,10 +2130,7 @@ fn sweep_expired_removes_only_labs_whose_time_has_passed() {
         "--endpoint-url",
         &url,
     ]));
-    let runs: Vec<String> = std::fs::read_dir(lab.dir.path().join(".runbook/runs"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let runs = crate::test::run_ids(&lab.dir.path().join(".runbook"));
     let long = runs.into_iter().find(|r| *r != short).unwrap();
     let both = Counts {
         vpcs: 1,

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::test::root;
+use super::test::root;
 
 pub const REGION: &str = "ap-south-1";
 

@@ -91,14 +91,7 @@ impl Lab {
     }
 
     fn run_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = std::fs::read_dir(self.path().join(".runbook/runs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        ids.sort();
-        ids
+        crate::test::run_ids(&self.path().join(".runbook"))
     }
 
     fn journal(&self, run_id: &str) -> String {
@@ -1171,14 +1164,7 @@ fn a_successful_run_ends_with_the_command_that_undoes_it() {
     );
     let out = lab.run(&["run", "rb.yaml", "--yes", "--state-dir", "st"]);
     let (_, stderr) = text(&out);
-    let id = std::fs::read_dir(lab.path().join("st/runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .file_name()
-        .into_string()
-        .unwrap();
+    let id = crate::test::run_ids(&lab.path().join("st")).remove(0);
     assert!(
         stderr.ends_with(&format!(
             "It created 1 resource. To remove them: {BIN} rollback {id} --state-dir st\n"

@@ -162,6 +162,18 @@ pub fn text(output: &Output) -> (String, String) {
     )
 }
 
+/// The ids of the runs a state directory holds, sorted.
+pub fn run_ids(state: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(state.join("runs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// A terminal's text without its escape codes.
 pub fn strip(text: &str) -> String {
     let re = regex::Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]").unwrap();
