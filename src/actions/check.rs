@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 use super::{ActionDef, Effect, Outputs, Params, out};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome};
+use crate::engine::action::{ActionError, Context, Executor, Outcome, Running};
 use crate::runbook::format::DurationText;
 
 fn status_ok() -> u16 {
@@ -210,7 +210,7 @@ async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Seen {
 }
 
 impl Executor for Http {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: HttpParams = ctx.params()?;
             let url = reqwest::Url::parse(&p.url).map_err(|e| {

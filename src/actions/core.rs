@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionDef, Effect, Outputs, Params, out};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
+use crate::engine::action::{
+    ActionError, Context, Executor, Outcome, Resource, Running, Undoing, Undone,
+};
 use crate::runbook::format::DurationText;
 
 /// Print a note.
@@ -148,7 +150,7 @@ pub static ACTIONS: &[ActionDef] = &[
 struct Note;
 
 impl Executor for Note {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: NoteParams = ctx.params()?;
             ctx.progress.message(&p.text);
@@ -160,7 +162,7 @@ impl Executor for Note {
 struct Sleep;
 
 impl Executor for Sleep {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: SleepParams = ctx.params()?;
             ctx.progress.status(&format!("sleeping for {}", p.duration));
@@ -173,7 +175,7 @@ impl Executor for Sleep {
 struct Assert;
 
 impl Executor for Assert {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: AssertParams = ctx.params()?;
             if crate::runbook::render::truthy(&p.that) {
@@ -188,7 +190,7 @@ impl Executor for Assert {
 struct Set;
 
 impl Executor for Set {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: SetParams = ctx.params()?;
             Ok(Outcome {
@@ -202,7 +204,7 @@ impl Executor for Set {
 struct Manual;
 
 impl Executor for Manual {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: ManualParams = ctx.params()?;
             // Instructions for someone who will do them: not when the step is skipped (--yes).
@@ -242,11 +244,7 @@ impl Executor for Manual {
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, resource: &'a Resource) -> Undoing<'a> {
         Box::pin(async move {
             if let Some(text) = resource.undo.get("instructions").and_then(|v| v.as_str()) {
                 ctx.progress.message(&format!("by hand: {text}"));

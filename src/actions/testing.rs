@@ -13,7 +13,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionDef, Effect, Outputs, Params, out};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome, Resource, Undone};
+use crate::engine::action::{
+    ActionError, Context, Executor, Outcome, Reconciling, Resource, Running, Undoing, Undone,
+};
 use crate::runbook::format::DurationText;
 
 /// Create a resource in the test store.
@@ -141,7 +143,7 @@ fn outcome(name: &str) -> Outcome {
 struct Create;
 
 impl Executor for Create {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: CreateParams = ctx.params()?;
             log(&format!("start {}", ctx.step_id))?;
@@ -206,10 +208,7 @@ impl Executor for Create {
         true
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {
         Box::pin(async move {
             let p: CreateParams = ctx.params()?;
             if p.reconcile_fails {
@@ -231,11 +230,7 @@ impl Executor for Create {
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, resource: &'a Resource) -> Undoing<'a> {
         Box::pin(async move {
             let file = resource_file(&resource.id)?;
             let text = std::fs::read_to_string(&file).unwrap_or_default();
@@ -280,7 +275,7 @@ impl Executor for Create {
 struct Fail;
 
 impl Executor for Fail {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: FailParams = ctx.params()?;
             if let Some(d) = p.sleep {

@@ -16,6 +16,15 @@ use tokio_util::sync::CancellationToken;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What [`Executor::run`] gives.
+pub type Running<'a> = BoxFuture<'a, Result<Outcome, ActionError>>;
+/// What [`Executor::reconcile`] gives.
+pub type Reconciling<'a> = BoxFuture<'a, Result<Option<Outcome>, ActionError>>;
+/// What [`Executor::by_hand`] gives.
+pub type Checking<'a> = BoxFuture<'a, Result<ByHand, ActionError>>;
+/// What [`Executor::undo`] gives.
+pub type Undoing<'a> = BoxFuture<'a, Result<Undone, ActionError>>;
+
 /// What an action does to the world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -358,7 +367,7 @@ pub enum ByHand {
 /// What runs an action: defined once per action, next to its parameter struct.
 pub trait Executor: Sync {
     /// Do it.
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>>;
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a>;
 
     /// Whether `reconcile` looks at all: `false` (the default) when it always answers `None`, so
     /// that "found nothing" can be told from "did not look" (`show --check`).
@@ -369,21 +378,14 @@ pub trait Executor: Sync {
     /// After a crash between "started" and an outcome, or a failed attempt: find what an earlier
     /// attempt with the same key already created. `Some` adopts it instead of running again (when
     /// `ctx.adopting`), or tells rollback what to remove (when not: then it only reads).
-    fn reconcile<'a>(
-        &'a self,
-        _ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    fn reconcile<'a>(&'a self, _ctx: &'a Context<'a>) -> Reconciling<'a> {
         Box::pin(async { Ok(None) })
     }
 
     /// An exercise's check: find what a learner made by hand for this step (without the run's
     /// tags: by the step's parameters) and compare the parameters named in `compare`. Only
     /// reads, except that a match may be completed as the step's own (when `ctx.adopting`).
-    fn by_hand<'a>(
-        &'a self,
-        _ctx: &'a Context<'a>,
-        _compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    fn by_hand<'a>(&'a self, _ctx: &'a Context<'a>, _compare: &'a [String]) -> Checking<'a> {
         Box::pin(async {
             Err(ActionError::new(
                 "this action cannot check what was made by hand",
@@ -393,11 +395,7 @@ pub trait Executor: Sync {
 
     /// Remove one resource this action created, saying whether it was removed now or was already
     /// gone. A failed read is an error, never "already gone".
-    fn undo<'a>(
-        &'a self,
-        _ctx: &'a Context<'a>,
-        _resource: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, _ctx: &'a Context<'a>, _resource: &'a Resource) -> Undoing<'a> {
         Box::pin(async { Ok(Undone::Removed) })
     }
 }

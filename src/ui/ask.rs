@@ -57,14 +57,7 @@ impl TerminalAsk {
     pub fn never() -> Self {
         TerminalAsk {
             interactive: false,
-            guided: false,
-            color: false,
-            again: Mutex::new(None),
-            progress: Mutex::new(None),
-            cli_target: Mutex::default(),
-            exercises: false,
-            exercise_reached: std::sync::atomic::AtomicBool::new(false),
-            prompt_open: std::sync::atomic::AtomicBool::new(false),
+            ..Self::new()
         }
     }
 

@@ -347,7 +347,7 @@ use super::life::{Creating, Finishing, Life, Make, Step, client_token, made, mis
 use super::watch::noting_unanswered;
 use super::{consistent, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{
-    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+    ActionError, ByHand, Checking, Context, Executor, Outcome, Resource, Running, Undone,
 };
 
 /// Tag a resource a learner made by hand as the step's, like one it made: `sweep --tag` and
@@ -554,7 +554,7 @@ impl Make for CreateSubnet {
         c: &'a Clients,
         p: Self::Params,
         compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    ) -> Checking<'a> {
         Box::pin(async move {
             let cidr = cidr_text(p.cidr, "cidr")?;
             ctx.progress
@@ -1088,7 +1088,7 @@ impl Make for CreateSecurityGroup {
         c: &'a Clients,
         p: Self::Params,
         compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    ) -> Checking<'a> {
         Box::pin(async move {
             ctx.progress.status(&format!(
                 "looking for the security group {} in {}",
@@ -1172,7 +1172,7 @@ impl Make for CreateSecurityGroup {
 pub(super) struct FindImage;
 
 impl Executor for FindImage {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: FindImageParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -1240,7 +1240,7 @@ impl Executor for FindImage {
 pub(super) struct FindZones;
 
 impl Executor for FindZones {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: FindZonesParams = ctx.params()?;
             let c = clients(ctx)?;

@@ -350,7 +350,7 @@ use super::life::{Creating, Finding, Finishing, Make, Step, made, missing};
 use super::shared::{Answer, each_of};
 use super::{Seen, Typical, code, found, sdk_error, standard_tags};
 use crate::engine::action::{
-    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+    ActionError, ByHand, Checking, Context, Executor, Outcome, Resource, Running, Undoing, Undone,
 };
 
 fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
@@ -625,7 +625,7 @@ impl Make for CreateTargetGroup {
         c: &'a Clients,
         p: Self::Params,
         compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    ) -> Checking<'a> {
         Box::pin(async move {
             ctx.progress
                 .status(&format!("looking for the target group {}", p.name));
@@ -713,7 +713,7 @@ fn targets(ids: &[String], port: Option<u16>) -> Vec<TargetDescription> {
 }
 
 impl Executor for RegisterTargets {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: RegisterTargetsParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -746,11 +746,7 @@ impl Executor for RegisterTargets {
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
         Box::pin(async move {
             let unreadable = |e: serde_json::Error| {
                 ActionError::new(format!(
@@ -1188,7 +1184,7 @@ pub(super) async fn delete_load_balancer(
 pub(super) struct WaitLoadBalancer;
 
 impl Executor for WaitLoadBalancer {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: WaitLoadBalancerParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -1296,7 +1292,7 @@ pub(super) async fn target_health(
 pub(super) struct WaitTargetHealth;
 
 impl Executor for WaitTargetHealth {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: WaitTargetHealthParams = ctx.params()?;
             let c = clients(ctx)?;

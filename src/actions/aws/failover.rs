@@ -15,7 +15,7 @@ use super::route53::{
 };
 use super::shared::Answer;
 use super::{Seen, code, sdk_error};
-use crate::engine::action::{ActionError, BoxFuture, Context, Executor, Outcome};
+use crate::engine::action::{ActionError, Context, Executor, Outcome, Running};
 
 pub(super) struct CheckFailover;
 
@@ -490,7 +490,7 @@ async fn evaluate(
 }
 
 impl Executor for CheckFailover {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: CheckFailoverParams = ctx.params()?;
             let c = clients(ctx)?;

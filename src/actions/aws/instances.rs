@@ -19,7 +19,7 @@ use crate::actions::{
     ActionDef, Effect, Exercisable, Need, Outputs, ParamProblem, Params, Usage, out,
 };
 use crate::engine::action::{
-    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+    ActionError, ByHand, Checking, Context, Executor, Outcome, Resource, Running, Undoing, Undone,
 };
 
 /// Launch instances.
@@ -503,7 +503,7 @@ pub(super) async fn terminate(
 pub(super) struct WaitInstances;
 
 impl Executor for WaitInstances {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: WaitInstancesParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -590,7 +590,7 @@ async fn power(
 }
 
 impl Executor for Power {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: InstancesParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -600,11 +600,7 @@ impl Executor for Power {
         })
     }
 
-    fn by_hand<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        _compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    fn by_hand<'a>(&'a self, ctx: &'a Context<'a>, _compare: &'a [String]) -> Checking<'a> {
         Box::pin(async move {
             let p: InstancesParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -670,11 +666,7 @@ impl Executor for Power {
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
         Box::pin(async move {
             let ids: Vec<String> =
                 serde_json::from_value(r.undo["instance_ids"].clone()).map_err(|e| {

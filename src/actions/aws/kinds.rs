@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use super::client::Clients;
 use super::{deleted, sdk_error};
-use crate::engine::action::{ActionError, BoxFuture, Context, Resource, Undone};
+use crate::engine::action::{ActionError, BoxFuture, Context, Resource, Undoing, Undone};
 
 /// A kind of resource, as the journal, undo, sweep and the console name it (`vpc`, `load
 /// balancer`). Only the constants below exist, so a misspelled kind does not compile; each kind a
@@ -85,11 +85,7 @@ pub type Look = for<'a> fn(&'a Clients, &'a str) -> BoxFuture<'a, Result<bool, A
 
 /// Deletes one resource of a kind: `Removed` once AWS deleted it, `AlreadyGone` only when AWS
 /// says it does not exist, an error for anything else (a failed read or delete).
-pub type Delete = for<'a> fn(
-    &'a Context<'a>,
-    &'a Clients,
-    &'a Resource,
-) -> BoxFuture<'a, Result<Undone, ActionError>>;
+pub type Delete = for<'a> fn(&'a Context<'a>, &'a Clients, &'a Resource) -> Undoing<'a>;
 
 /// How sweep treats a kind.
 #[derive(Clone, Copy)]

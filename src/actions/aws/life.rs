@@ -18,7 +18,8 @@ use serde_json::{Map, Value as Json};
 use super::client::{Clients, clients};
 use super::kinds::{self, Found, ResourceKind};
 use crate::engine::action::{
-    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+    ActionError, BoxFuture, Checking, Context, Executor, Outcome, Reconciling, Resource, Running,
+    Undoing, Undone,
 };
 
 /// The step a [`Make`] works for: its context, the run's clients and its parameters.
@@ -26,6 +27,16 @@ pub struct Step<'a, P> {
     pub ctx: &'a Context<'a>,
     pub c: &'a Clients,
     pub p: &'a P,
+}
+
+impl<'a, P> Step<'a, P> {
+    fn new(ctx: &'a Context<'a>, p: &'a P) -> Result<Self, ActionError> {
+        Ok(Step {
+            ctx,
+            c: clients(ctx)?,
+            p,
+        })
+    }
 }
 
 impl<P> Clone for Step<'_, P> {
@@ -43,7 +54,7 @@ pub type Sent = (Result<Outcome, ActionError>, bool);
 /// was sent.
 pub type Creating<'a> = BoxFuture<'a, Result<Sent, ActionError>>;
 /// A look for what an earlier attempt of the step made.
-pub type Finding<'a> = BoxFuture<'a, Result<Option<Outcome>, ActionError>>;
+pub type Finding<'a> = Reconciling<'a>;
 /// The follow-up calls that finish what a create made.
 pub type Finishing<'a> = BoxFuture<'a, Result<(), ActionError>>;
 
@@ -84,7 +95,7 @@ pub trait Make: Sync {
         _c: &'a Clients,
         _p: Self::Params,
         _compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    ) -> Checking<'a> {
         Box::pin(async {
             Err(ActionError::new(
                 "this action cannot check what was made by hand",
@@ -97,14 +108,10 @@ pub trait Make: Sync {
 pub struct Life<M>(pub M);
 
 impl<M: Make> Executor for Life<M> {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: M::Params = ctx.params()?;
-            let s = Step {
-                ctx,
-                c: clients(ctx)?,
-                p: &p,
-            };
+            let s = Step::new(ctx, &p)?;
             let (sent, resent) = self.0.create(s).await?;
             let mut made = match sent {
                 Ok(made) => made,
@@ -132,17 +139,10 @@ impl<M: Make> Executor for Life<M> {
         true
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {
         Box::pin(async move {
             let p: M::Params = ctx.params()?;
-            let s = Step {
-                ctx,
-                c: clients(ctx)?,
-                p: &p,
-            };
+            let s = Step::new(ctx, &p)?;
             match self.0.find(s).await? {
                 Some(mut made) if ctx.adopting => {
                     self.0.finish(s, &mut made).await?;
@@ -153,22 +153,14 @@ impl<M: Make> Executor for Life<M> {
         })
     }
 
-    fn by_hand<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    fn by_hand<'a>(&'a self, ctx: &'a Context<'a>, compare: &'a [String]) -> Checking<'a> {
         Box::pin(async move {
             let p: M::Params = ctx.params()?;
             self.0.by_hand(ctx, clients(ctx)?, p, compare).await
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
         Box::pin(undo(ctx, r))
     }
 }

@@ -195,43 +195,28 @@ async fn quota_value(c: &Clients, kind: Kind, overrides: &[(String, f64)]) -> Va
             )
             .build(),
     );
-    if let Ok(out) = sq
+    let (service, code) = (kind.service(), kind.code());
+    let applied = sq
         .get_service_quota()
-        .service_code(kind.service())
-        .quota_code(kind.code())
-        .send()
-        .await
-    {
-        if let Some(v) = out
-            .quota()
-            .and_then(aws_sdk_servicequotas::types::ServiceQuota::value)
-        {
-            return Value {
-                limit: v,
-                source: "Service Quotas",
-                enforced,
-            };
-        }
+        .service_code(service)
+        .quota_code(code);
+    let found = if let Some(limit) = applied.send().await.ok().and_then(|o| o.quota()?.value()) {
+        Some((limit, "Service Quotas"))
+    } else {
+        let default = sq.get_aws_default_service_quota();
+        let default = default.service_code(service).quota_code(code).send().await;
+        default
+            .ok()
+            .and_then(|o| Some((o.quota()?.value()?, "AWS default")))
+    };
+    match found {
+        Some((limit, source)) => Value {
+            limit,
+            source,
+            enforced,
+        },
+        None => documented,
     }
-    if let Ok(out) = sq
-        .get_aws_default_service_quota()
-        .service_code(kind.service())
-        .quota_code(kind.code())
-        .send()
-        .await
-    {
-        if let Some(v) = out
-            .quota()
-            .and_then(aws_sdk_servicequotas::types::ServiceQuota::value)
-        {
-            return Value {
-                limit: v,
-                source: "AWS default",
-                enforced,
-            };
-        }
-    }
-    documented
 }
 
 /// vCPUs per instance type, from `DescribeInstanceTypes`.

@@ -338,7 +338,8 @@ use super::life::{Creating, Make, Step, made};
 use super::shared::Answer;
 use super::{Seen, code, sdk_error, standard_tags};
 use crate::engine::action::{
-    ActionError, BoxFuture, ByHand, Context, Executor, Outcome, Resource, Undone,
+    ActionError, ByHand, Checking, Context, Executor, Outcome, Reconciling, Resource, Running,
+    Undoing, Undone,
 };
 
 fn built<T>(
@@ -589,7 +590,7 @@ async fn tag_zone(
 pub(super) struct HostedZone;
 
 impl Executor for HostedZone {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: HostedZoneParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -651,10 +652,7 @@ impl Executor for HostedZone {
         true
     }
 
-    fn reconcile<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-    ) -> BoxFuture<'a, Result<Option<Outcome>, ActionError>> {
+    fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {
         Box::pin(async move {
             let p: HostedZoneParams = ctx.params()?;
             let c = clients(ctx)?;
@@ -672,11 +670,7 @@ impl Executor for HostedZone {
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
         Box::pin(super::life::undo(ctx, r))
     }
 }
@@ -843,7 +837,7 @@ impl Record {
 }
 
 impl Executor for Record {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let (zone, set, label) = self.set(ctx)?;
             let c = clients(ctx)?;
@@ -883,11 +877,7 @@ impl Executor for Record {
         })
     }
 
-    fn by_hand<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        compare: &'a [String],
-    ) -> BoxFuture<'a, Result<ByHand, ActionError>> {
+    fn by_hand<'a>(&'a self, ctx: &'a Context<'a>, compare: &'a [String]) -> Checking<'a> {
         Box::pin(async move {
             let (zone, wanted, label) = self.set(ctx)?;
             let c = clients(ctx)?;
@@ -939,11 +929,7 @@ impl Executor for Record {
         })
     }
 
-    fn undo<'a>(
-        &'a self,
-        ctx: &'a Context<'a>,
-        r: &'a Resource,
-    ) -> BoxFuture<'a, Result<Undone, ActionError>> {
+    fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
         Box::pin(async move {
             let params = r.undo["params"].clone();
             let key_ctx = Context {
@@ -972,7 +958,7 @@ impl Executor for Record {
 pub(super) struct WaitChange;
 
 impl Executor for WaitChange {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> BoxFuture<'a, Result<Outcome, ActionError>> {
+    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: WaitChangeParams = ctx.params()?;
             let c = clients(ctx)?;
