@@ -2864,3 +2864,134 @@ fn a_damaged_journal_is_never_read_as_clean() {
         }
     }
 }
+
+/// Route 53 is global and an alias may point at a load balancer in another region than the
+/// run's: the failover check finds each load balancer in the region its DNS name says, so a
+/// secondary built in us-east-1 counts as healthy for a run in ap-south-1, and the drill sees
+/// Route 53 switch to it (before, the check looked in the run's own region, found no such load
+/// balancer, counted both sides unhealthy and waited out its deadline).
+#[test]
+fn the_failover_check_finds_a_secondary_load_balancer_in_another_region() {
+    let lab = Lab::new();
+    let module = crate::test::root().join("runbooks/modules/web-stack.yaml");
+    let secondary = format!(
+        "runbook: 1\nname: Secondary\nvars:\n  region: {{default: us-east-1}}\nsteps:\n  - id: secondary\n    uses: {}\n    with: {{name: secondary, cidr: 11.0.0.0/16}}\n",
+        module.display()
+    );
+    std::fs::write(lab.dir.path().join("secondary.yaml"), secondary).unwrap();
+    let modules = crate::test::root().join("runbooks/modules");
+    let modules = modules.to_str().unwrap();
+    ok(&lab.run(&[
+        "run",
+        "secondary.yaml",
+        "--yes",
+        "--module-dir",
+        modules,
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let far = {
+        let creds = aws_sdk_elasticloadbalancingv2::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        );
+        aws_sdk_elasticloadbalancingv2::Client::from_conf(
+            aws_sdk_elasticloadbalancingv2::Config::builder()
+                .behavior_version(aws_sdk_elasticloadbalancingv2::config::BehaviorVersion::latest())
+                .region(aws_sdk_elasticloadbalancingv2::config::Region::new(
+                    "us-east-1",
+                ))
+                .endpoint_url(&lab.emulator.url)
+                .credentials_provider(creds)
+                .build(),
+        )
+    };
+    let (dns, zone) = lab.rt.block_on(async {
+        let out = far
+            .describe_load_balancers()
+            .names("lab-secondary-alb")
+            .send()
+            .await
+            .unwrap();
+        let lb = &out.load_balancers()[0];
+        (
+            lb.dns_name().unwrap().to_owned(),
+            lb.canonical_hosted_zone_id().unwrap().to_owned(),
+        )
+    });
+    assert!(dns.contains(".us-east-1."), "{dns}");
+    let primary = format!(
+        r#"runbook: 1
+name: Primary here, secondary elsewhere
+vars:
+  region: {{default: {REGION}}}
+  secondary_dns: {{}}
+  secondary_zone: {{}}
+steps:
+  - id: primary
+    uses: {module}
+    with: {{name: primary, cidr: 10.0.0.0/16}}
+  - id: zone
+    action: aws.route53.hosted_zone
+    with: {{name: far.example.org}}
+  - id: primary_record
+    action: aws.route53.failover_record
+    with:
+      zone_id: "{{{{ steps.zone.zone_id }}}}"
+      name: far.example.org
+      role: primary
+      set_identifier: primary
+      alias: {{dns_name: "{{{{ steps.primary.alb_dns_name }}}}", hosted_zone_id: "{{{{ steps.primary.alb_zone_id }}}}", evaluate_target_health: true}}
+  - id: secondary_record
+    action: aws.route53.failover_record
+    with:
+      zone_id: "{{{{ steps.zone.zone_id }}}}"
+      name: far.example.org
+      role: secondary
+      set_identifier: secondary
+      alias: {{dns_name: "{{{{ vars.secondary_dns }}}}", hosted_zone_id: "{{{{ vars.secondary_zone }}}}", evaluate_target_health: true}}
+  - id: check_primary
+    action: aws.route53.check_failover
+    needs: [primary_record, secondary_record]
+    with: {{zone_id: "{{{{ steps.zone.zone_id }}}}", name: far.example.org, expect: primary, within: 20s}}
+  - id: stop_primary
+    action: aws.ec2.stop_instances
+    needs: [check_primary]
+    with: {{instance_ids: "{{{{ steps.primary.instance_ids }}}}"}}
+  - id: primary_down
+    action: aws.elbv2.wait_target_health
+    needs: [stop_primary]
+    with: {{target_group_arn: "{{{{ steps.primary.target_group_arn }}}}", state: not_healthy}}
+  - id: check_secondary
+    action: aws.route53.check_failover
+    needs: [primary_down]
+    with: {{zone_id: "{{{{ steps.zone.zone_id }}}}", name: far.example.org, expect: secondary, within: 20s}}
+"#,
+        module = module.display()
+    );
+    std::fs::write(lab.dir.path().join("primary.yaml"), primary).unwrap();
+    let out = lab.run(&[
+        "run",
+        "primary.yaml",
+        "--yes",
+        "--module-dir",
+        modules,
+        "--var",
+        &format!("secondary_dns={dns}"),
+        "--var",
+        &format!("secondary_zone={zone}"),
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--output",
+        "json",
+    ]);
+    ok(&out);
+    let (stdout, _) = text(&out);
+    let reasons: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("\"check_secondary\"") && l.contains("lab-secondary-alb"))
+        .collect();
+    assert!(
+        !reasons.is_empty(),
+        "the check read the secondary's load balancer in us-east-1: {stdout}"
+    );
+}

@@ -62,6 +62,26 @@ pub struct Clients {
     /// Each target group's health, as last read: two steps reading it a moment apart (a wait for
     /// the primary's targets to fail, then the failover check) make one call.
     pub target_health: Recent<aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput>,
+    /// What its clients were made with, for those of another region ([`Clients::in_region`]).
+    rates: Rates,
+    /// The clients of other regions of the same target, made when first asked for.
+    regions: Mutex<HashMap<String, std::sync::Arc<Clients>>>,
+}
+
+/// The clients of one region of a target: the target's own, or another region's.
+pub enum Regional<'c> {
+    Own(&'c Clients),
+    Other(std::sync::Arc<Clients>),
+}
+
+impl std::ops::Deref for Regional<'_> {
+    type Target = Clients;
+    fn deref(&self) -> &Clients {
+        match self {
+            Regional::Own(c) => c,
+            Regional::Other(c) => c,
+        }
+    }
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -182,6 +202,34 @@ impl Clients {
             region,
             config,
         )
+        .with_rates(*rates)
+    }
+
+    fn with_rates(mut self, rates: Rates) -> Clients {
+        self.rates = rates;
+        self
+    }
+
+    /// The clients of `region` for the same account, credentials and endpoint (an alias may
+    /// point at a load balancer in another region than the run's): these, when it is theirs;
+    /// else made the first time they are asked for, with their own rate limits (AWS's are per
+    /// region), and kept.
+    pub fn in_region(&self, region: &str) -> Regional<'_> {
+        if region == self.region {
+            return Regional::Own(self);
+        }
+        let mut regions = self.regions.lock().expect("never poisoned");
+        let other = regions.entry(region.to_owned()).or_insert_with(|| {
+            let config = self
+                .config
+                .to_builder()
+                .region(aws_config::Region::new(region.to_owned()))
+                .build();
+            let mut other = Clients::new(config, region.to_owned(), &self.rates);
+            other.emulated = self.emulated;
+            std::sync::Arc::new(other)
+        });
+        Regional::Other(other.clone())
     }
 
     /// Clients made of these SDK clients, with nothing shared or remembered yet.
@@ -210,6 +258,8 @@ impl Clients {
             elbv2_tags: Lookups::default(),
             aliases: Lookups::default(),
             zone_records: Lookups::default(),
+            rates: Rates::default(),
+            regions: Mutex::default(),
         }
     }
 }

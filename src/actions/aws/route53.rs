@@ -1229,6 +1229,19 @@ pub(super) fn alias_dns(alias: &AliasTarget) -> String {
         .map_or(dns.clone(), str::to_owned)
 }
 
+/// The region in a load balancer's DNS name (`NAME-ID.REGION.elb.amazonaws.com`, `.com.cn` in
+/// China), if it is one.
+pub(super) fn balancer_region(dns: &str) -> Option<&str> {
+    let mut labels = dns.trim_end_matches('.').split('.');
+    let region = labels.nth(1)?;
+    let rest: Vec<&str> = labels.collect();
+    let elb = matches!(
+        rest.as_slice(),
+        ["elb", "amazonaws", "com"] | ["elb", "amazonaws", "com", "cn"]
+    );
+    elb.then_some(region)
+}
+
 /// The name of the load balancer whose DNS name this is: AWS names an application load balancer
 /// `NAME-ID.REGION.elb.amazonaws.com` (`internal-NAME-ID…` when internal).
 pub(super) fn balancer_name(dns: &str) -> Option<&str> {
@@ -1422,6 +1435,19 @@ fn compared(compare: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_load_balancers_region_is_read_from_its_dns_name() {
+        assert_eq!(
+            super::balancer_region("lab-secondary-alb-1.us-east-1.elb.amazonaws.com"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            super::balancer_region("internal-web-42.cn-north-1.elb.amazonaws.com.cn."),
+            Some("cn-north-1")
+        );
+        assert_eq!(super::balancer_region("www.example.com"), None);
+    }
+
     #[test]
     fn a_load_balancer_is_named_by_its_dns_name() {
         assert_eq!(
