@@ -68,7 +68,11 @@ impl Lab {
     }
 
     fn run_id(&self) -> String {
-        crate::test::run_ids(&self.dir.path().join(".runbook")).remove(0)
+        self.run_ids().remove(0)
+    }
+
+    fn run_ids(&self) -> Vec<String> {
+        crate::test::run_ids(&self.dir.path().join(".runbook"))
     }
 
     fn counts(&self, run: Option<&str>) -> Counts {
@@ -2318,8 +2322,10 @@ fn every_kind_deleted_behind_the_runs_back_is_undone_as_already_gone() {
             id: id.to_owned(),
             undo: serde_json::Value::Null,
             changed: Vec::new(),
+            region: None,
         };
         let ctx = Context {
+            region: None,
             run_id: "r",
             step_id: "s",
             key: "r/s",
@@ -2993,5 +2999,275 @@ steps:
     assert!(
         !reasons.is_empty(),
         "the check read the secondary's load balancer in us-east-1: {stdout}"
+    );
+}
+
+/// A step with `region:` acts in that region, and so does every step of a module used with one
+/// (whose `aws.region` is that region); the plan says where, the journal remembers it, and
+/// rollback removes what was made in each region from that region.
+#[test]
+fn steps_and_modules_with_a_region_act_there_and_roll_back_there() {
+    let lab = Lab::new();
+    std::fs::write(
+        lab.dir.path().join("far.yaml"),
+        "runbook: 1\nname: Far\nsteps:\n  - id: vpc\n    action: aws.ec2.create_vpc\n    with: {cidr: 12.0.0.0/16, name: \"far-{{ aws.region }}\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        lab.dir.path().join("two.yaml"),
+        r#"runbook: 1
+name: Two regions
+vars:
+  region: {default: ap-south-1}
+  far: {default: us-east-1}
+steps:
+  - id: here
+    action: aws.ec2.create_vpc
+    with: {cidr: 10.0.0.0/16, name: here}
+  - id: there
+    action: aws.ec2.create_vpc
+    region: "{{ vars.far }}"
+    with: {cidr: 11.0.0.0/16, name: there}
+  - id: there_subnet
+    action: aws.ec2.create_subnet
+    region: "{{ vars.far }}"
+    with: {vpc_id: "{{ steps.there.vpc_id }}", cidr: 11.0.1.0/24, availability_zone: us-east-1a}
+  - id: module
+    uses: far.yaml
+    region: us-west-2
+"#,
+    )
+    .unwrap();
+    let plan = lab.run(&["plan", "two.yaml"]);
+    ok(&plan);
+    let (shown, _) = text(&plan);
+    assert!(
+        shown.contains("region: us-east-1") && shown.contains("region: us-west-2"),
+        "the plan says where steps act elsewhere: {shown}"
+    );
+    let out = lab.run(&[
+        "run",
+        "two.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    let id = lab.run_id();
+    let vpcs = |region: &str| -> Vec<(String, String)> {
+        let ec2 = lab.emulator.ec2_in(region);
+        lab.rt.block_on(async {
+            ec2.describe_vpcs()
+                .filters(
+                    Filter::builder()
+                        .name("tag:runbook:run")
+                        .values(&id)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .iter()
+                .map(|v| {
+                    let name = v
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some("Name"))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default();
+                    (
+                        v.cidr_block().unwrap_or_default().to_owned(),
+                        name.to_owned(),
+                    )
+                })
+                .collect()
+        })
+    };
+    assert_eq!(
+        vpcs(REGION),
+        [("10.0.0.0/16".to_owned(), "here".to_owned())]
+    );
+    assert_eq!(
+        vpcs("us-east-1"),
+        [("11.0.0.0/16".to_owned(), "there".to_owned())]
+    );
+    assert_eq!(
+        vpcs("us-west-2"),
+        [("12.0.0.0/16".to_owned(), "far-us-west-2".to_owned())],
+        "a module used with a region acts there, and its aws.region says so"
+    );
+    // Sweep finds the run's resources in every region its journal names.
+    let tag = format!("runbook:run={id}");
+    let sweep = |lab: &Lab| {
+        let out = lab.run(&[
+            "sweep",
+            "--tag",
+            &tag,
+            "--dry-run",
+            "--endpoint-url",
+            &lab.emulator.url,
+            "--region",
+            REGION,
+        ]);
+        ok(&out);
+        text(&out).1
+    };
+    let before = sweep(&lab);
+    for region in [REGION, "us-east-1", "us-west-2"] {
+        assert!(
+            before.contains(&format!("in {region} carry")),
+            "sweep looks in {region}: {before}"
+        );
+    }
+    let back = lab.run(&["rollback", &id, "--yes"]);
+    ok(&back);
+    let (_, said) = text(&back);
+    assert!(said.contains("left nothing behind"), "{said}");
+    for region in [REGION, "us-east-1", "us-west-2"] {
+        assert!(vpcs(region).is_empty(), "nothing is left in {region}");
+    }
+    let after = sweep(&lab);
+    for region in [REGION, "us-east-1", "us-west-2"] {
+        assert!(
+            after.contains(&format!("Nothing in {region} carries")),
+            "{after}"
+        );
+    }
+}
+
+/// A `region:` that is not a region name is refused before anything runs, where it is written.
+#[test]
+fn a_step_region_that_is_not_a_region_name_is_refused() {
+    let lab = Lab::new();
+    std::fs::write(
+        lab.dir.path().join("bad.yaml"),
+        "runbook: 1\nname: Bad\nsteps:\n  - id: vpc\n    action: aws.ec2.create_vpc\n    region: us-east\n    with: {cidr: 10.0.0.0/16, name: x}\n",
+    )
+    .unwrap();
+    let out = lab.run(&["validate", "bad.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
+    let (_, err) = text(&out);
+    assert!(
+        err.contains("`us-east` is not an AWS region name") && err.contains("bad.yaml:6"),
+        "{err}"
+    );
+}
+
+/// A run killed (SIGKILL) while a step in another region waits for its instance: the journal
+/// says where the step acted, so resume finds that instance there by the step's key and adopts
+/// it (nothing is launched twice), and rollback terminates it there.
+#[test]
+fn a_run_killed_mid_step_in_another_region_resumes_there_without_launching_twice() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            aws_timings: Some(0.3),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    std::fs::write(
+        lab.dir.path().join("far.yaml"),
+        r#"runbook: 1
+name: Far instance
+vars:
+  region: {default: ap-south-1}
+steps:
+  - id: vpc
+    action: aws.ec2.create_vpc
+    region: us-east-1
+    with: {cidr: 11.0.0.0/16, name: far}
+  - id: subnet
+    action: aws.ec2.create_subnet
+    region: us-east-1
+    with: {vpc_id: "{{ steps.vpc.vpc_id }}", cidr: 11.0.1.0/24, availability_zone: us-east-1a}
+  - id: image
+    action: aws.ec2.find_image
+    region: us-east-1
+  - id: web
+    action: aws.ec2.run_instances
+    region: us-east-1
+    with: {image_id: "{{ steps.image.image_id }}", subnet_id: "{{ steps.subnet.subnet_id }}", name: far-web}
+"#,
+    )
+    .unwrap();
+    let far = lab.emulator.ec2_in("us-east-1");
+    let live = |run: Option<&str>| -> Vec<String> {
+        lab.rt.block_on(async {
+            let mut req = far.describe_instances().filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .build(),
+            );
+            if let Some(run) = run {
+                req = req.filters(
+                    Filter::builder()
+                        .name("tag:runbook:run")
+                        .values(run)
+                        .build(),
+                );
+            }
+            req.send()
+                .await
+                .unwrap()
+                .reservations()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect()
+        })
+    };
+    // Start the run and kill it once its instance is launched, while the step waits for it:
+    // the step has no outcome yet.
+    let killed = || -> String {
+        let before = lab.run_ids();
+        let mut child = lab
+            .command(&["run", "far.yaml", "--yes", "--endpoint-url", &proxy.url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let id = loop {
+            let new: Vec<String> = lab
+                .run_ids()
+                .into_iter()
+                .filter(|r| !before.contains(r))
+                .collect();
+            if let Some(id) = new.first().filter(|id| !live(Some(id)).is_empty()) {
+                break id.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no instance was launched in us-east-1"
+            );
+            assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        child.kill().unwrap();
+        child.wait().unwrap();
+        id
+    };
+    let id = killed();
+    let launched = live(Some(&id));
+    assert_eq!(launched.len(), 1, "{launched:?}");
+    ok(&lab.run(&["resume", &id, "--yes", "--endpoint-url", &proxy.url]));
+    assert_eq!(
+        live(Some(&id)),
+        launched,
+        "resume adopted the instance launched before the kill, in us-east-1"
+    );
+    ok(&lab.run(&["rollback", &id, "--yes", "--endpoint-url", &proxy.url]));
+    assert!(live(Some(&id)).is_empty(), "rollback terminated it there");
+    // Rolled back without a resume, the interrupted step is looked for where it acted.
+    let id = killed();
+    ok(&lab.run(&["rollback", &id, "--yes", "--endpoint-url", &proxy.url]));
+    assert!(
+        live(Some(&id)).is_empty(),
+        "rollback found the interrupted step's instance in us-east-1 and terminated it"
     );
 }

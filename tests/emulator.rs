@@ -73,11 +73,16 @@ impl Emulator {
     }
 
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        self.ec2_in(REGION)
+    }
+
+    /// EC2 of another region (the emulator serves every region).
+    pub fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
         let creds =
             aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "tests");
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .region(aws_sdk_ec2::config::Region::new(REGION))
+            .region(aws_sdk_ec2::config::Region::new(region.to_owned()))
             .endpoint_url(&self.url)
             .credentials_provider(creds)
             .build();

@@ -221,6 +221,7 @@ impl Executor for Manual {
                     id: ctx.step_id.to_owned(),
                     undo: serde_json::json!({ "instructions": undo }),
                     changed: Vec::new(),
+                    region: None,
                 });
             }
             match answer {

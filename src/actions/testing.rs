@@ -136,6 +136,7 @@ fn outcome(name: &str) -> Outcome {
         id: name.to_owned(),
         undo: serde_json::Value::Null,
         changed: Vec::new(),
+        region: None,
     });
     o
 }

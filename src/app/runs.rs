@@ -146,6 +146,7 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
         };
         let key = state.key(&step);
         let ctx = Context {
+            region: resource.region.as_deref(),
             run_id: &state.run_id,
             step_id: &step,
             key: &key,

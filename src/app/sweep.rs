@@ -63,6 +63,24 @@ pub fn sweep(
             }
         }
     }
+    // A run's resources are also where its steps acted with their own `region:`, as its
+    // journal says, when the journal is at hand (sweep needs none).
+    if let Some(("runbook:run", run)) = tag.map(|(k, v)| (k.as_str(), v.as_str())) {
+        for region in journal_regions(settings, run) {
+            let here = places.first().cloned();
+            if let Some(place) = here {
+                if !places
+                    .iter()
+                    .any(|p| p.region.as_deref() == Some(region.as_str()))
+                {
+                    places.push(client::Settings {
+                        region: Some(region),
+                        ..place
+                    });
+                }
+            }
+        }
+    }
     // Ctrl-C (or SIGTERM) stops the deletes at their next wait, as it stops a run.
     let interrupt = CancellationToken::new();
     let rt = super::session::runtime(&interrupt);
@@ -77,6 +95,21 @@ pub fn sweep(
         }
     }
     Ok(exit)
+}
+
+/// The regions besides its own that a run's steps acted in, from its journal; none when the
+/// journal is not at hand.
+fn journal_regions(settings: &Settings, run: &str) -> Vec<String> {
+    let Ok(store) = super::state::open(settings) else {
+        return Vec::new();
+    };
+    match store.exists(run) {
+        Ok(true) => store.read(run).map_or_else(
+            |_| Vec::new(),
+            |entries| crate::engine::state::RunState::from_entries(&entries).regions(),
+        ),
+        _ => Vec::new(),
+    }
 }
 
 /// Sweep one account and region.
@@ -229,6 +262,7 @@ async fn delete(
     let cancel = interrupt.child_token();
     let params = serde_json::Value::Null;
     let ctx = Context {
+        region: None,
         run_id: "sweep",
         step_id: "sweep",
         key: "sweep",
@@ -247,6 +281,7 @@ async fn delete(
         id: r.id.clone(),
         undo,
         changed: Vec::new(),
+        region: None,
     };
     crate::engine::retry::within(
         |e: &ActionError| {

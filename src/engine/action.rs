@@ -92,6 +92,10 @@ pub struct Resource {
     /// does not start instances it is about to terminate).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed: Vec<String>,
+    /// Where it was made, when not where the run acts (its step's `region:`): its undo acts
+    /// there. Absent in journals older than per-step regions, which mean the run's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// What one undo found: the resource was removed by this call, or AWS (or whatever holds it)
@@ -318,6 +322,9 @@ pub struct Context<'a> {
     /// may finish what the earlier attempt began (attach, authorize, wait). `false` when rollback
     /// only looks for what to remove: reconcile must then only read.
     pub adopting: bool,
+    /// Where the step acts when not where the run does (its `region:`; for an undo, where the
+    /// resource was made). `None`: the run's own. The engine only passes it on.
+    pub region: Option<&'a str>,
 }
 
 /// What an action can be handed besides its parameters; each kind of action looks for its own

@@ -86,6 +86,9 @@ pub enum Record {
         attempt: u32,
         /// The rendered parameters (secrets masked), for reconcile after a crash.
         params: Json,
+        /// Where the step acts, when not where the run does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
     },
     StepSucceeded {
         step: String,
@@ -506,6 +509,7 @@ mod tests {
             key: format!("r/{step}"),
             attempt: 1,
             params: Json::Null,
+            region: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Prepared {
     pub guide: Option<String>,
     /// The step's `exercise:`, rendered: done by hand in an exercise run.
     pub exercise: Option<Exercise>,
+    /// Where the step acts when that is not where the run does (its `region:`), rendered.
+    pub region: Option<String>,
 }
 
 /// A step a learner does by hand, and the runbook checks.

@@ -52,9 +52,12 @@ pub struct Rollback<'a> {
 /// with no step. The application's to make (for AWS: a look by tag); a failed look is no answer,
 /// and keeps the rollback incomplete.
 pub trait Leftovers: Sync {
+    /// What still carries the run's tag where the run acts, and in each of `elsewhere` (the
+    /// regions its steps named).
     fn find<'a>(
         &'a self,
         run_id: &'a str,
+        elsewhere: &'a [String],
     ) -> super::action::BoxFuture<'a, Result<Vec<Resource>, ActionError>>;
 }
 
@@ -106,6 +109,7 @@ impl Rollback<'_> {
             services: self.services,
             adopting: false,
             deadline: None,
+            region: None,
         }
     }
 
@@ -128,6 +132,7 @@ impl Rollback<'_> {
                     action,
                     key,
                     params,
+                    region,
                     ..
                 }
                 | StepState::Failed(
@@ -136,6 +141,7 @@ impl Rollback<'_> {
                         action,
                         key,
                         params,
+                        region,
                     }),
                 ) => {
                     let Some(def) = self.registry.find(action) else {
@@ -148,14 +154,20 @@ impl Rollback<'_> {
                     }
                     let progress = super::StepProgress::new(step, self.reporter);
                     let cancel = self.interrupt.child_token();
-                    let ctx = self.context(step, key, params, &progress, &cancel);
+                    let ctx = Context {
+                        region: region.as_deref(),
+                        ..self.context(step, key, params, &progress, &cancel)
+                    };
                     // Not silent while it looks: an endpoint that hangs shows here as anywhere.
                     progress.status(&format!("looking for what `{step}` may have made"));
                     let looked = progress
                         .watch(self.quiet_after, def.executor().reconcile(&ctx))
                         .await;
                     match looked {
-                        Ok(Some(found)) if !found.resources.is_empty() => {
+                        Ok(Some(mut found)) if !found.resources.is_empty() => {
+                            for r in &mut found.resources {
+                                r.region = r.region.take().or_else(|| region.clone());
+                            }
                             work.insert(
                                 step.clone(),
                                 Done {
@@ -375,6 +387,7 @@ impl Rollback<'_> {
                         id: String::new(),
                         undo: Json::Null,
                         changed: Vec::new(),
+                        region: None,
                     },
                 )
             }));
@@ -386,8 +399,12 @@ impl Rollback<'_> {
         if let (false, Some(leftovers)) = (self.interrupt.is_cancelled(), self.leftovers) {
             let progress = super::StepProgress::new("", self.reporter);
             progress.status("looking for anything still tagged with the run");
+            let elsewhere = self.state.regions();
             match progress
-                .watch(self.quiet_after, leftovers.find(&self.state.run_id))
+                .watch(
+                    self.quiet_after,
+                    leftovers.find(&self.state.run_id, &elsewhere),
+                )
                 .await
             {
                 // Only what the journal does not know: a kept step's resources (`rollback:
@@ -421,6 +438,7 @@ impl Rollback<'_> {
                         id: String::new(),
                         undo: Json::Null,
                         changed: Vec::new(),
+                        region: None,
                     },
                 )),
             }
@@ -501,6 +519,11 @@ impl Rollback<'_> {
                 continue;
             }
             progress.status(&format!("removing {} {}", resource.kind, resource.id));
+            // Where it was made (a step's `region:`), else where the run acts.
+            let ctx = Context {
+                region: resource.region.as_deref(),
+                ..ctx
+            };
             match progress
                 .watch(
                     self.quiet_after,

@@ -361,8 +361,29 @@ impl Run<'_> {
         Ok(prepared)
     }
 
-    /// Reconcile (after a crash), then run with timeout and retries.
+    /// Reconcile (after a crash), then run with timeout and retries; what it made is marked
+    /// with the step's region, when it has one, so that its undo acts there.
     async fn attempt(
+        &self,
+        i: usize,
+        prepared: Prepared,
+        key: &str,
+        reconcile_first: bool,
+        cancel: &CancellationToken,
+    ) -> StepResult {
+        let region = prepared.region.clone();
+        let mut result = self
+            .attempt_here(i, prepared, key, reconcile_first, cancel)
+            .await;
+        if let (Some(region), StepResult::Succeeded { outcome, .. }) = (region, &mut result) {
+            for r in &mut outcome.resources {
+                r.region.get_or_insert_with(|| region.clone());
+            }
+        }
+        result
+    }
+
+    async fn attempt_here(
         &self,
         i: usize,
         prepared: Prepared,
@@ -385,6 +406,7 @@ impl Run<'_> {
             services: self.services,
             adopting: true,
             deadline: None,
+            region: prepared.region.as_deref(),
         };
         let executor = step.action.executor();
         let started = Instant::now();
@@ -427,6 +449,7 @@ impl Run<'_> {
                 key: key.to_owned(),
                 attempt,
                 params: params.clone(),
+                region: prepared.region.clone(),
             };
             if let Err(e) = self.journal(record).await {
                 return StepResult::Failed {
@@ -693,6 +716,7 @@ impl Run<'_> {
                             key: ctx.key.to_owned(),
                             attempt: 1,
                             params,
+                            region: ctx.region.map(str::to_owned),
                         };
                         if let Err(e) = self.journal(record).await {
                             return Some(StepResult::Failed {

@@ -16,6 +16,7 @@ pub enum StepState {
         key: String,
         attempt: u32,
         params: Json,
+        region: Option<String>,
     },
     Succeeded(Done),
     Skipped(String),
@@ -24,12 +25,36 @@ pub enum StepState {
     Failed(ActionError, Option<Tried>),
 }
 
+impl RunState {
+    /// The regions its steps acted in besides the run's own (their `region:`), as the journal
+    /// recorded them.
+    pub fn regions(&self) -> Vec<String> {
+        let mut regions: Vec<String> = self
+            .steps
+            .values()
+            .flat_map(|s| match s {
+                StepState::Started { region, .. }
+                | StepState::Failed(_, Some(Tried { region, .. })) => vec![region.clone()],
+                StepState::Succeeded(done) => {
+                    done.resources.iter().map(|r| r.region.clone()).collect()
+                }
+                _ => Vec::new(),
+            })
+            .flatten()
+            .collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+}
+
 /// An attempt the journal recorded as started.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tried {
     pub action: String,
     pub key: String,
     pub params: Json,
+    pub region: Option<String>,
 }
 
 /// A succeeded step, and what undoing it takes.
@@ -195,6 +220,7 @@ impl RunState {
                 key,
                 attempt,
                 params,
+                region,
             } => {
                 // A resume starts the run again: it has no end until it ends again.
                 self.status = None;
@@ -205,6 +231,7 @@ impl RunState {
                         key: key.clone(),
                         attempt: *attempt,
                         params: params.clone(),
+                        region: region.clone(),
                     },
                 );
             }
@@ -254,11 +281,13 @@ impl RunState {
                         action,
                         key,
                         params,
+                        region,
                         ..
                     }) => Some(Tried {
                         action: action.clone(),
                         key: key.clone(),
                         params: params.clone(),
+                        region: region.clone(),
                     }),
                     _ => None,
                 };
@@ -441,6 +470,7 @@ mod tests {
                 id: format!("id-{step}"),
                 undo: Json::Null,
                 changed: vec![],
+                region: None,
             }],
             adopted: false,
             by_hand: false,

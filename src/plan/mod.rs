@@ -37,6 +37,9 @@ pub struct PlannedStep {
     /// Why it is skipped, when `condition` is `skipped`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<String>,
+    /// Where it acts, when not where the run does (its own or its module's `region:`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub confirm: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,6 +160,10 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                     .any(|o| o.deps.iter().any(|&(d, _)| d == i)),
                 skip_reason: (condition == Condition::Skipped).then(|| workflow::skip_reason(step)),
                 condition,
+                region: renderer.region(i).map(|r| match r {
+                    Ok(region) => region,
+                    Err(waits) => format!("(known after run: {waits})"),
+                }),
                 confirm: step.confirm.as_ref().map(|c| c.value.clone()),
                 timeout: step.timeout.as_ref().map(|t| t.value.to_string()),
                 retry: step.retry.as_ref().map(|r| {

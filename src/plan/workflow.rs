@@ -242,7 +242,13 @@ impl Workflow for RunbookWorkflow<'_> {
                     .collect::<Result<_, String>>()?,
             }),
         };
+        let region = match r.region(i) {
+            None => None,
+            Some(Ok(region)) => Some(region),
+            Some(Err(e)) => return Err(format!("cannot tell the step's region: {e}")),
+        };
         Ok(Prepared {
+            region,
             title: r.title(i),
             params: params.value,
             skip,

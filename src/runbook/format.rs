@@ -137,6 +137,11 @@ pub struct StepDef {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub when: Option<Node>,
+    /// The AWS region the step acts in, when not the run's (templated: `"{{ vars.secondary_region }}"`).
+    /// On a `uses:` step, the region of every step of the module, and its `aws.region`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub region: Option<Node>,
     /// Why the step is skipped when `when` is false, shown in the plan and the run
     /// ("the emulator has no data plane").
     #[serde(default)]

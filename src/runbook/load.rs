@@ -119,6 +119,8 @@ pub struct Step {
     pub with: Option<Node>,
     pub needs: Vec<Spanned<String>>,
     pub when: Option<Node>,
+    /// Where it acts when not where the run does: a region name (templated).
+    pub region: Option<Node>,
     pub skip_reason: Option<Spanned<String>>,
     pub confirm: Option<Spanned<String>>,
     pub timeout: Option<Spanned<DurationText>>,
@@ -648,6 +650,7 @@ impl Loader {
             with: def.with,
             needs: def.needs,
             when: def.when,
+            region: def.region,
             skip_reason: def.skip_reason,
             confirm: def.confirm,
             timeout: def.timeout,

@@ -237,8 +237,16 @@ impl<'a> Renderer<'a> {
         let name = self.project.name();
         let mut aws = serde_json::Map::new();
         aws.insert("emulated".into(), Json::Bool(self.known.emulated));
-        if let Some(region) = &self.known.region {
-            aws.insert("region".into(), Json::String(region.clone()));
+        // A module used with a `region:` acts there: its `aws.region` says so.
+        match self.scope_region(scope) {
+            Some(Ok(region)) => {
+                aws.insert("region".into(), Json::String(region));
+            }
+            _ => {
+                if let Some(region) = &self.known.region {
+                    aws.insert("region".into(), Json::String(region.clone()));
+                }
+            }
         }
         let mut run = serde_json::Map::new();
         run.insert("name".into(), Json::String(name));
@@ -448,6 +456,51 @@ impl<'a> Renderer<'a> {
     }
 
     /// A step's `when:`: Some(true/false) when known, None when it depends on the run.
+    /// The region a module's steps act in: the `region:` of the step that uses it (rendered
+    /// where that step stands), else its parent's; `None` for the run's own.
+    fn scope_region(&self, scope: ScopeId) -> Option<Result<String, String>> {
+        let (parent, index) = self.flow.scopes[scope].parent?;
+        let module = self.flow.scopes[parent].module;
+        let uses = &self.project.modules[module].steps[index];
+        match &uses.region {
+            Some(node) => Some(self.region_of(parent, node)),
+            None => self.scope_region(parent),
+        }
+    }
+
+    fn region_of(&self, scope: ScopeId, node: &Node) -> Result<String, String> {
+        let site = crate::runbook::resolve::region_site(node)
+            .ok_or_else(|| "`region` is not a string".to_owned())?;
+        match self.render_site(scope, &site) {
+            Ok(Json::String(region)) if crate::runbook::resolve::is_region_name(&region) => {
+                Ok(region)
+            }
+            Ok(other) => Err(format!(
+                "`region` is {}, not an AWS region name (such as us-east-1)",
+                match other {
+                    Json::String(s) => format!("`{s}`"),
+                    other => other.to_string(),
+                }
+            )),
+            Err(waits) => Err(waits.join(", ")),
+        }
+    }
+
+    /// Where a step acts when not where the run does: its own `region:`, else its module's;
+    /// `None` when neither is given or it is the run's own region. `Err` when it is not a
+    /// region name or cannot be rendered yet (what it waits for).
+    pub fn region(&self, step: usize) -> Option<Result<String, String>> {
+        let scope = self.flow.steps[step].scope;
+        let found = match &self.flow.step(self.project, step).region {
+            Some(node) => Some(self.region_of(scope, node)),
+            None => self.scope_region(scope),
+        };
+        match found {
+            Some(Ok(region)) if self.known.region.as_deref() == Some(region.as_str()) => None,
+            other => other,
+        }
+    }
+
     pub fn condition(&self, step: usize) -> Option<Result<bool, String>> {
         let s = self.flow.step(self.project, step);
         let when = s.when.as_ref()?;

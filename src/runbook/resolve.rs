@@ -125,6 +125,29 @@ fn strings_in<'a>(node: &'a Node, out: &mut Vec<Site<'a>>) {
     }
 }
 
+/// A `region:` as a site: a name, or a template that renders one.
+pub fn region_site(node: &Node) -> Option<Site<'_>> {
+    let text = node.as_str()?;
+    Some(Site {
+        text,
+        span: node.span,
+        expression: false,
+    })
+}
+
+/// Whether a text is a region name as AWS writes them: `us-east-1`, `ap-southeast-2`,
+/// `us-gov-west-1`, `cn-north-1`.
+pub fn is_region_name(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].chars().all(|c| c.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
 /// A `when:` as a site: templates as they are, other strings as bare expressions.
 pub fn when_site(node: &Node) -> Option<Site<'_>> {
     let text = node.as_str()?;
@@ -151,6 +174,9 @@ pub fn step_sites(step: &Step, include_with: bool) -> Vec<Site<'_>> {
         }
     }
     if let Some(site) = step.when.as_ref().and_then(when_site) {
+        out.push(site);
+    }
+    if let Some(site) = step.region.as_ref().and_then(region_site) {
         out.push(site);
     }
     if let Some(confirm) = &step.confirm {
@@ -384,6 +410,32 @@ pub fn check_references(project: &Project) -> Diagnostics {
             }
             for site in &sites {
                 check_site(project, m, Some(step), site, &mut diags);
+            }
+            if let Some(region) = &step.region {
+                match region.as_str() {
+                    None => diags.push(
+                        Diagnostic::error(
+                            "wrong-type",
+                            format!("`region` must be a region name, found {}", region.describe()),
+                        )
+                        .at(region.span)
+                        .help("write a region such as `us-east-1`, or a template like \"{{ vars.secondary_region }}\""),
+                    ),
+                    Some(text)
+                        if template::kind(text) == template::Kind::Literal
+                            && !is_region_name(text) =>
+                    {
+                        diags.push(
+                            Diagnostic::error(
+                                "unknown-region",
+                                format!("`{text}` is not an AWS region name"),
+                            )
+                            .at(region.span)
+                            .help("a region is written like `us-east-1` or `ap-southeast-1` (`aws ec2 describe-regions` lists them)"),
+                        );
+                    }
+                    Some(_) => {}
+                }
             }
             if let Some(when) = &step.when {
                 if !matches!(when.value, Value::Bool(_) | Value::String(_)) {

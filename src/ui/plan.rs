@@ -40,6 +40,9 @@ pub fn human(plan: &Plan) -> String {
                 let _ = writeln!(out, "     when: decided at run time");
             }
         }
+        if let Some(region) = &step.region {
+            let _ = writeln!(out, "     region: {region}");
+        }
         if let Some(confirm) = &step.confirm {
             let _ = writeln!(out, "     asks: {confirm}");
         }

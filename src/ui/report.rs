@@ -1059,6 +1059,7 @@ mod tests {
                 id: "vpc-1".into(),
                 undo: serde_json::Value::Null,
                 changed: Vec::new(),
+                region: None,
             }],
             elapsed: Duration::from_millis(300),
             adopted: false,

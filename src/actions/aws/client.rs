@@ -64,24 +64,9 @@ pub struct Clients {
     pub target_health: Recent<aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput>,
     /// What its clients were made with, for those of another region ([`Clients::in_region`]).
     rates: Rates,
-    /// The clients of other regions of the same target, made when first asked for.
-    regions: Mutex<HashMap<String, std::sync::Arc<Clients>>>,
-}
-
-/// The clients of one region of a target: the target's own, or another region's.
-pub enum Regional<'c> {
-    Own(&'c Clients),
-    Other(std::sync::Arc<Clients>),
-}
-
-impl std::ops::Deref for Regional<'_> {
-    type Target = Clients;
-    fn deref(&self) -> &Clients {
-        match self {
-            Regional::Own(c) => c,
-            Regional::Other(c) => c,
-        }
-    }
+    /// The clients of other regions of the same target, made when first asked for and kept for
+    /// the process (one set per region).
+    regions: Mutex<HashMap<String, &'static Clients>>,
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -214,12 +199,12 @@ impl Clients {
     /// point at a load balancer in another region than the run's): these, when it is theirs;
     /// else made the first time they are asked for, with their own rate limits (AWS's are per
     /// region), and kept.
-    pub fn in_region(&self, region: &str) -> Regional<'_> {
+    pub fn in_region(&self, region: &str) -> &Clients {
         if region == self.region {
-            return Regional::Own(self);
+            return self;
         }
         let mut regions = self.regions.lock().expect("never poisoned");
-        let other = regions.entry(region.to_owned()).or_insert_with(|| {
+        regions.entry(region.to_owned()).or_insert_with(|| {
             let config = self
                 .config
                 .to_builder()
@@ -227,9 +212,8 @@ impl Clients {
                 .build();
             let mut other = Clients::new(config, region.to_owned(), &self.rates);
             other.emulated = self.emulated;
-            std::sync::Arc::new(other)
-        });
-        Regional::Other(other.clone())
+            Box::leak(Box::new(other))
+        })
     }
 
     /// Clients made of these SDK clients, with nothing shared or remembered yet.
@@ -309,10 +293,12 @@ pub async fn for_settings(settings: &Settings) -> Result<&'static Clients, Actio
 
 /// The clients of the run an action belongs to, handed to it through its context.
 pub fn clients<'c>(ctx: &'c Context<'_>) -> Result<&'c Clients, ActionError> {
-    ctx.service::<Clients>().ok_or_else(|| {
+    let own = ctx.service::<Clients>().ok_or_else(|| {
         ActionError::new("this run has no AWS clients: it was started without an AWS target")
             .invalid_input()
-    })
+    })?;
+    // A step with its own `region:` (or the undo of what it made) acts there.
+    Ok(ctx.region.map_or(own, |region| own.in_region(region)))
 }
 
 /// Who the credentials act as, as STS said: the account and its partition (`aws`, `aws-cn`,

@@ -741,6 +741,7 @@ impl Executor for RegisterTargets {
                 id: p.target_group_arn.clone(),
                 undo: serde_json::json!({ "targets": p.targets, "port": p.port }),
                 changed: Vec::new(),
+                region: None,
             });
             Ok(o)
         })

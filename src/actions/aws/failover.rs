@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_route53::types::{ResourceRecordSet, ResourceRecordSetFailover, RrType};
 
-use super::client::{Clients, Regional, clients};
+use super::client::{Clients, clients};
 use super::route53::{
     CheckFailoverParams, Role, alias_dns, balancer_name, balancer_region, bare_id, fqdn,
     records_named,
@@ -23,11 +23,8 @@ pub(super) struct CheckFailover;
 /// The clients of the region a load balancer's DNS name names: an alias may point at a load
 /// balancer in another region than the run's (Route 53 is global). The run's own for any other
 /// name.
-fn regional<'c>(c: &'c Clients, dns: &str) -> Regional<'c> {
-    match balancer_region(dns) {
-        Some(region) => c.in_region(region),
-        None => Regional::Own(c),
-    }
+fn regional<'c>(c: &'c Clients, dns: &str) -> &'c Clients {
+    balancer_region(dns).map_or(c, |region| c.in_region(region))
 }
 
 /// The public addresses of a load balancer: those of its network interfaces, which EC2 describes
@@ -43,7 +40,7 @@ async fn balancer_addresses(
     let Some(lb) = behind(c, &dns).await? else {
         return Ok(Vec::new());
     };
-    let c = &*regional(c, &dns);
+    let c = regional(c, &dns);
     let Some((_, path)) = lb.arn.split_once(":loadbalancer/") else {
         return Ok(Vec::new());
     };
@@ -110,7 +107,7 @@ pub struct Behind {
 /// runs (see [`record_health`]), together with the other runs' look-ups (`Clients::aliases`);
 /// `None` when no load balancer has the name.
 pub(super) async fn behind(c: &Clients, dns: &str) -> Result<Option<Behind>, ActionError> {
-    let c = &*regional(c, dns);
+    let c = regional(c, dns);
     let found = c
         .alias_targets
         .get(dns, || async {
@@ -376,7 +373,7 @@ async fn record_health(
         ));
     }
     let dns = alias_dns(alias);
-    let c = &*regional(c, &dns);
+    let c = regional(c, &dns);
     // Which load balancer and target groups an alias rests on does not change while the
     // process runs: looked up once (a class's checks asked it on every poll, four ELBv2 calls of
     // six), and again if a group has gone since.

@@ -354,6 +354,7 @@ fn instances_outcome(instances: &[Instance]) -> Outcome {
             id,
             undo: serde_json::Value::Null,
             changed: Vec::new(),
+            region: None,
         })
         .collect();
     o
@@ -554,6 +555,7 @@ impl Power {
             id: ids.join(","),
             undo: serde_json::json!({ "instance_ids": ids }),
             changed: ids.to_vec(),
+            region: None,
         });
         o
     }

@@ -400,6 +400,7 @@ pub async fn remove_resent(
                 id: extra.id.clone(),
                 undo: Json::Null,
                 changed: Vec::new(),
+                region: None,
             };
             super::life::undo(ctx, &resource).await?;
             ctx.progress.message(&format!(

@@ -206,6 +206,7 @@ fn with_outputs(kind: ResourceKind, id: &str, outputs: Map<String, Json>) -> Out
             id: id.to_owned(),
             undo: Json::Null,
             changed: Vec::new(),
+            region: None,
         }],
         skipped: None,
     }

@@ -493,6 +493,7 @@ async fn zone_outcome(c: &Clients, id: &str, created: bool) -> Result<Outcome, A
             id: id.to_owned(),
             undo: serde_json::Value::Null,
             changed: Vec::new(),
+            region: None,
         });
     }
     Ok(o)
@@ -788,6 +789,7 @@ fn record_outcome(ctx: &Context<'_>, zone: &str, label: String, change_id: Strin
         id: label,
         undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
         changed: Vec::new(),
+        region: None,
     });
     o
 }

@@ -132,6 +132,7 @@ async fn call(
     let cancel = CancellationToken::new();
     let clients = script.clients();
     let ctx = Context {
+        region: None,
         run_id: "run-1",
         step_id: "step",
         key: "run-1/step",
@@ -182,6 +183,7 @@ fn resource(kind: &str, id: &str) -> Resource {
         id: id.to_owned(),
         undo: Json::Null,
         changed: Vec::new(),
+        region: None,
     }
 }
 
@@ -2352,6 +2354,7 @@ async fn a_failed_read_fails_the_undo_of_stop_instances() {
         id: "i-1".into(),
         undo: json!({"instance_ids": ["i-1"]}),
         changed: Vec::new(),
+        region: None,
     };
     let unreachable = mock!(ec2::Client::describe_instances).then_error(|| {
         ec2::DescribeInstancesError::generic(aws_error("InternalError", "try later"))

@@ -63,28 +63,39 @@ impl crate::engine::rollback::Leftovers for Clients {
     fn find<'a>(
         &'a self,
         run_id: &'a str,
+        elsewhere: &'a [String],
     ) -> crate::engine::action::BoxFuture<
         'a,
         Result<Vec<crate::engine::action::Resource>, ActionError>,
     > {
         Box::pin(async move {
             let select = Select::Tag(super::tags::RUN.to_owned(), run_id.to_owned());
-            let first = find(self, &select).await?;
+            let mut places = vec![self];
+            places.extend(elsewhere.iter().map(|r| self.in_region(r)));
+            let mut first = Vec::new();
+            for c in &places {
+                first.extend(find(c, &select).await?);
+            }
             if first.is_empty() {
                 return Ok(Vec::new());
             }
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-            let again = find(self, &select).await?;
-            Ok(again
-                .into_iter()
-                .filter(|f| first.iter().any(|g| g.id == f.id))
-                .map(|f| crate::engine::action::Resource {
-                    kind: f.kind.into(),
-                    id: f.id,
-                    undo: serde_json::Value::Null,
-                    changed: Vec::new(),
-                })
-                .collect())
+            let mut left = Vec::new();
+            for c in &places {
+                let region = (c.region != self.region).then(|| c.region.clone());
+                for f in find(c, &select).await? {
+                    if first.iter().any(|g| g.id == f.id) {
+                        left.push(crate::engine::action::Resource {
+                            kind: f.kind.into(),
+                            id: f.id,
+                            undo: serde_json::Value::Null,
+                            changed: Vec::new(),
+                            region: region.clone(),
+                        });
+                    }
+                }
+            }
+            Ok(left)
         })
     }
 }
