@@ -2896,21 +2896,7 @@ fn the_failover_check_finds_a_secondary_load_balancer_in_another_region() {
         "--endpoint-url",
         &lab.emulator.url,
     ]));
-    let far = {
-        let creds = aws_sdk_elasticloadbalancingv2::config::Credentials::new(
-            "testing", "testing", None, None, "tests",
-        );
-        aws_sdk_elasticloadbalancingv2::Client::from_conf(
-            aws_sdk_elasticloadbalancingv2::Config::builder()
-                .behavior_version(aws_sdk_elasticloadbalancingv2::config::BehaviorVersion::latest())
-                .region(aws_sdk_elasticloadbalancingv2::config::Region::new(
-                    "us-east-1",
-                ))
-                .endpoint_url(&lab.emulator.url)
-                .credentials_provider(creds)
-                .build(),
-        )
-    };
+    let far = lab.emulator.elbv2_in("us-east-1");
     let (dns, zone) = lab.rt.block_on(async {
         let out = far
             .describe_load_balancers()
@@ -3269,5 +3255,150 @@ steps:
     assert!(
         live(Some(&id)).is_empty(),
         "rollback found the interrupted step's instance in us-east-1 and terminated it"
+    );
+}
+
+/// The shipped two-region runbook: the primary stack in one region, the secondary in another,
+/// failover between them, the drill checked; each stack is where it should be, each record aliases
+/// its own load balancer, sweep finds the run in both regions, and rollback leaves nothing in
+/// either.
+#[test]
+fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both() {
+    let lab = Lab::new();
+    let runbook = crate::test::root().join("runbooks/two-region-failover.yaml");
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--var",
+        "domain=two.example.org",
+        "--var",
+        "primary_region=ap-south-1",
+        "--var",
+        "secondary_region=us-east-1",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    let id = lab.run_id();
+    let (_, said) = text(&out);
+    assert!(
+        said.contains("failover_seconds"),
+        "the drill was checked: {said}"
+    );
+    let vpcs = |region: &str| -> Vec<String> {
+        let ec2 = lab.emulator.ec2_in(region);
+        lab.rt.block_on(async {
+            ec2.describe_vpcs()
+                .filters(
+                    Filter::builder()
+                        .name("tag:runbook:run")
+                        .values(&id)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .iter()
+                .filter_map(|v| v.cidr_block().map(str::to_owned))
+                .collect()
+        })
+    };
+    let balancer = |region: &str, name: &str| -> Option<(String, String)> {
+        let elb = lab.emulator.elbv2_in(region);
+        lab.rt.block_on(async {
+            let out = elb
+                .describe_load_balancers()
+                .names(name)
+                .send()
+                .await
+                .ok()?;
+            let lb = out.load_balancers().first()?;
+            Some((
+                lb.dns_name()?.to_lowercase(),
+                lb.canonical_hosted_zone_id()?.to_owned(),
+            ))
+        })
+    };
+    assert_eq!(vpcs("ap-south-1"), ["10.0.0.0/16"]);
+    assert_eq!(vpcs("us-east-1"), ["11.0.0.0/16"]);
+    let primary = balancer("ap-south-1", "lab-primary-alb")
+        .expect("the primary's load balancer in ap-south-1");
+    let secondary = balancer("us-east-1", "lab-secondary-alb")
+        .expect("the secondary's load balancer in us-east-1");
+    assert!(balancer("us-east-1", "lab-primary-alb").is_none());
+    assert!(balancer("ap-south-1", "lab-secondary-alb").is_none());
+    let r53 = lab.emulator.route53();
+    let aliases: Vec<(String, String, String)> = lab.rt.block_on(async {
+        let zones = r53
+            .list_hosted_zones_by_name()
+            .dns_name("two.example.org")
+            .send()
+            .await
+            .unwrap();
+        let zone = zones.hosted_zones()[0].id().to_owned();
+        r53.list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .iter()
+            .filter_map(|r| {
+                let a = r.alias_target()?;
+                Some((
+                    r.failover()?.as_str().to_owned(),
+                    a.dns_name().trim_end_matches('.').to_lowercase(),
+                    a.hosted_zone_id().to_owned(),
+                ))
+            })
+            .collect()
+    });
+    assert!(
+        aliases.contains(&("PRIMARY".to_owned(), primary.0.clone(), primary.1.clone())),
+        "{aliases:?}"
+    );
+    assert!(
+        aliases.contains(&(
+            "SECONDARY".to_owned(),
+            secondary.0.clone(),
+            secondary.1.clone()
+        )),
+        "{aliases:?}"
+    );
+    let tag = format!("runbook:run={id}");
+    let sweep = || {
+        let out = lab.run(&[
+            "sweep",
+            "--tag",
+            &tag,
+            "--dry-run",
+            "--endpoint-url",
+            &lab.emulator.url,
+            "--region",
+            "ap-south-1",
+        ]);
+        ok(&out);
+        text(&out).1
+    };
+    let before = sweep();
+    assert!(
+        before.contains("in ap-south-1 carry") && before.contains("in us-east-1 carry"),
+        "{before}"
+    );
+    let back = lab.run(&["rollback", &id, "--yes"]);
+    ok(&back);
+    assert!(
+        text(&back).1.contains("left nothing behind"),
+        "{:?}",
+        text(&back)
+    );
+    assert!(vpcs("ap-south-1").is_empty() && vpcs("us-east-1").is_empty());
+    let after = sweep();
+    assert!(
+        after.contains("Nothing in ap-south-1 carries")
+            && after.contains("Nothing in us-east-1 carries"),
+        "{after}"
     );
 }

@@ -92,12 +92,19 @@ impl Emulator {
 
 impl Emulator {
     pub fn elbv2(&self) -> aws_sdk_elasticloadbalancingv2::Client {
+        self.elbv2_in(REGION)
+    }
+
+    /// `ELBv2` of another region.
+    pub fn elbv2_in(&self, region: &str) -> aws_sdk_elasticloadbalancingv2::Client {
         let creds = aws_sdk_elasticloadbalancingv2::config::Credentials::new(
             "testing", "testing", None, None, "tests",
         );
         let config = aws_sdk_elasticloadbalancingv2::Config::builder()
             .behavior_version(aws_sdk_elasticloadbalancingv2::config::BehaviorVersion::latest())
-            .region(aws_sdk_elasticloadbalancingv2::config::Region::new(REGION))
+            .region(aws_sdk_elasticloadbalancingv2::config::Region::new(
+                region.to_owned(),
+            ))
             .endpoint_url(&self.url)
             .credentials_provider(creds)
             .build();

@@ -183,7 +183,12 @@ pub fn summary(
         for (step, r) in &alive {
             let _ = writeln!(out, "  {:kind_width$}  {}  (step {step})", r.kind, r.id);
             if let Some(url) =
-                region.and_then(|reg| crate::actions::console_url(&r.kind, &r.id, reg))
+                // A resource made in a step's own region has its page there.
+                r
+                    .region
+                    .as_deref()
+                    .or(region)
+                    .and_then(|reg| crate::actions::console_url(&r.kind, &r.id, reg))
             {
                 let _ = writeln!(out, "  {:kind_width$}  {url}", "");
             }

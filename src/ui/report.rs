@@ -289,6 +289,7 @@ impl Reporter for Lines {
                 }
                 if let Some(region) = &self.console {
                     for r in resources {
+                        let region = r.region.as_deref().unwrap_or(region);
                         if let Some(url) = crate::actions::console_url(&r.kind, &r.id, region) {
                             self.line(&format!("  console: {url}"));
                         }
