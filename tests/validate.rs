@@ -225,6 +225,51 @@ fn vars_given_on_the_command_line_feed_the_lints() {
     );
 }
 
+/// VPCs in different regions may share a range (they never route to each other unless
+/// connected), so the overlap lint compares only those of one region; a step region in another
+/// partition than the run's (China, `GovCloud`) is refused, since one run's credentials act in one.
+#[test]
+fn regions_shape_the_lints_overlap_within_a_region_and_one_partition() {
+    let two = "
+            runbook: 1
+            name: Same range, two regions
+            vars:
+              region: {default: ap-south-1}
+              far: {default: us-east-1}
+            steps:
+              - {id: one, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: one}}
+              - {id: two, action: aws.ec2.create_vpc, region: \"{{ vars.far }}\", with: {cidr: 10.0.0.0/16, name: two}}
+            ";
+    Test::new()
+        .file("two.yaml", two)
+        .args(["validate", "two.yaml"])
+        .status(0)
+        .run();
+    let out = Test::new()
+        .file("two.yaml", two)
+        .args(["validate", "two.yaml", "--var", "far=ap-south-1"])
+        .status(2)
+        .run();
+    assert!(
+        text(&out).1.contains("error[cidr-overlap]"),
+        "{:?}",
+        text(&out)
+    );
+    let out = Test::new()
+        .file("two.yaml", two)
+        .args(["validate", "two.yaml", "--var", "far=cn-north-1"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("error[unknown-region]")
+            && stderr.contains(
+                "cn-north-1 is in the aws-cn partition and the run's region ap-south-1 in aws"
+            ),
+        "{stderr}"
+    );
+}
+
 /// `validate --each` checks a class's roster with the runbook as `run --class` will, every
 /// problem at once and located: a value that breaks a var's rule (named by its line of the CSV),
 /// a domain outside the class's zone, and two students with one domain; a good roster is valid.

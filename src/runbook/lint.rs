@@ -73,6 +73,7 @@ pub fn run(
             })
             .collect()
     };
+    regions(project, flow, renderer, &mut diags);
     failover(flow, &instances("aws.route53.failover_record"), &mut diags);
     weighted(flow, &instances("aws.route53.weighted_record"), &mut diags);
     vpc_overlap(
@@ -245,7 +246,10 @@ fn vpc_overlap(
     vpcs: &[Instance<'_>],
     diags: &mut Diagnostics,
 ) {
+    // VPCs in different regions never route to each other unless connected: only those of one
+    // region (as far as it is known before the run) are compared.
     let mut known: Vec<(ipnet::IpNet, &Instance<'_>, Span)> = Vec::new();
+    let region = |i: usize| renderer.region(i).and_then(Result::ok);
     for v in vpcs {
         let Some(text) = v.text("cidr") else { continue };
         let Ok(net) = parse_cidr(&text) else { continue };
@@ -256,10 +260,10 @@ fn vpc_overlap(
             .map_or(project_span(project, flow, v.flow_index), |n| {
                 renderer.origin(scope, n, vars)
             });
-        if let Some((other, first, first_origin)) = known
-            .iter()
-            .find(|(n, _, _)| n.contains(&net.network()) || net.contains(&n.network()))
-        {
+        if let Some((other, first, first_origin)) = known.iter().find(|(n, first, _)| {
+            region(first.flow_index) == region(v.flow_index)
+                && (n.contains(&net.network()) || net.contains(&n.network()))
+        }) {
             diags.push(
                 Diagnostic::error(
                     "cidr-overlap",
@@ -274,5 +278,34 @@ fn vpc_overlap(
             );
         }
         known.push((net, v, origin));
+    }
+}
+
+/// A step's own templated region, as far as it is known before the run: a region name of the
+/// run's partition. (A literal that is no region name is refused where it is written, in
+/// `resolve`; a module's region is checked when its steps run.)
+fn regions(project: &Project, flow: &Flow, renderer: &Renderer<'_>, diags: &mut Diagnostics) {
+    for i in 0..flow.steps.len() {
+        let Some(node) = flow.step(project, i).region.as_ref() else {
+            continue;
+        };
+        let literal = node.as_str().is_some_and(|t| {
+            crate::runbook::template::kind(t) == crate::runbook::template::Kind::Literal
+        });
+        if literal
+            && !node
+                .as_str()
+                .is_some_and(crate::runbook::resolve::is_region_name)
+        {
+            continue;
+        }
+        let Some(problem) = renderer.region_problem(i) else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::error("unknown-region", format!("step `{}`: {problem}", flow.steps[i].id))
+                .at(node.span)
+                .help("a region is written like `us-east-1`, in the same partition as the run's region (`aws ec2 describe-regions` lists them)"),
+        );
     }
 }

@@ -24,6 +24,13 @@ pub struct Known {
     pub files: Option<String>,
 }
 
+/// Why a step's region is not known: not a region name (or not of the run's partition), or it
+/// waits for values known only during the run.
+enum RegionError {
+    Bad(String),
+    Waits(String),
+}
+
 /// A rendered value: the JSON, the places in it that are known only after the run, and the
 /// template errors met on the way.
 #[derive(Clone, Debug, Default)]
@@ -458,7 +465,7 @@ impl<'a> Renderer<'a> {
     /// A step's `when:`: Some(true/false) when known, None when it depends on the run.
     /// The region a module's steps act in: the `region:` of the step that uses it (rendered
     /// where that step stands), else its parent's; `None` for the run's own.
-    fn scope_region(&self, scope: ScopeId) -> Option<Result<String, String>> {
+    fn scope_region(&self, scope: ScopeId) -> Option<Result<String, RegionError>> {
         let (parent, index) = self.flow.scopes[scope].parent?;
         let module = self.flow.scopes[parent].module;
         let uses = &self.project.modules[module].steps[index];
@@ -468,36 +475,65 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    fn region_of(&self, scope: ScopeId, node: &Node) -> Result<String, String> {
+    fn region_of(&self, scope: ScopeId, node: &Node) -> Result<String, RegionError> {
         let site = crate::runbook::resolve::region_site(node)
-            .ok_or_else(|| "`region` is not a string".to_owned())?;
+            .ok_or_else(|| RegionError::Bad("`region` is not a string".to_owned()))?;
         match self.render_site(scope, &site) {
             Ok(Json::String(region)) if crate::runbook::resolve::is_region_name(&region) => {
                 Ok(region)
             }
-            Ok(other) => Err(format!(
+            Ok(other) => Err(RegionError::Bad(format!(
                 "`region` is {}, not an AWS region name (such as us-east-1)",
                 match other {
                     Json::String(s) => format!("`{s}`"),
                     other => other.to_string(),
                 }
-            )),
-            Err(waits) => Err(waits.join(", ")),
+            ))),
+            Err(waits) => Err(RegionError::Waits(waits.join(", "))),
         }
     }
 
-    /// Where a step acts when not where the run does: its own `region:`, else its module's;
-    /// `None` when neither is given or it is the run's own region. `Err` when it is not a
-    /// region name or cannot be rendered yet (what it waits for).
-    pub fn region(&self, step: usize) -> Option<Result<String, String>> {
+    /// Where a step acts, checked: its own `region:`, else its module's; `None` when neither is
+    /// given or it is the run's own region.
+    fn region_checked(&self, step: usize) -> Option<Result<String, RegionError>> {
+        use crate::runbook::resolve::partition;
         let scope = self.flow.steps[step].scope;
         let found = match &self.flow.step(self.project, step).region {
             Some(node) => Some(self.region_of(scope, node)),
             None => self.scope_region(scope),
         };
+        let run = self.known.region.as_deref();
         match found {
-            Some(Ok(region)) if self.known.region.as_deref() == Some(region.as_str()) => None,
+            Some(Ok(region)) if run == Some(region.as_str()) => None,
+            Some(Ok(region)) if run.is_some_and(|run| partition(run) != partition(&region)) => {
+                let run = run.unwrap_or_default();
+                Some(Err(RegionError::Bad(format!(
+                    "{region} is in the {} partition and the run's region {run} in {}: one run's credentials act in one partition",
+                    partition(&region),
+                    partition(run)
+                ))))
+            }
             other => other,
+        }
+    }
+
+    /// Where a step acts when not where the run does: its own `region:`, else its module's;
+    /// `None` when neither is given or it is the run's own region. `Err` when it is not a region
+    /// name (or not of the run's partition), or what it waits for when it cannot be rendered
+    /// yet.
+    pub fn region(&self, step: usize) -> Option<Result<String, String>> {
+        self.region_checked(step).map(|r| {
+            r.map_err(|e| match e {
+                RegionError::Bad(m) | RegionError::Waits(m) => m,
+            })
+        })
+    }
+
+    /// What is wrong with the region a step acts in, as far as it is known before the run.
+    pub fn region_problem(&self, step: usize) -> Option<String> {
+        match self.region_checked(step)? {
+            Err(RegionError::Bad(m)) => Some(m),
+            _ => None,
         }
     }
 

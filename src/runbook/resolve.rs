@@ -148,6 +148,21 @@ pub fn is_region_name(text: &str) -> bool {
         && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
+/// The partition a region belongs to (`aws`, `aws-cn`, `aws-us-gov`, …): one set of credentials
+/// acts in one partition.
+pub fn partition(region: &str) -> &'static str {
+    [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+    ]
+    .iter()
+    .find(|(prefix, _)| region.starts_with(prefix))
+    .map_or("aws", |(_, p)| p)
+}
+
 /// A `when:` as a site: templates as they are, other strings as bare expressions.
 pub fn when_site(node: &Node) -> Option<Site<'_>> {
     let text = node.as_str()?;
