@@ -75,6 +75,38 @@ impl Lab {
         crate::test::run_ids(&self.dir.path().join(".runbook"))
     }
 
+    /// The VPCs of a run in a region: each one's range and `Name` tag.
+    fn run_vpcs(&self, region: &str, run: &str) -> Vec<(String, String)> {
+        let ec2 = self.emulator.ec2_in(region);
+        self.rt.block_on(async {
+            ec2.describe_vpcs()
+                .filters(
+                    Filter::builder()
+                        .name("tag:runbook:run")
+                        .values(run)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .iter()
+                .map(|v| {
+                    let name = v
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some("Name"))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default();
+                    (
+                        v.cidr_block().unwrap_or_default().to_owned(),
+                        name.to_owned(),
+                    )
+                })
+                .collect()
+        })
+    }
+
     fn counts(&self, run: Option<&str>) -> Counts {
         let ec2 = self.emulator.ec2();
         let filters: Vec<Filter> = run
@@ -3040,36 +3072,7 @@ steps:
     ]);
     ok(&out);
     let id = lab.run_id();
-    let vpcs = |region: &str| -> Vec<(String, String)> {
-        let ec2 = lab.emulator.ec2_in(region);
-        lab.rt.block_on(async {
-            ec2.describe_vpcs()
-                .filters(
-                    Filter::builder()
-                        .name("tag:runbook:run")
-                        .values(&id)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .vpcs()
-                .iter()
-                .map(|v| {
-                    let name = v
-                        .tags()
-                        .iter()
-                        .find(|t| t.key() == Some("Name"))
-                        .and_then(|t| t.value())
-                        .unwrap_or_default();
-                    (
-                        v.cidr_block().unwrap_or_default().to_owned(),
-                        name.to_owned(),
-                    )
-                })
-                .collect()
-        })
-    };
+    let vpcs = |region: &str| lab.run_vpcs(region, &id);
     assert_eq!(
         vpcs(REGION),
         [("10.0.0.0/16".to_owned(), "here".to_owned())]
@@ -3287,23 +3290,10 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
         "the drill was checked: {said}"
     );
     let vpcs = |region: &str| -> Vec<String> {
-        let ec2 = lab.emulator.ec2_in(region);
-        lab.rt.block_on(async {
-            ec2.describe_vpcs()
-                .filters(
-                    Filter::builder()
-                        .name("tag:runbook:run")
-                        .values(&id)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .vpcs()
-                .iter()
-                .filter_map(|v| v.cidr_block().map(str::to_owned))
-                .collect()
-        })
+        lab.run_vpcs(region, &id)
+            .into_iter()
+            .map(|(cidr, _)| cidr)
+            .collect()
     };
     let balancer = |region: &str, name: &str| -> Option<(String, String)> {
         let elb = lab.emulator.elbv2_in(region);

@@ -99,6 +99,18 @@ enum StepResult {
     Quit,
 }
 
+impl StepResult {
+    /// What a step that acts in its own region made is marked with it, so its undo acts there.
+    fn made_in(mut self, region: Option<String>) -> Self {
+        if let (Some(region), StepResult::Succeeded { outcome, .. }) = (region, &mut self) {
+            for r in &mut outcome.resources {
+                r.region.get_or_insert_with(|| region.clone());
+            }
+        }
+        self
+    }
+}
+
 fn masked_map(
     map: &serde_json::Map<String, Json>,
     secrets: &[String],
@@ -202,9 +214,10 @@ impl Run<'_> {
                             );
                             running.push(
                                 async move {
+                                    let region = prepared.region.clone();
                                     let result =
                                         self.attempt(i, prepared, &key, prior_key, &cancel).await;
-                                    (i, result)
+                                    (i, result.made_in(region))
                                 }
                                 .boxed_local(),
                             );
@@ -361,29 +374,8 @@ impl Run<'_> {
         Ok(prepared)
     }
 
-    /// Reconcile (after a crash), then run with timeout and retries; what it made is marked
-    /// with the step's region, when it has one, so that its undo acts there.
+    /// Reconcile (after a crash), then run with timeout and retries.
     async fn attempt(
-        &self,
-        i: usize,
-        prepared: Prepared,
-        key: &str,
-        reconcile_first: bool,
-        cancel: &CancellationToken,
-    ) -> StepResult {
-        let region = prepared.region.clone();
-        let mut result = self
-            .attempt_here(i, prepared, key, reconcile_first, cancel)
-            .await;
-        if let (Some(region), StepResult::Succeeded { outcome, .. }) = (region, &mut result) {
-            for r in &mut outcome.resources {
-                r.region.get_or_insert_with(|| region.clone());
-            }
-        }
-        result
-    }
-
-    async fn attempt_here(
         &self,
         i: usize,
         prepared: Prepared,
