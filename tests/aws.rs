@@ -3374,8 +3374,76 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
     };
     let before = sweep();
     assert!(
-        before.contains("in ap-south-1 carry") && before.contains("in us-east-1 carry"),
+        before.contains("in ap-south-1 (and Route 53, which is global) carry")
+            && before.contains("in us-east-1 carry"),
         "{before}"
+    );
+    // Without the journal (another machine), each `--region` given is looked in, and Route 53's
+    // resources, which belong to no region, are listed once.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let blind = lab.run(&[
+        "sweep",
+        "--tag",
+        &tag,
+        "--dry-run",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--region",
+        "ap-south-1",
+        "--region",
+        "us-east-1",
+        "--state-dir",
+        elsewhere.path().to_str().unwrap(),
+    ]);
+    ok(&blind);
+    let blind = text(&blind).1;
+    assert_eq!(
+        blind.matches("hosted zone ").count(),
+        1,
+        "the hosted zone once: {blind}"
+    );
+    // Each region's listing: its header line and the indented lines under it.
+    let listed = |region: &str| -> Vec<String> {
+        let mut lines = blind
+            .lines()
+            .skip_while(|l| !l.contains(&format!("in {region}")));
+        lines
+            .next()
+            .unwrap_or_else(|| panic!("no listing for {region}: {blind}"));
+        lines
+            .take_while(|l| l.starts_with("  "))
+            .map(str::to_owned)
+            .collect()
+    };
+    for region in ["ap-south-1", "us-east-1"] {
+        let here = listed(region);
+        assert_eq!(
+            here.iter()
+                .filter(|l| l.trim_start().starts_with("vpc "))
+                .count(),
+            1,
+            "one VPC in {region}: {blind}"
+        );
+    }
+    assert!(
+        listed("us-east-1").iter().all(|l| !l.contains("[global]")),
+        "{blind}"
+    );
+    let refused = lab.run(&[
+        "show",
+        &id,
+        "--region",
+        "ap-south-1",
+        "--region",
+        "us-east-1",
+    ]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+    assert!(
+        text(&refused)
+            .1
+            .contains("only `sweep` looks in more than one region"),
+        "{:?}",
+        text(&refused)
     );
     let back = lab.run(&["rollback", &id, "--yes"]);
     ok(&back);
@@ -3387,7 +3455,7 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
     assert!(vpcs("ap-south-1").is_empty() && vpcs("us-east-1").is_empty());
     let after = sweep();
     assert!(
-        after.contains("Nothing in ap-south-1 carries")
+        after.contains("Nothing in ap-south-1 (and Route 53, which is global) carries")
             && after.contains("Nothing in us-east-1 carries"),
         "{after}"
     );

@@ -1146,22 +1146,35 @@ pub fn rollback(
     };
     let mut places: Vec<client::Settings> = Vec::new();
     for state in from.into_iter().filter(|s| target::state_uses_aws(s)) {
-        let s = target::of_run(settings, state);
-        if !places.iter().any(|p| {
-            p.region == s.region
-                && p.profile == s.profile
-                && p.role_arn == s.role_arn
-                && p.endpoint_url == s.endpoint_url
-        }) {
-            places.push(s);
+        let home = target::of_run(settings, state);
+        // And every region its steps acted in with their own `region:`.
+        let elsewhere = state.regions().into_iter().map(|r| client::Settings {
+            region: Some(r),
+            ..home.clone()
+        });
+        for s in std::iter::once(home.clone()).chain(elsewhere) {
+            if !places
+                .iter()
+                .any(|p| p.region == s.region && super::sweep::same_account(p, &s))
+            {
+                places.push(s);
+            }
         }
     }
     let select = crate::actions::aws::sweep::Select::Tag("runbook:class".into(), class.to_owned());
     let mut remaining = 0;
-    for place in &places {
+    for (i, place) in places.iter().enumerate() {
+        let scope = if places[..i]
+            .iter()
+            .any(|p| super::sweep::same_account(p, place))
+        {
+            crate::actions::aws::sweep::Scope::RegionOnly
+        } else {
+            crate::actions::aws::sweep::Scope::WithGlobal
+        };
         match rt.block_on(async {
             let c = client::for_settings(place).await?;
-            super::sweep::sweep_in(c, &select, &interrupt).await
+            super::sweep::sweep_in(c, &select, scope, &interrupt).await
         }) {
             Ok(left) => remaining += left,
             // Every lab is gone, but what the class shares may not be: the rollback is not

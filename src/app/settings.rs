@@ -45,8 +45,10 @@ pub struct Settings {
     pub lease: std::time::Duration,
     /// `--take-over`: take a live lease.
     pub take_over: bool,
-    /// `--region`.
+    /// `--region` (the first, when given more than once).
     pub region: Option<String>,
+    /// The further `--region`s, which only `sweep` takes (it looks in each).
+    pub more_regions: Vec<String>,
     /// `--profile`.
     pub profile: Option<String>,
     /// `--endpoint-url` (or `AWS_ENDPOINT_URL`).

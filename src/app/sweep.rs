@@ -48,8 +48,21 @@ pub fn sweep(
             ));
         }
     };
-    // Where to look: the command line's region and profile, or each place a class's roster names.
-    let mut places = vec![target::command_line(settings)];
+    // Where to look: the command line's regions and profile, or each place a class's roster
+    // names.
+    let here = target::command_line(settings);
+    let mut places = vec![here.clone()];
+    for region in &settings.more_regions {
+        if !places
+            .iter()
+            .any(|p| p.region.as_deref() == Some(region.as_str()))
+        {
+            places.push(client::Settings {
+                region: Some(region.clone()),
+                ..here.clone()
+            });
+        }
+    }
     if let Some(csv) = each {
         places.clear();
         for s in crate::app::roster::read_places(csv)? {
@@ -85,8 +98,25 @@ pub fn sweep(
     let interrupt = CancellationToken::new();
     let rt = super::session::runtime(&interrupt);
     let mut exit = Exit::Success;
-    for place in &places {
-        let found = sweep_place(&rt, place, &select, dry_run, yes, &interrupt)?;
+    for (i, place) in places.iter().enumerate() {
+        // Route 53's resources are the account's: listed in the first region looked in.
+        let scope = if places[..i].iter().any(|p| same_account(p, place)) {
+            sweep::Scope::RegionOnly
+        } else {
+            sweep::Scope::WithGlobal
+        };
+        let several = places
+            .iter()
+            .filter(|p| same_account(p, place))
+            .nth(1)
+            .is_some();
+        let look = Look {
+            scope,
+            several,
+            dry_run,
+            yes,
+        };
+        let found = sweep_place(&rt, place, &select, look, &interrupt)?;
         if found == Exit::RollbackIncomplete {
             exit = found;
         }
@@ -112,15 +142,37 @@ fn journal_regions(settings: &Settings, run: &str) -> Vec<String> {
     }
 }
 
-/// Sweep one account and region.
+/// Two places reach the same account and endpoint (their regions aside).
+pub(crate) fn same_account(a: &client::Settings, b: &client::Settings) -> bool {
+    a.profile == b.profile && a.role_arn == b.role_arn && a.endpoint_url == b.endpoint_url
+}
+
+/// How one region is swept.
+#[derive(Clone, Copy)]
+struct Look {
+    /// Whether the account's global resources are listed here.
+    scope: sweep::Scope,
+    /// Whether the sweep looks in more than one region of the account (then the region that
+    /// lists Route 53's resources says so).
+    several: bool,
+    dry_run: bool,
+    yes: bool,
+}
+
+/// Sweep one account and region (and the account's global resources, when `look` says).
 fn sweep_place(
     rt: &tokio::runtime::Runtime,
     place: &client::Settings,
     select: &sweep::Select,
-    dry_run: bool,
-    yes: bool,
+    look: Look,
     interrupt: &CancellationToken,
 ) -> Result<Exit, Error> {
+    let Look {
+        scope,
+        several,
+        dry_run,
+        yes,
+    } = look;
     let what = select.describe();
     let usage = |e: ActionError| Error::Usage {
         message: e.message,
@@ -135,25 +187,38 @@ fn sweep_place(
         Some(role) => format!("{region} (as {role})"),
         None => region,
     };
-    let found = rt.block_on(sweep::find(clients, select)).map_err(|e| {
-        Error::usage(
-            e.message,
-            e.hint
-                .unwrap_or_else(|| "check the credentials and the region".into()),
-        )
-    })?;
+    let found = rt
+        .block_on(sweep::find(clients, select, scope))
+        .map_err(|e| {
+            Error::usage(
+                e.message,
+                e.hint
+                    .unwrap_or_else(|| "check the credentials and the region".into()),
+            )
+        })?;
+    // Route 53's resources belong to no region: said so, not counted in the region's.
+    let place_name = if several && scope == sweep::Scope::WithGlobal {
+        format!("{region} (and Route 53, which is global)")
+    } else {
+        region.clone()
+    };
     if found.is_empty() {
-        ui::note!("Nothing in {region} carries {what}.");
+        ui::note!("Nothing in {place_name} carries {what}.");
         return Ok(Exit::Success);
     }
     ui::note!(
-        "{} in {region} carry {what}:",
+        "{} in {place_name} carry {what}:",
         crate::runbook::suggest::count(found.len(), "resource")
     );
     for r in &found {
+        let global = if several && sweep::is_global(r) {
+            " [global]"
+        } else {
+            ""
+        };
         match &r.name {
-            Some(name) => ui::note!("  {} {} ({name})", r.kind, r.id),
-            None => ui::note!("  {} {}", r.kind, r.id),
+            Some(name) => ui::note!("  {} {} ({name}){global}", r.kind, r.id),
+            None => ui::note!("  {} {}{global}", r.kind, r.id),
         }
     }
     if dry_run {
@@ -174,7 +239,7 @@ fn sweep_place(
     }
     let remaining = rt.block_on(delete_all(clients, &found, interrupt));
     if remaining.is_empty() {
-        ui::note!("Sweep complete: nothing in {region} carries {what} any more.");
+        ui::note!("Sweep complete: nothing in {place_name} carries {what} any more.");
         Ok(Exit::Success)
     } else {
         ui::note!(
@@ -228,9 +293,10 @@ async fn delete_all<'f>(
 pub(crate) async fn sweep_in(
     clients: &client::Clients,
     select: &sweep::Select,
+    scope: sweep::Scope,
     interrupt: &CancellationToken,
 ) -> Result<usize, ActionError> {
-    let found = sweep::find(clients, select).await?;
+    let found = sweep::find(clients, select, scope).await?;
     Ok(delete_all(clients, &found, interrupt).await.len())
 }
 

@@ -84,14 +84,16 @@ pub struct Global {
     /// terminal); that process stops at its next record.
     #[arg(help_heading = "State", long, global = true)]
     pub take_over: bool,
-    /// AWS region (default: the runbook's `region` var, then the AWS configuration).
+    /// AWS region (default: the runbook's `region` var, then the AWS configuration); `sweep`
+    /// takes it more than once, to look in each.
     #[arg(
         help_heading = "AWS target",
         long,
         global = true,
-        value_name = "REGION"
+        value_name = "REGION",
+        action = clap::ArgAction::Append
     )]
-    pub region: Option<String>,
+    pub region: Vec<String>,
     /// AWS profile from the shared configuration files.
     #[arg(help_heading = "AWS target", long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
@@ -180,7 +182,8 @@ impl TryFrom<&Global> for Settings {
             state_region: g.state_region.clone(),
             lease: g.lease,
             take_over: g.take_over,
-            region: g.region.clone(),
+            region: g.region.first().cloned(),
+            more_regions: g.region.iter().skip(1).cloned().collect(),
             profile: g.profile.clone(),
             endpoint_url: g.endpoint_url.clone(),
             aws_rate: settings::aws_rates(&g.aws_rate)?,
@@ -544,6 +547,15 @@ fn report(e: &Error, color: bool) {
 pub fn run(cli: &Cli) -> Result<Exit, Error> {
     let settings = Settings::try_from(&cli.global)?;
     let s = &settings;
+    if !s.more_regions.is_empty() && !matches!(cli.command, Command::Sweep { .. }) {
+        return Err(Error::usage(
+            format!(
+                "--region is given {} times, and only `sweep` looks in more than one region",
+                cli.global.region.len()
+            ),
+            "give one --region; a runbook acts in other regions through its steps' `region:`",
+        ));
+    }
     match &cli.command {
         Command::Validate {
             files,

@@ -64,9 +64,77 @@ pub struct Clients {
     pub target_health: Recent<aws_sdk_elasticloadbalancingv2::operation::describe_target_health::DescribeTargetHealthOutput>,
     /// What its clients were made with, for those of another region ([`Clients::in_region`]).
     rates: Rates,
-    /// The clients of other regions of the same target, made when first asked for and kept for
-    /// the process (one set per region).
+    /// The target they were made for by [`for_settings`] (`None` for clients made otherwise, as
+    /// unit tests make them).
+    made_for: Option<Key>,
+    /// The clients of other regions, for clients not made by [`for_settings`].
     regions: Mutex<HashMap<String, &'static Clients>>,
+}
+
+/// What a set of clients is made for: a target without its rate limits.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Key {
+    region: Option<String>,
+    profile: Option<String>,
+    endpoint_url: Option<String>,
+    role_arn: Option<String>,
+}
+
+impl Key {
+    fn of(settings: &Settings) -> Key {
+        Key {
+            region: settings.region.clone(),
+            profile: settings.profile.clone(),
+            endpoint_url: settings.endpoint_url.clone(),
+            role_arn: settings.role_arn.clone(),
+        }
+    }
+
+    fn in_region(&self, region: Option<&str>) -> Key {
+        Key {
+            region: region.map(str::to_owned),
+            ..self.clone()
+        }
+    }
+}
+
+/// Every set of clients made for a target, kept for the process: each run, each lab of a class
+/// and each step with its own `region:` that go to the same account, endpoint and region share
+/// one set, so its rate limits (AWS's are per account and region) hold for all of them.
+static MADE: LazyLock<Mutex<HashMap<Key, &'static Clients>>> = LazyLock::new(Default::default);
+
+/// Route 53 is global: one client per credentials and endpoint, whatever the region of the
+/// clients it belongs to, so its rate limit (AWS's is the account's, five requests a second)
+/// holds across regions.
+static ROUTE53: LazyLock<Mutex<HashMap<Key, aws_sdk_route53::Client>>> =
+    LazyLock::new(Default::default);
+
+/// The clients of `key` made by `make` and kept, or those made before (by another run, or by a
+/// step in another region); Route 53's shared with every other region's.
+fn keep(key: Key, build: impl FnOnce() -> Clients) -> &'static Clients {
+    let mut made = MADE.lock().expect("never poisoned");
+    if let Some(c) = made.get(&key) {
+        return c;
+    }
+    let mut clients = build();
+    // Made for the default region, they are that region's: those made for it before serve.
+    let resolved = key.in_region(Some(&clients.region));
+    if let Some(c) = made.get(&resolved).copied() {
+        made.insert(key, c);
+        return c;
+    }
+    let route53 = ROUTE53
+        .lock()
+        .expect("never poisoned")
+        .entry(key.in_region(None))
+        .or_insert_with(|| clients.route53.clone())
+        .clone();
+    clients.route53 = route53;
+    clients.made_for = Some(key.clone());
+    let clients: &'static Clients = Box::leak(Box::new(clients));
+    made.insert(resolved, clients);
+    made.insert(key, clients);
+    clients
 }
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
@@ -195,16 +263,16 @@ impl Clients {
         self
     }
 
-    /// The clients of `region` for the same account, credentials and endpoint (an alias may
-    /// point at a load balancer in another region than the run's): these, when it is theirs;
-    /// else made the first time they are asked for, with their own rate limits (AWS's are per
-    /// region), and kept.
+    /// The clients of `region` for the same account, credentials and endpoint (a step's
+    /// `region:`, or an alias pointing at a load balancer in another region than the run's):
+    /// these, when it is theirs; else those [`for_settings`] made for that region, or made now
+    /// from these with the region changed, and kept. Their EC2 and `ELBv2` rate limits are the
+    /// region's (AWS's are per region); Route 53's is these clients' (it is global).
     pub fn in_region(&self, region: &str) -> &Clients {
         if region == self.region {
             return self;
         }
-        let mut regions = self.regions.lock().expect("never poisoned");
-        regions.entry(region.to_owned()).or_insert_with(|| {
+        let make = || {
             let config = self
                 .config
                 .to_builder()
@@ -212,8 +280,16 @@ impl Clients {
                 .build();
             let mut other = Clients::new(config, region.to_owned(), &self.rates);
             other.emulated = self.emulated;
-            Box::leak(Box::new(other))
-        })
+            other.route53 = self.route53.clone();
+            other
+        };
+        if let Some(key) = &self.made_for {
+            return keep(key.in_region(Some(region)), make);
+        }
+        let mut regions = self.regions.lock().expect("never poisoned");
+        regions
+            .entry(region.to_owned())
+            .or_insert_with(|| Box::leak(Box::new(make())))
     }
 
     /// Clients made of these SDK clients, with nothing shared or remembered yet.
@@ -243,6 +319,7 @@ impl Clients {
             aliases: Lookups::default(),
             zone_records: Lookups::default(),
             rates: Rates::default(),
+            made_for: None,
             regions: Mutex::default(),
         }
     }
@@ -267,28 +344,12 @@ pub fn call_timeouts() -> aws_config::timeout::TimeoutConfig {
 
 /// Clients for `settings`, made once per distinct settings and kept for the process.
 pub async fn for_settings(settings: &Settings) -> Result<&'static Clients, ActionError> {
-    type Key = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    static MADE: LazyLock<Mutex<HashMap<Key, &'static Clients>>> = LazyLock::new(Default::default);
-    let key = (
-        settings.region.clone(),
-        settings.profile.clone(),
-        settings.endpoint_url.clone(),
-        settings.role_arn.clone(),
-    );
+    let key = Key::of(settings);
     if let Some(c) = MADE.lock().expect("never poisoned").get(&key) {
         return Ok(c);
     }
-    let made: &'static Clients = Box::leak(Box::new(load_with(settings).await?));
-    Ok(*MADE
-        .lock()
-        .expect("never poisoned")
-        .entry(key)
-        .or_insert(made))
+    let made = load_with(settings).await?;
+    Ok(keep(key, || made))
 }
 
 /// The clients of the run an action belongs to, handed to it through its context.
@@ -430,5 +491,24 @@ mod tests {
         ] {
             assert!(!super::is_loopback(url), "{url}");
         }
+    }
+
+    /// A step in another region and a run in that region share one set of clients, so the
+    /// region's rate limits hold for both; clients made for a region serve it whoever asks.
+    #[tokio::test]
+    async fn each_region_of_a_target_has_one_set_of_clients() {
+        let at = |region: &str| super::Settings {
+            region: Some(region.to_owned()),
+            endpoint_url: Some("http://127.0.0.1:9/one-set-per-region".to_owned()),
+            ..super::Settings::default()
+        };
+        let home = super::for_settings(&at("eu-west-1")).await.unwrap();
+        let there = home.in_region("eu-central-1");
+        assert_eq!(there.region, "eu-central-1");
+        let direct = super::for_settings(&at("eu-central-1")).await.unwrap();
+        assert!(std::ptr::eq(there, direct));
+        assert!(std::ptr::eq(direct.in_region("eu-west-1"), home));
+        assert!(std::ptr::eq(home.in_region("eu-west-1"), home));
+        assert!(there.emulated);
     }
 }

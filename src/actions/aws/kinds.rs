@@ -107,6 +107,9 @@ pub enum Sweep {
 pub struct Kind {
     /// As `Resource::kind` and sweep name it: `vpc`, `load balancer`.
     pub name: ResourceKind,
+    /// One for the account, not one per region (Route 53's): listed once however many regions
+    /// a sweep or a rollback's last look covers, and found from any region's clients.
+    pub global: bool,
     /// Its page in the AWS console, from its id and the region.
     pub console: Option<fn(&str, &str) -> String>,
     pub sweep: Sweep,
@@ -141,6 +144,7 @@ where
 pub static KINDS: &[Kind] = &[
     Kind {
         name: INSTANCE,
+        global: false,
         console: Some(|id, region| format!("{}#InstanceDetails:instanceId={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(instances(c, s)),
@@ -152,6 +156,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: LISTENER,
+        global: false,
         console: None,
         sweep: Sweep::With(LOAD_BALANCER),
         look_first: None,
@@ -169,6 +174,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: LOAD_BALANCER,
+        global: false,
         console: Some(|id, region| format!("{}#LoadBalancer:loadBalancerArn={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(load_balancers(c, s)),
@@ -180,6 +186,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: TARGET_GROUP,
+        global: false,
         console: Some(|id, region| format!("{}#TargetGroup:targetGroupArn={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(target_groups(c, s)),
@@ -191,6 +198,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: SECURITY_GROUP,
+        global: false,
         console: Some(|id, region| format!("{}#SecurityGroup:groupId={id}", ec2(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(security_groups(c, s)),
@@ -212,6 +220,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: INTERNET_GATEWAY,
+        global: false,
         console: Some(|id, region| {
             format!(
                 "{}#InternetGateway:internetGatewayId={id}",
@@ -228,6 +237,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: ROUTE_TABLE,
+        global: false,
         console: Some(|id, region| {
             format!(
                 "{}#RouteTableDetails:RouteTableId={id}",
@@ -244,6 +254,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: SUBNET,
+        global: false,
         console: Some(|id, region| format!("{}#SubnetDetails:subnetId={id}", vpc_console(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(subnets(c, s)),
@@ -265,6 +276,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: VPC,
+        global: false,
         console: Some(|id, region| format!("{}#VpcDetails:VpcId={id}", vpc_console(region))),
         sweep: Sweep::Tagged {
             list: |c, s| Box::pin(vpcs(c, s)),
@@ -286,6 +298,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: HEALTH_CHECK,
+        global: true,
         console: Some(|id, _| {
             format!("https://console.aws.amazon.com/route53/healthchecks/home#/details/{id}")
         }),
@@ -313,6 +326,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: RECORD,
+        global: true,
         console: None,
         sweep: Sweep::With(HOSTED_ZONE),
         look_first: None,
@@ -320,6 +334,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: HOSTED_ZONE,
+        global: true,
         console: Some(|id, _| {
             format!("https://console.aws.amazon.com/route53/v2/hostedzones#ListRecordSets/{id}")
         }),

@@ -21,15 +21,33 @@ pub fn order() -> impl Iterator<Item = super::kinds::ResourceKind> {
         .map(|k| k.name)
 }
 
+/// Which kinds a look in one region lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The region's and the account's global ones (Route 53's): the first region looked in.
+    WithGlobal,
+    /// The region's only: every further region of the same account, whose global resources
+    /// the first look listed.
+    RegionOnly,
+}
+
 /// Everything `select` takes, in deletion order.
-pub async fn find(c: &Clients, select: &Select) -> Result<Vec<Found>, ActionError> {
+pub async fn find(c: &Clients, select: &Select, scope: Scope) -> Result<Vec<Found>, ActionError> {
     let mut found = Vec::new();
     for kind in KINDS {
+        if kind.global && scope == Scope::RegionOnly {
+            continue;
+        }
         if let Sweep::Tagged { list, .. } = kind.sweep {
             found.extend(list(c, select).await?);
         }
     }
     Ok(found)
+}
+
+/// Whether a found resource is one of the account's (Route 53's), not a region's.
+pub fn is_global(found: &Found) -> bool {
+    super::kinds::find(found.kind.name()).is_some_and(|k| k.global)
 }
 
 /// The action whose undo deletes a resource of this kind, and what that undo needs besides the
@@ -71,19 +89,31 @@ impl crate::engine::rollback::Leftovers for Clients {
         Box::pin(async move {
             let select = Select::Tag(super::tags::RUN.to_owned(), run_id.to_owned());
             let mut places = vec![self];
-            places.extend(elsewhere.iter().map(|r| self.in_region(r)));
+            places.extend(
+                elsewhere
+                    .iter()
+                    .filter(|r| **r != self.region)
+                    .map(|r| self.in_region(r)),
+            );
+            let scope = |i: usize| {
+                if i == 0 {
+                    Scope::WithGlobal
+                } else {
+                    Scope::RegionOnly
+                }
+            };
             let mut first = Vec::new();
-            for c in &places {
-                first.extend(find(c, &select).await?);
+            for (i, c) in places.iter().enumerate() {
+                first.extend(find(c, &select, scope(i)).await?);
             }
             if first.is_empty() {
                 return Ok(Vec::new());
             }
             tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             let mut left = Vec::new();
-            for c in &places {
+            for (i, c) in places.iter().enumerate() {
                 let region = (c.region != self.region).then(|| c.region.clone());
-                for f in find(c, &select).await? {
+                for f in find(c, &select, scope(i)).await? {
                     if first.iter().any(|g| g.id == f.id) {
                         left.push(crate::engine::action::Resource {
                             kind: f.kind.into(),
