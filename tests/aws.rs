@@ -3445,6 +3445,19 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
         "{:?}",
         text(&refused)
     );
+    // The run's region is where its steps without a `region:` acted: another one given now is
+    // refused, whichever of the run's regions it names, and the message says where it acted.
+    let elsewhere = lab.run(&["rollback", &id, "--yes", "--region", "us-east-1"]);
+    assert_eq!(elsewhere.status.code(), Some(2), "{:?}", text(&elsewhere));
+    assert!(
+        text(&elsewhere).1.contains(
+            "the run's is `ap-south-1`; its steps with their own region acted in `us-east-1`"
+        ),
+        "{:?}",
+        text(&elsewhere)
+    );
+    let shown = text(&lab.run(&["show", &id])).0;
+    assert!(shown.contains("steps also in us-east-1"), "{shown}");
     let back = lab.run(&["rollback", &id, "--yes"]);
     ok(&back);
     assert!(

@@ -270,6 +270,50 @@ fn regions_shape_the_lints_overlap_within_a_region_and_one_partition() {
     );
 }
 
+/// A module's templated `region:` is checked before the run like a step's: a value that is no
+/// region name is reported once, where the `uses` step writes it, with the var that gave it.
+#[test]
+fn a_modules_region_is_checked_before_the_run() {
+    let module = "
+            runbook: 1
+            name: Network
+            steps:
+              - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: net}}
+              - {id: subnet, action: aws.ec2.create_subnet, with: {vpc_id: \"{{ steps.vpc.vpc_id }}\", cidr: 10.0.1.0/24, availability_zone: \"{{ aws.region }}a\", name: net}}
+            ";
+    let root = "
+            runbook: 1
+            name: Far network
+            vars:
+              region: {default: ap-south-1}
+              far: {default: us-east-1}
+            steps:
+              - {id: net, uses: ./net.yaml, region: \"{{ vars.far }}\"}
+            ";
+    Test::new()
+        .file("net.yaml", module)
+        .file("root.yaml", root)
+        .args(["validate", "root.yaml"])
+        .status(0)
+        .run();
+    let out = Test::new()
+        .file("net.yaml", module)
+        .file("root.yaml", root)
+        .args(["validate", "root.yaml", "--var", "far=useast1"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert_eq!(
+        stderr.matches("error[unknown-region]").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("`useast1`") && stderr.contains("root.yaml"),
+        "{stderr}"
+    );
+}
+
 /// `validate --each` checks a class's roster with the runbook as `run --class` will, every
 /// problem at once and located: a value that breaks a var's rule (named by its line of the CSV),
 /// a domain outside the class's zone, and two students with one domain; a good roster is valid.

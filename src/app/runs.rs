@@ -88,8 +88,22 @@ pub fn show(
     }
     let entries = store.read(run_id).map_err(journal_error)?;
     let state = RunState::from_entries(&entries);
-    let place = super::target::state_uses_aws(&state)
-        .then(|| super::target::Recorded::of(&state).describe());
+    let place = super::target::state_uses_aws(&state).then(|| {
+        let recorded = super::target::Recorded::of(&state);
+        let others: Vec<String> = state
+            .regions()
+            .into_iter()
+            .filter(|r| Some(r) != recorded.region.as_ref())
+            .collect();
+        match others.as_slice() {
+            [] => recorded.describe(),
+            _ => format!(
+                "{}; steps also in {}",
+                recorded.describe(),
+                others.join(", ")
+            ),
+        }
+    });
     let seen = if check {
         Some(look(settings, &state)?)
     } else {

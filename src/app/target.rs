@@ -73,7 +73,23 @@ pub fn check_recorded(
     let mut differ = Vec::new();
     if let (Some(now), Some(then)) = (&settings.region, &recorded.region) {
         if now != then {
-            differ.push(format!("the region `{now}` (the run's is `{then}`)"));
+            // Its steps' own regions are recorded with them: `--region` names the run's own,
+            // and one of the others is no better a target for the steps without one.
+            let others = state.regions();
+            let others: Vec<&String> = others.iter().filter(|r| *r != then).collect();
+            let also = if others.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; its steps with their own region acted in {}, which the journal holds and {what} finds without --region",
+                    others
+                        .iter()
+                        .map(|r| format!("`{r}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            differ.push(format!("the region `{now}` (the run's is `{then}`{also})"));
         }
     }
     let endpoint = settings.endpoint_url.as_deref().filter(|u| !u.is_empty());

@@ -73,7 +73,7 @@ pub fn run(
             })
             .collect()
     };
-    regions(project, flow, renderer, &mut diags);
+    regions(flow, renderer, &mut diags);
     failover(flow, &instances("aws.route53.failover_record"), &mut diags);
     weighted(flow, &instances("aws.route53.weighted_record"), &mut diags);
     vpc_overlap(
@@ -281,14 +281,19 @@ fn vpc_overlap(
     }
 }
 
-/// A step's own templated region, as far as it is known before the run: a region name of the
-/// run's partition. (A literal that is no region name is refused where it is written, in
-/// `resolve`; a module's region is checked when its steps run.)
-fn regions(project: &Project, flow: &Flow, renderer: &Renderer<'_>, diags: &mut Diagnostics) {
+/// The region each step acts in (its own `region:`, or the one on the step using its module),
+/// as far as it is known before the run: a region name of the run's partition. Each `region:`
+/// is reported once, where it is written. (A literal that is no region name is refused where it
+/// is written, in `resolve`.)
+fn regions(flow: &Flow, renderer: &Renderer<'_>, diags: &mut Diagnostics) {
+    let mut reported = Vec::new();
     for i in 0..flow.steps.len() {
-        let Some(node) = flow.step(project, i).region.as_ref() else {
+        let Some(node) = renderer.region_node(i) else {
             continue;
         };
+        if reported.contains(&node.span) {
+            continue;
+        }
         let literal = node.as_str().is_some_and(|t| {
             crate::runbook::template::kind(t) == crate::runbook::template::Kind::Literal
         });
@@ -302,6 +307,7 @@ fn regions(project: &Project, flow: &Flow, renderer: &Renderer<'_>, diags: &mut 
         let Some(problem) = renderer.region_problem(i) else {
             continue;
         };
+        reported.push(node.span);
         diags.push(
             Diagnostic::error("unknown-region", format!("step `{}`: {problem}", flow.steps[i].id))
                 .at(node.span)

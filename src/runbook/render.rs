@@ -462,7 +462,23 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// A step's `when:`: Some(true/false) when known, None when it depends on the run.
+    /// The `region:` that decides where a step acts: its own, else that of the nearest step
+    /// using its module; `None` when the step acts in the run's region.
+    pub fn region_node(&self, step: usize) -> Option<&Node> {
+        if let Some(node) = &self.flow.step(self.project, step).region {
+            return Some(node);
+        }
+        let mut scope = self.flow.steps[step].scope;
+        while let Some((parent, index)) = self.flow.scopes[scope].parent {
+            let uses = &self.project.modules[self.flow.scopes[parent].module].steps[index];
+            if let Some(node) = &uses.region {
+                return Some(node);
+            }
+            scope = parent;
+        }
+        None
+    }
+
     /// The region a module's steps act in: the `region:` of the step that uses it (rendered
     /// where that step stands), else its parent's; `None` for the run's own.
     fn scope_region(&self, scope: ScopeId) -> Option<Result<String, RegionError>> {
