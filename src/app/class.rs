@@ -271,11 +271,21 @@ pub fn run(
                 let (c, _, _) = c.as_ref()?;
                 let plan =
                     crate::plan::build(&lab.checked, &known(settings, Some(c.region.clone())));
-                Some((
-                    quota::need(plan.steps.iter().map(|s| (s.action, &s.params))),
-                    *c,
-                ))
+                // Each region's part of the lab, with that region's clients (the same set for
+                // every lab there, so the labs of a region are added up together).
+                let parts = quota::need_by_region(
+                    plan.steps
+                        .iter()
+                        .map(|s| (s.action, &s.params, s.region.as_deref())),
+                );
+                Some(
+                    parts
+                        .into_iter()
+                        .map(|(region, need)| (need, region.map_or(*c, |r| c.in_region(r))))
+                        .collect::<Vec<_>>(),
+                )
             })
+            .flatten()
             .collect();
         let report = rt
             .block_on(quota::preflight(&new_labs, args.quotas))

@@ -1130,10 +1130,16 @@ fn ready(
     // On AWS, the quotas too: a new account's five VPCs (one used by the default VPC) or its
     // handful of vCPUs, found before minutes of building rather than at the failing create.
     if found.is_empty() && !c.emulated {
-        let need =
-            crate::actions::aws::quota::need(plan.steps.iter().map(|s| (s.action, &s.params)));
+        let parts: Vec<_> = crate::actions::aws::quota::need_by_region(
+            plan.steps
+                .iter()
+                .map(|s| (s.action, &s.params, s.region.as_deref())),
+        )
+        .into_iter()
+        .map(|(region, need)| (need, region.map_or(c, |r| c.in_region(r))))
+        .collect();
         let report = rt
-            .block_on(crate::actions::aws::quota::preflight(&[(need, c)], &[]))
+            .block_on(crate::actions::aws::quota::preflight(&parts, &[]))
             .map_err(|e| Error::Usage {
                 message: e.message,
                 help: e.hint,

@@ -34,6 +34,29 @@ pub fn need<'p>(steps: impl IntoIterator<Item = (&'p str, &'p serde_json::Value)
     need
 }
 
+/// What a lab's plan counts in each region it acts in (each step its action, planned
+/// parameters and region: `None` for the run's own), the run's own region first: a region's
+/// quotas are met by the part of the lab that goes there.
+pub fn need_by_region<'p>(
+    steps: impl IntoIterator<Item = (&'p str, &'p serde_json::Value, Option<&'p str>)>,
+) -> Vec<(Option<&'p str>, Need)> {
+    let mut parts: Vec<(Option<&'p str>, Vec<(&'p str, &'p serde_json::Value)>)> =
+        vec![(None, Vec::new())];
+    for (action, params, region) in steps {
+        match parts.iter_mut().find(|(r, _)| *r == region) {
+            Some((_, steps)) => steps.push((action, params)),
+            None => parts.push((region, vec![(action, params)])),
+        }
+    }
+    // A region where the lab creates nothing a quota counts (the run's own, when every stack
+    // has a `region:`) is not looked at.
+    parts
+        .into_iter()
+        .map(|(region, steps)| (region, need(steps)))
+        .filter(|(_, need)| *need != Need::default())
+        .collect()
+}
+
 /// The quotas a lab meets first, with their documented defaults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Kind {
@@ -422,6 +445,39 @@ pub async fn preflight(
 
 #[cfg(test)]
 mod tests {
+    /// Each region's part of a lab counts what goes there; a region with nothing to count is
+    /// left out, and the run's own region comes first.
+    #[test]
+    fn a_lab_in_two_regions_needs_each_regions_part_there() {
+        use serde_json::json;
+        let vpc = json!({"cidr": "10.0.0.0/16", "name": "a"});
+        let gateway = json!({"vpc_id": "vpc-1", "name": "a"});
+        let web = json!({"instance_type": "t3.micro", "count": 2});
+        let zone = json!({"name": "example.org"});
+        let steps = [
+            ("aws.ec2.create_vpc", &vpc, Some("ap-south-1")),
+            (
+                "aws.ec2.create_internet_gateway",
+                &gateway,
+                Some("ap-south-1"),
+            ),
+            ("aws.ec2.run_instances", &web, Some("ap-south-1")),
+            ("aws.ec2.create_vpc", &vpc, Some("us-east-1")),
+            ("aws.route53.hosted_zone", &zone, None),
+        ];
+        let parts = super::need_by_region(steps);
+        let regions: Vec<Option<&str>> = parts.iter().map(|(r, _)| *r).collect();
+        assert_eq!(regions, [Some("ap-south-1"), Some("us-east-1")]);
+        assert_eq!(parts[0].1.vpcs, 1);
+        assert_eq!(parts[0].1.internet_gateways, 1);
+        assert_eq!(parts[0].1.instances, [("t3.micro".to_owned(), 2)]);
+        assert_eq!(parts[1].1.vpcs, 1);
+        assert!(parts[1].1.instances.is_empty());
+        let home = super::need_by_region([("aws.ec2.create_vpc", &vpc, None)]);
+        assert_eq!(home.len(), 1);
+        assert_eq!(home[0].0, None);
+    }
+
     use super::*;
 
     #[test]
