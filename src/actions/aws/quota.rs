@@ -465,7 +465,7 @@ mod tests {
             ("aws.ec2.create_vpc", &vpc, Some("us-east-1")),
             ("aws.route53.hosted_zone", &zone, None),
         ];
-        let parts = super::need_by_region(steps);
+        let parts = need_by_region(steps);
         let regions: Vec<Option<&str>> = parts.iter().map(|(r, _)| *r).collect();
         assert_eq!(regions, [Some("ap-south-1"), Some("us-east-1")]);
         assert_eq!(parts[0].1.vpcs, 1);
@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(parts[0].1.instances, [("t3.micro".to_owned(), 2)]);
         assert_eq!(parts[1].1.vpcs, 1);
         assert!(parts[1].1.instances.is_empty());
-        let home = super::need_by_region([("aws.ec2.create_vpc", &vpc, None)]);
+        let home = need_by_region([("aws.ec2.create_vpc", &vpc, None)]);
         assert_eq!(home.len(), 1);
         assert_eq!(home[0].0, None);
     }
