@@ -40,8 +40,8 @@ pub fn need<'p>(steps: impl IntoIterator<Item = (&'p str, &'p serde_json::Value)
 pub fn need_by_region<'p>(
     steps: impl IntoIterator<Item = (&'p str, &'p serde_json::Value, Option<&'p str>)>,
 ) -> Vec<(Option<&'p str>, Need)> {
-    let mut parts: Vec<(Option<&'p str>, Vec<(&'p str, &'p serde_json::Value)>)> =
-        vec![(None, Vec::new())];
+    type Steps<'p> = Vec<(&'p str, &'p serde_json::Value)>;
+    let mut parts: Vec<(Option<&'p str>, Steps<'p>)> = vec![(None, Vec::new())];
     for (action, params, region) in steps {
         match parts.iter_mut().find(|(r, _)| *r == region) {
             Some((_, steps)) => steps.push((action, params)),
