@@ -968,3 +968,111 @@ fn a_record_a_person_added_keeps_the_class_zone_and_is_untouched() {
         "the zone is gone once nothing else is in it"
     );
 }
+
+/// A class of the two-region lab: the run's region and the primary's come from `--var`, each
+/// student's secondary region from the roster's `secondary_region` column. The quota preflight
+/// adds up each region's part of the labs; `--until` pauses every lab before its records with
+/// both stacks set up; a student's lab goes on; `rollback --class` leaves nothing in any
+/// region.
+#[test]
+fn a_class_of_the_two_region_lab_builds_each_stack_in_its_region_and_tears_all_down() {
+    let lab = Lab::new();
+    let csv = lab.dir.path().join("far.csv");
+    std::fs::write(
+        &csv,
+        "student,domain,secondary_region\n\
+         alice,alice.class.example,us-east-1\n\
+         bob,bob.class.example,ap-southeast-1\n",
+    )
+    .unwrap();
+    let runbook = crate::test::root().join("runbooks/two-region-failover.yaml");
+    let mut args = class_args(
+        "far",
+        csv.to_str().unwrap(),
+        &lab.emulator.url,
+        runbook.to_str().unwrap(),
+    );
+    args.extend(["--until", "primary_record", "--until", "secondary_record"]);
+    let out = lab.run(&args);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        failover_records(&lab).is_empty(),
+        "no lab wrote its records"
+    );
+    for expected in [
+        "Quotas in ap-south-1 (the emulator: it enforces none) for 2 new labs:",
+        "Quotas in us-east-1 (the emulator: it enforces none) for 1 new lab:",
+        "Quotas in ap-southeast-1 (the emulator: it enforces none) for 1 new lab:",
+        "2 labs paused before `primary_record` and `secondary_record`",
+    ] {
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
+    // Each student's VPCs, by region.
+    let students = |region: &str| -> Vec<(String, String)> {
+        let ec2 = lab.emulator.ec2_in(region);
+        lab.rt.block_on(async {
+            let vpcs = ec2
+                .describe_vpcs()
+                .filters(
+                    Filter::builder()
+                        .name("tag:runbook:class")
+                        .values("far")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            let mut out: Vec<(String, String)> = vpcs
+                .vpcs()
+                .iter()
+                .map(|v| {
+                    let student = v
+                        .tags()
+                        .iter()
+                        .find(|t| t.key() == Some("runbook:student"))
+                        .and_then(|t| t.value())
+                        .unwrap_or_default()
+                        .to_owned();
+                    (student, v.cidr_block().unwrap_or_default().to_owned())
+                })
+                .collect();
+            out.sort();
+            out
+        })
+    };
+    let pair = |student: &str, cidr: &str| (student.to_owned(), cidr.to_owned());
+    assert_eq!(
+        students("ap-south-1"),
+        [pair("alice", "10.0.0.0/16"), pair("bob", "10.0.0.0/16")]
+    );
+    assert_eq!(students("us-east-1"), [pair("alice", "11.0.0.0/16")]);
+    assert_eq!(students("ap-southeast-1"), [pair("bob", "11.0.0.0/16")]);
+
+    let out = lab.run(&[
+        "resume",
+        "--class",
+        "far",
+        "--student",
+        "bob",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    assert_eq!(
+        failover_records(&lab),
+        [
+            ("bob.class.example.".to_owned(), "PRIMARY".to_owned()),
+            ("bob.class.example.".to_owned(), "SECONDARY".to_owned()),
+        ],
+        "bob's lab went on, its drill checked across regions: {:?}",
+        text(&out)
+    );
+    let out = lab.run(&["rollback", "--class", "far", "--yes"]);
+    ok(&out);
+    for region in ["ap-south-1", "us-east-1", "ap-southeast-1"] {
+        assert!(students(region).is_empty(), "nothing left in {region}");
+    }
+    assert!(failover_records(&lab).is_empty());
+}
