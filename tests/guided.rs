@@ -659,6 +659,8 @@ fn taking_over_a_live_lease_asks_first_on_a_terminal() {
 struct Learner<'e> {
     emulator: &'e Emulator,
     rt: tokio::runtime::Runtime,
+    /// Where the primary and the secondary stacks are.
+    regions: [&'static str; 2],
 }
 
 impl Learner<'_> {
@@ -679,12 +681,14 @@ impl Learner<'_> {
         })
     }
 
-    /// The load balancer a record should point at: its DNS name and canonical zone id.
+    /// The load balancer a record should point at: its DNS name and canonical zone id, read in
+    /// its stack's region.
     fn balancer(&self, name: &str) -> (String, String) {
+        let region = self.regions[usize::from(name.contains("secondary"))];
         self.rt.block_on(async {
             let out = self
                 .emulator
-                .elbv2()
+                .elbv2_in(region)
                 .describe_load_balancers()
                 .names(name)
                 .send()
@@ -752,7 +756,7 @@ impl Learner<'_> {
         self.rt.block_on(async {
             let out = self
                 .emulator
-                .ec2()
+                .ec2_in(self.regions[0])
                 .describe_instances()
                 .filters(
                     aws_sdk_ec2::types::Filter::builder()
@@ -770,7 +774,7 @@ impl Learner<'_> {
                 .filter_map(|i| i.instance_id().map(str::to_owned))
                 .collect();
             self.emulator
-                .ec2()
+                .ec2_in(self.regions[0])
                 .stop_instances()
                 .set_instance_ids(Some(ids.clone()))
                 .send()
@@ -822,6 +826,7 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
     let learner = Learner {
         emulator: &emulator,
         rt: tokio::runtime::Runtime::new().unwrap(),
+        regions: [crate::emulator::REGION; 2],
     };
     let before = (leftovers(&emulator), learner.records());
     let dir = tempfile::tempdir().unwrap();
@@ -1045,6 +1050,142 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         before,
         "the emulator as it was, the records made by hand removed too"
     );
+}
+
+/// The exercises of the two-region lab on a terminal: the SECONDARY record's task says the load
+/// balancer is in the other region, the records the learner makes alias a load balancer in each
+/// region and are checked and adopted, the drill stops the primary's servers in the primary's
+/// region, the run sees Route 53 switch, and rollback leaves nothing in either region.
+#[test]
+fn an_exercise_run_of_the_two_region_lab_checks_an_alias_in_each_region() {
+    use aws_sdk_route53::types::{ChangeAction, ResourceRecordSetFailover as Role};
+    let emulator = Emulator::start();
+    let learner = Learner {
+        emulator: &emulator,
+        rt: tokio::runtime::Runtime::new().unwrap(),
+        regions: ["ap-south-1", "us-east-1"],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = root().join("runbooks/two-region-failover.yaml");
+    let args = [
+        "run",
+        runbook.to_str().unwrap(),
+        "--endpoint-url",
+        &emulator.url,
+        "--var",
+        "domain=lab.example.com",
+        "--var",
+        "primary_region=ap-south-1",
+        "--var",
+        "secondary_region=us-east-1",
+        "--exercise",
+    ];
+    let mut screen = Screen::start(dir.path(), &args);
+    screen.expect("Start?");
+    screen.line("y");
+    let mut exercises = Vec::new();
+    loop {
+        let found = screen
+            .session
+            .expect(Regex(
+                r"Exercise, step \d+ of \d+: ([^\r\n]+)|To remove them: \S*runbook rollback",
+            ))
+            .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
+        let text = strip(&String::from_utf8_lossy(found.get(0).unwrap()));
+        screen
+            .seen
+            .push_str(&String::from_utf8_lossy(found.before()));
+        screen.seen.push_str(&text);
+        if text.starts_with("To remove them") {
+            break;
+        }
+        let title = strip(&String::from_utf8_lossy(found.get(1).unwrap()));
+        exercises.push(title.clone());
+        let task = strip(&screen.expect("[q]uit?"));
+        let words = task.split_whitespace().collect::<Vec<_>>().join(" ");
+        if title.starts_with("Create the PRIMARY") {
+            learner.record(
+                ChangeAction::Create,
+                "lab-primary",
+                Role::Primary,
+                "lab-primary-alb",
+            );
+            screen.line("");
+        } else if title.starts_with("Create the SECONDARY") {
+            assert!(
+                words.contains("choose the region us-east-1")
+                    && words.contains(".us-east-1.elb.amazonaws.com"),
+                "the task names the secondary's region: {task}"
+            );
+            learner.record(
+                ChangeAction::Create,
+                "lab-secondary",
+                Role::Secondary,
+                "lab-secondary-alb",
+            );
+            screen.line("");
+        } else {
+            assert!(title.starts_with("Failover drill"), "{title}");
+            assert!(
+                words.contains("aws ec2 stop-instances --region ap-south-1"),
+                "{task}"
+            );
+            assert!(!learner.stop_primary().is_empty());
+        }
+        screen.expect("made by hand: checked and adopted");
+    }
+    assert_eq!(exercises.len(), 3, "{exercises:?}");
+    let end = strip(&screen.finish());
+    assert!(end.contains("Run succeeded"), "{end}");
+    assert!(
+        end.contains("Route 53 answers lab.example.com with the SECONDARY record"),
+        "the failover check read the secondary's load balancer in us-east-1: {end}"
+    );
+    let out = Screen::command(
+        dir.path(),
+        &["rollback", "--yes", "--endpoint-url", &emulator.url],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        learner.records(),
+        0,
+        "the records made by hand are gone too"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for region in learner.regions {
+        let (vpcs, lbs) = rt.block_on(async {
+            let vpcs = emulator
+                .ec2_in(region)
+                .describe_vpcs()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("tag-key")
+                        .values("runbook:run")
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .vpcs()
+                .len();
+            let lbs = emulator
+                .elbv2_in(region)
+                .describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+                .len();
+            (vpcs, lbs)
+        });
+        assert_eq!((vpcs, lbs), (0, 0), "nothing left in {region}");
+    }
 }
 
 /// `--exercise` needs a learner at a terminal: with `--yes`, without a terminal, or without the
