@@ -1069,9 +1069,74 @@ fn a_class_of_the_two_region_lab_builds_each_stack_in_its_region_and_tears_all_d
         "bob's lab went on, its drill checked across regions: {:?}",
         text(&out)
     );
+
+    // Bob's secondary load balancer deleted behind the class's back, in its region: the class
+    // run again finishes alice's lab, finds bob's loss there and rebuilds it in the same run.
+    let balancers = |region: &str| -> Vec<String> {
+        let elb = lab.emulator.elbv2_in(region);
+        lab.rt.block_on(async {
+            let mut names: Vec<String> = elb
+                .describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| lb.load_balancer_name().map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        })
+    };
+    let lost = balancers("ap-southeast-1");
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    lab.rt.block_on(async {
+        let elb = lab.emulator.elbv2_in("ap-southeast-1");
+        let arn = elb
+            .describe_load_balancers()
+            .names(&lost[0])
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()[0]
+            .load_balancer_arn()
+            .unwrap()
+            .to_owned();
+        elb.delete_load_balancer()
+            .load_balancer_arn(arn)
+            .send()
+            .await
+            .unwrap();
+    });
+    let again = class_args(
+        "far",
+        csv.to_str().unwrap(),
+        &lab.emulator.url,
+        runbook.to_str().unwrap(),
+    );
+    let out = lab.run(&again);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("bob: lab set up (run ") && stderr.contains("missing ("),
+        "{stderr}"
+    );
+    assert_eq!(
+        balancers("ap-southeast-1"),
+        lost,
+        "rebuilt once, in its region"
+    );
+    assert_eq!(balancers("us-east-1").len(), 1);
+    assert_eq!(balancers("ap-south-1").len(), 2);
+    assert_eq!(failover_records(&lab).len(), 4, "both labs finished");
+
     let out = lab.run(&["rollback", "--class", "far", "--yes"]);
     ok(&out);
     for region in ["ap-south-1", "us-east-1", "ap-southeast-1"] {
+        assert!(
+            balancers(region).is_empty(),
+            "no load balancer left in {region}"
+        );
         assert!(students(region).is_empty(), "nothing left in {region}");
     }
     assert!(failover_records(&lab).is_empty());
