@@ -182,8 +182,8 @@ fn allowed_actions(policy: &serde_json::Value) -> Vec<String> {
 }
 
 /// docs/iam-policy.json allows every AWS call the actions make: each `.ec2.x()`, `.elbv2.x()`,
-/// `.route53.x()` and Service Quotas `sq.x()` in src/actions/aws (the actions, the class's quota
-/// preflight and sweep), as its IAM action.
+/// `.route53.x()`, Service Quotas `sq.x()` and Price List `pricing.x()` in src/actions/aws (the
+/// actions, the class's quota preflight, sweep and the walkthrough's cost), as its IAM action.
 #[test]
 fn the_documented_iam_policy_allows_every_call_the_actions_make() {
     let policy: serde_json::Value = serde_json::from_str(
@@ -192,7 +192,8 @@ fn the_documented_iam_policy_allows_every_call_the_actions_make() {
     .expect("JSON");
     let allowed = allowed_actions(&policy);
     let call =
-        regex::Regex::new(r"(?:\.|\b)(ec2|elbv2|route53|sq)\s*\.\s*([a-z_0-9]+)\(\)").unwrap();
+        regex::Regex::new(r"(?:\.|\b)(ec2|elbv2|route53|sq|pricing)\s*\.\s*([a-z_0-9]+)\(\)")
+            .unwrap();
     let mut checked = 0;
     // Every file of the AWS actions, so that a call in a new file cannot be missed.
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("src/actions/aws"))

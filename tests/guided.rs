@@ -1081,7 +1081,20 @@ fn an_exercise_run_of_the_two_region_lab_checks_an_alias_in_each_region() {
         "--exercise",
     ];
     let mut screen = Screen::start(dir.path(), &args);
-    screen.expect("Start?");
+    // The cost is each stack's in its region (priced at the built-in us-east-1 table here: an
+    // emulator has no price list).
+    let intro = strip(&screen.expect("Start?"));
+    let words = intro.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        words.contains("(an Application Load Balancer in ap-south-1)")
+            || words.contains("an Application Load Balancer in ap-south-1 $"),
+        "{words}"
+    );
+    assert!(
+        words.contains("t3.micro with a public IPv4 address in us-east-1")
+            && words.contains("an estimate at us-east-1 list prices for ap-south-1,"),
+        "{words}"
+    );
     screen.line("y");
     let mut exercises = Vec::new();
     loop {

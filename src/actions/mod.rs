@@ -20,6 +20,7 @@ use crate::runbook::decode::{self, DecodeError};
 use crate::runbook::yaml::Node;
 
 pub use crate::engine::action::Effect;
+pub use aws::cost::{Bill, Priced, Prices};
 
 /// One output of an action: `steps.<id>.<name>` in templates.
 #[derive(Clone, Copy, Debug, serde::Serialize)]
@@ -148,8 +149,8 @@ pub struct Exercisable {
 /// preflight add these up over a plan.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Usage {
-    /// US$ per hour, roughly, and what for.
-    pub hourly: Option<(f64, String)>,
+    /// What it is billed for by the hour (priced per region by [`Prices`]).
+    pub hourly: Option<Bill>,
     /// What a quota counts.
     pub quota: Need,
     /// The DNS record slots it writes: two labs writing one slot would overwrite each other.
@@ -309,9 +310,9 @@ impl Registry for Builtin {
     }
 }
 
-/// What a step of `action` costs by the hour once it has run, and what for, from its definition's
+/// What a step of `action` is billed for by the hour once it has run, from its definition's
 /// `usage`; `None` when it creates nothing billed by the hour (VPCs, subnets, records).
-pub fn hourly(action: &str, params: &serde_json::Value) -> Option<(f64, String)> {
+pub fn hourly(action: &str, params: &serde_json::Value) -> Option<Bill> {
     (find(action)?.usage?)(params).hourly
 }
 

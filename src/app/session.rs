@@ -397,7 +397,9 @@ fn start_run(
     let mut known = known(settings, region_var(&checked));
     belongs_to(&mut known, &run_id);
     questions_up_front(&checked, &known, &ask, exec.yes)?;
-    if ask.is_guided() && !start_walkthrough(&checked, &known, &ask, exec.exercise) {
+    let services = early.as_ref().map(|(s, _)| *s);
+    if ask.is_guided() && !start_walkthrough(&checked, &known, &ask, exec.exercise, (services, &rt))
+    {
         ui::note!("Nothing was run.");
         return Ok(Exit::Success);
     }
@@ -550,10 +552,16 @@ fn start_walkthrough(
     known: &crate::runbook::render::Known,
     ask: &TerminalAsk,
     exercise: bool,
+    (services, rt): (Option<&Services>, &tokio::runtime::Runtime),
 ) -> bool {
     let plan = crate::plan::build(checked, known);
     let (vars, _) = masked_vars(checked);
     let width = ui::width().clamp(40, 100);
+    let prices = prices_for(&plan, known.region.as_deref(), services, rt);
+    let costs = ui::guide::Costs {
+        prices: &prices,
+        region: known.region.as_deref(),
+    };
     ui::note_part!(
         "{}",
         ui::guide::intro(
@@ -561,10 +569,47 @@ fn start_walkthrough(
             checked.project.root().description.as_deref(),
             &vars,
             exercise,
+            &costs,
             width
         )
     );
     ask.confirm("Start?", true) == Some(true)
+}
+
+/// The list prices of what `plan` creates, in each region it acts in (`region` for the steps
+/// without their own): asked of the AWS Price List when the run goes to AWS, the built-in
+/// us-east-1 table's for what it does not answer and on an emulator.
+fn prices_for(
+    plan: &crate::plan::Plan,
+    region: Option<&str>,
+    services: Option<&Services>,
+    rt: &tokio::runtime::Runtime,
+) -> crate::actions::Prices {
+    use crate::actions::aws::cost;
+    let Some(c) = services
+        .and_then(|s| s.downcast_ref::<client::Clients>())
+        .filter(|c| !c.emulated)
+    else {
+        return crate::actions::Prices::default();
+    };
+    let mut regions: Vec<String> = Vec::new();
+    let mut items: Vec<cost::Item> = Vec::new();
+    for s in &plan.steps {
+        let Some(bill) = crate::actions::hourly(s.action, &s.params) else {
+            continue;
+        };
+        if let Some(r) = s.region.as_deref().or(region) {
+            if !regions.iter().any(|k| k == r) {
+                regions.push(r.to_owned());
+            }
+        }
+        for (item, _) in bill.items {
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        }
+    }
+    rt.block_on(cost::look_up(&c.config, &regions, &items))
 }
 
 /// The journal's first record: what the run is (file, hashes, vars with secrets masked, graph).

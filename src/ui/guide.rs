@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value as Json;
 
-use crate::actions::Effect;
+use crate::actions::{Effect, Prices};
 use crate::plan::{Condition, Plan};
 
 /// Before the first step: title, description, the vars, which steps are the learner's (in an
@@ -16,6 +16,7 @@ pub fn intro(
     description: Option<&str>,
     vars: &serde_json::Map<String, Json>,
     exercise: bool,
+    costs: &Costs<'_>,
     width: usize,
 ) -> String {
     let mut out = String::new();
@@ -107,15 +108,17 @@ pub fn intro(
             super::wrap(&format!("It creates: {}.", listed.join(", ")), width, "  ")
         );
     }
-    let (total, items) = cost(plan);
-    if total > 0.0 {
+    let estimate = cost(plan, costs);
+    if estimate.total > 0.0 {
         let _ = write!(
             out,
             "\n{}",
             super::wrap(
                 &format!(
-                    "On real AWS this costs about US${total:.2} an hour while it exists (an estimate at us-east-1 list prices, which most other regions exceed by up to about 20%: {}). Roll back when you are done.",
-                    items.join(", ")
+                    "On real AWS this costs about US${:.2} an hour while it exists ({}: {}). Roll back when you are done.",
+                    estimate.total,
+                    estimate.basis(),
+                    estimate.items.join(", ")
                 ),
                 width,
                 "  "
@@ -125,34 +128,113 @@ pub fn intro(
     out
 }
 
-/// What an action creates, in words, for the introduction.
-fn noun(action: &str) -> &str {
-    crate::actions::find(action)
-        .and_then(|a| a.noun)
-        .unwrap_or(action)
+/// What the estimate is priced with: the prices known per region, and the run's own region
+/// (where the steps without a `region:` act).
+pub struct Costs<'a> {
+    pub prices: &'a Prices,
+    pub region: Option<&'a str>,
 }
 
-/// The estimated hourly cost of what the plan creates, and its parts (alike parts counted).
-pub fn cost(plan: &Plan) -> (f64, Vec<String>) {
-    let mut total = 0.0;
-    let mut parts: Vec<(String, usize, f64)> = Vec::new();
-    for s in plan
+/// A plan's estimated hourly cost.
+pub struct Estimate {
+    pub total: f64,
+    /// Its parts, alike parts counted, each with its price.
+    pub items: Vec<String>,
+    /// The regions priced at their own list prices, and those priced at the built-in us-east-1
+    /// table's.
+    pub listed: Vec<String>,
+    pub from_table: Vec<String>,
+    /// Some part has no known price (left out of the total).
+    pub incomplete: bool,
+}
+
+impl Estimate {
+    /// Which prices the estimate is at, in words.
+    pub fn basis(&self) -> String {
+        let mut basis = match (self.listed.as_slice(), self.from_table.as_slice()) {
+            (listed, []) if !listed.is_empty() => {
+                format!("an estimate at the list prices of {}", listed.join(" and "))
+            }
+            (_, table) => format!(
+                "an estimate at us-east-1 list prices{}, which most other regions exceed by up to about 20%",
+                if table.is_empty() || table == ["us-east-1"] {
+                    String::new()
+                } else {
+                    format!(" for {}", table.join(" and "))
+                }
+            ),
+        };
+        if self.incomplete {
+            basis.push_str("; without the parts whose price is unknown");
+        }
+        basis
+    }
+}
+
+/// The estimated hourly cost of what the plan creates, each step priced in the region it acts
+/// in, and its parts (alike parts counted; each part's region named when the plan spans several).
+pub fn cost(plan: &Plan, costs: &Costs<'_>) -> Estimate {
+    let runs: Vec<_> = plan
         .steps
         .iter()
         .filter(|s| s.condition != Condition::Skipped)
-    {
-        if let Some((price, what)) = crate::actions::hourly(s.action, &s.params) {
-            total += price;
-            match parts
-                .iter_mut()
-                .find(|(w, _, p)| *w == what && (*p - price).abs() < 1e-12)
-            {
-                Some((_, n, _)) => *n += 1,
-                None => parts.push((what, 1, price)),
+        .filter_map(|s| {
+            let bill = crate::actions::hourly(s.action, &s.params)?;
+            Some((bill, s.region.as_deref().or(costs.region)))
+        })
+        .collect();
+    let mut regions: Vec<&str> = runs.iter().filter_map(|(_, r)| *r).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let several = regions.len() > 1;
+    let mut estimate = Estimate {
+        total: 0.0,
+        items: Vec::new(),
+        listed: Vec::new(),
+        from_table: Vec::new(),
+        incomplete: false,
+    };
+    let mut parts: Vec<(String, usize, f64)> = Vec::new();
+    for (bill, region) in &runs {
+        let priced = costs.prices.price(bill, *region);
+        estimate.total += priced.hourly;
+        estimate.incomplete |= priced.incomplete;
+        if bill.regional() {
+            let name = region.unwrap_or("us-east-1").to_owned();
+            let basis = if priced.regional {
+                &mut estimate.listed
+            } else {
+                &mut estimate.from_table
+            };
+            if !basis.contains(&name) {
+                basis.push(name);
             }
         }
+        let what = match region {
+            Some(r) if several && bill.regional() => {
+                format!("{} in {r}", bill.what)
+            }
+            _ => bill.what.clone(),
+        };
+        let what = if priced.incomplete {
+            format!("{what} (price unknown)")
+        } else {
+            what
+        };
+        match parts
+            .iter_mut()
+            .find(|(w, _, p)| *w == what && (*p - priced.hourly).abs() < 1e-12)
+        {
+            Some((_, n, _)) => *n += 1,
+            None => parts.push((what, 1, priced.hourly)),
+        }
     }
-    let items = parts
+    // A region priced from the table for one item and listed for another counts as the table's.
+    let table = estimate.from_table.clone();
+    estimate.listed.retain(|r| !table.contains(r));
+    estimate.listed.sort();
+    estimate.from_table.sort();
+    estimate.items = parts
         .into_iter()
         .map(|(what, n, price)| {
             if n == 1 {
@@ -165,7 +247,14 @@ pub fn cost(plan: &Plan) -> (f64, Vec<String>) {
             }
         })
         .collect();
-    (total, items)
+    estimate
+}
+
+/// What an action creates, in words, for the introduction.
+fn noun(action: &str) -> &str {
+    crate::actions::find(action)
+        .and_then(|a| a.noun)
+        .unwrap_or(action)
 }
 
 /// At the end of a walkthrough: what exists now, with console links, and what to try next.

@@ -133,10 +133,7 @@ pub struct WaitTargetHealthParams {
 
 fn load_balancer_usage(_: &serde_json::Value) -> Usage {
     Usage {
-        hourly: Some((
-            super::cost::LOAD_BALANCER,
-            "an Application Load Balancer".to_owned(),
-        )),
+        hourly: Some(super::cost::load_balancer()),
         quota: Need {
             load_balancers: 1,
             ..Need::default()

@@ -145,9 +145,8 @@ fn six_minutes() -> crate::runbook::format::DurationText {
 
 fn hosted_zone_usage(_: &serde_json::Value) -> Usage {
     Usage {
-        hourly: Some((
-            super::cost::MONTHLY_HALF_DOLLAR,
-            "a hosted zone, if created".to_owned(),
+        hourly: Some(super::cost::half_dollar_monthly(
+            "a hosted zone, if created",
         )),
         ..Usage::default()
     }
@@ -155,10 +154,7 @@ fn hosted_zone_usage(_: &serde_json::Value) -> Usage {
 
 fn health_check_usage(_: &serde_json::Value) -> Usage {
     Usage {
-        hourly: Some((
-            super::cost::MONTHLY_HALF_DOLLAR,
-            "a health check".to_owned(),
-        )),
+        hourly: Some(super::cost::half_dollar_monthly("a health check")),
         ..Usage::default()
     }
 }
