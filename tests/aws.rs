@@ -3265,6 +3265,33 @@ steps:
 /// failover between them, the drill checked; each stack is where it should be, each record aliases
 /// its own load balancer, sweep finds the run in both regions, and rollback leaves nothing in
 /// either.
+/// boto3's look at a two-region run (argv: endpoint, run id, domain): each region's VPC ranges
+/// and load balancers (DNS name, canonical zone id) of the run, and the domain's failover
+/// aliases, as JSON.
+const BOTO3_LOOK: &str = r#"
+import json, sys
+import boto3
+url, run, domain = sys.argv[1:4]
+out = {"regions": {}, "aliases": []}
+for region in ["ap-south-1", "us-east-1"]:
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url=url)
+    elb = boto3.client("elbv2", region_name=region, endpoint_url=url)
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "tag:runbook:run", "Values": [run]}])["Vpcs"]
+    lbs = elb.describe_load_balancers()["LoadBalancers"]
+    out["regions"][region] = {
+        "vpcs": sorted(v["CidrBlock"] for v in vpcs),
+        "balancers": sorted([lb["DNSName"].lower(), lb["CanonicalHostedZoneId"]] for lb in lbs),
+    }
+r53 = boto3.client("route53", region_name="us-east-1", endpoint_url=url)
+zone = r53.list_hosted_zones_by_name(DNSName=domain)["HostedZones"][0]["Id"]
+for r in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]:
+    if "AliasTarget" in r and "Failover" in r:
+        a = r["AliasTarget"]
+        out["aliases"].append([r["Failover"], a["DNSName"].rstrip(".").lower(), a["HostedZoneId"]])
+out["aliases"].sort()
+print(json.dumps(out))
+"#;
+
 #[test]
 fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both() {
     let lab = Lab::new();
@@ -3356,6 +3383,32 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
             secondary.1.clone()
         )),
         "{aliases:?}"
+    );
+    // The same look through boto3 (the emulator's own Python SDK), independent of this crate's
+    // SDK: each region holds its stack, and each record aliases its region's load balancer.
+    let look = std::process::Command::new(crate::test::root().join(".venv/bin/python"))
+        .args(["-c", BOTO3_LOOK, &lab.emulator.url, &id, "two.example.org"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the emulator's virtualenv has python");
+    assert!(look.status.success(), "{:?}", text(&look));
+    let seen: serde_json::Value = serde_json::from_slice(&look.stdout).expect("JSON");
+    assert_eq!(
+        seen["regions"],
+        serde_json::json!({
+            "ap-south-1": {"vpcs": ["10.0.0.0/16"], "balancers": [[primary.0, primary.1]]},
+            "us-east-1": {"vpcs": ["11.0.0.0/16"], "balancers": [[secondary.0, secondary.1]]},
+        }),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["aliases"],
+        serde_json::json!([
+            ["PRIMARY", primary.0, primary.1],
+            ["SECONDARY", secondary.0, secondary.1],
+        ]),
+        "{seen}"
     );
     let tag = format!("runbook:run={id}");
     let sweep = || {
