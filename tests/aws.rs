@@ -3386,7 +3386,7 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
     );
     // The same look through boto3 (the emulator's own Python SDK), independent of this crate's
     // SDK: each region holds its stack, and each record aliases its region's load balancer.
-    let look = std::process::Command::new(crate::test::root().join(".venv/bin/python"))
+    let look = Command::new(crate::test::root().join(".venv/bin/python"))
         .args(["-c", BOTO3_LOOK, &lab.emulator.url, &id, "two.example.org"])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
