@@ -1129,6 +1129,29 @@ fn a_class_of_the_two_region_lab_builds_each_stack_in_its_region_and_tears_all_d
     assert_eq!(balancers("us-east-1").len(), 1);
     assert_eq!(balancers("ap-south-1").len(), 2);
     assert_eq!(failover_records(&lab).len(), 4, "both labs finished");
+    // A sweep of the class with its journals at hand looks in every region its labs acted in.
+    let out = lab.run(&[
+        "sweep",
+        "--tag",
+        "runbook:class=far",
+        "--dry-run",
+        "--region",
+        "ap-south-1",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    let listed = text(&out).1;
+    for region in [
+        "ap-south-1 (and Route 53, which is global)",
+        "us-east-1",
+        "ap-southeast-1",
+    ] {
+        assert!(
+            listed.contains(&format!("in {region} carry")),
+            "{region}: {listed}"
+        );
+    }
 
     let out = lab.run(&["rollback", "--class", "far", "--yes"]);
     ok(&out);

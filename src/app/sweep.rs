@@ -76,21 +76,21 @@ pub fn sweep(
             }
         }
     }
-    // A run's resources are also where its steps acted with their own `region:`, as its
-    // journal says, when the journal is at hand (sweep needs none).
-    if let Some(("runbook:run", run)) = tag.map(|(k, v)| (k.as_str(), v.as_str())) {
-        for region in journal_regions(settings, run) {
-            let here = places.first().cloned();
-            if let Some(place) = here {
-                if !places
-                    .iter()
-                    .any(|p| p.region.as_deref() == Some(region.as_str()))
-                {
-                    places.push(client::Settings {
-                        region: Some(region),
-                        ..place
-                    });
-                }
+    // A run's resources, and a class's, are also where the runs acted (their own region and
+    // their steps' `region:`), as their journals say when they are at hand (sweep needs none).
+    if let Some(tag) = tag {
+        for region in journal_regions(settings, tag) {
+            let Some(here) = places.first().cloned() else {
+                break;
+            };
+            if !places
+                .iter()
+                .any(|p| p.region.as_deref() == Some(region.as_str()))
+            {
+                places.push(client::Settings {
+                    region: Some(region),
+                    ..here
+                });
             }
         }
     }
@@ -127,19 +127,41 @@ pub fn sweep(
     Ok(exit)
 }
 
-/// The regions besides its own that a run's steps acted in, from its journal; none when the
-/// journal is not at hand.
-fn journal_regions(settings: &Settings, run: &str) -> Vec<String> {
+/// The regions the runs a tag selects acted in (`runbook:run=ID`, or a label such as
+/// `runbook:class=spring`): each run's own and its steps', from the journals at hand; none when
+/// there are none.
+fn journal_regions(settings: &Settings, (key, value): &(String, String)) -> Vec<String> {
+    use crate::engine::state::RunState;
     let Ok(store) = super::state::open(settings) else {
         return Vec::new();
     };
-    match store.exists(run) {
-        Ok(true) => store.read(run).map_or_else(
-            |_| Vec::new(),
-            |entries| crate::engine::state::RunState::from_entries(&entries).regions(),
-        ),
-        _ => Vec::new(),
+    let states: Vec<RunState> = if key == "runbook:run" {
+        match store.exists(value) {
+            Ok(true) => store
+                .read(value)
+                .map(|entries| vec![RunState::from_entries(&entries)])
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    } else {
+        store
+            .list()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, state)| state.ok())
+            .filter(|state| state.labels.iter().any(|(k, v)| k == key && v == value))
+            .collect()
+    };
+    let mut regions = Vec::new();
+    for state in states.iter().filter(|s| target::state_uses_aws(s)) {
+        let own = target::Recorded::of(state).region;
+        for region in own.into_iter().chain(state.regions()) {
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+        }
     }
+    regions
 }
 
 /// Two places reach the same account and endpoint (their regions aside).
