@@ -22,39 +22,38 @@ use support::{emulator, proxy, test};
 
 const ROUTE53_PER_SECOND: u32 = 5;
 
+/// `class_timings --bin PATH [--sizes 1,10,30] [--scale F] [--parallelism N] [--calls] [--timeline]`
+#[derive(clap::Parser)]
+struct Args {
+    /// The runbook binary.
+    #[arg(long, default_value = "target/debug/runbook")]
+    bin: PathBuf,
+    /// The class sizes to time, one class each.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,30")]
+    sizes: Vec<usize>,
+    /// Real AWS's timings multiplied by this.
+    #[arg(long, default_value_t = 0.2)]
+    scale: f64,
+    /// Passed to `run --class` as its `--parallelism`.
+    #[arg(long)]
+    parallelism: Option<String>,
+    /// Each operation's request count too.
+    #[arg(long)]
+    calls: bool,
+    /// When each step started and ended, the earliest and latest lab.
+    #[arg(long)]
+    timeline: bool,
+}
+
 fn main() {
-    let mut bin = PathBuf::from("target/debug/runbook");
-    let mut sizes = vec![1_usize, 10, 30];
-    let mut scale = 0.2_f64;
-    let mut parallelism: Option<String> = None;
-    let mut calls = false;
-    let mut timeline = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bin" => bin = PathBuf::from(args.next().expect("--bin PATH")),
-            "--sizes" => {
-                sizes = args
-                    .next()
-                    .expect("--sizes 1,10,30")
-                    .split(',')
-                    .map(|n| n.trim().parse().expect("a class size"))
-                    .collect();
-            }
-            "--scale" => {
-                scale = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--scale NUMBER");
-            }
-            "--parallelism" => parallelism = Some(args.next().expect("--parallelism N")),
-            "--calls" => calls = true,
-            "--timeline" => timeline = true,
-            other => panic!(
-                "unknown argument {other}: class_timings --bin PATH [--sizes 1,10,30] [--scale F] [--parallelism N] [--calls] [--timeline]"
-            ),
-        }
-    }
+    let Args {
+        bin,
+        sizes,
+        scale,
+        parallelism,
+        calls,
+        timeline,
+    } = clap::Parser::parse();
     let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
     let emulator = emulator::Emulator::start();
     // The emulator reads its catalogues (images, instance types) on first use, seconds that the

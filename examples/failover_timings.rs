@@ -15,22 +15,19 @@ use std::time::Instant;
 mod support;
 use support::{emulator, proxy, test};
 
+/// `failover_timings --bin PATH [--scale F]`
+#[derive(clap::Parser)]
+struct Args {
+    /// The runbook binary.
+    #[arg(long, default_value = "target/debug/runbook")]
+    bin: PathBuf,
+    /// Real AWS's timings multiplied by this.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
 fn main() {
-    let mut bin = PathBuf::from("target/debug/runbook");
-    let mut scale = 1.0_f64;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bin" => bin = PathBuf::from(args.next().expect("--bin PATH")),
-            "--scale" => {
-                scale = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--scale NUMBER");
-            }
-            other => panic!("unknown argument {other}: failover_timings --bin PATH [--scale F]"),
-        }
-    }
+    let Args { bin, scale } = clap::Parser::parse();
     let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
     let emulator = emulator::Emulator::start();
     let proxy = proxy::Proxy::start(

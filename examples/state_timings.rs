@@ -28,26 +28,22 @@ fn median(mut xs: Vec<f64>) -> f64 {
     }
 }
 
+/// `state_timings --bin PATH [--rounds N] [--scale F]`
+#[derive(clap::Parser)]
+struct Args {
+    /// The runbook binary.
+    #[arg(long, default_value = "target/debug/runbook")]
+    bin: PathBuf,
+    /// Rounds, each a run and a rollback with local and with S3 state.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Send the lab's calls through the proxy with real AWS's timings multiplied by this.
+    #[arg(long)]
+    scale: Option<f64>,
+}
+
 fn main() {
-    let mut bin = PathBuf::from("target/debug/runbook");
-    let mut rounds = 3_usize;
-    let mut scale: Option<f64> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--bin" => bin = PathBuf::from(args.next().expect("--bin PATH")),
-            "--rounds" => {
-                rounds = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .expect("--rounds N");
-            }
-            "--scale" => scale = Some(args.next().and_then(|s| s.parse().ok()).expect("--scale F")),
-            other => panic!(
-                "unknown argument {other}: state_timings --bin PATH [--rounds N] [--scale F]"
-            ),
-        }
-    }
+    let Args { bin, rounds, scale } = clap::Parser::parse();
     let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
     let emulator = emulator::Emulator::start();
     let proxy = scale.map(|s| {
