@@ -13,12 +13,12 @@
 //! ended, the earliest and latest lab)
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 mod support;
-use support::{emulator, proxy, test};
+use support::{emulator, proxy};
 
 const ROUTE53_PER_SECOND: u32 = 5;
 
@@ -54,7 +54,6 @@ fn main() {
         calls,
         timeline,
     } = clap::Parser::parse();
-    let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
     let emulator = emulator::Emulator::start();
     // The emulator reads its catalogues (images, instance types) on first use, seconds that the
     // first class would count as the tool's: ask for them once before timing.
@@ -76,14 +75,10 @@ fn main() {
             let _ = ec2.describe_availability_zones().send().await;
             let _ = ec2.describe_instance_type_offerings().send().await;
         });
-    let home = tempfile::tempdir().expect("a temporary directory");
-    let runbook = test::root().join("runbooks/route53-failover.yaml");
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&bin);
-        cmd.args(args).current_dir(home.path()).stdin(Stdio::null());
-        emulator::isolate(&mut cmd, home.path());
-        cmd.output().expect("run the tool")
-    };
+    let tool = support::Tool::new(&bin);
+    let home = &tool.home;
+    let runbook = support::failover_lab();
+    let run = |args: &[&str]| tool.run(args);
 
     let critical =
         scale * (proxy::LB_PROVISIONING + proxy::CHANGE_PENDING + proxy::INSTANCE_STOPPING);
@@ -115,7 +110,7 @@ fn main() {
         let class = format!("bench{n}");
         let mut args = vec![
             "run",
-            runbook.to_str().expect("a UTF-8 path"),
+            &runbook,
             "--class",
             &class,
             "--each",
@@ -132,7 +127,7 @@ fn main() {
             args.extend(["--parallelism", p.as_str()]);
         }
         let started = Instant::now();
-        let (out, events) = run_timed(&bin, &args, home.path());
+        let (out, events) = run_timed(&tool, &args);
         let wall = started.elapsed().as_secs_f64();
         // The class's last event lists every lab and how it ended.
         let failed = events
@@ -212,21 +207,15 @@ fn main() {
 /// Run the tool with JSON output, noting when each event came (seconds from the start); the exit
 /// status and standard error.
 fn run_timed(
-    bin: &std::path::Path,
+    tool: &support::Tool,
     args: &[&str],
-    home: &std::path::Path,
 ) -> (
     (std::process::ExitStatus, String),
     Vec<(f64, serde_json::Value)>,
 ) {
     use std::io::{BufRead, Read};
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .current_dir(home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    emulator::isolate(&mut cmd, home);
+    let mut cmd = tool.command(args);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
     let mut child = cmd.spawn().expect("run the tool");
     let mut stderr = child.stderr.take().expect("piped");

@@ -9,11 +9,11 @@
 //! `failover_timings --bin target/debug/runbook [--scale 1.0]`
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+
 use std::time::Instant;
 
 mod support;
-use support::{emulator, proxy, test};
+use support::{emulator, proxy};
 
 /// `failover_timings --bin PATH [--scale F]`
 #[derive(clap::Parser)]
@@ -28,7 +28,6 @@ struct Args {
 
 fn main() {
     let Args { bin, scale } = clap::Parser::parse();
-    let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
     let emulator = emulator::Emulator::start();
     let proxy = proxy::Proxy::start(
         &emulator.url,
@@ -37,27 +36,12 @@ fn main() {
             ..proxy::Faults::default()
         },
     );
-    let home = tempfile::tempdir().expect("a temporary directory");
-    let runbook = test::root().join("runbooks/route53-failover.yaml");
-    let run = |args: &[&str]| {
-        let mut cmd = Command::new(&bin);
-        cmd.args(args).current_dir(home.path()).stdin(Stdio::null());
-        emulator::isolate(&mut cmd, home.path());
-        cmd.output().expect("run the tool")
-    };
+    let tool = support::Tool::new(&bin);
+    let runbook = support::failover_lab();
+    let run = |args: &[&str]| tool.run(args);
 
     let started = Instant::now();
-    let out = run(&[
-        "run",
-        runbook.to_str().expect("a UTF-8 path"),
-        "--yes",
-        "--output",
-        "json",
-        "--var",
-        "domain=bench.example.com",
-        "--endpoint-url",
-        &proxy.url,
-    ]);
+    let out = run(&support::run_lab(&runbook, &proxy.url));
     let wall = started.elapsed().as_secs_f64();
     assert!(
         out.status.success(),

@@ -12,11 +12,11 @@
 //! `state_timings --bin target/debug/runbook [--rounds 3] [--scale F]`
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+
 use std::time::Instant;
 
 mod support;
-use support::{emulator, proxy, test};
+use support::{emulator, proxy};
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -44,7 +44,6 @@ struct Args {
 
 fn main() {
     let Args { bin, rounds, scale } = clap::Parser::parse();
-    let bin = std::fs::canonicalize(&bin).expect("the runbook binary (build it first)");
     let emulator = emulator::Emulator::start();
     let proxy = scale.map(|s| {
         proxy::Proxy::start(
@@ -57,19 +56,16 @@ fn main() {
     });
     let rt = tokio::runtime::Runtime::new().expect("a runtime");
     rt.block_on(emulator.create_bucket("bench-state"));
-    let home = tempfile::tempdir().expect("a temporary directory");
-    let runbook = test::root().join("runbooks/route53-failover.yaml");
+    let tool = support::Tool::new(&bin);
+    let home = &tool.home;
+    let runbook = support::failover_lab();
     let lab_url = proxy
         .as_ref()
         .map_or(emulator.url.clone(), |p| p.url.clone());
     // With --scale the state's calls pass through the proxy too, which only forwards them.
     let time = |args: &[&str], state: &str| {
-        let mut cmd = Command::new(&bin);
-        cmd.args(args)
-            .args(["--state-dir", state, "--region", emulator::REGION])
-            .current_dir(home.path())
-            .stdin(Stdio::null());
-        emulator::isolate(&mut cmd, home.path());
+        let mut cmd = tool.command(args);
+        cmd.args(["--state-dir", state, "--region", emulator::REGION]);
         let started = Instant::now();
         let out = cmd.output().expect("run the tool");
         assert!(
@@ -79,17 +75,7 @@ fn main() {
         );
         started.elapsed().as_secs_f64()
     };
-    let run_args = [
-        "run",
-        runbook.to_str().expect("a UTF-8 path"),
-        "--yes",
-        "--output",
-        "json",
-        "--var",
-        "domain=bench.example.com",
-        "--endpoint-url",
-        &lab_url,
-    ];
+    let run_args = support::run_lab(&runbook, &lab_url);
     let rollback_args = [
         "rollback",
         "--yes",
