@@ -133,7 +133,7 @@ async fn delete_one<T, E, R>(
     codes: &[&str],
 ) -> Result<Undone, ActionError>
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: super::ServiceError,
     R: std::fmt::Debug,
 {
     ctx.progress.status(&format!("deleting {what}"));

@@ -124,7 +124,7 @@ pub fn sdk_error<E, R>(
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
 ) -> ActionError
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ServiceError,
     R: std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
@@ -234,7 +234,7 @@ pub fn deleted<T, E, R>(
     gone: &[&str],
 ) -> Result<Undone, ActionError>
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ServiceError,
     R: std::fmt::Debug,
 {
     match result {
@@ -243,6 +243,20 @@ where
         Err(e) => Err(sdk_error(op, &e)),
     }
 }
+
+/// An AWS service's error, as every SDK operation's is: it has AWS's code and message.
+pub trait ServiceError:
+    aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static
+{
+}
+
+impl<T> ServiceError for T where
+    T: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static
+{
+}
+
+/// What one SDK call answers: its output, or the SDK's error.
+pub type SdkResult<T, E, R> = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>;
 
 /// Retry one AWS call while AWS says "not yet" (`retry_if` on its code and message), with waits
 /// from 1 s doubling to 10 s, for at most `window`, showing why on the step's status line.
@@ -256,7 +270,7 @@ pub async fn settle<T, E, R, F, Fut>(
     mut call: F,
 ) -> Result<T, ActionError>
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ServiceError,
     R: std::fmt::Debug,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
@@ -320,16 +334,13 @@ pub fn not_found_yet(code: &str) -> bool {
 
 /// One EC2 call naming resources created moments ago: a `….NotFound` answer is waited out (AWS
 /// documents that EC2 is eventually consistent) for [`CONSISTENCY`], saying so on the status line.
-pub async fn consistent<T, E, R, F, Fut>(
+pub async fn consistent<T, E: ServiceError, R: std::fmt::Debug, Fut>(
     ctx: &Context<'_>,
     operation: &str,
-    call: F,
+    call: impl FnMut() -> Fut,
 ) -> Result<T, ActionError>
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+    Fut: Future<Output = SdkResult<T, E, R>>,
 {
     settle(
         ctx,
@@ -506,7 +517,7 @@ pub fn found<T, E, R>(
     gone: &[&str],
 ) -> Result<Option<T>, ActionError>
 where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ServiceError,
     R: std::fmt::Debug,
 {
     match result {
