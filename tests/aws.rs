@@ -3534,3 +3534,187 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
         "{after}"
     );
 }
+
+/// Failover records in front of a site that exists: its zone, a live PRIMARY record and `www`.
+const SITE_RECORDS: &str = r#"
+runbook: 1
+name: Failover records in front of a site
+vars:
+  region: {default: ap-south-1}
+  set: {default: shop-primary}
+  on_existing: {default: refuse}
+steps:
+  - id: zone
+    action: aws.route53.hosted_zone
+    with: {name: site.example.org}
+  - id: primary
+    action: aws.route53.failover_record
+    with:
+      zone_id: "{{ steps.zone.zone_id }}"
+      name: site.example.org
+      role: primary
+      set_identifier: "{{ vars.set }}"
+      alias:
+        dns_name: new-alb-2.ap-south-1.elb.amazonaws.com
+        hosted_zone_id: ZP97RAFLXTNZK
+      on_existing: "{{ vars.on_existing }}"
+"#;
+
+/// A record already at the name a run writes, which the run did not write, is never written
+/// over: under another set identifier or the same one the run is refused before anything is
+/// written (exit 2) and the record is as it was; with `on_existing: adopt` the run takes it over,
+/// and its rollback puts it back exactly, leaving the zone and `www` alone.
+#[test]
+fn a_record_the_run_did_not_write_is_refused_or_taken_over_and_put_back() {
+    use aws_sdk_route53::types::{
+        AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+        ResourceRecordSetFailover, RrType,
+    };
+    let lab = Lab::new();
+    std::fs::write(lab.dir.path().join("site.yaml"), SITE_RECORDS).unwrap();
+    let r53 = lab.emulator.route53();
+    let live = ResourceRecordSet::builder()
+        .name("site.example.org.")
+        .r#type(RrType::A)
+        .set_identifier("old-primary")
+        .failover(ResourceRecordSetFailover::Primary)
+        .alias_target(
+            AliasTarget::builder()
+                .dns_name("old-alb-1.ap-south-1.elb.amazonaws.com")
+                .hosted_zone_id("ZP97RAFLXTNZK")
+                .evaluate_target_health(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let www = ResourceRecordSet::builder()
+        .name("www.site.example.org.")
+        .r#type(RrType::A)
+        .ttl(300)
+        .resource_records(
+            ResourceRecord::builder()
+                .value("192.0.2.10")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let zone = lab.rt.block_on(async {
+        let zone = r53
+            .create_hosted_zone()
+            .name("site.example.org")
+            .caller_reference("site")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zone()
+            .unwrap()
+            .id()
+            .to_owned();
+        let changes = [live.clone(), www.clone()].map(|set| {
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(set)
+                .build()
+                .unwrap()
+        });
+        r53.change_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .set_changes(Some(changes.to_vec()))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        zone
+    });
+    let records = || -> Vec<ResourceRecordSet> {
+        lab.rt.block_on(async {
+            r53.list_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .send()
+                .await
+                .unwrap()
+                .resource_record_sets()
+                .iter()
+                .filter(|r| !matches!(r.r#type(), RrType::Ns | RrType::Soa))
+                .cloned()
+                .collect()
+        })
+    };
+    let before = records();
+    assert_eq!(before.len(), 2, "{before:?}");
+    let run = |vars: &[&str]| {
+        let mut args = vec![
+            "run",
+            "site.yaml",
+            "--yes",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ];
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        lab.run(&args)
+    };
+    for set in ["set=shop-primary", "set=old-primary"] {
+        let out = run(&[set]);
+        assert_eq!(out.status.code(), Some(2), "{set}: {:?}", text(&out));
+        assert!(
+            text(&out)
+                .1
+                .contains("PRIMARY failover record already exists at site.example.org")
+                || text(&out)
+                    .1
+                    .contains("set identifier `old-primary` already exists"),
+            "{set}: {:?}",
+            text(&out)
+        );
+        assert_eq!(records(), before, "{set}: the live record is untouched");
+    }
+
+    let out = run(&["on_existing=adopt"]);
+    ok(&out);
+    let now = records();
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(now.contains(&www));
+    let primary = now.iter().find(|r| r.failover().is_some()).unwrap();
+    assert_eq!(primary.set_identifier(), Some("shop-primary"));
+    assert!(
+        primary
+            .alias_target()
+            .unwrap()
+            .dns_name()
+            .starts_with("new-alb-2"),
+        "{primary:?}"
+    );
+
+    let id = lab.run_id();
+    let back = lab.run(&["rollback", &id, "--yes"]);
+    ok(&back);
+    assert!(
+        text(&back)
+            .1
+            .contains("undid record site.example.org A PRIMARY"),
+        "{:?}",
+        text(&back)
+    );
+    assert_eq!(
+        records(),
+        before,
+        "the live record is back exactly, www untouched"
+    );
+    let zones = lab.rt.block_on(async {
+        r53.list_hosted_zones()
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()
+            .len()
+    });
+    assert_eq!(zones, 1, "the zone the run found is kept");
+}

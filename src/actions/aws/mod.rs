@@ -28,6 +28,7 @@ pub mod client;
 pub mod cost;
 pub mod ec2;
 pub mod elbv2;
+pub mod existing;
 pub mod failover;
 pub mod instances;
 pub mod kinds;

@@ -75,7 +75,11 @@ pub async fn collisions<'p>(
                     zones.push(name);
                 }
             }
-            "aws.route53.failover_record" | "aws.route53.weighted_record" => {
+            // A step told to take over what is there (`on_existing: adopt`) collides with
+            // nothing.
+            "aws.route53.failover_record" | "aws.route53.weighted_record"
+                if params["on_existing"] != "adopt" =>
+            {
                 if let (Some(name), Some(set)) = (
                     known_name(&params["name"]),
                     params["set_identifier"].as_str(),

@@ -69,6 +69,11 @@ pub struct FailoverRecordParams {
     pub alias: Alias,
     #[serde(default)]
     pub health_check_id: Option<String>,
+    /// A record already at this name and type that this run did not write (the same set
+    /// identifier, the same failover role, or a simple record): `refuse` (the default) stops
+    /// before writing anything; `adopt` takes it over, and rollback puts it back as it was.
+    #[serde(default)]
+    pub on_existing: super::existing::OnExisting,
 }
 
 /// Create or update a weighted alias record.
@@ -85,6 +90,11 @@ pub struct WeightedRecordParams {
     pub alias: Alias,
     #[serde(default)]
     pub health_check_id: Option<String>,
+    /// A record already at this name and type that this run did not write (the same set
+    /// identifier, the same failover role, or a simple record): `refuse` (the default) stops
+    /// before writing anything; `adopt` takes it over, and rollback puts it back as it was.
+    #[serde(default)]
+    pub on_existing: super::existing::OnExisting,
 }
 
 fn thirty() -> u32 {
@@ -218,7 +228,7 @@ pub static ACTIONS: &[ActionDef] = &[
     },
     ActionDef {
         name: "aws.route53.failover_record",
-        summary: "Create or update a PRIMARY or SECONDARY failover alias record.",
+        summary: "Create a PRIMARY or SECONDARY failover alias record (never over one the run did not write).",
         docs: "Route 53 answers with the PRIMARY record while it is healthy, else with the SECONDARY. With \
                `evaluate_target_health`, an alias to a load balancer is healthy while its target group has a \
                healthy target. Console: Route 53 › Hosted zones › <zone> › Create record › Routing policy: \
@@ -226,7 +236,7 @@ pub static ACTIONS: &[ActionDef] = &[
         effect: Effect::Creates,
         params: Params::of::<FailoverRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
-        undo: Some("deletes exactly this record"),
+        undo: Some("deletes exactly this record, or puts back the record it took over"),
         executor: &Record { weighted: false },
         cli: Some(super::aws_cli::failover_record),
         creates: &[super::kinds::RECORD],
@@ -240,13 +250,13 @@ pub static ACTIONS: &[ActionDef] = &[
     },
     ActionDef {
         name: "aws.route53.weighted_record",
-        summary: "Create or update a weighted alias record.",
+        summary: "Create a weighted alias record (never over one the run did not write).",
         docs: "Route 53 answers with each record in proportion to its weight. Console: Route 53 › Hosted \
                zones › <zone> › Create record › Routing policy: Weighted.",
         effect: Effect::Creates,
         params: Params::of::<WeightedRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
-        undo: Some("deletes exactly this record"),
+        undo: Some("deletes exactly this record, or puts back the record it took over"),
         executor: &Record { weighted: true },
         cli: Some(super::aws_cli::weighted_record),
         creates: &[super::kinds::RECORD],
@@ -790,13 +800,27 @@ fn record_outcome(ctx: &Context<'_>, zone: &str, label: String, change_id: Strin
     o
 }
 
-/// Failover or weighted record: UPSERT, undo DELETEs exactly that record.
+/// Failover or weighted record: refused where a record the run did not write stands (unless told
+/// to take it over); undo deletes exactly the record written, or puts back what it took over.
 pub(super) struct Record {
     pub weighted: bool,
 }
 
+/// What a record step writes: its zone, the record set, its label for people, and what it does
+/// with a record already there.
+struct Written {
+    zone: String,
+    set: ResourceRecordSet,
+    label: String,
+    on_existing: super::existing::OnExisting,
+}
+
 impl Record {
     fn set(&self, ctx: &Context<'_>) -> Result<(String, ResourceRecordSet, String), ActionError> {
+        self.written(ctx).map(|w| (w.zone, w.set, w.label))
+    }
+
+    fn written(&self, ctx: &Context<'_>) -> Result<Written, ActionError> {
         if self.weighted {
             let p: WeightedRecordParams = ctx.params()?;
             let set = record_set(
@@ -808,11 +832,12 @@ impl Record {
                 None,
                 Some(p.weight),
             )?;
-            Ok((
-                p.zone_id,
+            Ok(Written {
+                zone: p.zone_id,
                 set,
-                format!("{} {} weight {}", p.name, p.kind, p.weight),
-            ))
+                label: format!("{} {} weight {}", p.name, p.kind, p.weight),
+                on_existing: p.on_existing,
+            })
         } else {
             let p: FailoverRecordParams = ctx.params()?;
             let role = if p.role == Role::Primary {
@@ -829,7 +854,12 @@ impl Record {
                 Some(p.role),
                 None,
             )?;
-            Ok((p.zone_id, set, format!("{} {} {role}", p.name, p.kind)))
+            Ok(Written {
+                zone: p.zone_id,
+                set,
+                label: format!("{} {} {role}", p.name, p.kind),
+                on_existing: p.on_existing,
+            })
         }
     }
 }
@@ -837,12 +867,65 @@ impl Record {
 impl Executor for Record {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
-            let (zone, set, label) = self.set(ctx)?;
+            let Written {
+                zone,
+                set,
+                label,
+                on_existing,
+            } = self.written(ctx)?;
             let c = clients(ctx)?;
+            // What is there already, read before anything is written. A failed read is no empty
+            // answer, and it wrote nothing: not a lost answer for the engine to look behind.
+            ctx.progress
+                .status(&format!("looking for records already at {label}"));
+            let sets = record_sets(
+                c,
+                &zone,
+                Some((&set.name().to_lowercase(), set.r#type().as_str())),
+            )
+            .await
+            .map_err(|mut e| {
+                e.retryable = false;
+                e
+            })?;
+            let there = super::existing::conflicts(&set, &sets);
+            let mut previous = Vec::new();
+            for found in &there {
+                if on_existing == super::existing::OnExisting::Refuse {
+                    return Err(taken(&label, found));
+                }
+                previous.push(super::existing::keep(found).map_err(|why| {
+                    ActionError::new(format!(
+                        "the record {} cannot be taken over: {why}",
+                        describe_set(found)
+                    ))
+                    .hint("change it by hand, or write the failover records at another name")
+                    .invalid_input()
+                })?);
+            }
             ctx.progress.status(&format!(
-                "writing the record {label} → {}",
-                set.alias_target().map_or("", |a| a.dns_name())
+                "writing the record {label} → {}{}",
+                set.alias_target().map_or("", |a| a.dns_name()),
+                if there.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", taking over {}",
+                        there
+                            .iter()
+                            .map(|s| describe_set(s))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )
+                }
             ));
+            // Created, never upserted: a record written there meanwhile is refused by Route 53
+            // rather than overwritten. What is taken over goes in the same change batch.
+            let mut changes: Vec<Change> = there
+                .iter()
+                .map(|old| change_of(ChangeAction::Delete, (*old).clone()))
+                .collect::<Result<_, _>>()?;
+            changes.push(change_of(ChangeAction::Create, set.clone())?);
             // An earlier change to the zone still in progress, or an alias target AWS cannot see
             // yet (a load balancer just created), settle by themselves.
             let settles = |code: &str, message: &str| {
@@ -850,7 +933,20 @@ impl Executor for Record {
                     || (code == "InvalidChangeBatch" && message.contains("not found"))
             };
             let write = super::settle_errors(ctx, Duration::from_secs(300), settles, || {
-                change(c, &zone, ChangeAction::Upsert, set.clone())
+                let changes = changes.clone();
+                let (zone, set) = (zone.clone(), set.clone());
+                async move {
+                    let answer = match changes.as_slice() {
+                        [one] => c.zone_changes.submit(&c.route53, &zone, one.clone()).await,
+                        _ => super::batch::Sender::send(&c.route53, zone.clone(), changes).await,
+                    };
+                    match answer {
+                        Err(e) if e.message.contains("already exists") => {
+                            created_meanwhile(c, &zone, set, e).await
+                        }
+                        other => other,
+                    }
+                }
             });
             // Meanwhile, what an alias to a load balancer rests on is looked up for the failover
             // checks that follow (kept while the process runs): now, while ELBv2's ten reads a
@@ -868,10 +964,43 @@ impl Executor for Record {
             let id = written.map_err(|mut err| {
                 if err.message.contains("not found") || err.message.contains("does not lie within") {
                     err = err.hint("the alias target must exist and use the load balancer's own CanonicalHostedZoneId");
+                } else if err.message.contains("already exists") {
+                    err = err.hint("a record was written at this name meanwhile, by someone else: nothing was overwritten; look at the zone's records, then run again");
                 }
                 err
             })?;
-            Ok(record_outcome(ctx, &zone, label, id))
+            let mut outcome = record_outcome(ctx, &zone, label, id);
+            if let Some(written) = outcome.resources.first_mut() {
+                written.undo["previous"] = serde_json::Value::Array(previous);
+                // Taken over: rollback puts these back (reported as undone, not removed).
+                written.changed = there.iter().map(|s| describe_set(s)).collect();
+            }
+            Ok(outcome)
+        })
+    }
+
+    /// Taken up again after an interruption (a resume, a lost answer): the record exactly as
+    /// the step writes it is the step's own (it is refused when there before, so only the step
+    /// can have written it), and writing it again gives the change id to wait for, changing
+    /// nothing. Rollback's look (`adopting: false`) claims no record: one there may be anyone's.
+    fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {
+        Box::pin(async move {
+            if !ctx.adopting {
+                return Ok(None);
+            }
+            let (zone, set, label) = self.set(ctx)?;
+            let c = clients(ctx)?;
+            let sets = record_sets(
+                c,
+                &zone,
+                Some((&set.name().to_lowercase(), set.r#type().as_str())),
+            )
+            .await?;
+            if !sets.iter().any(|s| super::existing::same(s, &set)) {
+                return Ok(None);
+            }
+            let id = change(c, &zone, ChangeAction::Upsert, set).await?;
+            Ok(Some(record_outcome(ctx, &zone, label, id)))
         })
     }
 
@@ -936,6 +1065,15 @@ impl Executor for Record {
             };
             let (zone, set, _) = self.set(&key_ctx)?;
             let c = clients(ctx)?;
+            let previous: Vec<ResourceRecordSet> = r.undo["previous"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(super::existing::restore)
+                .collect::<Result<_, _>>()?;
+            if !previous.is_empty() {
+                return put_back(ctx, c, &zone, set, previous, &r.id).await;
+            }
             ctx.progress
                 .status(&format!("deleting the record {}", r.id));
             match change(c, &zone, ChangeAction::Delete, set).await {
@@ -950,6 +1088,87 @@ impl Executor for Record {
                 Err(e) => Err(e),
             }
         })
+    }
+}
+
+/// A record change, built.
+fn change_of(action: ChangeAction, set: ResourceRecordSet) -> Result<Change, ActionError> {
+    Change::builder()
+        .action(action)
+        .resource_record_set(set)
+        .build()
+        .map_err(|e| ActionError::new(format!("a record change could not be built: {e}")))
+}
+
+/// A create refused with "already exists": a record written at the name since it was read is
+/// someone else's, and refused. With nothing in the way (the emulator refuses to create again a
+/// record created and deleted before), the record is written after all.
+async fn created_meanwhile(
+    c: &Clients,
+    zone: &str,
+    set: ResourceRecordSet,
+    refused: ActionError,
+) -> Result<String, ActionError> {
+    let sets = record_sets(
+        c,
+        zone,
+        Some((&set.name().to_lowercase(), set.r#type().as_str())),
+    )
+    .await?;
+    if !super::existing::conflicts(&set, &sets).is_empty() {
+        return Err(refused);
+    }
+    change(c, zone, ChangeAction::Upsert, set).await
+}
+
+/// A record step refused: `found` is at its name and the run did not write it.
+fn taken(label: &str, found: &ResourceRecordSet) -> ActionError {
+    ActionError::new(format!(
+        "a record is already where {label} would go: {}; this run did not write it, and nothing was written",
+        describe_set(found)
+    ))
+    .hint("writing over it would change what the site answers now, and rollback would delete it: choose another name (or set identifier), delete that record if it may go, or set `on_existing: adopt` on the step to take it over (rollback then puts it back exactly)")
+    .invalid_input()
+}
+
+/// Undo a record that took over others: its own record out and theirs back, in one change, so
+/// the name never answers with neither; theirs alone when its own is gone already.
+async fn put_back(
+    ctx: &Context<'_>,
+    c: &Clients,
+    zone: &str,
+    own: ResourceRecordSet,
+    previous: Vec<ResourceRecordSet>,
+    label: &str,
+) -> Result<Undone, ActionError> {
+    ctx.progress.status(&format!(
+        "putting back {} in place of the record {label}",
+        previous
+            .iter()
+            .map(describe_set)
+            .collect::<Vec<_>>()
+            .join("; ")
+    ));
+    // Upserted: what is put back is the record as it was, whatever holds its place now.
+    let back: Vec<Change> = previous
+        .into_iter()
+        .map(|set| change_of(ChangeAction::Upsert, set))
+        .collect::<Result<_, _>>()?;
+    let mut both = vec![change_of(ChangeAction::Delete, own)?];
+    both.extend(back.iter().cloned());
+    match super::batch::Sender::send(&c.route53, zone.to_owned(), both).await {
+        Ok(_) => Ok(Undone::Removed),
+        Err(e) if e.code.as_deref() == Some("NoSuchHostedZone") => Ok(Undone::AlreadyGone),
+        // Its own record is gone (deleted by hand): put theirs back all the same.
+        Err(e)
+            if e.code.as_deref() == Some("InvalidChangeBatch")
+                && e.message.contains("not found") =>
+        {
+            super::batch::Sender::send(&c.route53, zone.to_owned(), back)
+                .await
+                .map(|_| Undone::AlreadyGone)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -1383,6 +1383,157 @@ fn record_params() -> Json {
     })
 }
 
+/// The records at a name, as `ListResourceRecordSets` answers (one page).
+fn records_there(sets: Vec<r53::ResourceRecordSet>) -> Rule {
+    mock!(r53::Client::list_resource_record_sets).then_output(move || {
+        r53::ListResourceRecordSetsOutput::builder()
+            .set_resource_record_sets(Some(sets.clone()))
+            .is_truncated(false)
+            .max_items(300)
+            .build()
+            .unwrap()
+    })
+}
+
+/// A live site's PRIMARY record at the name the step writes, under another set identifier.
+fn live_primary() -> r53::ResourceRecordSet {
+    r53::ResourceRecordSet::builder()
+        .name("lab.example.com.")
+        .r#type(r53::RrType::A)
+        .set_identifier("site-primary")
+        .failover(r53::ResourceRecordSetFailover::Primary)
+        .alias_target(
+            r53::AliasTarget::builder()
+                .dns_name("site-alb-7.us-east-1.elb.amazonaws.com.")
+                .hosted_zone_id("Z35SXDOTRQ7X7K")
+                .evaluate_target_health(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// A record step never writes over a record the run did not write: with a live PRIMARY at the
+/// name it is refused (invalid input, not retried, no change sent), naming the record there.
+/// Told to adopt it, it deletes that record and creates its own in one change, keeps an exact
+/// copy, and its undo puts the record back in the same way.
+#[tokio::test(start_paused = true)]
+async fn a_record_already_there_is_refused_or_taken_over_and_put_back() {
+    let written = mock!(r53::Client::change_resource_record_sets)
+        .match_requests(|r| {
+            let changes = r
+                .change_batch()
+                .map(r53::ChangeBatch::changes)
+                .unwrap_or_default();
+            changes.len() == 2
+                && changes[0].action() == &r53::ChangeAction::Delete
+                && changes[0]
+                    .resource_record_set()
+                    .and_then(|s| s.set_identifier())
+                    == Some("site-primary")
+                && changes[1].action() == &r53::ChangeAction::Create
+                && changes[1]
+                    .resource_record_set()
+                    .and_then(|s| s.set_identifier())
+                    == Some("primary")
+        })
+        .then_output(|| {
+            r53::ChangeResourceRecordSetsOutput::builder()
+                .change_info(change_info(r53::ChangeStatus::Pending))
+                .build()
+        });
+    let put_back = mock!(r53::Client::change_resource_record_sets)
+        .match_requests(|r| {
+            let changes = r
+                .change_batch()
+                .map(r53::ChangeBatch::changes)
+                .unwrap_or_default();
+            changes.len() == 2
+                && changes[0].action() == &r53::ChangeAction::Delete
+                && changes[0]
+                    .resource_record_set()
+                    .and_then(|s| s.set_identifier())
+                    == Some("primary")
+                && changes[1].action() == &r53::ChangeAction::Upsert
+                && changes[1].resource_record_set() == Some(&live_primary())
+        })
+        .then_output(|| {
+            r53::ChangeResourceRecordSetsOutput::builder()
+                .change_info(change_info(r53::ChangeStatus::Pending))
+                .build()
+        });
+    let script = Script {
+        route53: vec![
+            records_there(vec![live_primary()]),
+            written.clone(),
+            put_back.clone(),
+        ],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.route53.failover_record",
+        record_params(),
+        Call::Run,
+    )
+    .await;
+    let refused = result.unwrap_err();
+    assert!(
+        refused
+            .message
+            .contains("a record is already where lab.example.com A PRIMARY would go")
+            && refused
+                .message
+                .contains("set identifier site-primary, PRIMARY, alias to site-alb"),
+        "{}",
+        refused.message
+    );
+    assert!(refused.invalid_input && !refused.retryable);
+    assert!(
+        refused
+            .hint
+            .unwrap_or_default()
+            .contains("on_existing: adopt")
+    );
+    assert_eq!(
+        written.num_calls() + put_back.num_calls(),
+        0,
+        "nothing was written"
+    );
+
+    let mut adopt = record_params();
+    adopt["on_existing"] = json!("adopt");
+    let (result, _) = call(
+        &script,
+        "aws.route53.failover_record",
+        adopt.clone(),
+        Call::Run,
+    )
+    .await;
+    let outcome = result.unwrap();
+    assert_eq!(written.num_calls(), 1);
+    let record = &outcome.resources[0];
+    assert_eq!(record.undo["previous"][0]["set_identifier"], "site-primary");
+    assert_eq!(
+        record.changed.len(),
+        1,
+        "the rollback says it undid, not removed: {record:?}"
+    );
+    let mut journaled: Resource =
+        serde_json::from_str(&serde_json::to_string(record).unwrap()).unwrap();
+    journaled.undo["params"] = adopt;
+    let (undone, _) = call(
+        &script,
+        "aws.route53.failover_record",
+        json!({}),
+        Call::Undo(&journaled),
+    )
+    .await;
+    assert_eq!(undone.unwrap().outputs["undone"], json!("removed"));
+    assert_eq!(put_back.num_calls(), 1, "the live record is back, exactly");
+}
+
 /// Route 53 refuses an alias to a load balancer it cannot see yet, and a change while an earlier
 /// one to the zone is still processed: both settle, and are waited out. A wrong zone id does not
 /// settle: it fails at once with a hint.
@@ -1409,7 +1560,7 @@ async fn record_changes_wait_out_what_settles_and_explain_what_does_not() {
         })
         .build();
     let script = Script {
-        route53: vec![settling.clone()],
+        route53: vec![records_there(Vec::new()), settling.clone()],
         ..Script::default()
     };
     let (result, shown) = call(
@@ -1431,7 +1582,7 @@ async fn record_changes_wait_out_what_settles_and_explain_what_does_not() {
         ))
     });
     let script = Script {
-        route53: vec![wrong_zone.clone()],
+        route53: vec![records_there(Vec::new()), wrong_zone.clone()],
         ..Script::default()
     };
     let (result, _) = call(
