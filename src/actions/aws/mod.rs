@@ -28,7 +28,6 @@ pub mod client;
 pub mod cost;
 pub mod ec2;
 pub mod elbv2;
-pub mod existing;
 pub mod failover;
 pub mod instances;
 pub mod kinds;
@@ -36,6 +35,7 @@ pub mod life;
 pub mod limit;
 pub mod quota;
 pub mod readiness;
+pub mod records;
 pub mod route53;
 #[cfg(test)]
 mod scripted;

@@ -101,6 +101,7 @@ pub async fn collisions<'p>(
             comment: None,
             shared: false,
             id: chosen.get(zone).cloned(),
+            create: true,
         };
         if let Some((id, _)) = find_zone(c, &p, "").await? {
             ids.insert(zone.clone(), id);

@@ -29,6 +29,10 @@ pub struct HostedZoneParams {
     /// used, never created or deleted. Empty: found by name, and several are refused.
     #[serde(default, deserialize_with = "super::defaults::empty_is_none")]
     pub id: Option<String>,
+    /// `false`: only find the zone (a site that exists); none of that name is an error naming
+    /// the zones there are, and nothing is created.
+    #[serde(default = "super::defaults::yes")]
+    pub create: bool,
 }
 
 /// The target of an alias record.
@@ -73,7 +77,7 @@ pub struct FailoverRecordParams {
     /// identifier, the same failover role, or a simple record): `refuse` (the default) stops
     /// before writing anything; `adopt` takes it over, and rollback puts it back as it was.
     #[serde(default)]
-    pub on_existing: super::existing::OnExisting,
+    pub on_existing: super::records::OnExisting,
 }
 
 /// Create or update a weighted alias record.
@@ -94,7 +98,7 @@ pub struct WeightedRecordParams {
     /// identifier, the same failover role, or a simple record): `refuse` (the default) stops
     /// before writing anything; `adopt` takes it over, and rollback puts it back as it was.
     #[serde(default)]
-    pub on_existing: super::existing::OnExisting,
+    pub on_existing: super::records::OnExisting,
 }
 
 fn thirty() -> u32 {
@@ -153,7 +157,10 @@ fn six_minutes() -> crate::runbook::format::DurationText {
     crate::runbook::format::DurationText(Duration::from_secs(360))
 }
 
-fn hosted_zone_usage(_: &serde_json::Value) -> Usage {
+fn hosted_zone_usage(params: &serde_json::Value) -> Usage {
+    if params["create"] == false {
+        return Usage::default();
+    }
     Usage {
         hourly: Some(super::cost::half_dollar_monthly(
             "a hosted zone, if created",
@@ -237,7 +244,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<FailoverRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record, or puts back the record it took over"),
-        executor: &Record { weighted: false },
+        executor: &super::records::Record { weighted: false },
         cli: Some(super::aws_cli::failover_record),
         creates: &[super::kinds::RECORD],
         noun: Some("failover record"),
@@ -257,7 +264,7 @@ pub static ACTIONS: &[ActionDef] = &[
         params: Params::of::<WeightedRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record, or puts back the record it took over"),
-        executor: &Record { weighted: true },
+        executor: &super::records::Record { weighted: true },
         cli: Some(super::aws_cli::weighted_record),
         creates: &[super::kinds::RECORD],
         noun: Some("weighted record"),
@@ -334,8 +341,8 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeStatus, HealthCheckConfig, HealthCheckType,
-    ResourceRecordSet, ResourceRecordSetFailover, RrType, Tag, TagResourceType,
+    AliasTarget, ChangeStatus, HealthCheckConfig, HealthCheckType, ResourceRecordSet, RrType, Tag,
+    TagResourceType,
 };
 
 use super::client::{Clients, clients};
@@ -344,11 +351,10 @@ use super::life::{Creating, Make, Step, made};
 use super::shared::Answer;
 use super::{Seen, code, sdk_error, standard_tags};
 use crate::engine::action::{
-    ActionError, ByHand, Checking, Context, Executor, Outcome, Reconciling, Resource, Running,
-    Undoing, Undone,
+    ActionError, Context, Executor, Outcome, Reconciling, Resource, Running, Undoing, Undone,
 };
 
-fn built<T>(
+pub(super) fn built<T>(
     r: Result<T, aws_smithy_types::error::operation::BuildError>,
 ) -> Result<T, ActionError> {
     r.map_err(|e| ActionError::new(format!("incomplete Route 53 request: {e}")).invalid_input())
@@ -463,6 +469,37 @@ pub(super) async fn find_zone(
             .invalid_input())
         }
     }
+}
+
+/// No public zone has the name a find-only step asks for: the error names the zones there are
+/// (the closest first), since the usual cause is a name off by a label or a letter.
+async fn no_zone(c: &Clients, name: &str) -> ActionError {
+    let listed = c.route53.list_hosted_zones().max_items(100).send().await;
+    let names: Vec<String> = listed
+        .map(|out| {
+            out.hosted_zones()
+                .iter()
+                .filter(|z| {
+                    !z.config()
+                        .is_some_and(aws_sdk_route53::types::HostedZoneConfig::private_zone)
+                })
+                .map(|z| z.name().trim_end_matches('.').to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let closest = crate::runbook::suggest::did_you_mean(name, &names);
+    let there = match names.as_slice() {
+        [] => "the account has no public hosted zone".to_owned(),
+        some => format!("the account's public zones are {}", some.join(", ")),
+    };
+    ActionError::new(format!(
+        "there is no public hosted zone named {name} ({there}), and the step only finds one (`create: false`)"
+    ))
+    .hint(closest.map_or_else(
+        || "check the domain (its zone is the domain itself, not a name in it such as www), the account and the credentials".to_owned(),
+        |c| format!("{c} (the zone is the domain itself, not a name in it such as www)"),
+    ))
+    .invalid_input()
 }
 
 /// Why Route 53 refused to create a zone, in words: a name it reserves says so and what to do.
@@ -612,6 +649,9 @@ impl Executor for HostedZone {
                         || tagged_with_key(c, TagResourceType::Hostedzone, &id, ctx.key).await?);
                 return zone_outcome(c, &id, mine).await;
             }
+            if !p.create {
+                return Err(no_zone(c, &p.name).await);
+            }
             ctx.progress
                 .status(&format!("creating the hosted zone {}", p.name));
             let mut req = c
@@ -730,446 +770,6 @@ async fn kept_zone(c: &Clients, id: &str) -> ActionError {
     .hint(format!(
         "nothing is deleted that no run made: if those records may go, delete them (Route 53 › Hosted zones › the zone, or `aws route53 change-resource-record-sets --hosted-zone-id {id}` with a DELETE change), then roll back again; or keep the zone"
     ))
-}
-
-/// The record set a record action writes, from its parameters.
-fn record_set(
-    name: &str,
-    kind: &str,
-    set_id: &str,
-    alias: &Alias,
-    health_check: Option<&String>,
-    role: Option<Role>,
-    weight: Option<u8>,
-) -> Result<ResourceRecordSet, ActionError> {
-    let target = built(
-        AliasTarget::builder()
-            .hosted_zone_id(&alias.hosted_zone_id)
-            .dns_name(&alias.dns_name)
-            .evaluate_target_health(alias.evaluate_target_health)
-            .build(),
-    )?;
-    let mut b = ResourceRecordSet::builder()
-        .name(fqdn(name))
-        .r#type(RrType::from(kind))
-        .set_identifier(set_id)
-        .alias_target(target);
-    if let Some(role) = role {
-        b = b.failover(match role {
-            Role::Primary => ResourceRecordSetFailover::Primary,
-            Role::Secondary => ResourceRecordSetFailover::Secondary,
-        });
-    }
-    if let Some(w) = weight {
-        b = b.weight(i64::from(w));
-    }
-    if let Some(h) = health_check {
-        b = b.health_check_id(h);
-    }
-    built(b.build())
-}
-
-/// Send one change to a zone, in a batch with the other runs' changes to it ([`super::batch`]):
-/// its change id.
-async fn change(
-    c: &Clients,
-    zone: &str,
-    action: ChangeAction,
-    set: ResourceRecordSet,
-) -> Result<String, ActionError> {
-    let change = Change::builder()
-        .action(action)
-        .resource_record_set(set)
-        .build()
-        .map_err(|e| ActionError::new(format!("a record change could not be built: {e}")))?;
-    c.zone_changes.submit(&c.route53, zone, change).await
-}
-
-/// A record written by a step: the change to wait for, and the record for undo (which rebuilds
-/// it from the step's parameters).
-fn record_outcome(ctx: &Context<'_>, zone: &str, label: String, change_id: String) -> Outcome {
-    let mut o = Outcome::default();
-    o.outputs.insert("change_id".into(), change_id.into());
-    o.resources.push(Resource {
-        kind: super::kinds::RECORD.into(),
-        id: label,
-        undo: serde_json::json!({ "zone_id": zone, "params": ctx.params }),
-        changed: Vec::new(),
-        region: None,
-    });
-    o
-}
-
-/// Failover or weighted record: refused where a record the run did not write stands (unless told
-/// to take it over); undo deletes exactly the record written, or puts back what it took over.
-pub(super) struct Record {
-    pub weighted: bool,
-}
-
-/// What a record step writes: its zone, the record set, its label for people, and what it does
-/// with a record already there.
-struct Written {
-    zone: String,
-    set: ResourceRecordSet,
-    label: String,
-    on_existing: super::existing::OnExisting,
-}
-
-impl Record {
-    fn set(&self, ctx: &Context<'_>) -> Result<(String, ResourceRecordSet, String), ActionError> {
-        self.written(ctx).map(|w| (w.zone, w.set, w.label))
-    }
-
-    fn written(&self, ctx: &Context<'_>) -> Result<Written, ActionError> {
-        if self.weighted {
-            let p: WeightedRecordParams = ctx.params()?;
-            let set = record_set(
-                &p.name,
-                &p.kind,
-                &p.set_identifier,
-                &p.alias,
-                p.health_check_id.as_ref(),
-                None,
-                Some(p.weight),
-            )?;
-            Ok(Written {
-                zone: p.zone_id,
-                set,
-                label: format!("{} {} weight {}", p.name, p.kind, p.weight),
-                on_existing: p.on_existing,
-            })
-        } else {
-            let p: FailoverRecordParams = ctx.params()?;
-            let role = if p.role == Role::Primary {
-                "PRIMARY"
-            } else {
-                "SECONDARY"
-            };
-            let set = record_set(
-                &p.name,
-                &p.kind,
-                &p.set_identifier,
-                &p.alias,
-                p.health_check_id.as_ref(),
-                Some(p.role),
-                None,
-            )?;
-            Ok(Written {
-                zone: p.zone_id,
-                set,
-                label: format!("{} {} {role}", p.name, p.kind),
-                on_existing: p.on_existing,
-            })
-        }
-    }
-}
-
-impl Executor for Record {
-    fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
-        Box::pin(async move {
-            let Written {
-                zone,
-                set,
-                label,
-                on_existing,
-            } = self.written(ctx)?;
-            let c = clients(ctx)?;
-            // What is there already, read before anything is written. A failed read is no empty
-            // answer, and it wrote nothing: not a lost answer for the engine to look behind.
-            ctx.progress
-                .status(&format!("looking for records already at {label}"));
-            let sets = record_sets(
-                c,
-                &zone,
-                Some((&set.name().to_lowercase(), set.r#type().as_str())),
-            )
-            .await
-            .map_err(|mut e| {
-                e.retryable = false;
-                e
-            })?;
-            let there = super::existing::conflicts(&set, &sets);
-            let mut previous = Vec::new();
-            for found in &there {
-                if on_existing == super::existing::OnExisting::Refuse {
-                    return Err(taken(&label, found));
-                }
-                previous.push(super::existing::keep(found).map_err(|why| {
-                    ActionError::new(format!(
-                        "the record {} cannot be taken over: {why}",
-                        describe_set(found)
-                    ))
-                    .hint("change it by hand, or write the failover records at another name")
-                    .invalid_input()
-                })?);
-            }
-            ctx.progress.status(&format!(
-                "writing the record {label} → {}{}",
-                set.alias_target().map_or("", |a| a.dns_name()),
-                if there.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        ", taking over {}",
-                        there
-                            .iter()
-                            .map(|s| describe_set(s))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    )
-                }
-            ));
-            // Created, never upserted: a record written there meanwhile is refused by Route 53
-            // rather than overwritten. What is taken over goes in the same change batch.
-            let mut changes: Vec<Change> = there
-                .iter()
-                .map(|old| change_of(ChangeAction::Delete, (*old).clone()))
-                .collect::<Result<_, _>>()?;
-            changes.push(change_of(ChangeAction::Create, set.clone())?);
-            // An earlier change to the zone still in progress, or an alias target AWS cannot see
-            // yet (a load balancer just created), settle by themselves.
-            let settles = |code: &str, message: &str| {
-                code == "PriorRequestNotComplete"
-                    || (code == "InvalidChangeBatch" && message.contains("not found"))
-            };
-            let write = super::settle_errors(ctx, Duration::from_secs(300), settles, || {
-                let changes = changes.clone();
-                let (zone, set) = (zone.clone(), set.clone());
-                async move {
-                    let answer = match changes.as_slice() {
-                        [one] => c.zone_changes.submit(&c.route53, &zone, one.clone()).await,
-                        _ => super::batch::Sender::send(&c.route53, zone.clone(), changes).await,
-                    };
-                    match answer {
-                        Err(e) if e.message.contains("already exists") => {
-                            created_meanwhile(c, &zone, set, e).await
-                        }
-                        other => other,
-                    }
-                }
-            });
-            // Meanwhile, what an alias to a load balancer rests on is looked up for the failover
-            // checks that follow (kept while the process runs): now, while ELBv2's ten reads a
-            // second are spare, rather than in a class's drill, when sixty checks want them at
-            // once. A failed look-up is not kept: the check asks again and reports it.
-            let rests_on = async {
-                if let Some(alias) = set.alias_target().filter(|a| a.evaluate_target_health()) {
-                    let dns = alias_dns(alias);
-                    if dns.contains(".elb.") {
-                        let _ = super::failover::behind(c, &dns).await;
-                    }
-                }
-            };
-            let (written, ()) = tokio::join!(write, rests_on);
-            let id = written.map_err(|mut err| {
-                if err.message.contains("not found") || err.message.contains("does not lie within") {
-                    err = err.hint("the alias target must exist and use the load balancer's own CanonicalHostedZoneId");
-                } else if err.message.contains("already exists") {
-                    err = err.hint("a record was written at this name meanwhile, by someone else: nothing was overwritten; look at the zone's records, then run again");
-                }
-                err
-            })?;
-            let mut outcome = record_outcome(ctx, &zone, label, id);
-            if let Some(written) = outcome.resources.first_mut() {
-                written.undo["previous"] = serde_json::Value::Array(previous);
-                // Taken over: rollback puts these back (reported as undone, not removed).
-                written.changed = there.iter().map(|s| describe_set(s)).collect();
-            }
-            Ok(outcome)
-        })
-    }
-
-    /// Taken up again after an interruption (a resume, a lost answer): the record exactly as
-    /// the step writes it is the step's own (it is refused when there before, so only the step
-    /// can have written it), and writing it again gives the change id to wait for, changing
-    /// nothing. Rollback's look (`adopting: false`) claims no record: one there may be anyone's.
-    fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {
-        Box::pin(async move {
-            if !ctx.adopting {
-                return Ok(None);
-            }
-            let (zone, set, label) = self.set(ctx)?;
-            let c = clients(ctx)?;
-            let sets = record_sets(
-                c,
-                &zone,
-                Some((&set.name().to_lowercase(), set.r#type().as_str())),
-            )
-            .await?;
-            if !sets.iter().any(|s| super::existing::same(s, &set)) {
-                return Ok(None);
-            }
-            let id = change(c, &zone, ChangeAction::Upsert, set).await?;
-            Ok(Some(record_outcome(ctx, &zone, label, id)))
-        })
-    }
-
-    fn by_hand<'a>(&'a self, ctx: &'a Context<'a>, compare: &'a [String]) -> Checking<'a> {
-        Box::pin(async move {
-            let (zone, wanted, label) = self.set(ctx)?;
-            let c = clients(ctx)?;
-            let name = wanted.name().to_lowercase();
-            let kind = wanted.r#type().as_str().to_owned();
-            ctx.progress
-                .status(&format!("looking for the record {label} in zone {zone}"));
-            let sets = record_sets(c, &zone, Some((&name, &kind))).await?;
-            let found = match hand_made(&wanted, &sets) {
-                Ok(Some(found)) => found,
-                Ok(None) => {
-                    let seen = sets
-                        .iter()
-                        .filter(|s| s.name().eq_ignore_ascii_case(&name))
-                        .map(describe_set)
-                        .collect();
-                    return Ok(ByHand::Nothing {
-                        looked: format!(
-                            "the records named {} of type {kind} in hosted zone {zone} ({})",
-                            name.trim_end_matches('.'),
-                            c.region
-                        ),
-                        seen,
-                    });
-                }
-                Err(several) => {
-                    return Ok(ByHand::Several {
-                        candidates: several.into_iter().map(describe_set).collect(),
-                    });
-                }
-            };
-            let what = describe_set(found);
-            let differences = differences(&wanted, found, &compared(compare));
-            if !differences.is_empty() {
-                return Ok(ByHand::Differs { what, differences });
-            }
-            // Right in everything checked: made the step's own by writing the step's record over
-            // it (the same record, so nothing changes in DNS), which also gives the change id
-            // that the step's INSYNC wait reads and makes undo delete exactly what it wrote.
-            let change_id = if ctx.adopting {
-                change(c, &zone, ChangeAction::Upsert, wanted.clone()).await?
-            } else {
-                String::new()
-            };
-            Ok(ByHand::Matches {
-                outcome: record_outcome(ctx, &zone, label, change_id),
-                what,
-            })
-        })
-    }
-
-    fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
-        Box::pin(async move {
-            let params = r.undo["params"].clone();
-            let key_ctx = Context {
-                params: &params,
-                ..*ctx
-            };
-            let (zone, set, _) = self.set(&key_ctx)?;
-            let c = clients(ctx)?;
-            let previous: Vec<ResourceRecordSet> = r.undo["previous"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(super::existing::restore)
-                .collect::<Result<_, _>>()?;
-            if !previous.is_empty() {
-                return put_back(ctx, c, &zone, set, previous, &r.id).await;
-            }
-            ctx.progress
-                .status(&format!("deleting the record {}", r.id));
-            match change(c, &zone, ChangeAction::Delete, set).await {
-                Ok(_) => Ok(Undone::Removed),
-                Err(e) if e.code.as_deref() == Some("NoSuchHostedZone") => Ok(Undone::AlreadyGone),
-                Err(e)
-                    if e.code.as_deref() == Some("InvalidChangeBatch")
-                        && e.message.contains("not found") =>
-                {
-                    Ok(Undone::AlreadyGone)
-                }
-                Err(e) => Err(e),
-            }
-        })
-    }
-}
-
-/// A record change, built.
-fn change_of(action: ChangeAction, set: ResourceRecordSet) -> Result<Change, ActionError> {
-    Change::builder()
-        .action(action)
-        .resource_record_set(set)
-        .build()
-        .map_err(|e| ActionError::new(format!("a record change could not be built: {e}")))
-}
-
-/// A create refused with "already exists": a record written at the name since it was read is
-/// someone else's, and refused. With nothing in the way (the emulator refuses to create again a
-/// record created and deleted before), the record is written after all.
-async fn created_meanwhile(
-    c: &Clients,
-    zone: &str,
-    set: ResourceRecordSet,
-    refused: ActionError,
-) -> Result<String, ActionError> {
-    let sets = record_sets(
-        c,
-        zone,
-        Some((&set.name().to_lowercase(), set.r#type().as_str())),
-    )
-    .await?;
-    if !super::existing::conflicts(&set, &sets).is_empty() {
-        return Err(refused);
-    }
-    change(c, zone, ChangeAction::Upsert, set).await
-}
-
-/// A record step refused: `found` is at its name and the run did not write it.
-fn taken(label: &str, found: &ResourceRecordSet) -> ActionError {
-    ActionError::new(format!(
-        "a record is already where {label} would go: {}; this run did not write it, and nothing was written",
-        describe_set(found)
-    ))
-    .hint("writing over it would change what the site answers now, and rollback would delete it: choose another name (or set identifier), delete that record if it may go, or set `on_existing: adopt` on the step to take it over (rollback then puts it back exactly)")
-    .invalid_input()
-}
-
-/// Undo a record that took over others: its own record out and theirs back, in one change, so
-/// the name never answers with neither; theirs alone when its own is gone already.
-async fn put_back(
-    ctx: &Context<'_>,
-    c: &Clients,
-    zone: &str,
-    own: ResourceRecordSet,
-    previous: Vec<ResourceRecordSet>,
-    label: &str,
-) -> Result<Undone, ActionError> {
-    ctx.progress.status(&format!(
-        "putting back {} in place of the record {label}",
-        previous
-            .iter()
-            .map(describe_set)
-            .collect::<Vec<_>>()
-            .join("; ")
-    ));
-    // Upserted: what is put back is the record as it was, whatever holds its place now.
-    let back: Vec<Change> = previous
-        .into_iter()
-        .map(|set| change_of(ChangeAction::Upsert, set))
-        .collect::<Result<_, _>>()?;
-    let mut both = vec![change_of(ChangeAction::Delete, own)?];
-    both.extend(back.iter().cloned());
-    match super::batch::Sender::send(&c.route53, zone.to_owned(), both).await {
-        Ok(_) => Ok(Undone::Removed),
-        Err(e) if e.code.as_deref() == Some("NoSuchHostedZone") => Ok(Undone::AlreadyGone),
-        // Its own record is gone (deleted by hand): put theirs back all the same.
-        Err(e)
-            if e.code.as_deref() == Some("InvalidChangeBatch")
-                && e.message.contains("not found") =>
-        {
-            super::batch::Sender::send(&c.route53, zone.to_owned(), back)
-                .await
-                .map(|_| Undone::AlreadyGone)
-        }
-        Err(e) => Err(e),
-    }
 }
 
 pub(super) struct WaitChange;
@@ -1468,188 +1068,6 @@ pub(super) fn balancer_name(dns: &str) -> Option<&str> {
     (!name.is_empty() && !id.is_empty() && name.len() <= 32).then_some(name)
 }
 
-/// An exercise's record, as a learner reads it: "lab.example.com A, set identifier lab-primary,
-/// PRIMARY, alias to lab-primary-alb".
-fn describe_set(set: &ResourceRecordSet) -> String {
-    let mut text = format!(
-        "{} {}",
-        set.name().trim_end_matches('.'),
-        set.r#type().as_str()
-    );
-    if let Some(id) = set.set_identifier() {
-        text.push_str(&format!(", set identifier {id}"));
-    }
-    if let Some(role) = set.failover() {
-        text.push_str(&format!(", {}", role.as_str()));
-    }
-    if let Some(weight) = set.weight() {
-        text.push_str(&format!(", weight {weight}"));
-    }
-    match set.alias_target() {
-        Some(alias) => text.push_str(&format!(", alias to {}", alias_name(alias))),
-        None if set.failover().is_none() && set.weight().is_none() => {
-            text.push_str(" (a simple record)");
-        }
-        None => {}
-    }
-    text
-}
-
-/// An alias target by the load balancer's name where its DNS name gives one (`lab-primary-alb`),
-/// else by the DNS name.
-fn alias_name(alias: &AliasTarget) -> String {
-    let dns = alias_dns(alias);
-    balancer_name(&dns).map_or(dns.clone(), str::to_owned)
-}
-
-/// What differs between the record a step writes (`wanted`) and one a learner made (`found`), in
-/// the parameters compared, each in words.
-fn differences(
-    wanted: &ResourceRecordSet,
-    found: &ResourceRecordSet,
-    compare: &[String],
-) -> Vec<String> {
-    let compared = |p: &str| compare.iter().any(|c| c == p);
-    let mut out = Vec::new();
-    if compared("set_identifier") && wanted.set_identifier() != found.set_identifier() {
-        out.push(format!(
-            "the record's set identifier is {}; this step needs {}",
-            found.set_identifier().unwrap_or("(none)"),
-            wanted.set_identifier().unwrap_or("(none)")
-        ));
-    }
-    if compared("role") && wanted.failover() != found.failover() {
-        out.push(match found.failover() {
-            Some(role) => format!(
-                "the record's failover role is {}; this step needs {}",
-                role.as_str(),
-                wanted.failover().map_or("none", |r| r.as_str())
-            ),
-            None => format!(
-                "the record's routing policy is not failover; this step needs a failover record with role {}",
-                wanted.failover().map_or("none", |r| r.as_str())
-            ),
-        });
-    }
-    if compared("weight") && wanted.weight() != found.weight() {
-        out.push(format!(
-            "the record's weight is {}; this step needs {}",
-            found
-                .weight()
-                .map_or("(none)".to_owned(), |w| w.to_string()),
-            wanted
-                .weight()
-                .map_or("(none)".to_owned(), |w| w.to_string())
-        ));
-    }
-    if compared("alias") {
-        match (wanted.alias_target(), found.alias_target()) {
-            (Some(w), Some(f)) => {
-                if alias_dns(w) != alias_dns(f) {
-                    out.push(format!(
-                        "the alias points at {}; it should point at {}",
-                        alias_name(f),
-                        alias_name(w)
-                    ));
-                } else if w.hosted_zone_id() != f.hosted_zone_id() {
-                    out.push(format!(
-                        "the alias's hosted zone id is {}; the load balancer's is {}",
-                        f.hosted_zone_id(),
-                        w.hosted_zone_id()
-                    ));
-                }
-                if w.evaluate_target_health() != f.evaluate_target_health() {
-                    out.push(format!(
-                        "\"Evaluate target health\" is {}; this step needs it {}",
-                        if f.evaluate_target_health() {
-                            "on"
-                        } else {
-                            "off"
-                        },
-                        if w.evaluate_target_health() {
-                            "on"
-                        } else {
-                            "off"
-                        }
-                    ));
-                }
-            }
-            (Some(w), None) => out.push(format!(
-                "the record is not an alias; it should be an alias to {}",
-                alias_name(w)
-            )),
-            _ => {}
-        }
-    }
-    if compared("health_check_id") && wanted.health_check_id() != found.health_check_id() {
-        out.push(format!(
-            "the record's health check is {}; this step needs {}",
-            found.health_check_id().unwrap_or("none"),
-            wanted.health_check_id().unwrap_or("none")
-        ));
-    }
-    out
-}
-
-/// The record a learner made for `wanted`, among the zone's records of its name and type: the
-/// one with its set identifier; else the only one with its failover role (or, for a failover
-/// record, the only failover record there).
-fn hand_made<'s>(
-    wanted: &ResourceRecordSet,
-    sets: &'s [ResourceRecordSet],
-) -> Result<Option<&'s ResourceRecordSet>, Vec<&'s ResourceRecordSet>> {
-    let here: Vec<&ResourceRecordSet> = sets
-        .iter()
-        .filter(|s| s.name().eq_ignore_ascii_case(wanted.name()) && s.r#type() == wanted.r#type())
-        .collect();
-    if let Some(same) = here
-        .iter()
-        .find(|s| s.set_identifier() == wanted.set_identifier())
-    {
-        return Ok(Some(same));
-    }
-    let pick = |c: Vec<&'s ResourceRecordSet>| match c.len() {
-        0 => Ok(None),
-        1 => Ok(Some(c[0])),
-        _ => Err(c),
-    };
-    let same_role: Vec<_> = here
-        .iter()
-        .copied()
-        .filter(|s| wanted.failover().is_some() && s.failover() == wanted.failover())
-        .collect();
-    if !same_role.is_empty() {
-        return pick(same_role);
-    }
-    if wanted.failover().is_some() {
-        let failover: Vec<_> = here
-            .iter()
-            .copied()
-            .filter(|s| s.failover().is_some())
-            .collect();
-        if failover.len() == 1 {
-            return Ok(Some(failover[0]));
-        }
-    }
-    // A simple record where the step wants a failover one: that is what the learner made.
-    let simple: Vec<_> = here
-        .iter()
-        .copied()
-        .filter(|s| s.set_identifier().is_none())
-        .collect();
-    pick(simple)
-}
-
-/// The parameters an exercise compares, and always the set identifier (it names the record:
-/// adopting one with another identifier would leave the step's own unwritten).
-fn compared(compare: &[String]) -> Vec<String> {
-    let mut compared: Vec<String> = compare.to_vec();
-    if !compared.iter().any(|c| c == "set_identifier") {
-        compared.push("set_identifier".to_owned());
-    }
-    compared
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1676,88 +1094,5 @@ mod tests {
             Some("web")
         );
         assert_eq!(super::balancer_name("nohyphen.elb.amazonaws.com"), None);
-    }
-
-    use super::{Alias, Role, record_set};
-    use aws_sdk_route53::types::ResourceRecordSet;
-
-    fn alias(stack: &str, evaluate: bool) -> Alias {
-        Alias {
-            dns_name: format!("lab-{stack}-alb-123456.ap-south-1.elb.amazonaws.com"),
-            hosted_zone_id: "ZP97RAFLXTNZK".into(),
-            evaluate_target_health: evaluate,
-        }
-    }
-
-    fn failover(set_id: &str, role: Role, stack: &str, evaluate: bool) -> ResourceRecordSet {
-        record_set(
-            "lab.class.example",
-            "A",
-            set_id,
-            &alias(stack, evaluate),
-            None,
-            Some(role),
-            None,
-        )
-        .unwrap()
-    }
-
-    fn all() -> Vec<String> {
-        ["role", "alias", "set_identifier", "health_check_id"]
-            .map(str::to_owned)
-            .to_vec()
-    }
-
-    /// A learner's PRIMARY record made with the wrong role and pointing at the wrong load
-    /// balancer: each difference in words, naming the load balancers.
-    #[test]
-    fn each_difference_of_a_hand_made_record_is_said_in_words() {
-        let wanted = failover("lab-primary", Role::Primary, "primary", true);
-        let made = failover("lab-primary", Role::Secondary, "secondary", false);
-        assert_eq!(
-            super::differences(&wanted, &made, &all()),
-            [
-                "the record's failover role is SECONDARY; this step needs PRIMARY",
-                "the alias points at lab-secondary-alb; it should point at lab-primary-alb",
-                "\"Evaluate target health\" is off; this step needs it on",
-            ]
-        );
-        assert!(super::differences(&wanted, &wanted.clone(), &all()).is_empty());
-        assert_eq!(
-            super::differences(&wanted, &made, &["role".to_owned()]).len(),
-            1,
-            "only the parameters checked"
-        );
-    }
-
-    /// Found by set identifier first, else by role, else the only failover record there; two
-    /// records in the role are "several"; another name is never taken.
-    #[test]
-    fn the_hand_made_record_is_found_by_identifier_then_role() {
-        let wanted = failover("lab-primary", Role::Primary, "primary", true);
-        let other_id = failover("mine", Role::Primary, "primary", true);
-        let wrong_role = failover("mine", Role::Secondary, "primary", true);
-        let sets = [wrong_role.clone()];
-        assert_eq!(super::hand_made(&wanted, &sets), Ok(Some(&wrong_role)));
-        let sets = [other_id.clone(), wrong_role.clone()];
-        assert_eq!(super::hand_made(&wanted, &sets), Ok(Some(&other_id)));
-        let exact = failover("lab-primary", Role::Secondary, "primary", true);
-        let sets = [other_id.clone(), exact.clone()];
-        assert_eq!(super::hand_made(&wanted, &sets), Ok(Some(&exact)));
-        let elsewhere = record_set(
-            "other.class.example",
-            "A",
-            "lab-primary",
-            &alias("primary", true),
-            None,
-            Some(Role::Primary),
-            None,
-        )
-        .unwrap();
-        assert_eq!(super::hand_made(&wanted, &[elsewhere]), Ok(None));
-        assert_eq!(
-            super::describe_set(&wrong_role),
-            "lab.class.example A, set identifier mine, SECONDARY, alias to lab-primary-alb"
-        );
     }
 }
