@@ -3718,3 +3718,279 @@ fn a_record_the_run_did_not_write_is_refused_or_taken_over_and_put_back() {
     });
     assert_eq!(zones, 1, "the zone the run found is kept");
 }
+
+/// A site that exists, made with boto3 (argv: endpoint, then REGION=NAME for each stack): in each
+/// region a VPC, two subnets, a security group, an instance, a target group it is registered in,
+/// an Application Load Balancer named NAME and its listener; then the zone shop.example.org with
+/// a `www` record. Prints nothing.
+const BOTO3_SITE: &str = r#"
+import sys
+import boto3
+url = sys.argv[1]
+for arg in sys.argv[2:]:
+    region, name = arg.split("=")
+    ec2 = boto3.client("ec2", region_name=region, endpoint_url=url)
+    elb = boto3.client("elbv2", region_name=region, endpoint_url=url)
+    vpc = ec2.create_vpc(CidrBlock="172.31.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"172.31.{i}.0/24", AvailabilityZone=region + z)["Subnet"]["SubnetId"]
+        for i, z in enumerate("ab")
+    ]
+    sg = ec2.create_security_group(GroupName=name, Description="site", VpcId=vpc)["GroupId"]
+    web = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro", SubnetId=subnets[0])["Instances"][0]["InstanceId"]
+    lb = elb.create_load_balancer(Name=name, Subnets=subnets, SecurityGroups=[sg], Scheme="internet-facing", Type="application")["LoadBalancers"][0]["LoadBalancerArn"]
+    tg = elb.create_target_group(Name=name + "-tg", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": web}])
+    elb.create_listener(LoadBalancerArn=lb, Protocol="HTTP", Port=80, DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+r53 = boto3.client("route53", region_name="us-east-1", endpoint_url=url)
+zone = r53.create_hosted_zone(Name="shop.example.org", CallerReference="site")["HostedZone"]["Id"]
+r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+    "Name": "www.shop.example.org", "Type": "A", "TTL": 300, "ResourceRecords": [{"Value": "192.0.2.10"}]}}]})
+"#;
+
+/// Failover added in front of a site that exists (`runbooks/add-failover.yaml`): the run finds
+/// the zone and both load balancers and, against the test proxy that counts every call, makes no
+/// call but reads and the records' change; the records alias each load balancer; rollback
+/// removes exactly the two records and leaves the zone, `www` and both load balancers.
+#[test]
+fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
+    let lab = Lab::new();
+    let made = Command::new(crate::test::root().join(".venv/bin/python"))
+        .args([
+            "-c",
+            BOTO3_SITE,
+            &lab.emulator.url,
+            "ap-south-1=shop-primary-alb",
+            "us-east-1=shop-standby-alb",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the emulator's virtualenv has python");
+    assert!(made.status.success(), "{:?}", text(&made));
+    let r53 = lab.emulator.route53();
+    let zone = lab.rt.block_on(async {
+        r53.list_hosted_zones_by_name()
+            .dns_name("shop.example.org")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()[0]
+            .id()
+            .to_owned()
+    });
+    let records = || -> Vec<(String, Option<String>, Option<String>)> {
+        lab.rt.block_on(async {
+            let mut out: Vec<_> = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(&zone)
+                .send()
+                .await
+                .unwrap()
+                .resource_record_sets()
+                .iter()
+                .filter(|r| r.r#type().as_str() == "A")
+                .map(|r| {
+                    (
+                        r.name().to_owned(),
+                        r.failover().map(|f| f.as_str().to_owned()),
+                        r.alias_target().map(|a| a.dns_name().to_lowercase()),
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        })
+    };
+    let balancers = |region: &str| -> Vec<String> {
+        let elb = lab.emulator.elbv2_in(region);
+        lab.rt.block_on(async {
+            elb.describe_load_balancers()
+                .send()
+                .await
+                .unwrap()
+                .load_balancers()
+                .iter()
+                .filter_map(|lb| lb.dns_name().map(str::to_lowercase))
+                .collect()
+        })
+    };
+    let (primary, standby) = (balancers("ap-south-1"), balancers("us-east-1"));
+    assert_eq!((primary.len(), standby.len()), (1, 1));
+    let before = records();
+
+    let runbook = crate::test::root().join("runbooks/add-failover.yaml");
+    // A zone that is not there is refused before anything runs; a load balancer that is not
+    // there fails its step, naming those there are; neither writes anything.
+    let attempt = |domain: &str, primary: &str| {
+        lab.run(&[
+            "run",
+            runbook.to_str().unwrap(),
+            "--yes",
+            "--var",
+            &format!("domain={domain}"),
+            "--var",
+            &format!("primary_lb={primary}"),
+            "--var",
+            "primary_region=ap-south-1",
+            "--var",
+            "secondary_lb=shop-standby-alb",
+            "--var",
+            "secondary_region=us-east-1",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ])
+    };
+    let no_zone = attempt("shop.example.net", "shop-primary-alb");
+    assert_eq!(no_zone.status.code(), Some(2), "{:?}", text(&no_zone));
+    assert!(
+        text(&no_zone)
+            .1
+            .contains("there is no public hosted zone named shop.example.net"),
+        "{:?}",
+        text(&no_zone)
+    );
+    let typo = attempt("shop.example.org", "shop-primry-alb");
+    assert_ne!(typo.status.code(), Some(0));
+    let said = text(&typo).1;
+    assert!(
+        said.contains("there is no load balancer shop-primry-alb")
+            && said.contains("did you mean `shop-primary-alb`"),
+        "{said}"
+    );
+    assert_eq!(records(), before, "nothing was written");
+    for id in lab.run_ids() {
+        ok(&lab.run(&["rollback", &id, "--yes"]));
+    }
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, crate::proxy::Faults::default());
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--var",
+        "domain=shop.example.org",
+        "--var",
+        "primary_lb=shop-primary-alb",
+        "--var",
+        "primary_region=ap-south-1",
+        "--var",
+        "secondary_lb=shop-standby-alb",
+        "--var",
+        "secondary_region=us-east-1",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    ok(&out);
+    assert!(
+        text(&out)
+            .1
+            .contains("Route 53 answers shop.example.org with the PRIMARY record"),
+        "{:?}",
+        text(&out)
+    );
+    let calls = proxy.stats.by_operation.lock().unwrap().clone();
+    let query_writes: Vec<&String> = calls
+        .keys()
+        .filter(|op| !op.starts_with('/'))
+        .filter(|op| {
+            !["Describe", "List", "Get"]
+                .iter()
+                .any(|read| op.starts_with(read))
+                && *op != "ChangeResourceRecordSets"
+        })
+        .collect();
+    assert!(
+        query_writes.is_empty(),
+        "no EC2 or ELBv2 change: {query_writes:?} in {calls:?}"
+    );
+    assert!(calls.contains_key("ChangeResourceRecordSets"), "{calls:?}");
+    let mut expected = before.clone();
+    expected.push((
+        "shop.example.org.".to_owned(),
+        Some("PRIMARY".to_owned()),
+        Some(primary[0].clone()),
+    ));
+    expected.push((
+        "shop.example.org.".to_owned(),
+        Some("SECONDARY".to_owned()),
+        Some(standby[0].clone()),
+    ));
+    expected.sort();
+    let now: Vec<_> = records()
+        .into_iter()
+        .map(|(n, f, a)| (n, f, a.map(|d| d.trim_end_matches('.').to_owned())))
+        .collect();
+    assert_eq!(
+        now, expected,
+        "the two records, each aliasing its load balancer"
+    );
+
+    let id = lab.run_ids().pop().unwrap();
+    let back = lab.run(&["rollback", &id, "--yes"]);
+    ok(&back);
+    assert_eq!(
+        records(),
+        before,
+        "exactly the two records are gone, www stays"
+    );
+    assert_eq!(balancers("ap-south-1"), primary);
+    assert_eq!(balancers("us-east-1"), standby);
+    let zones = lab.rt.block_on(async {
+        r53.list_hosted_zones()
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()
+            .len()
+    });
+    assert_eq!(zones, 1, "the zone stays");
+
+    // The drill, asked for: the primary's instance is stopped, Route 53 switches to the standby,
+    // and the instance runs again at the end and after the rollback.
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--var",
+        "domain=shop.example.org",
+        "--var",
+        "primary_lb=shop-primary-alb",
+        "--var",
+        "primary_region=ap-south-1",
+        "--var",
+        "secondary_lb=shop-standby-alb",
+        "--var",
+        "secondary_region=us-east-1",
+        "--var",
+        "drill=true",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    ok(&out);
+    assert!(
+        text(&out)
+            .1
+            .contains("Route 53 answers shop.example.org with the SECONDARY record"),
+        "{:?}",
+        text(&out)
+    );
+    let running = || -> Vec<String> {
+        let ec2 = lab.emulator.ec2_in("ap-south-1");
+        lab.rt.block_on(async {
+            ec2.describe_instances()
+                .send()
+                .await
+                .unwrap()
+                .reservations()
+                .iter()
+                .flat_map(|r| r.instances())
+                .filter_map(|i| i.state()?.name().map(|n| n.as_str().to_owned()))
+                .collect()
+        })
+    };
+    assert_eq!(running(), ["running"], "started again at the end");
+    let drill = lab.run_ids().pop().unwrap();
+    ok(&lab.run(&["rollback", &drill, "--yes"]));
+    assert_eq!(running(), ["running"]);
+    assert_eq!(records(), before);
+}

@@ -1202,10 +1202,10 @@ fn ready(
     }
     Err(Error::usage(
         format!(
-            "this run would collide with DNS records that exist: {}; nothing was created",
+            "this run would meet what is in the account: {}; nothing was created",
             found.join("; ")
         ),
-        "choose another domain (--var domain=…) or prefix (--var prefix=…), delete those records (Route 53 › Hosted zones › the zone), or roll back the run that made them (`runbook runs` lists runs)",
+        "choose another domain (--var domain=…) or prefix (--var prefix=…), delete records that may go (Route 53 › Hosted zones › the zone), roll back the run that made them (`runbook runs` lists runs), or set `on_existing: adopt` on a record step to take its record over; a zone the runbook only finds must exist",
     ))
 }
 

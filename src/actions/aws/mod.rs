@@ -28,6 +28,7 @@ pub mod client;
 pub mod cost;
 pub mod ec2;
 pub mod elbv2;
+pub mod existing;
 pub mod failover;
 pub mod instances;
 pub mod kinds;
@@ -58,6 +59,7 @@ pub fn all() -> impl Iterator<Item = &'static crate::actions::ActionDef> {
         .iter()
         .chain(instances::ACTIONS)
         .chain(elbv2::ACTIONS)
+        .chain(existing::ACTIONS)
         .chain(route53::ACTIONS)
 }
 

@@ -64,6 +64,7 @@ pub async fn collisions<'p>(
 ) -> Result<Vec<String>, ActionError> {
     let mut zones = Vec::new();
     let mut chosen = HashMap::new();
+    let mut find_only = Vec::new();
     let mut writes = Vec::new();
     for (action, params) in steps {
         match action {
@@ -71,6 +72,9 @@ pub async fn collisions<'p>(
                 if let Some(name) = known_name(&params["name"]) {
                     if let Some(id) = params["id"].as_str().filter(|id| !id.trim().is_empty()) {
                         chosen.insert(name.clone(), id.to_owned());
+                    }
+                    if params["create"] == false {
+                        find_only.push(name.clone());
                     }
                     zones.push(name);
                 }
@@ -95,6 +99,7 @@ pub async fn collisions<'p>(
     // Each zone as its step would find it: several zones of one name are refused here, before
     // anything is made.
     let mut ids = HashMap::new();
+    let mut found = Vec::new();
     for zone in &zones {
         let p = HostedZoneParams {
             name: zone.clone(),
@@ -103,11 +108,17 @@ pub async fn collisions<'p>(
             id: chosen.get(zone).cloned(),
             create: true,
         };
-        if let Some((id, _)) = find_zone(c, &p, "").await? {
-            ids.insert(zone.clone(), id);
+        match find_zone(c, &p, "").await? {
+            Some((id, _)) => {
+                ids.insert(zone.clone(), id);
+            }
+            // A zone the run only finds: the run would stop at its first step.
+            None if find_only.contains(zone) => found.push(format!(
+                "there is no public hosted zone named {zone}, and the runbook only finds one (`create: false`)"
+            )),
+            None => {}
         }
     }
-    let mut found = Vec::new();
     for (name, kind, role, set) in writes {
         let Some(zone) = zones
             .iter()
