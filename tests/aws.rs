@@ -3983,7 +3983,7 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
                 .unwrap()
                 .reservations()
                 .iter()
-                .flat_map(|r| r.instances())
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
                 .filter_map(|i| i.state()?.name().map(|n| n.as_str().to_owned()))
                 .collect()
         })

@@ -138,10 +138,20 @@ impl Executor for FindLoadBalancer {
             put("name", json!(lb.load_balancer_name()));
             put("dns_name", json!(lb.dns_name()));
             put("zone_id", json!(lb.canonical_hosted_zone_id()));
-            put("scheme", json!(lb.scheme().map(|s| s.as_str())));
+            put(
+                "scheme",
+                json!(
+                    lb.scheme()
+                        .map(aws_sdk_elasticloadbalancingv2::types::LoadBalancerSchemeEnum::as_str)
+                ),
+            );
             put(
                 "state",
-                json!(lb.state().and_then(|s| s.code()).map(|s| s.as_str())),
+                json!(
+                    lb.state()
+                        .and_then(|s| s.code())
+                        .map(aws_sdk_elasticloadbalancingv2::types::LoadBalancerStateEnum::as_str)
+                ),
             );
             put("vpc_id", json!(lb.vpc_id()));
             put(
@@ -220,7 +230,7 @@ async fn behind(c: &Clients, arn: &str) -> Result<(Vec<Json>, Vec<Group>), Actio
         forwards.dedup();
         listeners.push(json!({
             "port": l.port(),
-            "protocol": l.protocol().map(|p| p.as_str()),
+            "protocol": l.protocol().map(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::as_str),
             "target_groups": forwards,
         }));
         for f in forwards {
