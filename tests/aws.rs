@@ -3994,3 +3994,222 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
     assert_eq!(running(), ["running"]);
     assert_eq!(records(), before);
 }
+
+/// `runbook check` tells what a run would meet, changing nothing. On the emulator, with a site
+/// made by boto3: before the failover records exist it exits 1 naming the missing pair, through a
+/// proxy that sees nothing but reads and with no journal written; after the run both records are
+/// in place (exit 0); with the SECONDARY deleted by hand it exits 1 again, saying the record is
+/// not there, in JSON and in a `JUnit` report too. The failover lab on an empty account is ready
+/// throughout, again with nothing but reads.
+#[test]
+fn check_tells_what_a_run_would_meet_and_changes_nothing() {
+    let lab = Lab::new();
+    let made = Command::new(crate::test::root().join(".venv/bin/python"))
+        .args([
+            "-c",
+            BOTO3_SITE,
+            &lab.emulator.url,
+            "ap-south-1=shop-primary-alb",
+            "us-east-1=shop-standby-alb",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the emulator's virtualenv has python");
+    assert!(made.status.success(), "{:?}", text(&made));
+    let runbook = crate::test::root().join("runbooks/add-failover.yaml");
+    let runbook = runbook.to_str().unwrap();
+    let site = |command: &str, endpoint: &str, more: &[&str]| {
+        let mut args = vec![
+            command,
+            runbook,
+            "--var",
+            "domain=shop.example.org",
+            "--var",
+            "primary_lb=shop-primary-alb",
+            "--var",
+            "primary_region=ap-south-1",
+            "--var",
+            "secondary_lb=shop-standby-alb",
+            "--var",
+            "secondary_region=us-east-1",
+            "--endpoint-url",
+            endpoint,
+        ];
+        args.extend(more);
+        lab.run(&args)
+    };
+    // Only reads reach AWS: the query protocol's actions, and Route 53's record changes.
+    let only_reads = |proxy: &crate::proxy::Proxy| {
+        let calls = proxy.stats.by_operation.lock().unwrap().clone();
+        let writes: Vec<&String> = calls
+            .keys()
+            .filter(|op| {
+                *op == "ChangeResourceRecordSets"
+                    || (!op.starts_with('/')
+                        && !["Describe", "List", "Get"]
+                            .iter()
+                            .any(|r| op.starts_with(r)))
+            })
+            .collect();
+        assert!(
+            writes.is_empty(),
+            "nothing but reads: {writes:?} in {calls:?}"
+        );
+        assert!(!calls.is_empty());
+    };
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, crate::proxy::Faults::default());
+    let before = site("check", &proxy.url, &[]);
+    assert_eq!(before.status.code(), Some(1), "{:?}", text(&before));
+    let (said, _) = text(&before);
+    assert!(
+        said.contains("check_primary")
+            && said.contains("has no PRIMARY and SECONDARY failover pair"),
+        "{said}"
+    );
+    assert!(said.contains("zone              in place"), "{said}");
+    only_reads(&proxy);
+    assert!(lab.run_ids().is_empty(), "check writes no journal");
+
+    ok(&site("run", &lab.emulator.url, &["--yes"]));
+    let after = site("check", &lab.emulator.url, &[]);
+    let (said, _) = text(&after);
+    assert_eq!(after.status.code(), Some(0), "{said}");
+    for step in ["primary_record    in place", "secondary_record  in place"] {
+        assert!(said.contains(step), "{step}: {said}");
+    }
+
+    // The SECONDARY record deleted by hand.
+    let r53 = lab.emulator.route53();
+    lab.rt.block_on(async {
+        use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
+        let zone = r53
+            .list_hosted_zones_by_name()
+            .dns_name("shop.example.org")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()[0]
+            .id()
+            .to_owned();
+        let secondary = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .iter()
+            .find(|r| r.set_identifier() == Some("secondary"))
+            .cloned()
+            .unwrap();
+        r53.change_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .change_batch(
+                ChangeBatch::builder()
+                    .changes(
+                        Change::builder()
+                            .action(ChangeAction::Delete)
+                            .resource_record_set(secondary)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    let report = lab.dir.path().join("check.xml");
+    let gone = site(
+        "check",
+        &lab.emulator.url,
+        &["--output", "json", "--junit", report.to_str().unwrap()],
+    );
+    assert_eq!(gone.status.code(), Some(1), "{:?}", text(&gone));
+    let json: serde_json::Value = serde_json::from_slice(&gone.stdout).expect("JSON");
+    assert_eq!(json["ready"], false);
+    let verdict = |step: &str| {
+        json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(verdict("primary_record")["verdict"], "in_place");
+    assert_eq!(verdict("secondary_record")["verdict"], "ready");
+    assert!(
+        verdict("secondary_record")["why"]
+            .as_str()
+            .unwrap()
+            .contains("shop.example.org A SECONDARY is not there"),
+        "{json}"
+    );
+    assert_eq!(verdict("check_primary")["verdict"], "would_fail");
+    let xml = std::fs::read_to_string(&report).expect("the JUnit report");
+    let junit = quick_junit::Report::deserialize_from_str(&xml).expect("valid JUnit XML");
+    let failed: Vec<String> = junit.test_suites[0]
+        .test_cases
+        .iter()
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
+        .map(|c| c.name.to_string())
+        .collect();
+    assert_eq!(failed, ["check_primary"]);
+
+    // The failover lab, before it exists: ready throughout, and only read.
+    let empty = Lab::new();
+    let proxy = crate::proxy::Proxy::start(&empty.emulator.url, crate::proxy::Faults::default());
+    let lab_runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let fresh = empty.run(&[
+        "check",
+        lab_runbook.to_str().unwrap(),
+        "--var",
+        "domain=lab.example.org",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    let (said, _) = text(&fresh);
+    assert_eq!(fresh.status.code(), Some(0), "{said}");
+    assert!(
+        !said.contains("would fail") && said.contains("Ready: "),
+        "{said}"
+    );
+    only_reads(&proxy);
+    // And after it was set up: everything it makes is in place, found by its run's keys.
+    let lab_args = |command: &'static str| {
+        vec![
+            command,
+            lab_runbook.to_str().unwrap(),
+            "--var",
+            "domain=lab.example.org",
+            "--var",
+            "drill=false",
+            "--endpoint-url",
+            &empty.emulator.url,
+        ]
+    };
+    let mut run = lab_args("run");
+    run.push("--yes");
+    ok(&empty.run(&run));
+    let mut check = lab_args("check");
+    check.extend(["--output", "json"]);
+    let set_up = empty.run(&check);
+    assert_eq!(set_up.status.code(), Some(0), "{:?}", text(&set_up));
+    let json: serde_json::Value = serde_json::from_slice(&set_up.stdout).expect("JSON");
+    let creates: Vec<&serde_json::Value> = json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            runbook::actions::find(s["action"].as_str().unwrap())
+                .is_some_and(|a| a.effect == runbook::actions::Effect::Creates)
+        })
+        .collect();
+    assert!(creates.len() > 20, "{json}");
+    for step in creates {
+        assert_eq!(step["verdict"], "in_place", "{step}");
+    }
+}

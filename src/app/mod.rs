@@ -6,6 +6,7 @@
 //! - [`session`]: one run — `run`, `resume`, `rollback` — its journal, failure policy and
 //!   rollback, and where its AWS calls go;
 //! - [`class`]: a lab per student of a roster ([`roster`]), and `rollback --class`;
+//! - [`readiness`]: `check`, what a run would meet now, only reading;
 //! - [`sweep`]: delete what carries a tag, found in AWS without a journal;
 //! - [`target`]: where a run's AWS calls go, resolved in one place;
 //! - [`state`]: where runs are kept: a local folder, or S3 with a lease per run;
@@ -13,6 +14,7 @@
 
 pub mod check;
 pub mod class;
+pub mod readiness;
 pub mod roster;
 pub mod runs;
 pub mod session;

@@ -200,7 +200,7 @@ fn rollback_command(settings: &Settings, run_id: &str) -> String {
 }
 
 /// Ask for vars without a value, on a terminal and without `--yes`; otherwise exit 2.
-fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
+pub(crate) fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
     if checked.vars.missing.is_empty() {
         return Ok(());
     }

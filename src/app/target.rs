@@ -23,6 +23,14 @@ pub fn new_run(settings: &Settings, region: Option<String>) -> Target {
     }
 }
 
+/// `runbook check`: a new run's target, whose clients refuse every call that is not a read.
+pub fn checked(settings: &Settings, region: Option<String>) -> Target {
+    Target {
+        read_only: true,
+        ..new_run(settings, region)
+    }
+}
+
 /// Exactly what the command line says (`sweep` without a roster).
 pub fn command_line(settings: &Settings) -> Target {
     Target {
@@ -31,6 +39,7 @@ pub fn command_line(settings: &Settings) -> Target {
         endpoint_url: settings.endpoint_url.clone(),
         rates: settings.aws_rate,
         role_arn: None,
+        read_only: false,
     }
 }
 
@@ -44,6 +53,7 @@ pub fn resumed(settings: &Settings, state: &RunState, region: Option<String>) ->
         endpoint_url: settings.endpoint_url.clone().or(recorded.endpoint_url),
         rates: settings.aws_rate,
         role_arn: recorded.role_arn,
+        read_only: false,
     }
 }
 
@@ -254,6 +264,7 @@ pub fn lab(settings: &Settings, student: &Student, region: Option<String>) -> Ta
         endpoint_url: settings.endpoint_url.clone(),
         rates: settings.aws_rate,
         role_arn: student.role_arn.clone(),
+        read_only: false,
     }
 }
 
@@ -266,6 +277,7 @@ pub fn place(settings: &Settings, student: Student) -> Target {
         endpoint_url: settings.endpoint_url.clone(),
         rates: settings.aws_rate,
         role_arn: student.role_arn,
+        read_only: false,
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::settings::{self, Exec, Settings, Vars};
-use crate::app::{check, class, runs, session, sweep};
+use crate::app::{check, class, readiness, runs, session, sweep};
 use crate::error::{Error, Exit};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::source::Sources;
@@ -331,6 +331,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
+    /// What a run would meet now, against the account, changing nothing: each step in place,
+    /// ready, would fail (with the fix) or unknown. Exit 0 when nothing would fail, 1 when a
+    /// step would.
+    #[command(after_help = "Examples:
+  runbook check runbooks/add-failover.yaml --var domain=shop.example.com --var primary_lb=shop-alb --var secondary_lb=shop-standby-alb
+  runbook check runbooks/route53-failover.yaml --var domain=lab.example.com --output json
+
+Every AWS call it makes is a read (the clients refuse anything else), and it writes no journal.
+Where the runbook ran before, its latest run's resources show as in place.")]
+    Check {
+        /// The runbook (YAML).
+        file: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+        /// Also write a `JUnit` XML report: a test case per step.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
     /// Run a runbook: on a terminal, a walkthrough that explains each step before it runs.
     #[command(after_help = "Examples:
   runbook run runbooks/route53-failover.yaml                  the walkthrough, asking for the domain
@@ -570,6 +590,12 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             each: None,
         } => check::validate_files(s, files, &vars.into(), *output),
         Command::Plan { file, vars, output } => check::plan_file(s, file, &vars.into(), *output),
+        Command::Check {
+            file,
+            vars,
+            output,
+            junit,
+        } => readiness::check(s, file, &vars.into(), *output, junit.as_deref()),
         Command::Actions { name, output } => check::list_actions(name.as_deref(), *output),
         Command::Schema => check::schema(),
         Command::Completions { shell } => {

@@ -24,6 +24,29 @@ pub type Reconciling<'a> = BoxFuture<'a, Result<Option<Outcome>, ActionError>>;
 pub type Checking<'a> = BoxFuture<'a, Result<ByHand, ActionError>>;
 /// What [`Executor::undo`] gives.
 pub type Undoing<'a> = BoxFuture<'a, Result<Undone, ActionError>>;
+/// What [`Executor::evaluate`] gives: the verdict, and the outcome a run would record when what
+/// the step makes is in place (its outputs feed the steps after it).
+pub type Evaluating<'a> = BoxFuture<'a, Result<(Verdict, Option<Outcome>), ActionError>>;
+
+/// What `runbook check` says of a step: what running it now would meet, found only by reading.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// What it would make is there, as it would make it.
+    InPlace { what: String },
+    /// It would run: nothing in its way that can be seen now.
+    Ready { why: String },
+    /// It would fail, and why; what to do about it.
+    WouldFail {
+        reason: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fix: Option<String>,
+    },
+    /// It cannot be told now.
+    Unknown { why: String },
+    /// Its condition is false: a run skips it.
+    Skipped { why: String },
+}
 
 /// What an action does to the world.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -404,5 +427,18 @@ pub trait Executor: Sync {
     /// gone. A failed read is an error, never "already gone".
     fn undo<'a>(&'a self, _ctx: &'a Context<'a>, _resource: &'a Resource) -> Undoing<'a> {
         Box::pin(async { Ok(Undone::Removed) })
+    }
+
+    /// `runbook check`: what running this step now would meet, only reading (the clients refuse
+    /// anything else). Steps that only read are run instead; this is for the others.
+    fn evaluate<'a>(&'a self, _ctx: &'a Context<'a>) -> Evaluating<'a> {
+        Box::pin(async {
+            Ok((
+                Verdict::Unknown {
+                    why: "this action cannot tell what it would meet before it runs".to_owned(),
+                },
+                None,
+            ))
+        })
     }
 }

@@ -6,6 +6,7 @@
 //! through [`action::Executor`]. What it tells people goes through [`Reporter`].
 
 pub mod action;
+pub mod check;
 pub mod journal;
 pub mod retry;
 pub mod rollback;

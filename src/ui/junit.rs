@@ -181,6 +181,52 @@ impl Junit {
     }
 }
 
+/// `runbook check`'s report: a test case per step, passed when it is in place or ready, failed
+/// when it would fail (with the reason and the fix), skipped when it cannot be told or a run
+/// would skip it (with why).
+pub fn write_check(
+    name: &str,
+    verdicts: &[crate::engine::check::Evaluated],
+    path: &Path,
+) -> std::io::Result<()> {
+    use crate::engine::action::Verdict;
+    let mut suite = TestSuite::new(format!("check: {name}"));
+    for v in verdicts {
+        let status = match &v.verdict {
+            Verdict::InPlace { what } => {
+                let mut s = TestCaseStatus::success();
+                s.set_description(format!("in place: {what}"));
+                s
+            }
+            Verdict::Ready { why } => {
+                let mut s = TestCaseStatus::success();
+                s.set_description(format!("ready: {why}"));
+                s
+            }
+            Verdict::WouldFail { reason, fix } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                s.set_message(reason.as_str());
+                if let Some(fix) = fix {
+                    s.set_description(fix.as_str());
+                }
+                s
+            }
+            Verdict::Unknown { why } | Verdict::Skipped { why } => {
+                let mut s = TestCaseStatus::skipped();
+                s.set_message(why.as_str());
+                s
+            }
+        };
+        let mut case = TestCase::new(v.step.as_str(), status);
+        case.set_classname(name);
+        suite.add_test_case(case);
+    }
+    let mut report = Report::new("runbook check");
+    report.add_test_suite(suite);
+    let xml = report.to_string().map_err(std::io::Error::other)?;
+    super::write_atomically(path, xml.as_bytes())
+}
+
 impl Junit {
     /// Note an exercise event: `true` when that is all there is to it (a step's success is
     /// also the step's own case).

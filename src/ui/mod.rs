@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod ask;
+pub mod check;
 pub mod class;
 pub mod diagnostics;
 pub mod guide;

@@ -30,6 +30,8 @@ pub struct Settings {
     pub rates: Rates,
     /// A role to assume with the credentials found (one account per student).
     pub role_arn: Option<String>,
+    /// `runbook check`: the clients refuse every operation that is not a read.
+    pub read_only: bool,
 }
 
 pub struct Clients {
@@ -69,6 +71,48 @@ pub struct Clients {
     made_for: Option<Key>,
     /// The clients of other regions, for clients not made by [`for_settings`].
     regions: Mutex<HashMap<String, &'static Clients>>,
+    /// They refuse every operation that is not a read ([`ReadOnly`]).
+    pub read_only: bool,
+}
+
+/// `runbook check`'s guard, on every client it uses: an operation that is not a read
+/// (`Describe…`, `Get…`, `List…`, `Test…`) is refused before it is signed or sent, so a mistake in
+/// an action's evaluation cannot change anything.
+#[derive(Debug)]
+struct ReadOnly;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ReadOnly {
+    fn name(&self) -> &'static str {
+        "ReadOnly"
+    }
+
+    // Not `read_before_execution`: the operation's name is in the configuration only once its
+    // runtime plugins have run.
+    fn read_before_serialization(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let operation = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map_or(
+                "",
+                aws_smithy_runtime_api::client::orchestrator::Metadata::name,
+            );
+        if is_read(operation) {
+            Ok(())
+        } else {
+            Err(format!("runbook check only reads, and refused {operation}").into())
+        }
+    }
+}
+
+/// An operation that only reads, by its name.
+fn is_read(operation: &str) -> bool {
+    ["Describe", "Get", "List", "Test"]
+        .iter()
+        .any(|read| operation.starts_with(read))
 }
 
 /// What a set of clients is made for: a target without its rate limits.
@@ -78,6 +122,7 @@ struct Key {
     profile: Option<String>,
     endpoint_url: Option<String>,
     role_arn: Option<String>,
+    read_only: bool,
 }
 
 impl Key {
@@ -87,6 +132,7 @@ impl Key {
             profile: settings.profile.clone(),
             endpoint_url: settings.endpoint_url.clone(),
             role_arn: settings.role_arn.clone(),
+            read_only: settings.read_only,
         }
     }
 
@@ -139,7 +185,7 @@ fn keep(key: Key, build: impl FnOnce() -> Clients) -> &'static Clients {
 
 async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
     let (config, region) = sdk_config(settings).await?;
-    let mut clients = Clients::new(config, region, &settings.rates);
+    let mut clients = Clients::made(config, region, &settings.rates, settings.read_only);
     clients.emulated = settings
         .endpoint_url
         .as_deref()
@@ -240,22 +286,39 @@ async fn with_emulator_credentials(config: aws_config::SdkConfig) -> aws_config:
 impl Clients {
     /// One client per service from `config`, each behind its service's rate limit.
     pub fn new(config: aws_config::SdkConfig, region: String, rates: &Rates) -> Clients {
+        Clients::made(config, region, rates, false)
+    }
+
+    /// [`Clients::new`], refusing every operation that is not a read when `read_only`.
+    fn made(
+        config: aws_config::SdkConfig,
+        region: String,
+        rates: &Rates,
+        read_only: bool,
+    ) -> Clients {
         // One watch for the target: a hung endpoint found by one service's call ends the others'.
         let watch = std::sync::Arc::new(super::watch::Watch::default());
-        let ec2 = aws_sdk_ec2::config::Builder::from(&config)
+        let mut ec2 = aws_sdk_ec2::config::Builder::from(&config)
             .http_client(Limit::ec2(rates).http_client(watch.clone()));
-        let elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
+        let mut elbv2 = aws_sdk_elasticloadbalancingv2::config::Builder::from(&config)
             .http_client(Limit::elbv2(rates).http_client(watch.clone()));
-        let route53 = aws_sdk_route53::config::Builder::from(&config)
+        let mut route53 = aws_sdk_route53::config::Builder::from(&config)
             .http_client(Limit::route53(rates).http_client(watch));
-        Clients::of(
+        if read_only {
+            ec2 = ec2.interceptor(ReadOnly);
+            elbv2 = elbv2.interceptor(ReadOnly);
+            route53 = route53.interceptor(ReadOnly);
+        }
+        let mut clients = Clients::of(
             aws_sdk_ec2::Client::from_conf(ec2.build()),
             aws_sdk_elasticloadbalancingv2::Client::from_conf(elbv2.build()),
             aws_sdk_route53::Client::from_conf(route53.build()),
             region,
             config,
         )
-        .with_rates(*rates)
+        .with_rates(*rates);
+        clients.read_only = read_only;
+        clients
     }
 
     fn with_rates(mut self, rates: Rates) -> Clients {
@@ -278,7 +341,7 @@ impl Clients {
                 .to_builder()
                 .region(aws_config::Region::new(region.to_owned()))
                 .build();
-            let mut other = Clients::new(config, region.to_owned(), &self.rates);
+            let mut other = Clients::made(config, region.to_owned(), &self.rates, self.read_only);
             other.emulated = self.emulated;
             other.route53 = self.route53.clone();
             other
@@ -321,6 +384,7 @@ impl Clients {
             rates: Rates::default(),
             made_for: None,
             regions: Mutex::default(),
+            read_only: false,
         }
     }
 }
@@ -491,6 +555,63 @@ mod tests {
         ] {
             assert!(!super::is_loopback(url), "{url}");
         }
+    }
+
+    /// `runbook check`'s clients refuse a write before it is signed or sent (nothing listens on
+    /// the endpoint: a call that went out would fail otherwise), in every region; reads pass.
+    #[tokio::test]
+    async fn check_clients_refuse_every_call_that_is_not_a_read() {
+        let settings = super::Settings {
+            region: Some("eu-west-1".to_owned()),
+            endpoint_url: Some("http://127.0.0.1:9/read-only".to_owned()),
+            read_only: true,
+            ..super::Settings::default()
+        };
+        let c = super::for_settings(&settings).await.unwrap();
+        let refused = |e: &dyn std::error::Error| {
+            aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+        };
+        let vpc = c.ec2.create_vpc().cidr_block("10.0.0.0/16").send().await;
+        assert!(
+            refused(&vpc.unwrap_err()).contains("runbook check only reads, and refused CreateVpc")
+        );
+        let there = c.in_region("eu-central-1");
+        assert!(there.read_only);
+        let lb = there
+            .elbv2
+            .delete_load_balancer()
+            .load_balancer_arn("arn")
+            .send()
+            .await;
+        assert!(refused(&lb.unwrap_err()).contains("refused DeleteLoadBalancer"));
+        let record = c
+            .route53
+            .change_resource_record_sets()
+            .hosted_zone_id("Z1")
+            .send()
+            .await;
+        assert!(refused(&record.unwrap_err()).contains("refused ChangeResourceRecordSets"));
+        for read in [
+            "DescribeVpcs",
+            "GetChange",
+            "ListResourceRecordSets",
+            "TestDNSAnswer",
+        ] {
+            assert!(super::is_read(read), "{read}");
+        }
+        for write in [
+            "CreateVpc",
+            "RunInstances",
+            "ModifyVpcAttribute",
+            "RegisterTargets",
+        ] {
+            assert!(!super::is_read(write), "{write}");
+        }
+        let writable = super::Settings {
+            read_only: false,
+            ..settings
+        };
+        assert!(!super::for_settings(&writable).await.unwrap().read_only);
     }
 
     /// A step in another region and a run in that region share one set of clients, so the

@@ -347,7 +347,8 @@ use super::life::{Creating, Finding, Finishing, Make, Step, made, missing};
 use super::shared::{Answer, each_of};
 use super::{Seen, Typical, code, found, sdk_error, standard_tags};
 use crate::engine::action::{
-    ActionError, ByHand, Checking, Context, Executor, Outcome, Resource, Running, Undoing, Undone,
+    ActionError, ByHand, Checking, Context, Evaluating, Executor, Outcome, Resource, Running,
+    Undoing, Undone, Verdict,
 };
 
 fn tags(ctx: &Context<'_>, name: &str, extra: &Tags) -> Vec<Tag> {
@@ -710,6 +711,36 @@ fn targets(ids: &[String], port: Option<u16>) -> Vec<TargetDescription> {
 }
 
 impl Executor for RegisterTargets {
+    /// In place when every target is registered in the group; else ready.
+    fn evaluate<'a>(&'a self, ctx: &'a Context<'a>) -> Evaluating<'a> {
+        Box::pin(async move {
+            let p: RegisterTargetsParams = ctx.params()?;
+            let health = target_health(clients(ctx)?, &p.target_group_arn).await?;
+            let registered: Vec<&str> = health
+                .target_health_descriptions()
+                .iter()
+                .filter_map(|d| d.target()?.id())
+                .collect();
+            Ok(
+                if p.targets.iter().all(|t| registered.contains(&t.as_str())) {
+                    (
+                        Verdict::InPlace {
+                            what: format!("{} registered", p.targets.join(", ")),
+                        },
+                        Some(Outcome::default()),
+                    )
+                } else {
+                    (
+                        Verdict::Ready {
+                            why: "the run would register the targets".to_owned(),
+                        },
+                        None,
+                    )
+                },
+            )
+        })
+    }
+
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
             let p: RegisterTargetsParams = ctx.params()?;

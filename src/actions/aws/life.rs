@@ -18,8 +18,8 @@ use serde_json::{Map, Value as Json};
 use super::client::{Clients, clients};
 use super::kinds::{self, Found, ResourceKind};
 use crate::engine::action::{
-    ActionError, BoxFuture, Checking, Context, Executor, Outcome, Reconciling, Resource, Running,
-    Undoing, Undone,
+    ActionError, BoxFuture, Checking, Context, Evaluating, Executor, Outcome, Reconciling,
+    Resource, Running, Undoing, Undone, Verdict,
 };
 
 /// The step a [`Make`] works for: its context, the run's clients and its parameters.
@@ -162,6 +162,34 @@ impl<M: Make> Executor for Life<M> {
 
     fn undo<'a>(&'a self, ctx: &'a Context<'a>, r: &'a Resource) -> Undoing<'a> {
         Box::pin(undo(ctx, r))
+    }
+
+    /// In place when what the step makes is found as a reconcile finds it (by the key of the
+    /// runbook's last run: only reading); else ready to be made.
+    fn evaluate<'a>(&'a self, ctx: &'a Context<'a>) -> Evaluating<'a> {
+        Box::pin(async move {
+            let p: M::Params = ctx.params()?;
+            let s = Step::new(ctx, &p)?;
+            Ok(match self.0.find(s).await? {
+                Some(made) => (
+                    Verdict::InPlace {
+                        what: made
+                            .resources
+                            .iter()
+                            .map(|r| format!("{} {}", r.kind, r.id))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    },
+                    Some(made),
+                ),
+                None => (
+                    Verdict::Ready {
+                        why: "the run would make it".to_owned(),
+                    },
+                    None,
+                ),
+            })
+        })
     }
 }
 

@@ -23,8 +23,8 @@ use super::route53::{
     record_sets,
 };
 use crate::engine::action::{
-    ActionError, ByHand, Checking, Context, Executor, Outcome, Reconciling, Resource, Running,
-    Undoing, Undone,
+    ActionError, ByHand, Checking, Context, Evaluating, Executor, Outcome, Reconciling, Resource,
+    Running, Undoing, Undone, Verdict,
 };
 
 /// What a record step does with a record already at its name and type.
@@ -448,6 +448,58 @@ impl Executor for Record {
             }
             let id = change(c, &zone, ChangeAction::Upsert, set).await?;
             Ok(Some(record_outcome(ctx, &zone, label, id)))
+        })
+    }
+
+    /// In place when the record is there exactly as the step writes it; would fail when a record
+    /// the step would refuse is there; else ready.
+    fn evaluate<'a>(&'a self, ctx: &'a Context<'a>) -> Evaluating<'a> {
+        Box::pin(async move {
+            let Written {
+                zone,
+                set,
+                label,
+                on_existing,
+            } = self.written(ctx)?;
+            let c = clients(ctx)?;
+            let sets = record_sets(
+                c,
+                &zone,
+                Some((&set.name().to_lowercase(), set.r#type().as_str())),
+            )
+            .await?;
+            if sets.iter().any(|s| same(s, &set)) {
+                return Ok((
+                    Verdict::InPlace {
+                        what: describe_set(&set),
+                    },
+                    None,
+                ));
+            }
+            let there = conflicts(&set, &sets);
+            let verdict = match (there.first(), on_existing) {
+                (None, _) => Verdict::Ready {
+                    why: format!("{label} is not there: the run would write it"),
+                },
+                (Some(found), OnExisting::Refuse) => {
+                    let e = taken(&label, found);
+                    Verdict::WouldFail {
+                        reason: e.message,
+                        fix: e.hint,
+                    }
+                }
+                (Some(_), OnExisting::Adopt) => Verdict::Ready {
+                    why: format!(
+                        "the run would take over {} (on_existing: adopt)",
+                        there
+                            .iter()
+                            .map(|s| describe_set(s))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                },
+            };
+            Ok((verdict, None))
         })
     }
 

@@ -351,7 +351,8 @@ use super::life::{Creating, Make, Step, made};
 use super::shared::Answer;
 use super::{Seen, code, sdk_error, standard_tags};
 use crate::engine::action::{
-    ActionError, Context, Executor, Outcome, Reconciling, Resource, Running, Undoing, Undone,
+    ActionError, Context, Evaluating, Executor, Outcome, Reconciling, Resource, Running, Undoing,
+    Undone, Verdict,
 };
 
 pub(super) fn built<T>(
@@ -697,6 +698,39 @@ impl Executor for HostedZone {
 
     fn looks(&self) -> bool {
         true
+    }
+
+    /// In place when the zone is there (found as the run would find it); would fail when the
+    /// step only finds it and it is not; else ready to be created.
+    fn evaluate<'a>(&'a self, ctx: &'a Context<'a>) -> Evaluating<'a> {
+        Box::pin(async move {
+            let p: HostedZoneParams = ctx.params()?;
+            let c = clients(ctx)?;
+            Ok(match find_zone(c, &p, ctx.key).await? {
+                Some((id, _)) => (
+                    Verdict::InPlace {
+                        what: format!("hosted zone {} ({id})", p.name),
+                    },
+                    Some(zone_outcome(c, &id, false).await?),
+                ),
+                None if !p.create => {
+                    let e = no_zone(c, &p.name).await;
+                    (
+                        Verdict::WouldFail {
+                            reason: e.message,
+                            fix: e.hint,
+                        },
+                        None,
+                    )
+                }
+                None => (
+                    Verdict::Ready {
+                        why: format!("there is no zone {}: the run would create it", p.name),
+                    },
+                    None,
+                ),
+            })
+        })
     }
 
     fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {

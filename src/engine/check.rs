@@ -1,0 +1,182 @@
+//! `runbook check`: what a run would meet now, found only by reading. Each step in the graph's
+//! order gets a [`Verdict`]: a step that only reads runs (briefly: its waits give up after
+//! `read_for`); any other is evaluated by its action ([`Executor::evaluate`]). Nothing is
+//! journaled, and the application hands clients that refuse every call that is not a read.
+//!
+//! What a step in place returns feeds the steps after it, as in a run. A step whose inputs come
+//! from a step that the run would still have to make is `ready` after it: nothing more can be
+//! seen before that step exists.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::action::{Ask, Context, Effect, Progress, Services, Verdict};
+use super::{Outputs, Workflow};
+
+/// One step's verdict.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Evaluated {
+    pub step: String,
+    pub title: String,
+    pub action: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// What a check needs besides the workflow.
+pub struct Check<'a> {
+    pub workflow: &'a dyn Workflow,
+    /// The run whose keys find what an earlier run of the runbook made (its latest), or a new id.
+    pub run_id: &'a str,
+    /// Each step's key, by step id (an earlier run's, where it has one).
+    pub key: &'a (dyn Fn(&str) -> String + Sync),
+    pub labels: &'a [(String, String)],
+    pub services: &'a Services,
+    pub ask: &'a dyn Ask,
+    /// How long a reading step's waits may wait.
+    pub read_for: Duration,
+}
+
+/// A step's progress, kept: its last message says what a read found.
+#[derive(Default)]
+struct Kept(Mutex<Vec<String>>);
+
+impl Progress for Kept {
+    fn status(&self, _: &str) {}
+
+    fn message(&self, text: &str) {
+        self.0.lock().expect("never poisoned").push(text.to_owned());
+    }
+}
+
+impl Check<'_> {
+    /// Every step's verdict, in the graph's order.
+    pub async fn run(&self) -> Vec<Evaluated> {
+        let steps = self.workflow.steps();
+        let mut outputs = Outputs::new();
+        // Steps whose outputs exist now (in place, or read); the others would be made by the run.
+        let mut known = vec![false; steps.len()];
+        let mut in_place = vec![false; steps.len()];
+        let mut skipped = vec![false; steps.len()];
+        let mut verdicts: Vec<Option<Evaluated>> = vec![None; steps.len()];
+        let cancel = CancellationToken::new();
+        for i in order(self.workflow) {
+            let step = &steps[i];
+            let verdict = match self.workflow.prepare(i, &outputs) {
+                // The nearest step it waits for whose outputs do not exist yet.
+                Err(why) => match step.deps.iter().filter(|d| !known[**d]).max() {
+                    // What it would use is a by-product of making something that is there
+                    // already (a change id): nothing to do.
+                    Some(d) if in_place[*d] => Verdict::InPlace {
+                        what: format!("nothing to do: `{}` is in place", steps[*d].id),
+                    },
+                    Some(d) if skipped[*d] => Verdict::Skipped {
+                        why: format!("it follows `{}`, which a run skips", steps[*d].id),
+                    },
+                    Some(d) => Verdict::Ready {
+                        why: format!(
+                            "after `{}`, which the run would make first: nothing more can be seen before it exists",
+                            steps[*d].id
+                        ),
+                    },
+                    None => Verdict::Unknown { why },
+                },
+                Ok(prepared) if prepared.skip.is_some() => Verdict::Skipped {
+                    why: prepared.skip.unwrap_or_default(),
+                },
+                Ok(prepared) => {
+                    let key = (self.key)(&step.id);
+                    let kept = Kept::default();
+                    let ctx = Context {
+                        run_id: self.run_id,
+                        step_id: &step.id,
+                        key: &key,
+                        params: &prepared.params,
+                        progress: &kept,
+                        ask: self.ask,
+                        yes: true,
+                        cancel: &cancel,
+                        labels: self.labels,
+                        services: self.services,
+                        adopting: false,
+                        deadline: Some(tokio::time::Instant::now() + self.read_for),
+                        region: prepared.region.as_deref(),
+                    };
+                    let executor = step.action.executor();
+                    if step.action.effect() == Effect::Reads {
+                        match executor.run(&ctx).await {
+                            Ok(outcome) => {
+                                outputs.insert(i, outcome.outputs);
+                                known[i] = true;
+                                let said = kept.0.lock().expect("never poisoned").join(" ");
+                                Verdict::Ready {
+                                    why: if said.is_empty() {
+                                        "read: it answers".to_owned()
+                                    } else {
+                                        said
+                                    },
+                                }
+                            }
+                            Err(e) => Verdict::WouldFail {
+                                reason: e.message,
+                                fix: e.hint,
+                            },
+                        }
+                    } else {
+                        match executor.evaluate(&ctx).await {
+                            Ok((verdict, outcome)) => {
+                                if let Some(o) = outcome {
+                                    outputs.insert(i, o.outputs);
+                                    known[i] = true;
+                                }
+                                in_place[i] = matches!(verdict, Verdict::InPlace { .. });
+                                verdict
+                            }
+                            // What AWS would refuse (a name taken by someone else's resource).
+                            Err(e) if e.invalid_input => Verdict::WouldFail {
+                                reason: e.message,
+                                fix: e.hint,
+                            },
+                            Err(e) => Verdict::Unknown {
+                                why: format!("could not look: {}", e.message),
+                            },
+                        }
+                    }
+                }
+            };
+            skipped[i] = matches!(verdict, Verdict::Skipped { .. });
+            verdicts[i] = Some(Evaluated {
+                step: step.id.clone(),
+                title: step.title.clone(),
+                action: step.action.name().to_owned(),
+                verdict,
+            });
+        }
+        verdicts.into_iter().flatten().collect()
+    }
+}
+
+/// The steps in an order where each comes after those it waits for (the runbook's order where
+/// it allows).
+fn order(workflow: &dyn Workflow) -> Vec<usize> {
+    let steps = workflow.steps();
+    let mut done = vec![false; steps.len()];
+    let mut out = Vec::with_capacity(steps.len());
+    while out.len() < steps.len() {
+        let before = out.len();
+        for (i, step) in steps.iter().enumerate() {
+            if !done[i] && step.deps.iter().all(|d| done[*d]) {
+                done[i] = true;
+                out.push(i);
+            }
+        }
+        if out.len() == before {
+            // A cycle cannot pass validation; should one ever reach here, the rest in order.
+            out.extend((0..steps.len()).filter(|i| !done[*i]));
+            break;
+        }
+    }
+    out
+}
