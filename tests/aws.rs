@@ -4079,6 +4079,46 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
         assert!(said.contains(step), "{step}: {said}");
     }
 
+    // The standby's web server stopped: failover would not work, and check says so.
+    let standby = lab.emulator.ec2_in("us-east-1");
+    let web: Vec<String> = lab.rt.block_on(async {
+        standby
+            .describe_instances()
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect()
+    });
+    let stop_start = |stop: bool| {
+        lab.rt.block_on(async {
+            if stop {
+                standby
+                    .stop_instances()
+                    .set_instance_ids(Some(web.clone()))
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                standby
+                    .start_instances()
+                    .set_instance_ids(Some(web.clone()))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+    };
+    stop_start(true);
+    let down = site("check", &lab.emulator.url, &[]);
+    let (said, _) = text(&down);
+    assert_eq!(down.status.code(), Some(1), "{said}");
+    assert!(said.contains("the SECONDARY is not healthy"), "{said}");
+    stop_start(false);
+
     // The SECONDARY record deleted by hand.
     let r53 = lab.emulator.route53();
     lab.rt.block_on(async {

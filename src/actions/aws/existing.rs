@@ -128,6 +128,19 @@ impl Executor for FindLoadBalancer {
             let Some(lb) = lb else {
                 return Err(not_found(c, &wanted).await);
             };
+            // A load balancer AWS could not provision serves nothing: no record should point
+            // at it.
+            if let Some(state) = lb.state().filter(|s| {
+                s.code()
+                    == Some(&aws_sdk_elasticloadbalancingv2::types::LoadBalancerStateEnum::Failed)
+            }) {
+                return Err(ActionError::new(format!(
+                    "the load balancer {wanted} has failed ({})",
+                    state.reason().unwrap_or("AWS gave no reason")
+                ))
+                .hint("look at it in EC2 › Load balancers; a failed one must be created again")
+                .invalid_input());
+            }
             let arn = lb.load_balancer_arn().unwrap_or_default().to_owned();
             let (listeners, groups) = behind(c, &arn).await?;
             let mut outcome = Outcome::default();

@@ -331,11 +331,12 @@ async fn groups_of(
     Ok(by_balancer)
 }
 
-/// Whether Route 53 would consider one failover record healthy, and why.
+/// Whether Route 53 would consider one failover record healthy, and why; and, for an alias to a
+/// load balancer, how many healthy targets stand behind it.
 async fn record_health(
     c: &Clients,
     set: &ResourceRecordSet,
-) -> Result<(bool, String), ActionError> {
+) -> Result<(bool, String, Option<usize>), ActionError> {
     if let Some(id) = set.health_check_id() {
         let out = c
             .route53
@@ -361,15 +362,21 @@ async fn record_health(
                 "health check {id}: {ok} of {} checkers see it healthy",
                 observations.len()
             ),
+            None,
         ));
     }
     let Some(alias) = set.alias_target() else {
-        return Ok((true, "no health check and no alias: always healthy".into()));
+        return Ok((
+            true,
+            "no health check and no alias: always healthy".into(),
+            None,
+        ));
     };
     if !alias.evaluate_target_health() {
         return Ok((
             true,
             "the alias does not evaluate target health: always healthy".into(),
+            None,
         ));
     }
     let dns = alias_dns(alias);
@@ -380,7 +387,11 @@ async fn record_health(
     let mut fresh = false;
     let (behind, answers) = loop {
         let Some(behind) = behind(c, &dns).await? else {
-            return Ok((false, format!("no load balancer has the DNS name {dns}")));
+            return Ok((
+                false,
+                format!("no load balancer has the DNS name {dns}"),
+                Some(0),
+            ));
         };
         let mut answers = Vec::new();
         let mut gone = false;
@@ -406,6 +417,7 @@ async fn record_health(
     // target; a group whose targets are all unhealthy, or that has no targets, makes it unhealthy.
     let mut all_healthy = !behind.groups.is_empty();
     let mut described = Vec::new();
+    let mut healthy_targets = 0;
     for ((group_name, _), health) in behind.groups.iter().zip(&answers) {
         let states: Vec<String> = health
             .target_health_descriptions()
@@ -419,6 +431,7 @@ async fn record_health(
             })
             .collect();
         let healthy = states.iter().any(|s| s.ends_with(" healthy"));
+        healthy_targets += states.iter().filter(|s| s.ends_with(" healthy")).count();
         all_healthy &= healthy;
         described.push(if states.is_empty() {
             format!("{group_name}: no targets (counts as unhealthy)")
@@ -431,7 +444,41 @@ async fn record_health(
     } else {
         described.join("; ")
     };
-    Ok((all_healthy, format!("load balancer {name}: {list}")))
+    Ok((
+        all_healthy,
+        format!("load balancer {name}: {list}"),
+        Some(healthy_targets),
+    ))
+}
+
+/// Failover would not work now, when `ready_to_fail_over` asks: the secondary is not healthy,
+/// or has fewer healthy targets than the primary (it could not carry its traffic).
+fn not_ready(
+    p: &CheckFailoverParams,
+    primary: (bool, Option<usize>),
+    secondary: (bool, &str, Option<usize>),
+) -> Option<ActionError> {
+    let (_, primary_targets) = primary;
+    let (secondary_ok, secondary_why, secondary_targets) = secondary;
+    if !secondary_ok {
+        return Some(
+            ActionError::new(format!(
+                "{} {}: the SECONDARY is not healthy ({secondary_why}): if the primary failed now, Route 53 would keep answering with it",
+                p.name, p.kind
+            ))
+            .hint("make the standby's targets healthy (EC2 › Target groups › the group › Targets shows each one's reason)"),
+        );
+    }
+    match (primary_targets, secondary_targets) {
+        (Some(primary), Some(secondary)) if secondary < primary => Some(
+            ActionError::new(format!(
+                "{} {}: the SECONDARY has {secondary} healthy target(s) and the PRIMARY {primary}: the standby could not carry the primary's traffic",
+                p.name, p.kind
+            ))
+            .hint("give the standby as many healthy targets as the primary (or scale it out on failover, with an Auto Scaling group)"),
+        ),
+        _ => None,
+    }
 }
 
 /// Which record Route 53 would answer with now, and why.
@@ -459,8 +506,17 @@ async fn evaluate(
             p.name, p.kind
         )));
     };
-    let (primary_ok, primary_why) = record_health(c, &primary).await?;
-    let (secondary_ok, secondary_why) = record_health(c, &secondary).await?;
+    let (primary_ok, primary_why, primary_targets) = record_health(c, &primary).await?;
+    let (secondary_ok, secondary_why, secondary_targets) = record_health(c, &secondary).await?;
+    if p.ready_to_fail_over {
+        if let Some(e) = not_ready(
+            p,
+            (primary_ok, primary_targets),
+            (secondary_ok, &secondary_why, secondary_targets),
+        ) {
+            return Err(e);
+        }
+    }
     // Route 53 answers with the primary while it is healthy; with the secondary when only
     // the secondary is; with the primary again when neither is.
     let (answer, reason) = if primary_ok {

@@ -151,6 +151,10 @@ pub struct CheckFailoverParams {
     /// A time (RFC 3339, for example a stop step's `stopped_at`) to measure the answer from.
     #[serde(default)]
     pub since: Option<String>,
+    /// Also fail unless failover would work now: the SECONDARY healthy, and with at least as
+    /// many healthy targets as the PRIMARY, so that it can carry the primary's traffic.
+    #[serde(default)]
+    pub ready_to_fail_over: bool,
 }
 
 fn six_minutes() -> crate::runbook::format::DurationText {
