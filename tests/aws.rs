@@ -4078,6 +4078,14 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     for step in ["primary_record    in place", "secondary_record  in place"] {
         assert!(said.contains(step), "{step}: {said}");
     }
+    // With the drill asked for, its stop is evaluated: the primary's instance, running.
+    let drill = site("check", &lab.emulator.url, &["--var", "drill=true"]);
+    let (said, _) = text(&drill);
+    assert!(
+        said.contains("stop_primary      ready       the run would stop i-")
+            && said.contains("(running)"),
+        "{said}"
+    );
 
     // The standby's web server stopped: failover would not work, and check says so.
     let standby = lab.emulator.ec2_in("us-east-1");

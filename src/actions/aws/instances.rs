@@ -19,7 +19,8 @@ use crate::actions::{
     ActionDef, Effect, Exercisable, Need, Outputs, ParamProblem, Params, Usage, out,
 };
 use crate::engine::action::{
-    ActionError, ByHand, Checking, Context, Executor, Outcome, Resource, Running, Undoing, Undone,
+    ActionError, ByHand, Checking, Context, Evaluating, Executor, Outcome, Resource, Running,
+    Undoing, Undone, Verdict,
 };
 
 /// Launch instances.
@@ -665,6 +666,46 @@ impl Executor for Power {
                 outcome: self.outcome(at, &p.instance_ids),
                 what,
             })
+        })
+    }
+
+    /// Ready when every instance exists and can be stopped (or started); would fail when EC2
+    /// does not know one, or it is terminated.
+    fn evaluate<'a>(&'a self, ctx: &'a Context<'a>) -> Evaluating<'a> {
+        Box::pin(async move {
+            let p: InstancesParams = ctx.params()?;
+            let found = describe_existing(clients(ctx)?, &p.instance_ids).await?;
+            let state = |id: &str| {
+                found
+                    .iter()
+                    .find(|i| i.instance_id() == Some(id))
+                    .map(state_of)
+            };
+            let gone: Vec<String> = p
+                .instance_ids
+                .iter()
+                .filter(|id| matches!(state(id), None | Some("terminated" | "shutting-down")))
+                .cloned()
+                .collect();
+            let verdict = if gone.is_empty() {
+                Verdict::Ready {
+                    why: format!(
+                        "the run would {} {}",
+                        if self.start { "start" } else { "stop" },
+                        p.instance_ids
+                            .iter()
+                            .map(|id| format!("{id} ({})", state(id).unwrap_or("?")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            } else {
+                Verdict::WouldFail {
+                    reason: format!("no such instance (or terminated): {}", gone.join(", ")),
+                    fix: Some("check the instance ids and the step's region".to_owned()),
+                }
+            };
+            Ok((verdict, None))
         })
     }
 
