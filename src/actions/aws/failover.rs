@@ -356,10 +356,26 @@ async fn record_health(
             .count();
         // Route 53 considers an endpoint healthy when more than 18% of its checkers do.
         let healthy = !observations.is_empty() && ok * 100 > observations.len() * 18;
+        // How long a failure takes to be seen: the check's interval times its threshold, which
+        // lengthen failover beyond the alias's 60 s TTL.
+        let detection = c
+            .route53
+            .get_health_check()
+            .health_check_id(id)
+            .send()
+            .await
+            .ok()
+            .and_then(|out| {
+                let config = out.health_check()?.health_check_config()?;
+                Some(config.request_interval()? * config.failure_threshold()?)
+            })
+            .map_or_else(String::new, |s| {
+                format!("; a failure is seen after about {s} s (interval × failure threshold)")
+            });
         return Ok((
             healthy,
             format!(
-                "health check {id}: {ok} of {} checkers see it healthy",
+                "health check {id}: {ok} of {} checkers see it healthy{detection}",
                 observations.len()
             ),
             None,

@@ -2314,6 +2314,88 @@ async fn check_failover_counts_stopped_targets_as_unhealthy() {
     );
 }
 
+/// A record with a Route 53 health check is healthy as its checkers say, and the reason says how
+/// long that check takes to see a failure (its interval times its threshold), which lengthens
+/// failover beyond the alias's TTL.
+#[tokio::test(start_paused = true)]
+async fn a_health_checked_record_says_how_long_a_failure_takes_to_be_seen() {
+    let checked = |role: r53::ResourceRecordSetFailover, hc: &str| {
+        r53::ResourceRecordSet::builder()
+            .name("lab.example.com.")
+            .r#type(r53::RrType::A)
+            .set_identifier(role.as_str())
+            .failover(role)
+            .health_check_id(hc)
+            .ttl(60)
+            .resource_records(
+                r53::ResourceRecord::builder()
+                    .value("192.0.2.1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let records = mock!(r53::Client::list_resource_record_sets).then_output(move || {
+        r53::ListResourceRecordSetsOutput::builder()
+            .resource_record_sets(checked(r53::ResourceRecordSetFailover::Primary, "hc-1"))
+            .resource_record_sets(checked(r53::ResourceRecordSetFailover::Secondary, "hc-2"))
+            .is_truncated(false)
+            .max_items(300)
+            .build()
+            .unwrap()
+    });
+    let status = mock!(r53::Client::get_health_check_status).then_output(|| {
+        aws_sdk_route53::operation::get_health_check_status::GetHealthCheckStatusOutput::builder()
+            .health_check_observations(
+                r53::HealthCheckObservation::builder()
+                    .status_report(
+                        r53::StatusReport::builder()
+                            .status("Success: HTTP 200")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap()
+    });
+    let config = mock!(r53::Client::get_health_check).then_output(|| {
+        aws_sdk_route53::operation::get_health_check::GetHealthCheckOutput::builder()
+            .health_check(
+                r53::HealthCheck::builder()
+                    .id("hc-1")
+                    .caller_reference("x")
+                    .health_check_version(1)
+                    .health_check_config(
+                        r53::HealthCheckConfig::builder()
+                            .r#type(r53::HealthCheckType::Http)
+                            .request_interval(30)
+                            .failure_threshold(3)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
+    let script = Script {
+        route53: vec![records, status, config],
+        ..Script::default()
+    };
+    let params = json!({"zone_id": "Z1", "name": "lab.example.com"});
+    let (result, shown) = call(&script, "aws.route53.check_failover", params, Call::Run).await;
+    let outcome = result.unwrap_or_else(|e| panic!("{e:?}\n{}", shown.all()));
+    assert_eq!(outcome.outputs["answer"], json!("primary"));
+    let reason = outcome.outputs["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "health check hc-1: 1 of 1 checkers see it healthy; a failure is seen after about 90 s"
+        ),
+        "{reason}"
+    );
+}
+
 /// Route 53's rule for a load balancer with several target groups: it is healthy only if every
 /// group has a healthy target; one group whose targets are all unhealthy, or one with no targets,
 /// makes it unhealthy even though another group is healthy.
