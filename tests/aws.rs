@@ -4261,3 +4261,58 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
         assert_eq!(step["verdict"], "in_place", "{step}");
     }
 }
+
+/// The drill's way back and its gate, at real AWS's timings scaled down through the test proxy:
+/// with `--var failback=true` the primary is started again after the failover, its targets turn
+/// healthy and Route 53 answers with the PRIMARY again, each way measured; with
+/// `--var max_failover=1s` the run fails (exit 1) naming the time measured and the limit.
+#[test]
+fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            aws_timings: Some(0.05),
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let run = |vars: &[&str]| {
+        let mut args = vec![
+            "run",
+            runbook.to_str().unwrap(),
+            "--yes",
+            "--endpoint-url",
+            &proxy.url,
+        ];
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        lab.run(&args)
+    };
+    let out = run(&["domain=back.example.org", "failback=true"]);
+    ok(&out);
+    let (_, said) = text(&out);
+    assert!(
+        said.contains("failover_seconds") && said.contains("failback_seconds"),
+        "{said}"
+    );
+    let back = said
+        .lines()
+        .find(|l| {
+            l.contains("Route 53 answers back.example.org with the PRIMARY record")
+                && l.contains(" s after ")
+        })
+        .unwrap_or_else(|| panic!("the way back measured: {said}"));
+    assert!(back.contains("the primary is healthy"), "{back}");
+    let id = lab.run_ids().pop().unwrap();
+    ok(&lab.run(&["rollback", &id, "--yes"]));
+
+    let gated = run(&["domain=gate.example.org", "prefix=gate", "max_failover=1s"]);
+    let (_, said) = text(&gated);
+    assert_eq!(gated.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("over the limit of 1s") && said.contains(" s after "),
+        "the time measured and the limit: {said}"
+    );
+}

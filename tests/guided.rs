@@ -274,7 +274,7 @@ fn a_guided_run_explains_each_step_and_quitting_rolls_back() {
     screen.expect("Rollback complete");
     let all = strip(&screen.finish());
     assert!(
-        all.contains("Step 31 of 44"),
+        all.contains("Step 31 of 47"),
         "one step at a time, in order"
     );
     assert_eq!(leftovers(&emulator), (0, 0, 0), "nothing is left:\n{all}");
@@ -293,7 +293,7 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
         let found = screen
             .session
             .expect(Regex(
-                r"Step (\d+) of 44: ([^\r\n]+)|To remove them: \S*runbook rollback",
+                r"Step (\d+) of 47: ([^\r\n]+)|To remove them: \S*runbook rollback",
             ))
             .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
         let text = String::from_utf8_lossy(found.get(0).unwrap()).into_owned();
@@ -349,8 +349,8 @@ fn a_guided_run_answered_throughout_completes_the_failover_lab() {
     );
     assert_eq!(
         offered,
-        44 - 3,
-        "all steps but the three skipped on the emulator (the registrar, the two page loads) were offered"
+        47 - 6,
+        "all steps but the six skipped on the emulator (the registrar, the two page loads, the three of the failback, which is off) were offered"
     );
     assert!(
         end.contains("skipped: the emulator has no data plane"),
@@ -539,7 +539,7 @@ fn a_class_on_a_terminal_shows_a_line_per_student_and_a_table() {
         assert!(
             lines.iter().any(|l| l.contains(&format!("{s} "))
                 && l.contains("running")
-                && l.contains("/44 done")),
+                && l.contains("/47 done")),
             "a live line for {s} while it runs:\n{seen}"
         );
         assert!(
@@ -849,7 +849,7 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         let found = screen
             .session
             .expect(Regex(
-                r"(Exercise, step|Step) (\d+) of 44: ([^\r\n]+)|To remove them: \S*runbook rollback",
+                r"(Exercise, step|Step) (\d+) of 47: ([^\r\n]+)|To remove them: \S*runbook rollback",
             ))
             .unwrap_or_else(|e| panic!("{e}\n{}", screen.seen));
         let text = strip(&String::from_utf8_lossy(found.get(0).unwrap()));

@@ -580,6 +580,35 @@ impl Executor for CheckFailover {
             let c = clients(ctx)?;
             ctx.progress
                 .status(&format!("reading the failover records of {}", p.name));
+            // The recovery-time gate, from `since`: how long the answer may take.
+            let since = p
+                .since
+                .as_deref()
+                .map(|since| {
+                    humantime::parse_rfc3339_weak(since).map_err(|e| {
+                        ActionError::new(format!("`since` is not an RFC 3339 time ({e}): {since}"))
+                            .invalid_input()
+                    })
+                })
+                .transpose()?;
+            let limit = p
+                .limit
+                .as_deref()
+                .map(|l| {
+                    humantime::parse_duration(l).map(|d| (l, d)).map_err(|e| {
+                        ActionError::new(format!("`limit` is not a duration ({e}): {l}"))
+                            .hint("write it like 90s, 5m or 1m30s")
+                            .invalid_input()
+                    })
+                })
+                .transpose()?;
+            let over = |at: std::time::SystemTime| -> Option<(u64, &str)> {
+                let (text, limit) = limit?;
+                let took = std::time::SystemTime::now()
+                    .duration_since(at)
+                    .unwrap_or_default();
+                (took > limit).then_some((took.as_secs(), text))
+            };
             let (answer, reason) = match p.expect {
                 None => evaluate(c, &p).await?,
                 Some(expected) => {
@@ -594,6 +623,13 @@ impl Executor for CheckFailover {
                         let (answer, reason) = evaluate(c, &p).await?;
                         if answer == want {
                             Ok(Seen::Done((answer, reason)))
+                        } else if let Some((took, limit)) = since.and_then(over) {
+                            Err(ActionError::new(format!(
+                                "Route 53 still answers with the {} record {took} s after {}: over the limit of {limit}",
+                                answer.to_uppercase(),
+                                p.since.as_deref().unwrap_or_default()
+                            ))
+                            .hint("what sets the time: the target group's health check (interval × unhealthy threshold), or a Route 53 health check's (interval × failure threshold), then the record's TTL (60 s for an alias)"))
                         } else if started.elapsed() >= p.within.0 {
                             Err(ActionError::new(format!(
                                 "Route 53 would answer with the {} record, not the {} (after waiting {}): {reason}",
@@ -610,16 +646,19 @@ impl Executor for CheckFailover {
             };
             let mut o = Outcome::default();
             let mut when = String::new();
-            if let Some(since) = &p.since {
-                let at = humantime::parse_rfc3339_weak(since).map_err(|e| {
-                    ActionError::new(format!("`since` is not an RFC 3339 time ({e}): {since}"))
-                        .invalid_input()
-                })?;
+            if let (Some(at), Some(text)) = (since, &p.since) {
+                if let Some((took, limit)) = over(at) {
+                    return Err(ActionError::new(format!(
+                        "Route 53 answered with the {} record {took} s after {text}: over the limit of {limit}",
+                        answer.to_uppercase()
+                    ))
+                    .hint("what sets the time: the target group's health check (interval × unhealthy threshold), or a Route 53 health check's (interval × failure threshold), then the record's TTL (60 s for an alias)"));
+                }
                 let seconds = std::time::SystemTime::now()
                     .duration_since(at)
                     .unwrap_or_default()
                     .as_secs();
-                when = format!(" {seconds} s after {since}");
+                when = format!(" {seconds} s after {text}");
                 o.outputs.insert("seconds_since".into(), seconds.into());
             }
             ctx.progress.message(&format!(

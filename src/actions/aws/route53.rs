@@ -151,6 +151,10 @@ pub struct CheckFailoverParams {
     /// A time (RFC 3339, for example a stop step's `stopped_at`) to measure the answer from.
     #[serde(default)]
     pub since: Option<String>,
+    /// A recovery-time gate: fail when the `expect`ed answer came later than this after `since`
+    /// (`90s`, `5m`), saying the time measured and the limit. Empty: no limit.
+    #[serde(default, deserialize_with = "super::defaults::empty_is_none")]
+    pub limit: Option<String>,
     /// Also fail unless failover would work now: the SECONDARY healthy, and with at least as
     /// many healthy targets as the PRIMARY, so that it can carry the primary's traffic.
     #[serde(default)]
