@@ -4315,4 +4315,35 @@ fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
         said.contains("over the limit of 1s") && said.contains(" s after "),
         "the time measured and the limit: {said}"
     );
+
+    // The history: both drills, with their figures and verdicts.
+    let listed = lab.run(&["drills", "--output", "json"]);
+    ok(&listed);
+    let drills: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let drills = drills.as_array().unwrap();
+    assert_eq!(drills.len(), 2, "{drills:?}");
+    assert_eq!(drills[0]["run_id"], id.as_str());
+    assert!(drills[0]["failover_seconds"].is_u64(), "{drills:?}");
+    assert!(drills[0]["failback_seconds"].is_u64(), "{drills:?}");
+    assert_eq!(drills[0]["passed"], true);
+    assert_eq!(drills[0]["regions"], serde_json::json!(["ap-south-1"]));
+    assert_eq!(drills[1]["passed"], false);
+    assert_eq!(drills[1]["max_failover"], "1s");
+    assert!(
+        drills[1]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit of 1s"),
+        "{drills:?}"
+    );
+    let text_list = lab.run(&["drills", runbook.to_str().unwrap()]);
+    ok(&text_list);
+    let (shown, _) = text(&text_list);
+    assert_eq!(shown.lines().count(), 2, "{shown}");
+    assert!(
+        shown.lines().next().unwrap().contains(": failover ")
+            && shown.lines().next().unwrap().ends_with(": passed"),
+        "{shown}"
+    );
+    assert!(shown.contains("(limits: failover 1s): failed: "), "{shown}");
 }

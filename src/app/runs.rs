@@ -194,3 +194,103 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
     }
     Ok(seen)
 }
+
+/// `runbook drills [RUNBOOK]`: every drill the state directory remembers (of the runbook named,
+/// by path or name, or of all), oldest first: its failover and failback times as its checks
+/// measured them, where it ran, and whether it passed its gates.
+pub fn drills(settings: &Settings, runbook: Option<&str>, output: Format) -> Result<Exit, Error> {
+    let store = state::open(settings)?;
+    let all = store.list().map_err(journal_error)?;
+    let found: Vec<ui::runs::Drill> = all
+        .iter()
+        .filter_map(|(_, state)| state.as_ref().ok())
+        .filter(|s| {
+            runbook.is_none_or(|r| {
+                s.name == r
+                    || s.runbook == r
+                    || std::fs::canonicalize(r).is_ok_and(|p| p.display().to_string() == s.runbook)
+            })
+        })
+        .filter_map(drill_of)
+        .collect();
+    ui::output_raw(&ui::runs::drills(&store.location(), &found, output))?;
+    Ok(Exit::Success)
+}
+
+/// A run's drill: its failover check (a `check_failover` expecting the SECONDARY, timed from a
+/// stop) and its failback check (expecting the PRIMARY, timed from a start), if it ran them.
+fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
+    use crate::engine::state::StepState;
+    /// One timed check: its measured seconds (when it passed), its limit, and why it failed.
+    struct Timed {
+        seconds: Option<u64>,
+        limit: Option<String>,
+        failure: Option<String>,
+    }
+    let timed = |expect: &str| -> Option<Timed> {
+        state.steps.values().find_map(|step| {
+            let (action, params) = match step {
+                StepState::Succeeded(done) => (done.action.as_str(), &done.params),
+                StepState::Failed(_, Some(tried)) => (tried.action.as_str(), &tried.params),
+                _ => return None,
+            };
+            let timed_check = action == "aws.route53.check_failover"
+                && params["expect"] == expect
+                && params["since"].as_str().is_some_and(|s| !s.is_empty());
+            if !timed_check {
+                return None;
+            }
+            let limit = params["limit"]
+                .as_str()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned);
+            Some(match step {
+                StepState::Succeeded(done) => Timed {
+                    seconds: done
+                        .outputs
+                        .get("seconds_since")
+                        .and_then(serde_json::Value::as_u64),
+                    limit,
+                    failure: None,
+                },
+                StepState::Failed(error, _) => Timed {
+                    seconds: None,
+                    limit,
+                    failure: Some(error.message.clone()),
+                },
+                _ => unreachable!("matched above"),
+            })
+        })
+    };
+    let over = timed("secondary")?;
+    let back = timed("primary");
+    let recorded = super::target::Recorded::of(state);
+    let mut regions: Vec<String> = recorded.region.clone().into_iter().collect();
+    for r in state.regions() {
+        if !regions.contains(&r) {
+            regions.push(r);
+        }
+    }
+    let failure = over
+        .failure
+        .clone()
+        .or_else(|| back.as_ref().and_then(|b| b.failure.clone()));
+    Some(ui::runs::Drill {
+        run_id: state.run_id.clone(),
+        runbook: state.name.clone(),
+        started_at: state.started_at.clone(),
+        student: state
+            .labels
+            .iter()
+            .find(|(k, _)| k == "runbook:student")
+            .map(|(_, v)| v.clone()),
+        account: recorded.account,
+        regions,
+        failover_seconds: over.seconds,
+        failback_seconds: back.as_ref().and_then(|b| b.seconds),
+        max_failover: over.limit,
+        max_failback: back.and_then(|b| b.limit),
+        passed: failure.is_none(),
+        failure,
+    })
+}

@@ -464,6 +464,14 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
+    /// Past failover drills from the state directory: when, where, failover and failback
+    /// seconds, and whether each passed its gate.
+    Drills {
+        /// Only the drills of this runbook (its path, or its name).
+        runbook: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        output: Format,
+    },
     // What it deletes, and in which order, is read from the kinds table.
     #[command(about = sweep::about())]
     Sweep {
@@ -691,6 +699,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             }
         }
         Command::Runs { check, output } => runs::list(s, *check, *output),
+        Command::Drills { runbook, output } => runs::drills(s, runbook.as_deref(), *output),
         Command::Sweep {
             tag,
             expired,

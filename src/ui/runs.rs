@@ -349,3 +349,76 @@ fn show_json(state: &RunState) -> serde_json::Value {
         "alive": state.alive().iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>(),
     })
 }
+
+/// One drill, as `runbook drills` lists it: what a run's failover check (and failback check)
+/// measured, where, and whether it passed its gate.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Drill {
+    pub run_id: String,
+    pub runbook: String,
+    pub started_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub student: Option<String>,
+    pub account: Option<String>,
+    pub regions: Vec<String>,
+    pub failover_seconds: Option<u64>,
+    pub failback_seconds: Option<u64>,
+    /// The recovery-time gates the run had, where it had one.
+    pub max_failover: Option<String>,
+    pub max_failback: Option<String>,
+    pub passed: bool,
+    /// Why it did not pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// `runbook drills`: a line per drill, oldest first, or JSON.
+pub fn drills(location: &str, drills: &[Drill], output: Format) -> String {
+    if output == Format::Json {
+        return format!("{}\n", json!(drills));
+    }
+    if drills.is_empty() {
+        return format!(
+            "No drills in `{location}` (a run whose drill ran: its failover check measured the time).\n"
+        );
+    }
+    let seconds = |s: Option<u64>| s.map_or_else(|| "-".to_owned(), |s| format!("{s} s"));
+    let mut out = String::new();
+    for d in drills {
+        let who = d
+            .student
+            .as_ref()
+            .map(|s| format!(" student {s},"))
+            .unwrap_or_default();
+        let gate = match (&d.max_failover, &d.max_failback) {
+            (None, None) => String::new(),
+            (over, back) => format!(
+                " (limits: {})",
+                [
+                    over.as_ref().map(|l| format!("failover {l}")),
+                    back.as_ref().map(|l| format!("failback {l}"))
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ")
+            ),
+        };
+        let _ = writeln!(
+            out,
+            "{}  {}  {}:{who} account {}, {}: failover {}, failback {}{gate}: {}",
+            d.started_at,
+            d.run_id,
+            d.runbook,
+            d.account.as_deref().unwrap_or("unknown"),
+            d.regions.join(" + "),
+            seconds(d.failover_seconds),
+            seconds(d.failback_seconds),
+            match &d.failure {
+                None => "passed".to_owned(),
+                Some(why) => format!("failed: {why}"),
+            }
+        );
+    }
+    out
+}
