@@ -362,7 +362,16 @@ pub const POLL_MAX: std::time::Duration = std::time::Duration::from_secs(15);
 /// around it, so a wait ends soon after the change and a long wait still costs few calls
 /// (bench/failover measures both).
 #[derive(Clone, Copy, Debug)]
-pub struct Typical(pub std::time::Duration, Option<std::time::Duration>);
+pub struct Typical(
+    pub std::time::Duration,
+    Option<std::time::Duration>,
+    /// Measured: polled every [`MEASURED_EVERY`] however long it takes, so the moment it is done
+    /// is known within that (the drill's figures).
+    bool,
+);
+
+/// How far apart a measured wait's polls are.
+pub const MEASURED_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Typical {
     /// A load balancer provisioning, a Route 53 change, an instance starting or stopping.
@@ -371,13 +380,17 @@ impl Typical {
     pub const LOAD_BALANCER: Typical = Typical(
         std::time::Duration::from_secs(180),
         Some(std::time::Duration::from_secs(30 * 60)),
+        false,
     );
-    pub const CHANGE: Typical = Typical(std::time::Duration::from_secs(45), None);
-    pub const INSTANCE: Typical = Typical(std::time::Duration::from_secs(30), None);
+    pub const CHANGE: Typical = Typical(std::time::Duration::from_secs(45), None, false);
+    pub const INSTANCE: Typical = Typical(std::time::Duration::from_secs(30), None, false);
     /// Target health: a few health checks (30 s apart by default).
-    pub const TARGETS: Typical = Typical(std::time::Duration::from_secs(90), None);
+    pub const TARGETS: Typical = Typical(std::time::Duration::from_secs(90), None, false);
+    /// Route 53 switching records in a drill: a few target health checks, then its own
+    /// evaluation; polled every [`MEASURED_EVERY`] so the failover time is known within that.
+    pub const MEASURED: Typical = Typical(std::time::Duration::from_secs(90), None, true);
     /// Load balancer deletion.
-    pub const DELETION: Typical = Typical(std::time::Duration::from_secs(30), None);
+    pub const DELETION: Typical = Typical(std::time::Duration::from_secs(30), None, false);
 
     /// How long a wait goes on by default before it gives up (a step's `timeout:` replaces it):
     /// five times the usual time, and at least ten minutes, so only what is stuck gives up (or
@@ -400,6 +413,9 @@ impl Typical {
     ) -> std::time::Duration {
         use std::time::Duration;
         let typical = self.0;
+        if self.2 {
+            return MEASURED_EVERY;
+        }
         if elapsed < typical.mul_f64(0.75) {
             let sparse = (typical / 6).clamp(Duration::from_secs(2), POLL_MAX);
             (elapsed / 4).clamp(Duration::from_secs(2), sparse)
@@ -532,6 +548,24 @@ where
 
 #[cfg(test)]
 mod tests {
+    /// A measured wait (the drill's) polls every 2 s however long it takes, so its figure is
+    /// within that; an ordinary one spreads its polls out.
+    #[test]
+    fn a_measured_wait_polls_every_two_seconds() {
+        use std::time::Duration;
+        for elapsed in [0, 10, 60, 200, 900] {
+            let e = Duration::from_secs(elapsed);
+            assert_eq!(
+                Typical::MEASURED.next(e, Duration::from_secs(2)),
+                Duration::from_secs(2)
+            );
+        }
+        assert!(
+            Typical::TARGETS.next(Duration::from_secs(400), Duration::from_secs(10))
+                > Duration::from_secs(2)
+        );
+    }
+
     use super::Typical;
 
     #[test]

@@ -329,7 +329,12 @@ pub static ACTIONS: &[ActionDef] = &[
             out(
                 "seconds_since",
                 "number",
-                "Seconds from `since` to the answer (with `since`).",
+                "Seconds from `since` to the answer (with `since`: measured, polls 2 s apart).",
+            ),
+            out(
+                "answered_at",
+                "string",
+                "When Route 53 was seen answering so (RFC 3339).",
             ),
         ]),
         undo: None,
