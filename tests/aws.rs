@@ -4306,6 +4306,54 @@ fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
         .unwrap_or_else(|| panic!("the way back measured: {said}"));
     assert!(back.contains("the primary is healthy"), "{back}");
     let id = lab.run_ids().pop().unwrap();
+    // The timeline: every moment, in order, each when it became observable.
+    let shown = lab.run(&["show", &id, "--output", "json"]);
+    ok(&shown);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    let drill = &shown["drill"];
+    let at = |name: &str| -> std::time::SystemTime {
+        humantime::parse_rfc3339_weak(
+            drill[name]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {drill}")),
+        )
+        .unwrap()
+    };
+    let order = [
+        "stop_requested",
+        "stopped",
+        "targets_out",
+        "dns_secondary",
+        "start_requested",
+        "running",
+        "targets_healthy",
+        "dns_primary",
+    ];
+    for pair in order.windows(2) {
+        assert!(
+            at(pair[0]) <= at(pair[1]),
+            "{} before {}: {drill}",
+            pair[0],
+            pair[1]
+        );
+    }
+    assert!(
+        drill["page_secondary"].is_null(),
+        "no page on the emulator: {drill}"
+    );
+    let secs = |from: &str, to: &str| at(to).duration_since(at(from)).unwrap().as_secs_f64();
+    // The proxy holds `stopping` for 20 s × 0.05.
+    assert!(secs("stop_requested", "stopped") >= 1.0, "{drill}");
+    assert!(secs("targets_out", "dns_secondary") <= 3.0, "{drill}");
+    assert!(
+        drill["failover_seconds"].is_u64() && drill["failback_seconds"].is_u64(),
+        "{drill}"
+    );
+    let human = text(&lab.run(&["show", &id])).0;
+    assert!(
+        human.contains("Drill:") && human.contains("Route 53 answers with the SECONDARY"),
+        "{human}"
+    );
     ok(&lab.run(&["rollback", &id, "--yes"]));
 
     let gated = run(&["domain=gate.example.org", "prefix=gate", "max_failover=1s"]);

@@ -109,10 +109,11 @@ pub fn show(
     } else {
         None
     };
+    let drill = drill_of(&state);
     ui::output_raw(&ui::runs::show(
         run_id,
         &state,
-        place.as_deref(),
+        (place.as_deref(), drill.as_ref()),
         seen.as_ref(),
         output,
     ))?;
@@ -292,5 +293,84 @@ fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
         max_failback: back.and_then(|b| b.limit),
         passed: failure.is_none(),
         failure,
+        timeline: timeline(state),
     })
+}
+
+/// A drill's moments, from its steps' outputs, in order: the stop (requested, then seen), the
+/// targets out, Route 53 on the SECONDARY, the secondary's page; then, after a failback, the
+/// start, the instances running, the targets healthy and Route 53 on the PRIMARY again.
+fn timeline(state: &RunState) -> Vec<ui::runs::Moment> {
+    use crate::engine::state::StepState;
+    let done: Vec<&crate::engine::state::Done> = state
+        .steps
+        .values()
+        .filter_map(|s| match s {
+            StepState::Succeeded(done) => Some(done),
+            _ => None,
+        })
+        .collect();
+    let output = |action: &str, pick: &dyn Fn(&serde_json::Value) -> bool, key: &str| {
+        done.iter()
+            .filter(|d| d.action == action && pick(&d.params))
+            .filter_map(|d| d.outputs.get(key)?.as_str().map(str::to_owned))
+            .min()
+    };
+    let any = |_: &serde_json::Value| true;
+    let stop_requested = output("aws.ec2.stop_instances", &any, "stopped_at");
+    let start_requested = output("aws.ec2.start_instances", &any, "started_at");
+    let parse = |t: &str| humantime::parse_rfc3339_weak(t).ok();
+    let after = |t: &str, since: Option<&String>| {
+        let since = parse(since?)?;
+        parse(t)?.duration_since(since).ok()
+    };
+    // The targets' waits: out of service after the stop; healthy again after the start.
+    let targets = |healthy: bool| {
+        let since = if healthy {
+            start_requested.as_ref()
+        } else {
+            stop_requested.as_ref()
+        }?;
+        done.iter()
+            .filter(|d| d.action == "aws.elbv2.wait_target_health")
+            .filter(|d| (d.params["state"] == "healthy") == healthy)
+            .filter_map(|d| d.outputs.get("reached_at")?.as_str())
+            .filter(|t| after(t, Some(since)).is_some())
+            .min()
+            .map(str::to_owned)
+    };
+    let timed = |expect: &str| {
+        output(
+            "aws.route53.check_failover",
+            &|p: &serde_json::Value| {
+                p["expect"] == expect && p["since"].as_str().is_some_and(|s| !s.is_empty())
+            },
+            "answered_at",
+        )
+    };
+    let moments = [
+        ("stop_requested", stop_requested.clone()),
+        ("stopped", output("aws.ec2.stop_instances", &any, "stopped")),
+        ("targets_out", targets(false)),
+        ("dns_secondary", timed("secondary")),
+        ("start_requested", start_requested.clone()),
+        (
+            "running",
+            output("aws.ec2.start_instances", &any, "running"),
+        ),
+        ("targets_healthy", targets(true)),
+        ("dns_primary", timed("primary")),
+    ];
+    moments
+        .into_iter()
+        .filter_map(|(name, at)| {
+            let at = at?;
+            let after_stop_seconds = after(&at, stop_requested.as_ref()).map(|d| d.as_secs_f64());
+            Some(ui::runs::Moment {
+                name,
+                at,
+                after_stop_seconds,
+            })
+        })
+        .collect()
 }

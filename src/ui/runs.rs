@@ -220,13 +220,16 @@ impl Seen {
 pub fn show(
     run_id: &str,
     state: &RunState,
-    place: Option<&str>,
+    (place, drill): (Option<&str>, Option<&Drill>),
     seen: Option<&Seen>,
     output: Format,
 ) -> String {
     let mut out = String::new();
     if output == Format::Json {
         let mut shown = show_json(state);
+        if let Some(drill) = drill {
+            shown["drill"] = drill.as_json();
+        }
         if let (Some(seen), Some(alive)) = (seen, shown["alive"].as_array_mut()) {
             for r in alive {
                 let state = seen.of(r["id"].as_str().unwrap_or_default());
@@ -248,6 +251,10 @@ pub fn show(
     }
     if let Some(reason) = &state.rebuilt {
         let _ = writeln!(out, "Rebuilt: {reason}");
+    }
+    if let Some(drill) = drill.filter(|d| !d.timeline.is_empty()) {
+        let _ = writeln!(out, "\nDrill:");
+        out.push_str(&drill.timeline_text());
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "Steps:");
@@ -370,6 +377,72 @@ pub struct Drill {
     /// Why it did not pass.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
+    /// Each moment of the drill, in order, as it became observable.
+    pub timeline: Vec<Moment>,
+}
+
+/// One moment of a drill: its name (`stop_requested`, `stopped`, `targets_out`, `dns_secondary`,
+/// `page_secondary`, `start_requested`, `running`, `targets_healthy`, `dns_primary`), when (RFC
+/// 3339) and how long after the stop was requested.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Moment {
+    pub name: &'static str,
+    pub at: String,
+    pub after_stop_seconds: Option<f64>,
+}
+
+impl Drill {
+    /// The `drill` object of `show --output json`: each moment by name (null where it did not
+    /// happen), and the two figures.
+    pub fn as_json(&self) -> serde_json::Value {
+        let mut o = serde_json::Map::new();
+        for name in [
+            "stop_requested",
+            "stopped",
+            "targets_out",
+            "dns_secondary",
+            "page_secondary",
+            "start_requested",
+            "running",
+            "targets_healthy",
+            "dns_primary",
+        ] {
+            let at = self
+                .timeline
+                .iter()
+                .find(|m| m.name == name)
+                .map(|m| m.at.clone());
+            o.insert(name.to_owned(), json!(at));
+        }
+        o.insert("failover_seconds".into(), json!(self.failover_seconds));
+        o.insert("failback_seconds".into(), json!(self.failback_seconds));
+        o.insert("passed".into(), json!(self.passed));
+        serde_json::Value::Object(o)
+    }
+
+    /// The timeline for people: a line per moment, with its offset from the stop.
+    pub fn timeline_text(&self) -> String {
+        let mut out = String::new();
+        for m in &self.timeline {
+            let words = match m.name {
+                "stop_requested" => "stop requested",
+                "stopped" => "primary's instances stopped",
+                "targets_out" => "primary's targets out of service",
+                "dns_secondary" => "Route 53 answers with the SECONDARY",
+                "page_secondary" => "the secondary's page served",
+                "start_requested" => "start requested (failback)",
+                "running" => "primary's instances running",
+                "targets_healthy" => "primary's targets healthy",
+                "dns_primary" => "Route 53 answers with the PRIMARY again",
+                other => other,
+            };
+            let offset = m
+                .after_stop_seconds
+                .map_or_else(String::new, |s| format!("+{s:.0} s"));
+            let _ = writeln!(out, "  {offset:>7}  {words} ({})", m.at);
+        }
+        out
+    }
 }
 
 /// `runbook drills`: a line per drill, oldest first, or JSON.

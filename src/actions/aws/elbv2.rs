@@ -313,7 +313,14 @@ pub static ACTIONS: &[ActionDef] = &[
                instance shows `unused` (Target.InvalidState), not `unhealthy`.",
         effect: Effect::Reads,
         params: Params::of::<WaitTargetHealthParams>(),
-        outputs: Outputs::Fixed(&[out("states", "mapping", "Each target's state.")]),
+        outputs: Outputs::Fixed(&[
+            out("states", "mapping", "Each target's state."),
+            out(
+                "reached_at",
+                "string",
+                "When the targets were seen in that state (RFC 3339).",
+            ),
+        ]),
         undo: None,
         executor: &WaitTargetHealth,
         cli: Some(super::aws_cli::wait_target_health),
@@ -1376,6 +1383,8 @@ impl Executor for WaitTargetHealth {
                             .map(|(id, s, _)| (id.clone(), s.clone().into()))
                             .collect();
                         o.outputs.insert("states".into(), states.into());
+                        o.outputs
+                            .insert("reached_at".into(), crate::engine::journal::now().into());
                         return Ok(Seen::Done(o));
                     }
                     let shown: Vec<String> = seen

@@ -182,11 +182,18 @@ pub static ACTIONS: &[ActionDef] = &[
                Instance state › Stop instance.",
         effect: Effect::Changes,
         params: Params::of::<InstancesParams>(),
-        outputs: Outputs::Fixed(&[out(
-            "stopped_at",
-            "string",
-            "When the stop was requested (RFC 3339).",
-        )]),
+        outputs: Outputs::Fixed(&[
+            out(
+                "stopped_at",
+                "string",
+                "When the stop was requested (RFC 3339).",
+            ),
+            out(
+                "stopped",
+                "string",
+                "When the instances were seen stopped (RFC 3339; with `wait`).",
+            ),
+        ]),
         undo: Some("starts the instances again"),
         executor: &Power { start: false },
         cli: Some(super::aws_cli::stop_instances),
@@ -205,11 +212,18 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "Starts the instances and (by default) waits until they are running.",
         effect: Effect::Changes,
         params: Params::of::<InstancesParams>(),
-        outputs: Outputs::Fixed(&[out(
-            "started_at",
-            "string",
-            "When the start was requested (RFC 3339).",
-        )]),
+        outputs: Outputs::Fixed(&[
+            out(
+                "started_at",
+                "string",
+                "When the start was requested (RFC 3339).",
+            ),
+            out(
+                "running",
+                "string",
+                "When the instances were seen running (RFC 3339; with `wait`).",
+            ),
+        ]),
         undo: Some("stops the instances again"),
         executor: &Power { start: true },
         cli: Some(super::aws_cli::start_instances),
@@ -535,6 +549,11 @@ pub(super) struct Power {
 
 impl Power {
     /// Instances stopped (or started) at `at`: the time as an output, and the change for undo.
+    /// The output that says when the instances were seen in the state asked for.
+    fn reached(&self) -> &'static str {
+        if self.start { "running" } else { "stopped" }
+    }
+
     fn outcome(&self, at: String, ids: &[String]) -> Outcome {
         let mut o = Outcome::default();
         o.outputs.insert(
@@ -599,7 +618,12 @@ impl Executor for Power {
             let c = clients(ctx)?;
             let at = crate::engine::journal::now();
             power(ctx, c, &p.instance_ids, self.start, p.wait).await?;
-            Ok(self.outcome(at, &p.instance_ids))
+            let mut o = self.outcome(at, &p.instance_ids);
+            if p.wait {
+                o.outputs
+                    .insert(self.reached().into(), crate::engine::journal::now().into());
+            }
+            Ok(o)
         })
     }
 
@@ -652,8 +676,10 @@ impl Executor for Power {
             if !differences.is_empty() {
                 return Ok(ByHand::Differs { what, differences });
             }
+            let mut reached = None;
             if ctx.adopting && p.wait {
                 wait_for(ctx, c, &p.instance_ids, wanted).await?;
+                reached = Some(crate::engine::journal::now());
             }
             // When the learner did it: EC2 says so in the state's reason ("User initiated
             // (2026-12-02 14:00:00 GMT)"); else now.
@@ -662,10 +688,13 @@ impl Executor for Power {
                 .filter_map(|i| when_initiated(i.state_transition_reason()?))
                 .max()
                 .unwrap_or_else(crate::engine::journal::now);
-            Ok(ByHand::Matches {
-                outcome: self.outcome(at, &p.instance_ids),
-                what,
-            })
+            let mut outcome = self.outcome(at, &p.instance_ids);
+            if let Some(reached) = reached {
+                outcome
+                    .outputs
+                    .insert(self.reached().into(), reached.into());
+            }
+            Ok(ByHand::Matches { outcome, what })
         })
     }
 
