@@ -3273,6 +3273,20 @@ steps:
 /// failover between them, the drill checked; each stack is where it should be, each record aliases
 /// its own load balancer, sweep finds the run in both regions, and rollback leaves nothing in
 /// either.
+/// Run a boto3 script (the emulator's own Python SDK, from the project's virtualenv) against the
+/// lab's emulator: its arguments are the endpoint, then `args`; it must succeed.
+fn boto3(lab: &Lab, script: &str, args: &[&str]) -> Output {
+    let out = Command::new(crate::test::root().join(".venv/bin/python"))
+        .args(["-c", script, &lab.emulator.url])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .expect("the emulator's virtualenv has python");
+    assert!(out.status.success(), "{:?}", text(&out));
+    out
+}
+
 /// boto3's look at a two-region run (argv: endpoint, run id, domain): each region's VPC ranges
 /// and load balancers (DNS name, canonical zone id) of the run, and the domain's failover
 /// aliases, as JSON.
@@ -3394,13 +3408,7 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
     );
     // The same look through boto3 (the emulator's own Python SDK), independent of this crate's
     // SDK: each region holds its stack, and each record aliases its region's load balancer.
-    let look = Command::new(crate::test::root().join(".venv/bin/python"))
-        .args(["-c", BOTO3_LOOK, &lab.emulator.url, &id, "two.example.org"])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the emulator's virtualenv has python");
-    assert!(look.status.success(), "{:?}", text(&look));
+    let look = boto3(&lab, BOTO3_LOOK, &[&id, "two.example.org"]);
     let seen: serde_json::Value = serde_json::from_slice(&look.stdout).expect("JSON");
     assert_eq!(
         seen["regions"],
@@ -3755,19 +3763,11 @@ r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Ac
 #[test]
 fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
     let lab = Lab::new();
-    let made = Command::new(crate::test::root().join(".venv/bin/python"))
-        .args([
-            "-c",
-            BOTO3_SITE,
-            &lab.emulator.url,
-            "ap-south-1=shop-primary-alb",
-            "us-east-1=shop-standby-alb",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the emulator's virtualenv has python");
-    assert!(made.status.success(), "{:?}", text(&made));
+    boto3(
+        &lab,
+        BOTO3_SITE,
+        &["ap-south-1=shop-primary-alb", "us-east-1=shop-standby-alb"],
+    );
     let r53 = lab.emulator.route53();
     let zone = lab.rt.block_on(async {
         r53.list_hosted_zones_by_name()
@@ -4004,19 +4004,11 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
 #[test]
 fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     let lab = Lab::new();
-    let made = Command::new(crate::test::root().join(".venv/bin/python"))
-        .args([
-            "-c",
-            BOTO3_SITE,
-            &lab.emulator.url,
-            "ap-south-1=shop-primary-alb",
-            "us-east-1=shop-standby-alb",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .output()
-        .expect("the emulator's virtualenv has python");
-    assert!(made.status.success(), "{:?}", text(&made));
+    boto3(
+        &lab,
+        BOTO3_SITE,
+        &["ap-south-1=shop-primary-alb", "us-east-1=shop-standby-alb"],
+    );
     let runbook = crate::test::root().join("runbooks/add-failover.yaml");
     let runbook = runbook.to_str().unwrap();
     let site = |command: &str, endpoint: &str, more: &[&str]| {

@@ -63,6 +63,18 @@ pub(crate) fn check_file(settings: &Settings, file: &Path, vars: &Vars) -> Check
     )
 }
 
+/// [`check_file`], refused (exit 2, every problem located) when it has errors.
+pub(crate) fn valid_file(settings: &Settings, file: &Path, vars: &Vars) -> Result<Checked, Error> {
+    let checked = check_file(settings, file, vars);
+    if checked.diags.has_errors() {
+        return Err(Error::Invalid {
+            diagnostics: checked.diags.0,
+            sources: checked.project.sources,
+        });
+    }
+    Ok(checked)
+}
+
 pub fn validate_files(
     settings: &Settings,
     files: &[PathBuf],

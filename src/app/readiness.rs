@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::check::{check_file, known, region_var};
+use super::check::{known, region_var};
 use super::settings::{Settings, Vars};
 use super::{state, target};
 use crate::actions::aws::client;
@@ -25,13 +25,7 @@ pub fn check(
     output: Format,
     junit: Option<&Path>,
 ) -> Result<Exit, Error> {
-    let mut checked = check_file(settings, file, vars);
-    if checked.diags.has_errors() {
-        return Err(Error::Invalid {
-            diagnostics: checked.diags.0,
-            sources: checked.project.sources,
-        });
-    }
+    let mut checked = super::check::valid_file(settings, file, vars)?;
     let ask = ui::ask::TerminalAsk::never();
     super::session::fill_missing(&mut checked, &ask)?;
     // The runbook's latest run, if the state directory has one: its keys find what it made.

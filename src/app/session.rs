@@ -360,13 +360,7 @@ fn start_run(
     labels: &[(String, String)],
     exec: &Exec,
 ) -> Result<Exit, Error> {
-    let mut checked = check_file(settings, file, vars);
-    if checked.diags.has_errors() {
-        return Err(Error::Invalid {
-            diagnostics: checked.diags.0,
-            sources: checked.project.sources,
-        });
-    }
+    let mut checked = super::check::valid_file(settings, file, vars)?;
     check_until(exec, &checked)?;
     check_outputs(exec)?;
     let ask = asker(settings, exec);

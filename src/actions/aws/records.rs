@@ -325,13 +325,7 @@ impl Executor for Record {
             // answer, and it wrote nothing: not a lost answer for the engine to look behind.
             ctx.progress
                 .status(&format!("looking for records already at {label}"));
-            let sets = record_sets(
-                c,
-                &zone,
-                Some((&set.name().to_lowercase(), set.r#type().as_str())),
-            )
-            .await
-            .map_err(|mut e| {
+            let sets = at_name(c, &zone, &set).await.map_err(|mut e| {
                 e.retryable = false;
                 e
             })?;
@@ -437,12 +431,7 @@ impl Executor for Record {
             }
             let (zone, set, label) = self.set(ctx)?;
             let c = clients(ctx)?;
-            let sets = record_sets(
-                c,
-                &zone,
-                Some((&set.name().to_lowercase(), set.r#type().as_str())),
-            )
-            .await?;
+            let sets = at_name(c, &zone, &set).await?;
             if !sets.iter().any(|s| same(s, &set)) {
                 return Ok(None);
             }
@@ -462,12 +451,7 @@ impl Executor for Record {
                 on_existing,
             } = self.written(ctx)?;
             let c = clients(ctx)?;
-            let sets = record_sets(
-                c,
-                &zone,
-                Some((&set.name().to_lowercase(), set.r#type().as_str())),
-            )
-            .await?;
+            let sets = at_name(c, &zone, &set).await?;
             if sets.iter().any(|s| same(s, &set)) {
                 return Ok((
                     Verdict::InPlace {
@@ -590,6 +574,20 @@ impl Executor for Record {
     }
 }
 
+/// The records at `set`'s name and type (and those listed after them on the same page).
+async fn at_name(
+    c: &Clients,
+    zone: &str,
+    set: &ResourceRecordSet,
+) -> Result<Vec<ResourceRecordSet>, ActionError> {
+    record_sets(
+        c,
+        zone,
+        Some((&set.name().to_lowercase(), set.r#type().as_str())),
+    )
+    .await
+}
+
 /// A record change, built.
 fn change_of(action: ChangeAction, set: ResourceRecordSet) -> Result<Change, ActionError> {
     Change::builder()
@@ -608,12 +606,7 @@ async fn created_meanwhile(
     set: ResourceRecordSet,
     refused: ActionError,
 ) -> Result<String, ActionError> {
-    let sets = record_sets(
-        c,
-        zone,
-        Some((&set.name().to_lowercase(), set.r#type().as_str())),
-    )
-    .await?;
+    let sets = at_name(c, zone, &set).await?;
     if !conflicts(&set, &sets).is_empty() {
         return Err(refused);
     }
