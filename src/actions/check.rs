@@ -27,14 +27,12 @@ pub struct HttpParams {
     #[serde(default = "status_ok")]
     pub expect_status: u16,
     /// Text the body must contain.
-    #[serde(default)]
     pub expect_body: Option<String>,
     /// How long to keep trying.
     #[serde(default = "one_minute")]
     pub timeout: DurationText,
     /// Connect to this address instead of resolving the URL's host name (the request still sends
     /// the host name), to check a site before DNS points at it.
-    #[serde(default)]
     pub resolve: Option<String>,
     /// Ask these name servers for the URL's host name on every attempt (a hosted zone's own
     /// `name_servers`, `host` or `host:port`), instead of the system's resolver: what the domain

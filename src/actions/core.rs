@@ -50,7 +50,6 @@ pub struct ManualParams {
     #[serde(default)]
     pub required: bool,
     /// What to do by hand to undo it, printed during rollback.
-    #[serde(default)]
     pub undo_instructions: Option<String>,
 }
 

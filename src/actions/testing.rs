@@ -26,10 +26,8 @@ pub struct CreateParams {
     /// The resource's name (its file in the store).
     pub name: String,
     /// Wait this long before creating.
-    #[serde(default)]
     pub sleep: Option<DurationText>,
     /// Wait this long after creating, before returning (a window for crashes mid-step).
-    #[serde(default)]
     pub sleep_after: Option<DurationText>,
     /// Fail this many attempts (retryably) before succeeding.
     #[serde(default)]
@@ -41,7 +39,6 @@ pub struct CreateParams {
     #[serde(default)]
     pub undo_fail_attempts: u32,
     /// Make the undo of this resource take this long.
-    #[serde(default)]
     pub undo_sleep: Option<DurationText>,
     /// Create, then fail retryably as if the answer was lost on the way back.
     #[serde(default)]
@@ -59,12 +56,10 @@ pub struct CreateParams {
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "test.fail")]
 pub struct FailParams {
-    #[serde(default)]
     pub message: Option<String>,
     #[serde(default)]
     pub retryable: bool,
     /// Wait this long before failing.
-    #[serde(default)]
     pub sleep: Option<DurationText>,
 }
 

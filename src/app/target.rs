@@ -176,7 +176,6 @@ pub fn describe(target: &Target, caller: Option<&Caller>) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Recorded {
     /// The region its templates knew as `aws.region`.
-    #[serde(default)]
     pub region: Option<String>,
     /// Its calls went to an emulator.
     #[serde(default)]

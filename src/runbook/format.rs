@@ -31,10 +31,8 @@ pub struct RunbookDoc {
     /// Title of the runbook.
     pub name: Spanned<String>,
     /// What the runbook does and for whom; shown before the first step.
-    #[serde(default)]
     pub description: Option<String>,
     /// What to try after a successful run; shown at the end of the walkthrough.
-    #[serde(default)]
     pub next: Option<String>,
     /// Inputs. A value comes from `--var`, `--vars-file`, `RUNBOOK_VAR_<NAME>`, the default, or
     /// a prompt, first match wins.
@@ -86,22 +84,17 @@ impl VarType {
 #[serde(deny_unknown_fields, rename = "var")]
 pub struct VarDef {
     /// What the value is for (shown as help when prompting).
-    #[serde(default)]
     pub description: Option<String>,
     /// The value's type (default: string).
     #[serde(default, rename = "type")]
     pub kind: Option<Spanned<VarType>>,
     /// The allowed values.
-    #[serde(default)]
     pub choices: Option<Spanned<Vec<Node>>>,
     /// Used when no other source gives a value; without it the var is required.
-    #[serde(default)]
     pub default: Option<Node>,
     /// The question the guided mode asks.
-    #[serde(default)]
     pub prompt: Option<String>,
     /// A regular expression the whole string must match.
-    #[serde(default)]
     pub pattern: Option<Spanned<String>>,
     /// The value is never printed, logged or stored in clear.
     #[serde(default)]
@@ -115,16 +108,12 @@ pub struct StepDef {
     /// Unique id, `[a-z][a-z0-9_]*`; templates refer to the step's outputs as `steps.<id>`.
     pub id: Spanned<String>,
     /// One-line title (templated).
-    #[serde(default)]
     pub name: Option<Spanned<String>>,
     /// Text for the walkthrough: what the step does, why, and where it lives in the AWS console.
-    #[serde(default)]
     pub guide: Option<String>,
     /// The built-in action to run (`runbook actions` lists them).
-    #[serde(default)]
     pub action: Option<Spanned<String>>,
     /// A module runbook to run, relative to this file.
-    #[serde(default)]
     pub uses: Option<Spanned<String>>,
     /// The action's parameters, or the module's vars (templated).
     #[serde(default, rename = "with")]
@@ -144,16 +133,12 @@ pub struct StepDef {
     pub region: Option<Node>,
     /// Why the step is skipped when `when` is false, shown in the plan and the run
     /// ("the emulator has no data plane").
-    #[serde(default)]
     pub skip_reason: Option<Spanned<String>>,
     /// A question asked before the step runs; `--yes` answers yes.
-    #[serde(default)]
     pub confirm: Option<Spanned<String>>,
     /// How long the action may take before it is cancelled (`90s`, `5m`).
-    #[serde(default)]
     pub timeout: Option<Spanned<DurationText>>,
     /// Retry the action on errors it marks as retryable.
-    #[serde(default)]
     pub retry: Option<Spanned<Retry>>,
     /// `auto` (the action's own undo, the default), `skip`, or a list of steps to run instead.
     #[serde(default)]
@@ -161,7 +146,6 @@ pub struct StepDef {
     pub rollback: Option<Node>,
     /// An exercise: a learner makes this step's resource by hand and the runbook checks it
     /// (only for actions that can check what was made by hand: `runbook actions` says which).
-    #[serde(default)]
     pub exercise: Option<Spanned<Exercise>>,
 }
 
@@ -192,7 +176,6 @@ pub struct Retry {
     /// Attempts in all, the first included.
     pub attempts: u32,
     /// The wait before the second attempt; it doubles each time (default `5s`).
-    #[serde(default)]
     pub delay: Option<DurationText>,
 }
 
@@ -217,7 +200,6 @@ pub enum RollbackMode {
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "rollback step")]
 pub struct RollbackStep {
-    #[serde(default)]
     pub name: Option<String>,
     pub action: Spanned<String>,
     #[serde(default, rename = "with")]

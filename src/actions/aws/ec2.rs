@@ -32,7 +32,6 @@ pub struct CreateSubnetParams {
     /// Give instances launched here a public IP address.
     #[serde(default)]
     pub public: bool,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub tags: Tags,
@@ -43,7 +42,6 @@ pub struct CreateSubnetParams {
 #[serde(deny_unknown_fields, rename = "aws.ec2.create_internet_gateway")]
 pub struct CreateInternetGatewayParams {
     pub vpc_id: String,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub tags: Tags,
@@ -69,7 +67,6 @@ pub struct CreateRouteTableParams {
     /// Subnets to associate with the table.
     #[serde(default)]
     pub subnet_ids: Vec<String>,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub tags: Tags,
@@ -85,17 +82,13 @@ fn tcp() -> String {
 pub struct IngressRule {
     pub port: u16,
     /// The last port of a range (default: `port`).
-    #[serde(default)]
     pub to_port: Option<u16>,
     #[serde(default = "tcp")]
     pub protocol: String,
     /// Allow from this range, for example `0.0.0.0/0`.
-    #[serde(default)]
     pub cidr: Option<Cidr>,
     /// Allow from members of this security group.
-    #[serde(default)]
     pub source_security_group_id: Option<String>,
-    #[serde(default)]
     pub description: Option<String>,
 }
 
@@ -147,7 +140,6 @@ fn two() -> u32 {
 #[serde(deny_unknown_fields, rename = "aws.ec2.find_zones")]
 pub struct FindZonesParams {
     /// Only zones where this instance type is offered.
-    #[serde(default)]
     pub instance_type: Option<String>,
     /// How many zones are needed (an Application Load Balancer needs two).
     #[serde(default = "two")]

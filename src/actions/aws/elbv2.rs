@@ -16,19 +16,14 @@ pub struct HealthCheck {
     #[serde(default = "super::defaults::slash")]
     pub path: String,
     /// Seconds between checks (AWS default 30).
-    #[serde(default)]
     pub interval_seconds: Option<u32>,
     /// Seconds before a check counts as failed (AWS default 5).
-    #[serde(default)]
     pub timeout_seconds: Option<u32>,
     /// Passing checks in a row before a target is healthy (AWS default 5).
-    #[serde(default)]
     pub healthy_threshold: Option<u32>,
     /// Failing checks in a row before a target is unhealthy (AWS default 2).
-    #[serde(default)]
     pub unhealthy_threshold: Option<u32>,
     /// The status codes that count as healthy, for example `200` or `200-299`.
-    #[serde(default)]
     pub matcher: Option<String>,
 }
 
@@ -43,7 +38,6 @@ pub struct CreateTargetGroupParams {
     pub port: u16,
     #[serde(default = "super::defaults::http")]
     pub protocol: String,
-    #[serde(default)]
     pub health_check: Option<HealthCheck>,
     #[serde(default)]
     pub tags: Tags,
@@ -57,7 +51,6 @@ pub struct RegisterTargetsParams {
     /// Instance ids; they must be running.
     pub targets: Vec<String>,
     /// The port on the targets (default: the target group's).
-    #[serde(default)]
     pub port: Option<u16>,
 }
 
@@ -127,7 +120,6 @@ pub struct WaitTargetHealthParams {
     pub target_group_arn: String,
     pub state: TargetState,
     /// Only these instance ids (default: every registered target).
-    #[serde(default)]
     pub targets: Option<Vec<String>>,
 }
 

@@ -34,7 +34,6 @@ pub struct RunInstancesParams {
     #[serde(default)]
     pub security_group_ids: Vec<String>,
     /// A script run at first boot (cloud-init).
-    #[serde(default)]
     pub user_data: Option<String>,
     #[serde(default = "one")]
     pub count: u32,

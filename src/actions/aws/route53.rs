@@ -15,7 +15,6 @@ fn record_a() -> String {
 pub struct HostedZoneParams {
     /// The domain, for example `example.com`.
     pub name: String,
-    #[serde(default)]
     pub comment: Option<String>,
     /// In a class (a run labelled `runbook:class`), the zone belongs to the class rather than to
     /// this run: found or created once for every student, tagged with the class only, and never
@@ -71,7 +70,6 @@ pub struct FailoverRecordParams {
     /// Distinguishes the records that share a name and type.
     pub set_identifier: String,
     pub alias: Alias,
-    #[serde(default)]
     pub health_check_id: Option<String>,
     /// A record already at this name and type that this run did not write (the same set
     /// identifier, the same failover role, or a simple record): `refuse` (the default) stops
@@ -92,7 +90,6 @@ pub struct WeightedRecordParams {
     pub weight: u8,
     pub set_identifier: String,
     pub alias: Alias,
-    #[serde(default)]
     pub health_check_id: Option<String>,
     /// A record already at this name and type that this run did not write (the same set
     /// identifier, the same failover role, or a simple record): `refuse` (the default) stops
@@ -142,14 +139,12 @@ pub struct CheckFailoverParams {
     #[serde(default = "record_a", rename = "type")]
     pub kind: String,
     /// Wait until Route 53 would answer with this record; fail if it does not within `within`.
-    #[serde(default)]
     pub expect: Option<Role>,
     /// How long to wait for the `expect`ed answer (on AWS a failover takes minutes: two failed
     /// health checks 30 s apart, then the records' TTL).
     #[serde(default = "six_minutes")]
     pub within: crate::runbook::format::DurationText,
     /// A time (RFC 3339, for example a stop step's `stopped_at`) to measure the answer from.
-    #[serde(default)]
     pub since: Option<String>,
     /// A recovery-time gate: fail when the `expect`ed answer came later than this after `since`
     /// (`90s`, `5m`), saying the time measured and the limit. Empty: no limit.
