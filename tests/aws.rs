@@ -4278,16 +4278,58 @@ fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
             &proxy.url,
         ];
         for v in vars {
-            args.extend(["--var", v]);
+            if v.starts_with("--") {
+                args.push(v);
+            } else {
+                args.extend(["--var", v]);
+            }
         }
         lab.run(&args)
     };
-    let out = run(&["domain=back.example.org", "failback=true"]);
+    let events = lab.dir.path().join("drill-events.jsonl");
+    let junit = lab.dir.path().join("drill-junit.xml");
+    let out = run(&[
+        "domain=back.example.org",
+        "failback=true",
+        &format!("--events={}", events.display()),
+        &format!("--junit={}", junit.display()),
+    ]);
     ok(&out);
     let (_, said) = text(&out);
     assert!(
         said.contains("failover_seconds") && said.contains("failback_seconds"),
         "{said}"
+    );
+    // The run's own report ends with the drill: its figures, then a line per moment.
+    let headline = said
+        .lines()
+        .position(|l| l.contains("Drill: failover ") && l.ends_with(": passed"))
+        .unwrap_or_else(|| panic!("the drill's headline: {said}"));
+    let after: Vec<&str> = said.lines().skip(headline + 1).collect();
+    assert!(
+        after.iter().any(|l| l.contains("stop requested"))
+            && after
+                .iter()
+                .any(|l| l.contains("Route 53 answers with the PRIMARY again")),
+        "{said}"
+    );
+    // The events file carries it as one `drill` event, the JUnit report as properties.
+    let events = std::fs::read_to_string(&events).unwrap();
+    let drill_event: serde_json::Value = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "drill")
+        .unwrap_or_else(|| panic!("a drill event: {events}"));
+    assert!(
+        drill_event["dns_secondary"].is_string() && drill_event["failback_seconds"].is_u64(),
+        "{drill_event}"
+    );
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        junit.contains(r#"name="drill.failover_seconds""#)
+            && junit.contains(r#"name="drill.targets_out""#)
+            && junit.contains(r#"name="drill.dns_primary""#),
+        "{junit}"
     );
     let back = said
         .lines()
@@ -4354,6 +4396,11 @@ fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
     assert!(
         said.contains("over the limit of 1s") && said.contains(" s after "),
         "the time measured and the limit: {said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.contains("Drill: failed: ") && l.contains("over the limit of 1s")),
+        "the report ends with the failed drill: {said}"
     );
 
     // The history: both drills, with their figures and verdicts.

@@ -1135,6 +1135,53 @@ fn check_http_waits_for_the_expected_answer_and_can_resolve_elsewhere() {
 }
 
 #[test]
+fn a_measured_page_check_says_when_it_answered_and_how_long_after_since() {
+    let (port, _) = serve(vec![(503, "stopping"), (200, "<h1>secondary</h1>")]);
+    let since =
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now() - Duration::from_secs(30))
+            .to_string();
+    let runbook = |since: &str| {
+        format!(
+            "
+            runbook: 1
+            name: HTTP
+            steps:
+              - id: page
+                action: check.http
+                with: {{url: \"http://site.example:{port}/\", resolve: 127.0.0.1, expect_body: secondary, timeout: 20s, since: \"{since}\"}}
+            "
+        )
+    };
+    let lab = Lab::new(&runbook(&since));
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let done: serde_json::Value = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step_succeeded")
+        .unwrap();
+    let seconds = done["outputs"]["seconds_since"].as_u64().unwrap();
+    assert!((30..60).contains(&seconds), "{done}");
+    let answered =
+        humantime::parse_rfc3339_weak(done["outputs"]["answered_at"].as_str().unwrap()).unwrap();
+    assert!(
+        answered > humantime::parse_rfc3339_weak(&since).unwrap(),
+        "{done}"
+    );
+
+    // A `since` that is not a time is the runbook's mistake: exit 2, saying what to give.
+    let lab = Lab::new(&runbook("after the stop"));
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("`since` is not an RFC 3339 time"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
 fn check_http_fails_with_what_it_saw_when_time_runs_out() {
     let (port, _) = serve(vec![(200, "<h1>primary</h1>")]);
     let lab = Lab::new(&format!(

@@ -973,6 +973,20 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         .lines()
         .map(|l| serde_json::from_str(l).expect("a JSON line"))
         .collect();
+    // The drill the learner did by hand is measured from the instances' own stop (EC2's reason
+    // for their state), which came before the run saw them stopped and Route 53 switched.
+    let drill = events
+        .iter()
+        .find(|e| e["event"] == "drill")
+        .expect("the run ends with its drill");
+    let at = |name: &str| {
+        humantime::parse_rfc3339_weak(drill[name].as_str().unwrap_or_else(|| panic!("{drill}")))
+            .unwrap()
+    };
+    assert!(
+        at("stop_requested") <= at("stopped") && at("stopped") <= at("dns_secondary"),
+        "{drill}"
+    );
     let story: Vec<String> = events
         .iter()
         .filter(|e| {

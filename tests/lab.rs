@@ -256,8 +256,9 @@ fn the_lab_on_a_terminal_prints_about_a_screen() {
     let mut tall = vt100::Parser::new(size(1000), size(100), 0);
     tall.process(&raw);
     let all: Vec<String> = tall.screen().rows(0, 100).collect();
+    // 60 lines for the lab, and a few for the drill's timeline at the end (issue 35).
     assert!(
-        lines <= 60,
+        lines <= 66,
         "{lines} lines on the terminal:\n{}",
         all.join("\n").trim_end()
     );

@@ -39,6 +39,10 @@ pub struct HttpParams {
     /// answers before the registrar points at them, and with no resolver cache in the way.
     #[serde(default)]
     pub nameservers: Vec<String>,
+    /// A time (RFC 3339, such as a stop step's `stopped_at`) the answer is measured from, as a
+    /// drill's moment: requests at most 2 s apart, and `seconds_since` says how long after it the
+    /// expected answer came.
+    pub since: Option<String>,
 }
 
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
@@ -67,6 +71,16 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
             "integer",
             "Seconds until the answer matched.",
         ),
+        out(
+            "answered_at",
+            "string",
+            "When the expected answer came (RFC 3339).",
+        ),
+        out(
+            "seconds_since",
+            "integer",
+            "With `since`: whole seconds from it until the expected answer came.",
+        ),
     ]),
     undo: None,
     executor: &Http,
@@ -79,6 +93,8 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
 
 /// Longest wait between two requests.
 const MAX_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest wait between two requests of a measured check (`since`).
+const MEASURED_INTERVAL: Duration = Duration::from_secs(2);
 /// Most of a body kept in the `body` output.
 const BODY_OUTPUT: usize = 4096;
 
@@ -222,6 +238,13 @@ impl Executor for Http {
             if url.host_str().is_none() {
                 return Err(ActionError::new(format!("`{url}` has no host name")).invalid_input());
             }
+            let since = super::measured_from(p.since.as_deref())?;
+            // A drill's moment is measured: never more than 2 s between requests.
+            let longest = if since.is_some() {
+                MEASURED_INTERVAL
+            } else {
+                MAX_INTERVAL
+            };
             let started = Instant::now();
             let mut interval = Duration::from_secs(1);
             let want = match &p.expect_body {
@@ -256,6 +279,15 @@ impl Executor for Http {
                         outcome
                             .outputs
                             .insert("elapsed_seconds".into(), started.elapsed().as_secs().into());
+                        outcome
+                            .outputs
+                            .insert("answered_at".into(), crate::engine::journal::now().into());
+                        if let Some(at) = since {
+                            let seconds = super::seconds_since(at);
+                            outcome
+                                .outputs
+                                .insert("seconds_since".into(), seconds.into());
+                        }
                         return Ok(outcome);
                     }
                 }
@@ -284,7 +316,7 @@ impl Executor for Http {
                 ));
                 ctx.sleep(interval.min(p.timeout.0.saturating_sub(elapsed)))
                     .await?;
-                interval = (interval * 2).min(MAX_INTERVAL);
+                interval = (interval * 2).min(longest);
             }
         })
     }

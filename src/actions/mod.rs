@@ -257,6 +257,33 @@ fn inline_refs(schema: Schema) -> Schema {
 }
 
 /// Every built-in action, in the order `runbook actions` lists them.
+/// A drill's measured step: the time it is measured from (a `since:` parameter, RFC 3339, such as
+/// a stop step's `stopped_at`), refused as bad input when it is not a time.
+pub fn measured_from(
+    since: Option<&str>,
+) -> Result<Option<std::time::SystemTime>, crate::engine::action::ActionError> {
+    since
+        .filter(|s| !s.is_empty())
+        .map(|since| {
+            humantime::parse_rfc3339_weak(since).map_err(|e| {
+                crate::engine::action::ActionError::new(format!(
+                    "`since` is not an RFC 3339 time ({e}): {since}"
+                ))
+                .hint("give a step's time output, such as `{{ steps.stop_primary.stopped_at }}`")
+                .invalid_input()
+            })
+        })
+        .transpose()
+}
+
+/// Whole seconds from `at` until now (0 when `at` is in the future: another machine's clock).
+pub fn seconds_since(at: std::time::SystemTime) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 pub fn all() -> impl Iterator<Item = &'static ActionDef> {
     core::ACTIONS
         .iter()

@@ -220,16 +220,17 @@ pub fn drills(settings: &Settings, runbook: Option<&str>, output: Format) -> Res
 
 /// A run's drill: its failover check (a `check_failover` expecting the SECONDARY, timed from a
 /// stop) and its failback check (expecting the PRIMARY, timed from a start), if it ran them.
-fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
+pub(super) fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
     use crate::engine::state::StepState;
     /// One timed check: its measured seconds (when it passed), its limit, and why it failed.
     struct Timed {
+        step: String,
         seconds: Option<u64>,
         limit: Option<String>,
         failure: Option<String>,
     }
     let timed = |expect: &str| -> Option<Timed> {
-        state.steps.values().find_map(|step| {
+        state.steps.iter().find_map(|(id, step)| {
             let (action, params) = match step {
                 StepState::Succeeded(done) => (done.action.as_str(), &done.params),
                 StepState::Failed(_, Some(tried)) => (tried.action.as_str(), &tried.params),
@@ -247,6 +248,7 @@ fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
                 .map(str::to_owned);
             Some(match step {
                 StepState::Succeeded(done) => Timed {
+                    step: id.clone(),
                     seconds: done
                         .outputs
                         .get("seconds_since")
@@ -255,6 +257,7 @@ fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
                     failure: None,
                 },
                 StepState::Failed(error, _) => Timed {
+                    step: id.clone(),
                     seconds: None,
                     limit,
                     failure: Some(error.message.clone()),
@@ -287,6 +290,8 @@ fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
             .map(|(_, v)| v.clone()),
         account: recorded.account,
         regions,
+        failover_step: over.step.clone(),
+        failback_step: back.as_ref().map(|b| b.step.clone()),
         failover_seconds: over.seconds,
         failback_seconds: back.as_ref().and_then(|b| b.seconds),
         max_failover: over.limit,
@@ -299,78 +304,183 @@ fn drill_of(state: &RunState) -> Option<ui::runs::Drill> {
 
 /// A drill's moments, from its steps' outputs, in order: the stop (requested, then seen), the
 /// targets out, Route 53 on the SECONDARY, the secondary's page; then, after a failback, the
-/// start, the instances running, the targets healthy and Route 53 on the PRIMARY again.
+/// start, the instances running, the targets healthy and Route 53 on the PRIMARY again. Each
+/// names the step that saw it.
 fn timeline(state: &RunState) -> Vec<ui::runs::Moment> {
     use crate::engine::state::StepState;
-    let done: Vec<&crate::engine::state::Done> = state
+    type Seen = Option<(String, String)>;
+    let done: Vec<(&String, &crate::engine::state::Done)> = state
         .steps
-        .values()
-        .filter_map(|s| match s {
-            StepState::Succeeded(done) => Some(done),
+        .iter()
+        .filter_map(|(id, s)| match s {
+            StepState::Succeeded(done) => Some((id, done)),
             _ => None,
         })
         .collect();
-    let output = |action: &str, pick: &dyn Fn(&serde_json::Value) -> bool, key: &str| {
-        done.iter()
-            .filter(|d| d.action == action && pick(&d.params))
-            .filter_map(|d| d.outputs.get(key)?.as_str().map(str::to_owned))
-            .min()
-    };
-    let any = |_: &serde_json::Value| true;
-    let stop_requested = output("aws.ec2.stop_instances", &any, "stopped_at");
-    let start_requested = output("aws.ec2.start_instances", &any, "started_at");
+    // The earliest `key` output of a step of `action` whose parameters `pick` takes, and after
+    // `since` when given: (time, step).
     let parse = |t: &str| humantime::parse_rfc3339_weak(t).ok();
-    let after = |t: &str, since: Option<&String>| {
+    let after = |t: &str, since: Option<&str>| {
         let since = parse(since?)?;
         parse(t)?.duration_since(since).ok()
     };
-    // The targets' waits: out of service after the stop; healthy again after the start.
-    let targets = |healthy: bool| {
-        let since = if healthy {
-            start_requested.as_ref()
-        } else {
-            stop_requested.as_ref()
-        }?;
+    let output = |action: &str,
+                  pick: &dyn Fn(&serde_json::Value) -> bool,
+                  key: &str,
+                  since: Option<&str>|
+     -> Seen {
         done.iter()
-            .filter(|d| d.action == "aws.elbv2.wait_target_health")
-            .filter(|d| (d.params["state"] == "healthy") == healthy)
-            .filter_map(|d| d.outputs.get("reached_at")?.as_str())
-            .filter(|t| after(t, Some(since)).is_some())
+            .filter(|(_, d)| d.action == action && pick(&d.params))
+            .filter_map(|(id, d)| Some((d.outputs.get(key)?.as_str()?.to_owned(), (*id).clone())))
+            .filter(|(t, _)| since.is_none_or(|s| after(t, Some(s)).is_some()))
             .min()
-            .map(str::to_owned)
+    };
+    let any = |_: &serde_json::Value| true;
+    let stop_requested = output("aws.ec2.stop_instances", &any, "stopped_at", None);
+    let start_requested = output("aws.ec2.start_instances", &any, "started_at", None);
+    let stop = stop_requested.as_ref().map(|(t, _)| t.as_str());
+    let start = start_requested.as_ref().map(|(t, _)| t.as_str());
+    // The targets' waits: out of service after the stop; healthy again after the start.
+    let targets = |healthy: bool| -> Seen {
+        let since = if healthy { start } else { stop }?;
+        output(
+            "aws.elbv2.wait_target_health",
+            &|p| (p["state"] == "healthy") == healthy,
+            "reached_at",
+            Some(since),
+        )
     };
     let timed = |expect: &str| {
         output(
             "aws.route53.check_failover",
-            &|p: &serde_json::Value| {
-                p["expect"] == expect && p["since"].as_str().is_some_and(|s| !s.is_empty())
-            },
+            &|p| p["expect"] == expect && p["since"].as_str().is_some_and(|s| !s.is_empty()),
             "answered_at",
+            None,
         )
     };
+    // The secondary's page: a page check that answered after the stop (and before a start).
+    let page = stop.and_then(|stop| {
+        output("check.http", &any, "answered_at", Some(stop))
+            .filter(|(t, _)| start.is_none_or(|start| after(start, Some(t)).is_some()))
+    });
     let moments = [
         ("stop_requested", stop_requested.clone()),
-        ("stopped", output("aws.ec2.stop_instances", &any, "stopped")),
+        (
+            "stopped",
+            output("aws.ec2.stop_instances", &any, "stopped", None),
+        ),
         ("targets_out", targets(false)),
         ("dns_secondary", timed("secondary")),
+        ("page_secondary", page),
         ("start_requested", start_requested.clone()),
         (
             "running",
-            output("aws.ec2.start_instances", &any, "running"),
+            output("aws.ec2.start_instances", &any, "running", None),
         ),
         ("targets_healthy", targets(true)),
         ("dns_primary", timed("primary")),
     ];
     moments
         .into_iter()
-        .filter_map(|(name, at)| {
-            let at = at?;
-            let after_stop_seconds = after(&at, stop_requested.as_ref()).map(|d| d.as_secs_f64());
+        .filter_map(|(name, seen)| {
+            let (at, by) = seen?;
+            let after_stop_seconds = after(&at, stop).map(|d| d.as_secs_f64());
             Some(ui::runs::Moment {
                 name,
                 at,
+                step: by,
                 after_stop_seconds,
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::engine::state::{Done, RunState, StepState};
+
+    fn done(action: &str, params: serde_json::Value, outputs: &serde_json::Value) -> StepState {
+        StepState::Succeeded(Done {
+            action: action.to_owned(),
+            outputs: outputs.as_object().cloned().unwrap_or_default(),
+            resources: Vec::new(),
+            keep: false,
+            undo_steps: None,
+            undone: false,
+            remaining: None,
+            already_gone: Vec::new(),
+            moot: Vec::new(),
+            params,
+            by_hand: false,
+        })
+    }
+
+    #[test]
+    fn the_timeline_takes_each_moment_from_the_step_that_saw_it_and_the_page_after_the_stop() {
+        let mut state = RunState::default();
+        let at = |s: u32| format!("2026-12-07T10:00:{s:02}Z");
+        let steps = [
+            // The page before the drill is the primary's: not a moment of it.
+            (
+                "http_primary",
+                done("check.http", json!({}), &json!({"answered_at": at(1)})),
+            ),
+            (
+                "stop_primary",
+                done(
+                    "aws.ec2.stop_instances",
+                    json!({}),
+                    &json!({"stopped_at": at(10), "stopped": at(31)}),
+                ),
+            ),
+            (
+                "primary_down",
+                done(
+                    "aws.elbv2.wait_target_health",
+                    json!({"state": "not_healthy"}),
+                    &json!({"reached_at": at(33)}),
+                ),
+            ),
+            (
+                "check_secondary",
+                done(
+                    "aws.route53.check_failover",
+                    json!({"expect": "secondary", "since": at(10)}),
+                    &json!({"answered_at": at(41), "seconds_since": 31}),
+                ),
+            ),
+            (
+                "http_secondary",
+                done("check.http", json!({}), &json!({"answered_at": at(44)})),
+            ),
+        ];
+        for (id, step) in steps {
+            state.steps.insert(id.to_owned(), step);
+        }
+        let drill = super::drill_of(&state).expect("a drill");
+        let moments: Vec<(&str, &str, Option<f64>)> = drill
+            .timeline
+            .iter()
+            .map(|m| (m.name, m.step.as_str(), m.after_stop_seconds))
+            .collect();
+        assert_eq!(
+            moments,
+            [
+                ("stop_requested", "stop_primary", Some(0.0)),
+                ("stopped", "stop_primary", Some(21.0)),
+                ("targets_out", "primary_down", Some(23.0)),
+                ("dns_secondary", "check_secondary", Some(31.0)),
+                ("page_secondary", "http_secondary", Some(34.0)),
+            ]
+        );
+        assert_eq!(drill.failover_seconds, Some(31));
+        assert_eq!(drill.failover_step, "check_secondary");
+        assert!(drill.passed);
+        let json = drill.as_json();
+        assert_eq!(json["page_secondary"], at(44));
+        assert!(json["dns_primary"].is_null(), "{json}");
+        assert_eq!(drill.headline(), "Drill: failover 31 s: passed");
+    }
 }

@@ -102,7 +102,7 @@ pub(crate) fn rollback_of<'a>(
 /// A run's reporter, the `JUnit` collector whose file is written at the end, and where a write
 /// error of the events file is kept.
 type Reporters = (
-    Box<dyn Reporter>,
+    Box<dyn ui::report::RunReporter>,
     Option<Arc<Junit>>,
     Arc<std::sync::Mutex<Option<String>>>,
 );
@@ -930,6 +930,15 @@ impl Attended<'_> {
             finish = rt
                 .block_on(self.session.execute(&state, how()))
                 .map_err(engine_error)?;
+        }
+        // The drill's figures and timeline, read from the journal: the report ends with them.
+        if let Some(drill) = self
+            .session
+            .state()
+            .ok()
+            .and_then(|state| super::runs::drill_of(&state))
+        {
+            reporter.drill(&drill);
         }
         let mut exit = self.conclude(&finish, reporter.as_ref());
         // An events file that could not be written fails the run loudly (its reader would take

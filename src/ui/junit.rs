@@ -46,6 +46,8 @@ pub struct Junit {
     outcomes: Mutex<BTreeMap<String, Outcome>>,
     /// The exercises reached, in the order shown.
     exercises: Mutex<Vec<(String, Exercise)>>,
+    /// Properties of a step's case: the drill's moments and figures, on the steps that saw them.
+    properties: Mutex<BTreeMap<String, Vec<(String, String)>>>,
     secrets: Vec<String>,
 }
 
@@ -99,6 +101,7 @@ impl Junit {
             steps,
             outcomes: Mutex::default(),
             exercises: Mutex::default(),
+            properties: Mutex::default(),
             secrets,
         }
     }
@@ -123,10 +126,51 @@ impl Junit {
             });
     }
 
+    /// The run's drill: each moment (`drill.stopped`, RFC 3339, and `drill.stopped.after_stop_seconds`)
+    /// on the case of the step that saw it, and the figures and limits on the checks' cases.
+    pub fn drill(&self, drill: &super::runs::Drill) {
+        let mut properties = self.properties.lock().expect("never poisoned");
+        for m in &drill.timeline {
+            let case = properties.entry(m.step.clone()).or_default();
+            case.push((format!("drill.{}", m.name), m.at.clone()));
+            if let Some(s) = m.after_stop_seconds {
+                case.push((
+                    format!("drill.{}.after_stop_seconds", m.name),
+                    format!("{s:.1}"),
+                ));
+            }
+        }
+        let figures = [
+            (
+                Some(&drill.failover_step),
+                "failover",
+                drill.failover_seconds,
+                &drill.max_failover,
+            ),
+            (
+                drill.failback_step.as_ref(),
+                "failback",
+                drill.failback_seconds,
+                &drill.max_failback,
+            ),
+        ];
+        for (step, what, seconds, limit) in figures {
+            let Some(step) = step else { continue };
+            let case = properties.entry(step.clone()).or_default();
+            if let Some(s) = seconds {
+                case.push((format!("drill.{what}_seconds"), s.to_string()));
+            }
+            if let Some(l) = limit {
+                case.push((format!("drill.max_{what}"), l.clone()));
+            }
+        }
+    }
+
     /// Write the report, atomically: to a file beside it, then renamed over it, so that a reader
     /// (or an interrupt) never meets half a report.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let outcomes = self.outcomes.lock().expect("never poisoned").clone();
+        let properties = self.properties.lock().expect("never poisoned").clone();
         let mut suite = TestSuite::new(self.name.as_str());
         let rollback = outcomes.contains_key(ROLLBACK).then(|| ROLLBACK.to_owned());
         let run = outcomes.contains_key(RUN).then(|| RUN.to_owned());
@@ -160,6 +204,9 @@ impl Junit {
             case.set_classname(self.name.as_str());
             if let Some(t) = time {
                 case.set_time(t);
+            }
+            for (name, value) in properties.get(step).into_iter().flatten() {
+                case.add_property(quick_junit::Property::new(name.as_str(), value.as_str()));
             }
             suite.add_test_case(case);
         }

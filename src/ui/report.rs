@@ -15,6 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::Format;
 use super::ask::TerminalAsk;
 use super::junit::Junit;
+use super::runs::Drill;
 use crate::engine::action::{Resource, Undone};
 use crate::engine::journal::{RunStatus, now};
 use crate::engine::{Event, Reporter};
@@ -676,7 +677,13 @@ pub fn event_json(event: &Event) -> Json {
 
 impl Reporter for JsonLines {
     fn event(&self, event: &Event) {
-        let mut v = event_json(event);
+        self.write(event_json(event));
+    }
+}
+
+impl JsonLines {
+    /// Write one object, with the added fields, secrets masked; keep the first write error.
+    fn write(&self, mut v: Json) {
         if let Some(obj) = v.as_object_mut() {
             obj.extend(self.fields.clone());
         }
@@ -692,14 +699,55 @@ impl Reporter for JsonLines {
     }
 }
 
+/// A run's reporter: the engine's events, then what the application reads from the finished
+/// run's journal.
+pub trait RunReporter: Reporter {
+    /// The run's drill, once the run ended: its figures and timeline for people, a `drill`
+    /// event in JSON (docs/events.md), properties of the drill's cases in `JUnit`.
+    fn drill(&self, _drill: &Drill) {}
+}
+
 /// Several reporters at once (a terminal and a `JUnit` collector).
-pub struct Tee(pub Vec<Box<dyn Reporter>>);
+pub struct Tee(pub Vec<Box<dyn RunReporter>>);
 
 impl Reporter for Tee {
     fn event(&self, event: &Event) {
         for r in &self.0 {
             r.event(event);
         }
+    }
+}
+
+impl RunReporter for Tee {
+    fn drill(&self, drill: &Drill) {
+        for r in &self.0 {
+            r.drill(drill);
+        }
+    }
+}
+
+impl RunReporter for Lines {
+    fn drill(&self, drill: &Drill) {
+        self.line(&drill.headline());
+        for l in drill.timeline_text().lines() {
+            self.line(l);
+        }
+    }
+}
+
+impl RunReporter for Live {
+    fn drill(&self, drill: &Drill) {
+        self.lines.drill(drill);
+    }
+}
+
+impl RunReporter for JsonLines {
+    fn drill(&self, drill: &Drill) {
+        let mut v = json!({"event": "drill", "at": now()});
+        if let (Some(obj), Json::Object(body)) = (v.as_object_mut(), drill.as_json()) {
+            obj.extend(body);
+        }
+        self.write(v);
     }
 }
 
@@ -993,8 +1041,8 @@ pub fn for_run(
     console: Option<String>,
     junit: Option<Arc<Junit>>,
     brief: Option<&[String]>,
-) -> Box<dyn Reporter> {
-    let main: Box<dyn Reporter> = match output {
+) -> Box<dyn RunReporter> {
+    let main: Box<dyn RunReporter> = match output {
         Format::Json => Box::new(JsonLines::stdout(secrets.to_vec())),
         Format::Human if super::stderr_is_terminal() => {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -1022,6 +1070,12 @@ struct SharedJunit(Arc<Junit>);
 impl Reporter for SharedJunit {
     fn event(&self, event: &Event) {
         self.0.event(event);
+    }
+}
+
+impl RunReporter for SharedJunit {
+    fn drill(&self, drill: &Drill) {
+        self.0.drill(drill);
     }
 }
 

@@ -253,7 +253,7 @@ pub fn show(
         let _ = writeln!(out, "Rebuilt: {reason}");
     }
     if let Some(drill) = drill.filter(|d| !d.timeline.is_empty()) {
-        let _ = writeln!(out, "\nDrill:");
+        let _ = writeln!(out, "\n{}", drill.headline());
         out.push_str(&drill.timeline_text());
     }
     let _ = writeln!(out);
@@ -368,6 +368,9 @@ pub struct Drill {
     pub student: Option<String>,
     pub account: Option<String>,
     pub regions: Vec<String>,
+    /// The steps that measured the failover and the failback (their checks).
+    pub failover_step: String,
+    pub failback_step: Option<String>,
     pub failover_seconds: Option<u64>,
     pub failback_seconds: Option<u64>,
     /// The recovery-time gates the run had, where it had one.
@@ -388,6 +391,8 @@ pub struct Drill {
 pub struct Moment {
     pub name: &'static str,
     pub at: String,
+    /// The step that saw it.
+    pub step: String,
     pub after_stop_seconds: Option<f64>,
 }
 
@@ -416,8 +421,39 @@ impl Drill {
         }
         o.insert("failover_seconds".into(), json!(self.failover_seconds));
         o.insert("failback_seconds".into(), json!(self.failback_seconds));
+        o.insert("max_failover".into(), json!(self.max_failover));
+        o.insert("max_failback".into(), json!(self.max_failback));
         o.insert("passed".into(), json!(self.passed));
+        o.insert("failure".into(), json!(self.failure));
         serde_json::Value::Object(o)
+    }
+
+    /// One line for people: the figures, their limits, and the verdict ("Drill: failover 62 s
+    /// (limit 90s), failback 80 s: passed").
+    pub fn headline(&self) -> String {
+        let figure = |what: &str, seconds: Option<u64>, limit: &Option<String>| {
+            let limit = limit
+                .as_ref()
+                .map(|l| format!(" (limit {l})"))
+                .unwrap_or_default();
+            seconds.map(|s| format!("{what} {s} s{limit}"))
+        };
+        let figures: Vec<String> = [
+            figure("failover", self.failover_seconds, &self.max_failover),
+            figure("failback", self.failback_seconds, &self.max_failback),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let verdict = match &self.failure {
+            None => "passed".to_owned(),
+            Some(why) => format!("failed: {why}"),
+        };
+        if figures.is_empty() {
+            format!("Drill: {verdict}")
+        } else {
+            format!("Drill: {}: {verdict}", figures.join(", "))
+        }
     }
 
     /// The timeline for people: a line per moment, with its offset from the stop.

@@ -121,6 +121,10 @@ pub struct WaitTargetHealthParams {
     pub state: TargetState,
     /// Only these instance ids (default: every registered target).
     pub targets: Option<Vec<String>>,
+    /// A time (RFC 3339, a stop or start step's `stopped_at` or `started_at`) the wait is measured
+    /// from, as a drill's moment: polled every 2 s, and `seconds_since` says how long after it the
+    /// targets were seen in the state.
+    pub since: Option<String>,
 }
 
 fn load_balancer_usage(_: &serde_json::Value) -> Usage {
@@ -311,6 +315,11 @@ pub static ACTIONS: &[ActionDef] = &[
                 "reached_at",
                 "string",
                 "When the targets were seen in that state (RFC 3339).",
+            ),
+            out(
+                "seconds_since",
+                "integer",
+                "With `since`: whole seconds from it until the targets were seen in that state.",
             ),
         ]),
         undo: None,
@@ -1331,10 +1340,17 @@ impl Executor for WaitTargetHealth {
                 TargetState::NotHealthy => "not healthy",
             };
             let group = short_name(&p.target_group_arn).to_owned();
+            let since = crate::actions::measured_from(p.since.as_deref())?;
+            // A drill's moment (`since`): polled every 2 s, so the time is within that.
+            let typical = if since.is_some() {
+                Typical::TARGETS.measured()
+            } else {
+                Typical::TARGETS
+            };
             super::poll(
                 ctx,
                 (&format!("targets of {group}"), want),
-                Typical::TARGETS,
+                typical,
                 "check that the web servers' security group allows the health-check port from the load balancer's group, \
                  that the health-check path answers 200, and the instance's /var/log/cloud-init-output.log (its user data)",
                 || async {
@@ -1377,6 +1393,10 @@ impl Executor for WaitTargetHealth {
                         o.outputs.insert("states".into(), states.into());
                         o.outputs
                             .insert("reached_at".into(), crate::engine::journal::now().into());
+                        if let Some(at) = since {
+                            let seconds = crate::actions::seconds_since(at);
+                            o.outputs.insert("seconds_since".into(), seconds.into());
+                        }
                         return Ok(Seen::Done(o));
                     }
                     let shown: Vec<String> = seen

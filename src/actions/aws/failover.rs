@@ -581,16 +581,7 @@ impl Executor for CheckFailover {
             ctx.progress
                 .status(&format!("reading the failover records of {}", p.name));
             // The recovery-time gate, from `since`: how long the answer may take.
-            let since = p
-                .since
-                .as_deref()
-                .map(|since| {
-                    humantime::parse_rfc3339_weak(since).map_err(|e| {
-                        ActionError::new(format!("`since` is not an RFC 3339 time ({e}): {since}"))
-                            .invalid_input()
-                    })
-                })
-                .transpose()?;
+            let since = crate::actions::measured_from(p.since.as_deref())?;
             let limit = p
                 .limit
                 .as_deref()
@@ -623,7 +614,7 @@ impl Executor for CheckFailover {
                     // that of the moment Route 53 switched (for one lab: a class shares Route 53's
                     // five requests a second, and its polls queue behind each other's).
                     let typical = if since.is_some() {
-                        super::Typical::MEASURED
+                        super::Typical::TARGETS.measured()
                     } else {
                         super::Typical::TARGETS
                     };
@@ -662,10 +653,7 @@ impl Executor for CheckFailover {
                     ))
                     .hint("what sets the time: the target group's health check (interval × unhealthy threshold), or a Route 53 health check's (interval × failure threshold), then the record's TTL (60 s for an alias)"));
                 }
-                let seconds = std::time::SystemTime::now()
-                    .duration_since(at)
-                    .unwrap_or_default()
-                    .as_secs();
+                let seconds = crate::actions::seconds_since(at);
                 when = format!(" {seconds} s after {text}");
                 o.outputs.insert("seconds_since".into(), seconds.into());
             }

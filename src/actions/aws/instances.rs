@@ -292,6 +292,7 @@ async fn wait_for(
     c: &Clients,
     ids: &[String],
     target: &str,
+    typical: Typical,
 ) -> Result<Vec<Instance>, ActionError> {
     let what = ids.join(", ");
     let started = tokio::time::Instant::now();
@@ -301,7 +302,7 @@ async fn wait_for(
         "look at the instance's state reason (EC2 › Instances › the instance › Status)"
     };
     let watch = c.instances.watch(ids);
-    super::poll_shared(ctx, (&what, target), Typical::INSTANCE, next, |due| {
+    super::poll_shared(ctx, (&what, target), typical, next, |due| {
         let watch = &watch;
         let what = &what;
         async move {
@@ -476,7 +477,8 @@ impl Make for RunInstances {
         Box::pin(async move {
             if p.wait {
                 let ids: Vec<String> = made.resources.iter().map(|r| r.id.clone()).collect();
-                *made = instances_outcome(&wait_for(ctx, c, &ids, "running").await?);
+                *made =
+                    instances_outcome(&wait_for(ctx, c, &ids, "running", Typical::INSTANCE).await?);
             }
             Ok(())
         })
@@ -511,7 +513,14 @@ pub(super) async fn terminate(
         }
         Err(e) => return Err(sdk_error("TerminateInstances", &e)),
     };
-    wait_for(ctx, c, std::slice::from_ref(&r.id), "terminated").await?;
+    wait_for(
+        ctx,
+        c,
+        std::slice::from_ref(&r.id),
+        "terminated",
+        Typical::INSTANCE,
+    )
+    .await?;
     Ok(how)
 }
 
@@ -527,17 +536,21 @@ impl Executor for WaitInstances {
                 InstanceState::Stopped => "stopped",
                 InstanceState::Terminated => "terminated",
             };
-            wait_for(ctx, c, &p.instance_ids, target).await?;
+            wait_for(ctx, c, &p.instance_ids, target, Typical::INSTANCE).await?;
             Ok(Outcome::default())
         })
     }
 }
 
 /// When a person changed an instance's state, from EC2's reason for it: `User initiated
-/// (2026-12-02 14:00:00 GMT)` is `2026-12-02T14:00:00.000Z`.
+/// (2026-12-02 14:00:00 GMT)` is `2026-12-02T14:00:00.000Z` (the emulator writes `UTC`).
 fn when_initiated(reason: &str) -> Option<String> {
-    let inside = reason.split_once('(')?.1.split_once(')')?.0;
-    let at = humantime::parse_rfc3339_weak(inside.trim_end_matches(" GMT").trim()).ok()?;
+    let inside = reason.split_once('(')?.1.split_once(')')?.0.trim();
+    let bare = inside
+        .strip_suffix(" GMT")
+        .or_else(|| inside.strip_suffix(" UTC"))
+        .unwrap_or(inside);
+    let at = humantime::parse_rfc3339_weak(bare.trim()).ok()?;
     Some(humantime::format_rfc3339_millis(at).to_string())
 }
 
@@ -605,7 +618,9 @@ async fn power(
             .map_err(|e| sdk_error("StopInstances", &e))?;
     }
     if wait {
-        wait_for(ctx, c, ids, if start { "running" } else { "stopped" }).await?;
+        // A drill's moment: measured, so `stopped` and `running` are within 2 s of the truth.
+        let target = if start { "running" } else { "stopped" };
+        wait_for(ctx, c, ids, target, Typical::INSTANCE.measured()).await?;
     }
     Ok(())
 }
@@ -677,7 +692,14 @@ impl Executor for Power {
             }
             let mut reached = None;
             if ctx.adopting && p.wait {
-                wait_for(ctx, c, &p.instance_ids, wanted).await?;
+                wait_for(
+                    ctx,
+                    c,
+                    &p.instance_ids,
+                    wanted,
+                    Typical::INSTANCE.measured(),
+                )
+                .await?;
                 reached = Some(crate::engine::journal::now());
             }
             // When the learner did it: EC2 says so in the state's reason ("User initiated
@@ -772,6 +794,10 @@ mod tests {
     fn a_stop_by_hand_is_dated_by_ec2s_reason() {
         assert_eq!(
             super::when_initiated("User initiated (2026-12-02 14:00:05 GMT)").as_deref(),
+            Some("2026-12-02T14:00:05.000Z")
+        );
+        assert_eq!(
+            super::when_initiated("User initiated (2026-12-02 14:00:05 UTC)").as_deref(),
             Some("2026-12-02T14:00:05.000Z")
         );
         assert_eq!(
