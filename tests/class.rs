@@ -1069,6 +1069,23 @@ fn a_class_of_the_two_region_lab_builds_each_stack_in_its_region_and_tears_all_d
         "bob's lab went on, its drill checked across regions: {:?}",
         text(&out)
     );
+    // A class's drills are listed per student, with both regions of the lab.
+    let drills = lab.run(&["drills", "--output", "json"]);
+    ok(&drills);
+    let drills: serde_json::Value = serde_json::from_slice(&drills.stdout).expect("JSON");
+    let bob: Vec<&serde_json::Value> = drills
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["student"] == "bob")
+        .collect();
+    assert_eq!(bob.len(), 1, "{drills}");
+    assert_eq!(
+        bob[0]["regions"],
+        serde_json::json!(["ap-south-1", "ap-southeast-1"]),
+        "{drills}"
+    );
+    assert!(bob[0]["failover_seconds"].is_u64(), "{drills}");
 
     // Bob's secondary load balancer deleted behind the class's back, in its region: the class
     // run again finishes alice's lab, finds bob's loss there and rebuilds it in the same run.
