@@ -71,7 +71,7 @@ impl Lab {
         self.run_ids().remove(0)
     }
 
-    fn run_ids(&self) -> Vec<String> {
+    pub(crate) fn run_ids(&self) -> Vec<String> {
         crate::test::run_ids(&self.dir.path().join(".runbook"))
     }
 
@@ -3275,7 +3275,7 @@ steps:
 /// either.
 /// Run a boto3 script (the emulator's own Python SDK, from the project's virtualenv) against the
 /// lab's emulator: its arguments are the endpoint, then `args`; it must succeed.
-fn boto3(lab: &Lab, script: &str, args: &[&str]) -> Output {
+pub(crate) fn boto3(lab: &Lab, script: &str, args: &[&str]) -> Output {
     let out = Command::new(crate::test::root().join(".venv/bin/python"))
         .args(["-c", script, &lab.emulator.url])
         .args(args)

@@ -28,6 +28,16 @@ fn port_of(stderr: &str) -> u16 {
         .expect("the port is reported")
 }
 
+/// The port of the lab's pages (`runbook web`), from what the script said.
+fn pages_port_of(stderr: &str) -> u16 {
+    stderr
+        .split("The lab's pages: http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .expect("the pages' port is reported")
+}
+
 fn answers(port: u16) -> bool {
     std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
@@ -50,6 +60,10 @@ fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
         "Removed: ",
         "1 hosted zone",
         "Stopped the emulator",
+        // The page checks load the site from the lab's stand-in for the internet.
+        "done  http_primary: Load the site and see the primary's page",
+        "done  http_secondary: Load the site and see the secondary's page",
+        "the secondary's page served",
     ] {
         assert!(
             stdout.contains(expected) || stderr.contains(expected),
@@ -59,6 +73,10 @@ fn the_lab_script_runs_the_failover_lab_rolls_it_back_and_stops_the_emulator() {
     assert!(
         !answers(port_of(&stderr)),
         "the emulator was stopped once the lab was rolled back"
+    );
+    assert!(
+        !answers(pages_port_of(&stderr)),
+        "the lab's pages stopped with it"
     );
     assert!(
         state.join("runs").is_dir(),
@@ -127,6 +145,8 @@ fn a_kept_lab_keeps_its_emulator_and_is_resumed_then_rolled_back() {
     assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
     let port = port_of(&stderr);
     assert!(answers(port), "the kept lab's emulator still runs");
+    let pages = pages_port_of(&stderr);
+    assert!(answers(pages), "and its pages");
     for hint in [
         "scripts/lab --resume",
         "scripts/lab --rollback",
@@ -207,6 +227,7 @@ fn a_kept_lab_keeps_its_emulator_and_is_resumed_then_rolled_back() {
     assert_eq!(out.status.code(), Some(0), "{o}\n{e}");
     assert!(e.contains("Stopped the emulator"), "{e}");
     assert!(!answers(port), "the emulator was stopped");
+    assert!(!answers(pages), "and its pages");
     let out = lab(&state, home.path(), &["--resume"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{:?}", text(&out));
     assert!(text(&out).1.contains("no lab is kept"), "{:?}", text(&out));

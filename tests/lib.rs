@@ -3,6 +3,7 @@
 
 mod actions;
 mod aws;
+mod browser;
 mod class;
 mod cli;
 mod corpus;
@@ -18,3 +19,4 @@ mod schema;
 mod state;
 mod test;
 mod validate;
+mod web;

@@ -22,3 +22,4 @@ pub mod settings;
 pub mod state;
 pub mod sweep;
 pub mod target;
+pub mod web;

@@ -92,6 +92,14 @@ impl Settings {
     }
 }
 
+/// `runbook web`: where to listen, and the token a listener beyond loopback requires (made up
+/// and printed when not given).
+#[derive(Clone, Debug, Default)]
+pub struct Web {
+    pub listen: String,
+    pub token: Option<String>,
+}
+
 /// What to do when a step fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {

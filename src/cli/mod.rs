@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::settings::{self, Exec, Settings, Vars};
-use crate::app::{check, class, readiness, runs, session, sweep};
+use crate::app::{check, class, readiness, runs, session, sweep, web};
 use crate::error::{Error, Exit};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::source::Sources;
@@ -472,6 +472,17 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
+    /// Serve pages of the runs on this machine: the runs, each run's stacks and drill, a class's
+    /// board, and on the emulator a stand-in for the internet (`/site/DOMAIN/`). Read-only.
+    Web {
+        /// Where to listen (ADDR:PORT; port 0 picks a free one). Beyond loopback every page
+        /// needs the token printed at start.
+        #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// The token pages need beyond loopback (default: made up and printed at start).
+        #[arg(long, env = "RUNBOOK_WEB_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
     // What it deletes, and in which order, is read from the kinds table.
     #[command(about = sweep::about())]
     Sweep {
@@ -700,6 +711,13 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         }
         Command::Runs { check, output } => runs::list(s, *check, *output),
         Command::Drills { runbook, output } => runs::drills(s, runbook.as_deref(), *output),
+        Command::Web { listen, token } => web::serve(
+            s,
+            &settings::Web {
+                listen: listen.clone(),
+                token: token.clone(),
+            },
+        ),
         Command::Sweep {
             tag,
             expired,

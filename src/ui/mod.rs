@@ -12,6 +12,7 @@ pub mod junit;
 pub mod plan;
 pub mod report;
 pub mod runs;
+pub mod web;
 
 use std::io::{IsTerminal, Write};
 

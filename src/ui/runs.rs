@@ -460,24 +460,29 @@ impl Drill {
     pub fn timeline_text(&self) -> String {
         let mut out = String::new();
         for m in &self.timeline {
-            let words = match m.name {
-                "stop_requested" => "stop requested",
-                "stopped" => "primary's instances stopped",
-                "targets_out" => "primary's targets out of service",
-                "dns_secondary" => "Route 53 answers with the SECONDARY",
-                "page_secondary" => "the secondary's page served",
-                "start_requested" => "start requested (failback)",
-                "running" => "primary's instances running",
-                "targets_healthy" => "primary's targets healthy",
-                "dns_primary" => "Route 53 answers with the PRIMARY again",
-                other => other,
-            };
+            let words = moment_words(m.name);
             let offset = m
                 .after_stop_seconds
                 .map_or_else(String::new, |s| format!("+{s:.0} s"));
             let _ = writeln!(out, "  {offset:>7}  {words} ({})", m.at);
         }
         out
+    }
+}
+
+/// The words of a drill's moment, as the report, `show` and the web page say it.
+pub fn moment_words(name: &str) -> &str {
+    match name {
+        "stop_requested" => "stop requested",
+        "stopped" => "primary's instances stopped",
+        "targets_out" => "primary's targets out of service",
+        "dns_secondary" => "Route 53 answers with the SECONDARY",
+        "page_secondary" => "the secondary's page served",
+        "start_requested" => "start requested (failback)",
+        "running" => "primary's instances running",
+        "targets_healthy" => "primary's targets healthy",
+        "dns_primary" => "Route 53 answers with the PRIMARY again",
+        other => other,
     }
 }
 

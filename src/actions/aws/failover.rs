@@ -23,7 +23,7 @@ pub(super) struct CheckFailover;
 /// The clients of the region a load balancer's DNS name names: an alias may point at a load
 /// balancer in another region than the run's (Route 53 is global). The run's own for any other
 /// name.
-fn regional<'c>(c: &'c Clients, dns: &str) -> &'c Clients {
+pub(super) fn regional<'c>(c: &'c Clients, dns: &str) -> &'c Clients {
     balancer_region(dns).map_or(c, |region| c.in_region(region))
 }
 
@@ -467,6 +467,34 @@ async fn record_health(
     ))
 }
 
+/// The load balancer with this DNS name, and the ids of its healthy targets now (the stand-in
+/// for the internet sends a visitor to one of them); `None` when no load balancer has the name.
+pub(super) async fn healthy_behind(
+    c: &Clients,
+    dns: &str,
+) -> Result<Option<(String, Vec<String>)>, ActionError> {
+    let Some(found) = behind(c, dns).await? else {
+        return Ok(None);
+    };
+    let c = regional(c, dns);
+    let mut healthy = Vec::new();
+    for (_, arn) in &found.groups {
+        let health = super::elbv2::target_health(c, arn).await?;
+        for d in health.target_health_descriptions() {
+            let up = d
+                .target_health()
+                .and_then(|h| h.state())
+                .is_some_and(|s| s.as_str() == "healthy");
+            if let (true, Some(id)) = (up, d.target().and_then(|t| t.id())) {
+                if !healthy.iter().any(|h| h == id) {
+                    healthy.push(id.to_owned());
+                }
+            }
+        }
+    }
+    Ok(Some((found.balancer, healthy)))
+}
+
 /// Failover would not work now, when `ready_to_fail_over` asks: the secondary is not healthy,
 /// or has fewer healthy targets than the primary (it could not carry its traffic).
 fn not_ready(
@@ -498,7 +526,7 @@ fn not_ready(
 }
 
 /// Which record Route 53 would answer with now, and why.
-async fn evaluate(
+pub(super) async fn evaluate(
     c: &Clients,
     p: &CheckFailoverParams,
 ) -> Result<(&'static str, String), ActionError> {

@@ -41,6 +41,7 @@ pub mod route53;
 #[cfg(test)]
 mod scripted;
 pub mod shared;
+pub mod site;
 pub mod sweep;
 pub mod tags;
 pub mod watch;
