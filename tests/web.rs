@@ -18,8 +18,14 @@ struct Server {
 
 impl Server {
     fn start(lab: &Lab, listen: &str) -> Server {
+        Server::over(lab, listen, &["--state-dir", ".runbook"])
+    }
+
+    /// Over another state directory (`--state-dir s3://…`, with its endpoint).
+    fn over(lab: &Lab, listen: &str, state: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["web", "--listen", listen, "--state-dir", ".runbook"])
+            .args(["web", "--listen", listen])
+            .args(state)
             .current_dir(lab.dir.path())
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -164,6 +170,51 @@ fn the_pages_show_a_kept_lab_and_the_stand_in_follows_a_stop() {
     );
     let (status, _) = get(&lab, &server.at("/site/nowhere.example.net/"), false);
     assert_eq!(status, 404, "a domain no lab serves");
+}
+
+/// Runs kept in S3 by one machine are shown by a server on another.
+#[test]
+fn the_pages_read_runs_kept_in_s3() {
+    let lab = Lab::new();
+    lab.rt.block_on(lab.emulator.create_bucket("web-state"));
+    let state = "s3://web-state/team";
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    ok(&lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--state-dir",
+        state,
+        "--state-region",
+        "ap-south-1",
+        "--var",
+        "domain=s3.example.org",
+        "--var",
+        "drill=false",
+    ]));
+    let server = Server::over(
+        &lab,
+        "127.0.0.1:0",
+        &[
+            "--state-dir",
+            state,
+            "--state-region",
+            "ap-south-1",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ],
+    );
+    let (status, runs) = get(&lab, &server.at("/"), true);
+    assert_eq!(status, 200, "{runs}");
+    assert!(
+        runs.contains("route53-failover") && runs.contains("web-state"),
+        "{runs}"
+    );
+    let (status, body) = get(&lab, &server.at("/site/s3.example.org/"), false);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<h1>primary</h1>"), "{body}");
 }
 
 #[test]
