@@ -328,4 +328,11 @@ fn a_class_board_has_a_tile_per_student_and_the_pages_read_right_in_a_browser() 
     );
     let tiles = browser.texts(&server.at("/class/board"), ".tile .who");
     assert_eq!(tiles, ["ann", "ben", "cat"], "a tile per student");
+    let site = browser.text(&server.at("/site/ann.board.example/"));
+    assert!(
+        site.contains("The lab's stand-in for the internet")
+            && site.contains("Route 53 chose the PRIMARY record")
+            && site.lines().any(|l| l.trim() == "primary"),
+        "a visitor sees the primary's page, under a banner that says what this is: {site}"
+    );
 }
