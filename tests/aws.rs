@@ -4434,3 +4434,164 @@ fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
     );
     assert!(shown.contains("(limits: failover 1s): failed: "), "{shown}");
 }
+
+/// boto3 makes a load balancer by hand in a stack's subnets (argv: endpoint, stack), as an
+/// operator would after the runbook's own create failed; prints its ARN, name, DNS name and
+/// canonical zone id as JSON.
+const HANDMADE_ALB: &str = r#"
+import json, sys
+import boto3
+url, stack = sys.argv[1:3]
+ec2 = boto3.client("ec2", region_name="ap-south-1", endpoint_url=url)
+elb = boto3.client("elbv2", region_name="ap-south-1", endpoint_url=url)
+def tagged(step):
+    return [{"Name": "tag:runbook:step", "Values": [step]}]
+subnets = [s["SubnetId"] for step in ("subnet_a", "subnet_b")
+           for s in ec2.describe_subnets(Filters=tagged(f"{stack}.{step}"))["Subnets"]]
+groups = [g["GroupId"] for g in ec2.describe_security_groups(Filters=tagged(f"{stack}.alb_sg"))["SecurityGroups"]]
+lb = elb.create_load_balancer(Name=f"handmade-{stack}", Subnets=subnets, SecurityGroups=groups,
+                              Scheme="internet-facing", Type="application")["LoadBalancers"][0]
+print(json.dumps({"arn": lb["LoadBalancerArn"], "name": lb["LoadBalancerName"],
+                  "dns_name": lb["DNSName"], "zone": lb["CanonicalHostedZoneId"]}))
+"#;
+
+/// A create that failed, done by hand instead and marked so: `mark` refuses outputs the
+/// action does not have and names those the runbook reads that are missing; `resume` goes on
+/// with the outputs given (the records point at the load balancer made by hand); `show` says
+/// who marked it; rollback removes what the run made and leaves the hand-made load balancer.
+#[test]
+fn a_step_done_by_hand_is_marked_with_its_outputs_and_resume_finishes_with_them() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            fail_first: vec![("CreateLoadBalancer", 1, "AccessDenied")],
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let out = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--on-failure",
+        "keep",
+        "--endpoint-url",
+        &proxy.url,
+        "--var",
+        "domain=marked.example.org",
+        "--var",
+        "drill=false",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let id = lab.run_id();
+    let shown: serde_json::Value =
+        serde_json::from_slice(&lab.run(&["show", &id, "--output", "json"]).stdout).unwrap();
+    let failed = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["status"] == "failed")
+        .unwrap_or_else(|| panic!("a failed step: {shown}"))["step"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stack = failed
+        .strip_suffix(".alb")
+        .unwrap_or_else(|| panic!("a load balancer failed: {failed}"))
+        .to_owned();
+    let made: serde_json::Value =
+        serde_json::from_slice(&boto3(&lab, HANDMADE_ALB, &[&stack]).stdout).unwrap();
+    let arn = format!("arn={}", made["arn"].as_str().unwrap());
+    let dns = format!("dns_name={}", made["dns_name"].as_str().unwrap());
+
+    let mark = |extra: &[&str]| {
+        let mut args = vec!["mark", id.as_str(), failed.as_str(), "--done"];
+        for o in extra {
+            args.extend(["--output", o]);
+        }
+        lab.run(&args)
+    };
+    let refused = mark(&[&arn, &dns, "dns=oops"]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+    assert!(
+        text(&refused).1.contains("declares no output `dns`"),
+        "{:?}",
+        text(&refused)
+    );
+    let refused = mark(&[&arn, &dns]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+    assert!(
+        text(&refused).1.contains("`canonical_hosted_zone_id`")
+            && text(&refused).1.contains("`name`"),
+        "the outputs the runbook reads are named: {:?}",
+        text(&refused)
+    );
+    let name = format!("name={}", made["name"].as_str().unwrap());
+    let zone = format!(
+        "canonical_hosted_zone_id={}",
+        made["zone"].as_str().unwrap()
+    );
+    ok(&mark(&[&arn, &dns, &name, &zone]));
+    let (said, _) = text(&lab.run(&["show", &id]));
+    assert!(
+        said.contains(&format!("{failed}: succeeded: marked done by hand by ")),
+        "{said}"
+    );
+
+    ok(&lab.run(&["resume", &id, "--yes", "--endpoint-url", &proxy.url]));
+    // The records point at the load balancer made by hand.
+    let aliases = lab.rt.block_on(async {
+        let r53 = lab.emulator.route53();
+        let zones = r53.list_hosted_zones().send().await.unwrap();
+        let zone = zones
+            .hosted_zones()
+            .iter()
+            .find(|z| z.name() == "marked.example.org.")
+            .unwrap()
+            .id()
+            .to_owned();
+        r53.list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .iter()
+            .filter_map(|r| {
+                Some(
+                    r.alias_target()?
+                        .dns_name()
+                        .trim_end_matches('.')
+                        .to_lowercase(),
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    let handmade = made["dns_name"].as_str().unwrap().to_lowercase();
+    assert!(
+        aliases
+            .iter()
+            .any(|a| a.trim_start_matches("dualstack.") == handmade),
+        "{aliases:?} / {handmade}"
+    );
+
+    ok(&lab.run(&["rollback", &id, "--yes", "--endpoint-url", &proxy.url]));
+    let left = lab.rt.block_on(async {
+        lab.emulator
+            .elbv2()
+            .describe_load_balancers()
+            .send()
+            .await
+            .unwrap()
+            .load_balancers()
+            .iter()
+            .filter_map(|lb| lb.load_balancer_name().map(str::to_owned))
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(
+        left,
+        [format!("handmade-{stack}")],
+        "what was made by hand is left alone"
+    );
+}

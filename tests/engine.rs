@@ -1958,3 +1958,61 @@ fn two_classes_of_one_name_started_together_make_one_lab_per_student() {
     assert_eq!(lab.run_ids().len(), 2, "one run per student");
     assert_eq!(lab.resources().len(), 2, "one lab per student");
 }
+
+/// A failed step nothing needs may be marked skipped, and the run then finishes; one that
+/// others need is refused, naming them; a step that succeeded has nothing to mark.
+#[test]
+fn a_failed_step_nothing_needs_is_marked_skipped_and_the_run_goes_on() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Skip
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: optional, action: test.fail, needs: [made], with: {message: a flaky extra}}
+          - {id: checked, action: test.fail, with: {message: needed}}
+          - {id: after, action: test.create, needs: [checked], with: {name: after}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--on-failure", "keep"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    let id = crate::test::run_ids(&lab.path().join(".runbook")).remove(0);
+
+    let out = lab.run(&["mark", &id, "checked", "--skip"]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("`after` needs it") && text(&out).1.contains("--done"),
+        "{:?}",
+        text(&out)
+    );
+    let out = lab.run(&["mark", &id, "made", "--skip"]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("already succeeded"),
+        "{:?}",
+        text(&out)
+    );
+    let out = lab.run(&["mark", &id, "optionl", "--skip"]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("did you mean `optional`"),
+        "{:?}",
+        text(&out)
+    );
+
+    assert_eq!(
+        code(&lab.run(&["mark", &id, "optional", "--skip"])),
+        Some(0)
+    );
+    // `checked` has no outputs: done by hand, `after` may run.
+    assert_eq!(code(&lab.run(&["mark", &id, "checked", "--done"])), Some(0));
+    let out = lab.run(&["resume", &id, "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert_eq!(lab.resources(), ["after", "made"]);
+    let (shown, _) = text(&lab.run(&["show", &id]));
+    assert!(
+        shown.contains("optional: skipped: marked skipped by hand by ")
+            && shown.contains("checked: succeeded: marked done by hand by "),
+        "{shown}"
+    );
+}

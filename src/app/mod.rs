@@ -14,6 +14,7 @@
 
 pub mod check;
 pub mod class;
+pub mod mark;
 pub mod readiness;
 pub mod roster;
 pub mod runs;

@@ -414,6 +414,7 @@ mod tests {
             moot: Vec::new(),
             params,
             by_hand: false,
+            marked: None,
         })
     }
 

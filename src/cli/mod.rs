@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::settings::{self, Exec, Settings, Vars};
-use crate::app::{check, class, readiness, runs, session, sweep, web};
+use crate::app::{check, class, mark, readiness, runs, session, sweep, web};
 use crate::error::{Error, Exit};
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::source::Sources;
@@ -472,6 +472,25 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         #[arg(long, value_enum, default_value_t = Format::Human)]
         output: Format,
     },
+    /// Record that a step was done by hand, with the outputs later steps read (`--done`), or
+    /// that a failed step nothing needs may be left out (`--skip`); `resume` goes on from there.
+    #[command(group(clap::ArgGroup::new("how").required(true).args(["done", "skip"])))]
+    Mark {
+        /// The run.
+        run_id: String,
+        /// The step, as `show` names it (`primary.alb` inside a module).
+        step: String,
+        /// It was done by hand: later steps read the outputs given with --output.
+        #[arg(long)]
+        done: bool,
+        /// It failed and may be left out (nothing needs it).
+        #[arg(long)]
+        skip: bool,
+        /// An output of the step (repeatable): `--output arn=arn:aws:…`. A value that reads as
+        /// JSON (a list, a number) is taken so.
+        #[arg(long = "output", value_name = "KEY=VALUE", value_parser = parse_var, requires = "done")]
+        outputs: Vec<(String, String)>,
+    },
     /// Serve pages of the runs on this machine: the runs, each run's stacks and drill, a class's
     /// board, and on the emulator a stand-in for the internet (`/site/DOMAIN/`). Read-only.
     Web {
@@ -711,6 +730,21 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
         }
         Command::Runs { check, output } => runs::list(s, *check, *output),
         Command::Drills { runbook, output } => runs::drills(s, runbook.as_deref(), *output),
+        Command::Mark {
+            run_id,
+            step,
+            skip,
+            outputs,
+            ..
+        } => mark::mark(
+            s,
+            run_id,
+            &mark::Mark {
+                step: step.clone(),
+                skip: *skip,
+                outputs: outputs.clone(),
+            },
+        ),
         Command::Web { listen, token } => web::serve(
             s,
             &settings::Web {

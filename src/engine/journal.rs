@@ -108,6 +108,10 @@ pub enum Record {
         /// The step's own `rollback:` steps, rendered, when it has them.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         undo_steps: Option<Vec<UndoStep>>,
+        /// Done by hand and marked so (`runbook mark`): who said so, and when. Its outputs are
+        /// theirs; it holds no resources, so rollback leaves what they made alone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        marked: Option<Marked>,
     },
     StepSkipped {
         step: String,
@@ -187,6 +191,15 @@ impl Record {
             _ => {}
         }
     }
+}
+
+/// Who marked a step done (or skipped) by hand, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marked {
+    /// `user@host`.
+    pub by: String,
+    /// RFC 3339.
+    pub at: String,
 }
 
 /// A record with its time.

@@ -182,6 +182,7 @@ impl Rollback<'_> {
                                     moot: Vec::new(),
                                     params: params.clone(),
                                     by_hand: false,
+                                    marked: None,
                                 },
                             );
                         }

@@ -779,6 +779,7 @@ impl Run<'_> {
                         by_hand,
                         keep: step.keep,
                         undo_steps,
+                        marked: None,
                     })
                     .await;
                 match recorded {

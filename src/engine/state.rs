@@ -77,6 +77,8 @@ pub struct Done {
     pub params: Json,
     /// Made by hand by a learner (an exercise) and adopted.
     pub by_hand: bool,
+    /// Marked done by hand (`runbook mark`): who and when.
+    pub marked: Option<super::journal::Marked>,
 }
 
 impl Done {
@@ -243,6 +245,7 @@ impl RunState {
                 keep,
                 undo_steps,
                 by_hand,
+                marked,
                 ..
             } => {
                 self.done_order.retain(|s| s != step);
@@ -265,6 +268,7 @@ impl RunState {
                         moot: Vec::new(),
                         params,
                         by_hand: *by_hand,
+                        marked: marked.clone(),
                     }),
                 );
             }
@@ -476,6 +480,7 @@ mod tests {
             by_hand: false,
             keep: false,
             undo_steps: None,
+            marked: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use super::Format;
-use crate::engine::state::{RunState, StepState};
+use crate::engine::state::{Done, RunState, StepState};
 
 /// A run of the state directory, or why its journal could not be read.
 pub type Listed = (
@@ -175,7 +175,7 @@ fn status(s: &RunState) -> String {
 }
 
 /// How a step's undo went, for `show`.
-fn undone_text(done: &crate::engine::state::Done) -> String {
+fn undone_text(done: &Done) -> String {
     let gone = done
         .resources
         .iter()
@@ -265,6 +265,9 @@ pub fn show(
                 format!("started (attempt {attempt}), no outcome")
             }
             Some(StepState::Succeeded(done)) if done.undone => undone_text(done),
+            Some(StepState::Succeeded(Done {
+                marked: Some(m), ..
+            })) => format!("succeeded: marked done by hand by {} at {}", m.by, m.at),
             Some(StepState::Succeeded(done)) if done.by_hand => {
                 "succeeded: made by hand (an exercise), checked and adopted".to_owned()
             }
@@ -333,7 +336,7 @@ fn show_json(state: &RunState) -> serde_json::Value {
                 }
                 Some(StepState::Succeeded(d)) => (
                     if d.undone { "undone" } else { "succeeded" },
-                    json!({"outputs": d.outputs, "resources": d.resources, "already_gone": d.already_gone, "by_hand": d.by_hand}),
+                    json!({"outputs": d.outputs, "resources": d.resources, "already_gone": d.already_gone, "by_hand": d.by_hand, "marked": d.marked}),
                 ),
                 Some(StepState::Skipped(r)) => ("skipped", json!({"reason": r})),
                 Some(StepState::Failed(e, _)) => ("failed", json!({"error": e})),
