@@ -4595,3 +4595,133 @@ fn a_step_done_by_hand_is_marked_with_its_outputs_and_resume_finishes_with_them(
         "what was made by hand is left alone"
     );
 }
+
+/// `resume --from primary_record` on a finished lab: the plan says what is undone and run
+/// again; the PRIMARY record and every step after it are removed and made again, counted at the
+/// wire, and nothing else is touched (no VPC, instance or load balancer is made or deleted, the
+/// SECONDARY record stays); a misspelled step is refused with the one meant.
+#[test]
+fn resume_from_a_step_undoes_it_and_what_depends_on_it_then_runs_them_again() {
+    let lab = Lab::new();
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    ok(&lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--var",
+        "domain=again.example.org",
+    ]));
+    let id = lab.run_id();
+    let refused = lab.run(&["resume", &id, "--from", "primary_recrd", "--yes"]);
+    assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));
+    assert!(
+        text(&refused).1.contains("did you mean `primary_record`"),
+        "{:?}",
+        text(&refused)
+    );
+    let unasked = lab.run(&["resume", &id, "--from", "primary_record"]);
+    assert_eq!(unasked.status.code(), Some(2), "{:?}", text(&unasked));
+    assert!(text(&unasked).1.contains("--yes"), "{:?}", text(&unasked));
+
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, crate::proxy::Faults::default());
+    let out = lab.run(&[
+        "resume",
+        &id,
+        "--from",
+        "primary_record",
+        "--yes",
+        "--retarget",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    let (_, said) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("from `primary_record`")
+            && said.contains("`primary_record`")
+            && said.contains("`check_secondary`")
+            && !said.contains("`secondary_record`,"),
+        "the plan: {said}"
+    );
+    let calls = proxy.stats.by_operation.lock().unwrap().clone();
+    let touched: Vec<&String> = calls
+        .keys()
+        .filter(|op| {
+            op.starts_with("Create")
+                || op.starts_with("Delete")
+                || op.as_str() == "RunInstances"
+                || op.as_str() == "TerminateInstances"
+        })
+        .collect();
+    assert!(
+        touched.is_empty(),
+        "nothing but records is made or removed: {touched:?}"
+    );
+    // The PRIMARY record removed, then made again: a DELETE and a CREATE (the emulator refuses
+    // to CREATE again a record it deleted, and the step then writes it with an UPSERT).
+    let changes = calls.get("ChangeResourceRecordSets").copied().unwrap_or(0);
+    assert!((2..=3).contains(&changes), "{calls:?}");
+    for untouched in ["secondary_record", "secondary.", "primary.", "zone"] {
+        assert!(
+            !said.contains(&format!("start {untouched}")),
+            "{untouched} is not run again: {said}"
+        );
+    }
+    for again in [
+        "primary_record",
+        "primary_insync",
+        "check_primary",
+        "stop_primary",
+        "check_secondary",
+    ] {
+        assert!(
+            said.contains(&format!("start {again}")),
+            "{again} runs again: {said}"
+        );
+    }
+    assert_eq!(
+        calls.get("StartInstances").copied(),
+        Some(1),
+        "the drill's stop undone: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("StopInstances").copied(),
+        Some(1),
+        "and run again: {calls:?}"
+    );
+    let records = lab.rt.block_on(async {
+        let r53 = lab.emulator.route53();
+        let zones = r53.list_hosted_zones().send().await.unwrap();
+        let zone = zones
+            .hosted_zones()
+            .iter()
+            .find(|z| z.name() == "again.example.org.")
+            .unwrap()
+            .id()
+            .to_owned();
+        r53.list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .iter()
+            .filter_map(|r| r.failover().map(|f| f.as_str().to_owned()))
+            .collect::<std::collections::BTreeSet<_>>()
+    });
+    assert_eq!(
+        records,
+        ["PRIMARY", "SECONDARY"].map(str::to_owned).into(),
+        "both records are there"
+    );
+    ok(&lab.run(&[
+        "rollback",
+        &id,
+        "--yes",
+        "--retarget",
+        "--endpoint-url",
+        &proxy.url,
+    ]));
+}

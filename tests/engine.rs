@@ -2016,3 +2016,43 @@ fn a_failed_step_nothing_needs_is_marked_skipped_and_the_run_goes_on() {
         "{shown}"
     );
 }
+
+/// `resume --from` a step whose undo is not the tool's to do (`rollback: skip`) is refused, naming
+/// it; from the step after it, only that step and what follows are undone and made again.
+#[test]
+fn resume_from_refuses_a_step_kept_on_rollback_and_rebuilds_only_what_follows() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Again
+        steps:
+          - {id: base, action: test.create, rollback: skip, with: {name: base}}
+          - {id: top, action: test.create, needs: [base], with: {name: top}}
+          - {id: side, action: test.create, with: {name: side}}
+        ",
+    );
+    assert_eq!(code(&lab.run(&["run", "rb.yaml", "--yes"])), Some(0));
+    let id = crate::test::run_ids(&lab.path().join(".runbook")).remove(0);
+    let out = lab.run(&["resume", &id, "--from", "base", "--yes"]);
+    assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("`base`") && text(&out).1.contains("rollback: skip"),
+        "{:?}",
+        text(&out)
+    );
+    let out = lab.run(&["resume", &id, "--from", "top", "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert_eq!(lab.resources(), ["base", "side", "top"]);
+    let calls: Vec<String> = lab.calls().into_iter().map(|(_, w)| w.join(" ")).collect();
+    let count = |what: &str| calls.iter().filter(|c| c.starts_with(what)).count();
+    assert_eq!(count("create top"), 2, "top made again: {calls:?}");
+    assert_eq!(count("undo top"), 1, "after its undo: {calls:?}");
+    assert_eq!(count("create base"), 1, "{calls:?}");
+    assert_eq!(count("create side"), 1, "{calls:?}");
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("undo base") || c.starts_with("undo side")),
+        "{calls:?}"
+    );
+}

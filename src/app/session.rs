@@ -436,6 +436,7 @@ fn start_run(
         ask,
         rt,
         interrupt,
+        rebuild: None,
     };
     attended.drive(&name, &RunState::default(), parallelism, false)
 }
@@ -831,6 +832,8 @@ struct Attended<'a> {
     ask: TerminalAsk,
     rt: tokio::runtime::Runtime,
     interrupt: CancellationToken,
+    /// `resume --from`: undo these steps first, then run them again.
+    rebuild: Option<std::collections::BTreeSet<String>>,
 }
 
 impl Attended<'_> {
@@ -871,13 +874,16 @@ impl Attended<'_> {
         let pending: Vec<String> = step_ids
             .iter()
             .filter(|s| {
-                !matches!(
-                    prior.steps.get(s.as_str()),
-                    Some(
-                        crate::engine::state::StepState::Succeeded(_)
-                            | crate::engine::state::StepState::Skipped(_)
+                self.rebuild
+                    .as_ref()
+                    .is_some_and(|r| r.contains(s.as_str()))
+                    || !matches!(
+                        prior.steps.get(s.as_str()),
+                        Some(
+                            crate::engine::state::StepState::Succeeded(_)
+                                | crate::engine::state::StepState::Skipped(_)
+                        )
                     )
-                )
             })
             .cloned()
             .collect();
@@ -901,6 +907,34 @@ impl Attended<'_> {
         let parallelism = if self.ask.is_guided() { 1 } else { parallelism };
         let how = || self.drive_with(reporter.as_ref(), parallelism);
         state::stop_when_lost(&self.session.journal, &self.interrupt, rt);
+        // `resume --from`: undo those steps first (a rollback of them alone), then run them
+        // again from the state that leaves, with new keys.
+        let rebuilt;
+        let prior = match &self.rebuild {
+            None => prior,
+            Some(steps) => {
+                let from = self.exec.from.as_deref().unwrap_or_default();
+                let outcome = rt
+                    .block_on(self.session.rebuild(
+                        &std::iter::once(from.to_owned()).collect(),
+                        &format!("resume --from {from}"),
+                        how(),
+                    ))
+                    .map_err(engine_error)?;
+                if !outcome.complete {
+                    ui::note!(
+                        "`--from {from}`: the {} could not all be undone, so none of them runs again; what remains is listed above. `{}` tries again.",
+                        crate::runbook::suggest::count(steps.len(), "step"),
+                        self.settings
+                            .command(&format!("resume {} --from {from}", self.session.run_id))
+                    );
+                    write_junit(self.exec.junit.as_deref(), junit.as_deref())?;
+                    return Ok(Exit::RollbackIncomplete);
+                }
+                rebuilt = self.session.state().map_err(journal_error)?;
+                &rebuilt
+            }
+        };
         let finished = rt
             .block_on(self.session.execute(prior, how()))
             .map_err(engine_error);
@@ -1356,12 +1390,14 @@ fn start_resume(
 ) -> Result<Exit, Error> {
     check_outputs(exec)?;
     let store = state::open(settings)?;
+    // `--from` takes up a finished run too: the latest run not rolled back.
+    let from = exec.from.as_deref();
     let run_id = pick(
         settings,
         store.as_ref(),
         run_id,
-        RunState::resumable,
-        "unfinished",
+        |s: &RunState| s.resumable() || (from.is_some() && !s.rollback_started),
+        if from.is_some() { "" } else { "unfinished" },
     )?;
     let ask = asker(settings, exec);
     if exec.exercise {
@@ -1371,7 +1407,7 @@ fn start_resume(
         ask.confirm(q, false)
     })?;
     let state = RunState::from_entries(&store.read(&run_id).map_err(journal_error)?);
-    if !state.resumable() {
+    if !state.resumable() && (from.is_none() || state.rollback_started) {
         return Err(Error::usage(
             format!("run `{run_id}` cannot be resumed: it {}", state.summary()),
             format!(
@@ -1457,6 +1493,13 @@ fn start_resume(
             .record_start(&state.runbook, &state.name)
             .map_err(journal_error)?;
     }
+    let rebuild = match from {
+        Some(from) => match rebuild_from(settings, &state, from, exec, &ask)? {
+            Some(steps) => Some(steps),
+            None => return Ok(Exit::Success),
+        },
+        None => None,
+    };
     ask.cli_target(cli_options(&session));
     let attended = Attended {
         session,
@@ -1465,8 +1508,85 @@ fn start_resume(
         ask,
         rt,
         interrupt,
+        rebuild,
     };
     attended.drive(&state.name, &state, 8, true)
+}
+
+/// `resume --from STEP`: the steps to undo and run again (STEP and every recorded step that
+/// depends on it), once the plan was shown and agreed to (`--yes`, or yes on a terminal);
+/// `None` when the person said no. Refused where a step's undo is not the tool's to do.
+fn rebuild_from(
+    settings: &Settings,
+    state: &RunState,
+    from: &str,
+    exec: &Exec,
+    ask: &TerminalAsk,
+) -> Result<Option<std::collections::BTreeSet<String>>, Error> {
+    use crate::engine::state::StepState;
+    let run_id = &state.run_id;
+    if !state.graph.contains_key(from) {
+        let ids: Vec<&String> = state.graph.keys().collect();
+        return Err(Error::usage(
+            format!("run `{run_id}` has no step `{from}`"),
+            crate::runbook::suggest::did_you_mean(from, ids.iter().copied()).unwrap_or_else(|| {
+                format!(
+                    "`{}` lists its steps",
+                    settings.command(&format!("show {run_id}"))
+                )
+            }),
+        ));
+    }
+    let steps = state.with_dependents(&std::iter::once(from.to_owned()).collect());
+    // A step kept on rollback (`rollback: skip`) would be run again over what it left.
+    let kept: Vec<&String> = steps
+        .iter()
+        .filter(|s| matches!(state.steps.get(*s), Some(StepState::Succeeded(d)) if d.keep && !d.resources.is_empty()))
+        .collect();
+    if !kept.is_empty() {
+        return Err(Error::usage(
+            format!(
+                "`--from {from}` would run {} again over what {} left: {} `rollback: skip`, so its undo is not the tool's to do",
+                crate::runbook::suggest::list(&kept),
+                if kept.len() == 1 { "it" } else { "they" },
+                if kept.len() == 1 {
+                    "it says"
+                } else {
+                    "they say"
+                },
+            ),
+            "remove what it made by hand and mark it with `runbook mark`, or start from a step after it",
+        ));
+    }
+    let resources: usize = steps
+        .iter()
+        .filter_map(|s| match state.steps.get(s) {
+            Some(StepState::Succeeded(d)) if !d.undone => Some(d.resources.len()),
+            _ => None,
+        })
+        .sum();
+    let list: Vec<&String> = steps.iter().collect();
+    let plan = format!(
+        "Resuming run {run_id} from `{from}`: {} undone, then run again: {}; first {} removed (what is already gone counts as gone).",
+        crate::runbook::suggest::count(steps.len(), "step"),
+        crate::runbook::suggest::list(&list),
+        crate::runbook::suggest::count(resources, "resource"),
+    );
+    if exec.yes {
+        ui::note!("{plan}");
+        return Ok(Some(steps));
+    }
+    match ask.confirm(&format!("{plan} Go on?"), false) {
+        Some(true) => Ok(Some(steps)),
+        Some(false) => {
+            ui::note!("Nothing was undone.");
+            Ok(None)
+        }
+        None => Err(Error::usage(
+            format!("{plan} That needs a yes"),
+            "add --yes to undo and run them again without a question",
+        )),
+    }
 }
 
 /// `rollback`.

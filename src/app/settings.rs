@@ -113,6 +113,9 @@ pub enum OnFailure {
 pub struct Exec {
     /// Answer yes to every question; never prompt.
     pub yes: bool,
+    /// `resume --from STEP`: undo that step and every step that depends on it, then run them
+    /// again.
+    pub from: Option<String>,
     /// Default: ask on a terminal, roll back with `--yes`.
     pub on_failure: Option<OnFailure>,
     pub output: Format,

@@ -200,6 +200,7 @@ impl From<&ExecArgs> for Exec {
     fn from(a: &ExecArgs) -> Self {
         Exec {
             yes: a.yes,
+            from: None,
             on_failure: a.on_failure.map(|f| match f {
                 OnFailure::Ask => settings::OnFailure::Ask,
                 OnFailure::Rollback => settings::OnFailure::Rollback,
@@ -423,6 +424,11 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         /// Resume even though the runbook changed since the run started.
         #[arg(long)]
         force: bool,
+        /// Undo this step and every step that depends on it (what is gone counts as gone), then
+        /// run them again; also on a finished run. The plan is shown first, and asked (--yes on
+        /// a terminal's behalf).
+        #[arg(long, value_name = "STEP", conflicts_with = "class")]
+        from: Option<String>,
         /// Values for secret vars (never stored), or to override the run's.
         #[command(flatten)]
         vars: VarArgs,
@@ -693,6 +699,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             class,
             student,
             force,
+            from,
             vars,
             retarget,
             until,
@@ -702,13 +709,15 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 (Some(class), Some(student)) => Some(class::lab_run(s, class, student)?),
                 _ => None,
             };
+            let mut exec = until.exec(exec);
+            exec.from.clone_from(from);
             session::resume_run(
                 s,
                 lab.as_deref().or(run_id.as_deref()),
                 *force,
                 *retarget,
                 &vars.into(),
-                &until.exec(exec),
+                &exec,
             )
         }
         Command::Rollback {
