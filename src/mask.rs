@@ -29,13 +29,16 @@ pub const STRUCTURE: &[&str] = &[
     "changed",
 ];
 
+/// What a secret value becomes.
+pub const MASK: &str = "***";
+
 /// Replace every secret value inside strings with `***`.
 pub fn mask(value: &mut Json, secrets: &[String]) {
     match value {
         Json::String(s) => {
             for secret in secrets.iter().filter(|s| !s.is_empty()) {
                 if s.contains(secret.as_str()) {
-                    *s = s.replace(secret.as_str(), "***");
+                    *s = s.replace(secret.as_str(), MASK);
                 }
             }
         }

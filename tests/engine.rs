@@ -2056,3 +2056,249 @@ fn resume_from_refuses_a_step_kept_on_rollback_and_rebuilds_only_what_follows() 
         "{calls:?}"
     );
 }
+
+/// The runbook of `core.exec` steps the issue describes: each makes a file and says where, each
+/// has an undo, the middle one answers after a crash whether it ran, the last one is handed a
+/// secret.
+const COMMANDS: &str = r#"
+runbook: 1
+name: Commands
+vars:
+  dir: {}
+  token: {secret: true}
+steps:
+  - id: a
+    action: core.exec
+    with:
+      command: [sh, -c, 'echo run-a >> "$DIR/log"; touch "$DIR/a"; echo "{\"path\": \"$DIR/a\"}"']
+      env: {DIR: "{{ vars.dir }}"}
+      undo: [sh, -c, 'rm -f "$DIR/a"; echo undo-a >> "$DIR/log"']
+      outputs: [path]
+  - id: b
+    needs: [a]
+    action: core.exec
+    with:
+      command: [sh, -c, 'echo run-b >> "$DIR/log"; sleep 2; touch "$DIR/b"; echo "{\"path\": \"$DIR/b\"}"']
+      env: {DIR: "{{ vars.dir }}"}
+      undo: [sh, -c, 'rm -f "$DIR/b"; echo undo-b >> "$DIR/log"']
+      reconcile: [sh, -c, 'if [ -e "$DIR/b" ]; then echo "{\"path\": \"$DIR/b\"}"; else echo null; fi']
+      outputs: [path]
+  - id: c
+    needs: [b]
+    action: core.exec
+    with:
+      command: [sh, -c, 'echo "using $TOKEN" >&2; echo run-c >> "$DIR/log"; touch "$DIR/c"; echo "{\"path\": \"$DIR/c\", \"said\": \"token $TOKEN\"}"']
+      env: {DIR: "{{ vars.dir }}", TOKEN: "{{ vars.token }}"}
+      undo: [sh, -c, 'rm -f "$DIR/c"; echo undo-c >> "$DIR/log"']
+      outputs: [path, said]
+"#;
+
+/// Killed with SIGKILL in the middle of a command, resumed: no finished command runs twice (the
+/// interrupted one is adopted by its `reconcile`); rollback runs every undo in reverse order; the
+/// secret never shows or is kept.
+#[test]
+fn commands_resume_after_a_kill_without_running_twice_and_roll_back_in_reverse() {
+    let lab = Lab::new(COMMANDS);
+    let work = lab.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let dir = format!("dir={}", work.display());
+    let secret = "s3cr3t-t0ken-value";
+    let token = format!("token={secret}");
+    let events = lab.path().join("events.jsonl");
+    let events_arg = format!("--events={}", events.display());
+    let log = || std::fs::read_to_string(work.join("log")).unwrap_or_default();
+
+    let mut child = lab
+        .command(&[
+            "run",
+            "rb.yaml",
+            "--yes",
+            "--var",
+            &dir,
+            "--var",
+            &token,
+            &events_arg,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !log().contains("run-b") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "b never started: {}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The interrupted command goes on without the tool, and finishes.
+    while !work.join("b").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "b never finished"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let validate = lab.run(&["validate", "rb.yaml"]);
+    assert!(
+        text(&validate)
+            .1
+            .contains("runs commands (`a`, `b` and `c`) with the rights of whoever runs it"),
+        "{:?}",
+        text(&validate)
+    );
+    let plan = lab.run(&["plan", "rb.yaml", "--var", &dir, "--var", &token]);
+    assert!(
+        text(&plan).0.contains("3 run a command (effect unknown)"),
+        "{:?}",
+        text(&plan)
+    );
+
+    let resumed = lab.run(&[
+        "resume",
+        "--yes",
+        "--var",
+        &token,
+        "--output",
+        "json",
+        &events_arg,
+    ]);
+    assert_eq!(code(&resumed), Some(0), "{:?}", text(&resumed));
+    assert_eq!(
+        log().lines().collect::<Vec<_>>(),
+        ["run-a", "run-b", "run-c"],
+        "each command ran once"
+    );
+
+    let rolled = lab.run(&["rollback", "--yes", "--output", "json", &events_arg]);
+    assert_eq!(code(&rolled), Some(0), "{:?}", text(&rolled));
+    assert_eq!(
+        log().lines().skip(3).collect::<Vec<_>>(),
+        ["undo-c", "undo-b", "undo-a"],
+        "every undo, in reverse order"
+    );
+    for f in ["a", "b", "c"] {
+        assert!(!work.join(f).exists(), "{f} removed");
+    }
+
+    // The secret: in no output, report, event or journal.
+    let mut seen = vec![
+        text(&resumed).0,
+        text(&resumed).1,
+        text(&rolled).0,
+        text(&rolled).1,
+        text(&plan).0,
+        std::fs::read_to_string(&events).unwrap(),
+        text(&lab.run(&["show", "--output", "json"])).0,
+    ];
+    for entry in walk(&lab.path().join(".runbook")) {
+        seen.push(std::fs::read_to_string(entry).unwrap_or_default());
+    }
+    for text in &seen {
+        assert!(!text.contains(secret), "the secret leaked: {text}");
+    }
+    assert!(
+        seen.iter().any(|t| t.contains("token ***")),
+        "the output that held it is masked"
+    );
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// An interrupt stops a command with its whole process group; after a crash, a command with no
+/// `reconcile:` is not run again under `--yes`: the resume fails saying why and what to do.
+#[test]
+fn an_interrupt_stops_the_command_and_a_crash_without_reconcile_is_not_run_twice() {
+    let lab = Lab::new(
+        r#"
+        runbook: 1
+        name: Long
+        vars:
+          dir: {}
+        steps:
+          - id: long
+            action: core.exec
+            with:
+              command: [sh, -c, 'sleep 60 & echo $! > "$DIR/pid"; echo started >> "$DIR/log"; wait']
+              env: {DIR: "{{ vars.dir }}"}
+        "#,
+    );
+    let work = lab.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let dir = format!("dir={}", work.display());
+    let started = |lab: &Lab| {
+        let child = lab
+            .command(&["run", "rb.yaml", "--yes", "--var", &dir])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = Instant::now();
+        while !work.join("pid").exists() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the command never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        child
+    };
+    let alive = |pid: &str| Path::new(&format!("/proc/{}", pid.trim())).exists();
+
+    let mut child = started(&lab);
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let pid = std::fs::read_to_string(work.join("pid")).unwrap();
+    let t = Instant::now();
+    while alive(&pid) && t.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !alive(&pid),
+        "the command's own children were stopped with it"
+    );
+
+    std::fs::remove_file(work.join("pid")).unwrap();
+    let mut child = started(&lab);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pid = std::fs::read_to_string(work.join("pid")).unwrap();
+    let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+    let out = lab.run(&["resume", "--yes"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("may have run before the run stopped")
+            && text(&out).1.contains("reconcile"),
+        "{:?}",
+        text(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("log"))
+            .unwrap()
+            .lines()
+            .count(),
+        2,
+        "not run a third time"
+    );
+}

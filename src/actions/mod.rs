@@ -9,6 +9,7 @@
 pub mod aws;
 pub mod check;
 pub mod core;
+pub mod exec;
 #[cfg(feature = "test-actions")]
 pub mod testing;
 
@@ -38,6 +39,8 @@ pub enum Outputs {
     Fixed(&'static [OutputDef]),
     /// The keys of the step's `with:` (`core.set`).
     FromParams,
+    /// The names the step lists in its `outputs` parameter (`core.exec`).
+    Listed,
 }
 
 /// How the parameters are checked and described; built from the parameter struct's type.
@@ -199,7 +202,7 @@ impl ActionDef {
     pub fn output_names(&self) -> Vec<&'static str> {
         match self.outputs {
             Outputs::Fixed(outputs) => outputs.iter().map(|o| o.name).collect(),
-            Outputs::FromParams => Vec::new(),
+            Outputs::FromParams | Outputs::Listed => Vec::new(),
         }
     }
 
@@ -256,7 +259,6 @@ fn inline_refs(schema: Schema) -> Schema {
     Schema::try_from(value).unwrap_or_default()
 }
 
-/// Every built-in action, in the order `runbook actions` lists them.
 /// A drill's measured step: the time it is measured from (a `since:` parameter, RFC 3339, such as
 /// a stop step's `stopped_at`), refused as bad input when it is not a time.
 pub fn measured_from(
@@ -284,9 +286,11 @@ pub fn seconds_since(at: std::time::SystemTime) -> u64 {
         .as_secs()
 }
 
+/// Every built-in action, in the order `runbook actions` lists them.
 pub fn all() -> impl Iterator<Item = &'static ActionDef> {
     core::ACTIONS
         .iter()
+        .chain(exec::ACTIONS)
         .chain(check::ACTIONS)
         .chain(aws::all())
         .chain(testing_actions())

@@ -56,6 +56,8 @@ pub enum Effect {
     Changes,
     Deletes,
     Reads,
+    /// Runs a command: what it does is unknown to the tool (`core.exec`).
+    Runs,
 }
 
 impl Effect {
@@ -65,6 +67,7 @@ impl Effect {
             Effect::Changes => "changes",
             Effect::Deletes => "deletes",
             Effect::Reads => "reads",
+            Effect::Runs => "runs a command (effect unknown)",
         }
     }
 }

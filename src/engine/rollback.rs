@@ -500,7 +500,9 @@ impl Rollback<'_> {
                 done.resources.clone(),
             ));
         };
-        let params = Json::Null;
+        // The step's parameters as the journal keeps them (secrets masked), for an undo that
+        // reads them (`core.exec`'s command); the others read their resource's own `undo`.
+        let params = done.params.clone();
         let ctx = self.context(step, &key, &params, &progress, &cancel);
         let mut left: Vec<Resource> = done.resources.clone();
         let mut undone = Vec::new();

@@ -74,6 +74,7 @@ pub fn run(
             .collect()
     };
     regions(flow, renderer, &mut diags);
+    commands(project, flow, &mut diags);
     failover(flow, &instances("aws.route53.failover_record"), &mut diags);
     weighted(flow, &instances("aws.route53.weighted_record"), &mut diags);
     vpc_overlap(
@@ -116,6 +117,32 @@ pub fn run(
         );
     }
     diags
+}
+
+/// Once per runbook: its commands (steps whose effect is a command's) run with the rights of
+/// whoever runs it, and the tool cannot tell what they do.
+fn commands(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
+    let steps: Vec<usize> = (0..flow.steps.len())
+        .filter(|&i| {
+            matches!(flow.step(project, i).kind,
+                StepKind::Action(d) if d.effect == crate::engine::action::Effect::Runs)
+        })
+        .collect();
+    let Some(&first) = steps.first() else {
+        return;
+    };
+    let ids: Vec<&str> = steps.iter().map(|&i| flow.steps[i].id.as_str()).collect();
+    diags.push(
+        Diagnostic::warning(
+            "runs-commands",
+            format!(
+                "this runbook runs commands ({}) with the rights of whoever runs it; the tool cannot tell what they do",
+                super::suggest::list(&ids)
+            ),
+        )
+        .at(project_span(project, flow, first))
+        .help("read them before you run it; give each an `undo:` so that rollback removes what it makes"),
+    );
 }
 
 fn project_span(project: &Project, flow: &Flow, i: usize) -> Span {

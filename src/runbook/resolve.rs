@@ -614,6 +614,22 @@ fn check_step_ref(
                     }),
                 format!("step `{id}` (its outputs are the keys of its `with:`)"),
             ),
+            Outputs::Listed => (
+                target
+                    .with
+                    .as_ref()
+                    .and_then(Node::as_map)
+                    .and_then(|m| {
+                        m.iter()
+                            .find(|(k, _)| k.scalar_text().as_deref() == Some("outputs"))
+                            .map(|(_, v)| v)
+                    })
+                    .and_then(Node::as_seq)
+                    .map_or_else(Vec::new, |items| {
+                        items.iter().filter_map(Node::scalar_text).collect()
+                    }),
+                format!("step `{id}` (its outputs are the names in its `outputs:`)"),
+            ),
         },
         StepKind::Module {
             module: child,

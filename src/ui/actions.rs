@@ -181,6 +181,9 @@ pub fn detail(def: &ActionDef) -> String {
         Outputs::FromParams => {
             let _ = writeln!(out, "  the keys of `with:`");
         }
+        Outputs::Listed => {
+            let _ = writeln!(out, "  the names listed in `outputs`");
+        }
         Outputs::Fixed([]) => {
             let _ = writeln!(out, "  none");
         }
@@ -220,6 +223,7 @@ pub fn to_json(def: &ActionDef) -> Json {
         "outputs": match def.outputs {
             Outputs::Fixed(o) => json!(o),
             Outputs::FromParams => json!("the keys of `with:`"),
+            Outputs::Listed => json!("the names listed in `outputs`"),
         },
         "undo": def.undo,
         "exercise": def.exercise,

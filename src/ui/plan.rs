@@ -15,14 +15,24 @@ pub fn human(plan: &Plan) -> String {
     let _ = writeln!(out, "Plan: {} ({})", plan.runbook, plan.file);
     let counts = ["creates", "changes", "deletes", "reads"]
         .map(|e| plan.steps.iter().filter(|s| s.effect.as_str() == e).count());
+    let commands = plan
+        .steps
+        .iter()
+        .filter(|s| s.effect == crate::engine::action::Effect::Runs)
+        .count();
     let _ = writeln!(
         out,
-        "{}: {} create, {} change, {} delete, {} only read\n",
+        "{}: {} create, {} change, {} delete, {} only read{}\n",
         suggest::count(plan.steps.len(), "step"),
         counts[0],
         counts[1],
         counts[2],
-        counts[3]
+        counts[3],
+        if commands == 0 {
+            String::new()
+        } else {
+            format!(", {commands} run a command (effect unknown)")
+        }
     );
     for step in &plan.steps {
         let _ = writeln!(out, "{:>3}. {} — {}", step.number, step.id, step.title);
