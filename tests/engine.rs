@@ -2006,9 +2006,21 @@ fn a_failed_step_nothing_needs_is_marked_skipped_and_the_run_goes_on() {
     );
     // `checked` has no outputs: done by hand, `after` may run.
     assert_eq!(code(&lab.run(&["mark", &id, "checked", "--done"])), Some(0));
-    let out = lab.run(&["resume", &id, "--yes"]);
+    let junit = lab.path().join("report.xml");
+    let junit_arg = format!("--junit={}", junit.display());
+    let out = lab.run(&["resume", &id, "--yes", &junit_arg]);
     assert_eq!(code(&out), Some(0), "{:?}", text(&out));
     assert_eq!(lab.resources(), ["after", "made"]);
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        report.contains("marked done by hand by "),
+        "the JUnit case says so: {report}"
+    );
+    let (runs, _) = text(&lab.run(&["runs"]));
+    assert!(runs.contains("(marked done by hand: checked)"), "{runs}");
+    let listed: serde_json::Value =
+        serde_json::from_slice(&lab.run(&["runs", "--output", "json"]).stdout).unwrap();
+    assert_eq!(listed[0]["marked"], serde_json::json!(["checked"]));
     let (shown, _) = text(&lab.run(&["show", &id]));
     assert!(
         shown.contains("optional: skipped: marked skipped by hand by ")

@@ -902,6 +902,18 @@ impl Attended<'_> {
             steps: step_ids.len(),
             resumed,
         });
+        // Steps marked done by hand before this run: their cases say so.
+        if let Some(junit) = &junit {
+            for (id, step) in &prior.steps {
+                if let crate::engine::state::StepState::Succeeded(crate::engine::state::Done {
+                    marked: Some(m),
+                    ..
+                }) = step
+                {
+                    junit.marked(id, &m.by, &m.at);
+                }
+            }
+        }
         let rt = &self.rt;
         // The walkthrough goes one step at a time, in the runbook's order.
         let parallelism = if self.ask.is_guided() { 1 } else { parallelism };

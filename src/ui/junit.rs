@@ -46,6 +46,8 @@ pub struct Junit {
     outcomes: Mutex<BTreeMap<String, Outcome>>,
     /// The exercises reached, in the order shown.
     exercises: Mutex<Vec<(String, Exercise)>>,
+    /// What a step's case says beside its status (a step marked done by hand before this run).
+    notes: Mutex<BTreeMap<String, String>>,
     /// Properties of a step's case: the drill's moments and figures, on the steps that saw them.
     properties: Mutex<BTreeMap<String, Vec<(String, String)>>>,
     secrets: Vec<String>,
@@ -102,6 +104,7 @@ impl Junit {
             outcomes: Mutex::default(),
             exercises: Mutex::default(),
             properties: Mutex::default(),
+            notes: Mutex::default(),
             secrets,
         }
     }
@@ -124,6 +127,19 @@ impl Junit {
                 hint: hint.map(str::to_owned),
                 elapsed: Duration::ZERO,
             });
+    }
+
+    /// A step done by hand and marked so (`runbook mark`) before this run: its case passes and
+    /// says who marked it, and when.
+    pub fn marked(&self, step: &str, by: &str, at: &str) {
+        self.outcomes
+            .lock()
+            .expect("never poisoned")
+            .insert(step.to_owned(), Outcome::Passed(Duration::ZERO));
+        self.notes.lock().expect("never poisoned").insert(
+            step.to_owned(),
+            format!("marked done by hand by {by} at {at}"),
+        );
     }
 
     /// The run's drill: each moment (`drill.stopped`, RFC 3339, and `drill.stopped.after_stop_seconds`)
@@ -171,6 +187,7 @@ impl Junit {
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let outcomes = self.outcomes.lock().expect("never poisoned").clone();
         let properties = self.properties.lock().expect("never poisoned").clone();
+        let notes = self.notes.lock().expect("never poisoned").clone();
         let mut suite = TestSuite::new(self.name.as_str());
         let rollback = outcomes.contains_key(ROLLBACK).then(|| ROLLBACK.to_owned());
         let run = outcomes.contains_key(RUN).then(|| RUN.to_owned());
@@ -204,6 +221,9 @@ impl Junit {
             case.set_classname(self.name.as_str());
             if let Some(t) = time {
                 case.set_time(t);
+            }
+            if let Some(note) = notes.get(step) {
+                case.set_system_out(self.mask(note));
             }
             for (name, value) in properties.get(step).into_iter().flatten() {
                 case.add_property(quick_junit::Property::new(name.as_str(), value.as_str()));

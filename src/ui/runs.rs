@@ -43,6 +43,10 @@ pub fn list(
                     if !exercises.is_empty() {
                         row["exercises"] = json!(exercises);
                     }
+                    let marked = marked(s);
+                    if !marked.is_empty() {
+                        row["marked"] = json!(marked);
+                    }
                     match check_of(id) {
                         Some(Ok(seen)) => {
                             row["missing"] = json!(seen.missing);
@@ -114,6 +118,12 @@ pub fn list(
                 let drift = match drivers.get(id) {
                     Some(d) => format!("{drift}  (driven by {d})"),
                     None => drift,
+                };
+                let marked = marked(s);
+                let drift = if marked.is_empty() {
+                    drift
+                } else {
+                    format!("{drift}  (marked done by hand: {})", marked.join(", "))
                 };
                 let _ = writeln!(
                     out,
@@ -471,6 +481,16 @@ impl Drill {
         }
         out
     }
+}
+
+/// The steps of a run marked done by hand (`runbook mark`).
+fn marked(state: &RunState) -> Vec<&str> {
+    state
+        .steps
+        .iter()
+        .filter(|(_, s)| matches!(s, StepState::Succeeded(d) if d.marked.is_some()))
+        .map(|(id, _)| id.as_str())
+        .collect()
 }
 
 /// The words of a drill's moment, as the report, `show` and the web page say it.
