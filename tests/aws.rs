@@ -4435,6 +4435,28 @@ fn the_drill_fails_back_when_asked_and_a_slow_failover_fails_the_gate() {
     assert!(shown.contains("(limits: failover 1s): failed: "), "{shown}");
 }
 
+/// The records of the hosted zone named `zone` (`marked.example.org.`), as the emulator holds them.
+fn zone_records(lab: &Lab, zone: &str) -> Vec<aws_sdk_route53::types::ResourceRecordSet> {
+    lab.rt.block_on(async {
+        let r53 = lab.emulator.route53();
+        let zones = r53.list_hosted_zones().send().await.unwrap();
+        let id = zones
+            .hosted_zones()
+            .iter()
+            .find(|z| z.name() == zone)
+            .unwrap_or_else(|| panic!("no zone {zone}"))
+            .id()
+            .to_owned();
+        r53.list_resource_record_sets()
+            .hosted_zone_id(id)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .to_vec()
+    })
+}
+
 /// boto3 makes a load balancer by hand in a stack's subnets (argv: endpoint, stack), as an
 /// operator would after the runbook's own create failed; prints its ARN, name, DNS name and
 /// canonical zone id as JSON.
@@ -4541,33 +4563,17 @@ fn a_step_done_by_hand_is_marked_with_its_outputs_and_resume_finishes_with_them(
 
     ok(&lab.run(&["resume", &id, "--yes", "--endpoint-url", &proxy.url]));
     // The records point at the load balancer made by hand.
-    let aliases = lab.rt.block_on(async {
-        let r53 = lab.emulator.route53();
-        let zones = r53.list_hosted_zones().send().await.unwrap();
-        let zone = zones
-            .hosted_zones()
-            .iter()
-            .find(|z| z.name() == "marked.example.org.")
-            .unwrap()
-            .id()
-            .to_owned();
-        r53.list_resource_record_sets()
-            .hosted_zone_id(zone)
-            .send()
-            .await
-            .unwrap()
-            .resource_record_sets()
-            .iter()
-            .filter_map(|r| {
-                Some(
-                    r.alias_target()?
-                        .dns_name()
-                        .trim_end_matches('.')
-                        .to_lowercase(),
-                )
-            })
-            .collect::<Vec<_>>()
-    });
+    let aliases: Vec<String> = zone_records(&lab, "marked.example.org.")
+        .iter()
+        .filter_map(|r| {
+            Some(
+                r.alias_target()?
+                    .dns_name()
+                    .trim_end_matches('.')
+                    .to_lowercase(),
+            )
+        })
+        .collect();
     let handmade = made["dns_name"].as_str().unwrap().to_lowercase();
     assert!(
         aliases
@@ -4691,26 +4697,10 @@ fn resume_from_a_step_undoes_it_and_what_depends_on_it_then_runs_them_again() {
         Some(1),
         "and run again: {calls:?}"
     );
-    let records = lab.rt.block_on(async {
-        let r53 = lab.emulator.route53();
-        let zones = r53.list_hosted_zones().send().await.unwrap();
-        let zone = zones
-            .hosted_zones()
-            .iter()
-            .find(|z| z.name() == "again.example.org.")
-            .unwrap()
-            .id()
-            .to_owned();
-        r53.list_resource_record_sets()
-            .hosted_zone_id(zone)
-            .send()
-            .await
-            .unwrap()
-            .resource_record_sets()
-            .iter()
-            .filter_map(|r| r.failover().map(|f| f.as_str().to_owned()))
-            .collect::<std::collections::BTreeSet<_>>()
-    });
+    let records: std::collections::BTreeSet<String> = zone_records(&lab, "again.example.org.")
+        .iter()
+        .filter_map(|r| r.failover().map(|f| f.as_str().to_owned()))
+        .collect();
     assert_eq!(
         records,
         ["PRIMARY", "SECONDARY"].map(str::to_owned).into(),

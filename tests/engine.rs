@@ -2272,7 +2272,13 @@ fn an_interrupt_stops_the_command_and_a_crash_without_reconcile_is_not_run_twice
         std::thread::sleep(Duration::from_millis(100));
         child
     };
-    let alive = |pid: &str| Path::new(&format!("/proc/{}", pid.trim())).exists();
+    // Running, not a zombie that nobody has reaped yet (a container's first process may not).
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+        })
+    };
 
     let mut child = started(&lab);
     Command::new("kill")

@@ -112,6 +112,9 @@ async fn run_command(
         }
     })?;
     let group = child.id();
+    // Whatever ends this future before the command does (an interrupt, a timeout, the run
+    // dropping the step) stops the command's whole process group, not just its first process.
+    let mut guard = GroupGuard(group.and_then(|g| rustix::process::Pid::from_raw(g.cast_signed())));
     let mut stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let last = std::sync::Mutex::new(Vec::<String>::new());
@@ -157,13 +160,15 @@ async fn run_command(
         }
     };
     let Some((stdout, status)) = outcome else {
+        // A moment to end cleanly; then the guard kills what is left as this returns.
         stop(rustix::process::Signal::TERM);
         tokio::time::sleep(Duration::from_millis(200)).await;
-        stop(rustix::process::Signal::KILL);
         return Err(ActionError::new(format!(
             "`{program}` ({what}) was stopped with its process group: the run was interrupted"
         )));
     };
+    // It ended by itself: what it left running in the background is its own business.
+    guard.0 = None;
     let status = status.map_err(|e| ActionError::new(format!("`{program}` ({what}): {e}")))?;
     if !status.success() {
         let last = last.lock().expect("never poisoned").join(" / ");
@@ -177,6 +182,17 @@ async fn run_command(
         return Err(error);
     }
     Ok(Ran { stdout })
+}
+
+/// Kills a command's process group when dropped while armed.
+struct GroupGuard(Option<rustix::process::Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 /// The outputs in what a command printed: one JSON object with every name in `outputs` (and no
