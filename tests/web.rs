@@ -170,6 +170,9 @@ fn the_pages_show_a_kept_lab_and_the_stand_in_follows_a_stop() {
     );
     let (status, _) = get(&lab, &server.at("/site/nowhere.example.net/"), false);
     assert_eq!(status, 404, "a domain no lab serves");
+    let (status, body) = get(&lab, &server.at("/runs/no-such-run"), true);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("No run no-such-run"), "{body}");
 }
 
 /// Runs kept in S3 by one machine are shown by a server on another.

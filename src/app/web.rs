@@ -167,21 +167,23 @@ async fn with_store<T: Send + 'static>(
         .map_err(|e| Error::runtime(format!("reading the runs failed: {e}"), "try again"))?
 }
 
+/// Where the runs are read from, as people name it.
+fn location_of(shared: &Arc<Shared>) -> String {
+    shared.store.location()
+}
+
 /// A page, or the error that kept it from being drawn (500, the message on the page).
 fn html(result: Result<(StatusCode, String), Error>) -> Response {
     match result {
         Ok((status, page)) => (status, Html(page)).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Html(
-                ui::web::page(
-                    "denied.html",
-                    &json!({"location": "", "error": e.message()}),
-                )
-                .replace("A token is needed", &format!("Error: {}", e.message())),
-            ),
-        )
-            .into_response(),
+        Err(e) => {
+            let (message, help) = e.describe();
+            let page = ui::web::page(
+                "problem.html",
+                &json!({"location": "", "title": "This page could not be read", "message": message, "help": help}),
+            );
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(page)).into_response()
+        }
     }
 }
 
@@ -272,8 +274,12 @@ async fn run(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Respo
         Ok(None) => {
             return html(Ok((
                 StatusCode::NOT_FOUND,
-                ui::web::page("denied.html", &json!({"location": ""}))
-                    .replace("A token is needed", &format!("No run {id} here")),
+                ui::web::page(
+                    "problem.html",
+                    &json!({"location": location_of(&shared), "title": format!("No run {id}"),
+                            "message": format!("There is no run `{id}` in `{}`.", location_of(&shared)),
+                            "help": "the list of runs is on the first page"}),
+                ),
             )));
         }
         Err(e) => return html(Err(e)),

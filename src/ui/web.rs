@@ -17,6 +17,7 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("class.html", include_str!("web/class.html")),
         ("site.html", include_str!("web/site.html")),
         ("denied.html", include_str!("web/denied.html")),
+        ("problem.html", include_str!("web/problem.html")),
     ] {
         env.add_template(name, text)
             .unwrap_or_else(|e| panic!("the page template {name} is shipped broken: {e}"));
@@ -65,6 +66,14 @@ mod tests {
         );
         let denied = super::page("denied.html", &layout);
         assert!(denied.contains("A token is needed"), "{denied}");
+        let problem = super::page(
+            "problem.html",
+            &json!({"location": "x", "title": "No run r9", "message": "There is no run `r9`.", "help": null}),
+        );
+        assert!(
+            problem.contains("No run r9") && !problem.contains("token"),
+            "{problem}"
+        );
         let class = super::page(
             "class.html",
             &json!({"location": "x", "class": "c", "tiles": [{"student": "ann", "state": "set up",
