@@ -4554,7 +4554,16 @@ fn a_step_done_by_hand_is_marked_with_its_outputs_and_resume_finishes_with_them(
         "canonical_hosted_zone_id={}",
         made["zone"].as_str().unwrap()
     );
-    ok(&mark(&[&arn, &dns, &name, &zone]));
+    let marked = mark(&[&arn, &dns, &name, &zone]);
+    ok(&marked);
+    assert!(
+        text(&marked).1.contains(&format!(
+            "Rollback leaves the load balancer {} alone",
+            made["arn"].as_str().unwrap()
+        )),
+        "without --yes or a terminal, what was made by hand stays out of rollback: {:?}",
+        text(&marked)
+    );
     let (said, _) = text(&lab.run(&["show", &id]));
     assert!(
         said.contains(&format!("{failed}: succeeded: marked done by hand by ")),
@@ -4714,4 +4723,81 @@ fn resume_from_a_step_undoes_it_and_what_depends_on_it_then_runs_them_again() {
         "--endpoint-url",
         &proxy.url,
     ]));
+}
+
+/// `mark --yes` with an output that names what the step's action makes (a VPC's id) hands it to
+/// rollback, which removes it as if the step had made it.
+#[test]
+fn a_resource_made_by_hand_is_handed_to_rollback_when_mark_is_told_so() {
+    let lab = Lab::new();
+    std::fs::write(
+        lab.dir.path().join("vpc.yaml"),
+        "runbook: 1\nname: One VPC\nvars:\n  region: {default: ap-south-1}\nsteps:\n  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.9.0.0/16, name: lab-one}}\n",
+    )
+    .unwrap();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            fail_first: vec![("CreateVpc", 1, "AccessDenied")],
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let out = lab.run(&[
+        "run",
+        "vpc.yaml",
+        "--yes",
+        "--on-failure",
+        "keep",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let id = lab.run_id();
+    let vpc = lab.rt.block_on(async {
+        lab.emulator
+            .ec2()
+            .create_vpc()
+            .cidr_block("10.9.0.0/16")
+            .send()
+            .await
+            .unwrap()
+            .vpc()
+            .unwrap()
+            .vpc_id()
+            .unwrap()
+            .to_owned()
+    });
+    let out = lab.run(&[
+        "mark",
+        &id,
+        "vpc",
+        "--done",
+        "--output",
+        &format!("vpc_id={vpc}"),
+        "--yes",
+    ]);
+    ok(&out);
+    assert!(
+        text(&out)
+            .1
+            .contains(&format!("Rollback will remove the vpc {vpc}")),
+        "{:?}",
+        text(&out)
+    );
+    let out = lab.run(&["rollback", &id, "--yes", "--endpoint-url", &proxy.url]);
+    ok(&out);
+    assert!(text(&out).1.contains("1 vpc"), "{:?}", text(&out));
+    let left = lab.rt.block_on(async {
+        lab.emulator
+            .ec2()
+            .describe_vpcs()
+            .send()
+            .await
+            .unwrap()
+            .vpcs()
+            .iter()
+            .filter_map(|v| v.vpc_id().map(str::to_owned))
+            .collect::<Vec<_>>()
+    });
+    assert!(!left.contains(&vpc), "removed: {left:?}");
 }

@@ -25,6 +25,8 @@ pub struct Mark {
     pub skip: bool,
     /// `--output KEY=VALUE`, as given; a value that reads as JSON (a list, a number) is taken so.
     pub outputs: Vec<(String, String)>,
+    /// `--yes`: hand what the outputs name to rollback without asking.
+    pub yes: bool,
 }
 
 pub fn mark(settings: &Settings, run_id: &str, mark: &Mark) -> Result<Exit, Error> {
@@ -112,12 +114,13 @@ pub fn mark(settings: &Settings, run_id: &str, mark: &Mark) -> Result<Exit, Erro
     }
     let (action, read) = action_and_reads(settings, &state, step)?;
     let outputs = outputs_for(action, &read, &mark.outputs, step)?;
+    let resources = handed_to_rollback(&state, step, action, &outputs, mark.yes, &ask);
     journal
         .append_now(Record::StepSucceeded {
             step: step.to_owned(),
             action: action.name.to_owned(),
             outputs,
-            resources: Vec::new(),
+            resources,
             adopted: false,
             by_hand: false,
             keep: false,
@@ -126,10 +129,70 @@ pub fn mark(settings: &Settings, run_id: &str, mark: &Mark) -> Result<Exit, Erro
         })
         .map_err(journal_error)?;
     ui::note!(
-        "Marked `{step}` of run {run_id} done by hand: later steps read the outputs given, and rollback leaves what you made alone. To go on: {}",
+        "Marked `{step}` of run {run_id} done by hand: later steps read the outputs given. To go on: {}",
         settings.command(&format!("resume {run_id}"))
     );
     Ok(Exit::Success)
+}
+
+/// What the outputs name that the step's action makes (its kinds' ids: `arn` of a load
+/// balancer), offered to rollback: with `--yes`, or a yes on a terminal, rollback removes them as
+/// if the step had made them; else it leaves them alone, and says so now.
+fn handed_to_rollback(
+    state: &RunState,
+    step: &str,
+    action: &crate::actions::ActionDef,
+    outputs: &Map<String, Json>,
+    yes: bool,
+    ask: &ui::ask::TerminalAsk,
+) -> Vec<crate::engine::action::Resource> {
+    let region = match state.steps.get(step) {
+        Some(StepState::Failed(_, Some(tried))) => tried.region.clone(),
+        _ => None,
+    };
+    let mut found = Vec::new();
+    for kind in action.creates {
+        let Some(output) = crate::actions::aws::kinds::find(kind.name()).and_then(|k| k.id_output)
+        else {
+            continue;
+        };
+        let ids: Vec<String> = match outputs.get(output) {
+            Some(Json::String(id)) => vec![id.clone()],
+            Some(Json::Array(ids)) => ids
+                .iter()
+                .filter_map(Json::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        for id in ids {
+            found.push(crate::engine::action::Resource {
+                kind: kind.name().to_owned(),
+                id,
+                undo: Json::Null,
+                changed: Vec::new(),
+                region: region.clone(),
+            });
+        }
+    }
+    let mut handed = Vec::new();
+    for r in found {
+        let question = format!(
+            "Should rollback remove the {} {} you made, as if the step had made it?",
+            r.kind, r.id
+        );
+        if yes || ask.confirm(&question, false) == Some(true) {
+            ui::note!("Rollback will remove the {} {}.", r.kind, r.id);
+            handed.push(r);
+        } else {
+            ui::note!(
+                "Rollback leaves the {} {} alone (--yes hands it to rollback).",
+                r.kind,
+                r.id
+            );
+        }
+    }
+    handed
 }
 
 /// Who marks: `user@host`.

@@ -496,6 +496,10 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         /// JSON (a list, a number) is taken so.
         #[arg(long = "output", value_name = "KEY=VALUE", value_parser = parse_var, requires = "done")]
         outputs: Vec<(String, String)>,
+        /// When an output names what the step's action makes (a load balancer's `arn`), hand it
+        /// to rollback without asking (without this, and without a terminal, rollback leaves it).
+        #[arg(long)]
+        yes: bool,
     },
     /// Serve pages of the runs on this machine: the runs, each run's stacks and drill, a class's
     /// board, and on the emulator a stand-in for the internet (`/site/DOMAIN/`). Read-only.
@@ -744,6 +748,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             step,
             skip,
             outputs,
+            yes,
             ..
         } => mark::mark(
             s,
@@ -752,6 +757,7 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 step: step.clone(),
                 skip: *skip,
                 outputs: outputs.clone(),
+                yes: *yes,
             },
         ),
         Command::Web { listen, token } => web::serve(

@@ -122,6 +122,9 @@ pub struct Kind {
     /// How a run's undo, a resent create's clean-up and sweep delete it (`None` for a record,
     /// which its own action deletes by rewriting it from the step's parameters).
     pub delete: Option<Delete>,
+    /// The output, of every action that creates it, that holds its id (a list of ids for
+    /// instances): `runbook mark` offers rollback what a person made by hand from it.
+    pub id_output: Option<&'static str>,
 }
 
 /// Say what is being deleted, then delete it with `call`, whose "not found" `codes` mean gone.
@@ -144,6 +147,7 @@ where
 pub static KINDS: &[Kind] = &[
     Kind {
         name: INSTANCE,
+        id_output: Some("instance_ids"),
         global: false,
         console: Some(|id, region| format!("{}#InstanceDetails:instanceId={id}", ec2(region))),
         sweep: Sweep::Tagged {
@@ -156,6 +160,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: LISTENER,
+        id_output: Some("arn"),
         global: false,
         console: None,
         sweep: Sweep::With(LOAD_BALANCER),
@@ -174,6 +179,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: LOAD_BALANCER,
+        id_output: Some("arn"),
         global: false,
         console: Some(|id, region| format!("{}#LoadBalancer:loadBalancerArn={id}", ec2(region))),
         sweep: Sweep::Tagged {
@@ -186,6 +192,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: TARGET_GROUP,
+        id_output: Some("arn"),
         global: false,
         console: Some(|id, region| format!("{}#TargetGroup:targetGroupArn={id}", ec2(region))),
         sweep: Sweep::Tagged {
@@ -198,6 +205,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: SECURITY_GROUP,
+        id_output: Some("security_group_id"),
         global: false,
         console: Some(|id, region| format!("{}#SecurityGroup:groupId={id}", ec2(region))),
         sweep: Sweep::Tagged {
@@ -220,6 +228,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: INTERNET_GATEWAY,
+        id_output: Some("internet_gateway_id"),
         global: false,
         console: Some(|id, region| {
             format!(
@@ -237,6 +246,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: ROUTE_TABLE,
+        id_output: Some("route_table_id"),
         global: false,
         console: Some(|id, region| {
             format!(
@@ -254,6 +264,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: SUBNET,
+        id_output: Some("subnet_id"),
         global: false,
         console: Some(|id, region| format!("{}#SubnetDetails:subnetId={id}", vpc_console(region))),
         sweep: Sweep::Tagged {
@@ -276,6 +287,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: VPC,
+        id_output: Some("vpc_id"),
         global: false,
         console: Some(|id, region| format!("{}#VpcDetails:VpcId={id}", vpc_console(region))),
         sweep: Sweep::Tagged {
@@ -298,6 +310,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: HEALTH_CHECK,
+        id_output: Some("health_check_id"),
         global: true,
         console: Some(|id, _| {
             format!("https://console.aws.amazon.com/route53/healthchecks/home#/details/{id}")
@@ -326,6 +339,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: RECORD,
+        id_output: None,
         global: true,
         console: None,
         sweep: Sweep::With(HOSTED_ZONE),
@@ -334,6 +348,7 @@ pub static KINDS: &[Kind] = &[
     },
     Kind {
         name: HOSTED_ZONE,
+        id_output: Some("zone_id"),
         global: true,
         console: Some(|id, _| {
             format!("https://console.aws.amazon.com/route53/v2/hostedzones#ListRecordSets/{id}")
@@ -880,6 +895,26 @@ async fn clear_zone(c: &Clients, zone: &Found) -> Result<(), ActionError> {
 mod tests {
     use super::{KINDS, Sweep};
     use crate::actions::{self, Effect};
+
+    /// The output that holds a kind's id is one that every action creating it has.
+    #[test]
+    fn each_kinds_id_output_is_an_output_of_the_actions_that_create_it() {
+        for def in actions::all() {
+            for kind in def.creates {
+                let Some(entry) = KINDS.iter().find(|k| k.name == *kind) else {
+                    continue;
+                };
+                if let Some(output) = entry.id_output {
+                    assert!(
+                        def.output_names().contains(&output),
+                        "{} creates {} but has no output `{output}`",
+                        def.name,
+                        kind
+                    );
+                }
+            }
+        }
+    }
 
     /// Every kind an AWS action creates has an entry, and every kind sweep deletes on its own is
     /// deleted by an action that creates it: forgetting either fails here, not in a user's sweep.
