@@ -2170,6 +2170,8 @@ fn commands_resume_after_a_kill_without_running_twice_and_roll_back_in_reverse()
         text(&plan)
     );
 
+    let junit = lab.path().join("report.xml");
+    let junit_arg = format!("--junit={}", junit.display());
     let resumed = lab.run(&[
         "resume",
         "--yes",
@@ -2178,6 +2180,7 @@ fn commands_resume_after_a_kill_without_running_twice_and_roll_back_in_reverse()
         "--output",
         "json",
         &events_arg,
+        &junit_arg,
     ]);
     assert_eq!(code(&resumed), Some(0), "{:?}", text(&resumed));
     assert_eq!(
@@ -2205,6 +2208,7 @@ fn commands_resume_after_a_kill_without_running_twice_and_roll_back_in_reverse()
         text(&rolled).1,
         text(&plan).0,
         std::fs::read_to_string(&events).unwrap(),
+        std::fs::read_to_string(&junit).unwrap(),
         text(&lab.run(&["show", "--output", "json"])).0,
     ];
     for entry in walk(&lab.path().join(".runbook")) {
