@@ -67,6 +67,20 @@ impl Lab {
         self.command(args).output().unwrap()
     }
 
+    /// `run runbooks/route53-failover.yaml --yes --endpoint-url ENDPOINT`, then `args`.
+    pub fn failover(&self, endpoint: &str, args: &[&str]) -> Output {
+        let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+        let mut all = vec![
+            "run",
+            runbook.to_str().unwrap(),
+            "--yes",
+            "--endpoint-url",
+            endpoint,
+        ];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
     fn run_id(&self) -> String {
         self.run_ids().remove(0)
     }
@@ -4618,16 +4632,7 @@ fn a_step_done_by_hand_is_marked_with_its_outputs_and_resume_finishes_with_them(
 #[test]
 fn resume_from_a_step_undoes_it_and_what_depends_on_it_then_runs_them_again() {
     let lab = Lab::new();
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    ok(&lab.run(&[
-        "run",
-        runbook.to_str().unwrap(),
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-        "--var",
-        "domain=again.example.org",
-    ]));
+    ok(&lab.failover(&lab.emulator.url, &["--var", "domain=again.example.org"]));
     let id = lab.run_id();
     let refused = lab.run(&["resume", &id, "--from", "primary_recrd", "--yes"]);
     assert_eq!(refused.status.code(), Some(2), "{:?}", text(&refused));

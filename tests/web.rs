@@ -84,18 +84,10 @@ fn get(lab: &Lab, url: &str, html: bool) -> (u16, String) {
 
 /// A failover lab run to the end and kept, its drill off: the primary answers.
 fn kept_lab(lab: &Lab, domain: &str) -> String {
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    ok(&lab.run(&[
-        "run",
-        runbook.to_str().unwrap(),
-        "--yes",
-        "--endpoint-url",
+    ok(&lab.failover(
         &lab.emulator.url,
-        "--var",
-        &format!("domain={domain}"),
-        "--var",
-        "drill=false",
-    ]));
+        &["--var", &format!("domain={domain}"), "--var", "drill=false"],
+    ));
     lab.run_ids().pop().unwrap()
 }
 
@@ -181,22 +173,19 @@ fn the_pages_read_runs_kept_in_s3() {
     let lab = Lab::new();
     lab.rt.block_on(lab.emulator.create_bucket("web-state"));
     let state = "s3://web-state/team";
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    ok(&lab.run(&[
-        "run",
-        runbook.to_str().unwrap(),
-        "--yes",
-        "--endpoint-url",
+    ok(&lab.failover(
         &lab.emulator.url,
-        "--state-dir",
-        state,
-        "--state-region",
-        "ap-south-1",
-        "--var",
-        "domain=s3.example.org",
-        "--var",
-        "drill=false",
-    ]));
+        &[
+            "--state-dir",
+            state,
+            "--state-region",
+            "ap-south-1",
+            "--var",
+            "domain=s3.example.org",
+            "--var",
+            "drill=false",
+        ],
+    ));
     let server = Server::over(
         &lab,
         "127.0.0.1:0",
@@ -282,24 +271,21 @@ fn a_class_board_has_a_tile_per_student_and_the_pages_read_right_in_a_browser() 
     }
     let roster = lab.dir.path().join("board.csv");
     std::fs::write(&roster, csv).unwrap();
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    ok(&lab.run(&[
-        "run",
-        runbook.to_str().unwrap(),
-        "--class",
-        "board",
-        "--each",
-        roster.to_str().unwrap(),
-        "--var",
-        "zone=board.example",
-        "--var",
-        "drill=false",
-        "--yes",
-        "--output",
-        "plain",
-        "--endpoint-url",
+    ok(&lab.failover(
         &lab.emulator.url,
-    ]));
+        &[
+            "--class",
+            "board",
+            "--each",
+            roster.to_str().unwrap(),
+            "--var",
+            "zone=board.example",
+            "--var",
+            "drill=false",
+            "--output",
+            "plain",
+        ],
+    ));
     let server = Server::start(&lab, "127.0.0.1:0");
     let (status, board) = get(&lab, &server.at("/class/board"), true);
     assert_eq!(status, 200, "{board}");
