@@ -46,14 +46,11 @@ pub struct HttpParams {
 }
 
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
-    name: "check.http",
     summary: "GET a URL until it answers with the expected status and body.",
     docs: "Sends GET requests to `url` until the response has `expect_status` and, if given, contains \
            `expect_body`, or until `timeout` passes. `resolve` sends the request to another address with \
            the URL's host name, like `curl --resolve`; `nameservers` looks the host name up at those \
            name servers on every attempt (a zone's own, so a DNS change is seen at once).",
-    effect: Effect::Reads,
-    params: Params::of::<HttpParams>(),
     outputs: Outputs::Fixed(&[
         out("status", "integer", "The last status code seen."),
         out(
@@ -82,13 +79,12 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
             "With `since`: whole seconds from it until the expected answer came.",
         ),
     ]),
-    undo: None,
-    executor: &Http,
-    cli: None,
-    creates: &[],
-    noun: None,
-    usage: None,
-    exercise: None,
+    ..ActionDef::new(
+        "check.http",
+        Effect::Reads,
+        Params::of::<HttpParams>(),
+        &Http,
+    )
 }];
 
 /// Longest wait between two requests.

@@ -61,88 +61,61 @@ pub fn asks(action: &str, params: &serde_json::Value) -> Option<bool> {
 
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
-        name: "core.note",
         summary: "Print a note.",
         docs: "Prints `text` in the run's output. Useful to explain what happens next in a guided run.",
-        effect: Effect::Reads,
-        params: Params::of::<NoteParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &Note,
-        cli: None,
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "core.note",
+            Effect::Reads,
+            Params::of::<NoteParams>(),
+            &Note,
+        )
     },
     ActionDef {
-        name: "core.sleep",
         summary: "Wait for a fixed time.",
         docs: "Waits for `duration`. Ctrl-C and the step's `timeout` cancel the wait.",
-        effect: Effect::Reads,
-        params: Params::of::<SleepParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &Sleep,
-        cli: None,
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "core.sleep",
+            Effect::Reads,
+            Params::of::<SleepParams>(),
+            &Sleep,
+        )
     },
     ActionDef {
-        name: "core.assert",
         summary: "Fail with a message unless a condition holds.",
         docs: "Renders `that` (a template such as `\"{{ steps.web.instance_ids | length == 2 }}\"`) and fails \
                the step with `message` unless it is true.",
-        effect: Effect::Reads,
-        params: Params::of::<AssertParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &Assert,
-        cli: None,
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "core.assert",
+            Effect::Reads,
+            Params::of::<AssertParams>(),
+            &Assert,
+        )
     },
     ActionDef {
-        name: "core.set",
         summary: "Compute values; each key of `with:` becomes an output.",
         docs: "Every key of `with:` is rendered and becomes an output of the step, so later steps can \
                refer to `steps.<id>.<key>`. Use it to name a computed value once.",
-        effect: Effect::Reads,
-        params: Params::of::<SetParams>(),
         outputs: Outputs::FromParams,
-        undo: None,
-        executor: &Set,
-        cli: None,
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new("core.set", Effect::Reads, Params::of::<SetParams>(), &Set)
     },
     ActionDef {
-        name: "core.manual",
         summary: "A step a person carries out by hand, then confirms.",
         docs: "Prints `instructions` and waits for the person to confirm that it is done (for example: \
                pointing a domain's name servers at Route 53 at the registrar). With `--yes` nobody can \
                confirm: the step is skipped with a warning, unless `required: true`, which fails the run \
                with exit code 2.",
-        effect: Effect::Changes,
-        params: Params::of::<ManualParams>(),
         outputs: Outputs::Fixed(&[out(
             "confirmed",
             "boolean",
             "Whether a person confirmed the step.",
         )]),
         undo: Some("prints `undo_instructions`, if any, for a person to carry out"),
-        executor: &Manual,
-        cli: None,
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "core.manual",
+            Effect::Changes,
+            Params::of::<ManualParams>(),
+            &Manual,
+        )
     },
 ];
 

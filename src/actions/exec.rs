@@ -46,7 +46,6 @@ pub struct ExecParams {
 }
 
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
-    name: "core.exec",
     summary: "Run a command (effect unknown), with an undo rollback runs.",
     docs: "Runs `command` (a list: no shell unless it starts one) with `env` added, in `workdir`, \
            for at most `timeout`. Its stdout, one JSON object, gives the outputs named in `outputs`; \
@@ -54,16 +53,9 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
            at rollback; after a crash, `reconcile` says whether it ran (a JSON object of outputs, \
            or null). Interrupts and timeouts stop its whole process group. Commands run with your \
            rights: validation says so.",
-    effect: Effect::Runs,
-    params: Params::of::<ExecParams>(),
     outputs: Outputs::Listed,
     undo: Some("runs the step's `undo` command, when it has one"),
-    executor: &Exec,
-    cli: None,
-    creates: &[],
-    noun: None,
-    usage: None,
-    exercise: None,
+    ..ActionDef::new("core.exec", Effect::Runs, Params::of::<ExecParams>(), &Exec)
 }];
 
 /// The kind of the resource a command with an undo stands for: what rollback undoes.

@@ -199,6 +199,33 @@ impl std::fmt::Debug for ActionDef {
 }
 
 impl ActionDef {
+    /// The facts every action has; a definition names the rest (`summary` and `docs` always,
+    /// then what it outputs, undoes, creates…) and takes the others from here with `..`:
+    /// no outputs, nothing to undo, no CLI line, no resources, no noun, no usage, no exercise.
+    /// (A unit test checks that every registered action has its summary and docs.)
+    pub const fn new(
+        name: &'static str,
+        effect: Effect,
+        params: Params,
+        executor: &'static dyn Executor,
+    ) -> ActionDef {
+        ActionDef {
+            name,
+            summary: "",
+            docs: "",
+            effect,
+            params,
+            outputs: Outputs::Fixed(&[]),
+            undo: None,
+            executor,
+            cli: None,
+            creates: &[],
+            noun: None,
+            usage: None,
+            exercise: None,
+        }
+    }
+
     pub fn output_names(&self) -> Vec<&'static str> {
         match self.outputs {
             Outputs::Fixed(outputs) => outputs.iter().map(|o| o.name).collect(),
@@ -387,6 +414,14 @@ mod tests {
                     .all(|c| c.is_ascii_lowercase() || c == '.' || c == '_' || c.is_ascii_digit()),
                 "{n}"
             );
+        }
+    }
+
+    #[test]
+    fn every_action_says_what_it_does() {
+        for a in all() {
+            assert!(!a.summary.is_empty(), "{} has no summary", a.name);
+            assert!(!a.docs.is_empty(), "{} has no docs", a.name);
         }
     }
 

@@ -65,34 +65,27 @@ pub struct FailParams {
 
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
-        name: "test.create",
         summary: "Create a resource in the test store (tests only).",
         docs: "Creates a file in the folder named by RUNBOOK_TEST_STORE.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateParams>(),
         outputs: Outputs::Fixed(&[out("id", "string", "The resource's id.")]),
         undo: Some("deletes the file"),
-        executor: &Create,
-        cli: None,
         creates: &[crate::actions::aws::kinds::TEST_RESOURCE],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "test.create",
+            Effect::Creates,
+            Params::of::<CreateParams>(),
+            &Create,
+        )
     },
     ActionDef {
-        name: "test.fail",
         summary: "Fail (tests only).",
         docs: "Fails with `message`.",
-        effect: Effect::Reads,
-        params: Params::of::<FailParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &Fail,
-        cli: None,
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "test.fail",
+            Effect::Reads,
+            Params::of::<FailParams>(),
+            &Fail,
+        )
     },
 ];
 

@@ -169,130 +169,128 @@ fn internet_gateway_usage(_: &serde_json::Value) -> Usage {
 /// Instances by type and count, with the parameter struct's defaults.
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
-        name: "aws.ec2.create_vpc",
         summary: "Create a VPC with DNS hostnames on.",
         docs: "Creates a VPC with the given IPv4 range and turns on DNS support and DNS hostnames. \
                Console: VPC › Your VPCs › Create VPC.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateVpcParams>(),
         outputs: Outputs::Fixed(&[
             out("vpc_id", "string", "The VPC's id."),
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the VPC"),
-        executor: &Life(CreateVpc),
         cli: Some(super::aws_cli::create_vpc),
         creates: &[kinds::VPC],
         noun: Some("VPC"),
         usage: Some(vpc_usage),
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.create_vpc",
+            Effect::Creates,
+            Params::of::<CreateVpcParams>(),
+            &Life(CreateVpc),
+        )
     },
     ActionDef {
-        name: "aws.ec2.create_subnet",
         summary: "Create a subnet in one availability zone.",
         docs: "Creates a subnet; with `public: true` instances launched in it get public IP addresses. \
                Console: VPC › Subnets › Create subnet.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateSubnetParams>(),
         outputs: Outputs::Fixed(&[
             out("subnet_id", "string", "The subnet's id."),
             out("availability_zone", "string", "Its availability zone."),
             out("cidr", "string", "Its range."),
         ]),
         undo: Some("deletes the subnet, retrying while AWS still releases network interfaces"),
-        executor: &Life(CreateSubnet),
         cli: Some(super::aws_cli::create_subnet),
         creates: &[kinds::SUBNET],
         noun: Some("subnet"),
-        usage: None,
         exercise: Some(Exercisable {
             looks: "the VPC's subnets with the step's range",
             compares: &["availability_zone", "public"],
             watch: false,
         }),
+        ..ActionDef::new(
+            "aws.ec2.create_subnet",
+            Effect::Creates,
+            Params::of::<CreateSubnetParams>(),
+            &Life(CreateSubnet),
+        )
     },
     ActionDef {
-        name: "aws.ec2.create_internet_gateway",
         summary: "Create an internet gateway and attach it to a VPC.",
         docs: "Without an internet gateway nothing in the VPC reaches the internet, and an internet-facing \
                load balancer cannot be created. Console: VPC › Internet gateways.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateInternetGatewayParams>(),
         outputs: Outputs::Fixed(&[out("internet_gateway_id", "string", "The gateway's id.")]),
         undo: Some("detaches the gateway from the VPC and deletes it"),
-        executor: &Life(CreateInternetGateway),
         cli: Some(super::aws_cli::create_internet_gateway),
         creates: &[kinds::INTERNET_GATEWAY],
         noun: Some("internet gateway"),
         usage: Some(internet_gateway_usage),
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.create_internet_gateway",
+            Effect::Creates,
+            Params::of::<CreateInternetGatewayParams>(),
+            &Life(CreateInternetGateway),
+        )
     },
     ActionDef {
-        name: "aws.ec2.create_route_table",
         summary: "Create a route table with routes and associate it with subnets.",
         docs: "A subnet is public when its route table sends 0.0.0.0/0 to an internet gateway. \
                Console: VPC › Route tables.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateRouteTableParams>(),
         outputs: Outputs::Fixed(&[out("route_table_id", "string", "The table's id.")]),
         undo: Some("disassociates the table from its subnets and deletes it"),
-        executor: &Life(CreateRouteTable),
         cli: Some(super::aws_cli::create_route_table),
         creates: &[kinds::ROUTE_TABLE],
         noun: Some("route table"),
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.create_route_table",
+            Effect::Creates,
+            Params::of::<CreateRouteTableParams>(),
+            &Life(CreateRouteTable),
+        )
     },
     ActionDef {
-        name: "aws.ec2.create_security_group",
         summary: "Create a security group with inbound rules.",
         docs: "A security group is a stateful firewall on network interfaces. Rules allow a port from a CIDR \
                range or from another group. Console: EC2 › Security Groups.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateSecurityGroupParams>(),
         outputs: Outputs::Fixed(&[out("security_group_id", "string", "The group's id.")]),
         undo: Some("deletes the group, retrying while AWS still releases network interfaces"),
-        executor: &Life(CreateSecurityGroup),
         cli: Some(super::aws_cli::create_security_group),
         creates: &[kinds::SECURITY_GROUP],
         noun: Some("security group"),
-        usage: None,
         exercise: Some(Exercisable {
             looks: "the VPC's security groups with the step's name",
             compares: &["ingress"],
             watch: false,
         }),
+        ..ActionDef::new(
+            "aws.ec2.create_security_group",
+            Effect::Creates,
+            Params::of::<CreateSecurityGroupParams>(),
+            &Life(CreateSecurityGroup),
+        )
     },
     ActionDef {
-        name: "aws.ec2.find_image",
         summary: "Find the newest machine image matching a name pattern.",
         docs: "Looks up images by name pattern, owner and architecture and picks the newest by creation \
                date, then by name. The default finds the latest Amazon Linux 2023. Console: EC2 › AMI Catalog.",
-        effect: Effect::Reads,
-        params: Params::of::<FindImageParams>(),
         outputs: Outputs::Fixed(&[
             out("image_id", "string", "The image's id."),
             out("name", "string", "Its name."),
             out("creation_date", "string", "When it was made."),
         ]),
-        undo: None,
-        executor: &FindImage,
         cli: Some(super::aws_cli::find_image),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.find_image",
+            Effect::Reads,
+            Params::of::<FindImageParams>(),
+            &FindImage,
+        )
     },
     ActionDef {
-        name: "aws.ec2.find_zones",
         summary: "Find availability zones of the region that offer an instance type.",
         docs: "Zone letters are mapped per account: `ap-south-1b` in one account can be another data centre, \
                or missing, in the next, and not every instance type is offered in every zone. This asks the \
                account which zones it sees (DescribeAvailabilityZones, standard zones only) and where the \
                instance type is offered (DescribeInstanceTypeOfferings), and picks the first `count` by name; \
                fewer than `count` is an error before anything is created. Console: EC2 › Settings › Zones.",
-        effect: Effect::Reads,
-        params: Params::of::<FindZonesParams>().linted(super::instances::lint_instance_type),
         outputs: Outputs::Fixed(&[
             out(
                 "first",
@@ -311,13 +309,13 @@ pub static ACTIONS: &[ActionDef] = &[
                 "Their zone ids (`aps1-az1`), the same in every account.",
             ),
         ]),
-        undo: None,
-        executor: &FindZones,
         cli: Some(super::aws_cli::find_zones),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.find_zones",
+            Effect::Reads,
+            Params::of::<FindZonesParams>().linted(super::instances::lint_instance_type),
+            &FindZones,
+        )
     },
 ];
 

@@ -208,51 +208,46 @@ pub fn check_elb_name(name: &str, load_balancer: bool) -> Result<(), String> {
 
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
-        name: "aws.elbv2.create_target_group",
         summary: "Create a target group with an HTTP health check.",
         docs: "A target group is the set of instances a load balancer sends traffic to, and how it checks \
                that they are healthy. Console: EC2 › Target Groups.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateTargetGroupParams>().linted(lint_target_group),
         outputs: Outputs::Fixed(&[
             out("arn", "string", "The target group's ARN."),
             out("name", "string", "Its name."),
         ]),
         undo: Some("deletes the target group"),
-        executor: &super::life::Life(CreateTargetGroup),
         cli: Some(super::aws_cli::create_target_group),
         creates: &[TARGET_GROUP],
         noun: Some("target group"),
-        usage: None,
         exercise: Some(Exercisable {
             looks: "the region's target groups with the step's name (a name is the account's, one per region)",
             compares: &["vpc_id", "port", "protocol", "health_check"],
             watch: false,
         }),
+        ..ActionDef::new(
+            "aws.elbv2.create_target_group",
+            Effect::Creates,
+            Params::of::<CreateTargetGroupParams>().linted(lint_target_group),
+            &super::life::Life(CreateTargetGroup),
+        )
     },
     ActionDef {
-        name: "aws.elbv2.register_targets",
         summary: "Register running instances with a target group.",
         docs: "AWS accepts only running instances. Console: EC2 › Target Groups › Targets › Register targets.",
-        effect: Effect::Changes,
-        params: Params::of::<RegisterTargetsParams>(),
-        outputs: Outputs::Fixed(&[]),
         undo: Some("deregisters the targets"),
-        executor: &RegisterTargets,
         cli: Some(super::aws_cli::register_targets),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.elbv2.register_targets",
+            Effect::Changes,
+            Params::of::<RegisterTargetsParams>(),
+            &RegisterTargets,
+        )
     },
     ActionDef {
-        name: "aws.elbv2.create_load_balancer",
         summary: "Create an application load balancer and (by default) wait until it is active.",
         docs: "An internet-facing load balancer needs subnets in two availability zones and an internet \
                gateway on its VPC. It usually takes a few minutes to become active; its DNS name and \
                canonical hosted zone id are known at once. Console: EC2 › Load Balancers.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateLoadBalancerParams>().linted(lint_load_balancer),
         outputs: Outputs::Fixed(&[
             out("arn", "string", "The load balancer's ARN."),
             out("name", "string", "Its name."),
@@ -264,51 +259,48 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("deletes the load balancer and waits until it is gone"),
-        executor: &super::life::Life(CreateLoadBalancer),
         cli: Some(super::aws_cli::create_load_balancer),
         creates: &[LOAD_BALANCER],
         noun: Some("Application Load Balancer"),
         usage: Some(load_balancer_usage),
-        exercise: None,
+        ..ActionDef::new(
+            "aws.elbv2.create_load_balancer",
+            Effect::Creates,
+            Params::of::<CreateLoadBalancerParams>().linted(lint_load_balancer),
+            &super::life::Life(CreateLoadBalancer),
+        )
     },
     ActionDef {
-        name: "aws.elbv2.wait_load_balancer",
         summary: "Wait until a load balancer is active.",
         docs: "Polls the load balancer's state (provisioning, active), showing what it sees.",
-        effect: Effect::Reads,
-        params: Params::of::<WaitLoadBalancerParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &WaitLoadBalancer,
         cli: Some(super::aws_cli::wait_load_balancer),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.elbv2.wait_load_balancer",
+            Effect::Reads,
+            Params::of::<WaitLoadBalancerParams>(),
+            &WaitLoadBalancer,
+        )
     },
     ActionDef {
-        name: "aws.elbv2.create_listener",
         summary: "Create a listener that forwards to a target group.",
         docs: "The listener is the port the load balancer accepts traffic on. Console: EC2 › Load Balancers › \
                Listeners and rules.",
-        effect: Effect::Creates,
-        params: Params::of::<CreateListenerParams>(),
         outputs: Outputs::Fixed(&[out("arn", "string", "The listener's ARN.")]),
         undo: Some("deletes the listener"),
-        executor: &super::life::Life(CreateListener),
         cli: Some(super::aws_cli::create_listener),
         creates: &[LISTENER],
         noun: Some("listener"),
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.elbv2.create_listener",
+            Effect::Creates,
+            Params::of::<CreateListenerParams>(),
+            &super::life::Life(CreateListener),
+        )
     },
     ActionDef {
-        name: "aws.elbv2.wait_target_health",
         summary: "Wait until targets are healthy, unhealthy, unused, or anything but healthy.",
         docs: "Polls the target group's target health, showing each target's state and reason. A stopped \
                instance shows `unused` (Target.InvalidState), not `unhealthy`.",
-        effect: Effect::Reads,
-        params: Params::of::<WaitTargetHealthParams>(),
         outputs: Outputs::Fixed(&[
             out("states", "mapping", "Each target's state."),
             out(
@@ -322,13 +314,13 @@ pub static ACTIONS: &[ActionDef] = &[
                 "With `since`: whole seconds from it until the targets were seen in that state.",
             ),
         ]),
-        undo: None,
-        executor: &WaitTargetHealth,
         cli: Some(super::aws_cli::wait_target_health),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.elbv2.wait_target_health",
+            Effect::Reads,
+            Params::of::<WaitTargetHealthParams>(),
+            &WaitTargetHealth,
+        )
     },
 ];
 

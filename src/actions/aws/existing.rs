@@ -24,14 +24,11 @@ pub struct FindLoadBalancerParams {
 }
 
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
-    name: "aws.elbv2.find_load_balancer",
     summary: "Find a load balancer that exists, with its listeners, target groups and their health.",
     docs: "Only reads: by `name` (in the step's region) or `arn`. Its outputs are what an alias record \
            needs (`dns_name`, `zone_id`) and what failover rests on: each listener, the target groups \
            behind them, how many targets are healthy and which instances are registered. Nothing is \
            changed, and rollback leaves it alone. Console: EC2 › Load balancers.",
-    effect: Effect::Reads,
-    params: Params::of::<FindLoadBalancerParams>(),
     outputs: Outputs::Fixed(&[
         out("arn", "string", "Its ARN."),
         out("name", "string", "Its name."),
@@ -70,13 +67,13 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
             "How many of their targets are healthy.",
         ),
     ]),
-    undo: None,
-    executor: &FindLoadBalancer,
     cli: Some(cli),
-    creates: &[],
-    noun: None,
-    usage: None,
-    exercise: None,
+    ..ActionDef::new(
+        "aws.elbv2.find_load_balancer",
+        Effect::Reads,
+        Params::of::<FindLoadBalancerParams>(),
+        &FindLoadBalancer,
+    )
 }];
 
 /// The AWS CLI commands that read the same.

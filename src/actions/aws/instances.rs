@@ -136,12 +136,9 @@ fn run_instances_usage(params: &serde_json::Value) -> Usage {
 
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
-        name: "aws.ec2.run_instances",
         summary: "Launch EC2 instances and (by default) wait until they run.",
         docs: "Launches `count` instances with the given image, type, subnet, security groups and user data. \
                Console: EC2 › Instances › Launch instances.",
-        effect: Effect::Creates,
-        params: Params::of::<RunInstancesParams>().linted(lint_instance_type),
         outputs: Outputs::Fixed(&[
             out("instance_ids", "list", "The instances' ids."),
             out("private_ips", "list", "Their private IP addresses."),
@@ -152,35 +149,32 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("terminates the instances and waits until they are terminated"),
-        executor: &Life(RunInstances),
         cli: Some(super::aws_cli::run_instances),
         creates: &[kinds::INSTANCE],
         noun: Some("EC2 instance"),
         usage: Some(run_instances_usage),
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.run_instances",
+            Effect::Creates,
+            Params::of::<RunInstancesParams>().linted(lint_instance_type),
+            &Life(RunInstances),
+        )
     },
     ActionDef {
-        name: "aws.ec2.wait_instances",
         summary: "Wait until instances are running, stopped or terminated.",
         docs: "Polls the instances' state, showing what it sees, until all of them are in `state`.",
-        effect: Effect::Reads,
-        params: Params::of::<WaitInstancesParams>(),
-        outputs: Outputs::Fixed(&[]),
-        undo: None,
-        executor: &WaitInstances,
         cli: Some(super::aws_cli::wait_instances),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.wait_instances",
+            Effect::Reads,
+            Params::of::<WaitInstancesParams>(),
+            &WaitInstances,
+        )
     },
     ActionDef {
-        name: "aws.ec2.stop_instances",
         summary: "Stop instances.",
         docs: "Stops the instances and (by default) waits until they are stopped. Console: EC2 › Instances › \
                Instance state › Stop instance.",
-        effect: Effect::Changes,
-        params: Params::of::<InstancesParams>(),
         outputs: Outputs::Fixed(&[
             out(
                 "stopped_at",
@@ -194,23 +188,22 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("starts the instances again"),
-        executor: &Power { start: false },
         cli: Some(super::aws_cli::stop_instances),
-        creates: &[],
-        noun: None,
-        usage: None,
         exercise: Some(Exercisable {
             looks: "the step's instances: each stopping or stopped",
             compares: &[],
             watch: true,
         }),
+        ..ActionDef::new(
+            "aws.ec2.stop_instances",
+            Effect::Changes,
+            Params::of::<InstancesParams>(),
+            &Power { start: false },
+        )
     },
     ActionDef {
-        name: "aws.ec2.start_instances",
         summary: "Start stopped instances.",
         docs: "Starts the instances and (by default) waits until they are running.",
-        effect: Effect::Changes,
-        params: Params::of::<InstancesParams>(),
         outputs: Outputs::Fixed(&[
             out(
                 "started_at",
@@ -224,12 +217,13 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         undo: Some("stops the instances again"),
-        executor: &Power { start: true },
         cli: Some(super::aws_cli::start_instances),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.ec2.start_instances",
+            Effect::Changes,
+            Params::of::<InstancesParams>(),
+            &Power { start: true },
+        )
     },
 ];
 

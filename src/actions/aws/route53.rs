@@ -214,13 +214,10 @@ fn weighted_usage(params: &serde_json::Value) -> Usage {
 
 pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
-        name: "aws.route53.hosted_zone",
         summary: "Find a public hosted zone by exact name, or create it.",
         docs: "A hosted zone holds a domain's DNS records; Route 53 gives it four name servers, which the \
                registrar must point at. With `shared: true` in a class run the zone is the class's: \
                created once for all students, removed by `rollback --class`. Console: Route 53 › Hosted zones.",
-        effect: Effect::Creates,
-        params: Params::of::<HostedZoneParams>(),
         outputs: Outputs::Fixed(&[
             out("zone_id", "string", "The zone's id."),
             out("name_servers", "list", "Its four name servers."),
@@ -229,25 +226,25 @@ pub static ACTIONS: &[ActionDef] = &[
         undo: Some(
             "deletes the zone, only if this run created it (and it is not a class's shared zone), after removing the records this run added",
         ),
-        executor: &HostedZone,
         cli: Some(super::aws_cli::hosted_zone),
         creates: &[super::kinds::HOSTED_ZONE],
         noun: Some("hosted zone (unless it exists)"),
         usage: Some(hosted_zone_usage),
-        exercise: None,
+        ..ActionDef::new(
+            "aws.route53.hosted_zone",
+            Effect::Creates,
+            Params::of::<HostedZoneParams>(),
+            &HostedZone,
+        )
     },
     ActionDef {
-        name: "aws.route53.failover_record",
         summary: "Create a PRIMARY or SECONDARY failover alias record (never over one the run did not write).",
         docs: "Route 53 answers with the PRIMARY record while it is healthy, else with the SECONDARY. With \
                `evaluate_target_health`, an alias to a load balancer is healthy while its target group has a \
                healthy target. Console: Route 53 › Hosted zones › <zone> › Create record › Routing policy: \
                Failover.",
-        effect: Effect::Creates,
-        params: Params::of::<FailoverRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record, or puts back the record it took over"),
-        executor: &super::records::Record { weighted: false },
         cli: Some(super::aws_cli::failover_record),
         creates: &[super::kinds::RECORD],
         noun: Some("failover record"),
@@ -257,17 +254,19 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["role", "alias", "set_identifier", "health_check_id"],
             watch: false,
         }),
+        ..ActionDef::new(
+            "aws.route53.failover_record",
+            Effect::Creates,
+            Params::of::<FailoverRecordParams>(),
+            &super::records::Record { weighted: false },
+        )
     },
     ActionDef {
-        name: "aws.route53.weighted_record",
         summary: "Create a weighted alias record (never over one the run did not write).",
         docs: "Route 53 answers with each record in proportion to its weight. Console: Route 53 › Hosted \
                zones › <zone> › Create record › Routing policy: Weighted.",
-        effect: Effect::Creates,
-        params: Params::of::<WeightedRecordParams>(),
         outputs: Outputs::Fixed(&[out("change_id", "string", "The change to wait for.")]),
         undo: Some("deletes exactly this record, or puts back the record it took over"),
-        executor: &super::records::Record { weighted: true },
         cli: Some(super::aws_cli::weighted_record),
         creates: &[super::kinds::RECORD],
         noun: Some("weighted record"),
@@ -277,47 +276,48 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["weight", "alias", "set_identifier", "health_check_id"],
             watch: false,
         }),
+        ..ActionDef::new(
+            "aws.route53.weighted_record",
+            Effect::Creates,
+            Params::of::<WeightedRecordParams>(),
+            &super::records::Record { weighted: true },
+        )
     },
     ActionDef {
-        name: "aws.route53.health_check",
         summary: "Create an HTTP health check.",
         docs: "Route 53 health checkers request the endpoint from several regions. Console: Route 53 › \
                Health checks.",
-        effect: Effect::Creates,
-        params: Params::of::<HealthCheckParams>(),
         outputs: Outputs::Fixed(&[out("health_check_id", "string", "The health check's id.")]),
         undo: Some("deletes the health check"),
-        executor: &super::life::Life(HealthCheck),
         cli: Some(super::aws_cli::health_check),
         creates: &[HEALTH_CHECK],
         noun: Some("health check"),
         usage: Some(health_check_usage),
-        exercise: None,
+        ..ActionDef::new(
+            "aws.route53.health_check",
+            Effect::Creates,
+            Params::of::<HealthCheckParams>(),
+            &super::life::Life(HealthCheck),
+        )
     },
     ActionDef {
-        name: "aws.route53.wait_change",
         summary: "Wait until a change is INSYNC on all Route 53 name servers.",
         docs: "A change is PENDING until every Route 53 name server has it, usually within 60 seconds.",
-        effect: Effect::Reads,
-        params: Params::of::<WaitChangeParams>(),
         outputs: Outputs::Fixed(&[out("status", "string", "The last status seen.")]),
-        undo: None,
-        executor: &WaitChange,
         cli: Some(super::aws_cli::wait_change),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.route53.wait_change",
+            Effect::Reads,
+            Params::of::<WaitChangeParams>(),
+            &WaitChange,
+        )
     },
     ActionDef {
-        name: "aws.route53.check_failover",
         summary: "Tell which record of a failover pair Route 53 would answer with, and why.",
         docs: "Reads the PRIMARY and SECONDARY records for a name, evaluates each alias target through its \
                load balancer's target health (or each health check) and reports which one Route 53 would \
                answer with; on AWS it also asks Route 53 itself (TestDNSAnswer). With `expect` it waits until \
                that is the answer (up to `within`), and `since` reports how long after a given time it came.",
-        effect: Effect::Reads,
-        params: Params::of::<CheckFailoverParams>(),
         outputs: Outputs::Fixed(&[
             out("answer", "string", "`primary` or `secondary`."),
             out("reason", "string", "Why."),
@@ -332,13 +332,13 @@ pub static ACTIONS: &[ActionDef] = &[
                 "When Route 53 was seen answering so (RFC 3339).",
             ),
         ]),
-        undo: None,
-        executor: &super::failover::CheckFailover,
         cli: Some(super::aws_cli::check_failover),
-        creates: &[],
-        noun: None,
-        usage: None,
-        exercise: None,
+        ..ActionDef::new(
+            "aws.route53.check_failover",
+            Effect::Reads,
+            Params::of::<CheckFailoverParams>(),
+            &super::failover::CheckFailover,
+        )
     },
 ];
 
