@@ -402,20 +402,12 @@ mod tests {
     use crate::engine::state::{Done, RunState, StepState};
 
     fn done(action: &str, params: serde_json::Value, outputs: &serde_json::Value) -> StepState {
-        StepState::Succeeded(Done {
-            action: action.to_owned(),
-            outputs: outputs.as_object().cloned().unwrap_or_default(),
-            resources: Vec::new(),
-            keep: false,
-            undo_steps: None,
-            undone: false,
-            remaining: None,
-            already_gone: Vec::new(),
-            moot: Vec::new(),
+        StepState::Succeeded(Done::new(
+            action.to_owned(),
+            outputs.as_object().cloned().unwrap_or_default(),
+            Vec::new(),
             params,
-            by_hand: false,
-            marked: None,
-        })
+        ))
     }
 
     #[test]

@@ -170,20 +170,12 @@ impl Rollback<'_> {
                             }
                             work.insert(
                                 step.clone(),
-                                Done {
-                                    action: action.clone(),
-                                    outputs: found.outputs,
-                                    resources: found.resources,
-                                    keep: false,
-                                    undo_steps: None,
-                                    undone: false,
-                                    remaining: None,
-                                    already_gone: Vec::new(),
-                                    moot: Vec::new(),
-                                    params: params.clone(),
-                                    by_hand: false,
-                                    marked: None,
-                                },
+                                Done::new(
+                                    action.clone(),
+                                    found.outputs,
+                                    found.resources,
+                                    params.clone(),
+                                ),
                             );
                         }
                         Ok(_) => {}

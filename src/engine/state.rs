@@ -82,6 +82,24 @@ pub struct Done {
 }
 
 impl Done {
+    /// A step that has just succeeded: nothing kept, undone, gone or marked yet.
+    pub fn new(action: String, outputs: Map<String, Json>, resources: Vec<Resource>, params: Json) -> Done {
+        Done {
+            action,
+            outputs,
+            resources,
+            keep: false,
+            undo_steps: None,
+            undone: false,
+            remaining: None,
+            already_gone: Vec::new(),
+            moot: Vec::new(),
+            params,
+            by_hand: false,
+            marked: None,
+        }
+    }
+
     /// Whether a rollback has something to do for this step.
     pub fn needs_undo(&self) -> bool {
         !self.undone
@@ -257,18 +275,11 @@ impl RunState {
                 self.steps.insert(
                     step.clone(),
                     StepState::Succeeded(Done {
-                        action: action.clone(),
-                        outputs: outputs.clone(),
-                        resources: resources.clone(),
                         keep: *keep,
                         undo_steps: undo_steps.clone(),
-                        undone: false,
-                        remaining: None,
-                        already_gone: Vec::new(),
-                        moot: Vec::new(),
-                        params,
                         by_hand: *by_hand,
                         marked: marked.clone(),
+                        ..Done::new(action.clone(), outputs.clone(), resources.clone(), params)
                     }),
                 );
             }

@@ -232,11 +232,7 @@ impl JsonSchema for DurationText {
         "duration".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "A duration such as `90s`, `5m` or `1h 30m`.",
-            "pattern": "^\\s*\\d"
-        })
+        text_schema("A duration such as `90s`, `5m` or `1h 30m`.", "^\\s*\\d")
     }
 }
 
@@ -250,6 +246,15 @@ impl std::fmt::Display for DurationText {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", humantime::format_duration(self.0))
     }
+}
+
+/// The schema of a value written as text of a form: what it is, and the pattern it starts with.
+fn text_schema(description: &str, pattern: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "description": description,
+        "pattern": pattern
+    })
 }
 
 /// An IP network in CIDR notation, checked when written literally.
@@ -282,11 +287,10 @@ impl JsonSchema for Cidr {
         "cidr".into()
     }
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "type": "string",
-            "description": "An IP network in CIDR notation, such as `10.0.0.0/16`.",
-            "pattern": "^[0-9a-fA-F:.]+/[0-9]{1,3}$"
-        })
+        text_schema(
+            "An IP network in CIDR notation, such as `10.0.0.0/16`.",
+            "^[0-9a-fA-F:.]+/[0-9]{1,3}$",
+        )
     }
 }
 

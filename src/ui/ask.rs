@@ -175,19 +175,19 @@ fn bold(text: &str, color: bool) -> String {
     }
 }
 
+impl StepIntro<'_> {
+    /// "Step 3 of 12: Create the VPC", after `lead` ("Step", "Exercise, step").
+    fn heading(&self, lead: &str) -> String {
+        format!("{lead} {} of {}: {}", self.number, self.total, self.title)
+    }
+}
+
 /// What the walkthrough shows before a step: header, guide, parameters, the AWS CLI commands.
 pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool, cli_target: &str) -> String {
     use std::fmt::Write as _;
     let bold = |t: &str| bold(t, color);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n{}",
-        bold(&format!(
-            "Step {} of {}: {}",
-            step.number, step.total, step.title
-        ))
-    );
+    let _ = writeln!(out, "\n{}", bold(&step.heading("Step")));
     let _ = writeln!(
         out,
         "  ({}, {} — {})",
@@ -452,14 +452,7 @@ pub fn exercise_text(ex: &ExerciseIntro<'_>, width: usize, color: bool) -> Strin
     match ex.after {
         After::Start => {
             let step = ex.step;
-            let _ = writeln!(
-                out,
-                "\n{}",
-                bold(&format!(
-                    "Exercise, step {} of {}: {}",
-                    step.number, step.total, step.title
-                ))
-            );
+            let _ = writeln!(out, "\n{}", bold(&step.heading("Exercise, step")));
             if let Some(guide) = step.guide {
                 let _ = write!(out, "\n{}", super::wrap(&super::reflow(guide), width, "  "));
             }

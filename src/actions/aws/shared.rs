@@ -251,21 +251,43 @@ impl<V> Drop for Watch<'_, V> {
 /// Answers that do not change while the process runs (a region's availability zones, the newest
 /// image of a name), asked once per target and shared by every run to it: a class's thirty labs
 /// ask once rather than thirty times. A failed ask is not kept: the next asks again.
-pub struct Memo<T> {
-    cells: Mutex<HashMap<String, std::sync::Arc<tokio::sync::OnceCell<T>>>>,
+pub type Memo<T> = Keyed<tokio::sync::OnceCell<T>>;
+
+/// A cell per key (an id, a target's question), made on its first use and shared by every
+/// user of that key: what [`Memo`] and [`Recent`] keep their answers in.
+pub struct Keyed<C> {
+    cells: Mutex<HashMap<String, std::sync::Arc<C>>>,
 }
 
-impl<T> Default for Memo<T> {
+impl<C> Default for Keyed<C> {
     fn default() -> Self {
-        Memo {
+        Keyed {
             cells: Mutex::default(),
         }
     }
 }
 
-impl<T> std::fmt::Debug for Memo<T> {
+impl<C> std::fmt::Debug for Keyed<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memo").finish_non_exhaustive()
+        f.debug_struct("Keyed").finish_non_exhaustive()
+    }
+}
+
+impl<C: Default> Keyed<C> {
+    /// The cell of `key`, made empty on its first use.
+    fn cell(&self, key: &str) -> std::sync::Arc<C> {
+        std::sync::Arc::clone(
+            self.cells
+                .lock()
+                .expect("never poisoned")
+                .entry(key.to_owned())
+                .or_default(),
+        )
+    }
+
+    /// Forget the cell of `key`: its next user starts afresh.
+    pub fn forget(&self, key: &str) {
+        self.cells.lock().expect("never poisoned").remove(key);
     }
 }
 
@@ -277,19 +299,7 @@ impl<T: Clone> Memo<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, ActionError>>,
     {
-        let cell = self
-            .cells
-            .lock()
-            .expect("never poisoned")
-            .entry(key.to_owned())
-            .or_default()
-            .clone();
-        cell.get_or_try_init(ask).await.cloned()
-    }
-
-    /// Forget the answer for `key`: the next `get` asks again.
-    pub fn forget(&self, key: &str) {
-        self.cells.lock().expect("never poisoned").remove(key);
+        self.cell(key).get_or_try_init(ask).await.cloned()
     }
 }
 
@@ -395,29 +405,10 @@ impl<V: Clone + Send + 'static> Lookups<V> {
 /// [`FRESH`] old serves another asker of that id (the waits for one Route 53 change of a batch;
 /// two steps of a lab reading one target group's health a moment apart), and one that `lasts`
 /// says never changes (`INSYNC`) is kept. Askers of one id meanwhile wait for the one asking.
-pub struct Recent<V> {
-    slots: Mutex<HashMap<String, Slot<V>>>,
-}
-
-/// The latest answer about one id: when it was asked, and what it said.
-type Slot<V> = std::sync::Arc<tokio::sync::Mutex<Option<(Instant, V)>>>;
+pub type Recent<V> = Keyed<tokio::sync::Mutex<Option<(Instant, V)>>>;
 
 /// How old an answer may be and still serve another asker.
 pub const FRESH: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl<V> Default for Recent<V> {
-    fn default() -> Self {
-        Recent {
-            slots: Mutex::default(),
-        }
-    }
-}
-
-impl<V> std::fmt::Debug for Recent<V> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recent").finish_non_exhaustive()
-    }
-}
 
 impl<V: Clone> Recent<V> {
     /// What is known of `id`: an answer that lasts, one at most [`FRESH`] old, or what `ask`
@@ -433,13 +424,7 @@ impl<V: Clone> Recent<V> {
         Fut: Future<Output = Result<V, ActionError>>,
     {
         let asked = Instant::now();
-        let slot = std::sync::Arc::clone(
-            self.slots
-                .lock()
-                .expect("never poisoned")
-                .entry(id.to_owned())
-                .or_default(),
-        );
+        let slot = self.cell(id);
         let mut latest = slot.lock().await;
         if let Some((at, answer)) = latest.as_ref() {
             if lasts(answer) || *at + FRESH >= asked {
