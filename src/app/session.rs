@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
 use super::check::{check_file, known, missing_vars, region_var};
-use super::settings::{Exec, OnFailure, Settings, Undo, Vars};
+use super::settings::{Exec, NewRun, OnFailure, Settings, Undo, Vars};
 use super::state;
 pub(crate) use super::state::{engine_error, journal_error};
 use super::target::{self, Recorded, Target};
@@ -265,24 +265,12 @@ fn masked_vars(checked: &Checked) -> (serde_json::Map<String, Json>, Vec<String>
     (out, secret_names)
 }
 
-pub fn run(
-    settings: &Settings,
-    file: &Path,
-    vars: &Vars,
-    parallelism: usize,
-    ttl: Option<std::time::Duration>,
-    labels: &[(String, String)],
-    exec: &Exec,
-) -> Result<Exit, Error> {
-    let name = file.file_stem().map_or_else(
+pub fn run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Error> {
+    let name = new.file.file_stem().map_or_else(
         || "runbook".to_owned(),
         |s| s.to_string_lossy().into_owned(),
     );
-    reported(
-        exec,
-        &name,
-        start_run(settings, file, vars, parallelism, ttl, labels, exec),
-    )
+    reported(exec, &name, start_run(settings, new, exec))
 }
 
 /// Whatever happened, a run's reports exist: one that failed outside its steps (before the
@@ -350,16 +338,14 @@ fn check_outputs(exec: &Exec) -> Result<(), Error> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn start_run(
-    settings: &Settings,
-    file: &Path,
-    vars: &Vars,
-    parallelism: usize,
-    ttl: Option<std::time::Duration>,
-    labels: &[(String, String)],
-    exec: &Exec,
-) -> Result<Exit, Error> {
+fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Error> {
+    let NewRun {
+        file,
+        vars,
+        parallelism,
+        ttl,
+        labels,
+    } = new;
     let mut checked = super::check::valid_file(settings, file, vars)?;
     check_until(exec, &checked)?;
     check_outputs(exec)?;
@@ -419,7 +405,7 @@ fn start_run(
     session.account = account;
     session.labels.extend(labels.iter().cloned());
     if let Some(ttl) = ttl {
-        let expires = std::time::SystemTime::now() + ttl;
+        let expires = std::time::SystemTime::now() + *ttl;
         session.labels.push((
             "runbook:expires".to_owned(),
             humantime::format_rfc3339_seconds(expires).to_string(),
@@ -438,7 +424,7 @@ fn start_run(
         interrupt,
         rebuild: None,
     };
-    attended.drive(&name, &RunState::default(), parallelism, false)
+    attended.drive(&name, &RunState::default(), *parallelism, false)
 }
 
 /// The AWS CLI options that act where the session's calls go, for the commands the walkthrough

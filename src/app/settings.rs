@@ -108,6 +108,19 @@ pub enum OnFailure {
     Keep,
 }
 
+/// What `run` starts: a runbook, its vars, and what the new run is.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub file: PathBuf,
+    pub vars: Vars,
+    /// `--parallelism` (default 8).
+    pub parallelism: usize,
+    /// `--ttl`: the run's resources are tagged to expire after it.
+    pub ttl: Option<std::time::Duration>,
+    /// `--label KEY=VALUE`, tagged on everything the run makes.
+    pub labels: Vec<(String, String)>,
+}
+
 /// Options of the commands that execute (`run`, `resume`, `rollback`).
 #[derive(Clone, Debug, Default)]
 pub struct Exec {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::settings::{self, Exec, Settings, Vars};
+use crate::app::settings::{self, Exec, NewRun, Settings, Vars};
 use crate::app::{check, class, mark, readiness, runs, session, sweep, web};
 use crate::error::{Error, Exit};
 use crate::runbook::diagnostic::Diagnostic;
@@ -691,11 +691,13 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
             ..
         } => session::run(
             s,
-            file,
-            &vars.into(),
-            parallelism.map_or(8, usize::from),
-            *ttl,
-            labels,
+            &NewRun {
+                file: file.clone(),
+                vars: vars.into(),
+                parallelism: parallelism.map_or(8, usize::from),
+                ttl: *ttl,
+                labels: labels.clone(),
+            },
             &until.exec(exec),
         ),
         Command::Resume {

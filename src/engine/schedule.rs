@@ -741,6 +741,18 @@ impl Run<'_> {
     ) -> Result<Option<ActionError>, EngineError> {
         let step = &self.workflow.steps()[i];
         let id = step.id.clone();
+        // An action that found nothing to do (its outcome's `skipped`) skipped the step.
+        let result = match result {
+            StepResult::Succeeded {
+                outcome:
+                    Outcome {
+                        skipped: Some(reason),
+                        ..
+                    },
+                ..
+            } => StepResult::Skipped(reason),
+            other => other,
+        };
         match result {
             StepResult::Succeeded {
                 outcome,
@@ -748,20 +760,6 @@ impl Run<'_> {
                 by_hand,
                 elapsed,
             } => {
-                if let Some(reason) = outcome.skipped.clone() {
-                    self.journal(Record::StepSkipped {
-                        step: id.clone(),
-                        reason: reason.clone(),
-                    })
-                    .await?;
-                    status[i] = Status::Skipped;
-                    self.reporter.event(&Event::StepSkipped {
-                        step: id,
-                        title: step.title.clone(),
-                        reason,
-                    });
-                    return Ok(None);
-                }
                 outputs.insert(i, outcome.outputs.clone());
                 let undo_steps = self.workflow.undo_steps(i, outputs).unwrap_or(None);
                 let masked = if from_secret {
