@@ -83,7 +83,12 @@ pub struct Done {
 
 impl Done {
     /// A step that has just succeeded: nothing kept, undone, gone or marked yet.
-    pub fn new(action: String, outputs: Map<String, Json>, resources: Vec<Resource>, params: Json) -> Done {
+    pub fn new(
+        action: String,
+        outputs: Map<String, Json>,
+        resources: Vec<Resource>,
+        params: Json,
+    ) -> Done {
         Done {
             action,
             outputs,

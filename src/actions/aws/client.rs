@@ -535,6 +535,20 @@ fn no_credentials(detail: &str) -> ActionError {
         .invalid_input()
 }
 
+/// `config` for a question whose answer may be done without (the price list, a quota): two
+/// tries, each given at most `seconds`; the caller falls back to what it knows.
+pub fn quick(config: &aws_config::SdkConfig, seconds: u64) -> aws_config::SdkConfig {
+    config
+        .to_builder()
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(std::time::Duration::from_secs(seconds))
+                .build(),
+        )
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -157,14 +157,8 @@ pub fn half_dollar_monthly(what: &str) -> Bill {
 /// it does not answer keeps the built-in price.
 pub async fn look_up(config: &aws_config::SdkConfig, regions: &[String], items: &[Item]) -> Prices {
     let client = aws_sdk_pricing::Client::from_conf(
-        aws_sdk_pricing::config::Builder::from(config)
+        aws_sdk_pricing::config::Builder::from(&super::client::quick(config, 5))
             .region(aws_config::Region::new("us-east-1"))
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(std::time::Duration::from_secs(5))
-                    .build(),
-            )
             .build(),
     );
     look_up_with(&client, regions, items).await

@@ -208,16 +208,7 @@ async fn quota_value(c: &Clients, kind: Kind, overrides: &[(String, f64)]) -> Va
         return documented;
     }
     // An answer or not, quickly: the preflight falls back to documented defaults.
-    let sq = aws_sdk_servicequotas::Client::from_conf(
-        aws_sdk_servicequotas::config::Builder::from(&c.config)
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(2))
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .operation_timeout(std::time::Duration::from_secs(10))
-                    .build(),
-            )
-            .build(),
-    );
+    let sq = aws_sdk_servicequotas::Client::new(&super::client::quick(&c.config, 10));
     let (service, code) = (kind.service(), kind.code());
     let applied = sq
         .get_service_quota()
