@@ -2384,6 +2384,7 @@ fn every_kind_deleted_behind_the_runs_back_is_undone_as_already_gone() {
             services: &clients,
             deadline: None,
             adopting: false,
+            solving: false,
         };
         let undone = rt.block_on(def.executor.undo(&ctx, &resource));
         assert_eq!(

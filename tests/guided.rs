@@ -816,7 +816,8 @@ impl Learner<'_> {
 
 /// The failover lab as an exercise (issue 19's session): the learner makes the PRIMARY record
 /// with the wrong role (the check names the difference), deletes it and makes it right (adopted),
-/// asks for a hint and then a solve on the SECONDARY record, stops the primary itself for the
+/// makes the SECONDARY record wrong, asks for a hint and then a solve (the runbook writes it in
+/// place of the learner's attempt), stops the primary itself for the
 /// drill (checked), and the rollback leaves the emulator as it was, the records made by hand
 /// included.
 #[test]
@@ -900,6 +901,22 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
             screen.line("");
             screen.expect("made by hand: checked and adopted");
         } else if title.starts_with("Create the SECONDARY") {
+            // A wrong attempt at the step's place (the primary's load balancer), then the solve:
+            // the runbook writes the record in its place, and rollback removes it.
+            learner.record(
+                ChangeAction::Create,
+                "lab-secondary",
+                Role::Secondary,
+                "lab-primary-alb",
+            );
+            screen.line("");
+            let checked = strip(&screen.expect("[q]uit?"));
+            assert!(
+                checked.contains(
+                    "the alias points at lab-primary-alb; it should point at lab-secondary-alb"
+                ),
+                "{checked}"
+            );
             screen.line("h");
             let hint = strip(&screen.expect("[q]uit?"));
             assert!(hint.contains("Hint 1 of 3:"), "{hint}");
@@ -1011,6 +1028,7 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
         "exercise_checked primary_record differs",
         "exercise_checked primary_record matches",
         "exercise_shown secondary_record",
+        "exercise_checked secondary_record differs",
         "exercise_hint secondary_record",
         "exercise_solved secondary_record",
         "exercise_checked stop_primary matches",

@@ -173,6 +173,7 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
             labels: &state.labels,
             services,
             adopting: false,
+            solving: false,
             deadline: None,
         };
         match rt.block_on(def.executor.reconcile(&ctx)) {

@@ -362,6 +362,7 @@ async fn delete(
         labels: &[],
         services: clients,
         adopting: false,
+        solving: false,
         deadline: None,
     };
     let resource = Resource {

@@ -348,6 +348,10 @@ pub struct Context<'a> {
     /// may finish what the earlier attempt began (attach, authorize, wait). `false` when rollback
     /// only looks for what to remove: reconcile must then only read.
     pub adopting: bool,
+    /// The learner gave this exercise step to the runbook ("solve"): what they made at its
+    /// place is their attempt, which the step replaces (and its rollback removes, never puts
+    /// back), rather than refusing it as someone else's.
+    pub solving: bool,
     /// Where the step acts when not where the run does (its `region:`; for an undo, where the
     /// resource was made). `None`: the run's own. The engine only passes it on.
     pub region: Option<&'a str>,

@@ -101,6 +101,7 @@ impl Check<'_> {
                         labels: self.labels,
                         services: self.services,
                         adopting: false,
+                        solving: false,
                         deadline: Some(tokio::time::Instant::now() + self.read_for),
                         region: prepared.region.as_deref(),
                     };

@@ -108,6 +108,7 @@ impl Rollback<'_> {
             labels: &self.state.labels,
             services: self.services,
             adopting: false,
+            solving: false,
             deadline: None,
             region: None,
         }

@@ -385,7 +385,7 @@ impl Run<'_> {
     ) -> StepResult {
         let step = &self.workflow.steps()[i];
         let progress = super::StepProgress::new(&step.id, self.reporter);
-        let ctx = Context {
+        let mut ctx = Context {
             run_id: self.run_id,
             step_id: &step.id,
             key,
@@ -397,6 +397,7 @@ impl Run<'_> {
             labels: &self.options.labels,
             services: self.services,
             adopting: true,
+            solving: false,
             deadline: None,
             region: prepared.region.as_deref(),
         };
@@ -408,7 +409,9 @@ impl Run<'_> {
             if let Some(result) = self.exercise(i, &prepared, exercise, &ctx).await {
                 return result;
             }
-            // Solved: the runbook does the step, as in any run.
+            // Solved: the runbook does the step, as in any run, in place of the learner's
+            // attempt if they made one.
+            ctx.solving = true;
         }
         if reconcile_first {
             progress.status("checking what an interrupted attempt left");

@@ -330,8 +330,11 @@ impl Executor for Record {
                 e
             })?;
             let there = conflicts(&set, &sets);
+            // Solving an exercise, what is there is the learner's attempt: replaced, and not put
+            // back by rollback (the run's own zone could not be deleted with it in).
+            let attempt = ctx.solving;
             let mut previous = Vec::new();
-            for found in &there {
+            for found in there.iter().filter(|_| !attempt) {
                 if on_existing == OnExisting::Refuse {
                     return Err(taken(&label, found));
                 }
@@ -351,7 +354,12 @@ impl Executor for Record {
                     String::new()
                 } else {
                     format!(
-                        ", taking over {}",
+                        ", {} {}",
+                        if attempt {
+                            "in place of the learner's"
+                        } else {
+                            "taking over"
+                        },
                         there
                             .iter()
                             .map(|s| describe_set(s))
@@ -414,7 +422,9 @@ impl Executor for Record {
             if let Some(written) = outcome.resources.first_mut() {
                 written.undo["previous"] = serde_json::Value::Array(previous);
                 // Taken over: rollback puts these back (reported as undone, not removed).
-                written.changed = there.iter().map(|s| describe_set(s)).collect();
+                if !attempt {
+                    written.changed = there.iter().map(|s| describe_set(s)).collect();
+                }
             }
             Ok(outcome)
         })

@@ -144,6 +144,7 @@ async fn call(
         labels: &[],
         services: &clients,
         adopting: true,
+        solving: false,
         deadline: None,
     };
     let result = match how {
