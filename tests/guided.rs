@@ -873,6 +873,14 @@ fn an_exercise_run_checks_what_the_learner_made_and_rollback_removes_it() {
             assert!(task.contains("Your task:"), "{task}");
             let words = task.split_whitespace().collect::<Vec<_>>().join(" ");
             assert!(words.contains("record ID lab-primary"), "{task}");
+            // Its command goes where the run's calls go: the emulator, not an account.
+            assert!(
+                words.contains(&format!(
+                    "aws route53 change-resource-record-sets --endpoint-url {} --hosted-zone-id",
+                    emulator.url
+                )),
+                "{task}"
+            );
             learner.record(
                 ChangeAction::Create,
                 "lab-primary",

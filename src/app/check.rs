@@ -33,6 +33,8 @@ pub(crate) fn known(global: &Settings, checked_region: Option<String>) -> Known 
             .is_some_and(|u| !u.is_empty()),
         run_id: None,
         files: None,
+        endpoint_url: global.endpoint_url.clone(),
+        profile: global.profile.clone(),
     }
 }
 

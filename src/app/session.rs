@@ -430,22 +430,12 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
 /// The AWS CLI options that act where the session's calls go, for the commands the walkthrough
 /// shows.
 fn cli_options(session: &Session<'_>) -> String {
-    let mut options = Vec::new();
-    if let Some(region) = &session.known.region {
-        options.push(format!("--region {region}"));
+    let rest = session.known.cli();
+    match &session.known.region {
+        Some(region) if rest.is_empty() => format!("--region {region}"),
+        Some(region) => format!("--region {region} {rest}"),
+        None => rest,
     }
-    if let Some(url) = session
-        .target
-        .endpoint_url
-        .as_deref()
-        .filter(|u| !u.is_empty())
-    {
-        options.push(format!("--endpoint-url {url}"));
-    }
-    if let Some(profile) = &session.target.profile {
-        options.push(format!("--profile {profile}"));
-    }
-    options.join(" ")
 }
 
 /// `--until STEP` names one of the runbook's steps (a module's as `module.step`), or the command
@@ -1444,6 +1434,8 @@ fn start_resume(
         .endpoint_url
         .as_deref()
         .is_some_and(|u| !u.is_empty());
+    known.endpoint_url.clone_from(&target.endpoint_url);
+    known.profile.clone_from(&target.profile);
     let interrupt = CancellationToken::new();
     let rt = runtime(&interrupt);
     let (services, account) = aws_setup(&checked, &target, &rt)?;

@@ -22,6 +22,26 @@ pub struct Known {
     pub run_id: Option<String>,
     /// The folder an exercise's files are written in (`run.files`), known once the run exists.
     pub files: Option<String>,
+    /// The endpoint the run's calls go to (an emulator), for `aws.cli`.
+    pub endpoint_url: Option<String>,
+    /// The profile the run uses, for `aws.cli`.
+    pub profile: Option<String>,
+}
+
+impl Known {
+    /// `aws.cli`: the AWS CLI options that send a command where the run's calls go
+    /// (`--endpoint-url URL`, `--profile NAME`), for a task's or a hint's commands; empty on
+    /// AWS with the default profile. The region is the command's own (`--region`).
+    pub fn cli(&self) -> String {
+        let mut options = Vec::new();
+        if let Some(url) = self.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
+            options.push(format!("--endpoint-url {url}"));
+        }
+        if let Some(profile) = &self.profile {
+            options.push(format!("--profile {profile}"));
+        }
+        options.join(" ")
+    }
 }
 
 /// Why a step's region is not known: not a region name (or not of the run's partition), or it
@@ -244,6 +264,7 @@ impl<'a> Renderer<'a> {
         let name = self.project.name();
         let mut aws = serde_json::Map::new();
         aws.insert("emulated".into(), Json::Bool(self.known.emulated));
+        aws.insert("cli".into(), Json::String(self.known.cli()));
         // A module used with a `region:` acts there: its `aws.region` says so.
         match self.scope_region(scope) {
             Some(Ok(region)) => {
@@ -658,4 +679,28 @@ fn expressions(text: &str) -> Vec<&str> {
         rest = &rest[start + len + 2..];
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Known;
+
+    #[test]
+    fn aws_cli_points_a_command_where_the_run_goes_and_is_empty_on_aws_by_default() {
+        assert_eq!(Known::default().cli(), "");
+        let emulator = Known {
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            profile: Some("lab".into()),
+            ..Known::default()
+        };
+        assert_eq!(
+            emulator.cli(),
+            "--endpoint-url http://127.0.0.1:5000 --profile lab"
+        );
+        let empty_endpoint = Known {
+            endpoint_url: Some(String::new()),
+            ..Known::default()
+        };
+        assert_eq!(empty_endpoint.cli(), "");
+    }
 }

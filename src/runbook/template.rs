@@ -14,7 +14,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior};
 pub const ROOTS: &[&str] = &["vars", "steps", "run", "aws"];
 /// The keys of `run` and `aws`.
 pub const RUN_KEYS: &[&str] = &["id", "name", "files"];
-pub const AWS_KEYS: &[&str] = &["region", "emulated"];
+pub const AWS_KEYS: &[&str] = &["region", "emulated", "cli"];
 
 /// How a string is to be evaluated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
