@@ -2385,6 +2385,8 @@ fn every_kind_deleted_behind_the_runs_back_is_undone_as_already_gone() {
             deadline: None,
             adopting: false,
             solving: false,
+            declared: &runbook::engine::action::NOTHING_DECLARED,
+            journal: None,
         };
         let undone = rt.block_on(def.executor.undo(&ctx, &resource));
         assert_eq!(
@@ -3740,6 +3742,77 @@ fn a_record_the_run_did_not_write_is_refused_or_taken_over_and_put_back() {
             .len()
     });
     assert_eq!(zones, 1, "the zone the run found is kept");
+
+    // The take-over again, its answer lost (the change made, the SDK's resend refused): the run
+    // sees its change made and keeps what it took over, so that rollback puts it back.
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            lose_first_record_change: true,
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let out = lab.run(&[
+        "run",
+        "site.yaml",
+        "--yes",
+        "--endpoint-url",
+        &proxy.url,
+        "--var",
+        "on_existing=adopt",
+        // Not the set identifier of the first take-over: the emulator refuses to create again
+        // a record it has deleted.
+        "--var",
+        "set=shop-primary-2",
+    ]);
+    ok(&out);
+    assert_eq!(
+        proxy
+            .stats
+            .lost_answers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    assert_eq!(records().len(), 2, "taken over: {:?}", records());
+    let id = lab.run_ids().pop().unwrap();
+    ok(&lab.run(&["rollback", &id, "--yes"]));
+    assert_eq!(records(), before, "put back after a lost answer too");
+
+    // The run killed once the take-over is made, before it is journaled: what it replaced was
+    // journaled first, so a rollback straight away puts it back, and so does one after a resume.
+    for (set, resume) in [("set=shop-primary-3", false), ("set=shop-primary-4", true)] {
+        let killed = lab
+            .command(&[
+                "run",
+                "site.yaml",
+                "--yes",
+                "--endpoint-url",
+                &lab.emulator.url,
+                "--var",
+                "on_existing=adopt",
+                "--var",
+                set,
+            ])
+            .env("RUNBOOK_TEST_CRASH_AFTER", "primary")
+            .output()
+            .unwrap();
+        assert!(!killed.status.success(), "{set}: {:?}", text(&killed));
+        assert_eq!(records().len(), 2, "{set}: taken over: {:?}", records());
+        let id = lab.run_ids().pop().unwrap();
+        if resume {
+            ok(&lab.run(&["resume", &id, "--yes"]));
+        }
+        let back = lab.run(&["rollback", &id, "--yes"]);
+        ok(&back);
+        assert!(
+            text(&back)
+                .1
+                .contains("undid record site.example.org A PRIMARY"),
+            "{set}: {:?}",
+            text(&back)
+        );
+        assert_eq!(records(), before, "{set}: put back after a crash");
+    }
 }
 
 /// A site that exists, made with boto3 (argv: endpoint, then REGION=NAME for each stack): in each

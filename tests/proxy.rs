@@ -67,6 +67,10 @@ pub struct Faults {
     /// emulator) and its answer lost (the connection dropped), as on a network that drops an
     /// answer: the SDK sends the call again.
     pub lose_first_answer: bool,
+    /// The first `ChangeResourceRecordSets` is carried out and its answer lost, likewise: the
+    /// SDK sends the same change batch again, which Route 53 refuses (what it creates exists,
+    /// what it deletes is gone).
+    pub lose_first_record_change: bool,
 }
 
 /// The creates whose first answer `lose_first_answer` loses.
@@ -748,10 +752,9 @@ impl State {
         };
         self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
         let status = answer.status().as_u16();
-        if self.faults.lose_first_answer
-            && status == 200
-            && LOSABLE.contains(&op.as_str())
-            && self.lost.lock().expect("never poisoned").insert(op.clone())
+        let losable = (self.faults.lose_first_answer && LOSABLE.contains(&op.as_str()))
+            || (self.faults.lose_first_record_change && op == "ChangeResourceRecordSets");
+        if losable && status == 200 && self.lost.lock().expect("never poisoned").insert(op.clone())
         {
             self.stats.lost_answers.fetch_add(1, Ordering::Relaxed);
             let _ = answer.bytes().await;

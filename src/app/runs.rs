@@ -174,6 +174,8 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
             services,
             adopting: false,
             solving: false,
+            declared: &crate::engine::action::NOTHING_DECLARED,
+            journal: None,
             deadline: None,
         };
         match rt.block_on(def.executor.reconcile(&ctx)) {

@@ -363,6 +363,8 @@ async fn delete(
         services: clients,
         adopting: false,
         solving: false,
+        declared: &crate::engine::action::NOTHING_DECLARED,
+        journal: None,
         deadline: None,
     };
     let resource = Resource {

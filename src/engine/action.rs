@@ -352,6 +352,13 @@ pub struct Context<'a> {
     /// place is their attempt, which the step replaces (and its rollback removes, never puts
     /// back), rather than refusing it as someone else's.
     pub solving: bool,
+    /// What the step declared before it acted ([`Context::declare`]): an earlier attempt's, as
+    /// the journal holds it, or this attempt's once it has; for its reconcile after a crash or a
+    /// lost answer, and rollback's look.
+    pub declared: &'a Declared,
+    /// Where [`Context::declare`] writes: the run's journal (`None` outside a run's steps: a
+    /// rollback, a sweep, a check, which act on nothing they would need to declare).
+    pub journal: Option<&'a super::journal::Journal>,
     /// Where the step acts when not where the run does (its `region:`; for an undo, where the
     /// resource was made). `None`: the run's own. The engine only passes it on.
     pub region: Option<&'a str>,
@@ -361,7 +368,48 @@ pub struct Context<'a> {
 /// type in it (the AWS actions for their clients).
 pub type Services = dyn std::any::Any + Send + Sync;
 
+/// What a step declared before it acted: see [`Context::declare`].
+#[derive(Debug, Default)]
+pub struct Declared(std::sync::Mutex<Option<Json>>);
+
+/// For the contexts of what is no run's step (a sweep, a check): nothing declared, and nothing
+/// can be (they have no journal).
+pub static NOTHING_DECLARED: Declared = Declared(std::sync::Mutex::new(None));
+
+impl Declared {
+    pub fn new(intent: Option<Json>) -> Declared {
+        Declared(std::sync::Mutex::new(intent))
+    }
+
+    /// The latest declared, if any.
+    pub fn get(&self) -> Option<Json> {
+        self.0.lock().expect("never poisoned").clone()
+    }
+}
+
 impl Context<'_> {
+    /// Write down, before acting, what the step's undo will need and could not learn afterwards
+    /// (the records a take-over replaces). It is journaled at once, so that a resume's reconcile
+    /// or a rollback after a crash or a lost answer finds it as [`Context::declared`]. A journal
+    /// that cannot be written fails the step before it acts.
+    pub async fn declare(&self, intent: Json) -> Result<(), ActionError> {
+        let Some(journal) = self.journal else {
+            return Ok(());
+        };
+        let intent_copy = intent.clone();
+        let record = super::journal::Record::StepIntent {
+            step: self.step_id.to_owned(),
+            intent,
+        };
+        journal.append(record).await.map_err(|e| {
+            ActionError::new(format!(
+                "what the step is about to replace could not be journaled, so nothing was done: {e}"
+            ))
+        })?;
+        *self.declared.0.lock().expect("never poisoned") = Some(intent_copy);
+        Ok(())
+    }
+
     /// Decode the parameters into the action's own struct.
     pub fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, ActionError> {
         serde_json::from_value(self.params.clone())

@@ -102,6 +102,8 @@ impl Check<'_> {
                         services: self.services,
                         adopting: false,
                         solving: false,
+                        declared: &super::action::NOTHING_DECLARED,
+                        journal: None,
                         deadline: Some(tokio::time::Instant::now() + self.read_for),
                         region: prepared.region.as_deref(),
                     };

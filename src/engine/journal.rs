@@ -113,6 +113,12 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         marked: Option<Marked>,
     },
+    /// What a step was about to do that its undo needs and could not learn afterwards (the
+    /// records a take-over replaces), written before it did it ([`super::action::Context::declare`]).
+    StepIntent {
+        step: String,
+        intent: Json,
+    },
     StepSkipped {
         step: String,
         reason: String,
@@ -175,7 +181,9 @@ impl Record {
             }
         };
         match self {
-            Record::StepStarted { params, .. } => mask(params, secrets),
+            Record::StepStarted { params, .. } | Record::StepIntent { intent: params, .. } => {
+                mask(params, secrets);
+            }
             Record::StepSucceeded {
                 undo_steps: Some(steps),
                 ..

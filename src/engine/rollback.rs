@@ -109,6 +109,8 @@ impl Rollback<'_> {
             services: self.services,
             adopting: false,
             solving: false,
+            declared: &super::action::NOTHING_DECLARED,
+            journal: None,
             deadline: None,
             region: None,
         }
@@ -134,6 +136,7 @@ impl Rollback<'_> {
                     key,
                     params,
                     region,
+                    intent,
                     ..
                 }
                 | StepState::Failed(
@@ -143,6 +146,7 @@ impl Rollback<'_> {
                         key,
                         params,
                         region,
+                        intent,
                     }),
                 ) => {
                     let Some(def) = self.registry.find(action) else {
@@ -155,8 +159,10 @@ impl Rollback<'_> {
                     }
                     let progress = super::StepProgress::new(step, self.reporter);
                     let cancel = self.interrupt.child_token();
+                    let declared = super::action::Declared::new(intent.clone());
                     let ctx = Context {
                         region: region.as_deref(),
+                        declared: &declared,
                         ..self.context(step, key, params, &progress, &cancel)
                     };
                     // Not silent while it looks: an endpoint that hangs shows here as anywhere.

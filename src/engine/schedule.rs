@@ -199,12 +199,13 @@ impl Run<'_> {
                                 crate::mask::holds_secret(&prepared.params, &self.options.secrets);
                             // An attempt that may have created something: interrupted, or a
                             // create that failed after its create call.
-                            let prior_key = match prior.steps.get(&steps[i].id) {
-                                Some(StepState::Started { .. }) => true,
-                                Some(StepState::Failed(_, Some(_))) => {
-                                    steps[i].action.effect() == super::action::Effect::Creates
-                                }
-                                _ => false,
+                            let (prior_key, declared) = match prior.steps.get(&steps[i].id) {
+                                Some(StepState::Started { intent, .. }) => (true, intent.clone()),
+                                Some(StepState::Failed(_, Some(tried))) => (
+                                    steps[i].action.effect() == super::action::Effect::Creates,
+                                    tried.intent.clone(),
+                                ),
+                                _ => (false, None),
                             };
                             let cancel = cancel.clone();
                             let key = super::state::step_key(
@@ -215,8 +216,12 @@ impl Run<'_> {
                             running.push(
                                 async move {
                                     let region = prepared.region.clone();
+                                    let earlier = Earlier {
+                                        reconcile: prior_key,
+                                        declared,
+                                    };
                                     let result =
-                                        self.attempt(i, prepared, &key, prior_key, &cancel).await;
+                                        self.attempt(i, prepared, &key, earlier, &cancel).await;
                                     (i, result.made_in(region))
                                 }
                                 .boxed_local(),
@@ -380,9 +385,11 @@ impl Run<'_> {
         i: usize,
         prepared: Prepared,
         key: &str,
-        reconcile_first: bool,
+        earlier: Earlier,
         cancel: &CancellationToken,
     ) -> StepResult {
+        let reconcile_first = earlier.reconcile;
+        let declared = super::action::Declared::new(earlier.declared);
         let step = &self.workflow.steps()[i];
         let progress = super::StepProgress::new(&step.id, self.reporter);
         let mut ctx = Context {
@@ -398,6 +405,8 @@ impl Run<'_> {
             services: self.services,
             adopting: true,
             solving: false,
+            declared: &declared,
+            journal: Some(self.journal),
             deadline: None,
             region: prepared.region.as_deref(),
         };
@@ -908,4 +917,11 @@ fn write_exercise_file(
     file.write_all(content.as_bytes())
         .map_err(|e| e.to_string())?;
     Ok(path.display().to_string())
+}
+
+/// What an earlier attempt of a step left for the next: whether it may have made something
+/// (interrupted, or a create that failed after its call), and what it declared before acting.
+struct Earlier {
+    reconcile: bool,
+    declared: Option<Json>,
 }

@@ -17,6 +17,8 @@ pub enum StepState {
         attempt: u32,
         params: Json,
         region: Option<String>,
+        /// What it declared before it acted ([`super::action::Context::declare`]).
+        intent: Option<Json>,
     },
     Succeeded(Done),
     Skipped(String),
@@ -55,6 +57,8 @@ pub struct Tried {
     pub key: String,
     pub params: Json,
     pub region: Option<String>,
+    /// What it declared before it acted.
+    pub intent: Option<Json>,
 }
 
 /// A succeeded step, and what undoing it takes.
@@ -257,8 +261,17 @@ impl RunState {
                         attempt: *attempt,
                         params: params.clone(),
                         region: region.clone(),
+                        intent: None,
                     },
                 );
+            }
+            Record::StepIntent { step, intent } => {
+                if let Some(StepState::Started {
+                    intent: declared, ..
+                }) = self.steps.get_mut(step)
+                {
+                    *declared = Some(intent.clone());
+                }
             }
             Record::StepSucceeded {
                 step,
@@ -302,12 +315,14 @@ impl RunState {
                         key,
                         params,
                         region,
+                        intent,
                         ..
                     }) => Some(Tried {
                         action: action.clone(),
                         key: key.clone(),
                         params: params.clone(),
                         region: region.clone(),
+                        intent: intent.clone(),
                     }),
                     _ => None,
                 };

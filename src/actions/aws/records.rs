@@ -368,6 +368,17 @@ impl Executor for Record {
                     )
                 }
             ));
+            // What rollback must put back is journaled before it is replaced: after a crash or a
+            // lost answer it could not be read again (the change deleted it).
+            let changed: Vec<String> = if attempt {
+                Vec::new()
+            } else {
+                there.iter().map(|s| describe_set(s)).collect()
+            };
+            if !previous.is_empty() {
+                ctx.declare(json!({ "previous": previous, "changed": changed }))
+                    .await?;
+            }
             // Created, never upserted: a record written there meanwhile is refused by Route 53
             // rather than overwritten. What is taken over goes in the same change batch.
             let mut changes: Vec<Change> = there
@@ -381,17 +392,18 @@ impl Executor for Record {
                 code == "PriorRequestNotComplete"
                     || (code == "InvalidChangeBatch" && message.contains("not found"))
             };
+            let taken_over: Vec<ResourceRecordSet> = there.iter().map(|s| (*s).clone()).collect();
             let write = super::settle_errors(ctx, Duration::from_secs(300), settles, || {
                 let changes = changes.clone();
-                let (zone, set) = (zone.clone(), set.clone());
+                let (zone, set, taken_over) = (zone.clone(), set.clone(), taken_over.clone());
                 async move {
                     let answer = match changes.as_slice() {
                         [one] => c.zone_changes.submit(&c.route53, &zone, one.clone()).await,
                         _ => super::batch::Sender::send(&c.route53, zone.clone(), changes).await,
                     };
                     match answer {
-                        Err(e) if e.message.contains("already exists") => {
-                            created_meanwhile(c, &zone, set, e).await
+                        Err(e) if refused_resend(&e, !taken_over.is_empty()) => {
+                            after_refusal(c, &zone, set, &taken_over, e).await
                         }
                         other => other,
                     }
@@ -422,9 +434,7 @@ impl Executor for Record {
             if let Some(written) = outcome.resources.first_mut() {
                 written.undo["previous"] = serde_json::Value::Array(previous);
                 // Taken over: rollback puts these back (reported as undone, not removed).
-                if !attempt {
-                    written.changed = there.iter().map(|s| describe_set(s)).collect();
-                }
+                written.changed = changed;
             }
             Ok(outcome)
         })
@@ -433,10 +443,15 @@ impl Executor for Record {
     /// Taken up again after an interruption (a resume, a lost answer): the record exactly as
     /// the step writes it is the step's own (it is refused when there before, so only the step
     /// can have written it), and writing it again gives the change id to wait for, changing
-    /// nothing. Rollback's look (`adopting: false`) claims no record: one there may be anyone's.
+    /// nothing. Rollback's look (`adopting: false`) claims no record (one there may be anyone's)
+    /// unless the step declared a take-over before writing: then the record as written, with
+    /// none of what it took over left, is the step's, and what it took over is put back.
     fn reconcile<'a>(&'a self, ctx: &'a Context<'a>) -> Reconciling<'a> {
         Box::pin(async move {
-            if !ctx.adopting {
+            // A take-over declared what it replaces before writing: its record, found as
+            // written with none of those left, is the step's, even to rollback's look.
+            let declared = ctx.declared.get();
+            if !ctx.adopting && declared.is_none() {
                 return Ok(None);
             }
             let (zone, set, label) = self.set(ctx)?;
@@ -445,8 +460,37 @@ impl Executor for Record {
             if !sets.iter().any(|s| same(s, &set)) {
                 return Ok(None);
             }
-            let id = change(c, &zone, ChangeAction::Upsert, set).await?;
-            Ok(Some(record_outcome(ctx, &zone, label, id)))
+            let previous: Vec<Json> = declared
+                .as_ref()
+                .and_then(|d| d["previous"].as_array().cloned())
+                .unwrap_or_default();
+            let taken_over: Vec<ResourceRecordSet> =
+                previous.iter().map(restore).collect::<Result<_, _>>()?;
+            if taken_over
+                .iter()
+                .any(|old| sets.iter().any(|s| same(s, old)))
+            {
+                // Its change was not made (a change batch is all or nothing).
+                return Ok(None);
+            }
+            // Writing the same record again changes nothing and gives the change id to wait for;
+            // rollback's look only reads.
+            let id = if ctx.adopting {
+                change(c, &zone, ChangeAction::Upsert, set).await?
+            } else {
+                String::new()
+            };
+            let mut outcome = record_outcome(ctx, &zone, label, id);
+            if let (Some(written), Some(declared)) = (outcome.resources.first_mut(), &declared) {
+                written.undo["previous"] = Json::Array(previous);
+                written.changed = declared["changed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.as_str().map(str::to_owned))
+                    .collect();
+            }
+            Ok(Some(outcome))
         })
     }
 
@@ -607,20 +651,39 @@ fn change_of(action: ChangeAction, set: ResourceRecordSet) -> Result<Change, Act
         .map_err(|e| ActionError::new(format!("a record change could not be built: {e}")))
 }
 
-/// A create refused with "already exists": a record written at the name since it was read is
-/// someone else's, and refused. With nothing in the way (the emulator refuses to create again a
-/// record created and deleted before), the record is written after all.
-async fn created_meanwhile(
+/// Whether Route 53 refused a change in a way a resend of it would be refused (what it creates
+/// exists; for a take-over, what it deletes is gone): the first send may have been carried out
+/// and its answer lost.
+fn refused_resend(e: &ActionError, takes_over: bool) -> bool {
+    e.message.contains("already exists")
+        || (takes_over
+            && e.code.as_deref() == Some("InvalidChangeBatch")
+            && e.message.contains("not found"))
+}
+
+/// A write refused as a resend would be: look at the name. The zone as the write leaves it
+/// (the record exactly as written, none of what it takes over) is the write done, its answer
+/// lost: done, and what it took over is still kept for rollback to put back. With nothing in the
+/// way (the emulator refuses to create again a record created and deleted before), the record
+/// is written after all. Anything else was written there since it was read, by someone else:
+/// refused. Either way the change id comes from writing the record again, which changes nothing.
+async fn after_refusal(
     c: &Clients,
     zone: &str,
     set: ResourceRecordSet,
+    taken_over: &[ResourceRecordSet],
     refused: ActionError,
 ) -> Result<String, ActionError> {
     let sets = at_name(c, zone, &set).await?;
-    if !conflicts(&set, &sets).is_empty() {
-        return Err(refused);
+    let done = sets.iter().any(|s| same(s, &set))
+        && !taken_over
+            .iter()
+            .any(|old| sets.iter().any(|s| same(s, old)));
+    let clear = conflicts(&set, &sets).is_empty() && refused.message.contains("already exists");
+    if done || clear {
+        return change(c, zone, ChangeAction::Upsert, set).await;
     }
-    change(c, zone, ChangeAction::Upsert, set).await
+    Err(refused)
 }
 
 /// A record step refused: `found` is at its name and the run did not write it.

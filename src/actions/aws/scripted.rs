@@ -145,6 +145,8 @@ async fn call(
         services: &clients,
         adopting: true,
         solving: false,
+        declared: &crate::engine::action::NOTHING_DECLARED,
+        journal: None,
         deadline: None,
     };
     let result = match how {
