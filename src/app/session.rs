@@ -354,7 +354,7 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
         exercise_refused(exec, &ask)?;
     }
     let store = state::open(settings)?;
-    let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    let runbook = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
     if ask.is_guided() {
         if let Some(id) = offer_resume(store.as_ref(), &runbook, &ask) {
             return start_resume(settings, Some(&id), false, false, vars, exec);

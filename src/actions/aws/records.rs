@@ -370,13 +370,13 @@ impl Executor for Record {
             ));
             // What rollback must put back is journaled before it is replaced: after a crash or a
             // lost answer it could not be read again (the change deleted it).
-            let changed: Vec<String> = if attempt {
+            let described: Vec<String> = if attempt {
                 Vec::new()
             } else {
                 there.iter().map(|s| describe_set(s)).collect()
             };
             if !previous.is_empty() {
-                ctx.declare(json!({ "previous": previous, "changed": changed }))
+                ctx.declare(json!({ "previous": previous, "changed": described }))
                     .await?;
             }
             // Created, never upserted: a record written there meanwhile is refused by Route 53
@@ -434,7 +434,7 @@ impl Executor for Record {
             if let Some(written) = outcome.resources.first_mut() {
                 written.undo["previous"] = serde_json::Value::Array(previous);
                 // Taken over: rollback puts these back (reported as undone, not removed).
-                written.changed = changed;
+                written.changed = described;
             }
             Ok(outcome)
         })
