@@ -2873,6 +2873,11 @@ fn a_damaged_journal_is_never_read_as_clean() {
             && stderr.contains("runbook sweep --tag runbook:run="),
         "{stderr}"
     );
+    // The look belongs to no step, and says so without an empty step name.
+    assert!(
+        stderr.contains("Z   looking for anything still tagged with the run\n"),
+        "{stderr}"
+    );
     ok(&lab.run(&[
         "sweep",
         "--tag",

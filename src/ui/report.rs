@@ -243,7 +243,12 @@ impl Reporter for Lines {
                 if last.get(step) != Some(text) {
                     last.insert(step.clone(), text.clone());
                     drop(last);
-                    self.line(&format!("  {step}: {text}"));
+                    // The run's own work (rollback's last look) belongs to no step.
+                    if step.is_empty() {
+                        self.line(&format!("  {text}"));
+                    } else {
+                        self.line(&format!("  {step}: {text}"));
+                    }
                 }
             }
             Event::StepMessage { step, text } => {
