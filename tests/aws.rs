@@ -4347,6 +4347,57 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     }
 }
 
+/// A check where a step would fail says nothing hopeful about the steps after it: a run stops
+/// there, so they are unknown (naming the step), not ready; and the drill's steps, off by
+/// default, are skipped for that reason even though they read what the failing step would find.
+#[test]
+fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
+    let lab = Lab::new();
+    let runbook = crate::test::root().join("runbooks/add-failover.yaml");
+    let out = lab.run(&[
+        "check",
+        runbook.to_str().unwrap(),
+        "--var",
+        "domain=shop.example.org",
+        "--var",
+        "primary_lb=no-such-alb",
+        "--var",
+        "secondary_lb=no-such-standby",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let verdict = |step: &str| {
+        json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == step)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(verdict("primary")["verdict"], "would_fail", "{json}");
+    for step in ["primary_record", "primary_insync", "check_primary"] {
+        let v = verdict(step);
+        assert_eq!(v["verdict"], "unknown", "{step}: {json}");
+        assert!(
+            v["why"].as_str().unwrap().contains("which would fail"),
+            "{step}: {v}"
+        );
+    }
+    for step in ["stop_primary", "check_secondary", "start_primary"] {
+        let v = verdict(step);
+        assert_eq!(v["verdict"], "skipped", "{step}: {json}");
+        assert!(
+            v["why"].as_str().unwrap().contains("the drill is off"),
+            "{step}: {v}"
+        );
+    }
+}
+
 /// The drill's way back and its gate, at real AWS's timings scaled down through the test proxy:
 /// with `--var failback=true` the primary is started again after the failover, its targets turn
 /// healthy and Route 53 answers with the PRIMARY again, each way measured; with

@@ -5,7 +5,8 @@
 //!
 //! What a step in place returns feeds the steps after it, as in a run. A step whose inputs come
 //! from a step that the run would still have to make is `ready` after it: nothing more can be
-//! seen before that step exists.
+//! seen before that step exists. One whose inputs come from a step that would fail is `unknown`:
+//! a run stops before it. A step whose `when` is false is `skipped`, whatever it would read.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -60,11 +61,24 @@ impl Check<'_> {
         let mut known = vec![false; steps.len()];
         let mut in_place = vec![false; steps.len()];
         let mut skipped = vec![false; steps.len()];
+        let mut stopped_by: Vec<Option<usize>> = vec![None; steps.len()];
         let mut verdicts: Vec<Option<Evaluated>> = vec![None; steps.len()];
         let cancel = CancellationToken::new();
         for i in order(self.workflow) {
             let step = &steps[i];
+            // A step it waits for that would fail (or waits for one that would): a run stops
+            // before this step.
+            let stopper = step.deps.iter().find_map(|d| stopped_by[*d]);
             let verdict = match self.workflow.prepare(i, &outputs) {
+                Err(_) if stopper.is_some() => {
+                    stopped_by[i] = stopper;
+                    Verdict::Unknown {
+                        why: format!(
+                            "after `{}`, which would fail: a run stops before this step",
+                            steps[stopper.unwrap_or(i)].id
+                        ),
+                    }
+                }
                 // The nearest step it waits for whose outputs do not exist yet.
                 Err(why) => match step.deps.iter().filter(|d| !known[**d]).max() {
                     // What it would use is a by-product of making something that is there
@@ -77,7 +91,7 @@ impl Check<'_> {
                     },
                     Some(d) => Verdict::Ready {
                         why: format!(
-                            "after `{}`, which the run would make first: nothing more can be seen before it exists",
+                            "after `{}`, which the run would do first: nothing more can be seen before then",
                             steps[*d].id
                         ),
                     },
@@ -150,6 +164,9 @@ impl Check<'_> {
                 }
             };
             skipped[i] = matches!(verdict, Verdict::Skipped { .. });
+            if matches!(verdict, Verdict::WouldFail { .. }) {
+                stopped_by[i] = Some(i);
+            }
             verdicts[i] = Some(Evaluated {
                 step: step.id.clone(),
                 title: step.title.clone(),

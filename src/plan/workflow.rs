@@ -148,10 +148,8 @@ impl Workflow for RunbookWorkflow<'_> {
 
     fn prepare(&self, i: usize, done: &Outputs) -> Result<Prepared, String> {
         let r = self.renderer(done);
-        let params = r.params(i);
-        if let Some(p) = problems(&params) {
-            return Err(p);
-        }
+        // `when` first: a step it skips is skipped for its own reason, even where its parameters
+        // read what will never exist (the outputs of a step `check` cannot run, or one skipped).
         let skip = match r.condition(i) {
             None if self
                 .checked
@@ -165,6 +163,15 @@ impl Workflow for RunbookWorkflow<'_> {
             Some(Ok(value)) => !value,
             Some(Err(e)) => return Err(format!("cannot evaluate `when`: {e}")),
             None => return Err("cannot evaluate `when` yet".into()),
+        };
+        let params = if skip {
+            Json::Null
+        } else {
+            let params = r.params(i);
+            if let Some(p) = problems(&params) {
+                return Err(p);
+            }
+            params.value
         };
         let step = self.checked.flow.step(&self.checked.project, i);
         let scope = self.checked.flow.steps[i].scope;
@@ -184,6 +191,18 @@ impl Workflow for RunbookWorkflow<'_> {
             },
             None => skip_reason(step),
         });
+        if skip.is_some() {
+            // Nothing else of a skipped step is asked, shown or sent.
+            return Ok(Prepared {
+                region: None,
+                title: r.title(i),
+                params,
+                skip,
+                confirm: None,
+                guide: None,
+                exercise: None,
+            });
+        }
         let confirm = match &step.confirm {
             None => None,
             Some(c) => match r.render_site(
@@ -250,7 +269,7 @@ impl Workflow for RunbookWorkflow<'_> {
         Ok(Prepared {
             region,
             title: r.title(i),
-            params: params.value,
+            params,
             skip,
             confirm,
             guide,
