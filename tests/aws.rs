@@ -4347,6 +4347,62 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     }
 }
 
+/// `--profile NAME` is where a run's credentials come from, as with the AWS CLI, even with other
+/// credentials in the environment: a teacher's shell with AWS_ACCESS_KEY_ID set must not put a
+/// student's lab (a roster's `profile`) in the teacher's account. Without `--profile`, the
+/// environment's.
+#[test]
+fn a_named_profile_signs_the_calls_even_with_keys_in_the_environment() {
+    let lab = Lab::new();
+    let credentials = lab.dir.path().join("credentials");
+    std::fs::write(
+        &credentials,
+        "[student]\naws_access_key_id = AKIASTUDENTPROFILE\naws_secret_access_key = s3cret\n",
+    )
+    .unwrap();
+    let proxy = crate::proxy::Proxy::start(&lab.emulator.url, crate::proxy::Faults::default());
+    let run = |profile: &[&str]| {
+        let mut args = vec!["run", "net.yaml", "--yes", "--endpoint-url", &proxy.url];
+        args.extend(profile);
+        let out = lab
+            .command(&args)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .output()
+            .unwrap();
+        ok(&out);
+        std::mem::take(&mut *proxy.stats.access_keys.lock().unwrap())
+    };
+    let keys = run(&["--profile", "student"]);
+    assert_eq!(
+        keys.into_iter().collect::<Vec<_>>(),
+        ["AKIASTUDENTPROFILE"],
+        "every call signed with the profile's key"
+    );
+    let keys = run(&[]);
+    assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["testing"]);
+
+    // A profile with no credentials is named, with where it was looked for, before any call
+    // (the endpoint is never asked: it does not exist).
+    let runs = lab.run_ids().len();
+    let out = lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--profile",
+        "nosuch",
+        "--endpoint-url",
+        "http://aws.example.invalid",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("no usable AWS credentials: the profile `nosuch` has none (looked in ")
+            && stderr.contains("aws configure --profile nosuch"),
+        "{stderr}"
+    );
+    assert_eq!(lab.run_ids().len(), runs, "no run was started");
+}
+
 /// A check where a step would fail says nothing hopeful about the steps after it: a run stops
 /// there, so they are unknown (naming the step), not ready; and the drill's steps, off by
 /// default, are skipped for that reason even though they read what the failing step would find.

@@ -155,6 +155,8 @@ pub struct Stats {
     pub by_operation: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Requests received (throttled ones too), by service: `ec2`, `elbv2`, `route53`.
     pub by_service: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>>,
+    /// The access key ids requests were signed with.
+    pub access_keys: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// The most ids one poll named: `DescribeLoadBalancers` ARNs, `DescribeInstances` ids.
     pub widest_poll: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
     /// Every call forwarded: when, and which operation.
@@ -227,6 +229,13 @@ fn params(body: &str, prefix: &str) -> Vec<String> {
                 .into_owned()
         })
         .collect()
+}
+
+/// The access key id a request was signed with (`Credential=AKID/…` of its SigV4 header).
+fn access_key(req: &Request<Incoming>) -> Option<String> {
+    let auth = req.headers().get("authorization")?.to_str().ok()?;
+    let rest = &auth[auth.find("Credential=")? + "Credential=".len()..];
+    Some(rest.split('/').next()?.to_owned())
 }
 
 /// Which service a signed request is for, from its credential scope.
@@ -608,6 +617,13 @@ impl State {
             std::future::pending::<()>().await;
         }
         let service = service(&req);
+        if let Some(key) = access_key(&req) {
+            self.stats
+                .access_keys
+                .lock()
+                .expect("never poisoned")
+                .insert(key);
+        }
         *self
             .stats
             .by_service

@@ -3,7 +3,7 @@
 //!
 //! aws-config's default chain finds credentials and the region (environment, shared files, SSO,
 //! instance metadata); `--profile`, `--region` and `--endpoint-url` (or `AWS_ENDPOINT_URL`) take
-//! precedence. `for_settings` makes the clients of a target once and keeps them for the process,
+//! precedence, and a named profile's credentials beat the environment's, as in the AWS CLI. `for_settings` makes the clients of a target once and keeps them for the process,
 //! so every step of every run to the same target (each lab of a class in one account and
 //! region) shares their connection pools and rate limits (`limit`). The application hands them
 //! to the engine, which hands them to each action (`clients(ctx)`); unit tests hand an action
@@ -15,6 +15,7 @@ use std::sync::{LazyLock, Mutex};
 use aws_config::BehaviorVersion;
 use aws_config::meta::region::RegionProviderChain;
 use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::error::CredentialsError;
 
 use super::limit::{Limit, Rates};
 use super::shared::{Lookups, Memo, Recent, SharedPoll};
@@ -42,6 +43,8 @@ pub struct Clients {
     pub config: aws_config::SdkConfig,
     /// Calls go to an emulator (`--endpoint-url`): it has no data plane and no `TestDNSAnswer`.
     pub emulated: bool,
+    /// The profile named for this target (`--profile`, a roster's `profile`), for messages.
+    pub profile: Option<String>,
     /// The waits for load balancers and for instances of every run to this target, each kind
     /// served by one poll (`shared`).
     pub load_balancers: SharedPoll<aws_sdk_elasticloadbalancingv2::types::LoadBalancer>,
@@ -190,6 +193,7 @@ async fn load_with(settings: &Settings) -> Result<Clients, ActionError> {
         .endpoint_url
         .as_deref()
         .is_some_and(|u| !u.is_empty());
+    clients.profile.clone_from(&settings.profile);
     Ok(clients)
 }
 
@@ -219,7 +223,15 @@ pub async fn sdk_config(
         .timeout_config(call_timeouts())
         .stalled_stream_protection(stall);
     if let Some(profile) = &settings.profile {
-        loader = loader.profile_name(profile);
+        // A profile named for this run is where its credentials come from, as with the AWS CLI:
+        // the SDK's default chain would take AWS_ACCESS_KEY_ID from the shell first, and a
+        // class's labs, each with its own profile, would all land in the shell's account.
+        let credentials = aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(profile)
+            .build();
+        loader = loader
+            .profile_name(profile)
+            .credentials_provider(credentials);
     }
     if let Some(url) = settings.endpoint_url.as_deref().filter(|u| !u.is_empty()) {
         loader = loader.endpoint_url(url);
@@ -370,6 +382,7 @@ impl Clients {
             region,
             config,
             emulated: false,
+            profile: None,
             load_balancers: SharedPoll::default(),
             instances: SharedPoll::default(),
             images: Memo::default(),
@@ -522,8 +535,53 @@ pub async fn check_credentials(clients: &Clients) -> Result<String, ActionError>
     provider
         .provide_credentials()
         .await
-        .map_err(|e| no_credentials(&e.to_string()))?;
+        .map_err(|e| match (&clients.profile, &e) {
+            // The profile files are missing, or the profile has no credentials in them.
+            (Some(profile), CredentialsError::CredentialsNotLoaded(_)) => ActionError::new(format!(
+                "no usable AWS credentials: the profile `{profile}` has none (looked in {})",
+                profile_files()
+            ))
+            .hint(format!(
+                "`aws configure --profile {profile}` sets it up (`aws configure list-profiles` lists the profiles there are), \
+                 or `aws sso login --profile {profile}` if it is an SSO profile"
+            ))
+            .invalid_input(),
+            (Some(profile), _) => ActionError::new(format!(
+                "no usable AWS credentials from the profile `{profile}`: {}",
+                with_sources(&e)
+            ))
+            .hint(format!(
+                "check the profile in {}, or run `aws sso login --profile {profile}` if its SSO session expired",
+                profile_files()
+            ))
+            .invalid_input(),
+            (None, _) => no_credentials(&with_sources(&e)),
+        })?;
     Ok(clients.region.clone())
+}
+
+/// An error and what it says it comes from ("… not properly configured: profile `x` was not
+/// defined").
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Where the SDK reads profiles: `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE`, or their
+/// places under the home folder.
+fn profile_files() -> String {
+    let file = |var: &str, default: &str| std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    format!(
+        "{} and {}",
+        file("AWS_CONFIG_FILE", "~/.aws/config"),
+        file("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials")
+    )
 }
 
 fn no_credentials(detail: &str) -> ActionError {
