@@ -4263,15 +4263,7 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     assert_eq!(gone.status.code(), Some(1), "{:?}", text(&gone));
     let json: serde_json::Value = serde_json::from_slice(&gone.stdout).expect("JSON");
     assert_eq!(json["ready"], false);
-    let verdict = |step: &str| {
-        json["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step"] == step)
-            .cloned()
-            .unwrap()
-    };
+    let verdict = |step: &str| step_verdict(&json, step);
     assert_eq!(verdict("primary_record")["verdict"], "in_place");
     assert_eq!(verdict("secondary_record")["verdict"], "ready");
     assert!(
@@ -4345,6 +4337,17 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     for step in creates {
         assert_eq!(step["verdict"], "in_place", "{step}");
     }
+}
+
+/// One step's verdict in `runbook check --output json`.
+fn step_verdict(json: &serde_json::Value, step: &str) -> serde_json::Value {
+    json["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == step)
+        .cloned()
+        .unwrap_or_else(|| panic!("no step {step} in {json}"))
 }
 
 /// `--profile NAME` is where a run's credentials come from, as with the AWS CLI, even with other
@@ -4426,15 +4429,7 @@ fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{:?}", text(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let verdict = |step: &str| {
-        json["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step"] == step)
-            .cloned()
-            .unwrap()
-    };
+    let verdict = |step: &str| step_verdict(&json, step);
     assert_eq!(verdict("primary")["verdict"], "would_fail", "{json}");
     for step in ["primary_record", "primary_insync", "check_primary"] {
         let v = verdict(step);
@@ -4451,6 +4446,27 @@ fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
             v["why"].as_str().unwrap().contains("the drill is off"),
             "{step}: {v}"
         );
+    }
+
+    // A step that only follows a skipped one (`needs:`) runs: the two-region lab on the emulator
+    // skips loading the page, and the drill after it still stops the primary.
+    let two = crate::test::root().join("runbooks/two-region-failover.yaml");
+    let out = lab.run(&[
+        "check",
+        two.to_str().unwrap(),
+        "--var",
+        "domain=two.example.org",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--output",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let verdict = |step: &str| step_verdict(&json, step);
+    assert_eq!(verdict("http_primary")["verdict"], "skipped", "{json}");
+    for step in ["stop_primary", "primary_down", "check_secondary"] {
+        assert_eq!(verdict(step)["verdict"], "ready", "{step}: {json}");
     }
 }
 

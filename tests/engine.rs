@@ -735,6 +735,47 @@ fn a_question_without_a_terminal_and_without_yes_fails_instead_of_waiting() {
     assert_eq!(code(&out), Some(0), "{:?}", text(&out));
 }
 
+/// A step that reads the outputs of a skipped step is skipped, saying which; one that only
+/// follows it (`needs:`) runs.
+#[test]
+fn a_step_reading_a_skipped_step_is_skipped_and_one_that_only_follows_it_runs() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Skips
+        steps:
+          - {id: off, action: test.create, when: false, with: {name: off}}
+          - {id: reader, action: core.note, with: {text: \"{{ steps.off.id }}\"}}
+          - {id: follower, action: core.note, needs: [off], with: {text: after}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    let (stdout, _) = text(&out);
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let ended = |step: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e["step"] == step
+                    && ["step_skipped", "step_succeeded"].contains(&e["event"].as_str().unwrap())
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("{step} in {stdout}"))
+    };
+    assert_eq!(ended("reader")["event"], "step_skipped", "{stdout}");
+    assert!(
+        ended("reader")
+            .to_string()
+            .contains("it reads the outputs of skipped step `off`"),
+        "{stdout}"
+    );
+    assert_eq!(ended("follower")["event"], "step_succeeded", "{stdout}");
+}
+
 #[test]
 fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
     let lab = Lab::new(

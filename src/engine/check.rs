@@ -79,15 +79,33 @@ impl Check<'_> {
                         ),
                     }
                 }
-                // The nearest step it waits for whose outputs do not exist yet.
-                Err(why) => match step.deps.iter().filter(|d| !known[**d]).max() {
+                // It reads what a step a run skips would have made: a run skips it too.
+                Err(_) if step.reads.iter().any(|d| skipped[*d]) => {
+                    let d = step
+                        .reads
+                        .iter()
+                        .find(|d| skipped[**d])
+                        .copied()
+                        .unwrap_or(i);
+                    Verdict::Skipped {
+                        why: format!(
+                            "it reads the outputs of `{}`, which a run skips",
+                            steps[d].id
+                        ),
+                    }
+                }
+                // The nearest step it waits for whose outputs do not exist yet (a skipped one
+                // it only follows does not hold it back).
+                Err(why) => match step
+                    .deps
+                    .iter()
+                    .filter(|d| !known[**d] && !skipped[**d])
+                    .max()
+                {
                     // What it would use is a by-product of making something that is there
                     // already (a change id): nothing to do.
                     Some(d) if in_place[*d] => Verdict::InPlace {
                         what: format!("nothing to do: `{}` is in place", steps[*d].id),
-                    },
-                    Some(d) if skipped[*d] => Verdict::Skipped {
-                        why: format!("it follows `{}`, which a run skips", steps[*d].id),
                     },
                     Some(d) => Verdict::Ready {
                         why: format!(

@@ -29,6 +29,9 @@ pub struct Step {
     pub title: String,
     /// Indices of the steps this one waits for.
     pub deps: Vec<usize>,
+    /// Those of `deps` whose outputs it reads (the others it only follows, `needs:`): a step
+    /// that reads what a skipped step would have made is skipped too.
+    pub reads: Vec<usize>,
     pub action: &'static dyn action::Action,
     pub timeout: Option<Duration>,
     /// Attempts in all, and the first wait between them.

@@ -305,7 +305,7 @@ impl Run<'_> {
             Ok(p) => p,
             Err(e) => {
                 let skipped: Vec<&str> = steps[i]
-                    .deps
+                    .reads
                     .iter()
                     .filter(|&&d| matches!(status[d], Status::Skipped))
                     .map(|&d| steps[d].id.as_str())

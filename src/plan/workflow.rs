@@ -46,6 +46,7 @@ impl<'a> RunbookWorkflow<'a> {
                     id: flow.steps[i].id.clone(),
                     title: plan_renderer.title(i),
                     deps: flow.steps[i].deps.iter().map(|&(d, _)| d).collect(),
+                    reads: flow.steps[i].reads.clone(),
                     action,
                     timeout: step.timeout.as_ref().map(|t| t.value.0),
                     retry: step

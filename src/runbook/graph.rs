@@ -90,6 +90,7 @@ mod tests {
                     scope: 0,
                     index: i,
                     deps: d.iter().map(|&x| (x, Span::default())).collect(),
+                    reads: d.to_vec(),
                 })
                 .collect(),
         }

@@ -48,6 +48,9 @@ pub struct FlowStep {
     pub index: usize,
     /// Steps this one waits for, each with the place that makes it wait (deduplicated, sorted).
     pub deps: Vec<(usize, Span)>,
+    /// Those of `deps` whose outputs its templates read (the others are `needs:`): where one of
+    /// them is skipped, so is this step.
+    pub reads: Vec<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -222,8 +225,9 @@ pub fn expand(project: &Project) -> (Flow, Diagnostics) {
     let mut diags = Diagnostics::default();
     expand_scope(project, &mut flow, 0, "", None);
     for i in 0..flow.steps.len() {
-        let deps = step_deps(project, &flow, i, &mut diags);
+        let (deps, reads) = step_deps(project, &flow, i, &mut diags);
         flow.steps[i].deps = deps;
+        flow.steps[i].reads = reads;
     }
     (flow, diags)
 }
@@ -250,6 +254,7 @@ fn expand_scope(
                     scope,
                     index,
                     deps: Vec::new(),
+                    reads: Vec::new(),
                 });
                 Local::Action(flow.steps.len() - 1)
             }
@@ -374,7 +379,7 @@ fn step_deps(
     flow: &Flow,
     i: usize,
     diags: &mut Diagnostics,
-) -> Vec<(usize, Span)> {
+) -> (Vec<(usize, Span)>, Vec<usize>) {
     let mut out = Vec::new();
     let mut finder = DepFinder {
         project,
@@ -382,10 +387,14 @@ fn step_deps(
         visiting: HashSet::new(),
         diags,
     };
+    // The steps whose outputs its templates read, and those of the steps using its modules.
+    let mut reads = Vec::new();
     let fs = &flow.steps[i];
     let step = flow.step(project, i);
     for site in step_sites(step, true) {
+        let from = out.len();
         finder.site(fs.scope, &site, &mut out);
+        reads.extend(out[from..].iter().map(|&(d, _)| d));
     }
     for need in &step.needs {
         finder.local(fs.scope, need, None, need.span, &mut out);
@@ -395,7 +404,9 @@ fn step_deps(
     while let Some((parent, index)) = flow.scopes[scope].parent {
         let using = &project.modules[flow.scopes[parent].module].steps[index];
         for site in step_sites(using, false) {
+            let from = out.len();
             finder.site(parent, &site, &mut out);
+            reads.extend(out[from..].iter().map(|&(d, _)| d));
         }
         for need in &using.needs {
             finder.local(parent, need, None, need.span, &mut out);
@@ -405,7 +416,9 @@ fn step_deps(
     let mut seen = HashSet::new();
     out.retain(|(d, _)| seen.insert(*d));
     out.sort_by_key(|(d, _)| *d);
-    out
+    reads.sort_unstable();
+    reads.dedup();
+    (out, reads)
 }
 
 /// Check every template reference, `needs` entry and module input of every file, once per
