@@ -4351,7 +4351,7 @@ fn step_verdict(json: &serde_json::Value, step: &str) -> serde_json::Value {
 }
 
 /// `--profile NAME` is where a run's credentials come from, as with the AWS CLI, even with other
-/// credentials in the environment: a teacher's shell with AWS_ACCESS_KEY_ID set must not put a
+/// credentials in the environment: a teacher's shell with `AWS_ACCESS_KEY_ID` set must not put a
 /// student's lab (a roster's `profile`) in the teacher's account. Without `--profile`, the
 /// environment's.
 #[test]

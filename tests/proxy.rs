@@ -231,7 +231,7 @@ fn params(body: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-/// The access key id a request was signed with (`Credential=AKID/…` of its SigV4 header).
+/// The access key id a request was signed with (`Credential=AKID/…` of its `SigV4` header).
 fn access_key(req: &Request<Incoming>) -> Option<String> {
     let auth = req.headers().get("authorization")?.to_str().ok()?;
     let rest = &auth[auth.find("Credential=")? + "Credential=".len()..];
