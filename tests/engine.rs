@@ -1781,12 +1781,19 @@ fn an_interrupted_run_is_a_failed_junit_suite() {
     assert!(leftovers.is_empty(), "written atomically: {leftovers:?}");
 }
 
-/// A value computed from a secret (`upper`) and the secret percent-encoded (as a URL carries it)
-/// are secret too: in no output mode, events file, `JUnit` report, plan or journal.
+/// A value computed from a secret (`upper`, a slice of it) and the secret percent-encoded (as a
+/// URL carries it) or JSON-escaped (as a command prints it) are secret too: in no output mode,
+/// events file, `JUnit` report, plan or journal.
 #[test]
 fn a_derived_or_percent_encoded_secret_appears_nowhere() {
     let secret = "pässwörd zz";
-    let forms = ["PÄSSWÖRD ZZ", "p%C3%A4ssw%C3%B6rd%20zz", "%C3%A4ssw"];
+    let forms = [
+        "PÄSSWÖRD ZZ",
+        "p%C3%A4ssw%C3%B6rd%20zz",
+        "%C3%A4ssw",
+        "pässw",
+        "p\\u00e4ssw",
+    ];
     let lab = Lab::new(
         "
         runbook: 1
@@ -1795,6 +1802,12 @@ fn a_derived_or_percent_encoded_secret_appears_nowhere() {
           token: {secret: true}
         steps:
           - {id: loud, action: core.set, with: {value: \"{{ vars.token | upper }}\"}}
+          - {id: head, action: core.set, with: {value: \"{{ vars.token[:5] }}\"}}
+          - id: said
+            action: core.exec
+            with:
+              command: [python3, -c, \"import json, os, sys; print(json.dumps(os.environ['T']), file=sys.stderr); print('{}')\"]
+              env: {T: \"{{ vars.token }}\"}
           - {id: url, action: check.http, timeout: 2s, with: {url: \"http://127.0.0.1:9/{{ vars.token }}\"}}
         ",
     );
@@ -1831,6 +1844,10 @@ fn a_derived_or_percent_encoded_secret_appears_nowhere() {
         seen.push_str(&lab.journal(&id));
     }
     assert!(seen.contains("***"), "masked values are shown as ***");
+    assert!(
+        seen.contains("said: \"***\""),
+        "the command's stderr, masked: {seen}"
+    );
     for form in forms.iter().chain([&secret]) {
         assert!(!seen.contains(form), "{form} appears:\n{seen}");
     }

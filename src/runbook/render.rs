@@ -215,10 +215,13 @@ impl<'a> Renderer<'a> {
         // result masked wherever it appears; the template's own words around it stay readable.
         for (i, step) in self.flow.steps.iter().enumerate() {
             let scope = step.scope;
+            // `vars` alone: the template reads vars in a way that names none (`vars.token[:4]`,
+            // `vars[name]`), so it may read a secret one.
             let reads_secret = |refs: &[String]| {
                 refs.iter().any(|r| {
                     secret_vars.iter().any(|(s, var)| {
-                        *s == scope && (r == var || r.starts_with(&format!("{var}.")))
+                        *s == scope
+                            && (r == "vars" || r == var || r.starts_with(&format!("{var}.")))
                     })
                 })
             };
@@ -242,8 +245,12 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
-        // The forms a secret takes in a URL (a `check.http` address): percent-encoded.
-        let encoded: Vec<String> = out.iter().flat_map(|s| url_forms(s)).collect();
+        // The forms a secret takes in a URL (a `check.http` address): percent-encoded; and in
+        // JSON that a command prints (its stderr is shown): escaped.
+        let encoded: Vec<String> = out
+            .iter()
+            .flat_map(|s| url_forms(s).into_iter().chain(json_forms(s)))
+            .collect();
         out.extend(encoded);
         out.sort_by_key(|s| std::cmp::Reverse(s.len()));
         out.dedup();
@@ -662,6 +669,34 @@ fn url_forms(secret: &str) -> Vec<String> {
     let mut forms: Vec<String> = [url, form, all]
         .into_iter()
         .filter(|f| f != secret)
+        .collect();
+    forms.dedup();
+    forms
+}
+
+/// The forms a secret takes inside a JSON string, when they differ from it: escaped as serde
+/// writes it (`"` and `\` and control characters), and as Python's `json.dumps` and others
+/// write it by default, every character beyond ASCII as `\uXXXX`.
+fn json_forms(secret: &str) -> Vec<String> {
+    let escaped = serde_json::to_string(secret).unwrap_or_default();
+    let escaped = escaped
+        .strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or_default()
+        .to_owned();
+    let mut ascii = String::with_capacity(escaped.len());
+    for c in escaped.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            for unit in c.encode_utf16(&mut [0; 2]) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    let mut forms: Vec<String> = [escaped, ascii]
+        .into_iter()
+        .filter(|f| !f.is_empty() && f != secret)
         .collect();
     forms.dedup();
     forms

@@ -151,31 +151,136 @@ fn parse_references(s: &str) -> Result<Vec<String>, TemplateError> {
         Kind::Literal => return Ok(Vec::new()),
         Kind::Expression(expr) => {
             let offset = s.find(expr).unwrap_or(0);
-            env()
+            let mut names = env()
                 .compile_expression(expr)
                 .map_err(|e| shift(TemplateError::from(e), offset))?
-                .undeclared_variables(true)
+                .undeclared_variables(true);
+            if let Some(unsliced) = unslice(expr, true) {
+                if let Ok(e) = env().compile_expression(&unsliced) {
+                    names.extend(e.undeclared_variables(true));
+                }
+            }
+            names
         }
-        Kind::Text => env().template_from_str(s)?.undeclared_variables(true),
+        Kind::Text => {
+            let mut names = env().template_from_str(s)?.undeclared_variables(true);
+            if let Some(unsliced) = unslice(s, false) {
+                if let Ok(t) = env().template_from_str(&unsliced) {
+                    names.extend(t.undeclared_variables(true));
+                }
+            }
+            names
+        }
     };
+    Ok(sorted(names))
+}
+
+/// The names a bare expression reads (`when: not aws.emulated`).
+pub fn expression_references(expr: &str) -> Result<Vec<String>, TemplateError> {
+    let mut names = env().compile_expression(expr)?.undeclared_variables(true);
+    if let Some(unsliced) = unslice(expr, true) {
+        if let Ok(e) = env().compile_expression(&unsliced) {
+            names.extend(e.undeclared_variables(true));
+        }
+    }
+    Ok(sorted(names))
+}
+
+/// Names without the globals (`range`, the project's functions), sorted.
+fn sorted(names: std::collections::HashSet<String>) -> Vec<String> {
     let mut names: Vec<String> = names
         .into_iter()
         .filter(|n| !is_global(n.split('.').next().unwrap_or(n)))
         .collect();
     names.sort();
-    Ok(names)
+    names
 }
 
-/// The names a bare expression reads (`when: not aws.emulated`).
-pub fn expression_references(expr: &str) -> Result<Vec<String>, TemplateError> {
-    let mut names: Vec<String> = env()
-        .compile_expression(expr)?
-        .undeclared_variables(true)
-        .into_iter()
-        .filter(|n| !is_global(n.split('.').next().unwrap_or(n)))
-        .collect();
-    names.sort();
-    Ok(names)
+/// The template with each slice (`x[1:3]`, `vars.token[:4]`) written as an index by a tuple
+/// (`x[(1, 3)]`), or `None` when it has none. minijinja's `undeclared_variables` does not look
+/// inside what a slice is taken of, so `steps.zones.names[:2]` would read nothing: no
+/// dependency, no unknown-step error and no masking of a secret's first characters. The tuple
+/// form reads the same names and is only ever parsed, never rendered. `code`: the whole text is
+/// an expression; otherwise only what is inside `{{ }}` and `{% %}` is.
+fn unslice(text: &str, code: bool) -> Option<String> {
+    /// An open bracket: where its content starts in `out`, and for `[` the places of its own
+    /// colons in `out`.
+    struct Open {
+        square: bool,
+        start: usize,
+        colons: Vec<usize>,
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut open: Vec<Open> = Vec::new();
+    let mut in_code = code;
+    let mut quote: Option<char> = None;
+    let mut changed = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !in_code {
+            out.push(c);
+            if c == '{' && matches!(chars.peek(), Some('{' | '%')) {
+                out.push(chars.next().unwrap_or('{'));
+                in_code = true;
+            }
+            continue;
+        }
+        if let Some(q) = quote {
+            out.push(c);
+            if c == '\\' {
+                if let Some(next) = chars.next() {
+                    out.push(next);
+                }
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '}' | '%' if !code && open.is_empty() && chars.peek() == Some(&'}') => {
+                out.push(c);
+                out.push(chars.next().unwrap_or('}'));
+                in_code = false;
+                continue;
+            }
+            '[' | '(' | '{' => {
+                out.push(c);
+                open.push(Open {
+                    square: c == '[',
+                    start: out.len(),
+                    colons: Vec::new(),
+                });
+                continue;
+            }
+            ':' => {
+                if let Some(o) = open.last_mut().filter(|o| o.square) {
+                    o.colons.push(out.len());
+                }
+            }
+            ']' | ')' | '}' => {
+                if let Some(o) = open.pop().filter(|o| o.square && !o.colons.is_empty()) {
+                    let mut parts = Vec::new();
+                    let mut from = o.start;
+                    for &colon in &o.colons {
+                        parts.push(out[from..colon].trim().to_owned());
+                        from = colon + 1;
+                    }
+                    parts.push(out[from..].trim().to_owned());
+                    let parts: Vec<String> = parts
+                        .into_iter()
+                        .map(|p| if p.is_empty() { "none".to_owned() } else { p })
+                        .collect();
+                    out.truncate(o.start);
+                    out.push_str(&format!("({},)", parts.join(", ")));
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    changed.then_some(out)
 }
 
 fn shift(mut e: TemplateError, offset: usize) -> TemplateError {
@@ -335,6 +440,37 @@ fn overflow() -> Error {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// What a slice is taken of is read: a dependency on the step, a secret's first characters.
+    #[test]
+    fn a_slice_reads_what_it_slices() {
+        for (text, read) in [
+            ("{{ steps.zones.names[:2] }}", vec!["steps.zones.names"]),
+            ("first={{ vars.token[:4] }}!", vec!["vars.token"]),
+            ("{{ (steps.a.b)[1:] | join(',') }}", vec!["steps.a.b"]),
+            ("{{ steps.a.b[::2] }}", vec!["steps.a.b"]),
+            (
+                "{{ steps.a.b[vars.i:vars.j] }}",
+                vec!["steps.a.b", "vars.i", "vars.j"],
+            ),
+            (
+                "{% set x = steps.a.b[1:] %}{{ x }} {{ {'k': vars.v}['k'] }}",
+                vec!["steps.a.b", "vars.v"],
+            ),
+            ("{{ ':' ~ steps.a.b[0] ~ '[:' }}", vec!["steps.a.b"]),
+        ] {
+            assert_eq!(references(text).unwrap(), read, "{text}");
+        }
+        assert_eq!(
+            expression_references("steps.a.b[:1] == ['x']").unwrap(),
+            ["steps.a.b"]
+        );
+        assert_eq!(unslice("no slice {{ a[0] }}", false), None);
+        assert_eq!(
+            unslice("x[:2] {{ y[1:] }}", false).unwrap(),
+            "x[:2] {{ y[(1, none,)] }}"
+        );
+    }
 
     #[test]
     fn cidrsubnet_matches_terraform() {
