@@ -435,6 +435,16 @@ fn an_undo_that_keeps_failing_is_exit_3_listing_what_remains() {
         stderr.contains("test resource stuck (step stuck)"),
         "{stderr}"
     );
+    // What to do about it is said where the undo failed.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let failed = lines
+        .iter()
+        .position(|l| l.contains("undo stuck: stuck cannot be removed (on purpose)"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        lines[failed + 1].ends_with("  hint: remove it by hand, then roll back again"),
+        "{stderr}"
+    );
     assert_eq!(lab.resources(), ["stuck"]);
 }
 

@@ -248,7 +248,8 @@ impl Executor for Create {
                 return Err(ActionError::new(format!(
                     "{} cannot be removed (on purpose)",
                     resource.id
-                )));
+                ))
+                .hint("remove it by hand, then roll back again"));
             }
             let how = match std::fs::remove_file(&file) {
                 Ok(()) => Undone::Removed,

@@ -445,6 +445,9 @@ impl Reporter for Lines {
                     self.mark("31", "✗", "FAIL "),
                     error.message
                 ));
+                if let Some(hint) = &error.hint {
+                    self.line(&format!("  hint: {hint}"));
+                }
                 if !remaining.is_empty() {
                     self.line(&format!("  left: {}", resources_text(remaining)));
                 }

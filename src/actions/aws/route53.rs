@@ -810,7 +810,7 @@ async fn kept_zone(c: &Clients, id: &str) -> ActionError {
         if more > 0 { format!(" and {more} more") } else { String::new() }
     ))
     .hint(format!(
-        "nothing is deleted that no run made: if those records may go, delete them (Route 53 › Hosted zones › the zone, or `aws route53 change-resource-record-sets --hosted-zone-id {id}` with a DELETE change), then roll back again; or keep the zone"
+        "nothing is deleted that no run made: if another run wrote them (`runbook runs` shows the runs still holding something), roll that run back first; if they are someone's and may go, delete them (Route 53 › Hosted zones › the zone, or `aws route53 change-resource-record-sets --hosted-zone-id {id}` with a DELETE change); then roll back again, or keep the zone"
     ))
 }
 
