@@ -2123,6 +2123,18 @@ fn resume_from_refuses_a_step_kept_on_rollback_and_rebuilds_only_what_follows() 
     let out = lab.run(&["resume", &id, "--from", "top", "--yes"]);
     assert_eq!(code(&out), Some(0), "{:?}", text(&out));
     assert_eq!(lab.resources(), ["base", "side", "top"]);
+    // Said as what it is: a part undone to be made again, never the run rolled back.
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(&format!(
+            "Undoing 1 step of {id} to run it again: 1 resource"
+        )) && stderr.contains("Undone, to be made again: 1 test resource"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Rollback complete") && !stderr.contains("left nothing behind"),
+        "{stderr}"
+    );
     let calls: Vec<String> = lab.calls().into_iter().map(|(_, w)| w.join(" ")).collect();
     let count = |what: &str| calls.iter().filter(|c| c.starts_with(what)).count();
     assert_eq!(count("create top"), 2, "top made again: {calls:?}");

@@ -89,6 +89,7 @@ pub(crate) fn rollback_of<'a>(
         ask,
         yes,
         parallelism: 8,
+        part: false,
         retries: undo_retries(),
         quiet_after: Some(quiet_after()),
         interrupt,
@@ -756,6 +757,7 @@ impl<'a> Session<'a> {
         );
         if !whole {
             rollback.leftovers = None;
+            rollback.part = true;
         }
         rollback.execute().await
     }

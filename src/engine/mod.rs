@@ -171,6 +171,9 @@ pub enum Event {
     },
     RollbackStarted {
         run_id: String,
+        /// Only some of the run's steps are undone, to run them again (`resume --from`, a
+        /// class's rebuild): the run is not rolled back.
+        part: bool,
         /// Steps with something to undo (or to look for: one that stopped part way).
         steps: usize,
         /// The resources those steps are known to have made or changed.
@@ -191,6 +194,8 @@ pub enum Event {
     },
     RollbackFinished {
         run_id: String,
+        /// See `RollbackStarted`.
+        part: bool,
         complete: bool,
         remaining: Vec<(String, action::Resource)>,
         /// Resources removed by this rollback, and resources it found already gone.

@@ -34,6 +34,9 @@ pub struct Rollback<'a> {
     pub ask: &'a dyn Ask,
     pub yes: bool,
     pub parallelism: usize,
+    /// It undoes only some of the run's steps, to run them again (`state` holds those): said
+    /// so in its events.
+    pub part: bool,
     /// How long an undo keeps retrying retryable errors (AWS keeps subnets and security groups
     /// busy for minutes after a load balancer or instance is deleted), the first wait, and how long
     /// it keeps trying an endpoint that does not answer at all.
@@ -216,6 +219,7 @@ impl Rollback<'_> {
         self.journal(Record::RollbackStarted).await?;
         self.reporter.event(&Event::RollbackStarted {
             run_id: self.state.run_id.clone(),
+            part: self.part,
             steps: work.len() + unchecked.len(),
             resources: work.values().map(|d| d.resources.len()).sum(),
         });
@@ -447,6 +451,7 @@ impl Rollback<'_> {
         self.journal(Record::RollbackFinished { complete }).await?;
         self.reporter.event(&Event::RollbackFinished {
             run_id: self.state.run_id.clone(),
+            part: self.part,
             complete,
             remaining: remaining.clone(),
             removed,

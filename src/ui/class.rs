@@ -151,6 +151,7 @@ impl Board {
                         row.status.clear();
                     }
                 }
+                Event::RollbackStarted { part: true, .. } => row.phase = "rebuilding",
                 Event::RollbackStarted { .. } => row.phase = "rolling back",
                 Event::UndoStarted { step } => {
                     row.step = format!("undo {step}");
@@ -164,6 +165,15 @@ impl Board {
                     row.failed += 1;
                     row.step = format!("undo {step}");
                     row.status.clone_from(&error.message);
+                }
+                // A rebuild goes on running: its steps say where it is.
+                Event::RollbackFinished {
+                    part: true,
+                    complete: true,
+                    ..
+                } => {
+                    row.step.clear();
+                    row.status.clear();
                 }
                 Event::RollbackFinished { complete, .. } => {
                     row.phase = if *complete {

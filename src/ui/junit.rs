@@ -371,6 +371,7 @@ impl Reporter for Junit {
             // The rollback after a failure is a case of its own: passed when it left nothing,
             // failed with what remains.
             Event::RollbackFinished {
+                part: false,
                 complete,
                 remaining,
                 ..

@@ -371,11 +371,22 @@ impl Reporter for Lines {
             }
             Event::RollbackStarted {
                 run_id,
+                part,
                 steps,
                 resources,
             } => {
                 // In the words the run ended with ("This run created 25 resources").
                 let count = crate::runbook::suggest::count;
+                *self.removed.lock().expect("never poisoned") = std::collections::BTreeMap::new();
+                if *part {
+                    self.line(&format!(
+                        "Undoing {} of {run_id} to run {} again: {}",
+                        count(*steps, "step"),
+                        if *steps == 1 { "it" } else { "them" },
+                        count(*resources, "resource")
+                    ));
+                    return;
+                }
                 let what = if *resources == 0 {
                     format!("looking for what {} left part way", count(*steps, "step"))
                 } else {
@@ -385,7 +396,6 @@ impl Reporter for Lines {
                         count(*steps, "step")
                     )
                 };
-                *self.removed.lock().expect("never poisoned") = std::collections::BTreeMap::new();
                 self.line(&format!("Rolling back {run_id}: {what}"));
             }
             Event::UndoStarted { step } => {
@@ -454,12 +464,22 @@ impl Reporter for Lines {
             }
             Event::RollbackFinished {
                 run_id,
+                part,
                 complete,
                 remaining,
                 removed,
                 already_gone,
             } => {
-                if *complete && *removed == 0 && *already_gone > 0 {
+                if *complete && *part {
+                    // The run goes on: what it still holds is not this line's to count.
+                    let kinds = std::mem::take(&mut *self.removed.lock().expect("never poisoned"));
+                    let what = if kinds.is_empty() {
+                        format!("{already_gone} already gone")
+                    } else {
+                        kinds_text(&kinds)
+                    };
+                    self.line(&format!("Undone, to be made again: {what}"));
+                } else if *complete && *removed == 0 && *already_gone > 0 {
                     self.line(&self.paint(
                         "33",
                         &format!(
@@ -642,11 +662,12 @@ pub fn event_json(event: &Event) -> Json {
         ),
         Event::RollbackStarted {
             run_id,
+            part,
             steps,
             resources,
         } => (
             "rollback_started",
-            json!({"run_id": run_id, "steps": steps, "resources": resources}),
+            json!({"run_id": run_id, "part": part, "steps": steps, "resources": resources}),
         ),
         Event::UndoStarted { step } => ("undo_started", json!({"step": step})),
         Event::UndoSucceeded { step, resources } => (
@@ -667,13 +688,14 @@ pub fn event_json(event: &Event) -> Json {
         ),
         Event::RollbackFinished {
             run_id,
+            part,
             complete,
             remaining,
             removed,
             already_gone,
         } => (
             "rollback_finished",
-            json!({"run_id": run_id, "complete": complete, "removed": removed, "already_gone": already_gone, "remaining": remaining.iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>()}),
+            json!({"run_id": run_id, "part": part, "complete": complete, "removed": removed, "already_gone": already_gone, "remaining": remaining.iter().map(|(s, r)| json!({"step": s, "kind": r.kind, "id": r.id})).collect::<Vec<_>>()}),
         ),
     };
     let mut v = json!({"event": name, "at": now()});
@@ -924,6 +946,11 @@ impl Live {
             }
             Event::RollbackStarted { .. } => {
                 brief.rolling_back = true;
+                false
+            }
+            // A rebuild's undo is over: the run goes on, and its steps speak again.
+            Event::RollbackFinished { part: true, .. } => {
+                brief.rolling_back = false;
                 false
             }
             // One line at the end says how the rollback went; each undo only if it failed.
