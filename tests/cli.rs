@@ -72,6 +72,8 @@ fn an_unknown_run_id_points_at_the_lab_when_the_run_is_there() {
     let out = Test::new().args(["show", "zzzz-no-such"]).status(2).run();
     let (_, stderr) = text(&out);
     assert!(stderr.contains("runs` lists the runs"), "{stderr}");
+    // Where there is no local lab, none is mentioned.
+    assert!(!stderr.contains("local lab"), "{stderr}");
 }
 
 #[test]

@@ -201,7 +201,7 @@ pub(crate) fn no_such_run(settings: &Settings, store: &dyn Store, id: &str) -> E
             "it is a run of the local lab (scripts/lab), kept in `.lab`: add --state-dir .lab, as in `{}`",
             there.command("runs")
         )
-    } else {
+    } else if !store.is_folder(lab) && lab.is_dir() {
         format!(
             "`{}` lists the runs (the local lab's: `{}`)",
             settings.command("runs"),
@@ -211,6 +211,8 @@ pub(crate) fn no_such_run(settings: &Settings, store: &dyn Store, id: &str) -> E
             }
             .command("runs")
         )
+    } else {
+        format!("`{}` lists the runs", settings.command("runs"))
     };
     Error::usage(message, help)
 }
