@@ -1715,6 +1715,12 @@ fn records_that_would_collide_refuse_the_run_before_anything_is_created() {
         "{stderr}"
     );
     assert!(stderr.contains("nothing was created"), "{stderr}");
+    // The way out fits what was met: a record that is there may be deleted or taken over.
+    assert!(
+        stderr.contains("help: delete the record if it may go")
+            && stderr.contains("on_existing: adopt"),
+        "{stderr}"
+    );
     assert_eq!(inventory(&lab), before, "nothing was created");
 
     change(ChangeAction::Delete, record(None));
@@ -1725,7 +1731,8 @@ fn records_that_would_collide_refuse_the_run_before_anything_is_created() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("a PRIMARY failover record already exists at lab.example.com")
-            && stderr.contains("`other-primary`"),
+            && stderr.contains("`other-primary`")
+            && stderr.contains("help: something already fails over at this name"),
         "{stderr}"
     );
     assert_eq!(inventory(&lab), before, "nothing was created");
@@ -4447,6 +4454,29 @@ fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
             "{step}: {v}"
         );
     }
+
+    // A run of it stops before anything, with the way out that fits a missing zone.
+    let run = lab.run(&[
+        "run",
+        runbook.to_str().unwrap(),
+        "--var",
+        "domain=shop.example.org",
+        "--var",
+        "primary_lb=no-such-alb",
+        "--var",
+        "secondary_lb=no-such-standby",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--yes",
+    ]);
+    let (_, stderr) = text(&run);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("there is no public hosted zone named shop.example.org")
+            && stderr.contains("help: check the domain")
+            && !stderr.contains("prefix"),
+        "{stderr}"
+    );
 
     // A step that only follows a skipped one (`needs:`) runs: the two-region lab on the emulator
     // skips loading the page, and the drill after it still stops the primary.

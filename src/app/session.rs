@@ -1227,12 +1227,23 @@ fn ready(
     if found.is_empty() {
         return Ok(());
     }
+    // Each kind of finding's own way out, once.
+    let mut fixes: Vec<&str> = Vec::new();
+    for met in &found {
+        if !fixes.contains(&met.fix) {
+            fixes.push(met.fix);
+        }
+    }
     Err(Error::usage(
         format!(
             "this run would meet what is in the account: {}; nothing was created",
-            found.join("; ")
+            found
+                .iter()
+                .map(|m| m.what.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
-        "choose another domain (--var domain=…) or prefix (--var prefix=…), delete records that may go (Route 53 › Hosted zones › the zone), roll back the run that made them (`runbook runs` lists runs), or set `on_existing: adopt` on a record step to take its record over; a zone the runbook only finds must exist",
+        fixes.join("; "),
     ))
 }
 

@@ -54,14 +54,27 @@ pub fn outside_zones<'p>(
         .collect()
 }
 
+/// What a run would meet in the account, in words, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Met {
+    pub what: String,
+    pub fix: &'static str,
+}
+
+const NO_ZONE: &str = "check the domain (`--var domain=…`, or `--var zone=…` where the runbook has it) and that the credentials are for the account that holds the zone: a zone the runbook only finds must exist";
+const SIMPLE_RECORD: &str = "delete the record if it may go (Route 53 › Hosted zones › the zone), choose another domain, or take it over with `on_existing: adopt` on the record step (`--var on_existing=adopt` where the runbook offers it: rollback puts it back)";
+const ROLE_TAKEN: &str = "something already fails over at this name: roll back the run that wrote it (`runbook runs` lists runs), choose another domain, or take it over with `on_existing: adopt`";
+const SAME_SET: &str = "choose another prefix (`--var prefix=…`) or domain, or roll back the run that wrote it (`runbook runs` lists runs)";
+
 /// Readiness, before a run creates anything (AWS's Region switch plans call these plan
 /// evaluations): the records already in existing zones that the run's record steps would collide
-/// with. `steps` are the plan's actions and parameters, rendered as far as they can be; a record
-/// goes in the longest zone of the plan whose name ends its name. Each collision in words.
+/// with, and a zone it only finds that is not there. `steps` are the plan's actions and
+/// parameters, rendered as far as they can be; a record goes in the longest zone of the plan
+/// whose name ends its name.
 pub async fn collisions<'p>(
     c: &Clients,
     steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
-) -> Result<Vec<String>, ActionError> {
+) -> Result<Vec<Met>, ActionError> {
     let mut zones = Vec::new();
     let mut chosen = HashMap::new();
     let mut find_only = Vec::new();
@@ -113,9 +126,12 @@ pub async fn collisions<'p>(
                 ids.insert(zone.clone(), id);
             }
             // A zone the run only finds: the run would stop at its first step.
-            None if find_only.contains(zone) => found.push(format!(
-                "there is no public hosted zone named {zone}, and the runbook only finds one (`create: false`)"
-            )),
+            None if find_only.contains(zone) => found.push(Met {
+                what: format!(
+                    "there is no public hosted zone named {zone}, and the runbook only finds one (`create: false`)"
+                ),
+                fix: NO_ZONE,
+            }),
             None => {}
         }
     }
@@ -141,17 +157,26 @@ pub async fn collisions<'p>(
             let theirs = r.set_identifier().unwrap_or_default();
             let their_role = r.failover().map(|f| f.as_str().to_owned());
             let why = match (&role, r.set_identifier(), &their_role) {
-                (_, None, _) => Some(format!(
-                    "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
-                )),
+                (_, None, _) => Some(Met {
+                    what: format!(
+                        "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
+                    ),
+                    fix: SIMPLE_RECORD,
+                }),
                 (Some(mine), Some(_), Some(r_role)) if r_role == mine && theirs != set => {
-                    Some(format!(
-                        "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
-                    ))
+                    Some(Met {
+                        what: format!(
+                            "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
+                        ),
+                        fix: ROLE_TAKEN,
+                    })
                 }
-                (_, Some(_), _) if theirs == set => Some(format!(
-                    "a {kind} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten"
-                )),
+                (_, Some(_), _) if theirs == set => Some(Met {
+                    what: format!(
+                        "a {kind} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten"
+                    ),
+                    fix: SAME_SET,
+                }),
                 _ => None,
             };
             found.extend(why);
