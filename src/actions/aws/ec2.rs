@@ -333,7 +333,7 @@ use aws_sdk_ec2::types::{
 
 use super::client::{Clients, clients};
 use super::kinds;
-use super::life::{Creating, Finishing, Life, Make, Step, client_token, made, missing};
+use super::life::{Creating, Finishing, Life, Make, Step, client_token, made, made_from};
 use super::watch::noting_unanswered;
 use super::{consistent, deleted, found, sdk_error, standard_tags};
 use crate::engine::action::{
@@ -401,15 +401,8 @@ impl Make for CreateVpc {
             ))
             .await;
             let outcome = out.map_err(|e| sdk_error("CreateVpc", &e)).and_then(|out| {
-                let id = out
-                    .vpc()
-                    .and_then(|v| v.vpc_id())
-                    .ok_or_else(|| missing("VPC id"))?;
-                Ok(made(
-                    kinds::VPC,
-                    id,
-                    &[("vpc_id", id.into()), ("cidr", cidr.into())],
-                ))
+                let id = out.vpc().and_then(|v| v.vpc_id());
+                made_from(kinds::VPC, id, &[("cidr", cidr.into())])
             });
             Ok((outcome, resent))
         })
@@ -498,21 +491,14 @@ impl Make for CreateSubnet {
             }))
             .await;
             let outcome = match out {
-                Ok(out) => out
-                    .subnet()
-                    .and_then(|s| s.subnet_id())
-                    .ok_or_else(|| missing("subnet id"))
-                    .map(|id| {
-                        made(
-                            kinds::SUBNET,
-                            id,
-                            &[
-                                ("subnet_id", id.into()),
-                                ("availability_zone", p.availability_zone.clone().into()),
-                                ("cidr", cidr.into()),
-                            ],
-                        )
-                    }),
+                Ok(out) => made_from(
+                    kinds::SUBNET,
+                    out.subnet().and_then(|s| s.subnet_id()),
+                    &[
+                        ("availability_zone", p.availability_zone.clone().into()),
+                        ("cidr", cidr.into()),
+                    ],
+                ),
                 Err(mut err) => {
                     let code = err.code.as_deref();
                     let refused = code == Some("InvalidSubnet.Range")
@@ -612,7 +598,6 @@ impl Make for CreateSubnet {
                     kinds::SUBNET,
                     &id,
                     &[
-                        ("subnet_id", id.clone().into()),
                         ("availability_zone", az.to_owned().into()),
                         ("cidr", cidr.clone().into()),
                     ],
@@ -684,15 +669,8 @@ impl Make for CreateInternetGateway {
             let outcome = out
                 .map_err(|e| sdk_error("CreateInternetGateway", &e))
                 .and_then(|out| {
-                    let id = out
-                        .internet_gateway()
-                        .and_then(|g| g.internet_gateway_id())
-                        .ok_or_else(|| missing("gateway id"))?;
-                    Ok(made(
-                        kinds::INTERNET_GATEWAY,
-                        id,
-                        &[("internet_gateway_id", id.into())],
-                    ))
+                    let id = out.internet_gateway().and_then(|g| g.internet_gateway_id());
+                    made_from(kinds::INTERNET_GATEWAY, id, &[])
                 });
             Ok((outcome, resent))
         })
@@ -847,15 +825,8 @@ impl Make for CreateRouteTable {
             }))
             .await;
             let outcome = out.and_then(|out| {
-                let id = out
-                    .route_table()
-                    .and_then(|t| t.route_table_id())
-                    .ok_or_else(|| missing("route table id"))?;
-                Ok(made(
-                    kinds::ROUTE_TABLE,
-                    id,
-                    &[("route_table_id", id.into())],
-                ))
+                let id = out.route_table().and_then(|t| t.route_table_id());
+                made_from(kinds::ROUTE_TABLE, id, &[])
             });
             Ok((outcome, resent))
         })
@@ -1050,14 +1021,7 @@ impl Make for CreateSecurityGroup {
                     .send()
             }))
             .await;
-            let outcome = out.and_then(|out| {
-                let id = out.group_id().ok_or_else(|| missing("group id"))?;
-                Ok(made(
-                    kinds::SECURITY_GROUP,
-                    id,
-                    &[("security_group_id", id.into())],
-                ))
-            });
+            let outcome = out.and_then(|out| made_from(kinds::SECURITY_GROUP, out.group_id(), &[]));
             Ok((outcome, resent))
         })
     }
@@ -1148,11 +1112,7 @@ impl Make for CreateSecurityGroup {
                 tag_as_steps(ctx, c, group, Some(&p.name), &p.tags).await?;
             }
             Ok(ByHand::Matches {
-                outcome: made(
-                    kinds::SECURITY_GROUP,
-                    &id,
-                    &[("security_group_id", id.clone().into())],
-                ),
+                outcome: made(kinds::SECURITY_GROUP, &id, &[]),
                 what,
             })
         })

@@ -433,11 +433,7 @@ fn protocol(p: &str) -> ProtocolEnum {
 pub(super) struct CreateTargetGroup;
 
 fn group_outcome(arn: &str, name: &str) -> Outcome {
-    made(
-        TARGET_GROUP,
-        arn,
-        &[("arn", arn.into()), ("name", name.into())],
-    )
+    made(TARGET_GROUP, arn, &[("name", name.into())])
 }
 
 /// The account's other regions with a target group of this name: a learner who built it with the
@@ -841,7 +837,6 @@ pub(super) struct CreateLoadBalancer;
 fn balancer_outcome(lb: &LoadBalancer) -> Outcome {
     let arn = lb.load_balancer_arn().unwrap_or_default();
     let outputs = [
-        ("arn", arn.into()),
         ("name", lb.load_balancer_name().unwrap_or_default().into()),
         ("dns_name", lb.dns_name().unwrap_or_default().into()),
         (
@@ -1226,7 +1221,7 @@ impl Executor for WaitLoadBalancer {
 pub(super) struct CreateListener;
 
 fn listener_outcome(arn: &str) -> Outcome {
-    made(LISTENER, arn, &[("arn", arn.into())])
+    made(LISTENER, arn, &[])
 }
 
 impl Make for CreateListener {

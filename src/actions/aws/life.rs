@@ -212,13 +212,26 @@ pub async fn undo(ctx: &Context<'_>, r: &Resource) -> Result<Undone, ActionError
     delete(ctx, c, r).await
 }
 
-/// The outcome of a resource made (or found) now: its outputs, and it as the one resource.
+/// The outcome of a resource made (or found) now, as the one resource: its id under the output
+/// its kind's entry names (`vpc_id`), then `outputs`.
 pub fn made(kind: ResourceKind, id: &str, outputs: &[(&str, Json)]) -> Outcome {
-    let outputs: Map<String, Json> = outputs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+    let id_output = kinds::find(kind.name()).and_then(|k| k.id_output);
+    let outputs: Map<String, Json> = id_output
+        .map(|name| (name.to_owned(), Json::from(id)))
+        .into_iter()
+        .chain(outputs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())))
         .collect();
     with_outputs(kind, id, outputs)
+}
+
+/// [`made`] from a create's answer, which must name the new resource's id.
+pub fn made_from(
+    kind: ResourceKind,
+    id: Option<&str>,
+    outputs: &[(&str, Json)],
+) -> Result<Outcome, ActionError> {
+    let id = id.ok_or_else(|| missing(&format!("{kind} id")))?;
+    Ok(made(kind, id, outputs))
 }
 
 /// The outcome of a resource found by its tag, with the outputs its listing gave.

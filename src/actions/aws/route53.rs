@@ -902,8 +902,7 @@ impl Make for HealthCheck {
                 .send()
                 .await
                 .map_err(|e| sdk_error("ChangeTagsForResource", &e));
-            let outcome =
-                tagged.map(|_| made(HEALTH_CHECK, &id, &[("health_check_id", id.clone().into())]));
+            let outcome = tagged.map(|_| made(HEALTH_CHECK, &id, &[]));
             Ok((outcome, false))
         })
     }
