@@ -1331,3 +1331,22 @@ fn quitting_before_anything_was_made_says_so_and_exits_0() {
         assert!(!all.contains(never), "`{never}`:\n{all}");
     }
 }
+
+/// Ctrl-C at the walkthrough's question is an interrupt, as anywhere else: the run says it was
+/// interrupted and exits 130 (quitting with `q` is the choice that exits 0).
+#[test]
+fn ctrl_c_at_the_question_interrupts_the_run_with_exit_130() {
+    let emulator = Emulator::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut screen = started_lab(&emulator, dir.path());
+    screen.expect("[q]uit?");
+    screen.session.send("\x03").unwrap();
+    screen.expect("Run interrupted");
+    screen.expect("Nothing was created, so there is nothing to keep or undo.");
+    let status = screen.session.get_process().wait().unwrap();
+    let all = screen.finish();
+    assert!(
+        format!("{status:?}").ends_with(", 130)"),
+        "exit 130: {status:?}\n{all}"
+    );
+}

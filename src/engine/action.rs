@@ -321,6 +321,9 @@ pub enum Choice {
     Skip,
     /// Stop the run here (as an interrupt: keep or roll back, resume later).
     Quit,
+    /// Ctrl-C at the question: the run is interrupted, as by Ctrl-C anywhere else (exit 130),
+    /// not quit by choice.
+    Interrupted,
 }
 
 /// Everything an action gets for one attempt.

@@ -97,6 +97,8 @@ enum StepResult {
     Cancelled,
     /// The person chose to stop before this step: nothing ran, the run stops as if interrupted.
     Quit,
+    /// Ctrl-C at the question before this step: nothing ran, and the run is interrupted.
+    Interrupted,
 }
 
 impl StepResult {
@@ -353,6 +355,7 @@ impl Run<'_> {
         match guided {
             Some(Choice::Skip) => return Err(StepResult::Skipped("you chose to skip it".into())),
             Some(Choice::Quit) => return Err(StepResult::Quit),
+            Some(Choice::Interrupted) => return Err(StepResult::Interrupted),
             Some(Choice::Run) => return Ok(prepared),
             None => {}
         }
@@ -861,6 +864,11 @@ impl Run<'_> {
             StepResult::Quit => {
                 status[i] = Status::Pending;
                 self.quit.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.interrupt.cancel();
+                Ok(None)
+            }
+            StepResult::Interrupted => {
+                status[i] = Status::Pending;
                 self.interrupt.cancel();
                 Ok(None)
             }

@@ -328,13 +328,19 @@ impl Ask for TerminalAsk {
                 "[R]un it, [e]xplain the action, or [q]uit?"
             };
             loop {
-                let answer = Input::<String>::new()
+                let answer = match Input::<String>::new()
                     .with_prompt(prompt)
                     .allow_empty(true)
                     .report(false)
                     .validate_with(|v: &String| choice(v, step.skippable).map(drop))
                     .interact_text_on(&term)
-                    .ok()?;
+                {
+                    Ok(answer) => answer,
+                    Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                        return Some(Choice::Interrupted);
+                    }
+                    Err(_) => return None,
+                };
                 match choice(&answer, step.skippable) {
                     Ok(Some(c)) => return Some(c),
                     Ok(None) => {
