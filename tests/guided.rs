@@ -1350,3 +1350,45 @@ fn ctrl_c_at_the_question_interrupts_the_run_with_exit_130() {
         "exit 130: {status:?}\n{all}"
     );
 }
+
+/// Ctrl-C at a step's own question (`confirm:`) stops the run as an interrupt: the step is not
+/// recorded as skipped (a resume asks it again), the run is interrupted and exits 130 once the
+/// person chose whether to keep what it made.
+#[test]
+fn ctrl_c_at_a_steps_question_interrupts_and_does_not_skip_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("rb.yaml"),
+        "runbook: 1\nname: Asks\nsteps:\n  - {id: made, action: test.create, with: {name: made}}\n  - {id: risky, action: test.create, confirm: Do the risky thing?, needs: [made], with: {name: risky}}\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("store")).unwrap();
+    let mut cmd = Screen::command(dir.path(), &["run", "rb.yaml", "--no-guide"]);
+    cmd.env("RUNBOOK_TEST_STORE", dir.path().join("store"));
+    let mut screen = Screen::spawn(cmd, 60);
+    screen.expect("Do the risky thing?");
+    screen.session.send("\x03").unwrap();
+    screen.expect("Roll it back now? [y/N]");
+    screen.line("n");
+    screen.expect("Kept everything this run created.");
+    let status = screen.session.get_process().wait().unwrap();
+    let all = screen.finish();
+    assert!(
+        format!("{status:?}").ends_with(", 130)"),
+        "exit 130: {status:?}\n{all}"
+    );
+    assert!(!all.contains("you answered no"), "{all}");
+    assert!(!dir.path().join("store/risky.resource").exists());
+    let runs = crate::test::run_ids(&dir.path().join(".runbook"));
+    let journal = std::fs::read_to_string(
+        dir.path()
+            .join(".runbook/runs")
+            .join(&runs[0])
+            .join("journal.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        !journal.contains("\"step_skipped\"") && journal.contains("\"status\":\"interrupted\""),
+        "{journal}"
+    );
+}

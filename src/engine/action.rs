@@ -236,6 +236,12 @@ pub trait Ask: Send + Sync {
 
     /// Before a step runs: the walkthrough's question (run, skip or quit). `None` when nobody
     /// is guided (the default): the step runs, after its own `confirm:` question if it has one.
+    /// Ctrl-C was pressed at one of its questions: the person asked to stop, whatever the
+    /// question's answer came back as.
+    fn interrupted(&self) -> bool {
+        false
+    }
+
     fn before_step(&self, _step: &StepIntro<'_>) -> Option<Choice> {
         None
     }

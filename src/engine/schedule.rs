@@ -360,7 +360,11 @@ impl Run<'_> {
             None => {}
         }
         if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
-            match self.ask.confirm(question, false) {
+            let answer = self.ask.confirm(question, false);
+            if self.ask.interrupted() {
+                return Err(StepResult::Interrupted);
+            }
+            match answer {
                 Some(true) => {}
                 Some(false) => {
                     return Err(StepResult::Skipped(

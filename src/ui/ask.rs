@@ -37,6 +37,27 @@ pub struct TerminalAsk {
     prompt_open: std::sync::atomic::AtomicBool,
 }
 
+/// Ctrl-C was pressed at a question (the prompt reads keys itself, so the key comes back as an
+/// error rather than a signal the run hears): the person asked to stop, not answered no.
+static CTRL_C: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether Ctrl-C was pressed at a question of this process.
+pub fn ctrl_c_pressed() -> bool {
+    CTRL_C.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// A prompt's answer, noting Ctrl-C; `None` for Ctrl-C and for input that ended.
+fn answered<T>(read: Result<T, dialoguer::Error>) -> Option<T> {
+    match read {
+        Ok(answer) => Some(answer),
+        Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+            CTRL_C.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 impl TerminalAsk {
     /// Asks only when both stdin and stderr are terminals.
     pub fn new() -> Self {
@@ -129,10 +150,8 @@ impl TerminalAsk {
             let term = Term::stderr();
             if secret {
                 loop {
-                    let value = Password::new()
-                        .with_prompt(prompt)
-                        .interact_on(&term)
-                        .ok()?;
+                    let value = Password::new().with_prompt(prompt).interact_on(&term);
+                    let value = answered(value)?;
                     match check(&value) {
                         Ok(()) => return Some(value),
                         Err(e) => {
@@ -147,7 +166,7 @@ impl TerminalAsk {
             if let Some(d) = default {
                 input = input.default(d.to_owned());
             }
-            input.interact_text_on(&term).ok()
+            answered(input.interact_text_on(&term))
         })
     }
 }
@@ -328,18 +347,19 @@ impl Ask for TerminalAsk {
                 "[R]un it, [e]xplain the action, or [q]uit?"
             };
             loop {
-                let answer = match Input::<String>::new()
-                    .with_prompt(prompt)
-                    .allow_empty(true)
-                    .report(false)
-                    .validate_with(|v: &String| choice(v, step.skippable).map(drop))
-                    .interact_text_on(&term)
-                {
-                    Ok(answer) => answer,
-                    Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
-                        return Some(Choice::Interrupted);
-                    }
-                    Err(_) => return None,
+                let Some(answer) = answered(
+                    Input::<String>::new()
+                        .with_prompt(prompt)
+                        .allow_empty(true)
+                        .report(false)
+                        .validate_with(|v: &String| choice(v, step.skippable).map(drop))
+                        .interact_text_on(&term),
+                ) else {
+                    return Some(if ctrl_c_pressed() {
+                        Choice::Interrupted
+                    } else {
+                        Choice::Quit
+                    });
                 };
                 match choice(&answer, step.skippable) {
                     Ok(Some(c)) => return Some(c),
@@ -351,6 +371,10 @@ impl Ask for TerminalAsk {
             }
         })
         .or(Some(Choice::Quit))
+    }
+
+    fn interrupted(&self) -> bool {
+        ctrl_c_pressed()
     }
 
     fn confirm(&self, question: &str, default: bool) -> Option<bool> {
@@ -396,13 +420,14 @@ impl Ask for TerminalAsk {
                 format!("{check}, [s]olve it for me, or [q]uit?")
             };
             let answer = match ex.watch {
-                None => Input::<String>::new()
-                    .with_prompt(prompt)
-                    .allow_empty(true)
-                    .report(false)
-                    .validate_with(|v: &String| exercise_choice(v, left).map(drop))
-                    .interact_text_on(&term)
-                    .ok()?,
+                None => answered(
+                    Input::<String>::new()
+                        .with_prompt(prompt)
+                        .allow_empty(true)
+                        .report(false)
+                        .validate_with(|v: &String| exercise_choice(v, left).map(drop))
+                        .interact_text_on(&term),
+                )?,
                 Some(every) => {
                     if !(quiet && self.prompt_open.load(open)) {
                         let _ = term.write_str(&format!("{prompt} "));
@@ -598,12 +623,13 @@ fn yes_no(term: &Term, question: &str, default: bool) -> Option<bool> {
     } else {
         format!("{question} {hint}")
     };
-    let answer = Input::<String>::new()
-        .with_prompt(prompt)
-        .allow_empty(true)
-        .validate_with(|v: &String| parse_yes_no(v, default).map(drop))
-        .interact_text_on(term)
-        .ok()?;
+    let answer = answered(
+        Input::<String>::new()
+            .with_prompt(prompt)
+            .allow_empty(true)
+            .validate_with(|v: &String| parse_yes_no(v, default).map(drop))
+            .interact_text_on(term),
+    )?;
     parse_yes_no(&answer, default).ok()
 }
 
