@@ -646,6 +646,7 @@ impl Run<'_> {
                 watch: step.action.watches_by_hand().then_some(WATCH_EVERY),
             });
             match choice {
+                _ if self.ask.interrupted() => return Some(StepResult::Interrupted),
                 None | Some(ExerciseChoice::Quit) => return Some(StepResult::Quit),
                 Some(ExerciseChoice::Solve) => {
                     // Journaled: `runs` tells a learner's solved exercises from those made by hand.
