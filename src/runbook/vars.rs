@@ -146,15 +146,25 @@ fn article(ty: VarType) -> &'static str {
     }
 }
 
-/// A DNS name, normalised (lowercase, no final dot), or what is wrong with it, in words.
+/// A DNS name, normalised (lowercase, no final dot, an internationalised name in the ASCII form
+/// DNS and Route 53 use: `bücher.example` is `xn--bcher-kva.example`), or what is wrong with it,
+/// in words.
 pub fn parse_domain(text: &str) -> Result<String, String> {
-    let name = text.trim().trim_end_matches('.').to_ascii_lowercase();
-    if name.is_empty() {
-        return Ok(name);
-    }
     let like =
         "a domain is names of letters, digits and hyphens joined by dots, like lab.example.com";
     let wrong = |why: String| Err(format!("`{text}` is not a domain name: {why} ({like})"));
+    let trimmed = text.trim().trim_end_matches('.');
+    let name = if trimmed.is_ascii() {
+        trimmed.to_ascii_lowercase()
+    } else {
+        match idna::domain_to_ascii(trimmed) {
+            Ok(ascii) => ascii,
+            Err(_) => return wrong("it is not a valid internationalised name".into()),
+        }
+    };
+    if name.is_empty() {
+        return Ok(name);
+    }
     if name.len() > 253 {
         return wrong("it is longer than 253 characters".into());
     }
@@ -180,7 +190,8 @@ pub fn parse_domain(text: &str) -> Result<String, String> {
         }
     }
     let top = labels.last().expect("two labels or more");
-    if !top.chars().all(|c| c.is_ascii_alphabetic()) || top.len() < 2 {
+    // Letters, or an internationalised top-level domain in its ASCII form (`xn--p1ai`).
+    if !(top.chars().all(|c| c.is_ascii_alphabetic()) || top.starts_with("xn--")) || top.len() < 2 {
         return wrong(format!("its last part `{top}` is not a top-level domain"));
     }
     Ok(name)
@@ -466,6 +477,12 @@ mod tests {
     fn a_domain_is_normalised_and_a_bad_one_explained_in_words() {
         assert_eq!(parse_domain("Lab.Example.com.").unwrap(), "lab.example.com");
         assert_eq!(parse_domain(" a-b.co ").unwrap(), "a-b.co");
+        // Internationalised names take the ASCII form Route 53 keeps.
+        assert_eq!(
+            parse_domain("Bücher.example.org").unwrap(),
+            "xn--bcher-kva.example.org"
+        );
+        assert_eq!(parse_domain("пример.рф").unwrap(), "xn--e1afmkfd.xn--p1ai");
         for (bad, why) in [
             ("lab", "it has no dot"),
             ("lab..example.com", "two dots in a row"),
