@@ -135,6 +135,25 @@ impl std::fmt::Display for Problem {
 
 /// Every problem of the roster at once (a bad column, a bad or repeated name, two students
 /// with one prefix), with the students it could read; `Err` only when it cannot be read at all.
+/// What separates the columns: commas, or what a spreadsheet wrote instead when the header line
+/// has no comma (semicolons, as Excel saves "CSV" where the decimal mark is a comma; tabs).
+fn delimiter(text: &str) -> u8 {
+    let header = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'))
+        .unwrap_or_default();
+    if header.contains(',') {
+        b','
+    } else if header.contains(';') {
+        b';'
+    } else if header.contains('\t') {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
 pub fn read_roster_with_problems(
     path: &Path,
     class: &str,
@@ -154,6 +173,7 @@ pub fn read_roster_with_problems(
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
+        .delimiter(delimiter(&text))
         .from_reader(text.as_bytes());
     let headers: Vec<String> = reader
         .headers()
@@ -336,6 +356,19 @@ mod tests {
         );
         assert_eq!(students[1].region, None);
         assert_eq!(students[1].line, 4);
+
+        // A spreadsheet's export with semicolons (or tabs), a byte-order mark and CRLF.
+        for separated in [
+            "\u{feff}student;domain\r\nalice;alice.class.example\r\n",
+            "student\tdomain\nalice\talice.class.example\n",
+        ] {
+            let students = roster(separated, &["domain"]).unwrap();
+            assert_eq!(students[0].name, "alice", "{separated:?}");
+            assert_eq!(
+                students[0].vars[0],
+                ("domain".into(), "alice.class.example".into())
+            );
+        }
     }
 
     #[test]
