@@ -409,6 +409,7 @@ Where the runbook ran before, its latest run's resources show as in place.")]
     },
     /// Continue an unfinished run (default: the latest).
     Resume {
+        /// The run to go on with (`runbook runs` lists them); default: the latest unfinished one.
         run_id: Option<String>,
         /// With --student: the class whose lab to resume.
         #[arg(
@@ -443,6 +444,8 @@ Where the runbook ran before, its latest run's resources show as in place.")]
     },
     /// Undo what a run created (default: the latest run).
     Rollback {
+        /// The run to undo (`runbook runs` lists them); default: the latest one with something
+        /// left.
         run_id: Option<String>,
         /// Every run of this class, then the class's shared resources (its hosted zone).
         #[arg(long, value_name = "NAME", conflicts_with = "run_id")]
