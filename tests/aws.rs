@@ -4500,6 +4500,54 @@ fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
     }
 }
 
+/// A read that `check` needs and AWS refuses is never a good answer: the step says it got no
+/// answer, with why and the fix, the headline is not "Ready", and the exit is 1.
+#[test]
+fn check_with_a_refused_read_is_not_ready_and_exits_1() {
+    let lab = Lab::new();
+    let proxy = crate::proxy::Proxy::start(
+        &lab.emulator.url,
+        crate::proxy::Faults {
+            fail_first: vec![("DescribeVpcs", 1000, "UnauthorizedOperation")],
+            ..crate::proxy::Faults::default()
+        },
+    );
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let out = lab.run(&[
+        "check",
+        runbook.to_str().unwrap(),
+        "--var",
+        "domain=lab.example.org",
+        "--endpoint-url",
+        &proxy.url,
+    ]);
+    let (said, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}{stderr}");
+    let line = |step: &str| {
+        said.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{step} ")))
+            .unwrap_or_else(|| panic!("{step}: {said}"))
+            .to_owned()
+    };
+    let vpc = line("primary.vpc");
+    assert!(
+        vpc.contains("no answer")
+            && vpc.contains("DescribeVpcs failed: UnauthorizedOperation")
+            && vpc.contains("allow `ec2:DescribeVpcs`"),
+        "{said}"
+    );
+    // What follows it cannot be told either.
+    assert!(
+        line("primary.subnet_a")
+            .contains("unknown     after `primary.vpc`, which could not be looked at"),
+        "{said}"
+    );
+    assert!(
+        said.contains("Could not tell (a read failed):") && !said.contains("\nReady:"),
+        "{said}"
+    );
+}
+
 /// The drill's way back and its gate, at real AWS's timings scaled down through the test proxy:
 /// with `--var failback=true` the primary is started again after the failover, its targets turn
 /// healthy and Route 53 answers with the PRIMARY again, each way measured; with

@@ -87,12 +87,14 @@ pub fn check(
     Ok(exit(&verdicts))
 }
 
-/// 1 when any step would fail; else 0.
+/// 1 when any step would fail or could not be looked at (a read failed); else 0.
 fn exit(verdicts: &[Evaluated]) -> Exit {
-    if verdicts
-        .iter()
-        .any(|v| matches!(v.verdict, Verdict::WouldFail { .. }))
-    {
+    if verdicts.iter().any(|v| {
+        matches!(
+            v.verdict,
+            Verdict::WouldFail { .. } | Verdict::CouldNotLook { .. }
+        )
+    }) {
         Exit::Failed
     } else {
         Exit::Success

@@ -333,8 +333,8 @@ pub enum Command {
         output: Format,
     },
     /// What a run would meet now, against the account, changing nothing: each step in place,
-    /// ready, would fail (with the fix) or unknown. Exit 0 when nothing would fail, 1 when a
-    /// step would.
+    /// ready, would fail (with the fix), unknown or skipped, or no answer (a read failed). Exit 0
+    /// when nothing would fail and every read answered, 1 otherwise.
     #[command(after_help = "Examples:
   runbook check runbooks/add-failover.yaml --var domain=shop.example.com --var primary_lb=shop-alb --var secondary_lb=shop-standby-alb
   runbook check runbooks/route53-failover.yaml --var domain=lab.example.com --output json

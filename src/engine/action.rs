@@ -44,6 +44,9 @@ pub enum Verdict {
     },
     /// It cannot be told now.
     Unknown { why: String },
+    /// A read it needed failed (refused, unreachable): nothing can be said of it, and a failed
+    /// read is never taken for a good answer.
+    CouldNotLook { why: String },
     /// Its condition is false: a run skips it.
     Skipped { why: String },
 }

@@ -62,6 +62,7 @@ impl Check<'_> {
         let mut in_place = vec![false; steps.len()];
         let mut skipped = vec![false; steps.len()];
         let mut stopped_by: Vec<Option<usize>> = vec![None; steps.len()];
+        let mut unseen_by: Vec<Option<usize>> = vec![None; steps.len()];
         let mut verdicts: Vec<Option<Evaluated>> = vec![None; steps.len()];
         let cancel = CancellationToken::new();
         for i in order(self.workflow) {
@@ -69,6 +70,8 @@ impl Check<'_> {
             // A step it waits for that would fail (or waits for one that would): a run stops
             // before this step.
             let stopper = step.deps.iter().find_map(|d| stopped_by[*d]);
+            // A step it waits for that could not be looked at (or waits for one that could not).
+            let unseen = step.deps.iter().find_map(|d| unseen_by[*d]);
             let verdict = match self.workflow.prepare(i, &outputs) {
                 Err(_) if stopper.is_some() => {
                     stopped_by[i] = stopper;
@@ -76,6 +79,15 @@ impl Check<'_> {
                         why: format!(
                             "after `{}`, which would fail: a run stops before this step",
                             steps[stopper.unwrap_or(i)].id
+                        ),
+                    }
+                }
+                Err(_) if unseen.is_some() => {
+                    unseen_by[i] = unseen;
+                    Verdict::Unknown {
+                        why: format!(
+                            "after `{}`, which could not be looked at",
+                            steps[unseen.unwrap_or(i)].id
                         ),
                     }
                 }
@@ -174,8 +186,11 @@ impl Check<'_> {
                                 reason: e.message,
                                 fix: e.hint,
                             },
-                            Err(e) => Verdict::Unknown {
-                                why: format!("could not look: {}", e.message),
+                            Err(e) => Verdict::CouldNotLook {
+                                why: match e.hint {
+                                    Some(hint) => format!("{} ({hint})", e.message),
+                                    None => e.message,
+                                },
                             },
                         }
                     }
@@ -184,6 +199,9 @@ impl Check<'_> {
             skipped[i] = matches!(verdict, Verdict::Skipped { .. });
             if matches!(verdict, Verdict::WouldFail { .. }) {
                 stopped_by[i] = Some(i);
+            }
+            if matches!(verdict, Verdict::CouldNotLook { .. }) {
+                unseen_by[i] = Some(i);
             }
             verdicts[i] = Some(Evaluated {
                 step: step.id.clone(),

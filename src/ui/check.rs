@@ -1,5 +1,5 @@
 //! `runbook check`'s answer: each step's verdict (in place, ready, would fail, unknown,
-//! skipped) and why, for people or as JSON, then the count of each.
+//! skipped, could not look) and why, for people or as JSON, then the count of each.
 
 use std::fmt::Write as _;
 
@@ -12,7 +12,12 @@ pub fn render(name: &str, verdicts: &[Evaluated], format: Format) -> String {
     if format == Format::Json {
         let failing = verdicts
             .iter()
-            .filter(|v| matches!(v.verdict, Verdict::WouldFail { .. }))
+            .filter(|v| {
+                matches!(
+                    v.verdict,
+                    Verdict::WouldFail { .. } | Verdict::CouldNotLook { .. }
+                )
+            })
             .count();
         return format!(
             "{}\n",
@@ -25,7 +30,7 @@ pub fn render(name: &str, verdicts: &[Evaluated], format: Format) -> String {
     }
     let mut out = format!("Check: {name} (nothing was changed)\n");
     let width = verdicts.iter().map(|v| v.step.len()).max().unwrap_or(0);
-    let mut counts = [0_usize; 5];
+    let mut counts = [0_usize; 6];
     for v in verdicts {
         let (i, label, why) = match &v.verdict {
             Verdict::InPlace { what } => (0, "in place", what.clone()),
@@ -40,11 +45,19 @@ pub fn render(name: &str, verdicts: &[Evaluated], format: Format) -> String {
             ),
             Verdict::Unknown { why } => (3, "unknown", why.clone()),
             Verdict::Skipped { why } => (4, "skipped", why.clone()),
+            Verdict::CouldNotLook { why } => (5, "no answer", why.clone()),
         };
         counts[i] += 1;
         let _ = writeln!(out, "  {:width$}  {label:<10}  {why}", v.step);
     }
-    let names = ["in place", "ready", "would fail", "unknown", "skipped"];
+    let names = [
+        "in place",
+        "ready",
+        "would fail",
+        "unknown",
+        "skipped",
+        "no answer",
+    ];
     let summary: Vec<String> = counts
         .iter()
         .zip(names)
@@ -54,7 +67,13 @@ pub fn render(name: &str, verdicts: &[Evaluated], format: Format) -> String {
     let _ = writeln!(
         out,
         "{}: {}",
-        if counts[2] == 0 { "Ready" } else { "Not ready" },
+        if counts[2] > 0 {
+            "Not ready"
+        } else if counts[5] > 0 {
+            "Could not tell (a read failed)"
+        } else {
+            "Ready"
+        },
         summary.join(", ")
     );
     out

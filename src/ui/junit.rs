@@ -270,6 +270,11 @@ pub fn write_check(
                 s.set_description(format!("ready: {why}"));
                 s
             }
+            Verdict::CouldNotLook { why } => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message(format!("could not look: {why}"));
+                s
+            }
             Verdict::WouldFail { reason, fix } => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message(reason.as_str());
