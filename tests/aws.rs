@@ -81,6 +81,23 @@ impl Lab {
         self.run(&all)
     }
 
+    /// A proxy to the lab's emulator that answers the first `times` calls of `operation` with
+    /// the error `code`.
+    fn refusing(
+        &self,
+        operation: &'static str,
+        times: u32,
+        code: &'static str,
+    ) -> crate::proxy::Proxy {
+        crate::proxy::Proxy::start(
+            &self.emulator.url,
+            crate::proxy::Faults {
+                fail_first: vec![(operation, times, code)],
+                ..crate::proxy::Faults::default()
+            },
+        )
+    }
+
     fn run_id(&self) -> String {
         self.run_ids().remove(0)
     }
@@ -803,13 +820,7 @@ fn missing_credentials_fail_before_anything_with_how_to_fix_it() {
 fn rejected_credentials_fail_run_in_seconds_with_nothing_created() {
     use std::time::{Duration, Instant};
     let lab = Lab::new();
-    let proxy = crate::proxy::Proxy::start(
-        &lab.emulator.url,
-        crate::proxy::Faults {
-            fail_first: vec![("GetCallerIdentity", u32::MAX, "InvalidClientTokenId")],
-            ..crate::proxy::Faults::default()
-        },
-    );
+    let proxy = lab.refusing("GetCallerIdentity", u32::MAX, "InvalidClientTokenId");
     let before = lab.counts(None);
     let started = Instant::now();
     let out = lab.run(&["run", "net.yaml", "--yes", "--endpoint-url", &proxy.url]);
@@ -957,13 +968,7 @@ fn an_endpoint_dying_mid_rollback_ends_it_with_exit_3_in_seconds() {
 fn a_half_made_gateway_is_found_and_removed_by_rollback() {
     let lab = Lab::new();
     let before = lab.counts(None);
-    let proxy = crate::proxy::Proxy::start(
-        &lab.emulator.url,
-        crate::proxy::Faults {
-            fail_first: vec![("AttachInternetGateway", u32::MAX, "InvalidParameterValue")],
-            ..crate::proxy::Faults::default()
-        },
-    );
+    let proxy = lab.refusing("AttachInternetGateway", u32::MAX, "InvalidParameterValue");
     let out = lab.run(&[
         "run",
         "net.yaml",
@@ -2596,13 +2601,7 @@ fn two_zones_of_one_name_are_refused_before_anything_and_zone_id_chooses_one() {
 #[test]
 fn a_refused_load_balancer_costs_no_instance() {
     let lab = Lab::new();
-    let proxy = crate::proxy::Proxy::start(
-        &lab.emulator.url,
-        crate::proxy::Faults {
-            fail_first: vec![("CreateLoadBalancer", 100, "OperationNotPermitted")],
-            ..crate::proxy::Faults::default()
-        },
-    );
+    let proxy = lab.refusing("CreateLoadBalancer", 100, "OperationNotPermitted");
     let out = failover(&lab, &proxy.url, false);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
@@ -4505,13 +4504,7 @@ fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
 #[test]
 fn check_with_a_refused_read_is_not_ready_and_exits_1() {
     let lab = Lab::new();
-    let proxy = crate::proxy::Proxy::start(
-        &lab.emulator.url,
-        crate::proxy::Faults {
-            fail_first: vec![("DescribeVpcs", 1000, "UnauthorizedOperation")],
-            ..crate::proxy::Faults::default()
-        },
-    );
+    let proxy = lab.refusing("DescribeVpcs", 1000, "UnauthorizedOperation");
     let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
     let out = lab.run(&[
         "check",
@@ -4778,13 +4771,7 @@ print(json.dumps({"arn": lb["LoadBalancerArn"], "name": lb["LoadBalancerName"],
 #[test]
 fn a_step_done_by_hand_is_marked_with_its_outputs_and_resume_finishes_with_them() {
     let lab = Lab::new();
-    let proxy = crate::proxy::Proxy::start(
-        &lab.emulator.url,
-        crate::proxy::Faults {
-            fail_first: vec![("CreateLoadBalancer", 1, "AccessDenied")],
-            ..crate::proxy::Faults::default()
-        },
-    );
+    let proxy = lab.refusing("CreateLoadBalancer", 1, "AccessDenied");
     let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
     let out = lab.run(&[
         "run",
@@ -5020,13 +5007,7 @@ fn a_resource_made_by_hand_is_handed_to_rollback_when_mark_is_told_so() {
         "runbook: 1\nname: One VPC\nvars:\n  region: {default: ap-south-1}\nsteps:\n  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.9.0.0/16, name: lab-one}}\n",
     )
     .unwrap();
-    let proxy = crate::proxy::Proxy::start(
-        &lab.emulator.url,
-        crate::proxy::Faults {
-            fail_first: vec![("CreateVpc", 1, "AccessDenied")],
-            ..crate::proxy::Faults::default()
-        },
-    );
+    let proxy = lab.refusing("CreateVpc", 1, "AccessDenied");
     let out = lab.run(&[
         "run",
         "vpc.yaml",

@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 use super::action::{Ask, Context, Effect, Progress, Services, Verdict};
 use super::{Outputs, Workflow};
 
+const WOULD_FAIL: &str = "would fail: a run stops before this step";
+const NOT_LOOKED: &str = "could not be looked at";
+
 /// One step's verdict.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Evaluated {
@@ -61,147 +64,139 @@ impl Check<'_> {
         let mut known = vec![false; steps.len()];
         let mut in_place = vec![false; steps.len()];
         let mut skipped = vec![false; steps.len()];
-        let mut stopped_by: Vec<Option<usize>> = vec![None; steps.len()];
-        let mut unseen_by: Vec<Option<usize>> = vec![None; steps.len()];
+        // The step that holds each one back, and how: it would fail (a run stops there) or could
+        // not be looked at.
+        let mut blocked_by: Vec<Option<(usize, &str)>> = vec![None; steps.len()];
         let mut verdicts: Vec<Option<Evaluated>> = vec![None; steps.len()];
         let cancel = CancellationToken::new();
         for i in order(self.workflow) {
             let step = &steps[i];
-            // A step it waits for that would fail (or waits for one that would): a run stops
-            // before this step.
-            let stopper = step.deps.iter().find_map(|d| stopped_by[*d]);
-            // A step it waits for that could not be looked at (or waits for one that could not).
-            let unseen = step.deps.iter().find_map(|d| unseen_by[*d]);
-            let verdict = match self.workflow.prepare(i, &outputs) {
-                Err(_) if stopper.is_some() => {
-                    stopped_by[i] = stopper;
+            // A step it waits for that would fail or could not be looked at (or that waits for
+            // one; one that would fail first): nothing more can be told of this step.
+            let blocked = step
+                .deps
+                .iter()
+                .filter_map(|d| blocked_by[*d])
+                .min_by_key(|(_, how)| *how != WOULD_FAIL);
+            let verdict = match (self.workflow.prepare(i, &outputs), blocked) {
+                (Err(_), Some((origin, how))) => {
+                    blocked_by[i] = blocked;
                     Verdict::Unknown {
-                        why: format!(
-                            "after `{}`, which would fail: a run stops before this step",
-                            steps[stopper.unwrap_or(i)].id
-                        ),
+                        why: format!("after `{}`, which {how}", steps[origin].id),
                     }
                 }
-                Err(_) if unseen.is_some() => {
-                    unseen_by[i] = unseen;
-                    Verdict::Unknown {
-                        why: format!(
-                            "after `{}`, which could not be looked at",
-                            steps[unseen.unwrap_or(i)].id
-                        ),
+                (prepared, _) => match prepared {
+                    // It reads what a step a run skips would have made: a run skips it too.
+                    Err(_) if step.reads.iter().any(|d| skipped[*d]) => {
+                        let d = step
+                            .reads
+                            .iter()
+                            .find(|d| skipped[**d])
+                            .copied()
+                            .unwrap_or(i);
+                        Verdict::Skipped {
+                            why: format!(
+                                "it reads the outputs of `{}`, which a run skips",
+                                steps[d].id
+                            ),
+                        }
                     }
-                }
-                // It reads what a step a run skips would have made: a run skips it too.
-                Err(_) if step.reads.iter().any(|d| skipped[*d]) => {
-                    let d = step
-                        .reads
+                    // The nearest step it waits for whose outputs do not exist yet (a skipped one
+                    // it only follows does not hold it back).
+                    Err(why) => match step
+                        .deps
                         .iter()
-                        .find(|d| skipped[**d])
-                        .copied()
-                        .unwrap_or(i);
-                    Verdict::Skipped {
-                        why: format!(
-                            "it reads the outputs of `{}`, which a run skips",
-                            steps[d].id
-                        ),
-                    }
-                }
-                // The nearest step it waits for whose outputs do not exist yet (a skipped one
-                // it only follows does not hold it back).
-                Err(why) => match step
-                    .deps
-                    .iter()
-                    .filter(|d| !known[**d] && !skipped[**d])
-                    .max()
-                {
-                    // What it would use is a by-product of making something that is there
-                    // already (a change id): nothing to do.
-                    Some(d) if in_place[*d] => Verdict::InPlace {
-                        what: format!("nothing to do: `{}` is in place", steps[*d].id),
+                        .filter(|d| !known[**d] && !skipped[**d])
+                        .max()
+                    {
+                        // What it would use is a by-product of making something that is there
+                        // already (a change id): nothing to do.
+                        Some(d) if in_place[*d] => Verdict::InPlace {
+                            what: format!("nothing to do: `{}` is in place", steps[*d].id),
+                        },
+                        Some(d) => Verdict::Ready {
+                            why: format!(
+                                "after `{}`, which the run would do first: nothing more can be seen before then",
+                                steps[*d].id
+                            ),
+                        },
+                        None => Verdict::Unknown { why },
                     },
-                    Some(d) => Verdict::Ready {
-                        why: format!(
-                            "after `{}`, which the run would do first: nothing more can be seen before then",
-                            steps[*d].id
-                        ),
+                    Ok(prepared) if prepared.skip.is_some() => Verdict::Skipped {
+                        why: prepared.skip.unwrap_or_default(),
                     },
-                    None => Verdict::Unknown { why },
-                },
-                Ok(prepared) if prepared.skip.is_some() => Verdict::Skipped {
-                    why: prepared.skip.unwrap_or_default(),
-                },
-                Ok(prepared) => {
-                    let key = (self.key)(&step.id);
-                    let kept = Kept::default();
-                    let ctx = Context {
-                        run_id: self.run_id,
-                        step_id: &step.id,
-                        key: &key,
-                        params: &prepared.params,
-                        progress: &kept,
-                        ask: self.ask,
-                        yes: true,
-                        cancel: &cancel,
-                        labels: self.labels,
-                        services: self.services,
-                        adopting: false,
-                        solving: false,
-                        declared: &super::action::NOTHING_DECLARED,
-                        journal: None,
-                        deadline: Some(tokio::time::Instant::now() + self.read_for),
-                        region: prepared.region.as_deref(),
-                    };
-                    let executor = step.action.executor();
-                    if step.action.effect() == Effect::Reads {
-                        match executor.run(&ctx).await {
-                            Ok(outcome) => {
-                                outputs.insert(i, outcome.outputs);
-                                known[i] = true;
-                                let said = kept.0.lock().expect("never poisoned").join(" ");
-                                Verdict::Ready {
-                                    why: if said.is_empty() {
-                                        "read: it answers".to_owned()
-                                    } else {
-                                        said
-                                    },
-                                }
-                            }
-                            Err(e) => Verdict::WouldFail {
-                                reason: e.message,
-                                fix: e.hint,
-                            },
-                        }
-                    } else {
-                        match executor.evaluate(&ctx).await {
-                            Ok((verdict, outcome)) => {
-                                if let Some(o) = outcome {
-                                    outputs.insert(i, o.outputs);
+                    Ok(prepared) => {
+                        let key = (self.key)(&step.id);
+                        let kept = Kept::default();
+                        let ctx = Context {
+                            run_id: self.run_id,
+                            step_id: &step.id,
+                            key: &key,
+                            params: &prepared.params,
+                            progress: &kept,
+                            ask: self.ask,
+                            yes: true,
+                            cancel: &cancel,
+                            labels: self.labels,
+                            services: self.services,
+                            adopting: false,
+                            solving: false,
+                            declared: &super::action::NOTHING_DECLARED,
+                            journal: None,
+                            deadline: Some(tokio::time::Instant::now() + self.read_for),
+                            region: prepared.region.as_deref(),
+                        };
+                        let executor = step.action.executor();
+                        if step.action.effect() == Effect::Reads {
+                            match executor.run(&ctx).await {
+                                Ok(outcome) => {
+                                    outputs.insert(i, outcome.outputs);
                                     known[i] = true;
+                                    let said = kept.0.lock().expect("never poisoned").join(" ");
+                                    Verdict::Ready {
+                                        why: if said.is_empty() {
+                                            "read: it answers".to_owned()
+                                        } else {
+                                            said
+                                        },
+                                    }
                                 }
-                                in_place[i] = matches!(verdict, Verdict::InPlace { .. });
-                                verdict
-                            }
-                            // What AWS would refuse (a name taken by someone else's resource).
-                            Err(e) if e.invalid_input => Verdict::WouldFail {
-                                reason: e.message,
-                                fix: e.hint,
-                            },
-                            Err(e) => Verdict::CouldNotLook {
-                                why: match e.hint {
-                                    Some(hint) => format!("{} ({hint})", e.message),
-                                    None => e.message,
+                                Err(e) => Verdict::WouldFail {
+                                    reason: e.message,
+                                    fix: e.hint,
                                 },
-                            },
+                            }
+                        } else {
+                            match executor.evaluate(&ctx).await {
+                                Ok((verdict, outcome)) => {
+                                    if let Some(o) = outcome {
+                                        outputs.insert(i, o.outputs);
+                                        known[i] = true;
+                                    }
+                                    in_place[i] = matches!(verdict, Verdict::InPlace { .. });
+                                    verdict
+                                }
+                                // What AWS would refuse (a name taken by someone else's resource).
+                                Err(e) if e.invalid_input => Verdict::WouldFail {
+                                    reason: e.message,
+                                    fix: e.hint,
+                                },
+                                Err(e) => Verdict::CouldNotLook {
+                                    why: match e.hint {
+                                        Some(hint) => format!("{} ({hint})", e.message),
+                                        None => e.message,
+                                    },
+                                },
+                            }
                         }
                     }
-                }
+                },
             };
             skipped[i] = matches!(verdict, Verdict::Skipped { .. });
-            if matches!(verdict, Verdict::WouldFail { .. }) {
-                stopped_by[i] = Some(i);
-            }
-            if matches!(verdict, Verdict::CouldNotLook { .. }) {
-                unseen_by[i] = Some(i);
+            match verdict {
+                Verdict::WouldFail { .. } => blocked_by[i] = Some((i, WOULD_FAIL)),
+                Verdict::CouldNotLook { .. } => blocked_by[i] = Some((i, NOT_LOOKED)),
+                _ => {}
             }
             verdicts[i] = Some(Evaluated {
                 step: step.id.clone(),
