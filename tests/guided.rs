@@ -1340,6 +1340,9 @@ fn ctrl_c_at_the_question_interrupts_the_run_with_exit_130() {
     let dir = tempfile::tempdir().unwrap();
     let mut screen = started_lab(&emulator, dir.path());
     screen.expect("[q]uit?");
+    // As a person would: once the question waits for its answer (the prompt reads keys itself;
+    // a Ctrl-C before it does is the terminal's signal, which the run hears as any interrupt).
+    std::thread::sleep(Duration::from_millis(500));
     screen.session.send("\x03").unwrap();
     screen.expect("Run interrupted");
     screen.expect("Nothing was created, so there is nothing to keep or undo.");
@@ -1367,6 +1370,7 @@ fn ctrl_c_at_a_steps_question_interrupts_and_does_not_skip_the_step() {
     cmd.env("RUNBOOK_TEST_STORE", dir.path().join("store"));
     let mut screen = Screen::spawn(cmd, 60);
     screen.expect("Do the risky thing?");
+    std::thread::sleep(Duration::from_millis(500));
     screen.session.send("\x03").unwrap();
     screen.expect("Roll it back now? [y/N]");
     screen.line("n");

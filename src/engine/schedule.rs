@@ -361,7 +361,9 @@ impl Run<'_> {
         }
         if let (Some(question), false) = (&prepared.confirm, self.options.yes) {
             let answer = self.ask.confirm(question, false);
-            if self.ask.interrupted() {
+            // Ctrl-C at the question, or an interrupt heard while it was asked: the step does
+            // not start, whatever the answer.
+            if self.ask.interrupted() || self.interrupt.is_cancelled() {
                 return Err(StepResult::Interrupted);
             }
             match answer {
