@@ -98,6 +98,19 @@ impl Lab {
         )
     }
 
+    /// `check runbooks/route53-failover.yaml --var domain=lab.example.org --endpoint-url ENDPOINT`.
+    fn check_lab(&self, endpoint: &str) -> Output {
+        let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+        self.run(&[
+            "check",
+            runbook.to_str().unwrap(),
+            "--var",
+            "domain=lab.example.org",
+            "--endpoint-url",
+            endpoint,
+        ])
+    }
+
     fn run_id(&self) -> String {
         self.run_ids().remove(0)
     }
@@ -4294,14 +4307,7 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     let empty = Lab::new();
     let proxy = crate::proxy::Proxy::start(&empty.emulator.url, crate::proxy::Faults::default());
     let lab_runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    let fresh = empty.run(&[
-        "check",
-        lab_runbook.to_str().unwrap(),
-        "--var",
-        "domain=lab.example.org",
-        "--endpoint-url",
-        &proxy.url,
-    ]);
+    let fresh = empty.check_lab(&proxy.url);
     let (said, _) = text(&fresh);
     assert_eq!(fresh.status.code(), Some(0), "{said}");
     assert!(
@@ -4505,15 +4511,7 @@ fn check_after_a_step_that_would_fail_is_unknown_and_a_false_when_is_skipped() {
 fn check_with_a_refused_read_is_not_ready_and_exits_1() {
     let lab = Lab::new();
     let proxy = lab.refusing("DescribeVpcs", 1000, "UnauthorizedOperation");
-    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
-    let out = lab.run(&[
-        "check",
-        runbook.to_str().unwrap(),
-        "--var",
-        "domain=lab.example.org",
-        "--endpoint-url",
-        &proxy.url,
-    ]);
+    let out = lab.check_lab(&proxy.url);
     let (said, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{said}{stderr}");
     let line = |step: &str| {

@@ -360,9 +360,6 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
         if let Some(id) = offer_resume(store.as_ref(), &runbook, &ask) {
             return start_resume(settings, Some(&id), false, false, vars, exec);
         }
-        if ui::ask::ctrl_c_pressed() {
-            return Ok(not_started());
-        }
     }
     // On a terminal, credentials and the endpoint are checked before any question that they
     // would make pointless (unless the region itself is one of the questions). Without one, the
@@ -376,13 +373,7 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
         let target = target::new_run(settings, known(settings, region_var(&checked)).region);
         Some(aws_setup(&checked, &target, &rt)?)
     };
-    if let Err(e) = fill_missing(&mut checked, &ask) {
-        return if ui::ask::ctrl_c_pressed() {
-            Ok(not_started())
-        } else {
-            Err(e)
-        };
-    }
+    fill_missing(&mut checked, &ask)?;
     let run_id = runs::new_id(file);
     let mut known = known(settings, region_var(&checked));
     belongs_to(&mut known, &run_id);
@@ -390,9 +381,6 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
     let services = early.as_ref().map(|(s, _)| *s);
     if ask.is_guided() && !start_walkthrough(&checked, &known, &ask, exec.exercise, (services, &rt))
     {
-        if ui::ask::ctrl_c_pressed() {
-            return Ok(not_started());
-        }
         ui::note!("Nothing was run.");
         return Ok(Exit::Success);
     }
@@ -509,13 +497,6 @@ fn asker(settings: &Settings, exec: &Exec) -> TerminalAsk {
             .exercises(exec.exercise)
             .color(ui::use_color(settings.no_color, true))
     }
-}
-
-/// Ctrl-C at a question before the run started: nothing was, and the exit says it was
-/// interrupted (130), not declined.
-fn not_started() -> Exit {
-    ui::note!("Interrupted: nothing was started.");
-    Exit::Interrupted
 }
 
 /// An unfinished run of the same runbook file: offer to resume it instead of starting over.
