@@ -442,3 +442,48 @@ fn an_exercise_task_naming_an_unknown_step_is_refused() {
         "{stderr}"
     );
 }
+
+/// A site that exists gets failover without a zone being made: the plan says its zone step only
+/// looks, counts it among the reads, and promises no zone deletion on rollback. The lab's own
+/// zone step, which creates the zone when there is none, still says it creates.
+#[test]
+fn a_zone_step_that_only_finds_its_zone_plans_as_a_read() {
+    let plan_of = |runbook: &str, vars: &[&str]| {
+        let runbook = crate::test::root().join(runbook);
+        let mut args = vec!["plan", runbook.to_str().expect("UTF-8")];
+        for v in vars {
+            args.extend(["--var", v]);
+        }
+        let out = Test::new().args(args).run();
+        text(&out).0
+    };
+    let existing = plan_of(
+        "runbooks/add-failover.yaml",
+        &["domain=example.com", "primary_lb=a", "secondary_lb=b"],
+    );
+    assert!(
+        existing.contains("11 steps: 2 create, 2 change, 0 delete, 7 only read\n"),
+        "{existing}"
+    );
+    assert!(
+        existing.contains("     aws.route53.hosted_zone (reads)\n"),
+        "{existing}"
+    );
+    assert!(
+        existing.contains("     rollback: nothing to undo (it only looks)\n"),
+        "{existing}"
+    );
+    assert!(!existing.contains("deletes the zone"), "{existing}");
+    let lab = plan_of(
+        "runbooks/route53-failover.yaml",
+        &["domain=lab.example.com"],
+    );
+    assert!(
+        lab.contains("     aws.route53.hosted_zone (creates)\n"),
+        "{lab}"
+    );
+    assert!(
+        lab.contains("deletes the zone, only if this run created it"),
+        "{lab}"
+    );
+}

@@ -113,6 +113,9 @@ pub struct ActionDef {
     /// More: how it behaves, what it waits for, where it lives in the AWS console.
     pub docs: &'static str,
     pub effect: Effect,
+    /// Whether, with these rendered parameters, it only reads where its `effect` says more (a
+    /// create's lookup mode: `aws.route53.hosted_zone` with `create: false` or a zone id).
+    pub reads_only: Option<fn(&serde_json::Value) -> bool>,
     pub params: Params,
     pub outputs: Outputs,
     /// What the automatic rollback does, or `None` when there is nothing to undo.
@@ -214,6 +217,7 @@ impl ActionDef {
             summary: "",
             docs: "",
             effect,
+            reads_only: None,
             params,
             outputs: Outputs::Fixed(&[]),
             undo: None,
@@ -224,6 +228,24 @@ impl ActionDef {
             usage: None,
             exercise: None,
         }
+    }
+
+    /// What a step of it does with these rendered parameters: its `effect`, unless they ask it
+    /// only to read.
+    pub fn effect_of(&self, params: &serde_json::Value) -> Effect {
+        if self.reads_only.is_some_and(|only| only(params)) {
+            Effect::Reads
+        } else {
+            self.effect
+        }
+    }
+
+    /// What rollback does for a step of it with these rendered parameters.
+    pub fn undo_of(&self, params: &serde_json::Value) -> Option<&'static str> {
+        if self.effect_of(params) == Effect::Reads && self.effect != Effect::Reads {
+            return None;
+        }
+        self.undo
     }
 
     pub fn output_names(&self) -> Vec<&'static str> {
@@ -344,6 +366,10 @@ impl Action for ActionDef {
 
     fn effect(&self) -> Effect {
         self.effect
+    }
+
+    fn effect_of(&self, params: &serde_json::Value) -> Effect {
+        ActionDef::effect_of(self, params)
     }
 
     fn executor(&self) -> &'static dyn Executor {

@@ -80,6 +80,10 @@ impl Effect {
 pub trait Action: Sync {
     fn name(&self) -> &'static str;
     fn effect(&self) -> Effect;
+    /// What a step of it does with these rendered parameters (a create asked only to find).
+    fn effect_of(&self, _params: &Json) -> Effect {
+        self.effect()
+    }
     fn executor(&self) -> &'static dyn Executor;
 
     /// The kinds of resource it creates (`hosted zone`, `vpc`), for saying what may exist where

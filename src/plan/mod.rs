@@ -143,16 +143,18 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                     let names: Vec<&str> = steps.iter().map(|s| s.action.as_str()).collect();
                     format!("runs {}", names.join(", then "))
                 }
-                StepRollback::Auto => def
-                    .undo
-                    .map_or_else(|| "nothing to undo".to_owned(), str::to_owned),
+                StepRollback::Auto => match def.undo_of(&with.value) {
+                    Some(undo) => undo.to_owned(),
+                    None if def.undo.is_some() => "nothing to undo (it only looks)".to_owned(),
+                    None => "nothing to undo".to_owned(),
+                },
             };
             PlannedStep {
                 number: n + 1,
                 id: flow.steps[i].id.clone(),
                 title: title.as_str().unwrap_or_default().to_owned(),
                 action: def.name,
-                effect: def.effect,
+                effect: def.effect_of(&with.value),
                 needs: needs_display(flow, i),
                 skippable: !flow
                     .steps

@@ -212,7 +212,7 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool, cli_target: &
         "  ({}, {} — {})",
         step.id,
         step.action.name(),
-        step.action.effect().as_str()
+        step.action.effect_of(step.params).as_str()
     );
     let def = crate::actions::find(step.action.name());
     if let Some(guide) = step.guide {
@@ -230,7 +230,7 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool, cli_target: &
             let _ = writeln!(out, "    $ {}", targeted(&line, cli_target));
         }
     }
-    if let Some(undo) = def.and_then(|d| d.undo) {
+    if let Some(undo) = def.and_then(|d| d.undo_of(step.params)) {
         let _ = writeln!(out, "\n  Rollback {undo}.");
     }
     if let Some(question) = step.confirm {
@@ -332,7 +332,7 @@ impl Ask for TerminalAsk {
         // of what it measures (the drill's failover time).
         let observes = self.exercises
             && step.confirm.is_none()
-            && step.action.effect() == crate::engine::action::Effect::Reads;
+            && step.action.effect_of(step.params) == crate::engine::action::Effect::Reads;
         self.paused(|| {
             let term = Term::stderr();
             let width = width();

@@ -34,6 +34,20 @@ pub struct HostedZoneParams {
     pub create: bool,
 }
 
+/// A zone step that only finds its zone: told not to create one, or given the zone's id.
+fn zone_only_found(p: &serde_json::Value) -> bool {
+    let create_off = match p.get("create") {
+        Some(serde_json::Value::Bool(b)) => !b,
+        Some(serde_json::Value::String(s)) => s.trim() == "false",
+        _ => false,
+    };
+    let by_id = p
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|id| !id.trim().is_empty());
+    create_off || by_id
+}
+
 /// The target of an alias record.
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename = "alias")]
@@ -230,6 +244,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[super::kinds::HOSTED_ZONE],
         noun: Some("hosted zone (unless it exists)"),
         usage: Some(hosted_zone_usage),
+        reads_only: Some(zone_only_found),
         ..ActionDef::new(
             "aws.route53.hosted_zone",
             Effect::Creates,
