@@ -505,9 +505,10 @@ pub async fn identify(clients: &Clients) -> Result<Option<Caller>, ActionError> 
                 "the connection failed"
             }
         ))
-        .hint(
-            "check --endpoint-url (or AWS_ENDPOINT_URL) and that the endpoint is up; `scripts/emulator` starts the local one",
-        )
+        .hint(unreachable_hint(
+            clients.config.endpoint_url(),
+            &clients.region,
+        ))
         .invalid_input()),
         _ => {
             let err = super::sdk_error("GetCallerIdentity", &e);
@@ -525,6 +526,71 @@ pub async fn identify(clients: &Clients) -> Result<Option<Caller>, ActionError> 
             }
         }
     }
+}
+
+/// The regions AWS had when this was written, for a "did you mean" when a region cannot be
+/// reached: never to refuse one (AWS opens new ones).
+const KNOWN_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+];
+
+/// What to check when nothing answered: the endpoint given (an emulator), or, on AWS itself, the
+/// region's name and the way out of this machine.
+fn unreachable_hint(endpoint: Option<&str>, region: &str) -> String {
+    if endpoint.is_some() {
+        return "check --endpoint-url (or AWS_ENDPOINT_URL) and that the endpoint is up; `scripts/emulator` starts the local one".to_owned();
+    }
+    let spelled = if KNOWN_REGIONS.contains(&region) {
+        String::new()
+    } else {
+        match crate::runbook::suggest::closest(region, KNOWN_REGIONS) {
+            Some(near) => format!(
+                "`{region}` is not a region AWS is known to have: did you mean `{near}`? Else "
+            ),
+            None => format!(
+                "`{region}` is not a region AWS is known to have: check --region (or AWS_REGION). Else "
+            ),
+        }
+    };
+    format!(
+        "{spelled}check that this machine reaches AWS (`curl -sI https://sts.{region}.amazonaws.com`): a proxy goes in HTTPS_PROXY; an emulator's address goes in --endpoint-url"
+    )
 }
 
 /// `clients` have a region and credentials that work (a role is assumed here, once).
@@ -609,6 +675,20 @@ pub fn quick(config: &aws_config::SdkConfig, seconds: u64) -> aws_config::SdkCon
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unreachable_region_that_is_misspelt_is_named_with_the_nearest() {
+        let hint = |region: &str, endpoint: Option<&str>| super::unreachable_hint(endpoint, region);
+        let typo = hint("us-east-9", None);
+        assert!(typo.contains("did you mean `us-east-1`?"), "{typo}");
+        assert!(typo.contains("sts.us-east-9.amazonaws.com"), "{typo}");
+        let known = hint("eu-west-3", None);
+        assert!(!known.contains("not a region"), "{known}");
+        assert!(known.contains("HTTPS_PROXY"), "{known}");
+        let emulator = hint("us-east-9", Some("http://127.0.0.1:5000"));
+        assert!(emulator.contains("scripts/emulator"), "{emulator}");
+        assert!(!emulator.contains("did you mean"), "{emulator}");
+    }
+
     #[test]
     fn only_an_endpoint_on_this_machine_gets_dummy_credentials() {
         for url in [
