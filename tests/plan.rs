@@ -487,3 +487,34 @@ fn a_zone_step_that_only_finds_its_zone_plans_as_a_read() {
         "{lab}"
     );
 }
+
+/// A recovery-time gate without a unit is refused by the plan, where the var is used, not at the
+/// end of the drill after minutes of building.
+#[test]
+fn a_recovery_time_gate_that_is_no_duration_is_refused_before_the_run() {
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let plan = |gate: &str, status: i32| {
+        Test::new()
+            .args([
+                "plan",
+                runbook.to_str().expect("UTF-8"),
+                "--var",
+                "domain=lab.example.com",
+                "--var",
+                gate,
+            ])
+            .status(status)
+            .run()
+    };
+    let refused = plan("max_failover=5", 2);
+    let (_, stderr) = text(&refused);
+    assert!(
+        stderr.contains("error[duration]: `limit` is not a duration")
+            && stderr.contains("limit: \"{{ vars.max_failover }}\"")
+            && stderr.contains("write it like 90s, 5m or 1m30s"),
+        "{stderr}"
+    );
+    for accepted in ["max_failover=1m30s", "max_failover="] {
+        assert_eq!(plan(accepted, 0).status.code(), Some(0), "{accepted}");
+    }
+}

@@ -16,6 +16,7 @@ use super::route53::{
 };
 use super::shared::Answer;
 use super::{Seen, code, sdk_error};
+use crate::actions::ParamProblem;
 use crate::engine::action::{ActionError, Context, Executor, Outcome, Running};
 
 pub(super) struct CheckFailover;
@@ -601,6 +602,33 @@ pub(super) async fn evaluate(
     Ok((answer, reason))
 }
 
+/// How a recovery-time gate is written.
+const LIMIT_FORM: &str = "write it like 90s, 5m or 1m30s";
+
+/// A recovery-time gate (`limit`): a duration with its unit.
+fn limit_of(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`limit` is not a duration ({e}): {text}"))
+}
+
+/// A gate that is no duration, found by validation rather than when the drill has run.
+pub(super) fn lint_limit(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
+    let text = match known.get("limit") {
+        Some(serde_json::Value::String(t)) if !t.trim().is_empty() => t.clone(),
+        Some(n @ serde_json::Value::Number(_)) => n.to_string(),
+        _ => return Vec::new(),
+    };
+    match limit_of(&text) {
+        Ok(_) => Vec::new(),
+        Err(message) => vec![ParamProblem {
+            param: "limit",
+            code: "duration",
+            message,
+            help: LIMIT_FORM,
+        }],
+    }
+}
+
 impl Executor for CheckFailover {
     fn run<'a>(&'a self, ctx: &'a Context<'a>) -> Running<'a> {
         Box::pin(async move {
@@ -614,10 +642,8 @@ impl Executor for CheckFailover {
                 .limit
                 .as_deref()
                 .map(|l| {
-                    humantime::parse_duration(l).map(|d| (l, d)).map_err(|e| {
-                        ActionError::new(format!("`limit` is not a duration ({e}): {l}"))
-                            .hint("write it like 90s, 5m or 1m30s")
-                            .invalid_input()
+                    limit_of(l).map(|d| (l, d)).map_err(|problem| {
+                        ActionError::new(problem).hint(LIMIT_FORM).invalid_input()
                     })
                 })
                 .transpose()?;

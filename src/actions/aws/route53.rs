@@ -351,7 +351,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ..ActionDef::new(
             "aws.route53.check_failover",
             Effect::Reads,
-            Params::of::<CheckFailoverParams>(),
+            Params::of::<CheckFailoverParams>().linted(super::failover::lint_limit),
             &super::failover::CheckFailover,
         )
     },
