@@ -2179,6 +2179,52 @@ fn sweep_removes_a_lost_run_by_its_tag_without_the_journal() {
     );
 }
 
+/// A run in the region the environment gives (`AWS_REGION`, no --region) is swept there once:
+/// the journal's region is the same region, not a second one to look in (which listed Route 53
+/// as if several regions were swept, and said "Nothing in …" after "Sweep complete").
+#[test]
+fn sweep_of_a_run_looks_once_in_the_region_the_environment_gives() {
+    let lab = Lab::new();
+    std::fs::write(
+        lab.dir.path().join("vpc.yaml"),
+        "runbook: 1\nname: V\nsteps:\n  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.9.0.0/16, name: v}}\n",
+    )
+    .unwrap();
+    let url = lab.emulator.url.clone();
+    let in_env = |args: &[&str]| {
+        let mut cmd = lab.command(args);
+        cmd.env("AWS_REGION", "eu-west-1");
+        cmd.output().unwrap()
+    };
+    ok(&in_env(&[
+        "run",
+        "vpc.yaml",
+        "--yes",
+        "--endpoint-url",
+        &url,
+    ]));
+    let tag = format!("runbook:run={}", lab.run_id());
+    let out = in_env(&["sweep", "--tag", &tag, "--yes", "--endpoint-url", &url]);
+    ok(&out);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("1 resource in eu-west-1 carries the tag"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Sweep complete: nothing in eu-west-1 carries"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Nothing in eu-west-1") && !stderr.contains("which is global"),
+        "one region, looked in once: {stderr}"
+    );
+    assert!(
+        lab.run_vpcs("eu-west-1", &tag["runbook:run=".len()..])
+            .is_empty()
+    );
+}
+
 /// `run --ttl` tags everything a run creates with its expiry; `sweep --expired` removes the
 /// runs whose time has passed and leaves the others.
 #[test]

@@ -76,9 +76,19 @@ pub fn sweep(
             }
         }
     }
+    // Ctrl-C (or SIGTERM) stops the deletes at their next wait, as it stops a run.
+    let interrupt = CancellationToken::new();
+    let rt = super::session::runtime(&interrupt);
     // A run's resources, and a class's, are also where the runs acted (their own region and
     // their steps' `region:`), as their journals say when they are at hand (sweep needs none).
     if let Some(tag) = tag {
+        // The region the environment or profile gives, named, so that a run's own region is not
+        // looked in a second time as if it were another.
+        if let Some(first) = places.first_mut().filter(|p| p.region.is_none()) {
+            if let Ok(clients) = rt.block_on(client::for_settings(first)) {
+                first.region = Some(clients.region.clone());
+            }
+        }
         for region in journal_regions(settings, tag) {
             let Some(here) = places.first().cloned() else {
                 break;
@@ -94,9 +104,6 @@ pub fn sweep(
             }
         }
     }
-    // Ctrl-C (or SIGTERM) stops the deletes at their next wait, as it stops a run.
-    let interrupt = CancellationToken::new();
-    let rt = super::session::runtime(&interrupt);
     let mut exit = Exit::Success;
     for (i, place) in places.iter().enumerate() {
         // Route 53's resources are the account's: listed in the first region looked in.
@@ -229,8 +236,9 @@ fn sweep_place(
         return Ok(Exit::Success);
     }
     ui::note!(
-        "{} in {place_name} carry {what}:",
-        crate::runbook::suggest::count(found.len(), "resource")
+        "{} in {place_name} {} {what}:",
+        crate::runbook::suggest::count(found.len(), "resource"),
+        if found.len() == 1 { "carries" } else { "carry" }
     );
     for r in &found {
         let global = if several && sweep::is_global(r) {
