@@ -201,3 +201,19 @@ fn a_mistyped_runbook_path_gets_a_suggestion() {
         "{stderr}"
     );
 }
+
+/// `sweep --tag runbook:run=$RUN` with `$RUN` empty is refused before any AWS call, rather than
+/// looking for resources tagged with nothing and saying all is clean.
+#[test]
+fn a_sweep_tag_without_a_value_is_refused() {
+    let out = Test::new()
+        .args(["sweep", "--tag", "runbook:run=", "--yes"])
+        .status(2)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the tag `runbook:run` is given no value")
+            && stderr.contains("--tag runbook:run=VALUE"),
+        "{stderr}"
+    );
+}

@@ -39,6 +39,14 @@ pub fn sweep(
                 "use runbook:run=RUN_ID, runbook:step=…, or the tags your runs put on resources (`runbook show` lists them)",
             ));
         }
+        (Some((key, value)), _) if value.trim().is_empty() => {
+            return Err(Error::usage(
+                format!("the tag `{key}` is given no value, and runbook's tags always have one"),
+                format!(
+                    "name what to sweep: --tag {key}=VALUE (a shell variable that was empty leaves `{key}=`)"
+                ),
+            ));
+        }
         (Some((key, value)), _) => sweep::Select::Tag(key.clone(), value.clone()),
         (None, true) => sweep::Select::ExpiredBefore(std::time::SystemTime::now()),
         (None, false) => {
