@@ -633,6 +633,59 @@ fn a_torn_journal_line_is_tolerated() {
     assert_eq!(lab.resources().len(), TEN_STEPS);
 }
 
+/// A run a newer runbook wrote or resumed (CI upgraded, a laptop not yet) holds records this one
+/// does not know. It is refused as a newer runbook's, with the way on, never called damaged or
+/// sent to `sweep`, which would delete a healthy run's resources. A record the newer runbook marked
+/// optional is passed over, and the run is acted on as usual.
+#[test]
+fn a_record_of_a_newer_runbook_is_refused_as_such_and_an_optional_one_is_passed_over() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Newer
+        steps:
+          - {id: a, action: test.create, with: {name: a}}
+        ",
+    );
+    ok_run(&lab.run(&["run", "rb.yaml", "--yes"]));
+    let id = lab.run_ids()[0].clone();
+    let path = lab
+        .path()
+        .join(".runbook/runs")
+        .join(&id)
+        .join("journal.jsonl");
+    let written = std::fs::read_to_string(&path).unwrap();
+    let newer = "{\"at\":\"2026-12-07T00:00:00Z\",\"event\":\"step_checkpoint\",\"step\":\"a\"";
+    std::fs::write(&path, format!("{written}{newer}}}\n")).unwrap();
+    let listed = lab.run(&["runs"]);
+    assert!(
+        text(&listed).0.contains(&format!(
+            "holds a `step_checkpoint` record (line {}), which this runbook",
+            written.lines().count() + 1
+        )),
+        "{:?}",
+        text(&listed)
+    );
+    let refused = lab.run(&["rollback", &id, "--yes"]);
+    let (_, stderr) = text(&refused);
+    assert_eq!(code(&refused), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("a newer runbook wrote it")
+            && stderr.contains("upgrade this one")
+            && stderr.contains("nothing was changed"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("damaged") && !stderr.contains("sweep"),
+        "{stderr}"
+    );
+    assert_eq!(lab.resources(), ["a"], "nothing was undone");
+    std::fs::write(&path, format!("{written}{newer},\"optional\":true}}\n")).unwrap();
+    let out = lab.run(&["rollback", &id, "--yes"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert!(lab.resources().is_empty());
+}
+
 #[test]
 fn a_second_process_on_the_same_run_is_refused() {
     let lab = Lab::new(

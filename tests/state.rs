@@ -710,3 +710,65 @@ fn a_class_paused_past_a_take_over_stops_every_lab_when_it_wakes() {
     let (stdout, _) = text(&team.run(ta.path(), &["runs"]));
     assert_eq!(stdout.matches("rolled back").count(), 2, "{stdout}");
 }
+
+/// In S3 as on disk: a record of a newer runbook is refused as such (never as damage), and one it
+/// marked optional is passed over, its number kept: this runbook's next record comes after it.
+#[test]
+fn a_newer_runbooks_record_in_s3_is_refused_and_an_optional_one_keeps_its_number() {
+    let team = Team::new("newer");
+    let laptop = Team::machine();
+    std::fs::write(
+        laptop.path().join("two.yaml"),
+        "runbook: 1\nname: Two\nsteps:\n  - {id: a, action: test.create, with: {name: a}}\n  - {id: b, action: test.create, needs: [a], with: {name: b}}\n",
+    )
+    .unwrap();
+    ok(&team.run(laptop.path(), &["run", "two.yaml", "--yes", "--until", "b"]));
+    let journal: Vec<String> = team
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains("/journal/"))
+        .collect();
+    let next = journal.len();
+    let dir = journal[0]
+        .rsplit_once('/')
+        .expect("a journal key")
+        .0
+        .to_owned();
+    let run = dir
+        .trim_end_matches("/journal")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let newer = |optional: bool| {
+        format!(
+            r#"{{"base":{next},"settled":{next},"entry":{{"at":"2026-12-07T00:00:00Z","event":"step_checkpoint","optional":{optional}}}}}"#
+        )
+    };
+    team.put(&format!("{dir}/{next:08}.json"), &newer(false));
+    let refused = team.run(laptop.path(), &["resume", &run, "--yes"]);
+    let (_, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("holds a `step_checkpoint` record")
+            && stderr.contains("a newer runbook wrote it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("damaged"), "{stderr}");
+    assert_eq!(team.created(), ["a"], "nothing ran");
+    team.put(&format!("{dir}/{next:08}.json"), &newer(true));
+    ok(&team.run(laptop.path(), &["resume", &run, "--yes"]));
+    assert_eq!(team.created(), ["a", "b"]);
+    let after: Vec<String> = team
+        .keys()
+        .into_iter()
+        .filter(|k| k.contains("/journal/"))
+        .collect();
+    assert!(
+        after.contains(&format!("{dir}/{:08}.json", next + 1)),
+        "the next record follows the optional one: {after:?}"
+    );
+    let show = team.run(laptop.path(), &["show", &run, "--output", "json"]);
+    ok(&show);
+    assert!(text(&show).0.contains("\"succeeded\""), "{:?}", text(&show));
+}

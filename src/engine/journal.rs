@@ -237,6 +237,16 @@ pub enum JournalError {
         line: usize,
         reason: String,
     },
+    /// A record of a kind this version does not know: a newer runbook wrote or resumed the run.
+    #[error(
+        "the journal `{path}` holds a `{event}` record (line {line}), which this runbook ({}) does not know: a newer runbook wrote it",
+        env!("CARGO_PKG_VERSION")
+    )]
+    Newer {
+        path: PathBuf,
+        line: usize,
+        event: String,
+    },
     #[error("run `{run}` is being driven by another runbook process{}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { run: String, pid: Option<u32> },
     /// Another process holds the run's lease, and it has not expired.
@@ -397,6 +407,70 @@ impl Log for FileLog {
     }
 }
 
+/// The kinds of record (`event`) this version reads. A record of another kind was written by a
+/// newer runbook: it is refused as such (never as damage), unless it says `"optional": true`,
+/// which a newer runbook writes on records an older one may pass over.
+pub const EVENTS: &[&str] = &[
+    "run_started",
+    "step_started",
+    "step_succeeded",
+    "step_intent",
+    "step_skipped",
+    "exercise_solved",
+    "step_failed",
+    "run_finished",
+    "rollback_started",
+    "undo_succeeded",
+    "undo_failed",
+    "rollback_finished",
+    "rebuild",
+];
+
+/// Why a record could not be read.
+#[derive(Debug, PartialEq)]
+pub enum Unread {
+    /// Not a record of this version: its `event`.
+    Newer(String),
+    /// Not a record at all (torn, edited, not JSON): why.
+    Damaged(String),
+}
+
+/// One journal line: `None` for a newer runbook's optional record, which this version passes
+/// over.
+pub fn parse(text: &str) -> Result<Option<Entry>, Unread> {
+    match serde_json::from_str::<Entry>(text) {
+        Ok(entry) => Ok(Some(entry)),
+        Err(e) => match serde_json::from_str::<Json>(text) {
+            Ok(v) => newer(&v).unwrap_or_else(|| Err(Unread::Damaged(e.to_string()))),
+            Err(_) => Err(Unread::Damaged(e.to_string())),
+        },
+    }
+}
+
+/// One record as a JSON value (an S3 object's entry), as [`parse`] reads a line.
+pub fn from_json(v: Json) -> Result<Option<Entry>, Unread> {
+    if let Some(newer) = newer(&v) {
+        return newer;
+    }
+    serde_json::from_value(v)
+        .map(Some)
+        .map_err(|e| Unread::Damaged(e.to_string()))
+}
+
+/// A record of a kind this version does not know: passed over when it says it may be, else
+/// refused as a newer runbook's.
+fn newer(v: &Json) -> Option<Result<Option<Entry>, Unread>> {
+    let event = v.get("event")?.as_str()?;
+    if EVENTS.contains(&event) {
+        return None;
+    }
+    Some(if v.get("optional") == Some(&Json::Bool(true)) {
+        Ok(None)
+    } else {
+        Err(Unread::Newer(event.to_owned()))
+    })
+}
+
 /// Read a run's journal. The last line may be torn by a crash and is then ignored.
 pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
     let path = dir.join(JOURNAL);
@@ -413,14 +487,22 @@ pub fn read(dir: &Path) -> Result<Vec<Entry>, JournalError> {
     let mut entries = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         let last = i + 1 == lines.len();
-        match serde_json::from_str::<Entry>(line.trim_end()) {
-            Ok(entry) => entries.push(entry),
+        match parse(line.trim_end()) {
+            Ok(Some(entry)) => entries.push(entry),
+            Ok(None) => {}
             Err(_) if last && !line.ends_with('\n') => break,
-            Err(e) => {
+            Err(Unread::Newer(event)) => {
+                return Err(JournalError::Newer {
+                    path,
+                    line: i + 1,
+                    event,
+                });
+            }
+            Err(Unread::Damaged(reason)) => {
                 return Err(JournalError::Damaged {
                     path,
                     line: i + 1,
-                    reason: e.to_string(),
+                    reason,
                 });
             }
         }
@@ -532,6 +614,41 @@ mod tests {
             params: Json::Null,
             region: None,
         }
+    }
+
+    /// `EVENTS` is every record kind this version reads: serde lists them when it meets another.
+    #[test]
+    fn events_are_the_record_kinds_this_version_reads() {
+        let e = serde_json::from_str::<Record>(r#"{"event":"no_such_kind"}"#).unwrap_err();
+        let message = e.to_string();
+        let expected = message
+            .split_once("expected one of ")
+            .map(|(_, list)| list.split(" at line").next().unwrap_or(list))
+            .expect("serde names the kinds it expects");
+        let named: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+        assert_eq!(named, EVENTS);
+    }
+
+    #[test]
+    fn an_unknown_kind_of_record_is_newer_and_optional_ones_are_passed_over() {
+        let line = |extra: &str| {
+            format!(r#"{{"at":"2026-12-07T00:00:00Z","event":"step_checkpoint"{extra}}}"#)
+        };
+        assert_eq!(
+            parse(&line("")).unwrap_err(),
+            Unread::Newer("step_checkpoint".to_owned())
+        );
+        assert_eq!(parse(&line(r#","optional":true"#)), Ok(None));
+        assert!(matches!(
+            parse(r#"{"at":"2026-12-07T00:00:00Z","event":"step_started","step":1}"#),
+            Err(Unread::Damaged(_))
+        ));
+        assert!(matches!(parse("not json"), Err(Unread::Damaged(_))));
+        let known = r#"{"at":"2026-12-07T00:00:00Z","event":"run_finished","status":"succeeded","later":1}"#;
+        assert!(
+            matches!(parse(known), Ok(Some(_))),
+            "a newer field is passed over"
+        );
     }
 
     #[test]

@@ -128,6 +128,13 @@ pub fn journal_error(e: JournalError) -> Error {
             "this process stopped starting steps; `runbook runs` shows who drives the run now",
         ),
         JournalError::Store { message, hint } => Error::runtime(message, hint),
+        JournalError::Newer { .. } => Error::runtime(
+            e.to_string(),
+            format!(
+                "act on this run with the runbook that wrote it, or upgrade this one (`runbook --version` says {}); nothing was changed",
+                env!("CARGO_PKG_VERSION")
+            ),
+        ),
         JournalError::Damaged { ref path, .. } => {
             let run = path
                 .parent()

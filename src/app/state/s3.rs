@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::lease::{self, Lease};
-use crate::engine::journal::{Entry, Journal, JournalError, Log};
+use crate::engine::journal::{self, Entry, Journal, JournalError, Log, Unread};
 use crate::engine::state::RunState;
 use crate::engine::store::{Listed, Store, TakeOver};
 
@@ -262,10 +262,10 @@ pub(super) enum Condition<'a> {
 
 /// One record as stored: the entry, and what its writer knew (see the module's comment).
 #[derive(Serialize, Deserialize)]
-struct Stored {
+struct Stored<E = Entry> {
     base: u64,
     settled: u64,
-    entry: Entry,
+    entry: E,
 }
 
 /// A run's records in one object, written when its driver lets go.
@@ -278,7 +278,10 @@ struct Summary {
 
 /// The run's records from its summary when the journal's keys are exactly the summary's (one
 /// listing instead of reading every record); otherwise from the records themselves.
-async fn read_for_open(bucket: &Bucket, run: &str) -> Result<Vec<(u64, Entry)>, JournalError> {
+async fn read_for_open(
+    bucket: &Bucket,
+    run: &str,
+) -> Result<Vec<(u64, Option<Entry>)>, JournalError> {
     if let Ok((body, _)) = bucket
         .get(&bucket.key(&format!("runs/{run}/summary.json")))
         .await
@@ -292,7 +295,11 @@ async fn read_for_open(bucket: &Bucket, run: &str) -> Result<Vec<(u64, Entry)>, 
                 .map(|seq| format!("{dir}{seq:08}.json"))
                 .collect();
             if keys == expected && summary.seqs.len() == summary.entries.len() {
-                return Ok(summary.seqs.into_iter().zip(summary.entries).collect());
+                return Ok(summary
+                    .seqs
+                    .into_iter()
+                    .zip(summary.entries.into_iter().map(Some))
+                    .collect());
             }
         }
     }
@@ -433,7 +440,7 @@ impl S3 {
             let mark = serde_json::to_vec(&serde_json::json!({
                 "runbook": "state",
                 "format": 1,
-                "created": crate::engine::journal::now(),
+                "created": journal::now(),
             }))
             .expect("JSON");
             match bucket
@@ -469,9 +476,9 @@ async fn read_run(bucket: &Bucket, run: &str) -> Result<Vec<Entry>, JournalError
     let entries = read_numbered(bucket, run)
         .await?
         .into_iter()
-        .map(|(_, e)| e)
+        .filter_map(|(_, e)| e)
         .collect();
-    crate::engine::journal::whole(
+    journal::whole(
         entries,
         bucket
             .url(&bucket.key(&format!("runs/{run}/journal/")))
@@ -479,8 +486,12 @@ async fn read_run(bucket: &Bucket, run: &str) -> Result<Vec<Entry>, JournalError
     )
 }
 
-/// A run's records with their numbers, in order.
-async fn read_numbered(bucket: &Bucket, run: &str) -> Result<Vec<(u64, Entry)>, JournalError> {
+/// A run's records with their numbers, in order: `None` for a newer runbook's optional record,
+/// which this version passes over but whose number is taken.
+async fn read_numbered(
+    bucket: &Bucket,
+    run: &str,
+) -> Result<Vec<(u64, Option<Entry>)>, JournalError> {
     let dir = bucket.key(&format!("runs/{run}/journal/"));
     let keys = bucket.list(&dir, None, None).await?;
     let mut numbered = Vec::with_capacity(keys.len());
@@ -499,7 +510,7 @@ async fn read_numbered(bucket: &Bucket, run: &str) -> Result<Vec<(u64, Entry)>, 
         numbered.push((seq, key));
     }
     numbered.sort();
-    let records: Vec<(u64, Stored)> = futures::stream::iter(numbered)
+    let records: Vec<(u64, Stored<Option<Entry>>)> = futures::stream::iter(numbered)
         .map(|(seq, key)| async move {
             let (body, _) = bucket.get(&key).await.map_err(|f| match f {
                 Failure::Other(e) => e,
@@ -508,14 +519,31 @@ async fn read_numbered(bucket: &Bucket, run: &str) -> Result<Vec<(u64, Entry)>, 
                     hint: "someone deleted it: restore it from the bucket's versions".to_owned(),
                 },
             })?;
-            let stored: Stored =
-                serde_json::from_slice(&body).map_err(|e| JournalError::Store {
-                    message: format!(
-                        "record `{}` of run `{run}` is damaged: {e}",
-                        bucket.url(&key)
-                    ),
-                    hint: "restore it from the bucket's versions (versioning is recommended); `runbook sweep` finds what the run made without its journal".to_owned(),
-                })?;
+            let damaged = |e: String| JournalError::Store {
+                message: format!(
+                    "record `{}` of run `{run}` is damaged: {e}",
+                    bucket.url(&key)
+                ),
+                hint: "restore it from the bucket's versions (versioning is recommended); `runbook sweep` finds what the run made without its journal".to_owned(),
+            };
+            let stored: Stored<serde_json::Value> =
+                serde_json::from_slice(&body).map_err(|e| damaged(e.to_string()))?;
+            let entry = match journal::from_json(stored.entry) {
+                Ok(entry) => entry,
+                Err(Unread::Newer(event)) => {
+                    return Err(JournalError::Newer {
+                        path: bucket.url(&key).into(),
+                        line: 1,
+                        event,
+                    });
+                }
+                Err(Unread::Damaged(e)) => return Err(damaged(e)),
+            };
+            let stored = Stored {
+                base: stored.base,
+                settled: stored.settled,
+                entry,
+            };
             Ok::<_, JournalError>((seq, stored))
         })
         .buffered(AT_ONCE)
@@ -674,7 +702,12 @@ impl Store for S3 {
         if let Some(note) = &lease.note {
             crate::ui::note!("{note}");
         }
+        // After every record there is, a newer runbook's optional ones too.
         let next_seq = entries.last().map_or(0, |(seq, _)| seq + 1);
+        let entries = entries
+            .into_iter()
+            .filter_map(|(seq, e)| e.map(|e| (seq, e)))
+            .collect();
         let lease = Arc::new(lease);
         let renewal = runtime().spawn(lease::renew(self.bucket.clone(), lease.clone()));
         let writer = Arc::new(Mutex::new(Writer {
