@@ -772,3 +772,66 @@ fn a_newer_runbooks_record_in_s3_is_refused_and_an_optional_one_keeps_its_number
     ok(&show);
     assert!(text(&show).0.contains("\"succeeded\""), "{:?}", text(&show));
 }
+
+/// A lease is judged by S3's clock, not by the clocks of the machines: one written a moment ago
+/// by a machine whose clock is ten minutes behind is live, and one written by a machine ten
+/// minutes ahead expires when its duration has passed in S3, not ten minutes later.
+#[test]
+fn a_lease_is_judged_by_s3s_clock_whatever_the_holders_clock_says() {
+    let team = Team::new("skew");
+    let laptop = Team::machine();
+    std::fs::write(
+        laptop.path().join("two.yaml"),
+        "runbook: 1\nname: Two\nsteps:\n  - {id: a, action: test.create, with: {name: a}}\n  - {id: b, action: test.create, needs: [a], with: {name: b}}\n",
+    )
+    .unwrap();
+    ok(&team.run(laptop.path(), &["run", "two.yaml", "--yes", "--until", "b"]));
+    let key = team
+        .keys()
+        .into_iter()
+        .find(|k| k.ends_with("/lease.json"))
+        .expect("the run's lease");
+    let run = key.split('/').rev().nth(1).unwrap().to_owned();
+    let lease = |offset: i64, lease: Duration| {
+        let now = std::time::SystemTime::now();
+        let shifted = |by: Duration| {
+            let t = if offset < 0 {
+                now - Duration::from_secs(offset.unsigned_abs())
+            } else {
+                now + Duration::from_secs(offset.unsigned_abs())
+            };
+            humantime::format_rfc3339_seconds(t + by).to_string()
+        };
+        serde_json::json!({
+            "holder": "ci@runner (pid 7)",
+            "host": "runner",
+            "pid": 7,
+            "token": "theirs",
+            "acquired": shifted(Duration::ZERO),
+            "expires": shifted(lease),
+            "lease_ms": lease.as_millis(),
+        })
+        .to_string()
+    };
+    // Written just now, by a clock ten minutes behind: its `expires` has passed by this clock.
+    team.put(&key, &lease(-600, Duration::from_secs(120)));
+    let refused = team.run(laptop.path(), &["resume", &run, "--yes"]);
+    let (_, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is being driven by ci@runner (pid 7)"),
+        "{stderr}"
+    );
+    assert_eq!(team.created(), ["a"], "nothing ran");
+    // Written by a clock ten minutes ahead, for 2 s: once 2 s have passed in S3, it has expired.
+    team.put(&key, &lease(600, Duration::from_secs(2)));
+    std::thread::sleep(Duration::from_secs(4));
+    let resumed = team.run(laptop.path(), &["resume", &run, "--yes"]);
+    let (_, stderr) = text(&resumed);
+    assert_eq!(resumed.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("Took over run") && stderr.contains("held by ci@runner (pid 7), expired"),
+        "{stderr}"
+    );
+    assert_eq!(team.created(), ["a", "b"]);
+}

@@ -7,8 +7,10 @@
 //! to take it over, `--take-over`); one that finds an expired or released lease takes it with
 //! `If-Match` on the `ETag` it read, so of two takers exactly one wins. A holder whose renewal is
 //! refused (taken over) or that could not renew it before it ran out has lost it: it writes no
-//! further record. Expiry compares the holder's clock with the reader's: machines whose clocks
-//! are minutes apart should use a longer lease.
+//! further record. Expiry is judged by S3's clock: the lease's duration against how long ago S3
+//! last stored it (its `Date` less the object's `Last-Modified`), so machines whose clocks are
+//! minutes apart (a laptop after sleep, a drifting runner) neither take a live lease nor wait out
+//! a dead one. Only where S3 does not say both is the holder's `expires` read by the local clock.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -29,7 +31,11 @@ struct Body {
     /// This process's, to recognise its own write when a retried call was refused.
     token: String,
     acquired: String,
+    /// By the holder's clock, for people; expiry is judged by S3's (`lease_ms`).
     expires: String,
+    /// How long the lease holds after each write, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_ms: Option<u64>,
     /// Let go on purpose: the next process takes it at once, without a word.
     #[serde(default)]
     released: bool,
@@ -50,20 +56,34 @@ impl Body {
             token: token.to_owned(),
             acquired: stamp(now),
             expires: stamp(now + duration),
+            lease_ms: Some(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)),
             released: false,
         }
     }
 
-    fn expired(&self) -> bool {
-        self.released
-            || humantime::parse_rfc3339_weak(&self.expires).map_or(true, |t| t <= SystemTime::now())
+    /// How long the lease holds yet, judged by S3's clock when `age` (how long ago S3 stored
+    /// it) is known, else by this machine's; `None` once it has expired or was let go.
+    fn left(&self, age: Option<Duration>) -> Option<Duration> {
+        if self.released {
+            return None;
+        }
+        let left = match (age, self.lease_ms) {
+            (Some(age), Some(ms)) => Duration::from_millis(ms).checked_sub(age),
+            _ => humantime::parse_rfc3339_weak(&self.expires)
+                .ok()
+                .and_then(|t| t.duration_since(SystemTime::now()).ok()),
+        };
+        left.filter(|d| !d.is_zero())
+    }
+
+    fn expired(&self, age: Option<Duration>) -> bool {
+        self.left(age).is_none()
     }
 
     /// "at 2026-12-02T10:00:00Z, in 1m 40s".
-    fn expiry(&self) -> String {
-        let left = humantime::parse_rfc3339_weak(&self.expires)
-            .ok()
-            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+    fn expiry(&self, age: Option<Duration>) -> String {
+        let left = self
+            .left(age)
             .map(|d| {
                 format!(
                     ", in {}",
@@ -147,7 +167,7 @@ impl Lease {
             let (etag, note) = match bucket.put(&key, json(&mine), Condition::Absent).await {
                 Ok(etag) => (etag, None),
                 Err(Failure::Precondition) => {
-                    let (body, etag) = match bucket.get(&key).await {
+                    let (body, etag, age) = match bucket.get_aged(&key).await {
                         Ok(found) => found,
                         Err(Failure::NotFound) => continue,
                         Err(f) => return Err(other(f)),
@@ -155,7 +175,7 @@ impl Lease {
                     let theirs: Option<Body> = serde_json::from_slice(&body).ok();
                     let note = match &theirs {
                         Some(t) if t.released => None,
-                        Some(t) if t.expired() => Some(format!(
+                        Some(t) if t.expired(age) => Some(format!(
                             "Took over run `{run}`: its lease, held by {}, expired at {}.",
                             t.holder, t.expires
                         )),
@@ -163,7 +183,7 @@ impl Lease {
                             return Err(JournalError::Leased {
                                 run: run.to_owned(),
                                 holder: t.holder.clone(),
-                                expires: t.expiry(),
+                                expires: t.expiry(age),
                             });
                         }
                         Some(t) => Some(format!(
@@ -305,9 +325,9 @@ impl Lease {
 /// Who holds the lease on `run`, while it is live: "user@host (pid N), lease until T".
 pub(super) async fn holder(bucket: &Bucket, run: &str) -> Option<String> {
     let key = bucket.key(&format!("runs/{run}/lease.json"));
-    let (body, _) = bucket.get(&key).await.ok()?;
+    let (body, _, age) = bucket.get_aged(&key).await.ok()?;
     let body: Body = serde_json::from_slice(&body).ok()?;
-    (!body.expired()).then(|| format!("{}, lease until {}", body.holder, body.expires))
+    (!body.expired(age)).then(|| format!("{}, lease until {}", body.holder, body.expires))
 }
 
 /// Keep `lease` renewed every third of its duration until it is lost (or the task is aborted

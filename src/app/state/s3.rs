@@ -77,6 +77,28 @@ pub(super) struct Bucket {
     pub prefix: String,
 }
 
+/// Keeps the `Date` an S3 answer carries: S3's clock, for [`Bucket::get_aged`].
+#[derive(Debug)]
+struct ServerDate(Arc<Mutex<Option<String>>>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ServerDate {
+    fn name(&self) -> &'static str {
+        "ServerDate"
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(date) = context.response().headers().get("date") {
+            *self.0.lock().expect("never poisoned") = Some(date.to_owned());
+        }
+        Ok(())
+    }
+}
+
 impl Bucket {
     pub fn key(&self, rest: &str) -> String {
         format!("{}{rest}", self.prefix)
@@ -177,14 +199,40 @@ impl Bucket {
 
     /// The object at `key` and its `ETag`.
     pub async fn get(&self, key: &str) -> Result<(Vec<u8>, String), Failure> {
+        self.get_aged(key).await.map(|(body, etag, _)| (body, etag))
+    }
+
+    /// An object, its `ETag`, and how long ago it was last written by S3's own clock (its
+    /// `Date` less the object's `Last-Modified`), where S3 said both: an age no machine's clock
+    /// can skew.
+    pub async fn get_aged(
+        &self,
+        key: &str,
+    ) -> Result<(Vec<u8>, String, Option<Duration>), Failure> {
+        use aws_smithy_types::date_time::{DateTime, Format};
+        let date: Arc<Mutex<Option<String>>> = Arc::default();
+        let seen = date.clone();
         let out = self
             .client
             .get_object()
             .bucket(&self.name)
             .key(key)
+            .customize()
+            .interceptor(ServerDate(seen))
             .send()
             .await
             .map_err(|e| self.failure("read", key, &e))?;
+        let now = date
+            .lock()
+            .expect("never poisoned")
+            .as_deref()
+            .and_then(|d| DateTime::from_str(d, Format::HttpDate).ok());
+        let age = match (now, out.last_modified()) {
+            (Some(now), Some(written)) => u64::try_from(now.secs() - written.secs())
+                .ok()
+                .map(Duration::from_secs),
+            _ => None,
+        };
         let etag = out.e_tag().unwrap_or_default().to_owned();
         let body = out.body.collect().await.map_err(|e| {
             Failure::Other(JournalError::Store {
@@ -192,7 +240,7 @@ impl Bucket {
                 hint: "check the network; nothing was changed".to_owned(),
             })
         })?;
-        Ok((body.into_bytes().to_vec(), etag))
+        Ok((body.into_bytes().to_vec(), etag, age))
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), Failure> {
