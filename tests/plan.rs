@@ -518,3 +518,28 @@ fn a_recovery_time_gate_that_is_no_duration_is_refused_before_the_run() {
         assert_eq!(plan(accepted, 0).status.code(), Some(0), "{accepted}");
     }
 }
+
+/// A parameter left empty (`id: ""`, a gate given no limit) is not set: the plan does not list it
+/// as though it said something, and lists it once it has a value.
+#[test]
+fn parameters_left_empty_are_not_listed() {
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            runbook.to_str().expect("UTF-8"),
+            "--var",
+            "domain=lab.example.com",
+        ];
+        args.extend(extra);
+        text(&Test::new().args(args).run()).0
+    };
+    let unset = plan(&[]);
+    assert!(
+        unset.contains("       name: lab.example.com\n       comment: lab failover lab\n       shared: true\n     rollback:"),
+        "{unset}"
+    );
+    assert!(!unset.contains("       limit:"), "{unset}");
+    let gated = plan(&["--var", "max_failover=3m"]);
+    assert!(gated.contains("       limit: 3m\n"), "{gated}");
+}

@@ -218,12 +218,12 @@ pub fn step_intro(step: &StepIntro<'_>, width: usize, color: bool, cli_target: &
     if let Some(guide) = step.guide {
         let _ = write!(out, "\n{}", super::wrap(&super::reflow(guide), width, "  "));
     }
-    if let Some(map) = step.params.as_object().filter(|m| !m.is_empty()) {
-        let _ = writeln!(out, "\n  {}", bold("Parameters:"));
-        for (k, v) in map {
-            super::plan::value(&mut out, k, v, 4);
-        }
-    }
+    super::plan::params(
+        &mut out,
+        &format!("\n  {}", bold("Parameters:")),
+        step.params,
+        4,
+    );
     if let Some(cli) = def.and_then(|d| d.cli) {
         let _ = writeln!(out, "\n  {}", bold("By hand, with the AWS CLI:"));
         for line in cli(step.params) {

@@ -73,14 +73,7 @@ pub fn human(plan: &Plan) -> String {
         if let Some(retry) = &step.retry {
             let _ = writeln!(out, "     retry: {retry}");
         }
-        if let Json::Object(params) = &step.params {
-            if !params.is_empty() {
-                let _ = writeln!(out, "     with:");
-                for (k, v) in params {
-                    value(&mut out, k, v, 7);
-                }
-            }
-        }
+        params(&mut out, "     with:", &step.params, 7);
         let _ = writeln!(out, "     rollback: {}", step.rollback);
         out.push('\n');
     }
@@ -88,6 +81,27 @@ pub fn human(plan: &Plan) -> String {
 }
 
 /// One parameter as YAML-like lines (`key: value`, nested mappings indented).
+/// A step's parameters, one per line under a heading (none when there are none to show). An
+/// empty text or a null is a parameter left unset (`id: ""`) and is not shown.
+pub(crate) fn params(out: &mut String, heading: &str, params: &Json, indent: usize) {
+    let set: Vec<(&String, &Json)> = params
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| !v.is_null() && v.as_str() != Some(""))
+                .collect()
+        })
+        .unwrap_or_default();
+    if set.is_empty() {
+        return;
+    }
+    out.push_str(heading);
+    out.push('\n');
+    for (k, v) in set {
+        value(out, k, v, indent);
+    }
+}
+
 pub(crate) fn value(out: &mut String, key: &str, v: &Json, indent: usize) {
     let pad = " ".repeat(indent);
     match v {

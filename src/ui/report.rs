@@ -229,12 +229,10 @@ impl Reporter for Lines {
                 // A log keeps what each step was given; people on a terminal see it in the plan
                 // or the walkthrough.
                 if self.timestamps {
-                    if let Some(map) = params.as_object().filter(|m| !m.is_empty()) {
-                        let mut text = String::new();
-                        for (k, v) in map {
-                            super::plan::value(&mut text, k, v, 4);
-                        }
-                        self.line(&format!("  with:\n{}", text.trim_end()));
+                    let mut text = String::new();
+                    super::plan::params(&mut text, "  with:", params, 4);
+                    if !text.is_empty() {
+                        self.line(text.trim_end());
                     }
                 }
             }
