@@ -455,7 +455,8 @@ fn read_vars_file(
                 "wrong-type",
                 "a vars file is a mapping of var names to values",
             )
-            .at(node.span),
+            .at(node.span)
+            .help(vars_file_help(&text)),
         );
         return Vec::new();
     };
@@ -470,8 +471,41 @@ fn read_vars_file(
         .collect()
 }
 
+/// How to write a vars file, from what this one holds: `KEY=VALUE` lines (a `.env` file) are
+/// shown as the YAML they mean.
+fn vars_file_help(text: &str) -> String {
+    let pairs: Vec<(&str, &str)> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .collect();
+    match pairs.first() {
+        Some((name, value)) => {
+            // `DOMAIN`, `RUNBOOK_VAR_DOMAIN` (the environment's form): the var `domain`.
+            let name = name.trim().to_lowercase();
+            let name = name.strip_prefix("runbook_var_").unwrap_or(&name);
+            let value = value.trim();
+            format!(
+                "it reads like `NAME=VALUE` lines; a vars file is YAML, one `name: value` a line (`{name}: {value}`), or give each with --var {name}={value}"
+            )
+        }
+        None => "write one `name: value` a line, for example `domain: lab.example.com`".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_vars_file_of_env_lines_is_shown_as_the_yaml_it_means() {
+        let help = super::vars_file_help("# lab\nexport RUNBOOK_VAR_DOMAIN=lab.example.com\n");
+        assert!(
+            help.contains("(`domain: lab.example.com`)")
+                && help.contains("--var domain=lab.example.com"),
+            "{help}"
+        );
+        assert!(super::vars_file_help("- a\n").contains("`name: value`"));
+    }
 
     #[test]
     fn a_domain_is_normalised_and_a_bad_one_explained_in_words() {
