@@ -154,6 +154,26 @@ fn delimiter(text: &str) -> u8 {
     }
 }
 
+/// The line a record is on, from 1. The reader's own count starts a record after blank or
+/// comment lines at the first of them (a student after an empty line was named one line early),
+/// so the line is counted from the record's byte offset, past those lines.
+fn line_of(text: &str, position: &csv::Position) -> u64 {
+    let Some(before) = usize::try_from(position.byte())
+        .ok()
+        .and_then(|at| text.get(..at))
+    else {
+        return position.line();
+    };
+    let skipped = text[before.len()..]
+        .lines()
+        .take_while(|l| {
+            let l = l.trim();
+            l.is_empty() || l.starts_with('#')
+        })
+        .count();
+    u64::try_from(before.matches('\n').count() + skipped + 1).unwrap_or(u64::MAX)
+}
+
 pub fn read_roster_with_problems(
     path: &Path,
     class: &str,
@@ -246,7 +266,7 @@ pub fn read_roster_with_problems(
                 "every row has as many cells as the header line",
             )
         })?;
-        let line = record.position().map_or(0, csv::Position::line);
+        let line = record.position().map_or(0, |p| line_of(&text, p));
         let name = record.get(student_col).unwrap_or_default().to_owned();
         if let Err(m) = check_name("student", &name) {
             problems.push(Problem::new(line, m, "fix the student's name"));
@@ -384,6 +404,12 @@ mod tests {
         let e = roster("student\nalice\nAlice\n", &[]).unwrap_err();
         assert!(
             e.contains("line 3: the student `Alice` is already on line 2"),
+            "{e}"
+        );
+        // Blank and comment lines count: the duplicate is named on its own line.
+        let e = roster("student\nalice\n\n# late joiners\nAlice \n", &[]).unwrap_err();
+        assert!(
+            e.contains("line 5: the student `Alice` is already on line 2"),
             "{e}"
         );
         let e = roster("student\nal ice\n", &[]).unwrap_err();
