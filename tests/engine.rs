@@ -1,7 +1,7 @@
 //! The execution engine, driven through the real binary with the test actions (`test.create`
 //! makes a file in a store folder and logs every call with a millisecond timestamp).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,14 +94,15 @@ impl Lab {
         crate::test::run_ids(&self.path().join(".runbook"))
     }
 
+    fn journal_path(&self, run_id: &str) -> PathBuf {
+        self.path()
+            .join(".runbook/runs")
+            .join(run_id)
+            .join("journal.jsonl")
+    }
+
     fn journal(&self, run_id: &str) -> String {
-        std::fs::read_to_string(
-            self.path()
-                .join(".runbook/runs")
-                .join(run_id)
-                .join("journal.jsonl"),
-        )
-        .expect("a journal")
+        std::fs::read_to_string(self.journal_path(run_id)).expect("a journal")
     }
 }
 
@@ -620,11 +621,7 @@ fn a_torn_journal_line_is_tolerated() {
     let lab = Lab::new(&ten_step_chain());
     kill_at(&lab, &["end", "s2"]);
     let id = lab.run_ids()[0].clone();
-    let path = lab
-        .path()
-        .join(".runbook/runs")
-        .join(&id)
-        .join("journal.jsonl");
+    let path = lab.journal_path(&id);
     let mut journal = std::fs::read_to_string(&path).unwrap();
     journal.push_str("{\"at\":\"2026-11-25T00:00:00Z\",\"event\":\"step_suc");
     std::fs::write(&path, journal).unwrap();
@@ -649,11 +646,7 @@ fn a_record_of_a_newer_runbook_is_refused_as_such_and_an_optional_one_is_passed_
     );
     ok_run(&lab.run(&["run", "rb.yaml", "--yes"]));
     let id = lab.run_ids()[0].clone();
-    let path = lab
-        .path()
-        .join(".runbook/runs")
-        .join(&id)
-        .join("journal.jsonl");
+    let path = lab.journal_path(&id);
     let written = std::fs::read_to_string(&path).unwrap();
     let newer = "{\"at\":\"2026-12-07T00:00:00Z\",\"event\":\"step_checkpoint\",\"step\":\"a\"";
     std::fs::write(&path, format!("{written}{newer}}}\n")).unwrap();

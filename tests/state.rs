@@ -22,6 +22,9 @@ steps:
   - {id: c, action: test.create, needs: [b], with: {name: c}}
 ";
 
+/// Two test resources, the second after the first: `--until b` leaves a run to resume.
+const TWO: &str = "runbook: 1\nname: Two\nsteps:\n  - {id: a, action: test.create, with: {name: a}}\n  - {id: b, action: test.create, needs: [a], with: {name: b}}\n";
+
 /// The lab, its bucket, a shared test store (what the test actions create, as AWS would hold it)
 /// and the state's location.
 struct Team {
@@ -45,6 +48,7 @@ impl Team {
     fn machine() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("slow.yaml"), SLOW).unwrap();
+        std::fs::write(dir.path().join("two.yaml"), TWO).unwrap();
         dir
     }
 
@@ -717,11 +721,6 @@ fn a_class_paused_past_a_take_over_stops_every_lab_when_it_wakes() {
 fn a_newer_runbooks_record_in_s3_is_refused_and_an_optional_one_keeps_its_number() {
     let team = Team::new("newer");
     let laptop = Team::machine();
-    std::fs::write(
-        laptop.path().join("two.yaml"),
-        "runbook: 1\nname: Two\nsteps:\n  - {id: a, action: test.create, with: {name: a}}\n  - {id: b, action: test.create, needs: [a], with: {name: b}}\n",
-    )
-    .unwrap();
     ok(&team.run(laptop.path(), &["run", "two.yaml", "--yes", "--until", "b"]));
     let journal: Vec<String> = team
         .keys()
@@ -780,11 +779,6 @@ fn a_newer_runbooks_record_in_s3_is_refused_and_an_optional_one_keeps_its_number
 fn a_lease_is_judged_by_s3s_clock_whatever_the_holders_clock_says() {
     let team = Team::new("skew");
     let laptop = Team::machine();
-    std::fs::write(
-        laptop.path().join("two.yaml"),
-        "runbook: 1\nname: Two\nsteps:\n  - {id: a, action: test.create, with: {name: a}}\n  - {id: b, action: test.create, needs: [a], with: {name: b}}\n",
-    )
-    .unwrap();
     ok(&team.run(laptop.path(), &["run", "two.yaml", "--yes", "--until", "b"]));
     let key = team
         .keys()
