@@ -2225,6 +2225,22 @@ fn sweep_of_a_run_looks_once_in_the_region_the_environment_gives() {
     );
 }
 
+/// A machine whose clock is minutes off signs requests AWS refuses as expired: the first look at
+/// the account says the clock is off, not that the credentials are missing.
+#[test]
+fn a_clock_minutes_off_is_named_as_such_not_as_missing_credentials() {
+    let lab = Lab::new();
+    let proxy = lab.refusing("GetCallerIdentity", 10, "SignatureDoesNotMatch");
+    let out = lab.run(&["run", "net.yaml", "--yes", "--endpoint-url", &proxy.url]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("Signature expired") && stderr.contains("clock is more than 5 minutes off"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("no usable AWS credentials"), "{stderr}");
+}
+
 /// `run --ttl` tags everything a run creates with its expiry; `sweep --expired` removes the
 /// runs whose time has passed and leaves the others.
 #[test]

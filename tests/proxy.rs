@@ -727,11 +727,14 @@ impl State {
             if *count < n {
                 *count += 1;
                 self.stats.injected.fetch_add(1, Ordering::Relaxed);
-                return Ok(error(
-                    service,
-                    code,
-                    "injected by the test proxy: not found yet",
-                ));
+                // A clock that is off, as AWS words it; anything else: a resource not seen yet.
+                let message = match code {
+                    "SignatureDoesNotMatch" => {
+                        "Signature expired: 20261207T100000Z is now earlier than 20261207T101000Z (injected by the test proxy)"
+                    }
+                    _ => "injected by the test proxy: not found yet",
+                };
+                return Ok(error(service, code, message));
             }
         }
         if self.violates(&op) {

@@ -177,8 +177,16 @@ where
                 "the credentials are not allowed to call {operation}: allow `{action}` in the policy of the IAM user or role (docs/real-aws.md and docs/iam-policy.json list every permission the shipped runbooks need)"
             ));
         }
-        "AuthFailure" | "InvalidClientTokenId" | "ExpiredToken" | "UnrecognizedClientException" => {
+        "AuthFailure" | "InvalidClientTokenId" | "ExpiredToken" | "ExpiredTokenException"
+        | "InvalidToken" | "UnrecognizedClientException" => {
             e = e.hint("the credentials are invalid or expired; refresh them (`aws sso login`, new keys)").invalid_input();
+        }
+        // EC2's answer to a request signed with a time more than five minutes off.
+        "RequestExpired" => {
+            e = e.hint("AWS refused the request's time: this machine's clock is more than 5 minutes off; set it right (`timedatectl set-ntp true`, or the system's date settings) and run again").invalid_input();
+        }
+        "SignatureDoesNotMatch" if message.to_lowercase().contains("expired") => {
+            e = e.hint("AWS refused the request's time: this machine's clock is more than 5 minutes off; set it right (`timedatectl set-ntp true`, or the system's date settings) and run again").invalid_input();
         }
         "InvalidVpc.Range" | "InvalidVpcRange" => {
             e = e.hint("a VPC's range must be between /16 and /28 (for example 10.0.0.0/16)");

@@ -406,6 +406,49 @@ async fn throttling_is_retryable_and_a_denied_call_names_the_iam_action() {
     }
 }
 
+/// Credentials that ran out (an SSO session, a role's hour) and a clock that is minutes off are
+/// told apart, each with what sets it right.
+#[tokio::test(start_paused = true)]
+async fn expired_credentials_and_a_wrong_clock_say_what_sets_them_right() {
+    for (code, message, hint) in [
+        (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            "aws sso login",
+        ),
+        (
+            "ExpiredTokenException",
+            "The security token included in the request is expired",
+            "aws sso login",
+        ),
+        (
+            "RequestExpired",
+            "Request has expired.",
+            "clock is more than 5 minutes off",
+        ),
+        (
+            "SignatureDoesNotMatch",
+            "Signature expired: 20261207T100000Z is now earlier than 20261207T101000Z",
+            "clock is more than 5 minutes off",
+        ),
+    ] {
+        let rule = mock!(ec2::Client::create_vpc)
+            .then_error(move || ec2::CreateVpcError::generic(aws_error(code, message)));
+        let script = Script {
+            ec2: vec![rule],
+            ..Script::default()
+        };
+        let params = json!({"cidr": "10.0.0.0/16", "name": "lab"});
+        let (result, _) = call(&script, "aws.ec2.create_vpc", params, Call::Run).await;
+        let err = result.expect_err(code);
+        assert!(
+            err.hint.as_deref().is_some_and(|h| h.contains(hint)),
+            "{code}: {err:?}"
+        );
+        assert!(!err.retryable, "{code} does not settle by itself");
+    }
+}
+
 /// A resume after the runbook changed: AWS refuses the old client token with other parameters;
 /// what the earlier attempt launched carries the step's key and is adopted.
 #[tokio::test(start_paused = true)]
