@@ -2181,7 +2181,8 @@ fn sweep_removes_a_lost_run_by_its_tag_without_the_journal() {
 
 /// A run in the region the environment gives (`AWS_REGION`, no --region) is swept there once:
 /// the journal's region is the same region, not a second one to look in (which listed Route 53
-/// as if several regions were swept, and said "Nothing in …" after "Sweep complete").
+/// as if several regions were swept, and said "Nothing in …" after "Sweep complete"). The run's
+/// journal, which still lists what was swept, is named with the rollback that closes it.
 #[test]
 fn sweep_of_a_run_looks_once_in_the_region_the_environment_gives() {
     let lab = Lab::new();
@@ -2219,10 +2220,20 @@ fn sweep_of_a_run_looks_once_in_the_region_the_environment_gives() {
         !stderr.contains("Nothing in eu-west-1") && !stderr.contains("which is global"),
         "one region, looked in once: {stderr}"
     );
+    let run = &tag["runbook:run=".len()..];
+    assert!(lab.run_vpcs("eu-west-1", run).is_empty());
+    // The run's journal still lists the VPC: the sweep says how it learns otherwise.
     assert!(
-        lab.run_vpcs("eu-west-1", &tag["runbook:run=".len()..])
-            .is_empty()
+        stderr.contains(&format!(
+            "The journal of `{run}` still lists what this sweep removed; `{BIN} rollback {run} --expect-gone` records that it is gone."
+        )),
+        "{stderr}"
     );
+    let closed = in_env(&["rollback", run, "--expect-gone", "--endpoint-url", &url]);
+    ok(&closed);
+    let listed = in_env(&["runs", "--output", "json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(runs[0]["alive"], 0, "{runs}");
 }
 
 /// A machine whose clock is minutes off signs requests AWS refuses as expired: the first look at

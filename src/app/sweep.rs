@@ -113,6 +113,7 @@ pub fn sweep(
         }
     }
     let mut exit = Exit::Success;
+    let mut deleted = 0;
     for (i, place) in places.iter().enumerate() {
         // Route 53's resources are the account's: listed in the first region looked in.
         let scope = if places[..i].iter().any(|p| same_account(p, place)) {
@@ -131,7 +132,8 @@ pub fn sweep(
             dry_run,
             yes,
         };
-        let found = sweep_place(&rt, place, &select, look, &interrupt)?;
+        let (found, removed) = sweep_place(&rt, place, &select, look, &interrupt)?;
+        deleted += removed;
         if found == Exit::RollbackIncomplete {
             exit = found;
         }
@@ -139,18 +141,39 @@ pub fn sweep(
             return Ok(Exit::Interrupted);
         }
     }
+    if let Some(tag) = tag.filter(|_| deleted > 0) {
+        journals_behind(settings, tag);
+    }
     Ok(exit)
 }
 
 /// The regions the runs a tag selects acted in (`runbook:run=ID`, or a label such as
 /// `runbook:class=spring`): each run's own and its steps', from the journals at hand; none when
 /// there are none.
-fn journal_regions(settings: &Settings, (key, value): &(String, String)) -> Vec<String> {
+fn journal_regions(settings: &Settings, tag: &(String, String)) -> Vec<String> {
+    let states = runs_at_hand(settings, tag);
+    let mut regions = Vec::new();
+    for state in states.iter().filter(|s| target::state_uses_aws(s)) {
+        let own = target::Recorded::of(state).region;
+        for region in own.into_iter().chain(state.regions()) {
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+        }
+    }
+    regions
+}
+
+/// The runs a tag selects whose journals are at hand (this state directory or bucket).
+fn runs_at_hand(
+    settings: &Settings,
+    (key, value): &(String, String),
+) -> Vec<crate::engine::state::RunState> {
     use crate::engine::state::RunState;
     let Ok(store) = super::state::open(settings) else {
         return Vec::new();
     };
-    let states: Vec<RunState> = if key == "runbook:run" {
+    if key == "runbook:run" {
         match store.exists(value) {
             Ok(true) => store
                 .read(value)
@@ -166,17 +189,36 @@ fn journal_regions(settings: &Settings, (key, value): &(String, String)) -> Vec<
             .filter_map(|(_, state)| state.ok())
             .filter(|state| state.labels.iter().any(|(k, v)| k == key && v == value))
             .collect()
-    };
-    let mut regions = Vec::new();
-    for state in states.iter().filter(|s| target::state_uses_aws(s)) {
-        let own = target::Recorded::of(state).region;
-        for region in own.into_iter().chain(state.regions()) {
-            if !regions.contains(&region) {
-                regions.push(region);
-            }
-        }
     }
-    regions
+}
+
+/// After a sweep removed what runs at hand still list: how their journals learn it.
+fn journals_behind(settings: &Settings, tag: &(String, String)) {
+    let behind: Vec<String> = runs_at_hand(settings, tag)
+        .into_iter()
+        .filter(|s| !s.alive().is_empty())
+        .map(|s| s.run_id)
+        .collect();
+    if behind.is_empty() {
+        return;
+    }
+    let command = match (tag.0.as_str(), behind.as_slice()) {
+        ("runbook:class", _) => format!("rollback --class {} --expect-gone", tag.1),
+        (_, [run]) => format!("rollback {run} --expect-gone"),
+        _ => "rollback RUN --expect-gone".to_owned(),
+    };
+    ui::note!(
+        "The journal{} of {} still list{} what this sweep removed; `{}` records that it is gone{}.",
+        if behind.len() == 1 { "" } else { "s" },
+        crate::runbook::suggest::list(&behind),
+        if behind.len() == 1 { "s" } else { "" },
+        settings.command(&command),
+        if behind.len() > 1 && tag.0 != "runbook:class" {
+            ", for each"
+        } else {
+            ""
+        }
+    );
 }
 
 /// Two places reach the same account and endpoint (their regions aside).
@@ -196,14 +238,15 @@ struct Look {
     yes: bool,
 }
 
-/// Sweep one account and region (and the account's global resources, when `look` says).
+/// Sweep one account and region (and the account's global resources, when `look` says): how it
+/// ended, and how many resources it deleted.
 fn sweep_place(
     rt: &tokio::runtime::Runtime,
     place: &client::Settings,
     select: &sweep::Select,
     look: Look,
     interrupt: &CancellationToken,
-) -> Result<Exit, Error> {
+) -> Result<(Exit, usize), Error> {
     let Look {
         scope,
         several,
@@ -241,7 +284,7 @@ fn sweep_place(
     };
     if found.is_empty() {
         ui::note!("Nothing in {place_name} carries {what}.");
-        return Ok(Exit::Success);
+        return Ok((Exit::Success, 0));
     }
     ui::note!(
         "{} in {place_name} {} {what}:",
@@ -261,7 +304,7 @@ fn sweep_place(
     }
     if dry_run {
         ui::note!("Dry run: nothing was deleted.");
-        return Ok(Exit::Success);
+        return Ok((Exit::Success, 0));
     }
     if !yes {
         let Some(sure) = ui::ask::confirm_once("Delete them all?", false) else {
@@ -272,19 +315,20 @@ fn sweep_place(
         };
         if !sure {
             ui::note!("Nothing was deleted.");
-            return Ok(Exit::Success);
+            return Ok((Exit::Success, 0));
         }
     }
     let remaining = rt.block_on(delete_all(clients, &found, interrupt));
+    let deleted = found.len() - remaining.len();
     if remaining.is_empty() {
         ui::note!("Sweep complete: nothing in {place_name} carries {what} any more.");
-        Ok(Exit::Success)
+        Ok((Exit::Success, deleted))
     } else {
         ui::note!(
             "{} remain; run the same sweep again later (AWS may still be releasing them).",
             crate::runbook::suggest::count(remaining.len(), "resource")
         );
-        Ok(Exit::RollbackIncomplete)
+        Ok((Exit::RollbackIncomplete, deleted))
     }
 }
 
