@@ -502,3 +502,24 @@ fn a_module_outside_the_runbooks_folder_is_refused_unread() {
     assert!(!stderr.contains("root:"), "{stderr}");
     assert!(!stdout.contains("root:"), "{stdout}");
 }
+
+/// A step whose id is taken is not a step of the runbook, but its own mistakes are told in the
+/// same pass: one run of `validate` names every fix, not one at a time.
+#[test]
+fn a_duplicate_step_id_and_the_mistakes_of_that_step_are_told_together() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "runbook: 1\nname: R\nsteps:\n  - {id: a, action: core.note, with: {text: hi}}\n  - {id: a, action: core.nope}\n",
+        )
+        .args(["validate", "r.yaml"])
+        .status(2)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error[duplicate-id]: two steps have the id `a`")
+            && stderr.contains("error[unknown-action]: unknown action `core.nope`")
+            && stderr.contains("r.yaml: 2 errors"),
+        "{stderr}"
+    );
+}

@@ -568,6 +568,9 @@ impl Loader {
                 self.project.modules[id]
                     .broken_ids
                     .push(def.id.value.clone());
+                // Its own mistakes (an unknown action, a wrong parameter) are told now too,
+                // not one fix later; it is not a step of the runbook.
+                let _ = self.decode_step(id, def, item);
                 continue;
             }
             seen.insert(def.id.value.clone(), def.id.span);
