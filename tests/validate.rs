@@ -523,3 +523,36 @@ fn a_duplicate_step_id_and_the_mistakes_of_that_step_are_told_together() {
         "{stderr}"
     );
 }
+
+/// A subnet outside its VPC's range, or over another subnet of that VPC, is refused by
+/// validation where its range is written, with the VPC's range beside it: AWS would refuse it
+/// only once the steps before it had run.
+#[test]
+fn a_subnet_outside_its_vpc_or_over_another_is_refused_before_the_run() {
+    let runbook = |a: &str, b: &str| {
+        format!(
+            "runbook: 1\nname: Net\nsteps:\n  - {{id: vpc, action: aws.ec2.create_vpc, with: {{cidr: 10.0.0.0/16, name: n}}}}\n  - {{id: a, action: aws.ec2.create_subnet, with: {{vpc_id: \"{{{{ steps.vpc.vpc_id }}}}\", cidr: {a}, availability_zone: ap-south-1a}}}}\n  - {{id: b, action: aws.ec2.create_subnet, with: {{vpc_id: \"{{{{ steps.vpc.vpc_id }}}}\", cidr: {b}, availability_zone: ap-south-1b}}}}\n"
+        )
+    };
+    let validate = |text: String, status: i32| {
+        let out = Test::new()
+            .file("net.yaml", &text)
+            .args(["validate", "net.yaml"])
+            .status(status)
+            .run();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let outside = validate(runbook("10.1.0.0/24", "10.0.2.0/24"), 2);
+    assert!(
+        outside.contains("error[subnet-outside-vpc]: the subnet of `a` (10.1.0.0/24) is not inside the VPC of `vpc` (10.0.0.0/16)")
+            && outside.contains("`vpc` gets 10.0.0.0/16 here")
+            && outside.contains("for example 10.0.1.0/24"),
+        "{outside}"
+    );
+    let over = validate(runbook("10.0.0.0/23", "10.0.1.0/24"), 2);
+    assert!(
+        over.contains("error[subnet-overlap]: the subnets of `b` (10.0.1.0/24) and `a` (10.0.0.0/23) overlap in the VPC of `vpc`"),
+        "{over}"
+    );
+    validate(runbook("10.0.1.0/24", "10.0.2.0/24"), 0);
+}

@@ -85,6 +85,17 @@ pub fn run(
         &instances("aws.ec2.create_vpc"),
         &mut diags,
     );
+    subnets_in_vpcs(
+        project,
+        flow,
+        renderer,
+        vars,
+        (
+            &instances("aws.ec2.create_vpc"),
+            &instances("aws.ec2.create_subnet"),
+        ),
+        &mut diags,
+    );
     // What AWS would refuse in a step's own values, as its action's definition checks them.
     for i in 0..flow.steps.len() {
         let StepKind::Action(def) = flow.step(project, i).kind else {
@@ -305,6 +316,80 @@ fn vpc_overlap(
             );
         }
         known.push((net, v, origin));
+    }
+}
+
+/// A subnet's range lies inside its VPC's and overlaps no other subnet of that VPC, as far as
+/// both are known before the run: AWS refuses it otherwise (`InvalidSubnet.Range`,
+/// `InvalidSubnet.Conflict`), after the steps before it have run. A subnet's VPC is the
+/// `create_vpc` step whose outputs it reads.
+fn subnets_in_vpcs(
+    project: &Project,
+    flow: &Flow,
+    renderer: &Renderer<'_>,
+    vars: &Resolved,
+    (vpcs, subnets): (&[Instance<'_>], &[Instance<'_>]),
+    diags: &mut Diagnostics,
+) {
+    let origin = |inst: &Instance<'_>| {
+        let scope = flow.steps[inst.flow_index].scope;
+        inst.with
+            .and_then(|w| w.get("cidr"))
+            .map_or(project_span(project, flow, inst.flow_index), |n| {
+                renderer.origin(scope, n, vars)
+            })
+    };
+    let range = |inst: &Instance<'_>| inst.text("cidr").and_then(|t| parse_cidr(&t).ok());
+    let mut placed: Vec<(usize, ipnet::IpNet, &Instance<'_>)> = Vec::new();
+    for subnet in subnets {
+        let reads = &flow.steps[subnet.flow_index].reads;
+        let mut theirs = vpcs.iter().filter(|v| reads.contains(&v.flow_index));
+        let (Some(vpc), None) = (theirs.next(), theirs.next()) else {
+            continue;
+        };
+        let (Some(net), Some(vpc_net)) = (range(subnet), range(vpc)) else {
+            continue;
+        };
+        if !vpc_net.contains(&net) {
+            diags.push(
+                Diagnostic::error(
+                    "subnet-outside-vpc",
+                    format!(
+                        "the subnet of `{}` ({net}) is not inside the VPC of `{}` ({vpc_net})",
+                        subnet.id, vpc.id
+                    ),
+                )
+                .at(origin(subnet))
+                .related(origin(vpc), format!("`{}` gets {vpc_net} here", vpc.id))
+                .help(format!(
+                    "give the subnet a range inside {vpc_net}, for example {}",
+                    vpc_net
+                        .subnets(vpc_net.prefix_len().max(24))
+                        .ok()
+                        .and_then(|mut s| s.nth(1))
+                        .map_or_else(|| vpc_net.to_string(), |s| s.to_string())
+                )),
+            );
+            continue;
+        }
+        if let Some((_, other, first)) = placed.iter().find(|(v, n, _)| {
+            *v == vpc.flow_index && (n.contains(&net.network()) || net.contains(&n.network()))
+        }) {
+            diags.push(
+                Diagnostic::error(
+                    "subnet-overlap",
+                    format!(
+                        "the subnets of `{}` ({net}) and `{}` ({other}) overlap in the VPC of `{}`",
+                        subnet.id, first.id, vpc.id
+                    ),
+                )
+                .at(origin(subnet))
+                .related(origin(first), format!("`{}` gets {other} here", first.id))
+                .help("give each subnet of a VPC its own range, for example 10.0.1.0/24 and 10.0.2.0/24"),
+            );
+            continue;
+        }
+        placed.push((vpc.flow_index, net, subnet));
     }
 }
 
