@@ -556,3 +556,32 @@ fn a_subnet_outside_its_vpc_or_over_another_is_refused_before_the_run() {
     );
     validate(runbook("10.0.1.0/24", "10.0.2.0/24"), 0);
 }
+
+/// Health checks AWS would refuse (a threshold of 1, a timeout as long as the interval, a path
+/// without `/`, a Route 53 interval other than 10 or 30) are refused by validation, where the
+/// check is written, with what AWS accepts.
+#[test]
+fn health_checks_aws_would_refuse_are_refused_before_the_run() {
+    let out = Test::new()
+        .file(
+            "hc.yaml",
+            "runbook: 1\nname: HC\nsteps:\n  - id: tg\n    action: aws.elbv2.create_target_group\n    with:\n      name: web\n      vpc_id: vpc-1\n      health_check: {path: health, interval_seconds: 5, timeout_seconds: 5, unhealthy_threshold: 1}\n  - {id: r53, action: aws.route53.health_check, with: {fqdn: lab.example.com, interval_seconds: 15}}\n",
+        )
+        .args(["validate", "hc.yaml"])
+        .status(2)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for said in [
+        "the health check's `unhealthy_threshold` is 1; AWS accepts 2 to 10",
+        "the health check's timeout (5 s) is not shorter than its interval (5 s)",
+        "the health check's path `health` does not start with `/`",
+        "a Route 53 health check's interval is 10 or 30 seconds, not 15",
+        "hc.yaml: 4 errors",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
+    assert!(
+        stderr.contains("hc.yaml:9:"),
+        "points at the health check: {stderr}"
+    );
+}

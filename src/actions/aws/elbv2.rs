@@ -150,10 +150,57 @@ fn lint_name(known: &serde_json::Value, kind: &str, load_balancer: bool) -> Opti
     })
 }
 
+/// Its name, and its health check's numbers within what `CreateTargetGroup` accepts.
 fn lint_target_group(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
-    lint_name(known, "target group", false)
+    let mut problems: Vec<ParamProblem> = lint_name(known, "target group", false)
         .into_iter()
-        .collect()
+        .collect();
+    let Some(check) = known.get("health_check").filter(|c| c.is_object()) else {
+        return problems;
+    };
+    let number = |field: &str| check.get(field).and_then(serde_json::Value::as_u64);
+    for (field, low, high) in [
+        ("interval_seconds", 5, 300),
+        ("timeout_seconds", 2, 120),
+        ("healthy_threshold", 2, 10),
+        ("unhealthy_threshold", 2, 10),
+    ] {
+        if let Some(n) = number(field).filter(|n| !(low..=high).contains(n)) {
+            problems.push(ParamProblem {
+                param: "health_check",
+                code: "health-check",
+                message: format!("the health check's `{field}` is {n}; AWS accepts {low} to {high}"),
+                help: "a target is judged unhealthy after `unhealthy_threshold` failed checks `interval_seconds` apart: 2 × 10 s is as fast as it goes with the defaults' 5 s timeout",
+            });
+        }
+    }
+    let (timeout, interval) = (
+        number("timeout_seconds").unwrap_or(5),
+        number("interval_seconds").unwrap_or(30),
+    );
+    if timeout >= interval {
+        problems.push(ParamProblem {
+            param: "health_check",
+            code: "health-check",
+            message: format!(
+                "the health check's timeout ({timeout} s) is not shorter than its interval ({interval} s); AWS refuses that"
+            ),
+            help: "make `timeout_seconds` less than `interval_seconds` (AWS's defaults: 5 and 30)",
+        });
+    }
+    if let Some(path) = check
+        .get("path")
+        .and_then(serde_json::Value::as_str)
+        .filter(|p| !p.starts_with('/'))
+    {
+        problems.push(ParamProblem {
+            param: "health_check",
+            code: "health-check",
+            message: format!("the health check's path `{path}` does not start with `/`"),
+            help: "write the path as the web server sees it, for example `/` or `/health`",
+        });
+    }
+    problems
 }
 
 /// Its name, and an internet-facing load balancer's subnets: at least two (one per zone).

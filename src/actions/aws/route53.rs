@@ -34,6 +34,29 @@ pub struct HostedZoneParams {
     pub create: bool,
 }
 
+/// A Route 53 health check's numbers within what `CreateHealthCheck` accepts.
+fn lint_health_check(_step: &str, known: &serde_json::Value) -> Vec<crate::actions::ParamProblem> {
+    let number = |field: &str| known.get(field).and_then(serde_json::Value::as_u64);
+    let mut problems = Vec::new();
+    if let Some(n) = number("interval_seconds").filter(|n| *n != 10 && *n != 30) {
+        problems.push(crate::actions::ParamProblem {
+            param: "interval_seconds",
+            code: "health-check",
+            message: format!("a Route 53 health check's interval is 10 or 30 seconds, not {n}"),
+            help: "10 (a \"fast\" check, billed higher) or 30 (standard)",
+        });
+    }
+    if let Some(n) = number("failure_threshold").filter(|n| !(1..=10).contains(n)) {
+        problems.push(crate::actions::ParamProblem {
+            param: "failure_threshold",
+            code: "health-check",
+            message: format!("a Route 53 health check's failure threshold is 1 to 10, not {n}"),
+            help: "how many failed checks in a row make the endpoint unhealthy (AWS's default: 3)",
+        });
+    }
+    problems
+}
+
 /// A zone step that only finds its zone: told not to create one, or given the zone's id.
 fn zone_only_found(p: &serde_json::Value) -> bool {
     let create_off = match p.get("create") {
@@ -311,7 +334,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ..ActionDef::new(
             "aws.route53.health_check",
             Effect::Creates,
-            Params::of::<HealthCheckParams>(),
+            Params::of::<HealthCheckParams>().linted(lint_health_check),
             &super::life::Life(HealthCheck),
         )
     },
