@@ -2350,7 +2350,7 @@ fn commands_resume_after_a_kill_without_running_twice_and_roll_back_in_reverse()
 }
 
 /// Every file below `dir`.
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();

@@ -498,13 +498,13 @@ fn vars_file_help(text: &str) -> String {
 mod tests {
     #[test]
     fn a_vars_file_of_env_lines_is_shown_as_the_yaml_it_means() {
-        let help = super::vars_file_help("# lab\nexport RUNBOOK_VAR_DOMAIN=lab.example.com\n");
+        let help = vars_file_help("# lab\nexport RUNBOOK_VAR_DOMAIN=lab.example.com\n");
         assert!(
             help.contains("(`domain: lab.example.com`)")
                 && help.contains("--var domain=lab.example.com"),
             "{help}"
         );
-        assert!(super::vars_file_help("- a\n").contains("`name: value`"));
+        assert!(vars_file_help("- a\n").contains("`name: value`"));
     }
 
     #[test]
