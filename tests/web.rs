@@ -325,3 +325,28 @@ fn a_class_board_has_a_tile_per_student_and_the_pages_read_right_in_a_browser() 
         "a visitor sees the primary's page, under a banner that says what this is: {site}"
     );
 }
+
+/// `--port` is what people guess first: the pages on this machine at that port.
+#[test]
+fn port_serves_the_pages_on_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["web", "--port", "0", "--state-dir", ".runbook"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("runbook web starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+    assert!(
+        !line.starts_with("http://127.0.0.1:0/"),
+        "a free port was picked: {line:?}"
+    );
+}

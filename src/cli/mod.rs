@@ -511,6 +511,9 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         /// needs the token printed at start.
         #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// The same on this machine only: `--port 9000` is `--listen 127.0.0.1:9000`.
+        #[arg(long, value_name = "PORT", conflicts_with = "listen")]
+        port: Option<u16>,
         /// The token pages need beyond loopback (default: made up and printed at start).
         #[arg(long, env = "RUNBOOK_WEB_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -765,10 +768,14 @@ pub fn run(cli: &Cli) -> Result<Exit, Error> {
                 yes: *yes,
             },
         ),
-        Command::Web { listen, token } => web::serve(
+        Command::Web {
+            listen,
+            port,
+            token,
+        } => web::serve(
             s,
             &settings::Web {
-                listen: listen.clone(),
+                listen: port.map_or_else(|| listen.clone(), |p| format!("127.0.0.1:{p}")),
                 token: token.clone(),
             },
         ),
