@@ -23,10 +23,17 @@ impl Server {
 
     /// Over another state directory (`--state-dir s3://…`, with its endpoint).
     fn over(lab: &Lab, listen: &str, state: &[&str]) -> Server {
+        let mut args = vec!["--listen", listen];
+        args.extend(state);
+        Server::launch(lab.dir.path(), &args)
+    }
+
+    /// `runbook web ARGS` in `dir`, once it has printed where it listens.
+    fn launch(dir: &std::path::Path, args: &[&str]) -> Server {
         let mut child = Command::new(BIN)
-            .args(["web", "--listen", listen])
-            .args(state)
-            .current_dir(lab.dir.path())
+            .arg("web")
+            .args(args)
+            .current_dir(dir)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("RUNBOOK_WEB_TOKEN")
@@ -330,23 +337,15 @@ fn a_class_board_has_a_tile_per_student_and_the_pages_read_right_in_a_browser() 
 #[test]
 fn port_serves_the_pages_on_this_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["web", "--port", "0", "--state-dir", ".runbook"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runbook web starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(line.starts_with("http://127.0.0.1:"), "{line:?}");
+    let server = Server::launch(dir.path(), &["--port", "0", "--state-dir", ".runbook"]);
     assert!(
-        !line.starts_with("http://127.0.0.1:0/"),
-        "a free port was picked: {line:?}"
+        server.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    assert!(
+        !server.url.starts_with("http://127.0.0.1:0/"),
+        "a free port was picked: {}",
+        server.url
     );
 }
