@@ -514,11 +514,7 @@ pub async fn identify(clients: &Clients) -> Result<Option<Caller>, ActionError> 
             let err = super::sdk_error("GetCallerIdentity", &e);
             match err.code.as_deref() {
                 // The keys are fine; the clock that signed with them is not.
-                Some("SignatureDoesNotMatch" | "RequestExpired")
-                    if err.message.to_lowercase().contains("expired") =>
-                {
-                    Err(err)
-                }
+                Some(code) if super::clock_off(code, &err.message) => Err(err),
                 Some(
                     "InvalidClientTokenId"
                     | "SignatureDoesNotMatch"

@@ -123,6 +123,13 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
+/// AWS refused a request for the time it was signed at: this machine's clock is off (EC2's
+/// `RequestExpired`; elsewhere `SignatureDoesNotMatch` saying "Signature expired").
+pub(super) fn clock_off(code: &str, message: &str) -> bool {
+    code == "RequestExpired"
+        || (code == "SignatureDoesNotMatch" && message.to_lowercase().contains("expired"))
+}
+
 pub fn sdk_error<E, R>(
     operation: &str,
     err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
@@ -181,11 +188,7 @@ where
         | "InvalidToken" | "UnrecognizedClientException" => {
             e = e.hint("the credentials are invalid or expired; refresh them (`aws sso login`, new keys)").invalid_input();
         }
-        // EC2's answer to a request signed with a time more than five minutes off.
-        "RequestExpired" => {
-            e = e.hint("AWS refused the request's time: this machine's clock is more than 5 minutes off; set it right (`timedatectl set-ntp true`, or the system's date settings) and run again").invalid_input();
-        }
-        "SignatureDoesNotMatch" if message.to_lowercase().contains("expired") => {
+        c if clock_off(c, &message) => {
             e = e.hint("AWS refused the request's time: this machine's clock is more than 5 minutes off; set it right (`timedatectl set-ntp true`, or the system's date settings) and run again").invalid_input();
         }
         "InvalidVpc.Range" | "InvalidVpcRange" => {
