@@ -3384,10 +3384,6 @@ steps:
     );
 }
 
-/// The shipped two-region runbook: the primary stack in one region, the secondary in another,
-/// failover between them, the drill checked; each stack is where it should be, each record aliases
-/// its own load balancer, sweep finds the run in both regions, and rollback leaves nothing in
-/// either.
 /// Run a boto3 script (the emulator's own Python SDK, from the project's virtualenv) against the
 /// lab's emulator: its arguments are the endpoint, then `args`; it must succeed.
 pub(crate) fn boto3(lab: &Lab, script: &str, args: &[&str]) -> Output {
@@ -3429,6 +3425,11 @@ out["aliases"].sort()
 print(json.dumps(out))
 "#;
 
+/// The shipped two-region runbook: the primary stack in one region, the secondary in another,
+/// failover between them, the drill checked; each stack is where it should be, each record aliases
+/// its own load balancer, sweep finds the run in both regions, and rollback leaves nothing in
+/// either. Against the emulator, the summary links nothing to the AWS console, also for
+/// what was made in the secondary's region.
 #[test]
 fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both() {
     let lab = Lab::new();
@@ -3452,6 +3453,10 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
     assert!(
         said.contains("failover_seconds"),
         "the drill was checked: {said}"
+    );
+    assert!(
+        said.contains("What exists now") && !said.contains("console.aws.amazon.com"),
+        "no console links to an emulator's resources: {said}"
     );
     let vpcs = |region: &str| -> Vec<String> {
         lab.run_vpcs(region, &id)

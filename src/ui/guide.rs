@@ -258,9 +258,11 @@ fn noun(action: &str) -> &str {
 }
 
 /// At the end of a walkthrough: what exists now, with console links, and what to try next.
+/// `console` is the run's region on real AWS, `None` against an emulator, whose resources have
+/// no console page (also those made in a step's own region).
 pub fn summary(
     state: &crate::engine::state::RunState,
-    region: Option<&str>,
+    console: Option<&str>,
     next: Option<&str>,
     width: usize,
 ) -> String {
@@ -271,13 +273,10 @@ pub fn summary(
         let kind_width = alive.iter().map(|(_, r)| r.kind.len()).max().unwrap_or(0);
         for (step, r) in &alive {
             let _ = writeln!(out, "  {:kind_width$}  {}  (step {step})", r.kind, r.id);
-            if let Some(url) =
-                // A resource made in a step's own region has its page there.
-                r
-                    .region
-                    .as_deref()
-                    .or(region)
-                    .and_then(|reg| crate::actions::console_url(&r.kind, &r.id, reg))
+            // A resource made in a step's own region has its page there.
+            if let Some(url) = console
+                .map(|run| r.region.as_deref().unwrap_or(run))
+                .and_then(|reg| crate::actions::console_url(&r.kind, &r.id, reg))
             {
                 let _ = writeln!(out, "  {:kind_width$}  {url}", "");
             }
