@@ -4497,6 +4497,117 @@ fn a_named_profile_signs_the_calls_even_with_keys_in_the_environment() {
     assert_eq!(lab.run_ids().len(), runs, "no run was started");
 }
 
+/// A primary load balancer with no healthy target (its web server stopped) would send the site's
+/// traffic to the standby the moment the records exist: `check` says the `primary` step would
+/// fail, naming the target and its state (and the steps that wait for it unknown), and a run
+/// stops at that step, before writing any
+/// record or waiting for Route 53, and rolls nothing back because it made nothing.
+#[test]
+fn failover_is_not_added_in_front_of_a_primary_with_no_healthy_target() {
+    let lab = Lab::new();
+    boto3(
+        &lab,
+        BOTO3_SITE,
+        &["ap-south-1=shop-primary-alb", "us-east-1=shop-standby-alb"],
+    );
+    let ec2 = lab.emulator.ec2_in("ap-south-1");
+    let web: Vec<String> = lab.rt.block_on(async {
+        let ids: Vec<String> = ec2
+            .describe_instances()
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect();
+        ec2.stop_instances()
+            .set_instance_ids(Some(ids.clone()))
+            .send()
+            .await
+            .unwrap();
+        ids
+    });
+    assert_eq!(web.len(), 1);
+    let runbook = crate::test::root().join("runbooks/add-failover.yaml");
+    let site = |command: &str, more: &[&str]| {
+        let mut args = vec![
+            command,
+            runbook.to_str().unwrap(),
+            "--var",
+            "domain=shop.example.org",
+            "--var",
+            "primary_lb=shop-primary-alb",
+            "--var",
+            "secondary_lb=shop-standby-alb",
+            "--var",
+            "secondary_region=us-east-1",
+            "--endpoint-url",
+            &lab.emulator.url,
+        ];
+        args.extend(more);
+        lab.run(&args)
+    };
+    let check = site("check", &["--output", "json"]);
+    assert_eq!(check.status.code(), Some(1), "{:?}", text(&check));
+    let json: serde_json::Value = serde_json::from_slice(&check.stdout).expect("JSON");
+    let primary = step_verdict(&json, "primary");
+    assert_eq!(primary["verdict"], "would_fail", "{json}");
+    let reason = primary["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("shop-primary-alb has 0 healthy targets and needs at least 1")
+            && reason.contains(&web[0]),
+        "{primary}"
+    );
+    // The failover check waits for the records, which a run never writes: unknown, not judged
+    // by the records missing now.
+    let after = step_verdict(&json, "check_primary");
+    assert_eq!(after["verdict"], "unknown", "{json}");
+    assert!(
+        after["why"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("after `primary`, which would fail"),
+        "{after}"
+    );
+
+    let out = site("run", &["--yes"]);
+    let (_, said) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("has 0 healthy targets and needs at least 1")
+            && said.contains("aws elbv2 describe-target-health --target-group-arn arn:"),
+        "{said}"
+    );
+    assert!(
+        !said.contains("start primary_record") && !said.contains("start check_primary"),
+        "stopped before writing or waiting: {said}"
+    );
+    let r53 = lab.emulator.route53();
+    let failover_records = lab.rt.block_on(async {
+        let zone = r53
+            .list_hosted_zones_by_name()
+            .dns_name("shop.example.org")
+            .send()
+            .await
+            .unwrap()
+            .hosted_zones()[0]
+            .id()
+            .to_owned();
+        r53.list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .send()
+            .await
+            .unwrap()
+            .resource_record_sets()
+            .iter()
+            .filter(|r| r.failover().is_some())
+            .count()
+    });
+    assert_eq!(failover_records, 0, "no record was written");
+}
+
 /// A check where a step would fail says nothing hopeful about the steps after it: a run stops
 /// there, so they are unknown (naming the step), not ready; and the drill's steps, off by
 /// default, are skipped for that reason even though they read what the failing step would find.

@@ -5,8 +5,8 @@
 //!
 //! What a step in place returns feeds the steps after it, as in a run. A step whose inputs come
 //! from a step that the run would still have to make is `ready` after it: nothing more can be
-//! seen before that step exists. One whose inputs come from a step that would fail is `unknown`:
-//! a run stops before it. A step whose `when` is false is `skipped`, whatever it would read.
+//! seen before that step exists. One that waits for a step that would fail (or whose inputs
+//! come from one) is `unknown`: a run stops before it. A step whose `when` is false is `skipped`, whatever it would read.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -79,7 +79,14 @@ impl Check<'_> {
                 .filter_map(|d| blocked_by[*d])
                 .min_by_key(|(_, how)| *how != WOULD_FAIL);
             let verdict = match (self.workflow.prepare(i, &outputs), blocked) {
-                (Err(_), Some((origin, how))) => {
+                // Its inputs are not there, or a run stops before it (even where what it would
+                // read can be read now: that is not what it would meet after the steps before
+                // it). A step whose `when` is false is skipped all the same.
+                (prepared, Some((origin, how)))
+                    if prepared
+                        .as_ref()
+                        .map_or(true, |p| how == WOULD_FAIL && p.skip.is_none()) =>
+                {
                     blocked_by[i] = blocked;
                     Verdict::Unknown {
                         why: format!("after `{}`, which {how}", steps[origin].id),

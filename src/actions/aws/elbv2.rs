@@ -1026,7 +1026,7 @@ pub(super) async fn all_load_balancers(c: &Clients) -> Result<Vec<LoadBalancer>,
     ))
 }
 
-fn short_name(arn: &str) -> &str {
+pub(super) fn short_name(arn: &str) -> &str {
     arn.rsplit('/').nth(1).unwrap_or(arn)
 }
 

@@ -21,6 +21,11 @@ pub struct FindLoadBalancerParams {
     /// Its ARN. Give this or `name`.
     #[serde(default, deserialize_with = "super::defaults::empty_is_none")]
     pub arn: Option<String>,
+    /// Fail unless at least this many of the targets behind it are healthy (0, the default:
+    /// however many). A primary with none sends its traffic to the standby the moment a failover
+    /// record points at it: better refused before anything is written.
+    #[serde(default)]
+    pub min_healthy: u32,
 }
 
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
@@ -199,6 +204,9 @@ impl Executor for FindLoadBalancer {
             );
             put("instance_ids", json!(instances));
             put("healthy", json!(healthy));
+            if healthy < p.min_healthy as usize {
+                return Err(too_few_healthy(&wanted, healthy, p.min_healthy, &groups));
+            }
             Ok(outcome)
         })
     }
@@ -210,6 +218,40 @@ struct Group {
     healthy: usize,
     other: usize,
     instances: Vec<String>,
+    /// Each target that is not healthy, with its state (`i-0abc unused`).
+    not_healthy: Vec<String>,
+}
+
+/// Fewer healthy targets than `min_healthy`: the error names each group's targets that are not
+/// healthy and their state, and how to see why.
+fn too_few_healthy(wanted: &str, healthy: usize, min: u32, groups: &[Group]) -> ActionError {
+    let behind: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            let group = super::elbv2::short_name(&g.arn);
+            match g.not_healthy.as_slice() {
+                [] => format!("{group}: no target"),
+                some => format!("{group}: {}", some.join(", ")),
+            }
+        })
+        .collect();
+    let behind = match behind.as_slice() {
+        [] => "no listener forwards to a target group".to_owned(),
+        _ => behind.join("; "),
+    };
+    let first = groups
+        .first()
+        .map_or("TARGET_GROUP_ARN", |g| g.arn.as_str());
+    ActionError::new(format!(
+        "the load balancer {wanted} has {healthy} healthy target{} and needs at least {min} \
+         (`min_healthy`): {behind}",
+        if healthy == 1 { "" } else { "s" }
+    ))
+    .hint(format!(
+        "bring its targets back to health first (`aws elbv2 describe-target-health \
+         --target-group-arn {first}` says why each is not), or check that it is the load \
+         balancer that serves the site"
+    ))
 }
 
 /// The load balancer's listeners (port, protocol, the groups each forwards to) and those groups.
@@ -257,6 +299,7 @@ async fn behind(c: &Clients, arn: &str) -> Result<(Vec<Json>, Vec<Group>), Actio
             healthy: 0,
             other: 0,
             instances: Vec::new(),
+            not_healthy: Vec::new(),
         };
         for d in health.target_health_descriptions() {
             let healthy = d.target_health().and_then(|h| h.state()).is_some_and(|s| {
@@ -266,6 +309,13 @@ async fn behind(c: &Clients, arn: &str) -> Result<(Vec<Json>, Vec<Group>), Actio
                 group.healthy += 1;
             } else {
                 group.other += 1;
+                group.not_healthy.push(format!(
+                    "{} {}",
+                    d.target().and_then(|t| t.id()).unwrap_or("a target"),
+                    d.target_health()
+                        .and_then(|h| h.state())
+                        .map_or("of unknown state", |s| s.as_str())
+                ));
             }
             if let Some(id) = d
                 .target()
