@@ -5,19 +5,19 @@ use std::fmt::Write as _;
 use serde_json::{Value as Json, json};
 
 use crate::actions::{ActionDef, Outputs};
+use crate::engine::action::Effect;
 
-/// One line per action.
+/// One line per action: its name, its effect in a word, its summary.
 pub fn list(actions: &[&ActionDef]) -> String {
     let width = actions.iter().map(|a| a.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for a in actions {
-        let _ = writeln!(
-            out,
-            "{:width$}  {:8} {}",
-            a.name,
-            a.effect.as_str(),
-            a.summary
-        );
+        // The column holds a word; a command's summary says that its effect is unknown.
+        let effect = match a.effect {
+            Effect::Runs => "runs",
+            other => other.as_str(),
+        };
+        let _ = writeln!(out, "{:width$}  {effect:8} {}", a.name, a.summary);
     }
     let _ = writeln!(
         out,
@@ -233,6 +233,21 @@ pub fn to_json(def: &ActionDef) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every summary starts in the same column: an effect is one word there (a command's was
+    /// "runs a command (effect unknown)", which pushed its summary out of line).
+    #[test]
+    fn the_list_keeps_its_columns() {
+        let defs: Vec<&ActionDef> = crate::actions::all().collect();
+        let text = list(&defs);
+        let column = |line: &str, def: &ActionDef| line.find(def.summary);
+        let first = column(text.lines().next().unwrap(), defs[0]);
+        for (line, def) in text.lines().zip(&defs) {
+            assert_eq!(column(line, def), first, "{line}");
+        }
+        let exec = text.lines().find(|l| l.starts_with("core.exec ")).unwrap();
+        assert!(exec.contains(" runs     Run a command"), "{exec}");
+    }
 
     #[test]
     fn parameters_come_from_the_struct() {
