@@ -2143,6 +2143,37 @@ fn a_failed_step_nothing_needs_is_marked_skipped_and_the_run_goes_on() {
     );
 }
 
+/// The outputs that later steps read are named in the command that marks a step done: refused a
+/// skip, and refused a `--done` without them, the user is shown `mark … --done --output
+/// word=VALUE` to fill in, not a `KEY=VALUE` to look up.
+#[test]
+fn marking_a_step_done_shows_the_outputs_to_give() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Mark
+        steps:
+          - {id: checked, action: core.exec, with: {command: [sh, -c, exit 3], outputs: [word]}}
+          - {id: after, action: test.create, with: {name: \"{{ steps.checked.word }}\"}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--on-failure", "keep"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    let id = crate::test::run_ids(&lab.path().join(".runbook")).remove(0);
+    let wanted = format!("mark {id} checked --done --output word=VALUE");
+    for how in ["--skip", "--done"] {
+        let out = lab.run(&["mark", &id, "checked", how]);
+        assert_eq!(code(&out), Some(2), "{:?}", text(&out));
+        assert!(text(&out).1.contains(&wanted), "{how}: {:?}", text(&out));
+    }
+    assert_eq!(
+        code(&lab.run(&["mark", &id, "checked", "--done", "--output", "word=w"])),
+        Some(0)
+    );
+    assert_eq!(code(&lab.run(&["resume", &id, "--yes"])), Some(0));
+    assert_eq!(lab.resources(), ["w"]);
+}
+
 /// `resume --from` a step whose undo is not the tool's to do (`rollback: skip`) is refused, naming
 /// it; from the step after it, only that step and what follows are undone and made again.
 #[test]

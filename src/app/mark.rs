@@ -96,7 +96,12 @@ pub fn mark(settings: &Settings, run_id: &str, mark: &Mark) -> Result<Exit, Erro
                 ),
                 format!(
                     "mark it done with the outputs they read: {}",
-                    settings.command(&format!("mark {run_id} {step} --done --output KEY=VALUE"))
+                    done_command(
+                        settings,
+                        run_id,
+                        step,
+                        &reads_of(settings, &state, step).iter().collect::<Vec<_>>()
+                    )
                 ),
             ));
         }
@@ -113,7 +118,9 @@ pub fn mark(settings: &Settings, run_id: &str, mark: &Mark) -> Result<Exit, Erro
         return Ok(Exit::Success);
     }
     let (action, read) = action_and_reads(settings, &state, step)?;
-    let outputs = outputs_for(action, &read, &mark.outputs, step)?;
+    let outputs = outputs_for(action, &read, &mark.outputs, step, &|missing| {
+        done_command(settings, run_id, step, missing)
+    })?;
     let resources = handed_to_rollback(&state, step, action, &outputs, mark.yes, &ask);
     journal
         .append_now(Record::StepSucceeded {
@@ -259,11 +266,28 @@ fn action_and_reads(
 
 /// The outputs given, checked against the action's: each must be one it declares, and every one
 /// the runbook reads must be given.
+/// `runbook mark RUN STEP --done` with an `--output NAME=VALUE` for each output named.
+fn done_command(settings: &Settings, run_id: &str, step: &str, names: &[&String]) -> String {
+    let outputs: String = names
+        .iter()
+        .map(|n| format!(" --output {n}=VALUE"))
+        .collect();
+    settings.command(&format!("mark {run_id} {step} --done{outputs}"))
+}
+
+/// The outputs of `step` that later steps read (none where the runbook cannot be read now).
+fn reads_of(settings: &Settings, state: &RunState, step: &str) -> Vec<String> {
+    action_and_reads(settings, state, step)
+        .map(|(_, read)| read.into_iter().collect())
+        .unwrap_or_default()
+}
+
 fn outputs_for(
     action: &crate::actions::ActionDef,
     read: &BTreeSet<String>,
     given: &[(String, String)],
     step: &str,
+    command: &dyn Fn(&[&String]) -> String,
 ) -> Result<Map<String, Json>, Error> {
     let declared = action.output_names();
     let mut outputs = Map::new();
@@ -297,7 +321,11 @@ fn outputs_for(
                 suggest::list(&missing),
                 if missing.len() == 1 { "it" } else { "each" }
             ),
-            format!("`runbook actions {}` describes each output", action.name),
+            format!(
+                "{} (`runbook actions {}` describes each output)",
+                command(&missing),
+                action.name
+            ),
         ));
     }
     Ok(outputs)
