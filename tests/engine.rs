@@ -1100,7 +1100,7 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
     let child = lab
         .command(&["run", "rb.yaml", "--yes"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
     // The first Ctrl-C stops the run, which then rolls back (slowly); the second exits at once.
@@ -1114,6 +1114,15 @@ fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the second Ctrl-C did not exit at once"
+    );
+    // It says, as it exits, how to see where the run is and how to remove what it made.
+    let id = crate::test::run_ids(&lab.path().join(".runbook")).remove(0);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("Stopped at once: `")
+            && stderr.contains(&format!("runbook show {id}` shows how far it got"))
+            && stderr.contains(&format!("runbook rollback {id}` removes what it made")),
+        "{stderr}"
     );
     // The journal is whole: `runs` reads it, and a rollback can be resumed (the resource is
     // still there; its slow undo is simply started again).

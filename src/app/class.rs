@@ -211,7 +211,14 @@ pub fn run(
     }
 
     let interrupt = CancellationToken::new();
-    let rt = ex::runtime(&interrupt);
+    let rt = ex::runtime_of_run(
+        &interrupt,
+        Some(format!(
+            "`{}` lists each lab and how far it got; `{}` removes them",
+            settings.command("runs"),
+            rollback_class_command(settings, args.class)
+        )),
+    );
     let uses_aws = ex::uses_aws(&base);
     // Every lab's clients: one set per region, profile and role, shared by the labs using it.
     let mut clients = Vec::new();
@@ -1003,7 +1010,20 @@ pub fn rollback(
         }
     }
     let interrupt = CancellationToken::new();
-    let rt = ex::runtime(&interrupt);
+    let rt = ex::runtime_of_run(
+        &interrupt,
+        Some(format!(
+            "`{}` finishes the rollback",
+            settings.command(&format!(
+                "rollback --class {class}{}",
+                students
+                    .iter()
+                    .map(|s| format!(" --student {s}"))
+                    .collect::<Vec<_>>()
+                    .concat()
+            ))
+        )),
+    );
     // Before any delete: every target reachable and its credentials accepted (once per
     // target), and each lab's account the one it ran in.
     let mut callers: HashMap<String, Option<client::Caller>> = HashMap::new();

@@ -268,11 +268,11 @@ fn action_and_reads(
 /// the runbook reads must be given.
 /// `runbook mark RUN STEP --done` with an `--output NAME=VALUE` for each output named.
 fn done_command(settings: &Settings, run_id: &str, step: &str, names: &[&String]) -> String {
-    let outputs: String = names
+    let outputs: Vec<String> = names
         .iter()
         .map(|n| format!(" --output {n}=VALUE"))
         .collect();
-    settings.command(&format!("mark {run_id} {step} --done{outputs}"))
+    settings.command(&format!("mark {run_id} {step} --done{}", outputs.concat()))
 }
 
 /// The outputs of `step` that later steps read (none where the runbook cannot be read now).

@@ -151,9 +151,28 @@ fn reporters(
 
 /// A runtime whose first Ctrl-C (or SIGTERM) cancels `interrupt`, and whose second exits at once.
 pub(crate) fn runtime(interrupt: &CancellationToken) -> tokio::runtime::Runtime {
+    runtime_of_run(interrupt, None)
+}
+
+/// [`runtime`] for a run (or a class): a second Ctrl-C says, as it exits, how to go on with it
+/// (`then`).
+pub(crate) fn runtime_of_run(
+    interrupt: &CancellationToken,
+    then: Option<String>,
+) -> tokio::runtime::Runtime {
     let rt = bare_runtime();
-    on_interrupt(&rt, interrupt);
+    on_interrupt(&rt, interrupt, then);
     rt
+}
+
+/// What a second Ctrl-C says of a run as it exits: where to see how far it got, and how to
+/// remove what it made.
+fn stopped_at_once(settings: &Settings, run_id: &str) -> String {
+    format!(
+        "`{}` shows how far it got; `{}` removes what it made",
+        settings.command(&format!("show {run_id}")),
+        rollback_command(settings, run_id)
+    )
 }
 
 /// A runtime that leaves Ctrl-C alone: for AWS calls made while the terminal still asks
@@ -166,8 +185,9 @@ fn bare_runtime() -> tokio::runtime::Runtime {
         .expect("a Tokio runtime")
 }
 
-/// From now on, Ctrl-C stops the steps in flight (and a second one exits at once).
-fn on_interrupt(rt: &tokio::runtime::Runtime, interrupt: &CancellationToken) {
+/// From now on, Ctrl-C stops the steps in flight (and a second one exits at once, saying `then`
+/// of the run where there is one).
+fn on_interrupt(rt: &tokio::runtime::Runtime, interrupt: &CancellationToken, then: Option<String>) {
     let token = interrupt.clone();
     rt.spawn(async move {
         wait_for_signal().await;
@@ -175,6 +195,10 @@ fn on_interrupt(rt: &tokio::runtime::Runtime, interrupt: &CancellationToken) {
         ui::note!("Interrupted: stopping the steps in flight. Press Ctrl-C again to exit at once.");
         wait_for_signal().await;
         // The journal is written ahead, so it stays consistent: `resume` or `rollback` go on.
+        match then {
+            Some(then) => ui::note!("Stopped at once: {then}."),
+            None => ui::note!("Stopped at once."),
+        }
         std::process::exit(Exit::Interrupted.code());
     });
 }
@@ -385,7 +409,7 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
         return Ok(Exit::Success);
     }
     let interrupt = CancellationToken::new();
-    on_interrupt(&rt, &interrupt);
+    on_interrupt(&rt, &interrupt, Some(stopped_at_once(settings, &run_id)));
     let mut target = target::new_run(settings, known.region.clone());
     let (services, account) = match early {
         Some(setup) => setup,
@@ -1450,7 +1474,7 @@ fn start_resume(
     known.endpoint_url.clone_from(&target.endpoint_url);
     known.profile.clone_from(&target.profile);
     let interrupt = CancellationToken::new();
-    let rt = runtime(&interrupt);
+    let rt = runtime_of_run(&interrupt, Some(stopped_at_once(settings, &run_id)));
     let (services, account) = aws_setup(&checked, &target, &rt)?;
     target::check_account(&state, account.as_ref(), retarget, "resume")?;
     let mut session = Session::new(
@@ -1659,7 +1683,13 @@ fn start_rollback(
         }
     }
     let interrupt = CancellationToken::new();
-    let rt = runtime(&interrupt);
+    let rt = runtime_of_run(
+        &interrupt,
+        Some(format!(
+            "`{}` finishes the rollback",
+            rollback_command(settings, &run_id)
+        )),
+    );
     let mut place = None;
     let services = if target::state_uses_aws(&state) {
         let target = target::of_run(settings, &state);
