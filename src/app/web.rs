@@ -399,9 +399,11 @@ fn run_page(
             .collect();
         json!({"headline": d.headline(), "passed": d.passed, "timeline": timeline, "longest": longest})
     });
+    // A run the runbook did by itself has no learner's progress to show.
     let exercises: Vec<Json> = state
         .exercise_progress()
         .into_iter()
+        .filter(|_| state.is_learners())
         .map(|(step, s)| json!({"step": step, "state": s}))
         .collect();
     let id = &state.run_id;

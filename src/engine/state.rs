@@ -468,6 +468,18 @@ impl RunState {
             .collect()
     }
 
+    /// Whether the run is a learner's, whose exercises are worth reporting: a learner made or
+    /// solved one, or it is a lab of a class (set up for its students to do them). A run the
+    /// runbook did by itself, finished or interrupted, is no learner's: its exercises not done
+    /// yet are not "open".
+    pub fn is_learners(&self) -> bool {
+        self.labels.iter().any(|(k, _)| k == "runbook:class")
+            || self
+                .exercise_progress()
+                .iter()
+                .any(|(_, p)| matches!(p, ExerciseState::ByHand | ExerciseState::Solved))
+    }
+
     /// How many of the run's steps are done (succeeded or skipped), of how many.
     pub fn steps_done(&self) -> (usize, usize) {
         let done = self
@@ -578,5 +590,53 @@ mod tests {
         assert_eq!(state.key("b"), "r/b/1", "a new key for the rebuilt step");
         assert_eq!(state.key("a"), "r/a");
         assert_eq!(state.rebuilt.as_deref(), Some("1 resource missing (id-b)"));
+    }
+
+    /// A run with exercises that the runbook ran by itself and that was interrupted before them
+    /// is no learner's; one in which a learner solved one is, and so is a class's lab.
+    #[test]
+    fn a_learners_run_is_told_from_one_the_runbook_ran_itself() {
+        let started = |labels: Vec<(String, String)>| {
+            entry(Record::RunStarted {
+                run_id: "r".into(),
+                runbook: "x.yaml".into(),
+                name: "x".into(),
+                hash: String::new(),
+                step_hashes: BTreeMap::new(),
+                vars: Map::new(),
+                secret_vars: vec![],
+                target: Map::new(),
+                graph: IndexMap::from([
+                    ("a".to_owned(), vec![]),
+                    ("ex".to_owned(), vec!["a".to_owned()]),
+                ]),
+                labels,
+                exercises: vec!["ex".into()],
+            })
+        };
+        let interrupted = vec![
+            started(vec![]),
+            entry(done("a")),
+            entry(Record::RunFinished {
+                status: RunStatus::Interrupted,
+            }),
+        ];
+        let state = RunState::from_entries(&interrupted);
+        assert_eq!(state.exercise_progress()[0].1, ExerciseState::Open);
+        assert!(!state.is_learners());
+
+        let solved = vec![
+            started(vec![]),
+            entry(done("a")),
+            entry(Record::ExerciseSolved { step: "ex".into() }),
+            entry(done("ex")),
+        ];
+        assert!(RunState::from_entries(&solved).is_learners());
+
+        let class = vec![
+            started(vec![("runbook:class".into(), "spring".into())]),
+            entry(done("a")),
+        ];
+        assert!(RunState::from_entries(&class).is_learners());
     }
 }

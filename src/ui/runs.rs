@@ -144,15 +144,16 @@ pub fn list(
     out
 }
 
-/// How far a run has come with its exercises: `  (exercises: 2 by hand, 1 open)`, or nothing for
-/// a runbook without them and a run in which the runbook did them all.
+/// How far a learner's run has come with its exercises: `  (exercises: 2 by hand, 1 open)`, or
+/// nothing for a runbook without them and a run that was no learner's.
 fn exercises(s: &RunState) -> String {
     use crate::engine::state::ExerciseState;
     let progress = s.exercise_progress();
-    // A run that was no exercise did them all itself: nothing to say about a learner.
-    if progress
-        .iter()
-        .all(|(_, p)| matches!(p, ExerciseState::Runbook | ExerciseState::Skipped))
+    // One in which the runbook did them all says nothing about a learner either.
+    if !s.is_learners()
+        || progress
+            .iter()
+            .all(|(_, p)| matches!(p, ExerciseState::Runbook | ExerciseState::Skipped))
     {
         return String::new();
     }
