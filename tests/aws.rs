@@ -1754,6 +1754,19 @@ fn records_that_would_collide_refuse_the_run_before_anything_is_created() {
         "{stderr}"
     );
     assert_eq!(inventory(&lab), before, "nothing was created");
+
+    // One under the lab's own set identifier: another lab of the same prefix, or one left.
+    change(ChangeAction::Delete, record(Some("other-primary")));
+    change(ChangeAction::Create, record(Some("lab-primary")));
+    let out = failover(&lab, &lab.emulator.url, false);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("an A record with set identifier `lab-primary` already exists")
+            && stderr.contains("choose another prefix"),
+        "{stderr}"
+    );
+    assert_eq!(inventory(&lab), before, "nothing was created");
 }
 
 /// `InvalidTarget` (an instance not running yet) and an alias target Route 53 cannot see yet are

@@ -50,9 +50,38 @@ pub fn count(n: usize, noun: &str) -> String {
     }
 }
 
+/// `an A`, `a CNAME`, `an MX`, `a record`: the word with its article. A word in capitals is read
+/// letter by letter, as DNS record types are (`an NS`, `a TXT`).
+pub fn a_or_an(word: &str) -> String {
+    let first = word.chars().next().unwrap_or(' ');
+    let spelled = word.len() > 1 && word.chars().all(|c| !c.is_lowercase());
+    let an = if spelled {
+        "AEFHILMNORSX".contains(first)
+    } else {
+        "aeiouAEIOU".contains(first)
+    };
+    format!("{} {word}", if an { "an" } else { "a" })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_article_follows_how_the_word_is_said() {
+        for (word, said) in [
+            ("A", "an A"),
+            ("AAAA", "an AAAA"),
+            ("MX", "an MX"),
+            ("NS", "an NS"),
+            ("CNAME", "a CNAME"),
+            ("TXT", "a TXT"),
+            ("record", "a record"),
+            ("instance", "an instance"),
+        ] {
+            assert_eq!(a_or_an(word), said);
+        }
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -173,7 +173,8 @@ pub async fn collisions<'p>(
                 }
                 (_, Some(_), _) if theirs == set => Some(Met {
                     what: format!(
-                        "a {kind} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten"
+                        "{} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten",
+                        crate::runbook::suggest::a_or_an(&kind)
                     ),
                     fix: SAME_SET,
                 }),
