@@ -217,3 +217,23 @@ fn a_sweep_tag_without_a_value_is_refused() {
         "{stderr}"
     );
 }
+
+/// `--ttl 0s` would mark what the run makes as expired as it is made, for a `sweep --expired`
+/// in cron to delete mid-run: refused before anything runs.
+#[test]
+fn a_ttl_of_zero_is_refused() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "runbook: 1\nname: R\nsteps:\n  - {id: a, action: core.nop}\n",
+        )
+        .args(["run", "r.yaml", "--yes", "--ttl", "0s"])
+        .status(2)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`0s` would mark what the run makes as expired as it is made")
+            && stderr.contains("leave --ttl out for no expiry"),
+        "{stderr}"
+    );
+}

@@ -216,9 +216,19 @@ impl From<&ExecArgs> for Exec {
     }
 }
 
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration ({e}); for example 3h, 90m, 1h30m"))
+/// `--ttl`: a duration, not zero. Zero would mark what a run makes as expired as it is made, for
+/// any `sweep --expired` to delete while the run goes on.
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration ({e}); for example 3h, 90m, 1h30m"))?;
+    if ttl.is_zero() {
+        return Err(format!(
+            "`{s}` would mark what the run makes as expired as it is made, for `sweep --expired` \
+             to delete while the run goes on; give how long the lab should live (for example \
+             3h), or leave --ttl out for no expiry"
+        ));
+    }
+    Ok(ttl)
 }
 
 /// A run label: a `runbook:` tag other than the ones runbook sets itself.
@@ -371,7 +381,7 @@ Where the runbook ran before, its latest run's resources show as in place.")]
         parallelism: Option<u16>,
         /// Tag everything the run creates as expiring after this long (`3h`, `90m`), so that
         /// `runbook sweep --expired` removes it even if nobody rolls it back.
-        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        #[arg(long, value_name = "DURATION", value_parser = parse_ttl)]
         ttl: Option<std::time::Duration>,
         /// Tag everything the run creates with this `runbook:` tag too (repeatable), for example
         /// `--label runbook:class=spring --label runbook:student=alice`; `sweep --tag` finds it.
