@@ -1021,6 +1021,54 @@ fn resume_refuses_a_changed_runbook_unless_forced() {
     assert!(lab.resources().contains(&"r5-renamed".to_owned()));
 }
 
+/// A runbook changed after a step failed: where only steps not done yet changed (the fix of
+/// the failed one), the refusal says `--force` runs them as they are now; where a done step
+/// changed, it names that step and `resume --from` it, which runs it again as it is now with no
+/// `--force`.
+#[test]
+fn a_changed_runbook_says_which_way_to_go_on() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Changed
+        steps:
+          - {id: a, action: test.create, with: {name: a}}
+          - {id: b, action: test.fail, needs: [a], with: {message: not yet}}
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--on-failure", "keep"]);
+    assert_eq!(code(&out), Some(1), "{:?}", text(&out));
+    let id = crate::test::run_ids(&lab.path().join(".runbook")).remove(0);
+    let rb = lab.path().join("rb.yaml");
+    let fixed = std::fs::read_to_string(&rb).unwrap().replace(
+        "test.fail, needs: [a], with: {message: not yet}",
+        "test.create, needs: [a], with: {name: b}",
+    );
+    std::fs::write(&rb, &fixed).unwrap();
+    let out = lab.run(&["resume", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no changed step is done yet")
+            && stderr.contains(&format!(
+                "resume {id} --force` runs them as the runbook says now"
+            )),
+        "{stderr}"
+    );
+    std::fs::write(&rb, fixed.replace("{name: a}", "{name: a2}")).unwrap();
+    let out = lab.run(&["resume", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`a` ran as the runbook said then")
+            && stderr.contains(&format!("resume {id} --from a` undoes it")),
+        "{stderr}"
+    );
+    let out = lab.run(&["resume", "--yes", "--from", "a"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    assert_eq!(lab.resources(), ["a2", "b"]);
+}
+
 fn interrupt(pid: u32) {
     let ok = Command::new("kill")
         .args(["-INT", &pid.to_string()])

@@ -1502,7 +1502,14 @@ fn start_resume(
                 .filter(|id| !now.contains_key(*id))
                 .map(|id| format!("{id} (removed)")),
         );
-        if !force {
+        // `--from` a step that, with what depends on it, redoes every changed step that acted
+        // takes the change as meant: those run again as the runbook says now.
+        let acted = acted_changes(&state, &changed);
+        let redone = from.is_some_and(|from| {
+            let again = state.with_dependents(&std::collections::BTreeSet::from([from.to_owned()]));
+            acted.iter().all(|step| again.contains(*step))
+        });
+        if !force && !redone {
             let list = if changed.is_empty() {
                 "no step changed, but the files did".to_owned()
             } else {
@@ -1513,7 +1520,7 @@ fn start_resume(
                     "`{}` changed since run `{run_id}` started ({list})",
                     runbook.display()
                 ),
-                "resume with --force to run the changed runbook, or roll the run back",
+                changed_runbook_help(settings, &state.run_id, &changed, &acted),
             ));
         }
         session
@@ -1538,6 +1545,57 @@ fn start_resume(
         rebuild,
     };
     attended.drive(&state.name, &state, 8, true)
+}
+
+/// The changed steps (of `changed`) that have acted, in the run's order: done, skipped, or
+/// stopped part way (a resume adopts what it may have made as the runbook said then). A failed
+/// one runs again on resume, as the runbook says now.
+fn acted_changes<'a>(state: &'a RunState, changed: &[String]) -> Vec<&'a String> {
+    use crate::engine::state::StepState;
+    state
+        .graph
+        .keys()
+        .filter(|id| {
+            changed.contains(id)
+                && matches!(
+                    state.steps.get(*id),
+                    Some(
+                        StepState::Succeeded(_) | StepState::Skipped(_) | StepState::Started { .. }
+                    )
+                )
+        })
+        .collect()
+}
+
+/// How to go on with a run whose runbook changed: `--force` where no changed step has acted yet
+/// (they run as the runbook says now); where some have, `--from` the first of them, which undoes
+/// it and what depends on it and runs them again as the runbook says now.
+fn changed_runbook_help(
+    settings: &Settings,
+    run_id: &str,
+    changed: &[String],
+    acted: &[&String],
+) -> String {
+    let force = settings.command(&format!("resume {run_id} --force"));
+    let rollback = rollback_command(settings, run_id);
+    match acted.first() {
+        None if changed.is_empty() => {
+            format!("no step does anything else: `{force}` goes on; or `{rollback}`")
+        }
+        None => format!(
+            "no changed step is done yet: `{force}` runs them as the runbook says now; or \
+             `{rollback}`"
+        ),
+        Some(first) => format!(
+            "{} ran as the runbook said then: `{}` undoes {} and what depends on {} and runs \
+             them again as it says now; `{force}` goes on without redoing {}; or `{rollback}`",
+            crate::runbook::suggest::list(acted),
+            settings.command(&format!("resume {run_id} --from {first}")),
+            if acted.len() == 1 { "it" } else { "the first" },
+            if acted.len() == 1 { "it" } else { "that" },
+            if acted.len() == 1 { "it" } else { "them" },
+        ),
+    }
 }
 
 /// `resume --from STEP`: the steps to undo and run again (STEP and every recorded step that
