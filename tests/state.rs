@@ -829,3 +829,46 @@ fn a_lease_is_judged_by_s3s_clock_whatever_the_holders_clock_says() {
     );
     assert_eq!(team.created(), ["a", "b"]);
 }
+
+/// On a team's bucket, a command that names no run takes up only the latest of one's own
+/// (`user@host` recorded when the run started): the CI job's `if: always()` rollback after a run
+/// that never started must not roll back a teammate's lab. It says whose the latest run is and
+/// the command that acts on it by name; that run's owner rolls it back as before.
+#[test]
+fn a_command_naming_no_run_takes_up_only_ones_own_on_a_shared_bucket() {
+    let team = Team::new("mine");
+    let (alice, ci) = (Team::machine(), Team::machine());
+    let as_user = |dir: &Path, user: &str, args: &[&str]| {
+        team.command(dir, args, &team.lab.emulator.url)
+            .env("USER", user)
+            .output()
+            .unwrap()
+    };
+    ok(&as_user(
+        alice.path(),
+        "alice",
+        &["run", "two.yaml", "--yes", "--until", "b"],
+    ));
+    assert_eq!(team.created(), ["a"]);
+
+    let out = as_user(ci.path(), "runner", &["rollback", "--yes"]);
+    ok(&out);
+    let (_, said) = text(&out);
+    assert!(
+        said.contains("Nothing of yours (runner@")
+            && said.contains("was started by alice@")
+            && said.contains("rollback 20"),
+        "{said}"
+    );
+    assert_eq!(team.created(), ["a"], "alice's lab is left alone");
+    let out = as_user(ci.path(), "runner", &["resume", "--yes"]);
+    let (_, said) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("was started by alice@") && said.contains("not by you (runner@"),
+        "{said}"
+    );
+
+    ok(&as_user(alice.path(), "alice", &["rollback", "--yes"]));
+    assert!(team.created().is_empty(), "{:?}", team.created());
+}

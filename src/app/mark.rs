@@ -77,7 +77,7 @@ pub fn mark(settings: &Settings, run_id: &str, mark: &Mark) -> Result<Exit, Erro
         }
         _ => {}
     }
-    let by = who();
+    let by = super::target::who();
     let at = crate::engine::journal::now();
     if mark.skip {
         let mut dependents: Vec<&String> = state
@@ -200,14 +200,6 @@ fn handed_to_rollback(
         }
     }
     handed
-}
-
-/// Who marks: `user@host`.
-fn who() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "someone".into());
-    format!("{user}@{}", gethostname::gethostname().to_string_lossy())
 }
 
 /// The step's action, from the run's runbook, and the outputs of it that the runbook reads

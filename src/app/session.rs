@@ -1370,16 +1370,27 @@ fn pick(
     what: &str,
 ) -> Result<String, Error> {
     let id = match run_id {
-        // The latest is one that exists.
+        // The latest is one that exists (on a shared store, one's own).
         None => {
-            return store::latest(store, pred)
-                .map_err(journal_error)?
-                .ok_or_else(|| {
-                    Error::usage(
-                        format!("no {what} run in `{}`", store.location()),
-                        "`runbook runs` lists the runs; name one, or set --state-dir",
-                    )
-                });
+            return match latest(store, pred)? {
+                Latest::Mine(id) => Ok(id),
+                Latest::Others { id, by } => Err(Error::usage(
+                    format!(
+                        "the latest {what} run in `{}`, {id}, was started by {by}, not by you ({})",
+                        store.location(),
+                        target::who()
+                    ),
+                    format!(
+                        "a team's runs are acted on by name: `{}` (`{}` lists them)",
+                        settings.command(&format!("{} {id}", command_of(what))),
+                        settings.command("runs")
+                    ),
+                )),
+                Latest::None => Err(Error::usage(
+                    format!("no {what} run in `{}`", store.location()),
+                    "`runbook runs` lists the runs; name one, or set --state-dir",
+                )),
+            };
         }
         Some(id) => id.to_owned(),
     };
@@ -1387,6 +1398,58 @@ fn pick(
         return Err(state::no_such_run(settings, store, &id));
     }
     Ok(id)
+}
+
+/// The command that `pick` picks a run for, by what it looks for.
+fn command_of(what: &str) -> &'static str {
+    if what == "rolled-back" {
+        "rollback"
+    } else {
+        "resume"
+    }
+}
+
+/// The run a command that names none takes up.
+enum Latest {
+    None,
+    Mine(String),
+    /// On a shared store, only runs started by others (or by a runbook too old to record who):
+    /// the latest of them, and by whom.
+    Others {
+        id: String,
+        by: String,
+    },
+}
+
+/// The latest run that satisfies `pred`. On a shared store (a team's bucket) the latest that
+/// this user on this machine started: a CI job's `rollback --yes` after a run that never started
+/// must not roll back a teammate's lab. A damaged journal newer than the one found is refused,
+/// as [`store::latest`] does.
+fn latest(store: &dyn Store, pred: impl Fn(&RunState) -> bool) -> Result<Latest, Error> {
+    if !store.shared() {
+        return Ok(store::latest(store, pred)
+            .map_err(journal_error)?
+            .map_or(Latest::None, Latest::Mine));
+    }
+    let me = target::who();
+    let mut others = None;
+    for (id, state) in store.list().map_err(journal_error)?.into_iter().rev() {
+        let state = state.map_err(journal_error)?;
+        if !pred(&state) {
+            continue;
+        }
+        match Recorded::of(&state).started_by {
+            Some(by) if by == me => return Ok(Latest::Mine(id)),
+            by => {
+                others.get_or_insert(Latest::Others {
+                    id,
+                    by: by
+                        .unwrap_or_else(|| "an older runbook, which did not record who".to_owned()),
+                });
+            }
+        }
+    }
+    Ok(others.unwrap_or(Latest::None))
 }
 
 /// `resume`; `retarget`: go on where the command line points even if the run was made elsewhere.
@@ -1699,16 +1762,28 @@ fn start_rollback(
     // succeeds rather than fail for a run that already rolled itself back.
     let pending = |s: &RunState| s.rollback_complete != Some(true);
     let store = state::open(settings)?;
-    if run_id.is_none()
-        && store::latest(store.as_ref(), pending)
-            .map_err(journal_error)?
-            .is_none()
-    {
-        ui::note!(
-            "Nothing to roll back: no run in `{}` has anything left to undo.",
-            store.location()
-        );
-        return Ok(Exit::Success);
+    if run_id.is_none() {
+        match latest(store.as_ref(), pending)? {
+            Latest::None => {
+                ui::note!(
+                    "Nothing to roll back: no run in `{}` has anything left to undo.",
+                    store.location()
+                );
+                return Ok(Exit::Success);
+            }
+            // A team's run is rolled back by name only.
+            Latest::Others { id, by } => {
+                ui::note!(
+                    "Nothing of yours ({}) to roll back in `{}`. The latest run with something \
+                     left to undo, {id}, was started by {by}: `{}` rolls it back.",
+                    target::who(),
+                    store.location(),
+                    rollback_command(settings, &id)
+                );
+                return Ok(Exit::Success);
+            }
+            Latest::Mine(_) => {}
+        }
     }
     let run_id = pick(settings, store.as_ref(), run_id, pending, "rolled-back")?;
     let ask = if exec.yes {

@@ -194,6 +194,19 @@ pub struct Recorded {
     pub account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<String>,
+    /// Who started it (`user@host`): on a shared store, a command that names no run takes up
+    /// only the latest of one's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+}
+
+/// Who is running this command: `user@host`, as a journal records who started a run or
+/// marked a step.
+pub fn who() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "someone".into());
+    format!("{user}@{}", gethostname::gethostname().to_string_lossy())
 }
 
 impl Recorded {
@@ -213,6 +226,7 @@ impl Recorded {
             role_arn: target.role_arn.clone(),
             account: caller.map(|c| c.account.clone()),
             partition: caller.and_then(|c| c.partition.clone()),
+            started_by: Some(who()),
         }
     }
 

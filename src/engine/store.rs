@@ -64,6 +64,11 @@ pub trait Store: Send + Sync {
     fn is_folder(&self, _dir: &Path) -> bool {
         false
     }
+
+    /// Whether others' runs are kept here too (a team's bucket), not only this machine's.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// The id of the latest run that satisfies `pred`.

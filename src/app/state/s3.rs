@@ -618,6 +618,10 @@ impl Store for S3 {
         self.location.clone()
     }
 
+    fn shared(&self) -> bool {
+        true
+    }
+
     fn ids(&self) -> Result<Vec<String>, JournalError> {
         let bucket = self.bucket.clone();
         block(async move {
