@@ -5268,3 +5268,110 @@ fn a_resource_made_by_hand_is_handed_to_rollback_when_mark_is_told_so() {
     });
     assert!(!left.contains(&vpc), "removed: {left:?}");
 }
+
+/// Undoing a route table disassociates only the subnets its step associated. A subnet someone
+/// added to the run's VPC and routed through the run's table stops that undo before anything is
+/// changed: the error names the subnet and its association, the association stays, and so does
+/// everything the table's undo waits for; once the person moves their subnet, a rollback
+/// finishes and leaves nothing of the run.
+#[test]
+fn a_route_table_is_not_taken_from_a_subnet_the_run_did_not_route() {
+    let lab = Lab::new();
+    ok(&lab.run(&[
+        "run",
+        "net.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    let id = lab.run_id();
+    let ec2 = lab.emulator.ec2();
+    let tagged = |key: &str, value: &str| {
+        Filter::builder()
+            .name(format!("tag:{key}"))
+            .values(value)
+            .build()
+    };
+    let (theirs, association) = lab.rt.block_on(async {
+        let vpc = ec2
+            .describe_vpcs()
+            .filters(tagged("runbook:run", &id))
+            .send()
+            .await
+            .unwrap()
+            .vpcs()[0]
+            .vpc_id()
+            .unwrap()
+            .to_owned();
+        let table = ec2
+            .describe_route_tables()
+            .filters(tagged("runbook:run", &id))
+            .send()
+            .await
+            .unwrap()
+            .route_tables()[0]
+            .route_table_id()
+            .unwrap()
+            .to_owned();
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(vpc)
+            .cidr_block("10.0.9.0/24")
+            .send()
+            .await
+            .unwrap()
+            .subnet()
+            .unwrap()
+            .subnet_id()
+            .unwrap()
+            .to_owned();
+        let association = ec2
+            .associate_route_table()
+            .route_table_id(table)
+            .subnet_id(&subnet)
+            .send()
+            .await
+            .unwrap()
+            .association_id()
+            .unwrap()
+            .to_owned();
+        (subnet, association)
+    });
+
+    let out = lab.run(&["rollback", &id, "--yes"]);
+    let (_, said) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(&format!("is also associated with {theirs} ({association})"))
+            && said.contains(&format!(
+                "aws ec2 disassociate-route-table --association-id {association}"
+            )),
+        "{said}"
+    );
+    let still = lab.rt.block_on(async {
+        ec2.describe_route_tables()
+            .filters(
+                Filter::builder()
+                    .name("association.subnet-id")
+                    .values(&theirs)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .route_tables()
+            .len()
+    });
+    assert_eq!(still, 1, "their subnet keeps its route table");
+
+    lab.rt.block_on(async {
+        ec2.disassociate_route_table()
+            .association_id(&association)
+            .send()
+            .await
+            .unwrap();
+        ec2.delete_subnet().subnet_id(&theirs).send().await.unwrap();
+    });
+    ok(&lab.run(&["rollback", &id, "--yes"]));
+    assert!(lab.run_vpcs(REGION, &id).is_empty());
+}

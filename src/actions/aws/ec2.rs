@@ -235,7 +235,9 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "A subnet is public when its route table sends 0.0.0.0/0 to an internet gateway. \
                Console: VPC › Route tables.",
         outputs: Outputs::Fixed(&[out("route_table_id", "string", "The table's id.")]),
-        undo: Some("disassociates the table from its subnets and deletes it"),
+        undo: Some(
+            "disassociates the table from the subnets its step associated and deletes it (refused, naming it, while a subnet someone else associated is still on it)",
+        ),
         cli: Some(super::aws_cli::create_route_table),
         creates: &[kinds::ROUTE_TABLE],
         noun: Some("route table"),
@@ -833,11 +835,21 @@ impl Make for CreateRouteTable {
     }
 
     fn finish<'a>(&'a self, s: Step<'a, Self::Params>, made: &'a mut Outcome) -> Finishing<'a> {
-        Box::pin(furnish_route_table(s.ctx, s.c, &made.resources[0].id, s.p))
+        Box::pin(async move {
+            let table = &mut made.resources[0];
+            furnish_route_table(s.ctx, s.c, &table.id, s.p).await?;
+            // What undo may disassociate: the step's subnets, no other.
+            table.undo = serde_json::json!({ "subnet_ids": s.p.subnet_ids });
+            Ok(())
+        })
     }
 }
 
-/// Disassociate a route table from its subnets, then delete it.
+/// Disassociate a route table from its subnets, then delete it. Where its step recorded the
+/// subnets it associated, an association with any other subnet (one a person added) is left as
+/// it is and the undo refused, naming it, before anything is changed: disassociating it would
+/// change the routes of a subnet the run did not route. (A sweep, or a journal from before the
+/// subnets were recorded, disassociates every subnet.)
 pub(super) async fn delete_route_table(
     ctx: &Context<'_>,
     c: &Clients,
@@ -855,14 +867,52 @@ pub(super) async fn delete_route_table(
     else {
         return Ok(Undone::AlreadyGone);
     };
-    for assoc in out
+    let associations: Vec<&aws_sdk_ec2::types::RouteTableAssociation> = out
         .route_tables()
         .iter()
         .flat_map(aws_sdk_ec2::types::RouteTable::associations)
-    {
-        if assoc.main() == Some(true) {
-            continue;
+        .filter(|a| a.main() != Some(true))
+        .collect();
+    if let Some(ours) = r.undo.get("subnet_ids").and_then(|v| v.as_array()) {
+        let others: Vec<&&aws_sdk_ec2::types::RouteTableAssociation> = associations
+            .iter()
+            .filter(|a| {
+                !a.subnet_id()
+                    .is_some_and(|s| ours.iter().any(|o| o.as_str() == Some(s)))
+            })
+            .collect();
+        if !others.is_empty() {
+            let named: Vec<String> = others
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{} ({})",
+                        a.subnet_id().or(a.gateway_id()).unwrap_or("?"),
+                        a.route_table_association_id().unwrap_or("?")
+                    )
+                })
+                .collect();
+            let first = others[0]
+                .route_table_association_id()
+                .unwrap_or("ASSOCIATION_ID");
+            return Err(ActionError::new(format!(
+                "route table {} is also associated with {}, which its step did not associate: \
+                 disassociating {} would change the routes of what the run did not route, so \
+                 nothing was changed",
+                r.id,
+                named.join(", "),
+                if others.len() == 1 { "it" } else { "them" }
+            ))
+            .hint(format!(
+                "associate {} with another route table, or disassociate {} yourself \
+                 (`aws ec2 disassociate-route-table --association-id {first}`), then roll back \
+                 again",
+                if others.len() == 1 { "it" } else { "them" },
+                if others.len() == 1 { "it" } else { "each" },
+            )));
         }
+    }
+    for assoc in associations {
         if let Some(a) = assoc.route_table_association_id() {
             ctx.progress.status(&format!(
                 "disassociating {} from {}",
