@@ -4441,6 +4441,47 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     for step in creates {
         assert_eq!(step["verdict"], "in_place", "{step}");
     }
+
+    // Its primary web server stopped: the wait for its health would fail, and what the run made
+    // after that wait is still told as in place (a run would stop before it, but it is there).
+    let ec2 = empty.emulator.ec2();
+    empty.rt.block_on(async {
+        let web: Vec<String> = ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("tag:runbook:step")
+                    .values("primary.web")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+            .filter_map(|i| i.instance_id().map(str::to_owned))
+            .collect();
+        assert_eq!(web.len(), 1);
+        ec2.stop_instances()
+            .set_instance_ids(Some(web))
+            .send()
+            .await
+            .unwrap();
+    });
+    let down = empty.run(&check);
+    let json: serde_json::Value = serde_json::from_slice(&down.stdout).expect("JSON");
+    assert_eq!(down.status.code(), Some(1), "{json}");
+    assert_eq!(
+        step_verdict(&json, "primary.healthy")["verdict"],
+        "would_fail",
+        "{json}"
+    );
+    assert_eq!(
+        step_verdict(&json, "primary_record")["verdict"],
+        "in_place",
+        "{json}"
+    );
 }
 
 /// One step's verdict in `runbook check --output json`.

@@ -6,7 +6,8 @@
 //! What a step in place returns feeds the steps after it, as in a run. A step whose inputs come
 //! from a step that the run would still have to make is `ready` after it: nothing more can be
 //! seen before that step exists. One that waits for a step that would fail (or whose inputs
-//! come from one) is `unknown`: a run stops before it. A step whose `when` is false is `skipped`, whatever it would read.
+//! come from one) is `unknown`, a run stopping before it, unless it is in place or would fail
+//! whatever the run did. A step whose `when` is false is `skipped`, whatever it would read.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -79,14 +80,7 @@ impl Check<'_> {
                 .filter_map(|d| blocked_by[*d])
                 .min_by_key(|(_, how)| *how != WOULD_FAIL);
             let verdict = match (self.workflow.prepare(i, &outputs), blocked) {
-                // Its inputs are not there, or a run stops before it (even where what it would
-                // read can be read now: that is not what it would meet after the steps before
-                // it). A step whose `when` is false is skipped all the same.
-                (prepared, Some((origin, how)))
-                    if prepared
-                        .as_ref()
-                        .map_or(true, |p| how == WOULD_FAIL && p.skip.is_none()) =>
-                {
+                (Err(_), Some((origin, how))) => {
                     blocked_by[i] = blocked;
                     Verdict::Unknown {
                         why: format!("after `{}`, which {how}", steps[origin].id),
@@ -198,6 +192,29 @@ impl Check<'_> {
                         }
                     }
                 },
+            };
+            // A run stops before a step that waits for one that would fail: only what holds
+            // whatever the run does is told of it (what it would make is in place; it would fail
+            // on its own). A read, a "ready", a "could not look" are what it would meet after
+            // the steps before it, so unknown.
+            let verdict = match (verdict, blocked) {
+                (verdict, Some((origin, how)))
+                    if how == WOULD_FAIL
+                        && !matches!(
+                            verdict,
+                            Verdict::InPlace { .. }
+                                | Verdict::Skipped { .. }
+                                | Verdict::Unknown { .. }
+                        )
+                        && !(matches!(verdict, Verdict::WouldFail { .. })
+                            && step.action.effect() != Effect::Reads) =>
+                {
+                    blocked_by[i] = blocked;
+                    Verdict::Unknown {
+                        why: format!("after `{}`, which {how}", steps[origin].id),
+                    }
+                }
+                (verdict, _) => verdict,
             };
             skipped[i] = matches!(verdict, Verdict::Skipped { .. });
             match verdict {
