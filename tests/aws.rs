@@ -119,6 +119,64 @@ impl Lab {
         crate::test::run_ids(&self.dir.path().join(".runbook"))
     }
 
+    /// Run `net.yaml` (a VPC, its subnets, gateway, route table and security groups) on the
+    /// emulator, unattended; its run id.
+    fn network(&self) -> String {
+        ok(&self.run(&[
+            "run",
+            "net.yaml",
+            "--yes",
+            "--endpoint-url",
+            &self.emulator.url,
+        ]));
+        self.run_ids().pop().expect("the run's id")
+    }
+
+    /// The instances in `region`, or only those `step` made (its `runbook:step` tag).
+    fn instance_ids(&self, region: &str, step: Option<&str>) -> Vec<String> {
+        let ec2 = self.emulator.ec2_in(region);
+        self.rt.block_on(async {
+            ec2.describe_instances()
+                .set_filters(step.map(|step| {
+                    vec![
+                        Filter::builder()
+                            .name("tag:runbook:step")
+                            .values(step)
+                            .build(),
+                    ]
+                }))
+                .send()
+                .await
+                .unwrap()
+                .reservations()
+                .iter()
+                .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                .filter_map(|i| i.instance_id().map(str::to_owned))
+                .collect()
+        })
+    }
+
+    /// Stop instances in `region` as a person would (or start them again, `start`).
+    fn stop_or_start(&self, region: &str, ids: &[String], start: bool) {
+        let ec2 = self.emulator.ec2_in(region);
+        let ids = Some(ids.to_vec());
+        self.rt.block_on(async {
+            if start {
+                ec2.start_instances()
+                    .set_instance_ids(ids)
+                    .send()
+                    .await
+                    .unwrap();
+            } else {
+                ec2.stop_instances()
+                    .set_instance_ids(ids)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+
     /// The VPCs of a run in a region: each one's range and `Name` tag.
     fn run_vpcs(&self, region: &str, run: &str) -> Vec<(String, String)> {
         let ec2 = self.emulator.ec2_in(region);
@@ -231,14 +289,7 @@ fn an_unreachable_endpoint_fails_in_seconds_and_the_account_is_recorded() {
         std::fs::read_dir(&runs).map_or(true, |mut d| d.next().is_none()),
         "no journal was written"
     );
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
-    let id = lab.run_id();
+    let id = lab.network();
     let journal = std::fs::read_to_string(runs.join(&id).join("journal.jsonl")).unwrap();
     assert!(
         journal.contains("\"account\":\"123456789012\"")
@@ -425,14 +476,7 @@ fn resume_and_rollback_pointed_elsewhere_are_refused_and_leave_everything() {
 #[test]
 fn show_check_reports_what_was_deleted_behind_the_runs_back() {
     let lab = Lab::new();
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
-    let id = lab.run_id();
+    let id = lab.network();
     let shown = lab.run(&["show", "--output", "json"]);
     let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
     let web_sg = shown["alive"]
@@ -529,14 +573,7 @@ fn show_check_reports_what_was_deleted_behind_the_runs_back() {
 #[test]
 fn a_rollback_whose_resources_are_all_gone_says_so_and_exits_4() {
     let lab = Lab::new();
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
-    let id = lab.run_id();
+    let id = lab.network();
     ok(&lab.run(&[
         "sweep",
         "--tag",
@@ -596,14 +633,7 @@ fn a_rollback_whose_resources_are_all_gone_says_so_and_exits_4() {
 fn the_network_is_built_as_asked_and_rollback_leaves_what_was_there_before() {
     let lab = Lab::new();
     let before = lab.counts(None);
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
-    let id = lab.run_id();
+    let id = lab.network();
     assert_eq!(
         lab.counts(Some(&id)),
         Counts {
@@ -934,13 +964,7 @@ fn an_endpoint_dying_mid_rollback_ends_it_with_exit_3_in_seconds() {
     use std::time::{Duration, Instant};
     let lab = Lab::new();
     let before = lab.counts(None);
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
+    lab.network();
     let proxy = crate::proxy::Proxy::start(
         &lab.emulator.url,
         crate::proxy::Faults {
@@ -2946,14 +2970,7 @@ fn secrets_equal_to_the_journals_own_words_never_corrupt_it() {
 fn a_damaged_journal_is_never_read_as_clean() {
     let lab = Lab::new();
     let before = lab.counts(None);
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
-    let id = lab.run_id();
+    let id = lab.network();
     let path = lab
         .dir
         .path()
@@ -4284,38 +4301,8 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
     );
 
     // The standby's web server stopped: failover would not work, and check says so.
-    let standby = lab.emulator.ec2_in("us-east-1");
-    let web: Vec<String> = lab.rt.block_on(async {
-        standby
-            .describe_instances()
-            .send()
-            .await
-            .unwrap()
-            .reservations()
-            .iter()
-            .flat_map(aws_sdk_ec2::types::Reservation::instances)
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect()
-    });
-    let stop_start = |stop: bool| {
-        lab.rt.block_on(async {
-            if stop {
-                standby
-                    .stop_instances()
-                    .set_instance_ids(Some(web.clone()))
-                    .send()
-                    .await
-                    .unwrap();
-            } else {
-                standby
-                    .start_instances()
-                    .set_instance_ids(Some(web.clone()))
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        });
-    };
+    let web = lab.instance_ids("us-east-1", None);
+    let stop_start = |stop: bool| lab.stop_or_start("us-east-1", &web, !stop);
     stop_start(true);
     let down = site("check", &lab.emulator.url, &[]);
     let (said, _) = text(&down);
@@ -4444,31 +4431,9 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
 
     // Its primary web server stopped: the wait for its health would fail, and what the run made
     // after that wait is still told as in place (a run would stop before it, but it is there).
-    let ec2 = empty.emulator.ec2();
-    empty.rt.block_on(async {
-        let web: Vec<String> = ec2
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("tag:runbook:step")
-                    .values("primary.web")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .reservations()
-            .iter()
-            .flat_map(aws_sdk_ec2::types::Reservation::instances)
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect();
-        assert_eq!(web.len(), 1);
-        ec2.stop_instances()
-            .set_instance_ids(Some(web))
-            .send()
-            .await
-            .unwrap();
-    });
+    let web = empty.instance_ids(REGION, Some("primary.web"));
+    assert_eq!(web.len(), 1);
+    empty.stop_or_start(REGION, &web, false);
     let down = empty.run(&check);
     let json: serde_json::Value = serde_json::from_slice(&down.stdout).expect("JSON");
     assert_eq!(down.status.code(), Some(1), "{json}");
@@ -4564,25 +4529,8 @@ fn failover_is_not_added_in_front_of_a_primary_with_no_healthy_target() {
         BOTO3_SITE,
         &["ap-south-1=shop-primary-alb", "us-east-1=shop-standby-alb"],
     );
-    let ec2 = lab.emulator.ec2_in("ap-south-1");
-    let web: Vec<String> = lab.rt.block_on(async {
-        let ids: Vec<String> = ec2
-            .describe_instances()
-            .send()
-            .await
-            .unwrap()
-            .reservations()
-            .iter()
-            .flat_map(aws_sdk_ec2::types::Reservation::instances)
-            .filter_map(|i| i.instance_id().map(str::to_owned))
-            .collect();
-        ec2.stop_instances()
-            .set_instance_ids(Some(ids.clone()))
-            .send()
-            .await
-            .unwrap();
-        ids
-    });
+    let web = lab.instance_ids(REGION, None);
+    lab.stop_or_start(REGION, &web, false);
     assert_eq!(web.len(), 1);
     let runbook = crate::test::root().join("runbooks/add-failover.yaml");
     let site = |command: &str, more: &[&str]| {
@@ -4638,27 +4586,10 @@ fn failover_is_not_added_in_front_of_a_primary_with_no_healthy_target() {
         !said.contains("start primary_record") && !said.contains("start check_primary"),
         "stopped before writing or waiting: {said}"
     );
-    let r53 = lab.emulator.route53();
-    let failover_records = lab.rt.block_on(async {
-        let zone = r53
-            .list_hosted_zones_by_name()
-            .dns_name("shop.example.org")
-            .send()
-            .await
-            .unwrap()
-            .hosted_zones()[0]
-            .id()
-            .to_owned();
-        r53.list_resource_record_sets()
-            .hosted_zone_id(zone)
-            .send()
-            .await
-            .unwrap()
-            .resource_record_sets()
-            .iter()
-            .filter(|r| r.failover().is_some())
-            .count()
-    });
+    let failover_records = zone_records(&lab, "shop.example.org.")
+        .iter()
+        .filter(|r| r.failover().is_some())
+        .count();
     assert_eq!(failover_records, 0, "no record was written");
 }
 
@@ -5318,14 +5249,7 @@ fn a_resource_made_by_hand_is_handed_to_rollback_when_mark_is_told_so() {
 #[test]
 fn a_route_table_is_not_taken_from_a_subnet_the_run_did_not_route() {
     let lab = Lab::new();
-    ok(&lab.run(&[
-        "run",
-        "net.yaml",
-        "--yes",
-        "--endpoint-url",
-        &lab.emulator.url,
-    ]));
-    let id = lab.run_id();
+    let id = lab.network();
     let ec2 = lab.emulator.ec2();
     let tagged = |key: &str, value: &str| {
         Filter::builder()

@@ -527,14 +527,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_rebuild_reopens_its_steps_with_new_keys_and_the_run_goes_on() {
-        let mut graph = IndexMap::new();
-        graph.insert("a".to_owned(), vec![]);
-        graph.insert("b".to_owned(), vec!["a".to_owned()]);
-        graph.insert("c".to_owned(), vec!["b".to_owned()]);
-        graph.insert("d".to_owned(), vec![]);
-        let mut entries = vec![entry(Record::RunStarted {
+    /// A run's start, with its steps (each with its direct dependencies), labels and exercises.
+    fn started(
+        graph: &[(&str, &[&str])],
+        labels: Vec<(String, String)>,
+        exercises: &[&str],
+    ) -> Entry {
+        entry(Record::RunStarted {
             run_id: "r".into(),
             runbook: "x.yaml".into(),
             name: "x".into(),
@@ -543,10 +542,27 @@ mod tests {
             vars: Map::new(),
             secret_vars: vec![],
             target: Map::new(),
-            graph,
-            labels: vec![],
-            exercises: vec![],
-        })];
+            graph: graph
+                .iter()
+                .map(|(id, deps)| {
+                    (
+                        (*id).to_owned(),
+                        deps.iter().map(|d| (*d).to_owned()).collect(),
+                    )
+                })
+                .collect(),
+            labels,
+            exercises: exercises.iter().map(|e| (*e).to_owned()).collect(),
+        })
+    }
+
+    #[test]
+    fn a_rebuild_reopens_its_steps_with_new_keys_and_the_run_goes_on() {
+        let mut entries = vec![started(
+            &[("a", &[]), ("b", &["a"]), ("c", &["b"]), ("d", &[])],
+            vec![],
+            &[],
+        )];
         for s in ["a", "b", "c", "d"] {
             entries.push(entry(done(s)));
         }
@@ -596,24 +612,7 @@ mod tests {
     /// is no learner's; one in which a learner solved one is, and so is a class's lab.
     #[test]
     fn a_learners_run_is_told_from_one_the_runbook_ran_itself() {
-        let started = |labels: Vec<(String, String)>| {
-            entry(Record::RunStarted {
-                run_id: "r".into(),
-                runbook: "x.yaml".into(),
-                name: "x".into(),
-                hash: String::new(),
-                step_hashes: BTreeMap::new(),
-                vars: Map::new(),
-                secret_vars: vec![],
-                target: Map::new(),
-                graph: IndexMap::from([
-                    ("a".to_owned(), vec![]),
-                    ("ex".to_owned(), vec!["a".to_owned()]),
-                ]),
-                labels,
-                exercises: vec!["ex".into()],
-            })
-        };
+        let started = |labels| started(&[("a", &[]), ("ex", &["a"])], labels, &["ex"]);
         let interrupted = vec![
             started(vec![]),
             entry(done("a")),
