@@ -1361,13 +1361,15 @@ fn clients_for(
     }
 }
 
-/// The run to act on: the one named, or the latest one that `pred` accepts.
+/// The run to act on: the one named, or the latest one that `pred` accepts (on a shared store,
+/// of one's own). `what` names such a run in errors ("unfinished"), `command` is the one that
+/// acts on it by name.
 fn pick(
     settings: &Settings,
     store: &dyn Store,
     run_id: Option<&str>,
     pred: impl Fn(&RunState) -> bool,
-    what: &str,
+    (what, command): (&str, &str),
 ) -> Result<String, Error> {
     let id = match run_id {
         // The latest is one that exists (on a shared store, one's own).
@@ -1382,7 +1384,7 @@ fn pick(
                     ),
                     format!(
                         "a team's runs are acted on by name: `{}` (`{}` lists them)",
-                        settings.command(&format!("{} {id}", command_of(what))),
+                        settings.command(&format!("{command} {id}")),
                         settings.command("runs")
                     ),
                 )),
@@ -1398,15 +1400,6 @@ fn pick(
         return Err(state::no_such_run(settings, store, &id));
     }
     Ok(id)
-}
-
-/// The command that `pick` picks a run for, by what it looks for.
-fn command_of(what: &str) -> &'static str {
-    if what == "rolled-back" {
-        "rollback"
-    } else {
-        "resume"
-    }
 }
 
 /// The run a command that names none takes up.
@@ -1485,7 +1478,7 @@ fn start_resume(
         store.as_ref(),
         run_id,
         |s: &RunState| s.resumable() || (from.is_some() && !s.rollback_started),
-        if from.is_some() { "" } else { "unfinished" },
+        (if from.is_some() { "" } else { "unfinished" }, "resume"),
     )?;
     let ask = asker(settings, exec);
     if exec.exercise {
@@ -1785,7 +1778,13 @@ fn start_rollback(
             Latest::Mine(_) => {}
         }
     }
-    let run_id = pick(settings, store.as_ref(), run_id, pending, "rolled-back")?;
+    let run_id = pick(
+        settings,
+        store.as_ref(),
+        run_id,
+        pending,
+        ("rolled-back", "rollback"),
+    )?;
     let ask = if exec.yes {
         TerminalAsk::never()
     } else {
