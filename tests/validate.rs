@@ -98,6 +98,96 @@ fn several_files_are_checked_and_any_invalid_one_fails_the_command() {
     assert!(stderr.contains("bad.yaml: 1 error"), "{stderr}");
 }
 
+/// The first runbook a newcomer writes names things as the AWS API or another tool does:
+/// `CidrBlock`, `steps.vpc.outputs.vpc_id`, an action without its namespace. Each error says what
+/// was meant, and a parameter written the AWS way is not also reported missing.
+#[test]
+fn names_written_as_other_tools_write_them_are_pointed_to_ours() {
+    let out = Test::new()
+        .file(
+            "first.yaml",
+            "
+            runbook: 1
+            name: First
+            steps:
+              - id: vpc
+                action: aws.ec2.create_vpc
+                with:
+                  CidrBlock: 10.0.0.0/16
+                  name: first
+              - id: subnet
+                action: ec2.create_subnet
+                with: {}
+              - id: subnet2
+                action: aws.ec2.create_subnet
+                with:
+                  vpc_id: \"{{ steps.vpc.outputs.vpc_id }}\"
+                  cidr_block: 10.0.1.0/24
+                  availability_zone: eu-west-1a
+              - id: pause
+                action: sleep
+                with: {duration: 1s}
+              - id: ready
+                action: wait
+                with: {}
+            ",
+        )
+        .args(["validate", "first.yaml", "--output", "json"])
+        .status(2)
+        .run();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let found: Vec<(String, String, String)> = report["files"][0]["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .map(|d| {
+            let field = |k: &str| d[k].as_str().unwrap_or_default().to_owned();
+            (field("code"), field("message"), field("help"))
+        })
+        .collect();
+    let help_of = |message: &str| -> &str {
+        let (_, _, help) = found
+            .iter()
+            .find(|(_, m, _)| m == message)
+            .unwrap_or_else(|| panic!("no error `{message}` in {found:#?}"));
+        help
+    };
+    assert_eq!(
+        help_of("unknown parameter `CidrBlock` in `aws.ec2.create_vpc`"),
+        "did you mean `cidr`?"
+    );
+    assert_eq!(
+        help_of("unknown parameter `cidr_block` in `aws.ec2.create_subnet`"),
+        "did you mean `cidr`?"
+    );
+    assert_eq!(
+        help_of("step `vpc` has no output `outputs`"),
+        "an output is read by its name, without `outputs.`: `steps.vpc.vpc_id`"
+    );
+    assert_eq!(
+        help_of("unknown action `ec2.create_subnet`"),
+        "did you mean `aws.ec2.create_subnet`?"
+    );
+    assert_eq!(
+        help_of("unknown action `sleep`"),
+        "did you mean `core.sleep`?"
+    );
+    let wait = help_of("unknown action `wait`");
+    for action in [
+        "core.sleep",
+        "aws.route53.wait_change",
+        "aws.ec2.wait_instances",
+    ] {
+        assert!(wait.contains(&format!("`{action}`")), "{wait}");
+    }
+    // `cidr` was written, only under another name: it is not missing as well.
+    assert!(
+        !found.iter().any(|(code, _, _)| code == "missing-parameter"),
+        "{found:#?}"
+    );
+    assert_eq!(found.len(), 6, "{found:#?}");
+}
+
 #[test]
 fn json_output_gives_positions_codes_and_help() {
     let out = Test::new()

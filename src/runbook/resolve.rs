@@ -562,9 +562,7 @@ fn check_site(
                         ),
                 )
             }
-            ["steps", id, rest @ ..] => {
-                check_step_ref(project, module, step, id, rest.first().copied(), span)
-            }
+            ["steps", id, rest @ ..] => check_step_ref(project, module, step, id, rest, span),
             ["run", key, ..] if !RUN_KEYS.contains(key) => {
                 Some(unknown_key_of("run", key, RUN_KEYS, span))
             }
@@ -600,9 +598,10 @@ fn check_step_ref(
     module: &super::load::Module,
     from: Option<&Step>,
     id: &str,
-    output: Option<&str>,
+    path: &[&str],
     span: Span,
 ) -> Option<Diagnostic> {
+    let output = path.first().copied();
     let Some(target) = module.steps.iter().find(|s| s.id.value == id) else {
         if module.broken_ids.iter().any(|b| b == id) {
             return None;
@@ -662,7 +661,18 @@ fn check_step_ref(
         return None;
     }
     let _ = from;
-    let help = suggest::did_you_mean(output, &outputs).unwrap_or_else(|| {
+    // `steps.vpc.outputs.vpc_id`, as GitHub Actions writes it: here an output is read by its name.
+    let written_as_outputs = matches!(output, "outputs" | "output")
+        .then(|| path.get(1))
+        .flatten()
+        .filter(|name| outputs.iter().any(|o| o == *name));
+    let help = match written_as_outputs {
+        Some(name) => Some(format!(
+            "an output is read by its name, without `{output}.`: `steps.{id}.{name}`"
+        )),
+        None => suggest::did_you_mean(output, &outputs),
+    };
+    let help = help.unwrap_or_else(|| {
         if outputs.is_empty() {
             format!("{what} has no outputs")
         } else {

@@ -7,19 +7,34 @@ where
     S: AsRef<str> + ?Sized + 'a,
 {
     let lower = word.to_lowercase();
+    let folded = fold(word);
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .map(AsRef::as_ref)
         .filter(|c| !c.is_empty() && *c != word)
         .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_lowercase()), c))
-        // A close spelling, the same word in other case, or an abbreviation (`int` for `integer`).
+        // A close spelling, the same word in other case, an abbreviation (`int` for `integer`),
+        // the same word in another casing (`VpcId` for `vpc_id`), or the word with more after it,
+        // as the AWS API names things (`cidr_block` or `CidrBlock` for `cidr`).
         .filter(|(d, c)| {
-            let c = c.to_lowercase();
-            *d <= limit || c == lower || (lower.chars().count() >= 3 && c.starts_with(&lower))
+            let c_folded = fold(c);
+            *d <= limit
+                || c.to_lowercase() == lower
+                || (lower.chars().count() >= 3 && c.to_lowercase().starts_with(&lower))
+                || c_folded == folded
+                || (c_folded.chars().count() >= 3 && folded.starts_with(&c_folded))
         })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
+}
+
+/// Lower case without `_` and `-`: `VpcId`, `vpc-id` and `vpc_id` fold alike.
+fn fold(word: &str) -> String {
+    word.chars()
+        .filter(|c| !matches!(c, '_' | '-'))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// `did you mean `x`?` for a help line, when there is a close candidate.
@@ -66,6 +81,39 @@ pub fn a_or_an(word: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_api_spellings_find_the_parameter_they_mean() {
+        let params = [
+            "vpc_id",
+            "cidr",
+            "availability_zone",
+            "public",
+            "name",
+            "tags",
+        ];
+        for (written, meant) in [
+            ("cidr_block", "cidr"),
+            ("CidrBlock", "cidr"),
+            ("VpcId", "vpc_id"),
+            ("vpc-id", "vpc_id"),
+            ("AvailabilityZone", "availability_zone"),
+            ("avail", "availability_zone"),
+            ("nmae", "name"),
+        ] {
+            assert_eq!(
+                closest(written, params.iter().copied()),
+                Some(meant),
+                "{written}"
+            );
+        }
+        // A word that only shares a short start with a parameter is not taken for it.
+        assert_eq!(
+            closest("pubkey", ["public", "vpc_id"].iter().copied()),
+            None
+        );
+        assert_eq!(closest("ta", ["tags"].iter().copied()), None);
+    }
 
     #[test]
     fn the_article_follows_how_the_word_is_said() {
