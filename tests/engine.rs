@@ -1134,6 +1134,52 @@ fn ctrl_c_stops_cancels_the_wait_applies_on_failure_and_exits_130() {
     );
 }
 
+/// A step that only reads (a sleep, a wait) leaves nothing when it is interrupted: the rollback
+/// looks for what the interrupted creates may have made, and not for what a sleep made.
+#[test]
+fn an_interrupted_sleep_is_not_searched_for_leftovers() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Interrupt a sleep
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+          - {id: pause, action: core.sleep, needs: [made], with: {duration: 60s}}
+        ",
+    );
+    let mut child = lab
+        .command(&["run", "rb.yaml", "--yes", "--output", "plain"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = String::new();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stderr.take().expect("stderr"),
+    ));
+    for line in lines.by_ref() {
+        let line = line.expect("a line");
+        stderr.push_str(&line);
+        stderr.push('\n');
+        if line.contains("sleeping for") {
+            break;
+        }
+    }
+    interrupt(child.id());
+    for line in lines {
+        stderr.push_str(&line.expect("a line"));
+        stderr.push('\n');
+    }
+    let status = child.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("Rollback complete"), "{stderr}");
+    assert!(
+        !stderr.contains("may have made"),
+        "a sleep makes nothing to look for: {stderr}"
+    );
+    assert!(lab.resources().is_empty(), "{:?}", lab.resources());
+}
+
 #[test]
 fn a_second_ctrl_c_exits_at_once_and_the_journal_stays_usable() {
     let lab = Lab::new(

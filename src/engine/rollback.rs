@@ -156,8 +156,11 @@ impl Rollback<'_> {
                         continue;
                     };
                     // A failed step left something only if it creates (its create may have
-                    // succeeded and a follow-up call failed).
-                    if matches!(state, StepState::Failed(..)) && def.effect() != Effect::Creates {
+                    // succeeded and a follow-up call failed); an interrupted one, unless it only
+                    // reads (a sleep, a wait).
+                    if matches!(state, StepState::Failed(..)) && def.effect() != Effect::Creates
+                        || def.effect() == Effect::Reads
+                    {
                         continue;
                     }
                     let progress = super::StepProgress::new(step, self.reporter);
