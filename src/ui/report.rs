@@ -208,7 +208,8 @@ impl Reporter for Lines {
                 resumed,
             } => {
                 let verb = if *resumed { "Resuming" } else { "Running" };
-                self.line(&format!("{verb} {name} ({steps} steps), run {run_id}"));
+                let steps = crate::runbook::suggest::count(*steps, "step");
+                self.line(&format!("{verb} {name} ({steps}), run {run_id}"));
             }
             Event::StepStarted {
                 step,
@@ -1173,5 +1174,23 @@ mod tests {
         created(&Lines::plain(Box::new(out.clone()), Vec::new()));
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert!(!text.contains("console:"), "{text}");
+    }
+
+    #[test]
+    fn a_run_of_one_step_says_one_step() {
+        for (steps, said) in [(1, "(1 step)"), (3, "(3 steps)")] {
+            let out = Shared::default();
+            Lines::plain(Box::new(out.clone()), Vec::new()).event(&Event::RunStarted {
+                run_id: "r".into(),
+                name: "Wait".into(),
+                steps,
+                resumed: false,
+            });
+            let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            assert!(
+                text.contains(&format!("Running Wait {said}, run r")),
+                "{text}"
+            );
+        }
     }
 }
