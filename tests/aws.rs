@@ -4516,6 +4516,69 @@ fn a_named_profile_signs_the_calls_even_with_keys_in_the_environment() {
     assert_eq!(lab.run_ids().len(), runs, "no run was started");
 }
 
+/// A wait for targets to be `healthy` while their instance is stopped, or `unhealthy` after a
+/// stop (a stopped instance's target is `unused`, never `unhealthy`), can never end: it fails at
+/// once, naming the instance and what to do, instead of waiting out its bound; `unused` is met.
+#[test]
+fn a_wait_for_target_health_a_stopped_instance_cannot_reach_fails_at_once() {
+    use std::time::{Duration, Instant};
+    let lab = Lab::new();
+    boto3(&lab, BOTO3_SITE, &["ap-south-1=shop-primary-alb"]);
+    let web = lab.instance_ids(REGION, None);
+    assert_eq!(web.len(), 1);
+    lab.stop_or_start(REGION, &web, false);
+    let group = lab.rt.block_on(async {
+        let groups = lab.emulator.elbv2().describe_target_groups().send().await;
+        groups.unwrap().target_groups()[0]
+            .target_group_arn()
+            .unwrap()
+            .to_owned()
+    });
+    let wait = |state: &str| {
+        std::fs::write(
+            lab.dir.path().join("wait.yaml"),
+            format!(
+                "runbook: 1\nname: Wait\nsteps:\n  - id: up\n    action: aws.elbv2.wait_target_health\n    with: {{target_group_arn: \"{group}\", state: {state}}}\n"
+            ),
+        )
+        .unwrap();
+        let started = Instant::now();
+        let out = lab.run(&[
+            "run",
+            "wait.yaml",
+            "--yes",
+            "--region",
+            REGION,
+            "--endpoint-url",
+            &lab.emulator.url,
+        ]);
+        (out, started.elapsed())
+    };
+    let (out, took) = wait("healthy");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the targets cannot become healthy: instance {} is stopped",
+            web[0]
+        )) && stderr.contains("aws.ec2.start_instances"),
+        "{stderr}"
+    );
+    assert!(
+        took < Duration::from_secs(60),
+        "failed at once, not at the bound: {took:?}"
+    );
+    let (out, _) = wait("unhealthy");
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("never `unhealthy`") && stderr.contains("wait for `state: unused`"),
+        "{stderr}"
+    );
+    let (out, _) = wait("unused");
+    ok(&out);
+}
+
 /// A primary load balancer with no healthy target (its web server stopped) would send the site's
 /// traffic to the standby the moment the records exist: `check` says the `primary` step would
 /// fail, naming the target and its state (and the steps that wait for it unknown), and a run

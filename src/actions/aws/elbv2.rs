@@ -347,7 +347,8 @@ pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         summary: "Wait until targets are healthy, unhealthy, unused, or anything but healthy.",
         docs: "Polls the target group's target health, showing each target's state and reason. A stopped \
-               instance shows `unused` (Target.InvalidState), not `unhealthy`.",
+               instance shows `unused` (Target.InvalidState), not `unhealthy`, until it is started: a wait \
+               for `healthy` or `unhealthy` on one fails at once, saying so, instead of waiting out its bound.",
         outputs: Outputs::Fixed(&[
             out("states", "mapping", "Each target's state."),
             out(
@@ -1433,6 +1434,9 @@ impl Executor for WaitTargetHealth {
                         }
                         return Ok(Seen::Done(o));
                     }
+                    if let Some(e) = cannot_reach(c, p.state, &seen).await {
+                        return Err(e);
+                    }
                     let shown: Vec<String> = seen
                         .iter()
                         .map(|(id, s, r)| {
@@ -1453,6 +1457,58 @@ impl Executor for WaitTargetHealth {
             .await
         })
     }
+}
+
+/// Why a wait for `healthy` or `unhealthy` cannot end, when a target shows `unused` because its
+/// instance is stopped (`Target.InvalidState`): it stays so until someone starts the instance,
+/// so the wait fails now, saying what to do, rather than at its bound. An instance still
+/// starting shows the same reason, which is why its state is looked at.
+async fn cannot_reach(
+    c: &Clients,
+    want: TargetState,
+    seen: &[(String, String, String)],
+) -> Option<ActionError> {
+    if !matches!(want, TargetState::Healthy | TargetState::Unhealthy) {
+        return None;
+    }
+    let unused: Vec<String> = seen
+        .iter()
+        .filter(|(id, state, reason)| {
+            id.starts_with("i-") && state == "unused" && reason.starts_with("Target.InvalidState")
+        })
+        .map(|(id, _, _)| id.clone())
+        .collect();
+    if unused.is_empty() {
+        return None;
+    }
+    let stopped = super::instances::out_of_service(c, &unused).await;
+    let (id, state) = stopped.first()?;
+    let named = stopped
+        .iter()
+        .map(|(id, state)| format!("{id} is {state}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(if want == TargetState::Healthy {
+        ActionError::new(format!(
+            "the targets cannot become healthy: instance {named}, and a stopped instance's target \
+             stays `unused` until it is started"
+        ))
+        .hint(if state == "terminated" || state == "shutting-down" {
+            "register a running instance in the target group instead (it is gone for good)"
+                .to_owned()
+        } else {
+            format!(
+                "start it (an `aws.ec2.start_instances` step before this one, or \
+                 `aws ec2 start-instances --instance-ids {id}`), then go on with `runbook resume`"
+            )
+        })
+    } else {
+        ActionError::new(format!(
+            "the targets will not show `unhealthy`: instance {named}, and a stopped instance's \
+             target shows `unused` (Target.InvalidState), never `unhealthy`"
+        ))
+        .hint("wait for `state: unused` (or `not_healthy`: anything but healthy) after a stop")
+    })
 }
 
 #[cfg(test)]

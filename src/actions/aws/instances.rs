@@ -243,6 +243,32 @@ async fn describe(c: &Clients, ids: &[String]) -> Result<Vec<Instance>, ActionEr
         .collect())
 }
 
+/// The instances among `ids` that are stopped or on their way to it or out (`stopping`,
+/// `shutting-down`, `terminated`), each with its state: a target on one of them shows `unused`
+/// until someone starts it. Only a positive answer counts: where the look fails, none is named
+/// and a wait that asked goes on as it would have.
+pub(super) async fn out_of_service(c: &Clients, ids: &[String]) -> Vec<(String, String)> {
+    let Ok(found) = describe(c, ids).await else {
+        return Vec::new();
+    };
+    found
+        .iter()
+        .filter_map(|i| {
+            let state = state_of(i);
+            matches!(
+                state,
+                "stopped" | "stopping" | "shutting-down" | "terminated"
+            )
+            .then(|| {
+                (
+                    i.instance_id().unwrap_or_default().to_owned(),
+                    state.to_owned(),
+                )
+            })
+        })
+        .collect()
+}
+
 /// The instances of `ids` that AWS still knows: one that is gone (`InvalidInstanceID.NotFound`)
 /// is left out, any other failure is an error.
 async fn describe_existing(c: &Clients, ids: &[String]) -> Result<Vec<Instance>, ActionError> {
