@@ -35,16 +35,17 @@ pub trait Store: Send + Sync {
     /// Open a run's journal for writing: only one process at a time may hold it.
     fn open(&self, run: &str, take_over: TakeOver) -> Result<Journal, JournalError>;
 
-    /// Every run with its state (or why it could not be read), oldest first.
+    /// Every run with its state (or why it could not be read), oldest first ([`in_start_order`]).
     fn list(&self) -> Result<Vec<Listed>, JournalError> {
-        Ok(self
-            .ids()?
-            .into_iter()
-            .map(|id| {
-                let state = self.read(&id).map(|e| RunState::from_entries(&e));
-                (id, state)
-            })
-            .collect())
+        Ok(in_start_order(
+            self.ids()?
+                .into_iter()
+                .map(|id| {
+                    let state = self.read(&id).map(|e| RunState::from_entries(&e));
+                    (id, state)
+                })
+                .collect(),
+        ))
     }
 
     /// Who drives `run` now, when a process holds it (its lock or live lease): for `runs`.
@@ -69,6 +70,23 @@ pub trait Store: Send + Sync {
     fn shared(&self) -> bool {
         false
     }
+}
+
+/// Runs oldest first. An id sorts by the second its run started, then by its runbook's name and a
+/// random suffix: two runs started in the same second (a script's two runs, a class) are put in
+/// the order of their start records' milliseconds, so that "the latest run" is the one started
+/// last. A run whose journal could not be read keeps its id's place.
+pub fn in_start_order(mut listed: Vec<Listed>) -> Vec<Listed> {
+    const SECOND: usize = "20261125-114200".len();
+    listed.sort_by(|(a, a_state), (b, b_state)| {
+        let started = |s: &Result<RunState, JournalError>| {
+            s.as_ref()
+                .map_or_else(|_| String::new(), |s| s.started_at.clone())
+        };
+        let second = |id: &str| id.get(..SECOND).unwrap_or(id).to_owned();
+        (second(a), started(a_state), a.as_str()).cmp(&(second(b), started(b_state), b.as_str()))
+    });
+    listed
 }
 
 /// The id of the latest run that satisfies `pred`.
@@ -188,5 +206,44 @@ impl Store for Local {
 
     fn is_folder(&self, dir: &Path) -> bool {
         self.dir == dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(id: &str, started_at: &str) -> Listed {
+        let state = RunState {
+            run_id: id.to_owned(),
+            started_at: started_at.to_owned(),
+            ..RunState::default()
+        };
+        (id.to_owned(), Ok(state))
+    }
+
+    /// Two runs started in the same second sort by when each started, not by their runbooks'
+    /// names: `zeta` started first, so the latest is `alpha`. Other seconds keep the ids' order.
+    #[test]
+    fn runs_of_the_same_second_sort_by_their_start() {
+        let listed = vec![
+            run("20261207-200309-zeta-aaaa", "2026-12-07T20:03:09.999Z"),
+            run("20261207-200310-alpha-xxxx", "2026-12-07T20:03:10.900Z"),
+            run("20261207-200310-zeta-bbbb", "2026-12-07T20:03:10.100Z"),
+            run("20261207-200311-alpha-yyyy", "2026-12-07T20:03:11.000Z"),
+        ];
+        let ids: Vec<String> = in_start_order(listed)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "20261207-200309-zeta-aaaa",
+                "20261207-200310-zeta-bbbb",
+                "20261207-200310-alpha-xxxx",
+                "20261207-200311-alpha-yyyy",
+            ]
+        );
     }
 }

@@ -668,7 +668,7 @@ impl Store for S3 {
     fn list(&self) -> Result<Vec<Listed>, JournalError> {
         let ids = self.ids()?;
         let bucket = self.bucket.clone();
-        Ok(block(async move {
+        Ok(crate::engine::store::in_start_order(block(async move {
             futures::stream::iter(ids)
                 .map(|id| {
                     let bucket = &bucket;
@@ -689,7 +689,7 @@ impl Store for S3 {
                 .buffered(AT_ONCE)
                 .collect::<Vec<_>>()
                 .await
-        }))
+        })))
     }
 
     fn hold_class(
