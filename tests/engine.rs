@@ -429,7 +429,7 @@ fn an_undo_that_keeps_failing_is_exit_3_listing_what_remains() {
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), Some(3), "{stderr}");
     assert!(
-        stderr.contains("Rollback incomplete: 1 resources remain"),
+        stderr.contains("Rollback incomplete: 1 resource remains"),
         "{stderr}"
     );
     assert!(
@@ -1132,6 +1132,37 @@ fn ctrl_c_stops_cancels_the_wait_applies_on_failure_and_exits_130() {
         !lab.calls().iter().any(|(_, w)| w[1] == "after"),
         "no step starts after an interrupt"
     );
+}
+
+/// `show` says who started a run: the user's name (`USER`), else the system's name for the
+/// process's user, as in a container or CI runner that sets no `USER`; never a made-up name.
+#[test]
+fn show_names_who_started_the_run_even_where_user_is_not_set() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Whose
+        steps:
+          - {id: made, action: test.create, with: {name: made}}
+        ",
+    );
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let run = |user: Option<&str>| {
+        let mut cmd = lab.command(&["run", "rb.yaml", "--yes"]);
+        cmd.env_remove("USERNAME");
+        match user {
+            Some(user) => cmd.env("USER", user),
+            None => cmd.env_remove("USER"),
+        };
+        assert!(cmd.output().expect("run").status.success());
+        let (stdout, _) = text(&lab.run(&["show"]));
+        stdout
+    };
+    let shown = run(Some("ann"));
+    assert!(shown.contains(&format!(" by ann@{host}\n")), "{shown}");
+    let shown = run(None);
+    let me = whoami::username().expect("the system names this process's user");
+    assert!(shown.contains(&format!(" by {me}@{host}\n")), "{shown}");
 }
 
 /// A step that only reads (a sleep, a wait) leaves nothing when it is interrupted: the rollback

@@ -110,10 +110,11 @@ pub fn show(
         None
     };
     let drill = drill_of(&state);
+    let by = super::target::Recorded::of(&state).started_by;
     ui::output_raw(&ui::runs::show(
         run_id,
         &state,
-        (place.as_deref(), drill.as_ref()),
+        (place.as_deref(), drill.as_ref(), by.as_deref()),
         seen.as_ref(),
         output,
     ))?;

@@ -203,9 +203,14 @@ pub struct Recorded {
 /// Who is running this command: `user@host`, as a journal records who started a run or
 /// marked a step.
 pub fn who() -> String {
+    // The name the user goes by, else the system's name for the process's user (a container or
+    // a CI runner often sets no USER).
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
-        .unwrap_or_else(|_| "someone".into());
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| whoami::username().ok())
+        .unwrap_or_else(|| "someone".into());
     format!("{user}@{}", gethostname::gethostname().to_string_lossy())
 }
 

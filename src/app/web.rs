@@ -349,7 +349,7 @@ fn run_page(
     let shown: Json = serde_json::from_str(&ui::runs::show(
         &state.run_id,
         state,
-        (place.as_deref(), drill.as_ref()),
+        (place.as_deref(), drill.as_ref(), None),
         None,
         Format::Json,
     ))

@@ -385,10 +385,7 @@ impl Reporter for Junit {
                     Outcome::Passed(Duration::ZERO)
                 } else {
                     Outcome::Failed {
-                        message: format!(
-                            "rollback incomplete: {} resources remain",
-                            remaining.len()
-                        ),
+                        message: format!("rollback incomplete: {}", super::remain(remaining.len())),
                         hint: Some(
                             remaining
                                 .iter()

@@ -179,6 +179,16 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// Stands for a space inside a code span while wrapping: not a place to break a line.
 const GLUE: char = '\u{E000}';
 
+/// `1 resource remains`, `3 resources remain`: what a rollback could not remove.
+pub fn remain(n: usize) -> String {
+    let resources = crate::runbook::suggest::count(n, "resource");
+    if n == 1 {
+        format!("{resources} remains")
+    } else {
+        format!("{resources} remain")
+    }
+}
+
 /// What a rollback left, in words: `vpc vpc-1 (step vpc)`, or, for what a step may have made
 /// where nobody could look (no id known), `may exist: hosted zone (step zone: could not look)`.
 pub fn left_text(step: &str, r: &crate::engine::action::Resource) -> String {
@@ -218,6 +228,12 @@ fn glue_code_spans(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_rollback_left_agrees_with_its_count() {
+        assert_eq!(remain(1), "1 resource remains");
+        assert_eq!(remain(2), "2 resources remain");
+    }
 
     #[test]
     fn wraps_words_and_keeps_indentation() {

@@ -503,7 +503,7 @@ impl Reporter for Lines {
                 } else {
                     self.line(&self.paint(
                         "31",
-                        &format!("Rollback incomplete: {} resources remain", remaining.len()),
+                        &format!("Rollback incomplete: {}", super::remain(remaining.len())),
                     ));
                     for (step, r) in remaining {
                         self.line(&format!("  {}", super::left_text(step, r)));

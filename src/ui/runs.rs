@@ -231,7 +231,7 @@ impl Seen {
 pub fn show(
     run_id: &str,
     state: &RunState,
-    (place, drill): (Option<&str>, Option<&Drill>),
+    (place, drill, by): (Option<&str>, Option<&Drill>, Option<&str>),
     seen: Option<&Seen>,
     output: Format,
 ) -> String {
@@ -256,7 +256,10 @@ pub fn show(
     }
     let _ = writeln!(out, "Run {run_id}: {} ({})", state.name, state.summary());
     let _ = writeln!(out, "Runbook: {}", state.runbook);
-    let _ = writeln!(out, "Started: {}", state.started_at);
+    let _ = match by {
+        Some(by) => writeln!(out, "Started: {} by {by}", state.started_at),
+        None => writeln!(out, "Started: {}", state.started_at),
+    };
     if let Some(place) = place {
         let _ = writeln!(out, "Where: {place}");
     }
@@ -323,9 +326,14 @@ pub fn show(
     match state.undone() {
         (_, 0) => {}
         (0, gone) => {
+            let all = if gone == 1 {
+                "its one resource was".to_owned()
+            } else {
+                format!("all {gone} resources were")
+            };
             let _ = writeln!(
                 out,
-                "Rolled back: all {gone} resources were already gone (removed outside this run, or the rollback looked in the wrong place)"
+                "Rolled back: {all} already gone (removed outside this run, or the rollback looked in the wrong place)"
             );
         }
         (removed, gone) => {
