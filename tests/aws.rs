@@ -3488,6 +3488,13 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
         said.contains("What exists now") && !said.contains("console.aws.amazon.com"),
         "no console links to an emulator's resources: {said}"
     );
+    // Its resources are in two regions: each says which.
+    assert!(
+        said.contains("(step primary.vpc, ap-south-1)")
+            && said.contains("(step secondary.vpc, us-east-1)")
+            && said.contains("(step zone)"),
+        "{said}"
+    );
     let vpcs = |region: &str| -> Vec<String> {
         lab.run_vpcs(region, &id)
             .into_iter()

@@ -405,6 +405,11 @@ pub fn console_url(kind: &str, id: &str, region: &str) -> Option<String> {
     aws::kinds::console_url(kind, id, region)
 }
 
+/// Whether a kind of resource is one for the account, not in a region (Route 53's).
+pub fn is_global(kind: &str) -> bool {
+    aws::kinds::find(kind).is_some_and(|k| k.global)
+}
+
 pub fn names() -> Vec<&'static str> {
     all().map(|a| a.name).collect()
 }

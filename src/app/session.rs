@@ -1043,11 +1043,15 @@ impl Attended<'_> {
                     || (exec.output == Format::Human && !ui::stderr_is_terminal());
                 if (ask.is_guided() || log) && !settings.quiet {
                     let recorded = Recorded::of(&state);
-                    let region = recorded.region.filter(|_| !recorded.emulated);
                     let next = next.filter(|_| ask.is_guided());
                     ui::note_part!(
                         "{}",
-                        ui::guide::summary(&state, region.as_deref(), next, 100)
+                        ui::guide::summary(
+                            &state,
+                            (recorded.region.as_deref(), recorded.emulated),
+                            next,
+                            100
+                        )
                     );
                 }
                 if alive > 0 && !settings.quiet {
