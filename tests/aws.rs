@@ -3495,6 +3495,12 @@ fn the_two_region_failover_lab_builds_a_stack_in_each_region_and_rolls_back_both
             && said.contains("(step zone)"),
         "{said}"
     );
+    let (shown, _) = text(&lab.run(&["show", &id]));
+    assert!(
+        shown.contains("(step secondary.vpc, us-east-1)\n")
+            && shown.contains("(step primary.vpc, ap-south-1)\n"),
+        "show says where too: {shown}"
+    );
     let vpcs = |region: &str| -> Vec<String> {
         lab.run_vpcs(region, &id)
             .into_iter()

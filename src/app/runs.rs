@@ -110,11 +110,16 @@ pub fn show(
         None
     };
     let drill = drill_of(&state);
-    let by = super::target::Recorded::of(&state).started_by;
+    let recorded = super::target::Recorded::of(&state);
     ui::output_raw(&ui::runs::show(
         run_id,
         &state,
-        (place.as_deref(), drill.as_ref(), by.as_deref()),
+        &ui::runs::About {
+            place: place.as_deref(),
+            region: recorded.region.as_deref(),
+            drill: drill.as_ref(),
+            by: recorded.started_by.as_deref(),
+        },
         seen.as_ref(),
         output,
     ))?;

@@ -349,7 +349,11 @@ fn run_page(
     let shown: Json = serde_json::from_str(&ui::runs::show(
         &state.run_id,
         state,
-        (place.as_deref(), drill.as_ref(), None),
+        &ui::runs::About {
+            place: place.as_deref(),
+            drill: drill.as_ref(),
+            ..ui::runs::About::default()
+        },
         None,
         Format::Json,
     ))

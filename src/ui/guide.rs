@@ -257,15 +257,6 @@ fn noun(action: &str) -> &str {
         .unwrap_or(action)
 }
 
-/// The region a resource is in: the step's own where it had one, else the run's; none for a
-/// hosted zone, a record or a health check (Route 53's are the account's).
-fn region_of<'a>(r: &'a crate::engine::action::Resource, run: Option<&'a str>) -> Option<&'a str> {
-    if crate::actions::is_global(&r.kind) {
-        return None;
-    }
-    r.region.as_deref().or(run)
-}
-
 /// At the end of a walkthrough: what exists now, with console links, and what to try next.
 /// `region` is the run's; `emulated`, whether it ran against an emulator, whose resources have no
 /// console page. Where the resources are in more than one region, each says its own.
@@ -280,17 +271,8 @@ pub fn summary(
     if !alive.is_empty() {
         let _ = writeln!(out, "\nWhat exists now ({}):", alive.len());
         let kind_width = alive.iter().map(|(_, r)| r.kind.len()).max().unwrap_or(0);
-        let mut regions: Vec<&str> = alive
-            .iter()
-            .filter_map(|(_, r)| region_of(r, region))
-            .collect();
-        regions.sort_unstable();
-        regions.dedup();
-        for (step, r) in &alive {
-            let place = match region_of(r, region) {
-                Some(region) if regions.len() > 1 => format!("step {step}, {region}"),
-                _ => format!("step {step}"),
-            };
+        let places = super::places(&alive, region);
+        for ((_, r), place) in alive.iter().zip(places) {
             let _ = writeln!(out, "  {:kind_width$}  {}  ({place})", r.kind, r.id);
             // A resource made in a step's own region has its page there.
             if let Some(url) = r

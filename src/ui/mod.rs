@@ -179,6 +179,31 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// Stands for a space inside a code span while wrapping: not a place to break a line.
 const GLUE: char = '\u{E000}';
 
+/// Where each of a run's resources is, in words: `step vpc`, or, where they are in more than one
+/// region, `step secondary.vpc, us-east-1`. A resource made in a step's own region is there, any
+/// other in the run's (`run`); a hosted zone, a record or a health check in none (Route 53's are
+/// the account's).
+pub fn places(
+    alive: &[(String, crate::engine::action::Resource)],
+    run: Option<&str>,
+) -> Vec<String> {
+    let region_of = |r: &crate::engine::action::Resource| -> Option<String> {
+        (!crate::actions::is_global(&r.kind))
+            .then(|| r.region.as_deref().or(run).map(str::to_owned))
+            .flatten()
+    };
+    let mut regions: Vec<String> = alive.iter().filter_map(|(_, r)| region_of(r)).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    alive
+        .iter()
+        .map(|(step, r)| match region_of(r) {
+            Some(region) if regions.len() > 1 => format!("step {step}, {region}"),
+            _ => format!("step {step}"),
+        })
+        .collect()
+}
+
 /// `1 resource remains`, `3 resources remain`: what a rollback could not remove.
 pub fn remain(n: usize) -> String {
     let resources = crate::runbook::suggest::count(n, "resource");

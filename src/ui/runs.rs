@@ -226,15 +226,32 @@ impl Seen {
     }
 }
 
-/// One run; `place` says where its AWS calls went (account, region, endpoint), for a run that
-/// made any; `seen`, what `--check` found in AWS.
+/// What `show` tells of a run besides its journal, as the application found it.
+#[derive(Default)]
+pub struct About<'a> {
+    /// Where its AWS calls went (account, region, endpoint), for a run that made any.
+    pub place: Option<&'a str>,
+    /// The run's region, for where its resources are.
+    pub region: Option<&'a str>,
+    pub drill: Option<&'a Drill>,
+    /// Who started it (`user@host`), where its journal says.
+    pub by: Option<&'a str>,
+}
+
+/// One run; `seen`, what `--check` found in AWS.
 pub fn show(
     run_id: &str,
     state: &RunState,
-    (place, drill, by): (Option<&str>, Option<&Drill>, Option<&str>),
+    about: &About<'_>,
     seen: Option<&Seen>,
     output: Format,
 ) -> String {
+    let About {
+        place,
+        region,
+        drill,
+        by,
+    } = *about;
     let mut out = String::new();
     if output == Format::Json {
         let mut shown = show_json(state);
@@ -302,12 +319,13 @@ pub fn show(
         "\nAlive: {}",
         if alive.is_empty() { "nothing" } else { "" }
     );
-    for (step, r) in alive {
+    let places = super::places(&alive, region);
+    for ((_, r), place) in alive.iter().zip(places) {
         let checked = seen.map_or_else(String::new, |s| match s.of(&r.id) {
             "present" => String::new(),
             other => format!(" — {other}"),
         });
-        let _ = writeln!(out, "  {} {} (step {step}){checked}", r.kind, r.id);
+        let _ = writeln!(out, "  {} {} ({place}){checked}", r.kind, r.id);
     }
     if let Some(seen) = seen {
         let _ = writeln!(
