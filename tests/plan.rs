@@ -268,6 +268,37 @@ fn a_when_known_before_the_run_is_shown() {
     );
 }
 
+/// A `skip_reason` that says which of several reasons holds with a template reads in the plan as
+/// the run would say it, not as the template is written; a secret in it is masked.
+#[test]
+fn a_skip_reasons_template_is_rendered_in_the_plan() {
+    let out = Test::new()
+        .file(
+            "r.yaml",
+            "
+            runbook: 1
+            name: Reasons
+            vars:
+              drill: {type: boolean, default: false}
+              token: {secret: true, default: hunter2-token}
+            steps:
+              - id: stop
+                action: core.note
+                when: \"{{ vars.drill and not aws.emulated }}\"
+                skip_reason: \"{{ 'the drill is off' if not vars.drill else 'the emulator stops nothing' }} ({{ vars.token }})\"
+                with: {text: stop}
+            ",
+        )
+        .args(["plan", "r.yaml", "--endpoint-url", "http://127.0.0.1:5000"])
+        .run();
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("     skipped: the drill is off (***)\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+}
+
 #[test]
 fn an_unknown_var_on_the_command_line_is_exit_2_with_a_suggestion() {
     Test::new()

@@ -188,6 +188,57 @@ fn names_written_as_other_tools_write_them_are_pointed_to_ours() {
     assert_eq!(found.len(), 6, "{found:#?}");
 }
 
+/// A `skip_reason` may say which of several reasons holds with a template; validation checks it
+/// as any other (before, a broken one showed as written, and a misspelt var was never reported).
+#[test]
+fn a_skip_reasons_template_is_checked_like_any_other() {
+    Test::new()
+        .file(
+            "skip.yaml",
+            "
+            runbook: 1
+            name: Skip
+            vars:
+              on: {type: boolean, default: false}
+            steps:
+              - id: a
+                action: core.note
+                when: \"{{ vars.on }}\"
+                skip_reason: \"{{ 'off' if not vars.of else 'x' }}\"
+                with: {text: hi}
+              - id: b
+                action: core.note
+                when: \"{{ vars.on }}\"
+                skip_reason: \"{{ 'it's off' }}\"
+                with: {text: hi}
+            ",
+        )
+        .args(["validate", "skip.yaml"])
+        .status(2)
+        .stderr(
+            "
+            error[unknown-var]: there is no var `of`
+             --> skip.yaml:9:35
+              |
+            9 |     skip_reason: \"{{ 'off' if not vars.of else 'x' }}\"
+              |                                   ^^^^^^^
+              |
+              = help: did you mean `on`?
+
+            error[template-syntax]: invalid template: syntax error: unexpected input after expression
+              --> skip.yaml:14:26
+               |
+            14 |     skip_reason: \"{{ 'it's off' }}\"
+               |                          ^
+               |
+               = help: templates use Jinja syntax: `{{ vars.name }}`, `{{ steps.id.output }}`
+
+            skip.yaml: 2 errors
+            ",
+        )
+        .run();
+}
+
 #[test]
 fn json_output_gives_positions_codes_and_help() {
     let out = Test::new()

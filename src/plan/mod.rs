@@ -160,7 +160,11 @@ pub fn build(checked: &Checked, known: &Known) -> Plan {
                     .steps
                     .iter()
                     .any(|o| o.deps.iter().any(|&(d, _)| d == i)),
-                skip_reason: (condition == Condition::Skipped).then(|| workflow::skip_reason(step)),
+                skip_reason: (condition == Condition::Skipped).then(|| {
+                    let mut reason = Json::String(renderer.skip_reason(i));
+                    mask(&mut reason, &secrets);
+                    reason.as_str().unwrap_or_default().to_owned()
+                }),
                 condition,
                 region: renderer.region(i).map(|r| match r {
                     Ok(region) => region,

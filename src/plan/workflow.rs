@@ -120,14 +120,6 @@ impl<'a> RunbookWorkflow<'a> {
     }
 }
 
-/// Why a step whose `when` is false is skipped: its `skip_reason`, or that its `when` is false.
-pub fn skip_reason(step: &crate::runbook::load::Step) -> String {
-    step.skip_reason.as_ref().map_or_else(
-        || "its `when` is false".to_owned(),
-        |r| r.as_str().to_owned(),
-    )
-}
-
 /// A readable list of what could not be rendered.
 fn problems(r: &crate::runbook::render::Rendered) -> Option<String> {
     if !r.errors.is_empty() {
@@ -176,22 +168,7 @@ impl Workflow for RunbookWorkflow<'_> {
         };
         let step = self.checked.flow.step(&self.checked.project, i);
         let scope = self.checked.flow.steps[i].scope;
-        // The reason may use templates, to say which of several reasons holds; if it cannot
-        // render, the text as written.
-        let skip = skip.then(|| match &step.skip_reason {
-            Some(reason) => match r.render_site(
-                scope,
-                &Site {
-                    text: reason,
-                    span: reason.span,
-                    expression: false,
-                },
-            ) {
-                Ok(Json::String(text)) => text,
-                _ => reason.as_str().to_owned(),
-            },
-            None => skip_reason(step),
-        });
+        let skip = skip.then(|| r.skip_reason(i));
         if skip.is_some() {
             // Nothing else of a skipped step is asked, shown or sent.
             return Ok(Prepared {

@@ -474,19 +474,31 @@ impl<'a> Renderer<'a> {
     pub fn title(&self, step: usize) -> String {
         let s = self.flow.step(self.project, step);
         match &s.name {
-            Some(name) => match self.render_site(
-                self.flow.steps[step].scope,
-                &Site {
-                    text: name,
-                    span: name.span,
-                    expression: false,
-                },
-            ) {
-                Ok(Json::String(t)) => t,
-                Ok(other) => other.to_string(),
-                Err(_) => name.value.clone(),
-            },
+            Some(name) => self.text(step, name),
             None => s.id.value.clone(),
+        }
+    }
+
+    /// Why a step whose `when` is false is skipped: its `skip_reason`, rendered (a template may
+    /// say which of several reasons holds), or that its `when` is false.
+    pub fn skip_reason(&self, step: usize) -> String {
+        match &self.flow.step(self.project, step).skip_reason {
+            Some(reason) => self.text(step, reason),
+            None => "its `when` is false".to_owned(),
+        }
+    }
+
+    /// A step's text that may hold templates, rendered; as it is written where it cannot be.
+    fn text(&self, step: usize, text: &super::decode::Spanned<String>) -> String {
+        let site = Site {
+            text,
+            span: text.span,
+            expression: false,
+        };
+        match self.render_site(self.flow.steps[step].scope, &site) {
+            Ok(Json::String(t)) => t,
+            Ok(other) => other.to_string(),
+            Err(_) => text.value.clone(),
         }
     }
 

@@ -194,6 +194,14 @@ pub fn step_sites(step: &Step, include_with: bool) -> Vec<Site<'_>> {
     if let Some(site) = step.when.as_ref().and_then(when_site) {
         out.push(site);
     }
+    // Checked as any template: a run shows one that cannot render as it is written.
+    if let Some(reason) = &step.skip_reason {
+        out.push(Site {
+            text: reason,
+            span: reason.span,
+            expression: false,
+        });
+    }
     if let Some(site) = step.region.as_ref().and_then(region_site) {
         out.push(site);
     }
