@@ -188,6 +188,38 @@ fn names_written_as_other_tools_write_them_are_pointed_to_ours() {
     assert_eq!(found.len(), 6, "{found:#?}");
 }
 
+/// A step's `guide:` is checked as any template: a misspelt var in it is an error at its line,
+/// not a walkthrough that shows the template as written.
+#[test]
+fn a_guides_template_is_checked_like_any_other() {
+    let out = Test::new()
+        .file(
+            "guide.yaml",
+            "
+            runbook: 1
+            name: Guide
+            vars:
+              domain: {default: x.example.org}
+            steps:
+              - id: a
+                action: core.note
+                guide: |
+                  This step notes {{ vars.domian }}.
+                with: {text: hi}
+            ",
+        )
+        .args(["validate", "guide.yaml"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("error[unknown-var]: there is no var `domian`")
+            && stderr.contains(" --> guide.yaml:9:26")
+            && stderr.contains("did you mean `domain`?"),
+        "{stderr}"
+    );
+}
+
 /// A `skip_reason` may say which of several reasons holds with a template; validation checks it
 /// as any other (before, a broken one showed as written, and a misspelt var was never reported).
 #[test]

@@ -202,12 +202,12 @@ impl Workflow for RunbookWorkflow<'_> {
                 scope,
                 &Site {
                     text: g,
-                    span: step.span,
+                    span: g.span,
                     expression: false,
                 },
             ) {
                 Ok(Json::String(text)) => text,
-                _ => g.clone(),
+                _ => g.value.clone(),
             }
         });
         let text = |t: &str, span| match r.render_site(

@@ -110,7 +110,7 @@ pub struct StepDef {
     /// One-line title (templated).
     pub name: Option<Spanned<String>>,
     /// Text for the walkthrough: what the step does, why, and where it lives in the AWS console.
-    pub guide: Option<String>,
+    pub guide: Option<Spanned<String>>,
     /// The built-in action to run (`runbook actions` lists them).
     pub action: Option<Spanned<String>>,
     /// A module runbook to run, relative to this file.

@@ -112,7 +112,7 @@ pub enum StepRollback {
 pub struct Step {
     pub id: Spanned<String>,
     pub name: Option<Spanned<String>>,
-    pub guide: Option<String>,
+    pub guide: Option<Spanned<String>>,
     pub kind: StepKind,
     /// The `action:` or `uses:` value, for messages.
     pub target: Option<Spanned<String>>,

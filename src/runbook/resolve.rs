@@ -195,10 +195,10 @@ pub fn step_sites(step: &Step, include_with: bool) -> Vec<Site<'_>> {
         out.push(site);
     }
     // Checked as any template: a run shows one that cannot render as it is written.
-    if let Some(reason) = &step.skip_reason {
+    for text in [&step.skip_reason, &step.guide].into_iter().flatten() {
         out.push(Site {
-            text: reason,
-            span: reason.span,
+            text,
+            span: text.span,
             expression: false,
         });
     }
