@@ -174,6 +174,26 @@ fn line_of(text: &str, position: &csv::Position) -> u64 {
     u64::try_from(before.matches('\n').count() + skipped + 1).unwrap_or(u64::MAX)
 }
 
+/// The name a header line's cell stands for: itself where it is `student`, an access column or
+/// a var of the runbook; else the one of those it names in another case or with spaces or
+/// hyphens, as a spreadsheet's export writes them (`Student`, `Role ARN`, `Domain`).
+fn column_name(header: &str, declared: &[String]) -> String {
+    let known = || {
+        std::iter::once("student")
+            .chain(ACCESS_COLUMNS.iter().copied())
+            .chain(declared.iter().map(String::as_str))
+    };
+    if known().any(|k| k == header) {
+        return header.to_owned();
+    }
+    let folded = |s: &str| s.trim().to_lowercase().replace([' ', '-'], "_");
+    let mut alike = known().filter(|k| folded(k) == folded(header));
+    match (alike.next(), alike.next()) {
+        (Some(one), None) => one.to_owned(),
+        _ => header.to_owned(),
+    }
+}
+
 pub fn read_roster_with_problems(
     path: &Path,
     class: &str,
@@ -205,7 +225,7 @@ pub fn read_roster_with_problems(
             )
         })?
         .iter()
-        .map(str::to_owned)
+        .map(|h| column_name(h, declared))
         .collect();
     let Some(student_col) = headers.iter().position(|h| h == "student") else {
         let help = suggest::did_you_mean("student", &headers).map_or_else(
@@ -389,6 +409,29 @@ mod tests {
                 ("domain".into(), "alice.class.example".into())
             );
         }
+    }
+
+    /// A spreadsheet's header line names the columns in its own way: `Student`, `Domain`,
+    /// `Role ARN` are the columns they stand for; a column two vars could be is left as written.
+    #[test]
+    fn headers_in_another_case_or_with_spaces_name_the_columns_they_stand_for() {
+        let students = roster(
+            "Student,Domain,Role ARN\nalice,alice.class.example,arn:aws:iam::123456789012:role/lab\n",
+            &["domain"],
+        )
+        .unwrap();
+        assert_eq!(students[0].name, "alice");
+        assert_eq!(
+            students[0].vars,
+            [("domain".to_owned(), "alice.class.example".to_owned())]
+        );
+        assert_eq!(
+            students[0].role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/lab")
+        );
+        let declared = ["Zone".to_owned(), "zone".to_owned()];
+        assert_eq!(column_name("ZONE", &declared), "ZONE");
+        assert_eq!(column_name("Zone", &declared), "Zone");
     }
 
     #[test]
