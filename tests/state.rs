@@ -872,3 +872,36 @@ fn a_command_naming_no_run_takes_up_only_ones_own_on_a_shared_bucket() {
     ok(&as_user(alice.path(), "alice", &["rollback", "--yes"]));
     assert!(team.created().is_empty(), "{:?}", team.created());
 }
+
+/// A `--state-dir` that cannot name a bucket is a usage error (exit 2) said before any call:
+/// no bucket, a name S3 would refuse (and whose "create it" command would fail too), or
+/// `s3:/…` with one slash, which would otherwise become a local folder named `s3:`.
+#[test]
+fn a_state_dir_that_cannot_name_a_bucket_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (location, said) in [
+        ("s3://", "`s3://` names no bucket"),
+        (
+            "s3://Team_State/labs",
+            "`Team_State` is not a valid S3 bucket name",
+        ),
+        (
+            "s3:/team-state/labs",
+            "did you mean `s3://team-state/labs`?",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["runs", "--state-dir", location])
+            .current_dir(dir.path())
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{location}: {stderr}");
+        assert!(stderr.contains(said), "{location}: {stderr}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no folder was made"
+    );
+}

@@ -22,10 +22,20 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
     static OPEN: LazyLock<Mutex<HashMap<Key, Arc<dyn Store>>>> = LazyLock::new(Default::default);
     let location = settings.state_dir.to_string_lossy().into_owned();
     if !location.starts_with("s3://") {
+        if location.to_lowercase().starts_with("s3:") {
+            return Err(Error::usage(
+                format!("--state-dir `{location}` is neither a folder nor an S3 location"),
+                format!(
+                    "write a bucket as s3://BUCKET/PREFIX (did you mean `s3://{}`?)",
+                    location[3..].trim_start_matches('/')
+                ),
+            ));
+        }
         return Ok(Arc::new(Local {
             dir: settings.state_dir.clone(),
         }));
     }
+    check_bucket_name(&location)?;
     let key = (
         location.clone(),
         settings.state_profile.clone().or(settings.profile.clone()),
@@ -40,6 +50,35 @@ pub fn open(settings: &Settings) -> Result<Arc<dyn Store>, Error> {
         .expect("never poisoned")
         .insert(key, store.clone());
     Ok(store)
+}
+
+/// The bucket of `s3://BUCKET/PREFIX` follows S3's naming rules (3 to 63 lowercase letters,
+/// digits, dots and hyphens, starting and ending with a letter or digit): a name S3 would refuse
+/// is a usage error here, not "no such bucket" with a create command that would fail too.
+fn check_bucket_name(location: &str) -> Result<(), Error> {
+    let rest = &location["s3://".len()..];
+    let name = rest.split('/').next().unwrap_or_default();
+    let example = "for example s3://team-runbook-state/labs";
+    if name.is_empty() {
+        return Err(Error::usage(
+            format!("--state-dir `{location}` names no bucket"),
+            format!("write it as s3://BUCKET/PREFIX, {example}"),
+        ));
+    }
+    let edges_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    let chars_ok = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-');
+    if !(3..=63).contains(&name.len()) || !edges_ok || !chars_ok || name.contains("..") {
+        return Err(Error::usage(
+            format!("--state-dir: `{name}` is not a valid S3 bucket name"),
+            format!(
+                "a bucket's name is 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit ({example})"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn connect(settings: &Settings, location: &str) -> Result<Arc<dyn Store>, Error> {
