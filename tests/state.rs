@@ -905,3 +905,28 @@ fn a_state_dir_that_cannot_name_a_bucket_is_a_usage_error() {
         "no folder was made"
     );
 }
+
+/// A state bucket that does not exist is named with the command that creates it where the lab
+/// runs: outside us-east-1, S3 refuses a create without its region as the location constraint.
+#[test]
+fn a_missing_state_bucket_is_named_with_the_create_command_for_its_region() {
+    let lab = Lab::new();
+    let out = lab.run(&[
+        "runs",
+        "--state-dir",
+        "s3://no-such-state-bucket/labs",
+        "--region",
+        "ap-south-1",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the state bucket `no-such-state-bucket` does not exist")
+            && stderr.contains(
+                "aws s3api create-bucket --bucket no-such-state-bucket --region ap-south-1 --create-bucket-configuration LocationConstraint=ap-south-1"
+            ),
+        "{stderr}"
+    );
+}

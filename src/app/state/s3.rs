@@ -68,6 +68,17 @@ pub(super) enum Failure {
     Other(JournalError),
 }
 
+/// The AWS CLI command that creates bucket `name` in `region`: outside us-east-1, S3 refuses a
+/// create that does not name its region as the location constraint.
+fn create_bucket(name: &str, region: Option<&str>) -> String {
+    match region {
+        Some(region) if region != "us-east-1" => format!(
+            "aws s3api create-bucket --bucket {name} --region {region} --create-bucket-configuration LocationConstraint={region}"
+        ),
+        _ => format!("aws s3api create-bucket --bucket {name}"),
+    }
+}
+
 /// The bucket, the prefix and the client: what every call needs.
 #[derive(Clone)]
 pub(super) struct Bucket {
@@ -129,8 +140,8 @@ impl Bucket {
             (_, "NoSuchBucket") => store(
                 format!("the state bucket `{}` does not exist", self.name),
                 &format!(
-                    "create it (`aws s3api create-bucket --bucket {}`, with versioning recommended), or fix --state-dir",
-                    self.name
+                    "create it (`{}`, with versioning recommended), or fix --state-dir",
+                    create_bucket(&self.name, self.client.config().region().map(AsRef::as_ref))
                 ),
             ),
             (Some(404), _) | (_, "NoSuchKey") => Failure::NotFound,
