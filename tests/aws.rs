@@ -4208,6 +4208,14 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
         "{:?}",
         text(&out)
     );
+    // The drill stopped and started an instance of the site: changes, not things it made.
+    let said = text(&out).1;
+    assert!(
+        said.contains("\nWhat exists now (2):\n")
+            && said.contains("\nWhat it changed (2):\n  stopped instances")
+            && said.contains("It created 2 resources (and made 2 changes, which rollback undoes too). To remove them: "),
+        "{said}"
+    );
     let running = || -> Vec<String> {
         let ec2 = lab.emulator.ec2_in("ap-south-1");
         lab.rt.block_on(async {
@@ -4294,6 +4302,12 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
         "{said}"
     );
     assert!(said.contains("zone              in place"), "{said}");
+    assert!(
+        said.contains(
+            "found shop-primary-alb (active): 1 listener, 1 healthy target in 1 target group"
+        ),
+        "{said}"
+    );
     only_reads(&proxy);
     assert!(lab.run_ids().is_empty(), "check writes no journal");
 

@@ -405,6 +405,12 @@ pub fn console_url(kind: &str, id: &str, region: &str) -> Option<String> {
     aws::kinds::console_url(kind, id, region)
 }
 
+/// Whether a "resource" is a change a step made to resources that exist (instances stopped,
+/// targets registered), undone by its step, rather than something the step made.
+pub fn is_change(kind: &str) -> bool {
+    aws::kinds::CHANGES.iter().any(|k| *k == *kind)
+}
+
 /// Whether a kind of resource is one for the account, not in a region (Route 53's).
 pub fn is_global(kind: &str) -> bool {
     aws::kinds::find(kind).is_some_and(|k| k.global)

@@ -1036,7 +1036,7 @@ impl Attended<'_> {
         let base = match finish {
             Finish::Succeeded => {
                 let state = self.session.state().map_err(journal_error)?;
-                let alive = state.alive().len();
+                let alive = state.alive();
                 // The walkthrough ends with what exists and what to try next; a log (plain output)
                 // keeps what exists too.
                 let log = exec.output == Format::Plain
@@ -1054,10 +1054,28 @@ impl Attended<'_> {
                         )
                     );
                 }
-                if alive > 0 && !settings.quiet {
+                if !alive.is_empty() && !settings.quiet {
+                    let count = crate::runbook::suggest::count;
+                    let changes = alive
+                        .iter()
+                        .filter(|(_, r)| crate::actions::is_change(&r.kind))
+                        .count();
+                    let made = alive.len() - changes;
+                    // Instances stopped or targets registered are changes, not things made.
+                    let (what, undo) = match (made, changes) {
+                        (made, 0) => (format!("created {}", count(made, "resource")), "remove"),
+                        (0, changes) => (format!("made {}", count(changes, "change")), "undo"),
+                        (made, changes) => (
+                            format!(
+                                "created {} (and made {}, which rollback undoes too)",
+                                count(made, "resource"),
+                                count(changes, "change")
+                            ),
+                            "remove",
+                        ),
+                    };
                     ui::note!(
-                        "It created {}. To remove them: {}",
-                        crate::runbook::suggest::count(alive, "resource"),
+                        "It {what}. To {undo} them: {}",
                         rollback_command(settings, run_id)
                     );
                 }

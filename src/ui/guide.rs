@@ -268,11 +268,18 @@ pub fn summary(
 ) -> String {
     let mut out = String::new();
     let alive = state.alive();
-    if !alive.is_empty() {
-        let _ = writeln!(out, "\nWhat exists now ({}):", alive.len());
-        let kind_width = alive.iter().map(|(_, r)| r.kind.len()).max().unwrap_or(0);
-        let places = super::places(&alive, region);
-        for ((_, r), place) in alive.iter().zip(places) {
+    let kind_width = alive.iter().map(|(_, r)| r.kind.len()).max().unwrap_or(0);
+    let places = super::places(&alive, region);
+    let (changes, made): (Vec<_>, Vec<_>) = alive
+        .iter()
+        .zip(places)
+        .partition(|((_, r), _)| crate::actions::is_change(&r.kind));
+    for (title, listed) in [("What exists now", made), ("What it changed", changes)] {
+        if listed.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{title} ({}):", listed.len());
+        for ((_, r), place) in listed {
             let _ = writeln!(out, "  {:kind_width$}  {}  ({place})", r.kind, r.id);
             // A resource made in a step's own region has its page there.
             if let Some(url) = r

@@ -183,14 +183,16 @@ impl Executor for FindLoadBalancer {
                 groups.iter().flat_map(|g| g.instances.clone()).collect();
             instances.sort();
             instances.dedup();
+            let count = crate::runbook::suggest::count;
             ctx.progress.message(&format!(
-                "found {} ({}): {} listener(s), {healthy} healthy target(s) in {} target group(s)",
+                "found {} ({}): {}, {} in {}",
                 lb.load_balancer_name().unwrap_or_default(),
                 lb.state()
                     .and_then(|s| s.code())
                     .map_or("state unknown", |s| s.as_str()),
-                listeners.len(),
-                groups.len()
+                count(listeners.len(), "listener"),
+                count(healthy, "healthy target"),
+                count(groups.len(), "target group")
             ));
             put("listeners", Json::Array(listeners));
             put(

@@ -68,6 +68,8 @@ pub const HOSTED_ZONE: ResourceKind = ResourceKind("hosted zone");
 pub const REGISTERED_TARGETS: ResourceKind = ResourceKind("registered targets");
 pub const STOPPED_INSTANCES: ResourceKind = ResourceKind("stopped instances");
 pub const STARTED_INSTANCES: ResourceKind = ResourceKind("started instances");
+/// The kinds of change above, for what tells made from changed.
+pub const CHANGES: [ResourceKind; 3] = [REGISTERED_TARGETS, STOPPED_INSTANCES, STARTED_INSTANCES];
 /// What the test actions make (in their own store, never in AWS).
 #[cfg(feature = "test-actions")]
 pub const TEST_RESOURCE: ResourceKind = ResourceKind("test resource");
