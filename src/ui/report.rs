@@ -88,6 +88,8 @@ pub struct Lines {
     prefix: String,
     /// What this rollback has removed so far, by kind: said at its end.
     removed: Mutex<std::collections::BTreeMap<String, usize>>,
+    /// How many changes it found already undone (counted among the gone by the engine).
+    back: std::sync::atomic::AtomicUsize,
 }
 
 impl Lines {
@@ -102,6 +104,7 @@ impl Lines {
             console: None,
             prefix: String::new(),
             removed: Mutex::default(),
+            back: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -121,12 +124,19 @@ impl Lines {
             console: None,
             prefix: String::new(),
             removed: Mutex::default(),
+            back: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Count what an undo removed (not what it reverted or found gone), for the rollback's end.
     fn tally(&self, event: &Event) {
         if let Event::UndoSucceeded { resources, .. } = event {
+            let back = resources
+                .iter()
+                .filter(|(r, how)| *how == Undone::AlreadyGone && !r.changed.is_empty())
+                .count();
+            self.back
+                .fetch_add(back, std::sync::atomic::Ordering::Relaxed);
             let mut kinds = self.removed.lock().expect("never poisoned");
             for (r, _) in resources
                 .iter()
@@ -415,6 +425,9 @@ impl Reporter for Lines {
                 );
                 let (reverted, removed): (Vec<Resource>, Vec<Resource>) =
                     removed.into_iter().partition(|r| !r.changed.is_empty());
+                // A change found already undone (instances already running again) is not gone.
+                let (back, gone): (Vec<Resource>, Vec<Resource>) =
+                    gone.into_iter().partition(|r| !r.changed.is_empty());
                 self.tally(event);
                 let mut what = Vec::new();
                 if !removed.is_empty() {
@@ -422,6 +435,9 @@ impl Reporter for Lines {
                 }
                 if !reverted.is_empty() {
                     what.push(format!("undid {}", resources_text(&reverted)));
+                }
+                if !back.is_empty() {
+                    what.push(format!("already undone: {}", resources_text(&back)));
                 }
                 if !gone.is_empty() {
                     what.push(format!("already gone: {}", resources_text(&gone)));
@@ -487,8 +503,16 @@ impl Reporter for Lines {
                         ),
                     ));
                 } else if *complete {
-                    let gone = if *already_gone > 0 {
-                        format!(" ({removed} removed, {already_gone} already gone)")
+                    let back = self.back.swap(0, std::sync::atomic::Ordering::Relaxed);
+                    let mut parts = vec![format!("{removed} removed")];
+                    if *already_gone > back {
+                        parts.push(format!("{} already gone", already_gone - back));
+                    }
+                    if back > 0 {
+                        parts.push(format!("{back} already undone"));
+                    }
+                    let gone = if parts.len() > 1 {
+                        format!(" ({})", parts.join(", "))
                     } else {
                         String::new()
                     };
@@ -853,6 +877,7 @@ impl Live {
             console: None,
             prefix: String::new(),
             removed: Mutex::default(),
+            back: std::sync::atomic::AtomicUsize::new(0),
         };
         Live {
             multi,

@@ -789,12 +789,20 @@ impl Executor for Power {
                     ))
                 })?;
             let c = clients(ctx)?;
-            // Instances terminated meanwhile (by the rollback of their own step) need nothing;
-            // a failed read is no answer, so it fails the undo rather than pass for "none".
+            // Instances terminated meanwhile (by the rollback of their own step) need nothing,
+            // nor do those already back as they were (a drill's stop that its failback started
+            // again): the change is already undone. A failed read is no answer, so it fails the
+            // undo rather than pass for "none".
+            let back: &[&str] = if self.start {
+                &["stopped", "stopping"]
+            } else {
+                &["running", "pending"]
+            };
             let live: Vec<String> = describe_existing(c, &ids)
                 .await?
                 .iter()
                 .filter(|i| !["terminated", "shutting-down"].contains(&state_of(i)))
+                .filter(|i| !back.contains(&state_of(i)))
                 .filter_map(|i| i.instance_id().map(str::to_owned))
                 .collect();
             if live.is_empty() {
