@@ -218,6 +218,20 @@ fn a_sweep_tag_without_a_value_is_refused() {
     );
 }
 
+/// `sweep --tag class=spring`, the tag as `runs` shows its column, names the tag it means.
+#[test]
+fn a_sweep_tag_without_its_prefix_names_the_tag_it_means() {
+    let out = Test::new()
+        .args(["sweep", "--tag", "class=spring", "--yes"])
+        .status(2)
+        .run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("did you mean `--tag runbook:class=spring`?"),
+        "{stderr}"
+    );
+}
+
 /// `--ttl 0s` would mark what the run makes as expired as it is made, for a `sweep --expired`
 /// in cron to delete mid-run: refused before anything runs.
 #[test]

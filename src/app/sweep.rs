@@ -31,12 +31,26 @@ pub fn sweep(
     yes: bool,
 ) -> Result<Exit, Error> {
     let select = match (tag, expired) {
-        (Some((key, _)), _) if !key.starts_with("runbook:") => {
+        (Some((key, value)), _) if !key.starts_with("runbook:") => {
+            use crate::actions::aws::tags;
+            // `class=spring` for `runbook:class=spring`: the key without its prefix.
+            let ours = [
+                tags::RUN,
+                tags::STEP,
+                tags::CLASS,
+                tags::STUDENT,
+                tags::EXPIRES,
+            ]
+            .into_iter()
+            .find(|t| t.strip_prefix("runbook:") == Some(key.as_str()));
             return Err(Error::usage(
                 format!(
                     "sweep deletes only what runbook tagged, and `{key}` is not one of its tags"
                 ),
-                "use runbook:run=RUN_ID, runbook:step=…, or the tags your runs put on resources (`runbook show` lists them)",
+                match ours {
+                    Some(tag) => format!("did you mean `--tag {tag}={value}`?"),
+                    None => "use runbook:run=RUN_ID, runbook:step=…, or the tags your runs put on resources (`runbook show` lists them)".to_owned(),
+                },
             ));
         }
         (Some((key, value)), _) if value.trim().is_empty() => {
