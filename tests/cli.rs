@@ -218,6 +218,36 @@ fn a_sweep_tag_without_a_value_is_refused() {
     );
 }
 
+/// A region that cannot be one (`eu-west1`, a zone's name) is a usage error before any call,
+/// with the region it was likely meant to be; a region of the right form is never refused for
+/// being unknown (AWS opens new ones).
+#[test]
+fn a_region_name_of_the_wrong_form_is_refused_before_any_call() {
+    for (region, said) in [
+        ("eu-west1", "did you mean `eu-west-1`?"),
+        ("ap-south-1a", "did you mean `ap-south-1`?"),
+        ("mars", "a region is written like `us-east-1`"),
+    ] {
+        let out = Test::new()
+            .file(
+                "r.yaml",
+                "runbook: 1\nname: R\nsteps:\n  - {id: vpc, action: aws.ec2.create_vpc, with: {cidr: 10.0.0.0/16, name: r}}\n",
+            )
+            .args(["run", "r.yaml", "--yes", "--region", region])
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .status(2)
+            .run();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("`{region}` is not an AWS region name"))
+                && stderr.contains(said),
+            "{stderr}"
+        );
+    }
+}
+
 /// `sweep --tag class=spring`, the tag as `runs` shows its column, names the tag it means.
 #[test]
 fn a_sweep_tag_without_its_prefix_names_the_tag_it_means() {

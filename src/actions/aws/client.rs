@@ -258,6 +258,23 @@ pub async fn sdk_config(
             .hint("pass --region (for example --region ap-south-1), set AWS_REGION, or set a region in the profile")
             .invalid_input()
     })?;
+    // A name that cannot be a region (`eu-west1`, `ap-south-1a`, a zone) is refused before any
+    // call: AWS would not resolve it, an emulator answers it with errors of its own. Only its
+    // form is judged, never whether AWS is known to have it (AWS opens new regions); an
+    // S3-compatible store at an address of its own may name its region as it likes.
+    let custom = settings
+        .endpoint_url
+        .as_deref()
+        .is_some_and(|u| !u.is_empty() && !is_loopback(u));
+    if !custom && !crate::runbook::resolve::is_region_name(&region) {
+        let near = crate::runbook::suggest::closest(&region, KNOWN_REGIONS);
+        return Err(ActionError::new(format!("`{region}` is not an AWS region name"))
+            .hint(match near {
+                Some(near) => format!("did you mean `{near}`? (from --region, AWS_REGION or the profile)"),
+                None => "a region is written like `us-east-1` (`aws ec2 describe-regions` lists them): check --region, AWS_REGION or the profile".to_owned(),
+            })
+            .invalid_input());
+    }
     Ok((config, region))
 }
 

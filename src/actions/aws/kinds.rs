@@ -130,16 +130,15 @@ pub struct Kind {
 }
 
 /// Say what is being deleted, then delete it with `call`, whose "not found" `codes` mean gone.
-async fn delete_one<T, E, R>(
+async fn delete_one<T, E>(
     ctx: &Context<'_>,
     what: String,
     operation: &str,
-    call: impl Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+    call: impl Future<Output = Result<T, super::SdkError<E>>>,
     codes: &[&str],
 ) -> Result<Undone, ActionError>
 where
     E: super::ServiceError,
-    R: std::fmt::Debug,
 {
     ctx.progress.status(&format!("deleting {what}"));
     deleted(operation, call.await, codes)

@@ -130,13 +130,15 @@ pub(super) fn clock_off(code: &str, message: &str) -> bool {
         || (code == "SignatureDoesNotMatch" && message.to_lowercase().contains("expired"))
 }
 
-pub fn sdk_error<E, R>(
-    operation: &str,
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-) -> ActionError
+/// An SDK call's error, with the HTTP answer it came with.
+pub type SdkError<E> = aws_smithy_runtime_api::client::result::SdkError<
+    E,
+    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+>;
+
+pub fn sdk_error<E>(operation: &str, err: &SdkError<E>) -> ActionError
 where
     E: ServiceError,
-    R: std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -150,6 +152,14 @@ where
             _ => "could not reach the AWS endpoint".to_owned(),
         },
         (_, SdkError::TimeoutError(_)) => "the request timed out".to_owned(),
+        // No AWS error in the answer (an HTML page, an empty body): not an AWS API's answer. Its
+        // status says enough; the SDK's whole context would print the raw response.
+        (_, SdkError::ServiceError(service)) => {
+            let status = service.raw().status().as_u16();
+            format!(
+                "the endpoint answered HTTP {status} with no AWS error in it (is the endpoint an AWS API, and does it serve the region?)"
+            )
+        }
         _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
     };
     let mut e = ActionError::new(format!("{operation} failed: {detail}"));
@@ -243,14 +253,13 @@ where
 
 /// Run a delete: it succeeded (removed), or AWS answered "not found" (any of `gone`: already
 /// gone). Any other error, a failed connection included, is an error.
-pub fn deleted<T, E, R>(
+pub fn deleted<T, E>(
     op: &str,
-    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    result: Result<T, SdkError<E>>,
     gone: &[&str],
 ) -> Result<Undone, ActionError>
 where
     E: ServiceError,
-    R: std::fmt::Debug,
 {
     match result {
         Ok(_) => Ok(Undone::Removed),
@@ -270,14 +279,11 @@ impl<T> ServiceError for T where
 {
 }
 
-/// What one SDK call answers: its output, or the SDK's error.
-pub type SdkResult<T, E, R> = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>;
-
 /// Retry one AWS call while AWS says "not yet" (`retry_if` on its code and message), with waits
 /// from 1 s doubling to 10 s, for at most `window`, showing why on the step's status line.
 /// For errors that settle by themselves: `RegisterTargets`' `InvalidTarget` while an instance
 /// starts, Route 53's `PriorRequestNotComplete`, an alias target AWS cannot see yet.
-pub async fn settle<T, E, R, F, Fut>(
+pub async fn settle<T, E, F, Fut>(
     ctx: &Context<'_>,
     operation: &str,
     window: std::time::Duration,
@@ -286,9 +292,8 @@ pub async fn settle<T, E, R, F, Fut>(
 ) -> Result<T, ActionError>
 where
     E: ServiceError,
-    R: std::fmt::Debug,
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
 {
     settle_errors(ctx, window, retry_if, || {
         // Boxed: an SDK call's future is large, and the retry loop holds it.
@@ -349,13 +354,13 @@ pub fn not_found_yet(code: &str) -> bool {
 
 /// One EC2 call naming resources created moments ago: a `….NotFound` answer is waited out (AWS
 /// documents that EC2 is eventually consistent) for [`CONSISTENCY`], saying so on the status line.
-pub async fn consistent<T, E: ServiceError, R: std::fmt::Debug, Fut>(
+pub async fn consistent<T, E: ServiceError, Fut>(
     ctx: &Context<'_>,
     operation: &str,
     call: impl FnMut() -> Fut,
 ) -> Result<T, ActionError>
 where
-    Fut: Future<Output = SdkResult<T, E, R>>,
+    Fut: Future<Output = Result<T, SdkError<E>>>,
 {
     settle(
         ctx,
@@ -546,14 +551,13 @@ where
 }
 
 /// A describe call for something that may not exist: "not found" (any of `gone`) is `None`.
-pub fn found<T, E, R>(
+pub fn found<T, E>(
     op: &str,
-    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    result: Result<T, SdkError<E>>,
     gone: &[&str],
 ) -> Result<Option<T>, ActionError>
 where
     E: ServiceError,
-    R: std::fmt::Debug,
 {
     match result {
         Ok(v) => Ok(Some(v)),

@@ -376,6 +376,17 @@ async fn a_subnet_conflict_names_both_ranges() {
     );
 }
 
+/// What `aws.ec2.create_vpc` fails with when its `CreateVpc` is answered by `rule`.
+async fn create_vpc_failing(rule: Rule) -> ActionError {
+    let script = Script {
+        ec2: vec![rule],
+        ..Script::default()
+    };
+    let params = json!({"cidr": "10.0.0.0/16", "name": "lab"});
+    let (result, _) = call(&script, "aws.ec2.create_vpc", params, Call::Run).await;
+    result.expect_err("the create fails")
+}
+
 /// Errors are classified by their code: throttling retries; a denied call names the IAM action.
 #[tokio::test(start_paused = true)]
 async fn throttling_is_retryable_and_a_denied_call_names_the_iam_action() {
@@ -386,13 +397,7 @@ async fn throttling_is_retryable_and_a_denied_call_names_the_iam_action() {
         let rule = mock!(ec2::Client::create_vpc).then_error(move || {
             ec2::CreateVpcError::generic(aws_error(code, "You are not authorized / slow down"))
         });
-        let script = Script {
-            ec2: vec![rule],
-            ..Script::default()
-        };
-        let params = json!({"cidr": "10.0.0.0/16", "name": "lab"});
-        let (result, _) = call(&script, "aws.ec2.create_vpc", params, Call::Run).await;
-        let err = result.unwrap_err();
+        let err = create_vpc_failing(rule).await;
         assert_eq!(err.retryable, retryable, "{code}");
         if code == "UnauthorizedOperation" {
             assert!(
@@ -404,6 +409,31 @@ async fn throttling_is_retryable_and_a_denied_call_names_the_iam_action() {
             );
         }
     }
+}
+
+/// An endpoint that answers with something that is not an AWS answer (an HTML error page, as an
+/// emulator gives for a region it does not serve) is told by its status, never by the SDK's whole
+/// context, which prints the raw response.
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_is_not_aws_is_told_by_its_status() {
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_types::body::SdkBody;
+    let rule = mock!(ec2::Client::create_vpc).then_http_response(|| {
+        HttpResponse::new(
+            500.try_into().unwrap(),
+            SdkBody::from("<!doctype html>\n<title>500 Internal Server Error</title>\n"),
+        )
+    });
+    let err = create_vpc_failing(rule).await;
+    assert!(
+        err.message
+            .contains("CreateVpc failed: the endpoint answered HTTP 500 with no AWS error in it"),
+        "{err:?}"
+    );
+    assert!(
+        !err.message.contains("SdkBody") && !err.message.contains("doctype"),
+        "{err:?}"
+    );
 }
 
 /// Credentials that ran out (an SSO session, a role's hour) and a clock that is minutes off are
@@ -434,13 +464,7 @@ async fn expired_credentials_and_a_wrong_clock_say_what_sets_them_right() {
     ] {
         let rule = mock!(ec2::Client::create_vpc)
             .then_error(move || ec2::CreateVpcError::generic(aws_error(code, message)));
-        let script = Script {
-            ec2: vec![rule],
-            ..Script::default()
-        };
-        let params = json!({"cidr": "10.0.0.0/16", "name": "lab"});
-        let (result, _) = call(&script, "aws.ec2.create_vpc", params, Call::Run).await;
-        let err = result.expect_err(code);
+        let err = create_vpc_failing(rule).await;
         assert!(
             err.hint.as_deref().is_some_and(|h| h.contains(hint)),
             "{code}: {err:?}"
