@@ -4241,6 +4241,13 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
             && said.contains("left nothing behind (2 removed, 1 already undone)"),
         "{said}"
     );
+    let (shown, _) = text(&lab.run(&["show", &drill]));
+    assert!(
+        shown.contains("stop_primary: succeeded, undone (already undone)")
+            && shown.contains("(rolled back)")
+            && !shown.contains("already gone"),
+        "nothing was gone behind the run's back: {shown}"
+    );
     assert_eq!(running(), ["running"]);
     assert_eq!(records(), before);
 }

@@ -338,7 +338,13 @@ impl Rollback<'_> {
                                 .collect()
                         };
                         let (gone, moot) = (ids(Undone::AlreadyGone), ids(Undone::Moot));
-                        already_gone += gone.len();
+                        // A change found already undone (instances already running again) was
+                        // neither removed nor gone behind the run's back.
+                        let back = undone
+                            .iter()
+                            .filter(|(r, u)| *u == Undone::AlreadyGone && !r.changed.is_empty())
+                            .count();
+                        already_gone += gone.len() - back;
                         removed += undone.len() - gone.len() - moot.len();
                         self.journal(Record::UndoSucceeded {
                             step: step.clone(),

@@ -117,6 +117,25 @@ impl Done {
                 || self.undo_steps.as_ref().is_some_and(|s| !s.is_empty()))
     }
 
+    /// How its undo went: resources removed (changes undone included), resources found already
+    /// gone, and changes found already undone.
+    pub fn undone_counts(&self) -> (usize, usize, usize) {
+        let found_gone = |r: &&Resource| self.already_gone.contains(&r.id);
+        let back = self
+            .resources
+            .iter()
+            .filter(found_gone)
+            .filter(|r| !r.changed.is_empty())
+            .count();
+        let gone = self.resources.iter().filter(found_gone).count() - back;
+        let moot = self
+            .resources
+            .iter()
+            .filter(|r| self.moot.contains(&r.id))
+            .count();
+        (self.resources.len() - gone - back - moot, gone, back)
+    }
+
     /// What is still alive.
     pub fn alive(&self) -> &[Resource] {
         if self.undone {
@@ -383,23 +402,15 @@ impl RunState {
     }
 
     /// Of the resources rollbacks undid: how many they removed, and how many were already gone.
+    /// A change found already undone (instances running again) counts as neither.
     pub fn undone(&self) -> (usize, usize) {
         let (mut removed, mut gone) = (0, 0);
         for state in self.steps.values() {
             if let StepState::Succeeded(done) = state {
                 if done.undone {
-                    let g = done
-                        .resources
-                        .iter()
-                        .filter(|r| done.already_gone.contains(&r.id))
-                        .count();
-                    let moot = done
-                        .resources
-                        .iter()
-                        .filter(|r| done.moot.contains(&r.id))
-                        .count();
+                    let (r, g, _) = done.undone_counts();
+                    removed += r;
                     gone += g;
-                    removed += done.resources.len() - g - moot;
                 }
             }
         }

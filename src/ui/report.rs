@@ -88,7 +88,7 @@ pub struct Lines {
     prefix: String,
     /// What this rollback has removed so far, by kind: said at its end.
     removed: Mutex<std::collections::BTreeMap<String, usize>>,
-    /// How many changes it found already undone (counted among the gone by the engine).
+    /// How many changes it found already undone (neither removed nor gone).
     back: std::sync::atomic::AtomicUsize,
 }
 
@@ -505,8 +505,8 @@ impl Reporter for Lines {
                 } else if *complete {
                     let back = self.back.swap(0, std::sync::atomic::Ordering::Relaxed);
                     let mut parts = vec![format!("{removed} removed")];
-                    if *already_gone > back {
-                        parts.push(format!("{} already gone", already_gone - back));
+                    if *already_gone > 0 {
+                        parts.push(format!("{already_gone} already gone"));
                     }
                     if back > 0 {
                         parts.push(format!("{back} already undone"));

@@ -187,15 +187,20 @@ fn status(s: &RunState) -> String {
 
 /// How a step's undo went, for `show`.
 fn undone_text(done: &Done) -> String {
-    let gone = done
-        .resources
-        .iter()
-        .filter(|r| done.already_gone.contains(&r.id))
-        .count();
-    match (done.resources.len() - gone, gone) {
-        (_, 0) => "succeeded, undone".to_owned(),
-        (0, _) => "succeeded, undone (already gone)".to_owned(),
-        (removed, gone) => format!("succeeded, undone ({removed} removed, {gone} already gone)"),
+    match done.undone_counts() {
+        (_, 0, 0) => "succeeded, undone".to_owned(),
+        (0, _, 0) => "succeeded, undone (already gone)".to_owned(),
+        (0, 0, _) => "succeeded, undone (already undone)".to_owned(),
+        (removed, gone, back) => {
+            let mut parts = vec![format!("{removed} removed")];
+            if gone > 0 {
+                parts.push(format!("{gone} already gone"));
+            }
+            if back > 0 {
+                parts.push(format!("{back} already undone"));
+            }
+            format!("succeeded, undone ({})", parts.join(", "))
+        }
     }
 }
 
