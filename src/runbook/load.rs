@@ -222,7 +222,7 @@ fn action_help(written: &str) -> Option<String> {
         )),
         names => Some(format!(
             "did you mean one of {}? (`runbook actions` lists them all)",
-            suggest::list(names).replace(" and ", " or ")
+            suggest::either(names)
         )),
     }
 }
