@@ -84,6 +84,28 @@ fn json_gives_the_parameter_schema() {
     assert_eq!(def["parameters"]["additionalProperties"], false);
 }
 
+/// `actions` takes the names of other tools as validation does, and says which it knows.
+#[test]
+fn an_action_asked_for_by_another_tools_name_is_pointed_to() {
+    Test::new()
+        .args(["actions", "shell"])
+        .status(2)
+        .stderr(
+            "
+            error[usage]: there is no action `shell`
+              |
+              = help: did you mean `core.exec`?
+            ",
+        )
+        .run();
+    let out = Test::new().args(["actions", "core.exec"]).run();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Known elsewhere as:\n  shell, command"),
+        "{text}"
+    );
+}
+
 #[test]
 fn an_unknown_action_is_exit_2_with_a_suggestion() {
     Test::new()

@@ -130,6 +130,24 @@ fn names_written_as_other_tools_write_them_are_pointed_to_ours() {
               - id: ready
                 action: wait
                 with: {}
+              - id: hello
+                action: core.shell
+                with: {}
+              - id: web
+                action: aws.ec2.create_instance
+                with: {}
+              - id: alb
+                action: aws.ec2.create_alb
+                with: {}
+              - id: record
+                action: aws.route53.create_record
+                with: {}
+              - id: nap
+                action: core.wait
+                with: {}
+              - id: launch
+                action: RunInstances
+                with: {}
             ",
         )
         .args(["validate", "first.yaml", "--output", "json"])
@@ -180,12 +198,33 @@ fn names_written_as_other_tools_write_them_are_pointed_to_ours() {
     ] {
         assert!(wait.contains(&format!("`{action}`")), "{wait}");
     }
+    // Known by the name another tool gives it, not sent to a name spelled alike (`core.shell`
+    // is not `core.sleep`, nor `create_instance` `create_subnet`).
+    for (written, meant) in [
+        ("core.shell", "did you mean `core.exec`?"),
+        (
+            "aws.ec2.create_instance",
+            "did you mean `aws.ec2.run_instances`?",
+        ),
+        (
+            "aws.ec2.create_alb",
+            "did you mean `aws.elbv2.create_load_balancer`?",
+        ),
+        (
+            "aws.route53.create_record",
+            "did you mean one of `aws.route53.failover_record` or `aws.route53.weighted_record`? (`runbook actions` lists them all)",
+        ),
+        ("core.wait", "did you mean `core.sleep`?"),
+        ("RunInstances", "did you mean `aws.ec2.run_instances`?"),
+    ] {
+        assert_eq!(help_of(&format!("unknown action `{written}`")), meant);
+    }
     // `cidr` was written, only under another name: it is not missing as well.
     assert!(
         !found.iter().any(|(code, _, _)| code == "missing-parameter"),
         "{found:#?}"
     );
-    assert_eq!(found.len(), 6, "{found:#?}");
+    assert_eq!(found.len(), 12, "{found:#?}");
 }
 
 /// A step's `guide:` is checked as any template: a misspelt var in it is an error at its line,

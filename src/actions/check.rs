@@ -79,6 +79,17 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
             "With `since`: whole seconds from it until the expected answer came.",
         ),
     ]),
+    also: &[
+        "uri",
+        "curl",
+        "wget",
+        "get_url",
+        "request",
+        "url",
+        "probe",
+        "wait_for_http",
+        "fetch",
+    ],
     ..ActionDef::new(
         "check.http",
         Effect::Reads,

@@ -63,6 +63,9 @@ pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         summary: "Print a note.",
         docs: "Prints `text` in the run's output. Useful to explain what happens next in a guided run.",
+        also: &[
+            "print", "echo", "debug", "log", "message", "msg", "say", "notice",
+        ],
         ..ActionDef::new(
             "core.note",
             Effect::Reads,
@@ -73,6 +76,7 @@ pub static ACTIONS: &[ActionDef] = &[
     ActionDef {
         summary: "Wait for a fixed time.",
         docs: "Waits for `duration`. Ctrl-C and the step's `timeout` cancel the wait.",
+        also: &["pause", "delay"],
         ..ActionDef::new(
             "core.sleep",
             Effect::Reads,
@@ -84,6 +88,7 @@ pub static ACTIONS: &[ActionDef] = &[
         summary: "Fail with a message unless a condition holds.",
         docs: "Renders `that` (a template such as `\"{{ steps.web.instance_ids | length == 2 }}\"`) and fails \
                the step with `message` unless it is true.",
+        also: &["verify", "expect", "ensure"],
         ..ActionDef::new(
             "core.assert",
             Effect::Reads,
@@ -96,6 +101,7 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "Every key of `with:` is rendered and becomes an output of the step, so later steps can \
                refer to `steps.<id>.<key>`. Use it to name a computed value once.",
         outputs: Outputs::FromParams,
+        also: &["set_fact", "let", "var", "variable", "compute"],
         ..ActionDef::new("core.set", Effect::Reads, Params::of::<SetParams>(), &Set)
     },
     ActionDef {
@@ -110,6 +116,9 @@ pub static ACTIONS: &[ActionDef] = &[
             "Whether a person confirmed the step.",
         )]),
         undo: Some("prints `undo_instructions`, if any, for a person to carry out"),
+        also: &[
+            "prompt", "confirm", "ask", "approve", "approval", "by_hand", "human", "gate",
+        ],
         ..ActionDef::new(
             "core.manual",
             Effect::Changes,

@@ -55,6 +55,9 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
            rights: validation says so.",
     outputs: Outputs::Listed,
     undo: Some("runs the step's `undo` command, when it has one"),
+    also: &[
+        "shell", "command", "cmd", "script", "sh", "bash", "raw", "execute",
+    ],
     ..ActionDef::new("core.exec", Effect::Runs, Params::of::<ExecParams>(), &Exec)
 }];
 

@@ -9,7 +9,6 @@ use crate::error::{Error, Exit};
 use crate::plan;
 use crate::runbook::diagnostic::Diagnostic;
 use crate::runbook::render::Known;
-use crate::runbook::suggest;
 use crate::runbook::validate::{self, Checked};
 use crate::runbook::vars;
 use crate::ui::{self, Format};
@@ -204,7 +203,7 @@ pub fn list_actions(name: Option<&str>, output: Format) -> Result<Exit, Error> {
         }
         Some(name) => {
             let Some(def) = actions::find(name) else {
-                let help = suggest::did_you_mean(name, &actions::names())
+                let help = actions::unknown_name_help(name)
                     .unwrap_or_else(|| "`runbook actions` lists them".into());
                 return Err(Error::usage(format!("there is no action `{name}`"), help));
             };

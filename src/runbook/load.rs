@@ -169,64 +169,6 @@ pub fn load(path: &Path, module_dirs: &[PathBuf]) -> (Project, Diagnostics) {
     (loader.project, loader.diags)
 }
 
-/// `did you mean …?` for an action name that is not one: a misspelling, or a name written
-/// without its namespace (`sleep` for `core.sleep`, `ec2.create_vpc` for `aws.ec2.create_vpc`).
-fn action_help(written: &str) -> Option<String> {
-    let names = actions::names();
-    if let Some(help) = suggest::did_you_mean(written, &names) {
-        return Some(help);
-    }
-    // Every ending of every name after a dot, each with the name it ends.
-    let endings: Vec<(&str, &str)> = names
-        .iter()
-        .flat_map(|name| {
-            name.match_indices('.')
-                .map(move |(at, _)| (&name[at + 1..], *name))
-        })
-        .collect();
-    let ending_is = |test: &dyn Fn(&str) -> bool| -> Vec<&str> {
-        let mut found: Vec<&str> = Vec::new();
-        for (ending, name) in &endings {
-            if test(ending) && !found.contains(name) {
-                found.push(name);
-            }
-        }
-        found
-    };
-    // The whole ending, else the start or a word of one (`wait` for the actions that wait, `vpc`
-    // for `aws.ec2.create_vpc`), else a close spelling of one.
-    let mut found = ending_is(&|e| e == written);
-    if found.is_empty() && written.chars().count() >= 3 {
-        found = ending_is(&|e| e.starts_with(written) || e.split('_').any(|w| w == written));
-        // An action whose summary starts with the word (`wait`: `core.sleep` waits too).
-        for def in actions::all() {
-            let verb = def.summary.split_whitespace().next().unwrap_or_default();
-            if !written.contains('.')
-                && verb.eq_ignore_ascii_case(written)
-                && !found.contains(&def.name)
-            {
-                found.push(def.name);
-            }
-        }
-    }
-    if found.is_empty() {
-        let ending = suggest::closest(written, endings.iter().map(|(ending, _)| *ending))?;
-        found = ending_is(&|e| e == ending);
-    }
-    match found.as_slice() {
-        [] => None,
-        [name] => Some(format!("did you mean `{name}`?")),
-        names if names.len() > 6 => Some(format!(
-            "{} actions are named or described with `{written}`: `runbook actions` lists them",
-            names.len()
-        )),
-        names => Some(format!(
-            "did you mean one of {}? (`runbook actions` lists them all)",
-            suggest::either(names)
-        )),
-    }
-}
-
 /// The names of the runbook files in the folder `path` would be in: to suggest one for a
 /// mistyped path. Suggested by file name, since whole paths share their folder and look alike.
 fn yaml_files_beside(path: &Path) -> Vec<String> {
@@ -808,7 +750,7 @@ impl Loader {
             )
             .at(action.span)
             .label("not a built-in action");
-            d = match action_help(action) {
+            d = match actions::unknown_name_help(action) {
                 Some(help) => d.help(help),
                 None if action.ends_with(".yaml") || action.ends_with(".yml") => d.help(format!(
                     "to run another runbook as a module, write `uses: {}`",
@@ -1022,7 +964,7 @@ impl Loader {
                                     )
                                     .at(step.action.span)
                                     .label("not a built-in action")
-                                    .help_opt(action_help(&step.action)),
+                                    .help_opt(actions::unknown_name_help(&step.action)),
                                 );
                             }
                             steps.push(step);

@@ -30,7 +30,7 @@ where
 }
 
 /// Lower case without `_` and `-`: `VpcId`, `vpc-id` and `vpc_id` fold alike.
-fn fold(word: &str) -> String {
+pub fn fold(word: &str) -> String {
     word.chars()
         .filter(|c| !matches!(c, '_' | '-'))
         .flat_map(char::to_lowercase)

@@ -194,6 +194,10 @@ pub fn detail(def: &ActionDef) -> String {
         }
     }
     let _ = writeln!(out, "\nUndo:\n  {}", def.undo.unwrap_or("nothing to undo"));
+    if !def.also.is_empty() {
+        let _ = writeln!(out, "\nKnown elsewhere as:");
+        out.push_str(&super::wrap(&def.also.join(", "), 88, "  "));
+    }
     if let Some(exercise) = def.exercise {
         let compares = if exercise.compares.is_empty() {
             String::new()
@@ -227,6 +231,7 @@ pub fn to_json(def: &ActionDef) -> Json {
         },
         "undo": def.undo,
         "exercise": def.exercise,
+        "also": def.also,
     })
 }
 

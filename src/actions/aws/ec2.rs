@@ -181,6 +181,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[kinds::VPC],
         noun: Some("VPC"),
         usage: Some(vpc_usage),
+        also: &["vpc", "ec2_vpc_net"],
         ..ActionDef::new(
             "aws.ec2.create_vpc",
             Effect::Creates,
@@ -206,6 +207,7 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["availability_zone", "public"],
             watch: false,
         }),
+        also: &["subnet", "ec2_vpc_subnet"],
         ..ActionDef::new(
             "aws.ec2.create_subnet",
             Effect::Creates,
@@ -223,6 +225,13 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[kinds::INTERNET_GATEWAY],
         noun: Some("internet gateway"),
         usage: Some(internet_gateway_usage),
+        also: &[
+            "igw",
+            "internet_gateway",
+            "create_igw",
+            "ec2_vpc_igw",
+            "attach_internet_gateway",
+        ],
         ..ActionDef::new(
             "aws.ec2.create_internet_gateway",
             Effect::Creates,
@@ -241,6 +250,13 @@ pub static ACTIONS: &[ActionDef] = &[
         cli: Some(super::aws_cli::create_route_table),
         creates: &[kinds::ROUTE_TABLE],
         noun: Some("route table"),
+        also: &[
+            "route_table",
+            "create_route",
+            "route",
+            "ec2_vpc_route_table",
+            "associate_route_table",
+        ],
         ..ActionDef::new(
             "aws.ec2.create_route_table",
             Effect::Creates,
@@ -262,6 +278,14 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["ingress"],
             watch: false,
         }),
+        also: &[
+            "security_group",
+            "sg",
+            "create_sg",
+            "ec2_security_group",
+            "authorize_security_group_ingress",
+            "firewall",
+        ],
         ..ActionDef::new(
             "aws.ec2.create_security_group",
             Effect::Creates,
@@ -279,6 +303,14 @@ pub static ACTIONS: &[ActionDef] = &[
             out("creation_date", "string", "When it was made."),
         ]),
         cli: Some(super::aws_cli::find_image),
+        also: &[
+            "ami",
+            "image",
+            "find_ami",
+            "describe_images",
+            "ec2_ami_info",
+            "get_ami",
+        ],
         ..ActionDef::new(
             "aws.ec2.find_image",
             Effect::Reads,
@@ -312,6 +344,14 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         cli: Some(super::aws_cli::find_zones),
+        also: &[
+            "availability_zones",
+            "find_azs",
+            "az",
+            "zones",
+            "describe_availability_zones",
+            "aws_az_info",
+        ],
         ..ActionDef::new(
             "aws.ec2.find_zones",
             Effect::Reads,

@@ -271,6 +271,7 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["vpc_id", "port", "protocol", "health_check"],
             watch: false,
         }),
+        also: &["target_group", "create_tg", "tg", "elb_target_group"],
         ..ActionDef::new(
             "aws.elbv2.create_target_group",
             Effect::Creates,
@@ -283,6 +284,12 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "AWS accepts only running instances. Console: EC2 › Target Groups › Targets › Register targets.",
         undo: Some("deregisters the targets"),
         cli: Some(super::aws_cli::register_targets),
+        also: &[
+            "register_target",
+            "register_instances",
+            "attach_instances",
+            "add_targets",
+        ],
         ..ActionDef::new(
             "aws.elbv2.register_targets",
             Effect::Changes,
@@ -310,6 +317,17 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[LOAD_BALANCER],
         noun: Some("Application Load Balancer"),
         usage: Some(load_balancer_usage),
+        also: &[
+            "load_balancer",
+            "create_alb",
+            "alb",
+            "create_elb",
+            "elb",
+            "lb",
+            "create_lb",
+            "elb_application_lb",
+            "application_load_balancer",
+        ],
         ..ActionDef::new(
             "aws.elbv2.create_load_balancer",
             Effect::Creates,
@@ -321,6 +339,13 @@ pub static ACTIONS: &[ActionDef] = &[
         summary: "Wait until a load balancer is active.",
         docs: "Polls the load balancer's state (provisioning, active), showing what it sees.",
         cli: Some(super::aws_cli::wait_load_balancer),
+        also: &[
+            "wait_alb",
+            "wait_lb",
+            "wait_elb",
+            "load_balancer_available",
+            "wait_load_balancer_available",
+        ],
         ..ActionDef::new(
             "aws.elbv2.wait_load_balancer",
             Effect::Reads,
@@ -337,6 +362,7 @@ pub static ACTIONS: &[ActionDef] = &[
         cli: Some(super::aws_cli::create_listener),
         creates: &[LISTENER],
         noun: Some("listener"),
+        also: &["listener", "add_listener"],
         ..ActionDef::new(
             "aws.elbv2.create_listener",
             Effect::Creates,
@@ -363,6 +389,12 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         cli: Some(super::aws_cli::wait_target_health),
+        also: &[
+            "target_health",
+            "describe_target_health",
+            "wait_healthy",
+            "wait_for_healthy",
+        ],
         ..ActionDef::new(
             "aws.elbv2.wait_target_health",
             Effect::Reads,

@@ -73,6 +73,13 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
         ),
     ]),
     cli: Some(cli),
+    also: &[
+        "describe_load_balancers",
+        "find_alb",
+        "find_lb",
+        "get_load_balancer",
+        "existing_load_balancer",
+    ],
     ..ActionDef::new(
         "aws.elbv2.find_load_balancer",
         Effect::Reads,

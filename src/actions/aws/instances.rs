@@ -153,6 +153,17 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[kinds::INSTANCE],
         noun: Some("EC2 instance"),
         usage: Some(run_instances_usage),
+        also: &[
+            "create_instance",
+            "launch_instance",
+            "instance",
+            "ec2_instance",
+            "create_ec2",
+            "launch",
+            "server",
+            "web_server",
+            "create_server",
+        ],
         ..ActionDef::new(
             "aws.ec2.run_instances",
             Effect::Creates,
@@ -164,6 +175,12 @@ pub static ACTIONS: &[ActionDef] = &[
         summary: "Wait until instances are running, stopped or terminated.",
         docs: "Polls the instances' state, showing what it sees, until all of them are in `state`.",
         cli: Some(super::aws_cli::wait_instances),
+        also: &[
+            "wait_instance_running",
+            "wait_until_running",
+            "instance_running",
+            "wait_for_instances",
+        ],
         ..ActionDef::new(
             "aws.ec2.wait_instances",
             Effect::Reads,
@@ -194,6 +211,7 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &[],
             watch: true,
         }),
+        also: &["stop_instance", "stop", "stop_ec2", "shutdown"],
         ..ActionDef::new(
             "aws.ec2.stop_instances",
             Effect::Changes,
@@ -218,6 +236,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ]),
         undo: Some("stops the instances again"),
         cli: Some(super::aws_cli::start_instances),
+        also: &["start_instance", "start", "start_ec2", "boot"],
         ..ActionDef::new(
             "aws.ec2.start_instances",
             Effect::Changes,

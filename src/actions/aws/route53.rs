@@ -268,6 +268,14 @@ pub static ACTIONS: &[ActionDef] = &[
         noun: Some("hosted zone (unless it exists)"),
         usage: Some(hosted_zone_usage),
         reads_only: Some(zone_only_found),
+        also: &[
+            "create_hosted_zone",
+            "zone",
+            "create_zone",
+            "route53_zone",
+            "find_zone",
+            "CreateHostedZone",
+        ],
         ..ActionDef::new(
             "aws.route53.hosted_zone",
             Effect::Creates,
@@ -292,6 +300,18 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["role", "alias", "set_identifier", "health_check_id"],
             watch: false,
         }),
+        also: &[
+            "create_record",
+            "record",
+            "change_resource_record_sets",
+            "route53_record",
+            "alias_record",
+            "record_set",
+            "create_failover_record",
+            "failover",
+            "upsert_record",
+            "dns_record",
+        ],
         ..ActionDef::new(
             "aws.route53.failover_record",
             Effect::Creates,
@@ -314,6 +334,13 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["weight", "alias", "set_identifier", "health_check_id"],
             watch: false,
         }),
+        also: &[
+            "create_record",
+            "record",
+            "change_resource_record_sets",
+            "create_weighted_record",
+            "weighted",
+        ],
         ..ActionDef::new(
             "aws.route53.weighted_record",
             Effect::Creates,
@@ -331,6 +358,7 @@ pub static ACTIONS: &[ActionDef] = &[
         creates: &[HEALTH_CHECK],
         noun: Some("health check"),
         usage: Some(health_check_usage),
+        also: &["create_health_check", "route53_health_check"],
         ..ActionDef::new(
             "aws.route53.health_check",
             Effect::Creates,
@@ -343,6 +371,14 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "A change is PENDING until every Route 53 name server has it, usually within 60 seconds.",
         outputs: Outputs::Fixed(&[out("status", "string", "The last status seen.")]),
         cli: Some(super::aws_cli::wait_change),
+        also: &[
+            "get_change",
+            "wait_insync",
+            "insync",
+            "wait_for_change",
+            "wait_record",
+            "resource_record_sets_changed",
+        ],
         ..ActionDef::new(
             "aws.route53.wait_change",
             Effect::Reads,
@@ -371,6 +407,16 @@ pub static ACTIONS: &[ActionDef] = &[
             ),
         ]),
         cli: Some(super::aws_cli::check_failover),
+        also: &[
+            "test_dns_answer",
+            "dig",
+            "nslookup",
+            "resolve",
+            "dns",
+            "test_failover",
+            "verify_failover",
+            "check_dns",
+        ],
         ..ActionDef::new(
             "aws.route53.check_failover",
             Effect::Reads,
