@@ -2528,6 +2528,80 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A command with no `outputs` speaks to whoever runs it: each line of its stdout is shown under
+/// the step's one heading (and as `step_message` events), secrets masked, bytes that are not UTF-8
+/// replaced rather than ending the read. One with `outputs` that prints more than the outputs'
+/// object allows fails saying so, instead of blocking on a full pipe until its timeout.
+#[test]
+fn a_commands_stdout_is_shown_and_too_much_of_it_fails_rather_than_hangs() {
+    let lab = Lab::new(
+        r#"
+        runbook: 1
+        name: Speaks
+        vars:
+          token: {secret: true, default: hunter2-token}
+        steps:
+          - id: hello
+            action: core.exec
+            with:
+              command: [sh, -c, 'echo hello world; echo "token $TOKEN"; printf "odd \377 byte\n"; echo last']
+              env: {TOKEN: "{{ vars.token }}"}
+        "#,
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "plain"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .skip_while(|l| *l != "  hello:")
+        .take(5)
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "  hello:",
+            "    hello world",
+            "    token ***",
+            "    odd \u{fffd} byte",
+            "    last"
+        ],
+        "{stderr}"
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
+    let messages: Vec<String> = text(&out)
+        .0
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "step_message")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(messages[..2], ["hello world", "token ***"]);
+
+    let lab = Lab::new(
+        r#"
+        runbook: 1
+        name: Floods
+        steps:
+          - id: flood
+            action: core.exec
+            timeout: 5m
+            with:
+              command: [sh, -c, 'head -c 3000000 /dev/zero | tr "\0" x']
+              outputs: [word]
+              timeout: 4m
+        "#,
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "plain"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("printed more than 1024 KiB on stdout")
+            && stderr.contains("write logs and other output to stderr"),
+        "{stderr}"
+    );
+}
+
 /// An interrupt stops a command with its whole process group; after a crash, a command with no
 /// `reconcile:` is not run again under `--yes`: the resume fails saying why and what to do.
 #[test]

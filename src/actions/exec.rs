@@ -1,6 +1,7 @@
 //! `core.exec`: a step that runs a command, with an undo that rollback runs and a reconcile that
-//! says, after a crash, whether the command ran. Its stdout (one JSON object) gives the step's
-//! outputs; its stderr is the step's progress. The command runs in a process group of its own,
+//! says, after a crash, whether the command ran. Its stdout gives the step's outputs (one JSON
+//! object) when it names some, and is shown line by line when not; its stderr is the step's
+//! progress. The command runs in a process group of its own,
 //! stopped whole on an interrupt or a timeout. Secrets in its command line, environment and
 //! output are masked wherever the run shows or keeps them; they are never stored, so an undo
 //! that needs one is refused at rollback with the command to run by hand.
@@ -34,7 +35,8 @@ pub struct ExecParams {
     pub workdir: Option<String>,
     /// How long it may run before its process group is stopped (default 10m).
     pub timeout: Option<DurationText>,
-    /// The outputs it gives: the keys of the one JSON object it prints on stdout.
+    /// The outputs it gives: the keys of the one JSON object it prints on stdout (without them,
+    /// what it prints there is shown).
     #[serde(default)]
     pub outputs: Vec<String>,
     /// What rollback runs to undo it: a command list, with the same environment and folder.
@@ -48,8 +50,8 @@ pub struct ExecParams {
 pub static ACTIONS: &[ActionDef] = &[ActionDef {
     summary: "Run a command (effect unknown), with an undo rollback runs.",
     docs: "Runs `command` (a list: no shell unless it starts one) with `env` added, in `workdir`, \
-           for at most `timeout`. Its stdout, one JSON object, gives the outputs named in `outputs`; \
-           its stderr is shown as the step's progress; a non-zero exit fails the step. `undo` runs \
+           for at most `timeout`. With `outputs`, its stdout is one JSON object that gives them; \
+           without, its stdout is shown line by line. Its stderr is shown as the step's progress; a non-zero exit fails the step. `undo` runs \
            at rollback; after a crash, `reconcile` says whether it ran (a JSON object of outputs, \
            or null). Interrupts and timeouts stop its whole process group. Commands run with your \
            rights: validation says so.",
@@ -70,7 +72,7 @@ struct Ran {
 }
 
 /// Longest stdout read (the outputs' object): more is an error, not a hang.
-const STDOUT_LIMIT: u64 = 1 << 20;
+const STDOUT_LIMIT: usize = 1 << 20;
 /// How long a stopped command has to end after SIGTERM before its group is killed.
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -113,22 +115,40 @@ async fn run_command(
     let mut stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let last = std::sync::Mutex::new(Vec::<String>::new());
-    let shown = async {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            ctx.progress.status(&line);
-            let mut last = last.lock().expect("never poisoned");
-            last.push(line);
-            if last.len() > 5 {
-                last.remove(0);
-            }
+    let shown = each_line(stderr, |line| {
+        ctx.progress.status(&line);
+        let mut last = last.lock().expect("never poisoned");
+        last.push(line);
+        if last.len() > 5 {
+            last.remove(0);
         }
-    };
+    });
+    // A command with no outputs speaks on stdout to whoever runs it (`echo`, a script's log):
+    // each line is shown as it comes. Otherwise stdout is the outputs' object.
+    let speaks = what != "reconcile" && p.outputs.is_empty();
+    // Read to its end either way: a command blocked on a full pipe would hang to its timeout.
     let read = async {
-        let mut out = String::new();
-        let mut limited = (&mut stdout).take(STDOUT_LIMIT);
-        let _ = limited.read_to_string(&mut out).await;
-        out
+        let mut out = Vec::new();
+        let mut more = false;
+        if speaks {
+            each_line(&mut stdout, |line| {
+                ctx.progress.message(&line);
+                if out.len() < STDOUT_LIMIT {
+                    out.extend_from_slice(line.as_bytes());
+                    out.push(b'\n');
+                }
+            })
+            .await;
+        } else {
+            let _ = (&mut stdout)
+                .take(STDOUT_LIMIT as u64)
+                .read_to_end(&mut out)
+                .await;
+            more = tokio::io::copy(&mut stdout, &mut tokio::io::sink())
+                .await
+                .is_ok_and(|n| n > 0);
+        }
+        (String::from_utf8_lossy(&out).into_owned(), more)
     };
     let timeout = p.timeout.as_ref().map_or(Duration::from_secs(600), |t| t.0);
     let finished = async {
@@ -154,7 +174,7 @@ async fn run_command(
             .hint("raise `timeout`, or look at what it waits for"));
         }
     };
-    let Some((stdout, status)) = outcome else {
+    let Some(((stdout, more), status)) = outcome else {
         // A moment to end cleanly; then the guard kills what is left as this returns.
         stop(rustix::process::Signal::TERM);
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -176,7 +196,31 @@ async fn run_command(
         }
         return Err(error);
     }
+    if more {
+        return Err(ActionError::new(format!(
+            "`{program}` ({what}) printed more than {} KiB on stdout, where only the outputs' JSON object belongs",
+            STDOUT_LIMIT / 1024
+        ))
+        .hint("write logs and other output to stderr (`>&2`): it is shown as the step's progress"));
+    }
     Ok(Ran { stdout })
+}
+
+/// Each line `reader` gives, to its end, as text (bytes that are not UTF-8 replaced: a command
+/// that prints them is still read out, never left blocked on a full pipe).
+async fn each_line(reader: impl tokio::io::AsyncRead + Unpin, mut f: impl FnMut(String)) {
+    let mut reader = tokio::io::BufReader::new(reader);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&line);
+                f(text.trim_end_matches(['\n', '\r']).to_owned());
+            }
+        }
+    }
 }
 
 /// Kills a command's process group when dropped while armed.

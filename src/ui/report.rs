@@ -90,6 +90,9 @@ pub struct Lines {
     removed: Mutex<std::collections::BTreeMap<String, usize>>,
     /// How many changes it found already undone (neither removed nor gone).
     back: std::sync::atomic::AtomicUsize,
+    /// The step whose message was the last thing said: its next one goes on under the same
+    /// heading (a command's output, a line at a time).
+    speaking: Mutex<Option<String>>,
 }
 
 impl Lines {
@@ -105,6 +108,7 @@ impl Lines {
             prefix: String::new(),
             removed: Mutex::default(),
             back: std::sync::atomic::AtomicUsize::new(0),
+            speaking: Mutex::default(),
         }
     }
 
@@ -125,6 +129,7 @@ impl Lines {
             prefix: String::new(),
             removed: Mutex::default(),
             back: std::sync::atomic::AtomicUsize::new(0),
+            speaking: Mutex::default(),
         }
     }
 
@@ -210,6 +215,14 @@ impl Lines {
 
 impl Reporter for Lines {
     fn event(&self, event: &Event) {
+        let speaking = {
+            let mut speaking = self.speaking.lock().expect("never poisoned");
+            let step = match event {
+                Event::StepMessage { step, .. } => Some(step.clone()),
+                _ => None,
+            };
+            std::mem::replace(&mut *speaking, step)
+        };
         match event {
             Event::RunStarted {
                 run_id,
@@ -261,7 +274,9 @@ impl Reporter for Lines {
                 }
             }
             Event::StepMessage { step, text } => {
-                self.line(&format!("  {step}:"));
+                if speaking.as_ref() != Some(step) {
+                    self.line(&format!("  {step}:"));
+                }
                 for l in text.lines() {
                     self.line(&format!("    {l}"));
                 }
@@ -878,6 +893,7 @@ impl Live {
             prefix: String::new(),
             removed: Mutex::default(),
             back: std::sync::atomic::AtomicUsize::new(0),
+            speaking: Mutex::default(),
         };
         Live {
             multi,
