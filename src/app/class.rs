@@ -118,8 +118,8 @@ pub fn run(
     }
     if !args.students.is_empty() {
         let names: Vec<String> = students.iter().map(|(s, _)| s.name.clone()).collect();
-        only_named(args.students, &names, &args.each.display().to_string())?;
-        students.retain(|(s, _)| args.students.contains(&s.name));
+        let wanted = only_named(args.students, &names, &args.each.display().to_string())?;
+        students.retain(|(s, _)| wanted.contains(&s.name));
     }
     // One class, one driver: held before its labs are looked for, so a second `run --class`
     // started at the same moment cannot plan the same students' labs again.
@@ -745,20 +745,25 @@ pub fn lab_run(settings: &Settings, class: &str, student: &str) -> Result<String
     }
     let mut names: Vec<String> = labs.keys().cloned().collect();
     names.sort();
-    only_named(&[student.to_owned()], &names, &format!("class {class}"))?;
-    Ok(labs[student].run_id.clone())
+    let name = only_named(&[student.to_owned()], &names, &format!("class {class}"))?;
+    Ok(labs[&name[0]].run_id.clone())
 }
 
 /// Every `--student` name must be one of `names` (the roster's, or the class's labs').
-fn only_named(wanted: &[String], names: &[String], among: &str) -> Result<(), Error> {
-    for w in wanted {
-        if !names.contains(w) {
+/// Each is taken as the roster wrote it too (`Ann Lee` for `ann-lee`); the names they are.
+fn only_named(wanted: &[String], names: &[String], among: &str) -> Result<Vec<String>, Error> {
+    wanted
+        .iter()
+        .map(|w| {
+            let name = super::roster::student_name(w).unwrap_or_else(|_| w.clone());
+            if names.contains(&name) {
+                return Ok(name);
+            }
             let help = suggest::did_you_mean(w, names)
                 .unwrap_or_else(|| format!("the students are: {}", names.join(", ")));
-            return Err(Error::usage(format!("no student `{w}` in {among}"), help));
-        }
-    }
-    Ok(())
+            Err(Error::usage(format!("no student `{w}` in {among}"), help))
+        })
+        .collect()
 }
 
 /// `validate FILE --each ROSTER`: the class checked as `run --class` will, nothing run.
@@ -777,6 +782,14 @@ pub fn validate_roster(
                 suggest::count(students.len(), "student"),
                 each.display()
             );
+            for (student, _) in &students {
+                if let Some(written) = &student.written {
+                    ui::note!(
+                        "  `{written}` is `{}` in tags, run ids and --student",
+                        student.name
+                    );
+                }
+            }
         }
     }
     Ok(Exit::Success)
@@ -961,10 +974,8 @@ pub fn rollback(
             .iter()
             .filter_map(|s| label(s, "runbook:student").map(str::to_owned))
             .collect();
-        only_named(students, &names, &format!("class {class}"))?;
-        runs.retain(|s| {
-            label(s, "runbook:student").is_some_and(|n| students.iter().any(|w| w == n))
-        });
+        let wanted = only_named(students, &names, &format!("class {class}"))?;
+        runs.retain(|s| label(s, "runbook:student").is_some_and(|n| wanted.iter().any(|w| w == n)));
     }
     if runs.is_empty() {
         let classes: BTreeSet<String> = listed
@@ -1297,4 +1308,27 @@ fn hold(settings: &Settings, class: &str) -> Result<Box<dyn std::any::Any + Send
     store
         .hold_class(class, take_over)
         .map_err(ex::journal_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--student` takes a student as the roster wrote them, or as they go by.
+    #[test]
+    fn a_student_is_named_as_the_roster_wrote_them_or_as_they_go_by() {
+        let names = ["ann-lee".to_owned(), "Bob".to_owned()];
+        let wanted = ["Ann Lee".to_owned(), "ann-lee".to_owned(), "Bob".to_owned()];
+        assert_eq!(
+            only_named(&wanted, &names, "class spring").unwrap(),
+            ["ann-lee", "ann-lee", "Bob"]
+        );
+        let Err(Error::Usage { message, help }) =
+            only_named(&["Ann Le".to_owned()], &names, "class spring")
+        else {
+            panic!("a student not in the class is refused");
+        };
+        assert_eq!(message, "no student `Ann Le` in class spring");
+        assert_eq!(help.as_deref(), Some("did you mean `ann-lee`?"));
+    }
 }

@@ -15,6 +15,9 @@ const ACCESS_COLUMNS: [&str; 3] = ["region", "profile", "role_arn"];
 #[derive(Clone, Debug, PartialEq)]
 pub struct Student {
     pub name: String,
+    /// The name as the roster wrote it, where that is not a usable one (`Ann Lee` for
+    /// `ann-lee`).
+    pub written: Option<String>,
     /// The line of the CSV file it is on.
     pub line: u64,
     /// Vars from the row's other columns (empty cells are left out).
@@ -45,6 +48,21 @@ fn check_name(what: &str, name: &str) -> Result<(), String> {
             "`{name}` is not a usable {what} name: use 1 to 64 letters, digits, `.`, `_`, `-` or `@`"
         ))
     }
+}
+
+/// The name a student goes by in tags, run ids and `--student`: the roster's own where it is
+/// one (`alice`), else the same words in lowercase ASCII joined by `-`, as a spreadsheet
+/// writes names (`Ann Lee` is `ann-lee`, `Chloé Martin` `chloe-martin`).
+pub fn student_name(written: &str) -> Result<String, String> {
+    if check_name("student", written).is_ok() {
+        return Ok(written.to_owned());
+    }
+    let mut slug = slug::slugify(written);
+    slug.truncate(64);
+    let slug = slug.trim_end_matches('-').to_owned();
+    check_name("student", &slug)
+        .map(|()| slug)
+        .map_err(|_| check_name("student", written).unwrap_err())
 }
 
 /// Check a class name (it becomes the `runbook:class` tag).
@@ -227,7 +245,14 @@ pub fn read_roster_with_problems(
         .iter()
         .map(|h| column_name(h, declared))
         .collect();
-    let Some(student_col) = headers.iter().position(|h| h == "student") else {
+    // A spreadsheet's list of people names its column `Name` as often as `Student`.
+    let Some(student_col) = headers.iter().position(|h| h == "student").or_else(|| {
+        headers.iter().position(|h| {
+            let folded = h.trim().to_lowercase().replace([' ', '-'], "_");
+            ["name", "student_name", "full_name"].contains(&folded.as_str())
+                && !declared.contains(h)
+        })
+    }) else {
         let help = suggest::did_you_mean("student", &headers).map_or_else(
             || {
                 "add a `student` column: the first line reads for example `student,domain`"
@@ -287,20 +312,29 @@ pub fn read_roster_with_problems(
             )
         })?;
         let line = record.position().map_or(0, |p| line_of(&text, p));
-        let name = record.get(student_col).unwrap_or_default().to_owned();
-        if let Err(m) = check_name("student", &name) {
-            problems.push(Problem::new(line, m, "fix the student's name"));
-            continue;
-        }
+        let written = record.get(student_col).unwrap_or_default();
+        let name = match student_name(written) {
+            Ok(name) => name,
+            Err(m) => {
+                problems.push(Problem::new(line, m, "fix the student's name"));
+                continue;
+            }
+        };
         if let Some(first) = seen.insert(name.to_lowercase(), line) {
+            let named = if name == written {
+                format!("`{name}`")
+            } else {
+                format!("`{name}` (`{written}`)")
+            };
             problems.push(Problem::new(
                 line,
-                format!("the student `{name}` is already on line {first}"),
+                format!("the student {named} is already on line {first}"),
                 "give each student one row and a name of their own",
             ));
             continue;
         }
         let mut student = Student {
+            written: (name != written).then(|| written.to_owned()),
             name: name.clone(),
             line,
             vars: Vec::new(),
@@ -308,8 +342,8 @@ pub fn read_roster_with_problems(
             profile: None,
             role_arn: None,
         };
-        for (h, cell) in headers.iter().zip(record.iter()) {
-            if h == "student" || cell.is_empty() {
+        for (i, (h, cell)) in headers.iter().zip(record.iter()).enumerate() {
+            if i == student_col || cell.is_empty() {
                 continue;
             }
             match h.as_str() {
@@ -434,11 +468,52 @@ mod tests {
         assert_eq!(column_name("Zone", &declared), "Zone");
     }
 
+    /// A list of people as a spreadsheet keeps it: a `Name` column of full names. Each student
+    /// goes by the name's words in lowercase ASCII (`Ann Lee` is `ann-lee`), which is what tags,
+    /// run ids and `--student` use; two rows that come to one name are refused.
+    #[test]
+    fn full_names_in_a_name_column_are_students() {
+        let students = roster(
+            "Name,Domain\nAnn Lee,ann.class.example\nChloé  Martin,c.class.example\nbob,b.class.example\n",
+            &["domain"],
+        )
+        .unwrap();
+        let names: Vec<(&str, Option<&str>)> = students
+            .iter()
+            .map(|s| (s.name.as_str(), s.written.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("ann-lee", Some("Ann Lee")),
+                ("chloe-martin", Some("Chloé  Martin")),
+                ("bob", None)
+            ]
+        );
+        assert_eq!(
+            students[0].vars,
+            [("domain".to_owned(), "ann.class.example".to_owned())]
+        );
+        // A var of the runbook called `name` stays a var: the students' column is `student`.
+        let e = roster("name\nAnn Lee\n", &["name"]).unwrap_err();
+        assert!(e.contains("no `student` column"), "{e}");
+        let e = roster("student\nAnn Lee\nann-lee\n", &[]).unwrap_err();
+        assert!(
+            e.contains("line 3: the student `ann-lee` is already on line 2"),
+            "{e}"
+        );
+        let e = roster("student\nann-lee\nAnn Lee\n", &[]).unwrap_err();
+        assert!(
+            e.contains("line 3: the student `ann-lee` (`Ann Lee`) is already on line 2"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn roster_mistakes_are_named_with_their_line_and_a_fix() {
-        let e = roster("name,domain\nalice,a.example\n", &["domain"]).unwrap_err();
+        let e = roster("who,domain\nalice,a.example\n", &["domain"]).unwrap_err();
         assert!(
-            e.contains("no `student` column (its columns: name, domain)"),
+            e.contains("no `student` column (its columns: who, domain)"),
             "{e}"
         );
         let e = roster("student,domian\nalice,a.example\n", &["domain"]).unwrap_err();
@@ -455,9 +530,9 @@ mod tests {
             e.contains("line 5: the student `Alice` is already on line 2"),
             "{e}"
         );
-        let e = roster("student\nal ice\n", &[]).unwrap_err();
+        let e = roster("student\n?!\n", &[]).unwrap_err();
         assert!(
-            e.contains("line 2: `al ice` is not a usable student name"),
+            e.contains("line 2: `?!` is not a usable student name"),
             "{e}"
         );
         let e = roster("student,domain\nalice\n", &["domain"]).unwrap_err();
