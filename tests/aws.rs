@@ -1752,8 +1752,12 @@ fn records_that_would_collide_refuse_the_run_before_anything_is_created() {
     let out = failover(&lab, &lab.emulator.url, false);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("a simple A record already exists at lab.example.com"),
+    // Both records of the pair meet it, and it is said once.
+    assert_eq!(
+        stderr
+            .matches("a simple A record already exists at lab.example.com")
+            .count(),
+        1,
         "{stderr}"
     );
     assert!(stderr.contains("nothing was created"), "{stderr}");
@@ -4078,11 +4082,19 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
     let no_zone = attempt("shop.example.net", "shop-primary-alb");
     assert_eq!(no_zone.status.code(), Some(2), "{:?}", text(&no_zone));
     assert!(
-        text(&no_zone)
-            .1
-            .contains("there is no public hosted zone named shop.example.net"),
+        text(&no_zone).1.contains(
+            "there is no public hosted zone named shop.example.net (the account's public zones are shop.example.org)"
+        ) && text(&no_zone).1.contains("did you mean shop.example.org?"),
         "{:?}",
         text(&no_zone)
+    );
+    // A name in the zone, given as the domain: the zone to give is named, once for both records.
+    let in_zone = text(&attempt("www.shop.example.org", "shop-primary-alb")).1;
+    assert!(
+        in_zone.contains(
+            "help: www.shop.example.org is a name in the zone shop.example.org: give that zone (`--var zone=shop.example.org`"
+        ),
+        "{in_zone}"
     );
     let typo = attempt("shop.example.org", "shop-primry-alb");
     assert_ne!(typo.status.code(), Some(0));

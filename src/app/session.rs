@@ -1276,8 +1276,8 @@ fn ready(
     // Each kind of finding's own way out, once.
     let mut fixes: Vec<&str> = Vec::new();
     for met in &found {
-        if !fixes.contains(&met.fix) {
-            fixes.push(met.fix);
+        if !fixes.contains(&met.fix.as_str()) {
+            fixes.push(&met.fix);
         }
     }
     Err(Error::usage(
@@ -1286,7 +1286,14 @@ fn ready(
             found
                 .iter()
                 .map(|m| m.what.as_str())
-                .collect::<Vec<_>>()
+                // Two steps that meet one thing (both records of a pair at one simple record)
+                // say it once.
+                .fold(Vec::new(), |mut said, what| {
+                    if !said.contains(&what) {
+                        said.push(what);
+                    }
+                    said
+                })
                 .join("; ")
         ),
         fixes.join("; "),

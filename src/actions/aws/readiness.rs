@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_route53::types::ResourceRecordSet;
 
 use super::client::Clients;
-use super::route53::{HostedZoneParams, find_zone, fqdn, record_sets};
+use super::route53::{HostedZoneParams, find_zone, fqdn, record_sets, zones_beside};
 use crate::engine::action::ActionError;
 
 /// A step's DNS name, lower-case and without the final dot, when the plan knows it.
@@ -58,7 +58,7 @@ pub fn outside_zones<'p>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Met {
     pub what: String,
-    pub fix: &'static str,
+    pub fix: String,
 }
 
 const NO_ZONE: &str = "check the domain (`--var domain=…`, or `--var zone=…` where the runbook has it) and that the credentials are for the account that holds the zone: a zone the runbook only finds must exist";
@@ -126,12 +126,22 @@ pub async fn collisions<'p>(
                 ids.insert(zone.clone(), id);
             }
             // A zone the run only finds: the run would stop at its first step.
-            None if find_only.contains(zone) => found.push(Met {
-                what: format!(
-                    "there is no public hosted zone named {zone}, and the runbook only finds one (`create: false`)"
-                ),
-                fix: NO_ZONE,
-            }),
+            None if find_only.contains(zone) => {
+                let (there, closest) = zones_beside(c, zone).await;
+                found.push(Met {
+                    what: format!(
+                        "there is no public hosted zone named {zone} ({there}), and the runbook only finds one (`create: false`)"
+                    ),
+                    fix: match closest {
+                        // A record in a zone of another name: the runbook's `zone` says so.
+                        Some((found, true)) => format!(
+                            "{zone} is a name in the zone {found}: give that zone (`--var zone={found}` where the runbook has it, or the step's `name: {found}`)"
+                        ),
+                        Some((found, false)) => format!("did you mean {found}? Otherwise, {NO_ZONE}"),
+                        None => NO_ZONE.to_owned(),
+                    },
+                });
+            }
             None => {}
         }
     }
@@ -161,14 +171,14 @@ pub async fn collisions<'p>(
                     what: format!(
                         "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
                     ),
-                    fix: SIMPLE_RECORD,
+                    fix: SIMPLE_RECORD.to_owned(),
                 }),
                 (Some(mine), Some(_), Some(r_role)) if r_role == mine && theirs != set => {
                     Some(Met {
                         what: format!(
                             "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
                         ),
-                        fix: ROLE_TAKEN,
+                        fix: ROLE_TAKEN.to_owned(),
                     })
                 }
                 (_, Some(_), _) if theirs == set => Some(Met {
@@ -176,7 +186,7 @@ pub async fn collisions<'p>(
                         "{} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten",
                         crate::runbook::suggest::a_or_an(&kind)
                     ),
-                    fix: SAME_SET,
+                    fix: SAME_SET.to_owned(),
                 }),
                 _ => None,
             };

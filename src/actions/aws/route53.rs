@@ -567,8 +567,26 @@ pub(super) async fn find_zone(
 /// No public zone has the name a find-only step asks for: the error names the zones there are
 /// (the closest first), since the usual cause is a name off by a label or a letter.
 async fn no_zone(c: &Clients, name: &str) -> ActionError {
+    let (there, closest) = zones_beside(c, name).await;
+    ActionError::new(format!(
+        "there is no public hosted zone named {name} ({there}), and the step only finds one (`create: false`)"
+    ))
+    .hint(match closest {
+        Some((zone, true)) => format!(
+            "did you mean `{zone}`? (the zone is the domain itself, not a name in it such as www)"
+        ),
+        Some((zone, false)) => format!("did you mean `{zone}`?"),
+        None => "check the domain (its zone is the domain itself, not a name in it such as www), the account and the credentials".to_owned(),
+    })
+    .invalid_input()
+}
+
+/// For a zone that is not there: which public zones the account has, in words, and the one
+/// `name` was probably meant to be ([`closest_zone`]). A list that failed is said to have failed,
+/// not taken for an account without zones.
+pub(super) async fn zones_beside(c: &Clients, name: &str) -> (String, Option<(String, bool)>) {
     let listed = c.route53.list_hosted_zones().max_items(100).send().await;
-    let names: Vec<String> = listed
+    let names: Result<Vec<String>, String> = listed
         .map(|out| {
             out.hosted_zones()
                 .iter()
@@ -579,20 +597,39 @@ async fn no_zone(c: &Clients, name: &str) -> ActionError {
                 .map(|z| z.name().trim_end_matches('.').to_owned())
                 .collect()
         })
-        .unwrap_or_default();
-    let closest = crate::runbook::suggest::did_you_mean(name, &names);
-    let there = match names.as_slice() {
-        [] => "the account has no public hosted zone".to_owned(),
-        some => format!("the account's public zones are {}", some.join(", ")),
-    };
-    ActionError::new(format!(
-        "there is no public hosted zone named {name} ({there}), and the step only finds one (`create: false`)"
-    ))
-    .hint(closest.map_or_else(
-        || "check the domain (its zone is the domain itself, not a name in it such as www), the account and the credentials".to_owned(),
-        |c| format!("{c} (the zone is the domain itself, not a name in it such as www)"),
-    ))
-    .invalid_input()
+        .map_err(|e| sdk_error("ListHostedZones", &e).message);
+    match &names {
+        Err(e) => (
+            format!("the account's zones could not be listed: {e}"),
+            None,
+        ),
+        Ok(none) if none.is_empty() => ("the account has no public hosted zone".to_owned(), None),
+        Ok(some) => (
+            format!("the account's public zones are {}", some.join(", ")),
+            closest_zone(name, some),
+        ),
+    }
+}
+
+/// The zone `name` was probably meant to be: the zone it is a name in (`www.shop.example.org`:
+/// `shop.example.org`, and `true`), one whose name goes on from it (`shop.example`:
+/// `shop.example.org`), else one spelled alike.
+fn closest_zone(name: &str, zones: &[String]) -> Option<(String, bool)> {
+    let name = name.trim_end_matches('.').to_lowercase();
+    if let Some(zone) = zones
+        .iter()
+        .filter(|z| name.ends_with(&format!(".{}", z.to_lowercase())))
+        .max_by_key(|z| z.len())
+    {
+        return Some((zone.clone(), true));
+    }
+    let mut longer = zones
+        .iter()
+        .filter(|z| z.to_lowercase().starts_with(&format!("{name}.")));
+    if let (Some(zone), None) = (longer.next(), longer.next()) {
+        return Some((zone.clone(), false));
+    }
+    crate::runbook::suggest::closest(&name, zones).map(|z| (z.to_owned(), false))
 }
 
 /// Why Route 53 refused to create a zone, in words: a name it reserves says so and what to do.
@@ -1195,29 +1232,52 @@ pub(super) fn balancer_name(dns: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// The zone a missing one was meant to be: the zone a name is in, one that goes on from it,
+    /// one spelled alike; none where nothing is close.
+    #[test]
+    fn the_zone_meant_is_the_one_a_name_is_in_then_one_alike() {
+        let zones = ["try1.example".to_owned(), "shop.example.org".to_owned()];
+        let meant = |name: &str| closest_zone(name, &zones);
+        assert_eq!(
+            meant("www.shop.example.org"),
+            Some(("shop.example.org".to_owned(), true))
+        );
+        assert_eq!(
+            meant("shop.example"),
+            Some(("shop.example.org".to_owned(), false))
+        );
+        assert_eq!(
+            meant("shop.exampel.org"),
+            Some(("shop.example.org".to_owned(), false))
+        );
+        assert_eq!(meant("totally.different"), None);
+    }
+
     #[test]
     fn a_load_balancers_region_is_read_from_its_dns_name() {
         assert_eq!(
-            super::balancer_region("lab-secondary-alb-1.us-east-1.elb.amazonaws.com"),
+            balancer_region("lab-secondary-alb-1.us-east-1.elb.amazonaws.com"),
             Some("us-east-1")
         );
         assert_eq!(
-            super::balancer_region("internal-web-42.cn-north-1.elb.amazonaws.com.cn."),
+            balancer_region("internal-web-42.cn-north-1.elb.amazonaws.com.cn."),
             Some("cn-north-1")
         );
-        assert_eq!(super::balancer_region("www.example.com"), None);
+        assert_eq!(balancer_region("www.example.com"), None);
     }
 
     #[test]
     fn a_load_balancer_is_named_by_its_dns_name() {
         assert_eq!(
-            super::balancer_name("lab-primary-alb-1234567890.ap-south-1.elb.amazonaws.com"),
+            balancer_name("lab-primary-alb-1234567890.ap-south-1.elb.amazonaws.com"),
             Some("lab-primary-alb")
         );
         assert_eq!(
-            super::balancer_name("internal-web-42.eu-west-1.elb.amazonaws.com"),
+            balancer_name("internal-web-42.eu-west-1.elb.amazonaws.com"),
             Some("web")
         );
-        assert_eq!(super::balancer_name("nohyphen.elb.amazonaws.com"), None);
+        assert_eq!(balancer_name("nohyphen.elb.amazonaws.com"), None);
     }
 }

@@ -1430,11 +1430,22 @@ mod r53 {
     pub use aws_sdk_route53::operation::create_hosted_zone::CreateHostedZoneError;
     pub use aws_sdk_route53::operation::get_change::GetChangeOutput;
     pub use aws_sdk_route53::operation::get_hosted_zone::GetHostedZoneOutput;
+    pub use aws_sdk_route53::operation::list_hosted_zones::ListHostedZonesError;
     pub use aws_sdk_route53::operation::list_hosted_zones_by_name::ListHostedZonesByNameOutput;
     pub use aws_sdk_route53::operation::list_resource_record_sets::ListResourceRecordSetsOutput;
     pub use aws_sdk_route53::operation::list_tags_for_resource::ListTagsForResourceOutput;
     pub use aws_sdk_route53::operation::test_dns_answer::TestDnsAnswerOutput;
     pub use aws_sdk_route53::types::*;
+}
+
+/// A listing by name that finds no zone.
+fn no_zones_named() -> r53::ListHostedZonesByNameOutput {
+    r53::ListHostedZonesByNameOutput::builder()
+        .set_hosted_zones(Some(Vec::new()))
+        .is_truncated(false)
+        .max_items(100)
+        .build()
+        .unwrap()
 }
 
 fn change_info(status: r53::ChangeStatus) -> r53::ChangeInfo {
@@ -1805,6 +1816,39 @@ async fn a_change_wait_polls_until_insync_and_shows_the_status() {
     );
 }
 
+/// A zone a step only finds, not there: when the account's zones cannot be listed for the
+/// error, it says so, and does not call the account empty (a failed read is no answer).
+#[tokio::test(start_paused = true)]
+async fn a_zone_not_found_with_the_zones_unlisted_says_they_could_not_be_listed() {
+    let by_name = mock!(r53::Client::list_hosted_zones_by_name).then_output(no_zones_named);
+    let listed = mock!(r53::Client::list_hosted_zones).then_error(|| {
+        r53::ListHostedZonesError::generic(aws_error("AccessDenied", "not allowed to list"))
+    });
+    let script = Script {
+        route53: vec![by_name, listed],
+        ..Script::default()
+    };
+    let (result, _) = call(
+        &script,
+        "aws.route53.hosted_zone",
+        json!({"name": "lab.example.com", "create": false}),
+        Call::Run,
+    )
+    .await;
+    let e = result.unwrap_err();
+    assert!(
+        e.message.contains("there is no public hosted zone named lab.example.com (the account's zones could not be listed: ")
+            && e.message.contains("not allowed to list"),
+        "{}",
+        e.message
+    );
+    assert!(
+        !e.message.contains("has no public hosted zone"),
+        "{}",
+        e.message
+    );
+}
+
 /// An existing zone of the same name is used, not created again; one this run did not create
 /// (no tag with the step's key) is not the run's to delete.
 #[tokio::test(start_paused = true)]
@@ -1927,14 +1971,7 @@ async fn a_zone_whose_create_answer_was_lost_is_adopted() {
     // Not there at first (the create is in flight); there once AWS refused the resend.
     let listed = mock!(r53::Client::list_hosted_zones_by_name)
         .sequence()
-        .output(|| {
-            r53::ListHostedZonesByNameOutput::builder()
-                .set_hosted_zones(Some(Vec::new()))
-                .is_truncated(false)
-                .max_items(100)
-                .build()
-                .unwrap()
-        })
+        .output(no_zones_named)
         .output(move || {
             r53::ListHostedZonesByNameOutput::builder()
                 .hosted_zones(zone())
