@@ -487,6 +487,31 @@ fn a_timeout_cancels_the_action() {
     assert!(stderr.contains("timed out after 200ms"), "{stderr}");
 }
 
+/// A step whose `timeout:` runs out says what it was last doing, as it said it: what it waited
+/// for is the first thing to look at.
+#[test]
+fn a_timeout_says_what_the_step_was_last_doing() {
+    let lab = Lab::new(
+        "
+        runbook: 1
+        name: Waits
+        steps:
+          - id: wait
+            action: core.exec
+            timeout: 1s
+            with:
+              command: [sh, -c, 'echo waiting for the lock >&2; sleep 30']
+        ",
+    );
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("timed out after 1s (last: waiting for the lock)"),
+        "{stderr}"
+    );
+}
+
 const TEN_STEPS: usize = 10;
 
 fn ten_step_chain() -> String {

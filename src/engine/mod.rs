@@ -244,6 +244,12 @@ impl<'a> StepProgress<'a> {
         }
     }
 
+    /// What the action last said it was doing, if anything.
+    pub fn last_status(&self) -> Option<String> {
+        let last = self.last.lock().expect("never poisoned");
+        (!last.1.is_empty()).then(|| last.1.clone())
+    }
+
     fn heard(&self, status: Option<&str>) {
         let mut last = self.last.lock().expect("never poisoned");
         last.0 = tokio::time::Instant::now();

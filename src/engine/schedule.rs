@@ -494,8 +494,13 @@ impl Run<'_> {
             };
             let result = match step.timeout {
                 Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
+                    // What it was waiting for when its time ran out, as it last said.
+                    let last = progress
+                        .last_status()
+                        .map(|s| format!(" (last: {s})"))
+                        .unwrap_or_default();
                     Err(ActionError::new(format!(
-                        "timed out after {}",
+                        "timed out after {}{last}",
                         humantime::format_duration(limit)
                     ))
                     .hint("raise the step's `timeout:` if it needs longer"))
