@@ -568,17 +568,20 @@ fn validate_each_reports_every_problem_of_a_roster_at_once() {
         stderr.contains("the PRIMARY A record of shared.summer.example (bob, cid)"),
         "{stderr}"
     );
+    // A school's list as it is: full names, and a column of its own that is not read.
     let good = dir.path().join("good.csv");
     std::fs::write(
         &good,
-        "student,domain\nann,ann.summer.example\nbob,bob.summer.example\n",
+        "Name,Email,Domain\nAnn Lee,ann@school.example,ann.summer.example\nbob,,bob.summer.example\n",
     )
     .unwrap();
     let out = Test::new().args(args(&good)).run();
+    let (_, stderr) = text(&out);
     assert!(
-        text(&out).1.contains("valid for 2 students"),
-        "{:?}",
-        text(&out)
+        stderr.contains("valid for 2 students")
+            && stderr.contains("good.csv: not read: the column `Email`")
+            && stderr.contains("`Ann Lee` is `ann-lee` in tags, run ids and --student"),
+        "{stderr}"
     );
 }
 

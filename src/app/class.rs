@@ -814,7 +814,20 @@ pub fn check_class(
         });
     }
     let declared: Vec<String> = base.project.root().vars.keys().cloned().collect();
-    let (students, problems) = read_roster_with_problems(each, class, Some(&declared))?;
+    let roster = read_roster_with_problems(each, class, Some(&declared))?;
+    if !roster.ignored.is_empty() && !settings.quiet {
+        ui::note!(
+            "{}: not read: the {} {} (no var of the runbook has such a name)",
+            each.display(),
+            if roster.ignored.len() == 1 {
+                "column"
+            } else {
+                "columns"
+            },
+            suggest::list(&roster.ignored)
+        );
+    }
+    let (students, problems) = (roster.students, roster.problems);
     let mut diagnostics: Vec<Diagnostic> = problems
         .into_iter()
         .map(|p| Diagnostic::error("roster", format!("{}: {p}", each.display())).help(p.help))

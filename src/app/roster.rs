@@ -95,7 +95,8 @@ pub fn prefix_for(class: &str, student: &str) -> String {
 }
 
 /// Read the roster: a header line with a `student` column, then a row per student.
-/// `declared` are the runbook's vars (other columns are refused with a suggestion, and a
+/// `declared` are the runbook's vars (a column spelled like one is refused with a suggestion,
+/// one like none is not read, and a
 /// `prefix` is made for each student when the runbook has one); `None` takes every column and
 /// only reads where each lab goes (`sweep --each`).
 pub fn read_roster(
@@ -103,7 +104,9 @@ pub fn read_roster(
     class: &str,
     declared: Option<&[String]>,
 ) -> Result<Vec<Student>, Error> {
-    let (students, problems) = read_roster_with_problems(path, class, declared)?;
+    let Roster {
+        students, problems, ..
+    } = read_roster_with_problems(path, class, declared)?;
     if problems.is_empty() {
         return Ok(students);
     }
@@ -212,12 +215,23 @@ fn column_name(header: &str, declared: &[String]) -> String {
     }
 }
 
+/// What a roster holds, read whole.
+pub struct Roster {
+    pub students: Vec<Student>,
+    /// Every problem at once, each with its line.
+    pub problems: Vec<Problem>,
+    /// Columns it does not read: like none of the runbook's vars or the access columns
+    /// (`Email`), so not a misspelling of one.
+    pub ignored: Vec<String>,
+}
+
 pub fn read_roster_with_problems(
     path: &Path,
     class: &str,
     declared: Option<&[String]>,
-) -> Result<(Vec<Student>, Vec<Problem>), Error> {
+) -> Result<Roster, Error> {
     let mut problems: Vec<Problem> = Vec::new();
+    let mut ignored: Vec<String> = Vec::new();
     let strict = declared.is_some();
     let declared = declared.unwrap_or_default();
     let text = crate::runbook::source::read_text(path, crate::runbook::source::MAX_FILE_BYTES)
@@ -284,12 +298,12 @@ pub fn read_roster_with_problems(
         }
         let mut known: Vec<String> = declared.to_vec();
         known.extend(ACCESS_COLUMNS.iter().map(|c| (*c).to_owned()));
-        let help = suggest::did_you_mean(h, &known).unwrap_or_else(|| {
-            format!(
-                "columns are `student`, `region`, `profile`, `role_arn` and the runbook's vars: {}",
-                declared.join(", ")
-            )
-        });
+        // A column spelled like one it reads is a mistake; one like no other is the school's
+        // own (`Email`), not read.
+        let Some(help) = suggest::did_you_mean(h, &known) else {
+            ignored.push(h.clone());
+            continue;
+        };
         problems.push(Problem::new(
             1,
             format!(
@@ -376,7 +390,11 @@ pub fn read_roster_with_problems(
             "add a row per student under the header line",
         ));
     }
-    Ok((students, problems))
+    Ok(Roster {
+        students,
+        problems,
+        ignored,
+    })
 }
 
 /// The roster's rows for `sweep --each`: only where each lab went.
@@ -388,11 +406,17 @@ pub fn read_places(path: &Path) -> Result<Vec<Student>, Error> {
 mod tests {
     use super::*;
 
-    fn roster(text: &str, declared: &[&str]) -> Result<Vec<Student>, String> {
+    /// `text` as a roster file of its own.
+    fn written(text: &str) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("roster-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("students.csv");
         std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn roster(text: &str, declared: &[&str]) -> Result<Vec<Student>, String> {
+        let path = written(text);
         let declared: Vec<String> = declared.iter().map(|s| (*s).to_owned()).collect();
         read_roster(&path, "spring", Some(&declared)).map_err(|e| match e {
             Error::Usage { message, help } => format!("{message} | {}", help.unwrap_or_default()),
@@ -473,11 +497,14 @@ mod tests {
     /// run ids and `--student` use; two rows that come to one name are refused.
     #[test]
     fn full_names_in_a_name_column_are_students() {
-        let students = roster(
-            "Name,Domain\nAnn Lee,ann.class.example\nChloé  Martin,c.class.example\nbob,b.class.example\n",
-            &["domain"],
-        )
-        .unwrap();
+        let text = "Name,Email,Domain\nAnn Lee,ann@school.example,ann.class.example\nChloé  Martin,,c.class.example\nbob,,b.class.example\n";
+        let students = roster(text, &["domain"]).unwrap();
+        // The school's own column is not read, and said to be: it is spelled like no var.
+        let read =
+            read_roster_with_problems(&written(text), "spring", Some(&["domain".to_owned()]))
+                .unwrap();
+        assert_eq!(read.ignored, ["Email"]);
+        assert!(read.problems.is_empty());
         let names: Vec<(&str, Option<&str>)> = students
             .iter()
             .map(|s| (s.name.as_str(), s.written.as_deref()))
