@@ -50,6 +50,24 @@ fn engine_commands_without_runs_say_so_and_exit_2() {
     }
     let out = Test::new().args(["runs"]).run();
     assert_eq!(text(&out).0, "No runs in `.runbook`.\n");
+    // No such folder at all (looked for from another folder, or mistyped): said, with where runs
+    // are recorded, by `runs`, `drills` and `show`.
+    let missing = "here is no folder `.runbook` in ";
+    for (args, status) in [(vec!["runs"], 0), (vec!["drills"], 0), (vec!["show"], 2)] {
+        let out = Test::new().args(args.clone()).status(status).run();
+        let (_, stderr) = text(&out);
+        assert!(
+            stderr.contains(missing)
+                && stderr.contains("where --state-dir (or RUNBOOK_STATE_DIR) says"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // A folder that is there and holds none is only empty.
+    let out = Test::new()
+        .file(".runbook/runs/.keep", "")
+        .args(["runs"])
+        .run();
+    assert!(!text(&out).1.contains("no folder"), "{:?}", text(&out));
 }
 
 /// A run id that is not in the state directory but in the local lab's: the help says so, with

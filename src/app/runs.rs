@@ -44,6 +44,11 @@ pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Er
     ))?;
     // The local lab (`scripts/lab`) keeps its runs elsewhere: say where, rather than "no runs".
     let lab = std::path::Path::new(".lab");
+    if all.is_empty() {
+        if let Some(missing) = no_such_folder(settings) {
+            ui::note!("{}.", ui::sentence(&missing));
+        }
+    }
     if all.is_empty() && !store.is_folder(lab) && runs::runs_dir(lab).is_dir() {
         let there = Settings {
             state_dir: lab.to_path_buf(),
@@ -62,6 +67,28 @@ pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Er
     })
 }
 
+/// Where runs are looked for in a folder that is not there (a mistyped `--state-dir`, or
+/// `.runbook` looked for from another folder than the runs were started in): said, since "no
+/// runs" alone reads as if they were gone.
+fn no_such_folder(settings: &Settings) -> Option<String> {
+    let dir = &settings.state_dir;
+    if dir.to_string_lossy().starts_with("s3://") || dir.exists() {
+        return None;
+    }
+    let here = std::env::current_dir()
+        .map(|cwd| format!(" in {}", cwd.display()))
+        .unwrap_or_default();
+    Some(format!(
+        "there is no folder `{}`{}: runs are recorded in `.runbook` in the folder `runbook run` started in, or where --state-dir (or RUNBOOK_STATE_DIR) says",
+        dir.display(),
+        if dir.is_relative() {
+            here
+        } else {
+            String::new()
+        }
+    ))
+}
+
 pub fn show(
     settings: &Settings,
     run_id: Option<&str>,
@@ -78,7 +105,7 @@ pub fn show(
             .ok_or_else(|| {
             Error::usage(
                 format!("there are no runs in `{}`", store.location()),
-                "`runbook run FILE` starts one; --state-dir (or RUNBOOK_STATE_DIR) says where runs are recorded",
+                no_such_folder(settings).unwrap_or_else(|| "`runbook run FILE` starts one; --state-dir (or RUNBOOK_STATE_DIR) says where runs are recorded".to_owned()),
             )
         })?;
         latest.as_str()
@@ -224,6 +251,11 @@ pub fn drills(settings: &Settings, runbook: Option<&str>, output: Format) -> Res
         .filter_map(drill_of)
         .collect();
     ui::output_raw(&ui::runs::drills(&store.location(), &found, output))?;
+    if found.is_empty() {
+        if let Some(missing) = no_such_folder(settings) {
+            ui::note!("{}.", ui::sentence(&missing));
+        }
+    }
     Ok(Exit::Success)
 }
 

@@ -149,6 +149,14 @@ pub fn reflow(text: &str) -> String {
     out
 }
 
+/// `text` as a sentence of its own: its first letter in upper case ("there is…": "There is…").
+pub fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
 /// Wrap text to a width, keeping paragraphs and indenting continuation lines.
 pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     let mut out = String::new();
