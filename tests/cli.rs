@@ -53,7 +53,12 @@ fn engine_commands_without_runs_say_so_and_exit_2() {
     // No such folder at all (looked for from another folder, or mistyped): said, with where runs
     // are recorded, by `runs`, `drills` and `show`.
     let missing = "here is no folder `.runbook` in ";
-    for (args, status) in [(vec!["runs"], 0), (vec!["drills"], 0), (vec!["show"], 2)] {
+    for (args, status) in [
+        (vec!["runs"], 0),
+        (vec!["drills"], 0),
+        (vec!["show"], 2),
+        (vec!["rollback", "--yes"], 0),
+    ] {
         let out = Test::new().args(args.clone()).status(status).run();
         let (_, stderr) = text(&out);
         assert!(

@@ -70,7 +70,7 @@ pub fn list(settings: &Settings, check: bool, output: Format) -> Result<Exit, Er
 /// Where runs are looked for in a folder that is not there (a mistyped `--state-dir`, or
 /// `.runbook` looked for from another folder than the runs were started in): said, since "no
 /// runs" alone reads as if they were gone.
-fn no_such_folder(settings: &Settings) -> Option<String> {
+pub(super) fn no_such_folder(settings: &Settings) -> Option<String> {
     let dir = &settings.state_dir;
     if dir.to_string_lossy().starts_with("s3://") || dir.exists() {
         return None;

@@ -1791,6 +1791,11 @@ fn start_rollback(
                     "Nothing to roll back: no run in `{}` has anything left to undo.",
                     store.location()
                 );
+                // A cleanup step run from another folder than its run: nothing here, but said,
+                // lest a job pass while what its run made stays.
+                if let Some(missing) = super::runs::no_such_folder(settings) {
+                    ui::note!("{}.", ui::sentence(&missing));
+                }
                 return Ok(Exit::Success);
             }
             // A team's run is rolled back by name only.
