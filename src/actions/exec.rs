@@ -1,10 +1,10 @@
 //! `core.exec`: a step that runs a command, with an undo that rollback runs and a reconcile that
 //! says, after a crash, whether the command ran. Its stdout gives the step's outputs (one JSON
 //! object) when it names some, and is shown line by line when not; its stderr is the step's
-//! progress. The command runs in a process group of its own,
-//! stopped whole on an interrupt or a timeout. Secrets in its command line, environment and
-//! output are masked wherever the run shows or keeps them; they are never stored, so an undo
-//! that needs one is refused at rollback with the command to run by hand.
+//! progress. The command runs in a process group of its own, stopped whole on an interrupt or a
+//! timeout. Secrets in its command line, environment and output are masked wherever the run
+//! shows or keeps them; they are never stored, so an undo that needs one is refused at rollback
+//! with the command to run by hand.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -51,10 +51,10 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
     summary: "Run a command (effect unknown), with an undo rollback runs.",
     docs: "Runs `command` (a list: no shell unless it starts one) with `env` added, in `workdir`, \
            for at most `timeout`. With `outputs`, its stdout is one JSON object that gives them; \
-           without, its stdout is shown line by line. Its stderr is shown as the step's progress; a non-zero exit fails the step. `undo` runs \
-           at rollback; after a crash, `reconcile` says whether it ran (a JSON object of outputs, \
-           or null). Interrupts and timeouts stop its whole process group. Commands run with your \
-           rights: validation says so.",
+           without, its stdout is shown line by line. Its stderr is shown as the step's progress; \
+           a non-zero exit fails the step. `undo` runs at rollback; after a crash, `reconcile` \
+           says whether it ran (a JSON object of outputs, or null). Interrupts and timeouts stop \
+           its whole process group. Commands run with your rights: validation says so.",
     outputs: Outputs::Listed,
     undo: Some("runs the step's `undo` command, when it has one"),
     also: &[
