@@ -750,14 +750,16 @@ pub fn lab_run(settings: &Settings, class: &str, student: &str) -> Result<String
 }
 
 /// Every `--student` name must be one of `names` (the roster's, or the class's labs').
-/// Each is taken as the roster wrote it too (`Ann Lee` for `ann-lee`); the names they are.
+/// Each is taken as the roster wrote it too (`Ann Lee` for `ann-lee`) and in any case (`bob`
+/// for `Bob`); the names they are.
 fn only_named(wanted: &[String], names: &[String], among: &str) -> Result<Vec<String>, Error> {
     wanted
         .iter()
         .map(|w| {
+            // Names are one student whatever their case, as the roster tells them apart.
             let name = super::roster::student_name(w).unwrap_or_else(|_| w.clone());
-            if names.contains(&name) {
-                return Ok(name);
+            if let Some(found) = names.iter().find(|n| n.eq_ignore_ascii_case(&name)) {
+                return Ok(found.clone());
             }
             let help = suggest::did_you_mean(w, names)
                 .unwrap_or_else(|| format!("the students are: {}", names.join(", ")));
@@ -1331,7 +1333,7 @@ mod tests {
     #[test]
     fn a_student_is_named_as_the_roster_wrote_them_or_as_they_go_by() {
         let names = ["ann-lee".to_owned(), "Bob".to_owned()];
-        let wanted = ["Ann Lee".to_owned(), "ann-lee".to_owned(), "Bob".to_owned()];
+        let wanted = ["Ann Lee".to_owned(), "ann-lee".to_owned(), "bob".to_owned()];
         assert_eq!(
             only_named(&wanted, &names, "class spring").unwrap(),
             ["ann-lee", "ann-lee", "Bob"]
