@@ -73,6 +73,8 @@ struct Ran {
 
 /// Longest stdout read (the outputs' object): more is an error, not a hang.
 const STDOUT_LIMIT: usize = 1 << 20;
+/// Longest line of a command's output shown as one (a longer one comes in pieces).
+const LINE_LIMIT: usize = 16 * 1024;
 /// How long a stopped command has to end after SIGTERM before its group is killed.
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -207,18 +209,36 @@ async fn run_command(
 }
 
 /// Each line `reader` gives, to its end, as text (bytes that are not UTF-8 replaced: a command
-/// that prints them is still read out, never left blocked on a full pipe).
+/// that prints them is still read out, never left blocked on a full pipe). A line longer than
+/// [`LINE_LIMIT`] comes in pieces of that length, so no output without newlines fills memory.
 async fn each_line(reader: impl tokio::io::AsyncRead + Unpin, mut f: impl FnMut(String)) {
+    let text = |line: &[u8]| {
+        String::from_utf8_lossy(line)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned()
+    };
     let mut reader = tokio::io::BufReader::new(reader);
     let mut line = Vec::new();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                let text = String::from_utf8_lossy(&line);
-                f(text.trim_end_matches(['\n', '\r']).to_owned());
+        let Ok(buf) = reader.fill_buf().await else {
+            return;
+        };
+        if buf.is_empty() {
+            if !line.is_empty() {
+                f(text(&line));
             }
+            return;
+        }
+        let room = LINE_LIMIT - line.len();
+        let (taken, ended) = match buf.iter().take(room).position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (buf.len().min(room), false),
+        };
+        line.extend_from_slice(&buf[..taken]);
+        reader.consume(taken);
+        if ended || line.len() >= LINE_LIMIT {
+            f(text(&line));
+            line.clear();
         }
     }
 }
@@ -379,5 +399,25 @@ impl Executor for Exec {
                 Err(e) => Err(e),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as a command printed them: CRLF and LF alike, bytes that are not UTF-8 replaced, a
+    /// last line without a newline kept, and a line longer than the limit in pieces of it.
+    #[tokio::test]
+    async fn output_is_read_a_line_at_a_time_within_a_bound() {
+        let mut printed = b"one\r\ntwo \xff\n".to_vec();
+        printed.extend(std::iter::repeat_n(b'x', LINE_LIMIT + 10));
+        printed.extend_from_slice(b"\nlast");
+        let mut lines = Vec::new();
+        each_line(printed.as_slice(), |l| lines.push(l)).await;
+        let lengths: Vec<usize> = lines.iter().map(String::len).collect();
+        assert_eq!(lines[..2], ["one", "two \u{fffd}"]);
+        assert_eq!(lengths[2..], [LINE_LIMIT, 10, 4]);
+        assert_eq!(lines[4], "last");
     }
 }
