@@ -1460,6 +1460,67 @@ fn check_http_fails_with_what_it_saw_when_time_runs_out() {
     );
 }
 
+/// A body cut off before its end is no answer (not an empty page that a check without
+/// `expect_body` would pass); a large one is read only as far as its first MiB, where
+/// `expect_body` is looked for.
+#[test]
+fn check_http_takes_a_cut_off_body_for_no_answer_and_reads_a_large_one_in_part() {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|r| r > 2) {
+                line.clear();
+            }
+            // 100 bytes promised, 10 sent, then the connection closes.
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+            );
+        }
+    });
+    let lab = Lab::new(&format!(
+        "
+        runbook: 1
+        name: HTTP
+        steps:
+          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", timeout: 1s}}}}
+        "
+    ));
+    let out = lab.run(&["run", "rb.yaml", "--yes"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("last: status 200, but the body was cut off"),
+        "{stderr}"
+    );
+
+    let large: &'static str =
+        Box::leak(format!("<h1>primary</h1>{}", "x".repeat(3 << 20)).into_boxed_str());
+    let (port, _) = serve(vec![(200, large)]);
+    let lab = Lab::new(&format!(
+        "
+        runbook: 1
+        name: HTTP
+        steps:
+          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: primary, timeout: 20s}}}}
+        "
+    ));
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out).1);
+    let done: serde_json::Value = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step_succeeded")
+        .unwrap();
+    assert_eq!(done["outputs"]["body"].as_str().map(str::len), Some(4096));
+}
+
 #[test]
 fn a_successful_run_ends_with_the_command_that_undoes_it() {
     let lab = Lab::new(

@@ -26,7 +26,7 @@ pub struct HttpParams {
     /// The status code to wait for.
     #[serde(default = "status_ok")]
     pub expect_status: u16,
-    /// Text the body must contain.
+    /// Text the body must contain (looked for in its first MiB).
     pub expect_body: Option<String>,
     /// How long to keep trying.
     #[serde(default = "one_minute")]
@@ -104,6 +104,8 @@ const MAX_INTERVAL: Duration = Duration::from_secs(10);
 const MEASURED_INTERVAL: Duration = Duration::from_secs(2);
 /// Most of a body kept in the `body` output.
 const BODY_OUTPUT: usize = 4096;
+/// Most of a body read: `expect_body` is looked for in its first MiB.
+const BODY_READ: usize = 1 << 20;
 
 struct Http;
 
@@ -222,10 +224,31 @@ async fn fetch(client: &reqwest::Client, url: &reqwest::Url) -> Seen {
         } else {
             e.to_string()
         }),
-        Ok(response) => {
+        Ok(mut response) => {
             let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            Seen::Answer { status, body }
+            // The body's start, read as it comes: a page that turns out to be a large download
+            // is not held whole, and a body cut off is no answer, not an empty page.
+            let mut body = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        body.extend_from_slice(&chunk[..chunk.len().min(BODY_READ - body.len())]);
+                        if body.len() >= BODY_READ {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        return Seen::Error(format!(
+                            "status {status}, but the body was cut off: {e}"
+                        ));
+                    }
+                }
+            }
+            Seen::Answer {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }
         }
     }
 }
