@@ -2275,6 +2275,29 @@ fn sweep_of_a_run_looks_once_in_the_region_the_environment_gives() {
     let listed = in_env(&["runs", "--output", "json"]);
     let runs: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(runs[0]["alive"], 0, "{runs}");
+    // State that cannot be read (here a file where the runs' folder belongs) is said: the
+    // regions the runs acted in are not known, and "nothing carries the tag" covers only those
+    // looked in.
+    std::fs::create_dir_all(lab.dir.path().join("broken")).unwrap();
+    std::fs::write(lab.dir.path().join("broken/runs"), "not a folder").unwrap();
+    let out = in_env(&[
+        "sweep",
+        "--tag",
+        "runbook:class=spring",
+        "--state-dir",
+        "broken",
+        "--yes",
+        "--endpoint-url",
+        &url,
+    ]);
+    ok(&out);
+    assert!(
+        text(&out)
+            .1
+            .contains("The runs in `broken` could not be read (cannot use the journal"),
+        "{:?}",
+        text(&out)
+    );
 }
 
 /// A machine whose clock is minutes off signs requests AWS refuses as expired: the first look at

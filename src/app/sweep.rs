@@ -165,7 +165,16 @@ pub fn sweep(
 /// `runbook:class=spring`): each run's own and its steps', from the journals at hand; none when
 /// there are none.
 fn journal_regions(settings: &Settings, tag: &(String, String)) -> Vec<String> {
-    let states = runs_at_hand(settings, tag);
+    let states = match runs_at_hand(settings, tag) {
+        Ok(states) => states,
+        Err(e) => {
+            ui::note!(
+                "The runs in `{}` could not be read ({e}): only the regions given with --region (or the default one) are looked in, not the other regions the runs acted in.",
+                settings.state_dir.display()
+            );
+            return Vec::new();
+        }
+    };
     let mut regions = Vec::new();
     for state in states.iter().filter(|s| target::state_uses_aws(s)) {
         let own = target::Recorded::of(state).region;
@@ -178,37 +187,39 @@ fn journal_regions(settings: &Settings, tag: &(String, String)) -> Vec<String> {
     regions
 }
 
-/// The runs a tag selects whose journals are at hand (this state directory or bucket).
+/// The runs a tag selects whose journals are at hand (this state directory or bucket); a state
+/// that could not be read is said, never taken for one without runs.
 fn runs_at_hand(
     settings: &Settings,
     (key, value): &(String, String),
-) -> Vec<crate::engine::state::RunState> {
+) -> Result<Vec<crate::engine::state::RunState>, String> {
     use crate::engine::state::RunState;
-    let Ok(store) = super::state::open(settings) else {
-        return Vec::new();
-    };
+    let store = super::state::open(settings).map_err(|e| e.message())?;
     if key == "runbook:run" {
-        match store.exists(value) {
-            Ok(true) => store
+        if store.exists(value).map_err(|e| e.to_string())? {
+            store
                 .read(value)
                 .map(|entries| vec![RunState::from_entries(&entries)])
-                .unwrap_or_default(),
-            _ => Vec::new(),
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(Vec::new())
         }
     } else {
-        store
+        Ok(store
             .list()
-            .unwrap_or_default()
+            .map_err(|e| e.to_string())?
             .into_iter()
             .filter_map(|(_, state)| state.ok())
             .filter(|state| state.labels.iter().any(|(k, v)| k == key && v == value))
-            .collect()
+            .collect())
     }
 }
 
 /// After a sweep removed what runs at hand still list: how their journals learn it.
 fn journals_behind(settings: &Settings, tag: &(String, String)) {
+    // A state that cannot be read was said when the regions were looked for.
     let behind: Vec<String> = runs_at_hand(settings, tag)
+        .unwrap_or_default()
         .into_iter()
         .filter(|s| !s.alive().is_empty())
         .map(|s| s.run_id)
