@@ -380,7 +380,7 @@ fn rollback_with_nothing_left_to_undo_exits_0() {
 }
 
 /// A run's output from a step that did not run (its `when:` was false) says so once the run
-/// has ended, rather than "known after run".
+/// has ended, naming the step and its reason, rather than "known after run".
 #[test]
 fn outputs_of_steps_that_did_not_run_say_so() {
     let lab = Lab::new(
@@ -391,8 +391,14 @@ fn outputs_of_steps_that_did_not_run_say_so() {
           drill: {type: boolean, default: false}
         steps:
           - {id: timed, action: core.set, when: \"{{ vars.drill }}\", with: {seconds: 42}}
+          - id: back
+            action: core.set
+            when: \"{{ vars.drill }}\"
+            skip_reason: the drill is off (--var drill=true turns it on)
+            with: {seconds: 7}
         outputs:
           failover_seconds: \"{{ steps.timed.seconds }}\"
+          failback_seconds: \"{{ steps.back.seconds }}\"
         ",
     );
     let out = lab.run(&["run", "rb.yaml", "--yes", "--output", "json"]);
@@ -403,9 +409,14 @@ fn outputs_of_steps_that_did_not_run_say_so() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|e| e["event"] == "run_finished")
         .unwrap();
+    // Which step did not run, and why.
     assert_eq!(
         finished["outputs"]["failover_seconds"],
-        "(not run: steps.timed.seconds)"
+        "(not run: `timed` was skipped: its `when` is false)"
+    );
+    assert_eq!(
+        finished["outputs"]["failback_seconds"],
+        "(not run: `back` was skipped: the drill is off (--var drill=true turns it on))"
     );
 }
 

@@ -285,13 +285,27 @@ impl Workflow for RunbookWorkflow<'_> {
     /// Rendered when the run has ended: what a step that did not run (a drill left out) would
     /// have given is "not run", not "known after run".
     fn outputs(&self, done: &Outputs) -> Map<String, Json> {
-        let mut outputs = self.renderer(done).root_outputs();
+        let r = self.renderer(done);
+        let mut outputs = r.root_outputs();
         for value in outputs.values_mut() {
             if let Some(rest) = value
                 .as_str()
                 .and_then(|t| t.strip_prefix("(known after run: "))
             {
-                *value = Json::String(format!("(not run: {rest}"));
+                // The step it reads, skipped by its `when`: its reason says why.
+                let skipped = self
+                    .steps
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| rest.starts_with(&format!("steps.{}.", s.id)))
+                    .max_by_key(|(_, s)| s.id.len())
+                    .filter(|(i, _)| matches!(r.condition(*i), Some(Ok(false))));
+                *value = Json::String(match skipped {
+                    Some((i, step)) => {
+                        format!("(not run: `{}` was skipped: {})", step.id, r.skip_reason(i))
+                    }
+                    None => format!("(not run: {rest}"),
+                });
             }
         }
         outputs
