@@ -521,51 +521,57 @@ mod tests {
             students[0].vars,
             [("domain".to_owned(), "ann.class.example".to_owned())]
         );
-        // A var of the runbook called `name` stays a var: the students' column is `student`.
-        let e = roster("name\nAnn Lee\n", &["name"]).unwrap_err();
-        assert!(e.contains("no `student` column"), "{e}");
-        let e = roster("student\nAnn Lee\nann-lee\n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 3: the student `ann-lee` is already on line 2"),
-            "{e}"
-        );
-        let e = roster("student\nann-lee\nAnn Lee\n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 3: the student `ann-lee` (`Ann Lee`) is already on line 2"),
-            "{e}"
-        );
     }
 
     #[test]
     fn roster_mistakes_are_named_with_their_line_and_a_fix() {
-        let e = roster("who,domain\nalice,a.example\n", &["domain"]).unwrap_err();
-        assert!(
-            e.contains("no `student` column (its columns: who, domain)"),
-            "{e}"
-        );
-        let e = roster("student,domian\nalice,a.example\n", &["domain"]).unwrap_err();
-        assert!(e.contains("`domian` is neither a var"), "{e}");
-        assert!(e.contains("did you mean `domain`"), "{e}");
-        let e = roster("student\nalice\nAlice\n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 3: the student `Alice` is already on line 2"),
-            "{e}"
-        );
-        // Blank and comment lines count: the duplicate is named on its own line.
-        let e = roster("student\nalice\n\n# late joiners\nAlice \n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 5: the student `Alice` is already on line 2"),
-            "{e}"
-        );
-        let e = roster("student\n?!\n", &[]).unwrap_err();
-        assert!(
-            e.contains("line 2: `?!` is not a usable student name"),
-            "{e}"
-        );
-        let e = roster("student,domain\nalice\n", &["domain"]).unwrap_err();
-        assert!(e.contains("as many cells"), "{e}");
-        let e = roster("student\n", &[]).unwrap_err();
-        assert!(e.contains("no students"), "{e}");
+        let domain: &[&str] = &["domain"];
+        for (text, declared, said) in [
+            (
+                "who,domain\nalice,a.example\n",
+                domain,
+                "no `student` column (its columns: who, domain)",
+            ),
+            // A var of the runbook called `name` stays a var: the students' column is `student`.
+            ("name\nAnn Lee\n", &["name"], "no `student` column"),
+            (
+                "student,domian\nalice,a.example\n",
+                domain,
+                "`domian` is neither a var of the runbook nor one of student, region, profile, role_arn | did you mean `domain`",
+            ),
+            (
+                "student\nalice\nAlice\n",
+                &[],
+                "line 3: the student `Alice` is already on line 2",
+            ),
+            // Blank and comment lines count: the duplicate is named on its own line.
+            (
+                "student\nalice\n\n# late joiners\nAlice \n",
+                &[],
+                "line 5: the student `Alice` is already on line 2",
+            ),
+            // Two rows that come to one name, as written or not.
+            (
+                "student\nAnn Lee\nann-lee\n",
+                &[],
+                "line 3: the student `ann-lee` is already on line 2",
+            ),
+            (
+                "student\nann-lee\nAnn Lee\n",
+                &[],
+                "line 3: the student `ann-lee` (`Ann Lee`) is already on line 2",
+            ),
+            (
+                "student\n?!\n",
+                &[],
+                "line 2: `?!` is not a usable student name",
+            ),
+            ("student,domain\nalice\n", domain, "as many cells"),
+            ("student\n", &[], "no students"),
+        ] {
+            let e = roster(text, declared).unwrap_err();
+            assert!(e.contains(said), "{text:?}: {e}");
+        }
     }
 
     #[test]
