@@ -153,6 +153,25 @@ pub fn parse_domain(text: &str) -> Result<String, String> {
     let like =
         "a domain is names of letters, digits and hyphens joined by dots, like lab.example.com";
     let wrong = |why: String| Err(format!("`{text}` is not a domain name: {why} ({like})"));
+    // A URL pasted for its domain: say which domain is in it.
+    if let Some((_, rest)) = text.trim().split_once("://") {
+        let host = rest
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default()
+            .rsplit('@')
+            .next()
+            .unwrap_or_default();
+        let host = host.split(':').next().unwrap_or_default();
+        return Err(format!(
+            "`{text}` is a URL, not a domain name: give the domain alone ({})",
+            if host.is_empty() {
+                "like lab.example.com".to_owned()
+            } else {
+                format!("`{host}`")
+            }
+        ));
+    }
     let trimmed = text.trim().trim_end_matches('.');
     let name = if trimmed.is_ascii() {
         trimmed.to_ascii_lowercase()
@@ -528,6 +547,19 @@ mod tests {
             assert!(
                 e.contains(why) && e.contains("like lab.example.com"),
                 "{bad}: {e}"
+            );
+        }
+        // A URL pasted where the domain goes: the domain in it is named.
+        for (url, host) in [
+            ("https://shop.example.org/", "shop.example.org"),
+            (
+                "http://me@www.shop.example.org:8080/a?b",
+                "www.shop.example.org",
+            ),
+        ] {
+            assert_eq!(
+                parse_domain(url).unwrap_err(),
+                format!("`{url}` is a URL, not a domain name: give the domain alone (`{host}`)")
             );
         }
     }
