@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Tags;
-use crate::actions::{ActionDef, Effect, Exercisable, Need, Outputs, Params, Usage, out};
+use crate::actions::{
+    ActionDef, Effect, Exercisable, Need, Outputs, ParamProblem, Params, Usage, out,
+};
 use crate::runbook::format::Cidr;
 
 /// Create a VPC (DNS hostnames and DNS support on).
@@ -18,6 +20,38 @@ pub struct CreateVpcParams {
     pub name: String,
     #[serde(default)]
     pub tags: Tags,
+}
+
+/// An IPv4 range AWS takes for a VPC or a subnet: from /16 to /28. Found by validation, not by
+/// `CreateVpc` (or, for a VPC too small for its subnets, `CreateSubnet`) minutes into a run.
+fn range_problem(known: &serde_json::Value, what: &str) -> Vec<ParamProblem> {
+    let Some(net) = known
+        .get("cidr")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|c| c.parse::<ipnet::IpNet>().ok())
+    else {
+        return Vec::new();
+    };
+    let why = match net {
+        ipnet::IpNet::V6(_) => "is an IPv6 range; this action takes an IPv4 one",
+        ipnet::IpNet::V4(v4) if v4.prefix_len() < 16 => "is larger than AWS allows (at most /16)",
+        ipnet::IpNet::V4(v4) if v4.prefix_len() > 28 => "is smaller than AWS allows (at least /28)",
+        ipnet::IpNet::V4(_) => return Vec::new(),
+    };
+    vec![ParamProblem {
+        param: "cidr",
+        code: "cidr-size",
+        message: format!("`{net}` {why} for {what}"),
+        help: "a VPC or subnet range is from /16 (65,536 addresses) to /28 (16); the shipped runbooks take a /16 for a VPC and a /24 of it for each subnet",
+    }]
+}
+
+fn lint_vpc(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
+    range_problem(known, "a VPC")
+}
+
+fn lint_subnet(_step: &str, known: &serde_json::Value) -> Vec<ParamProblem> {
+    range_problem(known, "a subnet")
 }
 
 /// Create a subnet.
@@ -185,7 +219,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ..ActionDef::new(
             "aws.ec2.create_vpc",
             Effect::Creates,
-            Params::of::<CreateVpcParams>(),
+            Params::of::<CreateVpcParams>().linted(lint_vpc),
             &Life(CreateVpc),
         )
     },
@@ -211,7 +245,7 @@ pub static ACTIONS: &[ActionDef] = &[
         ..ActionDef::new(
             "aws.ec2.create_subnet",
             Effect::Creates,
-            Params::of::<CreateSubnetParams>(),
+            Params::of::<CreateSubnetParams>().linted(lint_subnet),
             &Life(CreateSubnet),
         )
     },
