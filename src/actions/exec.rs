@@ -73,8 +73,8 @@ struct Ran {
 
 /// Longest stdout read (the outputs' object): more is an error, not a hang.
 const STDOUT_LIMIT: usize = 1 << 20;
-/// Longest line of a command's output shown as one (a longer one comes in pieces).
-const LINE_LIMIT: usize = 16 * 1024;
+/// Longest line of a command's output shown (a longer one is said to be there, not shown).
+const LINE_LIMIT: usize = 64 * 1024;
 /// How long a stopped command has to end after SIGTERM before its group is killed.
 const GRACE: Duration = Duration::from_secs(5);
 
@@ -210,35 +210,48 @@ async fn run_command(
 
 /// Each line `reader` gives, to its end, as text (bytes that are not UTF-8 replaced: a command
 /// that prints them is still read out, never left blocked on a full pipe). A line longer than
-/// [`LINE_LIMIT`] comes in pieces of that length, so no output without newlines fills memory.
+/// [`LINE_LIMIT`] is counted, not kept or shown: output without newlines cannot fill memory, and
+/// no secret in it can be shown cut in two, where masking could not find it whole.
 async fn each_line(reader: impl tokio::io::AsyncRead + Unpin, mut f: impl FnMut(String)) {
-    let text = |line: &[u8]| {
-        String::from_utf8_lossy(line)
-            .trim_end_matches(['\n', '\r'])
-            .to_owned()
+    // `length` counts the line's bytes without its newline.
+    let mut said = |line: &[u8], length: usize| {
+        if length > LINE_LIMIT {
+            f(format!(
+                "(a line of {length} bytes, longer than {} KiB: not shown)",
+                LINE_LIMIT / 1024
+            ));
+        } else {
+            f(String::from_utf8_lossy(line)
+                .trim_end_matches('\r')
+                .to_owned());
+        }
     };
     let mut reader = tokio::io::BufReader::new(reader);
     let mut line = Vec::new();
+    let mut length = 0;
     loop {
         let Ok(buf) = reader.fill_buf().await else {
             return;
         };
         if buf.is_empty() {
-            if !line.is_empty() {
-                f(text(&line));
+            if length > 0 {
+                said(&line, length);
             }
             return;
         }
-        let room = LINE_LIMIT - line.len();
-        let (taken, ended) = match buf.iter().take(room).position(|&b| b == b'\n') {
-            Some(at) => (at + 1, true),
-            None => (buf.len().min(room), false),
+        let (text, ended) = match buf.iter().position(|&b| b == b'\n') {
+            Some(at) => (at, true),
+            None => (buf.len(), false),
         };
-        line.extend_from_slice(&buf[..taken]);
-        reader.consume(taken);
-        if ended || line.len() >= LINE_LIMIT {
-            f(text(&line));
+        if length + text <= LINE_LIMIT {
+            line.extend_from_slice(&buf[..text]);
+        }
+        length += text;
+        reader.consume(text + usize::from(ended));
+        if ended {
+            said(&line, length);
             line.clear();
+            length = 0;
         }
     }
 }
@@ -407,17 +420,26 @@ mod tests {
     use super::*;
 
     /// Lines as a command printed them: CRLF and LF alike, bytes that are not UTF-8 replaced, a
-    /// last line without a newline kept, and a line longer than the limit in pieces of it.
+    /// last line without a newline kept, and a line longer than the limit counted, not shown.
     #[tokio::test]
     async fn output_is_read_a_line_at_a_time_within_a_bound() {
         let mut printed = b"one\r\ntwo \xff\n".to_vec();
         printed.extend(std::iter::repeat_n(b'x', LINE_LIMIT + 10));
-        printed.extend_from_slice(b"\nlast");
+        printed.extend_from_slice(b"\n\nlast");
         let mut lines = Vec::new();
         each_line(printed.as_slice(), |l| lines.push(l)).await;
-        let lengths: Vec<usize> = lines.iter().map(String::len).collect();
-        assert_eq!(lines[..2], ["one", "two \u{fffd}"]);
-        assert_eq!(lengths[2..], [LINE_LIMIT, 10, 4]);
-        assert_eq!(lines[4], "last");
+        assert_eq!(
+            lines,
+            [
+                "one".to_owned(),
+                "two \u{fffd}".to_owned(),
+                format!(
+                    "(a line of {} bytes, longer than 64 KiB: not shown)",
+                    LINE_LIMIT + 10
+                ),
+                String::new(),
+                "last".to_owned(),
+            ]
+        );
     }
 }
