@@ -416,7 +416,7 @@ fn outputs_of_steps_that_did_not_run_say_so() {
     );
     assert_eq!(
         finished["outputs"]["failback_seconds"],
-        "(not run: `back` was skipped: the drill is off (--var drill=true turns it on))"
+        "(not run: the drill is off (--var drill=true turns it on))"
     );
 }
 

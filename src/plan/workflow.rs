@@ -292,7 +292,7 @@ impl Workflow for RunbookWorkflow<'_> {
                 .as_str()
                 .and_then(|t| t.strip_prefix("(known after run: "))
             {
-                // The step it reads, skipped by its `when`: its reason says why.
+                // The step it reads, skipped by its `when`: why, in its own words.
                 let skipped = self
                     .steps
                     .iter()
@@ -300,9 +300,17 @@ impl Workflow for RunbookWorkflow<'_> {
                     .filter(|(_, s)| rest.starts_with(&format!("steps.{}.", s.id)))
                     .max_by_key(|(_, s)| s.id.len())
                     .filter(|(i, _)| matches!(r.condition(*i), Some(Ok(false))));
+                // Its own reason says which step it is; without one, the step is named.
                 *value = Json::String(match skipped {
                     Some((i, step)) => {
-                        format!("(not run: `{}` was skipped: {})", step.id, r.skip_reason(i))
+                        match &self.checked.flow.step(&self.checked.project, i).skip_reason {
+                            Some(_) => format!("(not run: {})", r.skip_reason(i)),
+                            None => format!(
+                                "(not run: `{}` was skipped: {})",
+                                step.id,
+                                r.skip_reason(i)
+                            ),
+                        }
                     }
                     None => format!("(not run: {rest}"),
                 });
