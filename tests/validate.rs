@@ -410,11 +410,7 @@ fn a_module_used_twice_reports_its_errors_once() {
 
 #[test]
 fn vars_given_on_the_command_line_feed_the_lints() {
-    // The defaults are fine; the overlap only exists with the value given here.
-    let out = Test::new()
-        .file(
-            "two.yaml",
-            "
+    let two = "
             runbook: 1
             name: Two VPCs
             vars:
@@ -423,8 +419,10 @@ fn vars_given_on_the_command_line_feed_the_lints() {
             steps:
               - {id: one, action: aws.ec2.create_vpc, with: {cidr: \"{{ vars.a }}\", name: one}}
               - {id: two, action: aws.ec2.create_vpc, with: {cidr: \"{{ vars.b }}\", name: two}}
-            ",
-        )
+            ";
+    // The defaults are fine; the overlap only exists with the value given here.
+    let out = Test::new()
+        .file("two.yaml", two)
         .args(["validate", "two.yaml", "--var", "b=10.0.128.0/17"])
         .status(2)
         .run();
@@ -435,6 +433,23 @@ fn vars_given_on_the_command_line_feed_the_lints() {
         ),
         "{stderr}"
     );
+    // A value an action refuses, typed on the command line or in the environment: the error is
+    // at the template it went through, and says where the value was given.
+    let out = Test::new()
+        .file("two.yaml", two)
+        .env("RUNBOOK_VAR_A", "10.0.0.0/8")
+        .args(["validate", "two.yaml", "--var", "b=11.0.0.0/29"])
+        .status(2)
+        .run();
+    let (_, stderr) = text(&out);
+    for said in [
+        "error[cidr-size]: `10.0.0.0/8` is larger than AWS allows (at most /16) for a VPC",
+        "= note: the value comes from RUNBOOK_VAR_A",
+        "error[cidr-size]: `11.0.0.0/29` is smaller than AWS allows (at least /28) for a VPC",
+        "= note: the value comes from --var b",
+    ] {
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
 }
 
 /// VPCs in different regions may share a range (they never route to each other unless

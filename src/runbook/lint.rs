@@ -111,11 +111,19 @@ pub fn run(
             params: renderer.params(i),
         };
         for problem in lint(inst.id, &inst.params.known_value()) {
-            diags.push(
-                Diagnostic::error(problem.code, problem.message)
-                    .at(inst.span(&[problem.param], project_span(project, flow, i)))
-                    .help(problem.help),
-            );
+            let mut d = Diagnostic::error(problem.code, problem.message)
+                .at(inst.span(&[problem.param], project_span(project, flow, i)))
+                .help(problem.help);
+            // A value typed on the command line (or a roster's cell) is named, since the file
+            // only shows the template it went through.
+            if let Some(by) = inst
+                .with
+                .and_then(|w| w.get(problem.param))
+                .and_then(|n| renderer.given_by(flow.steps[i].scope, n, vars))
+            {
+                d = d.note(format!("the value comes from {by}"));
+            }
+            diags.push(d);
         }
     }
     for (span, message) in (0..flow.steps.len()).flat_map(|i| renderer.params(i).errors) {

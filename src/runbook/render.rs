@@ -610,38 +610,51 @@ impl<'a> Renderer<'a> {
     /// Where a value really comes from: a module var's value is written in the `with:` of the
     /// step that uses the module, and a root var's in its default or the vars file.
     pub fn origin(&self, scope: ScopeId, node: &Node, root: &Resolved) -> Span {
-        let Some(text) = node.as_str() else {
-            return node.span;
-        };
-        let template::Kind::Expression(expr) = template::kind(text) else {
-            return node.span;
-        };
-        let Some(name) = expr
-            .trim()
-            .strip_prefix("vars.")
+        self.trace(scope, node, root).0
+    }
+
+    /// Who gave a value that no file holds, in words (`--var primary_cidr`, `RUNBOOK_VAR_ZONE`,
+    /// `` `domain` in line 3 of students.csv ``): a problem found in a module's template is then
+    /// traced to what was typed.
+    pub fn given_by(&self, scope: ScopeId, node: &Node, root: &Resolved) -> Option<String> {
+        self.trace(scope, node, root).1
+    }
+
+    /// [`Self::origin`], and [`Self::given_by`] where the value came from outside the files.
+    fn trace(&self, scope: ScopeId, node: &Node, root: &Resolved) -> (Span, Option<String>) {
+        use crate::runbook::vars::Source;
+        let Some(name) = node
+            .as_str()
+            .and_then(|text| match template::kind(text) {
+                template::Kind::Expression(expr) => Some(expr),
+                _ => None,
+            })
+            .and_then(|expr| expr.trim().strip_prefix("vars."))
             .filter(|n| crate::runbook::vars::is_valid_name(n))
         else {
-            return node.span;
+            return (node.span, None);
         };
         match self.flow.scopes[scope].parent {
             Some((parent, index)) => {
                 let using = &self.project.modules[self.flow.scopes[parent].module].steps[index];
                 match using.with.as_ref().and_then(|w| w.get(name)) {
-                    Some(given) => self.origin(parent, given, root),
-                    None => self.project.modules[self.flow.scopes[scope].module]
-                        .vars
-                        .get(name)
-                        .and_then(|v| v.def.default.as_ref())
-                        .map_or(node.span, |d| d.span),
+                    Some(given) => self.trace(parent, given, root),
+                    None => (
+                        self.project.modules[self.flow.scopes[scope].module]
+                            .vars
+                            .get(name)
+                            .and_then(|v| v.def.default.as_ref())
+                            .map_or(node.span, |d| d.span),
+                        None,
+                    ),
                 }
             }
             None => match root.values.get(name) {
-                Some((
-                    _,
-                    crate::runbook::vars::Source::Default(span)
-                    | crate::runbook::vars::Source::File(span),
-                )) => *span,
-                _ => node.span,
+                Some((_, Source::Default(span) | Source::File(span))) => (*span, None),
+                Some((_, Source::Flag(by))) => (node.span, Some(by.clone())),
+                Some((_, Source::Env)) => (node.span, Some(crate::runbook::vars::env_name(name))),
+                Some((_, Source::Prompt)) => (node.span, Some("your answer".to_owned())),
+                None => (node.span, None),
             },
         }
     }

@@ -305,7 +305,8 @@ fn quote(v: &Json) -> String {
 /// Where a var's value came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    Flag,
+    /// `--var NAME=…`, or a class roster's cell: how, in words.
+    Flag(String),
     File(Span),
     Env,
     Default(Span),
@@ -365,13 +366,11 @@ pub fn resolve(
             .and_then(|(at, values)| Some((at, values.iter().find(|(n, _)| n == name)?)));
         let found: Option<(Result<Json, String>, Source, String)> =
             if let Some((at, (_, text))) = in_row {
-                Some((
-                    parse_text(ty, text),
-                    Source::Flag,
-                    format!("`{name}` in {at}"),
-                ))
+                let by = format!("`{name}` in {at}");
+                Some((parse_text(ty, text), Source::Flag(by.clone()), by))
             } else if let Some((_, text)) = inputs.flags.iter().rev().find(|(n, _)| n == name) {
-                Some((parse_text(ty, text), Source::Flag, format!("--var {name}")))
+                let by = format!("--var {name}");
+                Some((parse_text(ty, text), Source::Flag(by.clone()), by))
             } else if let Some((key, node)) = file_values.iter().find(|(k, _)| k.value == *name) {
                 Some((
                     typed(ty, node),
