@@ -954,6 +954,8 @@ fn every_json_line_parses_and_the_junit_report_has_a_case_per_step() {
     );
 }
 
+/// A secret appears nowhere the run shows or keeps it, in plain or JSON output, the `JUnit`
+/// report or the journal, whether it comes from the environment or `--var`.
 #[test]
 fn a_secret_appears_nowhere() {
     let secret = "s3cr3t-T0KEN-value";
@@ -996,7 +998,21 @@ fn a_secret_appears_nowhere() {
         );
         let xml = std::fs::read_to_string(lab.path().join("report.xml")).unwrap();
         assert!(!xml.contains(secret), "{xml}");
+        // Given in the environment, nothing is said of how it was given.
+        assert!(!stderr.contains("Warning"), "{stderr}");
     }
+    // Typed with `--var`, it is masked all the same, and the run warns that the command line is
+    // seen by others on the machine and kept in shell history, naming the way to give it instead.
+    let typed = format!("token={secret}");
+    let out = lab.run(&["run", "rb.yaml", "--yes", "--var", &typed]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stderr.contains("Warning: the secret var `token` was given with --var")
+            && stderr.contains("Give it as RUNBOOK_VAR_TOKEN in the environment")
+            && !stdout.contains(secret)
+            && !stderr.contains(secret),
+        "{stderr}"
+    );
     for id in lab.run_ids() {
         assert!(
             !lab.journal(&id).contains(secret),

@@ -224,6 +224,22 @@ fn rollback_command(settings: &Settings, run_id: &str) -> String {
     settings.command(&format!("rollback {run_id}"))
 }
 
+/// A secret var given with `--var` is masked in everything the run shows and keeps, but the
+/// command line itself is seen by other users of the machine (`ps`) and kept in shell history:
+/// said once, with the ways that keep it out of both.
+fn secrets_typed(checked: &Checked) {
+    let root = checked.project.root();
+    for (name, (_, source)) in &checked.vars.values {
+        let typed = matches!(source, Source::Flag(by) if by.starts_with("--var"));
+        if typed && root.vars.get(name).is_some_and(|v| v.def.secret) {
+            ui::note!(
+                "Warning: the secret var `{name}` was given with --var: the run masks it, but the command line is seen by other users of this machine and kept in your shell's history. Give it as {} in the environment, in a --vars-file, or let the run ask for it on a terminal.",
+                vars::env_name(name)
+            );
+        }
+    }
+}
+
 /// Ask for vars without a value, on a terminal and without `--yes`; otherwise exit 2.
 pub(crate) fn fill_missing(checked: &mut Checked, ask: &TerminalAsk) -> Result<(), Error> {
     if checked.vars.missing.is_empty() {
@@ -374,6 +390,7 @@ fn start_run(settings: &Settings, new: &NewRun, exec: &Exec) -> Result<Exit, Err
     let mut checked = super::check::valid_file(settings, file, vars)?;
     check_until(exec, &checked)?;
     check_outputs(exec)?;
+    secrets_typed(&checked);
     let ask = asker(settings, exec);
     if exec.exercise {
         exercise_refused(exec, &ask)?;
