@@ -195,6 +195,12 @@ fn line_of(text: &str, position: &csv::Position) -> u64 {
     u64::try_from(before.matches('\n').count() + skipped + 1).unwrap_or(u64::MAX)
 }
 
+/// A header as a spreadsheet may write it, folded to the column's own form: `Role ARN` and
+/// `role-arn` are `role_arn`.
+fn folded(header: &str) -> String {
+    header.trim().to_lowercase().replace([' ', '-'], "_")
+}
+
 /// The name a header line's cell stands for: itself where it is `student`, an access column or
 /// a var of the runbook; else the one of those it names in another case or with spaces or
 /// hyphens, as a spreadsheet's export writes them (`Student`, `Role ARN`, `Domain`).
@@ -207,7 +213,6 @@ fn column_name(header: &str, declared: &[String]) -> String {
     if known().any(|k| k == header) {
         return header.to_owned();
     }
-    let folded = |s: &str| s.trim().to_lowercase().replace([' ', '-'], "_");
     let mut alike = known().filter(|k| folded(k) == folded(header));
     match (alike.next(), alike.next()) {
         (Some(one), None) => one.to_owned(),
@@ -262,8 +267,7 @@ pub fn read_roster_with_problems(
     // A spreadsheet's list of people names its column `Name` as often as `Student`.
     let Some(student_col) = headers.iter().position(|h| h == "student").or_else(|| {
         headers.iter().position(|h| {
-            let folded = h.trim().to_lowercase().replace([' ', '-'], "_");
-            ["name", "student_name", "full_name"].contains(&folded.as_str())
+            ["name", "student_name", "full_name"].contains(&folded(h).as_str())
                 && !declared.contains(h)
         })
     }) else {
