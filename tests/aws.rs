@@ -2533,6 +2533,7 @@ fn every_kind_deleted_behind_the_runs_back_is_undone_as_already_gone() {
             region: None,
         };
         let ctx = Context {
+            secrets: &[],
             region: None,
             run_id: "r",
             step_id: "s",

@@ -1548,6 +1548,81 @@ fn check_http_takes_a_cut_off_body_for_no_answer_and_reads_a_large_one_in_part()
     assert_eq!(done["outputs"]["body"].as_str().map(str::len), Some(4096));
 }
 
+/// A page that quotes a secret where `check.http` cuts what it keeps (the `body` output's 4 KiB,
+/// the 200 characters of a failure's hint) shows none of it: the secret is masked before the cut,
+/// which would otherwise leave its start for the masking to miss. `runbook check` masks it too.
+#[test]
+fn a_secret_that_a_cut_body_would_split_shows_nothing_of_itself() {
+    let secret = "s3cr3t-T0KEN-value";
+    let start = &secret[..8];
+    let at = |n: usize| -> &'static str {
+        Box::leak(format!("{}{secret} and more", "x".repeat(n)).into_boxed_str())
+    };
+    let (port, _) = serve(vec![(200, at(4090))]);
+    let lab = Lab::new(&format!(
+        "
+        runbook: 1
+        name: HTTP
+        vars:
+          token: {{secret: true}}
+        steps:
+          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: and more, timeout: 5s}}}}
+        "
+    ));
+    let out = lab
+        .command(&["run", "rb.yaml", "--yes", "--output", "json"])
+        .env("RUNBOOK_VAR_TOKEN", secret)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), Some(0), "{stderr}");
+    let done: serde_json::Value = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "step_succeeded")
+        .unwrap();
+    let body = done["outputs"]["body"].as_str().unwrap();
+    assert_eq!(
+        body.chars().count(),
+        4096,
+        "the output is still cut to 4 KiB"
+    );
+    assert!(body.ends_with("x*** an"), "{}", &body[4080..]);
+    assert!(
+        !stdout.contains(start) && !stderr.contains(start),
+        "{stdout}{stderr}"
+    );
+
+    let (port, _) = serve(vec![(200, at(190))]);
+    let lab = Lab::new(&format!(
+        "
+        runbook: 1
+        name: HTTP
+        vars:
+          token: {{secret: true}}
+        steps:
+          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: secondary, timeout: 1s}}}}
+        "
+    ));
+    for command in [&["run", "rb.yaml", "--yes"][..], &["check", "rb.yaml"]] {
+        let out = lab
+            .command(command)
+            .env("RUNBOOK_VAR_TOKEN", secret)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(code(&out), Some(1), "{command:?}: {stdout}{stderr}");
+        assert!(
+            format!("{stdout}{stderr}").contains("it began: xxxx"),
+            "{command:?}: {stdout}{stderr}"
+        );
+        assert!(
+            !stdout.contains(start) && !stderr.contains(start),
+            "{command:?}: {stdout}{stderr}"
+        );
+    }
+}
+
 #[test]
 fn a_successful_run_ends_with_the_command_that_undoes_it() {
     let lab = Lab::new(

@@ -299,7 +299,7 @@ impl Executor for Http {
                     if *status == p.expect_status && body_ok {
                         let mut outcome = Outcome::default();
                         outcome.outputs.insert("status".into(), (*status).into());
-                        let excerpt: String = body.chars().take(BODY_OUTPUT).collect();
+                        let excerpt = ctx.excerpt(body, BODY_OUTPUT);
                         outcome.outputs.insert("body".into(), excerpt.into());
                         if let Ok(Some(addr)) = &target {
                             outcome
@@ -330,7 +330,7 @@ impl Executor for Http {
                     ));
                     if let Seen::Answer { status, body } = &seen {
                         if *status == p.expect_status {
-                            let excerpt: String = body.chars().take(200).collect();
+                            let excerpt = ctx.excerpt(body, 200);
                             error = error.hint(format!(
                                 "the body did not contain the expected text; it began: {excerpt}"
                             ));

@@ -71,6 +71,7 @@ pub fn check(
             services,
             ask: &ask,
             read_for: READ_FOR,
+            secrets: &super::session::secrets_of(&checked),
         }
         .run(),
     );

@@ -194,6 +194,7 @@ pub(crate) fn look(settings: &Settings, state: &RunState) -> Result<ui::runs::Se
         };
         let key = state.key(&step);
         let ctx = Context {
+            secrets: &[],
             region: resource.region.as_deref(),
             run_id: &state.run_id,
             step_id: &step,

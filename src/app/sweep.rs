@@ -435,6 +435,7 @@ async fn delete(
     let cancel = interrupt.child_token();
     let params = serde_json::Value::Null;
     let ctx = Context {
+        secrets: &[],
         region: None,
         run_id: "sweep",
         step_id: "sweep",

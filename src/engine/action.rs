@@ -378,6 +378,9 @@ pub struct Context<'a> {
     /// Where the step acts when not where the run does (its `region:`; for an undo, where the
     /// resource was made). `None`: the run's own. The engine only passes it on.
     pub region: Option<&'a str>,
+    /// The run's secret values (empty outside a run's steps): what an action cuts to show or
+    /// keep is masked before the cut ([`Context::excerpt`]), so no cut leaves part of a secret.
+    pub secrets: &'a [String],
 }
 
 /// What an action can be handed besides its parameters; each kind of action looks for its own
@@ -404,6 +407,15 @@ impl Declared {
 }
 
 impl Context<'_> {
+    /// At most `most` characters of `text`, for an output or a message, with the run's secrets
+    /// masked first: masking after the cut would miss a secret the cut split, and show its start.
+    pub fn excerpt(&self, text: &str, most: usize) -> String {
+        crate::mask::mask_text(text, self.secrets)
+            .chars()
+            .take(most)
+            .collect()
+    }
+
     /// Write down, before acting, what the step's undo will need and could not learn afterwards
     /// (the records a take-over replaces). It is journaled at once, so that a resume's reconcile
     /// or a rollback after a crash or a lost answer finds it as [`Context::declared`]. A journal

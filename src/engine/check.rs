@@ -42,6 +42,8 @@ pub struct Check<'a> {
     pub ask: &'a dyn Ask,
     /// How long a reading step's waits may wait.
     pub read_for: Duration,
+    /// The runbook's secret values: masked in what the reads show and in every verdict.
+    pub secrets: &'a [String],
 }
 
 /// A step's progress, kept: its last message says what a read found.
@@ -145,6 +147,7 @@ impl Check<'_> {
                             declared: &super::action::NOTHING_DECLARED,
                             journal: None,
                             deadline: Some(tokio::time::Instant::now() + self.read_for),
+                            secrets: self.secrets,
                             region: prepared.region.as_deref(),
                         };
                         let executor = step.action.executor();
@@ -226,11 +229,27 @@ impl Check<'_> {
                 step: step.id.clone(),
                 title: step.title.clone(),
                 action: step.action.name().to_owned(),
-                verdict,
+                verdict: masked(verdict, self.secrets),
             });
         }
         verdicts.into_iter().flatten().collect()
     }
+}
+
+/// A verdict's texts with the secrets masked: what a read found may quote a secret.
+fn masked(mut verdict: Verdict, secrets: &[String]) -> Verdict {
+    let texts: Vec<&mut String> = match &mut verdict {
+        Verdict::InPlace { what } => vec![what],
+        Verdict::WouldFail { reason, fix } => std::iter::once(reason).chain(fix).collect(),
+        Verdict::Ready { why }
+        | Verdict::Unknown { why }
+        | Verdict::CouldNotLook { why }
+        | Verdict::Skipped { why } => vec![why],
+    };
+    for text in texts {
+        *text = crate::mask::mask_text(text, secrets);
+    }
+    verdict
 }
 
 /// The steps in an order where each comes after those it waits for (the runbook's order where

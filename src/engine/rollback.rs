@@ -115,6 +115,7 @@ impl Rollback<'_> {
             declared: &super::action::NOTHING_DECLARED,
             journal: None,
             deadline: None,
+            secrets: &[],
             region: None,
         }
     }

@@ -417,6 +417,7 @@ impl Run<'_> {
             declared: &declared,
             journal: Some(self.journal),
             deadline: None,
+            secrets: &self.options.secrets,
             region: prepared.region.as_deref(),
         };
         let executor = step.action.executor();

@@ -132,6 +132,7 @@ async fn call(
     let cancel = CancellationToken::new();
     let clients = script.clients();
     let ctx = Context {
+        secrets: &[],
         region: None,
         run_id: "run-1",
         step_id: "step",
