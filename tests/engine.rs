@@ -1558,18 +1558,22 @@ fn a_secret_that_a_cut_body_would_split_shows_nothing_of_itself() {
     let at = |n: usize| -> &'static str {
         Box::leak(format!("{}{secret} and more", "x".repeat(n)).into_boxed_str())
     };
-    let (port, _) = serve(vec![(200, at(4090))]);
-    let lab = Lab::new(&format!(
-        "
-        runbook: 1
-        name: HTTP
-        vars:
-          token: {{secret: true}}
-        steps:
-          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: and more, timeout: 5s}}}}
-        "
-    ));
-    let out = lab
+    // A page that quotes the secret after `before` characters, checked for `expect`.
+    let lab = |before: usize, expect: &str| {
+        let (port, _) = serve(vec![(200, at(before))]);
+        Lab::new(&format!(
+            "
+            runbook: 1
+            name: HTTP
+            vars:
+              token: {{secret: true}}
+            steps:
+              - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: {expect}, timeout: 2s}}}}
+            "
+        ))
+    };
+    let lab_cut = lab(4090, "and more");
+    let out = lab_cut
         .command(&["run", "rb.yaml", "--yes", "--output", "json"])
         .env("RUNBOOK_VAR_TOKEN", secret)
         .output()
@@ -1593,17 +1597,7 @@ fn a_secret_that_a_cut_body_would_split_shows_nothing_of_itself() {
         "{stdout}{stderr}"
     );
 
-    let (port, _) = serve(vec![(200, at(190))]);
-    let lab = Lab::new(&format!(
-        "
-        runbook: 1
-        name: HTTP
-        vars:
-          token: {{secret: true}}
-        steps:
-          - {{id: page, action: check.http, with: {{url: \"http://127.0.0.1:{port}/\", expect_body: secondary, timeout: 1s}}}}
-        "
-    ));
+    let lab = lab(190, "secondary");
     for command in [&["run", "rb.yaml", "--yes"][..], &["check", "rb.yaml"]] {
         let out = lab
             .command(command)
