@@ -567,7 +567,7 @@ fn parameters_left_empty_are_not_listed() {
     };
     let unset = plan(&[]);
     assert!(
-        unset.contains("       name: lab.example.com\n       comment: lab failover lab\n       shared: true\n     rollback:"),
+        unset.contains("       name: lab.example.com\n       comment: runbook lab: failover routing (prefix lab)\n       shared: true\n     rollback:"),
         "{unset}"
     );
     assert!(!unset.contains("       limit:"), "{unset}");
