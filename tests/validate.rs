@@ -229,6 +229,46 @@ fn names_written_as_other_tools_write_them_are_pointed_to_ours() {
 
 /// A step's `guide:` is checked as any template: a misspelt var in it is an error at its line,
 /// not a walkthrough that shows the template as written.
+/// A command written as a shell line where a list belongs is refused before the run, whether
+/// or not a template is in it (text around a template always renders to a string), and pointed to
+/// the list it means; a whole `{{ … }}` may still give a list.
+#[test]
+fn a_command_written_as_a_line_is_pointed_to_the_list_it_means() {
+    let out = Test::new()
+        .file(
+            "rb.yaml",
+            "
+            runbook: 1
+            name: Lines
+            vars:
+              name: {default: world}
+            steps:
+              - {id: greet, action: core.exec, with: {command: 'echo hello {{ vars.name }}'}}
+              - {id: shout, action: core.exec, with: {command: 'echo hello | tr a-z A-Z'}}
+              - {id: apply, action: core.exec, with: {command: 'terraform apply -parallelism 4'}}
+              - {id: listed, action: core.exec, with: {command: \"{{ ['echo', vars.name] }}\"}}
+              - {id: note, action: core.note, with: {text: '{{ steps.listed.greeting }}'}}
+              - {id: after, action: core.note, needs: apply, with: {text: done}}
+            ",
+        )
+        .args(["validate", "rb.yaml"])
+        .output();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for help in [
+        "write it as a list: `[echo, hello, \"{{ vars.name }}\"]`",
+        "write it as a list: `[sh, -c, 'echo hello | tr a-z A-Z']`",
+        "write it as a list: `[terraform, apply, -parallelism, \"4\"]`",
+        "write it as a list: `[apply]`",
+        "give the step `outputs: [greeting]` and have the command print one JSON object on stdout, \
+         `{\"greeting\": \"…\"}`",
+    ] {
+        assert!(stderr.contains(help), "{help}\n{stderr}");
+    }
+    assert_eq!(stderr.matches("error[wrong-type]").count(), 4, "{stderr}");
+    assert!(stderr.contains("rb.yaml: 5 errors, 1 warning"), "{stderr}");
+}
+
 #[test]
 fn a_guides_template_is_checked_like_any_other() {
     let out = Test::new()

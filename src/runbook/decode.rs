@@ -179,6 +179,9 @@ impl de::Error for DecodeError {
                 unexpected_text(&unexp)
             ));
         }
+        if let (de::Unexpected::Str(text), "a sequence") = (&unexp, expected.as_str()) {
+            e.help = Some(format!("write it as a list: `{}`", as_list(text)));
+        }
         e
     }
 
@@ -218,6 +221,52 @@ impl de::Error for DecodeError {
         e.help = suggest::did_you_mean(variant, expected.iter().copied());
         e
     }
+}
+
+/// A string written where a list belongs, as the list it likely means: its words, a template
+/// (`{{ vars.name }}`) kept whole; a command line with shell syntax (quotes, pipes, `&&`, `$`)
+/// as a shell's `[sh, -c, '…']`.
+fn as_list(text: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut depth = 0usize;
+    let mut shell = false;
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => depth += 1,
+            '}' if chars.peek() == Some(&'}') => depth = depth.saturating_sub(1),
+            '|' | '&' | ';' | '<' | '>' | '$' | '\'' | '"' | '`' | '*' | '\\' if depth == 0 => {
+                shell = true;
+            }
+            _ => {}
+        }
+        if c.is_whitespace() && depth == 0 {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+        } else {
+            word.push(c);
+        }
+    }
+    words.extend((!word.is_empty()).then_some(word));
+    if shell {
+        return format!("[sh, -c, '{}']", text.trim().replace('\'', "''"));
+    }
+    // A word YAML reads as itself, a string: no flow syntax, and not a number.
+    let plain = |w: &str| {
+        w.chars()
+            .all(|c| c.is_alphanumeric() || "-_./=+".contains(c))
+            && w.parse::<f64>().is_err()
+    };
+    let quoted = words.iter().map(|w| {
+        if plain(w) {
+            w.clone()
+        } else {
+            format!("\"{}\"", w.replace('"', "\\\""))
+        }
+    });
+    format!("[{}]", quoted.collect::<Vec<_>>().join(", "))
 }
 
 fn unexpected_text(u: &de::Unexpected<'_>) -> String {
@@ -260,6 +309,18 @@ pub fn is_deferred(s: &str) -> bool {
 
 fn lenient_template(node: &Node) -> bool {
     LENIENT.with(Cell::get) && node.as_str().is_some_and(is_template)
+}
+
+/// A template that may stand in for a list or a mapping: only one that is a whole `{{ … }}`
+/// expression has a native value; text around a template always renders to a string.
+fn lenient_whole(node: &Node) -> bool {
+    LENIENT.with(Cell::get)
+        && node.as_str().is_some_and(|s| {
+            matches!(
+                super::template::kind(s),
+                super::template::Kind::Expression(_)
+            )
+        })
 }
 
 /// Decode a node into `T`.
@@ -548,14 +609,14 @@ impl<'de> de::Deserializer<'de> for NodeDe<'de> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        if lenient_template(self.0) {
+        if lenient_whole(self.0) {
             return v.visit_seq(SeqDe { iter: [].iter() });
         }
         self.deserialize_any(v)
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DecodeError> {
-        if lenient_template(self.0) {
+        if lenient_whole(self.0) {
             return v.visit_map(MapDe {
                 iter: [].iter(),
                 value: None,

@@ -680,12 +680,23 @@ fn check_step_ref(
         )),
         None => suggest::did_you_mean(output, &outputs),
     };
-    let help = help.unwrap_or_else(|| {
-        if outputs.is_empty() {
-            format!("{what} has no outputs")
-        } else {
-            format!("its outputs are {}", suggest::list(&outputs))
-        }
+    let listed =
+        matches!(&target.kind, StepKind::Action(def) if matches!(def.outputs, Outputs::Listed));
+    let help = help.unwrap_or_else(|| match (outputs.is_empty(), listed) {
+        // A command's stdout read as Ansible's `register` or a shell's `$(…)` would read it.
+        (_, true) => format!(
+            "a command's outputs are what it names: give the step `outputs: [{}]` and have the \
+             command print one JSON object on stdout, `{{\"{output}\": \"…\"}}`; without \
+             `outputs:` what it prints is shown, not kept",
+            outputs
+                .iter()
+                .map(String::as_str)
+                .chain([output])
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (true, false) => format!("{what} has no outputs"),
+        (false, false) => format!("its outputs are {}", suggest::list(&outputs)),
     });
     Some(
         Diagnostic::error(
