@@ -267,6 +267,31 @@ fn a_command_written_as_a_line_is_pointed_to_the_list_it_means() {
     }
     assert_eq!(stderr.matches("error[wrong-type]").count(), 4, "{stderr}");
     assert!(stderr.contains("rb.yaml: 5 errors, 1 warning"), "{stderr}");
+
+    // A whole `{{ … }}` that gives a string where the list belongs fails the step at run time,
+    // naming the parameter (exit 2: the runbook's mistake).
+    let out = Test::new()
+        .file(
+            "rb.yaml",
+            "
+            runbook: 1
+            name: Whole
+            vars:
+              name: {default: world}
+            steps:
+              - {id: greet, action: core.exec, with: {command: '{{ vars.name }}'}}
+            ",
+        )
+        .args(["run", "rb.yaml", "--yes", "--state-dir", "st"])
+        .output();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "invalid parameter `command`: invalid type: string \"world\", expected a list"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -439,9 +439,24 @@ impl Context<'_> {
     }
 
     /// Decode the parameters into the action's own struct.
+    /// A rendered value of the wrong type (a template that gave a string where a list belongs)
+    /// is named by its parameter, in the words validation uses.
     pub fn params<P: serde::de::DeserializeOwned>(&self) -> Result<P, ActionError> {
-        serde_json::from_value(self.params.clone())
-            .map_err(|e| ActionError::new(format!("invalid parameters: {e}")).invalid_input())
+        serde_path_to_error::deserialize(self.params.clone()).map_err(|e| {
+            let path = e.path().to_string();
+            let what = e
+                .into_inner()
+                .to_string()
+                .replace("expected a sequence", "expected a list");
+            let message = if path == "." {
+                format!("invalid parameters: {what}")
+            } else {
+                format!("invalid parameter `{path}`: {what}")
+            };
+            ActionError::new(message)
+                .hint("`runbook plan` shows the value each parameter's template gives")
+                .invalid_input()
+        })
     }
 
     /// The service of type `T` the run was handed, if it was.
