@@ -76,6 +76,7 @@ fn a_module_used_twice_plans_prefixed_steps_in_dependency_order() {
 
               3. green.vpc — VPC of green
                  aws.ec2.create_vpc (creates)
+                 starts with the run: it waits for no step (`needs:` orders steps)
                  with:
                    cidr: 10.2.0.0/16
                    name: demo-green

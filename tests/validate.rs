@@ -294,6 +294,61 @@ fn a_command_written_as_a_line_is_pointed_to_the_list_it_means() {
     );
 }
 
+/// Steps run when what they wait for is done, not in the file's order: a pause written between
+/// two steps and ordered with neither delays nothing, which validation warns of (naming the
+/// `needs:` to write) and `plan` shows (each unordered step "starts with the run"). A pause that
+/// is ordered is not warned of.
+#[test]
+fn a_pause_ordered_with_no_step_is_said_to_delay_nothing() {
+    let runbook = |needs: &str| {
+        format!(
+            "
+            runbook: 1
+            name: Pause
+            steps:
+              - {{id: hello, action: core.note, with: {{text: hi}}}}
+              - {{id: wait, action: core.sleep, {needs} with: {{duration: 1s}}}}
+              - {{id: after, action: core.note, with: {{text: done}}}}
+            "
+        )
+    };
+    let out = Test::new()
+        .file("rb.yaml", &runbook(""))
+        .args(["validate", "rb.yaml"])
+        .output();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning only: {stderr}");
+    assert!(
+        stderr.contains(
+            "warning[sleep-unordered]: step `wait` delays nothing: it waits for no step, and no step waits for it"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("give `wait` `needs: [hello]` and `after` `needs: [wait]`"),
+        "{stderr}"
+    );
+    let out = Test::new()
+        .file("rb.yaml", &runbook(""))
+        .args(["plan", "rb.yaml"])
+        .output();
+    let (stdout, _) = text(&out);
+    assert_eq!(
+        stdout
+            .matches("starts with the run: it waits for no step (`needs:` orders steps)")
+            .count(),
+        2,
+        "{stdout}"
+    );
+
+    let out = Test::new()
+        .file("rb.yaml", &runbook("needs: [hello],"))
+        .args(["validate", "rb.yaml"])
+        .output();
+    let (_, stderr) = text(&out);
+    assert!(!stderr.contains("sleep-unordered"), "{stderr}");
+}
+
 #[test]
 fn a_guides_template_is_checked_like_any_other() {
     let out = Test::new()

@@ -75,6 +75,7 @@ pub fn run(
     };
     regions(flow, renderer, &mut diags);
     commands(project, flow, &mut diags);
+    lone_sleeps(project, flow, &mut diags);
     failover(flow, &instances("aws.route53.failover_record"), &mut diags);
     weighted(flow, &instances("aws.route53.weighted_record"), &mut diags);
     vpc_overlap(
@@ -162,6 +163,54 @@ fn commands(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
         .at(project_span(project, flow, first))
         .help("read them before you run it; give each an `undo:` so that rollback removes what it makes"),
     );
+}
+
+/// A pause that nothing is ordered with: steps run when what they wait for is done, not in the
+/// file's order, so a `core.sleep` that waits for no step and that no step waits for delays
+/// nothing (a newcomer writes one between two steps and expects the second to wait).
+fn lone_sleeps(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
+    if flow.steps.len() < 2 {
+        return;
+    }
+    for (i, step) in flow.steps.iter().enumerate() {
+        let sleeps =
+            matches!(flow.step(project, i).kind, StepKind::Action(d) if d.name == "core.sleep");
+        let waited_for = flow
+            .steps
+            .iter()
+            .any(|s| s.deps.iter().any(|(d, _)| *d == i));
+        if !sleeps || !step.deps.is_empty() || waited_for {
+            continue;
+        }
+        let id = &step.id;
+        let before = i.checked_sub(1).map(|b| flow.steps[b].id.as_str());
+        let after = flow.steps.get(i + 1).map(|a| a.id.as_str());
+        let help = match (before, after) {
+            (Some(b), Some(a)) => format!(
+                "steps run as soon as what they wait for is done, not in the file's order: give \
+                 `{id}` `needs: [{b}]` and `{a}` `needs: [{id}]`"
+            ),
+            (None, Some(a)) => format!(
+                "steps run as soon as what they wait for is done, not in the file's order: give \
+                 `{a}` `needs: [{id}]`"
+            ),
+            (Some(b), None) => format!(
+                "steps run as soon as what they wait for is done, not in the file's order: give \
+                 `{id}` `needs: [{b}]`"
+            ),
+            (None, None) => continue,
+        };
+        diags.push(
+            Diagnostic::warning(
+                "sleep-unordered",
+                format!(
+                    "step `{id}` delays nothing: it waits for no step, and no step waits for it"
+                ),
+            )
+            .at(project_span(project, flow, i))
+            .help(help),
+        );
+    }
 }
 
 fn project_span(project: &Project, flow: &Flow, i: usize) -> Span {

@@ -39,6 +39,12 @@ pub fn human(plan: &Plan) -> String {
         let _ = writeln!(out, "     {} ({})", step.action, step.effect.as_str());
         if !step.needs.is_empty() {
             let _ = writeln!(out, "     after: {}", step.needs.join(", "));
+        } else if step.number > 1 {
+            // Order in the file is not order in time: say so where it would surprise.
+            let _ = writeln!(
+                out,
+                "     starts with the run: it waits for no step (`needs:` orders steps)"
+            );
         }
         match step.condition {
             Condition::Runs => {}
