@@ -322,6 +322,19 @@ fn a_class_board_has_a_tile_per_student_and_the_pages_read_right_in_a_browser() 
         ["primary ← answers now"],
         "the stack that answers is marked"
     );
+    // A stack's resources are grouped by kind: its two subnets and two security groups side by
+    // side, not in the order the run happened to make them.
+    let kinds = browser.texts(
+        &server.at(&format!("/runs/{ann}")),
+        ".card.answering div .muted",
+    );
+    for kind in ["subnet", "security group"] {
+        let at: Vec<usize> = (0..kinds.len()).filter(|&i| kinds[i] == kind).collect();
+        assert!(
+            at.len() == 2 && at[1] == at[0] + 1,
+            "{kind} twice, together: {kinds:?}"
+        );
+    }
     let tiles = browser.texts(&server.at("/class/board"), ".tile .who");
     assert_eq!(tiles, ["ann", "ben", "cat"], "a tile per student");
     let site = browser.text(&server.at("/site/ann.board.example/"));

@@ -336,6 +336,19 @@ async fn answer_now(settings: &Settings, state: &RunState, domain: &str) -> Json
     }
 }
 
+/// A card's resources with each kind's together (the two subnets, the two security groups), in
+/// the order the run first made each kind.
+fn by_kind(mut items: Vec<Json>) -> Vec<Json> {
+    let mut kinds: Vec<Json> = Vec::new();
+    for item in &items {
+        if !kinds.contains(&item["kind"]) {
+            kinds.push(item["kind"].clone());
+        }
+    }
+    items.sort_by_key(|item| kinds.iter().position(|k| *k == item["kind"]));
+    items
+}
+
 /// `/runs/ID`: what the run built, by stack (a module's steps) and DNS, which stack answers now,
 /// its drill, exercises and steps, and the commands to go on, as `show` writes them.
 fn run_page(
@@ -376,6 +389,7 @@ fn run_page(
             None => zone.push(item),
         }
     }
+    let zone = by_kind(zone);
     let stacks: Vec<Json> = stacks
         .into_iter()
         .map(|(name, resources)| {
@@ -384,7 +398,7 @@ fn run_page(
                     .iter()
                     .any(|r| r["kind"] == "load balancer" && r["name"] == lb.as_str())
             });
-            json!({"name": name, "resources": resources, "answering": answers})
+            json!({"name": name, "resources": by_kind(resources), "answering": answers})
         })
         .collect();
     let drill = drill.map(|d| {
