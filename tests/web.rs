@@ -120,6 +120,17 @@ fn the_pages_show_a_kept_lab_and_the_stand_in_follows_a_stop() {
     let (status, runs) = get(&lab, &server.at("/"), true);
     assert_eq!(status, 200, "{runs}");
     assert!(runs.contains(&id), "the run is listed: {runs}");
+    assert!(
+        runs.contains(
+            "title=\"primary_record, secondary_record\">2 by the runbook</div><div class=\"exercises\" title=\"stop_primary\">1 skipped</div>"
+        ),
+        "its exercises in words, the steps on hover: {runs}"
+    );
+    assert_eq!(
+        runs.matches("<h2>").count(),
+        0,
+        "no heading repeats `Runs`: {runs}"
+    );
 
     let (status, page) = get(&lab, &server.at(&format!("/runs/{id}")), true);
     assert_eq!(status, 200, "{page}");
