@@ -1797,6 +1797,51 @@ fn records_that_would_collide_refuse_the_run_before_anything_is_created() {
     assert_eq!(inventory(&lab), before, "nothing was created");
 }
 
+/// A load balancer's or target group's name is unique in a region: a second lab of the same
+/// prefix beside one that was kept is refused before anything is made, naming the run that has
+/// the names and how to roll it back; another prefix runs. Before, the second lab built its
+/// network and stopped at `CreateTargetGroup` (`DuplicateTargetGroupName`).
+#[test]
+fn a_lab_whose_names_are_taken_in_the_region_is_refused_before_it_makes_anything() {
+    let lab = Lab::new();
+    let url = lab.emulator.url.clone();
+    ok(&lab.failover(
+        &url,
+        &["--var", "domain=one.example.com", "--var", "drill=false"],
+    ));
+    let kept = lab.run_ids().pop().unwrap();
+    let before = inventory(&lab);
+    let out = lab.failover(&url, &["--var", "domain=two.example.com"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for said in [
+        format!(
+            "a target group named lab-primary-tg already exists in ap-south-1, made by run {kept}"
+        ),
+        format!(
+            "a load balancer named lab-secondary-alb already exists in ap-south-1, made by run {kept}"
+        ),
+        format!(
+            "help: a load balancer's or target group's name is unique in a region: roll back run {kept} (`runbook rollback {kept}`"
+        ),
+        "nothing was created".to_owned(),
+    ] {
+        assert!(stderr.contains(&said), "{said}\n{stderr}");
+    }
+    assert_eq!(inventory(&lab), before, "nothing was created");
+    ok(&lab.failover(
+        &url,
+        &[
+            "--var",
+            "domain=two.example.com",
+            "--var",
+            "prefix=two",
+            "--var",
+            "drill=false",
+        ],
+    ));
+}
+
 /// `InvalidTarget` (an instance not running yet) and an alias target Route 53 cannot see yet are
 /// waited out by the actions. (`PriorRequestNotComplete` the Route 53 SDK already retries.)
 #[test]

@@ -1256,7 +1256,9 @@ fn ready(
     let found = rt
         .block_on(crate::actions::aws::readiness::collisions(
             c,
-            plan.steps.iter().map(|s| (s.action, &s.params)),
+            plan.steps
+                .iter()
+                .map(|s| (s.action, &s.params, s.region.as_deref())),
         ))
         .map_err(|e| Error::Usage {
             message: e.message,

@@ -73,14 +73,24 @@ const SAME_SET: &str = "choose another prefix (`--var prefix=…`) or domain, or
 /// whose name ends its name.
 pub async fn collisions<'p>(
     c: &Clients,
-    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value)>,
+    steps: impl Iterator<Item = (&'p str, &'p serde_json::Value, Option<&'p str>)>,
 ) -> Result<Vec<Met>, ActionError> {
     let mut zones = Vec::new();
     let mut chosen = HashMap::new();
     let mut find_only = Vec::new();
     let mut writes = Vec::new();
-    for (action, params) in steps {
+    let mut balancing = Vec::new();
+    for (action, params, region) in steps {
         match action {
+            "aws.elbv2.create_load_balancer" | "aws.elbv2.create_target_group" => {
+                if let Some(name) = params["name"]
+                    .as_str()
+                    .filter(|n| !n.starts_with("(known after run"))
+                {
+                    let load_balancer = action == "aws.elbv2.create_load_balancer";
+                    balancing.push((load_balancer, name.to_owned(), region));
+                }
+            }
             "aws.route53.hosted_zone" => {
                 if let Some(name) = known_name(&params["name"]) {
                     if let Some(id) = params["id"].as_str().filter(|id| !id.trim().is_empty()) {
@@ -193,5 +203,76 @@ pub async fn collisions<'p>(
             found.extend(why);
         }
     }
+    for (load_balancer, name, region) in balancing {
+        found.extend(name_taken(region.map_or(c, |r| c.in_region(r)), load_balancer, &name).await?);
+    }
     Ok(found)
+}
+
+/// Load balancer and target group names are unique in an account's region: one of the step's
+/// name that exists already fails the step (`Duplicate…Name`) after everything before it was
+/// built. Whose it is comes from its `runbook:run` tag, when it has one.
+async fn name_taken(
+    c: &Clients,
+    load_balancer: bool,
+    name: &str,
+) -> Result<Option<Met>, ActionError> {
+    let arn = if load_balancer {
+        super::found(
+            "DescribeLoadBalancers",
+            c.elbv2.describe_load_balancers().names(name).send().await,
+            &["LoadBalancerNotFound"],
+        )?
+        .and_then(|out| {
+            out.load_balancers()
+                .first()
+                .and_then(|b| b.load_balancer_arn().map(str::to_owned))
+        })
+    } else {
+        super::found(
+            "DescribeTargetGroups",
+            c.elbv2.describe_target_groups().names(name).send().await,
+            &["TargetGroupNotFound"],
+        )?
+        .and_then(|out| {
+            out.target_groups()
+                .first()
+                .and_then(|g| g.target_group_arn().map(str::to_owned))
+        })
+    };
+    let Some(arn) = arn else {
+        return Ok(None);
+    };
+    let tags = c
+        .elbv2
+        .describe_tags()
+        .resource_arns(&arn)
+        .send()
+        .await
+        .map_err(|e| super::sdk_error("DescribeTags", &e))?;
+    let run = tags.tag_descriptions().first().and_then(|d| {
+        super::tags::value(super::tags::elbv2(d.tags()), super::tags::RUN).map(str::to_owned)
+    });
+    let what = if load_balancer {
+        "load balancer"
+    } else {
+        "target group"
+    };
+    let region = &c.region;
+    Ok(Some(match run {
+        Some(run) => Met {
+            what: format!(
+                "a {what} named {name} already exists in {region}, made by run {run}"
+            ),
+            fix: format!(
+                "a load balancer's or target group's name is unique in a region: roll back run {run} (`runbook rollback {run}`, with the state folder it ran with), or give this run other names (`--var prefix=…` where the runbook has it)"
+            ),
+        },
+        None => Met {
+            what: format!(
+                "a {what} named {name} already exists in {region}, not made by runbook"
+            ),
+            fix: "a load balancer's or target group's name is unique in a region: give this run other names (`--var prefix=…` where the runbook has it)".to_owned(),
+        },
+    }))
 }
