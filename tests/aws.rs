@@ -1829,6 +1829,26 @@ fn a_lab_whose_names_are_taken_in_the_region_is_refused_before_it_makes_anything
         assert!(stderr.contains(&said), "{said}\n{stderr}");
     }
     assert_eq!(inventory(&lab), before, "nothing was created");
+    // `check`, in a state folder where the runbook never ran, says the same of the steps that
+    // would meet the names (exit 1).
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let out = lab.run(&[
+        "check",
+        runbook.to_str().unwrap(),
+        "--endpoint-url",
+        &url,
+        "--var",
+        "domain=two.example.com",
+        "--state-dir",
+        "elsewhere",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.lines().any(|l| l.trim_start().starts_with("primary.tg")
+            && l.contains("would fail  a new run is refused before its first step: a target group named lab-primary-tg")),
+        "{stdout}"
+    );
     ok(&lab.failover(
         &url,
         &[

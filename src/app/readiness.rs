@@ -50,7 +50,7 @@ pub fn check(
     let labels = prior.as_ref().map(|p| p.labels.clone()).unwrap_or_default();
     let interrupt = tokio_util::sync::CancellationToken::new();
     let rt = super::session::runtime(&interrupt);
-    let services: &'static crate::engine::action::Services = if super::session::uses_aws(&checked) {
+    let clients = if super::session::uses_aws(&checked) {
         let target = target::checked(settings, known.region.clone());
         let (clients, _) = rt
             .block_on(client::preflight(&target))
@@ -58,11 +58,15 @@ pub fn check(
                 message: e.message,
                 help: e.hint,
             })?;
-        clients
+        Some(clients)
     } else {
-        &()
+        None
     };
-    let verdicts = rt.block_on(
+    let services: &'static crate::engine::action::Services = match clients {
+        Some(c) => c,
+        None => &(),
+    };
+    let mut verdicts = rt.block_on(
         Check {
             workflow: &workflow,
             run_id: &run_id,
@@ -75,6 +79,19 @@ pub fn check(
         }
         .run(),
     );
+    // A new run is refused before its first step when what it would write or name is taken
+    // (`run`'s preflight): the step that would meet it would fail. Where the runbook ran before,
+    // what it made is its own, and shows in place.
+    if let (Some(c), None) = (clients, &prior) {
+        let plan = crate::plan::build(&checked, &known);
+        let met = rt.block_on(crate::actions::aws::readiness::collisions(
+            c,
+            plan.steps
+                .iter()
+                .map(|s| (s.action, &s.params, s.region.as_deref())),
+        ));
+        preflight_verdicts(&mut verdicts, &plan, met);
+    }
     let name = checked.project.name();
     if let Some(path) = junit {
         ui::junit::write_check(&name, &verdicts, path).map_err(|e| {
@@ -86,6 +103,53 @@ pub fn check(
     }
     ui::output_raw(&ui::check::render(&name, &verdicts, output))?;
     Ok(exit(&verdicts))
+}
+
+/// What `run`'s preflight would meet, on the steps that would meet it: each would fail (a step
+/// already failing keeps its own reason). A preflight whose reads failed leaves its steps
+/// unlooked at, never ready.
+fn preflight_verdicts(
+    verdicts: &mut [Evaluated],
+    plan: &crate::plan::Plan,
+    met: Result<Vec<crate::actions::aws::readiness::Met>, crate::engine::action::ActionError>,
+) {
+    let mut set = |step: &str, verdict: Verdict| {
+        if let Some(v) = verdicts.iter_mut().find(|v| {
+            v.step == step
+                && !matches!(
+                    v.verdict,
+                    Verdict::WouldFail { .. } | Verdict::CouldNotLook { .. }
+                )
+        }) {
+            v.verdict = verdict;
+        }
+    };
+    match met {
+        Ok(met) => {
+            for m in met {
+                set(
+                    &plan.steps[m.step].id,
+                    Verdict::WouldFail {
+                        reason: format!("a new run is refused before its first step: {}", m.what),
+                        fix: Some(m.fix),
+                    },
+                );
+            }
+        }
+        Err(e) => {
+            if let Some(first) = plan.steps.first() {
+                set(
+                    &first.id,
+                    Verdict::CouldNotLook {
+                        why: format!(
+                            "what a new run checks before its first step could not be read: {}",
+                            e.message
+                        ),
+                    },
+                );
+            }
+        }
+    }
 }
 
 /// 1 when any step would fail or could not be looked at (a read failed); else 0.

@@ -57,6 +57,8 @@ pub fn outside_zones<'p>(
 /// What a run would meet in the account, in words, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Met {
+    /// The step that would meet it: its place among the steps given.
+    pub step: usize,
     pub what: String,
     pub fix: String,
 }
@@ -80,7 +82,8 @@ pub async fn collisions<'p>(
     let mut find_only = Vec::new();
     let mut writes = Vec::new();
     let mut balancing = Vec::new();
-    for (action, params, region) in steps {
+    let mut zone_steps = HashMap::new();
+    for (i, (action, params, region)) in steps.enumerate() {
         match action {
             "aws.elbv2.create_load_balancer" | "aws.elbv2.create_target_group" => {
                 if let Some(name) = params["name"]
@@ -88,7 +91,7 @@ pub async fn collisions<'p>(
                     .filter(|n| !n.starts_with("(known after run"))
                 {
                     let load_balancer = action == "aws.elbv2.create_load_balancer";
-                    balancing.push((load_balancer, name.to_owned(), region));
+                    balancing.push((i, load_balancer, name.to_owned(), region));
                 }
             }
             "aws.route53.hosted_zone" => {
@@ -99,6 +102,7 @@ pub async fn collisions<'p>(
                     if params["create"] == false {
                         find_only.push(name.clone());
                     }
+                    zone_steps.insert(name.clone(), i);
                     zones.push(name);
                 }
             }
@@ -113,7 +117,7 @@ pub async fn collisions<'p>(
                 ) {
                     let kind = params["type"].as_str().unwrap_or("A").to_uppercase();
                     let role = params["role"].as_str().map(str::to_uppercase);
-                    writes.push((name, kind, role, set.to_owned()));
+                    writes.push((i, name, kind, role, set.to_owned()));
                 }
             }
             _ => {}
@@ -139,6 +143,7 @@ pub async fn collisions<'p>(
             None if find_only.contains(zone) => {
                 let (there, closest) = zones_beside(c, zone).await;
                 found.push(Met {
+                    step: zone_steps[zone],
                     what: format!(
                         "there is no public hosted zone named {zone} ({there}), and the runbook only finds one (`create: false`)"
                     ),
@@ -155,7 +160,7 @@ pub async fn collisions<'p>(
             None => {}
         }
     }
-    for (name, kind, role, set) in writes {
+    for (step, name, kind, role, set) in writes {
         let Some(zone) = zones
             .iter()
             .filter(|z| name == **z || name.ends_with(&format!(".{z}")))
@@ -178,6 +183,7 @@ pub async fn collisions<'p>(
             let their_role = r.failover().map(|f| f.as_str().to_owned());
             let why = match (&role, r.set_identifier(), &their_role) {
                 (_, None, _) => Some(Met {
+                    step,
                     what: format!(
                         "a simple {kind} record already exists at {name} (zone {zone}); Route 53 allows no other record of that name and type beside it"
                     ),
@@ -185,6 +191,7 @@ pub async fn collisions<'p>(
                 }),
                 (Some(mine), Some(_), Some(r_role)) if r_role == mine && theirs != set => {
                     Some(Met {
+                        step,
                         what: format!(
                             "a {mine} failover record already exists at {name} (zone {zone}) under set identifier `{theirs}`; Route 53 keeps one {mine} record per name and type"
                         ),
@@ -192,6 +199,7 @@ pub async fn collisions<'p>(
                     })
                 }
                 (_, Some(_), _) if theirs == set => Some(Met {
+                    step,
                     what: format!(
                         "{} record with set identifier `{set}` already exists at {name} (zone {zone}): another lab with the same prefix and domain, or one not rolled back, would be overwritten",
                         crate::runbook::suggest::a_or_an(&kind)
@@ -203,8 +211,9 @@ pub async fn collisions<'p>(
             found.extend(why);
         }
     }
-    for (load_balancer, name, region) in balancing {
-        found.extend(name_taken(region.map_or(c, |r| c.in_region(r)), load_balancer, &name).await?);
+    for (step, load_balancer, name, region) in balancing {
+        let c = region.map_or(c, |r| c.in_region(r));
+        found.extend(name_taken(c, step, load_balancer, &name).await?);
     }
     Ok(found)
 }
@@ -214,6 +223,7 @@ pub async fn collisions<'p>(
 /// built. Whose it is comes from its `runbook:run` tag, when it has one.
 async fn name_taken(
     c: &Clients,
+    step: usize,
     load_balancer: bool,
     name: &str,
 ) -> Result<Option<Met>, ActionError> {
@@ -261,6 +271,7 @@ async fn name_taken(
     let region = &c.region;
     Ok(Some(match run {
         Some(run) => Met {
+            step,
             what: format!(
                 "a {what} named {name} already exists in {region}, made by run {run}"
             ),
@@ -269,6 +280,7 @@ async fn name_taken(
             ),
         },
         None => Met {
+            step,
             what: format!(
                 "a {what} named {name} already exists in {region}, not made by runbook"
             ),
