@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ec2::types::Filter;
 
 use crate::aws::{Lab, inventory, ok};
-use crate::test::text;
+use crate::test::{Test, text};
 
 fn roster(lab: &Lab, name: &str, students: &[&str]) -> String {
     let mut csv = String::from("student,domain\n");
@@ -392,6 +392,46 @@ fn students_sharing_a_domain_are_refused_before_anything_is_created() {
     );
     assert!(stderr.contains("`domain` column"), "{stderr}");
     assert_eq!(inventory(&lab), before, "nothing was created");
+}
+
+/// A roster that gives two students one prefix in one account: their labs would take the same
+/// load balancer and target group names, which are unique in a region, and all but one would fail
+/// after building their networks. Refused before the run, naming the students and the names; in
+/// accounts of their own (a `profile` column) the same names are theirs to take.
+#[test]
+fn students_sharing_a_prefix_in_one_account_are_refused_before_the_run() {
+    let runbook = crate::test::root().join("runbooks/route53-failover.yaml");
+    let validate = |csv: &str| {
+        Test::new()
+            .file("roster.csv", csv)
+            .args([
+                "validate",
+                runbook.to_str().unwrap(),
+                "--each",
+                "roster.csv",
+            ])
+            .output()
+    };
+    let out = validate(
+        "student,domain,prefix\nann,ann.class.example,lab\nben,ben.class.example,lab\ncid,cid.class.example,cid\n",
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`ann` and `ben` would each take load balancer lab-primary-alb, load balancer lab-secondary-alb, target group lab-primary-tg, target group lab-secondary-tg"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("`cid`"),
+        "cid has a prefix of its own: {stderr}"
+    );
+    assert!(stderr.contains("the roster's `prefix` column"), "{stderr}");
+
+    let out = validate(
+        "student,domain,prefix,profile\nann,ann.class.example,lab,ann-account\nben,ben.class.example,lab,ben-account\n",
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 /// A class killed half way: running it again resumes each lab without duplicates; with the

@@ -167,6 +167,9 @@ pub struct Usage {
     pub quota: Need,
     /// The DNS record slots it writes: two labs writing one slot would overwrite each other.
     pub records: Vec<Slot>,
+    /// The names it takes that are unique in an account's region (`target group lab-tg`): two
+    /// labs taking one in one region would fail.
+    pub names: Vec<String>,
 }
 
 /// One DNS record slot: a name and type, and which record of them (a failover role, or a

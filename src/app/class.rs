@@ -838,6 +838,8 @@ pub fn check_class(
     let mut checked_students = Vec::new();
     // The DNS record slots each student's lab writes, to refuse two labs writing one record.
     let mut slots: Vec<(crate::actions::Slot, String)> = Vec::new();
+    // The names each lab takes in its account's region (load balancers, target groups).
+    let mut names: Vec<((String, String, String), String)> = Vec::new();
     for student in students {
         let mut inputs = vars.clone();
         inputs.row = Some((
@@ -887,10 +889,18 @@ pub fn check_class(
                 .into_iter()
                 .map(|slot| (slot, student.name.clone())),
         );
+        names.extend(
+            regional_names(&plan, &student)
+                .into_iter()
+                .map(|name| (name, student.name.clone())),
+        );
         checked_students.push((student, checked));
     }
     if let Err(Error::Usage { message, help }) = shared_records(slots) {
         diagnostics.push(Diagnostic::error("roster", message).help_opt(help));
+    }
+    if let Some(clash) = shared_names(names) {
+        diagnostics.push(clash);
     }
     if !diagnostics.is_empty() {
         return Err(Error::Invalid {
@@ -941,6 +951,84 @@ fn shared_records(slots: Vec<(crate::actions::Slot, String)>) -> Result<(), Erro
         ),
         "give each student a domain of their own (the roster's `domain` column), for example NAME.class.example under one class zone",
     ))
+}
+
+/// The names a student's lab takes that are unique in an account's region, each with its
+/// account (the student's profile or role, `` for the class's own) and region (the step's, the
+/// student's, or `` for the class's).
+fn regional_names(plan: &crate::plan::Plan, student: &Student) -> Vec<(String, String, String)> {
+    let account = student
+        .role_arn
+        .clone()
+        .or_else(|| student.profile.clone())
+        .unwrap_or_default();
+    plan.steps
+        .iter()
+        .filter_map(|s| {
+            let usage = (crate::actions::find(s.action)?.usage?)(&s.params);
+            let region = s.region.clone().or_else(|| student.region.clone());
+            let account = account.clone();
+            Some(
+                usage
+                    .names
+                    .into_iter()
+                    .map(move |name| (account.clone(), region.clone().unwrap_or_default(), name)),
+            )
+        })
+        .flatten()
+        .collect()
+}
+
+/// Two labs in one account's region that take one load balancer or target group name: all but
+/// the first would fail at their create, after building their networks.
+fn shared_names(names: Vec<((String, String, String), String)>) -> Option<Diagnostic> {
+    // (the students, the region): the names they would each take there.
+    type Students = (Vec<String>, String);
+    let mut by_name: std::collections::BTreeMap<(String, String, String), Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (name, student) in names {
+        let students = by_name.entry(name).or_default();
+        if !students.contains(&student) {
+            students.push(student);
+        }
+    }
+    // Said once per group of students and region: `ann and ben would both take …`.
+    let mut groups: Vec<(Students, Vec<String>)> = Vec::new();
+    for ((_, region, name), students) in by_name {
+        if students.len() < 2 {
+            continue;
+        }
+        let key = (students, region);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(name),
+            None => groups.push((key, vec![name])),
+        }
+    }
+    let clashes: Vec<String> = groups
+        .into_iter()
+        .map(|((students, region), names)| {
+            let region = if region.is_empty() {
+                String::new()
+            } else {
+                format!(" in {region}")
+            };
+            format!(
+                "{} would each take {}{region}",
+                suggest::list(&students),
+                names.join(", ")
+            )
+        })
+        .collect();
+    (!clashes.is_empty()).then(|| {
+        Diagnostic::error(
+            "roster",
+            format!(
+                "students' labs would take the same names, which are unique in an account's region: {}",
+                clashes.join("; ")
+            ),
+        )
+        .help("give each student a prefix of their own (the roster's `prefix` column), or leave the column and --var prefix out: each student's prefix is then made from the name")
+    })
 }
 
 fn rollback_class_command(settings: &Settings, class: &str) -> String {

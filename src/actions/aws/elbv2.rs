@@ -127,15 +127,31 @@ pub struct WaitTargetHealthParams {
     pub since: Option<String>,
 }
 
-fn load_balancer_usage(_: &serde_json::Value) -> Usage {
+fn load_balancer_usage(params: &serde_json::Value) -> Usage {
     Usage {
         hourly: Some(super::cost::load_balancer()),
         quota: Need {
             load_balancers: 1,
             ..Need::default()
         },
+        names: taken("load balancer", params),
         ..Usage::default()
     }
+}
+
+fn target_group_usage(params: &serde_json::Value) -> Usage {
+    Usage {
+        names: taken("target group", params),
+        ..Usage::default()
+    }
+}
+
+/// The name a step takes in its region, when the plan knows it.
+fn taken(kind: &str, params: &serde_json::Value) -> Vec<String> {
+    let name = params["name"]
+        .as_str()
+        .filter(|n| !n.starts_with("(known after run"));
+    name.map(|n| format!("{kind} {n}")).into_iter().collect()
 }
 
 /// A name AWS refuses, before anything runs.
@@ -271,6 +287,7 @@ pub static ACTIONS: &[ActionDef] = &[
             compares: &["vpc_id", "port", "protocol", "health_check"],
             watch: false,
         }),
+        usage: Some(target_group_usage),
         also: &["target_group", "create_tg", "tg", "elb_target_group"],
         ..ActionDef::new(
             "aws.elbv2.create_target_group",
