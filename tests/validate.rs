@@ -349,6 +349,40 @@ fn a_pause_ordered_with_no_step_is_said_to_delay_nothing() {
     assert!(!stderr.contains("sleep-unordered"), "{stderr}");
 }
 
+/// Templates written as other tools write them are pointed to ours: GitHub's `${{ … }}` (the `$`
+/// would stay in the text), Ansible's bare var, a step named without `steps.`, and the
+/// environment, which templates do not read.
+#[test]
+fn templates_written_as_other_tools_write_them_are_pointed_to_ours() {
+    let out = Test::new()
+        .file(
+            "rb.yaml",
+            "
+            runbook: 1
+            name: Styles
+            vars:
+              name: {default: world}
+            steps:
+              - {id: a, action: core.note, with: {text: 'hi ${{ vars.name }}'}}
+              - {id: b, action: core.note, with: {text: '{{ name }}'}}
+              - {id: c, action: core.note, with: {text: '{{ env.HOME }}'}}
+              - {id: d, action: core.note, with: {text: '{{ a }}'}}
+            ",
+        )
+        .args(["validate", "rb.yaml"])
+        .output();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for said in [
+        "warning[dollar-template]: `${{ … }}` is GitHub Actions' way to write a template: here the `$` stays in the text",
+        "help: a var is read as `vars.name`",
+        "help: templates do not read the environment: declare a var (`vars: {home: {}}`), read it as `vars.home`, and give it as RUNBOOK_VAR_HOME",
+        "help: a step's output is read as `steps.a.OUTPUT`",
+    ] {
+        assert!(stderr.contains(said), "{said}\n{stderr}");
+    }
+}
+
 #[test]
 fn a_guides_template_is_checked_like_any_other() {
     let out = Test::new()

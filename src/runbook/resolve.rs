@@ -528,6 +528,16 @@ fn check_site(
     diags: &mut Diagnostics,
 ) {
     let module = &project.modules[m];
+    if !site.expression && site.text.contains("${{") {
+        diags.push(
+            Diagnostic::warning(
+                "dollar-template",
+                "`${{ … }}` is GitHub Actions' way to write a template: here the `$` stays in the text",
+            )
+            .at(site.span)
+            .help("write `{{ … }}` without the `$`"),
+        );
+    }
     let refs = match site.references() {
         Ok(refs) => refs,
         Err(e) => {
@@ -577,15 +587,29 @@ fn check_site(
             ["aws", key, ..] if !AWS_KEYS.contains(key) => {
                 Some(unknown_key_of("aws", key, AWS_KEYS, span))
             }
-            [root, ..] if !ROOTS.contains(root) => Some(
-                Diagnostic::error("unknown-name", format!("templates have no `{root}`"))
-                    .at(span)
-                    .help(
-                        suggest::did_you_mean(root, ROOTS.iter().copied()).unwrap_or_else(|| {
-                            format!("templates start from {}", suggest::list(ROOTS))
-                        }),
-                    ),
-            ),
+            [root, rest @ ..] if !ROOTS.contains(root) => {
+                // A var or step named bare (Ansible's `{{ name }}`), or the environment (`env.X`,
+                // GitHub's): said in the words that reach it here.
+                let help = if module.vars.contains_key(*root) {
+                    format!("a var is read as `vars.{root}`")
+                } else if module.steps.iter().any(|s| s.id.value == *root) {
+                    format!("a step's output is read as `steps.{root}.OUTPUT`")
+                } else if matches!(*root, "env" | "environ" | "environment") {
+                    let name = rest.first().unwrap_or(&"NAME").to_lowercase();
+                    format!(
+                        "templates do not read the environment: declare a var (`vars: {{{name}: {{}}}}`), read it as `vars.{name}`, and give it as RUNBOOK_VAR_{}",
+                        name.to_uppercase()
+                    )
+                } else {
+                    suggest::did_you_mean(root, ROOTS.iter().copied())
+                        .unwrap_or_else(|| format!("templates start from {}", suggest::list(ROOTS)))
+                };
+                Some(
+                    Diagnostic::error("unknown-name", format!("templates have no `{root}`"))
+                        .at(span)
+                        .help(help),
+                )
+            }
             _ => None,
         };
         diags.extend(d);
