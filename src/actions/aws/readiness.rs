@@ -276,7 +276,7 @@ async fn name_taken(
                 "a {what} named {name} already exists in {region}, made by run {run}"
             ),
             fix: format!(
-                "a load balancer's or target group's name is unique in a region: roll back run {run} (`runbook rollback {run}`, with the state folder it ran with; `runbook resume {run}` if it did not finish), or give this run other names (`--var prefix=…` where the runbook has it)"
+                "a load balancer's or target group's name is unique in a region: roll back run {run} (`runbook rollback {run}`, with the state folder it ran with; `runbook resume {run}` if it did not finish; `runbook sweep --tag runbook:run={run}` if its state folder is gone), or give this run other names (`--var prefix=…` where the runbook has it)"
             ),
         },
         None => Met {
