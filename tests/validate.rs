@@ -245,7 +245,7 @@ fn a_command_written_as_a_line_is_pointed_to_the_list_it_means() {
             steps:
               - {id: greet, action: core.exec, with: {command: 'echo hello {{ vars.name }}'}}
               - {id: shout, action: core.exec, with: {command: 'echo hello | tr a-z A-Z'}}
-              - {id: apply, action: core.exec, with: {command: 'terraform apply -parallelism 4'}}
+              - {id: apply, action: core.exec, with: {command: 'terraform apply -parallelism 4 -refresh true'}}
               - {id: listed, action: core.exec, with: {command: \"{{ ['echo', vars.name] }}\"}}
               - {id: note, action: core.note, with: {text: '{{ steps.listed.greeting }}'}}
               - {id: after, action: core.note, needs: apply, with: {text: done}}
@@ -258,7 +258,7 @@ fn a_command_written_as_a_line_is_pointed_to_the_list_it_means() {
     for help in [
         "write it as a list: `[echo, hello, \"{{ vars.name }}\"]`",
         "write it as a list: `[sh, -c, 'echo hello | tr a-z A-Z']`",
-        "write it as a list: `[terraform, apply, -parallelism, \"4\"]`",
+        "write it as a list: `[terraform, apply, -parallelism, \"4\", -refresh, \"true\"]`",
         "write it as a list: `[apply]`",
         "give the step `outputs: [greeting]` and have the command print one JSON object on stdout, \
          `{\"greeting\": \"…\"}`",
@@ -295,32 +295,41 @@ fn a_command_written_as_a_line_is_pointed_to_the_list_it_means() {
 }
 
 /// Steps run when what they wait for is done, not in the file's order: a pause written between
-/// two steps and ordered with neither delays nothing, which validation warns of (naming the
-/// `needs:` to write) and `plan` shows (each unordered step "starts with the run"). A pause that
-/// is ordered is not warned of.
+/// two steps and ordered with neither delays nothing, and a check written after a deploy, waiting
+/// for no step, looks before the deploy acts. Validation warns of both (naming the `needs:` to
+/// write) and `plan` shows each unordered step "starts with the run". Ordered, neither is warned
+/// of.
 #[test]
-fn a_pause_ordered_with_no_step_is_said_to_delay_nothing() {
-    let runbook = |needs: &str| {
+fn a_pause_or_a_check_ordered_with_no_step_is_warned_of() {
+    let runbook = |first: &str, needs: &str| {
         format!(
             "
             runbook: 1
             name: Pause
             steps:
-              - {{id: hello, action: core.note, with: {{text: hi}}}}
+              - {{id: hello, action: {first}}}
               - {{id: wait, action: core.sleep, {needs} with: {{duration: 1s}}}}
               - {{id: after, action: core.note, with: {{text: done}}}}
             "
         )
     };
-    let out = Test::new()
-        .file("rb.yaml", &runbook(""))
-        .args(["validate", "rb.yaml"])
-        .output();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "a warning only: {stderr}");
+    let validate = |yaml: &str| {
+        let out = Test::new()
+            .file("rb.yaml", yaml)
+            .args(["validate", "rb.yaml"])
+            .output();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "a warning only: {:?}",
+            text(&out)
+        );
+        text(&out).1
+    };
+    let stderr = validate(&runbook("core.note, with: {text: hi}", ""));
     assert!(
         stderr.contains(
-            "warning[sleep-unordered]: step `wait` delays nothing: it waits for no step, and no step waits for it"
+            "warning[unordered]: step `wait` delays nothing: it waits for no step, and no step waits for it"
         ),
         "{stderr}"
     );
@@ -328,8 +337,16 @@ fn a_pause_ordered_with_no_step_is_said_to_delay_nothing() {
         stderr.contains("give `wait` `needs: [hello]` and `after` `needs: [wait]`"),
         "{stderr}"
     );
+    // After a step that acts (a command), the pause starts beside it.
+    let stderr = validate(&runbook("core.exec, with: {command: [date]}", ""));
+    assert!(
+        stderr.contains(
+            "warning[unordered]: step `wait` waits for no step, so it starts with the run, beside `hello`, not after it"
+        ),
+        "{stderr}"
+    );
     let out = Test::new()
-        .file("rb.yaml", &runbook(""))
+        .file("rb.yaml", &runbook("core.note, with: {text: hi}", ""))
         .args(["plan", "rb.yaml"])
         .output();
     let (stdout, _) = text(&out);
@@ -340,47 +357,27 @@ fn a_pause_ordered_with_no_step_is_said_to_delay_nothing() {
         2,
         "{stdout}"
     );
+    let stderr = validate(&runbook(
+        "core.exec, with: {command: [date]}",
+        "needs: [hello],",
+    ));
+    assert!(!stderr.contains("unordered"), "{stderr}");
 
-    let out = Test::new()
-        .file("rb.yaml", &runbook("needs: [hello],"))
-        .args(["validate", "rb.yaml"])
-        .output();
-    let (_, stderr) = text(&out);
-    assert!(!stderr.contains("sleep-unordered"), "{stderr}");
-}
-
-/// Templates written as other tools write them are pointed to ours: GitHub's `${{ … }}` (the `$`
-/// would stay in the text), Ansible's bare var, a step named without `steps.`, and the
-/// environment, which templates do not read.
-#[test]
-fn templates_written_as_other_tools_write_them_are_pointed_to_ours() {
-    let out = Test::new()
-        .file(
-            "rb.yaml",
-            "
-            runbook: 1
-            name: Styles
-            vars:
-              name: {default: world}
-            steps:
-              - {id: a, action: core.note, with: {text: 'hi ${{ vars.name }}'}}
-              - {id: b, action: core.note, with: {text: '{{ name }}'}}
-              - {id: c, action: core.note, with: {text: '{{ env.HOME }}'}}
-              - {id: d, action: core.note, with: {text: '{{ a }}'}}
-            ",
-        )
-        .args(["validate", "rb.yaml"])
-        .output();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    for said in [
-        "warning[dollar-template]: `${{ … }}` is GitHub Actions' way to write a template: here the `$` stays in the text",
-        "help: a var is read as `vars.name`",
-        "help: templates do not read the environment: declare a var (`vars: {home: {}}`), read it as `vars.home`, and give it as RUNBOOK_VAR_HOME",
-        "help: a step's output is read as `steps.a.OUTPUT`",
-    ] {
-        assert!(stderr.contains(said), "{said}\n{stderr}");
-    }
+    // A check after a deploy, waiting for no step.
+    let stderr = validate(
+        "
+        runbook: 1
+        name: Deploy
+        steps:
+          - {id: deploy, action: core.exec, with: {command: [./deploy.sh]}}
+          - {id: verify, action: check.http, with: {url: 'http://127.0.0.1:9/'}}
+        ",
+    );
+    assert!(
+        stderr.contains("step `verify` waits for no step, so it starts with the run, beside `deploy`, not after it")
+            && stderr.contains("give `verify` `needs: [deploy]`"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -90,6 +90,7 @@ pub static ACTIONS: &[ActionDef] = &[ActionDef {
         "wait_for_http",
         "fetch",
     ],
+    follows: true,
     ..ActionDef::new(
         "check.http",
         Effect::Reads,

@@ -77,6 +77,7 @@ pub static ACTIONS: &[ActionDef] = &[
         summary: "Wait for a fixed time.",
         docs: "Waits for `duration`. Ctrl-C and the step's `timeout` cancel the wait.",
         also: &["pause", "delay"],
+        follows: true,
         ..ActionDef::new(
             "core.sleep",
             Effect::Reads,
@@ -89,6 +90,7 @@ pub static ACTIONS: &[ActionDef] = &[
         docs: "Renders `that` (a template such as `\"{{ steps.web.instance_ids | length == 2 }}\"`) and fails \
                the step with `message` unless it is true.",
         also: &["verify", "expect", "ensure"],
+        follows: true,
         ..ActionDef::new(
             "core.assert",
             Effect::Reads,

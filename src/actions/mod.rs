@@ -141,6 +141,10 @@ pub struct ActionDef {
     /// `RunInstances` from the AWS API, `echo` from a script): an unknown action written so is
     /// pointed here, not at whatever is spelled alike (`core.shell` is not `core.sleep`).
     pub also: &'static [&'static str],
+    /// It looks at what the steps before it did (a check, a wait, a pause): beside them, with
+    /// nothing to wait for, it would look before they acted. Validation warns of one that waits
+    /// for no step after one that acts (`unordered`).
+    pub follows: bool,
 }
 
 /// How an action checks what a learner made by hand.
@@ -237,6 +241,7 @@ impl ActionDef {
             usage: None,
             exercise: None,
             also: &[],
+            follows: false,
         }
     }
 

@@ -258,6 +258,10 @@ fn as_list(text: &str) -> String {
         w.chars()
             .all(|c| c.is_alphanumeric() || "-_./=+".contains(c))
             && w.parse::<f64>().is_err()
+            && !matches!(
+                w.to_lowercase().as_str(),
+                "true" | "false" | "null" | "yes" | "no" | "on" | "off"
+            )
     };
     let quoted = words.iter().map(|w| {
         if plain(w) {

@@ -75,7 +75,7 @@ pub fn run(
     };
     regions(flow, renderer, &mut diags);
     commands(project, flow, &mut diags);
-    lone_sleeps(project, flow, &mut diags);
+    unordered(project, flow, &mut diags);
     failover(flow, &instances("aws.route53.failover_record"), &mut diags);
     weighted(flow, &instances("aws.route53.weighted_record"), &mut diags);
     vpc_overlap(
@@ -165,50 +165,73 @@ fn commands(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
     );
 }
 
-/// A pause that nothing is ordered with: steps run when what they wait for is done, not in the
-/// file's order, so a `core.sleep` that waits for no step and that no step waits for delays
-/// nothing (a newcomer writes one between two steps and expects the second to wait).
-fn lone_sleeps(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
-    if flow.steps.len() < 2 {
-        return;
-    }
+/// A step that looks at what the steps before it did (a check, a wait, a pause: its action
+/// `follows`) but waits for no step: steps run when what they wait for is done, not in the
+/// file's order, so it looks before they act. A newcomer writes `deploy` then `verify` (or a
+/// pause between two steps) and expects the order of a script. Warned when a step before it in
+/// the file acts, and for a pause that nothing waits for either (it delays nothing).
+/// Said with each step found [`unordered`].
+const HOW: &str = "steps run as soon as what they wait for is done, not in the file's order";
+
+fn unordered(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
+    let action = |i: usize| match flow.step(project, i).kind {
+        StepKind::Action(def) => Some(def),
+        _ => None,
+    };
     for (i, step) in flow.steps.iter().enumerate() {
-        let sleeps =
-            matches!(flow.step(project, i).kind, StepKind::Action(d) if d.name == "core.sleep");
+        let Some(def) = action(i).filter(|d| d.follows) else {
+            continue;
+        };
+        if !step.deps.is_empty() {
+            continue;
+        }
+        let id = &step.id;
         let waited_for = flow
             .steps
             .iter()
             .any(|s| s.deps.iter().any(|(d, _)| *d == i));
-        if !sleeps || !step.deps.is_empty() || waited_for {
-            continue;
-        }
-        let id = &step.id;
+        let acting = (0..i)
+            .rev()
+            .find(|&j| action(j).is_none_or(|d| d.effect != crate::engine::action::Effect::Reads));
         let before = i.checked_sub(1).map(|b| flow.steps[b].id.as_str());
         let after = flow.steps.get(i + 1).map(|a| a.id.as_str());
-        let help = match (before, after) {
-            (Some(b), Some(a)) => format!(
-                "steps run as soon as what they wait for is done, not in the file's order: give \
-                 `{id}` `needs: [{b}]` and `{a}` `needs: [{id}]`"
-            ),
-            (None, Some(a)) => format!(
-                "steps run as soon as what they wait for is done, not in the file's order: give \
-                 `{a}` `needs: [{id}]`"
-            ),
-            (Some(b), None) => format!(
-                "steps run as soon as what they wait for is done, not in the file's order: give \
-                 `{id}` `needs: [{b}]`"
-            ),
-            (None, None) => continue,
+
+        let (message, help) = match (acting, def.name == "core.sleep" && !waited_for) {
+            (Some(j), pause) => {
+                let them = &flow.steps[j].id;
+                let and_then = match (pause, after) {
+                    (true, Some(a)) => format!(" and `{a}` `needs: [{id}]`"),
+                    _ => String::new(),
+                };
+                (
+                    format!(
+                        "step `{id}` waits for no step, so it starts with the run, beside `{them}`, not after it"
+                    ),
+                    format!("{HOW}: give `{id}` `needs: [{them}]`{and_then}"),
+                )
+            }
+            (None, true) => {
+                let help = match (before, after) {
+                    (Some(b), Some(a)) => {
+                        format!("{HOW}: give `{id}` `needs: [{b}]` and `{a}` `needs: [{id}]`")
+                    }
+                    (None, Some(a)) => format!("{HOW}: give `{a}` `needs: [{id}]`"),
+                    (Some(b), None) => format!("{HOW}: give `{id}` `needs: [{b}]`"),
+                    (None, None) => continue,
+                };
+                (
+                    format!(
+                        "step `{id}` delays nothing: it waits for no step, and no step waits for it"
+                    ),
+                    help,
+                )
+            }
+            (None, false) => continue,
         };
         diags.push(
-            Diagnostic::warning(
-                "sleep-unordered",
-                format!(
-                    "step `{id}` delays nothing: it waits for no step, and no step waits for it"
-                ),
-            )
-            .at(project_span(project, flow, i))
-            .help(help),
+            Diagnostic::warning("unordered", message)
+                .at(project_span(project, flow, i))
+                .help(help),
         );
     }
 }

@@ -363,6 +363,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "load_balancer_available",
             "wait_load_balancer_available",
         ],
+        follows: true,
         ..ActionDef::new(
             "aws.elbv2.wait_load_balancer",
             Effect::Reads,
@@ -412,6 +413,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "wait_healthy",
             "wait_for_healthy",
         ],
+        follows: true,
         ..ActionDef::new(
             "aws.elbv2.wait_target_health",
             Effect::Reads,

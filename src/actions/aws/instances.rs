@@ -181,6 +181,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "instance_running",
             "wait_for_instances",
         ],
+        follows: true,
         ..ActionDef::new(
             "aws.ec2.wait_instances",
             Effect::Reads,

@@ -379,6 +379,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "wait_record",
             "resource_record_sets_changed",
         ],
+        follows: true,
         ..ActionDef::new(
             "aws.route53.wait_change",
             Effect::Reads,
@@ -417,6 +418,7 @@ pub static ACTIONS: &[ActionDef] = &[
             "verify_failover",
             "check_dns",
         ],
+        follows: true,
         ..ActionDef::new(
             "aws.route53.check_failover",
             Effect::Reads,
