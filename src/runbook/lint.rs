@@ -165,14 +165,14 @@ fn commands(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
     );
 }
 
+/// Said with each step found [`unordered`].
+const HOW: &str = "steps run as soon as what they wait for is done, not in the file's order";
+
 /// A step that looks at what the steps before it did (a check, a wait, a pause: its action
 /// `follows`) but waits for no step: steps run when what they wait for is done, not in the
 /// file's order, so it looks before they act. A newcomer writes `deploy` then `verify` (or a
 /// pause between two steps) and expects the order of a script. Warned when a step before it in
 /// the file acts, and for a pause that nothing waits for either (it delays nothing).
-/// Said with each step found [`unordered`].
-const HOW: &str = "steps run as soon as what they wait for is done, not in the file's order";
-
 fn unordered(project: &Project, flow: &Flow, diags: &mut Diagnostics) {
     let action = |i: usize| match flow.step(project, i).kind {
         StepKind::Action(def) => Some(def),
