@@ -4054,7 +4054,105 @@ fn a_record_the_run_did_not_write_is_refused_or_taken_over_and_put_back() {
     }
 }
 
-/// A site that exists, made with boto3 (argv: endpoint, then REGION=NAME for each stack): in each
+/// A failover pair put in place of a site's simple record (`on_existing: adopt` on both record
+/// steps, which run side by side): both records are written and the simple record is gone;
+/// rollback puts it back and leaves no failover record. Before, both steps read the simple
+/// record and both deleted it in their change: on Route 53 the second change was refused for
+/// five minutes, and on the emulator it deleted the PRIMARY with it.
+#[test]
+fn a_failover_pair_takes_over_a_simple_record_and_puts_it_back() {
+    let lab = Lab::new();
+    boto3(
+        &lab,
+        r#"
+import sys
+import boto3
+r53 = boto3.client("route53", region_name="us-east-1", endpoint_url=sys.argv[1])
+zone = r53.create_hosted_zone(Name="pair.example.org", CallerReference="pair")["HostedZone"]["Id"]
+r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Action": "CREATE", "ResourceRecordSet": {
+    "Name": "www.pair.example.org", "Type": "A", "TTL": 300, "ResourceRecords": [{"Value": "192.0.2.10"}]}}]})
+"#,
+        &[],
+    );
+    let record = |role: &str| {
+        format!(
+            "
+  - id: {role}
+    action: aws.route53.failover_record
+    with:
+      zone_id: \"{{{{ steps.zone.zone_id }}}}\"
+      name: www.pair.example.org
+      role: {role}
+      set_identifier: {role}
+      alias: {{dns_name: {role}-alb-1.ap-south-1.elb.amazonaws.com, hosted_zone_id: ZP97RAFLXTNZK}}
+      on_existing: adopt"
+        )
+    };
+    std::fs::write(
+        lab.dir.path().join("pair.yaml"),
+        format!(
+            "runbook: 1\nname: Pair\nsteps:\n  - {{id: zone, action: aws.route53.hosted_zone, with: {{name: pair.example.org, create: false}}}}{}{}\n",
+            record("primary"),
+            record("secondary")
+        ),
+    )
+    .unwrap();
+    let r53 = lab.emulator.route53();
+    let records = || -> Vec<String> {
+        lab.rt.block_on(async {
+            let zone = r53
+                .list_hosted_zones_by_name()
+                .dns_name("pair.example.org")
+                .send()
+                .await
+                .unwrap()
+                .hosted_zones()[0]
+                .id()
+                .to_owned();
+            let mut found: Vec<String> = r53
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .send()
+                .await
+                .unwrap()
+                .resource_record_sets()
+                .iter()
+                .filter(|r| r.r#type().as_str() == "A")
+                .map(|r| format!("{} {}", r.name(), r.set_identifier().unwrap_or("simple")))
+                .collect();
+            found.sort();
+            found
+        })
+    };
+    assert_eq!(records(), ["www.pair.example.org. simple"]);
+    ok(&lab.run(&[
+        "run",
+        "pair.yaml",
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+        "--region",
+        "ap-south-1",
+    ]));
+    assert_eq!(
+        records(),
+        [
+            "www.pair.example.org. primary",
+            "www.pair.example.org. secondary"
+        ]
+    );
+    let id = lab.run_ids().pop().unwrap();
+    ok(&lab.run(&[
+        "rollback",
+        &id,
+        "--yes",
+        "--endpoint-url",
+        &lab.emulator.url,
+    ]));
+    assert_eq!(records(), ["www.pair.example.org. simple"], "put back");
+}
+
+/// A site that exists, made with boto3/// A site that exists, made with boto3 (argv: endpoint, then REGION=NAME for each stack): in each
 /// region a VPC, two subnets, a security group, an instance, a target group it is registered in,
 /// an Application Load Balancer named NAME and its listener; then the zone shop.example.org with
 /// a `www` record. Prints nothing.

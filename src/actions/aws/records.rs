@@ -321,6 +321,11 @@ impl Executor for Record {
                 on_existing,
             } = self.written(ctx)?;
             let c = clients(ctx)?;
+            // Taking over, this name's turn: held until the change is sent.
+            let _turn = match on_existing {
+                OnExisting::Adopt => Some(takeover_turn(&zone, &set).await),
+                OnExisting::Refuse => None,
+            };
             // What is there already, read before anything is written. A failed read is no empty
             // answer, and it wrote nothing: not a lost answer for the engine to look behind.
             ctx.progress
@@ -628,6 +633,29 @@ impl Executor for Record {
     }
 }
 
+/// Take-overs of one name and type in one zone, one at a time in this process. The PRIMARY and
+/// SECONDARY steps of a pair that replaces a simple record run side by side: both would read the
+/// simple record and both would delete it in their change, and the second change would be
+/// refused (Route 53: the record to delete is gone) or, on an emulator, delete the first's record
+/// with it. In turn, the second reads what the first left: its partner, which it keeps beside it.
+async fn takeover_turn(zone: &str, set: &ResourceRecordSet) -> tokio::sync::OwnedMutexGuard<()> {
+    type Turns =
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>;
+    static TURNS: std::sync::LazyLock<Turns> = std::sync::LazyLock::new(Turns::default);
+    let key = format!(
+        "{zone} {} {}",
+        set.name().trim_end_matches('.').to_lowercase(),
+        set.r#type().as_str()
+    );
+    let turn = TURNS
+        .lock()
+        .expect("never poisoned")
+        .entry(key)
+        .or_default()
+        .clone();
+    turn.lock_owned().await
+}
+
 /// The records at `set`'s name and type (and those listed after them on the same page).
 async fn at_name(
     c: &Clients,
@@ -714,6 +742,12 @@ async fn put_back(
             .collect::<Vec<_>>()
             .join("; ")
     ));
+    // A simple record cannot stand beside records with set identifiers: its partners of the
+    // pair the run wrote in its place (the other failover record, whose undo runs beside this
+    // one) must be gone first.
+    if previous.iter().any(|p| p.set_identifier().is_none()) {
+        partners_gone(ctx, c, zone, &own).await?;
+    }
     // Upserted: what is put back is the record as it was, whatever holds its place now.
     let back: Vec<Change> = previous
         .into_iter()
@@ -734,6 +768,53 @@ async fn put_back(
                 .map(|_| Undone::AlreadyGone)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// How long a put-back of a simple record waits for the other records at its name to go.
+const PARTNERS_GONE: Duration = Duration::from_secs(90);
+
+/// Wait until no record but `own` with a set identifier is at its name and type: Route 53 refuses
+/// a simple record beside them. Those left after [`PARTNERS_GONE`] are said, for a person to
+/// remove (someone else's, or a partner whose undo failed).
+async fn partners_gone(
+    ctx: &Context<'_>,
+    c: &Clients,
+    zone: &str,
+    own: &ResourceRecordSet,
+) -> Result<(), ActionError> {
+    let deadline = tokio::time::Instant::now() + PARTNERS_GONE;
+    loop {
+        let sets = at_name(c, zone, own).await?;
+        let beside: Vec<String> = sets
+            .iter()
+            .filter(|s| {
+                same_name(s, own)
+                    && s.r#type() == own.r#type()
+                    && s.set_identifier().is_some()
+                    && s.set_identifier() != own.set_identifier()
+            })
+            .map(describe_set)
+            .collect();
+        if beside.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ActionError::new(format!(
+                "the simple record cannot be put back at {}: Route 53 allows none beside {}",
+                own.name().trim_end_matches('.'),
+                beside.join("; ")
+            ))
+            .hint("remove those records (a rollback of the run that wrote them), then run this rollback again"));
+        }
+        ctx.progress.status(&format!(
+            "waiting for {} to go: a simple record cannot be put back beside it",
+            beside.join("; ")
+        ));
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            () = ctx.cancel.cancelled() => return Err(ActionError::cancelled()),
+        }
     }
 }
 

@@ -1467,14 +1467,17 @@ fn record_params() -> Json {
 
 /// The records at a name, as `ListResourceRecordSets` answers (one page).
 fn records_there(sets: Vec<r53::ResourceRecordSet>) -> Rule {
-    mock!(r53::Client::list_resource_record_sets).then_output(move || {
-        r53::ListResourceRecordSetsOutput::builder()
-            .set_resource_record_sets(Some(sets.clone()))
-            .is_truncated(false)
-            .max_items(300)
-            .build()
-            .unwrap()
-    })
+    mock!(r53::Client::list_resource_record_sets).then_output(move || list_of(sets.clone()))
+}
+
+/// One page of records.
+fn list_of(sets: Vec<r53::ResourceRecordSet>) -> r53::ListResourceRecordSetsOutput {
+    r53::ListResourceRecordSetsOutput::builder()
+        .set_resource_record_sets(Some(sets))
+        .is_truncated(false)
+        .max_items(300)
+        .build()
+        .unwrap()
 }
 
 /// A live site's PRIMARY record at the name the step writes, under another set identifier.
@@ -1614,6 +1617,139 @@ async fn a_record_already_there_is_refused_or_taken_over_and_put_back() {
     .await;
     assert_eq!(undone.unwrap().outputs["undone"], json!("removed"));
     assert_eq!(put_back.num_calls(), 1, "the live record is back, exactly");
+}
+
+/// A site's simple record, which failover records replace.
+fn live_simple() -> r53::ResourceRecordSet {
+    r53::ResourceRecordSet::builder()
+        .name("lab.example.com.")
+        .r#type(r53::RrType::A)
+        .ttl(300)
+        .resource_records(
+            r53::ResourceRecord::builder()
+                .value("192.0.2.10")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap()
+}
+
+/// The PRIMARY that took over a simple record puts it back only once the SECONDARY the run wrote
+/// beside it is gone: Route 53 refuses a simple record beside a failover record, and the two
+/// undos run side by side. While the SECONDARY is there it waits, saying so; one that stays is
+/// named, with what to do, rather than sent to be refused.
+#[tokio::test(start_paused = true)]
+async fn a_simple_record_is_put_back_once_the_failover_records_beside_it_are_gone() {
+    let own = r53::ResourceRecordSet::builder()
+        .name("lab.example.com.")
+        .r#type(r53::RrType::A)
+        .set_identifier("primary")
+        .failover(r53::ResourceRecordSetFailover::Primary)
+        .alias_target(
+            r53::AliasTarget::builder()
+                .dns_name("lab-primary-alb.elb.amazonaws.com")
+                .hosted_zone_id("ZP97RAFLXTNZK")
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let partner = r53::ResourceRecordSet::builder()
+        .name("lab.example.com.")
+        .r#type(r53::RrType::A)
+        .set_identifier("secondary")
+        .failover(r53::ResourceRecordSetFailover::Secondary)
+        .alias_target(
+            r53::AliasTarget::builder()
+                .dns_name("lab-secondary-alb.elb.amazonaws.com")
+                .hosted_zone_id("ZP97RAFLXTNZK")
+                .evaluate_target_health(false)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let (o, p) = (own.clone(), partner.clone());
+    let listed = mock!(r53::Client::list_resource_record_sets)
+        .sequence()
+        .output(|| list_of(vec![live_simple()]))
+        .output(move || list_of(vec![o.clone(), p.clone()]))
+        .output(move || list_of(vec![own.clone()]))
+        .build();
+    let changed = mock!(r53::Client::change_resource_record_sets).then_output(|| {
+        r53::ChangeResourceRecordSetsOutput::builder()
+            .change_info(change_info(r53::ChangeStatus::Pending))
+            .build()
+    });
+    let script = Script {
+        route53: vec![listed.clone(), changed.clone()],
+        ..Script::default()
+    };
+    let mut adopt = record_params();
+    adopt["on_existing"] = json!("adopt");
+    let (result, _) = call(
+        &script,
+        "aws.route53.failover_record",
+        adopt.clone(),
+        Call::Run,
+    )
+    .await;
+    let mut journaled: Resource =
+        serde_json::from_str(&serde_json::to_string(&result.unwrap().resources[0]).unwrap())
+            .unwrap();
+    journaled.undo["params"] = adopt.clone();
+    let (undone, shown) = call(
+        &script,
+        "aws.route53.failover_record",
+        json!({}),
+        Call::Undo(&journaled),
+    )
+    .await;
+    assert_eq!(undone.unwrap().outputs["undone"], json!("removed"));
+    assert_eq!(
+        listed.num_calls(),
+        3,
+        "it looked until the SECONDARY was gone"
+    );
+    assert_eq!(
+        changed.num_calls(),
+        2,
+        "the take-over, then the put-back once"
+    );
+    assert!(
+        shown.any("waiting for lab.example.com A, set identifier secondary, SECONDARY"),
+        "{}",
+        shown.all()
+    );
+
+    // A SECONDARY that stays: named, and nothing sent.
+    let stays = mock!(r53::Client::list_resource_record_sets)
+        .then_output(move || list_of(vec![partner.clone()]));
+    let changed = mock!(r53::Client::change_resource_record_sets).then_output(|| {
+        r53::ChangeResourceRecordSetsOutput::builder()
+            .change_info(change_info(r53::ChangeStatus::Pending))
+            .build()
+    });
+    let script = Script {
+        route53: vec![stays, changed.clone()],
+        ..Script::default()
+    };
+    let (undone, _) = call(
+        &script,
+        "aws.route53.failover_record",
+        json!({}),
+        Call::Undo(&journaled),
+    )
+    .await;
+    let err = undone.unwrap_err();
+    assert!(
+        err.message.contains("the simple record cannot be put back at lab.example.com: Route 53 allows none beside lab.example.com A, set identifier secondary"),
+        "{}",
+        err.message
+    );
+    assert_eq!(changed.num_calls(), 0, "nothing sent to be refused");
 }
 
 /// Route 53 refuses an alias to a load balancer it cannot see yet, and a change while an earlier
