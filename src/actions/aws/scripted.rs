@@ -1641,36 +1641,26 @@ fn live_simple() -> r53::ResourceRecordSet {
 /// named, with what to do, rather than sent to be refused.
 #[tokio::test(start_paused = true)]
 async fn a_simple_record_is_put_back_once_the_failover_records_beside_it_are_gone() {
-    let own = r53::ResourceRecordSet::builder()
-        .name("lab.example.com.")
-        .r#type(r53::RrType::A)
-        .set_identifier("primary")
-        .failover(r53::ResourceRecordSetFailover::Primary)
-        .alias_target(
-            r53::AliasTarget::builder()
-                .dns_name("lab-primary-alb.elb.amazonaws.com")
-                .hosted_zone_id("ZP97RAFLXTNZK")
-                .evaluate_target_health(false)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    let partner = r53::ResourceRecordSet::builder()
-        .name("lab.example.com.")
-        .r#type(r53::RrType::A)
-        .set_identifier("secondary")
-        .failover(r53::ResourceRecordSetFailover::Secondary)
-        .alias_target(
-            r53::AliasTarget::builder()
-                .dns_name("lab-secondary-alb.elb.amazonaws.com")
-                .hosted_zone_id("ZP97RAFLXTNZK")
-                .evaluate_target_health(false)
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
+    let failover = |role: r53::ResourceRecordSetFailover| {
+        let name = role.as_str().to_lowercase();
+        r53::ResourceRecordSet::builder()
+            .name("lab.example.com.")
+            .r#type(r53::RrType::A)
+            .set_identifier(&name)
+            .failover(role)
+            .alias_target(
+                r53::AliasTarget::builder()
+                    .dns_name(format!("lab-{name}-alb.elb.amazonaws.com"))
+                    .hosted_zone_id("ZP97RAFLXTNZK")
+                    .evaluate_target_health(false)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let own = failover(r53::ResourceRecordSetFailover::Primary);
+    let partner = failover(r53::ResourceRecordSetFailover::Secondary);
     let (o, p) = (own.clone(), partner.clone());
     let listed = mock!(r53::Client::list_resource_record_sets)
         .sequence()
