@@ -2030,17 +2030,18 @@ fn events_go_to_a_file_beside_the_output() {
           - {id: made, action: test.create, with: {name: made}}
         ",
     );
+    // A folder that cannot be made (its parent is a file) is refused before anything runs.
     let out = lab.run(&[
         "run",
         "rb.yaml",
         "--yes",
         "--events",
-        "no/such/dir/events.jsonl",
+        "rb.yaml/events.jsonl",
     ]);
     let (_, stderr) = text(&out);
     assert_eq!(code(&out), Some(2), "{stderr}");
     assert!(
-        stderr.contains("--events no/such/dir/events.jsonl: cannot write to it"),
+        stderr.contains("--events rb.yaml/events.jsonl: cannot write to it"),
         "{stderr}"
     );
     assert!(lab.resources().is_empty(), "nothing ran");
@@ -2289,7 +2290,8 @@ fn links_in_the_state_directory_are_refused_and_what_it_makes_is_private() {
 }
 
 /// Report options are checked before anything runs: an events file that cannot be opened or a
-/// `JUnit` report in a missing folder is refused (exit 2) and leaves no run behind; an events file
+/// `JUnit` report in a folder that cannot be made is refused (exit 2) and leaves no run behind; a
+/// folder that does not exist yet is made; an events file
 /// whose writes fail (a full disk: /dev/full) fails the run loudly rather than go quiet.
 #[test]
 fn report_files_are_checked_first_and_their_write_errors_fail_the_run() {
@@ -2301,27 +2303,33 @@ fn report_files_are_checked_first_and_their_write_errors_fail_the_run() {
           - {id: made, action: test.create, with: {name: made}}
         ",
     );
+    // A folder that cannot be made (its parent is a file).
     for args in [
-        vec![
-            "run",
-            "rb.yaml",
-            "--yes",
-            "--events",
-            "/nonexistent/e.jsonl",
-        ],
-        vec![
-            "run",
-            "rb.yaml",
-            "--yes",
-            "--junit",
-            "missing-folder/report.xml",
-        ],
+        vec!["run", "rb.yaml", "--yes", "--events", "rb.yaml/e.jsonl"],
+        vec!["run", "rb.yaml", "--yes", "--junit", "rb.yaml/report.xml"],
     ] {
         let out = lab.run(&args);
         assert_eq!(code(&out), Some(2), "{args:?}: {:?}", text(&out));
         assert!(lab.run_ids().is_empty(), "{args:?} left a run behind");
         assert!(lab.resources().is_empty());
     }
+    // A folder that does not exist yet is made, as pytest and nextest make theirs: a CI job's
+    // `--junit reports/runbook.xml` needs no step that makes `reports`.
+    let out = lab.run(&[
+        "run",
+        "rb.yaml",
+        "--yes",
+        "--junit",
+        "reports/runbook.xml",
+        "--events",
+        "logs/events.jsonl",
+    ]);
+    assert_eq!(code(&out), Some(0), "{:?}", text(&out));
+    for made in ["reports/runbook.xml", "logs/events.jsonl"] {
+        let written = std::fs::read_to_string(lab.path().join(made)).unwrap_or_default();
+        assert!(written.contains("made"), "{made}: {written}");
+    }
+    assert_eq!(code(&lab.run(&["rollback", "--yes"])), Some(0));
     let out = lab.run(&["resume", "--yes"]);
     assert_eq!(code(&out), Some(2), "nothing to resume: {:?}", text(&out));
     if Path::new("/dev/full").exists() {

@@ -94,12 +94,14 @@ pub fn check(
     }
     let name = checked.project.name();
     if let Some(path) = junit {
-        ui::junit::write_check(&name, &verdicts, path).map_err(|e| {
-            Error::usage(
-                format!("cannot write the JUnit report `{}`: {e}", path.display()),
-                "give a path in a folder that exists",
-            )
-        })?;
+        super::session::make_folder(path)
+            .and_then(|()| ui::junit::write_check(&name, &verdicts, path))
+            .map_err(|e| {
+                Error::usage(
+                    format!("cannot write the JUnit report `{}`: {e}", path.display()),
+                    "give a path in a folder you may write to",
+                )
+            })?;
     }
     ui::output_raw(&ui::check::render(&name, &verdicts, output))?;
     Ok(exit(&verdicts))

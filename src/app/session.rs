@@ -339,42 +339,46 @@ fn reported(exec: &Exec, name: &str, result: Result<Exit, Error>) -> Result<Exit
     result
 }
 
-/// The events file, opened for appending (made if need be).
+/// The events file, opened for appending (made if need be, with its folder).
 fn open_events(path: &Path) -> Result<std::fs::File, Error> {
+    let cannot = |e: std::io::Error| {
+        Error::usage(
+            format!("--events {}: cannot write to it: {e}", path.display()),
+            "give a file in a folder you may write to",
+        )
+    };
+    make_folder(path).map_err(cannot)?;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| {
-            Error::usage(
-                format!("--events {}: cannot write to it: {e}", path.display()),
-                "give a file in a folder that exists and that you may write to",
-            )
-        })
+        .map_err(cannot)
+}
+
+/// The folder a report goes in, made if it does not exist (as pytest and nextest make theirs):
+/// a CI job writes `--junit reports/runbook.xml` without a step that makes `reports`.
+pub(crate) fn make_folder(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(folder) => std::fs::create_dir_all(folder),
+        None => Ok(()),
+    }
 }
 
 /// The files a run will write its reports to can be written, checked before anything is
-/// (an events file is opened for appending now; a `JUnit` report's folder must exist): a refused
-/// option leaves no run behind, and a report is never found unwritable only after the run.
+/// (an events file is opened for appending now; a `JUnit` report's folder is made now): a
+/// refused option leaves no run behind, and a report is never found unwritable only after the
+/// run.
 fn check_outputs(exec: &Exec) -> Result<(), Error> {
     if let Some(path) = &exec.events {
         open_events(path)?;
     }
     if let Some(path) = &exec.junit {
-        let folder = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !folder.is_dir() {
-            return Err(Error::usage(
-                format!(
-                    "--junit {}: the folder `{}` does not exist",
-                    path.display(),
-                    folder.display()
-                ),
-                "create the folder first, or give a path in one that exists",
-            ));
-        }
+        make_folder(path).map_err(|e| {
+            Error::usage(
+                format!("--junit {}: its folder cannot be made: {e}", path.display()),
+                "give a path in a folder you may write to",
+            )
+        })?;
     }
     Ok(())
 }
