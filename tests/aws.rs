@@ -119,6 +119,22 @@ impl Lab {
         crate::test::run_ids(&self.dir.path().join(".runbook"))
     }
 
+    /// The id of the emulator's first hosted zone named `name`.
+    fn zone_id(&self, name: &str) -> String {
+        self.rt.block_on(async {
+            self.emulator
+                .route53()
+                .list_hosted_zones_by_name()
+                .dns_name(name)
+                .send()
+                .await
+                .unwrap()
+                .hosted_zones()[0]
+                .id()
+                .to_owned()
+        })
+    }
+
     /// Run `net.yaml` (a VPC, its subnets, gateway, route table and security groups) on the
     /// emulator, unattended; its run id.
     fn network(&self) -> String {
@@ -4098,20 +4114,12 @@ r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Ac
     )
     .unwrap();
     let r53 = lab.emulator.route53();
+    let zone = lab.zone_id("pair.example.org");
     let records = || -> Vec<String> {
         lab.rt.block_on(async {
-            let zone = r53
-                .list_hosted_zones_by_name()
-                .dns_name("pair.example.org")
-                .send()
-                .await
-                .unwrap()
-                .hosted_zones()[0]
-                .id()
-                .to_owned();
             let mut found: Vec<String> = r53
                 .list_resource_record_sets()
-                .hosted_zone_id(zone)
+                .hosted_zone_id(&zone)
                 .send()
                 .await
                 .unwrap()
@@ -4194,16 +4202,7 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
         &["ap-south-1=shop-primary-alb", "us-east-1=shop-standby-alb"],
     );
     let r53 = lab.emulator.route53();
-    let zone = lab.rt.block_on(async {
-        r53.list_hosted_zones_by_name()
-            .dns_name("shop.example.org")
-            .send()
-            .await
-            .unwrap()
-            .hosted_zones()[0]
-            .id()
-            .to_owned()
-    });
+    let zone = lab.zone_id("shop.example.org");
     let records = || -> Vec<(String, Option<String>, Option<String>)> {
         lab.rt.block_on(async {
             let mut out: Vec<_> = r53
@@ -4553,17 +4552,9 @@ fn check_tells_what_a_run_would_meet_and_changes_nothing() {
 
     // The SECONDARY record deleted by hand.
     let r53 = lab.emulator.route53();
+    let zone = lab.zone_id("shop.example.org");
     lab.rt.block_on(async {
         use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch};
-        let zone = r53
-            .list_hosted_zones_by_name()
-            .dns_name("shop.example.org")
-            .send()
-            .await
-            .unwrap()
-            .hosted_zones()[0]
-            .id()
-            .to_owned();
         let secondary = r53
             .list_resource_record_sets()
             .hosted_zone_id(&zone)

@@ -1480,23 +1480,39 @@ fn list_of(sets: Vec<r53::ResourceRecordSet>) -> r53::ListResourceRecordSetsOutp
         .unwrap()
 }
 
-/// A live site's PRIMARY record at the name the step writes, under another set identifier.
-fn live_primary() -> r53::ResourceRecordSet {
+/// A failover alias record at lab.example.com A: its set identifier, role, target (a load
+/// balancer's DNS name and zone id) and whether it evaluates the target's health.
+fn failover_alias(
+    set_id: &str,
+    role: r53::ResourceRecordSetFailover,
+    (dns, zone): (&str, &str),
+    evaluate: bool,
+) -> r53::ResourceRecordSet {
     r53::ResourceRecordSet::builder()
         .name("lab.example.com.")
         .r#type(r53::RrType::A)
-        .set_identifier("site-primary")
-        .failover(r53::ResourceRecordSetFailover::Primary)
+        .set_identifier(set_id)
+        .failover(role)
         .alias_target(
             r53::AliasTarget::builder()
-                .dns_name("site-alb-7.us-east-1.elb.amazonaws.com.")
-                .hosted_zone_id("Z35SXDOTRQ7X7K")
-                .evaluate_target_health(true)
+                .dns_name(dns)
+                .hosted_zone_id(zone)
+                .evaluate_target_health(evaluate)
                 .build()
                 .unwrap(),
         )
         .build()
         .unwrap()
+}
+
+/// A live site's PRIMARY record at the name the step writes, under another set identifier.
+fn live_primary() -> r53::ResourceRecordSet {
+    failover_alias(
+        "site-primary",
+        r53::ResourceRecordSetFailover::Primary,
+        ("site-alb-7.us-east-1.elb.amazonaws.com.", "Z35SXDOTRQ7X7K"),
+        true,
+    )
 }
 
 /// A record step never writes over a record the run did not write: with a live PRIMARY at the
@@ -1643,21 +1659,8 @@ fn live_simple() -> r53::ResourceRecordSet {
 async fn a_simple_record_is_put_back_once_the_failover_records_beside_it_are_gone() {
     let failover = |role: r53::ResourceRecordSetFailover| {
         let name = role.as_str().to_lowercase();
-        r53::ResourceRecordSet::builder()
-            .name("lab.example.com.")
-            .r#type(r53::RrType::A)
-            .set_identifier(&name)
-            .failover(role)
-            .alias_target(
-                r53::AliasTarget::builder()
-                    .dns_name(format!("lab-{name}-alb.elb.amazonaws.com"))
-                    .hosted_zone_id("ZP97RAFLXTNZK")
-                    .evaluate_target_health(false)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
+        let dns = format!("lab-{name}-alb.elb.amazonaws.com");
+        failover_alias(&name, role, (&dns, "ZP97RAFLXTNZK"), false)
     };
     let own = failover(r53::ResourceRecordSetFailover::Primary);
     let partner = failover(r53::ResourceRecordSetFailover::Secondary);
@@ -1815,21 +1818,8 @@ async fn record_changes_wait_out_what_settles_and_explain_what_does_not() {
 #[tokio::test(start_paused = true)]
 async fn a_hand_made_record_is_compared_then_adopted() {
     let made = |role: r53::ResourceRecordSetFailover, stack: &str| {
-        r53::ResourceRecordSet::builder()
-            .name("lab.example.com.")
-            .r#type(r53::RrType::A)
-            .set_identifier("primary")
-            .failover(role)
-            .alias_target(
-                r53::AliasTarget::builder()
-                    .dns_name(format!("lab-{stack}-alb-42.elb.amazonaws.com."))
-                    .hosted_zone_id("ZP97RAFLXTNZK")
-                    .evaluate_target_health(true)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
+        let dns = format!("lab-{stack}-alb-42.elb.amazonaws.com.");
+        failover_alias("primary", role, (&dns, "ZP97RAFLXTNZK"), true)
     };
     let listing = |sets: Vec<r53::ResourceRecordSet>| {
         mock!(r53::Client::list_resource_record_sets).then_output(move || {
@@ -2431,21 +2421,13 @@ async fn several_names_of_one_zone_are_read_in_one_listing() {
 
 fn failover_pair() -> r53::ListResourceRecordSetsOutput {
     let record = |role: r53::ResourceRecordSetFailover, dns: &str| {
-        r53::ResourceRecordSet::builder()
-            .name("lab.example.com.")
-            .r#type(r53::RrType::A)
-            .set_identifier(role.as_str())
-            .failover(role)
-            .alias_target(
-                r53::AliasTarget::builder()
-                    .dns_name(format!("dualstack.{dns}."))
-                    .hosted_zone_id("ZP97RAFLXTNZK")
-                    .evaluate_target_health(true)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
+        let id = role.as_str().to_owned();
+        failover_alias(
+            &id,
+            role,
+            (&format!("dualstack.{dns}."), "ZP97RAFLXTNZK"),
+            true,
+        )
     };
     r53::ListResourceRecordSetsOutput::builder()
         .resource_record_sets(record(
