@@ -228,26 +228,20 @@ async fn name_taken(
     name: &str,
 ) -> Result<Option<Met>, ActionError> {
     let arn = if load_balancer {
-        super::found(
-            "DescribeLoadBalancers",
-            c.elbv2.describe_load_balancers().names(name).send().await,
-            &["LoadBalancerNotFound"],
-        )?
-        .and_then(|out| {
-            out.load_balancers()
-                .first()
-                .and_then(|b| b.load_balancer_arn().map(str::to_owned))
+        let out = c.elbv2.describe_load_balancers().names(name).send().await;
+        super::found("DescribeLoadBalancers", out, &["LoadBalancerNotFound"])?.and_then(|o| {
+            o.load_balancers()
+                .first()?
+                .load_balancer_arn()
+                .map(String::from)
         })
     } else {
-        super::found(
-            "DescribeTargetGroups",
-            c.elbv2.describe_target_groups().names(name).send().await,
-            &["TargetGroupNotFound"],
-        )?
-        .and_then(|out| {
-            out.target_groups()
-                .first()
-                .and_then(|g| g.target_group_arn().map(str::to_owned))
+        let out = c.elbv2.describe_target_groups().names(name).send().await;
+        super::found("DescribeTargetGroups", out, &["TargetGroupNotFound"])?.and_then(|o| {
+            o.target_groups()
+                .first()?
+                .target_group_arn()
+                .map(String::from)
         })
     };
     let Some(arn) = arn else {
