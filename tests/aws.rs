@@ -1876,6 +1876,45 @@ fn a_lab_whose_names_are_taken_in_the_region_is_refused_before_it_makes_anything
             "drill=false",
         ],
     ));
+    // Where the runbook's latest run is alive, `check` looks at that lab: its own names are in
+    // place, not taken. Once it is rolled back, a new run's preflight counts again.
+    let check = || {
+        let out = lab.run(&[
+            "check",
+            runbook.to_str().unwrap(),
+            "--endpoint-url",
+            &url,
+            "--var",
+            "domain=two.example.com",
+            "--var",
+            "prefix=two",
+        ]);
+        text(&out).0
+    };
+    let alive = check();
+    assert!(!alive.contains("a new run is refused"), "{alive}");
+    let second = lab.run_ids().pop().unwrap();
+    ok(&lab.run(&["rollback", &second, "--yes", "--endpoint-url", &url]));
+    let gone = check();
+    assert!(
+        !gone.contains("a new run is refused"),
+        "prefix two is free again: {gone}"
+    );
+    let out = lab.run(&[
+        "check",
+        runbook.to_str().unwrap(),
+        "--endpoint-url",
+        &url,
+        "--var",
+        "domain=two.example.com",
+    ]);
+    assert!(
+        text(&out).0.contains(&format!(
+            "a target group named lab-primary-tg already exists in ap-south-1, made by run {kept}"
+        )),
+        "after a rolled-back run, the kept lab's names count: {:?}",
+        text(&out)
+    );
 }
 
 /// `InvalidTarget` (an instance not running yet) and an alias target Route 53 cannot see yet are

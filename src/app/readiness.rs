@@ -80,9 +80,10 @@ pub fn check(
         .run(),
     );
     // A new run is refused before its first step when what it would write or name is taken
-    // (`run`'s preflight): the step that would meet it would fail. Where the runbook ran before,
-    // what it made is its own, and shows in place.
-    if let (Some(c), None) = (clients, &prior) {
+    // (`run`'s preflight): the step that would meet it would fail. Where the runbook ran before
+    // and what it made is alive, that is its own, and shows in place.
+    let made_alive = prior.as_ref().is_some_and(|p| !p.alive().is_empty());
+    if let (Some(c), false) = (clients, made_alive) {
         let plan = crate::plan::build(&checked, &known);
         let met = rt.block_on(crate::actions::aws::readiness::collisions(
             c,
