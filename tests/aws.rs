@@ -119,6 +119,24 @@ impl Lab {
         crate::test::run_ids(&self.dir.path().join(".runbook"))
     }
 
+    /// The A records of a zone (the first page).
+    fn a_records(&self, zone: &str) -> Vec<aws_sdk_route53::types::ResourceRecordSet> {
+        self.rt.block_on(async {
+            self.emulator
+                .route53()
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .send()
+                .await
+                .unwrap()
+                .resource_record_sets()
+                .iter()
+                .filter(|r| r.r#type().as_str() == "A")
+                .cloned()
+                .collect()
+        })
+    }
+
     /// The id of the emulator's first hosted zone named `name`.
     fn zone_id(&self, name: &str) -> String {
         self.rt.block_on(async {
@@ -4152,24 +4170,15 @@ r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{"Ac
         ),
     )
     .unwrap();
-    let r53 = lab.emulator.route53();
     let zone = lab.zone_id("pair.example.org");
     let records = || -> Vec<String> {
-        lab.rt.block_on(async {
-            let mut found: Vec<String> = r53
-                .list_resource_record_sets()
-                .hosted_zone_id(&zone)
-                .send()
-                .await
-                .unwrap()
-                .resource_record_sets()
-                .iter()
-                .filter(|r| r.r#type().as_str() == "A")
-                .map(|r| format!("{} {}", r.name(), r.set_identifier().unwrap_or("simple")))
-                .collect();
-            found.sort();
-            found
-        })
+        let mut found: Vec<String> = lab
+            .a_records(&zone)
+            .iter()
+            .map(|r| format!("{} {}", r.name(), r.set_identifier().unwrap_or("simple")))
+            .collect();
+        found.sort();
+        found
     };
     assert_eq!(records(), ["www.pair.example.org. simple"]);
     ok(&lab.run(&[
@@ -4243,27 +4252,19 @@ fn failover_is_added_in_front_of_a_site_that_exists_and_rolled_back_to_it() {
     let r53 = lab.emulator.route53();
     let zone = lab.zone_id("shop.example.org");
     let records = || -> Vec<(String, Option<String>, Option<String>)> {
-        lab.rt.block_on(async {
-            let mut out: Vec<_> = r53
-                .list_resource_record_sets()
-                .hosted_zone_id(&zone)
-                .send()
-                .await
-                .unwrap()
-                .resource_record_sets()
-                .iter()
-                .filter(|r| r.r#type().as_str() == "A")
-                .map(|r| {
-                    (
-                        r.name().to_owned(),
-                        r.failover().map(|f| f.as_str().to_owned()),
-                        r.alias_target().map(|a| a.dns_name().to_lowercase()),
-                    )
-                })
-                .collect();
-            out.sort();
-            out
-        })
+        let mut out: Vec<_> = lab
+            .a_records(&zone)
+            .iter()
+            .map(|r| {
+                (
+                    r.name().to_owned(),
+                    r.failover().map(|f| f.as_str().to_owned()),
+                    r.alias_target().map(|a| a.dns_name().to_lowercase()),
+                )
+            })
+            .collect();
+        out.sort();
+        out
     };
     let balancers = |region: &str| -> Vec<String> {
         let elb = lab.emulator.elbv2_in(region);

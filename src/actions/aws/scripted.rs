@@ -1621,9 +1621,7 @@ async fn a_record_already_there_is_refused_or_taken_over_and_put_back() {
         1,
         "the rollback says it undid, not removed: {record:?}"
     );
-    let mut journaled: Resource =
-        serde_json::from_str(&serde_json::to_string(record).unwrap()).unwrap();
-    journaled.undo["params"] = adopt;
+    let journaled = journaled(record, adopt);
     let (undone, _) = call(
         &script,
         "aws.route53.failover_record",
@@ -1633,6 +1631,13 @@ async fn a_record_already_there_is_refused_or_taken_over_and_put_back() {
     .await;
     assert_eq!(undone.unwrap().outputs["undone"], json!("removed"));
     assert_eq!(put_back.num_calls(), 1, "the live record is back, exactly");
+}
+
+/// A record's resource as a journal keeps it (through JSON), with the parameters its undo reads.
+fn journaled(record: &Resource, params: Json) -> Resource {
+    let mut kept: Resource = serde_json::from_str(&serde_json::to_string(record).unwrap()).unwrap();
+    kept.undo["params"] = params;
+    kept
 }
 
 /// A site's simple record, which failover records replace.
@@ -1689,10 +1694,7 @@ async fn a_simple_record_is_put_back_once_the_failover_records_beside_it_are_gon
         Call::Run,
     )
     .await;
-    let mut journaled: Resource =
-        serde_json::from_str(&serde_json::to_string(&result.unwrap().resources[0]).unwrap())
-            .unwrap();
-    journaled.undo["params"] = adopt.clone();
+    let journaled = journaled(&result.unwrap().resources[0], adopt);
     let (undone, shown) = call(
         &script,
         "aws.route53.failover_record",
