@@ -2851,19 +2851,7 @@ fn two_zones_of_one_name_are_refused_before_anything_and_zone_id_chooses_one() {
     let mut args = base.to_vec();
     args.extend(["--var", &chosen]);
     ok(&lab.run(&args));
-    let records = |zone: &str| {
-        lab.rt.block_on(async {
-            r53.list_resource_record_sets()
-                .hosted_zone_id(zone)
-                .send()
-                .await
-                .unwrap()
-                .resource_record_sets()
-                .iter()
-                .filter(|r| r.r#type().as_str() == "A")
-                .count()
-        })
-    };
+    let records = |zone: &str| lab.a_records(zone).len();
     assert_eq!(
         records(&ids[1]),
         2,
