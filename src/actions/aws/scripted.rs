@@ -1622,15 +1622,23 @@ async fn a_record_already_there_is_refused_or_taken_over_and_put_back() {
         "the rollback says it undid, not removed: {record:?}"
     );
     let journaled = journaled(record, adopt);
-    let (undone, _) = call(
-        &script,
-        "aws.route53.failover_record",
-        json!({}),
-        Call::Undo(&journaled),
-    )
-    .await;
+    let (undone, _) = undo_record(&script, &journaled).await;
     assert_eq!(undone.unwrap().outputs["undone"], json!("removed"));
     assert_eq!(put_back.num_calls(), 1, "the live record is back, exactly");
+}
+
+/// The undo of a failover record step, as rollback calls it.
+async fn undo_record(
+    script: &Script,
+    journaled: &Resource,
+) -> (Result<Outcome, ActionError>, Shown) {
+    call(
+        script,
+        "aws.route53.failover_record",
+        json!({}),
+        Call::Undo(journaled),
+    )
+    .await
 }
 
 /// A record's resource as a journal keeps it (through JSON), with the parameters its undo reads.
@@ -1695,13 +1703,7 @@ async fn a_simple_record_is_put_back_once_the_failover_records_beside_it_are_gon
     )
     .await;
     let journaled = journaled(&result.unwrap().resources[0], adopt);
-    let (undone, shown) = call(
-        &script,
-        "aws.route53.failover_record",
-        json!({}),
-        Call::Undo(&journaled),
-    )
-    .await;
+    let (undone, shown) = undo_record(&script, &journaled).await;
     assert_eq!(undone.unwrap().outputs["undone"], json!("removed"));
     assert_eq!(
         listed.num_calls(),
@@ -1731,13 +1733,7 @@ async fn a_simple_record_is_put_back_once_the_failover_records_beside_it_are_gon
         route53: vec![stays, changed.clone()],
         ..Script::default()
     };
-    let (undone, _) = call(
-        &script,
-        "aws.route53.failover_record",
-        json!({}),
-        Call::Undo(&journaled),
-    )
-    .await;
+    let (undone, _) = undo_record(&script, &journaled).await;
     let err = undone.unwrap_err();
     assert!(
         err.message.contains("the simple record cannot be put back at lab.example.com: Route 53 allows none beside lab.example.com A, set identifier secondary"),
